@@ -1,0 +1,220 @@
+//! Configuration from environment variables, validated at cold start.
+//!
+//! Every problem is collected, so one error names every missing or invalid
+//! variable. In a dry run (`signalbox replay` without `--execute`) a missing
+//! required variable becomes a visible placeholder such as
+//! `<ALERT_TOPIC_ARN unset>`, so a plan is always shown.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+/// Whether configuration must be complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Deployed, or `--execute`: a missing required variable is an error.
+    Strict,
+    /// Dry run: a missing required variable becomes a placeholder.
+    DryRun,
+}
+
+/// One or more variables are missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// `(variable, problem)` in the order they were read.
+    pub problems: Vec<(String, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid configuration: ")?;
+        for (i, (variable, problem)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{variable}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads variables, collecting problems and placeholders.
+pub struct EnvReader {
+    values: HashMap<String, String>,
+    mode: Mode,
+    problems: Vec<(String, String)>,
+    placeholders: Vec<String>,
+}
+
+impl EnvReader {
+    /// Reads the process environment.
+    pub fn from_process(mode: Mode) -> EnvReader {
+        EnvReader::from_pairs(std::env::vars(), mode)
+    }
+
+    /// Reads the given pairs (tests, replay).
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>, mode: Mode) -> EnvReader
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        EnvReader {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            mode,
+            problems: Vec::new(),
+            placeholders: Vec::new(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The value of `name`, or None when unset or blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.values
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value of `name`; when unset, a problem (strict) or a placeholder (dry run).
+    pub fn required(&mut self, name: &str) -> String {
+        match self.optional(name) {
+            Some(value) => value,
+            None => self.missing(name),
+        }
+    }
+
+    /// Records `name` as missing and returns its placeholder.
+    pub fn missing(&mut self, name: &str) -> String {
+        match self.mode {
+            Mode::Strict => self.problem(name, "required but unset"),
+            Mode::DryRun => self.placeholders.push(name.to_owned()),
+        }
+        placeholder(name)
+    }
+
+    /// `true`/`false` (also 1/0, yes/no); `default` when unset.
+    pub fn flag(&mut self, name: &str, default: bool) -> bool {
+        match self.optional(name).map(|v| v.to_ascii_lowercase()) {
+            None => default,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => false,
+            Some(v) => {
+                self.problem(name, &format!("expected true or false, found {v:?}"));
+                default
+            }
+        }
+    }
+
+    /// A positive whole number; `default` when unset.
+    pub fn number(&mut self, name: &str, default: u64) -> u64 {
+        match self.optional(name) {
+            None => default,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    self.problem(
+                        name,
+                        &format!("expected a positive whole number, found {v:?}"),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    /// A comma-separated list; empty when unset.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.optional(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A JSON value; None when unset, a problem when it does not parse.
+    pub fn json<T: DeserializeOwned>(&mut self, name: &str, shape: &str) -> Option<T> {
+        let text = self.optional(name)?;
+        match serde_json::from_str(&text) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                // The value itself is not echoed: it may be long, and a
+                // misplaced secret must not reach the logs.
+                self.problem(name, &format!("expected JSON {shape}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Records a problem with `name`.
+    pub fn problem(&mut self, name: &str, problem: &str) {
+        self.problems.push((name.to_owned(), problem.to_owned()));
+    }
+
+    /// Variables a dry run replaced by placeholders.
+    pub fn placeholders(&self) -> &[String] {
+        &self.placeholders
+    }
+
+    /// Ok when nothing was missing (strict) or invalid.
+    pub fn finish(&self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                problems: self.problems.clone(),
+            })
+        }
+    }
+}
+
+/// The placeholder a dry run shows for an unset variable.
+pub fn placeholder(name: &str) -> String {
+    format!("<{name} unset>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_mode_names_every_problem() {
+        let mut env = EnvReader::from_pairs([("FLAG", "maybe"), ("N", "0")], Mode::Strict);
+        env.required("TOPIC");
+        env.flag("FLAG", false);
+        env.number("N", 5);
+        assert_eq!(
+            env.finish().unwrap_err().to_string(),
+            "invalid configuration: TOPIC: required but unset; FLAG: expected true or false, \
+             found \"maybe\"; N: expected a positive whole number, found \"0\""
+        );
+    }
+
+    #[test]
+    fn dry_run_uses_placeholders() {
+        let mut env = EnvReader::from_pairs(Vec::<(String, String)>::new(), Mode::DryRun);
+        assert_eq!(env.required("ALERT_TOPIC_ARN"), "<ALERT_TOPIC_ARN unset>");
+        assert_eq!(env.placeholders(), ["ALERT_TOPIC_ARN"]);
+        assert!(env.finish().is_ok());
+    }
+
+    #[test]
+    fn invalid_json_does_not_echo_the_value() {
+        let mut env = EnvReader::from_pairs([("MAP", "{secret")], Mode::DryRun);
+        let value: Option<serde_json::Value> = env.json("MAP", "object");
+        assert!(value.is_none());
+        let message = env.finish().unwrap_err().to_string();
+        assert!(message.starts_with("invalid configuration: MAP: expected JSON object"));
+        assert!(!message.contains("secret"));
+    }
+}

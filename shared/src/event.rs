@@ -1,0 +1,719 @@
+//! EventBridge events of CodeCommit, CodeBuild, CodePipeline and CodeDeploy.
+//!
+//! AWS's own samples differ in small ways (numbers as strings, optional blocks,
+//! free-form dates), so the detail types here are our own and tolerant: unknown
+//! fields are ignored, numbers and strings are accepted for each other where AWS
+//! has been seen to send both, and only the fields a function needs are required.
+//! A missing or wrong required field fails with the field's path, e.g.
+//! `detail.pullRequestId: missing`.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+mod loose;
+
+/// Why an input is not an event signalbox can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// The input is not a JSON object.
+    #[error("not an EventBridge event: expected a JSON object, found {0}")]
+    NotAnObject(&'static str),
+    /// A field is missing or has the wrong type; `field` is its path.
+    #[error("{field}: {problem}")]
+    Field { field: String, problem: String },
+}
+
+impl EventError {
+    fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        EventError::Field {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Event source names, as EventBridge spells them.
+pub mod source {
+    pub const CODECOMMIT: &str = "aws.codecommit";
+    pub const CODEBUILD: &str = "aws.codebuild";
+    pub const CODEPIPELINE: &str = "aws.codepipeline";
+    pub const CODEDEPLOY: &str = "aws.codedeploy";
+}
+
+/// Detail-types signalbox reads, as AWS spells them.
+pub mod detail_type {
+    pub const PULL_REQUEST: &str = "CodeCommit Pull Request State Change";
+    pub const PULL_REQUEST_COMMENT: &str = "CodeCommit Comment on Pull Request";
+    pub const REPOSITORY: &str = "CodeCommit Repository State Change";
+    pub const BUILD: &str = "CodeBuild Build State Change";
+    pub const BUILD_PHASE: &str = "CodeBuild Build Phase Change";
+    pub const PIPELINE_EXECUTION: &str = "CodePipeline Pipeline Execution State Change";
+    pub const STAGE_EXECUTION: &str = "CodePipeline Stage Execution State Change";
+    pub const ACTION_EXECUTION: &str = "CodePipeline Action Execution State Change";
+    pub const DEPLOYMENT: &str = "CodeDeploy Deployment State-change Notification";
+    pub const DEPLOYMENT_INSTANCE: &str = "CodeDeploy Instance State-change Notification";
+}
+
+/// One EventBridge event: the envelope and its typed detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// EventBridge's event id; redeliveries carry the same one.
+    pub id: String,
+    pub source: String,
+    pub detail_type: String,
+    pub account: String,
+    pub region: String,
+    pub time: String,
+    pub resources: Vec<String>,
+    pub detail: Detail,
+    /// The detail as received; routing matches on it as EventBridge does.
+    pub raw_detail: Value,
+}
+
+/// The typed detail of every detail-type signalbox knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    PullRequest(PullRequestChange),
+    PullRequestComment(PullRequestComment),
+    Repository(ReferenceChange),
+    Build(BuildStateChange),
+    BuildPhase(BuildPhaseChange),
+    PipelineExecution(PipelineExecutionChange),
+    StageExecution(StageExecutionChange),
+    ActionExecution(ActionExecutionChange),
+    Deployment(DeploymentChange),
+    DeploymentInstance(DeploymentInstanceChange),
+    /// A source or detail-type signalbox does not read; routing ignores it.
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(deserialize_with = "loose::string")]
+    id: String,
+    source: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    account: Option<String>,
+    region: String,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    resources: Vec<String>,
+    detail: Value,
+}
+
+impl Event {
+    /// Reads an EventBridge event, typing the detail of every known detail-type.
+    pub fn parse(value: &Value) -> Result<Event, EventError> {
+        let object = value
+            .as_object()
+            .ok_or_else(|| EventError::NotAnObject(json_kind(value)))?;
+        if !object.contains_key("detail-type") && object.contains_key("detailType") {
+            return Err(EventError::field(
+                "detail-type",
+                "missing (this has `detailType`: a CodeStar Notifications message, \
+                 not an EventBridge event; point the EventBridge rule at the function instead)",
+            ));
+        }
+        let envelope: Envelope = typed(value, "")?;
+        if !envelope.detail.is_object() {
+            return Err(EventError::field(
+                "detail",
+                format!("expected an object, found {}", json_kind(&envelope.detail)),
+            ));
+        }
+        let detail = Self::parse_detail(&envelope.source, &envelope.detail_type, &envelope.detail)?;
+        Ok(Event {
+            id: envelope.id,
+            source: envelope.source,
+            detail_type: envelope.detail_type,
+            account: envelope.account.unwrap_or_default(),
+            region: envelope.region,
+            time: envelope.time.unwrap_or_default(),
+            resources: envelope.resources,
+            detail,
+            raw_detail: envelope.detail,
+        })
+    }
+
+    /// Reads an event from JSON text.
+    pub fn from_json(text: &str) -> Result<Event, EventError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            EventError::field(
+                format!("(JSON line {} column {})", e.line(), e.column()),
+                format!("not valid JSON: {e}"),
+            )
+        })?;
+        Self::parse(&value)
+    }
+
+    fn parse_detail(source: &str, kind: &str, detail: &Value) -> Result<Detail, EventError> {
+        use self::detail_type as dt;
+        let prefix = "detail";
+        Ok(match (source, kind) {
+            (source::CODECOMMIT, dt::PULL_REQUEST) => Detail::PullRequest(typed(detail, prefix)?),
+            (source::CODECOMMIT, dt::PULL_REQUEST_COMMENT) => {
+                Detail::PullRequestComment(typed(detail, prefix)?)
+            }
+            (source::CODECOMMIT, dt::REPOSITORY) => Detail::Repository(typed(detail, prefix)?),
+            (source::CODEBUILD, dt::BUILD) => Detail::Build(typed(detail, prefix)?),
+            (source::CODEBUILD, dt::BUILD_PHASE) => Detail::BuildPhase(typed(detail, prefix)?),
+            (source::CODEPIPELINE, dt::PIPELINE_EXECUTION) => {
+                Detail::PipelineExecution(typed(detail, prefix)?)
+            }
+            (source::CODEPIPELINE, dt::STAGE_EXECUTION) => {
+                Detail::StageExecution(typed(detail, prefix)?)
+            }
+            (source::CODEPIPELINE, dt::ACTION_EXECUTION) => {
+                Detail::ActionExecution(typed(detail, prefix)?)
+            }
+            (source::CODEDEPLOY, dt::DEPLOYMENT) => Detail::Deployment(typed(detail, prefix)?),
+            (source::CODEDEPLOY, dt::DEPLOYMENT_INSTANCE) => {
+                Detail::DeploymentInstance(typed(detail, prefix)?)
+            }
+            _ => Detail::Other,
+        })
+    }
+}
+
+/// Deserializes `value` into `T`, turning serde's error into one that names the
+/// field by its full path (`detail.additional-information.phases[2].phase-type`).
+fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        let mut field = String::from(prefix);
+        if path != "." {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&path);
+        }
+        // serde reports a missing field at its parent; name the field itself.
+        if let Some(name) = inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(name);
+            return EventError::field(field, "missing");
+        }
+        if field.is_empty() {
+            field.push_str("(event)");
+        }
+        EventError::field(field, inner)
+    })
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+// ---------------------------------------------------------------- CodeCommit
+
+/// `CodeCommit Pull Request State Change`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestChange {
+    /// pullRequestCreated, pullRequestSourceBranchUpdated, pullRequestStatusChanged, …
+    pub event: String,
+    #[serde(deserialize_with = "loose::string")]
+    pub pull_request_id: String,
+    /// Open or Closed.
+    pub pull_request_status: String,
+    pub repository_names: Vec<String>,
+    #[serde(default)]
+    pub source_commit: Option<String>,
+    #[serde(default)]
+    pub destination_commit: Option<String>,
+    #[serde(default)]
+    pub source_reference: Option<String>,
+    #[serde(default)]
+    pub destination_reference: Option<String>,
+    #[serde(default)]
+    pub merge_base: Option<String>,
+    #[serde(default)]
+    pub revision_id: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub caller_user_arn: Option<String>,
+    /// "True"/"False" in AWS's samples; booleans are accepted too.
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    pub is_merged: Option<String>,
+    #[serde(default)]
+    pub creation_date: Option<String>,
+    #[serde(default)]
+    pub last_modified_date: Option<String>,
+    #[serde(default)]
+    pub notification_body: Option<String>,
+}
+
+impl PullRequestChange {
+    /// The repository the pull request belongs to (events name exactly one).
+    pub fn repository(&self) -> Option<&str> {
+        self.repository_names.first().map(String::as_str)
+    }
+
+    /// Whether AWS says the pull request was merged.
+    pub fn merged(&self) -> bool {
+        self.is_merged
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// `CodeCommit Comment on Pull Request`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestComment {
+    pub event: String,
+    #[serde(deserialize_with = "loose::string")]
+    pub pull_request_id: String,
+    pub repository_name: String,
+    #[serde(default)]
+    pub repository_id: Option<String>,
+    #[serde(default)]
+    pub comment_id: Option<String>,
+    #[serde(default)]
+    pub before_commit_id: Option<String>,
+    #[serde(default)]
+    pub after_commit_id: Option<String>,
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
+    #[serde(default)]
+    pub caller_user_arn: Option<String>,
+    #[serde(default)]
+    pub notification_body: Option<String>,
+}
+
+/// `CodeCommit Repository State Change`: a branch or tag created, moved or deleted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceChange {
+    /// referenceCreated, referenceUpdated or referenceDeleted.
+    pub event: String,
+    pub repository_name: String,
+    #[serde(default)]
+    pub repository_id: Option<String>,
+    pub reference_name: String,
+    #[serde(default)]
+    pub reference_full_name: Option<String>,
+    /// branch or tag.
+    #[serde(default)]
+    pub reference_type: Option<String>,
+    /// The ref's new commit; absent when the ref was deleted.
+    #[serde(default)]
+    pub commit_id: Option<String>,
+    #[serde(default)]
+    pub old_commit_id: Option<String>,
+    #[serde(default)]
+    pub base_commit_id: Option<String>,
+    #[serde(default)]
+    pub caller_user_arn: Option<String>,
+}
+
+// ----------------------------------------------------------------- CodeBuild
+
+/// `CodeBuild Build State Change`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BuildStateChange {
+    /// IN_PROGRESS, SUCCEEDED, FAILED, STOPPED, TIMED_OUT, FAULT.
+    pub build_status: String,
+    pub project_name: String,
+    /// The build's ARN.
+    pub build_id: String,
+    /// Absent from some IN_PROGRESS events.
+    #[serde(default)]
+    pub additional_information: BuildInformation,
+    #[serde(default)]
+    pub current_phase: Option<String>,
+    #[serde(default)]
+    pub current_phase_context: Option<String>,
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    pub version: Option<String>,
+}
+
+/// `CodeBuild Build Phase Change`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BuildPhaseChange {
+    pub project_name: String,
+    pub build_id: String,
+    #[serde(default)]
+    pub completed_phase: Option<String>,
+    #[serde(default)]
+    pub completed_phase_status: Option<String>,
+    #[serde(default, deserialize_with = "loose::opt_f64")]
+    pub completed_phase_duration_seconds: Option<f64>,
+    #[serde(default)]
+    pub completed_phase_context: Option<String>,
+    #[serde(default)]
+    pub additional_information: BuildInformation,
+}
+
+/// The `additional-information` block of CodeBuild events.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BuildInformation {
+    #[serde(default)]
+    pub environment: BuildEnvironment,
+    #[serde(default)]
+    pub initiator: Option<String>,
+    #[serde(default)]
+    pub build_start_time: Option<String>,
+    #[serde(default, deserialize_with = "loose::opt_bool")]
+    pub build_complete: Option<bool>,
+    #[serde(default)]
+    pub source_version: Option<String>,
+    #[serde(default)]
+    pub logs: Option<BuildLogs>,
+    #[serde(default)]
+    pub phases: Vec<BuildPhase>,
+    #[serde(default, deserialize_with = "loose::opt_f64")]
+    pub timeout_in_minutes: Option<f64>,
+}
+
+impl BuildInformation {
+    /// The value of an environment variable of the build, if it has one.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.environment
+            .environment_variables
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.value.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BuildEnvironment {
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub compute_type: Option<String>,
+    #[serde(default)]
+    pub environment_variables: Vec<BuildVariable>,
+}
+
+/// One environment variable of a build as the event shows it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BuildVariable {
+    pub name: String,
+    #[serde(default, deserialize_with = "loose::string_or_empty")]
+    pub value: String,
+    /// PLAINTEXT, PARAMETER_STORE or SECRETS_MANAGER.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Where a build's log is.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BuildLogs {
+    #[serde(default)]
+    pub group_name: Option<String>,
+    #[serde(default)]
+    pub stream_name: Option<String>,
+    #[serde(default)]
+    pub deep_link: Option<String>,
+}
+
+/// One phase of a build (SUBMITTED, PROVISIONING, BUILD, …).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BuildPhase {
+    pub phase_type: String,
+    #[serde(default)]
+    pub phase_status: Option<String>,
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+    #[serde(default, deserialize_with = "loose::opt_f64")]
+    pub duration_in_seconds: Option<f64>,
+    /// Messages AWS attaches to a phase, e.g. the failing command.
+    #[serde(default, deserialize_with = "loose::strings")]
+    pub phase_context: Vec<String>,
+}
+
+// -------------------------------------------------------------- CodePipeline
+
+/// `CodePipeline Pipeline Execution State Change`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PipelineExecutionChange {
+    pub pipeline: String,
+    pub execution_id: String,
+    /// STARTED, SUCCEEDED, FAILED, STOPPED, STOPPING, SUPERSEDED, RESUMED, CANCELED.
+    pub state: String,
+    /// 1.0 (a number) or "1" (a string) in AWS's samples.
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub execution_trigger: Option<ExecutionTrigger>,
+    #[serde(default)]
+    pub start_time: Option<String>,
+}
+
+/// What started a pipeline execution.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ExecutionTrigger {
+    #[serde(default)]
+    pub trigger_type: Option<String>,
+    #[serde(default)]
+    pub trigger_detail: Option<String>,
+}
+
+/// `CodePipeline Stage Execution State Change`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StageExecutionChange {
+    pub pipeline: String,
+    pub execution_id: String,
+    pub stage: String,
+    pub state: String,
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    pub version: Option<String>,
+}
+
+/// `CodePipeline Action Execution State Change`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ActionExecutionChange {
+    pub pipeline: String,
+    pub execution_id: String,
+    pub stage: String,
+    pub action: String,
+    pub state: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default, rename = "type")]
+    pub action_type: Option<ActionType>,
+    #[serde(default)]
+    pub execution_result: Option<ActionExecutionResult>,
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    pub version: Option<String>,
+}
+
+/// owner / category / provider of a pipeline action.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ActionType {
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    pub version: Option<String>,
+}
+
+/// The outcome of an action as the action event carries it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ActionExecutionResult {
+    #[serde(default)]
+    pub external_execution_id: Option<String>,
+    #[serde(default)]
+    pub external_execution_summary: Option<String>,
+    #[serde(default)]
+    pub external_execution_url: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+}
+
+// ---------------------------------------------------------------- CodeDeploy
+
+/// `CodeDeploy Deployment State-change Notification`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentChange {
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_id: String,
+    /// START, SUCCESS, FAILURE, STOP, READY.
+    pub state: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub instance_group_id: Option<String>,
+}
+
+/// `CodeDeploy Instance State-change Notification`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentInstanceChange {
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_id: String,
+    pub instance_id: String,
+    pub state: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub instance_group_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope(source: &str, detail_type: &str, detail: Value) -> Value {
+        json!({
+            "version": "0",
+            "id": "e1",
+            "detail-type": detail_type,
+            "source": source,
+            "account": "123456789012",
+            "time": "2026-01-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        })
+    }
+
+    #[test]
+    fn pipeline_version_may_be_a_float_or_a_string() {
+        for version in [json!(1.0), json!("1"), json!(1)] {
+            let event = Event::parse(&envelope(
+                source::CODEPIPELINE,
+                detail_type::PIPELINE_EXECUTION,
+                json!({"pipeline": "p", "execution-id": "x", "state": "FAILED", "version": version}),
+            ))
+            .unwrap();
+            let Detail::PipelineExecution(detail) = event.detail else {
+                panic!("wrong detail")
+            };
+            assert!(detail.version.is_some());
+        }
+    }
+
+    #[test]
+    fn in_progress_build_without_phases_or_additional_information_parses() {
+        let event = Event::parse(&envelope(
+            source::CODEBUILD,
+            detail_type::BUILD,
+            json!({"build-status": "IN_PROGRESS", "project-name": "p", "build-id": "arn:b"}),
+        ))
+        .unwrap();
+        let Detail::Build(build) = event.detail else {
+            panic!("wrong detail")
+        };
+        assert!(build.additional_information.phases.is_empty());
+    }
+
+    #[test]
+    fn deployment_event_needs_no_instance_id() {
+        let event = Event::parse(&envelope(
+            source::CODEDEPLOY,
+            detail_type::DEPLOYMENT,
+            json!({"application": "a", "deploymentGroup": "g", "deploymentId": "d-1", "state": "SUCCESS"}),
+        ))
+        .unwrap();
+        assert!(matches!(event.detail, Detail::Deployment(_)));
+    }
+
+    #[test]
+    fn missing_required_field_is_named_by_path() {
+        let error = Event::parse(&envelope(
+            source::CODECOMMIT,
+            detail_type::PULL_REQUEST,
+            json!({"event": "pullRequestCreated", "pullRequestStatus": "Open", "repositoryNames": ["r"]}),
+        ))
+        .unwrap_err();
+        assert_eq!(error.to_string(), "detail.pullRequestId: missing");
+    }
+
+    #[test]
+    fn wrong_type_deep_inside_is_named_by_path() {
+        let error = Event::parse(&envelope(
+            source::CODEBUILD,
+            detail_type::BUILD,
+            json!({"build-status": "FAILED", "project-name": "p", "build-id": "b",
+                   "additional-information": {"phases": [{"phase-type": 7}]}}),
+        ))
+        .unwrap_err();
+        let EventError::Field { field, .. } = error else {
+            panic!("wrong error")
+        };
+        assert_eq!(field, "detail.additional-information.phases[0].phase-type");
+    }
+
+    #[test]
+    fn missing_detail_is_named() {
+        let mut value = envelope(
+            source::CODEPIPELINE,
+            detail_type::PIPELINE_EXECUTION,
+            json!({}),
+        );
+        value.as_object_mut().unwrap().remove("detail");
+        assert_eq!(
+            Event::parse(&value).unwrap_err().to_string(),
+            "detail: missing"
+        );
+    }
+
+    #[test]
+    fn codestar_notification_form_is_explained() {
+        let value =
+            json!({"detailType": "CodeBuild Build State Change", "source": "aws.codebuild"});
+        let message = Event::parse(&value).unwrap_err().to_string();
+        assert!(
+            message.starts_with("detail-type: missing (this has `detailType`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_detail_type_parses_as_other() {
+        let event = Event::parse(&envelope(
+            "aws.ec2",
+            "EC2 Instance State-change Notification",
+            json!({"state": "x"}),
+        ))
+        .unwrap();
+        assert_eq!(event.detail, Detail::Other);
+    }
+
+    #[test]
+    fn pull_request_id_may_be_a_number_and_is_merged_a_boolean() {
+        let event = Event::parse(&envelope(
+            source::CODECOMMIT,
+            detail_type::PULL_REQUEST,
+            json!({"event": "pullRequestMergeStatusUpdated", "pullRequestId": 12, "pullRequestStatus": "Closed",
+                   "repositoryNames": ["r"], "isMerged": true}),
+        ))
+        .unwrap();
+        let Detail::PullRequest(pr) = event.detail else {
+            panic!("wrong detail")
+        };
+        assert_eq!(pr.pull_request_id, "12");
+        assert!(pr.merged());
+    }
+
+    #[test]
+    fn not_json_names_the_position() {
+        let message = Event::from_json("{\"id\": ").unwrap_err().to_string();
+        assert!(message.contains("not valid JSON"), "{message}");
+    }
+}

@@ -1,0 +1,26 @@
+//! The build-report planner.
+
+use crate::config::EnvReader;
+use crate::event::Event;
+use crate::flows::PlanError;
+use crate::plan::Plan;
+use crate::route::Function;
+
+/// What build-report reads from its environment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {}
+
+impl Config {
+    /// Reads the function's variables.
+    pub fn read(_env: &mut EnvReader) -> Config {
+        Config {}
+    }
+}
+
+/// Plans what build-report does with `event`.
+pub fn plan(event: &Event, _config: &Config) -> Result<Plan, PlanError> {
+    let mut plan = Plan::new(Function::BuildReport, &event.id);
+    plan.notes
+        .push("routed; this function's planner arrives with issue #3".to_owned());
+    Ok(plan)
+}

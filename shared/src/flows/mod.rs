@@ -1,0 +1,81 @@
+//! One pure planner per function: `(event, facts, config) -> Plan`.
+//! Planners never touch the network; effects never decide.
+
+pub mod build_report;
+pub mod deploy_notify;
+pub mod pipeline_alert;
+pub mod pr_check;
+pub mod repo_replicate;
+
+use crate::config::EnvReader;
+use crate::event::Event;
+use crate::plan::Plan;
+use crate::route::Function;
+
+/// An event reached a planner but lacks what the planner needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{field}: {problem}")]
+    Field { field: String, problem: String },
+}
+
+impl PlanError {
+    /// `field` is missing from an event that needs it.
+    pub fn missing(field: &str) -> PlanError {
+        PlanError::Field {
+            field: field.to_owned(),
+            problem: "missing".to_owned(),
+        }
+    }
+}
+
+/// The configuration of one function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionConfig {
+    PrCheck(pr_check::Config),
+    BuildReport(build_report::Config),
+    PipelineAlert(pipeline_alert::Config),
+    DeployNotify(deploy_notify::Config),
+    RepoReplicate(repo_replicate::Config),
+}
+
+impl FunctionConfig {
+    /// Reads the variables `function` uses; check `env.finish()` afterwards.
+    pub fn read(function: Function, env: &mut EnvReader) -> FunctionConfig {
+        match function {
+            Function::PrCheck => FunctionConfig::PrCheck(pr_check::Config::read(env)),
+            Function::BuildReport => FunctionConfig::BuildReport(build_report::Config::read(env)),
+            Function::PipelineAlert => {
+                FunctionConfig::PipelineAlert(pipeline_alert::Config::read(env))
+            }
+            Function::DeployNotify => {
+                FunctionConfig::DeployNotify(deploy_notify::Config::read(env))
+            }
+            Function::RepoReplicate => {
+                FunctionConfig::RepoReplicate(repo_replicate::Config::read(env))
+            }
+        }
+    }
+
+    /// The function this configuration belongs to.
+    pub fn function(&self) -> Function {
+        match self {
+            FunctionConfig::PrCheck(_) => Function::PrCheck,
+            FunctionConfig::BuildReport(_) => Function::BuildReport,
+            FunctionConfig::PipelineAlert(_) => Function::PipelineAlert,
+            FunctionConfig::DeployNotify(_) => Function::DeployNotify,
+            FunctionConfig::RepoReplicate(_) => Function::RepoReplicate,
+        }
+    }
+}
+
+/// Plans what the configured function does with `event`.
+pub fn plan(event: &Event, config: &FunctionConfig) -> Result<Plan, PlanError> {
+    match config {
+        FunctionConfig::PrCheck(c) => pr_check::plan(event, c),
+        FunctionConfig::BuildReport(c) => build_report::plan(event, c),
+        FunctionConfig::PipelineAlert(c) => pipeline_alert::plan(event, c),
+        FunctionConfig::DeployNotify(c) => deploy_notify::plan(event, c),
+        FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c),
+    }
+}

@@ -1,0 +1,117 @@
+//! signalbox: events of AWS developer tools turned into actions.
+//!
+//! Data flows one way: **parse → route → plan → execute**. See DESIGN.md.
+
+pub mod config;
+pub mod effects;
+pub mod event;
+pub mod flows;
+pub mod lambda;
+pub mod logging;
+pub mod plan;
+pub mod route;
+
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::effects::{Done, EffectError, Effects};
+use crate::event::{Event, EventError};
+use crate::flows::{FunctionConfig, PlanError};
+use crate::plan::Plan;
+use crate::route::{Function, Route};
+
+/// Why a handler failed; Lambda retries the event, and keeps it at the end.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("malformed event: {0}")]
+    Event(#[from] EventError),
+    #[error("cannot plan event {event_id}: {source}")]
+    Plan {
+        event_id: String,
+        #[source]
+        source: PlanError,
+    },
+    #[error("event {event_id}: {} of {total} actions failed: {}", failures.len(), join(failures))]
+    Actions {
+        event_id: String,
+        total: usize,
+        failures: Vec<EffectError>,
+    },
+}
+
+fn join(failures: &[EffectError]) -> String {
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What a function did with an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Not this function's event; acknowledged with a log line.
+    Ignored(String),
+    /// The plan, and what became of each action.
+    Handled { plan: Plan, done: Vec<Done> },
+}
+
+/// Decides what `function` should do with a parsed event: its plan, or why it ignores it.
+pub fn decide(event: &Event, config: &FunctionConfig) -> Result<Result<Plan, String>, PlanError> {
+    let function = config.function();
+    match route::route(event) {
+        Route::Ignore(reason) => Ok(Err(reason)),
+        Route::Handle(f) if f != function => Ok(Err(format!("routed to {f}, not to {function}"))),
+        Route::Handle(_) => flows::plan(event, config).map(Ok),
+    }
+}
+
+/// The whole handler of a function: parse, route, plan, execute every action.
+/// Returns an error when the event is malformed or any action failed, so
+/// Lambda retries; actions already done are skipped on the retry by their keys.
+pub async fn handle<E: Effects>(
+    value: &Value,
+    config: &FunctionConfig,
+    effects: &E,
+) -> Result<Outcome, HandleError> {
+    let function: Function = config.function();
+    let event = Event::parse(value)?;
+    let plan = match decide(&event, config) {
+        Err(source) => {
+            return Err(HandleError::Plan {
+                event_id: event.id.clone(),
+                source,
+            });
+        }
+        Ok(Err(reason)) => {
+            info!(event_id = %event.id, %function, detail_type = %event.detail_type, %reason, "ignored");
+            return Ok(Outcome::Ignored(reason));
+        }
+        Ok(Ok(plan)) => plan,
+    };
+    info!(event_id = %event.id, %function, actions = plan.actions.len(), notes = ?plan.notes, "planned");
+    let mut done = Vec::with_capacity(plan.actions.len());
+    let mut failures = Vec::new();
+    for (index, action) in plan.actions.iter().enumerate() {
+        let key = plan.action_key(index);
+        match effects.execute(&key, action).await {
+            Ok(result) => {
+                info!(event_id = %event.id, %key, action = action.kind(), result = ?result, "action done");
+                done.push(result);
+            }
+            Err(error) => {
+                warn!(event_id = %event.id, %key, action = action.kind(), %error, "action failed");
+                failures.push(error);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(Outcome::Handled { plan, done })
+    } else {
+        Err(HandleError::Actions {
+            event_id: event.id,
+            total: plan.actions.len(),
+            failures,
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! What a function decided to do: a list of [`Action`]s, each with a
+//! deterministic key so a redelivered event repeats none of them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::route::Function;
+
+/// The plan for one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub function: Function,
+    /// The EventBridge event id the actions' keys derive from.
+    pub event_id: String,
+    pub actions: Vec<Action>,
+    /// What the planner wants a human to know (skipped lookups, placeholders).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// An empty plan for `function` and the event `event_id`.
+    pub fn new(function: Function, event_id: &str) -> Plan {
+        Plan {
+            function,
+            event_id: event_id.to_owned(),
+            actions: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The deterministic key of action `index`: the same on every delivery.
+    pub fn action_key(&self, index: usize) -> String {
+        action_key(&self.event_id, index)
+    }
+}
+
+/// `<event id>#<index>`: the key an action is done under.
+pub fn action_key(event_id: &str, index: usize) -> String {
+    format!("{event_id}#{index}")
+}
+
+/// One thing to do. Serialized with a `type` tag for `signalbox replay --format json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum Action {
+    /// CodeBuild `StartBuild`.
+    StartBuild(StartBuild),
+    /// CodeBuild `StopBuild`.
+    StopBuild(StopBuild),
+    /// CodeCommit `PostCommentForPullRequest`.
+    PostPrComment(PrComment),
+    /// CodeCommit `UpdatePullRequestApprovalState`.
+    SetApproval(Approval),
+    /// SNS `Publish`.
+    Publish(SnsMessage),
+    /// A post to the Slack incoming webhook.
+    PostSlack(SlackMessage),
+    /// CodeBuild `StartBuild` of the mirror project for one repository.
+    StartMirror(StartMirror),
+}
+
+impl Action {
+    /// The action's type tag, as `--format json` prints it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::StartBuild(_) => "StartBuild",
+            Action::StopBuild(_) => "StopBuild",
+            Action::PostPrComment(_) => "PostPrComment",
+            Action::SetApproval(_) => "SetApproval",
+            Action::Publish(_) => "Publish",
+            Action::PostSlack(_) => "PostSlack",
+            Action::StartMirror(_) => "StartMirror",
+        }
+    }
+}
+
+/// A build environment variable override.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Variable {
+    pub name: String,
+    pub value: String,
+}
+
+impl Variable {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Variable {
+        Variable {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartBuild {
+    pub project: String,
+    /// The commit to build.
+    pub source_version: String,
+    pub environment: Vec<Variable>,
+    /// CodeBuild's `idempotencyToken` (honoured for 5 minutes).
+    pub idempotency_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StopBuild {
+    pub build_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrComment {
+    pub repository: String,
+    pub pull_request_id: String,
+    pub before_commit_id: String,
+    pub after_commit_id: String,
+    /// Markdown, already escaped by `render`.
+    pub content: String,
+    /// CodeCommit's `clientRequestToken`: the same comment is posted once.
+    pub client_request_token: String,
+}
+
+/// APPROVE or REVOKE, as CodeCommit names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApprovalState {
+    Approve,
+    Revoke,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Approval {
+    pub pull_request_id: String,
+    /// The PR revision the approval is for.
+    pub revision_id: String,
+    pub state: ApprovalState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnsMessage {
+    pub topic_arn: String,
+    /// At most 100 printable ASCII characters on one line.
+    pub subject: String,
+    pub message: String,
+    /// String message attributes for subscription filter policies.
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlackMessage {
+    /// The notification text (also the fallback for clients without blocks).
+    pub text: String,
+    /// Block Kit blocks.
+    pub blocks: serde_json::Value,
+}
+
+/// A replica repository in another region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+pub struct Replica {
+    pub region: String,
+    pub repository: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartMirror {
+    pub project: String,
+    pub repository: String,
+    pub source_region: String,
+    pub targets: Vec<Replica>,
+    pub idempotency_token: String,
+}

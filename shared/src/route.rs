@@ -1,0 +1,258 @@
+//! Which function handles which event: the same patterns `template.yaml`'s
+//! EventBridge rules declare. [`RULES`] is the one table both are checked against.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::event::{Event, detail_type, source};
+
+/// The signalbox functions, one Lambda binary each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Function {
+    PrCheck,
+    BuildReport,
+    PipelineAlert,
+    DeployNotify,
+    RepoReplicate,
+}
+
+impl Function {
+    /// Every function, in the order of DESIGN.md's table.
+    pub const ALL: [Function; 5] = [
+        Function::PrCheck,
+        Function::BuildReport,
+        Function::PipelineAlert,
+        Function::DeployNotify,
+        Function::RepoReplicate,
+    ];
+
+    /// The function's name: its folder under `functions/` and its binary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::PrCheck => "pr-check",
+            Function::BuildReport => "build-report",
+            Function::PipelineAlert => "pipeline-alert",
+            Function::DeployNotify => "deploy-notify",
+            Function::RepoReplicate => "repo-replicate",
+        }
+    }
+
+    /// The function of that name, if there is one.
+    pub fn from_name(name: &str) -> Option<Function> {
+        Function::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One EventBridge rule: source, detail-type and, per detail field, the values
+/// that match (EventBridge's `{"detail": {"field": ["a", "b"]}}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub function: Function,
+    pub source: &'static str,
+    pub detail_type: &'static str,
+    pub detail: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// The finished states of a CodeBuild build.
+pub const BUILD_FINISHED: &[&str] = &["SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT"];
+
+/// Every rule. Optional states (pipeline STOPPED/SUPERSEDED, deployment STOP)
+/// are routed here and filtered by each function's configuration, so enabling
+/// them needs no change of the stack.
+pub const RULES: &[Rule] = &[
+    Rule {
+        function: Function::PrCheck,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::PULL_REQUEST,
+        detail: &[
+            (
+                "event",
+                &["pullRequestCreated", "pullRequestSourceBranchUpdated"],
+            ),
+            ("pullRequestStatus", &["Open"]),
+        ],
+    },
+    Rule {
+        function: Function::BuildReport,
+        source: source::CODEBUILD,
+        detail_type: detail_type::BUILD,
+        detail: &[("build-status", BUILD_FINISHED)],
+    },
+    Rule {
+        function: Function::PipelineAlert,
+        source: source::CODEPIPELINE,
+        detail_type: detail_type::PIPELINE_EXECUTION,
+        detail: &[("state", &["FAILED", "STOPPED", "SUPERSEDED"])],
+    },
+    Rule {
+        function: Function::DeployNotify,
+        source: source::CODEDEPLOY,
+        detail_type: detail_type::DEPLOYMENT,
+        detail: &[("state", &["SUCCESS", "FAILURE", "STOP"])],
+    },
+    Rule {
+        function: Function::RepoReplicate,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::REPOSITORY,
+        detail: &[(
+            "event",
+            &["referenceCreated", "referenceUpdated", "referenceDeleted"],
+        )],
+    },
+];
+
+impl Rule {
+    /// Whether the event matches this rule, as EventBridge would decide.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.source == event.source
+            && self.detail_type == event.detail_type
+            && self.first_mismatch(event).is_none()
+    }
+
+    /// The first detail field whose value the rule does not accept.
+    fn first_mismatch(&self, event: &Event) -> Option<(&'static str, String)> {
+        self.detail.iter().find_map(|(field, accepted)| {
+            let value = event.raw_detail.get(*field);
+            let text = value.and_then(|v| v.as_str());
+            match text {
+                Some(t) if accepted.contains(&t) => None,
+                Some(t) => Some((*field, t.to_owned())),
+                None => Some((
+                    *field,
+                    value.map_or("(absent)".to_owned(), |v| v.to_string()),
+                )),
+            }
+        })
+    }
+
+    /// The rule as an EventBridge event pattern.
+    pub fn event_pattern(&self) -> serde_json::Value {
+        let detail: serde_json::Map<String, serde_json::Value> = self
+            .detail
+            .iter()
+            .map(|(field, values)| ((*field).to_owned(), serde_json::json!(values)))
+            .collect();
+        serde_json::json!({
+            "source": [self.source],
+            "detail-type": [self.detail_type],
+            "detail": detail,
+        })
+    }
+}
+
+/// Where an event goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The function that handles it.
+    Handle(Function),
+    /// No function handles it; the reason says why, for the log.
+    Ignore(String),
+}
+
+/// Routes an event as the template's rules do.
+pub fn route(event: &Event) -> Route {
+    if let Some(rule) = RULES.iter().find(|r| r.matches(event)) {
+        return Route::Handle(rule.function);
+    }
+    let same_type = RULES
+        .iter()
+        .find(|r| r.source == event.source && r.detail_type == event.detail_type);
+    match same_type {
+        Some(rule) => {
+            let (field, value) = rule.first_mismatch(event).unwrap_or(("?", String::new()));
+            let accepted = rule
+                .detail
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, v)| v.join(", "))
+                .unwrap_or_default();
+            Route::Ignore(format!(
+                "{} handles {} only with detail.{field} in [{accepted}]; this one has {value}",
+                rule.function, event.detail_type
+            ))
+        }
+        None => Route::Ignore(format!(
+            "no signalbox function handles {} events of source {}",
+            event.detail_type, event.source
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(source: &str, detail_type: &str, detail: serde_json::Value) -> Event {
+        Event::parse(&json!({
+            "id": "1", "source": source, "detail-type": detail_type,
+            "region": "us-east-1", "detail": detail,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_function_has_exactly_one_rule() {
+        for function in Function::ALL {
+            assert_eq!(
+                RULES.iter().filter(|r| r.function == function).count(),
+                1,
+                "{function}"
+            );
+            assert_eq!(Function::from_name(function.name()), Some(function));
+        }
+    }
+
+    #[test]
+    fn a_failed_pipeline_goes_to_pipeline_alert() {
+        let e = event(
+            source::CODEPIPELINE,
+            detail_type::PIPELINE_EXECUTION,
+            json!({"pipeline": "p", "execution-id": "x", "state": "FAILED"}),
+        );
+        assert_eq!(route(&e), Route::Handle(Function::PipelineAlert));
+    }
+
+    #[test]
+    fn a_succeeded_pipeline_is_ignored_with_the_reason() {
+        let e = event(
+            source::CODEPIPELINE,
+            detail_type::PIPELINE_EXECUTION,
+            json!({"pipeline": "p", "execution-id": "x", "state": "SUCCEEDED"}),
+        );
+        assert_eq!(
+            route(&e),
+            Route::Ignore(
+                "pipeline-alert handles CodePipeline Pipeline Execution State Change only with \
+                 detail.state in [FAILED, STOPPED, SUPERSEDED]; this one has SUCCEEDED"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_closed_pull_request_is_not_checked() {
+        let e = event(
+            source::CODECOMMIT,
+            detail_type::PULL_REQUEST,
+            json!({"event": "pullRequestCreated", "pullRequestId": "1",
+                   "pullRequestStatus": "Closed", "repositoryNames": ["r"]}),
+        );
+        assert!(matches!(route(&e), Route::Ignore(reason) if reason.contains("pullRequestStatus")));
+    }
+
+    #[test]
+    fn pattern_has_eventbridge_shape() {
+        let pattern = RULES[0].event_pattern();
+        assert_eq!(pattern["source"], json!(["aws.codecommit"]));
+        assert_eq!(pattern["detail"]["pullRequestStatus"], json!(["Open"]));
+    }
+}
