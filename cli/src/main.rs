@@ -30,6 +30,13 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Look up facts and carry the plans out, with the default AWS
+        /// credential chain. Without it nothing is looked up or done.
+        #[arg(long)]
+        execute: bool,
+        /// Send every AWS call here instead (e.g. a moto server); needs --execute.
+        #[arg(long, requires = "execute")]
+        endpoint_url: Option<String>,
     },
 }
 
@@ -42,16 +49,36 @@ pub enum Format {
     Json,
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Replay { paths, format } => match replay::run(&paths, format) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(error) => {
-                eprintln!("signalbox: {error:#}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Replay {
+            paths,
+            format,
+            execute,
+            endpoint_url,
+        } => {
+            let run = if execute {
+                let config = signalbox::aws::sdk_config(endpoint_url.as_deref()).await;
+                replay::Run::Execute {
+                    aws: signalbox::aws::Aws::new(&config),
+                }
+            } else {
+                replay::Run::DryRun
+            };
+            exit(replay::run(&paths, format, &run).await)
+        }
+    }
+}
+
+fn exit(result: anyhow::Result<bool>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("signalbox: {error:#}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -5,13 +5,24 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
+use signalbox::aws::Aws;
 use signalbox::config::{EnvReader, Mode};
+use signalbox::effects::{AwsEffects, Effects};
 use signalbox::event::Event;
 use signalbox::flows::{self, FunctionConfig};
+use signalbox::lookup::Offline;
 use signalbox::plan::Action;
 use signalbox::route::{self, Function, Route};
 
 use crate::Format;
+
+/// How the replay runs: a dry run (default) or for real.
+pub enum Run {
+    /// Plan from the event alone; look nothing up, do nothing.
+    DryRun,
+    /// Look up and carry out, against AWS (or the endpoint, e.g. moto).
+    Execute { aws: Aws },
+}
 
 /// The result for one file: the line `--format json` prints.
 #[derive(Debug, Serialize)]
@@ -21,16 +32,20 @@ pub struct FileReport {
     pub ignored: Option<String>,
     pub actions: Vec<Action>,
     pub notes: Vec<String>,
+    /// With `--execute`: what became of each action.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<String>,
     pub error: Option<String>,
 }
 
-/// Replays every event file under `paths`; Ok(true) when every file parsed.
-pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<bool> {
+/// Replays every event file under `paths`; Ok(true) when every file parsed
+/// (and, with `--execute`, every action was carried out).
+pub async fn run(paths: &[PathBuf], format: Format, run: &Run) -> anyhow::Result<bool> {
     let files = collect(paths)?;
     let mut configs = Configs::default();
     let mut all_parsed = true;
     for file in files {
-        let report = replay_file(&file, &mut configs);
+        let report = replay_file(&file, &mut configs, run).await;
         all_parsed &= report.error.is_none();
         match format {
             Format::Json => println!("{}", serde_json::to_string(&report)?),
@@ -40,36 +55,69 @@ pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<bool> {
     Ok(all_parsed)
 }
 
+/// A function's configuration as the replay uses it.
+struct Setup {
+    config: FunctionConfig,
+    /// Placeholders used (dry run).
+    notes: Vec<String>,
+    /// The executor (`--execute`).
+    effects: Option<AwsEffects>,
+}
+
 /// Each function's configuration, read from the environment once.
 #[derive(Default)]
-struct Configs(BTreeMap<Function, Result<(FunctionConfig, Vec<String>), String>>);
+struct Configs(BTreeMap<Function, Result<Setup, String>>);
 
 impl Configs {
-    fn get(&mut self, function: Function) -> &Result<(FunctionConfig, Vec<String>), String> {
-        self.0.entry(function).or_insert_with(|| {
-            let mut env = EnvReader::from_process(Mode::DryRun);
-            let config = FunctionConfig::read(function, &mut env);
-            env.finish()
-                .map(|()| {
-                    let notes = env
-                        .placeholders()
-                        .iter()
-                        .map(|name| format!("{name} is unset: the plan shows a placeholder"))
-                        .collect();
-                    (config, notes)
-                })
-                .map_err(|e| format!("{function}: {e}"))
+    async fn get(&mut self, function: Function, run: &Run) -> &Result<Setup, String> {
+        match self.0.entry(function) {
+            std::collections::btree_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                let setup = Self::read(function, run)
+                    .await
+                    .map_err(|e| format!("{function}: {e}"));
+                slot.insert(setup)
+            }
+        }
+    }
+
+    async fn read(function: Function, run: &Run) -> Result<Setup, String> {
+        let mode = match run {
+            Run::DryRun => Mode::DryRun,
+            Run::Execute { .. } => Mode::Strict,
+        };
+        let mut env = EnvReader::from_process(mode);
+        let config = FunctionConfig::read(function, &mut env);
+        env.finish().map_err(|e| e.to_string())?;
+        let notes = env
+            .placeholders()
+            .iter()
+            .map(|name| format!("{name} is unset: the plan shows a placeholder"))
+            .collect();
+        let effects = match run {
+            Run::DryRun => None,
+            Run::Execute { aws } => Some(
+                signalbox::lambda::executor(&config, aws.clone())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        Ok(Setup {
+            config,
+            notes,
+            effects,
         })
     }
 }
 
-fn replay_file(file: &Path, configs: &mut Configs) -> FileReport {
+async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> FileReport {
     let mut report = FileReport {
         file: file.display().to_string(),
         function: None,
         ignored: None,
         actions: Vec::new(),
         notes: Vec::new(),
+        done: Vec::new(),
         error: None,
     };
     let event = match std::fs::read_to_string(file)
@@ -90,19 +138,39 @@ fn replay_file(file: &Path, configs: &mut Configs) -> FileReport {
         Route::Handle(function) => function,
     };
     report.function = Some(function);
-    match configs.get(function) {
-        Err(error) => report.error = Some(error.clone()),
-        Ok((config, notes)) => {
-            report.notes.extend(notes.iter().cloned());
-            match flows::plan(&event, config) {
-                Ok(plan) => {
-                    report.actions = plan.actions;
-                    report.notes.extend(plan.notes);
-                }
-                Err(error) => report.error = Some(format!("{}: {error}", report.file)),
+    let setup = match configs.get(function, run).await {
+        Err(error) => {
+            report.error = Some(error.clone());
+            return report;
+        }
+        Ok(setup) => setup,
+    };
+    report.notes.extend(setup.notes.iter().cloned());
+    let planned = match run {
+        Run::DryRun => flows::plan(&event, &setup.config, &Offline).await,
+        Run::Execute { aws } => flows::plan(&event, &setup.config, aws).await,
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(error) => {
+            report.error = Some(format!("{}: {error}", report.file));
+            return report;
+        }
+    };
+    if let Some(effects) = &setup.effects {
+        let mut failures = Vec::new();
+        for (index, action) in plan.actions.iter().enumerate() {
+            match effects.execute(&plan.action_key(index), action).await {
+                Ok(done) => report.done.push(format!("{}: {done:?}", action.kind())),
+                Err(error) => failures.push(error.to_string()),
             }
         }
+        if !failures.is_empty() {
+            report.error = Some(failures.join("; "));
+        }
     }
+    report.actions = plan.actions;
+    report.notes.extend(plan.notes);
     report
 }
 
@@ -126,6 +194,9 @@ fn print_text(report: &FileReport) {
                 println!("       {line}");
             }
         }
+    }
+    for done in &report.done {
+        println!("  done: {done}");
     }
     for note in &report.notes {
         println!("  note: {note}");

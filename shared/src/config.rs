@@ -178,6 +178,41 @@ impl EnvReader {
     }
 }
 
+/// Where alerts go: SNS and/or Slack, each switchable, plus the idempotency
+/// table that keeps a redelivered event from notifying twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channels {
+    /// `ALERT_TOPIC_ARN`; None when `SNS_ENABLED=false`.
+    pub topic_arn: Option<String>,
+    /// `SLACK_WEBHOOK_PARAM`, the SSM SecureString holding the webhook URL;
+    /// None when `SLACK_ENABLED=false`.
+    pub slack_parameter: Option<String>,
+    /// `IDEMPOTENCY_TABLE`; needed while any channel is on.
+    pub idempotency_table: Option<String>,
+}
+
+impl Channels {
+    /// Reads SNS_ENABLED, ALERT_TOPIC_ARN, SLACK_ENABLED, SLACK_WEBHOOK_PARAM, IDEMPOTENCY_TABLE.
+    pub fn read(env: &mut EnvReader) -> Channels {
+        let topic_arn = env
+            .flag("SNS_ENABLED", true)
+            .then(|| env.required("ALERT_TOPIC_ARN"));
+        let slack_parameter = env
+            .flag("SLACK_ENABLED", true)
+            .then(|| env.required("SLACK_WEBHOOK_PARAM"));
+        let idempotency_table = if topic_arn.is_some() || slack_parameter.is_some() {
+            Some(env.required("IDEMPOTENCY_TABLE"))
+        } else {
+            None
+        };
+        Channels {
+            topic_arn,
+            slack_parameter,
+            idempotency_table,
+        }
+    }
+}
+
 /// The placeholder a dry run shows for an unset variable.
 pub fn placeholder(name: &str) -> String {
     format!("<{name} unset>")

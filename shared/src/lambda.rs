@@ -3,37 +3,63 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
+use crate::aws::Aws;
 use crate::config::{EnvReader, Mode};
-use crate::effects::{DryRun, Effects};
-use crate::flows::FunctionConfig;
+use crate::effects::{AwsEffects, Effects, SlackWebhook};
+use crate::flows::{FunctionConfig, Lookups};
+use crate::idempotency::Ledger;
 use crate::route::Function;
 use crate::{Outcome, handle};
 
-/// Runs `function` on the Lambda Runtime API: configuration is read and
-/// validated once per cold start, then every event is handled with it.
+/// Runs `function` on the Lambda Runtime API. Configuration is read and
+/// validated, the SDK clients built and the Slack webhook URL read from SSM,
+/// once per cold start; then every event is handled with them.
 pub async fn main(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
     let mut env = EnvReader::from_process(Mode::Strict);
     let config = FunctionConfig::read(function, &mut env);
     env.finish()?;
-    serve(config, DryRun::default()).await
+    let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let aws = Aws::new(&crate::aws::sdk_config(endpoint.as_deref()).await);
+    let effects = executor(&config, aws.clone()).await?;
+    serve(config, aws, effects).await
 }
 
-/// Serves events with the given configuration and executor.
-pub async fn serve<E: Effects + Sync>(
+/// The AWS/Slack executor for `config`: reads the webhook URL (if Slack is on)
+/// and opens the idempotency table (if any channel is on).
+pub async fn executor(
+    config: &FunctionConfig,
+    aws: Aws,
+) -> Result<AwsEffects, crate::effects::slack::WebhookError> {
+    let channels = config.channels();
+    let slack = match channels.and_then(|c| c.slack_parameter.as_deref()) {
+        Some(parameter) => Some(SlackWebhook::from_ssm(&aws.ssm, parameter).await?),
+        None => None,
+    };
+    let ledger = channels
+        .and_then(|c| c.idempotency_table.as_deref())
+        .map(|table| Ledger::new(aws.dynamodb.clone(), table));
+    Ok(AwsEffects { aws, slack, ledger })
+}
+
+/// Serves events with the given configuration, lookup and executor.
+pub async fn serve<L: Lookups, E: Effects + Sync>(
     config: FunctionConfig,
+    lookup: L,
     effects: E,
 ) -> Result<(), lambda_runtime::Error> {
-    let (config, effects) = (&config, &effects);
+    let (config, lookup, effects) = (&config, &lookup, &effects);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let outcome = handle(&event.payload, config, effects).await?;
+        let outcome = handle(&event.payload, config, lookup, effects).await?;
         Ok::<Value, lambda_runtime::Error>(summary(&outcome))
     }))
     .await
 }
 
 /// The invocation's response: what was done, for the Lambda console and tests.
-fn summary(outcome: &Outcome) -> Value {
+pub fn summary(outcome: &Outcome) -> Value {
     match outcome {
         Outcome::Ignored(reason) => json!({ "ignored": reason }),
         Outcome::Handled { plan, done } => json!({

@@ -2,12 +2,15 @@
 //!
 //! Data flows one way: **parse → route → plan → execute**. See DESIGN.md.
 
+pub mod aws;
 pub mod config;
 pub mod effects;
 pub mod event;
 pub mod flows;
+pub mod idempotency;
 pub mod lambda;
 pub mod logging;
+pub mod lookup;
 pub mod plan;
 pub mod route;
 
@@ -16,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::effects::{Done, EffectError, Effects};
 use crate::event::{Event, EventError};
-use crate::flows::{FunctionConfig, PlanError};
+use crate::flows::{FunctionConfig, Lookups, PlanError};
 use crate::plan::Plan;
 use crate::route::{Function, Route};
 
@@ -56,27 +59,33 @@ pub enum Outcome {
     Handled { plan: Plan, done: Vec<Done> },
 }
 
-/// Decides what `function` should do with a parsed event: its plan, or why it ignores it.
-pub fn decide(event: &Event, config: &FunctionConfig) -> Result<Result<Plan, String>, PlanError> {
+/// Decides what the configured function does with a parsed event: its plan,
+/// or (`Ok(Err(reason))`) why it ignores it.
+pub async fn decide<L: Lookups>(
+    event: &Event,
+    config: &FunctionConfig,
+    lookup: &L,
+) -> Result<Result<Plan, String>, PlanError> {
     let function = config.function();
     match route::route(event) {
         Route::Ignore(reason) => Ok(Err(reason)),
         Route::Handle(f) if f != function => Ok(Err(format!("routed to {f}, not to {function}"))),
-        Route::Handle(_) => flows::plan(event, config).map(Ok),
+        Route::Handle(_) => flows::plan(event, config, lookup).await.map(Ok),
     }
 }
 
 /// The whole handler of a function: parse, route, plan, execute every action.
 /// Returns an error when the event is malformed or any action failed, so
 /// Lambda retries; actions already done are skipped on the retry by their keys.
-pub async fn handle<E: Effects>(
+pub async fn handle<L: Lookups, E: Effects>(
     value: &Value,
     config: &FunctionConfig,
+    lookup: &L,
     effects: &E,
 ) -> Result<Outcome, HandleError> {
     let function: Function = config.function();
     let event = Event::parse(value)?;
-    let plan = match decide(&event, config) {
+    let plan = match decide(&event, config, lookup).await {
         Err(source) => {
             return Err(HandleError::Plan {
                 event_id: event.id.clone(),

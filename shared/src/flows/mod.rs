@@ -57,6 +57,15 @@ impl FunctionConfig {
         }
     }
 
+    /// The alert channels, for the functions that notify.
+    pub fn channels(&self) -> Option<&crate::config::Channels> {
+        match self {
+            FunctionConfig::PipelineAlert(c) => Some(&c.channels),
+            FunctionConfig::DeployNotify(c) => Some(&c.channels),
+            _ => None,
+        }
+    }
+
     /// The function this configuration belongs to.
     pub fn function(&self) -> Function {
         match self {
@@ -69,13 +78,39 @@ impl FunctionConfig {
     }
 }
 
-/// Plans what the configured function does with `event`.
-pub fn plan(event: &Event, config: &FunctionConfig) -> Result<Plan, PlanError> {
+/// Every read any planner makes: implemented by [`crate::aws::Aws`] (for
+/// real) and [`crate::lookup::Offline`] (dry run).
+pub trait Lookups:
+    pr_check::Lookup
+    + build_report::Lookup
+    + pipeline_alert::Lookup
+    + deploy_notify::Lookup
+    + repo_replicate::Lookup
+    + Sync
+{
+}
+
+impl<T> Lookups for T where
+    T: pr_check::Lookup
+        + build_report::Lookup
+        + pipeline_alert::Lookup
+        + deploy_notify::Lookup
+        + repo_replicate::Lookup
+        + Sync
+{
+}
+
+/// Looks up what the configured function needs and plans what it does with `event`.
+pub async fn plan<L: Lookups>(
+    event: &Event,
+    config: &FunctionConfig,
+    lookup: &L,
+) -> Result<Plan, PlanError> {
     match config {
-        FunctionConfig::PrCheck(c) => pr_check::plan(event, c),
-        FunctionConfig::BuildReport(c) => build_report::plan(event, c),
-        FunctionConfig::PipelineAlert(c) => pipeline_alert::plan(event, c),
-        FunctionConfig::DeployNotify(c) => deploy_notify::plan(event, c),
-        FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c),
+        FunctionConfig::PrCheck(c) => pr_check::plan(event, c, lookup).await,
+        FunctionConfig::BuildReport(c) => build_report::plan(event, c, lookup).await,
+        FunctionConfig::PipelineAlert(c) => pipeline_alert::plan(event, c, lookup).await,
+        FunctionConfig::DeployNotify(c) => deploy_notify::plan(event, c, lookup).await,
+        FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
     }
 }

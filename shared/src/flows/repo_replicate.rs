@@ -17,8 +17,18 @@ impl Config {
     }
 }
 
+/// The reads this planner makes.
+pub trait Lookup {}
+
+impl Lookup for crate::lookup::Offline {}
+impl Lookup for crate::aws::Aws {}
+
 /// Plans what repo-replicate does with `event`.
-pub fn plan(event: &Event, _config: &Config) -> Result<Plan, PlanError> {
+pub async fn plan(
+    event: &Event,
+    _config: &Config,
+    _lookup: &impl Lookup,
+) -> Result<Plan, PlanError> {
     let mut plan = Plan::new(Function::RepoReplicate, &event.id);
     plan.notes
         .push("routed; this function's planner arrives with issue #5".to_owned());

@@ -1,0 +1,100 @@
+//! CodeBuild: starting and stopping builds.
+
+use aws_sdk_codebuild::Client;
+use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
+
+use super::{Done, EffectError};
+use crate::plan::{StartBuild, StartMirror, StopBuild, Variable};
+
+/// Names of the variables a mirror build receives (read by `scripts/mirror.sh`).
+pub const MIRROR_SOURCE_REPOSITORY: &str = "SIGNALBOX_MIRROR_SOURCE_REPOSITORY";
+pub const MIRROR_SOURCE_REGION: &str = "SIGNALBOX_MIRROR_SOURCE_REGION";
+/// Space-separated `region/repository` pairs.
+pub const MIRROR_TARGETS: &str = "SIGNALBOX_MIRROR_TARGETS";
+
+fn overrides(
+    action: &'static str,
+    variables: &[Variable],
+) -> Result<Vec<EnvironmentVariable>, EffectError> {
+    variables
+        .iter()
+        .map(|v| {
+            EnvironmentVariable::builder()
+                .name(&v.name)
+                .value(&v.value)
+                .r#type(EnvironmentVariableType::Plaintext)
+                .build()
+                .map_err(|e| {
+                    EffectError::permanent(action, format!("environment variable {}: {e}", v.name))
+                })
+        })
+        .collect()
+}
+
+pub(super) async fn start_build(client: &Client, action: &StartBuild) -> Result<Done, EffectError> {
+    let output = client
+        .start_build()
+        .project_name(&action.project)
+        .source_version(&action.source_version)
+        .idempotency_token(&action.idempotency_token)
+        .set_environment_variables_override(Some(overrides("StartBuild", &action.environment)?))
+        .send()
+        .await
+        .map_err(|e| EffectError::sdk("StartBuild", "CodeBuild StartBuild", &e))?;
+    let id = output
+        .build_value()
+        .and_then(|b| b.id())
+        .unwrap_or("(no id returned)");
+    Ok(Done::Executed(format!("started build {id}")))
+}
+
+pub(super) async fn stop_build(client: &Client, action: &StopBuild) -> Result<Done, EffectError> {
+    match client.stop_build().id(&action.build_id).send().await {
+        Ok(_) => Ok(Done::Executed(format!("stopped build {}", action.build_id))),
+        // Stopping a build that already finished is what a redelivery looks like.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_input_exception()) =>
+        {
+            Ok(Done::AlreadyDone)
+        }
+        Err(e) => Err(EffectError::sdk("StopBuild", "CodeBuild StopBuild", &e)),
+    }
+}
+
+/// The variables a mirror build gets: source and targets.
+pub fn mirror_variables(action: &StartMirror) -> Vec<Variable> {
+    let targets = action
+        .targets
+        .iter()
+        .map(|t| format!("{}/{}", t.region, t.repository))
+        .collect::<Vec<_>>()
+        .join(" ");
+    vec![
+        Variable::new(MIRROR_SOURCE_REPOSITORY, &action.repository),
+        Variable::new(MIRROR_SOURCE_REGION, &action.source_region),
+        Variable::new(MIRROR_TARGETS, targets),
+    ]
+}
+
+pub(super) async fn start_mirror(
+    client: &Client,
+    action: &StartMirror,
+) -> Result<Done, EffectError> {
+    let output = client
+        .start_build()
+        .project_name(&action.project)
+        .idempotency_token(&action.idempotency_token)
+        .set_environment_variables_override(Some(overrides(
+            "StartMirror",
+            &mirror_variables(action),
+        )?))
+        .send()
+        .await
+        .map_err(|e| EffectError::sdk("StartMirror", "CodeBuild StartBuild", &e))?;
+    let id = output
+        .build_value()
+        .and_then(|b| b.id())
+        .unwrap_or("(no id returned)");
+    Ok(Done::Executed(format!("started mirror build {id}")))
+}
