@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod logging;
 pub mod lookup;
 pub mod plan;
+pub mod render;
 pub mod route;
 
 use serde_json::Value;

@@ -32,3 +32,31 @@ impl LookupError {
 /// Answers every read with [`LookupError::Offline`]: the dry run's lookup.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Offline;
+
+/// The last `lines` lines of a CloudWatch Logs stream (e.g. a build's log).
+pub async fn log_tail(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    lines: usize,
+) -> Result<Vec<String>, LookupError> {
+    let output = logs
+        .get_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .start_from_head(false)
+        .limit(lines.clamp(1, 10_000) as i32)
+        .send()
+        .await
+        .map_err(|e| LookupError::sdk("CloudWatch Logs GetLogEvents", &e))?;
+    let mut tail: Vec<String> = output
+        .events()
+        .iter()
+        .filter_map(|e| e.message())
+        .flat_map(|m| m.lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    if tail.len() > lines {
+        tail.drain(..tail.len() - lines);
+    }
+    Ok(tail)
+}
