@@ -43,3 +43,117 @@ pub fn unique(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// An SNS topic in moto with an SQS queue subscribed: `(topic_arn, queue_url)`.
+pub async fn topic_with_queue(config: &aws_config::SdkConfig) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let topic_arn = sns
+        .create_topic()
+        .name(unique("alerts"))
+        .send()
+        .await
+        .expect("create_topic")
+        .topic_arn
+        .expect("topic arn");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("inbox"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("get_queue_attributes")
+        .attributes
+        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .expect("queue arn");
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
+    (topic_arn, queue_url)
+}
+
+/// Every SNS envelope (JSON) waiting in the queue, removed from it.
+pub async fn drain_queue(
+    config: &aws_config::SdkConfig,
+    queue_url: &str,
+) -> Vec<serde_json::Value> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut bodies = Vec::new();
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive_message")
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        for message in messages {
+            bodies.push(
+                serde_json::from_str(message.body().expect("body")).expect("SNS envelope is JSON"),
+            );
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle().expect("receipt handle"))
+                .send()
+                .await
+                .expect("delete_message");
+        }
+    }
+}
+
+/// An idempotency table in moto with signalbox's key schema; returns its name.
+pub async fn idempotency_table(config: &aws_config::SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique("idempotency");
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(signalbox::idempotency::KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(signalbox::idempotency::KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .send()
+        .await
+        .expect("create_table");
+    name
+}
+
+/// A sample event from `events/`, as JSON.
+pub fn sample(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -14,17 +14,35 @@ use crate::{Outcome, handle};
 /// Runs `function` on the Lambda Runtime API. Configuration is read and
 /// validated, the SDK clients built and the Slack webhook URL read from SSM,
 /// once per cold start; then every event is handled with them.
+///
+/// A start-up failure (configuration, the webhook parameter) is logged as one
+/// JSON line naming every problem, and the process exits non-zero: Lambda
+/// reports `Runtime.ExitError` and the log line says why.
 pub async fn main(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
+    let (config, aws, effects) = match start(function).await {
+        Ok(parts) => parts,
+        Err(error) => {
+            tracing::error!(%function, %error, "cannot start");
+            return Err(error);
+        }
+    };
+    serve(config, aws, effects).await
+}
+
+async fn start(
+    function: Function,
+) -> Result<(FunctionConfig, Aws, AwsEffects), lambda_runtime::Error> {
     let mut env = EnvReader::from_process(Mode::Strict);
     let config = FunctionConfig::read(function, &mut env);
     env.finish()?;
+    // Only for local runs against moto; unset on Lambda.
     let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
         .ok()
         .filter(|u| !u.is_empty());
     let aws = Aws::new(&crate::aws::sdk_config(endpoint.as_deref()).await);
     let effects = executor(&config, aws.clone()).await?;
-    serve(config, aws, effects).await
+    Ok((config, aws, effects))
 }
 
 /// The AWS/Slack executor for `config`: reads the webhook URL (if Slack is on)

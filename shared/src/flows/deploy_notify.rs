@@ -1,40 +1,254 @@
-//! The deploy-notify planner.
+//! deploy-notify: announces CodeDeploy deployments that succeeded, failed or
+//! (when configured) stopped, with the error and the failing targets.
+
+use std::collections::BTreeMap;
+use std::future::Future;
 
 use crate::config::{Channels, EnvReader};
-use crate::event::Event;
-use crate::flows::PlanError;
+use crate::event::{DeploymentChange, Detail, Event};
+use crate::flows::pipeline_alert::read_states;
+use crate::flows::{PlanError, alert_actions, lookup_problem};
+use crate::lookup::LookupError;
 use crate::plan::Plan;
+use crate::render::alert::{Alert, Severity};
 use crate::route::Function;
+
+/// The deployment states deploy-notify can announce.
+pub const STATES: [&str; 3] = ["SUCCESS", "FAILURE", "STOP"];
+
+/// How many failing targets an alert lists at most.
+pub const MAX_TARGETS: usize = 5;
 
 /// What deploy-notify reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub channels: Channels,
+    /// `NOTIFY_ON`: the states announced (default SUCCESS,FAILURE).
+    pub states: Vec<String>,
 }
 
 impl Config {
     /// Reads the function's variables.
-    pub fn read(_env: &mut EnvReader) -> Config {
+    pub fn read(env: &mut EnvReader) -> Config {
         Config {
-            channels: Channels::read(_env),
+            channels: Channels::read(env),
+            states: read_states(env, "NOTIFY_ON", &STATES, &["SUCCESS", "FAILURE"]),
         }
     }
 }
 
-/// The reads this planner makes.
-pub trait Lookup {}
+/// What `GetDeployment` says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeploymentFacts {
+    /// e.g. `s3://bucket/key (zip)` or `owner/repo@commit`.
+    pub revision: Option<String>,
+    /// user, autoscaling, codeDeployRollback, CodeDeploy, …
+    pub creator: Option<String>,
+    pub description: Option<String>,
+    pub duration_seconds: Option<i64>,
+    /// Error code and message.
+    pub error: Option<(String, String)>,
+}
 
-impl Lookup for crate::lookup::Offline {}
-impl Lookup for crate::aws::Aws {}
+/// A target (instance, Lambda function, ECS service) whose deployment failed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FailedTarget {
+    pub id: String,
+    /// The lifecycle event that failed and its diagnostics.
+    pub reason: Option<String>,
+}
 
-/// Plans what deploy-notify does with `event`.
-pub async fn plan(
+/// The failing targets: the first few, and how many failed in all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FailedTargets {
+    pub listed: Vec<FailedTarget>,
+    pub total: usize,
+}
+
+/// The reads deploy-notify makes.
+pub trait Lookup {
+    /// `GetDeployment`.
+    fn deployment(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<DeploymentFacts, LookupError>> + Send;
+    /// `ListDeploymentTargets` (status Failed) + `BatchGetDeploymentTargets`, at most `cap` described.
+    fn failed_targets(
+        &self,
+        deployment_id: &str,
+        cap: usize,
+    ) -> impl Future<Output = Result<FailedTargets, LookupError>> + Send;
+}
+
+impl Lookup for crate::lookup::Offline {
+    async fn deployment(&self, _: &str) -> Result<DeploymentFacts, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn failed_targets(&self, _: &str, _: usize) -> Result<FailedTargets, LookupError> {
+        Err(LookupError::Offline)
+    }
+}
+
+/// What was looked up for a notice, and what could not be.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Facts {
+    pub deployment: Option<DeploymentFacts>,
+    pub failed_targets: FailedTargets,
+    pub problems: Vec<LookupError>,
+}
+
+/// Looks up the deployment and, on failure, its failing targets.
+pub async fn gather(detail: &DeploymentChange, lookup: &impl Lookup) -> Facts {
+    let mut facts = Facts::default();
+    match lookup.deployment(&detail.deployment_id).await {
+        Ok(deployment) => facts.deployment = Some(deployment),
+        Err(e) => facts.problems.push(e),
+    }
+    if detail.state == "FAILURE" {
+        match lookup
+            .failed_targets(&detail.deployment_id, MAX_TARGETS)
+            .await
+        {
+            Ok(targets) => facts.failed_targets = targets,
+            Err(e) => facts.problems.push(e),
+        }
+    }
+    facts
+}
+
+/// Looks up what the notice needs and plans it.
+pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
+    let Detail::Deployment(detail) = &event.detail else {
+        return Err(PlanError::missing(
+            "detail (a CodeDeploy Deployment State-change Notification)",
+        ));
+    };
+    if !config.states.contains(&detail.state) {
+        let mut plan = Plan::new(Function::DeployNotify, &event.id);
+        plan.notes.push(format!(
+            "state {} is not in NOTIFY_ON ({}): no notice",
+            detail.state,
+            config.states.join(",")
+        ));
+        return Ok(plan);
+    }
+    let facts = gather(detail, lookup).await;
+    Ok(plan_notice(event, detail, &facts, config))
+}
+
+/// The pure part: event + facts + config → the SNS and Slack actions.
+pub fn plan_notice(
     event: &Event,
-    _config: &Config,
-    _lookup: &impl Lookup,
-) -> Result<Plan, PlanError> {
+    detail: &DeploymentChange,
+    facts: &Facts,
+    config: &Config,
+) -> Plan {
+    let alert = describe(event, detail, facts);
     let mut plan = Plan::new(Function::DeployNotify, &event.id);
-    plan.notes
-        .push("routed; this function's planner arrives with issue #4".to_owned());
-    Ok(plan)
+    if let Some(note) = lookup_problem(&facts.problems) {
+        plan.notes.push(note);
+    }
+    alert_actions(&mut plan, &alert, &config.channels);
+    plan
+}
+
+/// The notice for a deployment.
+pub fn describe(event: &Event, detail: &DeploymentChange, facts: &Facts) -> Alert {
+    let region = detail.region.as_deref().unwrap_or(&event.region);
+    let severity = match detail.state.as_str() {
+        "SUCCESS" => Severity::Info,
+        "FAILURE" => Severity::Error,
+        _ => Severity::Warning,
+    };
+    let mut fields = vec![
+        ("Application".to_owned(), detail.application.clone()),
+        (
+            "Deployment group".to_owned(),
+            detail.deployment_group.clone(),
+        ),
+        ("Deployment".to_owned(), detail.deployment_id.clone()),
+        ("State".to_owned(), detail.state.clone()),
+        (
+            "Account / region".to_owned(),
+            format!("{} / {region}", event.account),
+        ),
+    ];
+    let deployment = facts.deployment.as_ref();
+    if let Some(revision) = deployment.and_then(|d| d.revision.clone()) {
+        fields.push(("Revision".to_owned(), revision));
+    }
+    if let Some(seconds) = deployment.and_then(|d| d.duration_seconds) {
+        fields.push(("Duration".to_owned(), duration(seconds)));
+    }
+    if let Some(creator) = deployment.and_then(|d| d.creator.clone()) {
+        fields.push(("Created by".to_owned(), creator));
+    }
+    if let Some(description) = deployment.and_then(|d| d.description.clone()) {
+        fields.push(("Description".to_owned(), description));
+    }
+    let error = deployment
+        .and_then(|d| d.error.clone())
+        .map(|(code, message)| format!("{code}: {message}"))
+        .or_else(|| {
+            (detail.state == "FAILURE")
+                .then(|| lookup_problem(&facts.problems))
+                .flatten()
+                .map(|p| format!("The failure's details are unknown: {p}"))
+        });
+    let targets = &facts.failed_targets;
+    let details = (!targets.listed.is_empty()).then(|| {
+        let mut items: Vec<String> = targets
+            .listed
+            .iter()
+            .map(|t| match &t.reason {
+                Some(reason) => format!("{}: {reason}", t.id),
+                None => t.id.clone(),
+            })
+            .collect();
+        if targets.total > targets.listed.len() {
+            items.push(format!(
+                "… and {} more",
+                targets.total - targets.listed.len()
+            ));
+        }
+        (format!("Failed targets ({})", targets.total), items)
+    });
+    Alert {
+        source: event.source.clone(),
+        headline: format!(
+            "Deployment {} of {} / {}: {}",
+            detail.deployment_id, detail.application, detail.deployment_group, detail.state
+        ),
+        state: detail.state.clone(),
+        severity,
+        attributes: BTreeMap::from([
+            ("application".to_owned(), detail.application.clone()),
+            (
+                "deployment_group".to_owned(),
+                detail.deployment_group.clone(),
+            ),
+        ]),
+        fields,
+        error,
+        details,
+        log_tail: Vec::new(),
+        links: vec![(
+            "Open deployment".to_owned(),
+            format!(
+                "https://{region}.console.aws.amazon.com/codesuite/codedeploy/deployments/{}?region={region}",
+                detail.deployment_id
+            ),
+        )],
+    }
+}
+
+/// "1h 2m 3s", "4m 5s", "6s".
+pub fn duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
 }

@@ -114,3 +114,41 @@ pub async fn plan<L: Lookups>(
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
     }
 }
+
+/// Adds the alert's SNS and Slack actions, for the channels that are on.
+pub(crate) fn alert_actions(
+    plan: &mut Plan,
+    alert: &crate::render::alert::Alert,
+    channels: &crate::config::Channels,
+) {
+    use crate::plan::Action;
+    if let Some(topic) = &channels.topic_arn {
+        plan.actions.push(Action::Publish(alert.sns(topic)));
+    }
+    if channels.slack_parameter.is_some() {
+        plan.actions.push(Action::PostSlack(alert.slack()));
+    }
+    if plan.actions.is_empty() {
+        plan.notes.push(
+            "SNS and Slack are both switched off (SNS_ENABLED, SLACK_ENABLED): nothing is sent"
+                .to_owned(),
+        );
+    }
+}
+
+/// One line about the reads that failed, or None when all succeeded.
+pub(crate) fn lookup_problem(problems: &[crate::lookup::LookupError]) -> Option<String> {
+    use crate::lookup::LookupError;
+    if problems.is_empty() {
+        None
+    } else if problems.iter().all(|p| *p == LookupError::Offline) {
+        Some("lookups skipped (dry run): built from the event alone".to_owned())
+    } else {
+        let failed: Vec<String> = problems
+            .iter()
+            .filter(|p| **p != LookupError::Offline)
+            .map(ToString::to_string)
+            .collect();
+        Some(format!("could not look up: {}", failed.join("; ")))
+    }
+}

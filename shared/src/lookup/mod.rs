@@ -29,6 +29,9 @@ impl LookupError {
     }
 }
 
+pub mod deploy_notify;
+pub mod pipeline_alert;
+
 /// Answers every read with [`LookupError::Offline`]: the dry run's lookup.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Offline;

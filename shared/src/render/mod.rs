@@ -2,6 +2,8 @@
 //! Block Kit. All escaping of untrusted text (PR titles, branch names, commit
 //! messages, error messages, build logs) lives here.
 
+pub mod alert;
+
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` become entities, so
 /// `<!channel>` or `<https://evil|click>` stays text and links nowhere.
 pub fn mrkdwn(text: &str) -> String {

@@ -1,0 +1,126 @@
+//! `signalbox replay` as a user runs it: the real binary over `events/`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn events() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn replay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .arg("replay")
+        .args(args)
+        // A dry run must not depend on the caller's configuration.
+        .env_remove("ALERT_TOPIC_ARN")
+        .env_remove("SLACK_WEBHOOK_PARAM")
+        .env_remove("IDEMPOTENCY_TABLE")
+        .env_remove("REPLICAS")
+        .env_remove("PR_CHECK_PROJECT")
+        .output()
+        .expect("run signalbox")
+}
+
+fn count_json_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                count_json_files(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|e| e == "json"))
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn json_output_has_one_line_per_file_and_negative_samples_fail_by_name() {
+    let output = replay(&[events().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the negative samples in events/invalid/ must fail the run"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not one JSON object per line: {e}: {l}"))
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        count_json_files(&events()),
+        "one line per file"
+    );
+    let mut routed = 0;
+    for line in &lines {
+        let file = line["file"].as_str().unwrap();
+        for key in ["function", "ignored", "actions", "error"] {
+            assert!(line.get(key).is_some(), "{file}: no {key:?} key");
+        }
+        if file.contains("/invalid/") {
+            let error = line["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file} should fail"));
+            assert!(error.starts_with(file), "the error names the file: {error}");
+            assert!(error.contains(':'), "and the field: {error}");
+        } else {
+            assert!(line["error"].is_null(), "{file}: {}", line["error"]);
+            assert!(
+                line["function"].is_string() != line["ignored"].is_string(),
+                "{file} is either routed or ignored"
+            );
+            routed += usize::from(line["function"].is_string());
+        }
+    }
+    assert!(routed >= 10, "most samples are routed to a function");
+}
+
+#[test]
+fn negative_samples_name_the_missing_field() {
+    let output = replay(&[
+        events().join("invalid").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("detail: missing"), "{stdout}");
+    assert!(stdout.contains("detail.pullRequestId: missing"), "{stdout}");
+    assert!(stdout.contains("not valid JSON"), "{stdout}");
+}
+
+#[test]
+fn failed_pipeline_dry_run_shows_one_sns_publish_and_one_slack_post_with_placeholders() {
+    let output = replay(&[events()
+        .join("codepipeline-execution-failed.json")
+        .to_str()
+        .unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("function: pipeline-alert"), "{stdout}");
+    assert_eq!(stdout.matches("1. Publish").count(), 1, "{stdout}");
+    assert_eq!(stdout.matches("2. PostSlack").count(), 1, "{stdout}");
+    assert!(stdout.contains("<ALERT_TOPIC_ARN unset>"), "{stdout}");
+    assert!(
+        stdout.contains("note: ALERT_TOPIC_ARN is unset: the plan shows a placeholder"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: lookups skipped (dry run)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_missing_path_is_an_error_of_its_own() {
+    let output = replay(&["/nonexistent/event.json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("/nonexistent/event.json: no such file or directory")
+    );
+}

@@ -1,0 +1,88 @@
+//! `signalbox replay --execute --endpoint-url` against the moto server the test
+//! command started and a local Slack receiver: the alert arrives once, also
+//! when the same event is replayed again (a redelivery).
+
+use std::process::Command;
+
+use signalbox_tests::{
+    drain_queue, idempotency_table, moto_config, moto_endpoint, topic_with_queue, unique,
+};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[tokio::test]
+async fn execute_against_moto_and_local_slack_delivers_each_message_once() {
+    let config = moto_config().await;
+    let (topic_arn, queue_url) = topic_with_queue(&config).await;
+    let table = idempotency_table(&config).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let parameter = format!("/{}/slack", unique("replay"));
+    aws_sdk_ssm::Client::new(&config)
+        .put_parameter()
+        .name(&parameter)
+        .value(format!("{}/services/T/B/SECRET", slack.uri()))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put_parameter");
+    let event = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/codepipeline-execution-failed.json");
+
+    for delivery in 1..=2 {
+        let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+            .args([
+                "replay",
+                "--execute",
+                "--endpoint-url",
+                &moto_endpoint(),
+                "--format",
+                "json",
+            ])
+            .arg(&event)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("ALERT_TOPIC_ARN", &topic_arn)
+            .env("SLACK_WEBHOOK_PARAM", &parameter)
+            .env("IDEMPOTENCY_TABLE", &table)
+            .output()
+            .expect("run signalbox");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "delivery {delivery}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        let done: Vec<&str> = line["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        if delivery == 1 {
+            assert!(done.iter().all(|d| d.contains("Executed")), "{done:?}");
+        } else {
+            assert_eq!(done, ["Publish: AlreadyDone", "PostSlack: AlreadyDone"]);
+        }
+        assert!(
+            !stdout.contains("SECRET"),
+            "the webhook URL never appears in output"
+        );
+    }
+    assert_eq!(
+        drain_queue(&config, &queue_url).await.len(),
+        1,
+        "one SNS message"
+    );
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        1,
+        "one Slack message"
+    );
+}

@@ -1,0 +1,234 @@
+//! The real `pipeline-alert` binary under a local Lambda Runtime API: the
+//! binary's own runtime client (lambda_runtime) polls a loopback HTTP server
+//! that speaks the Runtime API, with moto behind the AWS calls and a local
+//! Slack receiver. What Lambda would see is what this test asserts.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use signalbox_tests::{
+    drain_queue, idempotency_table, moto_config, moto_endpoint, sample, topic_with_queue, unique,
+};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+
+/// Queues `events` as invocations `req-1`, `req-2`, …; afterwards `next` long-polls.
+async fn runtime_api(events: &[serde_json::Value]) -> MockServer {
+    let server = MockServer::start().await;
+    let deadline = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 300_000;
+    for (i, event) in events.iter().enumerate() {
+        Mock::given(method("GET"))
+            .and(path(NEXT))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("Lambda-Runtime-Aws-Request-Id", format!("req-{}", i + 1))
+                    .insert_header("Lambda-Runtime-Deadline-Ms", deadline.to_string())
+                    .insert_header(
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:pipeline-alert",
+                    )
+                    .set_body_json(event),
+            )
+            .up_to_n_times(1)
+            .with_priority(u8::try_from(i + 1).unwrap())
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path(NEXT))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .with_priority(200)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(
+            r"^/2018-06-01/runtime/(invocation/[^/]+/(response|error)|init/error)$",
+        ))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn start(runtime: &MockServer, env: &[(&str, String)]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline-alert"));
+    command
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address().to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "pipeline-alert")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/pipeline-alert")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.spawn().expect("start the pipeline-alert binary")
+}
+
+/// Waits until the runtime has posted `count` results (responses or errors).
+async fn results(runtime: &MockServer, count: usize) -> Vec<Request> {
+    let started = Instant::now();
+    loop {
+        let posted: Vec<Request> = runtime
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .collect();
+        if posted.len() >= count {
+            return posted;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the function posted {} of {count} results",
+            posted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn stop(mut child: Child) -> String {
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("function output");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_event() {
+    let config = moto_config().await;
+    let (topic_arn, queue_url) = topic_with_queue(&config).await;
+    let table = idempotency_table(&config).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let parameter = format!("/{}/slack", unique("runtime"));
+    aws_sdk_ssm::Client::new(&config)
+        .put_parameter()
+        .name(&parameter)
+        .value(format!("{}/services/T/B/SECRET", slack.uri()))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put_parameter");
+
+    let failed = sample("codepipeline-execution-failed.json");
+    let mut malformed = failed.clone();
+    malformed["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("execution-id");
+    let succeeded = sample("codepipeline-execution-succeeded.json");
+    let runtime = runtime_api(&[failed.clone(), failed, malformed, succeeded]).await;
+    let child = start(
+        &runtime,
+        &[
+            ("SIGNALBOX_ENDPOINT_URL", moto_endpoint()),
+            ("ALERT_TOPIC_ARN", topic_arn),
+            ("SLACK_WEBHOOK_PARAM", parameter),
+            ("IDEMPOTENCY_TABLE", table),
+        ],
+    );
+    let posted = results(&runtime, 4).await;
+    let logs = stop(child);
+
+    let by_path = |p: &str| {
+        posted
+            .iter()
+            .find(|r| r.url.path() == p)
+            .unwrap_or_else(|| panic!("no POST {p}; logs:\n{logs}"))
+    };
+    let first: serde_json::Value =
+        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-1/response").body)
+            .unwrap();
+    assert_eq!(
+        first["actions"],
+        serde_json::json!(["Publish", "PostSlack"])
+    );
+    let second: serde_json::Value =
+        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-2/response").body)
+            .unwrap();
+    assert_eq!(
+        second["done"],
+        serde_json::json!(["AlreadyDone", "AlreadyDone"])
+    );
+    let error: serde_json::Value =
+        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-3/error").body)
+            .unwrap();
+    assert_eq!(
+        error["errorMessage"], "malformed event: detail.execution-id: missing",
+        "{error}"
+    );
+    let ignored: serde_json::Value =
+        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-4/response").body)
+            .unwrap();
+    assert!(
+        ignored["ignored"]
+            .as_str()
+            .unwrap()
+            .contains("this one has SUCCEEDED"),
+        "{ignored}"
+    );
+
+    assert_eq!(
+        drain_queue(&config, &queue_url).await.len(),
+        1,
+        "one SNS message for two deliveries"
+    );
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        1,
+        "one Slack message for two deliveries"
+    );
+    assert!(
+        !logs.contains("SECRET"),
+        "the webhook URL never reaches the logs"
+    );
+    for line in logs.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+    }
+}
+
+#[tokio::test]
+async fn binary_with_bad_configuration_exits_naming_each_variable() {
+    let runtime = runtime_api(&[]).await;
+    let child = start(&runtime, &[("SNS_ENABLED", "maybe".to_owned())]);
+    let output = child.wait_with_output().expect("function output");
+    assert!(
+        !output.status.success(),
+        "a misconfigured function must not start"
+    );
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("SNS_ENABLED: expected true or false"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("SLACK_WEBHOOK_PARAM: required but unset"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("IDEMPOTENCY_TABLE: required but unset"),
+        "{logs}"
+    );
+    let posted = runtime.received_requests().await.unwrap();
+    assert!(
+        posted.is_empty(),
+        "no invocation is taken before configuration is valid"
+    );
+}

@@ -1,0 +1,281 @@
+//! pipeline-alert and deploy-notify planners on every pipeline and deployment
+//! sample in `events/`, with looked-up facts (hostile text included) and from
+//! the event alone; the rendered SNS and Slack messages are golden files.
+
+mod golden;
+
+use golden::{assert_golden, samples};
+use signalbox::config::Channels;
+use signalbox::event::{Detail, Event};
+use signalbox::flows::{deploy_notify, pipeline_alert};
+use signalbox::lookup::{LookupError, Offline};
+use signalbox::plan::{Action, Plan};
+use signalbox::route::{Function, Route, route};
+
+fn channels() -> Channels {
+    Channels {
+        topic_arn: Some("arn:aws:sns:us-east-1:123456789012:signalbox-alerts".into()),
+        slack_parameter: Some("/signalbox/slack-webhook".into()),
+        idempotency_table: Some("signalbox-idempotency".into()),
+    }
+}
+
+fn pipeline_config() -> pipeline_alert::Config {
+    pipeline_alert::Config {
+        channels: channels(),
+        states: pipeline_alert::STATES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        log_lines: 20,
+    }
+}
+
+fn deploy_config() -> deploy_notify::Config {
+    deploy_notify::Config {
+        channels: channels(),
+        states: deploy_notify::STATES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    }
+}
+
+/// Facts as the lookups would return them, with text an attacker controls
+/// (commit message, error message, log lines).
+fn pipeline_facts() -> pipeline_alert::Facts {
+    pipeline_alert::Facts {
+        execution: Some(pipeline_alert::ExecutionFacts {
+            status_summary: None,
+            trigger: Some(("CodeCommitPush".into(), "arn:aws:codecommit:us-east-1:123456789012:MyDemoRepo".into())),
+            revisions: vec![pipeline_alert::SourceRevision {
+                artifact: "SourceArtifact".into(),
+                revision_id: "3e8a9f2c7b1d4e5f6a7b8c9d0e1f2a3b4c5d6e7f".into(),
+                summary: Some("Fix <!channel> login <https://evil.example|click> & *bold*\n\nbody".into()),
+                url: None,
+            }],
+        }),
+        failed_actions: vec![
+            pipeline_alert::FailedAction {
+                stage: "Build".into(),
+                action: "Build".into(),
+                provider: Some("CodeBuild".into()),
+                error_code: Some("JobFailed".into()),
+                error_message: Some("Build terminated with state: FAILED <!here>".into()),
+                summary: None,
+                external_url: Some("https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/app-build/build/app-build%3A1234/log?region=us-east-1".into()),
+                external_id: Some("app-build:1234".into()),
+            },
+            pipeline_alert::FailedAction {
+                stage: "Test".into(),
+                action: "Lint".into(),
+                provider: Some("Lambda".into()),
+                error_code: None,
+                error_message: None,
+                summary: Some("lint failed".into()),
+                external_url: None,
+                external_id: None,
+            },
+        ],
+        log_tail: vec![
+            "[Container] 2026/11/22 18:00:01 Running command cargo test".into(),
+            "test result: FAILED. 41 passed; 1 failed".into(),
+            "``` <!everyone> closing the fence".into(),
+            "[Container] 2026/11/22 18:00:09 Phase complete: BUILD State: FAILED".into(),
+        ],
+        problems: Vec::new(),
+    }
+}
+
+fn deploy_facts() -> deploy_notify::Facts {
+    deploy_notify::Facts {
+        deployment: Some(deploy_notify::DeploymentFacts {
+            revision: Some("s3://artifacts-bucket/app/build-42.zip".into()),
+            creator: Some("user".into()),
+            description: Some("release <!channel>".into()),
+            duration_seconds: Some(187),
+            error: Some(("HEALTH_CONSTRAINTS".into(), "The overall deployment failed because too many individual instances failed deployment".into())),
+        }),
+        failed_targets: deploy_notify::FailedTargets {
+            listed: vec![deploy_notify::FailedTarget {
+                id: "i-0123456789abcdef0".into(),
+                reason: Some("ApplicationStart failed (ScriptFailed) Script at specified location: scripts/start.sh run as user root failed with exit code 1".into()),
+            }],
+            total: 3,
+        },
+        problems: Vec::new(),
+    }
+}
+
+/// The SNS and Slack messages of a plan as one readable text.
+fn rendered(plan: &Plan) -> String {
+    let mut out = String::new();
+    for action in &plan.actions {
+        match action {
+            Action::Publish(sns) => {
+                out.push_str(&format!("== SNS\nsubject: {}\nattributes:\n", sns.subject));
+                for (k, v) in &sns.attributes {
+                    out.push_str(&format!("  {k} = {v}\n"));
+                }
+                out.push_str(&format!("message:\n{}\n", sns.message));
+            }
+            Action::PostSlack(slack) => {
+                let body = serde_json::json!({"text": slack.text, "blocks": slack.blocks});
+                out.push_str(&format!(
+                    "== Slack\n{}\n",
+                    serde_json::to_string_pretty(&body).unwrap()
+                ));
+            }
+            other => panic!("unexpected action {other:?}"),
+        }
+    }
+    for note in &plan.notes {
+        out.push_str(&format!("== note: {note}\n"));
+    }
+    out
+}
+
+fn load(path: &std::path::Path) -> Event {
+    Event::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn every_failed_pipeline_sample_renders_its_golden_alert() {
+    let mut seen = 0;
+    for path in samples() {
+        let event = load(&path);
+        if route(&event) != Route::Handle(Function::PipelineAlert) {
+            continue;
+        }
+        let Detail::PipelineExecution(detail) = &event.detail else {
+            unreachable!()
+        };
+        let plan =
+            pipeline_alert::plan_alert(&event, detail, &pipeline_facts(), &pipeline_config());
+        assert_eq!(
+            plan.actions.len(),
+            2,
+            "one SNS publish and one Slack post: {}",
+            path.display()
+        );
+        let stem = path.file_stem().unwrap().to_string_lossy();
+        assert_golden(&format!("{stem}.alert.txt"), &rendered(&plan));
+        seen += 1;
+    }
+    assert!(seen >= 1, "no pipeline-alert sample in events/");
+}
+
+#[test]
+fn every_deployment_sample_renders_its_golden_notice() {
+    let mut seen = 0;
+    for path in samples() {
+        let event = load(&path);
+        if route(&event) != Route::Handle(Function::DeployNotify) {
+            continue;
+        }
+        let Detail::Deployment(detail) = &event.detail else {
+            unreachable!()
+        };
+        let mut facts = deploy_facts();
+        if detail.state != "FAILURE" {
+            facts.deployment.as_mut().unwrap().error = None;
+            facts.failed_targets = Default::default();
+        }
+        let plan = deploy_notify::plan_notice(&event, detail, &facts, &deploy_config());
+        assert_eq!(plan.actions.len(), 2, "{}", path.display());
+        let stem = path.file_stem().unwrap().to_string_lossy();
+        assert_golden(&format!("{stem}.notice.txt"), &rendered(&plan));
+        seen += 1;
+    }
+    assert!(
+        seen >= 2,
+        "expected a success and a failure deployment sample in events/"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_alert_is_built_from_the_event_alone_and_says_so() {
+    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let plan = pipeline_alert::plan(&event, &pipeline_config(), &Offline)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.actions.iter().map(Action::kind).collect::<Vec<_>>(),
+        ["Publish", "PostSlack"]
+    );
+    assert_eq!(
+        plan.notes,
+        ["lookups skipped (dry run): built from the event alone"]
+    );
+    let Action::Publish(sns) = &plan.actions[0] else {
+        unreachable!()
+    };
+    assert!(
+        sns.message
+            .contains("The failure's details are unknown: lookups skipped (dry run)")
+    );
+    assert_golden(
+        "codepipeline-execution-failed.dry-run.txt",
+        &rendered(&plan),
+    );
+}
+
+#[tokio::test]
+async fn states_outside_the_configuration_send_nothing() {
+    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let mut config = pipeline_config();
+    config.states = vec!["STOPPED".into()];
+    let plan = pipeline_alert::plan(&event, &config, &Offline)
+        .await
+        .unwrap();
+    assert!(plan.actions.is_empty());
+    assert_eq!(
+        plan.notes,
+        ["state FAILED is not in ALERT_ON (STOPPED): no alert"]
+    );
+}
+
+#[test]
+fn switched_off_channels_are_left_out() {
+    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let Detail::PipelineExecution(detail) = &event.detail else {
+        unreachable!()
+    };
+    let mut config = pipeline_config();
+    config.channels.slack_parameter = None;
+    let plan = pipeline_alert::plan_alert(&event, detail, &pipeline_facts(), &config);
+    assert_eq!(
+        plan.actions.iter().map(Action::kind).collect::<Vec<_>>(),
+        ["Publish"]
+    );
+    config.channels.topic_arn = None;
+    let plan = pipeline_alert::plan_alert(&event, detail, &pipeline_facts(), &config);
+    assert!(plan.actions.is_empty());
+    assert!(plan.notes[0].contains("both switched off"));
+}
+
+#[test]
+fn a_failed_lookup_still_alerts_and_names_the_problem() {
+    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let Detail::PipelineExecution(detail) = &event.detail else {
+        unreachable!()
+    };
+    let facts = pipeline_alert::Facts {
+        problems: vec![LookupError::Failed {
+            message: "CodePipeline ListActionExecutions: AccessDeniedException not authorized"
+                .into(),
+            transient: false,
+        }],
+        ..Default::default()
+    };
+    let plan = pipeline_alert::plan_alert(&event, detail, &facts, &pipeline_config());
+    assert_eq!(plan.actions.len(), 2);
+    let Action::Publish(sns) = &plan.actions[0] else {
+        unreachable!()
+    };
+    assert!(
+        sns.message.contains(
+            "could not look up: CodePipeline ListActionExecutions: AccessDeniedException"
+        )
+    );
+}
