@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod lambda;
 pub mod logging;
 pub mod lookup;
+pub mod metrics;
 pub mod plan;
 pub mod render;
 pub mod route;
@@ -100,22 +101,32 @@ pub async fn handle<L: Lookups, E: Effects>(
         Ok(Ok(plan)) => plan,
     };
     info!(event_id = %event.id, %function, actions = plan.actions.len(), notes = ?plan.notes, "planned");
-    let mut done = Vec::with_capacity(plan.actions.len());
+    // One entry per action: what became of it, or None when it failed.
+    let mut outcomes: Vec<Option<Done>> = Vec::with_capacity(plan.actions.len());
     let mut failures = Vec::new();
     for (index, action) in plan.actions.iter().enumerate() {
         let key = plan.action_key(index);
         match effects.execute(&key, action).await {
             Ok(result) => {
                 info!(event_id = %event.id, %key, action = action.kind(), result = ?result, "action done");
-                done.push(result);
+                outcomes.push(Some(result));
             }
             Err(error) => {
                 warn!(event_id = %event.id, %key, action = action.kind(), %error, "action failed");
                 failures.push(error);
+                outcomes.push(None);
             }
         }
     }
+    let results: Vec<_> = plan
+        .actions
+        .iter()
+        .zip(&outcomes)
+        .map(|(a, d)| (a, d.as_ref()))
+        .collect();
+    metrics::emit(function, &metrics::counters(&results));
     if failures.is_empty() {
+        let done = outcomes.into_iter().flatten().collect();
         Ok(Outcome::Handled { plan, done })
     } else {
         Err(HandleError::Actions {

@@ -120,7 +120,7 @@ impl Alert {
         };
         let mut blocks = vec![json!({
             "type": "header",
-            "text": {"type": "plain_text", "text": truncate(&format!("{icon} {}", one_line(&self.headline)), SLACK_HEADER), "emoji": true}
+            "text": {"type": "plain_text", "text": truncate(&format!("{icon} {}", mrkdwn(&one_line(&self.headline))), SLACK_HEADER), "emoji": true}
         })];
         for chunk in self.fields.chunks(10) {
             let fields: Vec<Value> = chunk
