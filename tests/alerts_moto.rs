@@ -217,7 +217,8 @@ fn codepipeline_mock(
             r.pipeline_name() == Some("myPipeline")
                 && r.pipeline_execution_id() == Some(id.as_str())
         })
-        .then_output(|| {
+        .sequence()
+        .output(|| {
             GetPipelineExecutionOutput::builder()
                 .pipeline_execution(
                     PipelineExecution::builder()
@@ -233,11 +234,14 @@ fn codepipeline_mock(
                         .build(),
                 )
                 .build()
-        });
+        })
+        .repeatedly()
+        .build();
     let id = execution_id.to_owned();
     let list = mock!(aws_sdk_codepipeline::Client::list_action_executions)
         .match_requests(move |r| r.filter().and_then(|f| f.pipeline_execution_id()) == Some(id.as_str()))
-        .then_output(|| {
+        .sequence()
+        .output(|| {
             let action = |name: &str, status: ActionExecutionStatus, error: Option<ErrorDetails>| {
                 ActionExecutionDetail::builder()
                     .stage_name(if name == "Source" { "Source" } else { "Build" })
@@ -277,8 +281,14 @@ fn codepipeline_mock(
                     Some(ErrorDetails::builder().code("JobFailed").message("Build terminated with state: FAILED").build()),
                 ))
                 .build()
-        });
-    let client = mock_client!(aws_sdk_codepipeline, [&get, &list]);
+        })
+        .repeatedly()
+        .build();
+    let client = mock_client!(
+        aws_sdk_codepipeline,
+        aws_smithy_mocks::RuleMode::MatchAny,
+        [&get, &list]
+    );
     (client, vec![get, list])
 }
 
@@ -331,7 +341,8 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
     let (group_for_mock, stream_for_mock) = (group.clone(), stream.clone());
     let builds = mock!(aws_sdk_codebuild::Client::batch_get_builds)
         .match_requests(|r| r.ids() == ["app-build:8f1e"])
-        .then_output(move || {
+        .sequence()
+        .output(move || {
             BatchGetBuildsOutput::builder()
                 .builds(
                     Build::builder()
@@ -345,7 +356,9 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
                         .build(),
                 )
                 .build()
-        });
+        })
+        .repeatedly()
+        .build();
     let (codepipeline, pipeline_rules) = codepipeline_mock(&execution_id);
     let mut lookup = Aws::new(&config);
     lookup.codepipeline = codepipeline;
@@ -402,16 +415,18 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
     let sns = &published[0];
     assert_eq!(sns["Subject"], "Pipeline myPipeline FAILED");
     let text = sns["Message"].as_str().unwrap();
+    // Column padding is layout; compare with runs of white space folded.
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     for wanted in [
-        "Failed stage      Build",
-        "Failed action     Build (CodeBuild)",
+        "Failed stage Build",
+        "Failed action Build (CodeBuild)",
         "JobFailed: Build terminated with state: FAILED",
         "Last 20 log lines:",
-        "  | error: test `login` failed <!here>",
-        "Source SourceArtifact  3e8a9f2c7b1d Make <!channel> happy",
+        "| error: test `login` failed <!here>",
+        "Source SourceArtifact 3e8a9f2c7b1d Make <!channel> happy",
     ] {
         assert!(
-            text.contains(wanted),
+            flat.contains(wanted),
             "SNS message lacks {wanted:?}:\n{text}"
         );
     }
@@ -594,7 +609,11 @@ async fn failed_targets_are_listed_capped_and_counted() {
                 .build()
         });
     let mut aws = Aws::new(&moto_config().await);
-    aws.codedeploy = mock_client!(aws_sdk_codedeploy, [&list, &batch]);
+    aws.codedeploy = mock_client!(
+        aws_sdk_codedeploy,
+        aws_smithy_mocks::RuleMode::MatchAny,
+        [&list, &batch]
+    );
     let targets =
         deploy_notify::Lookup::failed_targets(&aws, "d-EXAMPLE", deploy_notify::MAX_TARGETS)
             .await

@@ -2,9 +2,9 @@
 //! sample in `events/`, with looked-up facts (hostile text included) and from
 //! the event alone; the rendered SNS and Slack messages are golden files.
 
-mod golden;
+mod common;
 
-use golden::{assert_golden, samples};
+use common::{assert_golden, samples};
 use signalbox::config::Channels;
 use signalbox::event::{Detail, Event};
 use signalbox::flows::{deploy_notify, pipeline_alert};
@@ -120,7 +120,7 @@ fn rendered(plan: &Plan) -> String {
                 out.push_str(&format!("message:\n{}\n", sns.message));
             }
             Action::PostSlack(slack) => {
-                let body = serde_json::json!({"text": slack.text, "blocks": slack.blocks});
+                let body = sorted(&serde_json::json!({"text": slack.text, "blocks": slack.blocks}));
                 out.push_str(&format!(
                     "== Slack\n{}\n",
                     serde_json::to_string_pretty(&body).unwrap()
@@ -133,6 +133,26 @@ fn rendered(plan: &Plan) -> String {
         out.push_str(&format!("== note: {note}\n"));
     }
     out
+}
+
+/// The value with every object's keys in sorted order: the golden file must
+/// not depend on whether a dependency turned on serde_json's `preserve_order`.
+fn sorted(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sorted).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 fn load(path: &std::path::Path) -> Event {
@@ -195,7 +215,7 @@ fn every_deployment_sample_renders_its_golden_notice() {
 
 #[tokio::test]
 async fn dry_run_alert_is_built_from_the_event_alone_and_says_so() {
-    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let event = load(&common::dir().join("../../../events/codepipeline-execution-failed.json"));
     let plan = pipeline_alert::plan(&event, &pipeline_config(), &Offline)
         .await
         .unwrap();
@@ -222,7 +242,7 @@ async fn dry_run_alert_is_built_from_the_event_alone_and_says_so() {
 
 #[tokio::test]
 async fn states_outside_the_configuration_send_nothing() {
-    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let event = load(&common::dir().join("../../../events/codepipeline-execution-failed.json"));
     let mut config = pipeline_config();
     config.states = vec!["STOPPED".into()];
     let plan = pipeline_alert::plan(&event, &config, &Offline)
@@ -237,7 +257,7 @@ async fn states_outside_the_configuration_send_nothing() {
 
 #[test]
 fn switched_off_channels_are_left_out() {
-    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let event = load(&common::dir().join("../../../events/codepipeline-execution-failed.json"));
     let Detail::PipelineExecution(detail) = &event.detail else {
         unreachable!()
     };
@@ -256,7 +276,7 @@ fn switched_off_channels_are_left_out() {
 
 #[test]
 fn a_failed_lookup_still_alerts_and_names_the_problem() {
-    let event = load(&golden::dir().join("../../../events/codepipeline-execution-failed.json"));
+    let event = load(&common::dir().join("../../../events/codepipeline-execution-failed.json"));
     let Detail::PipelineExecution(detail) = &event.detail else {
         unreachable!()
     };

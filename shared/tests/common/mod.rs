@@ -1,6 +1,9 @@
-//! Golden files: a rendered message is compared with the file checked in
+//! Shared by the tests of this crate. Golden files: a rendered message is compared with the file checked in
 //! beside the tests, so every formatting change shows up in review.
 //! `UPDATE_GOLDEN=1 cargo test` rewrites the files after a deliberate change.
+
+// Each test crate that includes this module uses only part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
