@@ -124,3 +124,27 @@ fn a_missing_path_is_an_error_of_its_own() {
             .contains("/nonexistent/event.json: no such file or directory")
     );
 }
+
+#[test]
+fn replicas_from_the_environment_plan_the_mirror_run() {
+    let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .args(["replay", "--format", "json"])
+        .arg(events().join("codecommit-reference-updated.json"))
+        .env(
+            "REPLICAS",
+            r#"{"MyDemoRepo": [{"region": "eu-west-1", "repository": "MyDemoRepo"}]}"#,
+        )
+        .env("MIRROR_PROJECT", "signalbox-mirror")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["function"], "repo-replicate");
+    assert_eq!(line["actions"][0]["type"], "StartMirror");
+    assert_eq!(
+        line["actions"][0]["targets"],
+        serde_json::json!([{"region": "eu-west-1", "repository": "MyDemoRepo"}])
+    );
+    assert_eq!(line["actions"][0]["project"], "signalbox-mirror");
+}

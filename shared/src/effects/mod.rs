@@ -1,7 +1,7 @@
 //! Carrying out actions: one [`Effects`] trait, a dry run, and the executor
 //! against AWS and Slack ([`AwsEffects`]). One file per service below.
 
-mod codebuild;
+pub mod codebuild;
 mod codecommit;
 pub mod slack;
 mod sns;

@@ -1,36 +1,288 @@
-//! The repo-replicate planner.
+//! repo-replicate: every change of a repository's refs starts the mirror
+//! build, which pushes all refs to the replicas in other regions.
+//!
+//! Bursts are coalesced without ever missing the last push: a push needs no
+//! new run only while a mirror build of the repository is queued and has not
+//! cloned yet (it will see the push); otherwise a run is started.
+
+use std::collections::BTreeMap;
+use std::future::Future;
 
 use crate::config::EnvReader;
-use crate::event::Event;
+use crate::event::{Detail, Event, ReferenceChange};
 use crate::flows::PlanError;
-use crate::plan::Plan;
+use crate::lookup::LookupError;
+use crate::plan::{Action, Plan, Replica, StartMirror};
 use crate::route::Function;
 
 /// What repo-replicate reads from its environment.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Config {}
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `REPLICAS`: source repository → its replicas.
+    pub replicas: BTreeMap<String, Vec<Replica>>,
+    /// `MIRROR_PROJECT`: the CodeBuild project that runs `scripts/mirror.sh`.
+    pub mirror_project: String,
+    /// `AWS_REGION` (set by Lambda): the source repositories' region.
+    pub source_region: Option<String>,
+}
 
 impl Config {
     /// Reads the function's variables.
-    pub fn read(_env: &mut EnvReader) -> Config {
-        Config {}
+    pub fn read(env: &mut EnvReader) -> Config {
+        let replicas: BTreeMap<String, Vec<Replica>> = match env.json(
+            "REPLICAS",
+            r#"object {"<repository>": [{"region": "<region>", "repository": "<name>"}]}"#,
+        ) {
+            Some(map) => map,
+            None if env.optional("REPLICAS").is_none() => {
+                env.missing("REPLICAS");
+                BTreeMap::new()
+            }
+            None => BTreeMap::new(),
+        };
+        for (source, targets) in &replicas {
+            if targets.is_empty() {
+                env.problem(
+                    "REPLICAS",
+                    &format!("{source} has an empty list of replicas"),
+                );
+            }
+        }
+        let source_region = env.optional("AWS_REGION");
+        if let Some(region) = &source_region {
+            for (source, targets) in &replicas {
+                if targets
+                    .iter()
+                    .any(|t| &t.region == region && &t.repository == source)
+                {
+                    env.problem(
+                        "REPLICAS",
+                        &format!("{source} lists itself ({region}) as its own replica"),
+                    );
+                }
+            }
+        }
+        Config {
+            replicas,
+            mirror_project: env.required("MIRROR_PROJECT"),
+            source_region,
+        }
     }
 }
 
-/// The reads this planner makes.
-pub trait Lookup {}
+/// A mirror build that has not cloned the source yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMirror {
+    pub build_id: String,
+    /// Its current phase (SUBMITTED … PRE_BUILD).
+    pub phase: String,
+}
 
-impl Lookup for crate::lookup::Offline {}
-impl Lookup for crate::aws::Aws {}
+/// The phases of a build before `scripts/mirror.sh` clones (it runs in BUILD).
+pub const PHASES_BEFORE_CLONE: [&str; 6] = [
+    "SUBMITTED",
+    "QUEUED",
+    "PROVISIONING",
+    "DOWNLOAD_SOURCE",
+    "INSTALL",
+    "PRE_BUILD",
+];
 
-/// Plans what repo-replicate does with `event`.
-pub async fn plan(
-    event: &Event,
-    _config: &Config,
-    _lookup: &impl Lookup,
-) -> Result<Plan, PlanError> {
+/// The reads repo-replicate makes.
+pub trait Lookup {
+    /// In-progress builds of `project` for `repository` still before their clone.
+    fn pending_mirrors(
+        &self,
+        project: &str,
+        repository: &str,
+    ) -> impl Future<Output = Result<Vec<PendingMirror>, LookupError>> + Send;
+}
+
+impl Lookup for crate::lookup::Offline {
+    async fn pending_mirrors(&self, _: &str, _: &str) -> Result<Vec<PendingMirror>, LookupError> {
+        Err(LookupError::Offline)
+    }
+}
+
+/// Looks up pending mirror builds and plans what to do with the push.
+pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
+    let Detail::Repository(change) = &event.detail else {
+        return Err(PlanError::missing(
+            "detail (a CodeCommit Repository State Change)",
+        ));
+    };
     let mut plan = Plan::new(Function::RepoReplicate, &event.id);
-    plan.notes
-        .push("routed; this function's planner arrives with issue #5".to_owned());
+    let Some(targets) = decide_targets(event, change, config, &mut plan) else {
+        return Ok(plan);
+    };
+    let pending = match lookup
+        .pending_mirrors(&config.mirror_project, &change.repository_name)
+        .await
+    {
+        Ok(pending) => pending,
+        Err(LookupError::Offline) => {
+            plan.notes
+                .push("dry run: queued mirror builds not looked up; a run is planned".to_owned());
+            Vec::new()
+        }
+        // Unsure whether a queued run will see this push: start one, never miss it.
+        Err(LookupError::Failed { message, .. }) => {
+            plan.notes.push(format!(
+                "could not look up queued mirror builds ({message}); a run is planned"
+            ));
+            Vec::new()
+        }
+    };
+    plan_mirror(event, change, targets, &pending, config, &mut plan);
     Ok(plan)
+}
+
+/// The replicas to mirror to, or None (with a note saying why) when the push
+/// needs no mirroring: a repository without replicas, or a replica's own event.
+fn decide_targets<'c>(
+    event: &Event,
+    change: &ReferenceChange,
+    config: &'c Config,
+    plan: &mut Plan,
+) -> Option<&'c [Replica]> {
+    let repository = &change.repository_name;
+    let source_region = match &config.source_region {
+        Some(region) => region.clone(),
+        None => {
+            plan.notes.push(format!(
+                "AWS_REGION is unset: the event's region {} is taken as the source region",
+                event.region
+            ));
+            event.region.clone()
+        }
+    };
+    // No loops: a push the mirror made to a replica must not mirror again.
+    let replica_of = config.replicas.iter().find(|(_, targets)| {
+        targets
+            .iter()
+            .any(|t| t.region == event.region && &t.repository == repository)
+    });
+    if let Some((source, _)) = replica_of {
+        plan.notes.push(format!(
+            "{repository} in {} is a replica of {source}: replicas are never mirrored from",
+            event.region
+        ));
+        return None;
+    }
+    if event.region != source_region {
+        plan.notes.push(format!(
+            "event from {}, not from the source region {source_region}: ignored",
+            event.region
+        ));
+        return None;
+    }
+    match config.replicas.get(repository) {
+        Some(targets) if !targets.is_empty() => Some(targets),
+        _ => {
+            plan.notes.push(format!(
+                "{repository} has no replicas in REPLICAS: nothing to mirror"
+            ));
+            None
+        }
+    }
+}
+
+/// The pure decision: one StartMirror, unless a queued run will see the push.
+pub fn plan_mirror(
+    event: &Event,
+    change: &ReferenceChange,
+    targets: &[Replica],
+    pending: &[PendingMirror],
+    config: &Config,
+    plan: &mut Plan,
+) {
+    if let Some(queued) = pending.first() {
+        plan.notes.push(format!(
+            "mirror build {} is queued ({}) and will include this push to {}",
+            queued.build_id, queued.phase, change.reference_name
+        ));
+        return;
+    }
+    plan.actions.push(Action::StartMirror(StartMirror {
+        project: config.mirror_project.clone(),
+        repository: change.repository_name.clone(),
+        source_region: config
+            .source_region
+            .clone()
+            .unwrap_or_else(|| event.region.clone()),
+        targets: targets.to_vec(),
+        idempotency_token: idempotency_token(&event.id),
+    }));
+}
+
+/// CodeBuild's idempotency token for the event: a redelivery within CodeBuild's
+/// five minutes starts no second build (and a later one only repeats a mirror,
+/// which is harmless).
+pub fn idempotency_token(event_id: &str) -> String {
+    let clean: String = event_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(56)
+        .collect();
+    format!("mirror-{clean}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+
+    fn env(pairs: &[(&str, &str)]) -> (Config, Result<(), crate::config::ConfigError>) {
+        let mut env = EnvReader::from_pairs(pairs.iter().copied(), Mode::Strict);
+        let config = Config::read(&mut env);
+        (config, env.finish())
+    }
+
+    #[test]
+    fn replicas_must_be_a_map_of_lists() {
+        let (_, result) = env(&[("REPLICAS", "[1]"), ("MIRROR_PROJECT", "m")]);
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("REPLICAS: expected JSON object")
+        );
+        let (_, result) = env(&[("REPLICAS", r#"{"A": []}"#), ("MIRROR_PROJECT", "m")]);
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("A has an empty list of replicas")
+        );
+        let (_, result) = env(&[]);
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.contains("REPLICAS: required but unset") && message.contains("MIRROR_PROJECT")
+        );
+    }
+
+    #[test]
+    fn a_repository_cannot_replicate_to_itself() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"A": [{"region": "us-east-1", "repository": "A"}]}"#,
+            ),
+            ("MIRROR_PROJECT", "m"),
+            ("AWS_REGION", "us-east-1"),
+        ]);
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("A lists itself (us-east-1)")
+        );
+    }
+
+    #[test]
+    fn token_is_deterministic_and_short() {
+        let token = idempotency_token("98a6f5aa-5f6c-4c10-8f1e-0b7d1b0e1a01");
+        assert_eq!(token, "mirror-98a6f5aa-5f6c-4c10-8f1e-0b7d1b0e1a01");
+        assert!(idempotency_token(&"x".repeat(200)).len() <= 64);
+    }
 }

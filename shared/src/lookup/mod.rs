@@ -4,6 +4,10 @@
 //! this module, one file per flow, and [`Offline`] answers every read with
 //! "not looked up" for a dry run.
 
+mod deploy_notify;
+mod pipeline_alert;
+mod repo_replicate;
+
 /// A read could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
@@ -28,9 +32,6 @@ impl LookupError {
         }
     }
 }
-
-pub mod deploy_notify;
-pub mod pipeline_alert;
 
 /// Answers every read with [`LookupError::Offline`]: the dry run's lookup.
 #[derive(Debug, Clone, Copy, Default)]
