@@ -1,36 +1,248 @@
-//! The build-report planner.
+//! build-report: the result of a PR check build comes back to the pull
+//! request as one comment, and (when configured) as its approval state.
+
+use std::future::Future;
 
 use crate::config::EnvReader;
-use crate::event::Event;
+use crate::event::{BuildStateChange, Detail, Event};
 use crate::flows::PlanError;
-use crate::plan::Plan;
+use crate::flows::pr_check::variables as v;
+use crate::lookup::LookupError;
+use crate::plan::{Action, Approval, ApprovalState, Plan, PrComment};
+use crate::render::pr_comment::{CheckResult, check_result};
 use crate::route::Function;
 
 /// What build-report reads from its environment.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Config {}
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `PR_APPROVAL`: approve on success, revoke otherwise (default false).
+    pub approval: bool,
+    /// `LOG_TAIL_LINES`: log lines in a failure comment (default 20).
+    pub log_lines: usize,
+    /// `PR_CHECK_PROJECT` and the values of `PR_CHECK_PROJECTS`: when set,
+    /// only builds of these projects are reported.
+    pub projects: Vec<String>,
+}
 
 impl Config {
     /// Reads the function's variables.
-    pub fn read(_env: &mut EnvReader) -> Config {
-        Config {}
+    pub fn read(env: &mut EnvReader) -> Config {
+        let mut projects: Vec<String> = env.optional("PR_CHECK_PROJECT").into_iter().collect();
+        let per_repository: std::collections::BTreeMap<String, String> = env
+            .json(
+                "PR_CHECK_PROJECTS",
+                r#"object {"<repository>": "<project>"}"#,
+            )
+            .unwrap_or_default();
+        projects.extend(per_repository.into_values());
+        Config {
+            approval: env.flag("PR_APPROVAL", false),
+            log_lines: env.number("LOG_TAIL_LINES", 20) as usize,
+            projects,
+        }
     }
 }
 
-/// The reads this planner makes.
-pub trait Lookup {}
+/// What `GetPullRequest` says of the pull request now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestFacts {
+    /// OPEN or CLOSED.
+    pub status: String,
+    /// The source branch's current head commit.
+    pub source_commit: String,
+    /// The revision approvals apply to.
+    pub revision_id: String,
+}
 
-impl Lookup for crate::lookup::Offline {}
-impl Lookup for crate::aws::Aws {}
+/// The reads build-report makes.
+pub trait Lookup {
+    /// `GetPullRequest`; the target of `repository` is chosen among its targets.
+    fn pull_request(
+        &self,
+        pr_id: &str,
+        repository: &str,
+    ) -> impl Future<Output = Result<PullRequestFacts, LookupError>> + Send;
+    /// The last `lines` lines of a build log (CloudWatch Logs `GetLogEvents`).
+    fn build_log(
+        &self,
+        group: &str,
+        stream: &str,
+        lines: usize,
+    ) -> impl Future<Output = Result<Vec<String>, LookupError>> + Send;
+}
 
-/// Plans what build-report does with `event`.
-pub async fn plan(
-    event: &Event,
-    _config: &Config,
-    _lookup: &impl Lookup,
-) -> Result<Plan, PlanError> {
+impl Lookup for crate::lookup::Offline {
+    async fn pull_request(&self, _: &str, _: &str) -> Result<PullRequestFacts, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn build_log(&self, _: &str, _: &str, _: usize) -> Result<Vec<String>, LookupError> {
+        Err(LookupError::Offline)
+    }
+}
+
+/// The PR build's identity, from the variables pr-check attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrBuildInfo {
+    pub pr_id: String,
+    pub repository: String,
+    pub source_commit: String,
+    pub destination_commit: String,
+    pub source_branch: String,
+}
+
+impl PrBuildInfo {
+    /// The identity, or None for a build signalbox did not start.
+    pub fn of(build: &BuildStateChange) -> Option<PrBuildInfo> {
+        let info = &build.additional_information;
+        let get = |name| {
+            info.variable(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Some(PrBuildInfo {
+            pr_id: get(v::PR_ID)?,
+            repository: get(v::REPOSITORY)?,
+            source_commit: get(v::SOURCE_COMMIT)?,
+            destination_commit: get(v::DESTINATION_COMMIT)?,
+            source_branch: get(v::SOURCE_BRANCH).unwrap_or_default(),
+        })
+    }
+}
+
+/// What was looked up for a report.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Facts {
+    /// None in a dry run.
+    pub pull_request: Option<PullRequestFacts>,
+    pub log_tail: Vec<String>,
+}
+
+/// Looks up the PR (and, for a failure, the log) and plans the report.
+/// A failed PR read fails the invocation (Lambda retries): reporting without
+/// knowing the PR's head could approve a stale commit.
+pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
+    let Detail::Build(build) = &event.detail else {
+        return Err(PlanError::missing(
+            "detail (a CodeBuild Build State Change)",
+        ));
+    };
     let mut plan = Plan::new(Function::BuildReport, &event.id);
-    plan.notes
-        .push("routed; this function's planner arrives with issue #3".to_owned());
+    let Some(info) = PrBuildInfo::of(build) else {
+        plan.notes.push(format!(
+            "build of {} has no {} variables: not a signalbox PR check",
+            build.project_name,
+            v::PR_ID
+        ));
+        return Ok(plan);
+    };
+    if !config.projects.is_empty() && !config.projects.contains(&build.project_name) {
+        plan.notes.push(format!(
+            "project {} is not a PR check project (PR_CHECK_PROJECT/PR_CHECK_PROJECTS)",
+            build.project_name
+        ));
+        return Ok(plan);
+    }
+    let mut facts = Facts::default();
+    match lookup.pull_request(&info.pr_id, &info.repository).await {
+        Ok(pr) => facts.pull_request = Some(pr),
+        Err(LookupError::Offline) => plan
+            .notes
+            .push("dry run: the pull request was not looked up; no approval is planned".to_owned()),
+        Err(error @ LookupError::Failed { .. }) => return Err(PlanError::Lookup(error)),
+    }
+    if build.build_status != "SUCCEEDED" {
+        let logs = build.additional_information.logs.as_ref();
+        if let (Some(group), Some(stream)) = (
+            logs.and_then(|l| l.group_name.as_deref()),
+            logs.and_then(|l| l.stream_name.as_deref()),
+        ) {
+            match lookup.build_log(group, stream, config.log_lines).await {
+                Ok(tail) => facts.log_tail = tail,
+                Err(LookupError::Offline) => plan
+                    .notes
+                    .push("dry run: the build log was not read".to_owned()),
+                // The comment still says what failed; the log is a bonus.
+                Err(LookupError::Failed { message, .. }) => plan
+                    .notes
+                    .push(format!("could not read the build log: {message}")),
+            }
+        }
+    }
+    plan_report(event, build, &info, &facts, config, &mut plan);
     Ok(plan)
+}
+
+/// The pure decision: the comment, and the approval when configured.
+pub fn plan_report(
+    event: &Event,
+    build: &BuildStateChange,
+    info: &PrBuildInfo,
+    facts: &Facts,
+    config: &Config,
+    plan: &mut Plan,
+) {
+    let pr = facts.pull_request.as_ref();
+    if let Some(pr) = pr.filter(|pr| !pr.status.eq_ignore_ascii_case("OPEN")) {
+        plan.notes.push(format!(
+            "pull request {} is {}: no comment, no approval",
+            info.pr_id, pr.status
+        ));
+        return;
+    }
+    let stale_head = pr
+        .filter(|pr| pr.source_commit != info.source_commit)
+        .map(|pr| pr.source_commit.as_str());
+    let phases = &build.additional_information.phases;
+    let failed_phase = phases
+        .iter()
+        .find(|p| p.phase_status.as_deref().is_some_and(|s| s != "SUCCEEDED"))
+        .map(|p| {
+            (
+                p.phase_type.as_str(),
+                p.phase_context.iter().map(String::as_str).collect(),
+            )
+        });
+    let duration: f64 = phases.iter().filter_map(|p| p.duration_in_seconds).sum();
+    let content = check_result(&CheckResult {
+        project: &build.project_name,
+        status: &build.build_status,
+        source_commit: &info.source_commit,
+        source_branch: &info.source_branch,
+        duration_seconds: (duration > 0.0).then_some(duration),
+        failed_phase,
+        log_tail: &facts.log_tail,
+        logs_link: build
+            .additional_information
+            .logs
+            .as_ref()
+            .and_then(|l| l.deep_link.as_deref()),
+        stale_head,
+    });
+    plan.actions.push(Action::PostPrComment(PrComment {
+        repository: info.repository.clone(),
+        pull_request_id: info.pr_id.clone(),
+        before_commit_id: info.destination_commit.clone(),
+        after_commit_id: info.source_commit.clone(),
+        content,
+        client_request_token: crate::flows::pr_check::token("report", &event.id),
+    }));
+    if !config.approval {
+        return;
+    }
+    match (pr, stale_head) {
+        (Some(_), Some(head)) => plan.notes.push(format!(
+            "stale: the head is now {head}, not {}; approval unchanged",
+            info.source_commit
+        )),
+        (Some(pr), None) => plan.actions.push(Action::SetApproval(Approval {
+            pull_request_id: info.pr_id.clone(),
+            revision_id: pr.revision_id.clone(),
+            state: if build.build_status == "SUCCEEDED" {
+                ApprovalState::Approve
+            } else {
+                ApprovalState::Revoke
+            },
+        })),
+        (None, _) => {}
+    }
 }

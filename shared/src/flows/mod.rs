@@ -12,11 +12,15 @@ use crate::event::Event;
 use crate::plan::Plan;
 use crate::route::Function;
 
-/// An event reached a planner but lacks what the planner needs.
+/// An event reached a planner but lacks what the planner needs, or a read
+/// the planner cannot do without failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("{field}: {problem}")]
     Field { field: String, problem: String },
+    /// A read the plan cannot do without failed; Lambda retries the event.
+    #[error("{0}")]
+    Lookup(crate::lookup::LookupError),
 }
 
 impl PlanError {

@@ -4,8 +4,10 @@
 //! this module, one file per flow, and [`Offline`] answers every read with
 //! "not looked up" for a dry run.
 
+mod build_report;
 mod deploy_notify;
 mod pipeline_alert;
+mod pr_check;
 mod repo_replicate;
 
 /// A read could not be made.

@@ -3,6 +3,7 @@
 //! messages, error messages, build logs) lives here.
 
 pub mod alert;
+pub mod pr_comment;
 
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` become entities, so
 /// `<!channel>` or `<https://evil|click>` stays text and links nowhere.
@@ -37,6 +38,25 @@ pub fn markdown(text: &str) -> String {
         }
     }
     out
+}
+
+/// An inline Markdown code span: nothing inside is rendered as markup, and
+/// the backtick run around it is longer than any inside, so it cannot be
+/// closed early. For branch names and commit ids.
+pub fn markdown_code(text: &str) -> String {
+    let body: String = text
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect();
+    let fence = "`".repeat(longest_run(&body, '`') + 1);
+    // A space keeps a backtick at either end from joining the fence.
+    let pad = if body.starts_with('`') || body.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
 }
 
 /// A fenced Markdown code block whose fence is longer than any run of
@@ -120,6 +140,13 @@ mod tests {
             "\\[x\\]\\(http\\:\\/\\/e\\) \\!\\[i\\]\\(j\\)".replace("\\/", "/")
         );
         assert_eq!(markdown("# title\n<b>"), "\\# title \\<b\\>");
+    }
+
+    #[test]
+    fn code_span_cannot_be_closed_early() {
+        assert_eq!(markdown_code("feature-1"), "`feature-1`");
+        assert_eq!(markdown_code("a`b"), "``a`b``");
+        assert_eq!(markdown_code("`x"), "`` `x ``");
     }
 
     #[test]
