@@ -1,0 +1,348 @@
+//! PR checks against real peers where they exist: CodeBuild and CloudWatch
+//! Logs in moto. moto implements none of CodeCommit's pull request APIs
+//! (GetPullRequest, PostCommentForPullRequest, UpdatePullRequestApprovalState)
+//! and its BatchGetBuilds echoes no environment variables (FACTS.md): those
+//! calls are answered by aws-smithy-mocks, and the tests assert the requests
+//! signalbox sends.
+
+use aws_sdk_codebuild::types::{
+    ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+    ProjectSource, SourceType,
+};
+use aws_sdk_codecommit::operation::get_pull_request::GetPullRequestOutput;
+use aws_sdk_codecommit::operation::post_comment_for_pull_request::{
+    PostCommentForPullRequestError, PostCommentForPullRequestOutput,
+};
+use aws_sdk_codecommit::operation::update_pull_request_approval_state::UpdatePullRequestApprovalStateOutput;
+use aws_sdk_codecommit::types::error::IdempotencyParameterMismatchException;
+use aws_sdk_codecommit::types::{Comment, PullRequest, PullRequestStatusEnum, PullRequestTarget};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use signalbox::aws::Aws;
+use signalbox::effects::{AwsEffects, Done, Effects};
+use signalbox::flows::build_report::{self, Lookup as _};
+use signalbox::flows::{FunctionConfig, pr_check};
+use signalbox::plan::{Action, Approval, ApprovalState, PrComment};
+use signalbox::{Outcome, handle};
+use signalbox_tests::{moto_config, sample, unique};
+
+const SOURCE: &str = "5d3a6e2c5e2b1a9c8f7e6d5c4b3a29180f1e2d3c";
+const DESTINATION: &str = "317f8570EXAMPLE4d3c2b1a0e9f8d7c6b5a4f3e2d";
+
+async fn pr_project(sdk: &aws_config::SdkConfig) -> String {
+    let name = unique("signalbox-pr-check");
+    aws_sdk_codebuild::Client::new(sdk)
+        .create_project()
+        .name(&name)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::Codecommit)
+                .location("https://git-codecommit.us-east-1.amazonaws.com/v1/repos/MyDemoRepo")
+                .build()
+                .unwrap(),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .unwrap(),
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/amazonlinux-x86_64-standard:5.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/signalbox-pr-check")
+        .send()
+        .await
+        .expect("create_project");
+    name
+}
+
+#[tokio::test]
+async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
+    let sdk = moto_config().await;
+    let project = pr_project(&sdk).await;
+    let config = pr_check::Config {
+        project: project.clone(),
+        projects: Default::default(),
+        repositories: vec![],
+        excluded_branches: vec![],
+    };
+    let event = signalbox::event::Event::parse(&sample("codecommit-pr-created.json")).unwrap();
+    let plan = pr_check::plan(&event, &config, &signalbox::lookup::Offline)
+        .await
+        .unwrap();
+    let effects = AwsEffects {
+        aws: Aws::new(&sdk),
+        slack: None,
+        ledger: None,
+    };
+    let Done::Executed(started) = effects
+        .execute(&plan.action_key(0), &plan.actions[0])
+        .await
+        .unwrap()
+    else {
+        panic!("not executed")
+    };
+    let codebuild = aws_sdk_codebuild::Client::new(&sdk);
+    let ids = codebuild
+        .list_builds_for_project()
+        .project_name(&project)
+        .send()
+        .await
+        .unwrap()
+        .ids
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(started, format!("started build {}", ids[0]));
+    let builds = codebuild
+        .batch_get_builds()
+        .ids(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        builds.builds()[0].source_version(),
+        Some(SOURCE),
+        "the PR's source commit is built"
+    );
+
+    let stop = Action::StopBuild(signalbox::plan::StopBuild {
+        build_id: ids[0].clone(),
+        reason: "superseded".into(),
+    });
+    // moto accepts the StopBuild; its builds finish at once, so their status
+    // is no test of the stop (moto simulates build progress).
+    assert_eq!(
+        effects.execute("e#1", &stop).await.unwrap(),
+        Done::Executed(format!("stopped build {}", ids[0]))
+    );
+    let missing = Action::StopBuild(signalbox::plan::StopBuild {
+        build_id: format!("{project}:nope"),
+        reason: "x".into(),
+    });
+    let error = effects.execute("e#2", &missing).await.unwrap_err();
+    assert!(error.message.starts_with("CodeBuild StopBuild:"), "{error}");
+}
+
+#[tokio::test]
+async fn start_build_sends_the_event_derived_idempotency_token_every_time() {
+    let token = format!(
+        "check-{}",
+        sample("codecommit-pr-created.json")["id"].as_str().unwrap()
+    );
+    let expected = token.clone();
+    let start = mock!(aws_sdk_codebuild::Client::start_build)
+        .match_requests(move |r| {
+            r.idempotency_token() == Some(expected.as_str())
+                && r.source_version() == Some(SOURCE)
+                && r.environment_variables_override()
+                    .iter()
+                    .any(|v| v.name() == "SIGNALBOX_PR_ID" && v.value() == "1")
+        })
+        .sequence()
+        .output(|| {
+            aws_sdk_codebuild::operation::start_build::StartBuildOutput::builder()
+                .build_value(
+                    aws_sdk_codebuild::types::Build::builder()
+                        .id("signalbox-pr-check:1")
+                        .build(),
+                )
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let mut aws = Aws::new(&moto_config().await);
+    aws.codebuild = mock_client!(aws_sdk_codebuild, [&start]);
+    let config = FunctionConfig::PrCheck(pr_check::Config {
+        project: "signalbox-pr-check".into(),
+        projects: Default::default(),
+        repositories: vec![],
+        excluded_branches: vec![],
+    });
+    let comment = mock!(aws_sdk_codecommit::Client::post_comment_for_pull_request)
+        .sequence()
+        .output(|| PostCommentForPullRequestOutput::builder().build())
+        .repeatedly()
+        .build();
+    aws.codecommit = mock_client!(aws_sdk_codecommit, [&comment]);
+    let effects = AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+    };
+    for _ in 0..2 {
+        let outcome = handle(
+            &sample("codecommit-pr-created.json"),
+            &config,
+            &aws,
+            &effects,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(outcome, Outcome::Handled { .. }));
+    }
+    // Both deliveries sent the same token: CodeBuild starts one build.
+    assert_eq!(start.num_calls(), 2);
+    assert_eq!(comment.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
+    let post = mock!(aws_sdk_codecommit::Client::post_comment_for_pull_request)
+        .match_requests(|r| {
+            r.pull_request_id() == Some("1")
+                && r.repository_name() == Some("MyDemoRepo")
+                && r.before_commit_id() == Some(DESTINATION)
+                && r.after_commit_id() == Some(SOURCE)
+                && r.client_request_token() == Some("report-evt")
+                && r.content() == Some("result")
+        })
+        .then_output(|| {
+            PostCommentForPullRequestOutput::builder()
+                .comment(Comment::builder().comment_id("c-1").build())
+                .build()
+        });
+    let approve = mock!(aws_sdk_codecommit::Client::update_pull_request_approval_state)
+        .match_requests(|r| {
+            r.pull_request_id() == Some("1")
+                && r.revision_id() == Some("rev-42")
+                && r.approval_state() == Some(&aws_sdk_codecommit::types::ApprovalState::Revoke)
+        })
+        .then_output(|| UpdatePullRequestApprovalStateOutput::builder().build());
+    let mut aws = Aws::new(&moto_config().await);
+    aws.codecommit = mock_client!(aws_sdk_codecommit, RuleMode::MatchAny, [&post, &approve]);
+    let effects = AwsEffects {
+        aws,
+        slack: None,
+        ledger: None,
+    };
+    let comment = Action::PostPrComment(PrComment {
+        repository: "MyDemoRepo".into(),
+        pull_request_id: "1".into(),
+        before_commit_id: DESTINATION.into(),
+        after_commit_id: SOURCE.into(),
+        content: "result".into(),
+        client_request_token: "report-evt".into(),
+    });
+    assert_eq!(
+        effects.execute("k", &comment).await.unwrap(),
+        Done::Executed("posted comment c-1".into())
+    );
+    let approval = Action::SetApproval(Approval {
+        pull_request_id: "1".into(),
+        revision_id: "rev-42".into(),
+        state: ApprovalState::Revoke,
+    });
+    assert!(matches!(
+        effects.execute("k2", &approval).await.unwrap(),
+        Done::Executed(_)
+    ));
+    assert_eq!((post.num_calls(), approve.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_reused_comment_token_means_the_comment_is_already_there() {
+    let post = mock!(aws_sdk_codecommit::Client::post_comment_for_pull_request).then_error(|| {
+        PostCommentForPullRequestError::IdempotencyParameterMismatchException(
+            IdempotencyParameterMismatchException::builder()
+                .message("token reused")
+                .build(),
+        )
+    });
+    let mut aws = Aws::new(&moto_config().await);
+    aws.codecommit = mock_client!(aws_sdk_codecommit, [&post]);
+    let effects = AwsEffects {
+        aws,
+        slack: None,
+        ledger: None,
+    };
+    let comment = Action::PostPrComment(PrComment {
+        repository: "MyDemoRepo".into(),
+        pull_request_id: "1".into(),
+        before_commit_id: DESTINATION.into(),
+        after_commit_id: SOURCE.into(),
+        content: "changed".into(),
+        client_request_token: "report-evt".into(),
+    });
+    assert_eq!(
+        effects.execute("k", &comment).await.unwrap(),
+        Done::AlreadyDone
+    );
+}
+
+#[tokio::test]
+async fn pull_request_facts_come_from_the_target_of_the_repository() {
+    let get = mock!(aws_sdk_codecommit::Client::get_pull_request)
+        .match_requests(|r| r.pull_request_id() == Some("1"))
+        .then_output(|| {
+            GetPullRequestOutput::builder()
+                .pull_request(
+                    PullRequest::builder()
+                        .pull_request_status(PullRequestStatusEnum::Open)
+                        .revision_id("rev-42")
+                        .pull_request_targets(
+                            PullRequestTarget::builder()
+                                .repository_name("MyDemoRepo")
+                                .source_commit(SOURCE)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let mut aws = Aws::new(&moto_config().await);
+    aws.codecommit = mock_client!(aws_sdk_codecommit, [&get]);
+    let pr = aws.pull_request("1", "MyDemoRepo").await.unwrap();
+    assert_eq!(
+        pr,
+        build_report::PullRequestFacts {
+            status: "OPEN".into(),
+            source_commit: SOURCE.into(),
+            revision_id: "rev-42".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_log_tail_is_read_from_moto_cloudwatch_logs() {
+    let sdk = moto_config().await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let group = format!("/aws/codebuild/{}", unique("pr"));
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("s")
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut put = logs
+        .put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("s");
+    for i in 0..50 {
+        put = put.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now + i)
+                .message(format!("line {i}"))
+                .build()
+                .unwrap(),
+        );
+    }
+    put.send().await.unwrap();
+    let tail = Aws::new(&sdk).build_log(&group, "s", 20).await.unwrap();
+    assert_eq!(tail.len(), 20);
+    assert_eq!(tail.first().map(String::as_str), Some("line 30"));
+    assert_eq!(tail.last().map(String::as_str), Some("line 49"));
+}
