@@ -1,0 +1,310 @@
+//! `template.yaml` as data: loaded with its short-form tags (`!Ref`, `!If`…)
+//! turned into CloudFormation's long form (`{"Ref": …}`, `{"Fn::If": …}`), and
+//! a small evaluator for the parts the tests need: parameters (defaults or
+//! overrides), conditions, `Fn::If`, `Ref` and `AWS::NoValue`.
+//!
+//! serde_norway (maintained fork of serde_yaml 0.9) keeps a YAML tag as
+//! `Value::Tagged`, so `!GetAtt Queue.Arn` arrives as tag + value instead of
+//! failing or losing the tag as plain YAML loaders do.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+/// The repository root (the `tests` package lives one level below it).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `template.yaml` in long form.
+pub fn load() -> Value {
+    let path = repo_root().join("template.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parsing template.yaml: {e}"));
+    long_form(yaml)
+}
+
+/// YAML to JSON, short-form intrinsic tags to their long form.
+fn long_form(yaml: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match yaml {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(&n).expect("a YAML number is a JSON number"),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(long_form).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => serde_norway::to_string(&other)
+                            .expect("scalar key")
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, long_form(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let value = long_form(tagged.value);
+            match name {
+                "Ref" => json!({ "Ref": value }),
+                "Condition" => json!({ "Condition": value }),
+                // `!GetAtt Resource.Attribute` is the one short form whose
+                // scalar differs from the long form's list.
+                "GetAtt" => match value {
+                    Value::String(s) => {
+                        let (resource, attribute) = s.split_once('.').unwrap_or((&s, ""));
+                        json!({ "Fn::GetAtt": [resource, attribute] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                other => json!({ format!("Fn::{other}"): value }),
+            }
+        }
+    }
+}
+
+/// Parameter values: defaults of the template, with overrides.
+pub struct Stack<'a> {
+    pub template: &'a Value,
+    parameters: BTreeMap<String, Value>,
+}
+
+impl<'a> Stack<'a> {
+    /// Every parameter at its default.
+    pub fn with_defaults(template: &'a Value) -> Stack<'a> {
+        Stack::with(template, &[])
+    }
+
+    /// Defaults, except the given `(parameter, value)`; a CommaDelimitedList
+    /// value is written comma-separated, as on the command line.
+    pub fn with(template: &'a Value, overrides: &[(&str, &str)]) -> Stack<'a> {
+        let declared = template["Parameters"]
+            .as_object()
+            .expect("template has Parameters");
+        for (name, _) in overrides {
+            assert!(declared.contains_key(*name), "no parameter {name}");
+        }
+        let parameters = declared
+            .iter()
+            .map(|(name, spec)| {
+                let raw = overrides
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| Value::String((*v).to_owned()))
+                    .or_else(|| spec.get("Default").cloned())
+                    .unwrap_or_else(|| panic!("parameter {name} has no default"));
+                let text = match raw {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                let value = if spec["Type"] == "CommaDelimitedList" {
+                    Value::Array(
+                        text.split(',')
+                            .map(|s| Value::String(s.trim().to_owned()))
+                            .collect(),
+                    )
+                } else {
+                    Value::String(text)
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        Stack {
+            template,
+            parameters,
+        }
+    }
+
+    /// Whether the named condition holds.
+    pub fn condition(&self, name: &str) -> bool {
+        let definition = self.template["Conditions"]
+            .get(name)
+            .unwrap_or_else(|| panic!("no condition {name}"));
+        self.truth(definition)
+    }
+
+    fn truth(&self, value: &Value) -> bool {
+        let (function, args) = single_key(value)
+            .unwrap_or_else(|| panic!("condition expression expected, found {value}"));
+        match function {
+            "Fn::Equals" => {
+                let [a, b] = two(args);
+                self.resolve(a) == self.resolve(b)
+            }
+            "Fn::Not" => !self.truth(&args[0]),
+            "Fn::And" => array(args).iter().all(|a| self.truth(a)),
+            "Fn::Or" => array(args).iter().any(|a| self.truth(a)),
+            "Condition" => self.condition(args.as_str().expect("condition name")),
+            other => panic!("unsupported condition function {other}"),
+        }
+    }
+
+    /// The value with every `Fn::If`, `Ref` to a parameter and `Fn::Join`
+    /// evaluated; None for `AWS::NoValue`. A `Ref`/`Fn::GetAtt` to a resource
+    /// stays as it is (its value is only known to CloudFormation).
+    pub fn resolve(&self, value: &Value) -> Option<Value> {
+        if let Some((function, args)) = single_key(value) {
+            match function {
+                "Fn::If" => {
+                    let items = array(args);
+                    let name = items[0].as_str().expect("Fn::If condition name");
+                    let branch = if self.condition(name) {
+                        &items[1]
+                    } else {
+                        &items[2]
+                    };
+                    return self.resolve(branch);
+                }
+                "Ref" => {
+                    let name = args.as_str().expect("Ref name");
+                    if name == "AWS::NoValue" {
+                        return None;
+                    }
+                    if let Some(v) = self.parameters.get(name) {
+                        return Some(v.clone());
+                    }
+                    return Some(value.clone());
+                }
+                "Fn::Join" => {
+                    let [separator, items] = two(args);
+                    let separator = separator.as_str().expect("Fn::Join separator");
+                    let items = self.resolve(items).unwrap_or(Value::Array(Vec::new()));
+                    let parts: Vec<String> = array(&items)
+                        .iter()
+                        .map(|i| match self.resolve(i) {
+                            Some(Value::String(s)) => s,
+                            other => panic!("Fn::Join of a non-string {other:?}"),
+                        })
+                        .collect();
+                    return Some(Value::String(parts.join(separator)));
+                }
+                _ => {}
+            }
+        }
+        Some(match value {
+            Value::Array(items) => {
+                Value::Array(items.iter().filter_map(|i| self.resolve(i)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter_map(|(k, v)| self.resolve(v).map(|v| (k.clone(), v)))
+                    .collect::<Map<_, _>>(),
+            ),
+            other => other.clone(),
+        })
+    }
+}
+
+/// `{"Fn::X": args}` or `{"Ref": name}`: the function and its arguments.
+pub fn single_key(value: &Value) -> Option<(&str, &Value)> {
+    let map = value.as_object()?;
+    if map.len() != 1 {
+        return None;
+    }
+    let (k, v) = map.iter().next()?;
+    (k == "Ref" || k == "Condition" || k.starts_with("Fn::")).then_some((k.as_str(), v))
+}
+
+fn array(value: &Value) -> &Vec<Value> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("list expected, found {value}"))
+}
+
+fn two(value: &Value) -> [&Value; 2] {
+    match array(value).as_slice() {
+        [a, b] => [a, b],
+        other => panic!("two arguments expected, found {other:?}"),
+    }
+}
+
+/// The logical id a `Ref` or `Fn::GetAtt` points to.
+pub fn referenced(value: &Value) -> Option<&str> {
+    match single_key(value)? {
+        ("Ref", name) => name.as_str(),
+        ("Fn::GetAtt", args) => args.get(0)?.as_str(),
+        _ => None,
+    }
+}
+
+/// One `AWS::Serverless::Function`, with Globals merged as SAM merges them.
+pub struct FunctionResource {
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary`: the folder under `functions/`.
+    pub binary: String,
+    pub properties: Value,
+    pub metadata: Value,
+}
+
+/// Every SAM function of the template.
+pub fn functions(template: &Value) -> Vec<FunctionResource> {
+    let globals = template["Globals"]["Function"].clone();
+    template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, r)| FunctionResource {
+            logical_id: id.clone(),
+            binary: r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary missing"))
+                .to_owned(),
+            properties: merge(&globals, &r["Properties"]),
+            metadata: r["Metadata"].clone(),
+        })
+        .collect()
+}
+
+/// SAM's Globals merge: maps merge key by key, the resource's value wins otherwise.
+fn merge(global: &Value, local: &Value) -> Value {
+    match (global, local) {
+        (Value::Object(g), Value::Object(l))
+            if single_key(global).is_none() && single_key(local).is_none() =>
+        {
+            let mut out = g.clone();
+            for (k, v) in l {
+                let merged = match g.get(k) {
+                    Some(gv) => merge(gv, v),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (g, Value::Null) => g.clone(),
+        (_, l) => l.clone(),
+    }
+}
+
+impl FunctionResource {
+    /// The function's one EventBridge rule event: (name, properties).
+    pub fn eventbridge_rule(&self) -> (&str, &Value) {
+        let events = self.properties["Events"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{}: no Events", self.logical_id));
+        let rules: Vec<_> = events
+            .iter()
+            .filter(|(_, e)| e["Type"] == "EventBridgeRule")
+            .collect();
+        assert_eq!(
+            rules.len(),
+            1,
+            "{}: exactly one EventBridgeRule event expected",
+            self.logical_id
+        );
+        (rules[0].0.as_str(), &rules[0].1["Properties"])
+    }
+}

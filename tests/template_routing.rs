@@ -1,0 +1,285 @@
+//! The template routes as `signalbox::route` does, decided by a real
+//! EventBridge pattern matcher (moto's): each function's rule pattern from
+//! `template.yaml` goes on a bus with an SQS queue as target, every sample in
+//! `events/` is put on that bus, and the queues that received it must be
+//! exactly the one of the function `route` names (none when it ignores the event).
+
+// The rest of the module serves tests/template_wiring.rs.
+#[allow(dead_code)]
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+use signalbox::event::Event;
+use signalbox::route::{Function, Route, route};
+use signalbox_tests::{moto_config, unique};
+use template::Stack;
+
+/// One bus with a rule and a queue per function, patterns as `stack` resolves them.
+struct Bus {
+    name: String,
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    queues: BTreeMap<Function, String>,
+}
+
+impl Bus {
+    async fn new(stack: &Stack<'_>) -> Bus {
+        let config = moto_config().await;
+        let events = aws_sdk_eventbridge::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let name = unique("signalbox-bus");
+        events
+            .create_event_bus()
+            .name(&name)
+            .send()
+            .await
+            .expect("create_event_bus");
+        let mut queues = BTreeMap::new();
+        for function in template::functions(stack.template) {
+            let which = Function::from_name(&function.binary).unwrap_or_else(|| {
+                panic!(
+                    "{} builds {}, which is no signalbox function",
+                    function.logical_id, function.binary
+                )
+            });
+            let (event_name, rule) = function.eventbridge_rule();
+            let pattern = stack
+                .resolve(&rule["Pattern"])
+                .expect("a pattern is never AWS::NoValue");
+            let queue_url = sqs
+                .create_queue()
+                .queue_name(unique(&function.binary))
+                .send()
+                .await
+                .expect("create_queue")
+                .queue_url
+                .expect("queue url");
+            let queue_arn = sqs
+                .get_queue_attributes()
+                .queue_url(&queue_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("get_queue_attributes")
+                .attributes
+                .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .expect("queue arn");
+            let rule_name = format!("{}{event_name}", function.logical_id);
+            events
+                .put_rule()
+                .name(&rule_name)
+                .event_bus_name(&name)
+                .event_pattern(pattern.to_string())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put_rule {rule_name} {pattern}: {e:?}"));
+            events
+                .put_targets()
+                .rule(&rule_name)
+                .event_bus_name(&name)
+                .targets(
+                    aws_sdk_eventbridge::types::Target::builder()
+                        .id(&function.binary)
+                        .arn(&queue_arn)
+                        .build()
+                        .expect("target"),
+                )
+                .send()
+                .await
+                .expect("put_targets");
+            assert!(
+                queues.insert(which, queue_url).is_none(),
+                "two template functions build {which}"
+            );
+        }
+        Bus {
+            name,
+            events,
+            sqs,
+            queues,
+        }
+    }
+
+    /// Puts `sample` on the bus; the functions whose queue received it.
+    async fn deliver(&self, sample: &Value) -> Vec<Function> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.name)
+            .source(sample["source"].as_str().expect("source"))
+            .detail_type(sample["detail-type"].as_str().expect("detail-type"))
+            .detail(sample["detail"].to_string())
+            .build();
+        let output = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .expect("put_events");
+        assert_eq!(
+            output.failed_entry_count, 0,
+            "put_events failed: {output:?}"
+        );
+        let mut received = Vec::new();
+        for (function, queue_url) in &self.queues {
+            let messages = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive_message")
+                .messages
+                .unwrap_or_default();
+            for message in &messages {
+                let body: Value =
+                    serde_json::from_str(message.body().expect("body")).expect("event JSON");
+                assert_eq!(
+                    body["detail"], sample["detail"],
+                    "{function}'s queue got another event"
+                );
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle().expect("receipt handle"))
+                    .send()
+                    .await
+                    .expect("delete_message");
+            }
+            assert!(messages.len() <= 1, "{function} got the event twice");
+            if !messages.is_empty() {
+                received.push(*function);
+            }
+        }
+        received
+    }
+}
+
+/// Every sample event (events/*.json; events/invalid/ holds negative samples).
+fn samples() -> Vec<(String, Value)> {
+    let dir: PathBuf = template::repo_root().join("events");
+    let mut samples: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&path).expect("sample");
+            let json =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
+            (name, json)
+        })
+        .collect();
+    samples.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(
+        samples.len() >= 5,
+        "events/ should hold samples for every function, found {}",
+        samples.len()
+    );
+    samples
+}
+
+fn routed(name: &str, sample: &Value) -> Route {
+    let event = Event::parse(sample).unwrap_or_else(|e| panic!("{name}: {e}"));
+    route(&event)
+}
+
+/// Compares EventBridge's deliveries with `expected` for every sample.
+async fn check(stack: &Stack<'_>, mut expected: impl FnMut(&str, &Value) -> Option<Function>) {
+    let bus = Bus::new(stack).await;
+    let mut mismatches = Vec::new();
+    let mut handled = BTreeMap::<Function, usize>::new();
+    for (name, sample) in samples() {
+        let want = expected(&name, &sample);
+        let got = bus.deliver(&sample).await;
+        if got != want.into_iter().collect::<Vec<_>>() {
+            mismatches.push(format!(
+                "{name}: route says {want:?}, EventBridge delivered to {got:?}"
+            ));
+        }
+        if let Some(f) = want {
+            *handled.entry(f).or_default() += 1;
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    for function in Function::ALL {
+        assert!(
+            handled.contains_key(&function),
+            "no sample in events/ reaches {function}: the agreement is unproven for it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn template_rules_route_every_sample_as_route_does() {
+    let template = template::load();
+    let stack = Stack::with_defaults(&template);
+    let mut ignored = 0;
+    check(&stack, |name, sample| match routed(name, sample) {
+        Route::Handle(f) => Some(f),
+        Route::Ignore(_) => {
+            ignored += 1;
+            None
+        }
+    })
+    .await;
+    assert!(
+        ignored > 0,
+        "no sample is ignored: the negative side is unproven"
+    );
+}
+
+/// The repository of a CodeCommit event (PR events list theirs).
+fn repositories(sample: &Value) -> Vec<String> {
+    let detail = &sample["detail"];
+    match (&detail["repositoryName"], &detail["repositoryNames"]) {
+        (Value::String(one), _) => vec![one.clone()],
+        (_, Value::Array(many)) => many
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn narrowing_parameters_keep_other_repositories_and_pipelines_out() {
+    let template = template::load();
+    let stack = Stack::with(
+        &template,
+        &[
+            ("RepositoryNames", "MyDemoRepo,OtherRepo"),
+            ("PipelineNames", "myPipeline"),
+        ],
+    );
+    let mut narrowed_out = Vec::new();
+    check(&stack, |name, sample| {
+        let want = match routed(name, sample) {
+            Route::Handle(f) => f,
+            Route::Ignore(_) => return None,
+        };
+        let kept = match want {
+            Function::PrCheck | Function::RepoReplicate => repositories(sample)
+                .iter()
+                .any(|r| r == "MyDemoRepo" || r == "OtherRepo"),
+            Function::PipelineAlert => sample["detail"]["pipeline"] == "myPipeline",
+            _ => true,
+        };
+        if !kept {
+            narrowed_out.push(name.to_owned());
+        }
+        kept.then_some(want)
+    })
+    .await;
+    assert!(
+        !narrowed_out.is_empty(),
+        "no sample is from another repository or pipeline: narrowing is unproven"
+    );
+}

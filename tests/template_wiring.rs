@@ -1,0 +1,544 @@
+//! `template.yaml` deploys what the code expects: one function per folder under
+//! `functions/`, rule patterns equal to `signalbox::route::RULES`, a dead-letter
+//! queue, bounded retries, an on-failure queue and a log group with retention
+//! for every function, every variable a function reads, and IAM roles that
+//! allow only the calls each function makes.
+
+mod template;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use signalbox::config::{EnvReader, Mode};
+use signalbox::flows::FunctionConfig;
+use signalbox::route::{Function, RULES};
+use template::{FunctionResource, Stack, referenced, single_key};
+
+/// Write actions allowed on `"Resource": "*"`, each with the reason (an API
+/// without resource-level permissions). Empty: every statement names its resources.
+const STAR_RESOURCE_ALLOWED: &[(&str, &str)] = &[];
+
+/// What each function's role may do besides writing its own log group and
+/// sending to the failed-invocations queue: exactly the calls the function makes.
+fn calls(function: Function) -> BTreeSet<&'static str> {
+    let calls: &[&str] = match function {
+        Function::PrCheck => &[
+            "codebuild:StartBuild",
+            "codebuild:StopBuild",
+            "codebuild:ListBuildsForProject",
+            "codebuild:BatchGetBuilds",
+            "codecommit:PostCommentForPullRequest",
+        ],
+        Function::BuildReport => &[
+            "logs:GetLogEvents",
+            "codecommit:GetPullRequest",
+            "codecommit:PostCommentForPullRequest",
+            "codecommit:UpdatePullRequestApprovalState",
+        ],
+        Function::PipelineAlert => &[
+            "codepipeline:GetPipelineExecution",
+            "codepipeline:ListActionExecutions",
+            "codebuild:BatchGetBuilds",
+            "logs:GetLogEvents",
+            "sns:Publish",
+            "ssm:GetParameter",
+            "kms:Decrypt",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
+        Function::DeployNotify => &[
+            "codedeploy:GetDeployment",
+            "codedeploy:GetDeploymentGroup",
+            "codedeploy:ListDeploymentTargets",
+            "codedeploy:BatchGetDeploymentTargets",
+            "codedeploy:ListDeploymentInstances",
+            "codedeploy:BatchGetDeploymentInstances",
+            "sns:Publish",
+            "ssm:GetParameter",
+            "kms:Decrypt",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
+        Function::RepoReplicate => &[
+            "codebuild:StartBuild",
+            "codebuild:ListBuildsForProject",
+            "codebuild:BatchGetBuilds",
+        ],
+    };
+    calls.iter().copied().collect()
+}
+
+fn function_of(resource: &FunctionResource) -> Function {
+    Function::from_name(&resource.binary)
+        .unwrap_or_else(|| panic!("{}: no function {}", resource.logical_id, resource.binary))
+}
+
+fn resource_type<'a>(template: &'a Value, id: &str) -> &'a str {
+    template["Resources"][id]["Type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no resource {id}"))
+}
+
+#[test]
+fn every_function_folder_has_exactly_one_template_function_and_back() {
+    let template = template::load();
+    let functions = template::functions(&template);
+    let mut in_template = BTreeMap::<String, usize>::new();
+    for f in &functions {
+        *in_template.entry(f.binary.clone()).or_default() += 1;
+        assert_eq!(
+            f.metadata["BuildMethod"], "rust-cargolambda",
+            "{}",
+            f.logical_id
+        );
+        // sam build runs `cargo lambda build --bin <Binary>` in CodeUri and
+        // copies target/lambda/<Binary>/bootstrap: CodeUri must be the workspace.
+        assert_eq!(f.properties["CodeUri"], ".", "{}", f.logical_id);
+        assert_eq!(f.properties["Handler"], "bootstrap", "{}", f.logical_id);
+        assert_eq!(
+            f.properties["Runtime"], "provided.al2023",
+            "{}",
+            f.logical_id
+        );
+        assert_eq!(
+            f.properties["Architectures"],
+            json!(["arm64"]),
+            "{}",
+            f.logical_id
+        );
+    }
+    let root = template::repo_root();
+    let folders: BTreeSet<String> = std::fs::read_dir(root.join("functions"))
+        .expect("functions/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    for folder in &folders {
+        let manifest =
+            std::fs::read_to_string(root.join("functions").join(folder).join("Cargo.toml"))
+                .expect("Cargo.toml");
+        assert!(
+            manifest.contains(&format!("name = \"{folder}\"")),
+            "functions/{folder}: the package (and so its binary) must be named {folder}"
+        );
+        assert_eq!(
+            in_template.get(folder),
+            Some(&1),
+            "functions/{folder} needs exactly one AWS::Serverless::Function with Binary: {folder}"
+        );
+    }
+    for binary in in_template.keys() {
+        assert!(
+            folders.contains(binary),
+            "template builds {binary}, but functions/{binary} does not exist"
+        );
+    }
+    assert_eq!(folders.len(), Function::ALL.len());
+}
+
+#[test]
+fn default_rule_patterns_are_the_route_table() {
+    let template = template::load();
+    let stack = Stack::with_defaults(&template);
+    for f in template::functions(&template) {
+        let function = function_of(&f);
+        let rule = RULES
+            .iter()
+            .find(|r| r.function == function)
+            .expect("every function has a rule");
+        let (_, event) = f.eventbridge_rule();
+        assert_eq!(
+            stack.resolve(&event["Pattern"]),
+            Some(rule.event_pattern()),
+            "{}: the template's pattern differs from route::RULES",
+            f.logical_id
+        );
+    }
+}
+
+#[test]
+fn every_rule_target_has_a_dead_letter_queue_and_a_retry_policy() {
+    let template = template::load();
+    let queue_policies: Vec<&Value> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::SQS::QueuePolicy")
+        .collect();
+    for f in template::functions(&template) {
+        let (event_name, event) = f.eventbridge_rule();
+        let queue = referenced(&event["DeadLetterConfig"]["Arn"])
+            .unwrap_or_else(|| panic!("{}: rule without DeadLetterConfig.Arn", f.logical_id));
+        assert_eq!(resource_type(&template, queue), "AWS::SQS::Queue");
+        let retry = &event["RetryPolicy"];
+        assert!(
+            retry["MaximumRetryAttempts"].is_u64() && retry["MaximumEventAgeInSeconds"].is_u64(),
+            "{}: rule without a RetryPolicy",
+            f.logical_id
+        );
+        // SAM names the rule <function><event>; EventBridge may only send to
+        // the DLQ if the queue policy lets that rule do so.
+        let rule_id = format!("{}{event_name}", f.logical_id);
+        let allowed = queue_policies.iter().any(|p| {
+            p["Properties"]["Queues"]
+                .as_array()
+                .is_some_and(|qs| qs.iter().any(|q| referenced(q) == Some(queue)))
+                && p["Properties"]["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| {
+                        s["Principal"]["Service"] == "events.amazonaws.com"
+                            && s["Action"] == "sqs:SendMessage"
+                            && s["Condition"]["ArnEquals"]["aws:SourceArn"]
+                                .as_array()
+                                .is_some_and(|arns| {
+                                    arns.iter().any(|a| referenced(a) == Some(&rule_id))
+                                })
+                    })
+        });
+        assert!(
+            allowed,
+            "{queue}'s policy does not let rule {rule_id} send to it"
+        );
+    }
+}
+
+/// The role resource of a function (explicit, so SAM adds no managed policy).
+fn role_of<'a>(template: &'a Value, f: &FunctionResource) -> (&'a str, &'a Value) {
+    let id = referenced(&f.properties["Role"])
+        .unwrap_or_else(|| panic!("{}: needs its own Role", f.logical_id));
+    let (key, role) = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .get_key_value(id)
+        .unwrap_or_else(|| panic!("no role {id}"));
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    (key.as_str(), role)
+}
+
+/// Every statement of a role's inline policies, each `Fn::If` taken both ways.
+fn statements(role: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for policy in role["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for statement in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            out.extend(every_variant(statement));
+        }
+    }
+    assert!(
+        role["Properties"]["ManagedPolicyArns"].is_null(),
+        "roles list their permissions inline"
+    );
+    out
+}
+
+/// The value under every combination of `Fn::If` branches (NoValue dropped).
+fn every_variant(value: &Value) -> Vec<Value> {
+    if let Some(("Fn::If", args)) = single_key(value) {
+        let args = args.as_array().expect("Fn::If args");
+        return args[1..]
+            .iter()
+            .flat_map(every_variant)
+            .filter(|v| single_key(v) != Some(("Ref", &json!("AWS::NoValue"))))
+            .collect();
+    }
+    match value {
+        Value::Object(map) => {
+            let mut variants = vec![serde_json::Map::new()];
+            for (k, v) in map {
+                let options = every_variant(v);
+                variants = variants
+                    .into_iter()
+                    .flat_map(|partial| {
+                        options.iter().map(move |o| {
+                            let mut p = partial.clone();
+                            p.insert(k.clone(), o.clone());
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            variants.into_iter().map(Value::Object).collect()
+        }
+        Value::Array(items) => {
+            let mut variants = vec![Vec::new()];
+            for item in items {
+                let options = every_variant(item);
+                variants = variants
+                    .into_iter()
+                    .flat_map(|partial| {
+                        options.iter().map(move |o| {
+                            let mut p = partial.clone();
+                            p.push(o.clone());
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            variants.into_iter().map(Value::Array).collect()
+        }
+        other => vec![other.clone()],
+    }
+}
+
+fn listed(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    }
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    listed(&statement["Action"])
+        .iter()
+        .map(|a| a.as_str().expect("action name").to_owned())
+        .collect()
+}
+
+/// Whether a statement allows `action` on the resource `target` (a `Ref`/`GetAtt` of it).
+fn allows(statements: &[Value], action: &str, target: &str) -> bool {
+    statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && actions(s).iter().any(|a| a == action)
+            && listed(&s["Resource"])
+                .iter()
+                .any(|r| referenced(r) == Some(target))
+    })
+}
+
+#[test]
+fn every_function_has_bounded_retries_and_an_on_failure_queue() {
+    let template = template::load();
+    for f in template::functions(&template) {
+        let config = &f.properties["EventInvokeConfig"];
+        let retries = config["MaximumRetryAttempts"].as_u64();
+        assert!(
+            matches!(retries, Some(0..=2)),
+            "{}: MaximumRetryAttempts {retries:?}",
+            f.logical_id
+        );
+        let age = config["MaximumEventAgeInSeconds"].as_u64();
+        assert!(
+            matches!(age, Some(60..=21600)),
+            "{}: MaximumEventAgeInSeconds {age:?}",
+            f.logical_id
+        );
+        let on_failure = &config["DestinationConfig"]["OnFailure"];
+        let queue = referenced(&on_failure["Destination"])
+            .unwrap_or_else(|| panic!("{}: no on-failure destination", f.logical_id));
+        assert_eq!(resource_type(&template, queue), "AWS::SQS::Queue");
+        let (role_id, role) = role_of(&template, &f);
+        assert!(
+            allows(&statements(role), "sqs:SendMessage", queue),
+            "{role_id} cannot send to the on-failure queue {queue}"
+        );
+    }
+}
+
+#[test]
+fn every_function_and_project_logs_to_its_own_group_with_retention() {
+    let template = template::load();
+    let mut groups = BTreeSet::new();
+    for f in template::functions(&template) {
+        assert_eq!(f.properties["LoggingConfig"]["LogFormat"], "JSON");
+        let group = referenced(&f.properties["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{}: LoggingConfig.LogGroup missing", f.logical_id));
+        assert!(
+            groups.insert(group.to_owned()),
+            "{group} shared by two functions"
+        );
+        let resource = &template["Resources"][group];
+        assert_eq!(resource["Type"], "AWS::Logs::LogGroup");
+        assert!(
+            !resource["Properties"]["RetentionInDays"].is_null(),
+            "{group} keeps logs forever"
+        );
+        let (role_id, role) = role_of(&template, &f);
+        let statements = statements(role);
+        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+            assert!(
+                allows(&statements, action, group),
+                "{role_id}: {action} on {group}"
+            );
+        }
+    }
+    for (id, project) in template["Resources"].as_object().expect("Resources") {
+        if project["Type"] != "AWS::CodeBuild::Project" {
+            continue;
+        }
+        let group = referenced(&project["Properties"]["LogsConfig"]["CloudWatchLogs"]["GroupName"])
+            .unwrap_or_else(|| panic!("{id}: logs to a group of the stack"));
+        assert!(
+            !template["Resources"][group]["Properties"]["RetentionInDays"].is_null(),
+            "{group} keeps logs forever"
+        );
+    }
+}
+
+fn is_read_only(action: &str) -> bool {
+    let verb = action.split_once(':').map_or(action, |(_, v)| v);
+    ["Get", "List", "Describe", "BatchGet"]
+        .iter()
+        .any(|p| verb.starts_with(p))
+}
+
+#[test]
+fn no_role_allows_a_write_action_on_every_resource() {
+    let template = template::load();
+    let mut roles = 0;
+    for (id, role) in template["Resources"].as_object().expect("Resources") {
+        if role["Type"] != "AWS::IAM::Role" {
+            continue;
+        }
+        roles += 1;
+        for statement in statements(role) {
+            let resources = listed(&statement["Resource"]);
+            assert!(!resources.is_empty(), "{id}: statement without Resource");
+            for action in actions(&statement) {
+                assert!(!action.contains('*'), "{id}: wildcard action {action}");
+                let on_everything = resources.iter().any(|r| r == "*");
+                let allowed = STAR_RESOURCE_ALLOWED.iter().any(|(a, _)| *a == action);
+                assert!(
+                    !on_everything || is_read_only(&action) || allowed,
+                    "{id}: {action} on \"*\""
+                );
+            }
+        }
+    }
+    assert!(roles >= Function::ALL.len());
+}
+
+#[test]
+fn each_function_role_allows_exactly_the_calls_its_function_makes() {
+    let template = template::load();
+    for f in template::functions(&template) {
+        let function = function_of(&f);
+        let (role_id, role) = role_of(&template, &f);
+        let granted: BTreeSet<String> = statements(role)
+            .iter()
+            .flat_map(actions)
+            .filter(|a| {
+                !matches!(
+                    a.as_str(),
+                    "logs:CreateLogStream" | "logs:PutLogEvents" | "sqs:SendMessage"
+                )
+            })
+            .collect();
+        let expected: BTreeSet<String> = calls(function).into_iter().map(str::to_owned).collect();
+        assert_eq!(granted, expected, "{role_id} ({function})");
+    }
+}
+
+/// The function's environment under `stack`: resources' names and ARNs
+/// (known only once deployed) become placeholders.
+fn environment(stack: &Stack<'_>, f: &FunctionResource) -> Vec<(String, String)> {
+    let variables = stack
+        .resolve(&f.properties["Environment"]["Variables"])
+        .unwrap_or(Value::Null);
+    variables
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => match referenced(other) {
+                    Some(resource) => format!("placeholder-{resource}"),
+                    None => panic!("{}: {name} = {other} is not a string", f.logical_id),
+                },
+            };
+            (name.clone(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn the_template_sets_every_variable_each_function_reads() {
+    let template = template::load();
+    let settings: [&[(&str, &str)]; 3] = [
+        // A stack deployed with the defaults (and a repository to check).
+        &[("PrCheckRepositoryName", "MyDemoRepo")],
+        // Slack on, an existing topic and project, PR projects per repository.
+        &[
+            ("SlackEnabled", "true"),
+            ("AlertTopicArn", "arn:aws:sns:us-east-1:123456789012:alerts"),
+            ("PrCheckProjectName", "my-pr-check"),
+            (
+                "PrCheckProjectsByRepository",
+                r#"{"MyDemoRepo":"demo-pr-check"}"#,
+            ),
+            ("PrCheckRepositories", "MyDemoRepo,OtherRepo"),
+            ("PrApproval", "true"),
+        ],
+        // Everything off.
+        &[("SnsEnabled", "false"), ("SlackEnabled", "false")],
+    ];
+    for overrides in settings {
+        let stack = Stack::with(&template, overrides);
+        for f in template::functions(&template) {
+            let function = function_of(&f);
+            let mut env = EnvReader::from_pairs(environment(&stack, &f), Mode::Strict);
+            let config = FunctionConfig::read(function, &mut env);
+            assert_eq!(config.function(), function);
+            if let Err(e) = env.finish() {
+                panic!("{function} with {overrides:?}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_mirror_project_runs_scripts_mirror_sh() {
+    let template = template::load();
+    let project = &template["Resources"]["MirrorProject"]["Properties"];
+    assert_eq!(project["Source"]["Type"], "NO_SOURCE");
+    let buildspec = project["Source"]["BuildSpec"]
+        .as_str()
+        .expect("inline BuildSpec");
+    let buildspec: serde_norway::Value =
+        serde_norway::from_str(buildspec).expect("the BuildSpec is YAML");
+    let build: Vec<&str> = buildspec["phases"]["build"]["commands"]
+        .as_sequence()
+        .expect("build commands")
+        .iter()
+        .map(|c| c.as_str().expect("command"))
+        .collect();
+    let [write, run] = build.as_slice() else {
+        panic!("two build commands expected: {build:?}")
+    };
+    let body = write
+        .strip_prefix("cat > /tmp/signalbox-mirror.sh <<'SIGNALBOX_MIRROR_SH'\n")
+        .and_then(|b| b.strip_suffix("SIGNALBOX_MIRROR_SH\n"))
+        .expect("the script as a quoted here-document");
+    assert_eq!(*run, "bash /tmp/signalbox-mirror.sh");
+    let script = std::fs::read_to_string(template::repo_root().join("scripts/mirror.sh"))
+        .expect("scripts/mirror.sh");
+    assert_eq!(
+        body.trim_end_matches('\n'),
+        script.trim_end_matches('\n'),
+        "template.yaml carries another mirror script: run scripts/embed-mirror"
+    );
+    // The role the build runs with can push only into other regions.
+    let statements = statements(&template["Resources"]["MirrorProjectRole"]);
+    let push = statements
+        .iter()
+        .find(|s| actions(s) == ["codecommit:GitPush"])
+        .expect("GitPush statement");
+    assert_eq!(
+        push["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
+        json!({"Ref": "AWS::Region"})
+    );
+}
