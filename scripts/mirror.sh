@@ -2,7 +2,8 @@
 # The mirror build: copies every ref of a CodeCommit repository to its
 # replicas in other regions, then proves the replicas equal the source.
 #
-# Run by the mirror CodeBuild project (mirror/buildspec.yml) with:
+# Run by the mirror CodeBuild project (its buildspec in template.yaml carries
+# this script: after editing it, run scripts/embed-mirror) with:
 #   SIGNALBOX_MIRROR_SOURCE_REPOSITORY  source repository name
 #   SIGNALBOX_MIRROR_SOURCE_REGION      its region
 #   SIGNALBOX_MIRROR_TARGETS            space-separated region/repository pairs
@@ -21,6 +22,10 @@
 # an older snapshot over a newer one after the newer run has finished. A run
 # that finds a replica behind the source fetches again and pushes again, so the
 # last run to push is also the last to check.
+#
+# repo-replicate counts on the clone happening in the BUILD phase: a build in
+# an earlier phase is taken to include every push made so far
+# (flows::repo_replicate::PHASES_BEFORE_CLONE). Clone nothing before BUILD.
 #
 # Exit status: 0 when every replica equals the source; 1 when a push failed or
 # a replica still differs after the last round (the differing refs are
@@ -98,8 +103,8 @@ push_to() {
   if [ -s "$work/snapshot.refs" ]; then
     run_git -C "$work/source.git" push --mirror --quiet "$1"
   else
-    # An empty source: `push --mirror` has nothing to push and deletes
-    # nothing, so delete whatever the replica has, ref by ref.
+    # An empty source: delete the replica's refs by name, which assumes
+    # nothing about what `push --mirror` makes of a repository without refs.
     local stale
     stale=$(refs "$1" | awk -F'\t' '{print ":" $2}') || return 1
     # Ref names hold no spaces or glob characters: word splitting is safe.
