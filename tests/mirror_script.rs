@@ -264,3 +264,155 @@ fn missing_configuration_is_named() {
             .contains("SIGNALBOX_MIRROR_SOURCE_REPOSITORY is unset")
     );
 }
+
+/// Makes `replica`'s first received push add `refs/heads/late` to the source,
+/// as a push landing while the mirror runs (or another run's push) would.
+fn move_the_source_on_first_push(repos: &Repos, replica: &str) {
+    let source = repos.repo("us-east-1");
+    let marker = repos.base.join("source-moved");
+    let hook = repos.repo(replica).join("hooks/post-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n\
+             [ -e '{marker}' ] && exit 0\n\
+             : > '{marker}'\n\
+             git --git-dir='{source}' update-ref refs/heads/late \"$(git --git-dir='{source}' rev-parse refs/heads/main)\"\n",
+            marker = marker.display(),
+            source = source.display(),
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&hook)
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn a_source_that_moves_during_the_run_is_fetched_and_pushed_again() {
+    let repos = Repos::new();
+    repos.commit("first");
+    repos.push(&["HEAD:refs/heads/main"]);
+    move_the_source_on_first_push(&repos, "eu-west-1");
+
+    let output = repos.mirror("eu-west-1/app ap-southeast-2/app");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("eu-west-1/app differs from the source after the push"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("round 2 of 3"), "{stdout}");
+    let source = repos.ls_remote("us-east-1");
+    assert!(source.contains("refs/heads/late"), "{source}");
+    for region in ["eu-west-1", "ap-southeast-2"] {
+        assert_eq!(repos.ls_remote(region), source, "{region}");
+    }
+}
+
+#[test]
+fn a_replica_still_behind_after_the_last_round_fails_naming_the_refs() {
+    let repos = Repos::new();
+    repos.commit("first");
+    repos.push(&["HEAD:refs/heads/main"]);
+    move_the_source_on_first_push(&repos, "eu-west-1");
+
+    let output = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mirror.sh"))
+        .env("SIGNALBOX_MIRROR_SOURCE_REPOSITORY", "app")
+        .env("SIGNALBOX_MIRROR_SOURCE_REGION", "us-east-1")
+        .env("SIGNALBOX_MIRROR_TARGETS", "eu-west-1/app")
+        .env("SIGNALBOX_MIRROR_ATTEMPTS", "1")
+        .env(
+            "SIGNALBOX_MIRROR_URL_TEMPLATE",
+            format!("{}/{{region}}/{{repository}}.git", repos.base.display()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FAILED: eu-west-1/app differs from the source after 1 rounds"),
+        "{stderr}"
+    );
+    // The diff names the ref the replica lacks.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with('-') && l.ends_with("\trefs/heads/late")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn credentials_in_a_url_never_reach_the_log() {
+    // Today's git strips credentials from the URLs it quotes, but a remote
+    // helper or another git may not: this `git` quotes its arguments verbatim.
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("git");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"fatal: cannot reach $*\" >&2\nexit 128\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mirror.sh"))
+        .env("PATH", path)
+        .env("SIGNALBOX_MIRROR_SOURCE_REPOSITORY", "app")
+        .env("SIGNALBOX_MIRROR_SOURCE_REGION", "us-east-1")
+        .env("SIGNALBOX_MIRROR_TARGETS", "eu-west-1/app")
+        .env(
+            "SIGNALBOX_MIRROR_URL_TEMPLATE",
+            "https://mirror-user:s3cr3t-token@git.example/{region}/{repository}",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(log.contains("FAILED: cannot clone us-east-1/app"), "{log}");
+    // git's message is kept, the credentials are not.
+    assert!(
+        log.contains(
+            "fatal: cannot reach clone --mirror --quiet https://***@git.example/us-east-1/app"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("s3cr3t-token"), "{log}");
+}
+
+#[test]
+fn an_invalid_number_of_rounds_is_named() {
+    let output = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mirror.sh"))
+        .env("SIGNALBOX_MIRROR_SOURCE_REPOSITORY", "app")
+        .env("SIGNALBOX_MIRROR_SOURCE_REGION", "us-east-1")
+        .env("SIGNALBOX_MIRROR_TARGETS", "eu-west-1/app")
+        .env("SIGNALBOX_MIRROR_ATTEMPTS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("SIGNALBOX_MIRROR_ATTEMPTS must be a positive whole number")
+    );
+}

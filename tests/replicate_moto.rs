@@ -137,6 +137,7 @@ async fn a_queued_mirror_run_absorbs_the_push() {
     let queued = Queued(vec![PendingMirror {
         build_id: "signalbox-mirror:1".into(),
         phase: "QUEUED".into(),
+        targets: "eu-west-1/MyDemoRepo ap-southeast-2/MyDemoRepo-apac".into(),
     }]);
     let plan = repo_replicate::plan(
         &event("codecommit-reference-updated.json"),
@@ -231,6 +232,14 @@ async fn start_mirror_starts_a_build_of_the_mirror_project_in_moto() {
         .await
         .unwrap();
     assert_eq!(builds.ids().len(), 1, "exactly one mirror build");
+    assert_eq!(text, format!("started mirror build {}", builds.ids()[0]));
+    let got = codebuild
+        .batch_get_builds()
+        .ids(&builds.ids()[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.builds()[0].project_name(), Some(project.as_str()));
 }
 
 #[tokio::test]
@@ -257,8 +266,22 @@ async fn queued_builds_are_found_by_repository_and_phase() {
                     .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
                     .environment_variables(
                         EnvironmentVariable::builder()
+                            .name("SIGNALBOX_MIRROR_SOURCE_REGION")
+                            .value("us-east-1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .environment_variables(
+                        EnvironmentVariable::builder()
                             .name("SIGNALBOX_MIRROR_SOURCE_REPOSITORY")
                             .value(repository)
+                            .build()
+                            .unwrap(),
+                    )
+                    .environment_variables(
+                        EnvironmentVariable::builder()
+                            .name("SIGNALBOX_MIRROR_TARGETS")
+                            .value("eu-west-1/MyDemoRepo")
                             .build()
                             .unwrap(),
                     )
@@ -307,7 +330,43 @@ async fn queued_builds_are_found_by_repository_and_phase() {
         pending,
         [PendingMirror {
             build_id: "m:queued".into(),
-            phase: "PROVISIONING".into()
+            phase: "PROVISIONING".into(),
+            targets: "eu-west-1/MyDemoRepo".into(),
         }]
+    );
+}
+
+/// The repository samples the tests above plan, by what they expect.
+const REPOSITORY_SAMPLES: [&str; 6] = [
+    "codecommit-reference-created.json",
+    "codecommit-reference-updated.json",
+    "codecommit-reference-deleted.json",
+    "codecommit-tag-created.json",
+    "codecommit-reference-updated-replica.json",
+    "codecommit-reference-updated-unmapped.json",
+];
+
+#[test]
+fn every_repository_sample_in_events_has_a_planner_test() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if value["detail-type"] == "CodeCommit Repository State Change" {
+            found.push(name);
+        }
+    }
+    found.sort();
+    let mut expected = REPOSITORY_SAMPLES.map(String::from).to_vec();
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "a new repository sample needs a planner test here"
     );
 }

@@ -4,7 +4,7 @@ use aws_sdk_codebuild::Client;
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
 
 use super::{Done, EffectError};
-use crate::plan::{StartBuild, StartMirror, StopBuild, Variable};
+use crate::plan::{Replica, StartBuild, StartMirror, StopBuild, Variable};
 
 /// Names of the variables a mirror build receives (read by `scripts/mirror.sh`).
 pub const MIRROR_SOURCE_REPOSITORY: &str = "SIGNALBOX_MIRROR_SOURCE_REPOSITORY";
@@ -62,18 +62,21 @@ pub(super) async fn stop_build(client: &Client, action: &StopBuild) -> Result<Do
     }
 }
 
-/// The variables a mirror build gets: source and targets.
-pub fn mirror_variables(action: &StartMirror) -> Vec<Variable> {
-    let targets = action
-        .targets
+/// The value of [`MIRROR_TARGETS`] for `targets`.
+pub fn mirror_targets(targets: &[Replica]) -> String {
+    targets
         .iter()
         .map(|t| format!("{}/{}", t.region, t.repository))
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+/// The variables a mirror build gets: source and targets.
+pub fn mirror_variables(action: &StartMirror) -> Vec<Variable> {
     vec![
         Variable::new(MIRROR_SOURCE_REPOSITORY, &action.repository),
         Variable::new(MIRROR_SOURCE_REGION, &action.source_region),
-        Variable::new(MIRROR_TARGETS, targets),
+        Variable::new(MIRROR_TARGETS, mirror_targets(&action.targets)),
     ]
 }
 

@@ -2,8 +2,9 @@
 //! build, which pushes all refs to the replicas in other regions.
 //!
 //! Bursts are coalesced without ever missing the last push: a push needs no
-//! new run only while a mirror build of the repository is queued and has not
-//! cloned yet (it will see the push); otherwise a run is started.
+//! new run only while a mirror build of the repository, to the same replicas,
+//! is queued and has not cloned yet (it will see the push); otherwise a run is
+//! started. See docs/replication.md.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -41,11 +42,8 @@ impl Config {
             None => BTreeMap::new(),
         };
         for (source, targets) in &replicas {
-            if targets.is_empty() {
-                env.problem(
-                    "REPLICAS",
-                    &format!("{source} has an empty list of replicas"),
-                );
+            for problem in replica_problems(source, targets) {
+                env.problem("REPLICAS", &problem);
             }
         }
         let source_region = env.optional("AWS_REGION");
@@ -70,12 +68,65 @@ impl Config {
     }
 }
 
+/// What is wrong with one entry of `REPLICAS`. Names are checked because the
+/// mirror build receives its targets as space-separated `region/repository`
+/// words, which a space or a slash in a name would break.
+fn replica_problems(source: &str, targets: &[Replica]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !is_repository_name(source) {
+        problems.push(format!("{source:?} is not a CodeCommit repository name"));
+    }
+    if targets.is_empty() {
+        problems.push(format!("{source} has an empty list of replicas"));
+    }
+    for (index, target) in targets.iter().enumerate() {
+        if !is_region_name(&target.region) {
+            problems.push(format!(
+                "{source}[{index}].region: {:?} is not a region name",
+                target.region
+            ));
+        }
+        if !is_repository_name(&target.repository) {
+            problems.push(format!(
+                "{source}[{index}].repository: {:?} is not a CodeCommit repository name",
+                target.repository
+            ));
+        }
+        if targets[..index].contains(target) {
+            problems.push(format!(
+                "{source} lists {}/{} twice",
+                target.region, target.repository
+            ));
+        }
+    }
+    problems
+}
+
+/// CodeCommit's rule: 1–100 letters, digits, `.`, `_` and `-`, not ending in `.git`.
+fn is_repository_name(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !name.ends_with(".git")
+}
+
+/// Lower-case letters, digits and `-`, e.g. `eu-west-1`.
+fn is_region_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// A mirror build that has not cloned the source yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingMirror {
     pub build_id: String,
     /// Its current phase (SUBMITTED … PRE_BUILD).
     pub phase: String,
+    /// Its `SIGNALBOX_MIRROR_TARGETS`: the replicas it will push to.
+    pub targets: String,
 }
 
 /// The phases of a build before `scripts/mirror.sh` clones (it runs in BUILD).
@@ -196,12 +247,21 @@ pub fn plan_mirror(
     config: &Config,
     plan: &mut Plan,
 ) {
-    if let Some(queued) = pending.first() {
+    // A queued build for other replicas (REPLICAS changed since it started)
+    // would leave a new replica without this push.
+    let wanted = crate::effects::codebuild::mirror_targets(targets);
+    if let Some(queued) = pending.iter().find(|p| p.targets == wanted) {
         plan.notes.push(format!(
             "mirror build {} is queued ({}) and will include this push to {}",
             queued.build_id, queued.phase, change.reference_name
         ));
         return;
+    }
+    if let Some(other) = pending.first() {
+        plan.notes.push(format!(
+            "mirror build {} is queued for other replicas ({}): a run is planned",
+            other.build_id, other.targets
+        ));
     }
     plan.actions.push(Action::StartMirror(StartMirror {
         project: config.mirror_project.clone(),
@@ -276,6 +336,133 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("A lists itself (us-east-1)")
+        );
+    }
+
+    #[test]
+    fn replica_names_must_fit_the_mirror_build_variables() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"My Repo": [{"region": "eu west", "repository": "a/b"},
+                               {"region": "eu-west-1", "repository": "B"},
+                               {"region": "eu-west-1", "repository": "B"}]}"#,
+            ),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "invalid configuration: \
+             REPLICAS: \"My Repo\" is not a CodeCommit repository name; \
+             REPLICAS: My Repo[0].region: \"eu west\" is not a region name; \
+             REPLICAS: My Repo[0].repository: \"a/b\" is not a CodeCommit repository name; \
+             REPLICAS: My Repo lists eu-west-1/B twice"
+        );
+        let (_, result) = env(&[
+            ("REPLICAS", r#"{"A": [{"region": "eu-west-1"}]}"#),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.contains("REPLICAS: expected JSON object"),
+            "{message}"
+        );
+        assert!(message.contains("missing field `repository`"), "{message}");
+    }
+
+    fn sample(name: &str) -> (Event, ReferenceChange) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events")
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let event = Event::from_json(&text).unwrap();
+        let Detail::Repository(change) = event.detail.clone() else {
+            panic!("{name} is not a repository event")
+        };
+        (event, change)
+    }
+
+    fn replicas() -> Vec<Replica> {
+        vec![
+            Replica {
+                region: "eu-west-1".into(),
+                repository: "MyDemoRepo".into(),
+            },
+            Replica {
+                region: "ap-southeast-2".into(),
+                repository: "MyDemoRepo-apac".into(),
+            },
+        ]
+    }
+
+    fn config() -> Config {
+        Config {
+            replicas: BTreeMap::from([("MyDemoRepo".to_owned(), replicas())]),
+            mirror_project: "signalbox-mirror".into(),
+            source_region: Some("us-east-1".into()),
+        }
+    }
+
+    fn decided(pending: &[PendingMirror]) -> Plan {
+        let (event, change) = sample("codecommit-reference-updated.json");
+        let mut plan = Plan::new(Function::RepoReplicate, &event.id);
+        plan_mirror(&event, &change, &replicas(), pending, &config(), &mut plan);
+        plan
+    }
+
+    fn queued(id: &str, phase: &str, targets: &str) -> PendingMirror {
+        PendingMirror {
+            build_id: id.into(),
+            phase: phase.into(),
+            targets: targets.into(),
+        }
+    }
+
+    #[test]
+    fn no_queued_build_means_one_mirror_run_of_every_replica() {
+        let plan = decided(&[]);
+        assert_eq!(
+            plan.actions,
+            [Action::StartMirror(StartMirror {
+                project: "signalbox-mirror".into(),
+                repository: "MyDemoRepo".into(),
+                source_region: "us-east-1".into(),
+                targets: replicas(),
+                idempotency_token: "mirror-2b3c4d5e-0001-4000-8000-000000000002".into(),
+            })]
+        );
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn a_queued_build_to_the_same_replicas_takes_the_push_along() {
+        let plan = decided(&[queued(
+            "signalbox-mirror:7",
+            "PROVISIONING",
+            "eu-west-1/MyDemoRepo ap-southeast-2/MyDemoRepo-apac",
+        )]);
+        assert!(plan.actions.is_empty());
+        assert_eq!(
+            plan.notes,
+            [
+                "mirror build signalbox-mirror:7 is queued (PROVISIONING) and will include this push to main"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_queued_build_to_other_replicas_does_not() {
+        let plan = decided(&[queued(
+            "signalbox-mirror:6",
+            "QUEUED",
+            "eu-west-1/MyDemoRepo",
+        )]);
+        assert_eq!(plan.actions.len(), 1);
+        assert_eq!(
+            plan.notes,
+            [
+                "mirror build signalbox-mirror:6 is queued for other replicas (eu-west-1/MyDemoRepo): a run is planned"
+            ]
         );
     }
 

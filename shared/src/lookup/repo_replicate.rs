@@ -1,10 +1,10 @@
 //! repo-replicate's read against CodeBuild: queued mirror builds.
 
-use aws_sdk_codebuild::types::{SortOrderType, StatusType};
+use aws_sdk_codebuild::types::{Build, SortOrderType, StatusType};
 
 use super::LookupError;
 use crate::aws::Aws;
-use crate::effects::codebuild::MIRROR_SOURCE_REPOSITORY;
+use crate::effects::codebuild::{MIRROR_SOURCE_REPOSITORY, MIRROR_TARGETS};
 use crate::flows::repo_replicate::{Lookup, PHASES_BEFORE_CLONE, PendingMirror};
 
 impl Lookup for Aws {
@@ -13,7 +13,8 @@ impl Lookup for Aws {
         project: &str,
         repository: &str,
     ) -> Result<Vec<PendingMirror>, LookupError> {
-        // The newest 100 builds: a queued one is among the most recent.
+        // The newest 100 builds: a queued build is among them, and one that is
+        // not only costs an extra (harmless) run.
         let ids = self
             .codebuild
             .list_builds_for_project()
@@ -38,20 +39,28 @@ impl Lookup for Aws {
             .builds()
             .iter()
             .filter(|b| b.build_status() == Some(&StatusType::InProgress))
-            .filter(|b| {
-                b.environment().is_some_and(|e| {
-                    e.environment_variables()
-                        .iter()
-                        .any(|v| v.name() == MIRROR_SOURCE_REPOSITORY && v.value() == repository)
-                })
-            })
+            .filter(|b| variable(b, MIRROR_SOURCE_REPOSITORY) == Some(repository))
             .filter_map(|b| {
+                // A build without a phase is treated as having cloned: the
+                // caller then starts a run rather than trust it with the push.
                 let phase = b.current_phase()?;
                 PHASES_BEFORE_CLONE.contains(&phase).then(|| PendingMirror {
                     build_id: b.id().unwrap_or_default().to_owned(),
                     phase: phase.to_owned(),
+                    targets: variable(b, MIRROR_TARGETS).unwrap_or_default().to_owned(),
                 })
             })
             .collect())
     }
+}
+
+/// The value of a build's environment variable (BatchGetBuilds reports the
+/// overrides a build was started with among them).
+fn variable<'b>(build: &'b Build, name: &str) -> Option<&'b str> {
+    build
+        .environment()?
+        .environment_variables()
+        .iter()
+        .find(|v| v.name() == name)
+        .map(|v| v.value())
 }
