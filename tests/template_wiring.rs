@@ -541,4 +541,18 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
         push["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
         json!({"Ref": "AWS::Region"})
     );
+    // The script's comparison lists each replica's refs (`git ls-remote`),
+    // which CodeCommit authorizes as GitPull: without it every build fails.
+    let read = statements
+        .iter()
+        .find(|s| {
+            actions(s) == ["codecommit:GitPull"]
+                && s["Condition"]["StringNotEquals"]["aws:RequestedRegion"]
+                    == json!({"Ref": "AWS::Region"})
+        })
+        .expect("GitPull statement for the replicas in other regions");
+    assert_eq!(
+        read["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:codecommit:*:${AWS::AccountId}:*"})
+    );
 }
