@@ -66,3 +66,51 @@ pub async fn log_tail(
     }
     Ok(tail)
 }
+
+/// The in-progress builds among the newest 100 of `project` (ListBuildsForProject
+/// newest first, then BatchGetBuilds). The builds signalbox looks for are
+/// recent: one older than that only costs an extra run or a build not stopped.
+pub async fn running_builds(
+    codebuild: &aws_sdk_codebuild::Client,
+    project: &str,
+) -> Result<Vec<aws_sdk_codebuild::types::Build>, LookupError> {
+    use aws_sdk_codebuild::types::{SortOrderType, StatusType};
+    let ids = codebuild
+        .list_builds_for_project()
+        .project_name(project)
+        .sort_order(SortOrderType::Descending)
+        .send()
+        .await
+        .map_err(|e| LookupError::sdk("CodeBuild ListBuildsForProject", &e))?
+        .ids
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let output = codebuild
+        .batch_get_builds()
+        .set_ids(Some(ids.into_iter().take(100).collect()))
+        .send()
+        .await
+        .map_err(|e| LookupError::sdk("CodeBuild BatchGetBuilds", &e))?;
+    Ok(output
+        .builds
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| b.build_status() == Some(&StatusType::InProgress))
+        .collect())
+}
+
+/// The value of a build's environment variable (BatchGetBuilds reports the
+/// overrides a build was started with among them).
+pub fn build_variable<'b>(
+    build: &'b aws_sdk_codebuild::types::Build,
+    name: &str,
+) -> Option<&'b str> {
+    build
+        .environment()?
+        .environment_variables()
+        .iter()
+        .find(|v| v.name() == name)
+        .map(|v| v.value())
+}
