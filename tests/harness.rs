@@ -157,3 +157,26 @@ pub fn sample(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// A local Slack receiver that answers 200 to every post, and an SSM
+/// SecureString in moto holding its webhook URL: `(receiver, parameter name)`.
+/// The URL ends in `SECRET`, so tests can check it never leaks.
+pub async fn slack_with_parameter(
+    config: &aws_config::SdkConfig,
+) -> (wiremock::MockServer, String) {
+    let slack = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let parameter = format!("/{}/slack", unique("signalbox"));
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(&parameter)
+        .value(format!("{}/services/T/B/SECRET", slack.uri()))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put_parameter");
+    (slack, parameter)
+}

@@ -5,30 +5,16 @@
 use std::process::Command;
 
 use signalbox_tests::{
-    drain_queue, idempotency_table, moto_config, moto_endpoint, topic_with_queue, unique,
+    drain_queue, idempotency_table, moto_config, moto_endpoint, slack_with_parameter,
+    topic_with_queue,
 };
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[tokio::test]
 async fn execute_against_moto_and_local_slack_delivers_each_message_once() {
     let config = moto_config().await;
     let (topic_arn, queue_url) = topic_with_queue(&config).await;
     let table = idempotency_table(&config).await;
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&slack)
-        .await;
-    let parameter = format!("/{}/slack", unique("replay"));
-    aws_sdk_ssm::Client::new(&config)
-        .put_parameter()
-        .name(&parameter)
-        .value(format!("{}/services/T/B/SECRET", slack.uri()))
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("put_parameter");
+    let (slack, parameter) = slack_with_parameter(&config).await;
     let event = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../events/codepipeline-execution-failed.json");
 

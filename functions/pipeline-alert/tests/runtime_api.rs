@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use signalbox_tests::{
-    drain_queue, idempotency_table, moto_config, moto_endpoint, sample, topic_with_queue, unique,
+    drain_queue, idempotency_table, moto_config, moto_endpoint, sample, slack_with_parameter,
+    topic_with_queue,
 };
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -111,20 +112,7 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
     let config = moto_config().await;
     let (topic_arn, queue_url) = topic_with_queue(&config).await;
     let table = idempotency_table(&config).await;
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&slack)
-        .await;
-    let parameter = format!("/{}/slack", unique("runtime"));
-    aws_sdk_ssm::Client::new(&config)
-        .put_parameter()
-        .name(&parameter)
-        .value(format!("{}/services/T/B/SECRET", slack.uri()))
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("put_parameter");
+    let (slack, parameter) = slack_with_parameter(&config).await;
 
     let failed = sample("codepipeline-execution-failed.json");
     let mut malformed = failed.clone();
