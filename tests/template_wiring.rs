@@ -556,3 +556,31 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
         json!({"Fn::Sub": "arn:${AWS::Partition}:codecommit:*:${AWS::AccountId}:*"})
     );
 }
+
+/// With PR-check projects per repository, build-report must know them all:
+/// it ignores a SIGNALBOX_* build of any project it was not told about.
+#[test]
+fn build_report_knows_the_per_repository_pr_check_projects() {
+    let template = template::load();
+    let stack = Stack::with(
+        &template,
+        &[
+            ("PrCheckProjectName", "my-pr-check"),
+            (
+                "PrCheckProjectsByRepository",
+                r#"{"MyDemoRepo":"demo-pr-check"}"#,
+            ),
+        ],
+    );
+    let f = template::functions(&template)
+        .into_iter()
+        .find(|f| function_of(f) == Function::BuildReport)
+        .expect("the build-report function");
+    let mut env = EnvReader::from_pairs(environment(&stack, &f), Mode::Strict);
+    let FunctionConfig::BuildReport(config) = FunctionConfig::read(Function::BuildReport, &mut env)
+    else {
+        panic!("not build-report's configuration")
+    };
+    env.finish().expect("valid configuration");
+    assert_eq!(config.projects, ["my-pr-check", "demo-pr-check"]);
+}
