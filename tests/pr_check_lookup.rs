@@ -1,6 +1,6 @@
-//! pr-check's read of the builds to supersede (`Lookup for Aws`):
+//! pr-check's read of the pull request's builds (`Lookup for Aws`):
 //! ListBuildsForProject, then BatchGetBuilds, then the builds of the same pull
-//! request found by the SIGNALBOX_* variables pr-check attached.
+//! request found by the SIGNALBOX_* variables pr-check attached, running or not.
 //!
 //! moto's BatchGetBuilds echoes no environment variable overrides (FACTS.md),
 //! so a build started in moto never looks like a PR build: the CodeBuild calls
@@ -12,10 +12,12 @@ use aws_sdk_codebuild::types::{
     Build, ComputeType, EnvironmentType, EnvironmentVariable, ProjectEnvironment, SortOrderType,
     StatusType,
 };
+use aws_sdk_codecommit::operation::get_pull_request::GetPullRequestOutput;
+use aws_sdk_codecommit::types::{PullRequest, PullRequestStatusEnum, PullRequestTarget};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use signalbox::aws::Aws;
 use signalbox::event::Event;
-use signalbox::flows::pr_check::{self, Lookup as _, PrBuild};
+use signalbox::flows::pr_check::{self, BuildspecSource, Lookup as _, PrBuild};
 use signalbox::plan::{Action, StopBuild};
 use signalbox_tests::{moto_config, sample};
 
@@ -136,11 +138,11 @@ fn codebuild_mocks() -> aws_sdk_codebuild::Client {
 }
 
 #[tokio::test]
-async fn running_builds_of_the_same_pull_request_are_found_by_their_variables() {
+async fn builds_of_the_same_pull_request_are_found_by_their_variables() {
     let mut aws = Aws::new(&moto_config().await);
     aws.codebuild = codebuild_mocks();
     let builds = aws
-        .running_pr_builds("signalbox-pr-check", "MyDemoRepo", "1")
+        .pr_builds("signalbox-pr-check", "MyDemoRepo", "1")
         .await
         .expect("lookup");
     assert_eq!(
@@ -148,15 +150,25 @@ async fn running_builds_of_the_same_pull_request_are_found_by_their_variables() 
         vec![
             PrBuild {
                 build_id: "p:old".into(),
-                source_commit: OLD.into()
+                source_commit: OLD.into(),
+                event_id: None,
+                running: true,
             },
             PrBuild {
                 build_id: "p:head".into(),
-                source_commit: HEAD.into()
+                source_commit: HEAD.into(),
+                event_id: None,
+                running: true,
+            },
+            PrBuild {
+                build_id: "p:done".into(),
+                source_commit: OLD.into(),
+                event_id: None,
+                running: false,
             },
         ],
-        "running builds of PR 1 of MyDemoRepo only: not other PRs, other repositories, \
-         finished builds or builds without the variables"
+        "builds of PR 1 of MyDemoRepo only: not other PRs, other repositories \
+         or builds without the variables"
     );
 }
 
@@ -169,7 +181,26 @@ async fn an_update_stops_only_the_running_build_of_the_older_commit() {
         projects: Default::default(),
         repositories: vec![],
         excluded_branches: vec![],
+        buildspec: BuildspecSource::Project,
+        buildspec_path: "buildspec.yml".into(),
     };
+    let get = mock!(aws_sdk_codecommit::Client::get_pull_request).then_output(|| {
+        GetPullRequestOutput::builder()
+            .pull_request(
+                PullRequest::builder()
+                    .pull_request_status(PullRequestStatusEnum::Open)
+                    .revision_id("rev-2")
+                    .pull_request_targets(
+                        PullRequestTarget::builder()
+                            .repository_name("MyDemoRepo")
+                            .source_commit(HEAD)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    aws.codecommit = mock_client!(aws_sdk_codecommit, [&get]);
     let event = Event::parse(&sample("codecommit-pr-source-updated.json")).unwrap();
     let plan = pr_check::plan(&event, &config, &aws).await.expect("plan");
     let kinds: Vec<&str> = plan.actions.iter().map(Action::kind).collect();

@@ -45,6 +45,9 @@ pub struct EnvReader {
     mode: Mode,
     problems: Vec<(String, String)>,
     placeholders: Vec<String>,
+    /// Every variable asked for, set or not: the template tests check that
+    /// the stack sets each one a function reads, optional ones included.
+    asked: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl EnvReader {
@@ -67,6 +70,7 @@ impl EnvReader {
             mode,
             problems: Vec::new(),
             placeholders: Vec::new(),
+            asked: Default::default(),
         }
     }
 
@@ -76,6 +80,7 @@ impl EnvReader {
 
     /// The value of `name`, or None when unset or blank.
     pub fn optional(&self, name: &str) -> Option<String> {
+        self.asked.borrow_mut().insert(name.to_owned());
         self.values
             .get(name)
             .map(|v| v.trim().to_owned())
@@ -161,6 +166,11 @@ impl EnvReader {
         self.problems.push((name.to_owned(), problem.to_owned()));
     }
 
+    /// Every variable asked for so far, set or not, sorted.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.borrow().iter().cloned().collect()
+    }
+
     /// Variables a dry run replaced by placeholders.
     pub fn placeholders(&self) -> &[String] {
         &self.placeholders
@@ -216,6 +226,11 @@ impl Channels {
 /// The placeholder a dry run shows for an unset variable.
 pub fn placeholder(name: &str) -> String {
     format!("<{name} unset>")
+}
+
+/// Whether `value` is a dry run's placeholder for an unset variable.
+pub fn is_placeholder(value: &str) -> bool {
+    value.starts_with('<') && value.ends_with(" unset>")
 }
 
 #[cfg(test)]

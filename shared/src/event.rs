@@ -383,6 +383,9 @@ pub struct BuildInformation {
     pub build_complete: Option<bool>,
     #[serde(default)]
     pub source_version: Option<String>,
+    /// Where the build's source came from (a CodeCommit clone URL for PR checks).
+    #[serde(default)]
+    pub source: Option<BuildSource>,
     #[serde(default)]
     pub logs: Option<BuildLogs>,
     #[serde(default)]
@@ -400,6 +403,15 @@ impl BuildInformation {
             .find(|v| v.name == name)
             .map(|v| v.value.as_str())
     }
+}
+
+/// The `source` of a build: its type and location.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct BuildSource {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

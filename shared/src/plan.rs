@@ -48,7 +48,8 @@ pub enum Action {
     StartBuild(StartBuild),
     /// CodeBuild `StopBuild`.
     StopBuild(StopBuild),
-    /// CodeCommit `PostCommentForPullRequest`.
+    /// CodeCommit `PostCommentForPullRequest`, or `PostCommentReply` when
+    /// the comment answers another.
     PostPrComment(PrComment),
     /// CodeCommit `UpdatePullRequestApprovalState`.
     SetApproval(Approval),
@@ -99,6 +100,10 @@ pub struct StartBuild {
     pub environment: Vec<Variable>,
     /// CodeBuild's `idempotencyToken` (honoured for 5 minutes).
     pub idempotency_token: String,
+    /// CodeBuild's `buildspecOverride`: the trusted buildspec's text, read
+    /// from the PR's destination commit (None: the project's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buildspec_override: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,6 +122,10 @@ pub struct PrComment {
     pub content: String,
     /// CodeCommit's `clientRequestToken`: the same comment is posted once.
     pub client_request_token: String,
+    /// The comment this one answers (`PostCommentReply`); None: a new
+    /// top-level comment (`PostCommentForPullRequest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
 }
 
 /// APPROVE or REVOKE, as CodeCommit names them.

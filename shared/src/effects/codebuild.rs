@@ -37,6 +37,7 @@ pub(super) async fn start_build(client: &Client, action: &StartBuild) -> Result<
         .project_name(&action.project)
         .source_version(&action.source_version)
         .idempotency_token(&action.idempotency_token)
+        .set_buildspec_override(action.buildspec_override.clone())
         .set_environment_variables_override(Some(overrides("StartBuild", &action.environment)?))
         .send()
         .await

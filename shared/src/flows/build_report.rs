@@ -22,6 +22,10 @@ pub struct Config {
     /// `PR_CHECK_PROJECT` and the values of `PR_CHECK_PROJECTS`: when set,
     /// only builds of these projects are reported.
     pub projects: Vec<String>,
+    /// `PR_CHECK_ROLE`: the name of pr-check's IAM role. Only builds it
+    /// started (the event's `initiator`) are reported: anyone else who can
+    /// start a PR-check build could forge the `SIGNALBOX_*` variables.
+    pub pr_check_role: String,
 }
 
 impl Config {
@@ -39,29 +43,15 @@ impl Config {
             approval: env.flag("PR_APPROVAL", false),
             log_lines: env.number("LOG_TAIL_LINES", 20) as usize,
             projects,
+            pr_check_role: env.required("PR_CHECK_ROLE"),
         }
     }
 }
 
-/// What `GetPullRequest` says of the pull request now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullRequestFacts {
-    /// OPEN or CLOSED.
-    pub status: String,
-    /// The source branch's current head commit.
-    pub source_commit: String,
-    /// The revision approvals apply to.
-    pub revision_id: String,
-}
+pub use crate::flows::pr_check::{PullRequestFacts, PullRequests};
 
 /// The reads build-report makes.
-pub trait Lookup {
-    /// `GetPullRequest`; the target of `repository` is chosen among its targets.
-    fn pull_request(
-        &self,
-        pr_id: &str,
-        repository: &str,
-    ) -> impl Future<Output = Result<PullRequestFacts, LookupError>> + Send;
+pub trait Lookup: PullRequests {
     /// The last `lines` lines of a build log (CloudWatch Logs `GetLogEvents`).
     fn build_log(
         &self,
@@ -69,13 +59,25 @@ pub trait Lookup {
         stream: &str,
         lines: usize,
     ) -> impl Future<Output = Result<Vec<String>, LookupError>> + Send;
+    /// The id of the PR comment (on `before`..`after`) that was posted with
+    /// `client_request_token`: the push's "check started" comment, which the
+    /// result answers (`GetCommentsForPullRequest`). None when there is none.
+    fn comment_by_token(
+        &self,
+        pr: &PrBuildInfo,
+        client_request_token: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
 }
 
 impl Lookup for crate::lookup::Offline {
-    async fn pull_request(&self, _: &str, _: &str) -> Result<PullRequestFacts, LookupError> {
+    async fn build_log(&self, _: &str, _: &str, _: usize) -> Result<Vec<String>, LookupError> {
         Err(LookupError::Offline)
     }
-    async fn build_log(&self, _: &str, _: &str, _: usize) -> Result<Vec<String>, LookupError> {
+    async fn comment_by_token(
+        &self,
+        _: &PrBuildInfo,
+        _: &str,
+    ) -> Result<Option<String>, LookupError> {
         Err(LookupError::Offline)
     }
 }
@@ -88,6 +90,8 @@ pub struct PrBuildInfo {
     pub source_commit: String,
     pub destination_commit: String,
     pub source_branch: String,
+    /// The pr-check event that started the build (older builds lack it).
+    pub event_id: Option<String>,
 }
 
 impl PrBuildInfo {
@@ -105,8 +109,54 @@ impl PrBuildInfo {
             source_commit: get(v::SOURCE_COMMIT)?,
             destination_commit: get(v::DESTINATION_COMMIT)?,
             source_branch: get(v::SOURCE_BRANCH).unwrap_or_default(),
+            event_id: get(v::EVENT_ID),
         })
     }
+}
+
+/// Why a build carrying the `SIGNALBOX_*` variables is still not trusted as
+/// pr-check's: None when it is pr-check's own build of that PR's commit.
+pub fn untrusted_because(
+    build: &BuildStateChange,
+    info: &PrBuildInfo,
+    pr_check_role: &str,
+) -> Option<String> {
+    let extra = &build.additional_information;
+    let initiator = extra.initiator.as_deref().unwrap_or_default();
+    // CodeBuild names an assumed role's build `<role name>/<session name>`.
+    let by_pr_check = initiator == pr_check_role
+        || initiator
+            .strip_prefix(pr_check_role)
+            .is_some_and(|rest| rest.starts_with('/'));
+    if !crate::config::is_placeholder(pr_check_role) && !by_pr_check {
+        return Some(format!(
+            "started by {initiator:?}, not by pr-check's role {pr_check_role} (PR_CHECK_ROLE)"
+        ));
+    }
+    let version = extra.source_version.as_deref().unwrap_or_default();
+    if version != info.source_commit {
+        return Some(format!(
+            "it built source version {version:?}, not {} = {}",
+            v::SOURCE_COMMIT,
+            info.source_commit
+        ));
+    }
+    let location = extra
+        .source
+        .as_ref()
+        .and_then(|s| s.location.as_deref())
+        .unwrap_or_default();
+    let repository_of_location = location
+        .rsplit_once("/v1/repos/")
+        .map(|(_, name)| name.trim_end_matches('/'));
+    if repository_of_location != Some(info.repository.as_str()) {
+        return Some(format!(
+            "its source {location:?} is not the CodeCommit repository {} = {}",
+            v::REPOSITORY,
+            info.repository
+        ));
+    }
+    None
 }
 
 /// What was looked up for a report.
@@ -115,6 +165,8 @@ pub struct Facts {
     /// None in a dry run.
     pub pull_request: Option<PullRequestFacts>,
     pub log_tail: Vec<String>,
+    /// The push's "check started" comment, which the result answers.
+    pub thread: Option<String>,
 }
 
 /// Looks up the PR (and, for a failure, the log) and plans the report.
@@ -142,6 +194,17 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         ));
         return Ok(plan);
     }
+    if let Some(reason) = untrusted_because(build, &info, &config.pr_check_role) {
+        plan.notes.push(format!(
+            "build {} is not reported: {reason}",
+            build.build_id
+        ));
+        return Ok(plan);
+    }
+    if crate::config::is_placeholder(&config.pr_check_role) {
+        plan.notes
+            .push("dry run: PR_CHECK_ROLE unset, the build's initiator was not checked".to_owned());
+    }
     let mut facts = Facts::default();
     match lookup.pull_request(&info.pr_id, &info.repository).await {
         Ok(pr) => facts.pull_request = Some(pr),
@@ -168,6 +231,23 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
             }
         }
     }
+    if let Some(started_by) = &info.event_id {
+        let token = crate::flows::pr_check::token("started", started_by);
+        match lookup.comment_by_token(&info, &token).await {
+            Ok(Some(id)) => facts.thread = Some(id),
+            Ok(None) => plan.notes.push(
+                "the push's \"check started\" comment was not found: the result is a new comment"
+                    .to_owned(),
+            ),
+            Err(LookupError::Offline) => plan
+                .notes
+                .push(format!("dry run: the result would answer the comment posted with token {token}")),
+            // Threading is a convenience: the result is posted either way.
+            Err(LookupError::Failed { message, .. }) => plan.notes.push(format!(
+                "could not find the push's \"check started\" comment ({message}): the result is a new comment"
+            )),
+        }
+    }
     plan_report(event, build, &info, &facts, config, &mut plan);
     Ok(plan)
 }
@@ -182,7 +262,7 @@ pub fn plan_report(
     plan: &mut Plan,
 ) {
     let pr = facts.pull_request.as_ref();
-    if let Some(pr) = pr.filter(|pr| !pr.status.eq_ignore_ascii_case("OPEN")) {
+    if let Some(pr) = pr.filter(|pr| !pr.is_open()) {
         plan.notes.push(format!(
             "pull request {} is {}: no comment, no approval",
             info.pr_id, pr.status
@@ -225,6 +305,7 @@ pub fn plan_report(
         after_commit_id: info.source_commit.clone(),
         content,
         client_request_token: crate::flows::pr_check::token("report", &event.id),
+        in_reply_to: facts.thread.clone(),
     }));
     if !config.approval {
         return;

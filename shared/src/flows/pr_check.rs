@@ -21,6 +21,22 @@ pub mod variables {
     pub const DESTINATION_COMMIT: &str = "SIGNALBOX_DESTINATION_COMMIT";
     pub const SOURCE_BRANCH: &str = "SIGNALBOX_SOURCE_BRANCH";
     pub const DESTINATION_BRANCH: &str = "SIGNALBOX_DESTINATION_BRANCH";
+    /// The EventBridge event that started the build: a redelivery after
+    /// CodeBuild's 5-minute idempotency window finds its build by it, and
+    /// build-report finds the push's "check started" comment by it.
+    pub const EVENT_ID: &str = "SIGNALBOX_EVENT_ID";
+}
+
+/// Which buildspec a PR check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildspecSource {
+    /// The file at `PR_CHECK_BUILDSPEC_PATH` on the PR's *destination* commit,
+    /// passed as `buildspecOverride`: the PR cannot change what its check runs.
+    Trusted,
+    /// Whatever the project is configured with (for a CodeCommit source that
+    /// is usually `buildspec.yml` of the PR's own commit: the PR controls it).
+    Project,
 }
 
 /// What pr-check reads from its environment.
@@ -34,11 +50,31 @@ pub struct Config {
     pub repositories: Vec<String>,
     /// `PR_CHECK_EXCLUDED_BRANCHES`: PRs into these branches are not checked.
     pub excluded_branches: Vec<String>,
+    /// `PR_CHECK_BUILDSPEC`: `trusted` or `project`; trusted by default when
+    /// `PR_APPROVAL=true`, since an approval must not rest on a buildspec the
+    /// PR's author wrote.
+    pub buildspec: BuildspecSource,
+    /// `PR_CHECK_BUILDSPEC_PATH`: the trusted buildspec's path (default `buildspec.yml`).
+    pub buildspec_path: String,
 }
 
 impl Config {
     /// Reads the function's variables.
     pub fn read(env: &mut EnvReader) -> Config {
+        let approval = env.flag("PR_APPROVAL", false);
+        let buildspec = match env.optional("PR_CHECK_BUILDSPEC").as_deref() {
+            None if approval => BuildspecSource::Trusted,
+            None => BuildspecSource::Project,
+            Some("trusted") => BuildspecSource::Trusted,
+            Some("project") => BuildspecSource::Project,
+            Some(other) => {
+                env.problem(
+                    "PR_CHECK_BUILDSPEC",
+                    &format!("expected trusted or project, found {other:?}"),
+                );
+                BuildspecSource::Trusted
+            }
+        };
         Config {
             project: env.required("PR_CHECK_PROJECT"),
             projects: env
@@ -49,6 +85,10 @@ impl Config {
                 .unwrap_or_default(),
             repositories: env.list("PR_CHECK_REPOSITORIES"),
             excluded_branches: env.list("PR_CHECK_EXCLUDED_BRANCHES"),
+            buildspec,
+            buildspec_path: env
+                .optional("PR_CHECK_BUILDSPEC_PATH")
+                .unwrap_or_else(|| "buildspec.yml".to_owned()),
         }
     }
 
@@ -58,31 +98,75 @@ impl Config {
     }
 }
 
-/// A build of the project, as far as superseding needs it.
+/// What `GetPullRequest` says of a pull request now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestFacts {
+    /// OPEN or CLOSED.
+    pub status: String,
+    /// The source branch's current head commit.
+    pub source_commit: String,
+    /// The revision approvals apply to.
+    pub revision_id: String,
+}
+
+impl PullRequestFacts {
+    /// Whether the pull request is still open.
+    pub fn is_open(&self) -> bool {
+        self.status.eq_ignore_ascii_case("OPEN")
+    }
+}
+
+/// A recent build of a pull request, as pr-check's variables describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrBuild {
     pub build_id: String,
     pub source_commit: String,
+    /// The EventBridge event that started it (`SIGNALBOX_EVENT_ID`), when recorded.
+    pub event_id: Option<String>,
+    /// Still queued or running.
+    pub running: bool,
+}
+
+/// The pull request read both PR functions make (`GetPullRequest`).
+pub trait PullRequests {
+    /// The pull request now; its target in `repository` gives the head.
+    fn pull_request(
+        &self,
+        pr_id: &str,
+        repository: &str,
+    ) -> impl Future<Output = Result<PullRequestFacts, LookupError>> + Send;
 }
 
 /// The reads pr-check makes.
-pub trait Lookup {
-    /// In-progress builds of `project` for pull request `pr_id` of `repository`.
-    fn running_pr_builds(
+pub trait Lookup: PullRequests {
+    /// Builds of `project` for pull request `pr_id` of `repository` among the
+    /// project's newest 100, running or finished.
+    fn pr_builds(
         &self,
         project: &str,
         repository: &str,
         pr_id: &str,
     ) -> impl Future<Output = Result<Vec<PrBuild>, LookupError>> + Send;
+    /// The text of `path` at `commit` (`GetFile`); None when there is no such file.
+    fn file_at(
+        &self,
+        repository: &str,
+        commit: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
+}
+
+impl PullRequests for crate::lookup::Offline {
+    async fn pull_request(&self, _: &str, _: &str) -> Result<PullRequestFacts, LookupError> {
+        Err(LookupError::Offline)
+    }
 }
 
 impl Lookup for crate::lookup::Offline {
-    async fn running_pr_builds(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<Vec<PrBuild>, LookupError> {
+    async fn pr_builds(&self, _: &str, _: &str, _: &str) -> Result<Vec<PrBuild>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn file_at(&self, _: &str, _: &str, _: &str) -> Result<Option<String>, LookupError> {
         Err(LookupError::Offline)
     }
 }
@@ -99,7 +183,22 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, PlanE
         .ok_or_else(|| PlanError::missing(field))
 }
 
-/// Looks up the builds to supersede and plans the check.
+/// What was looked up for a check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    /// The PR's current head commit (None in a dry run: the event's is used).
+    pub head: Option<String>,
+    /// Recent builds of this pull request.
+    pub builds: Vec<PrBuild>,
+    /// The trusted buildspec: `Some(Some(text))` read, `Some(None)` missing
+    /// at the destination commit, None when not asked for or not read (dry run).
+    pub trusted_buildspec: Option<Option<String>>,
+}
+
+/// Looks up the PR's head, its builds and the trusted buildspec, and plans
+/// the check. A failed read fails the invocation (Lambda retries): without the
+/// head a late event could stop the newest build, and without the builds a
+/// late redelivery could start a second one.
 pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
     let Detail::PullRequest(pr) = &event.detail else {
         return Err(PlanError::missing(
@@ -126,39 +225,67 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         ));
         return Ok(plan);
     }
-    let running = if pr.event == "pullRequestSourceBranchUpdated" {
-        let project = config.project_for(repository);
+    let source_commit = required(&pr.source_commit, "detail.sourceCommit")?;
+    let destination_commit = required(&pr.destination_commit, "detail.destinationCommit")?;
+    let mut facts = Facts::default();
+    match lookup.pull_request(&pr.pull_request_id, repository).await {
+        Ok(now) if !now.is_open() => {
+            plan.notes.push(format!(
+                "pull request {} is {} now: no check",
+                pr.pull_request_id, now.status
+            ));
+            return Ok(plan);
+        }
+        Ok(now) => facts.head = Some(now.source_commit),
+        Err(LookupError::Offline) => plan.notes.push(
+            "dry run: the pull request was not looked up; the event's commit is taken as its head"
+                .to_owned(),
+        ),
+        Err(error) => return Err(PlanError::Lookup(error)),
+    }
+    if let Some(head) = facts.head.as_deref().filter(|h| *h != source_commit) {
+        plan.notes.push(format!(
+            "stale event: it is for commit {source_commit}, but the head of pull request {} is now {head}; nothing started or stopped",
+            pr.pull_request_id
+        ));
+        return Ok(plan);
+    }
+    let project = config.project_for(repository);
+    match lookup
+        .pr_builds(project, repository, &pr.pull_request_id)
+        .await
+    {
+        Ok(builds) => facts.builds = builds,
+        Err(LookupError::Offline) => plan.notes.push(
+            "dry run: earlier builds of this pull request not looked up (none is stopped, none found started)"
+                .to_owned(),
+        ),
+        Err(error) => return Err(PlanError::Lookup(error)),
+    }
+    if config.buildspec == BuildspecSource::Trusted {
         match lookup
-            .running_pr_builds(project, repository, &pr.pull_request_id)
+            .file_at(repository, destination_commit, &config.buildspec_path)
             .await
         {
-            Ok(builds) => builds,
-            Err(LookupError::Offline) => {
-                plan.notes
-                    .push("dry run: running builds of older commits not looked up".to_owned());
-                Vec::new()
-            }
-            // Not stopping an old build wastes minutes but loses nothing.
-            Err(LookupError::Failed { message, .. }) => {
-                plan.notes.push(format!(
-                    "could not look up running builds to stop: {message}"
-                ));
-                Vec::new()
-            }
+            Ok(text) => facts.trusted_buildspec = Some(text),
+            Err(LookupError::Offline) => plan.notes.push(format!(
+                "dry run: the trusted buildspec ({} at {destination_commit}) was not read",
+                config.buildspec_path
+            )),
+            Err(error) => return Err(PlanError::Lookup(error)),
         }
-    } else {
-        Vec::new()
-    };
-    plan_check(event, pr, repository, &running, config, &mut plan)?;
+    }
+    plan_check(event, pr, repository, &facts, config, &mut plan)?;
     Ok(plan)
 }
 
-/// The pure decision: StartBuild, StopBuild for superseded builds, the comment.
+/// The pure decision: StartBuild (unless this event already started one),
+/// StopBuild for running builds of other commits than the head, the comment.
 pub fn plan_check(
     event: &Event,
     pr: &PullRequestChange,
     repository: &str,
-    running: &[PrBuild],
+    facts: &Facts,
     config: &Config,
     plan: &mut Plan,
 ) -> Result<(), PlanError> {
@@ -170,29 +297,75 @@ pub fn plan_check(
         &pr.destination_reference,
         "detail.destinationReference",
     )?);
+    let head = facts.head.as_deref().unwrap_or(source_commit);
     let project = config.project_for(repository);
-    plan.actions.push(Action::StartBuild(StartBuild {
-        project: project.to_owned(),
-        source_version: source_commit.to_owned(),
-        environment: vec![
-            Variable::new(v::PR_ID, &pr.pull_request_id),
-            Variable::new(v::REPOSITORY, repository),
-            Variable::new(v::SOURCE_COMMIT, source_commit),
-            Variable::new(v::DESTINATION_COMMIT, destination_commit),
-            Variable::new(v::SOURCE_BRANCH, source_branch),
-            Variable::new(v::DESTINATION_BRANCH, destination_branch),
-        ],
-        idempotency_token: token("check", &event.id),
-    }));
-    let superseded: Vec<&PrBuild> = running
+    let trusted = config.buildspec == BuildspecSource::Trusted;
+    let buildspec_override = match (trusted, &facts.trusted_buildspec) {
+        (false, _) => None,
+        (true, Some(Some(text))) => Some(text.clone()),
+        (true, Some(None)) => {
+            plan.notes.push(format!(
+                "no trusted buildspec: {} does not exist at {destination_commit} ({destination_branch}); no build started",
+                config.buildspec_path
+            ));
+            plan.actions.push(Action::PostPrComment(PrComment {
+                repository: repository.to_owned(),
+                pull_request_id: pr.pull_request_id.clone(),
+                before_commit_id: destination_commit.to_owned(),
+                after_commit_id: source_commit.to_owned(),
+                content: crate::render::pr_comment::no_trusted_buildspec(
+                    &config.buildspec_path,
+                    destination_branch,
+                    destination_commit,
+                ),
+                client_request_token: token("started", &event.id),
+                in_reply_to: None,
+            }));
+            return Ok(());
+        }
+        // A dry run shows where the buildspec would come from.
+        (true, None) => Some(format!(
+            "<{} at {destination_commit} ({destination_branch}): not read in a dry run>",
+            config.buildspec_path
+        )),
+    };
+    match facts
+        .builds
         .iter()
-        .filter(|b| b.source_commit != source_commit)
+        .find(|b| b.event_id.as_deref() == Some(event.id.as_str()))
+    {
+        // CodeBuild honours the idempotency token for 5 minutes only; a later
+        // redelivery finds the build by the event id it carries.
+        Some(started) => plan.notes.push(format!(
+            "this event already started build {}: not started again",
+            started.build_id
+        )),
+        None => plan.actions.push(Action::StartBuild(StartBuild {
+            project: project.to_owned(),
+            source_version: source_commit.to_owned(),
+            environment: vec![
+                Variable::new(v::PR_ID, &pr.pull_request_id),
+                Variable::new(v::REPOSITORY, repository),
+                Variable::new(v::SOURCE_COMMIT, source_commit),
+                Variable::new(v::DESTINATION_COMMIT, destination_commit),
+                Variable::new(v::SOURCE_BRANCH, source_branch),
+                Variable::new(v::DESTINATION_BRANCH, destination_branch),
+                Variable::new(v::EVENT_ID, &event.id),
+            ],
+            idempotency_token: token("check", &event.id),
+            buildspec_override,
+        })),
+    }
+    let superseded: Vec<&PrBuild> = facts
+        .builds
+        .iter()
+        .filter(|b| b.running && b.source_commit != head)
         .collect();
     for build in &superseded {
         plan.actions.push(Action::StopBuild(StopBuild {
             build_id: build.build_id.clone(),
             reason: format!(
-                "superseded: pull request {} moved to {source_commit}",
+                "superseded: pull request {} moved to {head}",
                 pr.pull_request_id
             ),
         }));
@@ -214,8 +387,11 @@ pub fn plan_check(
             source_commit,
             link: &link,
             superseded: superseded.len(),
+            trusted_buildspec: trusted
+                .then(|| (config.buildspec_path.as_str(), destination_commit)),
         }),
         client_request_token: token("started", &event.id),
+        in_reply_to: None,
     }));
     Ok(())
 }

@@ -1,44 +1,14 @@
-//! build-report's reads: the pull request (CodeCommit) and the build log.
+//! build-report's reads: the build log and the push's "check started"
+//! comment (the pull request itself is read as pr-check reads it).
 
 use super::{LookupError, log_tail};
 use crate::aws::Aws;
-use crate::flows::build_report::{Lookup, PullRequestFacts};
+use crate::flows::build_report::{Lookup, PrBuildInfo};
+
+/// Pages of comments read at most when looking for the thread to answer.
+const COMMENT_PAGES: usize = 10;
 
 impl Lookup for Aws {
-    async fn pull_request(
-        &self,
-        pr_id: &str,
-        repository: &str,
-    ) -> Result<PullRequestFacts, LookupError> {
-        let output = self
-            .codecommit
-            .get_pull_request()
-            .pull_request_id(pr_id)
-            .send()
-            .await
-            .map_err(|e| LookupError::sdk("CodeCommit GetPullRequest", &e))?;
-        let pr = output.pull_request().ok_or_else(|| LookupError::Failed {
-            message: format!("CodeCommit GetPullRequest: pull request {pr_id} has no details"),
-            transient: false,
-        })?;
-        let target = pr
-            .pull_request_targets()
-            .iter()
-            .find(|t| t.repository_name() == Some(repository))
-            .ok_or_else(|| LookupError::Failed {
-                message: format!("pull request {pr_id} has no target in repository {repository}"),
-                transient: false,
-            })?;
-        Ok(PullRequestFacts {
-            status: pr
-                .pull_request_status()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
-            source_commit: target.source_commit().unwrap_or_default().to_owned(),
-            revision_id: pr.revision_id().unwrap_or_default().to_owned(),
-        })
-    }
-
     async fn build_log(
         &self,
         group: &str,
@@ -46,5 +16,40 @@ impl Lookup for Aws {
         lines: usize,
     ) -> Result<Vec<String>, LookupError> {
         log_tail(&self.logs, group, stream, lines).await
+    }
+
+    async fn comment_by_token(
+        &self,
+        pr: &PrBuildInfo,
+        client_request_token: &str,
+    ) -> Result<Option<String>, LookupError> {
+        let mut next: Option<String> = None;
+        for _ in 0..COMMENT_PAGES {
+            let output = self
+                .codecommit
+                .get_comments_for_pull_request()
+                .pull_request_id(&pr.pr_id)
+                .repository_name(&pr.repository)
+                .before_commit_id(&pr.destination_commit)
+                .after_commit_id(&pr.source_commit)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| LookupError::sdk("CodeCommit GetCommentsForPullRequest", &e))?;
+            let found = output
+                .comments_for_pull_request_data()
+                .iter()
+                .flat_map(|data| data.comments())
+                .find(|c| c.client_request_token() == Some(client_request_token))
+                .and_then(|c| c.comment_id());
+            if let Some(id) = found {
+                return Ok(Some(id.to_owned()));
+            }
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 }

@@ -67,14 +67,27 @@ pub async fn log_tail(
     Ok(tail)
 }
 
-/// The in-progress builds among the newest 100 of `project` (ListBuildsForProject
-/// newest first, then BatchGetBuilds). The builds signalbox looks for are
-/// recent: one older than that only costs an extra run or a build not stopped.
+/// The in-progress builds among the newest 100 of `project` (see [`recent_builds`]).
 pub async fn running_builds(
     codebuild: &aws_sdk_codebuild::Client,
     project: &str,
 ) -> Result<Vec<aws_sdk_codebuild::types::Build>, LookupError> {
-    use aws_sdk_codebuild::types::{SortOrderType, StatusType};
+    use aws_sdk_codebuild::types::StatusType;
+    Ok(recent_builds(codebuild, project)
+        .await?
+        .into_iter()
+        .filter(|b| b.build_status() == Some(&StatusType::InProgress))
+        .collect())
+}
+
+/// The newest 100 builds of `project`, any status (ListBuildsForProject
+/// newest first, then BatchGetBuilds). The builds signalbox looks for are
+/// recent: one older than that only costs an extra run or a build not stopped.
+pub async fn recent_builds(
+    codebuild: &aws_sdk_codebuild::Client,
+    project: &str,
+) -> Result<Vec<aws_sdk_codebuild::types::Build>, LookupError> {
+    use aws_sdk_codebuild::types::SortOrderType;
     let ids = codebuild
         .list_builds_for_project()
         .project_name(project)
@@ -93,12 +106,7 @@ pub async fn running_builds(
         .send()
         .await
         .map_err(|e| LookupError::sdk("CodeBuild BatchGetBuilds", &e))?;
-    Ok(output
-        .builds
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|b| b.build_status() == Some(&StatusType::InProgress))
-        .collect())
+    Ok(output.builds.unwrap_or_default())
 }
 
 /// The value of a build's environment variable (BatchGetBuilds reports the

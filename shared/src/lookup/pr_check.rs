@@ -1,18 +1,57 @@
-//! pr-check's read against CodeBuild: running builds of a pull request.
+//! pr-check's reads: the pull request (CodeCommit), the PR's recent builds
+//! (CodeBuild) and the trusted buildspec (CodeCommit `GetFile`).
 
-use super::{LookupError, build_variable, running_builds};
+use aws_sdk_codebuild::types::StatusType;
+
+use super::{LookupError, build_variable, recent_builds};
 use crate::aws::Aws;
 use crate::flows::pr_check::variables as v;
-use crate::flows::pr_check::{Lookup, PrBuild};
+use crate::flows::pr_check::{Lookup, PrBuild, PullRequestFacts, PullRequests};
+
+impl PullRequests for Aws {
+    async fn pull_request(
+        &self,
+        pr_id: &str,
+        repository: &str,
+    ) -> Result<PullRequestFacts, LookupError> {
+        let output = self
+            .codecommit
+            .get_pull_request()
+            .pull_request_id(pr_id)
+            .send()
+            .await
+            .map_err(|e| LookupError::sdk("CodeCommit GetPullRequest", &e))?;
+        let pr = output.pull_request().ok_or_else(|| LookupError::Failed {
+            message: format!("CodeCommit GetPullRequest: pull request {pr_id} has no details"),
+            transient: false,
+        })?;
+        let target = pr
+            .pull_request_targets()
+            .iter()
+            .find(|t| t.repository_name() == Some(repository))
+            .ok_or_else(|| LookupError::Failed {
+                message: format!("pull request {pr_id} has no target in repository {repository}"),
+                transient: false,
+            })?;
+        Ok(PullRequestFacts {
+            status: pr
+                .pull_request_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            source_commit: target.source_commit().unwrap_or_default().to_owned(),
+            revision_id: pr.revision_id().unwrap_or_default().to_owned(),
+        })
+    }
+}
 
 impl Lookup for Aws {
-    async fn running_pr_builds(
+    async fn pr_builds(
         &self,
         project: &str,
         repository: &str,
         pr_id: &str,
     ) -> Result<Vec<PrBuild>, LookupError> {
-        let builds = running_builds(&self.codebuild, project).await?;
+        let builds = recent_builds(&self.codebuild, project).await?;
         Ok(builds
             .iter()
             .filter(|b| {
@@ -24,7 +63,41 @@ impl Lookup for Aws {
                 source_commit: build_variable(b, v::SOURCE_COMMIT)
                     .unwrap_or_default()
                     .to_owned(),
+                event_id: build_variable(b, v::EVENT_ID).map(str::to_owned),
+                running: b.build_status() == Some(&StatusType::InProgress),
             })
             .collect())
+    }
+
+    async fn file_at(
+        &self,
+        repository: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Option<String>, LookupError> {
+        let result = self
+            .codecommit
+            .get_file()
+            .repository_name(repository)
+            .commit_specifier(commit)
+            .file_path(path)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_file_does_not_exist_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(LookupError::sdk("CodeCommit GetFile", &e)),
+        };
+        String::from_utf8(output.file_content.into_inner())
+            .map(Some)
+            .map_err(|_| LookupError::Failed {
+                message: format!("{path} at {commit} in {repository} is not UTF-8 text"),
+                transient: false,
+            })
     }
 }
