@@ -27,12 +27,16 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codebuild:StopBuild",
             "codebuild:ListBuildsForProject",
             "codebuild:BatchGetBuilds",
+            "codecommit:GetPullRequest",
+            "codecommit:GetFile",
             "codecommit:PostCommentForPullRequest",
         ],
         Function::BuildReport => &[
             "logs:GetLogEvents",
             "codecommit:GetPullRequest",
+            "codecommit:GetCommentsForPullRequest",
             "codecommit:PostCommentForPullRequest",
+            "codecommit:PostCommentReply",
             "codecommit:UpdatePullRequestApprovalState",
         ],
         Function::PipelineAlert => &[
@@ -468,25 +472,7 @@ fn environment(stack: &Stack<'_>, f: &FunctionResource) -> Vec<(String, String)>
 #[test]
 fn the_template_sets_every_variable_each_function_reads() {
     let template = template::load();
-    let settings: [&[(&str, &str)]; 3] = [
-        // A stack deployed with the defaults (and a repository to check).
-        &[("PrCheckRepositoryName", "MyDemoRepo")],
-        // Slack on, an existing topic and project, PR projects per repository.
-        &[
-            ("SlackEnabled", "true"),
-            ("AlertTopicArn", "arn:aws:sns:us-east-1:123456789012:alerts"),
-            ("PrCheckProjectName", "my-pr-check"),
-            (
-                "PrCheckProjectsByRepository",
-                r#"{"MyDemoRepo":"demo-pr-check"}"#,
-            ),
-            ("PrCheckRepositories", "MyDemoRepo,OtherRepo"),
-            ("PrApproval", "true"),
-        ],
-        // Everything off.
-        &[("SnsEnabled", "false"), ("SlackEnabled", "false")],
-    ];
-    for overrides in settings {
+    for overrides in stack_settings() {
         let stack = Stack::with(&template, overrides);
         for f in template::functions(&template) {
             let function = function_of(&f);
@@ -583,4 +569,127 @@ fn build_report_knows_the_per_repository_pr_check_projects() {
     };
     env.finish().expect("valid configuration");
     assert_eq!(config.projects, ["my-pr-check", "demo-pr-check"]);
+}
+
+/// Variables a function reads that the template leaves unset on purpose.
+const SET_BY_LAMBDA_OR_DEFAULTED: &[(&str, &str)] = &[("AWS_REGION", "set by Lambda itself")];
+
+/// Stacks the environment tests derive the functions' variables from.
+fn stack_settings() -> [&'static [(&'static str, &'static str)]; 3] {
+    [
+        // A stack deployed with the defaults (and a repository to check).
+        &[("PrCheckRepositoryName", "MyDemoRepo")],
+        // Slack on, an existing topic and project, PR projects per repository.
+        &[
+            ("SlackEnabled", "true"),
+            ("AlertTopicArn", "arn:aws:sns:us-east-1:123456789012:alerts"),
+            ("PrCheckProjectName", "my-pr-check"),
+            (
+                "PrCheckProjectsByRepository",
+                r#"{"MyDemoRepo":"demo-pr-check"}"#,
+            ),
+            ("PrCheckRepositories", "MyDemoRepo,OtherRepo"),
+            ("PrApproval", "true"),
+        ],
+        // Everything off.
+        &[("SnsEnabled", "false"), ("SlackEnabled", "false")],
+    ]
+}
+
+/// Two functions that read the same setting must see the same value: a
+/// per-repository project pr-check starts builds in must be one build-report
+/// reports on, and both must agree whether approvals are on.
+#[test]
+fn functions_that_read_the_same_setting_see_the_same_value() {
+    let template = template::load();
+    for overrides in stack_settings() {
+        let stack = Stack::with(&template, overrides);
+        // variable -> (function, value) for every function that reads it.
+        let mut seen: BTreeMap<String, Vec<(Function, Option<String>)>> = BTreeMap::new();
+        for f in template::functions(&template) {
+            let function = function_of(&f);
+            let environment = environment(&stack, &f);
+            let env = {
+                let mut env = EnvReader::from_pairs(environment.clone(), Mode::Strict);
+                FunctionConfig::read(function, &mut env);
+                env
+            };
+            for name in env.asked() {
+                let value = environment
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.clone());
+                seen.entry(name).or_default().push((function, value));
+            }
+        }
+        for (name, readers) in seen {
+            let values: BTreeSet<&Option<String>> = readers.iter().map(|(_, v)| v).collect();
+            assert!(
+                values.len() == 1,
+                "with {overrides:?}, {name} differs between functions: {readers:?}"
+            );
+        }
+    }
+}
+
+/// Optional variables too: one the template forgets is a setting the user
+/// made that a function silently ignores.
+#[test]
+fn the_template_sets_every_optional_variable_a_function_reads() {
+    let template = template::load();
+    for overrides in stack_settings() {
+        let stack = Stack::with(&template, overrides);
+        for f in template::functions(&template) {
+            let function = function_of(&f);
+            let environment = environment(&stack, &f);
+            let mut env = EnvReader::from_pairs(environment.clone(), Mode::Strict);
+            FunctionConfig::read(function, &mut env);
+            // A variable the template may leave out under one setting
+            // (AWS::NoValue) is declared for the function under another.
+            let declared: BTreeSet<String> = f.properties["Environment"]["Variables"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in env.asked() {
+                if SET_BY_LAMBDA_OR_DEFAULTED.iter().any(|(n, _)| *n == name) {
+                    continue;
+                }
+                assert!(
+                    declared.contains(&name),
+                    "{function} reads {name}, which template.yaml never sets for it"
+                );
+            }
+        }
+    }
+}
+
+/// The approval is the one grant a forged or rewritten check could abuse.
+#[test]
+fn only_build_report_may_approve_and_only_when_approvals_are_on() {
+    let template = template::load();
+    for f in template::functions(&template) {
+        let (role_id, role) = role_of(&template, &f);
+        let approves = statements(role).iter().any(|s| {
+            actions(s)
+                .iter()
+                .any(|a| a == "codecommit:UpdatePullRequestApprovalState")
+        });
+        assert_eq!(
+            approves,
+            function_of(&f) == Function::BuildReport,
+            "{role_id} and codecommit:UpdatePullRequestApprovalState"
+        );
+    }
+    let statement = &template["Resources"]["BuildReportRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| single_key(s).is_some_and(|(k, _)| k == "Fn::If"))
+        .cloned()
+        .expect("the approval statement is conditional");
+    assert_eq!(statement["Fn::If"][0], "ApprovalsOn");
+    assert_eq!(statement["Fn::If"][2], json!({"Ref": "AWS::NoValue"}));
 }

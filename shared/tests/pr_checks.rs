@@ -43,6 +43,7 @@ fn report_config(approval: bool) -> build_report::Config {
         log_lines: 20,
         projects: vec!["signalbox-pr-check".into()],
         pr_check_role: PR_CHECK_ROLE.into(),
+        repositories: vec![],
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Config {
     /// started (the event's `initiator`) are reported: anyone else who can
     /// start a PR-check build could forge the `SIGNALBOX_*` variables.
     pub pr_check_role: String,
+    /// `PR_CHECK_REPOSITORIES`: only these repositories' builds are reported
+    /// (all when empty), as pr-check checks only theirs.
+    pub repositories: Vec<String>,
 }
 
 impl Config {
@@ -44,6 +47,7 @@ impl Config {
             log_lines: env.number("LOG_TAIL_LINES", 20) as usize,
             projects,
             pr_check_role: env.required("PR_CHECK_ROLE"),
+            repositories: env.list("PR_CHECK_REPOSITORIES"),
         }
     }
 }
@@ -191,6 +195,13 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         plan.notes.push(format!(
             "project {} is not a PR check project (PR_CHECK_PROJECT/PR_CHECK_PROJECTS)",
             build.project_name
+        ));
+        return Ok(plan);
+    }
+    if !config.repositories.is_empty() && !config.repositories.contains(&info.repository) {
+        plan.notes.push(format!(
+            "{} is not in PR_CHECK_REPOSITORIES: not reported",
+            info.repository
         ));
         return Ok(plan);
     }

@@ -388,7 +388,7 @@ pub fn plan_check(
             link: &link,
             superseded: superseded.len(),
             trusted_buildspec: trusted
-                .then(|| (config.buildspec_path.as_str(), destination_commit)),
+                .then_some((config.buildspec_path.as_str(), destination_commit)),
         }),
         client_request_token: token("started", &event.id),
         in_reply_to: None,
