@@ -6,6 +6,7 @@
 
 mod build_report;
 mod deploy_notify;
+pub mod given;
 mod pipeline_alert;
 mod pr_check;
 mod repo_replicate;

@@ -1,0 +1,182 @@
+//! Facts given in a file instead of read from AWS, for `signalbox replay
+//! --facts FILE`: a dry run that shows what the functions do when a pull
+//! request has moved on, a thread exists or a trusted buildspec is found.
+//! Reads the file does not answer are not looked up, as in any dry run.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{LookupError, Offline};
+use crate::flows::build_report::{self, PrBuildInfo};
+use crate::flows::pr_check::{self, PrBuild, PullRequestFacts, PullRequests};
+use crate::flows::{deploy_notify, pipeline_alert, repo_replicate};
+
+/// The facts file: every section optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Given {
+    /// `"<repository>/<pull request id>"` → the pull request now.
+    #[serde(default)]
+    pub pull_requests: BTreeMap<String, GivenPullRequest>,
+    /// `"<repository>/<pull request id>"` → its recent builds.
+    #[serde(default)]
+    pub builds: BTreeMap<String, Vec<GivenBuild>>,
+    /// `"<repository>@<commit>:<path>"` → the file's text.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// A comment's `clientRequestToken` → its comment id.
+    #[serde(default)]
+    pub comments: BTreeMap<String, String>,
+    /// Build log lines, newest last, for any build log read.
+    #[serde(default)]
+    pub build_log: Option<Vec<String>>,
+}
+
+/// What `GetPullRequest` would say.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenPullRequest {
+    /// OPEN or CLOSED.
+    pub status: String,
+    /// The source branch's head commit.
+    pub head: String,
+    pub revision_id: String,
+}
+
+/// A recent build of a pull request.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenBuild {
+    pub build_id: String,
+    pub source_commit: String,
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub running: bool,
+}
+
+impl Given {
+    /// Reads a facts file; the error names the file and the field.
+    pub fn from_json(text: &str) -> Result<Given, String> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner())
+        })
+    }
+}
+
+impl PullRequests for Given {
+    async fn pull_request(
+        &self,
+        pr_id: &str,
+        repository: &str,
+    ) -> Result<PullRequestFacts, LookupError> {
+        let pr = self
+            .pull_requests
+            .get(&format!("{repository}/{pr_id}"))
+            .ok_or(LookupError::Offline)?;
+        Ok(PullRequestFacts {
+            status: pr.status.clone(),
+            source_commit: pr.head.clone(),
+            revision_id: pr.revision_id.clone(),
+        })
+    }
+}
+
+impl pr_check::Lookup for Given {
+    async fn pr_builds(
+        &self,
+        _: &str,
+        repository: &str,
+        pr_id: &str,
+    ) -> Result<Vec<PrBuild>, LookupError> {
+        let key = format!("{repository}/{pr_id}");
+        if !self.builds.contains_key(&key) && !self.pull_requests.contains_key(&key) {
+            return Err(LookupError::Offline);
+        }
+        Ok(self
+            .builds
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .map(|b| PrBuild {
+                build_id: b.build_id.clone(),
+                source_commit: b.source_commit.clone(),
+                event_id: b.event_id.clone(),
+                running: b.running,
+            })
+            .collect())
+    }
+
+    async fn file_at(
+        &self,
+        repository: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Option<String>, LookupError> {
+        Ok(self.files.get(&format!("{repository}@{commit}:{path}")).cloned())
+    }
+}
+
+impl build_report::Lookup for Given {
+    async fn build_log(&self, _: &str, _: &str, lines: usize) -> Result<Vec<String>, LookupError> {
+        let log = self.build_log.as_ref().ok_or(LookupError::Offline)?;
+        Ok(log[log.len().saturating_sub(lines)..].to_vec())
+    }
+
+    async fn comment_by_token(
+        &self,
+        _: &PrBuildInfo,
+        client_request_token: &str,
+    ) -> Result<Option<String>, LookupError> {
+        Ok(self.comments.get(client_request_token).cloned())
+    }
+}
+
+impl pipeline_alert::Lookup for Given {
+    async fn pipeline_execution(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<pipeline_alert::ExecutionFacts, LookupError> {
+        Offline.pipeline_execution(pipeline, execution_id).await
+    }
+    async fn failed_actions(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<Vec<pipeline_alert::FailedAction>, LookupError> {
+        Offline.failed_actions(pipeline, execution_id).await
+    }
+    async fn build_log_tail(&self, build_id: &str, lines: usize) -> Result<Vec<String>, LookupError> {
+        Offline.build_log_tail(build_id, lines).await
+    }
+}
+
+impl deploy_notify::Lookup for Given {
+    async fn deployment(
+        &self,
+        deployment_id: &str,
+    ) -> Result<deploy_notify::DeploymentFacts, LookupError> {
+        Offline.deployment(deployment_id).await
+    }
+    async fn failed_targets(
+        &self,
+        deployment_id: &str,
+        cap: usize,
+    ) -> Result<deploy_notify::FailedTargets, LookupError> {
+        Offline.failed_targets(deployment_id, cap).await
+    }
+}
+
+impl repo_replicate::Lookup for Given {
+    async fn pending_mirrors(
+        &self,
+        project: &str,
+        repository: &str,
+    ) -> Result<Vec<repo_replicate::PendingMirror>, LookupError> {
+        Offline.pending_mirrors(project, repository).await
+    }
+}
