@@ -3,6 +3,7 @@
 //! messages, error messages, build logs) lives here.
 
 pub mod alert;
+pub mod limits;
 pub mod pr_comment;
 
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` become entities, so
