@@ -356,11 +356,16 @@ fn log_of_only_angle_brackets_and_ampersands_stays_within_slack_limits() {
     let mut facts = pipeline_facts();
     // 2,900 characters of `<>&` become 13,000 after escaping.
     facts.failed_actions[0].error_message = Some("<>&".repeat(1000));
-    facts.log_tail = (0..20).map(|i| format!("{i} {}", "<>&".repeat(100))).collect();
+    facts.log_tail = (0..20)
+        .map(|i| format!("{i} {}", "<>&".repeat(100)))
+        .collect();
     let plan = pipeline_plan(&failed_pipeline(), &facts);
     assert_within_limits(&plan, "log of <>&");
     let blocks = serde_json::to_string(&slack_of(&plan).blocks).unwrap();
-    assert!(blocks.contains("19 &lt;&gt;&amp;"), "the newest line is kept");
+    assert!(
+        blocks.contains("19 &lt;&gt;&amp;"),
+        "the newest line is kept"
+    );
     assert!(!blocks.contains("\"0 &lt;"), "the oldest lines go first");
     assert!(
         blocks.contains("older lines cut"),
@@ -397,19 +402,29 @@ fn fences_of_3_to_10_backticks_cannot_close_the_code_blocks() {
 fn very_long_error_message_fits_slack_and_sns() {
     let mut facts = pipeline_facts();
     facts.failed_actions[0].error_message = Some(format!("{}\n", "x".repeat(99)).repeat(4000));
-    facts.log_tail = (0..10_000).map(|i| format!("{i} {}", "y".repeat(60))).collect();
+    facts.log_tail = (0..10_000)
+        .map(|i| format!("{i} {}", "y".repeat(60)))
+        .collect();
     let plan = pipeline_plan(&failed_pipeline(), &facts);
     assert_within_limits(&plan, "a 400 KB error and a 650 KB log");
     let sns = sns_of(&plan);
-    assert!(sns.message.contains("9999 yyy"), "SNS keeps the newest log line");
-    assert!(sns.message.contains("older lines cut"), "and says lines were cut");
+    assert!(
+        sns.message.contains("9999 yyy"),
+        "SNS keeps the newest log line"
+    );
+    assert!(
+        sns.message.contains("older lines cut"),
+        "and says lines were cut"
+    );
 }
 
 #[test]
 fn very_long_names_fit_the_header_fields_subject_and_buttons() {
     let mut value: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::dir().join("../../../events/codepipeline-execution-failed.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            common::dir().join("../../../events/codepipeline-execution-failed.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     value["detail"]["pipeline"] = format!("{}\u{1F525}", "<&>".repeat(3000)).into();
@@ -424,8 +439,10 @@ fn very_long_names_fit_the_header_fields_subject_and_buttons() {
     assert_within_limits(&plan, "very long names");
 
     let mut value: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::dir().join("../../../events/codedeploy-deployment-failure.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            common::dir().join("../../../events/codedeploy-deployment-failure.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     value["detail"]["application"] = "<".repeat(20_000).into();

@@ -64,7 +64,12 @@ pub fn slack_len(text: &str) -> usize {
 /// Empty when Slack would take the message.
 pub fn slack_problems(message: &SlackMessage) -> Vec<String> {
     let mut problems = Vec::new();
-    check(&mut problems, "text".into(), &message.text, SLACK_MESSAGE_TEXT);
+    check(
+        &mut problems,
+        "text".into(),
+        &message.text,
+        SLACK_MESSAGE_TEXT,
+    );
     let Some(blocks) = message.blocks.as_array() else {
         return vec!["blocks: not an array".into()];
     };
@@ -81,7 +86,12 @@ pub fn slack_problems(message: &SlackMessage) -> Vec<String> {
             "section" => {
                 if let Some(text) = block["text"]["text"].as_str() {
                     total += slack_len(text);
-                    check(&mut problems, format!("{at}.text"), text, SLACK_SECTION_TEXT);
+                    check(
+                        &mut problems,
+                        format!("{at}.text"),
+                        text,
+                        SLACK_SECTION_TEXT,
+                    );
                 }
                 if let Some(fields) = block["fields"].as_array() {
                     if fields.len() > SLACK_FIELDS {
@@ -93,16 +103,30 @@ pub fn slack_problems(message: &SlackMessage) -> Vec<String> {
                     for (j, field) in fields.iter().enumerate() {
                         let text = field["text"].as_str().unwrap_or("");
                         total += slack_len(text);
-                        check(&mut problems, format!("{at}.fields[{j}]"), text, SLACK_FIELD_TEXT);
+                        check(
+                            &mut problems,
+                            format!("{at}.fields[{j}]"),
+                            text,
+                            SLACK_FIELD_TEXT,
+                        );
                     }
                 }
             }
             "actions" => {
-                for (j, element) in block["elements"].as_array().into_iter().flatten().enumerate()
+                for (j, element) in block["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
                 {
                     let text = element["text"]["text"].as_str().unwrap_or("");
                     total += slack_len(text);
-                    check(&mut problems, format!("{at}.elements[{j}].text"), text, SLACK_BUTTON_TEXT);
+                    check(
+                        &mut problems,
+                        format!("{at}.elements[{j}].text"),
+                        text,
+                        SLACK_BUTTON_TEXT,
+                    );
                     let url = element["url"].as_str().unwrap_or("");
                     if slack_len(url) > SLACK_BUTTON_URL {
                         problems.push(format!(
