@@ -123,12 +123,12 @@ fn main() {
                 .filter(|c| !c.is_ascii_digit())
                 .take(160)
                 .collect();
-            if !seen.contains_key(&kind) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(kind) {
                 std::fs::create_dir_all(&out).expect("output folder");
                 let file = out.join(format!("crash-{seed}-{executions}.json"));
                 std::fs::write(&file, &text).expect("write the failing input");
                 println!("CRASH {}: {problem}", file.display());
-                seen.insert(kind, file);
+                slot.insert(file);
             }
         }
     }
