@@ -376,7 +376,8 @@ fn log_of_only_angle_brackets_and_ampersands_stays_within_slack_limits() {
 #[test]
 fn log_and_error_of_four_byte_characters_are_cut_between_characters() {
     let mut facts = pipeline_facts();
-    facts.failed_actions[0].error_message = Some("\u{1F525}".repeat(3000));
+    facts.failed_actions[0].error_message =
+        Some(format!("\u{0}\u{7}\u{1b}[31m{}", "\u{1F525}".repeat(3000)));
     facts.log_tail = (0..40).map(|_| "\u{1F600}&".repeat(100)).collect();
     let plan = pipeline_plan(&failed_pipeline(), &facts);
     assert_within_limits(&plan, "emoji");

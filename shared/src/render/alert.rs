@@ -156,11 +156,14 @@ impl Alert {
             }
         }
         body.push_str(&links);
-        let body = cut_bytes(&body, SNS_BODY).to_owned();
+        let body = cut_bytes(&sns_characters(&body), SNS_BODY).to_owned();
         let mut attributes: BTreeMap<String, String> = self
             .attributes
             .iter()
-            .map(|(k, v)| (k.clone(), cut_bytes(v, SNS_ATTRIBUTE).to_owned()))
+            .map(|(k, v)| {
+                let v = sns_characters(&one_line(v));
+                (k.clone(), cut_bytes(&v, SNS_ATTRIBUTE).to_owned())
+            })
             .collect();
         attributes.insert("source".into(), self.source.clone());
         attributes.insert("state".into(), self.state.clone());
@@ -269,6 +272,16 @@ impl Alert {
             blocks: Value::Array(blocks),
         }
     }
+}
+
+/// `text` without the characters an SQS message body may not hold (controls
+/// other than tab and line breaks, U+FFFE, U+FFFF): an SQS subscription of the
+/// topic carries the SNS message in such a body.
+fn sns_characters(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(c, '\t' | '\n' | '\r') || !(c.is_control() && (*c as u32) < 0x20))
+        .filter(|c| !matches!(c, '\u{fffe}' | '\u{ffff}'))
+        .collect()
 }
 
 /// A button URL Slack takes: https, within its length, nothing a URL cannot hold.

@@ -232,6 +232,14 @@ pub fn sns_problems(message: &SnsMessage) -> Vec<String> {
             "message and attributes: {bytes} bytes, SNS allows {SNS_MESSAGE_BYTES}"
         ));
     }
+    let unfit = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    };
+    if message.message.chars().any(unfit)
+        || message.attributes.values().any(|v| v.chars().any(unfit))
+    {
+        problems.push("message: characters an SQS subscriber's message body cannot hold".into());
+    }
     if message.message.is_empty() {
         problems.push("message: empty".into());
     }
