@@ -236,3 +236,19 @@ fn every_negative_sample_fails_naming_the_field() {
         assert!(error.contains(message), "{file}: {error}");
     }
 }
+
+#[test]
+fn every_sample_is_described_in_the_events_readme() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/README.md"))
+            .unwrap();
+    let missing: Vec<String> = common::samples()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|file| !readme.contains(&format!("`{file}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "events/README.md's table does not name {missing:?}"
+    );
+}
