@@ -59,6 +59,7 @@ async fn every_change_of_a_mapped_repository_plans_one_mirror_run() {
         "codecommit-reference-updated.json",
         "codecommit-reference-deleted.json",
         "codecommit-tag-created.json",
+        "codecommit-tag-deleted.json",
     ] {
         let event = event(name);
         let plan = repo_replicate::plan(&event, &config("signalbox-mirror"), &Queued(vec![]))
@@ -337,7 +338,10 @@ async fn queued_builds_are_found_by_repository_and_phase() {
 }
 
 /// The repository samples the tests above plan, by what they expect.
-const REPOSITORY_SAMPLES: [&str; 6] = [
+const REPOSITORY_SAMPLES: [&str; 8] = [
+    // Routed nowhere (no reference moved); shared/tests/samples.rs checks it is ignored.
+    "codecommit-unreferenced-merge-commit-created.json",
+    "codecommit-tag-deleted.json",
     "codecommit-reference-created.json",
     "codecommit-reference-updated.json",
     "codecommit-reference-deleted.json",

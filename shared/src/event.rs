@@ -6,6 +6,12 @@
 //! has been seen to send both, and only the fields a function needs are required.
 //! A missing or wrong required field fails with the field's path, e.g.
 //! `detail.pullRequestId: missing`.
+//!
+//! Only events a function handles get a typed detail: the envelope and the
+//! detail fields the rules filter on decide that first ([`crate::route::is_handled`]),
+//! so every other kind AWS sends for these detail-types (comments, approvals,
+//! build phases, stages, actions, other states) is ignored with a reason
+//! however its detail looks, never a parse error.
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -25,7 +31,7 @@ pub enum EventError {
 }
 
 impl EventError {
-    fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
         EventError::Field {
             field: field.into(),
             problem: problem.into(),
@@ -71,20 +77,16 @@ pub struct Event {
     pub raw_detail: Value,
 }
 
-/// The typed detail of every detail-type signalbox knows.
+/// The typed detail of an event a function handles.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detail {
     PullRequest(PullRequestChange),
-    PullRequestComment(PullRequestComment),
     Repository(ReferenceChange),
     Build(BuildStateChange),
-    BuildPhase(BuildPhaseChange),
     PipelineExecution(PipelineExecutionChange),
-    StageExecution(StageExecutionChange),
-    ActionExecution(ActionExecutionChange),
     Deployment(DeploymentChange),
-    DeploymentInstance(DeploymentInstanceChange),
-    /// A source or detail-type signalbox does not read; routing ignores it.
+    /// No function handles the event: its detail is not typed (`raw_detail`
+    /// holds it) and routing ignores it.
     Other,
 }
 
@@ -106,7 +108,7 @@ struct Envelope {
 }
 
 impl Event {
-    /// Reads an EventBridge event, typing the detail of every known detail-type.
+    /// Reads an EventBridge event, typing the detail of the events a function handles.
     pub fn parse(value: &Value) -> Result<Event, EventError> {
         let object = value
             .as_object()
@@ -125,7 +127,13 @@ impl Event {
                 format!("expected an object, found {}", json_kind(&envelope.detail)),
             ));
         }
-        let detail = Self::parse_detail(&envelope.source, &envelope.detail_type, &envelope.detail)?;
+        let handled =
+            crate::route::is_handled(&envelope.source, &envelope.detail_type, &envelope.detail)?;
+        let detail = if handled {
+            Self::parse_detail(&envelope.source, &envelope.detail_type, &envelope.detail)?
+        } else {
+            Detail::Other
+        };
         Ok(Event {
             id: envelope.id,
             source: envelope.source,
@@ -155,25 +163,12 @@ impl Event {
         let prefix = "detail";
         Ok(match (source, kind) {
             (source::CODECOMMIT, dt::PULL_REQUEST) => Detail::PullRequest(typed(detail, prefix)?),
-            (source::CODECOMMIT, dt::PULL_REQUEST_COMMENT) => {
-                Detail::PullRequestComment(typed(detail, prefix)?)
-            }
             (source::CODECOMMIT, dt::REPOSITORY) => Detail::Repository(typed(detail, prefix)?),
             (source::CODEBUILD, dt::BUILD) => Detail::Build(typed(detail, prefix)?),
-            (source::CODEBUILD, dt::BUILD_PHASE) => Detail::BuildPhase(typed(detail, prefix)?),
             (source::CODEPIPELINE, dt::PIPELINE_EXECUTION) => {
                 Detail::PipelineExecution(typed(detail, prefix)?)
             }
-            (source::CODEPIPELINE, dt::STAGE_EXECUTION) => {
-                Detail::StageExecution(typed(detail, prefix)?)
-            }
-            (source::CODEPIPELINE, dt::ACTION_EXECUTION) => {
-                Detail::ActionExecution(typed(detail, prefix)?)
-            }
             (source::CODEDEPLOY, dt::DEPLOYMENT) => Detail::Deployment(typed(detail, prefix)?),
-            (source::CODEDEPLOY, dt::DEPLOYMENT_INSTANCE) => {
-                Detail::DeploymentInstance(typed(detail, prefix)?)
-            }
             _ => Detail::Other,
         })
     }
@@ -279,30 +274,6 @@ impl PullRequestChange {
     }
 }
 
-/// `CodeCommit Comment on Pull Request`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PullRequestComment {
-    pub event: String,
-    #[serde(deserialize_with = "loose::string")]
-    pub pull_request_id: String,
-    pub repository_name: String,
-    #[serde(default)]
-    pub repository_id: Option<String>,
-    #[serde(default)]
-    pub comment_id: Option<String>,
-    #[serde(default)]
-    pub before_commit_id: Option<String>,
-    #[serde(default)]
-    pub after_commit_id: Option<String>,
-    #[serde(default)]
-    pub in_reply_to: Option<String>,
-    #[serde(default)]
-    pub caller_user_arn: Option<String>,
-    #[serde(default)]
-    pub notification_body: Option<String>,
-}
-
 /// `CodeCommit Repository State Change`: a branch or tag created, moved or deleted.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -349,24 +320,6 @@ pub struct BuildStateChange {
     pub current_phase_context: Option<String>,
     #[serde(default, deserialize_with = "loose::opt_string")]
     pub version: Option<String>,
-}
-
-/// `CodeBuild Build Phase Change`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct BuildPhaseChange {
-    pub project_name: String,
-    pub build_id: String,
-    #[serde(default)]
-    pub completed_phase: Option<String>,
-    #[serde(default)]
-    pub completed_phase_status: Option<String>,
-    #[serde(default, deserialize_with = "loose::opt_f64")]
-    pub completed_phase_duration_seconds: Option<f64>,
-    #[serde(default)]
-    pub completed_phase_context: Option<String>,
-    #[serde(default)]
-    pub additional_information: BuildInformation,
 }
 
 /// The `additional-information` block of CodeBuild events.
@@ -495,64 +448,6 @@ pub struct ExecutionTrigger {
     pub trigger_detail: Option<String>,
 }
 
-/// `CodePipeline Stage Execution State Change`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct StageExecutionChange {
-    pub pipeline: String,
-    pub execution_id: String,
-    pub stage: String,
-    pub state: String,
-    #[serde(default, deserialize_with = "loose::opt_string")]
-    pub version: Option<String>,
-}
-
-/// `CodePipeline Action Execution State Change`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ActionExecutionChange {
-    pub pipeline: String,
-    pub execution_id: String,
-    pub stage: String,
-    pub action: String,
-    pub state: String,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default, rename = "type")]
-    pub action_type: Option<ActionType>,
-    #[serde(default)]
-    pub execution_result: Option<ActionExecutionResult>,
-    #[serde(default, deserialize_with = "loose::opt_string")]
-    pub version: Option<String>,
-}
-
-/// owner / category / provider of a pipeline action.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ActionType {
-    #[serde(default)]
-    pub owner: Option<String>,
-    #[serde(default)]
-    pub category: Option<String>,
-    #[serde(default)]
-    pub provider: Option<String>,
-    #[serde(default, deserialize_with = "loose::opt_string")]
-    pub version: Option<String>,
-}
-
-/// The outcome of an action as the action event carries it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ActionExecutionResult {
-    #[serde(default)]
-    pub external_execution_id: Option<String>,
-    #[serde(default)]
-    pub external_execution_summary: Option<String>,
-    #[serde(default)]
-    pub external_execution_url: Option<String>,
-    #[serde(default)]
-    pub error_code: Option<String>,
-}
-
 // ---------------------------------------------------------------- CodeDeploy
 
 /// `CodeDeploy Deployment State-change Notification`.
@@ -563,21 +458,6 @@ pub struct DeploymentChange {
     pub deployment_group: String,
     pub deployment_id: String,
     /// START, SUCCESS, FAILURE, STOP, READY.
-    pub state: String,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub instance_group_id: Option<String>,
-}
-
-/// `CodeDeploy Instance State-change Notification`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeploymentInstanceChange {
-    pub application: String,
-    pub deployment_group: String,
-    pub deployment_id: String,
-    pub instance_id: String,
     pub state: String,
     #[serde(default)]
     pub region: Option<String>,
@@ -621,11 +501,18 @@ mod tests {
     }
 
     #[test]
-    fn in_progress_build_without_phases_or_additional_information_parses() {
-        let event = Event::parse(&envelope(
+    fn build_without_phases_or_additional_information_parses() {
+        let in_progress = Event::parse(&envelope(
             source::CODEBUILD,
             detail_type::BUILD,
             json!({"build-status": "IN_PROGRESS", "project-name": "p", "build-id": "arn:b"}),
+        ))
+        .unwrap();
+        assert_eq!(in_progress.detail, Detail::Other, "no function handles it");
+        let event = Event::parse(&envelope(
+            source::CODEBUILD,
+            detail_type::BUILD,
+            json!({"build-status": "FAULT", "project-name": "p", "build-id": "arn:b"}),
         ))
         .unwrap();
         let Detail::Build(build) = event.detail else {
@@ -712,7 +599,7 @@ mod tests {
         let event = Event::parse(&envelope(
             source::CODECOMMIT,
             detail_type::PULL_REQUEST,
-            json!({"event": "pullRequestMergeStatusUpdated", "pullRequestId": 12, "pullRequestStatus": "Closed",
+            json!({"event": "pullRequestCreated", "pullRequestId": 12, "pullRequestStatus": "Open",
                    "repositoryNames": ["r"], "isMerged": true}),
         ))
         .unwrap();

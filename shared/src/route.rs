@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::event::{Event, detail_type, source};
+use serde_json::Value;
+
+use crate::event::{Event, EventError, detail_type, source};
 
 /// The signalbox functions, one Lambda binary each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -112,15 +114,20 @@ pub const RULES: &[Rule] = &[
 impl Rule {
     /// Whether the event matches this rule, as EventBridge would decide.
     pub fn matches(&self, event: &Event) -> bool {
-        self.source == event.source
-            && self.detail_type == event.detail_type
-            && self.first_mismatch(event).is_none()
+        self.matches_parts(&event.source, &event.detail_type, &event.raw_detail)
+    }
+
+    /// [`Rule::matches`] on the envelope's source and detail-type and the raw detail.
+    pub fn matches_parts(&self, source: &str, detail_type: &str, detail: &Value) -> bool {
+        self.source == source
+            && self.detail_type == detail_type
+            && self.first_mismatch(detail).is_none()
     }
 
     /// The first detail field whose value the rule does not accept.
-    fn first_mismatch(&self, event: &Event) -> Option<(&'static str, String)> {
+    fn first_mismatch(&self, detail: &Value) -> Option<(&'static str, String)> {
         self.detail.iter().find_map(|(field, accepted)| {
-            let value = event.raw_detail.get(*field);
+            let value = detail.get(*field);
             let text = value.and_then(|v| v.as_str());
             match text {
                 Some(t) if accepted.contains(&t) => None,
@@ -131,6 +138,26 @@ impl Rule {
                 )),
             }
         })
+    }
+
+    /// The first filtered field that is absent or not a string while every
+    /// field before it matched: every documented event of the detail-type
+    /// carries it as a string, so the event is malformed.
+    fn malformed_field(&self, detail: &Value) -> Option<EventError> {
+        for (field, accepted) in self.detail {
+            match detail.get(*field) {
+                Some(Value::String(t)) if accepted.contains(&t.as_str()) => continue,
+                Some(Value::String(_)) => return None,
+                None => return Some(EventError::field(format!("detail.{field}"), "missing")),
+                Some(other) => {
+                    return Some(EventError::field(
+                        format!("detail.{field}"),
+                        format!("expected a string, found {other}"),
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// The rule as an EventBridge event pattern.
@@ -157,6 +184,27 @@ pub enum Route {
     Ignore(String),
 }
 
+/// Whether a rule takes an event of this envelope and detail, decided on the
+/// fields the rules filter on alone: `Event::parse` types the detail only
+/// then. An error names a filtered field a routed detail-type needs and lacks.
+pub fn is_handled(source: &str, detail_type: &str, detail: &Value) -> Result<bool, EventError> {
+    let mut same_type = RULES
+        .iter()
+        .filter(|r| r.source == source && r.detail_type == detail_type)
+        .peekable();
+    if same_type.peek().is_none() {
+        return Ok(false);
+    }
+    let mut problem = None;
+    for rule in same_type {
+        if rule.first_mismatch(detail).is_none() {
+            return Ok(true);
+        }
+        problem = problem.or_else(|| rule.malformed_field(detail));
+    }
+    problem.map_or(Ok(false), Err)
+}
+
 /// Routes an event as the template's rules do.
 pub fn route(event: &Event) -> Route {
     if let Some(rule) = RULES.iter().find(|r| r.matches(event)) {
@@ -167,7 +215,9 @@ pub fn route(event: &Event) -> Route {
         .find(|r| r.source == event.source && r.detail_type == event.detail_type);
     match same_type {
         Some(rule) => {
-            let (field, value) = rule.first_mismatch(event).unwrap_or(("?", String::new()));
+            let (field, value) = rule
+                .first_mismatch(&event.raw_detail)
+                .unwrap_or(("?", String::new()));
             let accepted = rule
                 .detail
                 .iter()

@@ -10,6 +10,7 @@ use signalbox::event::{Detail, Event};
 use signalbox::flows::{deploy_notify, pipeline_alert};
 use signalbox::lookup::{LookupError, Offline};
 use signalbox::plan::{Action, Plan};
+use signalbox::render::limits;
 use signalbox::route::{Function, Route, route};
 
 fn channels() -> Channels {
@@ -298,4 +299,166 @@ fn a_failed_lookup_still_alerts_and_names_the_problem() {
             "could not look up: CodePipeline ListActionExecutions: AccessDeniedException"
         )
     );
+}
+
+// ------------------------------------------------ platform limits after escaping
+
+/// Every SNS and Slack message of `plan` within its platform's limits.
+fn assert_within_limits(plan: &Plan, scenario: &str) {
+    for action in &plan.actions {
+        let problems = match action {
+            Action::Publish(sns) => limits::sns_problems(sns),
+            Action::PostSlack(slack) => limits::slack_problems(slack),
+            other => panic!("unexpected action {other:?}"),
+        };
+        assert!(
+            problems.is_empty(),
+            "{scenario}: {} breaks limits: {problems:#?}",
+            action.kind()
+        );
+    }
+}
+
+fn failed_pipeline() -> Event {
+    load(&common::dir().join("../../../events/codepipeline-execution-failed.json"))
+}
+
+/// The pipeline alert for `facts` on the failed-execution sample.
+fn pipeline_plan(event: &Event, facts: &pipeline_alert::Facts) -> Plan {
+    let Detail::PipelineExecution(detail) = &event.detail else {
+        unreachable!()
+    };
+    pipeline_alert::plan_alert(event, detail, facts, &pipeline_config())
+}
+
+fn slack_of(plan: &Plan) -> &signalbox::plan::SlackMessage {
+    plan.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::PostSlack(s) => Some(s),
+            _ => None,
+        })
+        .expect("a Slack post")
+}
+
+fn sns_of(plan: &Plan) -> &signalbox::plan::SnsMessage {
+    plan.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Publish(s) => Some(s),
+            _ => None,
+        })
+        .expect("an SNS publish")
+}
+
+#[test]
+fn log_of_only_angle_brackets_and_ampersands_stays_within_slack_limits() {
+    let mut facts = pipeline_facts();
+    // 2,900 characters of `<>&` become 13,000 after escaping.
+    facts.failed_actions[0].error_message = Some("<>&".repeat(1000));
+    facts.log_tail = (0..20)
+        .map(|i| format!("{i} {}", "<>&".repeat(100)))
+        .collect();
+    let plan = pipeline_plan(&failed_pipeline(), &facts);
+    assert_within_limits(&plan, "log of <>&");
+    let blocks = serde_json::to_string(&slack_of(&plan).blocks).unwrap();
+    assert!(
+        blocks.contains("19 &lt;&gt;&amp;"),
+        "the newest line is kept"
+    );
+    assert!(!blocks.contains("\"0 &lt;"), "the oldest lines go first");
+    assert!(
+        blocks.contains("older lines cut"),
+        "the alert says lines were cut: {blocks}"
+    );
+}
+
+#[test]
+fn log_and_error_of_four_byte_characters_are_cut_between_characters() {
+    let mut facts = pipeline_facts();
+    facts.failed_actions[0].error_message =
+        Some(format!("\u{0}\u{7}\u{1b}[31m{}", "\u{1F525}".repeat(3000)));
+    facts.log_tail = (0..40).map(|_| "\u{1F600}&".repeat(100)).collect();
+    let plan = pipeline_plan(&failed_pipeline(), &facts);
+    assert_within_limits(&plan, "emoji");
+}
+
+#[test]
+fn fences_of_3_to_10_backticks_cannot_close_the_code_blocks() {
+    for n in 3..=10 {
+        let fence = "`".repeat(n);
+        let mut facts = pipeline_facts();
+        facts.failed_actions[0].error_message = Some(format!("{fence}<!channel>{fence}"));
+        facts.log_tail = vec![
+            fence.clone(),
+            format!("a {fence} <!here> {fence}"),
+            format!("{fence}x"),
+        ];
+        let plan = pipeline_plan(&failed_pipeline(), &facts);
+        assert_within_limits(&plan, &format!("a fence of {n} backticks"));
+    }
+}
+
+#[test]
+fn very_long_error_message_fits_slack_and_sns() {
+    let mut facts = pipeline_facts();
+    facts.failed_actions[0].error_message = Some(format!("{}\n", "x".repeat(99)).repeat(4000));
+    facts.log_tail = (0..10_000)
+        .map(|i| format!("{i} {}", "y".repeat(60)))
+        .collect();
+    let plan = pipeline_plan(&failed_pipeline(), &facts);
+    assert_within_limits(&plan, "a 400 KB error and a 650 KB log");
+    let sns = sns_of(&plan);
+    assert!(
+        sns.message.contains("9999 yyy"),
+        "SNS keeps the newest log line"
+    );
+    assert!(
+        sns.message.contains("older lines cut"),
+        "and says lines were cut"
+    );
+}
+
+#[test]
+fn very_long_names_fit_the_header_fields_subject_and_buttons() {
+    let mut value: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::dir().join("../../../events/codepipeline-execution-failed.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    value["detail"]["pipeline"] = format!("{}\u{1F525}", "<&>".repeat(3000)).into();
+    value["detail"]["execution-id"] = "&".repeat(5000).into();
+    let event = Event::parse(&value).unwrap();
+    let mut facts = pipeline_facts();
+    facts.failed_actions[0].stage = "s".repeat(10_000);
+    facts.failed_actions[0].action = "<".repeat(10_000);
+    facts.failed_actions[1].stage = ">".repeat(10_000);
+    facts.execution.as_mut().unwrap().revisions[0].summary = Some("&".repeat(10_000));
+    let plan = pipeline_plan(&event, &facts);
+    assert_within_limits(&plan, "very long names");
+
+    let mut value: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::dir().join("../../../events/codedeploy-deployment-failure.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    value["detail"]["application"] = "<".repeat(20_000).into();
+    value["detail"]["deploymentGroup"] = "".into();
+    let event = Event::parse(&value).unwrap();
+    let Detail::Deployment(detail) = &event.detail else {
+        unreachable!()
+    };
+    let mut facts = deploy_facts();
+    facts.failed_targets.listed = (0..500)
+        .map(|i| deploy_notify::FailedTarget {
+            id: format!("i-{i}"),
+            reason: Some("&".repeat(1000)),
+        })
+        .collect();
+    let plan = deploy_notify::plan_notice(&event, detail, &facts, &deploy_config());
+    assert_within_limits(&plan, "very long deployment names and targets");
 }

@@ -75,6 +75,139 @@ fn every_sample_parses_and_routes_as_designed() {
     }
 }
 
+/// An envelope around `detail`, as EventBridge delivers it.
+fn envelope(source: &str, detail_type: &str, detail: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": "e1", "detail-type": detail_type, "source": source,
+        "account": "123456789012", "time": "2026-11-20T18:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": detail,
+    })
+}
+
+#[test]
+fn ignored_kinds_whose_detail_does_not_fit_the_typed_struct_are_ignored_with_a_reason() {
+    use serde_json::json;
+    let cases = [
+        (
+            "a pull-request approval-rule event without repositoryNames or pullRequestStatus",
+            envelope(
+                "aws.codecommit",
+                "CodeCommit Pull Request State Change",
+                json!({"event": "pullRequestApprovalRuleCreated", "pullRequestId": "1",
+                       "approvalRuleName": "1-approver-needed"}),
+            ),
+        ),
+        (
+            "a CodeBuild phase event with odd types",
+            envelope(
+                "aws.codebuild",
+                "CodeBuild Build Phase Change",
+                json!({"completed-phase": 7, "project-name": ["p"], "build-id": 12,
+                       "completed-phase-duration-seconds": "soon",
+                       "additional-information": {"phases": "none"}}),
+            ),
+        ),
+        (
+            "an IN_PROGRESS build without a project name",
+            envelope(
+                "aws.codebuild",
+                "CodeBuild Build State Change",
+                json!({"build-status": "IN_PROGRESS", "build-id": {"arn": "x"}}),
+            ),
+        ),
+        (
+            "a stage event without its stage",
+            envelope(
+                "aws.codepipeline",
+                "CodePipeline Stage Execution State Change",
+                json!({"pipeline": "p", "execution-id": "x", "state": "STARTED"}),
+            ),
+        ),
+        (
+            "an action event whose type is a string",
+            envelope(
+                "aws.codepipeline",
+                "CodePipeline Action Execution State Change",
+                json!({"pipeline": "p", "state": "ABANDONED", "type": "CodeBuild"}),
+            ),
+        ),
+        (
+            "a pipeline STARTED event without an execution id",
+            envelope(
+                "aws.codepipeline",
+                "CodePipeline Pipeline Execution State Change",
+                json!({"pipeline": "p", "state": "STARTED", "version": [1]}),
+            ),
+        ),
+        (
+            "a deployment READY event without its group",
+            envelope(
+                "aws.codedeploy",
+                "CodeDeploy Deployment State-change Notification",
+                json!({"application": "a", "deploymentId": "d-1", "state": "READY"}),
+            ),
+        ),
+        (
+            "an instance event without an instance id",
+            envelope(
+                "aws.codedeploy",
+                "CodeDeploy Instance State-change Notification",
+                json!({"application": "a", "state": "SUCCESS"}),
+            ),
+        ),
+        (
+            "a comment event with a numeric repository name",
+            envelope(
+                "aws.codecommit",
+                "CodeCommit Comment on Pull Request",
+                json!({"event": "commentOnPullRequestCreated", "repositoryName": 5}),
+            ),
+        ),
+        (
+            "an unreferenced merge commit (no referenceName)",
+            envelope(
+                "aws.codecommit",
+                "CodeCommit Repository State Change",
+                json!({"event": "unreferencedMergeCommitCreated", "repositoryName": "r",
+                       "commitId": "c"}),
+            ),
+        ),
+    ];
+    for (scenario, value) in cases {
+        let event = Event::parse(&value).unwrap_or_else(|e| panic!("{scenario}: {e}"));
+        match route(&event) {
+            Route::Ignore(reason) => assert!(!reason.is_empty(), "{scenario}: no reason"),
+            Route::Handle(f) => panic!("{scenario}: routed to {f}"),
+        }
+    }
+}
+
+#[test]
+fn a_handled_kind_still_fails_naming_its_field() {
+    use serde_json::json;
+    let value = envelope(
+        "aws.codecommit",
+        "CodeCommit Pull Request State Change",
+        json!({"event": "pullRequestCreated", "pullRequestStatus": "Open", "pullRequestId": "1"}),
+    );
+    assert_eq!(
+        Event::parse(&value).unwrap_err().to_string(),
+        "detail.repositoryNames: missing"
+    );
+    let value = envelope(
+        "aws.codebuild",
+        "CodeBuild Build State Change",
+        json!({"build-status": 7, "project-name": "p", "build-id": "b"}),
+    );
+    assert!(
+        Event::parse(&value)
+            .unwrap_err()
+            .to_string()
+            .starts_with("detail.build-status: "),
+        "a filtered field of the wrong type is named"
+    );
+}
+
 #[test]
 fn every_negative_sample_fails_naming_the_field() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/invalid");
@@ -102,4 +235,20 @@ fn every_negative_sample_fails_naming_the_field() {
         let error = Event::from_json(&text).expect_err(file).to_string();
         assert!(error.contains(message), "{file}: {error}");
     }
+}
+
+#[test]
+fn every_sample_is_described_in_the_events_readme() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/README.md"))
+            .unwrap();
+    let missing: Vec<String> = common::samples()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|file| !readme.contains(&format!("`{file}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "events/README.md's table does not name {missing:?}"
+    );
 }

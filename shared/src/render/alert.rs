@@ -7,7 +7,11 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use super::{mrkdwn, mrkdwn_code_block, sns_subject, truncate};
+use super::limits::{self, slack_len};
+use super::{
+    cut_bytes, cut_bytes_end, fit_end, fit_start, mrkdwn, mrkdwn_code_block_escaped, mrkdwn_fit,
+    sns_subject,
+};
 use crate::plan::{SlackMessage, SnsMessage};
 
 /// How bad it is; also the `severity` message attribute.
@@ -52,56 +56,120 @@ pub struct Alert {
     pub links: Vec<(String, String)>,
 }
 
-/// Slack limits that matter here: 3000 characters per section text, 150 per
-/// header, 10 fields per section, 2000 per field, 5 buttons per actions block.
-const SLACK_SECTION: usize = 2900;
-const SLACK_HEADER: usize = 150;
-const SLACK_FIELD: usize = 1900;
+/// How much of each Slack limit (see [`super::limits`]) an alert's parts may
+/// use: every part within its block's limit, and all of them together within
+/// [`limits::SLACK_BLOCKS_TOTAL`] (150 + 16 × 250 + 2,000 + 2,000 + 2,800 + 5 × 75).
+const SLACK_TEXT: usize = 300;
+const SLACK_FIELD: usize = 250;
+const SLACK_MAX_FIELDS: usize = 16;
+const SLACK_ERROR: usize = 2000;
+const SLACK_DETAILS: usize = 2000;
+const SLACK_DETAIL_ITEM: usize = 300;
+const SLACK_LOG: usize = 2800;
+const SLACK_BUTTONS: usize = 5;
+
+/// SNS: the whole message stays under 256 KB with room for the attributes.
+const SNS_BODY: usize = limits::SNS_MESSAGE_BYTES - 8 * 1024;
+const SNS_ATTRIBUTE: usize = 256;
+const SNS_LINE: usize = 1000;
+const SNS_ERROR: usize = 16 * 1024;
+const SNS_DETAIL_ITEMS: usize = 100;
+const SNS_LOG_LINE: usize = 4 * 1024;
 
 impl Alert {
     /// The SNS message: subject ≤ 100 ASCII characters, a plain-text body that
     /// reads well in an email, and the message attributes for filter policies.
+    /// The body stays under SNS's 256 KB: long values are cut, and the log
+    /// tail loses its oldest lines first, saying how many.
     pub fn sns(&self, topic_arn: &str) -> SnsMessage {
         let mut body = String::new();
-        body.push_str(&self.headline);
+        body.push_str(cut_bytes(&one_line(&self.headline), SNS_LINE));
         body.push_str("\n\n");
         let width = self
             .fields
             .iter()
-            .map(|(l, _)| l.chars().count())
+            .map(|(l, _)| l.chars().count().min(40))
             .max()
             .unwrap_or(0);
         for (label, value) in &self.fields {
-            body.push_str(&format!("{label:<width$}  {}\n", one_line(value)));
+            let label = cut_bytes(label, 120);
+            let value = one_line(value);
+            let value = cut_bytes(&value, SNS_LINE);
+            body.push_str(&format!("{label:<width$}  {value}\n"));
         }
         if let Some(error) = &self.error {
             body.push_str("\nError:\n");
-            for line in error.lines() {
+            let kept = cut_bytes(error, SNS_ERROR);
+            for line in kept.lines() {
                 body.push_str(&format!("  {line}\n"));
+            }
+            if kept.len() < error.len() {
+                body.push_str(&format!(
+                    "  [{} more bytes cut]\n",
+                    error.len() - kept.len()
+                ));
             }
         }
         if let Some((title, items)) = &self.details {
-            body.push_str(&format!("\n{title}:\n"));
-            for item in items {
-                body.push_str(&format!("  - {}\n", one_line(item)));
+            body.push_str(&format!("\n{}:\n", cut_bytes(&one_line(title), SNS_LINE)));
+            for item in items.iter().take(SNS_DETAIL_ITEMS) {
+                body.push_str(&format!("  - {}\n", cut_bytes(&one_line(item), SNS_LINE)));
+            }
+            if items.len() > SNS_DETAIL_ITEMS {
+                body.push_str(&format!(
+                    "  - … and {} more\n",
+                    items.len() - SNS_DETAIL_ITEMS
+                ));
+            }
+        }
+        let mut links = String::new();
+        if !self.links.is_empty() {
+            links.push_str("\nLinks:\n");
+            for (label, url) in &self.links {
+                links.push_str(&format!(
+                    "  {}: {}\n",
+                    cut_bytes(label, 120),
+                    cut_bytes(url, 4 * 1024)
+                ));
             }
         }
         if !self.log_tail.is_empty() {
-            body.push_str(&format!("\nLast {} log lines:\n", self.log_tail.len()));
-            for line in &self.log_tail {
-                body.push_str(&format!("  | {line}\n"));
+            // The newest lines are where the failure is: keep them, drop the oldest.
+            let room = SNS_BODY.saturating_sub(body.len() + links.len() + 200);
+            let lines: Vec<String> = self
+                .log_tail
+                .iter()
+                .map(|l| format!("  | {}\n", cut_bytes_end(l, SNS_LOG_LINE)))
+                .collect();
+            let kept = newest_within(&lines, room, str::len);
+            let total = lines.len();
+            let cut = total - kept;
+            if cut == 0 {
+                body.push_str(&format!("\nLast {total} log lines:\n"));
+            } else {
+                body.push_str(&format!(
+                    "\nLast {kept} of {total} log lines ({cut} older lines cut to fit):\n"
+                ));
+            }
+            for line in &lines[cut..] {
+                body.push_str(line);
             }
         }
-        if !self.links.is_empty() {
-            body.push_str("\nLinks:\n");
-            for (label, url) in &self.links {
-                body.push_str(&format!("  {label}: {url}\n"));
-            }
-        }
-        let mut attributes = self.attributes.clone();
+        body.push_str(&links);
+        let body = cut_bytes(&sns_characters(&body), SNS_BODY).to_owned();
+        let mut attributes: BTreeMap<String, String> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                let v = sns_characters(&one_line(v));
+                (k.clone(), cut_bytes(&v, SNS_ATTRIBUTE).to_owned())
+            })
+            .collect();
         attributes.insert("source".into(), self.source.clone());
         attributes.insert("state".into(), self.state.clone());
         attributes.insert("severity".into(), self.severity.to_string());
+        // SNS rejects an attribute without a value.
+        attributes.retain(|_, v| !v.trim().is_empty());
         SnsMessage {
             topic_arn: topic_arn.to_owned(),
             subject: sns_subject(&self.headline),
@@ -111,7 +179,8 @@ impl Alert {
     }
 
     /// The Slack message: a header, the fields, the error and log tail in code
-    /// blocks, and buttons for the links. All untrusted text is mrkdwn-escaped.
+    /// blocks, and buttons for the links. All untrusted text is mrkdwn-escaped
+    /// first and cut after, so every block stays within Slack's limits.
     pub fn slack(&self) -> SlackMessage {
         let icon = match self.severity {
             Severity::Error => "\u{1F534}",
@@ -120,56 +189,108 @@ impl Alert {
         };
         let mut blocks = vec![json!({
             "type": "header",
-            "text": {"type": "plain_text", "text": truncate(&format!("{icon} {}", mrkdwn(&one_line(&self.headline))), SLACK_HEADER), "emoji": true}
+            "text": {"type": "plain_text", "text": fit_start(&format!("{icon} {}", mrkdwn(&one_line(&self.headline))), limits::SLACK_HEADER_TEXT), "emoji": true}
         })];
-        for chunk in self.fields.chunks(10) {
-            let fields: Vec<Value> = chunk
-                .iter()
-                .map(|(label, value)| {
-                    json!({"type": "mrkdwn", "text": truncate(&format!("*{}*\n{}", mrkdwn(label), mrkdwn(&one_line(value))), SLACK_FIELD)})
-                })
-                .collect();
-            blocks.push(json!({"type": "section", "fields": fields}));
+        let fields: Vec<Value> = self
+            .fields
+            .iter()
+            .take(SLACK_MAX_FIELDS)
+            .map(|(label, value)| {
+                let label = mrkdwn_fit(&one_line(label), 60);
+                let room = SLACK_FIELD - slack_len(&label) - 3;
+                json!({"type": "mrkdwn", "text": format!("*{label}*\n{}", mrkdwn_fit(&one_line(value), room))})
+            })
+            .collect();
+        for chunk in fields.chunks(limits::SLACK_FIELDS) {
+            blocks.push(json!({"type": "section", "fields": chunk}));
         }
         if let Some(error) = &self.error {
+            let title = "*Error*\n";
+            let room = SLACK_ERROR - slack_len(title) - 8;
+            let body = fit_start(&mrkdwn(error.trim_end_matches('\n')), room);
             blocks.push(section(&format!(
-                "*Error*\n{}",
-                mrkdwn_code_block(&truncate(error, SLACK_SECTION - 40))
+                "{title}{}",
+                mrkdwn_code_block_escaped(&body)
             )));
         }
         if let Some((title, items)) = &self.details {
+            let title = format!("*{}*", mrkdwn_fit(&one_line(title), 150));
             let list: Vec<String> = items
                 .iter()
-                .map(|i| format!("• {}", mrkdwn(&one_line(i))))
+                .map(|i| format!("\n• {}", mrkdwn_fit(&one_line(i), SLACK_DETAIL_ITEM)))
                 .collect();
-            blocks.push(section(&truncate(
-                &format!("*{}*\n{}", mrkdwn(title), list.join("\n")),
-                SLACK_SECTION,
-            )));
+            // Room for the title and a closing "… and N more" line.
+            let room = SLACK_DETAILS - slack_len(&title) - 40;
+            let shown = first_within(&list, room, slack_len);
+            let mut text = title;
+            for item in &list[..shown] {
+                text.push_str(item);
+            }
+            if shown < list.len() {
+                text.push_str(&format!("\n• … and {} more", list.len() - shown));
+            }
+            blocks.push(section(&text));
         }
         if !self.log_tail.is_empty() {
-            let title = format!("*Last {} log lines*\n", self.log_tail.len());
-            // Keep the end of the log: that is where the failure is.
-            let tail = keep_end(&self.log_tail.join("\n"), SLACK_SECTION - title.len() - 40);
-            blocks.push(section(&format!("{title}{}", mrkdwn_code_block(&tail))));
+            let total = self.log_tail.len();
+            let longest_title =
+                format!("*Last {total} of {total} log lines* ({total} older lines cut to fit)\n");
+            let room = SLACK_LOG - slack_len(&longest_title) - 8;
+            let lines: Vec<String> = self.log_tail.iter().map(|l| mrkdwn(l)).collect();
+            // Each line but the first costs its newline too.
+            let kept = newest_within(&lines, room, |l| slack_len(l) + 1).max(1);
+            let cut = total - kept;
+            let mut tail = lines[cut..].join("\n");
+            if slack_len(&tail) > room {
+                // One line longer than the room: keep its end, where the error is.
+                tail = fit_end(&tail, room);
+            }
+            let title = if cut == 0 {
+                format!("*Last {total} log lines*\n")
+            } else {
+                format!("*Last {kept} of {total} log lines* ({cut} older lines cut to fit)\n")
+            };
+            blocks.push(section(&format!(
+                "{title}{}",
+                mrkdwn_code_block_escaped(&tail)
+            )));
         }
         let buttons: Vec<Value> = self
             .links
             .iter()
-            .filter(|(_, url)| url.starts_with("https://"))
-            .take(5)
+            .filter(|(_, url)| usable_url(url))
+            .take(SLACK_BUTTONS)
             .map(|(label, url)| {
-                json!({"type": "button", "text": {"type": "plain_text", "text": truncate(label, 75)}, "url": url})
+                json!({"type": "button", "text": {"type": "plain_text", "text": mrkdwn_fit(label, limits::SLACK_BUTTON_TEXT)}, "url": url})
             })
             .collect();
         if !buttons.is_empty() {
             blocks.push(json!({"type": "actions", "elements": buttons}));
         }
         SlackMessage {
-            text: mrkdwn(&one_line(&self.headline)),
+            text: mrkdwn_fit(&one_line(&self.headline), SLACK_TEXT),
             blocks: Value::Array(blocks),
         }
     }
+}
+
+/// `text` without the characters an SQS message body may not hold (controls
+/// other than tab and line breaks, U+FFFE, U+FFFF): an SQS subscription of the
+/// topic carries the SNS message in such a body.
+fn sns_characters(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(c, '\t' | '\n' | '\r') || !(c.is_control() && (*c as u32) < 0x20))
+        .filter(|c| !matches!(c, '\u{fffe}' | '\u{ffff}'))
+        .collect()
+}
+
+/// A button URL Slack takes: https, within its length, nothing a URL cannot hold.
+fn usable_url(url: &str) -> bool {
+    url.starts_with("https://")
+        && slack_len(url) <= limits::SLACK_BUTTON_URL
+        && url
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"'))
 }
 
 fn section(text: &str) -> Value {
@@ -181,14 +302,29 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The last `max` characters of `text`, marked when cut.
-fn keep_end(text: &str, max: usize) -> String {
-    let count = text.chars().count();
-    if count <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().skip(count - max + 2).collect();
-    format!("…\n{kept}")
+/// How many of the newest `lines` fit in `room` together.
+fn newest_within(lines: &[String], room: usize, len: impl Fn(&str) -> usize) -> usize {
+    let mut used = 0;
+    lines
+        .iter()
+        .rev()
+        .take_while(|l| {
+            used += len(l);
+            used <= room
+        })
+        .count()
+}
+
+/// How many of the first `items` fit in `room` together.
+fn first_within(items: &[String], room: usize, len: impl Fn(&str) -> usize) -> usize {
+    let mut used = 0;
+    items
+        .iter()
+        .take_while(|l| {
+            used += len(l);
+            used <= room
+        })
+        .count()
 }
 
 #[cfg(test)]

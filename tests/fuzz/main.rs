@@ -1,0 +1,701 @@
+//! The fuzz harness, on stable Rust: parse → route → plan → render for every
+//! function, on events mutated from the samples in `events/`.
+//!
+//!     cargo run -p signalbox-tests --bin fuzz -- --seconds 60 [--seed N] [--out DIR]
+//!     cargo run -p signalbox-tests --bin fuzz -- --repro FILE
+//!
+//! Each input is planned by every function twice: with the dry run's
+//! `Offline` lookup and with a lookup that returns hostile facts (log tails,
+//! error messages, commit messages, PR heads) derived from the input itself,
+//! so a failing input file alone reproduces the run. Invariants: no panic;
+//! every SNS and Slack message within its platform's limits and with no
+//! unescaped `<` or stray code fence ([`signalbox::render::limits`]); every
+//! pull request comment within CodeCommit's 10,240 characters with its code
+//! block closed where signalbox closes it and no raw `<` outside code.
+//!
+//! The mutator is hand-written on `fastrand` (already a dependency of the
+//! library) with a seed, so a run is repeatable: it changes strings to hostile
+//! text (mentions, links, backtick runs of 1–12, entities, 4-byte characters,
+//! control and zero-width characters, up to 40,000 repeats), changes the type
+//! of values, deletes and adds fields (among them the fields the rules filter
+//! on, set to values they accept, so handled paths are reached), nests values
+//! and cuts or flips the JSON text itself.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use signalbox::config::{EnvReader, Mode};
+use signalbox::event::Event;
+use signalbox::flows::{
+    FunctionConfig, build_report, deploy_notify, pipeline_alert, pr_check, repo_replicate,
+};
+use signalbox::lookup::{LookupError, Offline};
+use signalbox::plan::Action;
+use signalbox::render::limits;
+use signalbox::route::{Function, RULES};
+
+/// Messages checked, by kind: SNS, Slack, PR comment (how deep the inputs reach).
+static CHECKED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    // PR comment length belongs to issue 9 (the comment renderer); until that
+    // lands, `--allow pr-comment-length` counts such findings without failing.
+    let allow_pr_length = value("--allow").as_deref() == Some("pr-comment-length");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let configs = configs();
+    if let Some(file) = value("--repro") {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let problems = run_one(&text, &configs);
+        if problems.is_empty() {
+            println!("{file}: no problem");
+        } else {
+            for p in &problems {
+                println!("{file}: {p}");
+            }
+            std::process::exit(1);
+        }
+        return;
+    }
+    let seconds: u64 = value("--seconds").map_or(20, |s| s.parse().expect("--seconds N"));
+    let seed: u64 = value("--seed").map_or_else(
+        || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs())
+        },
+        |s| s.parse().expect("--seed N"),
+    );
+    let out = value("--out").map_or_else(|| root.join("target/fuzz"), PathBuf::from);
+    let corpus = corpus(&root.join("events"));
+    // Half the inputs start from a sample some function handles, so most
+    // reach a planner and a renderer rather than the router's "ignored".
+    let handled: Vec<&String> = corpus
+        .iter()
+        .filter(|text| {
+            Event::from_json(text).is_ok_and(|e| {
+                matches!(
+                    signalbox::route::route(&e),
+                    signalbox::route::Route::Handle(_)
+                )
+            })
+        })
+        .collect();
+    println!(
+        "fuzz: seed {seed}, {} seed inputs, {seconds} s, failing inputs to {}",
+        corpus.len(),
+        out.display()
+    );
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (mut executions, mut crashes, mut known) = (0u64, 0u64, 0u64);
+    let mut seen = BTreeMap::<String, PathBuf>::new();
+    // A panic is caught and reported as a crash; keep the default hook quiet.
+    std::panic::set_hook(Box::new(|_| {}));
+    while Instant::now() < deadline {
+        let sample = if rng.bool() {
+            handled[rng.usize(..handled.len())]
+        } else {
+            &corpus[rng.usize(..corpus.len())]
+        };
+        let text = mutate(&mut rng, sample);
+        executions += 1;
+        let problems = run_one(&text, &configs);
+        for problem in problems {
+            if allow_pr_length && problem.contains("CodeCommit allows") {
+                known += 1;
+                continue;
+            }
+            crashes += 1;
+            // One file per kind of problem (its text without numbers).
+            let kind: String = problem
+                .chars()
+                .filter(|c| !c.is_ascii_digit())
+                .take(160)
+                .collect();
+            if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(kind) {
+                std::fs::create_dir_all(&out).expect("output folder");
+                let file = out.join(format!("crash-{seed}-{executions}.json"));
+                std::fs::write(&file, &text).expect("write the failing input");
+                println!("CRASH {}: {problem}", file.display());
+                slot.insert(file);
+            }
+        }
+    }
+    let checked = |i: usize| CHECKED[i].load(Ordering::Relaxed);
+    println!(
+        "fuzz: messages checked: {} SNS, {} Slack, {} PR comments",
+        checked(0),
+        checked(1),
+        checked(2)
+    );
+    println!(
+        "fuzz: {executions} executions, {crashes} crashes ({} distinct){}",
+        seen.len(),
+        if allow_pr_length {
+            format!(", {known} PR comments over 10,240 characters (allowed until issue 9 lands)")
+        } else {
+            String::new()
+        }
+    );
+    if crashes > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Every sample event file, as text (the negative samples too).
+fn corpus(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for sub in [dir.to_path_buf(), dir.join("invalid")] {
+        for entry in std::fs::read_dir(&sub).unwrap_or_else(|e| panic!("{}: {e}", sub.display())) {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "json") {
+                files.push(std::fs::read_to_string(&path).expect("sample"));
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no samples in {}", dir.display());
+    files
+}
+
+/// Every function with both channels on and every optional state enabled.
+fn configs() -> Vec<FunctionConfig> {
+    let env = [
+        (
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:alerts",
+        ),
+        ("SLACK_WEBHOOK_PARAM", "/signalbox/slack"),
+        ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+        ("ALERT_ON", "FAILED,STOPPED,SUPERSEDED"),
+        ("NOTIFY_ON", "SUCCESS,FAILURE,STOP"),
+        ("PR_CHECK_PROJECT", "signalbox-pr-check"),
+        ("PR_APPROVAL", "true"),
+        ("MIRROR_PROJECT", "signalbox-mirror"),
+        (
+            "REPLICAS",
+            r#"{"MyDemoRepo": [{"region": "eu-west-1", "repository": "MyDemoRepo"}]}"#,
+        ),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    Function::ALL
+        .into_iter()
+        .map(|function| {
+            let mut reader = EnvReader::from_pairs(env, Mode::Strict);
+            let config = FunctionConfig::read(function, &mut reader);
+            reader
+                .finish()
+                .unwrap_or_else(|e| panic!("{function}: {e}"));
+            config
+        })
+        .collect()
+}
+
+/// Parses `text` and runs every function on it with both lookups; the
+/// problems found (a panic is one).
+fn run_one(text: &str, configs: &[FunctionConfig]) -> Vec<String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut problems = Vec::new();
+        let Ok(event) = Event::from_json(text) else {
+            // A parse error names its field; that is the wanted outcome.
+            return problems;
+        };
+        let hostile = Hostile::from_input(text);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        for config in configs {
+            let function = config.function();
+            for (lookup, plan) in [
+                (
+                    "offline",
+                    runtime.block_on(signalbox::decide(&event, config, &Offline)),
+                ),
+                (
+                    "hostile",
+                    runtime.block_on(signalbox::decide(&event, config, &hostile)),
+                ),
+            ] {
+                let Ok(Ok(plan)) = plan else { continue };
+                for action in &plan.actions {
+                    let (kind, found) = match action {
+                        Action::Publish(sns) => (0, limits::sns_problems(sns)),
+                        Action::PostSlack(slack) => (1, limits::slack_problems(slack)),
+                        Action::PostPrComment(c) => (2, limits::pr_comment_problems(&c.content)),
+                        _ => continue,
+                    };
+                    CHECKED[kind].fetch_add(1, Ordering::Relaxed);
+                    problems.extend(
+                        found.into_iter().map(|p| {
+                            format!("{function} ({lookup} lookup) {}: {p}", action.kind())
+                        }),
+                    );
+                }
+            }
+        }
+        problems
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "(no message)".to_owned());
+        vec![format!("panic: {message}")]
+    })
+}
+
+// ------------------------------------------------------------------ mutator
+
+/// Text an attacker would put in a name, message or log line.
+fn hostile_text(rng: &mut fastrand::Rng) -> String {
+    const PIECES: &[&str] = &[
+        "<!channel>",
+        "<!here>",
+        "<!everyone>",
+        "<@U123>",
+        "<https://evil.example|click>",
+        "<http://x>",
+        "[click](https://evil.example)",
+        "![i](https://evil.example/i.png)",
+        "<script>",
+        "&",
+        "&amp;",
+        "&lt;",
+        "<",
+        ">",
+        "Vec<String>",
+        "->",
+        "2>&1",
+        "&&",
+        "*bold*",
+        "_i_",
+        "~s~",
+        "\n",
+        "\r\n",
+        "\t",
+        "\u{0}",
+        "\u{7}",
+        "\u{1b}[31m",
+        "\u{200b}",
+        "\u{200d}",
+        "\u{202e}",
+        "\u{feff}",
+        "\u{1F525}",
+        "\u{1F468}\u{200d}\u{1F469}\u{200d}\u{1F467}",
+        "e\u{301}",
+        "\u{10FFFF}",
+        "日本語",
+        "#",
+        "> quote",
+        "|",
+        ";",
+        "\\",
+        "%",
+        "{}",
+        "null",
+        " ",
+        "x",
+    ];
+    let mut out = String::new();
+    for _ in 0..rng.usize(1..8) {
+        match rng.u8(..10) {
+            0 => out.push_str(&"`".repeat(rng.usize(1..=12))),
+            1 => {
+                let piece = PIECES[rng.usize(..PIECES.len())];
+                let times = [1, 10, 100, 1000, 5000, 40_000][rng.usize(..6)];
+                out.push_str(&piece.repeat(times));
+            }
+            2 => out.push(char::from_u32(rng.u32(..0x11_0000)).unwrap_or('?')),
+            _ => out.push_str(PIECES[rng.usize(..PIECES.len())]),
+        }
+    }
+    out
+}
+
+/// Values the rules filter on, to reach the handled paths.
+fn accepted_value(rng: &mut fastrand::Rng) -> (&'static str, &'static str) {
+    let rule = &RULES[rng.usize(..RULES.len())];
+    let (field, values) = rule.detail[rng.usize(..rule.detail.len())];
+    (field, values[rng.usize(..values.len())])
+}
+
+/// A random value of a random type.
+fn any_value(rng: &mut fastrand::Rng, depth: usize) -> Value {
+    match rng.u8(..8) {
+        0 => Value::Null,
+        1 => Value::Bool(rng.bool()),
+        2 => json!(rng.i64(..)),
+        3 => json!(rng.f64() * 1e6),
+        4 if depth < 4 => Value::Array(
+            (0..rng.usize(..4))
+                .map(|_| any_value(rng, depth + 1))
+                .collect(),
+        ),
+        5 if depth < 4 => {
+            let mut map = serde_json::Map::new();
+            for _ in 0..rng.usize(..4) {
+                map.insert(hostile_text(rng), any_value(rng, depth + 1));
+            }
+            Value::Object(map)
+        }
+        _ => Value::String(hostile_text(rng)),
+    }
+}
+
+/// One mutated input from a sample's text.
+fn mutate(rng: &mut fastrand::Rng, sample: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<Value>(sample) else {
+        return sample.to_owned();
+    };
+    for _ in 0..rng.usize(1..5) {
+        mutate_value(rng, &mut value);
+    }
+    let text = serde_json::to_string(&value).expect("serializable");
+    if rng.u8(..16) == 0 {
+        return mutate_text(rng, text);
+    }
+    text
+}
+
+/// Mutates one node of `value`: a random walk down, then one change.
+fn mutate_value(rng: &mut fastrand::Rng, value: &mut Value) {
+    // Most changes go to `detail`, where the untrusted text is: a random
+    // walk down from there, as a JSON pointer.
+    let mut pointer = String::new();
+    if rng.u8(..4) > 0 && value.get("detail").is_some() {
+        pointer.push_str("/detail");
+    }
+    let mut at = value.pointer(&pointer).expect("walked");
+    while rng.bool() {
+        let step = match at {
+            Value::Object(map) if !map.is_empty() => {
+                let key = map.keys().nth(rng.usize(..map.len())).expect("key");
+                Some((key.replace('~', "~0").replace('/', "~1"), &map[key]))
+            }
+            Value::Array(items) if !items.is_empty() => {
+                let i = rng.usize(..items.len());
+                Some((i.to_string(), &items[i]))
+            }
+            _ => None,
+        };
+        match step {
+            Some((segment, next)) => {
+                pointer.push('/');
+                pointer.push_str(&segment);
+                at = next;
+            }
+            None => break,
+        }
+    }
+    let node = value.pointer_mut(&pointer).expect("walked");
+    match rng.u8(..9) {
+        0 | 1 => match node {
+            Value::String(s) => *s = hostile_text(rng),
+            Value::Object(map) => {
+                // Every string field of the object at once.
+                for v in map.values_mut() {
+                    if v.is_string() {
+                        *v = Value::String(hostile_text(rng));
+                    }
+                }
+            }
+            other => *other = Value::String(hostile_text(rng)),
+        },
+        2 => {
+            if let Value::String(s) = node {
+                let insert = hostile_text(rng);
+                let mut at = rng.usize(..=s.len());
+                while !s.is_char_boundary(at) {
+                    at -= 1;
+                }
+                s.insert_str(at, &insert);
+            }
+        }
+        3 => *node = any_value(rng, 0),
+        4 => {
+            if let Value::Object(map) = node
+                && !map.is_empty()
+            {
+                let key = map
+                    .keys()
+                    .nth(rng.usize(..map.len()))
+                    .cloned()
+                    .expect("key");
+                map.remove(&key);
+            }
+        }
+        5 => {
+            if let Value::Object(map) = node {
+                let (field, accepted) = accepted_value(rng);
+                map.insert(field.to_owned(), Value::String(accepted.to_owned()));
+            }
+        }
+        6 => {
+            // Nesting: wrap the node in arrays and objects.
+            for _ in 0..rng.usize(1..20) {
+                let inner = node.take();
+                *node = if rng.bool() {
+                    Value::Array(vec![inner])
+                } else {
+                    json!({ "x": inner })
+                };
+            }
+        }
+        7 => {
+            if let Value::Array(items) = node
+                && !items.is_empty()
+            {
+                let copy = items[rng.usize(..items.len())].clone();
+                for _ in 0..rng.usize(1..200) {
+                    items.push(copy.clone());
+                }
+            }
+        }
+        _ => {
+            if let Value::Object(map) = node {
+                map.insert(hostile_text(rng), any_value(rng, 0));
+            }
+        }
+    }
+}
+
+/// Cuts, duplicates or flips bytes of the JSON text.
+fn mutate_text(rng: &mut fastrand::Rng, text: String) -> String {
+    let mut bytes = text.into_bytes();
+    match rng.u8(..3) {
+        0 => bytes.truncate(rng.usize(..=bytes.len())),
+        1 => {
+            if !bytes.is_empty() {
+                let i = rng.usize(..bytes.len());
+                bytes[i] = rng.u8(..);
+            }
+        }
+        _ => {
+            let i = rng.usize(..=bytes.len());
+            let piece = bytes[i..].iter().take(64).copied().collect::<Vec<_>>();
+            bytes.splice(i..i, piece);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+// ------------------------------------------------------------ hostile lookup
+
+/// A lookup whose every answer is hostile text derived from the input, so the
+/// input alone reproduces a run.
+struct Hostile {
+    seed: u64,
+}
+
+impl Hostile {
+    fn from_input(text: &str) -> Hostile {
+        // FNV-1a: stable across runs and platforms.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in text.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Hostile { seed: hash }
+    }
+
+    fn rng(&self, salt: u64) -> fastrand::Rng {
+        fastrand::Rng::with_seed(self.seed ^ salt)
+    }
+
+    fn failed(&self, rng: &mut fastrand::Rng) -> LookupError {
+        LookupError::Failed {
+            message: hostile_text(rng),
+            transient: rng.bool(),
+        }
+    }
+
+    fn lines(rng: &mut fastrand::Rng, wanted: usize) -> Vec<String> {
+        let count = [0, 1, wanted, wanted * 10, 2000][rng.usize(..5)];
+        (0..count).map(|_| hostile_text(rng)).collect()
+    }
+}
+
+fn maybe(rng: &mut fastrand::Rng) -> Option<String> {
+    rng.bool().then(|| hostile_text(rng))
+}
+
+impl pipeline_alert::Lookup for Hostile {
+    async fn pipeline_execution(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<pipeline_alert::ExecutionFacts, LookupError> {
+        let mut rng = self.rng(1);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(pipeline_alert::ExecutionFacts {
+            status_summary: maybe(&mut rng),
+            trigger: rng
+                .bool()
+                .then(|| (hostile_text(&mut rng), hostile_text(&mut rng))),
+            revisions: (0..rng.usize(..4))
+                .map(|_| pipeline_alert::SourceRevision {
+                    artifact: hostile_text(&mut rng),
+                    revision_id: hostile_text(&mut rng),
+                    summary: maybe(&mut rng),
+                    url: maybe(&mut rng),
+                })
+                .collect(),
+        })
+    }
+
+    async fn failed_actions(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<pipeline_alert::FailedAction>, LookupError> {
+        let mut rng = self.rng(2);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok((0..[0, 1, 2, 30][rng.usize(..4)])
+            .map(|_| pipeline_alert::FailedAction {
+                stage: hostile_text(&mut rng),
+                action: hostile_text(&mut rng),
+                provider: Some(if rng.bool() {
+                    "CodeBuild".into()
+                } else {
+                    hostile_text(&mut rng)
+                }),
+                error_code: maybe(&mut rng),
+                error_message: maybe(&mut rng),
+                summary: maybe(&mut rng),
+                external_url: rng
+                    .bool()
+                    .then(|| format!("https://{}", hostile_text(&mut rng))),
+                external_id: maybe(&mut rng),
+            })
+            .collect())
+    }
+
+    async fn build_log_tail(&self, _: &str, lines: usize) -> Result<Vec<String>, LookupError> {
+        let mut rng = self.rng(3);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(Self::lines(&mut rng, lines))
+    }
+}
+
+impl deploy_notify::Lookup for Hostile {
+    async fn deployment(&self, _: &str) -> Result<deploy_notify::DeploymentFacts, LookupError> {
+        let mut rng = self.rng(4);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(deploy_notify::DeploymentFacts {
+            revision: maybe(&mut rng),
+            creator: maybe(&mut rng),
+            description: maybe(&mut rng),
+            duration_seconds: rng.bool().then(|| rng.i64(..)),
+            error: rng
+                .bool()
+                .then(|| (hostile_text(&mut rng), hostile_text(&mut rng))),
+        })
+    }
+
+    async fn failed_targets(
+        &self,
+        _: &str,
+        cap: usize,
+    ) -> Result<deploy_notify::FailedTargets, LookupError> {
+        let mut rng = self.rng(5);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        let listed: Vec<_> = (0..rng.usize(..=cap.min(50)))
+            .map(|_| deploy_notify::FailedTarget {
+                id: hostile_text(&mut rng),
+                reason: maybe(&mut rng),
+            })
+            .collect();
+        let total = listed.len() + rng.usize(..1000);
+        Ok(deploy_notify::FailedTargets { listed, total })
+    }
+}
+
+impl build_report::Lookup for Hostile {
+    async fn pull_request(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<build_report::PullRequestFacts, LookupError> {
+        let mut rng = self.rng(6);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(build_report::PullRequestFacts {
+            status: if rng.bool() {
+                "OPEN".into()
+            } else {
+                hostile_text(&mut rng)
+            },
+            source_commit: hostile_text(&mut rng),
+            revision_id: hostile_text(&mut rng),
+        })
+    }
+
+    async fn build_log(&self, _: &str, _: &str, lines: usize) -> Result<Vec<String>, LookupError> {
+        let mut rng = self.rng(7);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(Self::lines(&mut rng, lines))
+    }
+}
+
+impl pr_check::Lookup for Hostile {
+    async fn running_pr_builds(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<pr_check::PrBuild>, LookupError> {
+        let mut rng = self.rng(8);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok((0..rng.usize(..5))
+            .map(|_| pr_check::PrBuild {
+                build_id: hostile_text(&mut rng),
+                source_commit: hostile_text(&mut rng),
+            })
+            .collect())
+    }
+}
+
+impl repo_replicate::Lookup for Hostile {
+    async fn pending_mirrors(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<repo_replicate::PendingMirror>, LookupError> {
+        let mut rng = self.rng(9);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok((0..rng.usize(..3))
+            .map(|_| repo_replicate::PendingMirror {
+                build_id: hostile_text(&mut rng),
+                phase: hostile_text(&mut rng),
+                targets: hostile_text(&mut rng),
+            })
+            .collect())
+    }
+}
