@@ -181,6 +181,8 @@ fn configs() -> Vec<FunctionConfig> {
         ("NOTIFY_ON", "SUCCESS,FAILURE,STOP"),
         ("PR_CHECK_PROJECT", "signalbox-pr-check"),
         ("PR_APPROVAL", "true"),
+        // The samples' initiator, so their builds reach the report path.
+        ("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F"),
         ("MIRROR_PROJECT", "signalbox-mirror"),
         (
             "REPLICAS",
@@ -630,17 +632,21 @@ impl deploy_notify::Lookup for Hostile {
     }
 }
 
-impl build_report::Lookup for Hostile {
+impl pr_check::PullRequests for Hostile {
     async fn pull_request(
         &self,
         _: &str,
         _: &str,
-    ) -> Result<build_report::PullRequestFacts, LookupError> {
+    ) -> Result<pr_check::PullRequestFacts, LookupError> {
         let mut rng = self.rng(6);
-        if rng.u8(..5) == 0 {
-            return Err(self.failed(&mut rng));
+        match rng.u8(..5) {
+            0 => return Err(self.failed(&mut rng)),
+            // Not looked up: the planners go on with the event's own commit,
+            // so the whole check and report paths see the hostile facts below.
+            1 | 2 => return Err(LookupError::Offline),
+            _ => {}
         }
-        Ok(build_report::PullRequestFacts {
+        Ok(pr_check::PullRequestFacts {
             status: if rng.bool() {
                 "OPEN".into()
             } else {
@@ -650,7 +656,9 @@ impl build_report::Lookup for Hostile {
             revision_id: hostile_text(&mut rng),
         })
     }
+}
 
+impl build_report::Lookup for Hostile {
     async fn build_log(&self, _: &str, _: &str, lines: usize) -> Result<Vec<String>, LookupError> {
         let mut rng = self.rng(7);
         if rng.u8(..5) == 0 {
@@ -658,10 +666,23 @@ impl build_report::Lookup for Hostile {
         }
         Ok(Self::lines(&mut rng, lines))
     }
+
+    async fn comment_by_token(
+        &self,
+        _: &build_report::PrBuildInfo,
+        _: &str,
+    ) -> Result<Option<String>, LookupError> {
+        let mut rng = self.rng(10);
+        match rng.u8(..4) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(None),
+            _ => Ok(Some(hostile_text(&mut rng))),
+        }
+    }
 }
 
 impl pr_check::Lookup for Hostile {
-    async fn running_pr_builds(
+    async fn pr_builds(
         &self,
         _: &str,
         _: &str,
@@ -675,8 +696,19 @@ impl pr_check::Lookup for Hostile {
             .map(|_| pr_check::PrBuild {
                 build_id: hostile_text(&mut rng),
                 source_commit: hostile_text(&mut rng),
+                event_id: rng.bool().then(|| hostile_text(&mut rng)),
+                running: rng.bool(),
             })
             .collect())
+    }
+
+    async fn file_at(&self, _: &str, _: &str, _: &str) -> Result<Option<String>, LookupError> {
+        let mut rng = self.rng(11);
+        match rng.u8(..5) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(None),
+            _ => Ok(Some(hostile_text(&mut rng))),
+        }
     }
 }
 

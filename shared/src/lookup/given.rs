@@ -116,7 +116,10 @@ impl pr_check::Lookup for Given {
         commit: &str,
         path: &str,
     ) -> Result<Option<String>, LookupError> {
-        Ok(self.files.get(&format!("{repository}@{commit}:{path}")).cloned())
+        Ok(self
+            .files
+            .get(&format!("{repository}@{commit}:{path}"))
+            .cloned())
     }
 }
 
@@ -150,7 +153,11 @@ impl pipeline_alert::Lookup for Given {
     ) -> Result<Vec<pipeline_alert::FailedAction>, LookupError> {
         Offline.failed_actions(pipeline, execution_id).await
     }
-    async fn build_log_tail(&self, build_id: &str, lines: usize) -> Result<Vec<String>, LookupError> {
+    async fn build_log_tail(
+        &self,
+        build_id: &str,
+        lines: usize,
+    ) -> Result<Vec<String>, LookupError> {
         Offline.build_log_tail(build_id, lines).await
     }
 }

@@ -175,7 +175,7 @@ fn check(problems: &mut Vec<String>, what: String, text: &str, max: usize) {
 /// A mrkdwn text either holds no code block, or ends with exactly one that
 /// nothing inside closes: runs of two or more backticks are fences of exactly
 /// three, there are none or two of them, and the second ends the text.
-fn fence_problem(text: &str) -> Option<String> {
+pub(crate) fn fence_problem(text: &str) -> Option<String> {
     let mut fences = Vec::new();
     let mut run_start = None;
     let chars: Vec<(usize, char)> = text.char_indices().collect();

@@ -157,6 +157,10 @@ pub fn mrkdwn_code_block(text: &str) -> String {
 
 /// [`mrkdwn_code_block`] of text already escaped with [`mrkdwn`].
 pub fn mrkdwn_code_block_escaped(body: &str) -> String {
+    if body.is_empty() {
+        // Six backticks in a row would be read as one fence, not two.
+        return "```\u{200b}```".to_owned();
+    }
     let start = if body.starts_with('`') {
         "\u{200b}"
     } else {
@@ -269,6 +273,12 @@ mod tests {
         let block = markdown_code_block("a ```` b");
         assert!(block.starts_with("`````text\n"), "{block}");
         assert!(block.ends_with("\n`````"));
+    }
+
+    #[test]
+    fn an_empty_code_block_is_still_two_fences() {
+        assert_eq!(mrkdwn_code_block(""), "```\u{200b}```");
+        assert_eq!(limits::fence_problem(&mrkdwn_code_block("\n")), None);
     }
 
     #[test]
