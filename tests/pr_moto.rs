@@ -79,9 +79,10 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
         aws: Aws::new(&sdk),
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let Done::Executed(started) = effects
-        .execute(&plan.action_key(0), &plan.actions[0])
+        .execute(&plan.action_key(0), &plan.actions[0], signalbox::invocation::Invocation::local().deadline)
         .await
         .unwrap()
     else {
@@ -117,14 +118,14 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
     // moto accepts the StopBuild; its builds finish at once, so their status
     // is no test of the stop (moto simulates build progress).
     assert_eq!(
-        effects.execute("e#1", &stop).await.unwrap(),
+        effects.execute("e#1", &stop, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
         Done::Executed(format!("stopped build {}", ids[0]))
     );
     let missing = Action::StopBuild(signalbox::plan::StopBuild {
         build_id: format!("{project}:nope"),
         reason: "x".into(),
     });
-    let error = effects.execute("e#2", &missing).await.unwrap_err();
+    let error = effects.execute("e#2", &missing, signalbox::invocation::Invocation::local().deadline).await.unwrap_err();
     assert!(error.message.starts_with("CodeBuild StopBuild:"), "{error}");
 }
 
@@ -173,6 +174,7 @@ async fn start_build_sends_the_event_derived_idempotency_token_every_time() {
         aws: aws.clone(),
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     for _ in 0..2 {
         let outcome = handle(
@@ -180,6 +182,7 @@ async fn start_build_sends_the_event_derived_idempotency_token_every_time() {
             &config,
             &aws,
             &effects,
+            &signalbox::invocation::Invocation::local(),
         )
         .await
         .unwrap();
@@ -219,6 +222,7 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         aws,
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let comment = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),
@@ -229,7 +233,7 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         client_request_token: "report-evt".into(),
     });
     assert_eq!(
-        effects.execute("k", &comment).await.unwrap(),
+        effects.execute("k", &comment, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
         Done::Executed("posted comment c-1".into())
     );
     let approval = Action::SetApproval(Approval {
@@ -238,7 +242,7 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         state: ApprovalState::Revoke,
     });
     assert!(matches!(
-        effects.execute("k2", &approval).await.unwrap(),
+        effects.execute("k2", &approval, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
         Done::Executed(_)
     ));
     assert_eq!((post.num_calls(), approve.num_calls()), (1, 1));
@@ -259,6 +263,7 @@ async fn a_reused_comment_token_means_the_comment_is_already_there() {
         aws,
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let comment = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),
@@ -269,7 +274,7 @@ async fn a_reused_comment_token_means_the_comment_is_already_there() {
         client_request_token: "report-evt".into(),
     });
     assert_eq!(
-        effects.execute("k", &comment).await.unwrap(),
+        effects.execute("k", &comment, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
         Done::AlreadyDone
     );
 }
