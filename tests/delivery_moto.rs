@@ -238,13 +238,13 @@ async fn slack_404_goes_to_the_failure_queue_at_once_with_the_event_and_the_reas
     assert_eq!(report["requestPayload"], event, "the event, as received");
     assert_eq!(report["version"], "signalbox-failure/1");
     assert_eq!(report["function"], "pipeline-alert");
-    assert_eq!(report["event_id"], event["id"]);
+    assert_eq!(report["eventId"], event["id"]);
     assert_eq!(
         report["requestContext"]["functionArn"],
         "arn:aws:lambda:us-east-1:123456789012:function:pipeline-alert"
     );
     assert_eq!(report["requestContext"]["requestId"], "req-404");
-    assert_eq!(report["failed_actions"][0]["action"], "PostSlack");
+    assert_eq!(report["failedActions"][0]["action"], "PostSlack");
     let reason = report["reason"].as_str().unwrap();
     assert!(
         reason.contains("Slack answered 404 Not Found: channel_not_found"),
@@ -293,7 +293,7 @@ async fn a_deleted_topic_is_permanent_reported_and_slack_still_posts() {
     );
     let reports = drain_queue(&config, &failures).await;
     assert_eq!(reports.len(), 1);
-    assert_eq!(reports[0]["failed_actions"][0]["action"], "Publish");
+    assert_eq!(reports[0]["failedActions"][0]["action"], "Publish");
     assert!(
         reports[0]["reason"].as_str().unwrap().contains("SNS Publish"),
         "{}",

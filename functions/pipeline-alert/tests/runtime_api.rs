@@ -113,6 +113,14 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
     let (topic_arn, queue_url) = topic_with_queue(&config).await;
     let table = idempotency_table(&config).await;
     let (slack, parameter) = slack_with_parameter(&config).await;
+    let failures = aws_sdk_sqs::Client::new(&config)
+        .create_queue()
+        .queue_name(signalbox_tests::unique("failed-invocations"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
 
     let failed = sample("codepipeline-execution-failed.json");
     let mut malformed = failed.clone();
@@ -120,6 +128,7 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         .as_object_mut()
         .unwrap()
         .remove("execution-id");
+    let malformed_id = malformed["id"].clone();
     let succeeded = sample("codepipeline-execution-succeeded.json");
     let runtime = runtime_api(&[failed.clone(), failed, malformed, succeeded]).await;
     let child = start(
@@ -129,6 +138,9 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
             ("ALERT_TOPIC_ARN", topic_arn),
             ("SLACK_WEBHOOK_PARAM", parameter),
             ("IDEMPOTENCY_TABLE", table),
+            ("FAILURE_QUEUE_URL", failures.clone()),
+            // The local Slack receiver is plain http.
+            ("SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK", "true".to_owned()),
         ],
     );
     let posted = results(&runtime, 4).await;
@@ -154,13 +166,22 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         second["done"],
         serde_json::json!(["AlreadyDone", "AlreadyDone"])
     );
-    let error: serde_json::Value =
-        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-3/error").body)
+    // A malformed event fails for good: reported to the failure queue, not retried.
+    let reported: serde_json::Value =
+        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-3/response").body)
             .unwrap();
     assert_eq!(
-        error["errorMessage"], "malformed event: detail.execution-id: missing",
-        "{error}"
+        reported["reported"], "malformed event: detail.execution-id: missing",
+        "{reported}"
     );
+    let reports = drain_queue(&config, &failures).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["requestContext"]["requestId"], "req-3");
+    assert_eq!(
+        reports[0]["requestContext"]["functionArn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:pipeline-alert"
+    );
+    assert_eq!(reports[0]["requestPayload"]["id"], malformed_id);
     let ignored: serde_json::Value =
         serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-4/response").body)
             .unwrap();
@@ -212,6 +233,10 @@ async fn binary_with_bad_configuration_exits_naming_each_variable() {
     );
     assert!(
         logs.contains("IDEMPOTENCY_TABLE: required but unset"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("FAILURE_QUEUE_URL: required but unset"),
         "{logs}"
     );
     let posted = runtime.received_requests().await.unwrap();
