@@ -22,9 +22,9 @@ use aws_sdk_codepipeline::types::{
 use aws_smithy_mocks::{mock, mock_client};
 use signalbox::aws::Aws;
 use signalbox::config::Channels;
+use signalbox::effects::slack::UrlRule;
 use signalbox::effects::{AwsEffects, Done, SlackWebhook};
 use signalbox::flows::{FunctionConfig, deploy_notify, pipeline_alert};
-use signalbox::effects::slack::UrlRule;
 use signalbox::idempotency::Ledger;
 use signalbox::invocation::{Deadline, Invocation};
 use signalbox::plan::SlackMessage;
@@ -490,7 +490,9 @@ async fn a_failed_slack_post_fails_the_invocation_and_is_retried_without_a_secon
         log_lines: 20,
     });
     // moto lacks the CodePipeline reads: the alert goes out with what is known.
-    let error = handle(&event, &function, &aws, &effects, &Invocation::local()).await.unwrap_err();
+    let error = handle(&event, &function, &aws, &effects, &Invocation::local())
+        .await
+        .unwrap_err();
     assert!(
         error
             .to_string()

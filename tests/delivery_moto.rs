@@ -104,6 +104,7 @@ async fn slow_failing_slack_makes_the_handler_give_up_and_release_its_claim_befo
     .await
     .unwrap_err();
     let took = started.elapsed();
+    eprintln!("gave up after {took:?} with a {deadline:?} deadline");
     assert!(
         took < deadline,
         "the handler answered after {took:?}, past its {deadline:?} deadline"
@@ -295,7 +296,10 @@ async fn a_deleted_topic_is_permanent_reported_and_slack_still_posts() {
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0]["failedActions"][0]["action"], "Publish");
     assert!(
-        reports[0]["reason"].as_str().unwrap().contains("SNS Publish"),
+        reports[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("SNS Publish"),
         "{}",
         reports[0]["reason"]
     );
@@ -412,7 +416,12 @@ async fn a_rotated_webhook_is_read_again_from_ssm_once_and_posted_to() {
         .await
         .expect("webhook");
     // Rotated after the cold start.
-    put_webhook(&config, &parameter, &format!("{}/services/NEW", slack.uri())).await;
+    put_webhook(
+        &config,
+        &parameter,
+        &format!("{}/services/NEW", slack.uri()),
+    )
+    .await;
 
     let done = webhook
         .post(&message(), Invocation::local().deadline)
@@ -453,7 +462,10 @@ async fn a_webhook_gone_for_good_is_read_again_once_then_permanent() {
         .await
         .unwrap_err();
     assert!(!error.transient, "{error}");
-    assert_eq!(error.message, "Slack answered 410 Gone: channel_is_archived");
+    assert_eq!(
+        error.message,
+        "Slack answered 410 Gone: channel_is_archived"
+    );
     assert_eq!(slack.received_requests().await.unwrap().len(), 1);
 }
 
@@ -520,9 +532,15 @@ async fn a_redriven_event_posts_nothing_twice() {
     assert_eq!(reports.len(), 1);
     let redriven = reports[0]["requestPayload"].clone();
     for round in 0..2 {
-        let outcome = handle(&redriven, &function, &Offline, &effects, &Invocation::local())
-            .await
-            .expect("redrive");
+        let outcome = handle(
+            &redriven,
+            &function,
+            &Offline,
+            &effects,
+            &Invocation::local(),
+        )
+        .await
+        .expect("redrive");
         let Outcome::Handled { done, .. } = outcome else {
             panic!("{outcome:?}")
         };

@@ -55,12 +55,14 @@ async fn a_claim_left_by_a_crashed_invocation_expires() {
     let first = claimed(&ledger, "evt-4#0").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let second = claimed(&ledger, "evt-4#0").await;
-    assert_ne!(first, second, "the stale claim is taken over under a new owner");
+    assert_ne!(
+        first, second,
+        "the stale claim is taken over under a new owner"
+    );
 }
 
 #[tokio::test]
-async fn stale_takeover_then_the_old_owners_late_release_and_complete_leave_the_new_claim_alone()
-{
+async fn stale_takeover_then_the_old_owners_late_release_and_complete_leave_the_new_claim_alone() {
     // A's claim expires at once (A is "slow"); B's lasts the normal lease.
     let mut slow = ledger().await;
     slow.claim_timeout = Duration::ZERO;
@@ -92,10 +94,7 @@ async fn stale_takeover_then_the_old_owners_late_release_and_complete_leave_the_
     );
     // B, the owner, finishes normally.
     fast.complete("evt-6#slack", &b).await.unwrap();
-    assert_eq!(
-        fast.claim("evt-6#slack").await.unwrap(),
-        Claim::AlreadyDone
-    );
+    assert_eq!(fast.claim("evt-6#slack").await.unwrap(), Claim::AlreadyDone);
 }
 
 #[tokio::test]

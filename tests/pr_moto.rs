@@ -82,7 +82,11 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
         failure_queue: None,
     };
     let Done::Executed(started) = effects
-        .execute(&plan.action_key(0), &plan.actions[0], signalbox::invocation::Invocation::local().deadline)
+        .execute(
+            &plan.action_key(0),
+            &plan.actions[0],
+            signalbox::invocation::Invocation::local().deadline,
+        )
         .await
         .unwrap()
     else {
@@ -118,14 +122,28 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
     // moto accepts the StopBuild; its builds finish at once, so their status
     // is no test of the stop (moto simulates build progress).
     assert_eq!(
-        effects.execute("e#1", &stop, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
+        effects
+            .execute(
+                "e#1",
+                &stop,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::Executed(format!("stopped build {}", ids[0]))
     );
     let missing = Action::StopBuild(signalbox::plan::StopBuild {
         build_id: format!("{project}:nope"),
         reason: "x".into(),
     });
-    let error = effects.execute("e#2", &missing, signalbox::invocation::Invocation::local().deadline).await.unwrap_err();
+    let error = effects
+        .execute(
+            "e#2",
+            &missing,
+            signalbox::invocation::Invocation::local().deadline,
+        )
+        .await
+        .unwrap_err();
     assert!(error.message.starts_with("CodeBuild StopBuild:"), "{error}");
 }
 
@@ -233,7 +251,14 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         client_request_token: "report-evt".into(),
     });
     assert_eq!(
-        effects.execute("k", &comment, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
+        effects
+            .execute(
+                "k",
+                &comment,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::Executed("posted comment c-1".into())
     );
     let approval = Action::SetApproval(Approval {
@@ -242,7 +267,14 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         state: ApprovalState::Revoke,
     });
     assert!(matches!(
-        effects.execute("k2", &approval, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
+        effects
+            .execute(
+                "k2",
+                &approval,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::Executed(_)
     ));
     assert_eq!((post.num_calls(), approve.num_calls()), (1, 1));
@@ -274,7 +306,14 @@ async fn a_reused_comment_token_means_the_comment_is_already_there() {
         client_request_token: "report-evt".into(),
     });
     assert_eq!(
-        effects.execute("k", &comment, signalbox::invocation::Invocation::local().deadline).await.unwrap(),
+        effects
+            .execute(
+                "k",
+                &comment,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::AlreadyDone
     );
 }

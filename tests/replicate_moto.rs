@@ -216,7 +216,11 @@ async fn start_mirror_starts_a_build_of_the_mirror_project_in_moto() {
         failure_queue: None,
     };
     let done = effects
-        .execute(&plan.action_key(0), &plan.actions[0], signalbox::invocation::Invocation::local().deadline)
+        .execute(
+            &plan.action_key(0),
+            &plan.actions[0],
+            signalbox::invocation::Invocation::local().deadline,
+        )
         .await
         .expect("StartBuild");
     let Done::Executed(text) = done else {

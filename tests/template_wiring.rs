@@ -630,7 +630,11 @@ fn every_function_reports_permanent_failures_to_the_failed_invocations_queue() {
         );
         let (role_id, role) = role_of(&template, &f);
         assert!(
-            allows(&statements(role), "sqs:SendMessage", "FailedInvocationsQueue"),
+            allows(
+                &statements(role),
+                "sqs:SendMessage",
+                "FailedInvocationsQueue"
+            ),
             "{role_id} cannot send to FailedInvocationsQueue"
         );
     }
@@ -663,9 +667,16 @@ fn both_failure_queues_have_a_depth_alarm_that_notifies_the_alert_topic() {
         let (id, alarm) = watching[0];
         let p = &alarm["Properties"];
         assert_eq!(p["Namespace"], "AWS/SQS", "{id}");
-        assert_eq!(p["MetricName"], "ApproximateNumberOfMessagesVisible", "{id}");
+        assert_eq!(
+            p["MetricName"], "ApproximateNumberOfMessagesVisible",
+            "{id}"
+        );
         assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
-        assert_eq!(p["Threshold"].as_f64(), Some(0.0), "{id}: one message alarms");
+        assert_eq!(
+            p["Threshold"].as_f64(),
+            Some(0.0),
+            "{id}: one message alarms"
+        );
         // The topic, whether the stack creates it or is given one.
         for (overrides, topic) in [
             (&[][..], json!({ "Ref": "AlertTopic" })),

@@ -34,7 +34,11 @@ pub struct Owner(String);
 impl Owner {
     /// A fresh random token (128 bits; not a secret, only unique).
     fn new() -> Owner {
-        Owner(format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)))
+        Owner(format!(
+            "{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        ))
     }
 }
 

@@ -21,8 +21,8 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use crate::effects::{
-    ActionFailure, Done, EffectError, Effects, FAILURE_REPORT_VERSION, FailureReport,
-    ReportError, RequestContext,
+    ActionFailure, Done, EffectError, Effects, FAILURE_REPORT_VERSION, FailureReport, ReportError,
+    RequestContext,
 };
 use crate::event::{Event, EventError};
 use crate::flows::{FunctionConfig, Lookups, PlanError};
@@ -112,8 +112,8 @@ pub async fn handle<L: Lookups, E: Effects>(
     invocation: &Invocation,
 ) -> Result<Outcome, HandleError> {
     let function: Function = config.function();
-    let failed = |event_id: Option<String>, reason: String, actions: Vec<ActionFailure>| {
-        FailureReport {
+    let failed =
+        |event_id: Option<String>, reason: String, actions: Vec<ActionFailure>| FailureReport {
             version: FAILURE_REPORT_VERSION,
             request_context: RequestContext {
                 request_id: invocation.request_id.clone(),
@@ -125,27 +125,23 @@ pub async fn handle<L: Lookups, E: Effects>(
             event_id,
             reason,
             failed_actions: actions,
-        }
-    };
+        };
     let event = match Event::parse(value) {
         Ok(event) => event,
         Err(problem) => {
             let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
             let report = failed(id, format!("malformed event: {problem}"), Vec::new());
-            return send_report(effects, report).await;
+            return send_report(effects, report, invocation.deadline).await;
         }
     };
     let work = invocation.deadline.for_work();
     // Lookups get at most half the working time: the actions need the rest.
     let lookups_until = work.within(work.remaining() / 2);
-    let decided = tokio::time::timeout_at(
-        lookups_until.instant(),
-        decide(&event, config, lookup),
-    )
-    .await
-    .map_err(|_| HandleError::LookupTimeout {
-        event_id: event.id.clone(),
-    })?;
+    let decided = tokio::time::timeout_at(lookups_until.instant(), decide(&event, config, lookup))
+        .await
+        .map_err(|_| HandleError::LookupTimeout {
+            event_id: event.id.clone(),
+        })?;
     let plan = match decided {
         Err(source @ PlanError::Lookup(_)) => {
             return Err(HandleError::Plan {
@@ -155,7 +151,8 @@ pub async fn handle<L: Lookups, E: Effects>(
         }
         Err(source @ PlanError::Field { .. }) => {
             let reason = format!("cannot plan event {}: {source}", event.id);
-            return send_report(effects, failed(Some(event.id.clone()), reason, Vec::new())).await;
+            let report = failed(Some(event.id.clone()), reason, Vec::new());
+            return send_report(effects, report, invocation.deadline).await;
         }
         Ok(Err(reason)) => {
             info!(event_id = %event.id, %function, detail_type = %event.detail_type, %reason, "ignored");
@@ -207,7 +204,8 @@ pub async fn handle<L: Lookups, E: Effects>(
             error: e.message.clone(),
         })
         .collect();
-    send_report(effects, failed(Some(event.id.clone()), reason, actions)).await
+    let report = failed(Some(event.id.clone()), reason, actions);
+    send_report(effects, report, invocation.deadline).await
 }
 
 /// Sends `report` to the failure queue: `Ok(Reported)` with one error line,
@@ -215,10 +213,19 @@ pub async fn handle<L: Lookups, E: Effects>(
 async fn send_report<E: Effects>(
     effects: &E,
     report: FailureReport,
+    deadline: Deadline,
 ) -> Result<Outcome, HandleError> {
     let actions: Vec<&str> = report.failed_actions.iter().map(|a| a.action).collect();
     let event_id = report.event_id.as_deref().unwrap_or("(none)");
-    match effects.report_failure(&report).await {
+    // Bounded by the deadline itself: this is what the cleanup margin is for.
+    let sent = tokio::time::timeout_at(deadline.instant(), effects.report_failure(&report))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ReportError::Send(
+                "not sent by the invocation's deadline".to_owned(),
+            ))
+        });
+    match sent {
         Ok(()) => {
             error!(event_id, function = %report.function, ?actions, reason = %report.reason, "failed for good: sent to the failure queue, not retried");
             Ok(Outcome::Reported(report))

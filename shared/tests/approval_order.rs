@@ -5,9 +5,7 @@ use std::sync::Mutex;
 
 use signalbox::effects::{Done, EffectError, Effects, FailureReport, ReportError};
 use signalbox::invocation::Invocation;
-use signalbox::plan::{
-    Action, Approval, ApprovalState, Plan, PrComment, SlackMessage, SnsMessage,
-};
+use signalbox::plan::{Action, Approval, ApprovalState, Plan, PrComment, SlackMessage, SnsMessage};
 use signalbox::route::Function;
 
 /// Fails every action of the kinds given, carries out the rest, and
@@ -117,7 +115,9 @@ async fn a_failed_publish_does_not_stop_slack_or_the_approval() {
 #[test]
 fn keys_name_the_action_not_its_position() {
     let plan = plan();
-    let keys: Vec<String> = (0..plan.actions.len()).map(|i| plan.action_key(i)).collect();
+    let keys: Vec<String> = (0..plan.actions.len())
+        .map(|i| plan.action_key(i))
+        .collect();
     assert_eq!(
         keys,
         [
@@ -129,7 +129,11 @@ fn keys_name_the_action_not_its_position() {
     );
     let mut shorter = plan.clone();
     shorter.actions.remove(2);
-    assert_eq!(shorter.action_key(2), keys[3], "removing SNS keeps Slack's key");
+    assert_eq!(
+        shorter.action_key(2),
+        keys[3],
+        "removing SNS keeps Slack's key"
+    );
 }
 
 #[test]

@@ -217,19 +217,44 @@ impl Effects for AwsEffects {
         let kind = action.kind();
         match action {
             Action::StartBuild(a) => {
-                bounded(kind, deadline, codebuild::start_build(&self.aws.codebuild, a)).await
+                bounded(
+                    kind,
+                    deadline,
+                    codebuild::start_build(&self.aws.codebuild, a),
+                )
+                .await
             }
             Action::StopBuild(a) => {
-                bounded(kind, deadline, codebuild::stop_build(&self.aws.codebuild, a)).await
+                bounded(
+                    kind,
+                    deadline,
+                    codebuild::stop_build(&self.aws.codebuild, a),
+                )
+                .await
             }
             Action::StartMirror(a) => {
-                bounded(kind, deadline, codebuild::start_mirror(&self.aws.codebuild, a)).await
+                bounded(
+                    kind,
+                    deadline,
+                    codebuild::start_mirror(&self.aws.codebuild, a),
+                )
+                .await
             }
             Action::PostPrComment(a) => {
-                bounded(kind, deadline, codecommit::post_comment(&self.aws.codecommit, a)).await
+                bounded(
+                    kind,
+                    deadline,
+                    codecommit::post_comment(&self.aws.codecommit, a),
+                )
+                .await
             }
             Action::SetApproval(a) => {
-                bounded(kind, deadline, codecommit::set_approval(&self.aws.codecommit, a)).await
+                bounded(
+                    kind,
+                    deadline,
+                    codecommit::set_approval(&self.aws.codecommit, a),
+                )
+                .await
             }
             Action::Publish(a) => {
                 self.once(key, action, deadline, sns::publish(&self.aws.sns, a))

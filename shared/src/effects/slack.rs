@@ -42,9 +42,8 @@ impl UrlRule {
 
     /// Why `url` is refused, or None when it is accepted.
     fn refuses(self, url: &str) -> Option<String> {
-        if url.starts_with("https://") {
-            None
-        } else if self == UrlRule::TestOnlyAllowHttp && url.starts_with("http://") {
+        let http_allowed = self == UrlRule::TestOnlyAllowHttp && url.starts_with("http://");
+        if url.starts_with("https://") || http_allowed {
             None
         } else {
             Some(format!(
@@ -151,7 +150,11 @@ impl SlackWebhook {
 
     /// Posts the message, retrying what Slack says may be retried, and
     /// giving up in time to answer before `deadline`.
-    pub async fn post(&self, message: &SlackMessage, deadline: Deadline) -> Result<Done, EffectError> {
+    pub async fn post(
+        &self,
+        message: &SlackMessage,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
         let body = serde_json::json!({ "text": message.text, "blocks": message.blocks });
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
@@ -162,7 +165,10 @@ impl SlackWebhook {
             if time_left.is_zero() {
                 return Err(EffectError::transient(
                     "PostSlack",
-                    format!("no time left before the invocation's deadline (after {} attempts)", attempt - 1),
+                    format!(
+                        "no time left before the invocation's deadline (after {} attempts)",
+                        attempt - 1
+                    ),
                 ));
             }
             let request = self
@@ -203,7 +209,9 @@ impl SlackWebhook {
                             Err(problem) => {
                                 return Err(EffectError::transient(
                                     "PostSlack",
-                                    format!("{said}; reading the webhook parameter again failed: {problem}"),
+                                    format!(
+                                        "{said}; reading the webhook parameter again failed: {problem}"
+                                    ),
                                 ));
                             }
                         }
