@@ -694,3 +694,17 @@ fn both_failure_queues_have_a_depth_alarm_that_notifies_the_alert_topic() {
         }
     }
 }
+
+#[test]
+fn done_actions_are_remembered_longer_than_the_failure_queues_keep_an_event() {
+    let template = template::load();
+    for queue in ["UndeliveredEventsQueue", "FailedInvocationsQueue"] {
+        let kept = template["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{queue}: MessageRetentionPeriod"));
+        assert!(
+            kept < signalbox::idempotency::RETENTION.as_secs(),
+            "{queue} keeps events {kept} s: a redrive after the ledger forgot would repeat actions"
+        );
+    }
+}

@@ -27,6 +27,10 @@ const OWNER: &str = "owner";
 pub const CLAIM_LEASE: Duration =
     Duration::from_secs(crate::invocation::FUNCTION_TIMEOUT.as_secs() + 30);
 
+/// How long a done key is remembered: longer than the failure queues keep an
+/// event (14 days), so a redriven event never repeats what was done.
+pub const RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
+
 /// The token of one claim: who may complete or release it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner(String);
@@ -69,7 +73,7 @@ pub struct Ledger {
     table: String,
     /// How long a claim holds before another invocation may take it over.
     pub claim_timeout: Duration,
-    /// How long a done key is remembered (EventBridge retries for 24 h).
+    /// How long a done key is remembered ([`RETENTION`]).
     pub retention: Duration,
 }
 
@@ -90,7 +94,7 @@ impl Ledger {
             client,
             table: table.into(),
             claim_timeout: CLAIM_LEASE,
-            retention: Duration::from_secs(7 * 24 * 3600),
+            retention: RETENTION,
         }
     }
 
