@@ -24,7 +24,7 @@ use crate::effects::{
     ActionFailure, Done, EffectError, Effects, FAILURE_REPORT_VERSION, FailureReport, ReportError,
     RequestContext,
 };
-use crate::event::{Event, EventError};
+use crate::event::Event;
 use crate::flows::{FunctionConfig, Lookups, PlanError};
 use crate::invocation::{Deadline, Invocation};
 use crate::plan::{Action, Plan};
@@ -33,8 +33,6 @@ use crate::route::{Function, Route};
 /// Why a handler failed; Lambda retries the event, and keeps it at the end.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    #[error("malformed event: {0}")]
-    Event(#[from] EventError),
     #[error("cannot plan event {event_id}: {source}")]
     Plan {
         event_id: String,

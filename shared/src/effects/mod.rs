@@ -305,6 +305,18 @@ async fn bounded(
     }
 }
 
+/// Runs a ledger write after the work deadline, within the cleanup margin
+/// kept for it.
+async fn cleanup(write: impl Future<Output = Result<(), LedgerError>>) -> Result<(), LedgerError> {
+    tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LedgerError::Table(
+                "no answer within the cleanup margin".to_owned(),
+            ))
+        })
+}
+
 impl AwsEffects {
     /// Runs `work` unless the ledger says `key` was already done; releases
     /// the claim when `work` fails or runs out of time.
@@ -325,11 +337,12 @@ impl AwsEffects {
                 "no time left before the invocation's deadline: not started",
             ));
         }
-        let owner = match ledger
-            .claim(key)
+        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim(key))
             .await
-            .map_err(|e| EffectError::transient(kind, e.to_string()))?
-        {
+            .map_err(|_| {
+                EffectError::transient(kind, "claiming the action ran out of time: not started")
+            })?;
+        let owner = match claim.map_err(|e| EffectError::transient(kind, e.to_string()))? {
             Claim::AlreadyDone => return Ok(Done::AlreadyDone),
             Claim::Claimed(owner) => owner,
         };
@@ -338,7 +351,7 @@ impl AwsEffects {
                 // The action happened: an error now must not make Lambda
                 // retry it (that would do it twice). A later redelivery may
                 // repeat it, which the log line says.
-                if let Err(error) = ledger.complete(key, &owner).await {
+                if let Err(error) = cleanup(ledger.complete(key, &owner)).await {
                     tracing::error!(%key, action = kind, %error, "done, but not recorded as done: a redelivery may repeat it");
                 }
                 Ok(done)
@@ -346,7 +359,7 @@ impl AwsEffects {
             Err(error) => {
                 // Release the claim so Lambda's retry can try again; if even
                 // that fails, the claim expires on its own.
-                match ledger.release(key, &owner).await {
+                match cleanup(ledger.release(key, &owner)).await {
                     Ok(()) => {}
                     Err(LedgerError::NotOwner(_)) => {
                         tracing::warn!(%key, action = kind, "claim was taken over by another invocation: left to it");
