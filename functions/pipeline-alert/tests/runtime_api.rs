@@ -17,12 +17,17 @@ const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
 /// Queues `events` as invocations `req-1`, `req-2`, …; afterwards `next` long-polls.
 async fn runtime_api(events: &[serde_json::Value]) -> MockServer {
+    runtime_api_with_deadline(events, Duration::from_secs(300)).await
+}
+
+/// As [`runtime_api`], each invocation due `time` after the runtime starts.
+async fn runtime_api_with_deadline(events: &[serde_json::Value], time: Duration) -> MockServer {
     let server = MockServer::start().await;
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis()
-        + 300_000;
+        + time.as_millis();
     for (i, event) in events.iter().enumerate() {
         Mock::given(method("GET"))
             .and(path(NEXT))
@@ -243,5 +248,57 @@ async fn binary_with_bad_configuration_exits_naming_each_variable() {
     assert!(
         posted.is_empty(),
         "no invocation is taken before configuration is valid"
+    );
+}
+
+#[tokio::test]
+async fn binary_gives_up_before_the_deadline_the_runtime_api_announces() {
+    let config = moto_config().await;
+    let table = idempotency_table(&config).await;
+    let (slack, parameter) = slack_with_parameter(&config).await;
+    // Slack now answers, slowly, 503 to every post (this mock takes precedence).
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_secs(2)))
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    let deadline = Duration::from_secs(8);
+    let runtime =
+        runtime_api_with_deadline(&[sample("codepipeline-execution-failed.json")], deadline).await;
+    let started = Instant::now();
+    let child = start(
+        &runtime,
+        &[
+            ("SIGNALBOX_ENDPOINT_URL", moto_endpoint()),
+            ("SNS_ENABLED", "false".to_owned()),
+            ("SLACK_WEBHOOK_PARAM", parameter),
+            ("IDEMPOTENCY_TABLE", table),
+            (
+                "FAILURE_QUEUE_URL",
+                "http://unused.invalid/queue".to_owned(),
+            ),
+            ("SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK", "true".to_owned()),
+        ],
+    );
+    let posted = results(&runtime, 1).await;
+    let took = started.elapsed();
+    let logs = stop(child);
+    assert_eq!(
+        posted[0].url.path(),
+        "/2018-06-01/runtime/invocation/req-1/error",
+        "a transient failure, for Lambda to retry; logs:\n{logs}"
+    );
+    // The deadline counts from the runtime's start, before the cold start.
+    assert!(
+        took < deadline,
+        "answered after {took:?}, past the {deadline:?} deadline; logs:\n{logs}"
+    );
+    let error: serde_json::Value = serde_json::from_slice(&posted[0].body).unwrap();
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("PostSlack failed (transient)"),
+        "{error}"
     );
 }
