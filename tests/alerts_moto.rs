@@ -22,9 +22,11 @@ use aws_sdk_codepipeline::types::{
 use aws_smithy_mocks::{mock, mock_client};
 use signalbox::aws::Aws;
 use signalbox::config::Channels;
+use signalbox::effects::slack::UrlRule;
 use signalbox::effects::{AwsEffects, Done, SlackWebhook};
 use signalbox::flows::{FunctionConfig, deploy_notify, pipeline_alert};
 use signalbox::idempotency::Ledger;
+use signalbox::invocation::{Deadline, Invocation};
 use signalbox::plan::SlackMessage;
 use signalbox::{Outcome, handle};
 use signalbox_tests::{
@@ -44,8 +46,12 @@ fn message() -> SlackMessage {
 fn quick(url: String) -> SlackWebhook {
     let mut webhook = SlackWebhook::new(url);
     webhook.first_backoff = Duration::from_millis(20);
-    webhook.budget = Duration::from_secs(5);
     webhook
+}
+
+/// Five seconds from now: the retry tests' time budget.
+fn soon() -> Deadline {
+    Deadline::after(Duration::from_secs(5))
 }
 
 #[tokio::test]
@@ -68,14 +74,14 @@ async fn slack_webhook_url_is_read_from_an_ssm_secure_string() {
         .await
         .expect("put_parameter");
 
-    let webhook = SlackWebhook::from_ssm(&ssm, &parameter)
+    let webhook = SlackWebhook::from_ssm(&ssm, &parameter, UrlRule::TestOnlyAllowHttp)
         .await
         .expect("webhook from SSM");
     assert!(
         !format!("{webhook:?}").contains("XXXX"),
         "Debug must not show the URL"
     );
-    let done = webhook.post(&message()).await.expect("posted");
+    let done = webhook.post(&message(), soon()).await.expect("posted");
     assert!(matches!(done, Done::Executed(_)));
     let received = slack.received_requests().await.unwrap();
     let body: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
@@ -86,7 +92,7 @@ async fn slack_webhook_url_is_read_from_an_ssm_secure_string() {
 async fn a_missing_ssm_parameter_is_named_without_any_secret() {
     let config = moto_config().await;
     let ssm = aws_sdk_ssm::Client::new(&config);
-    let error = SlackWebhook::from_ssm(&ssm, "/nowhere/slack")
+    let error = SlackWebhook::from_ssm(&ssm, "/nowhere/slack", UrlRule::HttpsOnly)
         .await
         .unwrap_err();
     let text = error.to_string();
@@ -116,7 +122,7 @@ async fn slack_429_with_retry_after_then_200_delivers_exactly_once() {
         .await;
     let started = Instant::now();
     let done = quick(slack.uri())
-        .post(&message())
+        .post(&message(), soon())
         .await
         .expect("delivered after the 429");
     assert_eq!(done, Done::Executed("posted to Slack (attempt 2)".into()));
@@ -144,7 +150,7 @@ async fn slack_5xx_is_retried_with_backoff() {
         .mount(&slack)
         .await;
     let done = quick(slack.uri())
-        .post(&message())
+        .post(&message(), soon())
         .await
         .expect("delivered after two 500s");
     assert_eq!(done, Done::Executed("posted to Slack (attempt 3)".into()));
@@ -159,7 +165,7 @@ async fn slack_400_is_permanent_not_retried_and_keeps_the_url_secret() {
         .mount(&slack)
         .await;
     let url = format!("{}/services/SECRET", slack.uri());
-    let error = quick(url).post(&message()).await.unwrap_err();
+    let error = quick(url).post(&message(), soon()).await.unwrap_err();
     assert!(!error.transient);
     assert_eq!(
         error.message,
@@ -181,7 +187,7 @@ async fn slack_that_keeps_failing_ends_in_a_transient_error_for_lambda_to_retry(
         .await;
     let mut webhook = quick(format!("{}/services/SECRET", slack.uri()));
     webhook.max_attempts = 3;
-    let error = webhook.post(&message()).await.unwrap_err();
+    let error = webhook.post(&message(), soon()).await.unwrap_err();
     assert!(error.transient);
     assert!(
         error.message.contains("gave up after 3 attempts"),
@@ -202,7 +208,7 @@ async fn unreachable_slack_error_does_not_contain_the_url() {
         .port();
     let mut webhook = quick(format!("http://127.0.0.1:{port}/services/SECRET"));
     webhook.max_attempts = 2;
-    let error = webhook.post(&message()).await.unwrap_err();
+    let error = webhook.post(&message(), soon()).await.unwrap_err();
     assert!(error.transient);
     assert!(!error.message.contains("SECRET"), "{}", error.message);
 }
@@ -375,6 +381,7 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
     let effects = AwsEffects {
         slack: Some(quick(slack.uri())),
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        failure_queue: None,
         aws,
     };
     let function = FunctionConfig::PipelineAlert(pipeline_alert::Config {
@@ -387,7 +394,7 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
         log_lines: 20,
     });
 
-    let first = handle(&event, &function, &lookup, &effects)
+    let first = handle(&event, &function, &lookup, &effects, &Invocation::local())
         .await
         .expect("first delivery");
     let Outcome::Handled { done, .. } = first else {
@@ -398,7 +405,7 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
         "{done:?}"
     );
     // EventBridge delivers again: nothing is sent twice.
-    let second = handle(&event, &function, &lookup, &effects)
+    let second = handle(&event, &function, &lookup, &effects, &Invocation::local())
         .await
         .expect("second delivery");
     let Outcome::Handled { done, .. } = second else {
@@ -470,6 +477,7 @@ async fn a_failed_slack_post_fails_the_invocation_and_is_retried_without_a_secon
     let effects = AwsEffects {
         slack: Some(webhook),
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        failure_queue: None,
         aws: aws.clone(),
     };
     let function = FunctionConfig::PipelineAlert(pipeline_alert::Config {
@@ -482,7 +490,9 @@ async fn a_failed_slack_post_fails_the_invocation_and_is_retried_without_a_secon
         log_lines: 20,
     });
     // moto lacks the CodePipeline reads: the alert goes out with what is known.
-    let error = handle(&event, &function, &aws, &effects).await.unwrap_err();
+    let error = handle(&event, &function, &aws, &effects, &Invocation::local())
+        .await
+        .unwrap_err();
     assert!(
         error
             .to_string()
@@ -490,7 +500,7 @@ async fn a_failed_slack_post_fails_the_invocation_and_is_retried_without_a_secon
         "{error}"
     );
     // Lambda's retry: SNS is already done, Slack goes through now.
-    let retry = handle(&event, &function, &aws, &effects)
+    let retry = handle(&event, &function, &aws, &effects, &Invocation::local())
         .await
         .expect("retry succeeds");
     let Outcome::Handled { done, .. } = retry else {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use signalbox::idempotency::{Claim, Ledger, LedgerError};
+use signalbox::idempotency::{Claim, Ledger, LedgerError, Owner};
 use signalbox_tests::{idempotency_table, moto_config};
 
 async fn ledger() -> Ledger {
@@ -12,23 +12,28 @@ async fn ledger() -> Ledger {
     Ledger::new(aws_sdk_dynamodb::Client::new(&config), table)
 }
 
+/// Claims `key`, expecting it free, and returns the owner token.
+async fn claimed(ledger: &Ledger, key: &str) -> Owner {
+    match ledger.claim(key).await.unwrap() {
+        Claim::Claimed(owner) => owner,
+        other => panic!("{key}: expected a claim, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_done_action_is_never_claimed_again() {
     let ledger = ledger().await;
-    assert_eq!(ledger.claim("evt-1#0").await.unwrap(), Claim::Claimed);
-    ledger.complete("evt-1#0").await.unwrap();
+    let owner = claimed(&ledger, "evt-1#0").await;
+    ledger.complete("evt-1#0", &owner).await.unwrap();
     assert_eq!(ledger.claim("evt-1#0").await.unwrap(), Claim::AlreadyDone);
-    assert_eq!(
-        ledger.claim("evt-1#1").await.unwrap(),
-        Claim::Claimed,
-        "other actions are independent"
-    );
+    // Other actions are independent.
+    claimed(&ledger, "evt-1#1").await;
 }
 
 #[tokio::test]
 async fn a_live_claim_blocks_a_concurrent_invocation() {
     let ledger = ledger().await;
-    assert_eq!(ledger.claim("evt-2#0").await.unwrap(), Claim::Claimed);
+    claimed(&ledger, "evt-2#0").await;
     assert_eq!(
         ledger.claim("evt-2#0").await.unwrap_err(),
         LedgerError::InProgress("evt-2#0".into())
@@ -38,22 +43,58 @@ async fn a_live_claim_blocks_a_concurrent_invocation() {
 #[tokio::test]
 async fn a_released_claim_can_be_taken_again() {
     let ledger = ledger().await;
-    assert_eq!(ledger.claim("evt-3#0").await.unwrap(), Claim::Claimed);
-    ledger.release("evt-3#0").await.unwrap();
-    assert_eq!(ledger.claim("evt-3#0").await.unwrap(), Claim::Claimed);
+    let owner = claimed(&ledger, "evt-3#0").await;
+    ledger.release("evt-3#0", &owner).await.unwrap();
+    claimed(&ledger, "evt-3#0").await;
 }
 
 #[tokio::test]
 async fn a_claim_left_by_a_crashed_invocation_expires() {
     let mut ledger = ledger().await;
     ledger.claim_timeout = Duration::ZERO;
-    assert_eq!(ledger.claim("evt-4#0").await.unwrap(), Claim::Claimed);
+    let first = claimed(&ledger, "evt-4#0").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        ledger.claim("evt-4#0").await.unwrap(),
-        Claim::Claimed,
-        "the stale claim is taken over"
+    let second = claimed(&ledger, "evt-4#0").await;
+    assert_ne!(
+        first, second,
+        "the stale claim is taken over under a new owner"
     );
+}
+
+#[tokio::test]
+async fn stale_takeover_then_the_old_owners_late_release_and_complete_leave_the_new_claim_alone() {
+    // A's claim expires at once (A is "slow"); B's lasts the normal lease.
+    let mut slow = ledger().await;
+    slow.claim_timeout = Duration::ZERO;
+    let mut fast = slow.clone();
+    fast.claim_timeout = signalbox::idempotency::CLAIM_LEASE;
+    let a = claimed(&slow, "evt-6#slack").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let b = claimed(&fast, "evt-6#slack").await;
+
+    // A wakes up and fails: its release must not free B's claim.
+    assert_eq!(
+        slow.release("evt-6#slack", &a).await.unwrap_err(),
+        LedgerError::NotOwner("evt-6#slack".into())
+    );
+    assert_eq!(
+        fast.claim("evt-6#slack").await.unwrap_err(),
+        LedgerError::InProgress("evt-6#slack".into()),
+        "B's claim survived A's late release"
+    );
+    // A's late completion must not overwrite B's claim either.
+    assert_eq!(
+        slow.complete("evt-6#slack", &a).await.unwrap_err(),
+        LedgerError::NotOwner("evt-6#slack".into())
+    );
+    assert_eq!(
+        fast.claim("evt-6#slack").await.unwrap_err(),
+        LedgerError::InProgress("evt-6#slack".into()),
+        "B's claim survived A's late completion"
+    );
+    // B, the owner, finishes normally.
+    fast.complete("evt-6#slack", &b).await.unwrap();
+    assert_eq!(fast.claim("evt-6#slack").await.unwrap(), Claim::AlreadyDone);
 }
 
 #[tokio::test]

@@ -93,9 +93,14 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
         aws: Aws::new(&sdk),
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let Done::Executed(started) = effects
-        .execute(&plan.action_key(0), &plan.actions[0])
+        .execute(
+            &plan.action_key(0),
+            &plan.actions[0],
+            signalbox::invocation::Invocation::local().deadline,
+        )
         .await
         .unwrap()
     else {
@@ -131,14 +136,28 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
     // moto accepts the StopBuild; its builds finish at once, so their status
     // is no test of the stop (moto simulates build progress).
     assert_eq!(
-        effects.execute("e#1", &stop).await.unwrap(),
+        effects
+            .execute(
+                "e#1",
+                &stop,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::Executed(format!("stopped build {}", ids[0]))
     );
     let missing = Action::StopBuild(signalbox::plan::StopBuild {
         build_id: format!("{project}:nope"),
         reason: "x".into(),
     });
-    let error = effects.execute("e#2", &missing).await.unwrap_err();
+    let error = effects
+        .execute(
+            "e#2",
+            &missing,
+            signalbox::invocation::Invocation::local().deadline,
+        )
+        .await
+        .unwrap_err();
     assert!(error.message.starts_with("CodeBuild StopBuild:"), "{error}");
 }
 
@@ -265,6 +284,7 @@ async fn a_redelivery_after_the_token_window_starts_no_second_build() {
         aws: aws.clone(),
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     for _ in 0..2 {
         let outcome = handle(
@@ -272,6 +292,7 @@ async fn a_redelivery_after_the_token_window_starts_no_second_build() {
             &config,
             &aws,
             &effects,
+            &signalbox::invocation::Invocation::local(),
         )
         .await
         .unwrap();
@@ -334,12 +355,14 @@ async fn the_check_runs_the_buildspec_of_the_destination_commit() {
         aws: aws.clone(),
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     handle(
         &sample("codecommit-pr-created.json"),
         &config,
         &aws,
         &effects,
+        &signalbox::invocation::Invocation::local(),
     )
     .await
     .unwrap();
@@ -425,6 +448,7 @@ async fn the_push_thread_is_found_by_its_token_across_pages_and_answered() {
         aws,
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let action = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),
@@ -436,7 +460,10 @@ async fn the_push_thread_is_found_by_its_token_across_pages_and_answered() {
         in_reply_to: thread,
     });
     assert_eq!(
-        effects.execute("k", &action).await.unwrap(),
+        effects
+            .execute("k", &action, signalbox::invocation::Invocation::local().deadline)
+            .await
+            .unwrap(),
         Done::Executed("posted reply c-result to comment c-started".into())
     );
     assert_eq!(reply.num_calls(), 1);
@@ -471,6 +498,7 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         aws,
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let comment = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),
@@ -482,7 +510,14 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         in_reply_to: None,
     });
     assert_eq!(
-        effects.execute("k", &comment).await.unwrap(),
+        effects
+            .execute(
+                "k",
+                &comment,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::Executed("posted comment c-1".into())
     );
     let approval = Action::SetApproval(Approval {
@@ -491,7 +526,14 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         state: ApprovalState::Revoke,
     });
     assert!(matches!(
-        effects.execute("k2", &approval).await.unwrap(),
+        effects
+            .execute(
+                "k2",
+                &approval,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::Executed(_)
     ));
     assert_eq!((post.num_calls(), approve.num_calls()), (1, 1));
@@ -512,6 +554,7 @@ async fn a_reused_comment_token_means_the_comment_is_already_there() {
         aws,
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let comment = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),
@@ -523,7 +566,14 @@ async fn a_reused_comment_token_means_the_comment_is_already_there() {
         in_reply_to: None,
     });
     assert_eq!(
-        effects.execute("k", &comment).await.unwrap(),
+        effects
+            .execute(
+                "k",
+                &comment,
+                signalbox::invocation::Invocation::local().deadline
+            )
+            .await
+            .unwrap(),
         Done::AlreadyDone
     );
 }

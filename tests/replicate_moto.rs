@@ -214,9 +214,14 @@ async fn start_mirror_starts_a_build_of_the_mirror_project_in_moto() {
         aws: Aws::new(&sdk),
         slack: None,
         ledger: None,
+        failure_queue: None,
     };
     let done = effects
-        .execute(&plan.action_key(0), &plan.actions[0])
+        .execute(
+            &plan.action_key(0),
+            &plan.actions[0],
+            signalbox::invocation::Invocation::local().deadline,
+        )
         .await
         .expect("StartBuild");
     let Done::Executed(text) = done else {

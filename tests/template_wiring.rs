@@ -693,3 +693,127 @@ fn only_build_report_may_approve_and_only_when_approvals_are_on() {
     assert_eq!(statement["Fn::If"][0], "ApprovalsOn");
     assert_eq!(statement["Fn::If"][2], json!({"Ref": "AWS::NoValue"}));
 }
+
+#[test]
+fn every_function_timeout_is_the_one_the_code_budgets_for() {
+    use signalbox::invocation::FUNCTION_TIMEOUT;
+    let template = template::load();
+    assert_eq!(
+        template["Globals"]["Function"]["Timeout"].as_u64(),
+        Some(FUNCTION_TIMEOUT.as_secs()),
+        "Globals.Function.Timeout must equal signalbox::invocation::FUNCTION_TIMEOUT"
+    );
+    for f in template::functions(&template) {
+        // A function that runs longer than the code assumes could outlive
+        // its idempotency claim and have its action taken over mid-flight.
+        let timeout = f.properties["Timeout"].as_u64();
+        assert_eq!(
+            timeout,
+            Some(FUNCTION_TIMEOUT.as_secs()),
+            "{}: Timeout {timeout:?} is not FUNCTION_TIMEOUT",
+            f.logical_id
+        );
+    }
+    assert!(
+        signalbox::idempotency::CLAIM_LEASE > FUNCTION_TIMEOUT,
+        "a claim outlives the invocation that holds it"
+    );
+}
+
+#[test]
+fn every_function_reports_permanent_failures_to_the_failed_invocations_queue() {
+    let template = template::load();
+    let stack = Stack::with_defaults(&template);
+    for f in template::functions(&template) {
+        let env = environment(&stack, &f);
+        let url = env
+            .iter()
+            .find(|(name, _)| name == "FAILURE_QUEUE_URL")
+            .map(|(_, value)| value.as_str());
+        // The queue's URL (Ref of an SQS queue), the queue its role may send to.
+        assert_eq!(
+            url,
+            Some("placeholder-FailedInvocationsQueue"),
+            "{}: FAILURE_QUEUE_URL",
+            f.logical_id
+        );
+        let (role_id, role) = role_of(&template, &f);
+        assert!(
+            allows(
+                &statements(role),
+                "sqs:SendMessage",
+                "FailedInvocationsQueue"
+            ),
+            "{role_id} cannot send to FailedInvocationsQueue"
+        );
+    }
+}
+
+#[test]
+fn both_failure_queues_have_a_depth_alarm_that_notifies_the_alert_topic() {
+    let template = template::load();
+    let alarms: Vec<(&String, &Value)> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    for queue in ["UndeliveredEventsQueue", "FailedInvocationsQueue"] {
+        let watching: Vec<_> = alarms
+            .iter()
+            .filter(|(_, a)| {
+                a["Properties"]["Dimensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| {
+                        d["Name"] == "QueueName"
+                            && d["Value"] == json!({ "Fn::GetAtt": [queue, "QueueName"] })
+                    })
+            })
+            .collect();
+        assert_eq!(watching.len(), 1, "{queue}: one depth alarm");
+        let (id, alarm) = watching[0];
+        let p = &alarm["Properties"];
+        assert_eq!(p["Namespace"], "AWS/SQS", "{id}");
+        assert_eq!(
+            p["MetricName"], "ApproximateNumberOfMessagesVisible",
+            "{id}"
+        );
+        assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+        assert_eq!(
+            p["Threshold"].as_f64(),
+            Some(0.0),
+            "{id}: one message alarms"
+        );
+        // The topic, whether the stack creates it or is given one.
+        for (overrides, topic) in [
+            (&[][..], json!({ "Ref": "AlertTopic" })),
+            (
+                &[("AlertTopicArn", "arn:aws:sns:us-east-1:123456789012:alerts")][..],
+                json!("arn:aws:sns:us-east-1:123456789012:alerts"),
+            ),
+        ] {
+            let stack = Stack::with(&template, overrides);
+            assert_eq!(
+                stack.resolve(&p["AlarmActions"]),
+                Some(json!([topic])),
+                "{id} with {overrides:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn done_actions_are_remembered_longer_than_the_failure_queues_keep_an_event() {
+    let template = template::load();
+    for queue in ["UndeliveredEventsQueue", "FailedInvocationsQueue"] {
+        let kept = template["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{queue}: MessageRetentionPeriod"));
+        assert!(
+            kept < signalbox::idempotency::RETENTION.as_secs(),
+            "{queue} keeps events {kept} s: a redrive after the ledger forgot would repeat actions"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 use signalbox::aws::Aws;
 use signalbox::config::{EnvReader, Mode};
-use signalbox::effects::{AwsEffects, Effects};
+use signalbox::effects::AwsEffects;
 use signalbox::event::Event;
 use signalbox::flows::{self, FunctionConfig};
 use signalbox::lookup::Offline;
@@ -159,8 +159,11 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> FileRepor
     };
     if let Some(effects) = &setup.effects {
         let mut failures = Vec::new();
-        for (index, action) in plan.actions.iter().enumerate() {
-            match effects.execute(&plan.action_key(index), action).await {
+        // A local run has no Lambda deadline: a generous one, by the same rules.
+        let deadline = signalbox::invocation::Invocation::local().deadline;
+        let results = signalbox::carry_out(&plan, effects, deadline.for_work()).await;
+        for (action, (_, result)) in plan.actions.iter().zip(results) {
+            match result {
                 Ok(done) => report.done.push(format!("{}: {done:?}", action.kind())),
                 Err(error) => failures.push(error.to_string()),
             }

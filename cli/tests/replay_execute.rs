@@ -35,6 +35,8 @@ async fn execute_against_moto_and_local_slack_delivers_each_message_once() {
             .env("ALERT_TOPIC_ARN", &topic_arn)
             .env("SLACK_WEBHOOK_PARAM", &parameter)
             .env("IDEMPOTENCY_TABLE", &table)
+            // The local Slack receiver is plain http.
+            .env("SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK", "true")
             .output()
             .expect("run signalbox");
         let stdout = String::from_utf8_lossy(&output.stdout);

@@ -1,9 +1,33 @@
 //! The AWS SDK clients a function uses, built once per cold start.
 
-/// SDK configuration from the default credential chain; `endpoint_url`
-/// points every client elsewhere (moto, for tests and `replay --execute`).
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+
+/// The longest one SDK call may take, retries included: a third of the
+/// function's time, so a slow service cannot use up an invocation alone.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest one attempt of an SDK call may take before it is retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest a connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The timeouts every client gets ([`OPERATION_TIMEOUT`], [`ATTEMPT_TIMEOUT`],
+/// [`CONNECT_TIMEOUT`]); the invocation's deadline bounds them further.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(OPERATION_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+}
+
+/// SDK configuration from the default credential chain, with [`timeouts`];
+/// `endpoint_url` points every client elsewhere (moto, for tests and
+/// `replay --execute`).
 pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -21,6 +45,8 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Sends permanent-failure reports to the failed-invocations queue.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Aws {
@@ -35,6 +61,7 @@ impl Aws {
             sns: aws_sdk_sns::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
         }
     }
 }
@@ -74,15 +101,75 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
-        SdkError::ServiceError(e) => {
-            let code = e.err().code().unwrap_or_default();
-            code.contains("Throttl")
-                || code.contains("TooManyRequests")
-                || code.contains("RequestLimitExceeded")
-                || code == "ServiceUnavailable"
-                || code == "InternalError"
-                || code == "InternalFailure"
-        }
+        SdkError::ServiceError(e) => is_transient_code(e.err().code().unwrap_or_default()),
         _ => false,
+    }
+}
+
+/// Whether an AWS error code means "try again later": throttling and the
+/// services' internal errors, DynamoDB's included. Everything else
+/// (NotFound, AuthorizationError, validation) is permanent.
+pub fn is_transient_code(code: &str) -> bool {
+    code.contains("Throttl")
+        || code.contains("TooManyRequests")
+        || matches!(
+            code,
+            "RequestLimitExceeded"
+                | "ProvisionedThroughputExceededException"
+                | "LimitExceededException"
+                | "TransactionConflictException"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "InternalError"
+                | "InternalFailure"
+                | "InternalServerError"
+                | "InternalServerErrorException"
+                | "InternalErrorException"
+                | "KMSThrottlingException"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamodb_throttling_and_internal_errors_are_transient() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "ThrottlingException",
+            "InternalServerError",
+            "TransactionConflictException",
+            "LimitExceededException",
+        ] {
+            assert!(is_transient_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn not_found_and_authorization_errors_are_permanent() {
+        for code in [
+            "NotFound",
+            "NotFoundException",
+            "AuthorizationError",
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "ConditionalCheckFailedException",
+            "ValidationException",
+            "InvalidParameter",
+        ] {
+            assert!(!is_transient_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn every_client_gets_an_operation_and_an_attempt_timeout() {
+        let timeouts = timeouts();
+        assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert!(OPERATION_TIMEOUT < crate::invocation::FUNCTION_TIMEOUT);
     }
 }

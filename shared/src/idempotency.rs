@@ -3,7 +3,11 @@
 //! An action is claimed before it is carried out (a conditional put), marked
 //! done after, and released if it failed, so Lambda's retry may try again. A
 //! claim left by a crashed invocation expires after `claim_timeout` (the
-//! function's timeout). Items expire through the table's TTL attribute.
+//! function's timeout plus a margin, [`CLAIM_LEASE`]) and may then be taken
+//! over. Every claim carries a random owner token, and `complete`/`release`
+//! are conditional on it: an invocation whose claim was taken over can
+//! neither remove nor overwrite its successor's. Items expire through the
+//! table's TTL attribute.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,12 +20,37 @@ pub const KEY: &str = "action_key";
 pub const EXPIRES_AT: &str = "expires_at";
 const STATUS: &str = "status";
 const CLAIMED_UNTIL: &str = "claimed_until";
+const OWNER: &str = "owner";
+
+/// How long a claim holds: longer than any invocation can run, so a live
+/// invocation's claim never expires under it, and a crashed one's soon does.
+pub const CLAIM_LEASE: Duration =
+    Duration::from_secs(crate::invocation::FUNCTION_TIMEOUT.as_secs() + 30);
+
+/// How long a done key is remembered: longer than the failure queues keep an
+/// event (14 days), so a redriven event never repeats what was done.
+pub const RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
+
+/// The token of one claim: who may complete or release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner(String);
+
+impl Owner {
+    /// A fresh random token (128 bits; not a secret, only unique).
+    fn new() -> Owner {
+        Owner(format!(
+            "{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        ))
+    }
+}
 
 /// What the ledger says of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Ours now: carry the action out.
-    Claimed,
+    /// Ours now, under this owner token: carry the action out.
+    Claimed(Owner),
     /// Done on an earlier delivery.
     AlreadyDone,
 }
@@ -31,6 +60,8 @@ pub enum Claim {
 pub enum LedgerError {
     #[error("action {0} is being carried out by another invocation")]
     InProgress(String),
+    #[error("action {0} was taken over by another invocation after our claim expired")]
+    NotOwner(String),
     #[error("idempotency table: {0}")]
     Table(String),
 }
@@ -42,7 +73,7 @@ pub struct Ledger {
     table: String,
     /// How long a claim holds before another invocation may take it over.
     pub claim_timeout: Duration,
-    /// How long a done key is remembered (EventBridge retries for 24 h).
+    /// How long a done key is remembered ([`RETENTION`]).
     pub retention: Duration,
 }
 
@@ -62,14 +93,15 @@ impl Ledger {
         Ledger {
             client,
             table: table.into(),
-            claim_timeout: Duration::from_secs(120),
-            retention: Duration::from_secs(7 * 24 * 3600),
+            claim_timeout: CLAIM_LEASE,
+            retention: RETENTION,
         }
     }
 
     /// Claims `key`, unless it is done or claimed by a live invocation.
     pub async fn claim(&self, key: &str) -> Result<Claim, LedgerError> {
         let now = now();
+        let owner = Owner::new();
         let result = self
             .client
             .put_item()
@@ -77,6 +109,7 @@ impl Ledger {
             .item(KEY, AttributeValue::S(key.to_owned()))
             .item(STATUS, AttributeValue::S("CLAIMED".into()))
             .item(CLAIMED_UNTIL, n(now + self.claim_timeout.as_secs()))
+            .item(OWNER, AttributeValue::S(owner.0.clone()))
             .item(EXPIRES_AT, n(now + self.retention.as_secs()))
             .condition_expression("attribute_not_exists(#k) OR (#s = :claimed AND #u < :now)")
             .expression_attribute_names("#k", KEY)
@@ -87,7 +120,7 @@ impl Ledger {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Claimed),
+            Ok(_) => Ok(Claim::Claimed(owner)),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
@@ -120,32 +153,63 @@ impl Ledger {
         }
     }
 
-    /// Marks `key` done.
-    pub async fn complete(&self, key: &str) -> Result<(), LedgerError> {
-        self.client
+    /// Marks `key` done, if `owner` still holds its claim.
+    pub async fn complete(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(KEY, AttributeValue::S(key.to_owned()))
             .item(STATUS, AttributeValue::S("DONE".into()))
+            .item(OWNER, AttributeValue::S(owner.0.clone()))
             .item(EXPIRES_AT, n(now() + self.retention.as_secs()))
+            .condition_expression("#o = :owner")
+            .expression_attribute_names("#o", OWNER)
+            .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
             .send()
-            .await
-            .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB PutItem", &e)))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(LedgerError::NotOwner(key.to_owned()))
+            }
+            Err(e) => Err(LedgerError::Table(crate::aws::describe(
+                "DynamoDB PutItem",
+                &e,
+            ))),
+        }
     }
 
-    /// Gives up the claim on `key` after the action failed.
-    pub async fn release(&self, key: &str) -> Result<(), LedgerError> {
-        self.client
+    /// Gives up `owner`'s claim on `key` after the action failed; a claim
+    /// someone else holds now is left alone.
+    pub async fn release(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(key.to_owned()))
-            .condition_expression("#s = :claimed")
+            .condition_expression("#s = :claimed AND #o = :owner")
             .expression_attribute_names("#s", STATUS)
+            .expression_attribute_names("#o", OWNER)
             .expression_attribute_values(":claimed", AttributeValue::S("CLAIMED".into()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
             .send()
-            .await
-            .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB DeleteItem", &e)))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(LedgerError::NotOwner(key.to_owned()))
+            }
+            Err(e) => Err(LedgerError::Table(crate::aws::describe(
+                "DynamoDB DeleteItem",
+                &e,
+            ))),
+        }
     }
 }

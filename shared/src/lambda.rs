@@ -5,9 +5,11 @@ use serde_json::{Value, json};
 
 use crate::aws::Aws;
 use crate::config::{EnvReader, Mode};
+use crate::effects::slack::UrlRule;
 use crate::effects::{AwsEffects, Effects, SlackWebhook};
 use crate::flows::{FunctionConfig, Lookups};
 use crate::idempotency::Ledger;
+use crate::invocation::Invocation;
 use crate::route::Function;
 use crate::{Outcome, handle};
 
@@ -35,31 +37,43 @@ async fn start(
 ) -> Result<(FunctionConfig, Aws, AwsEffects), lambda_runtime::Error> {
     let mut env = EnvReader::from_process(Mode::Strict);
     let config = FunctionConfig::read(function, &mut env);
+    // Where permanent failures are reported (the template's FailedInvocationsQueue).
+    let failure_queue = env.required("FAILURE_QUEUE_URL");
     env.finish()?;
     // Only for local runs against moto; unset on Lambda.
     let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
         .ok()
         .filter(|u| !u.is_empty());
     let aws = Aws::new(&crate::aws::sdk_config(endpoint.as_deref()).await);
-    let effects = executor(&config, aws.clone()).await?;
+    let mut effects = executor(&config, aws.clone()).await?;
+    effects.failure_queue = Some(failure_queue);
     Ok((config, aws, effects))
 }
 
-/// The AWS/Slack executor for `config`: reads the webhook URL (if Slack is on)
-/// and opens the idempotency table (if any channel is on).
+/// The AWS/Slack executor for `config`: reads the webhook URL (if Slack is on;
+/// `https://` only unless the test-only override is set) and opens the
+/// idempotency table (if any channel is on). It has no failure queue: the
+/// caller sets one.
 pub async fn executor(
     config: &FunctionConfig,
     aws: Aws,
 ) -> Result<AwsEffects, crate::effects::slack::WebhookError> {
     let channels = config.channels();
     let slack = match channels.and_then(|c| c.slack_parameter.as_deref()) {
-        Some(parameter) => Some(SlackWebhook::from_ssm(&aws.ssm, parameter).await?),
+        Some(parameter) => {
+            Some(SlackWebhook::from_ssm(&aws.ssm, parameter, UrlRule::from_env()).await?)
+        }
         None => None,
     };
     let ledger = channels
         .and_then(|c| c.idempotency_table.as_deref())
         .map(|table| Ledger::new(aws.dynamodb.clone(), table));
-    Ok(AwsEffects { aws, slack, ledger })
+    Ok(AwsEffects {
+        aws,
+        slack,
+        ledger,
+        failure_queue: None,
+    })
 }
 
 /// Serves events with the given configuration, lookup and executor.
@@ -70,7 +84,8 @@ pub async fn serve<L: Lookups, E: Effects + Sync>(
 ) -> Result<(), lambda_runtime::Error> {
     let (config, lookup, effects) = (&config, &lookup, &effects);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let outcome = handle(&event.payload, config, lookup, effects).await?;
+        let invocation = Invocation::from_lambda(&event.context);
+        let outcome = handle(&event.payload, config, lookup, effects, &invocation).await?;
         Ok::<Value, lambda_runtime::Error>(summary(&outcome))
     }))
     .await
@@ -80,6 +95,11 @@ pub async fn serve<L: Lookups, E: Effects + Sync>(
 pub fn summary(outcome: &Outcome) -> Value {
     match outcome {
         Outcome::Ignored(reason) => json!({ "ignored": reason }),
+        Outcome::Reported(report) => json!({
+            "reported": report.reason,
+            "event_id": report.event_id,
+            "failed_actions": report.failed_actions.iter().map(|a| a.action).collect::<Vec<_>>(),
+        }),
         Outcome::Handled { plan, done } => json!({
             "function": plan.function,
             "event_id": plan.event_id,

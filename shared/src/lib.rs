@@ -8,6 +8,7 @@ pub mod effects;
 pub mod event;
 pub mod flows;
 pub mod idempotency;
+pub mod invocation;
 pub mod lambda;
 pub mod logging;
 pub mod lookup;
@@ -17,30 +18,42 @@ pub mod render;
 pub mod route;
 
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::effects::{Done, EffectError, Effects};
-use crate::event::{Event, EventError};
+use crate::effects::{
+    ActionFailure, Done, EffectError, Effects, FAILURE_REPORT_VERSION, FailureReport, ReportError,
+    RequestContext,
+};
+use crate::event::Event;
 use crate::flows::{FunctionConfig, Lookups, PlanError};
-use crate::plan::Plan;
+use crate::invocation::{Deadline, Invocation};
+use crate::plan::{Action, Plan};
 use crate::route::{Function, Route};
 
 /// Why a handler failed; Lambda retries the event, and keeps it at the end.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    #[error("malformed event: {0}")]
-    Event(#[from] EventError),
     #[error("cannot plan event {event_id}: {source}")]
     Plan {
         event_id: String,
         #[source]
         source: PlanError,
     },
+    #[error("event {event_id}: looking up what the plan needs ran out of time")]
+    LookupTimeout { event_id: String },
     #[error("event {event_id}: {} of {total} actions failed: {}", failures.len(), join(failures))]
     Actions {
         event_id: String,
         total: usize,
         failures: Vec<EffectError>,
+    },
+    /// Failed for good, but the report could not reach the failure queue:
+    /// Lambda's retries and on-failure destination keep the event instead.
+    #[error("{reason} (and the failure report was not sent: {source})")]
+    Unreported {
+        reason: String,
+        #[source]
+        source: ReportError,
     },
 }
 
@@ -59,6 +72,9 @@ pub enum Outcome {
     Ignored(String),
     /// The plan, and what became of each action.
     Handled { plan: Plan, done: Vec<Done> },
+    /// Failed for good (a malformed event, a permanent error of an action):
+    /// sent to the failure queue, not retried.
+    Reported(FailureReport),
 }
 
 /// Decides what the configured function does with a parsed event: its plan,
@@ -76,23 +92,65 @@ pub async fn decide<L: Lookups>(
     }
 }
 
-/// The whole handler of a function: parse, route, plan, execute every action.
-/// Returns an error when the event is malformed or any action failed, so
-/// Lambda retries; actions already done are skipped on the retry by their keys.
+/// The whole handler of a function: parse, route, plan, execute every action,
+/// all before the invocation's deadline.
+///
+/// - Every action done: `Ok(Handled)`.
+/// - A transient failure (throttling, 5xx, a timeout, out of time): `Err`,
+///   so Lambda retries; actions already done are skipped by their keys.
+/// - Only permanent failures (a malformed event, Slack 404, a deleted topic):
+///   a [`FailureReport`] goes to the failure queue and the result is
+///   `Ok(Reported)`, so nothing is retried pointlessly; if the report cannot
+///   be sent, `Err`.
 pub async fn handle<L: Lookups, E: Effects>(
     value: &Value,
     config: &FunctionConfig,
     lookup: &L,
     effects: &E,
+    invocation: &Invocation,
 ) -> Result<Outcome, HandleError> {
     let function: Function = config.function();
-    let event = Event::parse(value)?;
-    let plan = match decide(&event, config, lookup).await {
-        Err(source) => {
+    let failed =
+        |event_id: Option<String>, reason: String, actions: Vec<ActionFailure>| FailureReport {
+            version: FAILURE_REPORT_VERSION,
+            request_context: RequestContext {
+                request_id: invocation.request_id.clone(),
+                function_arn: invocation.function_arn.clone(),
+                condition: "PermanentFailure",
+            },
+            request_payload: value.clone(),
+            function,
+            event_id,
+            reason,
+            failed_actions: actions,
+        };
+    let event = match Event::parse(value) {
+        Ok(event) => event,
+        Err(problem) => {
+            let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
+            let report = failed(id, format!("malformed event: {problem}"), Vec::new());
+            return send_report(effects, report, invocation.deadline).await;
+        }
+    };
+    let work = invocation.deadline.for_work();
+    // Lookups get at most half the working time: the actions need the rest.
+    let lookups_until = work.within(work.remaining() / 2);
+    let decided = tokio::time::timeout_at(lookups_until.instant(), decide(&event, config, lookup))
+        .await
+        .map_err(|_| HandleError::LookupTimeout {
+            event_id: event.id.clone(),
+        })?;
+    let plan = match decided {
+        Err(source @ PlanError::Lookup(_)) => {
             return Err(HandleError::Plan {
                 event_id: event.id.clone(),
                 source,
             });
+        }
+        Err(source @ PlanError::Field { .. }) => {
+            let reason = format!("cannot plan event {}: {source}", event.id);
+            let report = failed(Some(event.id.clone()), reason, Vec::new());
+            return send_report(effects, report, invocation.deadline).await;
         }
         Ok(Err(reason)) => {
             info!(event_id = %event.id, %function, detail_type = %event.detail_type, %reason, "ignored");
@@ -101,38 +159,132 @@ pub async fn handle<L: Lookups, E: Effects>(
         Ok(Ok(plan)) => plan,
     };
     info!(event_id = %event.id, %function, actions = plan.actions.len(), notes = ?plan.notes, "planned");
-    // One entry per action: what became of it, or None when it failed.
-    let mut outcomes: Vec<Option<Done>> = Vec::with_capacity(plan.actions.len());
-    let mut failures = Vec::new();
-    for (index, action) in plan.actions.iter().enumerate() {
-        let key = plan.action_key(index);
-        match effects.execute(&key, action).await {
-            Ok(result) => {
-                info!(event_id = %event.id, %key, action = action.kind(), result = ?result, "action done");
-                outcomes.push(Some(result));
-            }
-            Err(error) => {
-                warn!(event_id = %event.id, %key, action = action.kind(), %error, "action failed");
-                failures.push(error);
-                outcomes.push(None);
-            }
-        }
-    }
-    let results: Vec<_> = plan
+    let results = carry_out(&plan, effects, work).await;
+    let counted: Vec<_> = plan
         .actions
         .iter()
-        .zip(&outcomes)
-        .map(|(a, d)| (a, d.as_ref()))
+        .zip(&results)
+        .map(|(a, (_, r))| (a, r.as_ref().ok()))
         .collect();
-    metrics::emit(function, &metrics::counters(&results));
+    metrics::emit(function, &metrics::counters(&counted));
+    let failures: Vec<(&Action, &String, &EffectError)> = plan
+        .actions
+        .iter()
+        .zip(&results)
+        .filter_map(|(a, (key, r))| r.as_ref().err().map(|e| (a, key, e)))
+        .collect();
     if failures.is_empty() {
-        let done = outcomes.into_iter().flatten().collect();
-        Ok(Outcome::Handled { plan, done })
-    } else {
-        Err(HandleError::Actions {
+        let done = results.into_iter().filter_map(|(_, r)| r.ok()).collect();
+        return Ok(Outcome::Handled { plan, done });
+    }
+    if failures.iter().any(|(_, _, e)| e.transient) {
+        return Err(HandleError::Actions {
             event_id: event.id,
             total: plan.actions.len(),
-            failures,
-        })
+            failures: failures.into_iter().map(|(_, _, e)| e.clone()).collect(),
+        });
     }
+    let reason = format!(
+        "{} of {} actions failed for good: {}",
+        failures.len(),
+        plan.actions.len(),
+        failures
+            .iter()
+            .map(|(_, _, e)| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let actions = failures
+        .iter()
+        .map(|(a, key, e)| ActionFailure {
+            action: a.kind(),
+            key: (*key).clone(),
+            error: e.message.clone(),
+        })
+        .collect();
+    let report = failed(Some(event.id.clone()), reason, actions);
+    send_report(effects, report, invocation.deadline).await
+}
+
+/// Sends `report` to the failure queue: `Ok(Reported)` with one error line,
+/// or `Err` when it cannot be sent (Lambda keeps the event then).
+async fn send_report<E: Effects>(
+    effects: &E,
+    report: FailureReport,
+    deadline: Deadline,
+) -> Result<Outcome, HandleError> {
+    let actions: Vec<&str> = report.failed_actions.iter().map(|a| a.action).collect();
+    let event_id = report.event_id.as_deref().unwrap_or("(none)");
+    // Bounded by the deadline itself: this is what the cleanup margin is for.
+    let sent = tokio::time::timeout_at(deadline.instant(), effects.report_failure(&report))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ReportError::Send(
+                "not sent by the invocation's deadline".to_owned(),
+            ))
+        });
+    match sent {
+        Ok(()) => {
+            error!(event_id, function = %report.function, ?actions, reason = %report.reason, "failed for good: sent to the failure queue, not retried");
+            Ok(Outcome::Reported(report))
+        }
+        Err(source) => {
+            error!(event_id, function = %report.function, ?actions, reason = %report.reason, error = %source, "failed for good, and the failure report was not sent: returning an error");
+            Err(HandleError::Unreported {
+                reason: report.reason,
+                source,
+            })
+        }
+    }
+}
+
+/// Carries out a plan's actions in order, each under its key, by `deadline`.
+/// Returns each action's key and result.
+///
+/// An action's failure does not stop the ones after it (SNS failing must not
+/// stop Slack), with one exception: a `SetApproval` is carried out only if
+/// every `PostPrComment` before it succeeded, so an approval never changes
+/// without the comment that explains it.
+pub async fn carry_out<E: Effects>(
+    plan: &Plan,
+    effects: &E,
+    deadline: Deadline,
+) -> Vec<(String, Result<Done, EffectError>)> {
+    let mut results: Vec<(String, Result<Done, EffectError>)> =
+        Vec::with_capacity(plan.actions.len());
+    for action in &plan.actions {
+        let key = plan.key(action);
+        let failed_comment = matches!(action, Action::SetApproval(_))
+            .then(|| {
+                plan.actions
+                    .iter()
+                    .zip(&results)
+                    .find(|(a, (_, r))| matches!(a, Action::PostPrComment(_)) && r.is_err())
+            })
+            .flatten();
+        let result = match failed_comment {
+            Some((_, (comment_key, Err(comment_error)))) => {
+                Err(EffectError {
+                    action: action.kind(),
+                    // The approval's fate follows the comment's: retried with it, or failed for good with it.
+                    transient: comment_error.transient,
+                    message: format!(
+                        "not carried out: the comment before it failed (event {}, comment {comment_key})",
+                        plan.event_id
+                    ),
+                })
+            }
+            _ => effects.execute(&key, action, deadline).await,
+        };
+        match &result {
+            Ok(done) => {
+                info!(event_id = %plan.event_id, %key, action = action.kind(), result = ?done, "action done")
+            }
+            Err(error) => {
+                warn!(event_id = %plan.event_id, %key, action = action.kind(), %error, "action failed")
+            }
+        }
+        results.push((key, result));
+    }
+    results
 }

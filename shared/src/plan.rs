@@ -29,15 +29,48 @@ impl Plan {
         }
     }
 
-    /// The deterministic key of action `index`: the same on every delivery.
+    /// The deterministic key of action `index`: see [`action_key`].
+    ///
+    /// Panics when `index` is out of range (a caller's bug, not bad input).
     pub fn action_key(&self, index: usize) -> String {
-        action_key(&self.event_id, index)
+        self.key(&self.actions[index])
+    }
+
+    /// The deterministic key of `action` in this plan: see [`action_key`].
+    pub fn key(&self, action: &Action) -> String {
+        action_key(self.function, &self.event_id, action)
     }
 }
 
-/// `<event id>#<index>`: the key an action is done under.
-pub fn action_key(event_id: &str, index: usize) -> String {
-    format!("{event_id}#{index}")
+/// Keys longer than this are shortened with a hash (DynamoDB allows 2,048
+/// bytes in a partition key; a topic ARN alone may be 256).
+pub const MAX_KEY_BYTES: usize = 512;
+
+/// The key an action is done under: `<function>#<event id>#<kind>#<target>`.
+///
+/// It names the action, not its place in the plan, so a plan that changed
+/// between deliveries (SNS switched off, a comment added) keeps every other
+/// action's key. The same on every delivery; a key longer than
+/// [`MAX_KEY_BYTES`] becomes `<function>#<kind>#sha256:<hex of the full key>`.
+pub fn action_key(function: Function, event_id: &str, action: &Action) -> String {
+    let target = match action {
+        Action::StartBuild(a) => a.project.clone(),
+        Action::StopBuild(a) => a.build_id.clone(),
+        Action::PostPrComment(a) => format!("{}/{}", a.repository, a.pull_request_id),
+        Action::SetApproval(a) => format!("{}/{}", a.pull_request_id, a.revision_id),
+        Action::Publish(a) => a.topic_arn.clone(),
+        Action::PostSlack(_) => "slack".to_owned(),
+        Action::StartMirror(a) => a.repository.clone(),
+    };
+    let kind = action.kind();
+    let key = format!("{function}#{event_id}#{kind}#{target}");
+    if key.len() <= MAX_KEY_BYTES {
+        key
+    } else {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        format!("{function}#{kind}#sha256:{}", hex::encode(digest))
+    }
 }
 
 /// One thing to do. Serialized with a `type` tag for `signalbox replay --format json`.

@@ -17,12 +17,17 @@ const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
 /// Queues `events` as invocations `req-1`, `req-2`, …; afterwards `next` long-polls.
 async fn runtime_api(events: &[serde_json::Value]) -> MockServer {
+    runtime_api_with_deadline(events, Duration::from_secs(300)).await
+}
+
+/// As [`runtime_api`], each invocation due `time` after the runtime starts.
+async fn runtime_api_with_deadline(events: &[serde_json::Value], time: Duration) -> MockServer {
     let server = MockServer::start().await;
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis()
-        + 300_000;
+        + time.as_millis();
     for (i, event) in events.iter().enumerate() {
         Mock::given(method("GET"))
             .and(path(NEXT))
@@ -113,6 +118,14 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
     let (topic_arn, queue_url) = topic_with_queue(&config).await;
     let table = idempotency_table(&config).await;
     let (slack, parameter) = slack_with_parameter(&config).await;
+    let failures = aws_sdk_sqs::Client::new(&config)
+        .create_queue()
+        .queue_name(signalbox_tests::unique("failed-invocations"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
 
     let failed = sample("codepipeline-execution-failed.json");
     let mut malformed = failed.clone();
@@ -120,6 +133,7 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         .as_object_mut()
         .unwrap()
         .remove("execution-id");
+    let malformed_id = malformed["id"].clone();
     let succeeded = sample("codepipeline-execution-succeeded.json");
     let runtime = runtime_api(&[failed.clone(), failed, malformed, succeeded]).await;
     let child = start(
@@ -129,6 +143,9 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
             ("ALERT_TOPIC_ARN", topic_arn),
             ("SLACK_WEBHOOK_PARAM", parameter),
             ("IDEMPOTENCY_TABLE", table),
+            ("FAILURE_QUEUE_URL", failures.clone()),
+            // The local Slack receiver is plain http.
+            ("SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK", "true".to_owned()),
         ],
     );
     let posted = results(&runtime, 4).await;
@@ -154,13 +171,22 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         second["done"],
         serde_json::json!(["AlreadyDone", "AlreadyDone"])
     );
-    let error: serde_json::Value =
-        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-3/error").body)
+    // A malformed event fails for good: reported to the failure queue, not retried.
+    let reported: serde_json::Value =
+        serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-3/response").body)
             .unwrap();
     assert_eq!(
-        error["errorMessage"], "malformed event: detail.execution-id: missing",
-        "{error}"
+        reported["reported"], "malformed event: detail.execution-id: missing",
+        "{reported}"
     );
+    let reports = drain_queue(&config, &failures).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["requestContext"]["requestId"], "req-3");
+    assert_eq!(
+        reports[0]["requestContext"]["functionArn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:pipeline-alert"
+    );
+    assert_eq!(reports[0]["requestPayload"]["id"], malformed_id);
     let ignored: serde_json::Value =
         serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-4/response").body)
             .unwrap();
@@ -214,9 +240,65 @@ async fn binary_with_bad_configuration_exits_naming_each_variable() {
         logs.contains("IDEMPOTENCY_TABLE: required but unset"),
         "{logs}"
     );
+    assert!(
+        logs.contains("FAILURE_QUEUE_URL: required but unset"),
+        "{logs}"
+    );
     let posted = runtime.received_requests().await.unwrap();
     assert!(
         posted.is_empty(),
         "no invocation is taken before configuration is valid"
+    );
+}
+
+#[tokio::test]
+async fn binary_gives_up_before_the_deadline_the_runtime_api_announces() {
+    let config = moto_config().await;
+    let table = idempotency_table(&config).await;
+    let (slack, parameter) = slack_with_parameter(&config).await;
+    // Slack now answers, slowly, 503 to every post (this mock takes precedence).
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_secs(2)))
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    let deadline = Duration::from_secs(8);
+    let runtime =
+        runtime_api_with_deadline(&[sample("codepipeline-execution-failed.json")], deadline).await;
+    let started = Instant::now();
+    let child = start(
+        &runtime,
+        &[
+            ("SIGNALBOX_ENDPOINT_URL", moto_endpoint()),
+            ("SNS_ENABLED", "false".to_owned()),
+            ("SLACK_WEBHOOK_PARAM", parameter),
+            ("IDEMPOTENCY_TABLE", table),
+            (
+                "FAILURE_QUEUE_URL",
+                "http://unused.invalid/queue".to_owned(),
+            ),
+            ("SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK", "true".to_owned()),
+        ],
+    );
+    let posted = results(&runtime, 1).await;
+    let took = started.elapsed();
+    let logs = stop(child);
+    assert_eq!(
+        posted[0].url.path(),
+        "/2018-06-01/runtime/invocation/req-1/error",
+        "a transient failure, for Lambda to retry; logs:\n{logs}"
+    );
+    // The deadline counts from the runtime's start, before the cold start.
+    assert!(
+        took < deadline,
+        "answered after {took:?}, past the {deadline:?} deadline; logs:\n{logs}"
+    );
+    let error: serde_json::Value = serde_json::from_slice(&posted[0].body).unwrap();
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("PostSlack failed (transient)"),
+        "{error}"
     );
 }

@@ -9,9 +9,13 @@ mod sns;
 use std::future::Future;
 use std::sync::Mutex;
 
+use serde::Serialize;
+
 use crate::aws::Aws;
-use crate::idempotency::Ledger;
+use crate::idempotency::{Claim, Ledger, LedgerError};
+use crate::invocation::Deadline;
 use crate::plan::Action;
+use crate::route::Function;
 
 pub use slack::SlackWebhook;
 
@@ -38,19 +42,82 @@ pub enum Done {
     Planned,
 }
 
-/// Executes actions. `key` is the action's deterministic key (event id + index).
+/// Executes actions, and reports events that failed for good.
 pub trait Effects {
+    /// Carries out `action`, whose deterministic key is `key`, giving up (and
+    /// releasing any claim) by `deadline`.
     fn execute(
         &self,
         key: &str,
         action: &Action,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<Done, EffectError>> + Send;
+
+    /// Sends a permanent failure to the failure queue, where an operator
+    /// sees it (an alarm pages) and can redrive it (docs/operations.md).
+    fn report_failure(
+        &self,
+        report: &FailureReport,
+    ) -> impl Future<Output = Result<(), ReportError>> + Send;
+}
+
+/// An event that failed for good: what the failure queue receives.
+///
+/// Shaped like Lambda's own on-failure destination record, so one redrive
+/// procedure serves both: the event is `requestPayload`, the function
+/// `requestContext.functionArn`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureReport {
+    /// `signalbox-failure/1`: tells these apart from Lambda's records (`1.0`).
+    pub version: &'static str,
+    pub request_context: RequestContext,
+    /// The event, exactly as the function received it.
+    pub request_payload: serde_json::Value,
+    pub function: Function,
+    /// None when the event was too malformed to have an id.
+    pub event_id: Option<String>,
+    /// Why the event failed for good, in one line.
+    pub reason: String,
+    /// The actions that failed, with their keys and errors.
+    pub failed_actions: Vec<ActionFailure>,
+}
+
+/// The version tag of [`FailureReport`].
+pub const FAILURE_REPORT_VERSION: &str = "signalbox-failure/1";
+
+/// The invocation a [`FailureReport`] comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestContext {
+    pub request_id: String,
+    pub function_arn: String,
+    /// Always `PermanentFailure` (Lambda's records say `RetriesExhausted` …).
+    pub condition: &'static str,
+}
+
+/// One action that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionFailure {
+    pub action: &'static str,
+    pub key: String,
+    pub error: String,
+}
+
+/// A failure report could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("no failure queue is configured (FAILURE_QUEUE_URL)")]
+    NoQueue,
+    #[error("failure queue: {0}")]
+    Send(String),
 }
 
 /// Carries out nothing; remembers what it was asked, for the replay and tests.
 #[derive(Debug, Default)]
 pub struct DryRun {
     seen: Mutex<Vec<(String, Action)>>,
+    reported: Mutex<Vec<FailureReport>>,
 }
 
 impl DryRun {
@@ -58,14 +125,31 @@ impl DryRun {
     pub fn seen(&self) -> Vec<(String, Action)> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// The failure reports it was asked to send.
+    pub fn reported(&self) -> Vec<FailureReport> {
+        self.reported.lock().map(|s| s.clone()).unwrap_or_default()
+    }
 }
 
 impl Effects for DryRun {
-    async fn execute(&self, key: &str, action: &Action) -> Result<Done, EffectError> {
+    async fn execute(
+        &self,
+        key: &str,
+        action: &Action,
+        _deadline: Deadline,
+    ) -> Result<Done, EffectError> {
         if let Ok(mut seen) = self.seen.lock() {
             seen.push((key.to_owned(), action.clone()));
         }
         Ok(Done::Planned)
+    }
+
+    async fn report_failure(&self, report: &FailureReport) -> Result<(), ReportError> {
+        if let Ok(mut reported) = self.reported.lock() {
+            reported.push(report.clone());
+        }
+        Ok(())
     }
 }
 
@@ -118,19 +202,69 @@ pub struct AwsEffects {
     /// None only in tests and `replay --execute` without a table: then SNS and
     /// Slack actions are not guarded against redelivery.
     pub ledger: Option<Ledger>,
+    /// `FAILURE_QUEUE_URL`, where permanent failures go. None outside Lambda:
+    /// then a permanent failure is returned as an error like any other.
+    pub failure_queue: Option<String>,
 }
 
 impl Effects for AwsEffects {
-    async fn execute(&self, key: &str, action: &Action) -> Result<Done, EffectError> {
+    async fn execute(
+        &self,
+        key: &str,
+        action: &Action,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
+        let kind = action.kind();
         match action {
-            Action::StartBuild(a) => codebuild::start_build(&self.aws.codebuild, a).await,
-            Action::StopBuild(a) => codebuild::stop_build(&self.aws.codebuild, a).await,
-            Action::StartMirror(a) => codebuild::start_mirror(&self.aws.codebuild, a).await,
-            Action::PostPrComment(a) => codecommit::post_comment(&self.aws.codecommit, a).await,
-            Action::SetApproval(a) => codecommit::set_approval(&self.aws.codecommit, a).await,
-            Action::Publish(a) => self.once(key, action, sns::publish(&self.aws.sns, a)).await,
+            Action::StartBuild(a) => {
+                bounded(
+                    kind,
+                    deadline,
+                    codebuild::start_build(&self.aws.codebuild, a),
+                )
+                .await
+            }
+            Action::StopBuild(a) => {
+                bounded(
+                    kind,
+                    deadline,
+                    codebuild::stop_build(&self.aws.codebuild, a),
+                )
+                .await
+            }
+            Action::StartMirror(a) => {
+                bounded(
+                    kind,
+                    deadline,
+                    codebuild::start_mirror(&self.aws.codebuild, a),
+                )
+                .await
+            }
+            Action::PostPrComment(a) => {
+                bounded(
+                    kind,
+                    deadline,
+                    codecommit::post_comment(&self.aws.codecommit, a),
+                )
+                .await
+            }
+            Action::SetApproval(a) => {
+                bounded(
+                    kind,
+                    deadline,
+                    codecommit::set_approval(&self.aws.codecommit, a),
+                )
+                .await
+            }
+            Action::Publish(a) => {
+                self.once(key, action, deadline, sns::publish(&self.aws.sns, a))
+                    .await
+            }
             Action::PostSlack(a) => match &self.slack {
-                Some(slack) => self.once(key, action, slack.post(a)).await,
+                Some(slack) => {
+                    self.once(key, action, deadline, slack.post(a, deadline))
+                        .await
+                }
                 None => Err(EffectError::permanent(
                     "PostSlack",
                     "Slack is switched off in this function's configuration, yet a Slack action was planned",
@@ -138,40 +272,101 @@ impl Effects for AwsEffects {
             },
         }
     }
+
+    async fn report_failure(&self, report: &FailureReport) -> Result<(), ReportError> {
+        let Some(queue) = &self.failure_queue else {
+            return Err(ReportError::NoQueue);
+        };
+        let body = serde_json::to_string(report).map_err(|e| ReportError::Send(e.to_string()))?;
+        self.aws
+            .sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| ReportError::Send(crate::aws::describe("SQS SendMessage", &e)))?;
+        Ok(())
+    }
+}
+
+/// Runs `work` until `deadline`; past it, a transient error (Lambda retries).
+async fn bounded(
+    kind: &'static str,
+    deadline: Deadline,
+    work: impl Future<Output = Result<Done, EffectError>>,
+) -> Result<Done, EffectError> {
+    match tokio::time::timeout_at(deadline.instant(), work).await {
+        Ok(result) => result,
+        Err(_) => Err(EffectError::transient(
+            kind,
+            "not finished by the invocation's deadline: abandoned",
+        )),
+    }
+}
+
+/// Runs a ledger write after the work deadline, within the cleanup margin
+/// kept for it.
+async fn cleanup(write: impl Future<Output = Result<(), LedgerError>>) -> Result<(), LedgerError> {
+    tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LedgerError::Table(
+                "no answer within the cleanup margin".to_owned(),
+            ))
+        })
 }
 
 impl AwsEffects {
-    /// Runs `work` unless the ledger says `key` was already done.
+    /// Runs `work` unless the ledger says `key` was already done; releases
+    /// the claim when `work` fails or runs out of time.
     async fn once(
         &self,
         key: &str,
         action: &Action,
+        deadline: Deadline,
         work: impl Future<Output = Result<Done, EffectError>>,
     ) -> Result<Done, EffectError> {
-        let Some(ledger) = &self.ledger else {
-            return work.await;
-        };
         let kind = action.kind();
-        match ledger
-            .claim(key)
-            .await
-            .map_err(|e| EffectError::transient(kind, e.to_string()))?
-        {
-            crate::idempotency::Claim::AlreadyDone => return Ok(Done::AlreadyDone),
-            crate::idempotency::Claim::Claimed => {}
+        let Some(ledger) = &self.ledger else {
+            return bounded(kind, deadline, work).await;
+        };
+        if deadline.passed() {
+            return Err(EffectError::transient(
+                kind,
+                "no time left before the invocation's deadline: not started",
+            ));
         }
-        match work.await {
+        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim(key))
+            .await
+            .map_err(|_| {
+                EffectError::transient(kind, "claiming the action ran out of time: not started")
+            })?;
+        let owner = match claim.map_err(|e| EffectError::transient(kind, e.to_string()))? {
+            Claim::AlreadyDone => return Ok(Done::AlreadyDone),
+            Claim::Claimed(owner) => owner,
+        };
+        match bounded(kind, deadline, work).await {
             Ok(done) => {
-                ledger.complete(key).await.map_err(|e| {
-                    EffectError::transient(kind, format!("done, but not recorded: {e}"))
-                })?;
+                // The action happened: an error now must not make Lambda
+                // retry it (that would do it twice). A later redelivery may
+                // repeat it, which the log line says.
+                if let Err(error) = cleanup(ledger.complete(key, &owner)).await {
+                    tracing::error!(%key, action = kind, %error, "done, but not recorded as done: a redelivery may repeat it");
+                }
                 Ok(done)
             }
             Err(error) => {
                 // Release the claim so Lambda's retry can try again; if even
                 // that fails, the claim expires on its own.
-                if let Err(release) = ledger.release(key).await {
-                    tracing::warn!(%key, error = %release, "could not release idempotency claim");
+                match cleanup(ledger.release(key, &owner)).await {
+                    Ok(()) => {}
+                    Err(LedgerError::NotOwner(_)) => {
+                        tracing::warn!(%key, action = kind, "claim was taken over by another invocation: left to it");
+                    }
+                    Err(release) => {
+                        tracing::warn!(%key, error = %release, "could not release idempotency claim");
+                    }
                 }
                 Err(error)
             }

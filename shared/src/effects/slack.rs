@@ -3,21 +3,71 @@
 //! 429 waits for `Retry-After`; 5xx, timeouts and connection errors are retried
 //! with jittered exponential backoff; every other 4xx (invalid_payload,
 //! action_prohibited, channel_not_found, channel_is_archived, …) is permanent.
-//! All within a time budget, after which the error goes back to Lambda.
+//! All before the invocation's deadline, after which the error goes back to
+//! Lambda. A 404/410 from a URL read from SSM earlier makes the parameter be
+//! read again, once: a rotated webhook is picked up without a cold start.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use super::{Done, EffectError};
+use crate::invocation::Deadline;
 use crate::plan::SlackMessage;
+
+/// The variable that lets a webhook URL be plain `http://`: for tests
+/// against a local server only, never set on Lambda.
+pub const TEST_ONLY_ALLOW_HTTP: &str = "SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK";
+
+/// The longest one request to Slack may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which webhook URLs are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlRule {
+    /// `https://` only: the URL is a secret, and so is every message.
+    HttpsOnly,
+    /// `http://` too, for tests against a local server only.
+    TestOnlyAllowHttp,
+}
+
+impl UrlRule {
+    /// [`UrlRule::TestOnlyAllowHttp`] when [`TEST_ONLY_ALLOW_HTTP`] is `true`.
+    pub fn from_env() -> UrlRule {
+        match std::env::var(TEST_ONLY_ALLOW_HTTP).as_deref() {
+            Ok("true") => UrlRule::TestOnlyAllowHttp,
+            _ => UrlRule::HttpsOnly,
+        }
+    }
+
+    /// Why `url` is refused, or None when it is accepted.
+    fn refuses(self, url: &str) -> Option<String> {
+        let http_allowed = self == UrlRule::TestOnlyAllowHttp && url.starts_with("http://");
+        if url.starts_with("https://") || http_allowed {
+            None
+        } else {
+            Some(format!(
+                "is not an https:// URL (plain http:// only with {TEST_ONLY_ALLOW_HTTP}=true, for tests)"
+            ))
+        }
+    }
+}
+
+/// Where the URL came from, to read it again when Slack says it is gone.
+#[derive(Clone)]
+struct Source {
+    ssm: aws_sdk_ssm::Client,
+    parameter: String,
+    rule: UrlRule,
+}
 
 /// The webhook. Its URL is a secret: it is never logged, printed or put in an error.
 #[derive(Clone)]
 pub struct SlackWebhook {
-    url: String,
+    /// Shared by clones, so a URL read again serves every later post.
+    url: Arc<RwLock<String>>,
+    source: Option<Source>,
     client: reqwest::Client,
-    /// How long one post may take in all, retries included.
-    pub budget: Duration,
     /// The first backoff; doubled on every retry, with jitter.
     pub first_backoff: Duration,
     pub max_attempts: u32,
@@ -27,7 +77,7 @@ impl fmt::Debug for SlackWebhook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SlackWebhook")
             .field("url", &"<redacted>")
-            .field("budget", &self.budget)
+            .field("parameter", &self.source.as_ref().map(|s| &s.parameter))
             .finish()
     }
 }
@@ -41,55 +91,92 @@ pub struct WebhookError {
 }
 
 impl SlackWebhook {
-    /// A webhook posting to `url` with the default retry policy.
+    /// A webhook posting to `url` (as given: tests and programmatic use; a
+    /// URL from configuration goes through [`SlackWebhook::from_ssm`]).
     pub fn new(url: impl Into<String>) -> SlackWebhook {
         SlackWebhook {
-            url: url.into(),
+            url: Arc::new(RwLock::new(url.into())),
+            source: None,
             client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
+                .timeout(REQUEST_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
-            budget: Duration::from_secs(30),
             first_backoff: Duration::from_millis(500),
             max_attempts: 5,
         }
     }
 
-    /// Reads the URL from the SecureString parameter `name` (once per cold start).
+    /// Reads the URL from the SecureString parameter `name` (once per cold
+    /// start, and again when Slack says the URL is gone).
     pub async fn from_ssm(
         ssm: &aws_sdk_ssm::Client,
         name: &str,
+        rule: UrlRule,
     ) -> Result<SlackWebhook, WebhookError> {
-        let error = |problem: String| WebhookError {
+        let url = read_url(ssm, name, rule).await?;
+        let mut webhook = SlackWebhook::new(url);
+        webhook.source = Some(Source {
+            ssm: ssm.clone(),
             parameter: name.to_owned(),
-            problem,
-        };
-        let output = ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| error(crate::aws::describe("SSM GetParameter", &e)))?;
-        let url = output
-            .parameter()
-            .and_then(|p| p.value())
-            .ok_or_else(|| error("has no value".to_owned()))?;
-        if !url.starts_with("https://") && !url.starts_with("http://") {
-            return Err(error("is not an http(s) URL".to_owned()));
-        }
-        Ok(SlackWebhook::new(url))
+            rule,
+        });
+        Ok(webhook)
     }
 
-    /// Posts the message, retrying what Slack says may be retried.
-    pub async fn post(&self, message: &SlackMessage) -> Result<Done, EffectError> {
+    fn current_url(&self) -> String {
+        self.url.read().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    /// After a 404/410: reads the parameter again. Ok(true) when it holds a
+    /// new URL (now in use), Ok(false) when it holds the same one.
+    async fn reread(&self, deadline: Deadline) -> Result<bool, String> {
+        let Some(source) = &self.source else {
+            return Ok(false);
+        };
+        let read = read_url(&source.ssm, &source.parameter, source.rule);
+        let url = match tokio::time::timeout_at(deadline.instant(), read).await {
+            Ok(Ok(url)) => url,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("reading the parameter again ran out of time".to_owned()),
+        };
+        if url == self.current_url() {
+            return Ok(false);
+        }
+        if let Ok(mut current) = self.url.write() {
+            *current = url;
+        }
+        Ok(true)
+    }
+
+    /// Posts the message, retrying what Slack says may be retried, and
+    /// giving up in time to answer before `deadline`.
+    pub async fn post(
+        &self,
+        message: &SlackMessage,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
         let body = serde_json::json!({ "text": message.text, "blocks": message.blocks });
-        let started = Instant::now();
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
+        let mut reread = false;
         loop {
             attempt += 1;
-            let failure = match self.client.post(&self.url).json(&body).send().await {
+            let time_left = deadline.remaining().min(REQUEST_TIMEOUT);
+            if time_left.is_zero() {
+                return Err(EffectError::transient(
+                    "PostSlack",
+                    format!(
+                        "no time left before the invocation's deadline (after {} attempts)",
+                        attempt - 1
+                    ),
+                ));
+            }
+            let request = self
+                .client
+                .post(self.current_url())
+                .timeout(time_left)
+                .json(&body);
+            let failure = match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     return Ok(Done::Executed(format!(
                         "posted to Slack (attempt {attempt})"
@@ -109,6 +196,25 @@ impl SlackWebhook {
                         Retry::After(retry_after.unwrap_or(backoff), said)
                     } else if status.is_server_error() {
                         Retry::Backoff(said)
+                    } else if matches!(status.as_u16(), 404 | 410) && !reread {
+                        // channel_not_found / channel_is_archived: perhaps the
+                        // webhook was rotated since the cold start.
+                        reread = true;
+                        match self.reread(deadline).await {
+                            Ok(true) => {
+                                tracing::warn!(reason = %said, "Slack webhook parameter holds a new URL: posting to it");
+                                continue;
+                            }
+                            Ok(false) => return Err(EffectError::permanent("PostSlack", said)),
+                            Err(problem) => {
+                                return Err(EffectError::transient(
+                                    "PostSlack",
+                                    format!(
+                                        "{said}; reading the webhook parameter again failed: {problem}"
+                                    ),
+                                ));
+                            }
+                        }
                     } else {
                         return Err(EffectError::permanent("PostSlack", said));
                     }
@@ -121,7 +227,8 @@ impl SlackWebhook {
                 Retry::Backoff(said) => (jitter(backoff), said),
             };
             backoff = backoff.saturating_mul(2);
-            if attempt >= self.max_attempts || started.elapsed() + wait > self.budget {
+            // Waiting only pays if an attempt can still follow before the deadline.
+            if attempt >= self.max_attempts || wait + MIN_ATTEMPT > deadline.remaining() {
                 return Err(EffectError::transient(
                     "PostSlack",
                     format!("{said} (gave up after {attempt} attempts)"),
@@ -131,6 +238,36 @@ impl SlackWebhook {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// The least time worth starting another attempt with.
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
+
+/// Reads and checks the webhook URL in parameter `name`.
+async fn read_url(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    rule: UrlRule,
+) -> Result<String, WebhookError> {
+    let error = |problem: String| WebhookError {
+        parameter: name.to_owned(),
+        problem,
+    };
+    let output = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| error(crate::aws::describe("SSM GetParameter", &e)))?;
+    let url = output
+        .parameter()
+        .and_then(|p| p.value())
+        .ok_or_else(|| error("has no value".to_owned()))?;
+    if let Some(problem) = rule.refuses(url) {
+        return Err(error(problem));
+    }
+    Ok(url.to_owned())
 }
 
 enum Retry {
