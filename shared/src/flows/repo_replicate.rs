@@ -51,22 +51,7 @@ const MAX_DELAY_SECONDS: u32 = 3600;
 impl Config {
     /// Reads the function's variables.
     pub fn read(env: &mut EnvReader) -> Config {
-        let replicas: BTreeMap<String, Vec<Replica>> = match env.json(
-            "REPLICAS",
-            r#"object {"<repository>": [{"region": "<region>", "repository": "<name>"}]}"#,
-        ) {
-            Some(map) => map,
-            None if env.optional("REPLICAS").is_none() => {
-                env.missing("REPLICAS");
-                BTreeMap::new()
-            }
-            None => BTreeMap::new(),
-        };
-        for (source, targets) in &replicas {
-            for problem in replica_problems(source, targets) {
-                env.problem("REPLICAS", &problem);
-            }
-        }
+        let replicas = read_replicas(env);
         let source_region = env.optional("AWS_REGION");
         if let Some(region) = &source_region {
             for (source, targets) in &replicas {
@@ -102,6 +87,28 @@ impl Config {
             channels: Channels::read(env),
         }
     }
+}
+
+/// Reads `REPLICAS` (source repository → replicas) and names every problem
+/// of it; `signalbox replicas check` reads it the same way.
+pub fn read_replicas(env: &mut EnvReader) -> BTreeMap<String, Vec<Replica>> {
+    let replicas: BTreeMap<String, Vec<Replica>> = match env.json(
+        "REPLICAS",
+        r#"object {"<repository>": [{"region": "<region>", "repository": "<name>"}]}"#,
+    ) {
+        Some(map) => map,
+        None if env.optional("REPLICAS").is_none() => {
+            env.missing("REPLICAS");
+            BTreeMap::new()
+        }
+        None => BTreeMap::new(),
+    };
+    for (source, targets) in &replicas {
+        for problem in replica_problems(source, targets) {
+            env.problem("REPLICAS", &problem);
+        }
+    }
+    replicas
 }
 
 /// What is wrong with one entry of `REPLICAS`. Names are checked because the
