@@ -76,7 +76,13 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn mark(repo: &Path, replica_of: &str) {
     git(
         repo,
-        &["config", "--file", "config", "signalbox.replicaof", replica_of],
+        &[
+            "config",
+            "--file",
+            "config",
+            "signalbox.replicaof",
+            replica_of,
+        ],
     );
 }
 
@@ -512,7 +518,13 @@ fn an_unmarked_repository_is_refused_by_name_and_left_unchanged() {
     // in REPLICAS by mistake: not tagged as a replica of us-east-1/app.
     git(
         &repos.repo("ap-southeast-2"),
-        &["config", "--file", "config", "--unset", "signalbox.replicaof"],
+        &[
+            "config",
+            "--file",
+            "config",
+            "--unset",
+            "signalbox.replicaof",
+        ],
     );
     git(
         &repos.work,
@@ -547,8 +559,16 @@ fn an_unmarked_repository_is_refused_by_name_and_left_unchanged() {
         ),
         "{stderr}"
     );
-    assert_eq!(repos.all_refs("ap-southeast-2"), before, "refused replica changed");
-    assert_eq!(repos.all_refs("eu-central-1"), "", "refused replica changed");
+    assert_eq!(
+        repos.all_refs("ap-southeast-2"),
+        before,
+        "refused replica changed"
+    );
+    assert_eq!(
+        repos.all_refs("eu-central-1"),
+        "",
+        "refused replica changed"
+    );
     // The marked replica is mirrored all the same.
     assert_eq!(repos.ls_remote("eu-west-1"), repos.ls_remote("us-east-1"));
 }
@@ -655,12 +675,18 @@ fn hostile_names_are_refused_before_they_reach_git() {
         &format!("eu-west-1/{}", "a".repeat(101)),
     ];
     let targets = format!("{} eu-west-1/app\nap-southeast-2/app", hostile.join(" "));
-    let output = repos.script(&targets).current_dir(cwd.path()).output().unwrap();
+    let output = repos
+        .script(&targets)
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for target in hostile {
         assert!(
-            stderr.contains(&format!("FAILED: target '{target}' is not region/repository")),
+            stderr.contains(&format!(
+                "FAILED: target '{target}' is not region/repository"
+            )),
             "{target}: {stderr}"
         );
     }
@@ -681,7 +707,11 @@ fn hostile_names_are_refused_before_they_reach_git() {
     // Globs matched no file, a newline separates targets like a space, and
     // the valid targets are still mirrored.
     for region in ["eu-west-1", "ap-southeast-2"] {
-        assert_eq!(repos.ls_remote(region), repos.ls_remote("us-east-1"), "{region}");
+        assert_eq!(
+            repos.ls_remote(region),
+            repos.ls_remote("us-east-1"),
+            "{region}"
+        );
     }
     let log = repos.aws_log();
     assert!(!log.contains("pwned") && !log.contains("a&b"), "{log}");
