@@ -11,6 +11,8 @@
 #   SIGNALBOX_MIRROR_ATTEMPTS           fetch-and-push rounds before giving up (default 3)
 #   SIGNALBOX_MIRROR_PUSHED_AT          when the push happened (ISO 8601, UTC): the
 #                                       replication lag is logged against it
+#   SIGNALBOX_MIRROR_CREATE_REPLICAS    true: create a replica that does not exist,
+#                                       tagged as a replica of the source (default false)
 #   SIGNALBOX_MIRROR_URL_TEMPLATE       default
 #                                       https://git-codecommit.{region}.amazonaws.com/v1/repos/{repository}
 #                                       (the AWS CLI's credential helper, set up by the
@@ -68,6 +70,7 @@ targets=${SIGNALBOX_MIRROR_TARGETS:?SIGNALBOX_MIRROR_TARGETS is unset}
 template=${SIGNALBOX_MIRROR_URL_TEMPLATE:-'https://git-codecommit.{region}.amazonaws.com/v1/repos/{repository}'}
 attempts=${SIGNALBOX_MIRROR_ATTEMPTS:-3}
 pushed_at=${SIGNALBOX_MIRROR_PUSHED_AT:-}
+create_replicas=${SIGNALBOX_MIRROR_CREATE_REPLICAS:-false}
 case "$attempts" in
   '' | *[!0-9]* | 0)
     echo "FAILED: SIGNALBOX_MIRROR_ATTEMPTS must be a positive whole number, not '$attempts'" >&2
@@ -134,6 +137,14 @@ replica_of() {
     --query 'tags."signalbox:replica-of"' --output text
 }
 
+# Creates a missing replica, tagged as a replica of the source in the same call.
+create_replica() {
+  echo "creating $1/$2, marked as a replica of $source_region/$source_repository"
+  aws codecommit create-repository --region "$1" --repository-name "$2" \
+    --repository-description "signalbox replica of $source_region/$source_repository" \
+    --tags "signalbox:replica-of=$source_region/$source_repository" >/dev/null
+}
+
 # A repository's default branch; "None" when it has none (an empty repository).
 default_branch() {
   aws codecommit get-repository --region "$1" --repository-name "$2" \
@@ -179,7 +190,13 @@ marked=()
 for target in "${valid[@]}"; do
   region=${target%%/*}
   repository=${target#*/}
-  if ! tag=$(replica_of "$region" "$repository"); then
+  if ! tag=$(replica_of "$region" "$repository" 2>"$work/tags.err"); then
+    if [ "$create_replicas" = true ] && grep -q RepositoryDoesNotExistException "$work/tags.err" &&
+      create_replica "$region" "$repository"; then
+      marked+=("$target")
+      continue
+    fi
+    redact <"$work/tags.err" >&2
     echo "FAILED: cannot read the tags of $region/$repository (does it exist?): nothing pushed to it" >&2
     failed=1
     continue

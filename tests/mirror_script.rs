@@ -23,13 +23,14 @@ base=__BASE__
 printf '%s\n' "$*" >>"$base/aws.log"
 service=$1 command=$2
 shift 2
-region='' name='' arn='' branch=''
+region='' name='' arn='' branch='' tags=''
 while [ $# -gt 0 ]; do
   case $1 in
     --region) region=$2; shift ;;
     --repository-name) name=$2; shift ;;
     --resource-arn) arn=$2; shift ;;
     --default-branch-name) branch=$2; shift ;;
+    --tags) tags=$2; shift ;;
   esac
   shift
 done
@@ -50,6 +51,11 @@ case "$service $command" in
     fi ;;
   'codecommit update-default-branch')
     git --git-dir="$repo" symbolic-ref HEAD "refs/heads/$branch" ;;
+  'codecommit create-repository')
+    mkdir -p "$base/$region" && git init --quiet --bare "$repo" || exit 1
+    for tag in $tags; do
+      git config --file "$repo/config" signalbox.replicaof "${tag#signalbox:replica-of=}"
+    done ;;
   *) echo "fake aws: unsupported $service $command" >&2; exit 2 ;;
 esac
 "#;
@@ -736,4 +742,39 @@ fn hostile_names_are_refused_before_they_reach_git() {
         assert!(!stderr.contains("cloning"), "{stderr}");
     }
     assert!(!cwd.path().join("pwned").exists(), "a name ran a command");
+}
+
+#[test]
+fn a_missing_replica_is_created_marked_only_when_asked() {
+    let repos = Repos::new();
+    repos.commit("first");
+    repos.push(&["HEAD:refs/heads/main"]);
+    // Not asked: the missing replica fails by name and is not created.
+    let output = repos.mirror("eu-west-1/app us-west-2/app");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!repos.base.join("us-west-2/app.git").exists());
+
+    let output = repos
+        .script("eu-west-1/app us-west-2/app")
+        .env("SIGNALBOX_MIRROR_CREATE_REPLICAS", "true")
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("creating us-west-2/app, marked as a replica of us-east-1/app"),
+        "{log}"
+    );
+    assert_eq!(repos.ls_remote("us-west-2"), repos.ls_remote("us-east-1"));
+    assert_eq!(
+        git(
+            &repos.base.join("us-west-2/app.git"),
+            &["config", "--file", "config", "signalbox.replicaof"]
+        ),
+        "us-east-1/app\n"
+    );
 }

@@ -591,6 +591,44 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
             assert_eq!(statement["Condition"]["StringLike"], marked, "{write}");
         }
     }
+    // With CreateMissingReplicas, it may create a repository only tagged as a
+    // replica in the same call; never tag one afterwards (that would let it
+    // mark, then overwrite, any repository).
+    let create: Vec<&Value> = statements
+        .iter()
+        .filter(|s| {
+            actions(s)
+                .iter()
+                .any(|a| a == "codecommit:CreateRepository")
+        })
+        .collect();
+    assert_eq!(
+        create.len(),
+        1,
+        "CreateRepository behind CreateMissingReplicas"
+    );
+    assert_eq!(
+        create[0]["Condition"]["StringLike"],
+        json!({"aws:RequestTag/signalbox:replica-of": {"Fn::Sub": "${AWS::Region}/*"}})
+    );
+    assert_eq!(
+        create[0]["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
+        json!({"Ref": "AWS::Region"})
+    );
+    assert!(
+        !statements
+            .iter()
+            .any(|s| actions(s).iter().any(|a| a == "codecommit:TagResource")),
+        "the mirror role must not tag repositories"
+    );
+    let variables = &project["Environment"]["EnvironmentVariables"];
+    assert!(
+        listed(variables)
+            .iter()
+            .any(|v| v["Name"] == "SIGNALBOX_MIRROR_CREATE_REPLICAS"
+                && v["Value"] == json!({"Ref": "CreateMissingReplicas"})),
+        "{variables}"
+    );
     // The script reads the tags and default branches it checks.
     for read in ["codecommit:ListTagsForResource", "codecommit:GetRepository"] {
         assert!(
