@@ -461,7 +461,11 @@ async fn the_push_thread_is_found_by_its_token_across_pages_and_answered() {
     });
     assert_eq!(
         effects
-            .execute("k", &action, signalbox::invocation::Invocation::local().deadline)
+            .execute(
+                "k",
+                &action,
+                signalbox::invocation::Invocation::local().deadline
+            )
             .await
             .unwrap(),
         Done::Executed("posted reply c-result to comment c-started".into())

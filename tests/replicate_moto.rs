@@ -27,6 +27,8 @@ fn config(project: &str) -> repo_replicate::Config {
             ("REPLICAS", REPLICAS),
             ("MIRROR_PROJECT", project),
             ("AWS_REGION", "us-east-1"),
+            ("SNS_ENABLED", "false"),
+            ("SLACK_ENABLED", "false"),
         ],
         Mode::Strict,
     );
@@ -82,6 +84,9 @@ async fn every_change_of_a_mapped_repository_plans_one_mirror_run() {
                     },
                 ],
                 idempotency_token: repo_replicate::idempotency_token(&event.id),
+                attempt: 1,
+                delay_seconds: 0,
+                pushed_at: Some(event.time.clone()),
             })],
             "{name}"
         );
@@ -378,4 +383,276 @@ fn every_repository_sample_in_events_has_a_planner_test() {
         found, expected,
         "a new repository sample needs a planner test here"
     );
+}
+
+// ------------------------------------- failed mirror builds and the schedule (issue 11)
+
+/// repo-replicate with its alert channels: SNS on, Slack off.
+fn alerting_config(extra: &[(&str, &str)]) -> signalbox::flows::FunctionConfig {
+    let mut pairs = vec![
+        ("REPLICAS", REPLICAS),
+        ("MIRROR_PROJECT", "signalbox-mirror"),
+        ("AWS_REGION", "us-east-1"),
+        (
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:alerts",
+        ),
+        ("IDEMPOTENCY_TABLE", "sent"),
+        ("SLACK_ENABLED", "false"),
+    ];
+    pairs.extend_from_slice(extra);
+    let mut env = EnvReader::from_pairs(pairs, Mode::Strict);
+    let config =
+        signalbox::flows::FunctionConfig::read(signalbox::route::Function::RepoReplicate, &mut env);
+    env.finish().expect("valid configuration");
+    config
+}
+
+/// The mirror build sample, with its attempt number replaced.
+fn failed_mirror_build(attempt: &str) -> Event {
+    let mut value = sample("codebuild-mirror-build-failed.json");
+    for variable in
+        value["detail"]["additional-information"]["environment"]["environment-variables"]
+            .as_array_mut()
+            .unwrap()
+    {
+        if variable["name"] == "SIGNALBOX_MIRROR_BUILD_ATTEMPT" {
+            variable["value"] = attempt.into();
+        }
+    }
+    Event::parse(&value).unwrap()
+}
+
+/// What repo-replicate decides for `event`: Ok(plan), or Err(why it is ignored).
+async fn decided(
+    event: &Event,
+    config: &signalbox::flows::FunctionConfig,
+    lookup: &Queued,
+) -> Result<signalbox::plan::Plan, String> {
+    let signalbox::flows::FunctionConfig::RepoReplicate(config) = config else {
+        panic!("not repo-replicate's configuration")
+    };
+    // As `signalbox::decide` does: only events of a rule of repo-replicate's.
+    let routed = signalbox::route::RULES
+        .iter()
+        .any(|r| r.function == signalbox::route::Function::RepoReplicate && r.matches(event));
+    if !routed {
+        return Err(format!(
+            "{} is not routed to repo-replicate",
+            event.detail_type
+        ));
+    }
+    Ok(repo_replicate::plan(event, config, lookup)
+        .await
+        .expect("plans"))
+}
+
+fn replicas_json() -> serde_json::Value {
+    serde_json::json!([
+        {"region": "eu-west-1", "repository": "MyDemoRepo"},
+        {"region": "ap-southeast-2", "repository": "MyDemoRepo-apac"},
+    ])
+}
+
+#[tokio::test]
+async fn a_mirror_build_that_failed_before_it_cloned_is_started_again_later() {
+    let event = failed_mirror_build("1");
+    let plan = decided(&event, &alerting_config(&[]), &Queued(vec![]))
+        .await
+        .expect("repo-replicate handles its mirror project's failed builds");
+    assert_eq!(
+        serde_json::to_value(&plan.actions).unwrap(),
+        serde_json::json!([{
+            "type": "StartMirror",
+            "project": "signalbox-mirror",
+            "repository": "MyDemoRepo",
+            "source_region": "us-east-1",
+            "targets": replicas_json(),
+            "idempotency_token": "mirror-c0de0001-0000-4000-8000-00000000000a",
+            "attempt": 2,
+            "delay_seconds": 60,
+            "pushed_at": "2026-11-20T18:39:58Z",
+        }])
+    );
+    assert_eq!(
+        plan.notes,
+        [
+            "mirror build arn:aws:codebuild:us-east-1:123456789012:build/signalbox-mirror:4f9d2c1e-7a6b-4c5d-8e9f-0a1b2c3d4e5f \
+             FAILED (attempt 1 of 3): started again in 60 s"
+        ]
+    );
+    // The backoff doubles with each attempt.
+    let plan = decided(
+        &failed_mirror_build("2"),
+        &alerting_config(&[]),
+        &Queued(vec![]),
+    )
+    .await
+    .unwrap();
+    let action = serde_json::to_value(&plan.actions[0]).unwrap();
+    assert_eq!(
+        (action["attempt"].clone(), action["delay_seconds"].clone()),
+        (3.into(), 120.into())
+    );
+}
+
+#[tokio::test]
+async fn a_mirror_build_failing_its_last_attempt_alerts_instead() {
+    let plan = decided(
+        &failed_mirror_build("3"),
+        &alerting_config(&[]),
+        &Queued(vec![]),
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<&str> = plan.actions.iter().map(Action::kind).collect();
+    assert_eq!(kinds, ["Publish"], "{:?}", plan.actions);
+    let Action::Publish(message) = &plan.actions[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        message.subject,
+        "Mirror of MyDemoRepo (us-east-1) FAILED after 3 attempts"
+    );
+    for expected in [
+        "eu-west-1/MyDemoRepo ap-southeast-2/MyDemoRepo-apac",
+        "signalbox-mirror:4f9d2c1e-7a6b-4c5d-8e9f-0a1b2c3d4e5f",
+        "2026-11-20T18:39:58Z",
+    ] {
+        assert!(
+            message.message.contains(expected),
+            "{expected}: {}",
+            message.message
+        );
+    }
+    assert_eq!(message.attributes["source"], "aws.codebuild");
+    assert_eq!(message.attributes["repository"], "MyDemoRepo");
+    // More retries configured: the same build is retried instead.
+    let plan = decided(
+        &failed_mirror_build("3"),
+        &alerting_config(&[("MIRROR_RETRIES", "5")]),
+        &Queued(vec![]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.actions[0].kind(), "StartMirror");
+}
+
+#[tokio::test]
+async fn a_failed_mirror_build_needs_no_retry_while_a_queued_one_will_clone() {
+    let queued = Queued(vec![PendingMirror {
+        build_id: "signalbox-mirror:9".into(),
+        phase: "QUEUED".into(),
+        targets: "eu-west-1/MyDemoRepo ap-southeast-2/MyDemoRepo-apac".into(),
+    }]);
+    let plan = decided(&failed_mirror_build("1"), &alerting_config(&[]), &queued)
+        .await
+        .unwrap();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        plan.notes,
+        [
+            "mirror build signalbox-mirror:9 is queued (QUEUED) and will copy what the failed build did not"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn failed_builds_of_other_projects_are_not_retried() {
+    let plan = decided(
+        &event("codebuild-build-failed.json"),
+        &alerting_config(&[]),
+        &Queued(vec![]),
+    )
+    .await;
+    match plan {
+        Err(_) => {}
+        Ok(plan) => {
+            assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+            assert_eq!(
+                plan.notes,
+                [
+                    "build of signalbox-pr-check, not of the mirror project signalbox-mirror: nothing to retry"
+                ]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_daily_schedule_mirrors_every_configured_source() {
+    let config = alerting_config(&[(
+        "REPLICAS",
+        r#"{"MyDemoRepo": [{"region": "eu-west-1", "repository": "MyDemoRepo"}],
+            "Other": [{"region": "eu-west-1", "repository": "Other"},
+                      {"region": "ap-southeast-2", "repository": "Other"}]}"#,
+    )]);
+    let plan = decided(
+        &event("events-scheduled-reconciliation.json"),
+        &config,
+        &Queued(vec![]),
+    )
+    .await
+    .expect("repo-replicate handles its schedule");
+    assert_eq!(
+        serde_json::to_value(&plan.actions).unwrap(),
+        serde_json::json!([
+            {
+                "type": "StartMirror",
+                "project": "signalbox-mirror",
+                "repository": "MyDemoRepo",
+                "source_region": "us-east-1",
+                "targets": [{"region": "eu-west-1", "repository": "MyDemoRepo"}],
+                "idempotency_token": "mirror-0-5c4e5a1e-0000-4000-8000-00000000000b",
+                "attempt": 1,
+                "delay_seconds": 0,
+                "pushed_at": null,
+            },
+            {
+                "type": "StartMirror",
+                "project": "signalbox-mirror",
+                "repository": "Other",
+                "source_region": "us-east-1",
+                "targets": [{"region": "eu-west-1", "repository": "Other"},
+                            {"region": "ap-southeast-2", "repository": "Other"}],
+                "idempotency_token": "mirror-1-5c4e5a1e-0000-4000-8000-00000000000b",
+                "attempt": 1,
+                "delay_seconds": 0,
+                "pushed_at": null,
+            },
+        ])
+    );
+    assert_eq!(plan.notes, ["scheduled reconciliation of 2 sources"]);
+}
+
+#[test]
+fn a_retry_build_carries_its_attempt_delay_and_push_time() {
+    let action = signalbox::plan::StartMirror {
+        project: "signalbox-mirror".into(),
+        repository: "MyDemoRepo".into(),
+        source_region: "us-east-1".into(),
+        targets: vec![Replica {
+            region: "eu-west-1".into(),
+            repository: "MyDemoRepo".into(),
+        }],
+        idempotency_token: "mirror-x".into(),
+        attempt: 2,
+        delay_seconds: 60,
+        pushed_at: Some("2026-11-20T18:39:58Z".into()),
+    };
+    let variables: Vec<(String, String)> = signalbox::effects::codebuild::mirror_variables(&action)
+        .into_iter()
+        .map(|v| (v.name, v.value))
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("SIGNALBOX_MIRROR_SOURCE_REPOSITORY", "MyDemoRepo"),
+        ("SIGNALBOX_MIRROR_SOURCE_REGION", "us-east-1"),
+        ("SIGNALBOX_MIRROR_TARGETS", "eu-west-1/MyDemoRepo"),
+        ("SIGNALBOX_MIRROR_BUILD_ATTEMPT", "2"),
+        ("SIGNALBOX_MIRROR_DELAY_SECONDS", "60"),
+        ("SIGNALBOX_MIRROR_PUSHED_AT", "2026-11-20T18:39:58Z"),
+    ]
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .to_vec();
+    assert_eq!(variables, expected);
 }

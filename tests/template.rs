@@ -290,21 +290,27 @@ fn merge(global: &Value, local: &Value) -> Value {
 }
 
 impl FunctionResource {
-    /// The function's one EventBridge rule event: (name, properties).
-    pub fn eventbridge_rule(&self) -> (&str, &Value) {
+    /// The function's events of `kind` (`EventBridgeRule`, `Schedule`):
+    /// (name, properties) each.
+    pub fn events_of(&self, kind: &str) -> Vec<(&str, &Value)> {
         let events = self.properties["Events"]
             .as_object()
             .unwrap_or_else(|| panic!("{}: no Events", self.logical_id));
-        let rules: Vec<_> = events
+        events
             .iter()
-            .filter(|(_, e)| e["Type"] == "EventBridgeRule")
-            .collect();
-        assert_eq!(
-            rules.len(),
-            1,
-            "{}: exactly one EventBridgeRule event expected",
+            .filter(|(_, e)| e["Type"] == kind)
+            .map(|(name, e)| (name.as_str(), &e["Properties"]))
+            .collect()
+    }
+
+    /// The function's EventBridge rule events (at least one): (name, properties).
+    pub fn eventbridge_rules(&self) -> Vec<(&str, &Value)> {
+        let rules = self.events_of("EventBridgeRule");
+        assert!(
+            !rules.is_empty(),
+            "{}: an EventBridgeRule event expected",
             self.logical_id
         );
-        (rules[0].0.as_str(), &rules[0].1["Properties"])
+        rules
     }
 }

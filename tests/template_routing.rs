@@ -2,7 +2,11 @@
 //! EventBridge pattern matcher (moto's): each function's rule pattern from
 //! `template.yaml` goes on a bus with an SQS queue as target, every sample in
 //! `events/` is put on that bus, and the queues that received it must be
-//! exactly the one of the function `route` names (none when it ignores the event).
+//! exactly those of the functions `route::functions` names (none when it
+//! ignores the event). The mirror project's name, known only once deployed,
+//! is `signalbox-mirror` here (a stack named `signalbox`); the scheduled
+//! reconciliation is a Schedule event, not a pattern, and is checked in
+//! tests/template_wiring.rs.
 
 // The rest of the module serves tests/template_wiring.rs.
 #[allow(dead_code)]
@@ -13,7 +17,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use signalbox::event::Event;
-use signalbox::route::{Function, Route, route};
+use signalbox::route::{Function, RULES, Route, THE_MIRROR_PROJECT, route};
 use signalbox_tests::{moto_config, unique};
 use template::Stack;
 
@@ -45,10 +49,6 @@ impl Bus {
                     function.logical_id, function.binary
                 )
             });
-            let (event_name, rule) = function.eventbridge_rule();
-            let pattern = stack
-                .resolve(&rule["Pattern"])
-                .expect("a pattern is never AWS::NoValue");
             let queue_url = sqs
                 .create_queue()
                 .queue_name(unique(&function.binary))
@@ -67,29 +67,35 @@ impl Bus {
                 .attributes
                 .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
                 .expect("queue arn");
-            let rule_name = format!("{}{event_name}", function.logical_id);
-            events
-                .put_rule()
-                .name(&rule_name)
-                .event_bus_name(&name)
-                .event_pattern(pattern.to_string())
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("put_rule {rule_name} {pattern}: {e:?}"));
-            events
-                .put_targets()
-                .rule(&rule_name)
-                .event_bus_name(&name)
-                .targets(
-                    aws_sdk_eventbridge::types::Target::builder()
-                        .id(&function.binary)
-                        .arn(&queue_arn)
-                        .build()
-                        .expect("target"),
-                )
-                .send()
-                .await
-                .expect("put_targets");
+            for (event_name, rule) in function.eventbridge_rules() {
+                let pattern = stack
+                    .resolve(&rule["Pattern"])
+                    .expect("a pattern is never AWS::NoValue");
+                let pattern = name_the_mirror_project(pattern);
+                let rule_name = format!("{}{event_name}", function.logical_id);
+                events
+                    .put_rule()
+                    .name(&rule_name)
+                    .event_bus_name(&name)
+                    .event_pattern(pattern.to_string())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("put_rule {rule_name} {pattern}: {e:?}"));
+                events
+                    .put_targets()
+                    .rule(&rule_name)
+                    .event_bus_name(&name)
+                    .targets(
+                        aws_sdk_eventbridge::types::Target::builder()
+                            .id(&function.binary)
+                            .arn(&queue_arn)
+                            .build()
+                            .expect("target"),
+                    )
+                    .send()
+                    .await
+                    .expect("put_targets");
+            }
             assert!(
                 queues.insert(which, queue_url).is_none(),
                 "two template functions build {which}"
@@ -186,25 +192,69 @@ fn samples() -> Vec<(String, Value)> {
     samples
 }
 
+/// The mirror project's name in this test's stack.
+const MIRROR_PROJECT: &str = "signalbox-mirror";
+
+/// The pattern with `!Ref MirrorProject` replaced by the project's name.
+fn name_the_mirror_project(pattern: Value) -> Value {
+    match pattern {
+        Value::Object(map) if map.get("Ref") == Some(&Value::from("MirrorProject")) => {
+            Value::from(MIRROR_PROJECT)
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, name_the_mirror_project(v)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(name_the_mirror_project).collect())
+        }
+        other => other,
+    }
+}
+
 fn routed(name: &str, sample: &Value) -> Route {
     let event = Event::parse(sample).unwrap_or_else(|e| panic!("{name}: {e}"));
     route(&event)
 }
 
+/// The functions whose EventBridge rules match the sample, as `route` decides
+/// with the mirror project named [`MIRROR_PROJECT`]; schedules deliver no sample.
+fn routed_to(name: &str, sample: &Value) -> Vec<Function> {
+    let event = Event::parse(sample).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut functions = Vec::new();
+    for rule in RULES.iter().filter(|r| r.matches(&event)) {
+        let names_the_mirror = rule
+            .detail
+            .iter()
+            .any(|(_, values)| values.contains(&THE_MIRROR_PROJECT));
+        if rule.source == "aws.events"
+            || (names_the_mirror && event.raw_detail["project-name"] != MIRROR_PROJECT)
+        {
+            continue;
+        }
+        if !functions.contains(&rule.function) {
+            functions.push(rule.function);
+        }
+    }
+    functions.sort();
+    functions
+}
+
 /// Compares EventBridge's deliveries with `expected` for every sample.
-async fn check(stack: &Stack<'_>, mut expected: impl FnMut(&str, &Value) -> Option<Function>) {
+async fn check(stack: &Stack<'_>, mut expected: impl FnMut(&str, &Value) -> Vec<Function>) {
     let bus = Bus::new(stack).await;
     let mut mismatches = Vec::new();
     let mut handled = BTreeMap::<Function, usize>::new();
     for (name, sample) in samples() {
         let want = expected(&name, &sample);
         let got = bus.deliver(&sample).await;
-        if got != want.into_iter().collect::<Vec<_>>() {
+        if got != want {
             mismatches.push(format!(
                 "{name}: route says {want:?}, EventBridge delivered to {got:?}"
             ));
         }
-        if let Some(f) = want {
+        for f in want {
             *handled.entry(f).or_default() += 1;
         }
     }
@@ -222,14 +272,26 @@ async fn template_rules_route_every_sample_as_route_does() {
     let template = template::load();
     let stack = Stack::with_defaults(&template);
     let mut ignored = 0;
-    check(&stack, |name, sample| match routed(name, sample) {
-        Route::Handle(f) => Some(f),
-        Route::Ignore(_) => {
-            ignored += 1;
-            None
+    let mut both = 0;
+    check(&stack, |name, sample| {
+        let functions = routed_to(name, sample);
+        match routed(name, sample) {
+            // `route` names the first of the functions EventBridge delivers to
+            // (a schedule delivers without a pattern, so none here).
+            Route::Handle(f) if sample["source"] != "aws.events" => {
+                assert!(functions.contains(&f), "{name}: {f} not in {functions:?}")
+            }
+            Route::Handle(_) => assert!(functions.is_empty(), "{name}"),
+            Route::Ignore(_) => ignored += 1,
         }
+        both += usize::from(functions.len() > 1);
+        functions
     })
     .await;
+    assert!(
+        both > 0,
+        "no sample reaches two functions: delivery to every matching rule is unproven"
+    );
     assert!(
         ignored > 0,
         "no sample is ignored: the negative side is unproven"
@@ -261,21 +323,28 @@ async fn narrowing_parameters_keep_other_repositories_and_pipelines_out() {
     );
     let mut narrowed_out = Vec::new();
     check(&stack, |name, sample| {
-        let want = match routed(name, sample) {
-            Route::Handle(f) => f,
-            Route::Ignore(_) => return None,
-        };
-        let kept = match want {
-            Function::PrCheck | Function::RepoReplicate => repositories(sample)
-                .iter()
-                .any(|r| r == "MyDemoRepo" || r == "OtherRepo"),
-            Function::PipelineAlert => sample["detail"]["pipeline"] == "myPipeline",
-            _ => true,
-        };
-        if !kept {
-            narrowed_out.push(name.to_owned());
+        let mut kept = Vec::new();
+        for want in routed_to(name, sample) {
+            let keep = match want {
+                // Repository narrowing applies to CodeCommit events, not to
+                // the mirror project's builds.
+                Function::PrCheck | Function::RepoReplicate
+                    if sample["source"] == "aws.codecommit" =>
+                {
+                    repositories(sample)
+                        .iter()
+                        .any(|r| r == "MyDemoRepo" || r == "OtherRepo")
+                }
+                Function::PipelineAlert => sample["detail"]["pipeline"] == "myPipeline",
+                _ => true,
+            };
+            if keep {
+                kept.push(want);
+            } else {
+                narrowed_out.push(name.to_owned());
+            }
         }
-        kept.then_some(want)
+        kept
     })
     .await;
     assert!(

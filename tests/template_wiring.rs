@@ -69,6 +69,12 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codebuild:StartBuild",
             "codebuild:ListBuildsForProject",
             "codebuild:BatchGetBuilds",
+            "sns:Publish",
+            "ssm:GetParameter",
+            "kms:Decrypt",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
         ],
     };
     calls.iter().copied().collect()
@@ -149,18 +155,43 @@ fn default_rule_patterns_are_the_route_table() {
     let stack = Stack::with_defaults(&template);
     for f in template::functions(&template) {
         let function = function_of(&f);
-        let rule = RULES
+        // Scheduled events come from a Schedule event, not from a pattern.
+        let mut rules: Vec<Value> = RULES
             .iter()
-            .find(|r| r.function == function)
-            .expect("every function has a rule");
-        let (_, event) = f.eventbridge_rule();
+            .filter(|r| r.function == function && r.source != "aws.events")
+            .map(|r| r.event_pattern())
+            .collect();
+        let mut patterns: Vec<Value> = f
+            .eventbridge_rules()
+            .iter()
+            .map(|(_, event)| stack.resolve(&event["Pattern"]).expect("a pattern"))
+            .collect();
+        rules.sort_by_key(Value::to_string);
+        patterns.sort_by_key(Value::to_string);
         assert_eq!(
-            stack.resolve(&event["Pattern"]),
-            Some(rule.event_pattern()),
-            "{}: the template's pattern differs from route::RULES",
+            patterns, rules,
+            "{}: the template's patterns differ from route::RULES",
+            f.logical_id
+        );
+        let schedules = f.events_of("Schedule");
+        let scheduled = RULES
+            .iter()
+            .any(|r| r.function == function && r.source == "aws.events");
+        assert_eq!(
+            !schedules.is_empty(),
+            scheduled,
+            "{}: a Schedule event exactly when route::RULES routes Scheduled Events to it",
             f.logical_id
         );
     }
+}
+
+/// The function's EventBridge rules and schedules: what EventBridge delivers
+/// to it, each needing a dead-letter queue and a retry policy.
+fn deliveries(f: &FunctionResource) -> Vec<(&str, &Value)> {
+    let mut all = f.eventbridge_rules();
+    all.extend(f.events_of("Schedule"));
+    all
 }
 
 #[test]
@@ -173,41 +204,43 @@ fn every_rule_target_has_a_dead_letter_queue_and_a_retry_policy() {
         .filter(|r| r["Type"] == "AWS::SQS::QueuePolicy")
         .collect();
     for f in template::functions(&template) {
-        let (event_name, event) = f.eventbridge_rule();
-        let queue = referenced(&event["DeadLetterConfig"]["Arn"])
-            .unwrap_or_else(|| panic!("{}: rule without DeadLetterConfig.Arn", f.logical_id));
-        assert_eq!(resource_type(&template, queue), "AWS::SQS::Queue");
-        let retry = &event["RetryPolicy"];
-        assert!(
-            retry["MaximumRetryAttempts"].is_u64() && retry["MaximumEventAgeInSeconds"].is_u64(),
-            "{}: rule without a RetryPolicy",
-            f.logical_id
-        );
-        // SAM names the rule <function><event>; EventBridge may only send to
-        // the DLQ if the queue policy lets that rule do so.
-        let rule_id = format!("{}{event_name}", f.logical_id);
-        let allowed = queue_policies.iter().any(|p| {
-            p["Properties"]["Queues"]
-                .as_array()
-                .is_some_and(|qs| qs.iter().any(|q| referenced(q) == Some(queue)))
-                && p["Properties"]["PolicyDocument"]["Statement"]
+        for (event_name, event) in deliveries(&f) {
+            let queue = referenced(&event["DeadLetterConfig"]["Arn"])
+                .unwrap_or_else(|| panic!("{}: rule without DeadLetterConfig.Arn", f.logical_id));
+            assert_eq!(resource_type(&template, queue), "AWS::SQS::Queue");
+            let retry = &event["RetryPolicy"];
+            assert!(
+                retry["MaximumRetryAttempts"].is_u64()
+                    && retry["MaximumEventAgeInSeconds"].is_u64(),
+                "{}: rule without a RetryPolicy",
+                f.logical_id
+            );
+            // SAM names the rule <function><event>; EventBridge may only send to
+            // the DLQ if the queue policy lets that rule do so.
+            let rule_id = format!("{}{event_name}", f.logical_id);
+            let allowed = queue_policies.iter().any(|p| {
+                p["Properties"]["Queues"]
                     .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|s| {
-                        s["Principal"]["Service"] == "events.amazonaws.com"
-                            && s["Action"] == "sqs:SendMessage"
-                            && s["Condition"]["ArnEquals"]["aws:SourceArn"]
-                                .as_array()
-                                .is_some_and(|arns| {
-                                    arns.iter().any(|a| referenced(a) == Some(&rule_id))
-                                })
-                    })
-        });
-        assert!(
-            allowed,
-            "{queue}'s policy does not let rule {rule_id} send to it"
-        );
+                    .is_some_and(|qs| qs.iter().any(|q| referenced(q) == Some(queue)))
+                    && p["Properties"]["PolicyDocument"]["Statement"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|s| {
+                            s["Principal"]["Service"] == "events.amazonaws.com"
+                                && s["Action"] == "sqs:SendMessage"
+                                && s["Condition"]["ArnEquals"]["aws:SourceArn"]
+                                    .as_array()
+                                    .is_some_and(|arns| {
+                                        arns.iter().any(|a| referenced(a) == Some(&rule_id))
+                                    })
+                        })
+            });
+            assert!(
+                allowed,
+                "{queue}'s policy does not let rule {rule_id} send to it"
+            );
+        }
     }
 }
 
@@ -494,6 +527,14 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
     let buildspec = project["Source"]["BuildSpec"]
         .as_str()
         .expect("inline BuildSpec");
+    // Nothing is downloaded at build time (no package index, no unpinned tool).
+    for word in ["pip", "curl", "wget", "npm", "yum", "dnf", "apt"] {
+        let downloads = buildspec_text_outside_script(&project["Source"]["BuildSpec"], word);
+        assert!(
+            !downloads,
+            "the buildspec runs {word} outside scripts/mirror.sh"
+        );
+    }
     let buildspec: serde_norway::Value =
         serde_norway::from_str(buildspec).expect("the BuildSpec is YAML");
     let build: Vec<&str> = buildspec["phases"]["build"]["commands"]
@@ -517,16 +558,72 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
         script.trim_end_matches('\n'),
         "template.yaml carries another mirror script: run scripts/embed-mirror"
     );
-    // The role the build runs with can push only into other regions.
+    // The role the build runs with can push only into other regions, and
+    // only into repositories tagged as replicas of a source of this region.
     let statements = statements(&template["Resources"]["MirrorProjectRole"]);
-    let push = statements
+    let marked = json!({"aws:ResourceTag/signalbox:replica-of": {"Fn::Sub": "${AWS::Region}/*"}});
+    for write in ["codecommit:GitPush", "codecommit:UpdateDefaultBranch"] {
+        let granted: Vec<&Value> = statements
+            .iter()
+            .filter(|s| actions(s).iter().any(|a| a == write))
+            .collect();
+        assert!(!granted.is_empty(), "the mirror role needs {write}");
+        for statement in granted {
+            assert_eq!(
+                statement["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
+                json!({"Ref": "AWS::Region"}),
+                "{write}"
+            );
+            assert_eq!(statement["Condition"]["StringLike"], marked, "{write}");
+        }
+    }
+    // With CreateMissingReplicas, it may create a repository only tagged as a
+    // replica in the same call; never tag one afterwards (that would let it
+    // mark, then overwrite, any repository).
+    let create: Vec<&Value> = statements
         .iter()
-        .find(|s| actions(s) == ["codecommit:GitPush"])
-        .expect("GitPush statement");
+        .filter(|s| {
+            actions(s)
+                .iter()
+                .any(|a| a == "codecommit:CreateRepository")
+        })
+        .collect();
     assert_eq!(
-        push["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
+        create.len(),
+        1,
+        "CreateRepository behind CreateMissingReplicas"
+    );
+    assert_eq!(
+        create[0]["Condition"]["StringLike"],
+        json!({"aws:RequestTag/signalbox:replica-of": {"Fn::Sub": "${AWS::Region}/*"}})
+    );
+    assert_eq!(
+        create[0]["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
         json!({"Ref": "AWS::Region"})
     );
+    assert!(
+        !statements
+            .iter()
+            .any(|s| actions(s).iter().any(|a| a == "codecommit:TagResource")),
+        "the mirror role must not tag repositories"
+    );
+    let variables = &project["Environment"]["EnvironmentVariables"];
+    assert!(
+        listed(variables)
+            .iter()
+            .any(|v| v["Name"] == "SIGNALBOX_MIRROR_CREATE_REPLICAS"
+                && v["Value"] == json!({"Ref": "CreateMissingReplicas"})),
+        "{variables}"
+    );
+    // The script reads the tags and default branches it checks.
+    for read in ["codecommit:ListTagsForResource", "codecommit:GetRepository"] {
+        assert!(
+            statements
+                .iter()
+                .any(|s| actions(s).iter().any(|a| a == read)),
+            "the mirror role needs {read}"
+        );
+    }
     // The script's comparison lists each replica's refs (`git ls-remote`),
     // which CodeCommit authorizes as GitPull: without it every build fails.
     let read = statements
@@ -816,4 +913,170 @@ fn done_actions_are_remembered_longer_than_the_failure_queues_keep_an_event() {
             "{queue} keeps events {kept} s: a redrive after the ledger forgot would repeat actions"
         );
     }
+}
+
+/// Whether `word` appears in the buildspec outside the embedded script.
+fn buildspec_text_outside_script(buildspec: &Value, word: &str) -> bool {
+    let text = buildspec.as_str().expect("inline BuildSpec");
+    let before = text.split("SIGNALBOX_MIRROR_SH").next().unwrap_or_default();
+    let after = text
+        .rsplit("SIGNALBOX_MIRROR_SH")
+        .next()
+        .unwrap_or_default();
+    [before, after].iter().any(|part| {
+        part.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == word || w == format!("{word}3"))
+    })
+}
+
+/// Actions that start the mirror project, or change what it runs.
+const STARTS_A_BUILD: &[&str] = &[
+    "codebuild:StartBuild",
+    "codebuild:StartBuildBatch",
+    "codebuild:RetryBuild",
+    "codebuild:RetryBuildBatch",
+    "codebuild:UpdateProject",
+];
+
+/// Whether an IAM action pattern covers `action` (`*`, `codebuild:*`, `codebuild:Start*`).
+fn covers(pattern: &str, action: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => action.starts_with(prefix),
+        None => pattern.eq_ignore_ascii_case(action),
+    }
+}
+
+/// Whether a Resource entry could name the mirror project: the project
+/// itself, `*`, or a CodeBuild ARN with a wildcard in the project part.
+fn could_be_the_mirror_project(resource: &Value) -> bool {
+    if referenced(resource) == Some("MirrorProject") {
+        return true;
+    }
+    let text = match single_key(resource) {
+        Some(("Fn::Sub", Value::String(text))) => text.clone(),
+        Some(("Fn::Sub", Value::Array(args))) => args[0].as_str().unwrap_or_default().to_owned(),
+        Some(_) => return false,
+        None => resource.as_str().unwrap_or_default().to_owned(),
+    };
+    if text == "*" {
+        return true;
+    }
+    let project = text
+        .split_once(":project/")
+        .map(|(_, p)| p)
+        .or_else(|| text.ends_with(":*").then_some("*"));
+    project.is_some_and(|p| p.contains('*') || p.contains("${AWS::StackName}-mirror"))
+}
+
+/// A condition that only PR-check projects meet (the mirror project has no
+/// `signalbox:pr-check` tag).
+fn only_pr_check_projects(statement: &Value) -> bool {
+    statement["Condition"]["StringEquals"]["aws:ResourceTag/signalbox:pr-check"] == "true"
+}
+
+#[test]
+fn no_role_but_repo_replicates_may_start_the_mirror_project() {
+    let template = template::load();
+    let resources = template["Resources"].as_object().expect("Resources");
+    let mut offenders = Vec::new();
+    for (id, role) in resources {
+        if role["Type"] != "AWS::IAM::Role" || id == "RepoReplicateRole" {
+            continue;
+        }
+        for statement in statements(role) {
+            if statement["Effect"] != "Allow" || only_pr_check_projects(&statement) {
+                continue;
+            }
+            for action in actions(&statement) {
+                let starts = STARTS_A_BUILD.iter().any(|a| covers(&action, a));
+                let on_mirror = listed(&statement["Resource"])
+                    .iter()
+                    .any(could_be_the_mirror_project);
+                if starts && on_mirror {
+                    offenders.push(format!("{id}: {action} on {}", statement["Resource"]));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
+    // The tag the PR-check condition relies on is never on the mirror project.
+    let tags = &template["Resources"]["MirrorProject"]["Properties"]["Tags"];
+    assert!(
+        !tags.to_string().contains("signalbox:pr-check"),
+        "the mirror project must not carry signalbox:pr-check"
+    );
+    // The stack's own PR-check project carries it, so its role's condition holds.
+    let tags = &template["Resources"]["PrCheckProject"]["Properties"]["Tags"];
+    assert!(
+        listed(tags)
+            .iter()
+            .any(|t| t["Key"] == "signalbox:pr-check" && t["Value"] == "true"),
+        "PrCheckProject must carry signalbox:pr-check = true: {tags}"
+    );
+    // And repo-replicate's role may start the mirror project and nothing else.
+    let role = &template["Resources"]["RepoReplicateRole"];
+    for statement in statements(role) {
+        if actions(&statement)
+            .iter()
+            .any(|a| STARTS_A_BUILD.iter().any(|s| covers(a, s)))
+        {
+            assert_eq!(
+                listed(&statement["Resource"])
+                    .iter()
+                    .map(|r| referenced(r).unwrap_or("?"))
+                    .collect::<Vec<_>>(),
+                ["MirrorProject"],
+                "RepoReplicateRole starts only the mirror project"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_mirror_builds_own_failures_and_a_daily_schedule_reach_repo_replicate() {
+    let template = template::load();
+    let f = template::functions(&template)
+        .into_iter()
+        .find(|f| function_of(f) == Function::RepoReplicate)
+        .expect("the repo-replicate function");
+    let failed = f
+        .eventbridge_rules()
+        .into_iter()
+        .find(|(_, e)| e["Pattern"]["source"] == json!(["aws.codebuild"]))
+        .expect("a rule for the mirror project's builds");
+    assert_eq!(
+        failed.1["Pattern"]["detail"]["project-name"],
+        json!([{"Ref": "MirrorProject"}])
+    );
+    let schedules = f.events_of("Schedule");
+    let [(_, schedule)] = schedules.as_slice() else {
+        panic!("one Schedule event expected: {schedules:?}")
+    };
+    assert_eq!(
+        schedule["Schedule"],
+        json!({"Ref": "ReplicaReconcileSchedule"})
+    );
+    // No Input: the function receives EventBridge's Scheduled Event, which it routes.
+    assert!(schedule["Input"].is_null(), "{schedule}");
+    let parameter = &template["Parameters"]["ReplicaReconcileSchedule"];
+    assert_eq!(parameter["Default"], "rate(1 day)");
+    // The replication lag the mirror build logs becomes a metric.
+    let filter = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::Logs::MetricFilter"
+                && referenced(&r["Properties"]["LogGroupName"]) == Some("MirrorProjectLogGroup")
+        })
+        .expect("a metric filter on the mirror project's log group");
+    let properties = &filter["Properties"];
+    assert_eq!(
+        properties["FilterPattern"],
+        "[label=\"signalbox-replication-lag\", seconds, source]"
+    );
+    let transformation = &properties["MetricTransformations"][0];
+    assert_eq!(transformation["MetricName"], "ReplicationLagSeconds");
+    assert_eq!(transformation["MetricValue"], "$seconds");
+    assert_eq!(transformation["Unit"], "Seconds");
 }

@@ -1,8 +1,10 @@
 //! `signalbox replay PATH…`: routes each sample event as EventBridge would and
-//! shows the plan of the function that handles it, with the same code and the
-//! same environment variables as the deployed function.
+//! shows the plan of every function that handles it, with the same code and
+//! the same environment variables as the deployed functions.
+//! `signalbox replicas check`: compares every replica's refs with its source's.
 
 mod replay;
+mod replicas;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +40,20 @@ enum Command {
         #[arg(long, requires = "execute")]
         endpoint_url: Option<String>,
     },
+    /// The replicas of `REPLICAS` (repo-replicate's map).
+    Replicas {
+        #[command(subcommand)]
+        command: ReplicasCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReplicasCommand {
+    /// Compares each replica's refs with its source's (`git ls-remote`) and
+    /// prints a verdict per replica; exit 0 when all are in sync, 1 otherwise.
+    /// Reads REPLICAS, AWS_REGION (the source region) and optionally
+    /// SIGNALBOX_MIRROR_URL_TEMPLATE, as the mirror build does.
+    Check,
 }
 
 /// How the replay prints its results.
@@ -69,6 +85,9 @@ async fn main() -> ExitCode {
             };
             exit(replay::run(&paths, format, &run).await)
         }
+        Command::Replicas {
+            command: ReplicasCommand::Check,
+        } => exit(replicas::check()),
     }
 }
 

@@ -24,7 +24,8 @@ pub enum Run {
     Execute { aws: Aws },
 }
 
-/// The result for one file: the line `--format json` prints.
+/// The result for one file and one function that handles it (or for an
+/// ignored file, with no function): the line `--format json` prints.
 #[derive(Debug, Serialize)]
 pub struct FileReport {
     pub file: String,
@@ -45,11 +46,12 @@ pub async fn run(paths: &[PathBuf], format: Format, run: &Run) -> anyhow::Result
     let mut configs = Configs::default();
     let mut all_parsed = true;
     for file in files {
-        let report = replay_file(&file, &mut configs, run).await;
-        all_parsed &= report.error.is_none();
-        match format {
-            Format::Json => println!("{}", serde_json::to_string(&report)?),
-            Format::Text => print_text(&report),
+        for report in replay_file(&file, &mut configs, run).await {
+            all_parsed &= report.error.is_none();
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&report)?),
+                Format::Text => print_text(&report),
+            }
         }
     }
     Ok(all_parsed)
@@ -110,8 +112,10 @@ impl Configs {
     }
 }
 
-async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> FileReport {
-    let mut report = FileReport {
+/// One report per function whose rule matches the event (EventBridge
+/// delivers it to each), or one for an event no function handles.
+async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileReport> {
+    let report = FileReport {
         file: file.display().to_string(),
         function: None,
         ignored: None,
@@ -126,18 +130,47 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> FileRepor
     {
         Ok(event) => event,
         Err(error) => {
-            report.error = Some(format!("{}: {error}", report.file));
-            return report;
+            let error = Some(format!("{}: {error}", report.file));
+            return vec![FileReport { error, ..report }];
         }
     };
-    let function = match route::route(&event) {
-        Route::Ignore(reason) => {
-            report.ignored = Some(reason);
-            return report;
-        }
-        Route::Handle(function) => function,
+    let functions = route::functions(&event);
+    if functions.is_empty() {
+        let ignored = match route::route(&event) {
+            Route::Ignore(reason) => reason,
+            Route::Handle(function) => format!("routed to {function}"),
+        };
+        return vec![FileReport {
+            ignored: Some(ignored),
+            ..report
+        }];
+    }
+    let mut reports = Vec::new();
+    for function in functions {
+        let report = FileReport {
+            file: report.file.clone(),
+            function: Some(function),
+            ignored: None,
+            actions: Vec::new(),
+            notes: Vec::new(),
+            done: Vec::new(),
+            error: None,
+        };
+        reports.push(replay_function(&event, report, configs, run).await);
+    }
+    reports
+}
+
+/// Plans (and with `--execute` carries out) what `report.function` does.
+async fn replay_function(
+    event: &Event,
+    mut report: FileReport,
+    configs: &mut Configs,
+    run: &Run,
+) -> FileReport {
+    let Some(function) = report.function else {
+        return report;
     };
-    report.function = Some(function);
     let setup = match configs.get(function, run).await {
         Err(error) => {
             report.error = Some(error.clone());
@@ -147,8 +180,8 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> FileRepor
     };
     report.notes.extend(setup.notes.iter().cloned());
     let planned = match run {
-        Run::DryRun => flows::plan(&event, &setup.config, &Offline).await,
-        Run::Execute { aws } => flows::plan(&event, &setup.config, aws).await,
+        Run::DryRun => flows::plan(event, &setup.config, &Offline).await,
+        Run::Execute { aws } => flows::plan(event, &setup.config, aws).await,
     };
     let plan = match planned {
         Ok(plan) => plan,

@@ -51,11 +51,29 @@ fn json_output_has_one_line_per_file_and_negative_samples_fail_by_name() {
                 .unwrap_or_else(|e| panic!("not one JSON object per line: {e}: {l}"))
         })
         .collect();
+    // One line per file and function: a failed mirror build reaches both
+    // build-report and repo-replicate, as EventBridge would deliver it.
+    let mut per_file = std::collections::BTreeMap::<String, Vec<serde_json::Value>>::new();
+    for line in &lines {
+        per_file
+            .entry(line["file"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(line["function"].clone());
+    }
+    assert_eq!(per_file.len(), count_json_files(&events()), "every file");
+    let mirror_failed = per_file
+        .iter()
+        .find(|(file, _)| file.ends_with("codebuild-mirror-build-failed.json"))
+        .map(|(_, functions)| functions.clone());
     assert_eq!(
-        lines.len(),
-        count_json_files(&events()),
-        "one line per file"
+        mirror_failed,
+        Some(vec!["build-report".into(), "repo-replicate".into()])
     );
+    for (file, functions) in &per_file {
+        let mut distinct = functions.clone();
+        distinct.dedup();
+        assert_eq!(&distinct, functions, "{file}: a function twice");
+    }
     let mut routed = 0;
     for line in &lines {
         let file = line["file"].as_str().unwrap();

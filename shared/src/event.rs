@@ -45,6 +45,8 @@ pub mod source {
     pub const CODEBUILD: &str = "aws.codebuild";
     pub const CODEPIPELINE: &str = "aws.codepipeline";
     pub const CODEDEPLOY: &str = "aws.codedeploy";
+    /// EventBridge itself: the events of scheduled rules.
+    pub const EVENTS: &str = "aws.events";
 }
 
 /// Detail-types signalbox reads, as AWS spells them.
@@ -59,6 +61,8 @@ pub mod detail_type {
     pub const ACTION_EXECUTION: &str = "CodePipeline Action Execution State Change";
     pub const DEPLOYMENT: &str = "CodeDeploy Deployment State-change Notification";
     pub const DEPLOYMENT_INSTANCE: &str = "CodeDeploy Instance State-change Notification";
+    /// What a scheduled EventBridge rule sends (its detail is `{}`).
+    pub const SCHEDULED: &str = "Scheduled Event";
 }
 
 /// One EventBridge event: the envelope and its typed detail.

@@ -85,10 +85,14 @@ pub async fn decide<L: Lookups>(
     lookup: &L,
 ) -> Result<Result<Plan, String>, PlanError> {
     let function = config.function();
+    // One event may match the rules of several functions (a failed mirror
+    // build reaches build-report and repo-replicate): each decides for itself.
+    if route::functions(event).contains(&function) {
+        return flows::plan(event, config, lookup).await.map(Ok);
+    }
     match route::route(event) {
         Route::Ignore(reason) => Ok(Err(reason)),
-        Route::Handle(f) if f != function => Ok(Err(format!("routed to {f}, not to {function}"))),
-        Route::Handle(_) => flows::plan(event, config, lookup).await.map(Ok),
+        Route::Handle(f) => Ok(Err(format!("routed to {f}, not to {function}"))),
     }
 }
 

@@ -209,4 +209,10 @@ pub struct StartMirror {
     pub source_region: String,
     pub targets: Vec<Replica>,
     pub idempotency_token: String,
+    /// 1 for the first build of a push; each retry of a failed build adds one.
+    pub attempt: u32,
+    /// How long the build waits before it clones (the backoff of a retry).
+    pub delay_seconds: u32,
+    /// When the push happened (the event's time), for the replication lag.
+    pub pushed_at: Option<String>,
 }

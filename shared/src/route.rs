@@ -66,6 +66,15 @@ pub struct Rule {
 /// The finished states of a CodeBuild build.
 pub const BUILD_FINISHED: &[&str] = &["SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT"];
 
+/// The states of a mirror build that repo-replicate starts again. STOPPED is
+/// not among them: only a person stops a mirror build, and means it.
+pub const MIRROR_RETRIED: &[&str] = &["FAILED", "FAULT", "TIMED_OUT"];
+
+/// Stands for the name of the stack's mirror project in a rule: known only
+/// once deployed (the template's pattern says `!Ref MirrorProject`). Routing
+/// lets any name through; repo-replicate compares it with `MIRROR_PROJECT`.
+pub const THE_MIRROR_PROJECT: &str = "${MirrorProject}";
+
 /// Every rule. Optional states (pipeline STOPPED/SUPERSEDED, deployment STOP)
 /// are routed here and filtered by each function's configuration, so enabling
 /// them needs no change of the stack.
@@ -109,6 +118,23 @@ pub const RULES: &[Rule] = &[
             &["referenceCreated", "referenceUpdated", "referenceDeleted"],
         )],
     },
+    // The mirror project's own failures, to start it again.
+    Rule {
+        function: Function::RepoReplicate,
+        source: source::CODEBUILD,
+        detail_type: detail_type::BUILD,
+        detail: &[
+            ("build-status", MIRROR_RETRIED),
+            ("project-name", &[THE_MIRROR_PROJECT]),
+        ],
+    },
+    // The daily reconciliation: the template's Schedule event, not a pattern.
+    Rule {
+        function: Function::RepoReplicate,
+        source: source::EVENTS,
+        detail_type: detail_type::SCHEDULED,
+        detail: &[],
+    },
 ];
 
 impl Rule {
@@ -130,7 +156,7 @@ impl Rule {
             let value = detail.get(*field);
             let text = value.and_then(|v| v.as_str());
             match text {
-                Some(t) if accepted.contains(&t) => None,
+                Some(t) if accepted.contains(&t) || accepted.contains(&THE_MIRROR_PROJECT) => None,
                 Some(t) => Some((*field, t.to_owned())),
                 None => Some((
                     *field,
@@ -165,13 +191,25 @@ impl Rule {
         let detail: serde_json::Map<String, serde_json::Value> = self
             .detail
             .iter()
-            .map(|(field, values)| ((*field).to_owned(), serde_json::json!(values)))
+            .map(|(field, values)| {
+                let values: Vec<serde_json::Value> = values
+                    .iter()
+                    .map(|v| match *v {
+                        THE_MIRROR_PROJECT => serde_json::json!({"Ref": "MirrorProject"}),
+                        v => serde_json::json!(v),
+                    })
+                    .collect();
+                ((*field).to_owned(), serde_json::Value::Array(values))
+            })
             .collect();
-        serde_json::json!({
+        let mut pattern = serde_json::json!({
             "source": [self.source],
             "detail-type": [self.detail_type],
-            "detail": detail,
-        })
+        });
+        if !detail.is_empty() {
+            pattern["detail"] = serde_json::Value::Object(detail);
+        }
+        pattern
     }
 }
 
@@ -205,7 +243,20 @@ pub fn is_handled(source: &str, detail_type: &str, detail: &Value) -> Result<boo
     problem.map_or(Ok(false), Err)
 }
 
-/// Routes an event as the template's rules do.
+/// Every function whose rule matches the event, each once, in the order of
+/// [`RULES`]: EventBridge delivers one event to every rule that matches.
+pub fn functions(event: &Event) -> Vec<Function> {
+    let mut functions: Vec<Function> = Vec::new();
+    for rule in RULES.iter().filter(|r| r.matches(event)) {
+        if !functions.contains(&rule.function) {
+            functions.push(rule.function);
+        }
+    }
+    functions
+}
+
+/// Routes an event as the template's rules do: the first function whose
+/// rule matches (see [`functions`] for all of them).
 pub fn route(event: &Event) -> Route {
     if let Some(rule) = RULES.iter().find(|r| r.matches(event)) {
         return Route::Handle(rule.function);
@@ -250,13 +301,9 @@ mod tests {
     }
 
     #[test]
-    fn every_function_has_exactly_one_rule() {
+    fn every_function_has_a_rule() {
         for function in Function::ALL {
-            assert_eq!(
-                RULES.iter().filter(|r| r.function == function).count(),
-                1,
-                "{function}"
-            );
+            assert!(RULES.iter().any(|r| r.function == function), "{function}");
             assert_eq!(Function::from_name(function.name()), Some(function));
         }
     }
@@ -297,6 +344,30 @@ mod tests {
                    "pullRequestStatus": "Closed", "repositoryNames": ["r"]}),
         );
         assert!(matches!(route(&e), Route::Ignore(reason) if reason.contains("pullRequestStatus")));
+    }
+
+    #[test]
+    fn a_failed_mirror_build_reaches_build_report_and_repo_replicate() {
+        let e = event(
+            source::CODEBUILD,
+            detail_type::BUILD,
+            json!({"build-status": "FAILED", "project-name": "signalbox-mirror",
+                   "build-id": "b"}),
+        );
+        assert_eq!(
+            functions(&e),
+            [Function::BuildReport, Function::RepoReplicate]
+        );
+        assert_eq!(route(&e), Route::Handle(Function::BuildReport));
+        let stopped = event(
+            source::CODEBUILD,
+            detail_type::BUILD,
+            json!({"build-status": "STOPPED", "project-name": "signalbox-mirror",
+                   "build-id": "b"}),
+        );
+        assert_eq!(functions(&stopped), [Function::BuildReport]);
+        let schedule = event(source::EVENTS, detail_type::SCHEDULED, json!({}));
+        assert_eq!(functions(&schedule), [Function::RepoReplicate]);
     }
 
     #[test]

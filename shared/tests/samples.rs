@@ -20,6 +20,10 @@ fn expected(file: &str) -> Option<Function> {
         ("codebuild-build-in-progress", None),
         ("codebuild-phase", None),
         ("codebuild-build-", Some(Function::BuildReport)),
+        // `route` names the first rule's function; repo-replicate's rule
+        // matches too (see route::functions).
+        ("codebuild-mirror-build-failed", Some(Function::BuildReport)),
+        ("events-scheduled-", Some(Function::RepoReplicate)),
         (
             "codepipeline-execution-failed",
             Some(Function::PipelineAlert),

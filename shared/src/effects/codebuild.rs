@@ -11,6 +11,12 @@ pub const MIRROR_SOURCE_REPOSITORY: &str = "SIGNALBOX_MIRROR_SOURCE_REPOSITORY";
 pub const MIRROR_SOURCE_REGION: &str = "SIGNALBOX_MIRROR_SOURCE_REGION";
 /// Space-separated `region/repository` pairs.
 pub const MIRROR_TARGETS: &str = "SIGNALBOX_MIRROR_TARGETS";
+/// The build's attempt number (1, then 2 for the first retry, …).
+pub const MIRROR_BUILD_ATTEMPT: &str = "SIGNALBOX_MIRROR_BUILD_ATTEMPT";
+/// Seconds the build waits before it clones (read by the buildspec's pre_build).
+pub const MIRROR_DELAY_SECONDS: &str = "SIGNALBOX_MIRROR_DELAY_SECONDS";
+/// When the push happened, for the replication-lag metric.
+pub const MIRROR_PUSHED_AT: &str = "SIGNALBOX_MIRROR_PUSHED_AT";
 
 fn overrides(
     action: &'static str,
@@ -72,13 +78,25 @@ pub fn mirror_targets(targets: &[Replica]) -> String {
         .join(" ")
 }
 
-/// The variables a mirror build gets: source and targets.
+/// The variables a mirror build gets: source, targets, attempt, and the
+/// delay and push time when there are any.
 pub fn mirror_variables(action: &StartMirror) -> Vec<Variable> {
-    vec![
+    let mut variables = vec![
         Variable::new(MIRROR_SOURCE_REPOSITORY, &action.repository),
         Variable::new(MIRROR_SOURCE_REGION, &action.source_region),
         Variable::new(MIRROR_TARGETS, mirror_targets(&action.targets)),
-    ]
+        Variable::new(MIRROR_BUILD_ATTEMPT, action.attempt.to_string()),
+    ];
+    if action.delay_seconds > 0 {
+        variables.push(Variable::new(
+            MIRROR_DELAY_SECONDS,
+            action.delay_seconds.to_string(),
+        ));
+    }
+    if let Some(pushed_at) = &action.pushed_at {
+        variables.push(Variable::new(MIRROR_PUSHED_AT, pushed_at));
+    }
+    variables
 }
 
 pub(super) async fn start_mirror(

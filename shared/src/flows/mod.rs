@@ -66,6 +66,7 @@ impl FunctionConfig {
         match self {
             FunctionConfig::PipelineAlert(c) => Some(&c.channels),
             FunctionConfig::DeployNotify(c) => Some(&c.channels),
+            FunctionConfig::RepoReplicate(c) => Some(&c.channels),
             _ => None,
         }
     }

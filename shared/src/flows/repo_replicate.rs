@@ -4,17 +4,24 @@
 //! Bursts are coalesced without ever missing the last push: a push needs no
 //! new run only while a mirror build of the repository, to the same replicas,
 //! is queued and has not cloned yet (it will see the push); otherwise a run is
-//! started. See docs/replication.md.
+//! started. A mirror build that fails is started again (`MIRROR_RETRIES`
+//! times, with a growing delay), then alerts; a daily schedule mirrors every
+//! source whatever happened. See docs/replication.md.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use crate::config::EnvReader;
-use crate::event::{Detail, Event, ReferenceChange};
-use crate::flows::PlanError;
+use crate::config::{Channels, EnvReader};
+use crate::effects::codebuild::{
+    MIRROR_BUILD_ATTEMPT, MIRROR_PUSHED_AT, MIRROR_SOURCE_REGION, MIRROR_SOURCE_REPOSITORY,
+    MIRROR_TARGETS,
+};
+use crate::event::{BuildStateChange, Detail, Event, ReferenceChange, detail_type, source};
+use crate::flows::{PlanError, alert_actions};
 use crate::lookup::LookupError;
 use crate::plan::{Action, Plan, Replica, StartMirror};
-use crate::route::Function;
+use crate::render::alert::{Alert, Severity};
+use crate::route::{Function, MIRROR_RETRIED};
 
 /// What repo-replicate reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,27 +32,26 @@ pub struct Config {
     pub mirror_project: String,
     /// `AWS_REGION` (set by Lambda): the source repositories' region.
     pub source_region: Option<String>,
+    /// `MIRROR_RETRIES`: how often a failed mirror build is started again
+    /// before repo-replicate alerts (default 2; 0 alerts at the first failure).
+    pub retries: u32,
+    /// Where the alert goes when the retries run out.
+    pub channels: Channels,
 }
+
+/// The default of `MIRROR_RETRIES`.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// The most `MIRROR_RETRIES` may say: beyond it the backoff exceeds a day.
+const MAX_RETRIES: u32 = 10;
+/// The delay before the first retry; it doubles with each further one.
+const FIRST_DELAY_SECONDS: u32 = 60;
+/// The longest delay (the buildspec also caps it at an hour).
+const MAX_DELAY_SECONDS: u32 = 3600;
 
 impl Config {
     /// Reads the function's variables.
     pub fn read(env: &mut EnvReader) -> Config {
-        let replicas: BTreeMap<String, Vec<Replica>> = match env.json(
-            "REPLICAS",
-            r#"object {"<repository>": [{"region": "<region>", "repository": "<name>"}]}"#,
-        ) {
-            Some(map) => map,
-            None if env.optional("REPLICAS").is_none() => {
-                env.missing("REPLICAS");
-                BTreeMap::new()
-            }
-            None => BTreeMap::new(),
-        };
-        for (source, targets) in &replicas {
-            for problem in replica_problems(source, targets) {
-                env.problem("REPLICAS", &problem);
-            }
-        }
+        let replicas = read_replicas(env);
         let source_region = env.optional("AWS_REGION");
         if let Some(region) = &source_region {
             for (source, targets) in &replicas {
@@ -60,12 +66,49 @@ impl Config {
                 }
             }
         }
+        let retries = match env.optional("MIRROR_RETRIES") {
+            None => DEFAULT_RETRIES,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if n <= MAX_RETRIES => n,
+                _ => {
+                    env.problem(
+                        "MIRROR_RETRIES",
+                        &format!("expected a whole number from 0 to {MAX_RETRIES}"),
+                    );
+                    DEFAULT_RETRIES
+                }
+            },
+        };
         Config {
             replicas,
             mirror_project: env.required("MIRROR_PROJECT"),
             source_region,
+            retries,
+            channels: Channels::read(env),
         }
     }
+}
+
+/// Reads `REPLICAS` (source repository → replicas) and names every problem
+/// of it; `signalbox replicas check` reads it the same way.
+pub fn read_replicas(env: &mut EnvReader) -> BTreeMap<String, Vec<Replica>> {
+    let replicas: BTreeMap<String, Vec<Replica>> = match env.json(
+        "REPLICAS",
+        r#"object {"<repository>": [{"region": "<region>", "repository": "<name>"}]}"#,
+    ) {
+        Some(map) => map,
+        None if env.optional("REPLICAS").is_none() => {
+            env.missing("REPLICAS");
+            BTreeMap::new()
+        }
+        None => BTreeMap::new(),
+    };
+    for (source, targets) in &replicas {
+        for problem in replica_problems(source, targets) {
+            env.problem("REPLICAS", &problem);
+        }
+    }
+    replicas
 }
 
 /// What is wrong with one entry of `REPLICAS`. Names are checked because the
@@ -155,19 +198,48 @@ impl Lookup for crate::lookup::Offline {
     }
 }
 
-/// Looks up pending mirror builds and plans what to do with the push.
+/// Plans what repo-replicate does with a push, a failed mirror build or its
+/// schedule.
 pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
-    let Detail::Repository(change) = &event.detail else {
-        return Err(PlanError::missing(
-            "detail (a CodeCommit Repository State Change)",
-        ));
-    };
+    match &event.detail {
+        Detail::Repository(change) => plan_push(event, change, config, lookup).await,
+        Detail::Build(build) => plan_retry(event, build, config, lookup).await,
+        _ if event.source == source::EVENTS && event.detail_type == detail_type::SCHEDULED => {
+            Ok(plan_reconciliation(event, config))
+        }
+        _ => Err(PlanError::missing(
+            "detail (a CodeCommit Repository State Change, a CodeBuild Build State Change \
+             or a Scheduled Event)",
+        )),
+    }
+}
+
+/// Looks up pending mirror builds and plans what to do with the push.
+async fn plan_push(
+    event: &Event,
+    change: &ReferenceChange,
+    config: &Config,
+    lookup: &impl Lookup,
+) -> Result<Plan, PlanError> {
     let mut plan = Plan::new(Function::RepoReplicate, &event.id);
     let Some(targets) = decide_targets(event, change, config, &mut plan) else {
         return Ok(plan);
     };
-    let pending = match lookup
-        .pending_mirrors(&config.mirror_project, &change.repository_name)
+    let pending = pending(config, &change.repository_name, lookup, &mut plan).await;
+    plan_mirror(event, change, targets, &pending, config, &mut plan);
+    Ok(plan)
+}
+
+/// The mirror builds of `repository` that have not cloned yet; none (with a
+/// note) when the lookup fails, so that a run is started rather than missed.
+async fn pending(
+    config: &Config,
+    repository: &str,
+    lookup: &impl Lookup,
+    plan: &mut Plan,
+) -> Vec<PendingMirror> {
+    match lookup
+        .pending_mirrors(&config.mirror_project, repository)
         .await
     {
         Ok(pending) => pending,
@@ -183,9 +255,220 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
             ));
             Vec::new()
         }
+    }
+}
+
+/// What a mirror build was started with, read back from its variables.
+struct FailedMirror<'e> {
+    repository: &'e str,
+    source_region: &'e str,
+    targets: &'e str,
+    attempt: u32,
+    pushed_at: Option<&'e str>,
+}
+
+/// A failed mirror build: start it again after a delay, or alert when the
+/// retries have run out. Pushes it absorbed while queued are otherwise lost
+/// until the next push.
+async fn plan_retry(
+    event: &Event,
+    build: &BuildStateChange,
+    config: &Config,
+    lookup: &impl Lookup,
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan::new(Function::RepoReplicate, &event.id);
+    if build.project_name != config.mirror_project {
+        plan.notes.push(format!(
+            "build of {}, not of the mirror project {}: nothing to retry",
+            build.project_name, config.mirror_project
+        ));
+        return Ok(plan);
+    }
+    if !MIRROR_RETRIED.contains(&build.build_status.as_str()) {
+        plan.notes.push(format!(
+            "mirror build {} {}: nothing to retry",
+            build.build_id, build.build_status
+        ));
+        return Ok(plan);
+    }
+    let info = &build.additional_information;
+    let Some(repository) = info.variable(MIRROR_SOURCE_REPOSITORY) else {
+        plan.notes.push(format!(
+            "mirror build {} has no {MIRROR_SOURCE_REPOSITORY}: not started by repo-replicate, not retried",
+            build.build_id
+        ));
+        return Ok(plan);
     };
-    plan_mirror(event, change, targets, &pending, config, &mut plan);
+    let failed = FailedMirror {
+        repository,
+        source_region: info.variable(MIRROR_SOURCE_REGION).unwrap_or(&event.region),
+        targets: info.variable(MIRROR_TARGETS).unwrap_or_default(),
+        // A missing or garbled attempt counts as the last one: never retry forever.
+        attempt: match info.variable(MIRROR_BUILD_ATTEMPT) {
+            None => 1,
+            Some(text) => text.parse().unwrap_or(u32::MAX),
+        },
+        pushed_at: info.variable(MIRROR_PUSHED_AT),
+    };
+    // The retry mirrors to the replicas configured now: a source taken out of
+    // REPLICAS is not pushed again.
+    let Some(targets) = config.replicas.get(repository).filter(|t| !t.is_empty()) else {
+        plan.notes.push(format!(
+            "{repository} has no replicas in REPLICAS any more: mirror build {} is not retried",
+            build.build_id
+        ));
+        return Ok(plan);
+    };
+    let wanted = crate::effects::codebuild::mirror_targets(targets);
+    let queued = pending(config, repository, lookup, &mut plan).await;
+    if let Some(queued) = queued.iter().find(|p| p.targets == wanted) {
+        plan.notes.push(format!(
+            "mirror build {} is queued ({}) and will copy what the failed build did not",
+            queued.build_id, queued.phase
+        ));
+        return Ok(plan);
+    }
+    let limit = config.retries.saturating_add(1);
+    if failed.attempt < limit {
+        let delay = retry_delay(failed.attempt);
+        plan.notes.push(format!(
+            "mirror build {} {} (attempt {} of {limit}): started again in {delay} s",
+            build.build_id, build.build_status, failed.attempt
+        ));
+        plan.actions.push(Action::StartMirror(StartMirror {
+            project: config.mirror_project.clone(),
+            repository: repository.to_owned(),
+            source_region: failed.source_region.to_owned(),
+            targets: targets.clone(),
+            idempotency_token: idempotency_token(&event.id),
+            attempt: failed.attempt + 1,
+            delay_seconds: delay,
+            pushed_at: failed.pushed_at.map(str::to_owned),
+        }));
+        return Ok(plan);
+    }
+    let alert = describe_failure(event, build, &failed, config);
+    alert_actions(&mut plan, &alert, &config.channels);
     Ok(plan)
+}
+
+/// The wait before the retry that follows attempt `attempt`: 60 s, 120 s,
+/// 240 s … up to an hour.
+pub fn retry_delay(attempt: u32) -> u32 {
+    let doublings = attempt.saturating_sub(1).min(16);
+    FIRST_DELAY_SECONDS
+        .saturating_mul(1 << doublings)
+        .min(MAX_DELAY_SECONDS)
+}
+
+/// The alert when a mirror build failed its last attempt.
+fn describe_failure(
+    event: &Event,
+    build: &BuildStateChange,
+    failed: &FailedMirror<'_>,
+    config: &Config,
+) -> Alert {
+    let attempts = if failed.attempt == u32::MAX {
+        "its last attempt".to_owned()
+    } else {
+        format!("{} attempts", failed.attempt)
+    };
+    let mut fields = vec![
+        (
+            "Source".to_owned(),
+            format!("{}/{}", failed.source_region, failed.repository),
+        ),
+        ("Replicas".to_owned(), failed.targets.to_owned()),
+        ("Last build".to_owned(), build.build_id.clone()),
+        ("State".to_owned(), build.build_status.clone()),
+        (
+            "Retries".to_owned(),
+            format!("{} (MIRROR_RETRIES)", config.retries),
+        ),
+    ];
+    if let Some(pushed_at) = failed.pushed_at {
+        fields.push(("Pushed at".to_owned(), pushed_at.to_owned()));
+    }
+    let failed_phase = build
+        .additional_information
+        .phases
+        .iter()
+        .find(|p| p.phase_status.as_deref().is_some_and(|s| s != "SUCCEEDED"));
+    let error = failed_phase.map(|p| {
+        let context = p.phase_context.join("; ");
+        if context.is_empty() {
+            format!(
+                "{} phase {}",
+                p.phase_type,
+                p.phase_status.as_deref().unwrap_or("")
+            )
+        } else {
+            format!("{} phase: {context}", p.phase_type)
+        }
+    });
+    let build_name = build.build_id.rsplit('/').next().unwrap_or(&build.build_id);
+    let links = vec![(
+        "Build".to_owned(),
+        format!(
+            "https://{region}.console.aws.amazon.com/codesuite/codebuild/{account}/projects/{project}/build/{build}/?region={region}",
+            region = event.region,
+            account = event.account,
+            project = config.mirror_project,
+            build = build_name.replace(':', "%3A"),
+        ),
+    )];
+    Alert {
+        source: event.source.clone(),
+        headline: format!(
+            "Mirror of {} ({}) {} after {attempts}",
+            failed.repository, failed.source_region, build.build_status
+        ),
+        state: build.build_status.clone(),
+        severity: Severity::Error,
+        attributes: [
+            ("repository".to_owned(), failed.repository.to_owned()),
+            ("project".to_owned(), config.mirror_project.clone()),
+        ]
+        .into(),
+        fields,
+        error,
+        details: Some((
+            "What to do".to_owned(),
+            vec![
+                "Pushes since the last good mirror are not in the replicas yet.".to_owned(),
+                "Read the build's log; after fixing the cause, push again or wait for the daily reconciliation.".to_owned(),
+            ],
+        )),
+        log_tail: Vec::new(),
+        links,
+    }
+}
+
+/// The scheduled reconciliation: one mirror run per configured source, so a
+/// replica changed by hand, a missed event or a restored backup is set right.
+fn plan_reconciliation(event: &Event, config: &Config) -> Plan {
+    let mut plan = Plan::new(Function::RepoReplicate, &event.id);
+    let source_region = config
+        .source_region
+        .clone()
+        .unwrap_or_else(|| event.region.clone());
+    for (index, (repository, targets)) in config.replicas.iter().enumerate() {
+        plan.actions.push(Action::StartMirror(StartMirror {
+            project: config.mirror_project.clone(),
+            repository: repository.clone(),
+            source_region: source_region.clone(),
+            targets: targets.clone(),
+            idempotency_token: idempotency_token(&format!("{index}-{}", event.id)),
+            attempt: 1,
+            delay_seconds: 0,
+            pushed_at: None,
+        }));
+    }
+    plan.notes.push(format!(
+        "scheduled reconciliation of {} sources",
+        config.replicas.len()
+    ));
+    plan
 }
 
 /// The replicas to mirror to, or None (with a note saying why) when the push
@@ -272,6 +555,9 @@ pub fn plan_mirror(
             .unwrap_or_else(|| event.region.clone()),
         targets: targets.to_vec(),
         idempotency_token: idempotency_token(&event.id),
+        attempt: 1,
+        delay_seconds: 0,
+        pushed_at: (!event.time.is_empty()).then(|| event.time.clone()),
     }));
 }
 
@@ -293,7 +579,10 @@ mod tests {
     use crate::config::Mode;
 
     fn env(pairs: &[(&str, &str)]) -> (Config, Result<(), crate::config::ConfigError>) {
-        let mut env = EnvReader::from_pairs(pairs.iter().copied(), Mode::Strict);
+        // The alert channels are off: these tests are about the other variables.
+        let channels_off = [("SNS_ENABLED", "false"), ("SLACK_ENABLED", "false")];
+        let mut env =
+            EnvReader::from_pairs(pairs.iter().chain(&channels_off).copied(), Mode::Strict);
         let config = Config::read(&mut env);
         (config, env.finish())
     }
@@ -400,6 +689,12 @@ mod tests {
             replicas: BTreeMap::from([("MyDemoRepo".to_owned(), replicas())]),
             mirror_project: "signalbox-mirror".into(),
             source_region: Some("us-east-1".into()),
+            retries: DEFAULT_RETRIES,
+            channels: Channels {
+                topic_arn: None,
+                slack_parameter: None,
+                idempotency_table: None,
+            },
         }
     }
 
@@ -429,6 +724,9 @@ mod tests {
                 source_region: "us-east-1".into(),
                 targets: replicas(),
                 idempotency_token: "mirror-2b3c4d5e-0001-4000-8000-000000000002".into(),
+                attempt: 1,
+                delay_seconds: 0,
+                pushed_at: Some("2026-11-20T20:10:01Z".into()),
             })]
         );
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
@@ -464,6 +762,37 @@ mod tests {
                 "mirror build signalbox-mirror:6 is queued for other replicas (eu-west-1/MyDemoRepo): a run is planned"
             ]
         );
+    }
+
+    #[test]
+    fn retries_are_bounded() {
+        let base = [
+            (
+                "REPLICAS",
+                r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#,
+            ),
+            ("MIRROR_PROJECT", "m"),
+        ];
+        let (config, result) = env(&base);
+        assert!(result.is_ok());
+        assert_eq!(config.retries, DEFAULT_RETRIES);
+        let (config, result) = env(&[base[0], base[1], ("MIRROR_RETRIES", "0")]);
+        assert!(result.is_ok());
+        assert_eq!(config.retries, 0);
+        let (_, result) = env(&[base[0], base[1], ("MIRROR_RETRIES", "11")]);
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("MIRROR_RETRIES: expected a whole number from 0 to 10")
+        );
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_an_hour() {
+        let delays: Vec<u32> = (1..=8).map(retry_delay).collect();
+        assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(retry_delay(u32::MAX), 3600);
     }
 
     #[test]
