@@ -70,7 +70,8 @@ fn corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
             vec![
                 format!("secret_sha = {}", rand(6, HEX, 40)), // a git hash
                 "aws_secret_access_key = ${AWS_SECRET_ACCESS_KEY}".into(),
-                format!("aws_secret_access_key = {}", rand(7, BASE64, 39)), // too short
+                // 40 characters of base64, but nothing says aws or secret.
+                format!("image_digest = {}", rand(7, BASE64, 40)),
             ],
         ),
         (
@@ -81,7 +82,10 @@ fn corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
             ],
             vec![
                 "aws_session_token = ${AWS_SESSION_TOKEN}".into(),
-                format!("aws_session_token = {}", rand(10, BASE64, 40)),
+                "aws_session_token = None".into(),
+                "\"SessionToken\": \"<session token>\"".into(),
+                // The prefix alone, too short for a token.
+                format!("IQoJb3JpZ2luX2Vj{}", rand(10, BASE64, 20)),
             ],
         ),
         (

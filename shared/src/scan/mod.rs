@@ -400,8 +400,8 @@ impl Scanner {
                 path: path.to_owned(),
                 line: hit.line,
                 column: hit.column,
-                redacted: redact(hit.secret),
-                fingerprint: fingerprint(hit.rule.id, hit.secret),
+                redacted: redact(&hit.secret),
+                fingerprint: fingerprint(hit.rule.id, &hit.secret),
                 commit: self.commit.clone(),
             };
             if hit.example {
