@@ -345,8 +345,8 @@ impl Scanner {
     }
 
     /// Checks the allow list, the budget and the size limit, in that order,
-    /// and records why a file is refused.
-    fn admit(&mut self, path: &str, bytes: u64) -> bool {
+    /// and records why a file is refused: a caller can ask before reading a file.
+    pub fn admit(&mut self, path: &str, bytes: u64) -> bool {
         let reason = if self.allow.allows(path) {
             SkipReason::AllowListed
         } else if self.report.files_scanned >= self.budget.max_files {
