@@ -77,7 +77,10 @@ fn corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
         (
             "aws-session-token",
             vec![
-                format!("aws_session_token = IQoJb3JpZ2luX2Vj{}", rand(8, BASE64, 300)),
+                format!(
+                    "aws_session_token = IQoJb3JpZ2luX2Vj{}",
+                    rand(8, BASE64, 300)
+                ),
                 format!("AWS_SESSION_TOKEN={}", rand(9, BASE64, 200)),
             ],
             vec![
@@ -130,10 +133,7 @@ fn corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
         (
             "gitlab-token",
             vec![format!("CI_TOKEN=glpat-{}", rand(30, ALNUM, 20))],
-            vec![
-                format!("glpat-{}", "x".repeat(20)),
-                "glpat-short".into(),
-            ],
+            vec![format!("glpat-{}", "x".repeat(20)), "glpat-short".into()],
         ),
         (
             "slack-token",
@@ -233,9 +233,15 @@ fn corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
         (
             "connection-string",
             vec![
-                format!("DATABASE_URL=postgres://app:{}@db.internal:5432/app", rand(56, ALNUM, 16)),
+                format!(
+                    "DATABASE_URL=postgres://app:{}@db.internal:5432/app",
+                    rand(56, ALNUM, 16)
+                ),
                 format!("mysql://root:{}@10.0.0.5/shop", rand(57, ALNUM, 12)),
-                format!("mongodb+srv://svc:{}@cluster0.mongodb.net/db", rand(58, ALNUM, 20)),
+                format!(
+                    "mongodb+srv://svc:{}@cluster0.mongodb.net/db",
+                    rand(58, ALNUM, 20)
+                ),
                 format!("redis://:{}@cache:6379/0", rand(59, ALNUM, 20)),
                 format!("amqp://worker:{}@mq.internal:5672/", rand(60, ALNUM, 14)),
             ],
@@ -342,7 +348,12 @@ fn allow_file_globs_skip_paths_and_say_so() {
     ] {
         assert!(allow.allows(allowed), "{allowed} should be allowed");
     }
-    for scanned in ["src/tests/fixtures.rs", "docs/sub/example.env", "pem.txt", "tests/a.txt"] {
+    for scanned in [
+        "src/tests/fixtures.rs",
+        "docs/sub/example.env",
+        "pem.txt",
+        "tests/a.txt",
+    ] {
         assert!(!allow.allows(scanned), "{scanned} should be scanned");
     }
     let key = format!("AKIA{}", rand(81, UPPER32, 16));
@@ -362,7 +373,10 @@ fn allow_file_globs_skip_paths_and_say_so() {
 fn allow_file_errors_name_the_line() {
     let error = AllowList::parse("ok/**\n!negated\n").unwrap_err();
     assert_eq!(error.line, 2);
-    assert!(error.to_string().contains(".signalbox-allow line 2"), "{error}");
+    assert!(
+        error.to_string().contains(".signalbox-allow line 2"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -404,7 +418,10 @@ fn huge_file_is_skipped_and_said() {
     );
     assert_eq!(
         report.skipped[0].to_string(),
-        format!("big.sql: not scanned: {} bytes, over the limit of 1024", text.len())
+        format!(
+            "big.sql: not scanned: {} bytes, over the limit of 1024",
+            text.len()
+        )
     );
 }
 
@@ -440,8 +457,16 @@ fn utf16_files_with_a_bom_are_scanned() {
     for big_endian in [false, true] {
         let report = scan_blob("settings.ini", &utf16(&text, big_endian));
         assert!(report.skipped.is_empty(), "{:?}", report.skipped);
-        let found: Vec<_> = report.findings.iter().map(|f| (f.rule, f.line, f.column)).collect();
-        assert_eq!(found, [("aws-access-key-id", 2, 7)], "big endian: {big_endian}");
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.line, f.column))
+            .collect();
+        assert_eq!(
+            found,
+            [("aws-access-key-id", 2, 7)],
+            "big endian: {big_endian}"
+        );
     }
 }
 
@@ -481,7 +506,11 @@ fn budget_exhaustion_is_reported_never_silent() {
     }
     let report = scanner.finish();
     assert_eq!(report.files_scanned, 2);
-    let skipped: Vec<_> = report.skipped.iter().map(|s| (s.path.as_str(), &s.reason)).collect();
+    let skipped: Vec<_> = report
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), &s.reason))
+        .collect();
     let files = SkipReason::OverBudget {
         limit: BudgetLimit::Files,
     };
@@ -516,7 +545,11 @@ fn budget_exhaustion_is_reported_never_silent() {
             limit: BudgetLimit::Time
         }
     );
-    assert!(report.skipped[0].to_string().contains("budget spent (time)"));
+    assert!(
+        report.skipped[0]
+            .to_string()
+            .contains("budget spent (time)")
+    );
 }
 
 #[test]
@@ -552,7 +585,10 @@ fn the_secret_appears_in_no_debug_display_or_json_output() {
     }
     let f = &report.findings[0];
     assert_eq!(f.redacted, format!("{}…", &key[..4]));
-    assert_eq!(f.to_string(), format!("leak.env:1: aws-access-key-id: {}…", &key[..4]));
+    assert_eq!(
+        f.to_string(),
+        format!("leak.env:1: aws-access-key-id: {}…", &key[..4])
+    );
     // A 12-character password shows 3 characters.
     assert_eq!(report.findings[3].redacted.chars().count(), 4);
 }
@@ -584,4 +620,100 @@ fn a_private_key_is_found_when_its_lines_are_added() {
     let report = scan_added("deploy/id_ed25519", Some(old.as_bytes()), new.as_bytes());
     let found: Vec<_> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
     assert_eq!(found, [("private-key", 3)]);
+}
+
+/// Throughput over a generated diff of code-like lines (the issue's bench
+/// table gets its figure from a release build: `SCAN_MB=50 cargo test
+/// --release -p signalbox --test scan -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn scan_throughput() {
+    let megabytes: usize = std::env::var("SCAN_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let mut text = String::new();
+    let mut i = 0u64;
+    while text.len() < megabytes * 1024 * 1024 {
+        i += 1;
+        text.push_str(&format!(
+            "    let value_{i} = compute(\"{}\", {i}, &config.password_field); // {} — größe\n",
+            rand(i, ALNUM, 24),
+            rand(i + 1, "abcdefghij klmnop", 40)
+        ));
+        if i.is_multiple_of(5000) {
+            text.push_str(&format!(
+                "aws_access_key_id = AKIA{}\n",
+                rand(i, UPPER32, 16)
+            ));
+        }
+    }
+    let start = Instant::now();
+    let limits = Limits {
+        max_file_bytes: u64::MAX,
+    };
+    let mut scanner = Scanner::new(limits, Budget::unlimited());
+    scanner.scan_added("big.rs", None, text.as_bytes());
+    let report = scanner.finish();
+    let seconds = start.elapsed().as_secs_f64();
+    let mb = text.len() as f64 / (1024.0 * 1024.0);
+    println!(
+        "scanned {mb:.1} MB in {seconds:.2} s: {:.1} MB/s, {} findings",
+        mb / seconds,
+        report.findings.len()
+    );
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    // Pieces of every rule's syntax, glued at random with random bytes, odd
+    // UTF-16 lengths and lone surrogates: the scanner reports or skips, never panics.
+    let pieces: Vec<Vec<u8>> = [
+        "AKIA",
+        "aws_secret=",
+        "-----BEGIN RSA PRIVATE KEY-----\n",
+        "ghp_",
+        "glpat-",
+        "xoxb-1",
+        "hooks.slack.com/services/T",
+        "sk_live_",
+        "eyJ",
+        ".",
+        "password=\"",
+        "postgres://u:",
+        "@",
+        "\r\n",
+        "\n",
+        "é",
+        "signalbox:allow",
+        "'",
+        "\"",
+        "=",
+    ]
+    .iter()
+    .map(|p| p.as_bytes().to_vec())
+    .chain([
+        vec![0xff, 0xfe],
+        vec![0xfe, 0xff],
+        vec![0xd8, 0x00],
+        vec![0xc3],
+        vec![0],
+    ])
+    .collect();
+    for seed in 0..1500u64 {
+        let mut bytes = Vec::new();
+        let choices = rand(seed, "0123456789abcdefghijklmnopqrstuvwxyz", 40);
+        for (i, c) in choices.chars().enumerate() {
+            let n = c as usize;
+            if n.is_multiple_of(3) {
+                bytes.extend_from_slice(rand(seed * 41 + i as u64, BASE64, n % 50).as_bytes());
+            } else {
+                bytes.extend_from_slice(&pieces[n % pieces.len()]);
+            }
+        }
+        let half = bytes.len() / 2;
+        let _ = scan_blob("fuzz", &bytes);
+        let _ = scan_added("fuzz", Some(&bytes[..half]), &bytes);
+        let _ = scan_added("fuzz", Some(&bytes), &bytes[half..]);
+    }
 }

@@ -45,7 +45,11 @@ fn a_folder_scan_skips_git_and_respects_the_allow_file() {
     fs::create_dir_all(root.join("src/nested")).unwrap();
     fs::create_dir_all(root.join(".git/objects")).unwrap();
     fs::create_dir_all(root.join("fixtures")).unwrap();
-    fs::write(root.join("src/nested/config.py"), format!("\n\nKEY = '{}'\n", key(1))).unwrap();
+    fs::write(
+        root.join("src/nested/config.py"),
+        format!("\n\nKEY = '{}'\n", key(1)),
+    )
+    .unwrap();
     fs::write(root.join("src/clean.rs"), "fn main() {}\n").unwrap();
     fs::write(root.join(".git/objects/blob"), key(2)).unwrap();
     fs::write(root.join("fixtures/fake.txt"), key(3)).unwrap();
@@ -103,7 +107,13 @@ fn a_git_range_reports_the_keys_its_commits_add() {
     }
     fs::write(repo.join("win.ini"), utf16).unwrap();
     fs::create_dir_all(repo.join("dir with space")).unwrap();
-    fs::write(repo.join("dir with space/ünï.txt"), format!("+++ {}\n", key(6))).unwrap();
+    fs::write(
+        repo.join("dir with space/ünï.txt"),
+        format!("+++ {}\n", key(6)),
+    )
+    .unwrap();
+    // git C-quotes this name in its diff headers.
+    fs::write(repo.join("q\"uote\ttab.txt"), format!("k: {}\n", key(8))).unwrap();
     git(repo, &["add", "."]);
     git(repo, &["commit", "-q", "-m", "add keys"]);
     let with_keys = git(repo, &["rev-parse", "HEAD"]);
@@ -126,6 +136,7 @@ fn a_git_range_reports_the_keys_its_commits_add() {
         [
             ("README.md".to_owned(), 2, c.clone()),
             ("dir with space/ünï.txt".to_owned(), 1, c.clone()),
+            ("q\"uote\ttab.txt".to_owned(), 1, c.clone()),
             ("win.ini".to_owned(), 2, c.clone()),
         ]
     );

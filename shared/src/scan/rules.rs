@@ -4,7 +4,9 @@
 //! alternatives) and a check on what it matched. Regexes run once over the
 //! joined lines of a file, compiled once per process (`LazyLock`): the regex
 //! crate's literal prefilters make that fast, and its engine is linear in the
-//! input, so a hostile file cannot make a rule backtrack for ever.
+//! input, so a hostile file cannot make a rule backtrack for ever. Word
+//! boundaries are ASCII (`(?-u:\b)`): the secrets are ASCII, and a Unicode
+//! `\b` would make the fast engine give up on every non-ASCII line.
 
 use std::sync::LazyLock;
 
@@ -81,7 +83,7 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             "aws-access-key-id",
             "AWS access key id (AKIA… long-term, ASIA… temporary)",
             High,
-            r"\b(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b",
+            r"(?-u:\b)(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?-u:\b)",
             |_, s| {
                 if s.ends_with("EXAMPLE") {
                     Verdict::Example
@@ -123,21 +125,21 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             "github-token",
             "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)",
             High,
-            r"\b(?P<secret>(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b",
+            r"(?-u:\b)(?P<secret>(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?-u:\b)",
             |_, s| at_least(entropy(s.split_once('_').map_or(s, |(_, b)| b)), 3.0),
         ),
         detector(
             "gitlab-token",
             "GitLab personal access token (glpat-)",
             High,
-            r"\b(?P<secret>glpat-[A-Za-z0-9_\-]{20,})",
+            r"(?-u:\b)(?P<secret>glpat-[A-Za-z0-9_\-]{20,})",
             |_, s| at_least(entropy(&s[6..]), 3.0),
         ),
         detector(
             "slack-token",
             "Slack token (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xapp-)",
             High,
-            r"\b(?P<secret>xox[abposr]-[0-9]{6,}-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{16,})",
+            r"(?-u:\b)(?P<secret>xox[abposr]-[0-9]{6,}-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{16,})",
             |_, s| {
                 let tail = s.rsplit('-').next().unwrap_or(s);
                 at_least(entropy(tail), 3.0)
@@ -157,7 +159,7 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             "stripe-key",
             "Stripe live secret or restricted key (sk_live_, rk_live_)",
             High,
-            r"\b(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{20,})",
+            r"(?-u:\b)(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{20,})",
             |_, s| at_least(entropy(&s[8..]), 3.0),
         ),
         Detector {
@@ -166,7 +168,7 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
                 "jwt",
                 "JSON Web Token (header with \"alg\", payload, signature)",
                 Medium,
-                r"\b(?P<secret>eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,})",
+                r"(?-u:\b)(?P<secret>eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,})",
                 |_, s| {
                     if jwt_header_has_alg(s) {
                         Verdict::Secret
@@ -190,7 +192,7 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             "connection-string",
             "connection string with a password (postgres, mysql, mongodb, redis, amqp …)",
             High,
-            r#"(?i:\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|ldaps?|smtps?|s?ftp)://)(?P<user>[^:/?#@\s"'<>]*):(?P<secret>[^@/?#\s"'<>]+)@[^\s"'/?#]+"#,
+            r#"(?i:(?-u:\b)(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|ldaps?|smtps?|s?ftp)://)(?P<user>[^:/?#@\s"'<>]*):(?P<secret>[^@/?#\s"'<>]+)@[^\s"'/?#]+"#,
             |caps, s| {
                 let user = caps.name("user").map_or("", |m| m.as_str());
                 if s == user || is_placeholder(s) || WELL_KNOWN_DEFAULTS.contains(&s) {
@@ -352,7 +354,10 @@ fn generic_check(caps: &Captures, value: &str) -> Verdict {
     }
     // A checksum next to a secret (`secret_sha = …`) or a git / SHA-256
     // hash: published by design.
-    let name = caps.name("name").map_or("", |m| m.as_str()).to_ascii_lowercase();
+    let name = caps
+        .name("name")
+        .map_or("", |m| m.as_str())
+        .to_ascii_lowercase();
     let hash_length = matches!(value.len(), 40 | 64);
     if ["sha", "hash", "digest", "checksum", "commit"]
         .iter()
@@ -422,7 +427,15 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
         "fake",
     ];
     const WHOLE: &[&str] = &[
-        "password", "passwd", "secret", "token", "null", "none", "undefined", "empty", "test",
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "null",
+        "none",
+        "undefined",
+        "empty",
+        "test",
         "testing",
     ];
     WORDS.iter().any(|w| v.contains(w)) || WHOLE.contains(&v.as_str())
