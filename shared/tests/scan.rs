@@ -717,3 +717,38 @@ fn arbitrary_bytes_never_panic() {
         let _ = scan_added("fuzz", Some(&bytes), &bytes[half..]);
     }
 }
+
+#[test]
+fn a_private_key_replaced_in_place_is_found() {
+    // Same header and first body line, the rest of the key changed: the diff
+    // adds only lines that match no rule on their own.
+    let header = "-----BEGIN RSA PRIVATE KEY-----";
+    let first = rand(99, BASE64, 64);
+    let old = format!(
+        "{header}\n{first}\n{}\n{}\n-----END RSA PRIVATE KEY-----\n",
+        rand(100, BASE64, 64),
+        rand(101, BASE64, 64)
+    );
+    let new = format!(
+        "{header}\n{first}\n{}\n{}\n-----END RSA PRIVATE KEY-----\n",
+        rand(102, BASE64, 64),
+        rand(103, BASE64, 64)
+    );
+    let report = scan_added("deploy/id_rsa", Some(old.as_bytes()), new.as_bytes());
+    let found: Vec<_> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    assert_eq!(found, [("private-key", 2)]);
+}
+
+#[test]
+fn added_lines_far_apart_do_not_join_into_a_key() {
+    // A key header added at line 5 and an unrelated base64 line at line 50.
+    let body = rand(104, BASE64, 64);
+    let mut scanner = Scanner::new(Limits::default(), Budget::unlimited());
+    scanner.scan_added_lines(
+        "notes.md",
+        [(5, "-----BEGIN RSA PRIVATE KEY-----"), (50, body.as_str())],
+        100,
+    );
+    let report = scanner.finish();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}

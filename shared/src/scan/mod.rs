@@ -291,9 +291,13 @@ impl Scanner {
         self.count(bytes.len() as u64);
     }
 
-    /// Scans only the lines of `new` that are not in `old` (all of them when
-    /// `old` is `None`, a new file). Lines are compared without their line
-    /// endings, so a CRLF → LF conversion adds nothing.
+    /// Reports only what the lines of `new` that are not in `old` add (all of
+    /// them when `old` is `None`, a new file). Lines are compared without
+    /// their line endings, so a CRLF → LF conversion adds nothing.
+    ///
+    /// The rules run over the whole new text and keep the matches that touch
+    /// an added line: a private key whose body changed under an unchanged
+    /// header is found, and added lines far apart never join into a match.
     pub fn scan_added(&mut self, path: &str, old: Option<&[u8]>, new: &[u8]) {
         if !self.admit(path, new.len() as u64) {
             return;
@@ -307,15 +311,19 @@ impl Scanner {
             .filter(|o| o.len() as u64 <= self.limits.max_file_bytes)
             .and_then(|o| text::decode(o).ok());
         let new_lines: Vec<&str> = text::lines(&new_text).collect();
-        let added = match &old_text {
-            None => (0..new_lines.len()).collect(),
-            Some(old_text) => {
-                let old_lines: Vec<&str> = text::lines(old_text).collect();
-                text::added_lines(&old_lines, &new_lines, self.budget.deadline)
+        let mut added = vec![old_text.is_none(); new_lines.len()];
+        if let Some(old_text) = &old_text {
+            let old_lines: Vec<&str> = text::lines(old_text).collect();
+            for i in text::added_lines(&old_lines, &new_lines, self.budget.deadline) {
+                added[i] = true;
             }
+        }
+        let lines = new_lines.iter().enumerate().map(|(i, l)| (line_no(i), *l));
+        // Line numbers are 1-based indexes into `added`.
+        let touches_added = |(first, last): (u32, u32)| {
+            (first..=last).any(|n| added.get(n as usize - 1).copied().unwrap_or(false))
         };
-        let lines = added.into_iter().map(|i| (line_no(i), new_lines[i]));
-        self.scan_lines_unchecked(path, lines);
+        self.scan_lines_where(path, lines, touches_added);
         self.count(new.len() as u64);
     }
 
@@ -393,7 +401,17 @@ impl Scanner {
         path: &str,
         lines: impl IntoIterator<Item = (u32, &'a str)>,
     ) {
-        for hit in rules::scan(lines) {
+        self.scan_lines_where(path, lines, |_| true);
+    }
+
+    /// Scans, keeping the hits whose span of lines `keep` accepts.
+    fn scan_lines_where<'a>(
+        &mut self,
+        path: &str,
+        lines: impl IntoIterator<Item = (u32, &'a str)>,
+        keep: impl Fn((u32, u32)) -> bool,
+    ) {
+        for hit in rules::scan(lines).into_iter().filter(|h| keep(h.span)) {
             let finding = Finding {
                 rule: hit.rule.id,
                 severity: hit.rule.severity,

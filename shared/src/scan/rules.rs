@@ -36,6 +36,8 @@ pub(crate) struct Hit {
     pub column: u32,
     pub secret: String,
     pub example: bool,
+    /// Line numbers of the first and last line of the whole match.
+    pub span: (u32, u32),
 }
 
 /// What a rule's check says about a match.
@@ -118,7 +120,7 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             "private-key",
             "private key block (RSA, EC, DSA, OpenSSH, PGP, PKCS#8)",
             High,
-            r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----[ \t]*\n(?:[A-Za-z-]+:[^\n]*\n)*\s*(?P<secret>[A-Za-z0-9+/=]{32,})",
+            r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----[ \t]*\n(?:[A-Za-z-]+:[^\n]*\n)*\s*(?P<secret>[A-Za-z0-9+/=]{32,})(?:\n[A-Za-z0-9+/=]+)*",
             |_, s| at_least(entropy(s), 3.5),
         ),
         detector(
@@ -221,7 +223,12 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
     // (byte offset of the line in `text`, its line number)
     let mut starts: Vec<(usize, u32)> = Vec::new();
     for (number, line) in lines {
-        if !starts.is_empty() {
+        if let Some((_, previous)) = starts.last() {
+            // Lines that do not follow each other (two hunks of a diff) must
+            // not join into one match: a NUL line matches no rule.
+            if previous.checked_add(1) != Some(number) {
+                text.push_str("\n\0");
+            }
             text.push('\n');
         }
         starts.push((text.len(), number));
@@ -250,6 +257,10 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
                 continue;
             }
             let (line, column) = joined.position(secret.start());
+            let span = (
+                joined.position(whole.start).0,
+                joined.position(whole.end.saturating_sub(1).max(whole.start)).0,
+            );
             found.push((
                 whole.start,
                 whole.end,
@@ -259,6 +270,7 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
                     column,
                     secret: secret.as_str().to_owned(),
                     example: verdict == Verdict::Example,
+                    span,
                 },
             ));
         }
