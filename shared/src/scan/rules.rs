@@ -259,7 +259,9 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
             let (line, column) = joined.position(secret.start());
             let span = (
                 joined.position(whole.start).0,
-                joined.position(whole.end.saturating_sub(1).max(whole.start)).0,
+                joined
+                    .position(whole.end.saturating_sub(1).max(whole.start))
+                    .0,
             );
             found.push((
                 whole.start,
