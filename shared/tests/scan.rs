@@ -658,7 +658,24 @@ fn scan_throughput() {
     let seconds = start.elapsed().as_secs_f64();
     let mb = text.len() as f64 / (1024.0 * 1024.0);
     println!(
-        "scanned {mb:.1} MB in {seconds:.2} s: {:.1} MB/s, {} findings",
+        "new file: scanned {mb:.1} MB in {seconds:.2} s: {:.1} MB/s, {} findings",
+        mb / seconds,
+        report.findings.len()
+    );
+    // A change: the old version lacks every 100th line.
+    let old: String = text
+        .split_inclusive('\n')
+        .enumerate()
+        .filter(|(i, _)| !i.is_multiple_of(100))
+        .map(|(_, l)| l)
+        .collect();
+    let start = Instant::now();
+    let mut scanner = Scanner::new(limits, Budget::unlimited());
+    scanner.scan_added("big.rs", Some(old.as_bytes()), text.as_bytes());
+    let report = scanner.finish();
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "diff of two versions: {mb:.1} MB in {seconds:.2} s: {:.1} MB/s, {} findings",
         mb / seconds,
         report.findings.len()
     );
@@ -689,6 +706,8 @@ fn arbitrary_bytes_never_panic() {
         "'",
         "\"",
         "=",
+        "token=",
+        " ",
     ]
     .iter()
     .map(|p| p.as_bytes().to_vec())
@@ -700,15 +719,24 @@ fn arbitrary_bytes_never_panic() {
         vec![0],
     ])
     .collect();
+    // Most inputs are text (so the rules run); one in four may hold bytes
+    // that make it binary or not UTF-8.
+    let text_pieces = pieces.len() - 5;
     for seed in 0..1500u64 {
+        let pool = if seed.is_multiple_of(4) {
+            &pieces[..]
+        } else {
+            &pieces[..text_pieces]
+        };
         let mut bytes = Vec::new();
         let choices = rand(seed, "0123456789abcdefghijklmnopqrstuvwxyz", 40);
         for (i, c) in choices.chars().enumerate() {
             let n = c as usize;
             if n.is_multiple_of(3) {
-                bytes.extend_from_slice(rand(seed * 41 + i as u64, BASE64, n % 50).as_bytes());
+                let alphabet = format!("{BASE64}{}", "é日\u{1F511}".repeat(10));
+                bytes.extend_from_slice(rand(seed * 41 + i as u64, &alphabet, n % 50).as_bytes());
             } else {
-                bytes.extend_from_slice(&pieces[n % pieces.len()]);
+                bytes.extend_from_slice(&pool[n % pool.len()]);
             }
         }
         let half = bytes.len() / 2;
@@ -751,4 +779,10 @@ fn added_lines_far_apart_do_not_join_into_a_key() {
     );
     let report = scanner.finish();
     assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[test]
+fn a_match_ending_in_a_multibyte_character_does_not_panic() {
+    let report = scan_blob("x.env", "password=Kq7mZp2Xvé\n".as_bytes());
+    assert_eq!(rules_of(&report), BTreeSet::from(["generic-secret"]));
 }

@@ -321,7 +321,12 @@ impl Scanner {
         let lines = new_lines.iter().enumerate().map(|(i, l)| (line_no(i), *l));
         // Line numbers are 1-based indexes into `added`.
         let touches_added = |(first, last): (u32, u32)| {
-            (first..=last).any(|n| added.get(n as usize - 1).copied().unwrap_or(false))
+            (first..=last).any(|n| {
+                added
+                    .get((n as usize).wrapping_sub(1))
+                    .copied()
+                    .unwrap_or(false)
+            })
         };
         self.scan_lines_where(path, lines, touches_added);
         self.count(new.len() as u64);

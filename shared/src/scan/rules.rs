@@ -258,10 +258,8 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
             }
             let (line, column) = joined.position(secret.start());
             let span = (
-                joined.position(whole.start).0,
-                joined
-                    .position(whole.end.saturating_sub(1).max(whole.start))
-                    .0,
+                joined.line_of(whole.start),
+                joined.line_of(whole.end.saturating_sub(1).max(whole.start)),
             );
             found.push((
                 whole.start,
@@ -294,7 +292,13 @@ impl Joined {
             .saturating_sub(1)
     }
 
-    /// Line number and column (in characters, from 1) of a byte offset.
+    /// Line number of any byte offset (a char boundary or not).
+    fn line_of(&self, offset: usize) -> u32 {
+        self.starts[self.index_of(offset)].1
+    }
+
+    /// Line number and column (in characters, from 1) of the byte offset of a
+    /// character.
     fn position(&self, offset: usize) -> (u32, u32) {
         let (start, number) = self.starts[self.index_of(offset)];
         let column = self.text[start..offset].chars().count() + 1;
