@@ -171,3 +171,64 @@ fn scanning_a_single_file_reports_its_path_as_given() {
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.findings[0].path, "one.env");
 }
+
+#[test]
+fn a_git_range_finds_a_private_key_replaced_under_its_header() {
+    let body = |seed: u8| -> String {
+        (0..64)
+            .map(|i| {
+                let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                alphabet[(i * 31 + seed as usize * 17 + i * i) % 64] as char
+            })
+            .collect()
+    };
+    let pem = |lines: &[String]| {
+        format!(
+            "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+            lines.join("\n")
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    let old: Vec<String> = (0..20).map(body).collect();
+    fs::write(repo.join("id_rsa"), pem(&old)).unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "key (allowed earlier)"]);
+    let base = git(repo, &["rev-parse", "HEAD"]);
+    // Lines 15 to 20 of the body change; the header, 14 lines up, does not.
+    let mut new = old.clone();
+    for (i, line) in new.iter_mut().enumerate().skip(14) {
+        *line = body(100 + i as u8);
+    }
+    fs::write(repo.join("id_rsa"), pem(&new)).unwrap();
+    git(repo, &["commit", "-q", "-am", "rotate"]);
+
+    let mut scanner = scanner();
+    scan_git_range(repo, &format!("{base}..HEAD"), &mut scanner).unwrap();
+    let report = scanner.finish();
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.path.as_str()))
+        .collect();
+    assert_eq!(found, [("private-key", "id_rsa")]);
+}
+
+#[test]
+fn a_git_range_does_not_report_a_key_that_is_only_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    fs::write(repo.join("a.env"), format!("A=1\nK={}\nB=2\nC=3\n", key(9))).unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "old key, already known"]);
+    let base = git(repo, &["rev-parse", "HEAD"]);
+    fs::write(repo.join("a.env"), format!("A=1\nK={}\nB=2\nC=4\n", key(9))).unwrap();
+    git(repo, &["commit", "-q", "-am", "edit next to it"]);
+    let mut scanner = scanner();
+    scan_git_range(repo, &format!("{base}..HEAD"), &mut scanner).unwrap();
+    let report = scanner.finish();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.files_scanned, 1);
+}

@@ -144,7 +144,8 @@ fn unreadable(error: &io::Error) -> SkipReason {
     }
 }
 
-/// Scans the lines each commit of a git range adds (`git log -p A..B`), so a
+/// Scans the lines each commit of a git range adds (`git log -p A..B`, with
+/// context so that a match may lean on unchanged lines), so a
 /// key added by one commit and removed by a later one is still found: it
 /// stays in the history that a push would publish. Merge commits add nothing
 /// of their own here; their parents' commits in the range are scanned.
@@ -165,7 +166,10 @@ pub fn scan_git_range(
             "--no-ext-diff",
             "--no-textconv",
             "--no-renames",
-            "--unified=0",
+            // Context around each change, so a match that needs an unchanged
+            // line (a private key's header above a replaced body; a 4096-bit
+            // RSA key is about 50 lines) is still seen whole.
+            "--unified=64",
             "--src-prefix=a/",
             "--dst-prefix=b/",
             "--format=commit %H",
@@ -216,7 +220,7 @@ fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, LocalScanError> {
     }
 }
 
-/// State of the `git log -p --unified=0` parse.
+/// State of the `git log -p` parse.
 #[derive(Default)]
 struct LogParse {
     commit: Option<String>,
@@ -225,7 +229,8 @@ struct LogParse {
     /// Between `diff --git` and the first `@@`, where `+++` names the file.
     in_header: bool,
     next_line: u32,
-    added: Vec<(u32, String)>,
+    /// (line number in the new file, text, added rather than context)
+    lines: Vec<(u32, String, bool)>,
     bytes: u64,
 }
 
@@ -252,10 +257,16 @@ impl LogParse {
         } else if line.starts_with("@@") {
             self.hunk(line);
         } else if let Some(text) = line.strip_prefix('+') {
-            self.bytes += text.len() as u64 + 1;
-            self.added.push((self.next_line, text.to_owned()));
-            self.next_line = self.next_line.saturating_add(1);
+            self.push(text, true);
+        } else if let Some(text) = line.strip_prefix(' ') {
+            self.push(text, false);
         }
+    }
+
+    fn push(&mut self, text: &str, added: bool) {
+        self.bytes += text.len() as u64 + 1;
+        self.lines.push((self.next_line, text.to_owned(), added));
+        self.next_line = self.next_line.saturating_add(1);
     }
 
     /// `@@ -a,b +c,d @@`: added lines start at c.
@@ -297,11 +308,15 @@ impl LogParse {
     }
 
     fn flush(&mut self, scanner: &mut Scanner) {
-        let added = std::mem::take(&mut self.added);
+        let lines = std::mem::take(&mut self.lines);
         let bytes = std::mem::take(&mut self.bytes);
-        if let (Some(path), false) = (&self.path, added.is_empty()) {
+        if let (Some(path), true) = (&self.path, lines.iter().any(|(_, _, added)| *added)) {
             scanner.set_commit(self.commit.clone());
-            scanner.scan_added_lines(path, added.iter().map(|(n, l)| (*n, l.as_str())), bytes);
+            scanner.scan_hunks(
+                path,
+                lines.iter().map(|(n, l, a)| (*n, l.as_str(), *a)),
+                bytes,
+            );
         }
     }
 }
@@ -366,6 +381,11 @@ pub fn finding_line(finding: &Finding) -> String {
 /// One finding as one JSON object on one line.
 pub fn finding_json(finding: &Finding) -> String {
     serde_json::to_string(finding).unwrap_or_default()
+}
+
+/// One skipped file as one JSON object on one line.
+pub fn skipped_json(skipped: &Skipped) -> String {
+    serde_json::to_string(skipped).unwrap_or_default()
 }
 
 /// One skipped file as `signalbox scan` prints it.

@@ -347,6 +347,33 @@ impl Scanner {
         self.count(bytes);
     }
 
+    /// Scans the lines of diff hunks, each with its line number in the new
+    /// file and whether it was added (or is context): reports the matches
+    /// that touch an added line. `bytes` is their size, for the limits.
+    pub fn scan_hunks<'a>(
+        &mut self,
+        path: &str,
+        lines: impl IntoIterator<Item = (u32, &'a str, bool)>,
+        bytes: u64,
+    ) {
+        if !self.admit(path, bytes) {
+            return;
+        }
+        let mut added = std::collections::BTreeSet::new();
+        let lines: Vec<(u32, &str)> = lines
+            .into_iter()
+            .map(|(number, line, is_added)| {
+                if is_added {
+                    added.insert(number);
+                }
+                (number, line)
+            })
+            .collect();
+        let touches_added = |(first, last): (u32, u32)| added.range(first..=last).next().is_some();
+        self.scan_lines_where(path, lines, touches_added);
+        self.count(bytes);
+    }
+
     /// The report so far.
     pub fn report(&self) -> &ScanReport {
         &self.report
