@@ -228,6 +228,7 @@ fn corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
                 "password = \"hunter22\"".into(),
                 "token_url = \"https://auth.example.com/oauth2/token\"".into(),
                 "password_field = \"password_input\"".into(),
+                format!("token_icon = \"data:image/png;base64,{}\"", rand(61, BASE64, 60)),
             ],
         ),
         (
@@ -415,6 +416,13 @@ fn huge_file_is_skipped_and_said() {
             bytes: text.len() as u64,
             limit: 1024
         }
+    );
+    assert_eq!(
+        serde_json::to_value(&report.skipped[0]).unwrap(),
+        serde_json::json!({
+            "path": "big.sql",
+            "reason": {"kind": "too-large", "bytes": text.len(), "limit": 1024}
+        })
     );
     assert_eq!(
         report.skipped[0].to_string(),

@@ -24,7 +24,7 @@ pub use allow::{ALLOW_FILE, ALLOW_MARKER, AllowError, AllowList};
 pub use rules::{Rule, rules};
 
 /// How bad a leak of a rule's secret is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// A credential whose format cannot be anything else (a key id, a token
@@ -385,7 +385,8 @@ impl Scanner {
     }
 
     /// Checks the allow list, the budget and the size limit, in that order,
-    /// and records why a file is refused: a caller can ask before reading a file.
+    /// and records why a file is refused: a caller can ask before reading a
+    /// file. The `scan_*` methods check again; an admitted file is not recorded.
     pub fn admit(&mut self, path: &str, bytes: u64) -> bool {
         let reason = if self.allow.allows(path) {
             SkipReason::AllowListed

@@ -364,7 +364,8 @@ fn jwt_header_has_alg(token: &str) -> bool {
 /// that is not a placeholder, a reference or code.
 fn generic_check(caps: &Captures, value: &str) -> Verdict {
     let quoted = caps.name("secret3").is_none();
-    if is_placeholder(value) || value.contains("://") {
+    // URLs (a connection string has its own rule) and data: URIs (images).
+    if is_placeholder(value) || value.contains("://") || value.starts_with("data:") {
         return Verdict::NotSecret;
     }
     if !quoted && looks_like_code(value) {
