@@ -228,7 +228,10 @@ fn corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
                 "password = \"hunter22\"".into(),
                 "token_url = \"https://auth.example.com/oauth2/token\"".into(),
                 "password_field = \"password_input\"".into(),
-                format!("token_icon = \"data:image/png;base64,{}\"", rand(61, BASE64, 60)),
+                format!(
+                    "token_icon = \"data:image/png;base64,{}\"",
+                    rand(61, BASE64, 60)
+                ),
             ],
         ),
         (
