@@ -232,3 +232,37 @@ fn a_git_range_does_not_report_a_key_that_is_only_context() {
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     assert_eq!(report.files_scanned, 1);
 }
+
+#[test]
+fn the_report_prints_findings_on_stdout_notes_on_stderr_and_exits_1() {
+    use signalbox::scan::local::{OutputFormat, exit_code, write_findings, write_notes};
+    let mut scanner = scanner();
+    scanner.scan_blob("a.env", format!("K={}\n", key(10)).as_bytes());
+    scanner.scan_blob("docs/aws.md", b"id: AKIAIOSFODNN7EXAMPLE\n");
+    scanner.scan_blob("img.png", &[0x89, 0, 1]);
+    let report = scanner.finish();
+
+    let mut text = Vec::new();
+    write_findings(&report, OutputFormat::Text, &mut text).unwrap();
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "a.env:1: aws-access-key-id: AKIA…\n"
+    );
+    let mut json = Vec::new();
+    write_findings(&report, OutputFormat::Json, &mut json).unwrap();
+    let json = String::from_utf8(json).unwrap();
+    assert_eq!(json.lines().count(), 1);
+    let object: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(object["rule"], "aws-access-key-id");
+
+    let mut notes = Vec::new();
+    write_notes(&report, &mut notes).unwrap();
+    assert_eq!(
+        String::from_utf8(notes).unwrap(),
+        "note: docs/aws.md:1: aws-access-key-id: AKIA… is AWS's documented example key\n\
+         note: img.png: not scanned: binary file\n\
+         1 finding in 2 files scanned (1 skipped)\n"
+    );
+    assert_eq!(exit_code(&report), 1);
+    assert_eq!(exit_code(&Default::default()), 0);
+}

@@ -1,11 +1,11 @@
 //! The engine of `signalbox scan`: local files and folders, and a local git range.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ALLOW_FILE, AllowError, AllowList, Finding, Scanner, SkipReason, Skipped};
+use super::{ALLOW_FILE, AllowError, AllowList, Finding, ScanReport, Scanner, SkipReason, Skipped};
 
 /// Why a local scan could not run.
 #[derive(Debug, thiserror::Error)]
@@ -391,4 +391,60 @@ pub fn skipped_json(skipped: &Skipped) -> String {
 /// One skipped file as `signalbox scan` prints it.
 pub fn skipped_line(skipped: &Skipped) -> String {
     skipped.to_string()
+}
+
+/// How `signalbox scan` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// `file:line: rule: redacted`, one finding per line.
+    #[default]
+    Text,
+    /// One JSON object per finding, one per line.
+    Json,
+}
+
+/// Writes the findings (stdout's part), one per line in the chosen format.
+pub fn write_findings(
+    report: &ScanReport,
+    format: OutputFormat,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for finding in &report.findings {
+        let line = match format {
+            OutputFormat::Text => finding_line(finding),
+            OutputFormat::Json => finding_json(finding),
+        };
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// Writes what is not a finding (stderr's part): AWS's example keys, every
+/// file not scanned and why, and a one-line summary.
+pub fn write_notes(report: &ScanReport, out: &mut impl Write) -> io::Result<()> {
+    for example in &report.examples {
+        writeln!(
+            out,
+            "note: {} is AWS's documented example key",
+            finding_line(example)
+        )?;
+    }
+    for skipped in &report.skipped {
+        writeln!(out, "note: {}", skipped_line(skipped))?;
+    }
+    let found = report.findings.len();
+    writeln!(
+        out,
+        "{found} finding{} in {} file{} scanned ({} skipped)",
+        if found == 1 { "" } else { "s" },
+        report.files_scanned,
+        if report.files_scanned == 1 { "" } else { "s" },
+        report.skipped.len()
+    )
+}
+
+/// The exit status of `signalbox scan`: 1 when it found a secret, else 0
+/// (examples and skipped files alone do not fail it).
+pub fn exit_code(report: &ScanReport) -> i32 {
+    i32::from(report.found_secrets())
 }
