@@ -621,6 +621,20 @@ fn a_specific_rule_wins_over_the_generic_assignment() {
     let report = scan_blob("x", text.as_bytes());
     assert_eq!(rules_of(&report), BTreeSet::from(["github-token"]));
     assert_eq!(report.findings.len(), 1);
+    let text = format!(
+        "auth_token: {JWT_HEADER}.{JWT_PAYLOAD}.{}",
+        rand(105, BASE64URL, 43)
+    );
+    let report = scan_blob("x", text.as_bytes());
+    assert_eq!(rules_of(&report), BTreeSet::from(["jwt"]));
+    assert_eq!(report.findings.len(), 1);
+    // Many overlapping matches in one file: each is decided once.
+    let many: String = (0..2000)
+        .map(|i| format!("token = \"ghp_{}\"\n", rand(200 + i, ALNUM, 36)))
+        .collect();
+    let report = scan_blob("many", many.as_bytes());
+    assert_eq!(report.findings.len(), 2000);
+    assert_eq!(rules_of(&report), BTreeSet::from(["github-token"]));
 }
 
 #[test]

@@ -78,6 +78,8 @@ fn detector(
     }
 }
 
+/// The rules; the generic ones (`generic: true`) come last, so that they
+/// can yield to every specific match.
 static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
     use Severity::{High, Medium};
     vec![
@@ -164,6 +166,20 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             r"(?-u:\b)(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{20,})",
             |_, s| at_least(entropy(&s[8..]), 3.0),
         ),
+        detector(
+            "connection-string",
+            "connection string with a password (postgres, mysql, mongodb, redis, amqp …)",
+            High,
+            r#"(?i:(?-u:\b)(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|ldaps?|smtps?|s?ftp)://)(?P<user>[^:/?#@\s"'<>]*):(?P<secret>[^@/?#\s"'<>]+)@[^\s"'/?#]+"#,
+            |caps, s| {
+                let user = caps.name("user").map_or("", |m| m.as_str());
+                if s == user || is_placeholder(s) || WELL_KNOWN_DEFAULTS.contains(&s) {
+                    Verdict::NotSecret
+                } else {
+                    Verdict::Secret
+                }
+            },
+        ),
         Detector {
             generic: true,
             ..detector(
@@ -190,20 +206,6 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
                 generic_check,
             )
         },
-        detector(
-            "connection-string",
-            "connection string with a password (postgres, mysql, mongodb, redis, amqp …)",
-            High,
-            r#"(?i:(?-u:\b)(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|ldaps?|smtps?|s?ftp)://)(?P<user>[^:/?#@\s"'<>]*):(?P<secret>[^@/?#\s"'<>]+)@[^\s"'/?#]+"#,
-            |caps, s| {
-                let user = caps.name("user").map_or("", |m| m.as_str());
-                if s == user || is_placeholder(s) || WELL_KNOWN_DEFAULTS.contains(&s) {
-                    Verdict::NotSecret
-                } else {
-                    Verdict::Secret
-                }
-            },
-        ),
     ]
 });
 
@@ -236,7 +238,11 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
     }
     let joined = Joined { text, starts };
     let mut found: Vec<(usize, usize, Hit)> = Vec::new();
+    let mut claimed = Claimed::default();
     for detector in DETECTORS.iter() {
+        if detector.generic {
+            claimed = Claimed::new(found.iter().map(|(start, end, _)| (*start, *end)));
+        }
         for caps in detector.regex.captures_iter(&joined.text) {
             let Some(secret) = ["secret", "secret2", "secret3"]
                 .iter()
@@ -245,11 +251,7 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
                 continue;
             };
             let whole = caps.get(0).map_or(secret.range(), |m| m.range());
-            if detector.generic
-                && found
-                    .iter()
-                    .any(|(start, end, _)| *start < whole.end && whole.start < *end)
-            {
+            if detector.generic && claimed.overlaps(whole.start, whole.end) {
                 continue;
             }
             let verdict = (detector.check)(&caps, secret.as_str());
@@ -277,6 +279,32 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
     }
     found.sort_by_key(|(start, _, hit)| (hit.line, hit.column, *start));
     found.into_iter().map(|(_, _, hit)| hit).collect()
+}
+
+/// Byte ranges already matched, to ask "does this range overlap one?" in
+/// O(log n): a file full of keys must not make the scan quadratic.
+#[derive(Default)]
+struct Claimed {
+    /// Sorted by start; with the largest end up to and including each.
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Claimed {
+    fn new(ranges: impl Iterator<Item = (usize, usize)>) -> Self {
+        let mut ranges: Vec<(usize, usize)> = ranges.collect();
+        ranges.sort_unstable();
+        let mut max_end = 0;
+        for range in &mut ranges {
+            max_end = max_end.max(range.1);
+            range.1 = max_end;
+        }
+        Claimed { ranges }
+    }
+
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        let before_end = self.ranges.partition_point(|(s, _)| *s < end);
+        before_end > 0 && self.ranges[before_end - 1].1 > start
+    }
 }
 
 /// Lines joined by `\n`, with where each starts.
