@@ -266,3 +266,33 @@ fn the_report_prints_findings_on_stdout_notes_on_stderr_and_exits_1() {
     assert_eq!(exit_code(&report), 1);
     assert_eq!(exit_code(&Default::default()), 0);
 }
+
+#[test]
+fn a_git_range_keeps_line_numbers_whatever_the_users_diff_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    // Settings that change what `git log -p` prints.
+    git(repo, &["config", "diff.suppressBlankEmpty", "true"]);
+    git(repo, &["config", "diff.noprefix", "true"]);
+    git(repo, &["config", "color.ui", "always"]);
+    fs::write(repo.join("a.txt"), "one\n\n\nfour\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "base"]);
+    let base = git(repo, &["rev-parse", "HEAD"]);
+    fs::write(
+        repo.join("a.txt"),
+        format!("one\n\n\nfour\nK={}\n", key(11)),
+    )
+    .unwrap();
+    git(repo, &["commit", "-q", "-am", "key on line 5"]);
+    let mut scanner = scanner();
+    scan_git_range(repo, &format!("{base}..HEAD"), &mut scanner).unwrap();
+    let found: Vec<_> = scanner
+        .finish()
+        .findings
+        .iter()
+        .map(|f| (f.path.clone(), f.line))
+        .collect();
+    assert_eq!(found, [("a.txt".to_owned(), 5)]);
+}

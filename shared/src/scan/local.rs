@@ -166,6 +166,7 @@ pub fn scan_git_range(
             "--no-ext-diff",
             "--no-textconv",
             "--no-renames",
+            "--no-relative",
             // Context around each change, so a match that needs an unchanged
             // line (a private key's header above a replaced body; a 4096-bit
             // RSA key is about 50 lines) is still seen whole.
@@ -206,7 +207,14 @@ fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, LocalScanError> {
     let output = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["-c", "core.quotePath=false"])
+        // What the parse relies on, whatever the user's configuration says:
+        // unquoted UTF-8 paths, and a space before each empty context line.
+        .args([
+            "-c",
+            "core.quotePath=false",
+            "-c",
+            "diff.suppressBlankEmpty=false",
+        ])
         .args(args)
         .output()
         .map_err(LocalScanError::GitMissing)?;

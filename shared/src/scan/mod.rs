@@ -297,7 +297,7 @@ impl Scanner {
     ///
     /// The rules run over the whole new text and keep the matches that touch
     /// an added line: a private key whose body changed under an unchanged
-    /// header is found, and added lines far apart never join into a match.
+    /// header is found, a secret on unchanged lines only is not.
     pub fn scan_added(&mut self, path: &str, old: Option<&[u8]>, new: &[u8]) {
         if !self.admit(path, new.len() as u64) {
             return;
