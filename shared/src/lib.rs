@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod plan;
 pub mod render;
 pub mod route;
+pub mod scan;
 
 use serde_json::Value;
 use tracing::{error, info, warn};

@@ -1,0 +1,489 @@
+//! The rule set: what each rule matches and which near misses it refuses.
+//!
+//! Each rule is a regex with a `secret` group (or `secret2`, `secret3` for
+//! alternatives) and a check on what it matched. Regexes run once over the
+//! joined lines of a file, compiled once per process (`LazyLock`): the regex
+//! crate's literal prefilters make that fast, and its engine is linear in the
+//! input, so a hostile file cannot make a rule backtrack for ever. Word
+//! boundaries are ASCII (`(?-u:\b)`): the secrets are ASCII, and a Unicode
+//! `\b` would make the fast engine give up on every non-ASCII line.
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use regex::{Captures, Regex};
+
+use super::Severity;
+use super::allow::ALLOW_MARKER;
+
+/// A rule of the scanner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Stable id, used in findings and fingerprints (`aws-access-key-id`).
+    pub id: &'static str,
+    /// What it finds, in a user's words.
+    pub description: &'static str,
+    /// How bad a leak is.
+    pub severity: Severity,
+}
+
+/// A match. It holds the secret only until the scanner has redacted and
+/// fingerprinted it, and has no `Debug` so it cannot be logged by mistake.
+pub(crate) struct Hit {
+    pub rule: &'static Rule,
+    pub line: u32,
+    pub column: u32,
+    pub secret: String,
+    pub example: bool,
+    /// Line numbers of the first and last line of the whole match.
+    pub span: (u32, u32),
+}
+
+/// What a rule's check says about a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Secret,
+    /// A key AWS publishes in its documentation.
+    Example,
+    /// A near miss: placeholder, reference, hash, not the format after all.
+    NotSecret,
+}
+
+struct Detector {
+    rule: Rule,
+    regex: Regex,
+    check: fn(&Captures, &str) -> Verdict,
+    /// Generic rules yield to a specific rule that matched the same text.
+    generic: bool,
+}
+
+fn detector(
+    id: &'static str,
+    description: &'static str,
+    severity: Severity,
+    pattern: &str,
+    check: fn(&Captures, &str) -> Verdict,
+) -> Detector {
+    Detector {
+        rule: Rule {
+            id,
+            description,
+            severity,
+        },
+        // The patterns are constants of this file; the corpus test compiles each.
+        regex: Regex::new(pattern).unwrap_or_else(|e| panic!("rule {id}: {e}")),
+        check,
+        generic: false,
+    }
+}
+
+/// The rules; the generic ones (`generic: true`) come last, so that they
+/// can yield to every specific match.
+static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
+    use Severity::{High, Medium};
+    vec![
+        detector(
+            "aws-access-key-id",
+            "AWS access key id (AKIA… long-term, ASIA… temporary)",
+            High,
+            r"(?-u:\b)(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?-u:\b)",
+            |_, s| {
+                if s.ends_with("EXAMPLE") {
+                    Verdict::Example
+                } else {
+                    at_least(entropy(&s[4..]), 3.0)
+                }
+            },
+        ),
+        detector(
+            "aws-secret-access-key",
+            "AWS secret access key: 40 characters of base64 assigned to an aws…/secret… name",
+            High,
+            r#"(?i:aws|secret)[A-Za-z0-9_.\-]{0,30}["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+            |_, s| {
+                if s.ends_with("EXAMPLEKEY") {
+                    Verdict::Example
+                } else if s.bytes().all(|b| b.is_ascii_hexdigit()) || !mixed_case(s) {
+                    Verdict::NotSecret
+                } else {
+                    at_least(entropy(s), 4.0)
+                }
+            },
+        ),
+        detector(
+            "aws-session-token",
+            "AWS session token (temporary credentials)",
+            High,
+            r#"(?:(?i:aws_?session_?token|aws_?security_?token|sessiontoken|x-amz-security-token)["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret>[A-Za-z0-9/+=]{100,}))|(?P<secret2>(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE)[A-Za-z0-9/+=]{80,})"#,
+            |_, s| at_least(entropy(s), 4.0),
+        ),
+        detector(
+            "private-key",
+            "private key block (RSA, EC, DSA, OpenSSH, PGP, PKCS#8)",
+            High,
+            r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----[ \t]*\n(?:[A-Za-z-]+:[^\n]*\n)*\s*(?P<secret>[A-Za-z0-9+/=]{32,})(?:\n[A-Za-z0-9+/=]+)*",
+            |_, s| at_least(entropy(s), 3.5),
+        ),
+        detector(
+            "github-token",
+            "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)",
+            High,
+            r"(?-u:\b)(?P<secret>(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?-u:\b)",
+            |_, s| at_least(entropy(s.split_once('_').map_or(s, |(_, b)| b)), 3.0),
+        ),
+        detector(
+            "gitlab-token",
+            "GitLab personal access token (glpat-)",
+            High,
+            r"(?-u:\b)(?P<secret>glpat-[A-Za-z0-9_\-]{20,})",
+            |_, s| at_least(entropy(&s[6..]), 3.0),
+        ),
+        detector(
+            "slack-token",
+            "Slack token (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xapp-)",
+            High,
+            r"(?-u:\b)(?P<secret>xox[abposr]-[0-9]{6,}-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{16,})",
+            |_, s| {
+                let tail = s.rsplit('-').next().unwrap_or(s);
+                at_least(entropy(tail), 3.0)
+            },
+        ),
+        detector(
+            "slack-webhook",
+            "Slack incoming webhook URL (hooks.slack.com/services/T…/B…/…)",
+            High,
+            r"https://hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>T[A-Z0-9]{6,}/[AB][A-Z0-9]{6,}/[A-Za-z0-9]{20,})",
+            |_, s| {
+                let tail = s.rsplit('/').next().unwrap_or(s);
+                at_least(entropy(tail), 3.0)
+            },
+        ),
+        detector(
+            "stripe-key",
+            "Stripe live secret or restricted key (sk_live_, rk_live_)",
+            High,
+            r"(?-u:\b)(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{20,})",
+            |_, s| at_least(entropy(&s[8..]), 3.0),
+        ),
+        detector(
+            "connection-string",
+            "connection string with a password (postgres, mysql, mongodb, redis, amqp …)",
+            High,
+            r#"(?i:(?-u:\b)(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|ldaps?|smtps?|s?ftp)://)(?P<user>[^:/?#@\s"'<>]*):(?P<secret>[^@/?#\s"'<>]+)@[^\s"'/?#]+"#,
+            |caps, s| {
+                let user = caps.name("user").map_or("", |m| m.as_str());
+                if s == user || is_placeholder(s) || WELL_KNOWN_DEFAULTS.contains(&s) {
+                    Verdict::NotSecret
+                } else {
+                    Verdict::Secret
+                }
+            },
+        ),
+        Detector {
+            generic: true,
+            ..detector(
+                "jwt",
+                "JSON Web Token (header with \"alg\", payload, signature)",
+                Medium,
+                r"(?-u:\b)(?P<secret>eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,})",
+                |_, s| {
+                    if jwt_header_has_alg(s) {
+                        Verdict::Secret
+                    } else {
+                        Verdict::NotSecret
+                    }
+                },
+            )
+        },
+        Detector {
+            generic: true,
+            ..detector(
+                "generic-secret",
+                "high-entropy value assigned to password, secret, token, api_key and the like",
+                Medium,
+                r#"(?P<name>(?i:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]*)["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"(?P<secret>[^"\s]{8,200})"|'(?P<secret2>[^'\s]{8,200})'|(?P<secret3>[^\s"',;`]{8,200}))"#,
+                generic_check,
+            )
+        },
+    ]
+});
+
+/// Default passwords of local development setups (RabbitMQ's guest, Postgres's
+/// image): reporting them would teach users to ignore the scanner.
+const WELL_KNOWN_DEFAULTS: &[&str] = &["postgres", "root", "admin", "guest", "pass"];
+
+/// Every rule, in the order they are tried.
+pub fn rules() -> impl Iterator<Item = &'static Rule> {
+    DETECTORS.iter().map(|d| &d.rule)
+}
+
+/// Finds secrets in numbered lines. Lines are searched joined by `\n`, so a
+/// private key block spans the lines that follow each other.
+pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<Hit> {
+    let mut text = String::new();
+    // (byte offset of the line in `text`, its line number)
+    let mut starts: Vec<(usize, u32)> = Vec::new();
+    for (number, line) in lines {
+        if let Some((_, previous)) = starts.last() {
+            // Lines that do not follow each other (two hunks of a diff) must
+            // not join into one match: a NUL line matches no rule.
+            if previous.checked_add(1) != Some(number) {
+                text.push_str("\n\0");
+            }
+            text.push('\n');
+        }
+        starts.push((text.len(), number));
+        text.push_str(line);
+    }
+    let joined = Joined { text, starts };
+    let mut found: Vec<(usize, usize, Hit)> = Vec::new();
+    let mut claimed = Claimed::default();
+    for detector in DETECTORS.iter() {
+        if detector.generic {
+            claimed = Claimed::new(found.iter().map(|(start, end, _)| (*start, *end)));
+        }
+        for caps in detector.regex.captures_iter(&joined.text) {
+            let Some(secret) = ["secret", "secret2", "secret3"]
+                .iter()
+                .find_map(|name| caps.name(name))
+            else {
+                continue;
+            };
+            let whole = caps.get(0).map_or(secret.range(), |m| m.range());
+            if detector.generic && claimed.overlaps(whole.start, whole.end) {
+                continue;
+            }
+            let verdict = (detector.check)(&caps, secret.as_str());
+            if verdict == Verdict::NotSecret || joined.allowed(whole.start, whole.end) {
+                continue;
+            }
+            let (line, column) = joined.position(secret.start());
+            let span = (
+                joined.line_of(whole.start),
+                joined.line_of(whole.end.saturating_sub(1).max(whole.start)),
+            );
+            found.push((
+                whole.start,
+                whole.end,
+                Hit {
+                    rule: &detector.rule,
+                    line,
+                    column,
+                    secret: secret.as_str().to_owned(),
+                    example: verdict == Verdict::Example,
+                    span,
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(start, _, hit)| (hit.line, hit.column, *start));
+    found.into_iter().map(|(_, _, hit)| hit).collect()
+}
+
+/// Byte ranges already matched, to ask "does this range overlap one?" in
+/// O(log n): a file full of keys must not make the scan quadratic.
+#[derive(Default)]
+struct Claimed {
+    /// Sorted by start; with the largest end up to and including each.
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Claimed {
+    fn new(ranges: impl Iterator<Item = (usize, usize)>) -> Self {
+        let mut ranges: Vec<(usize, usize)> = ranges.collect();
+        ranges.sort_unstable();
+        let mut max_end = 0;
+        for range in &mut ranges {
+            max_end = max_end.max(range.1);
+            range.1 = max_end;
+        }
+        Claimed { ranges }
+    }
+
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        let before_end = self.ranges.partition_point(|(s, _)| *s < end);
+        before_end > 0 && self.ranges[before_end - 1].1 > start
+    }
+}
+
+/// Lines joined by `\n`, with where each starts.
+struct Joined {
+    text: String,
+    starts: Vec<(usize, u32)>,
+}
+
+impl Joined {
+    fn index_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|(start, _)| *start <= offset)
+            .saturating_sub(1)
+    }
+
+    /// Line number of any byte offset (a char boundary or not).
+    fn line_of(&self, offset: usize) -> u32 {
+        self.starts[self.index_of(offset)].1
+    }
+
+    /// Line number and column (in characters, from 1) of the byte offset of a
+    /// character.
+    fn position(&self, offset: usize) -> (u32, u32) {
+        let (start, number) = self.starts[self.index_of(offset)];
+        let column = self.text[start..offset].chars().count() + 1;
+        (number, u32::try_from(column).unwrap_or(u32::MAX))
+    }
+
+    /// Whether a line the match touches carries the allow marker.
+    fn allowed(&self, start: usize, end: usize) -> bool {
+        let first = self.index_of(start);
+        let last = self.index_of(end.saturating_sub(1).max(start));
+        (first..=last).any(|i| {
+            let from = self.starts[i].0;
+            let to = self.starts.get(i + 1).map_or(self.text.len(), |(s, _)| *s);
+            self.text[from..to].contains(ALLOW_MARKER)
+        })
+    }
+}
+
+fn at_least(entropy: f64, threshold: f64) -> Verdict {
+    if entropy >= threshold {
+        Verdict::Secret
+    } else {
+        Verdict::NotSecret
+    }
+}
+
+/// Shannon entropy in bits per character.
+pub(crate) fn entropy(text: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut total = 0usize;
+    for c in text.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let total = total as f64;
+    counts
+        .values()
+        .map(|&n| {
+            let p = n as f64 / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn mixed_case(text: &str) -> bool {
+    text.bytes().any(|b| b.is_ascii_uppercase()) && text.bytes().any(|b| b.is_ascii_lowercase())
+}
+
+/// Whether a JWT's first part is base64url of a JSON object with `"alg"`.
+fn jwt_header_has_alg(token: &str) -> bool {
+    let header = token.split('.').next().unwrap_or_default();
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+        .is_ok_and(|header| header.contains_key("alg"))
+}
+
+/// A value assigned to a secret-sounding name: a literal with high entropy
+/// that is not a placeholder, a reference or code.
+fn generic_check(caps: &Captures, value: &str) -> Verdict {
+    let quoted = caps.name("secret3").is_none();
+    // URLs (a connection string has its own rule) and data: URIs (images).
+    if is_placeholder(value) || value.contains("://") || value.starts_with("data:") {
+        return Verdict::NotSecret;
+    }
+    if !quoted && looks_like_code(value) {
+        return Verdict::NotSecret;
+    }
+    // A checksum next to a secret (`secret_sha = …`) or a git / SHA-256
+    // hash: published by design.
+    let name = caps
+        .name("name")
+        .map_or("", |m| m.as_str())
+        .to_ascii_lowercase();
+    let hash_length = matches!(value.len(), 40 | 64);
+    if ["sha", "hash", "digest", "checksum", "commit"]
+        .iter()
+        .any(|w| name.contains(w))
+        || hash_length && value.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Verdict::NotSecret;
+    }
+    let lower = value.bytes().any(|b| b.is_ascii_lowercase());
+    let upper = value.bytes().any(|b| b.is_ascii_uppercase());
+    let digit = value.bytes().any(|b| b.is_ascii_digit());
+    let other = value.bytes().any(|b| !b.is_ascii_alphanumeric());
+    let classes = [lower, upper, digit, other].iter().filter(|&&c| c).count();
+    // Words and snake_case names have one or two classes and no digit or
+    // capital; a generated secret has both and a spread of characters.
+    if classes < 2 || !(upper || digit) {
+        return Verdict::NotSecret;
+    }
+    at_least(entropy(value), 3.0)
+}
+
+/// An expression rather than a literal: `os.environ["X"]`, `getenv("X")`,
+/// `TokenType.BEARER`, `$(cat file)`.
+fn looks_like_code(value: &str) -> bool {
+    value.contains('(')
+        || value.contains('[')
+        || DOTTED_NAME.is_match(value)
+        || value.starts_with('&')
+        || value.starts_with('@')
+}
+
+static DOTTED_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+        .unwrap_or_else(|e| panic!("dotted name: {e}"))
+});
+
+/// Values that stand for a secret instead of being one.
+pub(crate) fn is_placeholder(value: &str) -> bool {
+    let v = value.to_ascii_lowercase();
+    let first = v.chars().next();
+    if v.is_empty()
+        || matches!(first, Some('$' | '%' | '<' | '{'))
+        || v.contains("${")
+        || v.contains("{{")
+        || v.contains('<') && v.contains('>')
+    {
+        return true;
+    }
+    if v.chars().all(|c| Some(c) == first) || entropy(&v) < 1.5 {
+        return true;
+    }
+    const WORDS: &[&str] = &[
+        "changeme",
+        "change_me",
+        "change-me",
+        "placeholder",
+        "example",
+        "your_",
+        "your-",
+        "yourpassword",
+        "xxxx",
+        "****",
+        "redacted",
+        "dummy",
+        "sample",
+        "replace",
+        "fake",
+    ];
+    const WHOLE: &[&str] = &[
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "null",
+        "none",
+        "undefined",
+        "empty",
+        "test",
+        "testing",
+    ];
+    WORDS.iter().any(|w| v.contains(w)) || WHOLE.contains(&v.as_str())
+}

@@ -1,0 +1,62 @@
+//! Bytes to text: binaries, UTF-16, CRLF; and which lines a change added.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
+
+use super::SkipReason;
+
+/// How far a NUL byte is looked for, as git does to call a file binary.
+const BINARY_PROBE: usize = 8 * 1024;
+
+/// The text of a blob, or why it is not text.
+///
+/// UTF-16 needs its byte-order mark: without one, its NUL bytes make it binary.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, SkipReason> {
+    if let Some(rest) = bytes.strip_prefix(&[0xff, 0xfe]) {
+        return Ok(Cow::Owned(utf16(rest, u16::from_le_bytes)));
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xfe, 0xff]) {
+        return Ok(Cow::Owned(utf16(rest, u16::from_be_bytes)));
+    }
+    let bytes = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(bytes);
+    if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
+        return Err(SkipReason::Binary);
+    }
+    std::str::from_utf8(bytes)
+        .map(Cow::Borrowed)
+        .map_err(|_| SkipReason::NotText)
+}
+
+/// Decodes UTF-16; an unpaired surrogate or an odd last byte becomes U+FFFD.
+fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> String {
+    let units = bytes.chunks(2).map(|pair| match pair {
+        [a, b] => unit([*a, *b]),
+        _ => 0xfffd,
+    });
+    char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
+}
+
+/// Lines without their line endings (`\n` or `\r\n`).
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    text.split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+}
+
+/// Indexes (from 0) of the lines of `new` that are not in `old`.
+///
+/// Past the deadline the diff turns coarse: it may call more lines added,
+/// never fewer, so the scan errs towards scanning.
+pub(crate) fn added_lines(old: &[&str], new: &[&str], deadline: Instant) -> Vec<usize> {
+    capture_diff_slices_deadline(Algorithm::Myers, old, new, Some(deadline))
+        .into_iter()
+        .flat_map(|op| match op {
+            DiffOp::Insert { .. } | DiffOp::Replace { .. } => op.new_range(),
+            DiffOp::Equal { .. } | DiffOp::Delete { .. } => 0..0,
+        })
+        .collect()
+}
