@@ -39,6 +39,11 @@ enum Command {
         /// Send every AWS call here instead (e.g. a moto server); needs --execute.
         #[arg(long, requires = "execute")]
         endpoint_url: Option<String>,
+        /// A dry run that takes these facts as looked up (a pull request's
+        /// head, its builds, files, comment threads, a build log): JSON as in
+        /// docs/examples/replay-facts.json.
+        #[arg(long, conflicts_with = "execute")]
+        facts: Option<PathBuf>,
     },
     /// The replicas of `REPLICAS` (repo-replicate's map).
     Replicas {
@@ -74,6 +79,7 @@ async fn main() -> ExitCode {
             format,
             execute,
             endpoint_url,
+            facts,
         } => {
             let run = if execute {
                 let config = signalbox::aws::sdk_config(endpoint_url.as_deref()).await;
@@ -81,7 +87,14 @@ async fn main() -> ExitCode {
                     aws: signalbox::aws::Aws::new(&config),
                 }
             } else {
-                replay::Run::DryRun
+                let facts = match facts.map(|path| read_facts(&path)).transpose() {
+                    Ok(facts) => facts.unwrap_or_default(),
+                    Err(error) => {
+                        eprintln!("signalbox: {error}");
+                        return ExitCode::from(2);
+                    }
+                };
+                replay::Run::DryRun { facts }
             };
             exit(replay::run(&paths, format, &run).await)
         }
@@ -89,6 +102,14 @@ async fn main() -> ExitCode {
             command: ReplicasCommand::Check,
         } => exit(replicas::check()),
     }
+}
+
+/// The `--facts` file; the error names the file and the field.
+fn read_facts(path: &std::path::Path) -> Result<signalbox::lookup::given::Given, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--facts {}: cannot read: {e}", path.display()))?;
+    signalbox::lookup::given::Given::from_json(&text)
+        .map_err(|e| format!("--facts {}: {e}", path.display()))
 }
 
 fn exit(result: anyhow::Result<bool>) -> ExitCode {

@@ -10,7 +10,7 @@ use signalbox::config::{EnvReader, Mode};
 use signalbox::effects::AwsEffects;
 use signalbox::event::Event;
 use signalbox::flows::{self, FunctionConfig};
-use signalbox::lookup::Offline;
+use signalbox::lookup::given::Given;
 use signalbox::plan::Action;
 use signalbox::route::{self, Function, Route};
 
@@ -18,8 +18,9 @@ use crate::Format;
 
 /// How the replay runs: a dry run (default) or for real.
 pub enum Run {
-    /// Plan from the event alone; look nothing up, do nothing.
-    DryRun,
+    /// Plan from the event (and the facts given with `--facts`, if any);
+    /// look nothing up, do nothing.
+    DryRun { facts: Given },
     /// Look up and carry out, against AWS (or the endpoint, e.g. moto).
     Execute { aws: Aws },
 }
@@ -85,7 +86,7 @@ impl Configs {
 
     async fn read(function: Function, run: &Run) -> Result<Setup, String> {
         let mode = match run {
-            Run::DryRun => Mode::DryRun,
+            Run::DryRun { .. } => Mode::DryRun,
             Run::Execute { .. } => Mode::Strict,
         };
         let mut env = EnvReader::from_process(mode);
@@ -97,7 +98,7 @@ impl Configs {
             .map(|name| format!("{name} is unset: the plan shows a placeholder"))
             .collect();
         let effects = match run {
-            Run::DryRun => None,
+            Run::DryRun { .. } => None,
             Run::Execute { aws } => Some(
                 signalbox::lambda::executor(&config, aws.clone())
                     .await
@@ -180,7 +181,7 @@ async fn replay_function(
     };
     report.notes.extend(setup.notes.iter().cloned());
     let planned = match run {
-        Run::DryRun => flows::plan(event, &setup.config, &Offline).await,
+        Run::DryRun { facts } => flows::plan(event, &setup.config, facts).await,
         Run::Execute { aws } => flows::plan(event, &setup.config, aws).await,
     };
     let plan = match planned {

@@ -166,3 +166,83 @@ fn replicas_from_the_environment_plan_the_mirror_run() {
     );
     assert_eq!(line["actions"][0]["project"], "signalbox-mirror");
 }
+
+/// A dry run with the facts a pull request's reads would return: the stale
+/// event's reason, the trusted buildspec and the thread reply, without AWS.
+#[test]
+fn facts_show_a_stale_event_the_trusted_buildspec_and_the_thread_reply() {
+    let facts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/replay-facts.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .args(["replay", "--format", "json", "--facts"])
+        .arg(&facts)
+        .arg(events().join("codecommit-pr-created.json"))
+        .arg(events().join("codecommit-pr-source-updated.json"))
+        .arg(events().join("codebuild-build-failed.json"))
+        .env("PR_CHECK_PROJECT", "signalbox-pr-check")
+        .env("PR_APPROVAL", "true")
+        .env("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |file: &str, function: &str| {
+        lines
+            .iter()
+            .find(|l| l["file"].as_str().unwrap().ends_with(file) && l["function"] == function)
+            .unwrap_or_else(|| panic!("no {function} line for {file}"))
+    };
+    // The created event is for the older commit: the head moved on.
+    let stale = of("codecommit-pr-created.json", "pr-check");
+    assert_eq!(stale["actions"], serde_json::json!([]));
+    assert!(
+        stale["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("stale event: it is for commit 5d3a6e2c"),
+        "{stale}"
+    );
+    // The update builds the head with the destination's buildspec and stops the old build.
+    let update = of("codecommit-pr-source-updated.json", "pr-check");
+    assert_eq!(update["actions"][0]["type"], "StartBuild");
+    assert_eq!(
+        update["actions"][0]["buildspec_override"],
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - make check\n"
+    );
+    assert_eq!(update["actions"][1]["type"], "StopBuild");
+    // The old build's result answers its own push's thread, as stale.
+    let report = of("codebuild-build-failed.json", "build-report");
+    assert_eq!(
+        report["actions"][0]["in_reply_to"],
+        "a1b2c3d4-5e6f-7a8b-9c0d-started000001"
+    );
+    assert!(
+        report["actions"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("**Stale:**")
+    );
+}
+
+#[test]
+fn a_facts_file_with_an_unknown_field_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = dir.path().join("facts.json");
+    std::fs::write(
+        &facts,
+        r#"{"pull_requests": {"R/1": {"status": "OPEN", "head": "a", "revision": "r"}}}"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .args(["replay", "--facts"])
+        .arg(&facts)
+        .arg(events().join("codecommit-pr-created.json"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pull_requests.R/1"), "{stderr}");
+}
