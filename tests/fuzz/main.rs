@@ -100,8 +100,15 @@ fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let (mut executions, mut crashes, mut known) = (0u64, 0u64, 0u64);
     let mut seen = BTreeMap::<String, PathBuf>::new();
-    // A panic is caught and reported as a crash; keep the default hook quiet.
-    std::panic::set_hook(Box::new(|_| {}));
+    // A panic inside a run is caught and reported as a crash: the default
+    // hook stays quiet there, and only there. A panic of the harness itself
+    // (outside `run_one`) is printed and ends the run with a failure.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_RUN.with(std::cell::Cell::get) {
+            default_hook(info);
+        }
+    }));
     while Instant::now() < deadline {
         let sample = if rng.bool() {
             handled[rng.usize(..handled.len())]
@@ -206,6 +213,7 @@ fn configs() -> Vec<FunctionConfig> {
 /// Parses `text` and runs every function on it with both lookups; the
 /// problems found (a panic is one).
 fn run_one(text: &str, configs: &[FunctionConfig]) -> Vec<String> {
+    IN_RUN.with(|flag| flag.set(true));
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let mut problems = Vec::new();
         let Ok(event) = Event::from_json(text) else {
@@ -247,6 +255,7 @@ fn run_one(text: &str, configs: &[FunctionConfig]) -> Vec<String> {
         }
         problems
     }));
+    IN_RUN.with(|flag| flag.set(false));
     outcome.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
@@ -255,6 +264,11 @@ fn run_one(text: &str, configs: &[FunctionConfig]) -> Vec<String> {
             .unwrap_or_else(|| "(no message)".to_owned());
         vec![format!("panic: {message}")]
     })
+}
+
+thread_local! {
+    /// Whether a run is under way on this thread (its panics are caught).
+    static IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 // ------------------------------------------------------------------ mutator
