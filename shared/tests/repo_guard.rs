@@ -192,8 +192,16 @@ fn force_push_is_said_when_the_old_commit_is_not_an_ancestor() {
         &repo,
     );
     let message = &sns(&plan)[0];
-    assert!(message.subject.starts_with("Force-push"), "{}", message.subject);
-    assert!(message.message.contains("force-push"), "{}", message.message);
+    assert!(
+        message.subject.starts_with("Force-push"),
+        "{}",
+        message.subject
+    );
+    assert!(
+        message.message.contains("force-push"),
+        "{}",
+        message.message
+    );
     assert_eq!(message.attributes["severity"], "error");
 }
 
@@ -240,7 +248,11 @@ fn pr_merge_says_merged_via_pull_request_and_is_silenced_by_direct_push_only() {
     };
     let plan = run(&event, &quiet, &repo);
     assert!(kinds(&plan).is_empty(), "{plan:?}");
-    assert!(plan.notes.iter().any(|n| n.contains("NOTIFY_DIRECT_PUSH_ONLY")));
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("NOTIFY_DIRECT_PUSH_ONLY"))
+    );
 }
 
 #[test]
@@ -303,10 +315,17 @@ fn a_secret_alert_names_the_finding_and_never_the_secret() {
         "Rotate the credential first",
         "rewrite history",
     ] {
-        assert!(secret.message.contains(expected), "{expected} not in {}", secret.message);
+        assert!(
+            secret.message.contains(expected),
+            "{expected} not in {}",
+            secret.message
+        );
     }
     let everything = serde_json::to_string(&plan).unwrap();
-    assert!(!everything.contains(PLANTED), "the key leaked: {everything}");
+    assert!(
+        !everything.contains(PLANTED),
+        "the key leaked: {everything}"
+    );
     assert!(!everything.contains(&PLANTED[4..]), "the key's body leaked");
 }
 
@@ -365,7 +384,9 @@ fn allow_listed_and_unreadable_files_are_said() {
     let plan = run(&event, &config(), &repo);
     assert_eq!(kinds(&plan), ["protected-push"]);
     assert!(
-        plan.notes.iter().any(|n| n.contains("not scanned") && n.contains("config/prod.env")),
+        plan.notes
+            .iter()
+            .any(|n| n.contains("not scanned") && n.contains("config/prod.env")),
         "{:?}",
         plan.notes
     );
@@ -377,7 +398,10 @@ fn protected_branch_globs_match() {
     assert!(repo_guard::glob_matches("main", "main"));
     assert!(!repo_guard::glob_matches("main", "mainline"));
     assert!(repo_guard::glob_matches("r?l*/x", "rel/a/x"));
-    assert_eq!(repo_guard::who(Some("arn:aws:iam::1:user/team/alice")), "alice");
+    assert_eq!(
+        repo_guard::who(Some("arn:aws:iam::1:user/team/alice")),
+        "alice"
+    );
 }
 
 #[test]
@@ -388,5 +412,9 @@ fn a_dry_run_plans_from_the_event_alone() {
         &Offline,
     );
     assert_eq!(kinds(&plan), ["protected-push"]);
-    assert!(plan.notes.iter().any(|n| n.contains("dry run")), "{:?}", plan.notes);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("dry run")),
+        "{:?}",
+        plan.notes
+    );
 }

@@ -743,7 +743,9 @@ impl repo_guard::Lookup for Hostile {
             id: hostile_text(&mut rng),
             message: hostile_text(&mut rng),
             author: hostile_text(&mut rng),
-            parents: (0..rng.usize(..3)).map(|_| hostile_text(&mut rng)).collect(),
+            parents: (0..rng.usize(..3))
+                .map(|_| hostile_text(&mut rng))
+                .collect(),
         })
     }
 

@@ -58,7 +58,9 @@ impl Config {
 
     /// Whether `branch` is one of `PROTECTED_BRANCHES`.
     pub fn is_protected(&self, branch: &str) -> bool {
-        self.protected_branches.iter().any(|p| glob_matches(p, branch))
+        self.protected_branches
+            .iter()
+            .any(|p| glob_matches(p, branch))
     }
 
     /// Whether `repository` is guarded (`GUARD_REPOSITORIES` unset, or lists it).
@@ -202,12 +204,7 @@ pub struct PushFacts {
 
 /// Walks the parents of `new` breadth first, up to [`MAX_ANCESTRY`] commits,
 /// looking for `old`. Returns the head commit too (the first one read).
-pub async fn ancestry(
-    lookup: &impl Lookup,
-    repository: &str,
-    old: &str,
-    new: &str,
-) -> PushFacts {
+pub async fn ancestry(lookup: &impl Lookup, repository: &str, old: &str, new: &str) -> PushFacts {
     let mut facts = PushFacts::default();
     let mut queue = VecDeque::from([new.to_owned()]);
     let mut seen: HashSet<String> = HashSet::new();
@@ -273,12 +270,16 @@ pub fn who(caller: Option<&str>) -> String {
     }
 }
 
-/// The scan's budget per push: files, bytes and time.
+/// How long the scan of one push may take: a third of the function's 30
+/// seconds, leaving the reads and the alerts their share.
+pub const SCAN_TIME: Duration = Duration::from_secs(10);
+
+/// The scan's budget per push: 500 files, 50 MiB and [`SCAN_TIME`].
 pub fn budget() -> Budget {
     Budget {
         max_files: 500,
         max_bytes: 50 * 1024 * 1024,
-        deadline: Instant::now() + Duration::from_secs(60),
+        deadline: Instant::now() + SCAN_TIME,
     }
 }
 
@@ -323,7 +324,9 @@ pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> 
     // branch, so a branch cut from it does not report its whole history.
     let before = match (&detail.old_commit_id, detail.event.as_str()) {
         (Some(old), "referenceUpdated") if !is_null_commit(old) => Some(old.clone()),
-        _ => default_branch.clone().filter(|b| b != &detail.reference_name),
+        _ => default_branch
+            .clone()
+            .filter(|b| b != &detail.reference_name),
     };
     facts.compared_with = Some(before.clone().unwrap_or_else(|| "the empty tree".into()));
     match lookup.commit(repository, new).await {
@@ -337,9 +340,9 @@ pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> 
         Ok(d) => d,
         Err(e) => {
             if e != LookupError::Offline {
-                facts
-                    .unscanned
-                    .push(format!("the whole push: its changes could not be read ({e})"));
+                facts.unscanned.push(format!(
+                    "the whole push: its changes could not be read ({e})"
+                ));
             }
             facts.problems.push(e);
             return facts;
@@ -414,7 +417,10 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 .commit_id
                 .as_deref()
                 .ok_or_else(|| PlanError::missing("detail.commitId"))?;
-            let old = detail.old_commit_id.as_deref().filter(|o| !is_null_commit(o));
+            let old = detail
+                .old_commit_id
+                .as_deref()
+                .filter(|o| !is_null_commit(o));
             if detail.event == "referenceUpdated"
                 && is_branch
                 && config.is_protected(&detail.reference_name)
@@ -431,12 +437,13 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 let facts = scan(lookup, detail, new).await;
                 plan_findings(&mut plan, event, detail, new, &facts, config);
             } else {
-                plan.notes.push("SECRET_SCAN is off: not scanned".to_owned());
+                plan.notes
+                    .push("SECRET_SCAN is off: not scanned".to_owned());
             }
         }
-        other => plan
-            .notes
-            .push(format!("reference event {other} is not one repo-guard acts on")),
+        other => plan.notes.push(format!(
+            "reference event {other} is not one repo-guard acts on"
+        )),
     }
     Ok(plan)
 }
@@ -464,16 +471,25 @@ pub fn plan_push(
         plan.notes.push(note);
     }
     let (how, severity) = match &facts.ancestry {
-        Some(Ancestry::ForcePush) => ("force-push (the old commit is no longer in the branch's history)".to_owned(), Severity::Error),
+        Some(Ancestry::ForcePush) => (
+            "force-push (the old commit is no longer in the branch's history)".to_owned(),
+            Severity::Error,
+        ),
         Some(Ancestry::FastForward { .. }) => ("fast-forward".to_owned(), Severity::Warning),
-        Some(Ancestry::Unknown(why)) => (format!("could not tell fast-forward from force-push: {why}"), Severity::Warning),
+        Some(Ancestry::Unknown(why)) => (
+            format!("could not tell fast-forward from force-push: {why}"),
+            Severity::Warning,
+        ),
         None => ("could not tell".to_owned(), Severity::Warning),
     };
     let mut fields = vec![
         ("Repository".to_owned(), detail.repository_name.clone()),
         ("Branch".to_owned(), detail.reference_name.clone()),
         ("Who".to_owned(), who(detail.caller_user_arn.as_deref())),
-        ("Change".to_owned(), format!("{} → {}", short(old), short(new))),
+        (
+            "Change".to_owned(),
+            format!("{} → {}", short(old), short(new)),
+        ),
         ("Update".to_owned(), how),
         (
             "Via".to_owned(),
@@ -623,7 +639,10 @@ pub fn plan_findings(
             "Author".to_owned(),
             facts.author.clone().unwrap_or_else(|| "unknown".into()),
         ),
-        ("Pushed by".to_owned(), who(detail.caller_user_arn.as_deref())),
+        (
+            "Pushed by".to_owned(),
+            who(detail.caller_user_arn.as_deref()),
+        ),
     ];
     if !skipped.is_empty() {
         fields.push(("Not scanned".to_owned(), skipped.join("; ")));

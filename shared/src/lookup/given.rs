@@ -190,7 +190,11 @@ impl repo_replicate::Lookup for Given {
 
 /// repo-guard's reads are not given in facts files: answered as a dry run.
 impl repo_guard::Lookup for Given {
-    async fn commit(&self, repository: &str, id: &str) -> Result<repo_guard::CommitInfo, LookupError> {
+    async fn commit(
+        &self,
+        repository: &str,
+        id: &str,
+    ) -> Result<repo_guard::CommitInfo, LookupError> {
         Offline.commit(repository, id).await
     }
     async fn default_branch(&self, repository: &str) -> Result<Option<String>, LookupError> {
@@ -203,7 +207,9 @@ impl repo_guard::Lookup for Given {
         after: &str,
         max_files: usize,
     ) -> Result<repo_guard::Differences, LookupError> {
-        Offline.differences(repository, before, after, max_files).await
+        Offline
+            .differences(repository, before, after, max_files)
+            .await
     }
     async fn blob(&self, repository: &str, blob_id: &str) -> Result<Vec<u8>, LookupError> {
         Offline.blob(repository, blob_id).await
