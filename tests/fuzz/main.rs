@@ -328,7 +328,10 @@ fn hostile_text(rng: &mut fastrand::Rng) -> String {
 
 /// Values the rules filter on, to reach the handled paths.
 fn accepted_value(rng: &mut fastrand::Rng) -> (&'static str, &'static str) {
-    let rule = &RULES[rng.usize(..RULES.len())];
+    // Rules with a detail filter only: the schedule's rule has none (and
+    // picking from its empty list panicked the harness, outside the catch).
+    let filtered: Vec<_> = RULES.iter().filter(|r| !r.detail.is_empty()).collect();
+    let rule = filtered[rng.usize(..filtered.len())];
     let (field, values) = rule.detail[rng.usize(..rule.detail.len())];
     (field, values[rng.usize(..values.len())])
 }
