@@ -39,6 +39,7 @@ fn message() -> SlackMessage {
     SlackMessage {
         text: "Pipeline myPipeline FAILED".into(),
         blocks: serde_json::json!([]),
+        dedup_key: None,
     }
 }
 

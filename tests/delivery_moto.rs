@@ -67,6 +67,7 @@ fn slack_key(event_id: &str) -> String {
     let post = Action::PostSlack(SlackMessage {
         text: String::new(),
         blocks: Value::Null,
+        dedup_key: None,
     });
     action_key(Function::PipelineAlert, event_id, &post)
 }
@@ -393,6 +394,7 @@ fn message() -> SlackMessage {
     SlackMessage {
         text: "Pipeline myPipeline FAILED".into(),
         blocks: serde_json::json!([]),
+        dedup_key: None,
     }
 }
 

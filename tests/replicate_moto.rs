@@ -62,6 +62,10 @@ async fn every_change_of_a_mapped_repository_plans_one_mirror_run() {
         "codecommit-reference-deleted.json",
         "codecommit-tag-created.json",
         "codecommit-tag-deleted.json",
+        // repo-guard's samples (a user's push to main, a deletion by a role)
+        // mirror like any other change.
+        "codecommit-reference-updated-direct-push.json",
+        "codecommit-reference-deleted-by-user.json",
     ] {
         let event = event(name);
         let plan = repo_replicate::plan(&event, &config("signalbox-mirror"), &Queued(vec![]))
@@ -348,7 +352,7 @@ async fn queued_builds_are_found_by_repository_and_phase() {
 }
 
 /// The repository samples the tests above plan, by what they expect.
-const REPOSITORY_SAMPLES: [&str; 8] = [
+const REPOSITORY_SAMPLES: [&str; 10] = [
     // Routed nowhere (no reference moved); shared/tests/samples.rs checks it is ignored.
     "codecommit-unreferenced-merge-commit-created.json",
     "codecommit-tag-deleted.json",
@@ -358,6 +362,8 @@ const REPOSITORY_SAMPLES: [&str; 8] = [
     "codecommit-tag-created.json",
     "codecommit-reference-updated-replica.json",
     "codecommit-reference-updated-unmapped.json",
+    "codecommit-reference-updated-direct-push.json",
+    "codecommit-reference-deleted-by-user.json",
 ];
 
 #[test]

@@ -76,6 +76,19 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
         ],
+        Function::RepoGuard => &[
+            "codecommit:GetCommit",
+            "codecommit:GetDifferences",
+            "codecommit:GetBlob",
+            "codecommit:GetRepository",
+            "codecommit:GetFile",
+            "sns:Publish",
+            "ssm:GetParameter",
+            "kms:Decrypt",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
     };
     calls.iter().copied().collect()
 }

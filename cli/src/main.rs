@@ -2,9 +2,11 @@
 //! shows the plan of every function that handles it, with the same code and
 //! the same environment variables as the deployed functions.
 //! `signalbox replicas check`: compares every replica's refs with its source's.
+//! `signalbox scan`: repo-guard's secret scan over local files or a git range.
 
 mod replay;
 mod replicas;
+mod scan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,20 @@ enum Command {
         /// docs/examples/replay-facts.json.
         #[arg(long, conflicts_with = "execute")]
         facts: Option<PathBuf>,
+    },
+    /// Scans files and folders, or a git range, with repo-guard's secret
+    /// rules: one finding per line (or JSON object); exit 1 when it finds one.
+    Scan {
+        /// Files or folders (folders recursively, `.git/` skipped).
+        #[arg(required_unless_present = "git", conflicts_with = "git")]
+        paths: Vec<PathBuf>,
+        /// A range of the repository in the current directory, e.g.
+        /// `origin/main..HEAD`: the lines its commits add.
+        #[arg(long, value_name = "A..B")]
+        git: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// The replicas of `REPLICAS` (repo-replicate's map).
     Replicas {
@@ -101,6 +117,11 @@ async fn main() -> ExitCode {
         Command::Replicas {
             command: ReplicasCommand::Check,
         } => exit(replicas::check()),
+        Command::Scan { paths, git, format } => exit(
+            std::env::current_dir()
+                .map_err(anyhow::Error::from)
+                .and_then(|root| scan::run(&root, &paths, git.as_deref(), format)),
+        ),
     }
 }
 

@@ -157,7 +157,17 @@ fn replicas_from_the_environment_plan_the_mirror_run() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // One line per function: the update reaches repo-guard too.
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let guard = &lines[1];
+    assert_eq!(guard["function"], "repo-guard");
+    assert_eq!(guard["actions"][0]["type"], "Publish");
+    assert_eq!(guard["actions"][0]["attributes"]["kind"], "protected-push");
+    let line = &lines[0];
     assert_eq!(line["function"], "repo-replicate");
     assert_eq!(line["actions"][0]["type"], "StartMirror");
     assert_eq!(

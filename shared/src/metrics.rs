@@ -74,10 +74,12 @@ mod tests {
         plan.actions.push(Action::PostSlack(SlackMessage {
             text: String::new(),
             blocks: json!([]),
+            dedup_key: None,
         }));
         plan.actions.push(Action::PostSlack(SlackMessage {
             text: String::new(),
             blocks: json!([]),
+            dedup_key: None,
         }));
         plan.actions.push(Action::StopBuild(StopBuild {
             build_id: "b".into(),

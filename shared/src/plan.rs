@@ -48,6 +48,10 @@ pub const MAX_KEY_BYTES: usize = 512;
 
 /// The key an action is done under: `<function>#<event id>#<kind>#<target>`.
 ///
+/// A message with a `dedup_key` uses it in place of the event id: the same
+/// findings reported by two events (a redelivery, a commit pushed to a second
+/// branch) share one key, so they are sent once.
+///
 /// It names the action, not its place in the plan, so a plan that changed
 /// between deliveries (SNS switched off, a comment added) keeps every other
 /// action's key. The same on every delivery; a key longer than
@@ -63,6 +67,15 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         Action::StartMirror(a) => a.repository.clone(),
     };
     let kind = action.kind();
+    let event_id = match action {
+        Action::Publish(SnsMessage {
+            dedup_key: Some(k), ..
+        })
+        | Action::PostSlack(SlackMessage {
+            dedup_key: Some(k), ..
+        }) => k.as_str(),
+        _ => event_id,
+    };
     let key = format!("{function}#{event_id}#{kind}#{target}");
     if key.len() <= MAX_KEY_BYTES {
         key
@@ -185,6 +198,10 @@ pub struct SnsMessage {
     pub message: String,
     /// String message attributes for subscription filter policies.
     pub attributes: BTreeMap<String, String>,
+    /// Stands for the event id in the action's key, so the same message
+    /// from another event (a re-pushed commit) is sent once: see [`action_key`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,6 +210,9 @@ pub struct SlackMessage {
     pub text: String,
     /// Block Kit blocks.
     pub blocks: serde_json::Value,
+    /// Stands for the event id in the action's key: see [`SnsMessage::dedup_key`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
 }
 
 /// A replica repository in another region.

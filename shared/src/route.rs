@@ -18,16 +18,18 @@ pub enum Function {
     PipelineAlert,
     DeployNotify,
     RepoReplicate,
+    RepoGuard,
 }
 
 impl Function {
     /// Every function, in the order of DESIGN.md's table.
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::PrCheck,
         Function::BuildReport,
         Function::PipelineAlert,
         Function::DeployNotify,
         Function::RepoReplicate,
+        Function::RepoGuard,
     ];
 
     /// The function's name: its folder under `functions/` and its binary.
@@ -38,6 +40,7 @@ impl Function {
             Function::PipelineAlert => "pipeline-alert",
             Function::DeployNotify => "deploy-notify",
             Function::RepoReplicate => "repo-replicate",
+            Function::RepoGuard => "repo-guard",
         }
     }
 
@@ -111,6 +114,17 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         function: Function::RepoReplicate,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::REPOSITORY,
+        detail: &[(
+            "event",
+            &["referenceCreated", "referenceUpdated", "referenceDeleted"],
+        )],
+    },
+    // The same events as repo-replicate's first rule, through a rule of its
+    // own: a push is replicated and guarded independently.
+    Rule {
+        function: Function::RepoGuard,
         source: source::CODECOMMIT,
         detail_type: detail_type::REPOSITORY,
         detail: &[(

@@ -61,10 +61,12 @@ fn plan() -> Plan {
             subject: "s".into(),
             message: "m".into(),
             attributes: Default::default(),
+            dedup_key: None,
         }),
         Action::PostSlack(SlackMessage {
             text: "t".into(),
             blocks: serde_json::json!([]),
+            dedup_key: None,
         }),
     ];
     plan

@@ -175,6 +175,8 @@ fn bench_case(function: Function) -> (&'static str, Vec<(&'static str, &'static 
         Function::PipelineAlert => "codepipeline-execution-failed.json",
         Function::DeployNotify => "codedeploy-deployment-success.json",
         Function::RepoReplicate => "codecommit-reference-updated-unmapped.json",
+        // A deletion: a notice without reads (the scan would call CodeCommit).
+        Function::RepoGuard => "codecommit-reference-deleted-by-user.json",
     };
     (event, alerts)
 }

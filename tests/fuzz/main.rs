@@ -31,7 +31,8 @@ use serde_json::{Value, json};
 use signalbox::config::{EnvReader, Mode};
 use signalbox::event::Event;
 use signalbox::flows::{
-    FunctionConfig, build_report, deploy_notify, pipeline_alert, pr_check, repo_replicate,
+    FunctionConfig, build_report, deploy_notify, pipeline_alert, pr_check, repo_guard,
+    repo_replicate,
 };
 use signalbox::lookup::{LookupError, Offline};
 use signalbox::plan::Action;
@@ -746,5 +747,71 @@ impl repo_replicate::Lookup for Hostile {
                 targets: hostile_text(&mut rng),
             })
             .collect())
+    }
+}
+
+impl repo_guard::Lookup for Hostile {
+    async fn commit(&self, _: &str, _: &str) -> Result<repo_guard::CommitInfo, LookupError> {
+        let mut rng = self.rng(12);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(repo_guard::CommitInfo {
+            id: hostile_text(&mut rng),
+            message: hostile_text(&mut rng),
+            author: hostile_text(&mut rng),
+            parents: (0..rng.usize(..3))
+                .map(|_| hostile_text(&mut rng))
+                .collect(),
+        })
+    }
+
+    async fn default_branch(&self, _: &str) -> Result<Option<String>, LookupError> {
+        let mut rng = self.rng(13);
+        match rng.u8(..4) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(None),
+            _ => Ok(Some(hostile_text(&mut rng))),
+        }
+    }
+
+    async fn differences(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+        _: usize,
+    ) -> Result<repo_guard::Differences, LookupError> {
+        let mut rng = self.rng(14);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(repo_guard::Differences {
+            files: (0..rng.usize(..4))
+                .map(|_| repo_guard::ChangedFile {
+                    path: hostile_text(&mut rng),
+                    before_blob: rng.bool().then(|| hostile_text(&mut rng)),
+                    after_blob: rng.bool().then(|| hostile_text(&mut rng)),
+                })
+                .collect(),
+            truncated: rng.bool(),
+        })
+    }
+
+    async fn blob(&self, _: &str, _: &str) -> Result<Vec<u8>, LookupError> {
+        let mut rng = self.rng(15);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(hostile_text(&mut rng).into_bytes())
+    }
+
+    async fn file(&self, _: &str, _: &str, _: &str) -> Result<Option<Vec<u8>>, LookupError> {
+        let mut rng = self.rng(16);
+        match rng.u8(..4) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(None),
+            _ => Ok(Some(hostile_text(&mut rng).into_bytes())),
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod build_report;
 pub mod deploy_notify;
 pub mod pipeline_alert;
 pub mod pr_check;
+pub mod repo_guard;
 pub mod repo_replicate;
 
 use crate::config::EnvReader;
@@ -41,6 +42,7 @@ pub enum FunctionConfig {
     PipelineAlert(pipeline_alert::Config),
     DeployNotify(deploy_notify::Config),
     RepoReplicate(repo_replicate::Config),
+    RepoGuard(repo_guard::Config),
 }
 
 impl FunctionConfig {
@@ -58,6 +60,7 @@ impl FunctionConfig {
             Function::RepoReplicate => {
                 FunctionConfig::RepoReplicate(repo_replicate::Config::read(env))
             }
+            Function::RepoGuard => FunctionConfig::RepoGuard(repo_guard::Config::read(env)),
         }
     }
 
@@ -67,6 +70,7 @@ impl FunctionConfig {
             FunctionConfig::PipelineAlert(c) => Some(&c.channels),
             FunctionConfig::DeployNotify(c) => Some(&c.channels),
             FunctionConfig::RepoReplicate(c) => Some(&c.channels),
+            FunctionConfig::RepoGuard(c) => Some(&c.channels),
             _ => None,
         }
     }
@@ -79,6 +83,7 @@ impl FunctionConfig {
             FunctionConfig::PipelineAlert(_) => Function::PipelineAlert,
             FunctionConfig::DeployNotify(_) => Function::DeployNotify,
             FunctionConfig::RepoReplicate(_) => Function::RepoReplicate,
+            FunctionConfig::RepoGuard(_) => Function::RepoGuard,
         }
     }
 }
@@ -91,6 +96,7 @@ pub trait Lookups:
     + pipeline_alert::Lookup
     + deploy_notify::Lookup
     + repo_replicate::Lookup
+    + repo_guard::Lookup
     + Sync
 {
 }
@@ -101,6 +107,7 @@ impl<T> Lookups for T where
         + pipeline_alert::Lookup
         + deploy_notify::Lookup
         + repo_replicate::Lookup
+        + repo_guard::Lookup
         + Sync
 {
 }
@@ -117,6 +124,7 @@ pub async fn plan<L: Lookups>(
         FunctionConfig::PipelineAlert(c) => pipeline_alert::plan(event, c, lookup).await,
         FunctionConfig::DeployNotify(c) => deploy_notify::plan(event, c, lookup).await,
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
+        FunctionConfig::RepoGuard(c) => repo_guard::plan(event, c, lookup).await,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{LookupError, Offline};
 use crate::flows::build_report::{self, PrBuildInfo};
 use crate::flows::pr_check::{self, PrBuild, PullRequestFacts, PullRequests};
-use crate::flows::{deploy_notify, pipeline_alert, repo_replicate};
+use crate::flows::{deploy_notify, pipeline_alert, repo_guard, repo_replicate};
 
 /// The facts file: every section optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -185,5 +185,41 @@ impl repo_replicate::Lookup for Given {
         repository: &str,
     ) -> Result<Vec<repo_replicate::PendingMirror>, LookupError> {
         Offline.pending_mirrors(project, repository).await
+    }
+}
+
+/// repo-guard's reads are not given in facts files: answered as a dry run.
+impl repo_guard::Lookup for Given {
+    async fn commit(
+        &self,
+        repository: &str,
+        id: &str,
+    ) -> Result<repo_guard::CommitInfo, LookupError> {
+        Offline.commit(repository, id).await
+    }
+    async fn default_branch(&self, repository: &str) -> Result<Option<String>, LookupError> {
+        Offline.default_branch(repository).await
+    }
+    async fn differences(
+        &self,
+        repository: &str,
+        before: Option<&str>,
+        after: &str,
+        max_files: usize,
+    ) -> Result<repo_guard::Differences, LookupError> {
+        Offline
+            .differences(repository, before, after, max_files)
+            .await
+    }
+    async fn blob(&self, repository: &str, blob_id: &str) -> Result<Vec<u8>, LookupError> {
+        Offline.blob(repository, blob_id).await
+    }
+    async fn file(
+        &self,
+        repository: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, LookupError> {
+        Offline.file(repository, commit, path).await
     }
 }

@@ -9,6 +9,7 @@ mod deploy_notify;
 pub mod given;
 mod pipeline_alert;
 mod pr_check;
+mod repo_guard;
 mod repo_replicate;
 
 /// A read could not be made.

@@ -175,6 +175,7 @@ impl Alert {
             subject: sns_subject(&self.headline),
             message: body,
             attributes,
+            dedup_key: None,
         }
     }
 
@@ -270,6 +271,7 @@ impl Alert {
         SlackMessage {
             text: mrkdwn_fit(&one_line(&self.headline), SLACK_TEXT),
             blocks: Value::Array(blocks),
+            dedup_key: None,
         }
     }
 }

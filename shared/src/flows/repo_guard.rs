@@ -1,0 +1,713 @@
+//! repo-guard: a notice when a protected branch changes or a branch or tag
+//! is deleted, and a secret scan of every push.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::config::{Channels, EnvReader};
+use crate::event::{Detail, Event, ReferenceChange};
+use crate::flows::{PlanError, alert_actions, lookup_problem};
+use crate::lookup::LookupError;
+use crate::plan::{Action, Plan};
+use crate::render::alert::{Alert, Severity};
+use crate::route::Function;
+use crate::scan::{ALLOW_FILE, AllowList, Budget, Limits, ScanReport, Scanner};
+
+/// How many commits the force-push check walks back from the new commit
+/// looking for the old one. Each is one `GetCommit`; past it the notice says
+/// "could not tell" rather than guess.
+pub const MAX_ANCESTRY: usize = 200;
+
+/// At most this many changed files are listed per push (`GetDifferences`
+/// pages); the rest are reported as not scanned.
+pub const MAX_CHANGED_FILES: usize = 1_000;
+
+/// What repo-guard reads from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub channels: Channels,
+    /// `PROTECTED_BRANCHES`: branch names or globs (`*`, `?`); default `main,master`.
+    pub protected_branches: Vec<String>,
+    /// `NOTIFY_DIRECT_PUSH_ONLY`: no notice for merges of pull requests (default false).
+    pub notify_direct_push_only: bool,
+    /// `GUARD_REPOSITORIES`: the repositories guarded; empty means all.
+    pub repositories: Vec<String>,
+    /// `SECRET_SCAN`: scan every push (default true).
+    pub secret_scan: bool,
+    /// `PROTECTED_NOTICES`: notices for protected branches and deletions (default true).
+    pub protected_notices: bool,
+}
+
+impl Config {
+    /// Reads the function's variables.
+    pub fn read(env: &mut EnvReader) -> Config {
+        let mut protected_branches = env.list("PROTECTED_BRANCHES");
+        if protected_branches.is_empty() {
+            protected_branches = vec!["main".to_owned(), "master".to_owned()];
+        }
+        Config {
+            channels: Channels::read(env),
+            protected_branches,
+            notify_direct_push_only: env.flag("NOTIFY_DIRECT_PUSH_ONLY", false),
+            repositories: env.list("GUARD_REPOSITORIES"),
+            secret_scan: env.flag("SECRET_SCAN", true),
+            protected_notices: env.flag("PROTECTED_NOTICES", true),
+        }
+    }
+
+    /// Whether `branch` is one of `PROTECTED_BRANCHES`.
+    pub fn is_protected(&self, branch: &str) -> bool {
+        self.protected_branches
+            .iter()
+            .any(|p| glob_matches(p, branch))
+    }
+
+    /// Whether `repository` is guarded (`GUARD_REPOSITORIES` unset, or lists it).
+    pub fn guards(&self, repository: &str) -> bool {
+        self.repositories.is_empty() || self.repositories.iter().any(|r| r == repository)
+    }
+}
+
+/// `*` matches any run of characters (slashes included), `?` one character.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // Iterative matcher with backtracking to the last `*`: linear in practice.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// What `GetCommit` says of a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommitInfo {
+    pub id: String,
+    pub message: String,
+    /// "Name <email>", or whatever of it is known.
+    pub author: String,
+    pub parents: Vec<String>,
+}
+
+/// One file a push changed (`GetDifferences`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedFile {
+    /// The path after the change (before it, for a deleted file).
+    pub path: String,
+    pub before_blob: Option<String>,
+    /// None: the file was deleted.
+    pub after_blob: Option<String>,
+}
+
+/// The files changed between two commits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Differences {
+    pub files: Vec<ChangedFile>,
+    /// More files changed than were listed ([`MAX_CHANGED_FILES`]).
+    pub truncated: bool,
+}
+
+/// The reads repo-guard makes against CodeCommit.
+pub trait Lookup {
+    /// `GetCommit`.
+    fn commit(
+        &self,
+        repository: &str,
+        commit_id: &str,
+    ) -> impl Future<Output = Result<CommitInfo, LookupError>> + Send;
+    /// `GetRepository`: the default branch, if the repository has one.
+    fn default_branch(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
+    /// `GetDifferences` from `before` (a commit or branch; None: the empty
+    /// tree) to `after`, every page up to `max_files` files.
+    fn differences(
+        &self,
+        repository: &str,
+        before: Option<&str>,
+        after: &str,
+        max_files: usize,
+    ) -> impl Future<Output = Result<Differences, LookupError>> + Send;
+    /// `GetBlob`.
+    fn blob(
+        &self,
+        repository: &str,
+        blob_id: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, LookupError>> + Send;
+    /// `GetFile` at `commit_specifier`; None when there is no such file.
+    fn file(
+        &self,
+        repository: &str,
+        commit_specifier: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, LookupError>> + Send;
+}
+
+impl Lookup for crate::lookup::Offline {
+    async fn commit(&self, _: &str, _: &str) -> Result<CommitInfo, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn default_branch(&self, _: &str) -> Result<Option<String>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn differences(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+        _: usize,
+    ) -> Result<Differences, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn blob(&self, _: &str, _: &str) -> Result<Vec<u8>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn file(&self, _: &str, _: &str, _: &str) -> Result<Option<Vec<u8>>, LookupError> {
+        Err(LookupError::Offline)
+    }
+}
+
+/// How the old commit of an update relates to the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ancestry {
+    /// The old commit is an ancestor: `commits` were walked to reach it.
+    FastForward { commits: usize },
+    /// The whole history of the new commit was walked without meeting the old one.
+    ForcePush,
+    /// The walk stopped (bound or failed read) before it could tell.
+    Unknown(String),
+}
+
+/// What was looked up for a protected-branch update.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PushFacts {
+    pub head: Option<CommitInfo>,
+    pub ancestry: Option<Ancestry>,
+    pub problems: Vec<LookupError>,
+}
+
+/// Walks the parents of `new` breadth first, up to [`MAX_ANCESTRY`] commits,
+/// looking for `old`. Returns the head commit too (the first one read).
+pub async fn ancestry(lookup: &impl Lookup, repository: &str, old: &str, new: &str) -> PushFacts {
+    let mut facts = PushFacts::default();
+    let mut queue = VecDeque::from([new.to_owned()]);
+    let mut seen: HashSet<String> = HashSet::new();
+    while let Some(id) = queue.pop_front() {
+        if id == old {
+            facts.ancestry = Some(Ancestry::FastForward {
+                commits: seen.len(),
+            });
+            return facts;
+        }
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        if seen.len() > MAX_ANCESTRY {
+            facts.ancestry = Some(Ancestry::Unknown(format!(
+                "the old commit is not among the {MAX_ANCESTRY} commits before the new one"
+            )));
+            return facts;
+        }
+        match lookup.commit(repository, &id).await {
+            Ok(commit) => {
+                queue.extend(commit.parents.iter().cloned());
+                if facts.head.is_none() {
+                    facts.head = Some(commit);
+                }
+            }
+            Err(e) => {
+                let reason = if e == LookupError::Offline {
+                    "not looked up (dry run)".to_owned()
+                } else {
+                    format!("a commit could not be read: {e}")
+                };
+                facts.problems.push(e);
+                facts.ancestry = Some(Ancestry::Unknown(reason));
+                return facts;
+            }
+        }
+    }
+    facts.ancestry = Some(Ancestry::ForcePush);
+    facts
+}
+
+/// Whether a head commit is CodeCommit's merge of a pull request: two
+/// parents and the merge message CodeCommit writes unless told otherwise.
+pub fn is_pull_request_merge(head: &CommitInfo) -> bool {
+    let first = head.message.lines().next().unwrap_or_default();
+    head.parents.len() == 2
+        && (first.starts_with("Merge pull request") || first.starts_with("Merged pull request"))
+}
+
+/// `arn:aws:iam::123:user/alice` → `alice`; `…:assumed-role/Dev/alice` →
+/// `alice (role Dev)`; anything else as it is.
+pub fn who(caller: Option<&str>) -> String {
+    let Some(arn) = caller.filter(|a| !a.trim().is_empty()) else {
+        return "unknown (the event has no callerUserArn)".to_owned();
+    };
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or(arn);
+    let parts: Vec<&str> = resource.split('/').collect();
+    match parts.as_slice() {
+        ["assumed-role", role, session, ..] => format!("{session} (role {role})"),
+        [_, .., name] => (*name).to_owned(),
+        _ => arn.to_owned(),
+    }
+}
+
+/// How long the scan of one push may take: a third of the function's 30
+/// seconds, leaving the reads and the alerts their share.
+pub const SCAN_TIME: Duration = Duration::from_secs(10);
+
+/// The scan's budget per push: 500 files, 50 MiB and [`SCAN_TIME`].
+pub fn budget() -> Budget {
+    Budget {
+        max_files: 500,
+        max_bytes: 50 * 1024 * 1024,
+        deadline: Instant::now() + SCAN_TIME,
+    }
+}
+
+/// What the scan of one push found and did not scan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScanFacts {
+    pub report: ScanReport,
+    /// What the scan compared the new commit with.
+    pub compared_with: Option<String>,
+    /// Parts not scanned at all (the file list was cut, a read failed).
+    pub unscanned: Vec<String>,
+    pub problems: Vec<LookupError>,
+    /// The author of the new commit, when it was read.
+    pub author: Option<String>,
+}
+
+/// Reads the changes of a created or updated ref and scans the added lines.
+pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> ScanFacts {
+    let repository = &detail.repository_name;
+    let mut facts = ScanFacts::default();
+    let default_branch = match lookup.default_branch(repository).await {
+        Ok(b) => b,
+        Err(e) => {
+            facts.problems.push(e);
+            None
+        }
+    };
+    let mut allow = AllowList::default();
+    if let Some(branch) = &default_branch {
+        match lookup.file(repository, branch, ALLOW_FILE).await {
+            Ok(Some(bytes)) => match AllowList::parse(&String::from_utf8_lossy(&bytes)) {
+                Ok(list) => allow = list,
+                Err(e) => facts
+                    .unscanned
+                    .push(format!("{ALLOW_FILE} ignored, it does not parse: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => facts.problems.push(e),
+        }
+    }
+    // An update compares with the old commit; a new ref with the default
+    // branch, so a branch cut from it does not report its whole history.
+    let before = match (&detail.old_commit_id, detail.event.as_str()) {
+        (Some(old), "referenceUpdated") if !is_null_commit(old) => Some(old.clone()),
+        _ => default_branch
+            .clone()
+            .filter(|b| b != &detail.reference_name),
+    };
+    facts.compared_with = Some(before.clone().unwrap_or_else(|| "the empty tree".into()));
+    match lookup.commit(repository, new).await {
+        Ok(c) => facts.author = Some(c.author),
+        Err(e) => facts.problems.push(e),
+    }
+    let differences = match lookup
+        .differences(repository, before.as_deref(), new, MAX_CHANGED_FILES)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            if e != LookupError::Offline {
+                facts.unscanned.push(format!(
+                    "the whole push: its changes could not be read ({e})"
+                ));
+            }
+            facts.problems.push(e);
+            return facts;
+        }
+    };
+    if differences.truncated {
+        facts.unscanned.push(format!(
+            "files past the first {MAX_CHANGED_FILES} changed files of the push"
+        ));
+    }
+    let mut scanner = Scanner::new(Limits::default(), budget()).with_allow_list(allow);
+    scanner.set_commit(Some(new.to_owned()));
+    for file in &differences.files {
+        let Some(after) = &file.after_blob else {
+            continue;
+        };
+        // Size is unknown until read: check the allow list and budget first.
+        if !scanner.admit(&file.path, 0) {
+            continue;
+        }
+        let new_bytes = match lookup.blob(repository, after).await {
+            Ok(b) => b,
+            Err(e) => {
+                facts
+                    .unscanned
+                    .push(format!("{}: could not be read ({e})", file.path));
+                continue;
+            }
+        };
+        let old_bytes = match &file.before_blob {
+            Some(id) => lookup.blob(repository, id).await.ok(),
+            None => None,
+        };
+        scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
+    }
+    facts.report = scanner.finish();
+    facts
+}
+
+/// CodeCommit writes forty zeros for "no commit" in some events.
+fn is_null_commit(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c == '0')
+}
+
+/// Looks up what the notices need and plans them.
+pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
+    let Detail::Repository(detail) = &event.detail else {
+        return Err(PlanError::missing(
+            "detail (a CodeCommit Repository State Change)",
+        ));
+    };
+    let mut plan = Plan::new(Function::RepoGuard, &event.id);
+    if !config.guards(&detail.repository_name) {
+        plan.notes.push(format!(
+            "repository {} is not in GUARD_REPOSITORIES: not guarded",
+            detail.repository_name
+        ));
+        return Ok(plan);
+    }
+    let is_branch = detail.reference_type.as_deref() != Some("tag");
+    match detail.event.as_str() {
+        "referenceDeleted" => {
+            if config.protected_notices {
+                alert_actions(&mut plan, &deletion(event, detail), &config.channels);
+            } else {
+                plan.notes
+                    .push("PROTECTED_NOTICES is off: no deletion notice".to_owned());
+            }
+        }
+        "referenceCreated" | "referenceUpdated" => {
+            let new = detail
+                .commit_id
+                .as_deref()
+                .ok_or_else(|| PlanError::missing("detail.commitId"))?;
+            let old = detail
+                .old_commit_id
+                .as_deref()
+                .filter(|o| !is_null_commit(o));
+            if detail.event == "referenceUpdated"
+                && is_branch
+                && config.is_protected(&detail.reference_name)
+            {
+                if !config.protected_notices {
+                    plan.notes
+                        .push("PROTECTED_NOTICES is off: no protected-branch notice".to_owned());
+                } else if let Some(old) = old {
+                    let facts = ancestry(lookup, &detail.repository_name, old, new).await;
+                    plan_push(&mut plan, event, detail, old, new, &facts, config);
+                }
+            }
+            if config.secret_scan {
+                let facts = scan(lookup, detail, new).await;
+                plan_findings(&mut plan, event, detail, new, &facts, config);
+            } else {
+                plan.notes
+                    .push("SECRET_SCAN is off: not scanned".to_owned());
+            }
+        }
+        other => plan.notes.push(format!(
+            "reference event {other} is not one repo-guard acts on"
+        )),
+    }
+    Ok(plan)
+}
+
+/// The protected-branch notice, unless it is a pull request's merge and
+/// `NOTIFY_DIRECT_PUSH_ONLY` is on.
+pub fn plan_push(
+    plan: &mut Plan,
+    event: &Event,
+    detail: &ReferenceChange,
+    old: &str,
+    new: &str,
+    facts: &PushFacts,
+    config: &Config,
+) {
+    let merge = facts.head.as_ref().is_some_and(is_pull_request_merge);
+    if merge && config.notify_direct_push_only {
+        plan.notes.push(format!(
+            "{} was updated by merging a pull request and NOTIFY_DIRECT_PUSH_ONLY is on: no notice",
+            detail.reference_name
+        ));
+        return;
+    }
+    if let Some(note) = lookup_problem(&facts.problems) {
+        plan.notes.push(note);
+    }
+    let (how, severity) = match &facts.ancestry {
+        Some(Ancestry::ForcePush) => (
+            "force-push (the old commit is no longer in the branch's history)".to_owned(),
+            Severity::Error,
+        ),
+        Some(Ancestry::FastForward { .. }) => ("fast-forward".to_owned(), Severity::Warning),
+        Some(Ancestry::Unknown(why)) => (
+            format!("could not tell fast-forward from force-push: {why}"),
+            Severity::Warning,
+        ),
+        None => ("could not tell".to_owned(), Severity::Warning),
+    };
+    let mut fields = vec![
+        ("Repository".to_owned(), detail.repository_name.clone()),
+        ("Branch".to_owned(), detail.reference_name.clone()),
+        ("Who".to_owned(), who(detail.caller_user_arn.as_deref())),
+        (
+            "Change".to_owned(),
+            format!("{} → {}", short(old), short(new)),
+        ),
+        ("Update".to_owned(), how),
+        (
+            "Via".to_owned(),
+            if merge {
+                "merged via pull request".to_owned()
+            } else {
+                "direct push".to_owned()
+            },
+        ),
+    ];
+    if let Some(Ancestry::FastForward { commits }) = &facts.ancestry {
+        fields.push(("Commits".to_owned(), commits.to_string()));
+    }
+    if let Some(head) = &facts.head {
+        let first = head.message.lines().next().unwrap_or_default();
+        fields.push(("Head commit".to_owned(), format!("{} {first}", short(new))));
+    }
+    let forced = matches!(facts.ancestry, Some(Ancestry::ForcePush));
+    let alert = Alert {
+        source: event.source.clone(),
+        headline: format!(
+            "{} protected branch {} in {} ({})",
+            if forced { "Force-push to" } else { "Update of" },
+            detail.reference_name,
+            detail.repository_name,
+            if merge {
+                "pull request merge"
+            } else {
+                "direct push"
+            },
+        ),
+        state: "protected-push".to_owned(),
+        severity,
+        attributes: attributes("protected-push", detail),
+        fields,
+        error: None,
+        details: None,
+        log_tail: Vec::new(),
+        links: vec![commit_link(event, &detail.repository_name, new)],
+    };
+    alert_actions(plan, &alert, &config.channels);
+}
+
+/// The notice for a deleted branch or tag, with the command that restores it.
+pub fn deletion(event: &Event, detail: &ReferenceChange) -> Alert {
+    let is_tag = detail.reference_type.as_deref() == Some("tag");
+    let kind = if is_tag { "tag" } else { "branch" };
+    let old = detail.old_commit_id.clone().unwrap_or_default();
+    let restore = if old.is_empty() {
+        "unknown: the event does not say which commit it pointed to".to_owned()
+    } else if is_tag {
+        format!("git push origin {old}:refs/tags/{}", detail.reference_name)
+    } else {
+        format!(
+            "aws codecommit create-branch --repository-name {} --branch-name {} --commit-id {old}",
+            detail.repository_name, detail.reference_name
+        )
+    };
+    Alert {
+        source: event.source.clone(),
+        headline: format!(
+            "{kind} {} deleted in {}",
+            detail.reference_name, detail.repository_name
+        ),
+        state: "deletion".to_owned(),
+        severity: Severity::Warning,
+        attributes: attributes("deletion", detail),
+        fields: vec![
+            ("Repository".to_owned(), detail.repository_name.clone()),
+            (
+                if is_tag { "Tag" } else { "Branch" }.to_owned(),
+                detail.reference_name.clone(),
+            ),
+            ("Who".to_owned(), who(detail.caller_user_arn.as_deref())),
+            ("It pointed to".to_owned(), old),
+            ("Restore with".to_owned(), restore),
+        ],
+        error: None,
+        details: None,
+        log_tail: Vec::new(),
+        links: Vec::new(),
+    }
+}
+
+/// The secret alert, keyed by the findings so a redelivered or re-pushed
+/// commit alerts once; a note for what was not scanned.
+pub fn plan_findings(
+    plan: &mut Plan,
+    event: &Event,
+    detail: &ReferenceChange,
+    new: &str,
+    facts: &ScanFacts,
+    config: &Config,
+) {
+    if let Some(note) = lookup_problem(&facts.problems) {
+        plan.notes.push(note);
+    }
+    let skipped: Vec<String> = facts
+        .report
+        .skipped
+        .iter()
+        .map(ToString::to_string)
+        .chain(facts.unscanned.iter().cloned())
+        .collect();
+    if facts.report.findings.is_empty() {
+        plan.notes.push(format!(
+            "secret scan: {} file(s) scanned, nothing found",
+            facts.report.files_scanned
+        ));
+        if !skipped.is_empty() {
+            plan.notes
+                .push(format!("not scanned: {}", skipped.join("; ")));
+        }
+        return;
+    }
+    let fingerprints: BTreeSet<&str> = facts
+        .report
+        .findings
+        .iter()
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    let dedup = secret_key(&detail.repository_name, fingerprints.iter().copied());
+    let items = facts
+        .report
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{} {} ({}) {} fingerprint {}",
+                f.path, f.line, f.rule, f.severity, f.redacted, f.fingerprint
+            )
+        })
+        .collect();
+    let mut fields = vec![
+        ("Repository".to_owned(), detail.repository_name.clone()),
+        (
+            if detail.reference_type.as_deref() == Some("tag") {
+                "Tag"
+            } else {
+                "Branch"
+            }
+            .to_owned(),
+            detail.reference_name.clone(),
+        ),
+        ("Commit".to_owned(), new.to_owned()),
+        (
+            "Author".to_owned(),
+            facts.author.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "Pushed by".to_owned(),
+            who(detail.caller_user_arn.as_deref()),
+        ),
+    ];
+    if !skipped.is_empty() {
+        fields.push(("Not scanned".to_owned(), skipped.join("; ")));
+    }
+    let alert = Alert {
+        source: event.source.clone(),
+        headline: format!(
+            "{} secret(s) pushed to {} in {}",
+            facts.report.findings.len(),
+            detail.reference_name,
+            detail.repository_name
+        ),
+        state: "secret".to_owned(),
+        severity: Severity::Error,
+        attributes: attributes("secret", detail),
+        fields,
+        error: Some(
+            "Rotate the credential first (it is exposed from the moment it was pushed), \
+             then rewrite history to remove it."
+                .to_owned(),
+        ),
+        details: Some(("Findings (redacted)".to_owned(), items)),
+        log_tail: Vec::new(),
+        links: vec![commit_link(event, &detail.repository_name, new)],
+    };
+    let start = plan.actions.len();
+    alert_actions(plan, &alert, &config.channels);
+    for action in &mut plan.actions[start..] {
+        match action {
+            Action::Publish(m) => m.dedup_key = Some(dedup.clone()),
+            Action::PostSlack(m) => m.dedup_key = Some(dedup.clone()),
+            _ => {}
+        }
+    }
+}
+
+/// `secret:<repository>:<sha256 of the sorted fingerprints>`: the same
+/// findings in the same repository give the same key whatever the event.
+pub fn secret_key<'a>(repository: &str, fingerprints: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::Digest;
+    let mut sorted: Vec<&str> = fingerprints.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let digest = sha2::Sha256::digest(sorted.join(",").as_bytes());
+    format!("secret:{repository}:{}", &hex::encode(digest)[..32])
+}
+
+/// The message attributes subscribers filter on.
+fn attributes(kind: &str, detail: &ReferenceChange) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("kind".to_owned(), kind.to_owned()),
+        ("repository".to_owned(), detail.repository_name.clone()),
+    ])
+}
+
+fn short(commit: &str) -> String {
+    commit.chars().take(12).collect()
+}
+
+fn commit_link(event: &Event, repository: &str, commit: &str) -> (String, String) {
+    let region = &event.region;
+    (
+        "Open commit".to_owned(),
+        format!(
+            "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repository}/commit/{commit}?region={region}"
+        ),
+    )
+}

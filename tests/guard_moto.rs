@@ -1,0 +1,319 @@
+//! repo-guard against real peers where they exist: SNS → SQS and DynamoDB in
+//! moto, Slack on a local HTTP server.
+//!
+//! moto lacks CodeCommit's GetDifferences, GetBlob and GetCommit's parents
+//! (FACTS.md), so the CodeCommit reads are answered by aws-smithy-mocks, and
+//! the requests they receive are asserted.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_codecommit::operation::get_blob::GetBlobOutput;
+use aws_sdk_codecommit::operation::get_commit::GetCommitOutput;
+use aws_sdk_codecommit::operation::get_differences::GetDifferencesOutput;
+use aws_sdk_codecommit::operation::get_file::GetFileError;
+use aws_sdk_codecommit::operation::get_repository::GetRepositoryOutput;
+use aws_sdk_codecommit::primitives::Blob;
+use aws_sdk_codecommit::types::error::FileDoesNotExistException;
+use aws_sdk_codecommit::types::{BlobMetadata, Commit, Difference, RepositoryMetadata, UserInfo};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use signalbox::aws::Aws;
+use signalbox::config::Channels;
+use signalbox::effects::{AwsEffects, Done, SlackWebhook};
+use signalbox::flows::FunctionConfig;
+use signalbox::flows::repo_guard::{self, Lookup as _};
+use signalbox::idempotency::Ledger;
+use signalbox::invocation::Invocation;
+use signalbox::{Outcome, handle};
+use signalbox_tests::{drain_queue, idempotency_table, moto_config, sample, topic_with_queue};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// An AWS access key id of AWS's alphabet, not one of its documented examples.
+const PLANTED: &str = "AKIAQ7ZR2MXN4VTL6KPJ";
+/// The commits of `codecommit-reference-updated-direct-push.json`.
+const OLD: &str = "7f0103fMERGE8c1d2e3f4a5b6c7d8e9f0a1b2c3d";
+const NEW: &str = "a1b2c3d4PUSH5e6f7a8b9c0d1e2f3a4b5c6d7e8f";
+
+fn blob(id: &str, path: &str) -> BlobMetadata {
+    BlobMetadata::builder()
+        .blob_id(id)
+        .path(path)
+        .mode("100644")
+        .build()
+}
+
+/// A repository whose push NEW (on top of OLD) adds `config/prod.env` with
+/// the planted key, over two pages of GetDifferences.
+fn codecommit() -> (aws_sdk_codecommit::Client, Vec<aws_smithy_mocks::Rule>) {
+    let commit = mock!(aws_sdk_codecommit::Client::get_commit)
+        .match_requests(|r| r.repository_name() == Some("MyDemoRepo") && r.commit_id() == Some(NEW))
+        .then_output(|| {
+            GetCommitOutput::builder()
+                .commit(
+                    Commit::builder()
+                        .commit_id(NEW)
+                        .message("Add the production settings\n")
+                        .author(
+                            UserInfo::builder()
+                                .name("Mary Major")
+                                .email("mary@example.com")
+                                .build(),
+                        )
+                        .parents(OLD)
+                        .build(),
+                )
+                .build()
+        });
+    let repository = mock!(aws_sdk_codecommit::Client::get_repository)
+        .match_requests(|r| r.repository_name() == Some("MyDemoRepo"))
+        .then_output(|| {
+            GetRepositoryOutput::builder()
+                .repository_metadata(RepositoryMetadata::builder().default_branch("main").build())
+                .build()
+        });
+    let allow_file = mock!(aws_sdk_codecommit::Client::get_file)
+        .match_requests(|r| {
+            r.repository_name() == Some("MyDemoRepo")
+                && r.commit_specifier() == Some("main")
+                && r.file_path() == Some(".signalbox-allow")
+        })
+        .then_error(|| {
+            GetFileError::FileDoesNotExistException(
+                FileDoesNotExistException::builder().message("no").build(),
+            )
+        });
+    let first_page = mock!(aws_sdk_codecommit::Client::get_differences)
+        .match_requests(|r| {
+            r.repository_name() == Some("MyDemoRepo")
+                && r.before_commit_specifier() == Some(OLD)
+                && r.after_commit_specifier() == Some(NEW)
+                && r.next_token().is_none()
+        })
+        .then_output(|| {
+            GetDifferencesOutput::builder()
+                .differences(
+                    Difference::builder()
+                        .after_blob(blob("b-readme", "README.md"))
+                        .before_blob(blob("b-readme-old", "README.md"))
+                        .build(),
+                )
+                .next_token("page-2")
+                .build()
+        });
+    let second_page = mock!(aws_sdk_codecommit::Client::get_differences)
+        .match_requests(|r| {
+            r.next_token() == Some("page-2") && r.before_commit_specifier() == Some(OLD)
+        })
+        .then_output(|| {
+            GetDifferencesOutput::builder()
+                .differences(
+                    Difference::builder()
+                        .after_blob(blob("b-env", "config/prod.env"))
+                        .build(),
+                )
+                .differences(
+                    Difference::builder()
+                        .before_blob(blob("b-gone", "old.txt"))
+                        .build(),
+                )
+                .build()
+        });
+    let blobs = mock!(aws_sdk_codecommit::Client::get_blob)
+        .match_requests(|r| r.repository_name() == Some("MyDemoRepo"))
+        .then_output(|| {
+            // The mock cannot see the request here: every blob is the same
+            // file, which is what the scan of each path then reads.
+            GetBlobOutput::builder()
+                .content(Blob::new(
+                    format!("region=us-east-1\naws_access_key_id = {PLANTED}\n").into_bytes(),
+                ))
+                .build()
+                .unwrap()
+        });
+    let rules = vec![
+        commit,
+        repository,
+        allow_file,
+        first_page,
+        second_page,
+        blobs,
+    ];
+    let client = mock_client!(
+        aws_sdk_codecommit,
+        RuleMode::MatchAny,
+        [
+            &rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5]
+        ]
+    );
+    (client, rules)
+}
+
+#[tokio::test]
+async fn codecommit_reads_ask_for_the_push_and_follow_every_page() {
+    let (client, rules) = codecommit();
+    let mut aws = Aws::new(&moto_config().await);
+    aws.codecommit = client;
+    let commit = aws.commit("MyDemoRepo", NEW).await.unwrap();
+    assert_eq!(commit.parents, [OLD]);
+    assert_eq!(commit.author, "Mary Major <mary@example.com>");
+    assert_eq!(
+        aws.default_branch("MyDemoRepo").await.unwrap().as_deref(),
+        Some("main")
+    );
+    assert_eq!(
+        aws.file("MyDemoRepo", "main", ".signalbox-allow")
+            .await
+            .unwrap(),
+        None,
+        "a missing allow file is no allow file, not an error"
+    );
+    let differences = aws
+        .differences("MyDemoRepo", Some(OLD), NEW, 1_000)
+        .await
+        .unwrap();
+    let paths: Vec<(&str, bool)> = differences
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.after_blob.is_some()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("README.md", true),
+            ("config/prod.env", true),
+            ("old.txt", false)
+        ]
+    );
+    assert!(!differences.truncated);
+    let cut = aws
+        .differences("MyDemoRepo", Some(OLD), NEW, 2)
+        .await
+        .unwrap();
+    assert_eq!(cut.files.len(), 2);
+    assert!(cut.truncated, "past max_files the list says it was cut");
+    assert!(rules[3].num_calls() == 2 && rules[4].num_calls() == 2);
+}
+
+/// Collects every log line written while it is the default subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime).
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let config = moto_config().await;
+    let (topic_arn, queue_url) = topic_with_queue(&config).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let table = idempotency_table(&config).await;
+    let (client, _rules) = codecommit();
+    let mut lookup = Aws::new(&config);
+    lookup.codecommit = client;
+    let aws = Aws::new(&config);
+    let mut webhook = SlackWebhook::new(slack.uri());
+    webhook.first_backoff = Duration::from_millis(20);
+    let effects = AwsEffects {
+        slack: Some(webhook),
+        ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        failure_queue: None,
+        aws,
+    };
+    let function = FunctionConfig::RepoGuard(repo_guard::Config {
+        channels: Channels {
+            topic_arn: Some(topic_arn),
+            slack_parameter: Some("/unused/in/this/test".into()),
+            idempotency_table: Some(table),
+        },
+        protected_branches: vec!["main".into()],
+        notify_direct_push_only: false,
+        repositories: Vec::new(),
+        secret_scan: true,
+        // The secret alert alone.
+        protected_notices: false,
+    });
+
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut redelivered = event.clone();
+    redelivered["id"] = "another-delivery-of-the-same-push".into();
+    let mut outcomes = Vec::new();
+    for e in [&event, &redelivered] {
+        let outcome = handle(e, &function, &lookup, &effects, &Invocation::local())
+            .await
+            .expect("handled");
+        outcomes.push(format!("{outcome:?}"));
+        let Outcome::Handled { done, .. } = outcome else {
+            panic!("not handled: {outcome:?}")
+        };
+        if std::ptr::eq(e, &event) {
+            assert!(
+                done.iter().all(|d| matches!(d, Done::Executed(_))),
+                "{done:?}"
+            );
+        } else {
+            assert_eq!(
+                done,
+                [Done::AlreadyDone, Done::AlreadyDone],
+                "a second event, one alert"
+            );
+        }
+    }
+
+    let published = drain_queue(&config, &queue_url).await;
+    assert_eq!(published.len(), 1, "exactly one SNS message");
+    let sns = &published[0];
+    let attributes = &sns["MessageAttributes"];
+    assert_eq!(attributes["kind"]["Value"], "secret");
+    assert_eq!(attributes["severity"]["Value"], "error");
+    assert_eq!(attributes["source"]["Value"], "aws.codecommit");
+    let text = sns["Message"].as_str().unwrap();
+    assert!(text.contains("config/prod.env:2"), "{text}");
+    assert!(text.contains("AKIA…"), "{text}");
+
+    let posts = slack.received_requests().await.unwrap();
+    assert_eq!(posts.len(), 1, "exactly one Slack message");
+    let body = String::from_utf8(posts[0].body.clone()).unwrap();
+    assert!(body.contains("config/prod.env"), "{body}");
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !logs.is_empty(),
+        "the run logged nothing: the capture is broken"
+    );
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PLANTED);
+    let sns_envelopes = serde_json::to_string(&published).unwrap();
+    for (what, text) in [
+        ("a log line", logs.as_str()),
+        ("the SNS message", sns_envelopes.as_str()),
+        ("the Slack post", body.as_str()),
+        ("the outcomes", &outcomes.join("\n")),
+    ] {
+        assert!(!text.contains(PLANTED), "the key is in {what}");
+        assert!(!text.contains(&PLANTED[4..]), "the key's body is in {what}");
+        assert!(!text.contains(&encoded), "the key, base64, is in {what}");
+    }
+}
