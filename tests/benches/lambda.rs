@@ -168,6 +168,12 @@ fn bench_case(function: Function) -> (&'static str, Vec<(&'static str, &'static 
             r#"{"MyDemoRepo":[{"region":"eu-west-1","repository":"MyDemoRepo"}]}"#,
         ),
         ("MIRROR_PROJECT", "signalbox-mirror"),
+        // Required since permanent failures go to the failure queue.
+        (
+            "FAILURE_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/signalbox-failed",
+        ),
+        ("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F"),
     ];
     let event = match function {
         Function::PrCheck => "codecommit-pr-created.json",
