@@ -6,74 +6,65 @@ use super::{Done, EffectError};
 use crate::plan::{Approval, ApprovalState, PrComment};
 
 pub(super) async fn post_comment(client: &Client, action: &PrComment) -> Result<Done, EffectError> {
-    if let Some(parent) = &action.in_reply_to {
-        return post_reply(client, action, parent).await;
-    }
-    let result = client
-        .post_comment_for_pull_request()
-        .pull_request_id(&action.pull_request_id)
-        .repository_name(&action.repository)
-        .before_commit_id(&action.before_commit_id)
-        .after_commit_id(&action.after_commit_id)
-        .content(&action.content)
-        .client_request_token(&action.client_request_token)
-        .send()
-        .await;
-    match result {
-        Ok(output) => Ok(Done::Executed(format!(
-            "posted comment {}",
-            output
-                .comment()
-                .and_then(|c| c.comment_id())
-                .unwrap_or("(no id returned)")
-        ))),
-        // The token was used before: this comment is already on the PR.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_idempotency_parameter_mismatch_exception()) =>
-        {
-            Ok(Done::AlreadyDone)
-        }
-        Err(e) => Err(EffectError::sdk(
-            "PostPrComment",
+    let Some(parent) = &action.in_reply_to else {
+        let result = client
+            .post_comment_for_pull_request()
+            .pull_request_id(&action.pull_request_id)
+            .repository_name(&action.repository)
+            .before_commit_id(&action.before_commit_id)
+            .after_commit_id(&action.after_commit_id)
+            .content(&action.content)
+            .client_request_token(&action.client_request_token)
+            .send()
+            .await
+            .map(|output| comment_id(output.comment()));
+        return posted(
+            result,
             "CodeCommit PostCommentForPullRequest",
-            &e,
-        )),
-    }
-}
-
-/// The comment as an answer to `parent` (`PostCommentReply`): one thread per push.
-async fn post_reply(
-    client: &Client,
-    action: &PrComment,
-    parent: &str,
-) -> Result<Done, EffectError> {
+            |e| e.is_idempotency_parameter_mismatch_exception(),
+            |id| format!("posted comment {id}"),
+        );
+    };
+    // An answer to the push's comment: one thread per push.
     let result = client
         .post_comment_reply()
         .in_reply_to(parent)
         .content(&action.content)
         .client_request_token(&action.client_request_token)
         .send()
-        .await;
+        .await
+        .map(|output| comment_id(output.comment()));
+    posted(
+        result,
+        "CodeCommit PostCommentReply",
+        |e| e.is_idempotency_parameter_mismatch_exception(),
+        |id| format!("posted reply {id} to comment {parent}"),
+    )
+}
+
+fn comment_id(comment: Option<&aws_sdk_codecommit::types::Comment>) -> String {
+    comment
+        .and_then(|c| c.comment_id())
+        .unwrap_or("(no id returned)")
+        .to_owned()
+}
+
+/// What became of a comment or reply: posted, already there (the token was
+/// used before: CodeCommit answers IdempotencyParameterMismatch), or failed.
+fn posted<E, R>(
+    result: Result<String, aws_sdk_codecommit::error::SdkError<E, R>>,
+    api: &str,
+    token_used_before: impl FnOnce(&E) -> bool,
+    said: impl FnOnce(&str) -> String,
+) -> Result<Done, EffectError>
+where
+    E: aws_sdk_codecommit::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match result {
-        Ok(output) => Ok(Done::Executed(format!(
-            "posted reply {} to comment {parent}",
-            output
-                .comment()
-                .and_then(|c| c.comment_id())
-                .unwrap_or("(no id returned)")
-        ))),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_idempotency_parameter_mismatch_exception()) =>
-        {
-            Ok(Done::AlreadyDone)
-        }
-        Err(e) => Err(EffectError::sdk(
-            "PostPrComment",
-            "CodeCommit PostCommentReply",
-            &e,
-        )),
+        Ok(id) => Ok(Done::Executed(said(&id))),
+        Err(e) if e.as_service_error().is_some_and(token_used_before) => Ok(Done::AlreadyDone),
+        Err(e) => Err(EffectError::sdk("PostPrComment", api, &e)),
     }
 }
 
