@@ -35,12 +35,19 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
 }
 
 /// Every client signalbox calls. Building a client opens no connection.
+/// The CodeBuild, CodeCommit, CodePipeline, CodeDeploy and CloudWatch Logs
+/// clients exist only in binaries built with a feature that needs them.
 #[derive(Debug, Clone)]
 pub struct Aws {
+    #[cfg(feature = "codebuild")]
     pub codebuild: aws_sdk_codebuild::Client,
+    #[cfg(feature = "codecommit")]
     pub codecommit: aws_sdk_codecommit::Client,
+    #[cfg(feature = "codepipeline")]
     pub codepipeline: aws_sdk_codepipeline::Client,
+    #[cfg(feature = "codedeploy")]
     pub codedeploy: aws_sdk_codedeploy::Client,
+    #[cfg(feature = "logs")]
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
@@ -53,10 +60,15 @@ impl Aws {
     /// Clients sharing one configuration (region, credentials, endpoint).
     pub fn new(config: &aws_config::SdkConfig) -> Aws {
         Aws {
+            #[cfg(feature = "codebuild")]
             codebuild: aws_sdk_codebuild::Client::new(config),
+            #[cfg(feature = "codecommit")]
             codecommit: aws_sdk_codecommit::Client::new(config),
+            #[cfg(feature = "codepipeline")]
             codepipeline: aws_sdk_codepipeline::Client::new(config),
+            #[cfg(feature = "codedeploy")]
             codedeploy: aws_sdk_codedeploy::Client::new(config),
+            #[cfg(feature = "logs")]
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),

@@ -35,6 +35,9 @@ pub async fn main(function: Function) -> Result<(), lambda_runtime::Error> {
 async fn start(
     function: Function,
 ) -> Result<(FunctionConfig, Aws, AwsEffects), lambda_runtime::Error> {
+    if !function.is_built_in() {
+        return Err(crate::flows::PlanError::NotBuiltIn(function).into());
+    }
     let mut env = EnvReader::from_process(Mode::Strict);
     let config = FunctionConfig::read(function, &mut env);
     // Where permanent failures are reported (the template's FailedInvocationsQueue).

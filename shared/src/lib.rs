@@ -146,7 +146,7 @@ pub async fn handle<L: Lookups, E: Effects>(
             event_id: event.id.clone(),
         })?;
     let plan = match decided {
-        Err(source @ PlanError::Lookup(_)) => {
+        Err(source @ (PlanError::Lookup(_) | PlanError::NotBuiltIn(_))) => {
             return Err(HandleError::Plan {
                 event_id: event.id.clone(),
                 source,

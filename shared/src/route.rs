@@ -44,6 +44,19 @@ impl Function {
         }
     }
 
+    /// Whether this build of the crate has the function's cargo feature (its
+    /// AWS reads and actions); a function binary turns on only its own.
+    pub fn is_built_in(self) -> bool {
+        match self {
+            Function::PrCheck => cfg!(feature = "pr-check"),
+            Function::BuildReport => cfg!(feature = "build-report"),
+            Function::PipelineAlert => cfg!(feature = "pipeline-alert"),
+            Function::DeployNotify => cfg!(feature = "deploy-notify"),
+            Function::RepoReplicate => cfg!(feature = "repo-replicate"),
+            Function::RepoGuard => cfg!(feature = "repo-guard"),
+        }
+    }
+
     /// The function of that name, if there is one.
     pub fn from_name(name: &str) -> Option<Function> {
         Function::ALL.into_iter().find(|f| f.name() == name)

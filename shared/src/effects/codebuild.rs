@@ -1,10 +1,19 @@
 //! CodeBuild: starting and stopping builds.
+//!
+//! The variable names and values a mirror build gets are the planner's too
+//! (repo-replicate), so they are compiled in every build; the calls only
+//! with the `codebuild` feature.
 
+#[cfg(feature = "codebuild")]
 use aws_sdk_codebuild::Client;
+#[cfg(feature = "codebuild")]
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
 
+#[cfg(feature = "codebuild")]
 use super::{Done, EffectError};
-use crate::plan::{Replica, StartBuild, StartMirror, StopBuild, Variable};
+use crate::plan::{Replica, StartMirror, Variable};
+#[cfg(feature = "codebuild")]
+use crate::plan::{StartBuild, StopBuild};
 
 /// Names of the variables a mirror build receives (read by `scripts/mirror.sh`).
 pub const MIRROR_SOURCE_REPOSITORY: &str = "SIGNALBOX_MIRROR_SOURCE_REPOSITORY";
@@ -18,6 +27,7 @@ pub const MIRROR_DELAY_SECONDS: &str = "SIGNALBOX_MIRROR_DELAY_SECONDS";
 /// When the push happened, for the replication-lag metric.
 pub const MIRROR_PUSHED_AT: &str = "SIGNALBOX_MIRROR_PUSHED_AT";
 
+#[cfg(feature = "codebuild")]
 fn overrides(
     action: &'static str,
     variables: &[Variable],
@@ -37,6 +47,7 @@ fn overrides(
         .collect()
 }
 
+#[cfg(feature = "codebuild")]
 pub(super) async fn start_build(client: &Client, action: &StartBuild) -> Result<Done, EffectError> {
     let output = client
         .start_build()
@@ -55,6 +66,7 @@ pub(super) async fn start_build(client: &Client, action: &StartBuild) -> Result<
     Ok(Done::Executed(format!("started build {id}")))
 }
 
+#[cfg(feature = "codebuild")]
 pub(super) async fn stop_build(client: &Client, action: &StopBuild) -> Result<Done, EffectError> {
     match client.stop_build().id(&action.build_id).send().await {
         Ok(_) => Ok(Done::Executed(format!("stopped build {}", action.build_id))),
@@ -99,6 +111,7 @@ pub fn mirror_variables(action: &StartMirror) -> Vec<Variable> {
     variables
 }
 
+#[cfg(feature = "codebuild")]
 pub(super) async fn start_mirror(
     client: &Client,
     action: &StartMirror,

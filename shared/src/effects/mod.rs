@@ -2,6 +2,7 @@
 //! against AWS and Slack ([`AwsEffects`]). One file per service below.
 
 pub mod codebuild;
+#[cfg(feature = "codecommit")]
 mod codecommit;
 pub mod slack;
 mod sns;
@@ -216,6 +217,7 @@ impl Effects for AwsEffects {
     ) -> Result<Done, EffectError> {
         let kind = action.kind();
         match action {
+            #[cfg(feature = "codebuild")]
             Action::StartBuild(a) => {
                 bounded(
                     kind,
@@ -224,6 +226,7 @@ impl Effects for AwsEffects {
                 )
                 .await
             }
+            #[cfg(feature = "codebuild")]
             Action::StopBuild(a) => {
                 bounded(
                     kind,
@@ -232,6 +235,7 @@ impl Effects for AwsEffects {
                 )
                 .await
             }
+            #[cfg(feature = "codebuild")]
             Action::StartMirror(a) => {
                 bounded(
                     kind,
@@ -240,6 +244,7 @@ impl Effects for AwsEffects {
                 )
                 .await
             }
+            #[cfg(feature = "codecommit")]
             Action::PostPrComment(a) => {
                 bounded(
                     kind,
@@ -248,6 +253,7 @@ impl Effects for AwsEffects {
                 )
                 .await
             }
+            #[cfg(feature = "codecommit")]
             Action::SetApproval(a) => {
                 bounded(
                     kind,
@@ -270,6 +276,13 @@ impl Effects for AwsEffects {
                     "Slack is switched off in this function's configuration, yet a Slack action was planned",
                 )),
             },
+            // Only in a binary built without the client the action needs:
+            // its own function never plans it.
+            #[allow(unreachable_patterns)]
+            _ => Err(EffectError::permanent(
+                kind,
+                "this binary was built without the AWS client this action needs",
+            )),
         }
     }
 

@@ -22,6 +22,9 @@ pub enum PlanError {
     /// A read the plan cannot do without failed; Lambda retries the event.
     #[error("{0}")]
     Lookup(crate::lookup::LookupError),
+    /// This binary was built without the function's cargo feature.
+    #[error("this binary was built without {0}'s feature: build it with `-p {0}`")]
+    NotBuiltIn(Function),
 }
 
 impl PlanError {
@@ -89,27 +92,53 @@ impl FunctionConfig {
 }
 
 /// Every read any planner makes: implemented by [`crate::aws::Aws`] (for
-/// real) and [`crate::lookup::Offline`] (dry run).
+/// real), [`crate::lookup::Offline`] (dry run) and
+/// [`crate::lookup::given::Given`] (replay with facts). A function's reads
+/// are required only when its cargo feature is on: a binary built for one
+/// function implements only that function's reads against AWS.
 pub trait Lookups:
-    pr_check::Lookup
-    + build_report::Lookup
-    + pipeline_alert::Lookup
-    + deploy_notify::Lookup
-    + repo_replicate::Lookup
-    + repo_guard::Lookup
+    reads::PrCheck
+    + reads::BuildReport
+    + reads::PipelineAlert
+    + reads::DeployNotify
+    + reads::RepoReplicate
+    + reads::RepoGuard
     + Sync
 {
 }
 
 impl<T> Lookups for T where
-    T: pr_check::Lookup
-        + build_report::Lookup
-        + pipeline_alert::Lookup
-        + deploy_notify::Lookup
-        + repo_replicate::Lookup
-        + repo_guard::Lookup
+    T: reads::PrCheck
+        + reads::BuildReport
+        + reads::PipelineAlert
+        + reads::DeployNotify
+        + reads::RepoReplicate
+        + reads::RepoGuard
         + Sync
 {
+}
+
+/// One trait per function: its `Lookup` with the function's feature on,
+/// nothing without it.
+mod reads {
+    macro_rules! reads {
+        ($name:ident, $feature:literal, $flow:ident) => {
+            #[cfg(feature = $feature)]
+            pub trait $name: super::$flow::Lookup {}
+            #[cfg(feature = $feature)]
+            impl<T: super::$flow::Lookup> $name for T {}
+            #[cfg(not(feature = $feature))]
+            pub trait $name {}
+            #[cfg(not(feature = $feature))]
+            impl<T> $name for T {}
+        };
+    }
+    reads!(PrCheck, "pr-check", pr_check);
+    reads!(BuildReport, "build-report", build_report);
+    reads!(PipelineAlert, "pipeline-alert", pipeline_alert);
+    reads!(DeployNotify, "deploy-notify", deploy_notify);
+    reads!(RepoReplicate, "repo-replicate", repo_replicate);
+    reads!(RepoGuard, "repo-guard", repo_guard);
 }
 
 /// Looks up what the configured function needs and plans what it does with `event`.
@@ -119,12 +148,23 @@ pub async fn plan<L: Lookups>(
     lookup: &L,
 ) -> Result<Plan, PlanError> {
     match config {
+        #[cfg(feature = "pr-check")]
         FunctionConfig::PrCheck(c) => pr_check::plan(event, c, lookup).await,
+        #[cfg(feature = "build-report")]
         FunctionConfig::BuildReport(c) => build_report::plan(event, c, lookup).await,
+        #[cfg(feature = "pipeline-alert")]
         FunctionConfig::PipelineAlert(c) => pipeline_alert::plan(event, c, lookup).await,
+        #[cfg(feature = "deploy-notify")]
         FunctionConfig::DeployNotify(c) => deploy_notify::plan(event, c, lookup).await,
+        #[cfg(feature = "repo-replicate")]
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
+        #[cfg(feature = "repo-guard")]
         FunctionConfig::RepoGuard(c) => repo_guard::plan(event, c, lookup).await,
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (event, lookup);
+            Err(PlanError::NotBuiltIn(other.function()))
+        }
     }
 }
 

@@ -2,14 +2,22 @@
 //! build's log tail, a pull request's head). Each flow declares its reads as a
 //! trait of its own (`flows::<flow>::Lookup`); the AWS implementations live in
 //! this module, one file per flow, and [`Offline`] answers every read with
-//! "not looked up" for a dry run.
+//! "not looked up" for a dry run. An AWS implementation is compiled only
+//! with its function's cargo feature (see `shared/Cargo.toml`).
 
+#[cfg(feature = "build-report")]
 mod build_report;
+#[cfg(feature = "deploy-notify")]
 mod deploy_notify;
 pub mod given;
+#[cfg(feature = "pipeline-alert")]
 mod pipeline_alert;
+// The pull-request read serves build-report too.
+#[cfg(any(feature = "pr-check", feature = "build-report"))]
 mod pr_check;
+#[cfg(feature = "repo-guard")]
 mod repo_guard;
+#[cfg(feature = "repo-replicate")]
 mod repo_replicate;
 
 /// A read could not be made.
@@ -41,6 +49,7 @@ impl LookupError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Offline;
 
+#[cfg(feature = "logs")]
 /// The last `lines` lines of a CloudWatch Logs stream (e.g. a build's log).
 pub async fn log_tail(
     logs: &aws_sdk_cloudwatchlogs::Client,
@@ -69,6 +78,7 @@ pub async fn log_tail(
     Ok(tail)
 }
 
+#[cfg(feature = "codebuild")]
 /// The in-progress builds among the newest 100 of `project` (see [`recent_builds`]).
 pub async fn running_builds(
     codebuild: &aws_sdk_codebuild::Client,
@@ -82,6 +92,7 @@ pub async fn running_builds(
         .collect())
 }
 
+#[cfg(feature = "codebuild")]
 /// The newest 100 builds of `project`, any status (ListBuildsForProject
 /// newest first, then BatchGetBuilds). The builds signalbox looks for are
 /// recent: one older than that only costs an extra run or a build not stopped.
@@ -111,6 +122,7 @@ pub async fn recent_builds(
     Ok(output.builds.unwrap_or_default())
 }
 
+#[cfg(feature = "codebuild")]
 /// The value of a build's environment variable (BatchGetBuilds reports the
 /// overrides a build was started with among them).
 pub fn build_variable<'b>(

@@ -1,12 +1,18 @@
 //! pr-check's reads: the pull request (CodeCommit), the PR's recent builds
 //! (CodeBuild) and the trusted buildspec (CodeCommit `GetFile`).
 
+#[cfg(feature = "pr-check")]
 use aws_sdk_codebuild::types::StatusType;
 
-use super::{LookupError, build_variable, recent_builds};
+use super::LookupError;
+#[cfg(feature = "pr-check")]
+use super::{build_variable, recent_builds};
 use crate::aws::Aws;
+#[cfg(feature = "pr-check")]
 use crate::flows::pr_check::variables as v;
-use crate::flows::pr_check::{Lookup, PrBuild, PullRequestFacts, PullRequests};
+#[cfg(feature = "pr-check")]
+use crate::flows::pr_check::{Lookup, PrBuild};
+use crate::flows::pr_check::{PullRequestFacts, PullRequests};
 
 impl PullRequests for Aws {
     async fn pull_request(
@@ -44,6 +50,7 @@ impl PullRequests for Aws {
     }
 }
 
+#[cfg(feature = "pr-check")]
 impl Lookup for Aws {
     async fn pr_builds(
         &self,
