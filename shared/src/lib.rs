@@ -243,8 +243,9 @@ async fn send_report<E: Effects>(
     }
 }
 
-/// Carries out a plan's actions in order, each under its key, by `deadline`.
-/// Returns each action's key and result.
+/// Carries out a plan's actions in order, each under its key, by `deadline`;
+/// consecutive alert-channel actions (SNS, Slack) side by side. Returns each
+/// action's key and result, in the plan's order.
 ///
 /// An action's failure does not stop the ones after it (SNS failing must not
 /// stop Slack), with one exception: a `SetApproval` is carried out only if
@@ -257,39 +258,76 @@ pub async fn carry_out<E: Effects>(
 ) -> Vec<(String, Result<Done, EffectError>)> {
     let mut results: Vec<(String, Result<Done, EffectError>)> =
         Vec::with_capacity(plan.actions.len());
-    for action in &plan.actions {
-        let key = plan.key(action);
-        let failed_comment = matches!(action, Action::SetApproval(_))
-            .then(|| {
-                plan.actions
+    let mut next = 0;
+    while next < plan.actions.len() {
+        // The alert channels (SNS, Slack) depend on nothing but their own
+        // claim: a run of them goes out side by side, so a function waits for
+        // the slower channel, not for both in turn. Everything else keeps the
+        // plan's order.
+        let run = plan.actions[next..]
+            .iter()
+            .take_while(|a| is_channel(a))
+            .count()
+            .max(1);
+        let batch = &plan.actions[next..next + run];
+        let done = if run == 1 {
+            vec![carry_out_one(plan, &batch[0], &results, effects, deadline).await]
+        } else {
+            futures::future::join_all(
+                batch
                     .iter()
-                    .zip(&results)
-                    .find(|(a, (_, r))| matches!(a, Action::PostPrComment(_)) && r.is_err())
-            })
-            .flatten();
-        let result = match failed_comment {
-            Some((_, (comment_key, Err(comment_error)))) => {
-                Err(EffectError {
-                    action: action.kind(),
-                    // The approval's fate follows the comment's: retried with it, or failed for good with it.
-                    transient: comment_error.transient,
-                    message: format!(
-                        "not carried out: the comment before it failed (event {}, comment {comment_key})",
-                        plan.event_id
-                    ),
-                })
-            }
-            _ => effects.execute(&key, action, deadline).await,
+                    .map(|action| carry_out_one(plan, action, &results, effects, deadline)),
+            )
+            .await
         };
-        match &result {
-            Ok(done) => {
-                info!(event_id = %plan.event_id, %key, action = action.kind(), result = ?done, "action done")
-            }
-            Err(error) => {
-                warn!(event_id = %plan.event_id, %key, action = action.kind(), %error, "action failed")
-            }
-        }
-        results.push((key, result));
+        results.extend(done);
+        next += run;
     }
     results
+}
+
+fn is_channel(action: &Action) -> bool {
+    matches!(action, Action::Publish(_) | Action::PostSlack(_))
+}
+
+/// One action, given the results of the actions before it.
+async fn carry_out_one<E: Effects>(
+    plan: &Plan,
+    action: &Action,
+    before: &[(String, Result<Done, EffectError>)],
+    effects: &E,
+    deadline: Deadline,
+) -> (String, Result<Done, EffectError>) {
+    let key = plan.key(action);
+    let failed_comment = matches!(action, Action::SetApproval(_))
+        .then(|| {
+            plan.actions
+                .iter()
+                .zip(before)
+                .find(|(a, (_, r))| matches!(a, Action::PostPrComment(_)) && r.is_err())
+        })
+        .flatten();
+    let result = match failed_comment {
+        Some((_, (comment_key, Err(comment_error)))) => {
+            Err(EffectError {
+                action: action.kind(),
+                // The approval's fate follows the comment's: retried with it, or failed for good with it.
+                transient: comment_error.transient,
+                message: format!(
+                    "not carried out: the comment before it failed (event {}, comment {comment_key})",
+                    plan.event_id
+                ),
+            })
+        }
+        _ => effects.execute(&key, action, deadline).await,
+    };
+    match &result {
+        Ok(done) => {
+            info!(event_id = %plan.event_id, %key, action = action.kind(), result = ?done, "action done")
+        }
+        Err(error) => {
+            warn!(event_id = %plan.event_id, %key, action = action.kind(), %error, "action failed")
+        }
+    }
+    (key, result)
 }

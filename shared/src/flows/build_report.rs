@@ -217,34 +217,57 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
             .push("dry run: PR_CHECK_ROLE unset, the build's initiator was not checked".to_owned());
     }
     let mut facts = Facts::default();
-    match lookup.pull_request(&info.pr_id, &info.repository).await {
+    // The three reads are independent: side by side, the report waits for
+    // the slowest, not for all three in turn. Their notes keep this order.
+    let logs = build.additional_information.logs.as_ref();
+    let log_stream = match (
+        logs.and_then(|l| l.group_name.as_deref()),
+        logs.and_then(|l| l.stream_name.as_deref()),
+    ) {
+        (Some(group), Some(stream)) if build.build_status != "SUCCEEDED" => Some((group, stream)),
+        _ => None,
+    };
+    let token = info
+        .event_id
+        .as_ref()
+        .map(|started_by| crate::flows::pr_check::token("started", started_by));
+    let log_tail = async {
+        match log_stream {
+            Some((group, stream)) => Some(lookup.build_log(group, stream, config.log_lines).await),
+            None => None,
+        }
+    };
+    let thread = async {
+        match &token {
+            Some(token) => Some(lookup.comment_by_token(&info, token).await),
+            None => None,
+        }
+    };
+    let (pull_request, log_tail, thread) = tokio::join!(
+        lookup.pull_request(&info.pr_id, &info.repository),
+        log_tail,
+        thread
+    );
+    match pull_request {
         Ok(pr) => facts.pull_request = Some(pr),
         Err(LookupError::Offline) => plan
             .notes
             .push("dry run: the pull request was not looked up; no approval is planned".to_owned()),
         Err(error @ LookupError::Failed { .. }) => return Err(PlanError::Lookup(error)),
     }
-    if build.build_status != "SUCCEEDED" {
-        let logs = build.additional_information.logs.as_ref();
-        if let (Some(group), Some(stream)) = (
-            logs.and_then(|l| l.group_name.as_deref()),
-            logs.and_then(|l| l.stream_name.as_deref()),
-        ) {
-            match lookup.build_log(group, stream, config.log_lines).await {
-                Ok(tail) => facts.log_tail = tail,
-                Err(LookupError::Offline) => plan
-                    .notes
-                    .push("dry run: the build log was not read".to_owned()),
-                // The comment still says what failed; the log is a bonus.
-                Err(LookupError::Failed { message, .. }) => plan
-                    .notes
-                    .push(format!("could not read the build log: {message}")),
-            }
-        }
+    match log_tail {
+        Some(Ok(tail)) => facts.log_tail = tail,
+        Some(Err(LookupError::Offline)) => plan
+            .notes
+            .push("dry run: the build log was not read".to_owned()),
+        // The comment still says what failed; the log is a bonus.
+        Some(Err(LookupError::Failed { message, .. })) => plan
+            .notes
+            .push(format!("could not read the build log: {message}")),
+        None => {}
     }
-    if let Some(started_by) = &info.event_id {
-        let token = crate::flows::pr_check::token("started", started_by);
-        match lookup.comment_by_token(&info, &token).await {
+    if let (Some(token), Some(thread)) = (&token, thread) {
+        match thread {
             Ok(Some(id)) => facts.thread = Some(id),
             Ok(None) => plan.notes.push(
                 "the push's \"check started\" comment was not found: the result is a new comment"

@@ -100,18 +100,28 @@ pub struct Facts {
 /// Looks up the deployment and, on failure, its failing targets.
 pub async fn gather(detail: &DeploymentChange, lookup: &impl Lookup) -> Facts {
     let mut facts = Facts::default();
-    match lookup.deployment(&detail.deployment_id).await {
+    // Independent reads, side by side.
+    let failed_targets = async {
+        if detail.state == "FAILURE" {
+            Some(
+                lookup
+                    .failed_targets(&detail.deployment_id, MAX_TARGETS)
+                    .await,
+            )
+        } else {
+            None
+        }
+    };
+    let (deployment, failed_targets) =
+        tokio::join!(lookup.deployment(&detail.deployment_id), failed_targets);
+    match deployment {
         Ok(deployment) => facts.deployment = Some(deployment),
         Err(e) => facts.problems.push(e),
     }
-    if detail.state == "FAILURE" {
-        match lookup
-            .failed_targets(&detail.deployment_id, MAX_TARGETS)
-            .await
-        {
-            Ok(targets) => facts.failed_targets = targets,
-            Err(e) => facts.problems.push(e),
-        }
+    match failed_targets {
+        Some(Ok(targets)) => facts.failed_targets = targets,
+        Some(Err(e)) => facts.problems.push(e),
+        None => {}
     }
     facts
 }

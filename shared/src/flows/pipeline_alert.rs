@@ -169,17 +169,16 @@ pub async fn gather(
     lookup: &impl Lookup,
 ) -> Facts {
     let mut facts = Facts::default();
-    match lookup
-        .pipeline_execution(&detail.pipeline, &detail.execution_id)
-        .await
-    {
+    // Independent reads, side by side: the alert waits for the slower one.
+    let (execution, failed) = tokio::join!(
+        lookup.pipeline_execution(&detail.pipeline, &detail.execution_id),
+        lookup.failed_actions(&detail.pipeline, &detail.execution_id),
+    );
+    match execution {
         Ok(execution) => facts.execution = Some(execution),
         Err(e) => facts.problems.push(e),
     }
-    match lookup
-        .failed_actions(&detail.pipeline, &detail.execution_id)
-        .await
-    {
+    match failed {
         Ok(failed) => facts.failed_actions = failed,
         Err(e) => facts.problems.push(e),
     }
