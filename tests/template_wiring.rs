@@ -117,8 +117,16 @@ fn every_function_folder_has_exactly_one_template_function_and_back() {
             f.logical_id
         );
         // sam build runs `cargo lambda build --bin <Binary>` in CodeUri and
-        // copies target/lambda/<Binary>/bootstrap: CodeUri must be the workspace.
-        assert_eq!(f.properties["CodeUri"], ".", "{}", f.logical_id);
+        // copies the workspace's target/lambda/<Binary>/bootstrap. CodeUri is
+        // the function's crate: run there, cargo builds that crate alone, with
+        // only its own feature of the shared crate (from the workspace root it
+        // would unify every member's features and link every SDK client).
+        assert_eq!(
+            f.properties["CodeUri"],
+            format!("functions/{}", f.binary),
+            "{}",
+            f.logical_id
+        );
         assert_eq!(f.properties["Handler"], "bootstrap", "{}", f.logical_id);
         assert_eq!(
             f.properties["Runtime"], "provided.al2023",
