@@ -7,6 +7,7 @@ pub mod config;
 pub mod effects;
 pub mod event;
 pub mod flows;
+pub mod gate;
 pub mod idempotency;
 pub mod invocation;
 pub mod lambda;

@@ -3,6 +3,7 @@
 
 pub mod codebuild;
 mod codecommit;
+pub mod deploy_gate;
 pub mod slack;
 mod sns;
 

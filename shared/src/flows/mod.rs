@@ -2,6 +2,7 @@
 //! Planners never touch the network; effects never decide.
 
 pub mod build_report;
+pub mod deploy_gate;
 pub mod deploy_notify;
 pub mod pipeline_alert;
 pub mod pr_check;
@@ -43,6 +44,7 @@ pub enum FunctionConfig {
     DeployNotify(deploy_notify::Config),
     RepoReplicate(repo_replicate::Config),
     RepoGuard(repo_guard::Config),
+    DeployGate(deploy_gate::Config),
 }
 
 impl FunctionConfig {
@@ -61,6 +63,7 @@ impl FunctionConfig {
                 FunctionConfig::RepoReplicate(repo_replicate::Config::read(env))
             }
             Function::RepoGuard => FunctionConfig::RepoGuard(repo_guard::Config::read(env)),
+            Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Config::read(env)),
         }
     }
 
@@ -71,6 +74,7 @@ impl FunctionConfig {
             FunctionConfig::DeployNotify(c) => Some(&c.channels),
             FunctionConfig::RepoReplicate(c) => Some(&c.channels),
             FunctionConfig::RepoGuard(c) => Some(&c.channels),
+            FunctionConfig::DeployGate(c) => Some(&c.channels),
             _ => None,
         }
     }
@@ -84,6 +88,7 @@ impl FunctionConfig {
             FunctionConfig::DeployNotify(_) => Function::DeployNotify,
             FunctionConfig::RepoReplicate(_) => Function::RepoReplicate,
             FunctionConfig::RepoGuard(_) => Function::RepoGuard,
+            FunctionConfig::DeployGate(_) => Function::DeployGate,
         }
     }
 }
@@ -125,6 +130,13 @@ pub async fn plan<L: Lookups>(
         FunctionConfig::DeployNotify(c) => deploy_notify::plan(event, c, lookup).await,
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
         FunctionConfig::RepoGuard(c) => repo_guard::plan(event, c, lookup).await,
+        // No rule routes an event to deploy-gate (CodeDeploy invokes it with a
+        // hook payload, handled by `crate::gate`), so this is never reached.
+        FunctionConfig::DeployGate(_) => Err(PlanError::Field {
+            field: "detail-type".to_owned(),
+            problem: "deploy-gate handles CodeDeploy lifecycle hooks, not EventBridge events"
+                .to_owned(),
+        }),
     }
 }
 

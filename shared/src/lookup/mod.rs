@@ -5,6 +5,7 @@
 //! "not looked up" for a dry run.
 
 mod build_report;
+pub mod deploy_gate;
 mod deploy_notify;
 pub mod given;
 mod pipeline_alert;
