@@ -633,15 +633,17 @@ pub fn checks_for<'c>(
     Ok(gate.checks.iter().filter(|c| c.runs_at(hook)).collect())
 }
 
-/// The notice of a gate's verdict: SNS and Slack, for the channels that are on.
+/// The notice of a gate's verdict: SNS and Slack, for the channels that are
+/// on. `region` (None: unknown) makes the console link.
 pub fn plan_notice(
     invocation: &HookInvocation,
     deployment: Option<&Deployment>,
     verdict: &Verdict,
     channels: &Channels,
+    region: Option<&str>,
 ) -> Plan {
     let mut plan = Plan::new(Function::DeployGate, &invocation.hook_execution_id);
-    let alert = describe(invocation, deployment, verdict);
+    let alert = describe(invocation, deployment, verdict, region);
     crate::flows::alert_actions(&mut plan, &alert, channels);
     plan
 }
@@ -652,6 +654,7 @@ pub fn describe(
     invocation: &HookInvocation,
     deployment: Option<&Deployment>,
     verdict: &Verdict,
+    region: Option<&str>,
 ) -> Alert {
     let hook = deployment
         .and_then(|d| d.hook.clone())
@@ -704,8 +707,8 @@ pub fn describe(
         HookStatus::Failed => (Severity::Error, Some(verdict.reason.clone())),
         HookStatus::Succeeded => (Severity::Info, None),
     };
-    let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty());
     let links = region
+        .filter(|r| !r.is_empty())
         .map(|region| {
             vec![(
                 "Open deployment".to_owned(),

@@ -197,7 +197,15 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
         Settings::Broken(_) => false,
     };
     if let (Settings::Ready(config), true, false) = (settings, wants_notice, already_reported) {
-        let plan = plan_notice(&hook, deployment.as_ref(), &verdict, &config.channels);
+        // The function's ARN names its region: arn:aws:lambda:<region>:….
+        let region = invocation.function_arn.split(':').nth(3);
+        let plan = plan_notice(
+            &hook,
+            deployment.as_ref(),
+            &verdict,
+            &config.channels,
+            region,
+        );
         for (action, (key, result)) in plan
             .actions
             .iter()
