@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use signalbox::config::Channels;
 use signalbox::effects::DryRun;
 use signalbox::effects::deploy_gate::GateAws;
-use signalbox::flows::deploy_gate::{Check, Config, Deployment, GateConfig, Probe};
+use signalbox::flows::deploy_gate::{Check, Config, Deployment, GateConfig};
 use signalbox::gate::{self, GateOutcome, Settings, checks::run_checks};
 use signalbox::invocation::{Deadline, Invocation};
 use signalbox::plan::Action;
@@ -39,7 +39,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn checks(json: Value) -> Vec<Check> {
     let text = json!({"gates": [{"application": "a", "deployment_group": "g", "checks": json}]});
-    GateConfig::parse(&text.to_string()).expect("valid configuration").gates[0]
+    GateConfig::parse(&text.to_string())
+        .expect("valid configuration")
+        .gates[0]
         .checks
         .clone()
 }
@@ -102,23 +104,39 @@ async fn http_probes_fail_on_a_slow_a_wrong_or_a_missing_answer() {
     .await;
     assert!(!found[0].0, "{found:?}");
     assert!(
-        found[0].1.contains("probe 1 of 1: answered in 3") && found[0].1.contains("more than 200 ms"),
+        found[0].1.contains("probe 1 of 1: answered in 3")
+            && found[0].1.contains("more than 200 ms"),
         "{}",
         found[0].1
     );
     assert!(!found[1].0);
-    assert!(found[1].1.ends_with("first: probe 1 of 1: status 503, expected 200: maintenance"), "{}", found[1].1);
+    assert!(
+        found[1]
+            .1
+            .ends_with("first: probe 1 of 1: status 503, expected 200: maintenance"),
+        "{}",
+        found[1].1
+    );
     assert!(!found[2].0);
     assert!(
-        found[2].1.contains("body does not contain \"healthy\": <h1>Welcome to nginx</h1>"),
+        found[2]
+            .1
+            .contains("body does not contain \"healthy\": <h1>Welcome to nginx</h1>"),
         "{}",
         found[2].1
     );
     assert!(!found[3].0);
     assert!(found[3].1.ends_with("could not connect"), "{}", found[3].1);
-    assert_eq!(found[4], (false, "did not finish within its timeout of 1s".to_owned()));
+    assert_eq!(
+        found[4],
+        (false, "did not finish within its timeout of 1s".to_owned())
+    );
     assert!(found[5].0, "{}", found[5].1);
-    assert!(found[5].1.starts_with("3 of 3 probes of GET"), "{}", found[5].1);
+    assert!(
+        found[5].1.starts_with("3 of 3 probes of GET"),
+        "{}",
+        found[5].1
+    );
 }
 
 #[tokio::test]
@@ -147,7 +165,10 @@ async fn http_probes_pass_at_the_required_success_ratio_after_the_settle_delay()
         ])),
     )
     .await;
-    assert!(started.elapsed() >= Duration::from_millis(500), "the settle delay is waited");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the settle delay is waited"
+    );
     assert!(found[0].0, "{}", found[0].1);
     assert!(found[0].1.starts_with("3 of 4 probes"), "{}", found[0].1);
     assert!(found[1].0, "warm now: {}", found[1].1);
@@ -168,12 +189,18 @@ async fn alarms_in_alarm_fail_the_gate_and_quiet_ones_pass() {
                 match name.as_str() {
                     "quiet" => {
                         out = out.metric_alarms(
-                            MetricAlarm::builder().alarm_name("quiet").state_value(StateValue::Ok).build(),
+                            MetricAlarm::builder()
+                                .alarm_name("quiet")
+                                .state_value(StateValue::Ok)
+                                .build(),
                         )
                     }
                     "noisy" => {
                         out = out.composite_alarms(
-                            CompositeAlarm::builder().alarm_name("noisy").state_value(StateValue::Alarm).build(),
+                            CompositeAlarm::builder()
+                                .alarm_name("noisy")
+                                .state_value(StateValue::Alarm)
+                                .build(),
                         )
                     }
                     _ => {}
@@ -192,10 +219,26 @@ async fn alarms_in_alarm_fail_the_gate_and_quiet_ones_pass() {
         ])),
     )
     .await;
-    assert_eq!(found[0], (true, "1 alarm(s) not in ALARM for 1s".to_owned()));
-    assert_eq!(found[1], (false, "alarm noisy is in ALARM (0 s into the watch)".to_owned()));
-    assert_eq!(found[2], (false, "alarm no-such-alarm does not exist".to_owned()));
-    assert_eq!(describe.num_calls(), 4, "the quiet alarm is looked at twice in its 1 s window");
+    assert_eq!(
+        found[0],
+        (true, "1 alarm(s) not in ALARM for 1s".to_owned())
+    );
+    assert_eq!(
+        found[1],
+        (
+            false,
+            "alarm noisy is in ALARM (0 s into the watch)".to_owned()
+        )
+    );
+    assert_eq!(
+        found[2],
+        (false, "alarm no-such-alarm does not exist".to_owned())
+    );
+    assert_eq!(
+        describe.num_calls(),
+        4,
+        "the quiet alarm is looked at twice in its 1 s window"
+    );
 }
 
 /// A Lambda deployment of `checkout` (alias `live`, version 1 → 2) of
@@ -225,8 +268,11 @@ fn deployment_rules() -> Vec<Rule> {
                 )
                 .build()
         });
-    let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets)
-        .then_output(|| ListDeploymentTargetsOutput::builder().target_ids("checkout:live").build());
+    let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+        ListDeploymentTargetsOutput::builder()
+            .target_ids("checkout:live")
+            .build()
+    });
     let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
         BatchGetDeploymentTargetsOutput::builder()
             .deployment_targets(
@@ -254,7 +300,10 @@ async fn settings(config: &aws_config::SdkConfig, checks: Value) -> Settings {
     aws_sdk_ssm::Client::new(config)
         .put_parameter()
         .name(&parameter)
-        .value(json!({"gates": [{"application": "shop", "deployment_group": "g", "checks": checks}]}).to_string())
+        .value(
+            json!({"gates": [{"application": "shop", "deployment_group": "g", "checks": checks}]})
+                .to_string(),
+        )
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .send()
         .await
@@ -323,15 +372,28 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
     )
     .await
     .expect("reported");
-    let GateOutcome::Reported { verdict, hook, already_reported, .. } = outcome else {
+    let GateOutcome::Reported {
+        verdict,
+        hook,
+        already_reported,
+        ..
+    } = outcome
+    else {
         panic!("{outcome:?}")
     };
     assert_eq!(verdict.status.as_str(), "Succeeded", "{verdict:?}");
     assert_eq!(hook.as_deref(), Some("BeforeAllowTraffic"));
     assert!(!already_reported);
-    assert_eq!(invoke.num_calls(), 3, "version 2 invoked three times, never the alias");
+    assert_eq!(
+        invoke.num_calls(),
+        3,
+        "version 2 invoked three times, never the alias"
+    );
     assert_eq!(put.num_calls(), 1, "exactly one status");
-    assert!(effects.seen().is_empty(), "no notice for a passing gate by default");
+    assert!(
+        effects.seen().is_empty(),
+        "no notice for a passing gate by default"
+    );
 }
 
 #[tokio::test]
@@ -372,14 +434,29 @@ async fn a_status_codedeploy_already_has_counts_as_reported_and_notifies_nothing
     )
     .await
     .expect("an earlier report is not an error");
-    let GateOutcome::Reported { verdict, already_reported, notice, .. } = outcome else {
+    let GateOutcome::Reported {
+        verdict,
+        already_reported,
+        notice,
+        ..
+    } = outcome
+    else {
         panic!("{outcome:?}")
     };
     assert_eq!(verdict.status.as_str(), "Failed");
-    assert!(verdict.reason.contains("FunctionError Unhandled: {\"errorMessage\": \"boom\"}"), "{}", verdict.reason);
+    assert!(
+        verdict
+            .reason
+            .contains("FunctionError Unhandled: {\"errorMessage\": \"boom\"}"),
+        "{}",
+        verdict.reason
+    );
     assert!(already_reported);
     assert_eq!(put.num_calls(), 1);
-    assert!(notice.is_empty() && effects.seen().is_empty(), "the earlier delivery notified");
+    assert!(
+        notice.is_empty() && effects.seen().is_empty(),
+        "the earlier delivery notified"
+    );
 }
 
 #[tokio::test]
@@ -418,16 +495,29 @@ async fn a_failed_gate_notifies_sns_with_the_hook_and_every_check() {
     .expect("reported");
     let seen = effects.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0].0, format!("deploy-gate#{HOOK}#Publish#arn:aws:sns:us-east-1:123456789012:alerts"));
-    let Action::Publish(message) = &seen[0].1 else { panic!("{seen:?}") };
-    assert!(message.message.contains("Hook              BeforeAllowTraffic"), "{}", message.message);
+    assert_eq!(
+        seen[0].0,
+        format!("deploy-gate#{HOOK}#Publish#arn:aws:sns:us-east-1:123456789012:alerts")
+    );
+    let Action::Publish(message) = &seen[0].1 else {
+        panic!("{seen:?}")
+    };
+    assert!(
+        message
+            .message
+            .contains("Hook              BeforeAllowTraffic"),
+        "{}",
+        message.message
+    );
     assert!(
         message.message.contains("FAILED smoke (invoke, "),
         "{}",
         message.message
     );
     assert!(
-        message.message.contains("invocation 1: status is \"degraded\", expected \"ok\" or 200"),
+        message
+            .message
+            .contains("invocation 1: status is \"degraded\", expected \"ok\" or 200"),
         "{}",
         message.message
     );

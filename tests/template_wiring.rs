@@ -1125,7 +1125,10 @@ fn deploy_gate_is_named_for_codedeploy_and_invokes_only_the_named_functions() {
             .is_some_and(|n| n.starts_with("CodeDeployHook_")),
         "{name}"
     );
-    assert!(gate.eventbridge_rules().is_empty(), "CodeDeploy invokes it, not a rule");
+    assert!(
+        gate.eventbridge_rules().is_empty(),
+        "CodeDeploy invokes it, not a rule"
+    );
     let (role_id, role) = role_of(&template, &gate);
     let statements = statements(role);
     let invoke: Vec<&Value> = statements

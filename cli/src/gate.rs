@@ -109,7 +109,8 @@ fn read<T: for<'de> Deserialize<'de>>(flag: &str, path: &Path) -> anyhow::Result
 pub async fn check(config: &Path, event: &Path, aws: bool) -> anyhow::Result<bool> {
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("--config {}: cannot read", config.display()))?;
-    let gate = GateConfig::parse(&text).map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
+    let gate =
+        GateConfig::parse(&text).map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
     let event: DeploymentEvent = read("--deployment-event", event)?;
     let hook = HookInvocation {
         deployment_id: event.deployment_id.clone(),

@@ -58,21 +58,31 @@ async fn the_documented_example_passes_against_a_healthy_service_and_fails_a_bro
 
     let passed = gate_check(dir.path(), &config, &example_event());
     let out = String::from_utf8_lossy(&passed.stdout);
-    assert_eq!(passed.status.code(), Some(0), "{out}\n{}", String::from_utf8_lossy(&passed.stderr));
+    assert_eq!(
+        passed.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
     assert!(out.contains("passed smoke (invoke, "), "{out}");
     assert!(out.contains("passed health (http, "), "{out}");
     assert!(out.ends_with("Succeeded: all 2 checks passed\n"), "{out}");
 
     let mut broken = example_event();
-    broken["invoke"] = json!({"function_error": "Unhandled", "payload": {"errorMessage": "KeyError: 'cart'"}});
+    broken["invoke"] =
+        json!({"function_error": "Unhandled", "payload": {"errorMessage": "KeyError: 'cart'"}});
     let failed = gate_check(dir.path(), &config, &broken);
     let out = String::from_utf8_lossy(&failed.stdout);
     assert_eq!(failed.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("FAILED smoke (invoke, ") && out.contains("invocation 1: FunctionError Unhandled"),
+        out.contains("FAILED smoke (invoke, ")
+            && out.contains("invocation 1: FunctionError Unhandled"),
         "{out}"
     );
-    assert!(out.contains("Failed: 1 of 2 checks failed; first: smoke"), "{out}");
+    assert!(
+        out.contains("Failed: 1 of 2 checks failed; first: smoke"),
+        "{out}"
+    );
 }
 
 #[test]

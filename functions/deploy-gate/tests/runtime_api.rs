@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use signalbox_tests::{drain_queue, idempotency_table, moto_config, moto_endpoint, topic_with_queue, unique};
+use signalbox_tests::{
+    drain_queue, idempotency_table, moto_config, moto_endpoint, topic_with_queue, unique,
+};
 use wiremock::matchers::{body_string_contains, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -98,12 +100,18 @@ async fn aws_stand_in(groups: &[&str]) -> MockServer {
             .await;
     }
     Mock::given(method("POST"))
-        .and(header("x-amz-target", "CodeDeploy_20141006.ListDeploymentTargets"))
+        .and(header(
+            "x-amz-target",
+            "CodeDeploy_20141006.ListDeploymentTargets",
+        ))
         .respond_with(json_11(json!({"targetIds": ["checkout:live"]})))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(header("x-amz-target", "CodeDeploy_20141006.BatchGetDeploymentTargets"))
+        .and(header(
+            "x-amz-target",
+            "CodeDeploy_20141006.BatchGetDeploymentTargets",
+        ))
         .respond_with(json_11(json!({"deploymentTargets": [{
             "deploymentTargetType": "LambdaTarget",
             "lambdaTarget": {"targetId": "checkout:live", "lifecycleEvents": [
@@ -185,7 +193,10 @@ async fn stack(stand_in: &MockServer, parameter: String) -> Stack {
         ("SLACK_ENABLED", "false".to_owned()),
         ("IDEMPOTENCY_TABLE", table),
         ("GATE_CONFIG_PARAM", parameter),
-        ("FAILURE_QUEUE_URL", "http://unused.invalid/queue".to_owned()),
+        (
+            "FAILURE_QUEUE_URL",
+            "http://unused.invalid/queue".to_owned(),
+        ),
     ];
     Stack {
         config,
@@ -199,7 +210,10 @@ fn start(runtime: &MockServer, env: &[(&str, String)]) -> Child {
     command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", runtime.address().to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "CodeDeployHook_signalbox-deploy-gate")
+        .env(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "CodeDeployHook_signalbox-deploy-gate",
+        )
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/deploy-gate")
@@ -260,11 +274,18 @@ async fn statuses(stand_in: &MockServer) -> Vec<(String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|r| r.headers.get("x-amz-target").is_some_and(|t| t == PUT_STATUS))
+        .filter(|r| {
+            r.headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == PUT_STATUS)
+        })
         .map(|r| {
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             (
-                body["lifecycleEventHookExecutionId"].as_str().unwrap().to_owned(),
+                body["lifecycleEventHookExecutionId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
                 body["status"].as_str().unwrap().to_owned(),
             )
         })
@@ -383,7 +404,10 @@ async fn a_broken_configuration_reports_failed_with_the_reason() {
         statuses(&stand_in).await,
         [("hook-broken".to_owned(), "Failed".to_owned())]
     );
-    assert!(logs.contains("gates[0].checks[0].http.url"), "the reason is logged:\n{logs}");
+    assert!(
+        logs.contains("gates[0].checks[0].http.url"),
+        "the reason is logged:\n{logs}"
+    );
     let notices = drain_queue(&stack.config, &stack.topic_queue).await;
     assert_eq!(notices.len(), 1, "the reason is notified: {notices:?}");
 }
@@ -425,14 +449,21 @@ async fn a_check_that_hangs_still_reports_failed_before_the_deadline() {
 #[tokio::test]
 async fn a_malformed_configuration_variable_still_reports_failed() {
     let stand_in = aws_stand_in(&["passes"]).await;
-    let runtime = runtime_api(&[hook("passes", "hook-unconfigured")], Duration::from_secs(300)).await;
+    let runtime = runtime_api(
+        &[hook("passes", "hook-unconfigured")],
+        Duration::from_secs(300),
+    )
+    .await;
     // No GATE_CONFIG_PARAM, no table, no topic: the gate cannot check, but
     // must not leave the deployment waiting an hour for an answer.
     let child = start(
         &runtime,
         &[
             ("AWS_ENDPOINT_URL_CODEDEPLOY", stand_in.uri()),
-            ("FAILURE_QUEUE_URL", "http://unused.invalid/queue".to_owned()),
+            (
+                "FAILURE_QUEUE_URL",
+                "http://unused.invalid/queue".to_owned(),
+            ),
         ],
     );
     let posted = results(&runtime, 1).await;

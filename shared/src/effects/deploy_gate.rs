@@ -111,7 +111,10 @@ impl StatusReport for GateAws {
                 Ok(Reported::Already)
             }
             Err(e) => Err(StatusError {
-                message: crate::aws::describe("CodeDeploy PutLifecycleEventHookExecutionStatus", &e),
+                message: crate::aws::describe(
+                    "CodeDeploy PutLifecycleEventHookExecutionStatus",
+                    &e,
+                ),
                 transient: crate::aws::is_transient(&e),
             }),
         }

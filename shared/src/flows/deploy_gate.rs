@@ -299,7 +299,11 @@ impl GateConfig {
         let config: GateConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
             GateError::Config {
-                field: if path == "." { "(top)".to_owned() } else { path },
+                field: if path == "." {
+                    "(top)".to_owned()
+                } else {
+                    path
+                },
                 problem: e.into_inner().to_string(),
             }
         })?;
@@ -340,7 +344,10 @@ impl GateConfig {
                     if !HOOKS.contains(&hook.as_str()) {
                         return bad(
                             format!("{at}.hooks[{h}]"),
-                            &format!("unknown hook {hook:?}; expected one of {}", HOOKS.join(", ")),
+                            &format!(
+                                "unknown hook {hook:?}; expected one of {}",
+                                HOOKS.join(", ")
+                            ),
                         );
                     }
                 }
@@ -468,8 +475,10 @@ pub trait Lookup {
         invocation: &HookInvocation,
     ) -> impl Future<Output = Result<Deployment, LookupError>> + Send;
     /// The text of the configuration parameter (`ssm:GetParameter`).
-    fn gate_config(&self, parameter: &str)
-    -> impl Future<Output = Result<String, LookupError>> + Send;
+    fn gate_config(
+        &self,
+        parameter: &str,
+    ) -> impl Future<Output = Result<String, LookupError>> + Send;
 }
 
 /// What one invocation of the target version returned.

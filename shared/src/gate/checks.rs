@@ -189,7 +189,10 @@ async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String,
             request = request.timeout(Duration::from_millis(max.max(1) * 2));
         }
         let difference = match request.send().await {
-            Err(e) if e.is_timeout() => Some(format!("no answer within {} ms", started.elapsed().as_millis())),
+            Err(e) if e.is_timeout() => Some(format!(
+                "no answer within {} ms",
+                started.elapsed().as_millis()
+            )),
             Err(e) if e.is_connect() => Some("could not connect".to_owned()),
             Err(e) => Some(format!("request failed: {e}")),
             Ok(response) => {
@@ -203,12 +206,19 @@ async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String,
                         check.expect_status,
                         quote(&body)
                     ))
-                } else if let Some(part) = check.body_contains.as_ref().filter(|p| !body.contains(p.as_str())) {
+                } else if let Some(part) = check
+                    .body_contains
+                    .as_ref()
+                    .filter(|p| !body.contains(p.as_str()))
+                {
                     Some(format!("body does not contain {part:?}: {}", quote(&body)))
-                } else if let Some(max) = check.max_latency_ms.filter(|max| took.as_millis() > u128::from(*max)) {
-                    Some(format!("answered in {} ms, more than {max} ms", took.as_millis()))
                 } else {
-                    None
+                    check
+                        .max_latency_ms
+                        .filter(|max| took.as_millis() > u128::from(*max))
+                        .map(|max| {
+                            format!("answered in {} ms, more than {max} ms", took.as_millis())
+                        })
                 }
             }
         };
@@ -249,7 +259,10 @@ async fn alarms<P: Probe + Sync>(
     let watch = Duration::from_secs_f64(check.watch_seconds);
     let poll = Duration::from_secs_f64(check.poll_seconds);
     loop {
-        let states = probe.alarm_states(&check.names).await.map_err(|e| e.to_string())?;
+        let states = probe
+            .alarm_states(&check.names)
+            .await
+            .map_err(|e| e.to_string())?;
         for name in &check.names {
             match states.get(name).map(String::as_str) {
                 None => return Err(format!("alarm {name} does not exist")),

@@ -141,9 +141,7 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
     let checks_until = work.within(work.remaining().saturating_sub(REPORT_MARGIN));
     let (deployment, verdict) = match settings {
         Settings::Broken(reason) => (None, Verdict::broken(reason.clone())),
-        Settings::Ready(config) => {
-            decide(&hook, config, ports, http, checks_until).await
-        }
+        Settings::Ready(config) => decide(&hook, config, ports, http, checks_until).await,
     };
     let level_failed = verdict.status == HookStatus::Failed;
     if level_failed {
@@ -242,7 +240,12 @@ pub async fn decide<P: GatePorts>(
         let text = ports
             .gate_config(&config.config_parameter)
             .await
-            .map_err(|e| format!("cannot read the gate configuration {}: {e}", config.config_parameter))?;
+            .map_err(|e| {
+                format!(
+                    "cannot read the gate configuration {}: {e}",
+                    config.config_parameter
+                )
+            })?;
         let gate = GateConfig::parse(&text)
             .map_err(|e| format!("{} ({}): {e}", config.config_parameter, "GATE_CONFIG_PARAM"))?;
         let deployment = ports
@@ -289,9 +292,16 @@ async fn reject<E: Effects>(
         reason: reason.clone(),
         failed_actions: Vec::<ActionFailure>::new(),
     };
-    let sent = tokio::time::timeout_at(invocation.deadline.instant(), effects.report_failure(&report))
-        .await
-        .unwrap_or_else(|_| Err(ReportError::Send("not sent by the invocation's deadline".to_owned())));
+    let sent = tokio::time::timeout_at(
+        invocation.deadline.instant(),
+        effects.report_failure(&report),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(ReportError::Send(
+            "not sent by the invocation's deadline".to_owned(),
+        ))
+    });
     match sent {
         Ok(()) => {
             error!(%reason, "failed for good: sent to the failure queue, not retried");
@@ -340,7 +350,9 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
         failure_queue,
     };
     if let Settings::Ready(config) = &settings {
-        match crate::lambda::executor(&FunctionConfig::DeployGate(config.clone()), aws.clone()).await {
+        match crate::lambda::executor(&FunctionConfig::DeployGate(config.clone()), aws.clone())
+            .await
+        {
             Ok(executor) => {
                 effects.slack = executor.slack;
                 effects.ledger = executor.ledger;
@@ -349,7 +361,9 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
         }
     }
     let ledger = match &settings {
-        Settings::Ready(config) => Some(Ledger::new(aws.dynamodb.clone(), &config.idempotency_table)),
+        Settings::Ready(config) => {
+            Some(Ledger::new(aws.dynamodb.clone(), &config.idempotency_table))
+        }
         Settings::Broken(reason) => {
             error!(function = %Function::DeployGate, error = %reason, "cannot start as configured: every hook will be reported Failed");
             None
@@ -359,7 +373,16 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let (settings, gate, ledger, effects, http) = (&settings, &gate, &ledger, &effects, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::from_lambda(&event.context);
-        let outcome = run(&event.payload, settings, gate, ledger.as_ref(), effects, http, &invocation).await?;
+        let outcome = run(
+            &event.payload,
+            settings,
+            gate,
+            ledger.as_ref(),
+            effects,
+            http,
+            &invocation,
+        )
+        .await?;
         Ok::<Value, lambda_runtime::Error>(summary(&outcome))
     }))
     .await

@@ -19,11 +19,16 @@ impl Lookup for GateAws {
             .send()
             .await
             .map_err(|e| LookupError::sdk("CodeDeploy GetDeployment", &e))?;
-        let info = output.deployment_info().ok_or_else(|| LookupError::Failed {
-            message: format!("CodeDeploy GetDeployment: no deploymentInfo for {id}"),
-            transient: false,
-        })?;
-        let lambda = info.revision().and_then(appspec).and_then(|spec| lambda_target(&spec));
+        let info = output
+            .deployment_info()
+            .ok_or_else(|| LookupError::Failed {
+                message: format!("CodeDeploy GetDeployment: no deploymentInfo for {id}"),
+                transient: false,
+            })?;
+        let lambda = info
+            .revision()
+            .and_then(appspec)
+            .and_then(|spec| lambda_target(&spec));
         // The hook is not in the payload: it is the lifecycle event in
         // progress on the deployment's target. Unknown when that read fails;
         // the gate then fails closed if a check depends on it.
