@@ -11,12 +11,14 @@ use signalbox::route::Function;
 
 /// The optional SDK clients; every function also links SNS, SSM, DynamoDB
 /// (alerts, the webhook URL, the idempotency ledger) and SQS (failure reports).
-const OPTIONAL_CLIENTS: [&str; 5] = [
+const OPTIONAL_CLIENTS: [&str; 7] = [
+    "aws-sdk-cloudwatch",
     "aws-sdk-cloudwatchlogs",
     "aws-sdk-codebuild",
     "aws-sdk-codecommit",
     "aws-sdk-codedeploy",
     "aws-sdk-codepipeline",
+    "aws-sdk-lambda",
 ];
 
 /// The clients each function's own reads and actions call.
@@ -32,6 +34,11 @@ fn expected(function: Function) -> &'static [&'static str] {
         Function::DeployNotify => &["aws-sdk-codedeploy"],
         Function::RepoReplicate => &["aws-sdk-codebuild"],
         Function::RepoGuard => &["aws-sdk-codecommit"],
+        Function::DeployGate => &[
+            "aws-sdk-cloudwatch",
+            "aws-sdk-codedeploy",
+            "aws-sdk-lambda",
+        ],
     }
 }
 

@@ -259,7 +259,11 @@ async fn check(stack: &Stack<'_>, mut expected: impl FnMut(&str, &Value) -> Vec<
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-    for function in Function::ALL {
+    // deploy-gate has no rule: CodeDeploy invokes it directly.
+    for function in Function::ALL
+        .into_iter()
+        .filter(|f| signalbox::route::RULES.iter().any(|r| r.function == *f))
+    {
         assert!(
             handled.contains_key(&function),
             "no sample in events/ reaches {function}: the agreement is unproven for it"

@@ -89,6 +89,20 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
         ],
+        Function::DeployGate => &[
+            "codedeploy:GetDeployment",
+            "codedeploy:ListDeploymentTargets",
+            "codedeploy:BatchGetDeploymentTargets",
+            "codedeploy:PutLifecycleEventHookExecutionStatus",
+            "lambda:InvokeFunction",
+            "cloudwatch:DescribeAlarms",
+            "sns:Publish",
+            "ssm:GetParameter",
+            "kms:Decrypt",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
     };
     calls.iter().copied().collect()
 }
@@ -1100,4 +1114,58 @@ fn the_mirror_builds_own_failures_and_a_daily_schedule_reach_repo_replicate() {
     assert_eq!(transformation["MetricName"], "ReplicationLagSeconds");
     assert_eq!(transformation["MetricValue"], "$seconds");
     assert_eq!(transformation["Unit"], "Seconds");
+}
+
+/// CodeDeploy's managed policy for Lambda deployments (AWSCodeDeployRoleForLambda)
+/// may invoke only functions named `CodeDeployHook_*`; deploy-gate may invoke
+/// only the versions of the functions the user names, and read only its
+/// configuration parameter and the webhook's.
+#[test]
+fn deploy_gate_is_named_for_codedeploy_and_invokes_only_the_named_functions() {
+    let template = template::load();
+    let gate = template::functions(&template)
+        .into_iter()
+        .find(|f| function_of(f) == Function::DeployGate)
+        .expect("a deploy-gate function");
+    let name = &gate.properties["FunctionName"]["Fn::Sub"];
+    assert!(
+        name.as_str()
+            .is_some_and(|n| n.starts_with("CodeDeployHook_")),
+        "{name}"
+    );
+    assert!(
+        gate.eventbridge_rules().is_empty(),
+        "CodeDeploy invokes it, not a rule"
+    );
+    let (role_id, role) = role_of(&template, &gate);
+    let statements = statements(role);
+    let invoke: Vec<&Value> = statements
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a == "lambda:InvokeFunction"))
+        .collect();
+    assert_eq!(invoke.len(), 1, "{role_id}");
+    assert_eq!(
+        invoke[0]["Resource"],
+        json!({"Fn::Split": [",", {"Fn::Join": ["", [{"Fn::Join": [":*,", {"Ref": "GateFunctionArns"}]}, ":*"]]}]}),
+        "{role_id}: the named functions' versions only"
+    );
+    let parameters: Vec<Value> = statements
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a == "ssm:GetParameter"))
+        .flat_map(|s| listed(&s["Resource"]))
+        .collect();
+    assert_eq!(
+        parameters,
+        [
+            json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${GateConfigParameterName}"}),
+            json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SlackWebhookParameterName}"}),
+        ]
+    );
+    let stack = Stack::with_defaults(&template);
+    let env = environment(&stack, &gate);
+    assert!(
+        env.iter()
+            .any(|(n, v)| n == "GATE_CONFIG_PARAM" && v == "/signalbox/deploy-gate"),
+        "{env:?}"
+    );
 }

@@ -3,7 +3,9 @@
 //! the same environment variables as the deployed functions.
 //! `signalbox replicas check`: compares every replica's refs with its source's.
 //! `signalbox scan`: repo-guard's secret scan over local files or a git range.
+//! `signalbox gate check`: deploy-gate's checks, run locally, and the verdict.
 
+mod gate;
 mod replay;
 mod replicas;
 mod scan;
@@ -66,6 +68,31 @@ enum Command {
         #[command(subcommand)]
         command: ReplicasCommand,
     },
+    /// deploy-gate's checks (docs/deploy-gate.md).
+    Gate {
+        #[command(subcommand)]
+        command: GateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GateCommand {
+    /// Runs the checks of a gate configuration for one deployment and prints
+    /// each check and the verdict; exit 0 when the gate would report
+    /// Succeeded, 1 when Failed.
+    Check {
+        /// The gate configuration (the JSON of GATE_CONFIG_PARAM).
+        #[arg(long)]
+        config: PathBuf,
+        /// The hook payload with the deployment it names and mocked answers
+        /// of `invoke` and `alarms` (docs/examples/deploy-gate-event.json).
+        #[arg(long)]
+        deployment_event: PathBuf,
+        /// Invoke the target version and read the alarms in AWS (default
+        /// credential chain) instead of the event file's answers.
+        #[arg(long)]
+        aws: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +144,14 @@ async fn main() -> ExitCode {
         Command::Replicas {
             command: ReplicasCommand::Check,
         } => exit(replicas::check()),
+        Command::Gate {
+            command:
+                GateCommand::Check {
+                    config,
+                    deployment_event,
+                    aws,
+                },
+        } => exit(gate::check(&config, &deployment_event, aws).await),
         Command::Scan { paths, git, format } => exit(
             std::env::current_dir()
                 .map_err(anyhow::Error::from)

@@ -7,6 +7,8 @@ pub mod config;
 pub mod effects;
 pub mod event;
 pub mod flows;
+#[cfg(feature = "deploy-gate")]
+pub mod gate;
 pub mod idempotency;
 pub mod invocation;
 pub mod lambda;

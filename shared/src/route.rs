@@ -19,17 +19,20 @@ pub enum Function {
     DeployNotify,
     RepoReplicate,
     RepoGuard,
+    /// Invoked by CodeDeploy at a lifecycle hook, never by an EventBridge rule.
+    DeployGate,
 }
 
 impl Function {
     /// Every function, in the order of DESIGN.md's table.
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::PrCheck,
         Function::BuildReport,
         Function::PipelineAlert,
         Function::DeployNotify,
         Function::RepoReplicate,
         Function::RepoGuard,
+        Function::DeployGate,
     ];
 
     /// The function's name: its folder under `functions/` and its binary.
@@ -41,6 +44,7 @@ impl Function {
             Function::DeployNotify => "deploy-notify",
             Function::RepoReplicate => "repo-replicate",
             Function::RepoGuard => "repo-guard",
+            Function::DeployGate => "deploy-gate",
         }
     }
 
@@ -54,6 +58,7 @@ impl Function {
             Function::DeployNotify => cfg!(feature = "deploy-notify"),
             Function::RepoReplicate => cfg!(feature = "repo-replicate"),
             Function::RepoGuard => cfg!(feature = "repo-guard"),
+            Function::DeployGate => cfg!(feature = "deploy-gate"),
         }
     }
 
@@ -330,7 +335,12 @@ mod tests {
     #[test]
     fn every_function_has_a_rule() {
         for function in Function::ALL {
-            assert!(RULES.iter().any(|r| r.function == function), "{function}");
+            // CodeDeploy invokes deploy-gate directly: it has no rule.
+            assert_eq!(
+                RULES.iter().any(|r| r.function == function),
+                function != Function::DeployGate,
+                "{function}"
+            );
             assert_eq!(Function::from_name(function.name()), Some(function));
         }
     }

@@ -197,6 +197,7 @@ fn configs() -> Vec<FunctionConfig> {
             r#"{"MyDemoRepo": [{"region": "eu-west-1", "repository": "MyDemoRepo"}]}"#,
         ),
         ("AWS_REGION", "us-east-1"),
+        ("GATE_CONFIG_PARAM", "/signalbox/deploy-gate"),
     ];
     Function::ALL
         .into_iter()

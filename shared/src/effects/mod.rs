@@ -4,6 +4,8 @@
 pub mod codebuild;
 #[cfg(feature = "codecommit")]
 mod codecommit;
+#[cfg(feature = "deploy-gate")]
+pub mod deploy_gate;
 pub mod slack;
 mod sns;
 

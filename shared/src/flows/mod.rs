@@ -2,6 +2,7 @@
 //! Planners never touch the network; effects never decide.
 
 pub mod build_report;
+pub mod deploy_gate;
 pub mod deploy_notify;
 pub mod pipeline_alert;
 pub mod pr_check;
@@ -46,6 +47,7 @@ pub enum FunctionConfig {
     DeployNotify(deploy_notify::Config),
     RepoReplicate(repo_replicate::Config),
     RepoGuard(repo_guard::Config),
+    DeployGate(deploy_gate::Config),
 }
 
 impl FunctionConfig {
@@ -64,6 +66,7 @@ impl FunctionConfig {
                 FunctionConfig::RepoReplicate(repo_replicate::Config::read(env))
             }
             Function::RepoGuard => FunctionConfig::RepoGuard(repo_guard::Config::read(env)),
+            Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Config::read(env)),
         }
     }
 
@@ -74,6 +77,7 @@ impl FunctionConfig {
             FunctionConfig::DeployNotify(c) => Some(&c.channels),
             FunctionConfig::RepoReplicate(c) => Some(&c.channels),
             FunctionConfig::RepoGuard(c) => Some(&c.channels),
+            FunctionConfig::DeployGate(c) => Some(&c.channels),
             _ => None,
         }
     }
@@ -87,6 +91,7 @@ impl FunctionConfig {
             FunctionConfig::DeployNotify(_) => Function::DeployNotify,
             FunctionConfig::RepoReplicate(_) => Function::RepoReplicate,
             FunctionConfig::RepoGuard(_) => Function::RepoGuard,
+            FunctionConfig::DeployGate(_) => Function::DeployGate,
         }
     }
 }
@@ -160,6 +165,13 @@ pub async fn plan<L: Lookups>(
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
         #[cfg(feature = "repo-guard")]
         FunctionConfig::RepoGuard(c) => repo_guard::plan(event, c, lookup).await,
+        // No rule routes an event to deploy-gate (CodeDeploy invokes it with a
+        // hook payload, handled by `crate::gate`), so this is never reached.
+        FunctionConfig::DeployGate(_) => Err(PlanError::Field {
+            field: "detail-type".to_owned(),
+            problem: "deploy-gate handles CodeDeploy lifecycle hooks, not EventBridge events"
+                .to_owned(),
+        }),
         #[allow(unreachable_patterns)]
         other => {
             let _ = (event, lookup);

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "build-report")]
 mod build_report;
+#[cfg(feature = "deploy-gate")]
+pub mod deploy_gate;
 #[cfg(feature = "deploy-notify")]
 mod deploy_notify;
 pub mod given;

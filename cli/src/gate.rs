@@ -1,0 +1,172 @@
+//! `signalbox gate check --config FILE --deployment-event FILE`: runs
+//! deploy-gate's checks locally and prints the verdict, to help write the
+//! configuration. HTTP checks probe their URLs for real; `invoke` and
+//! `alarms` answer from the deployment event file (`invoke`, `alarms`), or
+//! from AWS with `--aws`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+use serde::Deserialize;
+use serde_json::Value;
+use signalbox::flows::deploy_gate::{
+    Deployment, GateConfig, HookInvocation, Invoked, LambdaTarget, Probe, ProbeError, Verdict,
+    checks_for,
+};
+use signalbox::invocation::{Deadline, LOCAL_TIME};
+
+/// The deployment event file: the hook payload CodeDeploy sends, plus what
+/// the gate would look up, plus the mocked answers of `invoke` and `alarms`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentEvent {
+    #[serde(rename = "DeploymentId")]
+    pub deployment_id: String,
+    #[serde(rename = "LifecycleEventHookExecutionId", default = "local")]
+    pub hook_execution_id: String,
+    pub deployment: GivenDeployment,
+    /// What the target version answers (mocked invoke).
+    #[serde(default)]
+    pub invoke: Option<GivenInvoke>,
+    /// Alarm name → state (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
+    #[serde(default)]
+    pub alarms: BTreeMap<String, String>,
+}
+
+fn local() -> String {
+    "local".to_owned()
+}
+
+/// What `GetDeployment` and the deployment's target would say.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenDeployment {
+    pub application: String,
+    pub deployment_group: String,
+    /// The lifecycle hook being run, e.g. `BeforeAllowTraffic`.
+    pub hook: Option<String>,
+    #[serde(default)]
+    pub compute_platform: Option<String>,
+    #[serde(default)]
+    pub lambda: Option<GivenLambda>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenLambda {
+    pub function: String,
+    #[serde(default)]
+    pub alias: String,
+    #[serde(default)]
+    pub current_version: String,
+    pub target_version: String,
+}
+
+/// A mocked answer of the target version.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenInvoke {
+    #[serde(default)]
+    pub payload: Value,
+    /// Lambda's `FunctionError`, e.g. `Unhandled`.
+    #[serde(default)]
+    pub function_error: Option<String>,
+}
+
+/// Answers `invoke` and `alarms` from the deployment event file.
+struct Mocked {
+    invoke: Option<GivenInvoke>,
+    alarms: BTreeMap<String, String>,
+}
+
+impl Probe for Mocked {
+    async fn invoke(&self, _: &str, _: &str, _: &[u8]) -> Result<Invoked, ProbeError> {
+        let given = self.invoke.as_ref().ok_or_else(|| {
+            ProbeError("the deployment event has no \"invoke\" answer (or use --aws)".to_owned())
+        })?;
+        Ok(Invoked {
+            function_error: given.function_error.clone(),
+            payload: serde_json::to_vec(&given.payload).unwrap_or_default(),
+        })
+    }
+
+    async fn alarm_states(&self, _: &[String]) -> Result<BTreeMap<String, String>, ProbeError> {
+        Ok(self.alarms.clone())
+    }
+}
+
+fn read<T: for<'de> Deserialize<'de>>(flag: &str, path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{flag} {}: cannot read", path.display()))?;
+    let deserializer = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|e| anyhow!("{flag} {}: {}: {}", path.display(), e.path(), e.inner()))
+}
+
+/// Runs the checks; prints one line per check and the verdict. `Ok(true)`
+/// when the gate would report `Succeeded`.
+pub async fn check(config: &Path, event: &Path, aws: bool) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("--config {}: cannot read", config.display()))?;
+    let gate =
+        GateConfig::parse(&text).map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
+    let event: DeploymentEvent = read("--deployment-event", event)?;
+    let hook = HookInvocation {
+        deployment_id: event.deployment_id.clone(),
+        hook_execution_id: event.hook_execution_id.clone(),
+    };
+    let deployment = Deployment {
+        deployment_id: event.deployment_id.clone(),
+        application: event.deployment.application,
+        deployment_group: event.deployment.deployment_group,
+        compute_platform: event.deployment.compute_platform.unwrap_or_default(),
+        lambda: event.deployment.lambda.map(|l| LambdaTarget {
+            function: l.function,
+            alias: l.alias,
+            current_version: l.current_version,
+            target_version: l.target_version,
+        }),
+        hook: event.deployment.hook,
+    };
+    let verdict = match checks_for(&gate, &deployment) {
+        Err(reason) => Verdict::broken(reason),
+        Ok(checks) => {
+            let http = signalbox::gate::http_client();
+            let until = Deadline::after(LOCAL_TIME);
+            let outcomes = if aws {
+                let sdk = signalbox::aws::sdk_config(None).await;
+                let probe = signalbox::effects::deploy_gate::GateAws::new(&sdk);
+                signalbox::gate::checks::run_checks(&checks, &deployment, &probe, &http, until)
+                    .await
+            } else {
+                let probe = Mocked {
+                    invoke: event.invoke,
+                    alarms: event.alarms,
+                };
+                signalbox::gate::checks::run_checks(&checks, &deployment, &probe, &http, until)
+                    .await
+            };
+            Verdict::of(outcomes)
+        }
+    };
+    println!(
+        "deployment {} ({} / {}) at {}:",
+        hook.deployment_id,
+        deployment.application,
+        deployment.deployment_group,
+        deployment.hook.as_deref().unwrap_or("(unknown hook)")
+    );
+    for check in &verdict.checks {
+        println!(
+            "  {} {} ({}, {} ms): {}",
+            if check.passed { "passed" } else { "FAILED" },
+            check.name,
+            check.kind,
+            check.latency_ms,
+            check.detail
+        );
+    }
+    println!("{}: {}", verdict.status.as_str(), verdict.reason);
+    Ok(verdict.status == signalbox::flows::deploy_gate::HookStatus::Succeeded)
+}

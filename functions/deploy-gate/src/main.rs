@@ -1,0 +1,7 @@
+//! The deploy-gate Lambda function: a CodeDeploy lifecycle-hook validator
+//! (docs/deploy-gate.md).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    signalbox::gate::main().await
+}

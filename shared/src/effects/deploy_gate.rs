@@ -1,0 +1,122 @@
+//! deploy-gate's AWS adapter: its own clients (so the other functions never
+//! build a Lambda or CloudWatch client), the checks' probes, and the status
+//! report to CodeDeploy.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::types::AlarmType;
+use aws_sdk_codedeploy::types::LifecycleEventStatus;
+
+use crate::flows::deploy_gate::{
+    HookInvocation, HookStatus, Invoked, Probe, ProbeError, Reported, StatusError, StatusReport,
+};
+
+/// The clients deploy-gate calls. Building a client opens no connection.
+#[derive(Debug, Clone)]
+pub struct GateAws {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl GateAws {
+    /// Clients sharing one configuration (region, credentials, endpoint).
+    pub fn new(config: &aws_config::SdkConfig) -> GateAws {
+        GateAws {
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+        }
+    }
+}
+
+impl Probe for GateAws {
+    async fn invoke(
+        &self,
+        function: &str,
+        qualifier: &str,
+        payload: &[u8],
+    ) -> Result<Invoked, ProbeError> {
+        let output = self
+            .lambda
+            .invoke()
+            .function_name(function)
+            .qualifier(qualifier)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_vec()))
+            .send()
+            .await
+            .map_err(|e| ProbeError(crate::aws::describe("Lambda Invoke", &e)))?;
+        Ok(Invoked {
+            function_error: output.function_error().map(str::to_owned),
+            payload: output
+                .payload()
+                .map(|b| b.as_ref().to_vec())
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn alarm_states(&self, names: &[String]) -> Result<BTreeMap<String, String>, ProbeError> {
+        let output = self
+            .cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(names.to_vec()))
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .map_err(|e| ProbeError(crate::aws::describe("CloudWatch DescribeAlarms", &e)))?;
+        let metric = output
+            .metric_alarms()
+            .iter()
+            .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str())));
+        let composite = output
+            .composite_alarms()
+            .iter()
+            .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str())));
+        Ok(metric
+            .chain(composite)
+            .filter_map(|(name, state)| {
+                Some((name?.to_owned(), state.unwrap_or("UNKNOWN").to_owned()))
+            })
+            .collect())
+    }
+}
+
+impl StatusReport for GateAws {
+    async fn report_status(
+        &self,
+        invocation: &HookInvocation,
+        status: HookStatus,
+    ) -> Result<Reported, StatusError> {
+        let status = match status {
+            HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
+            HookStatus::Failed => LifecycleEventStatus::Failed,
+        };
+        let result = self
+            .codedeploy
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(&invocation.deployment_id)
+            .lifecycle_event_hook_execution_id(&invocation.hook_execution_id)
+            .status(status)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Reported::Now),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_lifecycle_event_already_completed_exception()) =>
+            {
+                Ok(Reported::Already)
+            }
+            Err(e) => Err(StatusError {
+                message: crate::aws::describe(
+                    "CodeDeploy PutLifecycleEventHookExecutionStatus",
+                    &e,
+                ),
+                transient: crate::aws::is_transient(&e),
+            }),
+        }
+    }
+}

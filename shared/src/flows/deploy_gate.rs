@@ -1,0 +1,827 @@
+//! deploy-gate: a CodeDeploy lifecycle-hook validator. CodeDeploy invokes it
+//! directly with `{DeploymentId, LifecycleEventHookExecutionId}`; it runs the
+//! checks configured for the deployment's application and deployment group
+//! and reports `Succeeded` or `Failed` (docs/deploy-gate.md).
+//!
+//! This module is the pure part: the hook payload, the checks' configuration
+//! and its validation, the ports the gate reads and acts through, the verdict
+//! and the notice. The checks run in `crate::gate`; the AWS adapters live in
+//! `crate::lookup::deploy_gate` and `crate::effects::deploy_gate`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Channels, EnvReader};
+use crate::lookup::LookupError;
+use crate::plan::Plan;
+use crate::render::alert::{Alert, Severity};
+use crate::route::Function;
+
+/// The `source` attribute of the gate's notices.
+pub const SOURCE: &str = "signalbox.deploy-gate";
+
+/// The lifecycle hooks CodeDeploy calls a function at (Lambda: the last two;
+/// ECS: all four).
+pub const HOOKS: [&str; 4] = [
+    "BeforeAllowTestTraffic",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+];
+
+/// A check's timeout when the configuration gives none.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Kept back from the checks at the end of the working time, to report the
+/// status (one CodeDeploy call) and send the notice.
+pub const REPORT_MARGIN: Duration = Duration::from_secs(4);
+
+/// What deploy-gate reads from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub channels: Channels,
+    /// `GATE_CONFIG_PARAM`: the SSM parameter holding the checks (JSON).
+    pub config_parameter: String,
+    /// `IDEMPOTENCY_TABLE`: always needed, since it keeps a redelivered hook
+    /// from running the checks twice.
+    pub idempotency_table: String,
+    /// `GATE_NOTIFY_SUCCESS`: also send a notice when the gate passes (default false).
+    pub notify_success: bool,
+}
+
+impl Config {
+    /// Reads the function's variables.
+    pub fn read(env: &mut EnvReader) -> Config {
+        let channels = Channels::read(env);
+        let idempotency_table = match &channels.idempotency_table {
+            Some(table) => table.clone(),
+            None => env.required("IDEMPOTENCY_TABLE"),
+        };
+        Config {
+            config_parameter: env.required("GATE_CONFIG_PARAM"),
+            notify_success: env.flag("GATE_NOTIFY_SUCCESS", false),
+            idempotency_table,
+            channels,
+        }
+    }
+}
+
+/// Why the gate cannot do its work; each says what is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GateError {
+    /// The invocation's payload lacks a field or has a wrong one.
+    #[error("hook payload: {field}: {problem}")]
+    Payload { field: String, problem: String },
+    /// The checks' configuration is invalid: the field is a path such as
+    /// `gates[0].checks[1].http.url`.
+    #[error("gate configuration: {field}: {problem}")]
+    Config { field: String, problem: String },
+    /// A read the gate needs failed.
+    #[error("{0}")]
+    Lookup(LookupError),
+}
+
+/// What CodeDeploy invokes the function with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookInvocation {
+    pub deployment_id: String,
+    pub hook_execution_id: String,
+}
+
+impl HookInvocation {
+    /// Reads `{"DeploymentId": …, "LifecycleEventHookExecutionId": …}`.
+    pub fn parse(payload: &Value) -> Result<HookInvocation, GateError> {
+        let field = |name: &str| match payload.get(name) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+            Some(Value::String(_)) => Err(GateError::Payload {
+                field: name.to_owned(),
+                problem: "empty".to_owned(),
+            }),
+            Some(other) => Err(GateError::Payload {
+                field: name.to_owned(),
+                problem: format!("expected a string, found {}", kind_of(other)),
+            }),
+            None => Err(GateError::Payload {
+                field: name.to_owned(),
+                problem: "missing".to_owned(),
+            }),
+        };
+        Ok(HookInvocation {
+            deployment_id: field("DeploymentId")?,
+            hook_execution_id: field("LifecycleEventHookExecutionId")?,
+        })
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The checks' configuration: the JSON in the `GATE_CONFIG_PARAM` parameter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// One entry per application and deployment group.
+    pub gates: Vec<Gate>,
+}
+
+/// The checks of one application and deployment group.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    pub application: String,
+    pub deployment_group: String,
+    pub checks: Vec<Check>,
+}
+
+/// One check: a name, when it runs, its timeout, and exactly one kind.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: String,
+    /// The hooks it runs at; every hook when absent.
+    #[serde(default)]
+    pub hooks: Option<Vec<String>>,
+    /// Seconds; [`DEFAULT_CHECK_TIMEOUT`] when absent.
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    #[serde(default)]
+    pub invoke: Option<InvokeCheck>,
+    #[serde(default)]
+    pub http: Option<HttpCheck>,
+    #[serde(default)]
+    pub alarms: Option<AlarmsCheck>,
+}
+
+/// Invoke the deployment's target version (never the alias) with a payload.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeCheck {
+    #[serde(default)]
+    pub payload: Value,
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// What the response must hold, besides no `FunctionError`.
+    #[serde(default)]
+    pub expect: Option<ResponseExpectation>,
+}
+
+/// A field of the function's JSON response and its allowed values.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseExpectation {
+    /// A dotted path into the response, e.g. `body.status`.
+    pub field: String,
+    /// The field equals one of these.
+    #[serde(default)]
+    pub equals: Option<Vec<Value>>,
+    /// The field, as text, contains this.
+    #[serde(default)]
+    pub contains: Option<String>,
+}
+
+/// Probe a URL (for ECS, the test listener).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    #[serde(default = "get")]
+    pub method: String,
+    pub url: String,
+    #[serde(default = "ok_status")]
+    pub expect_status: u16,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// A probe slower than this fails.
+    #[serde(default)]
+    pub max_latency_ms: Option<u64>,
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// The share of probes that must pass, in (0, 1].
+    #[serde(default = "all")]
+    pub success_ratio: f64,
+    /// Waited before the first probe.
+    #[serde(default)]
+    pub settle_seconds: f64,
+}
+
+/// CloudWatch alarms that must not be in `ALARM` during a watch window.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsCheck {
+    pub names: Vec<String>,
+    /// How long to watch; 0 looks once.
+    #[serde(default)]
+    pub watch_seconds: f64,
+    /// How often to look during the window.
+    #[serde(default = "five")]
+    pub poll_seconds: f64,
+}
+
+fn one() -> u32 {
+    1
+}
+fn get() -> String {
+    "GET".to_owned()
+}
+fn ok_status() -> u16 {
+    200
+}
+fn all() -> f64 {
+    1.0
+}
+fn five() -> f64 {
+    5.0
+}
+
+/// The kind of a check, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    Invoke(InvokeCheck),
+    Http(HttpCheck),
+    Alarms(AlarmsCheck),
+}
+
+impl CheckKind {
+    /// `invoke`, `http` or `alarms`, as the configuration names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Invoke(_) => "invoke",
+            CheckKind::Http(_) => "http",
+            CheckKind::Alarms(_) => "alarms",
+        }
+    }
+}
+
+impl Check {
+    /// The check's one kind (validation guarantees there is exactly one).
+    pub fn kind(&self) -> Option<CheckKind> {
+        match (&self.invoke, &self.http, &self.alarms) {
+            (Some(i), None, None) => Some(CheckKind::Invoke(i.clone())),
+            (None, Some(h), None) => Some(CheckKind::Http(h.clone())),
+            (None, None, Some(a)) => Some(CheckKind::Alarms(a.clone())),
+            _ => None,
+        }
+    }
+
+    /// The check's timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout_seconds
+            .map(Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_CHECK_TIMEOUT)
+    }
+
+    /// Whether it runs at `hook` (None: the hook is unknown, so only checks
+    /// that run at every hook apply).
+    pub fn runs_at(&self, hook: Option<&str>) -> bool {
+        match (&self.hooks, hook) {
+            (None, _) => true,
+            (Some(hooks), Some(hook)) => hooks.iter().any(|h| h == hook),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+impl GateConfig {
+    /// Parses and validates the configuration; the error names the field.
+    pub fn parse(text: &str) -> Result<GateConfig, GateError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        let config: GateConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            GateError::Config {
+                field: if path == "." {
+                    "(top)".to_owned()
+                } else {
+                    path
+                },
+                problem: e.into_inner().to_string(),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), GateError> {
+        let bad = |field: String, problem: &str| {
+            Err(GateError::Config {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
+        for (g, gate) in self.gates.iter().enumerate() {
+            let at = format!("gates[{g}]");
+            if gate.application.trim().is_empty() {
+                return bad(format!("{at}.application"), "empty");
+            }
+            if gate.deployment_group.trim().is_empty() {
+                return bad(format!("{at}.deployment_group"), "empty");
+            }
+            if self.gates[..g].iter().any(|other| {
+                other.application == gate.application
+                    && other.deployment_group == gate.deployment_group
+            }) {
+                return bad(
+                    format!("{at}.deployment_group"),
+                    "a second entry for the same application and deployment group",
+                );
+            }
+            for (c, check) in gate.checks.iter().enumerate() {
+                let at = format!("{at}.checks[{c}]");
+                if check.name.trim().is_empty() {
+                    return bad(format!("{at}.name"), "empty");
+                }
+                for (h, hook) in check.hooks.iter().flatten().enumerate() {
+                    if !HOOKS.contains(&hook.as_str()) {
+                        return bad(
+                            format!("{at}.hooks[{h}]"),
+                            &format!(
+                                "unknown hook {hook:?}; expected one of {}",
+                                HOOKS.join(", ")
+                            ),
+                        );
+                    }
+                }
+                if let Some(t) = check.timeout_seconds
+                    && !(t > 0.0 && t <= 3600.0)
+                {
+                    return bad(
+                        format!("{at}.timeout_seconds"),
+                        "expected seconds above 0, at most 3600",
+                    );
+                }
+                match check.kind() {
+                    None => {
+                        return bad(
+                            at,
+                            "expected exactly one of \"invoke\", \"http\", \"alarms\"",
+                        );
+                    }
+                    Some(CheckKind::Invoke(i)) => {
+                        if i.repeat == 0 {
+                            return bad(format!("{at}.invoke.repeat"), "expected at least 1");
+                        }
+                        if let Some(e) = &i.expect {
+                            if e.field.trim().is_empty() {
+                                return bad(format!("{at}.invoke.expect.field"), "empty");
+                            }
+                            if e.equals.is_none() == e.contains.is_none() {
+                                return bad(
+                                    format!("{at}.invoke.expect"),
+                                    "expected exactly one of \"equals\", \"contains\"",
+                                );
+                            }
+                        }
+                    }
+                    Some(CheckKind::Http(h)) => {
+                        let at = format!("{at}.http");
+                        if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+                            return bad(format!("{at}.url"), "expected an http:// or https:// URL");
+                        }
+                        if reqwest::Method::from_bytes(h.method.as_bytes()).is_err()
+                            || h.method.is_empty()
+                        {
+                            return bad(format!("{at}.method"), "not an HTTP method");
+                        }
+                        if !(100..=599).contains(&h.expect_status) {
+                            return bad(format!("{at}.expect_status"), "expected 100 to 599");
+                        }
+                        if h.repeat == 0 {
+                            return bad(format!("{at}.repeat"), "expected at least 1");
+                        }
+                        if !(h.success_ratio > 0.0 && h.success_ratio <= 1.0) {
+                            return bad(
+                                format!("{at}.success_ratio"),
+                                "expected a share above 0, at most 1",
+                            );
+                        }
+                        if !(h.settle_seconds >= 0.0 && h.settle_seconds <= 3600.0) {
+                            return bad(
+                                format!("{at}.settle_seconds"),
+                                "expected seconds from 0 to 3600",
+                            );
+                        }
+                    }
+                    Some(CheckKind::Alarms(a)) => {
+                        let at = format!("{at}.alarms");
+                        if a.names.is_empty() || a.names.iter().any(|n| n.trim().is_empty()) {
+                            return bad(format!("{at}.names"), "expected alarm names");
+                        }
+                        if !(a.watch_seconds >= 0.0 && a.watch_seconds <= 3600.0) {
+                            return bad(
+                                format!("{at}.watch_seconds"),
+                                "expected seconds from 0 to 3600",
+                            );
+                        }
+                        if !(a.poll_seconds >= 1.0 && a.poll_seconds <= 300.0) {
+                            return bad(
+                                format!("{at}.poll_seconds"),
+                                "expected seconds from 1 to 300",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The gate of `application` / `deployment_group`, if configured.
+    pub fn gate(&self, application: &str, deployment_group: &str) -> Option<&Gate> {
+        self.gates
+            .iter()
+            .find(|g| g.application == application && g.deployment_group == deployment_group)
+    }
+}
+
+/// What the gate knows of the deployment (`GetDeployment` and its AppSpec).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deployment {
+    pub deployment_id: String,
+    pub application: String,
+    pub deployment_group: String,
+    /// `Lambda`, `ECS` or `Server`.
+    pub compute_platform: String,
+    /// For Lambda deployments: the function and versions from the AppSpec.
+    pub lambda: Option<LambdaTarget>,
+    /// The lifecycle hook being run (the target's lifecycle event that is
+    /// in progress), when it can be told.
+    pub hook: Option<String>,
+}
+
+/// A Lambda deployment's function, alias and versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaTarget {
+    pub function: String,
+    pub alias: String,
+    pub current_version: String,
+    pub target_version: String,
+}
+
+/// The reads the gate makes.
+pub trait Lookup {
+    /// `GetDeployment` (with the AppSpec content) and the hook being run.
+    fn deployment(
+        &self,
+        invocation: &HookInvocation,
+    ) -> impl Future<Output = Result<Deployment, LookupError>> + Send;
+    /// The text of the configuration parameter (`ssm:GetParameter`).
+    fn gate_config(
+        &self,
+        parameter: &str,
+    ) -> impl Future<Output = Result<String, LookupError>> + Send;
+}
+
+/// What one invocation of the target version returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoked {
+    /// Lambda's `FunctionError` (`Unhandled`, `Handled`), None when it succeeded.
+    pub function_error: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+/// A probe of AWS (invoke, alarms) could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProbeError(pub String);
+
+/// The AWS calls the checks make.
+pub trait Probe {
+    /// Lambda `Invoke` of `function` at `qualifier` (a version), synchronously.
+    fn invoke(
+        &self,
+        function: &str,
+        qualifier: &str,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<Invoked, ProbeError>> + Send;
+    /// CloudWatch `DescribeAlarms`: each named alarm's state (`OK`,
+    /// `ALARM`, `INSUFFICIENT_DATA`); an alarm that does not exist is absent.
+    fn alarm_states(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, ProbeError>> + Send;
+}
+
+/// The status reported to CodeDeploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum HookStatus {
+    Succeeded,
+    Failed,
+}
+
+impl HookStatus {
+    /// As CodeDeploy names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookStatus::Succeeded => "Succeeded",
+            HookStatus::Failed => "Failed",
+        }
+    }
+}
+
+/// What became of `PutLifecycleEventHookExecutionStatus`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    /// CodeDeploy took the status.
+    Now,
+    /// CodeDeploy already had a status for this hook execution
+    /// (`LifecycleEventAlreadyCompletedException`): an earlier delivery reported.
+    Already,
+}
+
+/// The status could not be reported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StatusError {
+    pub message: String,
+    pub transient: bool,
+}
+
+/// Reports the hook's status to CodeDeploy.
+pub trait StatusReport {
+    /// `PutLifecycleEventHookExecutionStatus`.
+    fn report_status(
+        &self,
+        invocation: &HookInvocation,
+        status: HookStatus,
+    ) -> impl Future<Output = Result<Reported, StatusError>> + Send;
+}
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CheckOutcome {
+    pub name: String,
+    /// `invoke`, `http` or `alarms`.
+    pub kind: &'static str,
+    pub passed: bool,
+    /// How long the check took, in milliseconds.
+    pub latency_ms: u64,
+    /// The first difference found (failed), or a short summary (passed).
+    pub detail: String,
+}
+
+/// The gate's decision.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Verdict {
+    pub status: HookStatus,
+    /// One line: why.
+    pub reason: String,
+    pub checks: Vec<CheckOutcome>,
+}
+
+impl Verdict {
+    /// Failed without running checks: configuration or lookups are broken.
+    pub fn broken(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: HookStatus::Failed,
+            reason: reason.into(),
+            checks: Vec::new(),
+        }
+    }
+
+    /// The verdict of the checks that ran.
+    pub fn of(checks: Vec<CheckOutcome>) -> Verdict {
+        let failed: Vec<&CheckOutcome> = checks.iter().filter(|c| !c.passed).collect();
+        let (status, reason) = match failed.first() {
+            None if checks.is_empty() => (
+                HookStatus::Succeeded,
+                "no checks are configured for this hook".to_owned(),
+            ),
+            None => (
+                HookStatus::Succeeded,
+                format!("all {} checks passed", checks.len()),
+            ),
+            Some(first) => (
+                HookStatus::Failed,
+                format!(
+                    "{} of {} checks failed; first: {}: {}",
+                    failed.len(),
+                    checks.len(),
+                    first.name,
+                    first.detail
+                ),
+            ),
+        };
+        Verdict {
+            status,
+            reason,
+            checks,
+        }
+    }
+}
+
+/// The checks of `deployment` at its hook, or why there are none to run.
+pub fn checks_for<'c>(
+    config: &'c GateConfig,
+    deployment: &Deployment,
+) -> Result<Vec<&'c Check>, String> {
+    let gate = config
+        .gate(&deployment.application, &deployment.deployment_group)
+        .ok_or_else(|| {
+            format!(
+                "no gate is configured for application {} / deployment group {}",
+                deployment.application, deployment.deployment_group
+            )
+        })?;
+    let hook = deployment.hook.as_deref();
+    if hook.is_none() && gate.checks.iter().any(|c| c.hooks.is_some()) {
+        return Err(
+            "cannot tell which lifecycle hook this is, and some checks run only at some hooks"
+                .to_owned(),
+        );
+    }
+    Ok(gate.checks.iter().filter(|c| c.runs_at(hook)).collect())
+}
+
+/// The notice of a gate's verdict: SNS and Slack, for the channels that are
+/// on. `region` (None: unknown) makes the console link.
+pub fn plan_notice(
+    invocation: &HookInvocation,
+    deployment: Option<&Deployment>,
+    verdict: &Verdict,
+    channels: &Channels,
+    region: Option<&str>,
+) -> Plan {
+    let mut plan = Plan::new(Function::DeployGate, &invocation.hook_execution_id);
+    let alert = describe(invocation, deployment, verdict, region);
+    crate::flows::alert_actions(&mut plan, &alert, channels);
+    plan
+}
+
+/// The alert that names the deployment, the hook, and each check with its
+/// outcome, latency and first difference.
+pub fn describe(
+    invocation: &HookInvocation,
+    deployment: Option<&Deployment>,
+    verdict: &Verdict,
+    region: Option<&str>,
+) -> Alert {
+    let hook = deployment
+        .and_then(|d| d.hook.clone())
+        .unwrap_or_else(|| "(unknown hook)".to_owned());
+    let state = verdict.status.as_str().to_owned();
+    let mut fields = Vec::new();
+    let mut attributes = BTreeMap::new();
+    if let Some(d) = deployment {
+        fields.push(("Application".to_owned(), d.application.clone()));
+        fields.push(("Deployment group".to_owned(), d.deployment_group.clone()));
+        attributes.insert("application".to_owned(), d.application.clone());
+        attributes.insert("deployment_group".to_owned(), d.deployment_group.clone());
+    }
+    fields.push(("Deployment".to_owned(), invocation.deployment_id.clone()));
+    fields.push(("Hook".to_owned(), hook.clone()));
+    fields.push((
+        "Hook execution".to_owned(),
+        invocation.hook_execution_id.clone(),
+    ));
+    if let Some(lambda) = deployment.and_then(|d| d.lambda.as_ref()) {
+        fields.push((
+            "Function".to_owned(),
+            format!(
+                "{} (alias {}: version {} → {})",
+                lambda.function, lambda.alias, lambda.current_version, lambda.target_version
+            ),
+        ));
+    }
+    fields.push(("Status".to_owned(), state.clone()));
+    let details = (!verdict.checks.is_empty()).then(|| {
+        (
+            format!("Checks ({})", verdict.checks.len()),
+            verdict
+                .checks
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} ({}, {} ms): {}",
+                        if c.passed { "passed" } else { "FAILED" },
+                        c.name,
+                        c.kind,
+                        c.latency_ms,
+                        c.detail
+                    )
+                })
+                .collect(),
+        )
+    });
+    let (severity, error) = match verdict.status {
+        HookStatus::Failed => (Severity::Error, Some(verdict.reason.clone())),
+        HookStatus::Succeeded => (Severity::Info, None),
+    };
+    let links = region
+        .filter(|r| !r.is_empty())
+        .map(|region| {
+            vec![(
+                "Open deployment".to_owned(),
+                format!(
+                    "https://{region}.console.aws.amazon.com/codesuite/codedeploy/deployments/{}?region={region}",
+                    invocation.deployment_id
+                ),
+            )]
+        })
+        .unwrap_or_default();
+    Alert {
+        source: SOURCE.to_owned(),
+        headline: format!(
+            "Deployment gate {} at {hook} of deployment {}",
+            state, invocation.deployment_id
+        ),
+        state,
+        severity,
+        attributes,
+        fields,
+        error,
+        details,
+        log_tail: Vec::new(),
+        links,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_payload_without_the_hook_execution_id_names_the_field() {
+        let error = HookInvocation::parse(&json!({"DeploymentId": "d-1"})).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "hook payload: LifecycleEventHookExecutionId: missing"
+        );
+        let error = HookInvocation::parse(&json!({"DeploymentId": 5})).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "hook payload: DeploymentId: expected a string, found a number"
+        );
+    }
+
+    fn config_error(text: &str) -> String {
+        GateConfig::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn configuration_errors_name_the_field() {
+        assert_eq!(
+            config_error(
+                r#"{"gates":[{"application":"a","deployment_group":"g","checks":[{"name":"x","http":{"url":"ftp://h"}}]}]}"#
+            ),
+            "gate configuration: gates[0].checks[0].http.url: expected an http:// or https:// URL"
+        );
+        assert!(
+            config_error(r#"{"gates":[{"application":"a","deployment_group":"g","checks":[{"name":"x","http":{"url":"http://h","succes_ratio":1}}]}]}"#)
+                .starts_with("gate configuration: gates[0].checks[0].http.succes_ratio: unknown field"),
+        );
+        assert_eq!(
+            config_error(
+                r#"{"gates":[{"application":"a","deployment_group":"g","checks":[{"name":"x"}]}]}"#
+            ),
+            "gate configuration: gates[0].checks[0]: expected exactly one of \"invoke\", \"http\", \"alarms\""
+        );
+        assert_eq!(
+            config_error(
+                r#"{"gates":[{"application":"a","deployment_group":"g","checks":[{"name":"x","hooks":["AfterTraffic"],"alarms":{"names":["a"]}}]}]}"#
+            ),
+            "gate configuration: gates[0].checks[0].hooks[0]: unknown hook \"AfterTraffic\"; expected one of BeforeAllowTestTraffic, AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic"
+        );
+        assert!(config_error("{not json").starts_with("gate configuration: "));
+    }
+
+    #[test]
+    fn checks_limited_to_some_hooks_need_the_hook() {
+        let config = GateConfig::parse(
+            r#"{"gates":[{"application":"a","deployment_group":"g","checks":[
+                {"name":"smoke","hooks":["BeforeAllowTraffic"],"invoke":{}},
+                {"name":"alarms","hooks":["AfterAllowTraffic"],"alarms":{"names":["errors"]}}]}]}"#,
+        )
+        .unwrap();
+        let mut deployment = Deployment {
+            application: "a".into(),
+            deployment_group: "g".into(),
+            hook: Some("AfterAllowTraffic".into()),
+            ..Deployment::default()
+        };
+        let names: Vec<&str> = checks_for(&config, &deployment)
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["alarms"]);
+        deployment.hook = None;
+        assert!(checks_for(&config, &deployment).is_err());
+        deployment.deployment_group = "other".into();
+        assert!(
+            checks_for(&config, &deployment)
+                .unwrap_err()
+                .contains("no gate is configured")
+        );
+    }
+}

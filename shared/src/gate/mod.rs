@@ -1,0 +1,394 @@
+//! deploy-gate's handler: one CodeDeploy lifecycle hook execution in, one
+//! status out. It always reports, before its own deadline, and reports once:
+//!
+//! 1. claim the hook execution in the idempotency table (a redelivery finds
+//!    it done and does nothing);
+//! 2. read the configuration and the deployment; broken ones mean `Failed`
+//!    with the reason;
+//! 3. run the checks of this application, deployment group and hook, each
+//!    under its timeout, all before the deadline less [`REPORT_MARGIN`];
+//! 4. report `PutLifecycleEventHookExecutionStatus` (CodeDeploy's
+//!    `LifecycleEventAlreadyCompletedException` counts as already reported);
+//! 5. send the notice (on failure, or always when configured).
+
+pub mod checks;
+
+use std::time::Duration;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::{error, info, warn};
+
+use crate::config::{EnvReader, Mode};
+use crate::effects::deploy_gate::GateAws;
+use crate::effects::{
+    ActionFailure, Effects, FAILURE_REPORT_VERSION, FailureReport, ReportError, RequestContext,
+};
+use crate::flows::FunctionConfig;
+use crate::flows::deploy_gate::{
+    Config, Deployment, GateConfig, GateError, HookInvocation, HookStatus, Lookup, Probe,
+    REPORT_MARGIN, Reported, StatusError, StatusReport, Verdict, checks_for, plan_notice,
+};
+use crate::idempotency::{Claim, Ledger};
+use crate::invocation::{Deadline, Invocation};
+use crate::route::Function;
+
+/// Everything the gate reads and calls: [`GateAws`] for real, fakes in tests.
+pub trait GatePorts: Lookup + Probe + StatusReport + Sync {}
+impl<T: Lookup + Probe + StatusReport + Sync> GatePorts for T {}
+
+/// What deploy-gate did with one invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum GateOutcome {
+    /// The checks ran (or could not) and the status was reported.
+    Reported {
+        deployment_id: String,
+        hook_execution_id: String,
+        hook: Option<String>,
+        /// CodeDeploy already had a status (an earlier delivery reported).
+        already_reported: bool,
+        verdict: Verdict,
+        /// The notice's actions and what became of each.
+        notice: Vec<String>,
+    },
+    /// An earlier delivery of this hook execution reported: nothing ran.
+    AlreadyReported { hook_execution_id: String },
+    /// The payload names no hook execution, so there is nothing to report
+    /// to: sent to the failure queue.
+    Rejected { reason: String },
+}
+
+/// Why an invocation failed; Lambda retries it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GateRunError {
+    #[error("hook execution {0} is being checked by another invocation: retry later")]
+    InProgress(String),
+    #[error("hook execution {hook_execution_id}: the {status} status was not reported: {source}")]
+    Status {
+        hook_execution_id: String,
+        status: &'static str,
+        #[source]
+        source: StatusError,
+    },
+    #[error("{reason} (and the failure report was not sent: {source})")]
+    Unreported {
+        reason: String,
+        #[source]
+        source: ReportError,
+    },
+}
+
+/// The key a hook execution's status is claimed under in the idempotency table.
+pub fn status_key(hook_execution_id: &str) -> String {
+    format!("deploy-gate#{hook_execution_id}#PutLifecycleEventHookExecutionStatus")
+}
+
+/// The gate's configuration as read at cold start: usable, or broken (then
+/// every hook is reported `Failed` with this reason rather than left to
+/// time out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settings {
+    Ready(Config),
+    Broken(String),
+}
+
+/// Handles one hook invocation; see the module's documentation.
+#[allow(clippy::too_many_arguments)]
+pub async fn run<P: GatePorts, E: Effects + Sync>(
+    payload: &Value,
+    settings: &Settings,
+    ports: &P,
+    ledger: Option<&Ledger>,
+    effects: &E,
+    http: &reqwest::Client,
+    invocation: &Invocation,
+) -> Result<GateOutcome, GateRunError> {
+    let hook = match HookInvocation::parse(payload) {
+        Ok(hook) => hook,
+        Err(problem) => return reject(payload, problem, effects, invocation).await,
+    };
+    let work = invocation.deadline.for_work();
+    let key = status_key(&hook.hook_execution_id);
+    let owner = match ledger {
+        None => None,
+        Some(ledger) => {
+            match tokio::time::timeout_at(work.instant(), ledger.claim(&key)).await {
+                Ok(Ok(Claim::AlreadyDone)) => {
+                    info!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, "already reported by an earlier delivery: nothing to do");
+                    return Ok(GateOutcome::AlreadyReported {
+                        hook_execution_id: hook.hook_execution_id,
+                    });
+                }
+                Ok(Ok(Claim::Claimed(owner))) => Some(owner),
+                Ok(Err(crate::idempotency::LedgerError::InProgress(_))) => {
+                    return Err(GateRunError::InProgress(hook.hook_execution_id));
+                }
+                // A deployment left without an answer fails after an hour:
+                // reporting matters more than the guard against a second run.
+                Ok(Err(error)) => {
+                    warn!(%key, %error, "idempotency table unavailable: checking without the redelivery guard");
+                    None
+                }
+                Err(_) => {
+                    warn!(%key, "idempotency table did not answer in time: checking without the redelivery guard");
+                    None
+                }
+            }
+        }
+    };
+    let checks_until = work.within(work.remaining().saturating_sub(REPORT_MARGIN));
+    let (deployment, verdict) = match settings {
+        Settings::Broken(reason) => (None, Verdict::broken(reason.clone())),
+        Settings::Ready(config) => decide(&hook, config, ports, http, checks_until).await,
+    };
+    let level_failed = verdict.status == HookStatus::Failed;
+    if level_failed {
+        warn!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, hook = ?deployment.as_ref().and_then(|d| d.hook.clone()), reason = %verdict.reason, "gate failed");
+    } else {
+        info!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, hook = ?deployment.as_ref().and_then(|d| d.hook.clone()), reason = %verdict.reason, "gate passed");
+    }
+    // The status goes out even when the work time is used up: the cleanup
+    // margin is kept for exactly this.
+    let reported = tokio::time::timeout_at(
+        invocation.deadline.instant(),
+        ports.report_status(&hook, verdict.status),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(StatusError {
+            message: "no answer before the invocation's deadline".to_owned(),
+            transient: true,
+        })
+    });
+    let already_reported = match reported {
+        Ok(Reported::Now) => false,
+        Ok(Reported::Already) => {
+            info!(hook_execution_id = %hook.hook_execution_id, "CodeDeploy already had a status for this hook execution");
+            true
+        }
+        Err(source) => {
+            if let (Some(ledger), Some(owner)) = (ledger, &owner) {
+                // Let Lambda's retry try again.
+                if let Err(e) = ledger.release(&key, owner).await {
+                    warn!(%key, error = %e, "could not release the claim");
+                }
+            }
+            error!(hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), error = %source, "status not reported");
+            return Err(GateRunError::Status {
+                hook_execution_id: hook.hook_execution_id,
+                status: verdict.status.as_str(),
+                source,
+            });
+        }
+    };
+    if let (Some(ledger), Some(owner)) = (ledger, &owner)
+        && let Err(e) = ledger.complete(&key, owner).await
+    {
+        error!(%key, error = %e, "reported, but not recorded as reported: a redelivery will run the checks again (CodeDeploy refuses a second status)");
+    }
+    info!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), already_reported, "status reported");
+    let mut notice = Vec::new();
+    let wants_notice = match settings {
+        Settings::Ready(config) => level_failed || config.notify_success,
+        Settings::Broken(_) => false,
+    };
+    if let (Settings::Ready(config), true, false) = (settings, wants_notice, already_reported) {
+        // The function's ARN names its region: arn:aws:lambda:<region>:….
+        let region = invocation.function_arn.split(':').nth(3);
+        let plan = plan_notice(
+            &hook,
+            deployment.as_ref(),
+            &verdict,
+            &config.channels,
+            region,
+        );
+        for (action, (key, result)) in plan
+            .actions
+            .iter()
+            .zip(crate::carry_out(&plan, effects, invocation.deadline.for_work()).await)
+        {
+            match result {
+                Ok(done) => notice.push(format!("{}: {done:?}", action.kind())),
+                Err(e) => {
+                    warn!(%key, error = %e, "notice not sent");
+                    notice.push(format!("{}: {e}", action.kind()));
+                }
+            }
+        }
+    }
+    Ok(GateOutcome::Reported {
+        deployment_id: hook.deployment_id,
+        hook_execution_id: hook.hook_execution_id,
+        hook: deployment.and_then(|d| d.hook),
+        already_reported,
+        verdict,
+        notice,
+    })
+}
+
+/// Reads the configuration and the deployment, then runs the checks.
+pub async fn decide<P: GatePorts>(
+    hook: &HookInvocation,
+    config: &Config,
+    ports: &P,
+    http: &reqwest::Client,
+    until: Deadline,
+) -> (Option<Deployment>, Verdict) {
+    let reads = async {
+        let text = ports
+            .gate_config(&config.config_parameter)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read the gate configuration {}: {e}",
+                    config.config_parameter
+                )
+            })?;
+        let gate = GateConfig::parse(&text)
+            .map_err(|e| format!("{} ({}): {e}", config.config_parameter, "GATE_CONFIG_PARAM"))?;
+        let deployment = ports
+            .deployment(hook)
+            .await
+            .map_err(|e| format!("cannot read deployment {}: {e}", hook.deployment_id))?;
+        Ok::<_, String>((gate, deployment))
+    };
+    let (gate, deployment) = match tokio::time::timeout_at(until.instant(), reads).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(reason)) => return (None, Verdict::broken(reason)),
+        Err(_) => {
+            return (
+                None,
+                Verdict::broken("reading the configuration and the deployment ran out of time"),
+            );
+        }
+    };
+    let checks = match checks_for(&gate, &deployment) {
+        Ok(checks) => checks,
+        Err(reason) => return (Some(deployment), Verdict::broken(reason)),
+    };
+    let outcomes = checks::run_checks(&checks, &deployment, ports, http, until).await;
+    (Some(deployment), Verdict::of(outcomes))
+}
+
+async fn reject<E: Effects>(
+    payload: &Value,
+    problem: GateError,
+    effects: &E,
+    invocation: &Invocation,
+) -> Result<GateOutcome, GateRunError> {
+    let reason = format!("malformed hook invocation: {problem}");
+    let report = FailureReport {
+        version: FAILURE_REPORT_VERSION,
+        request_context: RequestContext {
+            request_id: invocation.request_id.clone(),
+            function_arn: invocation.function_arn.clone(),
+            condition: "PermanentFailure",
+        },
+        request_payload: payload.clone(),
+        function: Function::DeployGate,
+        event_id: None,
+        reason: reason.clone(),
+        failed_actions: Vec::<ActionFailure>::new(),
+    };
+    let sent = tokio::time::timeout_at(
+        invocation.deadline.instant(),
+        effects.report_failure(&report),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(ReportError::Send(
+            "not sent by the invocation's deadline".to_owned(),
+        ))
+    });
+    match sent {
+        Ok(()) => {
+            error!(%reason, "failed for good: sent to the failure queue, not retried");
+            Ok(GateOutcome::Rejected { reason })
+        }
+        Err(source) => Err(GateRunError::Unreported { reason, source }),
+    }
+}
+
+/// The HTTP client of the `http` checks: no redirects followed silently
+/// beyond reqwest's default, a bounded connect time.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Runs deploy-gate on the Lambda Runtime API.
+///
+/// Unlike the other functions, a configuration problem found at cold start
+/// does not stop the process: every hook is then reported `Failed` with the
+/// problem, since a hook left unanswered holds the deployment for an hour.
+pub async fn main() -> Result<(), lambda_runtime::Error> {
+    crate::logging::init();
+    let mut env = EnvReader::from_process(Mode::Strict);
+    let config = Config::read(&mut env);
+    let failure_queue = env.optional("FAILURE_QUEUE_URL");
+    if failure_queue.is_none() {
+        env.missing("FAILURE_QUEUE_URL");
+    }
+    let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let sdk = crate::aws::sdk_config(endpoint.as_deref()).await;
+    let aws = crate::aws::Aws::new(&sdk);
+    let gate = GateAws::new(&sdk);
+    let mut settings = match env.finish() {
+        Ok(()) => Settings::Ready(config.clone()),
+        Err(problem) => Settings::Broken(problem.to_string()),
+    };
+    let mut effects = crate::effects::AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+        failure_queue,
+    };
+    if let Settings::Ready(config) = &settings {
+        match crate::lambda::executor(&FunctionConfig::DeployGate(config.clone()), aws.clone())
+            .await
+        {
+            Ok(executor) => {
+                effects.slack = executor.slack;
+                effects.ledger = executor.ledger;
+            }
+            Err(problem) => settings = Settings::Broken(format!("Slack webhook: {problem}")),
+        }
+    }
+    let ledger = match &settings {
+        Settings::Ready(config) => {
+            Some(Ledger::new(aws.dynamodb.clone(), &config.idempotency_table))
+        }
+        Settings::Broken(reason) => {
+            error!(function = %Function::DeployGate, error = %reason, "cannot start as configured: every hook will be reported Failed");
+            None
+        }
+    };
+    let http = http_client();
+    let (settings, gate, ledger, effects, http) = (&settings, &gate, &ledger, &effects, &http);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = Invocation::from_lambda(&event.context);
+        let outcome = run(
+            &event.payload,
+            settings,
+            gate,
+            ledger.as_ref(),
+            effects,
+            http,
+            &invocation,
+        )
+        .await?;
+        Ok::<Value, lambda_runtime::Error>(summary(&outcome))
+    }))
+    .await
+}
+
+/// The invocation's response: what the gate decided, for the Lambda console and tests.
+pub fn summary(outcome: &GateOutcome) -> Value {
+    serde_json::to_value(outcome).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+}

@@ -1,0 +1,524 @@
+//! deploy-gate against its peers: HTTP probes against a local server that
+//! answers slowly, wrongly or not at all; the
+//! deployment, Lambda `Invoke` and the status report through
+//! `aws-smithy-mocks`, asserting what is sent; CloudWatch alarms mocked too
+//! (moto 5.2.5 does not speak the SDK's Smithy RPC v2 CBOR protocol for CloudWatch).
+//!
+//! moto 5.2.5 implements GetDeployment but not ListDeploymentTargets,
+//! BatchGetDeploymentTargets or PutLifecycleEventHookExecutionStatus, and
+//! its Lambda `Invoke` needs Docker: those go through `aws-smithy-mocks`
+//! (GetDeployment too, since one CodeDeploy client is either mocked or not).
+
+use std::time::Duration;
+
+use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
+use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::{
+    PutLifecycleEventHookExecutionStatusError, PutLifecycleEventHookExecutionStatusOutput,
+};
+use aws_sdk_codedeploy::types::error::LifecycleEventAlreadyCompletedException;
+use aws_sdk_codedeploy::types::{
+    AppSpecContent, ComputePlatform, DeploymentInfo, DeploymentTarget, LambdaTarget,
+    LifecycleEvent, LifecycleEventStatus, RevisionLocation, RevisionLocationType,
+};
+use aws_sdk_lambda::operation::invoke::InvokeOutput;
+use aws_sdk_lambda::primitives::Blob;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use serde_json::{Value, json};
+use signalbox::config::Channels;
+use signalbox::effects::DryRun;
+use signalbox::effects::deploy_gate::GateAws;
+use signalbox::flows::deploy_gate::{Check, Config, Deployment, GateConfig};
+use signalbox::gate::{self, GateOutcome, Settings, checks::run_checks};
+use signalbox::invocation::{Deadline, Invocation};
+use signalbox::plan::Action;
+use signalbox_tests::{moto_config, unique};
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn checks(json: Value) -> Vec<Check> {
+    let text = json!({"gates": [{"application": "a", "deployment_group": "g", "checks": json}]});
+    GateConfig::parse(&text.to_string())
+        .expect("valid configuration")
+        .gates[0]
+        .checks
+        .clone()
+}
+
+async fn run(gate: &GateAws, checks: &[Check]) -> Vec<(bool, String)> {
+    let refs: Vec<&Check> = checks.iter().collect();
+    run_checks(
+        &refs,
+        &Deployment::default(),
+        gate,
+        &gate::http_client(),
+        Deadline::after(Duration::from_secs(30)),
+    )
+    .await
+    .into_iter()
+    .map(|o| (o.passed, o.detail))
+    .collect()
+}
+
+#[tokio::test]
+async fn http_probes_fail_on_a_slow_a_wrong_or_a_missing_answer() {
+    let server = MockServer::start().await;
+    Mock::given(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(300)))
+        .mount(&server)
+        .await;
+    Mock::given(path("/unavailable"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/wrong-body"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<h1>Welcome to nginx</h1>"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/hangs"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .mount(&server)
+        .await;
+    Mock::given(path("/healthy"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("healthy"))
+        .mount(&server)
+        .await;
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}/health", closed.local_addr().unwrap());
+    drop(closed);
+    let url = |p: &str| format!("{}{p}", server.uri());
+    let gate = GateAws::new(&moto_config().await);
+    let found = run(
+        &gate,
+        &checks(json!([
+            {"name": "slow", "http": {"url": url("/slow"), "max_latency_ms": 200}},
+            {"name": "wrong status", "http": {"url": url("/unavailable")}},
+            {"name": "wrong body", "http": {"url": url("/wrong-body"), "body_contains": "healthy"}},
+            {"name": "nobody", "http": {"url": closed_url}},
+            {"name": "hangs", "timeout_seconds": 1, "http": {"url": url("/hangs")}},
+            {"name": "healthy", "http": {"url": url("/healthy"), "body_contains": "healthy", "repeat": 3, "max_latency_ms": 2000}}
+        ])),
+    )
+    .await;
+    assert!(!found[0].0, "{found:?}");
+    assert!(
+        found[0].1.contains("probe 1 of 1: answered in 3")
+            && found[0].1.contains("more than 200 ms"),
+        "{}",
+        found[0].1
+    );
+    assert!(!found[1].0);
+    assert!(
+        found[1]
+            .1
+            .ends_with("first: probe 1 of 1: status 503, expected 200: maintenance"),
+        "{}",
+        found[1].1
+    );
+    assert!(!found[2].0);
+    assert!(
+        found[2]
+            .1
+            .contains("body does not contain \"healthy\": <h1>Welcome to nginx</h1>"),
+        "{}",
+        found[2].1
+    );
+    assert!(!found[3].0);
+    assert!(found[3].1.ends_with("could not connect"), "{}", found[3].1);
+    assert_eq!(
+        found[4],
+        (false, "did not finish within its timeout of 1s".to_owned())
+    );
+    assert!(found[5].0, "{}", found[5].1);
+    assert!(
+        found[5].1.starts_with("3 of 3 probes of GET"),
+        "{}",
+        found[5].1
+    );
+}
+
+#[tokio::test]
+async fn http_probes_pass_at_the_required_success_ratio_after_the_settle_delay() {
+    let server = MockServer::start().await;
+    // The first probe meets a cold instance; the rest find it warm.
+    Mock::given(path("/warming"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/warming"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let url = format!("{}/warming", server.uri());
+    let gate = GateAws::new(&moto_config().await);
+    let started = std::time::Instant::now();
+    let found = run(
+        &gate,
+        &checks(json!([
+            {"name": "ratio", "http": {"url": url, "repeat": 4, "success_ratio": 0.75, "settle_seconds": 0.5}},
+            {"name": "all", "http": {"url": url, "repeat": 2}}
+        ])),
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the settle delay is waited"
+    );
+    assert!(found[0].0, "{}", found[0].1);
+    assert!(found[0].1.starts_with("3 of 4 probes"), "{}", found[0].1);
+    assert!(found[1].0, "warm now: {}", found[1].1);
+}
+
+#[tokio::test]
+async fn alarms_in_alarm_fail_the_gate_and_quiet_ones_pass() {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm, StateValue};
+    // moto 5.2.5 answers CloudWatch only in the Query protocol; the SDK
+    // speaks Smithy RPC v2 CBOR (moto replies 404), so DescribeAlarms is mocked.
+    let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(|r| r.alarm_types().len() == 2)
+        .then_compute_output(|r| {
+            let names = r.alarm_names().to_vec();
+            let mut out = DescribeAlarmsOutput::builder();
+            for name in names {
+                match name.as_str() {
+                    "quiet" => {
+                        out = out.metric_alarms(
+                            MetricAlarm::builder()
+                                .alarm_name("quiet")
+                                .state_value(StateValue::Ok)
+                                .build(),
+                        )
+                    }
+                    "noisy" => {
+                        out = out.composite_alarms(
+                            CompositeAlarm::builder()
+                                .alarm_name("noisy")
+                                .state_value(StateValue::Alarm)
+                                .build(),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+            out.build()
+        });
+    let mut gate = GateAws::new(&moto_config().await);
+    gate.cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&describe]);
+    let found = run(
+        &gate,
+        &checks(json!([
+            {"name": "quiet", "alarms": {"names": ["quiet"], "watch_seconds": 1, "poll_seconds": 1}},
+            {"name": "noisy", "alarms": {"names": ["quiet", "noisy"]}},
+            {"name": "missing", "alarms": {"names": ["no-such-alarm"]}}
+        ])),
+    )
+    .await;
+    assert_eq!(
+        found[0],
+        (true, "1 alarm(s) not in ALARM for 1s".to_owned())
+    );
+    assert_eq!(
+        found[1],
+        (
+            false,
+            "alarm noisy is in ALARM (0 s into the watch)".to_owned()
+        )
+    );
+    assert_eq!(
+        found[2],
+        (false, "alarm no-such-alarm does not exist".to_owned())
+    );
+    assert_eq!(
+        describe.num_calls(),
+        4,
+        "the quiet alarm is looked at twice in its 1 s window"
+    );
+}
+
+/// A Lambda deployment of `checkout` (alias `live`, version 1 → 2) of
+/// application `shop` / group `g`, now at BeforeAllowTraffic.
+fn deployment_rules() -> Vec<Rule> {
+    let spec = json!({"version": 0.0, "Resources": [{"checkout": {"Type": "AWS::Lambda::Function",
+        "Properties": {"Name": "checkout", "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}]});
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .match_requests(|r| r.deployment_id() == Some("d-1"))
+        .then_output(move || {
+            GetDeploymentOutput::builder()
+                .deployment_info(
+                    DeploymentInfo::builder()
+                        .deployment_id("d-1")
+                        .application_name("shop")
+                        .deployment_group_name("g")
+                        .compute_platform(ComputePlatform::Lambda)
+                        .revision(
+                            RevisionLocation::builder()
+                                .revision_type(RevisionLocationType::AppSpecContent)
+                                .app_spec_content(
+                                    AppSpecContent::builder().content(spec.to_string()).build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+        ListDeploymentTargetsOutput::builder()
+            .target_ids("checkout:live")
+            .build()
+    });
+    let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
+        BatchGetDeploymentTargetsOutput::builder()
+            .deployment_targets(
+                DeploymentTarget::builder()
+                    .lambda_target(
+                        LambdaTarget::builder()
+                            .target_id("checkout:live")
+                            .lifecycle_events(
+                                LifecycleEvent::builder()
+                                    .lifecycle_event_name("BeforeAllowTraffic")
+                                    .status(LifecycleEventStatus::InProgress)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    vec![get, list, batch]
+}
+
+async fn settings(config: &aws_config::SdkConfig, checks: Value) -> Settings {
+    let parameter = format!("/{}/gate", unique("signalbox"));
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(&parameter)
+        .value(
+            json!({"gates": [{"application": "shop", "deployment_group": "g", "checks": checks}]})
+                .to_string(),
+        )
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put_parameter");
+    Settings::Ready(Config {
+        channels: Channels {
+            topic_arn: Some("arn:aws:sns:us-east-1:123456789012:alerts".to_owned()),
+            slack_parameter: None,
+            idempotency_table: None,
+        },
+        config_parameter: parameter,
+        idempotency_table: "unused".to_owned(),
+        notify_success: false,
+    })
+}
+
+const HOOK: &str = "hook-1";
+
+fn payload() -> Value {
+    json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": HOOK})
+}
+
+#[tokio::test]
+async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported() {
+    let config = moto_config().await;
+    let settings = settings(
+        &config,
+        json!([{"name": "smoke", "invoke": {"payload": {"ping": 1}, "repeat": 3,
+                "expect": {"field": "body.status", "contains": "ok"}}}]),
+    )
+    .await;
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(|r| {
+            r.function_name() == Some("checkout")
+                && r.qualifier() == Some("2")
+                && r.payload().map(|p| p.as_ref()) == Some(br#"{"ping":1}"#.as_slice())
+        })
+        .then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .payload(Blob::new(r#"{"body": {"status": "all ok"}}"#))
+                .build()
+        });
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .match_requests(|r| {
+            r.deployment_id() == Some("d-1")
+                && r.lifecycle_event_hook_execution_id() == Some(HOOK)
+                && r.status() == Some(&LifecycleEventStatus::Succeeded)
+        })
+        .then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build());
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    let refs: Vec<&Rule> = rules.iter().collect();
+    gate.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
+    let effects = DryRun::default();
+    let outcome = gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &Invocation::within(Duration::from_secs(30)),
+    )
+    .await
+    .expect("reported");
+    let GateOutcome::Reported {
+        verdict,
+        hook,
+        already_reported,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Succeeded", "{verdict:?}");
+    assert_eq!(hook.as_deref(), Some("BeforeAllowTraffic"));
+    assert!(!already_reported);
+    assert_eq!(
+        invoke.num_calls(),
+        3,
+        "version 2 invoked three times, never the alias"
+    );
+    assert_eq!(put.num_calls(), 1, "exactly one status");
+    assert!(
+        effects.seen().is_empty(),
+        "no notice for a passing gate by default"
+    );
+}
+
+#[tokio::test]
+async fn a_status_codedeploy_already_has_counts_as_reported_and_notifies_nothing_new() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
+        InvokeOutput::builder()
+            .status_code(200)
+            .function_error("Unhandled")
+            .payload(Blob::new(r#"{"errorMessage": "boom"}"#))
+            .build()
+    });
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .match_requests(|r| r.status() == Some(&LifecycleEventStatus::Failed))
+        .then_error(|| {
+            PutLifecycleEventHookExecutionStatusError::LifecycleEventAlreadyCompletedException(
+                LifecycleEventAlreadyCompletedException::builder()
+                    .message("already completed")
+                    .build(),
+            )
+        });
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    let refs: Vec<&Rule> = rules.iter().collect();
+    gate.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
+    let effects = DryRun::default();
+    let outcome = gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &Invocation::within(Duration::from_secs(30)),
+    )
+    .await
+    .expect("an earlier report is not an error");
+    let GateOutcome::Reported {
+        verdict,
+        already_reported,
+        notice,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Failed");
+    assert!(
+        verdict
+            .reason
+            .contains("FunctionError Unhandled: {\"errorMessage\": \"boom\"}"),
+        "{}",
+        verdict.reason
+    );
+    assert!(already_reported);
+    assert_eq!(put.num_calls(), 1);
+    assert!(
+        notice.is_empty() && effects.seen().is_empty(),
+        "the earlier delivery notified"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_gate_notifies_sns_with_the_hook_and_every_check() {
+    let config = moto_config().await;
+    let settings = settings(
+        &config,
+        json!([{"name": "smoke", "invoke": {"expect": {"field": "status", "equals": ["ok", 200]}}}]),
+    )
+    .await;
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
+        InvokeOutput::builder()
+            .status_code(200)
+            .payload(Blob::new(r#"{"status": "degraded"}"#))
+            .build()
+    });
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build());
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    let refs: Vec<&Rule> = rules.iter().collect();
+    gate.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
+    let effects = DryRun::default();
+    gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &Invocation::within(Duration::from_secs(30)),
+    )
+    .await
+    .expect("reported");
+    let seen = effects.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[0].0,
+        format!("deploy-gate#{HOOK}#Publish#arn:aws:sns:us-east-1:123456789012:alerts")
+    );
+    let Action::Publish(message) = &seen[0].1 else {
+        panic!("{seen:?}")
+    };
+    assert!(
+        message
+            .message
+            .contains("Hook              BeforeAllowTraffic"),
+        "{}",
+        message.message
+    );
+    assert!(
+        message.message.contains("FAILED smoke (invoke, "),
+        "{}",
+        message.message
+    );
+    assert!(
+        message
+            .message
+            .contains("invocation 1: status is \"degraded\", expected \"ok\" or 200"),
+        "{}",
+        message.message
+    );
+}
