@@ -220,8 +220,8 @@ fn bench_sample(function: Function) -> &'static str {
         Function::PipelineAlert => "codepipeline-execution-failed.json",
         // GetDeployment, then SNS and Slack.
         Function::DeployNotify => "codedeploy-deployment-success.json",
-        // A push to a repository without replicas: no call.
-        Function::RepoReplicate => "codecommit-reference-updated-unmapped.json",
+        // A push to a replicated repository: the mirror build (StartBuild).
+        Function::RepoReplicate => "codecommit-reference-updated.json",
         // A deletion: a notice without reads (the scan would call CodeCommit).
         Function::RepoGuard => "codecommit-reference-deleted-by-user.json",
     }
@@ -606,6 +606,11 @@ fn main() {
             python.calls.len(),
             python.peak_kib as f64 / 1024.0,
             ratio(python.peak_kib as f64, rust.peak_kib as f64),
+        );
+        // The baseline is honest only while it makes the same calls.
+        assert_eq!(
+            python.calls, rust.calls,
+            "the Python baseline's calls differ from pipeline-alert's"
         );
         sequences.push(("Python baseline".to_owned(), python.calls.clone()));
     }
