@@ -297,6 +297,8 @@ fn python_command(standin: &StandIn) -> Command {
         .args(["-m", "awslambdaric", "pipeline_alert.handler"])
         .current_dir(root().join("bench/python"))
         .env("LAMBDA_TASK_ROOT", root().join("bench/python"))
+        // Lambda's /var/task is read-only: no __pycache__ there either.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         // The stand-in's webhook is plain http; the handler accepts it only then.
         .env("BENCH_ALLOW_HTTP_WEBHOOK", "true");
     command
