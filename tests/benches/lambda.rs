@@ -2,8 +2,15 @@
 //!
 //! - cold start: each release function binary spawned under a local Lambda
 //!   Runtime API; time from spawn to its first `GET /next` (init: config,
-//!   SDK clients), and to the response of its first invocation (its AWS
-//!   reads answered 404 by a local server, so no network time is counted);
+//!   SDK clients, the webhook URL from SSM), and to the response of its first
+//!   invocation;
+//! - time-to-done: spawn → that response, with every AWS API and the Slack
+//!   webhook answered by a local stand-in (`standin.rs`) with valid canned
+//!   responses, so the function does its whole job: at once (instant), and
+//!   with a delay per request and a larger one per new connection (latency
+//!   mode, `BENCH_DELAY_MS`, `BENCH_CONNECT_MS`); the number of calls;
+//! - the Python 3 + boto3 baseline (`bench/python/pipeline_alert.py`, under
+//!   awslambdaric) doing pipeline-alert's job the same way, and the ratio;
 //! - peak memory: the process's VmHWM after that invocation;
 //! - per-event CPU: parse + route + plan + render of every sample event,
 //!   in process, averaged over many rounds;
@@ -17,10 +24,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod standin;
+
 use signalbox::event::Event;
 use signalbox::flows::{self, FunctionConfig};
 use signalbox::lookup::Offline;
 use signalbox::route::{Function, Route, route};
+use standin::{Delays, StandIn};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -55,21 +65,54 @@ impl Respond for Next {
     }
 }
 
-struct Stamp(Arc<Mutex<Option<Instant>>>);
+/// Notes when the invocation's response (or error) arrives, and what it says.
+type Answered = Option<(Instant, (String, String))>;
+
+struct Stamp(Arc<Mutex<Answered>>);
 
 impl Respond for Stamp {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        self.0.lock().unwrap().get_or_insert_with(Instant::now);
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let at = Instant::now();
+        let kind = request
+            .url
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        self.0.lock().unwrap().get_or_insert((at, (kind, body)));
         ResponseTemplate::new(202)
     }
 }
 
-/// One cold start: (init ms, first invocation ms, peak RSS KiB).
+/// What one cold start measured.
+struct ColdStart {
+    /// Spawn → first `GET /next` (init: config, SDK clients, the SSM read).
+    init: f64,
+    /// First `GET /next` → the invocation's response.
+    first: f64,
+    /// Spawn → the invocation's response: time-to-done.
+    done: f64,
+    /// VmHWM after the invocation, KiB.
+    peak: u64,
+    /// The AWS/Slack calls the stand-in answered, in order.
+    calls: Vec<String>,
+    /// The Runtime API path answered (`response` or `error`) and the body.
+    outcome: (String, String),
+    /// The process's stderr, when asked for (the check run).
+    stderr: String,
+}
+
+/// Spawns `command` under a local Runtime API serving `event` once, against
+/// `standin` with `delays`; measures until its first response.
 async fn cold_start(
-    binary: &Path,
+    mut command: Command,
     event: &serde_json::Value,
-    env: &[(&str, &str)],
-) -> (f64, f64, u64) {
+    standin: &StandIn,
+    delays: Delays,
+    keep_stderr: bool,
+) -> ColdStart {
     let server = MockServer::start().await;
     let calls = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(Mutex::new(None));
@@ -86,35 +129,27 @@ async fn cold_start(
         .respond_with(Stamp(done.clone()))
         .mount(&server)
         .await;
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .env_clear()
+    standin.set_delays(delays);
+    standin.take_calls();
+    let stderr_file = tempfile::tempfile().unwrap();
+    command
         .env("AWS_LAMBDA_RUNTIME_API", server.address().to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("RUST_LOG", "warn")
-        // AWS reads go to this local server, which answers 404 at once: the
-        // figures exclude network time to AWS.
-        .env("SIGNALBOX_ENDPOINT_URL", server.uri())
-        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn function");
-    let finished = loop {
-        if let Some(at) = *done.lock().unwrap() {
+        .stderr(if keep_stderr {
+            Stdio::from(stderr_file.try_clone().unwrap())
+        } else {
+            Stdio::null()
+        });
+    let started = Instant::now();
+    let mut child = command.spawn().expect("spawn function");
+    let (finished, outcome) = loop {
+        if let Some(at) = done.lock().unwrap().take() {
             break at;
         }
+        standin.check();
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{} did not answer",
-            binary.display()
+            started.elapsed() < Duration::from_secs(60),
+            "{command:?} did not answer"
         );
         tokio::time::sleep(Duration::from_micros(200)).await;
     };
@@ -127,9 +162,25 @@ async fn cold_start(
         .unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
+    standin.check();
+    let mut stderr = String::new();
+    if keep_stderr {
+        use std::io::{Read, Seek};
+        let mut file = stderr_file;
+        file.rewind().unwrap();
+        file.read_to_string(&mut stderr).unwrap();
+    }
     let first_next = calls.lock().unwrap()[0];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    (ms(first_next - started), ms(finished - first_next), peak)
+    ColdStart {
+        init: ms(first_next - started),
+        first: ms(finished - first_next),
+        done: ms(finished - started),
+        peak,
+        calls: standin.take_calls(),
+        outcome,
+        stderr,
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -156,35 +207,201 @@ fn samples() -> Vec<(String, serde_json::Value)> {
         .collect()
 }
 
-/// A sample each function handles; its configuration needs no AWS call at
-/// start-up (Slack off: the webhook would be read from SSM).
-fn bench_case(function: Function) -> (&'static str, Vec<(&'static str, &'static str)>) {
-    let alerts = vec![
-        ("SNS_ENABLED", "false"),
-        ("SLACK_ENABLED", "false"),
-        ("PR_CHECK_PROJECT", "signalbox-pr-check"),
-        (
-            "REPLICAS",
-            r#"{"MyDemoRepo":[{"region":"eu-west-1","repository":"MyDemoRepo"}]}"#,
-        ),
-        ("MIRROR_PROJECT", "signalbox-mirror"),
-        // Required since permanent failures go to the failure queue.
-        (
-            "FAILURE_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/signalbox-failed",
-        ),
-        ("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F"),
-    ];
-    let event = match function {
+/// A sample each function handles, chosen so it does its whole job against
+/// the stand-in: its reads, then its actions.
+fn bench_sample(function: Function) -> &'static str {
+    match function {
+        // A push's PR: GetPullRequest, StartBuild, the "check started" comment.
         Function::PrCheck => "codecommit-pr-created.json",
-        Function::BuildReport => "codebuild-build-foreign-failed.json",
+        // A PR check's failed build: GetPullRequest, the log, the thread, the comment.
+        Function::BuildReport => "codebuild-build-failed.json",
+        // GetPipelineExecution, ListActionExecutions, BatchGetBuilds, the
+        // log, then SNS and Slack, each claimed and marked in the ledger.
         Function::PipelineAlert => "codepipeline-execution-failed.json",
+        // GetDeployment, then SNS and Slack.
         Function::DeployNotify => "codedeploy-deployment-success.json",
-        Function::RepoReplicate => "codecommit-reference-updated-unmapped.json",
+        // A push to a replicated repository: the mirror build (StartBuild).
+        Function::RepoReplicate => "codecommit-reference-updated.json",
         // A deletion: a notice without reads (the scan would call CodeCommit).
         Function::RepoGuard => "codecommit-reference-deleted-by-user.json",
-    };
-    (event, alerts)
+    }
+}
+
+/// Every function's configuration: both channels on (the webhook URL read
+/// from the stand-in's SSM at start-up), the ledger on.
+const FUNCTION_ENV: [(&str, &str); 10] = [
+    (
+        "ALERT_TOPIC_ARN",
+        "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
+    ),
+    ("SLACK_WEBHOOK_PARAM", "/signalbox/slack-webhook"),
+    ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+    ("PR_CHECK_PROJECT", "signalbox-pr-check"),
+    (
+        "REPLICAS",
+        r#"{"MyDemoRepo":[{"region":"eu-west-1","repository":"MyDemoRepo"}]}"#,
+    ),
+    ("MIRROR_PROJECT", "signalbox-mirror"),
+    // Required since permanent failures go to the failure queue.
+    (
+        "FAILURE_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/signalbox-failed",
+    ),
+    ("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F"),
+    // The stand-in's webhook is plain http.
+    (SLACK_HTTP_OVERRIDE, "true"),
+    ("LOG_TAIL_LINES", "20"),
+];
+
+const SLACK_HTTP_OVERRIDE: &str = "SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK";
+
+/// What Lambda gives every runtime, the stand-in's endpoints, and no user
+/// AWS configuration.
+fn lambda_env(command: &mut Command, standin: &StandIn) {
+    command
+        .env_clear()
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        // One endpoint per service, as on AWS, through the SDKs' standard
+        // variables (both the Rust SDK and boto3 read them). Not
+        // SIGNALBOX_ENDPOINT_URL: set in code, it would override them all
+        // with one host. Clients without a variable of their own (SQS) reach
+        // the stand-in's unrouted port, whose every request fails the bench.
+        .envs(standin.endpoint_env())
+        .env("AWS_ENDPOINT_URL", standin.unrouted_url())
+        .envs(FUNCTION_ENV);
+}
+
+fn rust_command(binary: &Path, standin: &StandIn, log: &str) -> Command {
+    let mut command = Command::new(binary);
+    lambda_env(&mut command, standin);
+    command.env("RUST_LOG", log);
+    command
+}
+
+/// The Python baseline (bench/python) under awslambdaric.
+fn python_command(standin: &StandIn) -> Command {
+    let python = root().join(".venv/bin/python");
+    let mut command = Command::new(&python);
+    lambda_env(&mut command, standin);
+    command
+        .args(["-m", "awslambdaric", "pipeline_alert.handler"])
+        .current_dir(root().join("bench/python"))
+        .env("LAMBDA_TASK_ROOT", root().join("bench/python"))
+        // Lambda's /var/task is read-only: no __pycache__ there either.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        // The stand-in's webhook is plain http; the handler accepts it only then.
+        .env("BENCH_ALLOW_HTTP_WEBHOOK", "true");
+    command
+}
+
+/// Checks that a run did its whole job: a response whose actions were all
+/// carried out, and no warning or error in its log (the check run's).
+fn check_done(who: &str, run: &ColdStart) {
+    let (kind, body) = &run.outcome;
+    assert_eq!(kind, "response", "{who} answered an error: {body}");
+    let summary: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    if let Some(done) = summary["done"].as_array() {
+        let actions = summary["actions"].as_array().map_or(0, Vec::len);
+        assert_eq!(done.len(), actions, "{who}: not every action done: {body}");
+        for d in done {
+            let d = d.as_str().unwrap_or_default();
+            assert!(
+                d.starts_with("Executed") || d == "published" || d == "posted",
+                "{who}: an action was not carried out ({d}): {body}"
+            );
+        }
+    }
+    for line in run.stderr.lines() {
+        assert!(
+            !(line.contains("\"WARN\"")
+                || line.contains("\"ERROR\"")
+                || line.contains("could not")),
+            "{who} logged a problem against the stand-in: {line}"
+        );
+    }
+}
+
+/// Median figures of one program over the rounds, in both modes.
+struct Figures {
+    init: f64,
+    first: f64,
+    done_instant: f64,
+    done_latency: f64,
+    calls: Vec<String>,
+    peak_kib: u64,
+}
+
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    who: &str,
+    command: impl Fn() -> Command,
+    check: Command,
+    event: &serde_json::Value,
+    standin: &StandIn,
+    latency: Delays,
+) -> Figures {
+    let checked = runtime.block_on(cold_start(check, event, standin, Delays::INSTANT, true));
+    check_done(who, &checked);
+    let (mut inits, mut firsts, mut instant, mut slow) = (vec![], vec![], vec![], vec![]);
+    let mut peak = 0;
+    let mut calls = checked.calls.clone();
+    for _ in 0..rounds() {
+        let run = runtime.block_on(cold_start(
+            command(),
+            event,
+            standin,
+            Delays::INSTANT,
+            false,
+        ));
+        check_done(who, &run);
+        assert_eq!(run.calls, checked.calls, "{who}: calls differ between runs");
+        inits.push(run.init);
+        firsts.push(run.first);
+        instant.push(run.done);
+        peak = peak.max(run.peak);
+        let run = runtime.block_on(cold_start(command(), event, standin, latency, false));
+        check_done(who, &run);
+        slow.push(run.done);
+        calls = run.calls;
+    }
+    Figures {
+        init: median(inits),
+        first: median(firsts),
+        done_instant: median(instant),
+        done_latency: median(slow),
+        calls,
+        peak_kib: peak,
+    }
+}
+
+fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROUNDS)
+}
+
+/// A delay in ms from `name`, or `default`.
+fn delay(name: &str, default: u64) -> Duration {
+    Duration::from_millis(
+        std::env::var(name)
+            .ok()
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name}={v}: not a number of ms"))
+            })
+            .unwrap_or(default),
+    )
 }
 
 fn per_event_cpu() {
@@ -303,10 +520,19 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let latency = Delays {
+        per_request: delay("BENCH_DELAY_MS", 20),
+        new_connection: delay("BENCH_CONNECT_MS", 60),
+    };
+    let standin = runtime.block_on(StandIn::start());
     println!(
-        "| function | init (spawn → first /next), median ms | first invocation, median ms | peak RSS MiB | bootstrap MiB (arm64) | zip MiB |"
+        "| function | init (spawn → first /next), median ms | first invocation, median ms | time-to-done, instant stand-in, median ms | time-to-done, {} ms/call + {} ms/connection, median ms | AWS + Slack calls | peak RSS MiB | bootstrap MiB (arm64) | zip MiB |",
+        latency.per_request.as_millis(),
+        latency.new_connection.as_millis()
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut sequences = Vec::new();
+    let mut rust_alert = None;
     for function in Function::ALL {
         let binary = release.join("release").join(function.name());
         assert!(
@@ -314,21 +540,16 @@ fn main() {
             "{} missing: run scripts/bench (it builds the release binaries)",
             binary.display()
         );
-        let (sample, env) = bench_case(function);
-        let event = samples()
-            .into_iter()
-            .find(|(n, _)| n == sample)
-            .map(|(_, v)| v)
-            .expect("sample");
-        let mut inits = Vec::new();
-        let mut firsts = Vec::new();
-        let mut peak = 0;
-        for _ in 0..ROUNDS {
-            let (init, first, rss) = runtime.block_on(cold_start(&binary, &event, &env));
-            inits.push(init);
-            firsts.push(first);
-            peak = peak.max(rss);
-        }
+        let event = sample(bench_sample(function));
+        let figures = measure(
+            &runtime,
+            function.name(),
+            || rust_command(&binary, &standin, "warn"),
+            rust_command(&binary, &standin, "info"),
+            &event,
+            &standin,
+            latency,
+        );
         let bootstrap = release
             .join("lambda")
             .join(function.name())
@@ -350,12 +571,71 @@ fn main() {
             Err(_) => ("(not built)".into(), "(not built)".into()),
         };
         println!(
-            "| {function} | {:.1} | {:.2} | {:.1} | {size} | {zipped} |",
-            median(inits),
-            median(firsts),
-            peak as f64 / 1024.0
+            "| {function} | {:.1} | {:.2} | {:.1} | {:.1} | {} | {:.1} | {size} | {zipped} |",
+            figures.init,
+            figures.first,
+            figures.done_instant,
+            figures.done_latency,
+            figures.calls.len(),
+            figures.peak_kib as f64 / 1024.0
+        );
+        sequences.push((function.name().to_owned(), figures.calls.clone()));
+        if function == Function::PipelineAlert {
+            rust_alert = Some(figures);
+        }
+    }
+    if std::env::var("BENCH_PYTHON").as_deref() != Ok("false") {
+        let rust = rust_alert.expect("pipeline-alert measured");
+        let event = sample(bench_sample(Function::PipelineAlert));
+        let python = measure(
+            &runtime,
+            "the Python baseline",
+            || python_command(&standin),
+            python_command(&standin),
+            &event,
+            &standin,
+            latency,
+        );
+        let ratio = |p: f64, r: f64| format!("{:.1}× Rust", p / r);
+        println!(
+            "| pipeline-alert, Python 3 + boto3 (awslambdaric) | {:.1} | {:.2} | {:.1} ({}) | {:.1} ({}) | {} | {:.1} ({}) | — | — |",
+            python.init,
+            python.first,
+            python.done_instant,
+            ratio(python.done_instant, rust.done_instant),
+            python.done_latency,
+            ratio(python.done_latency, rust.done_latency),
+            python.calls.len(),
+            python.peak_kib as f64 / 1024.0,
+            ratio(python.peak_kib as f64, rust.peak_kib as f64),
+        );
+        // The baseline is honest only while it makes the same calls.
+        assert_eq!(
+            python.calls, rust.calls,
+            "the Python baseline's calls differ from pipeline-alert's"
+        );
+        sequences.push(("Python baseline".to_owned(), python.calls.clone()));
+    }
+    println!();
+    println!("{} rounds per figure; the calls in order:", rounds());
+    for (who, calls) in sequences {
+        println!(
+            "- {who}: {}",
+            if calls.is_empty() {
+                "none".to_owned()
+            } else {
+                calls.join(", ")
+            }
         );
     }
     per_event_cpu();
     scan_throughput();
+}
+
+fn sample(name: &str) -> serde_json::Value {
+    samples()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .expect("sample")
 }

@@ -1,0 +1,504 @@
+//! A local stand-in for the AWS APIs and the Slack webhook the functions
+//! call, answering valid canned responses so a function does its whole job.
+//!
+//! One listener per service, as on AWS each service is its own host: a
+//! client opens (and pays the handshake of) one connection per service.
+//! Every request waits [`Delays::per_request`]; the first request on a new
+//! TCP connection waits [`Delays::new_connection`] more, standing in for the
+//! TLS handshake. Written on tokio directly (HTTP/1.1, `Content-Length`
+//! bodies), because a mock server such as wiremock cannot see connections.
+//!
+//! A request it does not know is answered 500 and remembered; the bench
+//! panics with it ([`StandIn::check`]), so a new call cannot slip by as a
+//! quick error and distort the figures.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The delays the stand-in adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delays {
+    /// Added to every request (network round trip plus service time).
+    pub per_request: Duration,
+    /// Added to the first request of each new TCP connection (the handshake).
+    pub new_connection: Duration,
+}
+
+impl Delays {
+    /// Every request answered at once.
+    pub const INSTANT: Delays = Delays {
+        per_request: Duration::ZERO,
+        new_connection: Duration::ZERO,
+    };
+}
+
+/// The services the stand-in serves; each gets its own port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ssm,
+    CodePipeline,
+    CodeBuild,
+    Logs,
+    DynamoDb,
+    Sns,
+    CodeCommit,
+    CodeDeploy,
+    Slack,
+    /// Every other AWS client (`SIGNALBOX_ENDPOINT_URL`): knows nothing, so
+    /// a call to a service not stood in for fails the bench loudly.
+    Unrouted,
+}
+
+impl Service {
+    const ALL: [Service; 10] = [
+        Service::Ssm,
+        Service::CodePipeline,
+        Service::CodeBuild,
+        Service::Logs,
+        Service::DynamoDb,
+        Service::Sns,
+        Service::CodeCommit,
+        Service::CodeDeploy,
+        Service::Slack,
+        Service::Unrouted,
+    ];
+
+    /// The service-specific endpoint variable both the Rust SDK and boto3
+    /// read (`AWS_ENDPOINT_URL_<service id>`); None for Slack.
+    fn endpoint_variable(self) -> Option<&'static str> {
+        Some(match self {
+            Service::Ssm => "AWS_ENDPOINT_URL_SSM",
+            Service::CodePipeline => "AWS_ENDPOINT_URL_CODEPIPELINE",
+            Service::CodeBuild => "AWS_ENDPOINT_URL_CODEBUILD",
+            Service::Logs => "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+            Service::DynamoDb => "AWS_ENDPOINT_URL_DYNAMODB",
+            Service::Sns => "AWS_ENDPOINT_URL_SNS",
+            Service::CodeCommit => "AWS_ENDPOINT_URL_CODECOMMIT",
+            Service::CodeDeploy => "AWS_ENDPOINT_URL_CODEDEPLOY",
+            Service::Slack | Service::Unrouted => return None,
+        })
+    }
+}
+
+/// One request as the stand-in saw it.
+struct Request {
+    method: String,
+    path: String,
+    target: Option<String>,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Request {
+    /// The operation: `X-Amz-Target`'s part after the dot, or the query
+    /// protocol's `Action=` (SNS).
+    fn operation(&self) -> Option<String> {
+        if let Some(target) = &self.target {
+            return target.rsplit('.').next().map(str::to_owned);
+        }
+        let body = String::from_utf8_lossy(&self.body);
+        body.split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .map(str::to_owned)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn describe(&self, service: Service) -> String {
+        format!(
+            "{service:?}: {} {} target={:?} content-type={} body={}",
+            self.method,
+            self.path,
+            self.target,
+            self.content_type,
+            String::from_utf8_lossy(&self.body)
+        )
+    }
+}
+
+#[derive(Default)]
+struct Record {
+    /// `Service Operation` of every request answered, in order.
+    calls: Vec<String>,
+    /// The first request not known, described.
+    unknown: Option<String>,
+}
+
+/// The running stand-in: its listeners stay up for the whole bench.
+pub struct StandIn {
+    addresses: Vec<(Service, SocketAddr)>,
+    record: Arc<Mutex<Record>>,
+    delays: Arc<Mutex<Delays>>,
+}
+
+/// The Slack webhook path (any path is the webhook; this one looks like it).
+const SLACK_PATH: &str = "/services/T000/B000/bench";
+
+impl StandIn {
+    /// Binds one listener per service on 127.0.0.1 and serves them.
+    pub async fn start() -> StandIn {
+        let record = Arc::new(Mutex::new(Record::default()));
+        let delays = Arc::new(Mutex::new(Delays::INSTANT));
+        let mut listeners = Vec::new();
+        for service in Service::ALL {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            listeners.push((service, listener));
+        }
+        let addresses: Vec<(Service, SocketAddr)> = listeners
+            .iter()
+            .map(|(s, l)| (*s, l.local_addr().unwrap()))
+            .collect();
+        let slack = addresses
+            .iter()
+            .find(|(s, _)| *s == Service::Slack)
+            .map(|(_, a)| format!("http://{a}{SLACK_PATH}"))
+            .unwrap();
+        for (service, listener) in listeners {
+            let (record, delays, slack) = (record.clone(), delays.clone(), slack.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (record, delays, slack) = (record.clone(), delays.clone(), slack.clone());
+                    tokio::spawn(serve(service, stream, record, delays, slack));
+                }
+            });
+        }
+        StandIn {
+            addresses,
+            record,
+            delays,
+        }
+    }
+
+    /// Sets the delays for the requests from now on.
+    pub fn set_delays(&self, delays: Delays) {
+        *self.delays.lock().unwrap() = delays;
+    }
+
+    fn address(&self, service: Service) -> SocketAddr {
+        self.addresses
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, a)| *a)
+            .unwrap()
+    }
+
+    /// The variables pointing each AWS client at its listener.
+    pub fn endpoint_env(&self) -> Vec<(String, String)> {
+        self.addresses
+            .iter()
+            .filter_map(|(service, address)| {
+                service
+                    .endpoint_variable()
+                    .map(|v| (v.to_owned(), format!("http://{address}")))
+            })
+            .collect()
+    }
+
+    /// The URL for every AWS client without a variable of its own
+    /// (`SIGNALBOX_ENDPOINT_URL`): its requests fail the bench.
+    pub fn unrouted_url(&self) -> String {
+        format!("http://{}", self.address(Service::Unrouted))
+    }
+
+    /// The calls answered since the last `take_calls`, in order.
+    pub fn take_calls(&self) -> Vec<String> {
+        std::mem::take(&mut self.record.lock().unwrap().calls)
+    }
+
+    /// Panics with the first request the stand-in did not know, if any.
+    pub fn check(&self) {
+        if let Some(request) = self.record.lock().unwrap().unknown.take() {
+            panic!("the AWS/Slack stand-in got a request it does not know: {request}");
+        }
+    }
+}
+
+/// Serves one connection: keep-alive HTTP/1.1 with `Content-Length` bodies.
+async fn serve(
+    service: Service,
+    stream: TcpStream,
+    record: Arc<Mutex<Record>>,
+    delays: Arc<Mutex<Delays>>,
+    slack_url: String,
+) {
+    // Responses go out in one write, but Nagle would still hold a small one
+    // back behind an unacknowledged packet: off, as on a real service.
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut first = true;
+    loop {
+        let Some(request) = read_request(&mut reader, &mut write).await else {
+            return;
+        };
+        let delays = *delays.lock().unwrap();
+        let mut wait = delays.per_request;
+        if first {
+            wait += delays.new_connection;
+            first = false;
+        }
+        let answer = answer(service, &request, &slack_url);
+        {
+            let mut record = record.lock().unwrap();
+            match &answer {
+                Some(_) => record.calls.push(format!(
+                    "{service:?} {}",
+                    request.operation().unwrap_or_else(|| "POST".into())
+                )),
+                None => {
+                    record
+                        .unknown
+                        .get_or_insert_with(|| request.describe(service));
+                }
+            }
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let (status, content_type, body) = answer.unwrap_or((
+            500,
+            "text/plain",
+            "unknown request: the bench stand-in has no answer for it".into(),
+        ));
+        let head = format!(
+            "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: bench\r\n\r\n",
+            if status == 200 { "OK" } else { "Error" },
+            body.len()
+        );
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body.as_bytes());
+        if write.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one request, or None when the client closed the connection.
+async fn read_request(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    write: &mut tokio::net::tcp::OwnedWriteHalf,
+) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let (mut length, mut target, mut content_type, mut expect) = (0, None, String::new(), false);
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).await.ok()? == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        let value = value.trim();
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.parse().ok()?,
+            "x-amz-target" => target = Some(value.to_owned()),
+            "content-type" => content_type = value.to_owned(),
+            "expect" => expect = value.eq_ignore_ascii_case("100-continue"),
+            "transfer-encoding" => panic!(
+                "the bench stand-in reads Content-Length bodies only, got Transfer-Encoding: {value} on {method} {path}"
+            ),
+            _ => {}
+        }
+    }
+    if expect {
+        write
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .ok()?;
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.ok()?;
+    Some(Request {
+        method,
+        path,
+        target,
+        content_type,
+        body,
+    })
+}
+
+const JSON_1_0: &str = "application/x-amz-json-1.0";
+const JSON_1_1: &str = "application/x-amz-json-1.1";
+/// The sample events' pull request (codecommit-pr-created, codebuild-build-failed).
+const REPOSITORY: &str = "MyDemoRepo";
+const SOURCE_COMMIT: &str = "5d3a6e2c5e2b1a9c8f7e6d5c4b3a29180f1e2d3c";
+const DESTINATION_COMMIT: &str = "317f8570EXAMPLE4d3c2b1a0e9f8d7c6b5a4f3e2d";
+const BUILD_ID: &str = "myProject:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
+
+/// The canned answer to a request: (status, content type, body), or None
+/// when the stand-in does not know it.
+fn answer(
+    service: Service,
+    request: &Request,
+    slack_url: &str,
+) -> Option<(u16, &'static str, String)> {
+    if service == Service::Slack {
+        return (request.method == "POST" && request.path == SLACK_PATH)
+            .then(|| (200, "text/plain", "ok".to_owned()));
+    }
+    let operation = request.operation()?;
+    let now = 1_795_000_000.0_f64;
+    let json = |content_type, value: Value| Some((200, content_type, value.to_string()));
+    match (service, operation.as_str()) {
+        (Service::Ssm, "GetParameter") => json(
+            JSON_1_1,
+            json!({"Parameter": {
+                "Name": request.json()["Name"], "Type": "SecureString", "Value": slack_url,
+                "Version": 1, "DataType": "text",
+                "ARN": "arn:aws:ssm:us-east-1:123456789012:parameter/signalbox/slack-webhook",
+            }}),
+        ),
+        (Service::CodePipeline, "GetPipelineExecution") => json(
+            JSON_1_1,
+            json!({"pipelineExecution": {
+                "pipelineName": "myPipeline", "pipelineVersion": 4,
+                "pipelineExecutionId": request.json()["pipelineExecutionId"],
+                "status": "Failed",
+                "statusSummary": "Build stage failed",
+                "artifactRevisions": [{
+                    "name": "SourceArtifact", "revisionId": SOURCE_COMMIT,
+                    "revisionSummary": "Fix the flaky integration test",
+                    "revisionUrl": "https://us-east-1.console.aws.amazon.com/codesuite/codecommit/repositories/MyDemoRepo/commit/5d3a6e2c",
+                    "created": now,
+                }],
+                "trigger": {"triggerType": "StartPipelineExecution",
+                    "triggerDetail": "arn:aws:sts::123456789012:assumed-role/Admin/my-user"},
+                "executionMode": "SUPERSEDED", "executionType": "STANDARD",
+            }}),
+        ),
+        (Service::CodePipeline, "ListActionExecutions") => {
+            let execution = request.json()["filter"]["pipelineExecutionId"].clone();
+            let action = |stage: &str, name: &str, category: &str, provider: &str, status: &str| {
+                json!({
+                    "pipelineExecutionId": execution, "actionExecutionId": format!("{name}-1"),
+                    "pipelineVersion": 4, "stageName": stage, "actionName": name,
+                    "startTime": now, "lastUpdateTime": now + 60.0, "status": status,
+                    "input": {
+                        "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+                        "configuration": {}, "resolvedConfiguration": {}, "region": "us-east-1",
+                        "inputArtifacts": [], "namespace": stage,
+                    },
+                })
+            };
+            let source = action("Source", "Source", "Source", "CodeCommit", "Succeeded");
+            let mut build = action("Build", "Build", "Build", "CodeBuild", "Failed");
+            build["output"] = json!({
+                "outputArtifacts": [],
+                "executionResult": {
+                    "externalExecutionId": BUILD_ID,
+                    "externalExecutionSummary": "Build terminated with state: FAILED",
+                    "externalExecutionUrl": "https://console.aws.amazon.com/codebuild/home?region=us-east-1#/builds/myProject:0a1b2c3d/view/new",
+                    "errorDetails": {"code": "JobFailed", "message": "Build terminated with state: FAILED"},
+                },
+                "outputVariables": {},
+            });
+            json(JSON_1_1, json!({"actionExecutionDetails": [build, source]}))
+        }
+        (Service::CodeBuild, "BatchGetBuilds") => json(
+            JSON_1_1,
+            json!({"builds": [{
+                "id": BUILD_ID, "arn": format!("arn:aws:codebuild:us-east-1:123456789012:build/{BUILD_ID}"),
+                "buildNumber": 7, "buildStatus": "FAILED", "projectName": "myProject",
+                "startTime": now, "endTime": now + 60.0, "buildComplete": true,
+                "logs": {"groupName": "/aws/codebuild/myProject", "streamName": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"},
+            }], "buildsNotFound": []}),
+        ),
+        (Service::Logs, "GetLogEvents") => {
+            let events: Vec<Value> = (0..20)
+                .map(|i| {
+                    json!({"timestamp": 1_795_000_000_000_i64 + i, "ingestionTime": 1_795_000_000_500_i64 + i,
+                        "message": format!("[Container] 2026/11/20 19:09:{i:02} Running command make integration (line {i})\n")})
+                })
+                .collect();
+            json(
+                JSON_1_1,
+                json!({"events": events, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}),
+            )
+        }
+        // The ledger's claim and mark (conditional puts, always granted:
+        // each run is a first delivery), its look and its release.
+        (Service::DynamoDb, "PutItem" | "DeleteItem") => json(JSON_1_0, json!({})),
+        (Service::DynamoDb, "GetItem") => json(JSON_1_0, json!({})),
+        // SNS speaks the query protocol (form in, XML out); a client that
+        // sends JSON with a target gets JSON.
+        (Service::Sns, "Publish") if request.target.is_some() => json(
+            JSON_1_0,
+            json!({"MessageId": "8c3e5c48-8f7f-5b1c-9d0e-bench0000001"}),
+        ),
+        (Service::Sns, "Publish") => Some((
+            200,
+            "text/xml",
+            "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>8c3e5c48-8f7f-5b1c-9d0e-bench0000001</MessageId></PublishResult><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></PublishResponse>".to_owned(),
+        )),
+        (Service::CodeCommit, "GetPullRequest") => json(
+            JSON_1_1,
+            json!({"pullRequest": {
+                "pullRequestId": "1", "title": "My Example Pull Request", "pullRequestStatus": "OPEN",
+                "revisionId": "bdc0cb9bEXAMPLE6d8e5c09b21d3e6f3d4d12c1e9a2bb0d3fa17f8dca2",
+                "authorArn": "arn:aws:sts::123456789012:assumed-role/Admin/Mary_Major",
+                "creationDate": now, "lastActivityDate": now,
+                "pullRequestTargets": [{
+                    "repositoryName": REPOSITORY, "sourceReference": "refs/heads/feature-1",
+                    "destinationReference": "refs/heads/main", "sourceCommit": SOURCE_COMMIT,
+                    "destinationCommit": DESTINATION_COMMIT, "mergeBase": DESTINATION_COMMIT,
+                    "mergeMetadata": {"isMerged": false},
+                }],
+                "approvalRules": [],
+            }}),
+        ),
+        (Service::CodeCommit, "GetCommentsForPullRequest") => json(
+            JSON_1_1,
+            json!({"commentsForPullRequestData": [{
+                "pullRequestId": "1", "repositoryName": REPOSITORY,
+                "beforeCommitId": DESTINATION_COMMIT, "afterCommitId": SOURCE_COMMIT,
+                "comments": [{"commentId": "c-0", "content": "An unrelated comment",
+                    "clientRequestToken": "someone-else", "creationDate": now}],
+            }]}),
+        ),
+        (Service::CodeCommit, "PostCommentForPullRequest" | "PostCommentReply") => json(
+            JSON_1_1,
+            json!({"repositoryName": REPOSITORY, "pullRequestId": "1",
+                "comment": {"commentId": "c-1", "content": request.json()["content"], "creationDate": now}}),
+        ),
+        (Service::CodeCommit, "UpdatePullRequestApprovalState") => json(JSON_1_1, json!({})),
+        (Service::CodeBuild, "StartBuild") => json(
+            JSON_1_1,
+            json!({"build": {
+                "id": "signalbox-pr-check:11111111-2222-3333-4444-555555555555",
+                "arn": "arn:aws:codebuild:us-east-1:123456789012:build/signalbox-pr-check:11111111-2222-3333-4444-555555555555",
+                "buildStatus": "IN_PROGRESS", "projectName": "signalbox-pr-check", "startTime": now,
+            }}),
+        ),
+        (Service::CodeBuild, "ListBuildsForProject") => json(JSON_1_1, json!({"ids": []})),
+        (Service::CodeDeploy, "GetDeployment") => json(
+            JSON_1_1,
+            json!({"deploymentInfo": {
+                "applicationName": "myApplication", "deploymentGroupName": "myDeploymentGroup",
+                "deploymentId": request.json()["deploymentId"], "status": "Succeeded",
+                "creator": "user", "createTime": now, "completeTime": now + 95.0,
+                "description": "Release 42",
+                "revision": {"revisionType": "S3", "s3Location": {"bucket": "my-artifacts",
+                    "key": "app/release-42.zip", "bundleType": "zip", "version": "3"}},
+            }}),
+        ),
+        _ => None,
+    }
+}
