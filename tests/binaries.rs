@@ -34,11 +34,7 @@ fn expected(function: Function) -> &'static [&'static str] {
         Function::DeployNotify => &["aws-sdk-codedeploy"],
         Function::RepoReplicate => &["aws-sdk-codebuild"],
         Function::RepoGuard => &["aws-sdk-codecommit"],
-        Function::DeployGate => &[
-            "aws-sdk-cloudwatch",
-            "aws-sdk-codedeploy",
-            "aws-sdk-lambda",
-        ],
+        Function::DeployGate => &["aws-sdk-cloudwatch", "aws-sdk-codedeploy", "aws-sdk-lambda"],
     }
 }
 
