@@ -379,6 +379,79 @@ async fn a_passing_gate_reports_succeeded_a_failing_check_failed_and_a_redeliver
 }
 
 #[tokio::test]
+async fn an_unreadable_slack_webhook_costs_only_slack_the_hooks_are_still_checked_notified_and_guarded()
+ {
+    let service = service().await;
+    let stand_in = aws_stand_in(&["passes", "fails"]).await;
+    let config = moto_config().await;
+    let parameter = gate_parameter(&config, &config_text(&service)).await;
+    let mut stack = stack(&stand_in, parameter).await;
+    // A parameter name that does not exist (a typo, or SSM failing at cold start).
+    let slack_parameter = format!("/{}/no-such-webhook", unique("signalbox"));
+    stack.env.retain(|(name, _)| *name != "SLACK_ENABLED");
+    stack
+        .env
+        .push(("SLACK_WEBHOOK_PARAM", slack_parameter.clone()));
+    let runtime = runtime_api(
+        &[
+            hook("fails", "hook-fail"),
+            hook("passes", "hook-pass"),
+            // A redelivery: the ledger still guards against a second run.
+            hook("passes", "hook-pass"),
+        ],
+        Duration::from_secs(300),
+    )
+    .await;
+    let child = start(&runtime, &stack.env);
+    let posted = results(&runtime, 3).await;
+    let logs = stop(child);
+
+    let failed = response(&posted, "req-1", &logs);
+    assert_eq!(failed["verdict"]["status"], "Failed", "{failed}\n{logs}");
+    assert!(
+        failed["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("status 500, expected 200: database unavailable"),
+        "the checks ran: {failed}\n{logs}"
+    );
+    let passed = response(&posted, "req-2", &logs);
+    assert_eq!(passed["verdict"]["status"], "Succeeded", "{passed}\n{logs}");
+    let again = response(&posted, "req-3", &logs);
+    assert_eq!(again["outcome"], "already_reported", "{again}\n{logs}");
+    assert_eq!(
+        statuses(&stand_in).await,
+        [
+            ("hook-fail".to_owned(), "Failed".to_owned()),
+            ("hook-pass".to_owned(), "Succeeded".to_owned())
+        ],
+        "one status per hook execution, none for the redelivery"
+    );
+    let notice = failed["notice"].as_array().unwrap();
+    assert!(
+        notice.len() == 1 && notice[0].as_str().unwrap().starts_with("Publish: Executed"),
+        "SNS only, no Slack action: {failed}"
+    );
+    let notices = drain_queue(&stack.config, &stack.topic_queue).await;
+    assert_eq!(
+        notices.len(),
+        1,
+        "the failure is notified on SNS: {notices:?}"
+    );
+    let errors: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["level"] == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 1, "one error, at cold start:\n{logs}");
+    let error = errors[0].to_string();
+    assert!(
+        error.contains(&slack_parameter) && error.contains("Slack"),
+        "the error names the problem: {error}"
+    );
+}
+
+#[tokio::test]
 async fn a_broken_configuration_reports_failed_with_the_reason() {
     let stand_in = aws_stand_in(&["passes"]).await;
     let config = moto_config().await;

@@ -336,8 +336,7 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
         .ok()
         .filter(|u| !u.is_empty());
-    let https = crate::aws::Https::new();
-    let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
+    let sdk = crate::aws::sdk_config(endpoint.as_deref()).await;
     let aws = crate::aws::Aws::new(&sdk);
     let gate = GateAws::new(&sdk);
     let mut settings = match env.finish() {
@@ -358,7 +357,7 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
                 effects.slack = executor.slack;
                 effects.ledger = executor.ledger;
             }
-            Err(problem) => settings = Settings::Broken(format!("Slack webhook: {problem}")),
+            Err(problem) => settings = slack_unreadable(config, &problem, &mut effects),
         }
     }
     let ledger = match &settings {
@@ -370,8 +369,6 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
             None
         }
     };
-    // The connections a hook's claim, reads, invoke check and report use.
-    crate::aws::warm(&https, &sdk, Function::DeployGate, None).await;
     let http = http_client();
     let (settings, gate, ledger, effects, http) = (&settings, &gate, &ledger, &effects, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
@@ -391,7 +388,87 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// Cold start, when the Slack webhook URL could not be read (SSM failing for
+/// a moment, a wrong parameter name, a URL refused): only Slack is lost. The
+/// gate stays `Ready` with Slack switched off, so every hook is still checked
+/// and reported, with the redelivery guard, and its notice goes to SNS (with
+/// `effects`' ledger, as [`crate::lambda::executor`] would have set it).
+/// Logged here, once per cold start, as an error naming the parameter and the
+/// problem, never the URL.
+pub fn slack_unreadable(
+    config: &Config,
+    problem: &crate::effects::slack::WebhookError,
+    effects: &mut crate::effects::AwsEffects,
+) -> Settings {
+    error!(function = %Function::DeployGate, error = %problem, "cannot read the Slack webhook: until the next cold start the gate's notices go without Slack (checks, status reports and SNS are unaffected)");
+    effects.slack = None;
+    effects.ledger = config
+        .channels
+        .idempotency_table
+        .as_deref()
+        .map(|table| Ledger::new(effects.aws.dynamodb.clone(), table));
+    let mut config = config.clone();
+    config.channels.slack_parameter = None;
+    Settings::Ready(config)
+}
+
 /// The invocation's response: what the gate decided, for the Lambda console and tests.
 pub fn summary(outcome: &GateOutcome) -> Value {
     serde_json::to_value(outcome).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Channels;
+    use crate::effects::AwsEffects;
+    use crate::effects::slack::WebhookError;
+
+    fn config() -> Config {
+        Config {
+            channels: Channels {
+                topic_arn: Some("arn:aws:sns:us-east-1:123456789012:alerts".to_owned()),
+                slack_parameter: Some("/signalbox/slack-webhok".to_owned()),
+                idempotency_table: Some("signalbox-idempotency".to_owned()),
+            },
+            config_parameter: "/signalbox/deploy-gate".to_owned(),
+            idempotency_table: "signalbox-idempotency".to_owned(),
+            notify_success: false,
+        }
+    }
+
+    fn effects() -> AwsEffects {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        AwsEffects {
+            aws: crate::aws::Aws::new(&sdk),
+            slack: None,
+            ledger: None,
+            failure_queue: Some("https://sqs.us-east-1.amazonaws.com/123456789012/dlq".to_owned()),
+        }
+    }
+
+    #[test]
+    fn an_unreadable_slack_webhook_leaves_the_gate_ready_with_its_ledger_and_sns() {
+        let mut effects = effects();
+        let problem = WebhookError {
+            parameter: "/signalbox/slack-webhok".to_owned(),
+            problem: "SSM GetParameter: ParameterNotFound".to_owned(),
+        };
+        let settings = slack_unreadable(&config(), &problem, &mut effects);
+        let Settings::Ready(ready) = settings else {
+            panic!("the gate must stay Ready without Slack, found {settings:?}");
+        };
+        let mut expected = config();
+        expected.channels.slack_parameter = None;
+        assert_eq!(ready, expected, "only Slack is switched off; SNS stays");
+        assert!(
+            effects.ledger.is_some(),
+            "the notice keeps its redelivery guard"
+        );
+        assert!(effects.slack.is_none());
+        assert!(effects.failure_queue.is_some());
+    }
 }
