@@ -554,4 +554,12 @@ async fn a_malformed_configuration_variable_still_reports_failed() {
         statuses(&stand_in).await,
         [("hook-unconfigured".to_owned(), "Failed".to_owned())]
     );
+    // As docs/deploy-gate.md says: logged as an error, but no notice (the
+    // channels' variables may be what is missing).
+    assert_eq!(answer["notice"], json!([]), "{answer}");
+    assert!(
+        logs.lines()
+            .any(|line| line.contains(r#""level":"ERROR""#) && line.contains("GATE_CONFIG_PARAM")),
+        "the problem is logged as an error:\n{logs}"
+    );
 }
