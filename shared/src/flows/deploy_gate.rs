@@ -36,6 +36,10 @@ pub const HOOKS: [&str; 4] = [
 /// A check's timeout when the configuration gives none.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The allowed `max_latency_ms` of an `http` check: up to 15 minutes, the
+/// longest a Lambda function may run.
+pub const MAX_LATENCY_MS: std::ops::RangeInclusive<u64> = 1..=900_000;
+
 /// Kept back from the checks at the end of the working time, to report the
 /// status (one CodeDeploy call) and send the notice.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(4);
@@ -397,6 +401,14 @@ impl GateConfig {
                         }
                         if h.repeat == 0 {
                             return bad(format!("{at}.repeat"), "expected at least 1");
+                        }
+                        if let Some(max) = h.max_latency_ms
+                            && !MAX_LATENCY_MS.contains(&max)
+                        {
+                            return bad(
+                                format!("{at}.max_latency_ms"),
+                                "expected milliseconds from 1 to 900000",
+                            );
                         }
                         if !(h.success_ratio > 0.0 && h.success_ratio <= 1.0) {
                             return bad(
@@ -793,6 +805,34 @@ mod tests {
             "gate configuration: gates[0].checks[0].hooks[0]: unknown hook \"AfterTraffic\"; expected one of BeforeAllowTestTraffic, AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic"
         );
         assert!(config_error("{not json").starts_with("gate configuration: "));
+    }
+
+    fn with_check(check: serde_json::Value) -> String {
+        json!({"gates": [{"application": "a", "deployment_group": "g", "checks": [
+            {"name": "smoke", "invoke": {}},
+            check
+        ]}]})
+        .to_string()
+    }
+
+    #[test]
+    fn a_huge_max_latency_is_refused_naming_the_field() {
+        let expected = "gate configuration: gates[0].checks[1].http.max_latency_ms: expected milliseconds from 1 to 900000";
+        for max in [u64::MAX, u64::MAX / 2 + 1, 900_001, 0] {
+            assert_eq!(
+                config_error(&with_check(
+                    json!({"name": "health", "http": {"url": "https://h/health", "max_latency_ms": max}})
+                )),
+                expected,
+                "max_latency_ms {max}"
+            );
+        }
+        for max in [1, 800, 900_000] {
+            GateConfig::parse(&with_check(
+                json!({"name": "health", "http": {"url": "https://h/health", "max_latency_ms": max}}),
+            ))
+            .unwrap_or_else(|e| panic!("max_latency_ms {max}: {e}"));
+        }
     }
 
     #[test]

@@ -186,7 +186,7 @@ async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String,
         let mut request = http.request(method.clone(), &check.url);
         if let Some(max) = check.max_latency_ms {
             // A probe slower than allowed has failed: no need to wait longer.
-            request = request.timeout(Duration::from_millis(max.max(1) * 2));
+            request = request.timeout(Duration::from_millis(max.max(1).saturating_mul(2)));
         }
         let difference = match request.send().await {
             Err(e) if e.is_timeout() => Some(format!(
