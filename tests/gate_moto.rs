@@ -241,6 +241,53 @@ async fn alarms_in_alarm_fail_the_gate_and_quiet_ones_pass() {
     );
 }
 
+#[tokio::test]
+async fn more_than_fifty_alarms_are_read_over_two_pages_and_all_found() {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+    // DescribeAlarms answers at most 50 records per page by default; the
+    // rest come with the NextToken.
+    fn page(names: &[String]) -> DescribeAlarmsOutput {
+        let mut out = DescribeAlarmsOutput::builder();
+        for name in names {
+            out = out.metric_alarms(
+                MetricAlarm::builder()
+                    .alarm_name(name)
+                    .state_value(StateValue::Ok)
+                    .build(),
+            );
+        }
+        if names.len() == 50 {
+            out = out.next_token("page-2");
+        }
+        out.build()
+    }
+    let first = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(|r| r.next_token().is_none())
+        .then_compute_output(|r| page(&r.alarm_names()[..50]));
+    let second = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_compute_output(|r| page(&r.alarm_names()[50..]));
+    let mut gate = GateAws::new(&moto_config().await);
+    gate.cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second]);
+    let names: Vec<String> = (1..=60).map(|i| format!("checkout-{i}")).collect();
+    let found = run(
+        &gate,
+        &checks(json!([{"name": "errors", "alarms": {"names": names}}])),
+    )
+    .await;
+    assert_eq!(
+        found,
+        [(true, "60 alarm(s) not in ALARM for 0s".to_owned())],
+        "every alarm of both pages is found"
+    );
+    assert_eq!(
+        (first.num_calls(), second.num_calls()),
+        (1, 1),
+        "two pages are requested, the second with the first's NextToken"
+    );
+}
+
 /// A Lambda deployment of `checkout` (alias `live`, version 1 → 2) of
 /// application `shop` / group `g`, now at BeforeAllowTraffic.
 fn deployment_rules() -> Vec<Rule> {

@@ -58,29 +58,33 @@ impl Probe for GateAws {
     }
 
     async fn alarm_states(&self, names: &[String]) -> Result<BTreeMap<String, String>, ProbeError> {
-        let output = self
+        // DescribeAlarms answers at most 50 records a page by default: the
+        // rest come with NextToken, so every page is read.
+        let mut pages = self
             .cloudwatch
             .describe_alarms()
             .set_alarm_names(Some(names.to_vec()))
             .alarm_types(AlarmType::MetricAlarm)
             .alarm_types(AlarmType::CompositeAlarm)
-            .send()
-            .await
-            .map_err(|e| ProbeError(crate::aws::describe("CloudWatch DescribeAlarms", &e)))?;
-        let metric = output
-            .metric_alarms()
-            .iter()
-            .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str())));
-        let composite = output
-            .composite_alarms()
-            .iter()
-            .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str())));
-        Ok(metric
-            .chain(composite)
-            .filter_map(|(name, state)| {
+            .into_paginator()
+            .send();
+        let mut states = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| ProbeError(crate::aws::describe("CloudWatch DescribeAlarms", &e)))?;
+            let metric = page
+                .metric_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str())));
+            let composite = page
+                .composite_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str())));
+            states.extend(metric.chain(composite).filter_map(|(name, state)| {
                 Some((name?.to_owned(), state.unwrap_or("UNKNOWN").to_owned()))
-            })
-            .collect())
+            }));
+        }
+        Ok(states)
     }
 }
 

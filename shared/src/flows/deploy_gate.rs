@@ -40,6 +40,10 @@ pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// longest a Lambda function may run.
 pub const MAX_LATENCY_MS: std::ops::RangeInclusive<u64> = 1..=900_000;
 
+/// How many alarm names an `alarms` check may have: CloudWatch's
+/// DescribeAlarms takes at most 100 in one request.
+pub const MAX_ALARM_NAMES: std::ops::RangeInclusive<usize> = 1..=100;
+
 /// Kept back from the checks at the end of the working time, to report the
 /// status (one CodeDeploy call) and send the notice.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(4);
@@ -425,8 +429,17 @@ impl GateConfig {
                     }
                     Some(CheckKind::Alarms(a)) => {
                         let at = format!("{at}.alarms");
-                        if a.names.is_empty() || a.names.iter().any(|n| n.trim().is_empty()) {
-                            return bad(format!("{at}.names"), "expected alarm names");
+                        if !MAX_ALARM_NAMES.contains(&a.names.len()) {
+                            return bad(
+                                format!("{at}.names"),
+                                &format!(
+                                    "expected 1 to 100 alarm names (one DescribeAlarms request), found {}",
+                                    a.names.len()
+                                ),
+                            );
+                        }
+                        if let Some(n) = a.names.iter().position(|n| n.trim().is_empty()) {
+                            return bad(format!("{at}.names[{n}]"), "empty");
                         }
                         if !(a.watch_seconds >= 0.0 && a.watch_seconds <= 3600.0) {
                             return bad(
@@ -833,6 +846,27 @@ mod tests {
             ))
             .unwrap_or_else(|e| panic!("max_latency_ms {max}: {e}"));
         }
+    }
+
+    #[test]
+    fn more_alarm_names_than_one_describe_alarms_request_takes_are_refused_naming_the_field() {
+        let names = |n: usize| (0..n).map(|i| format!("alarm-{i}")).collect::<Vec<_>>();
+        assert_eq!(
+            config_error(&with_check(
+                json!({"name": "errors", "alarms": {"names": names(101)}})
+            )),
+            "gate configuration: gates[0].checks[1].alarms.names: expected 1 to 100 alarm names (one DescribeAlarms request), found 101"
+        );
+        assert_eq!(
+            config_error(&with_check(
+                json!({"name": "errors", "alarms": {"names": []}})
+            )),
+            "gate configuration: gates[0].checks[1].alarms.names: expected 1 to 100 alarm names (one DescribeAlarms request), found 0"
+        );
+        GateConfig::parse(&with_check(
+            json!({"name": "errors", "alarms": {"names": names(100)}}),
+        ))
+        .expect("100 alarm names are allowed");
     }
 
     #[test]
