@@ -336,7 +336,8 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
         .ok()
         .filter(|u| !u.is_empty());
-    let sdk = crate::aws::sdk_config(endpoint.as_deref()).await;
+    let https = crate::aws::Https::new();
+    let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
     let aws = crate::aws::Aws::new(&sdk);
     let gate = GateAws::new(&sdk);
     let mut settings = match env.finish() {
@@ -369,6 +370,8 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
             None
         }
     };
+    // The connections a hook's claim, reads, invoke check and report use.
+    crate::aws::warm(&https, &sdk, Function::DeployGate, None).await;
     let http = http_client();
     let (settings, gate, ledger, effects, http) = (&settings, &gate, &ledger, &effects, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
