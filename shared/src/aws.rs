@@ -26,12 +26,274 @@ pub fn timeouts() -> TimeoutConfig {
 /// `endpoint_url` points every client elsewhere (moto, for tests and
 /// `replay --execute`).
 pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts());
+    sdk_config_with(endpoint_url, Https::new()).await
+}
+
+/// [`sdk_config`] whose clients all send through `https`, so the connections
+/// [`Https::warm`] opens are the ones their calls use.
+pub async fn sdk_config_with(endpoint_url: Option<&str>, https: Https) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .http_client(https);
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// The longest warming may hold up a cold start; a connection not open by
+/// then is left to the first call that needs it.
+pub const WARM_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The HTTPS client (rustls, as the SDK's default) that every SDK client of a
+/// function shares: one connection pool, which [`Https::warm`] fills during
+/// init. On AWS every service is its own host, so a function's first call to
+/// each service pays a TCP and TLS handshake; opened side by side during
+/// init, they cost one handshake's time, not one per service on the path of
+/// the first event.
+#[derive(Debug, Clone)]
+pub struct Https {
+    connector: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+}
+
+impl Https {
+    /// The client, with [`CONNECT_TIMEOUT`] and the proxy settings of the
+    /// environment (as the SDK's default client).
+    pub fn new() -> Https {
+        use aws_smithy_http_client::{Connector, proxy::ProxyConfig, tls};
+        use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
+        let mut builder = Connector::builder()
+            .connector_settings(
+                HttpConnectorSettings::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            )
+            .proxy_config(ProxyConfig::from_env());
+        builder.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
+        let connector = builder
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build();
+        Https {
+            connector: SharedHttpConnector::new(connector),
+        }
+    }
+
+    /// Opens connections: for each `(url, n)`, `n` side by side (as many as
+    /// the function's calls to that host run at once), each by an unsigned
+    /// `GET /` whose answer is read and dropped, so the connection goes back
+    /// to the pool. Best effort, within [`WARM_TIMEOUT`]: a failure only
+    /// leaves the handshake to the first real call.
+    pub async fn warm(&self, urls: &[(String, usize)]) {
+        use aws_smithy_runtime_api::client::http::HttpConnector;
+        use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+        let opens = urls.iter().flat_map(|(url, n)| {
+            (0..*n).map(move |_| async move {
+                let request = match HttpRequest::get(origin(url)) {
+                    Ok(request) => request,
+                    Err(error) => return Err(error.to_string()),
+                };
+                let response = self
+                    .connector
+                    .call(request)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+                aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+                    .collect()
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+        });
+        match tokio::time::timeout(WARM_TIMEOUT, futures::future::join_all(opens)).await {
+            Ok(results) => {
+                let failed = results.iter().filter(|r| r.is_err()).count();
+                if failed > 0 {
+                    tracing::debug!(failed, "some connections could not be opened during init");
+                }
+            }
+            Err(_) => tracing::debug!("opening connections during init ran out of time"),
+        }
+    }
+}
+
+impl Default for Https {
+    fn default() -> Https {
+        Https::new()
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for Https {
+    /// One connector for every client: they all share [`timeouts`], so the
+    /// settings asked for are always the ones it was built with.
+    fn http_connector(
+        &self,
+        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.connector.clone()
+    }
+}
+
+/// `scheme://host[:port]/` of a URL: where a warming request goes.
+pub fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{host}/")
+}
+
+/// An AWS service a function calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    CloudWatch,
+    CodeBuild,
+    CodeCommit,
+    CodeDeploy,
+    CodePipeline,
+    DynamoDb,
+    Lambda,
+    Logs,
+    Sns,
+    Ssm,
+}
+
+impl Service {
+    /// The SDK's service id, as the endpoint settings name it
+    /// (`AWS_ENDPOINT_URL_<ID>`, upper case with `_` for spaces).
+    fn id(self) -> &'static str {
+        match self {
+            Service::CloudWatch => "CloudWatch",
+            Service::CodeBuild => "CodeBuild",
+            Service::CodeCommit => "CodeCommit",
+            Service::CodeDeploy => "CodeDeploy",
+            Service::CodePipeline => "CodePipeline",
+            Service::DynamoDb => "DynamoDB",
+            Service::Lambda => "Lambda",
+            Service::Logs => "CloudWatch Logs",
+            Service::Sns => "SNS",
+            Service::Ssm => "SSM",
+        }
+    }
+}
+
+/// The endpoint the SDK's client for `service` sends to under `config`: the
+/// endpoint URL set in code, else the service's own (`AWS_ENDPOINT_URL_<ID>`
+/// or the profile's), else the global one, else the region's default.
+pub async fn endpoint(config: &aws_config::SdkConfig, service: Service) -> Option<String> {
+    let configured = if config.get_origin("endpoint_url").is_client_config() {
+        config.endpoint_url().map(str::to_owned)
+    } else {
+        config
+            .service_config()
+            .and_then(|c| {
+                c.load_config(
+                    aws_types::service_config::ServiceConfigKey::builder()
+                        .service_id(service.id())
+                        .env("AWS_ENDPOINT_URL")
+                        .profile("endpoint_url")
+                        .build()
+                        .ok()?,
+                )
+            })
+            .or_else(|| config.endpoint_url().map(str::to_owned))
+    };
+    if configured.is_some() {
+        return configured;
+    }
+    let region = config.region().map(|r| r.to_string());
+    let (fips, dual_stack) = (config.use_fips(), config.use_dual_stack());
+    // Each SDK crate resolves its own endpoints (partitions, FIPS, dual stack).
+    macro_rules! resolve {
+        ($sdk:ident) => {{
+            use $sdk::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+            let params = Params::builder()
+                .set_region(region)
+                .set_use_fips(fips)
+                .set_use_dual_stack(dual_stack)
+                .build()
+                .ok()?;
+            DefaultResolver::new()
+                .resolve_endpoint(&params)
+                .await
+                .ok()
+                .map(|e| e.url().to_owned())
+        }};
+    }
+    match service {
+        #[cfg(feature = "deploy-gate")]
+        Service::CloudWatch => resolve!(aws_sdk_cloudwatch),
+        #[cfg(feature = "codebuild")]
+        Service::CodeBuild => resolve!(aws_sdk_codebuild),
+        #[cfg(feature = "codecommit")]
+        Service::CodeCommit => resolve!(aws_sdk_codecommit),
+        #[cfg(feature = "codedeploy")]
+        Service::CodeDeploy => resolve!(aws_sdk_codedeploy),
+        #[cfg(feature = "codepipeline")]
+        Service::CodePipeline => resolve!(aws_sdk_codepipeline),
+        Service::DynamoDb => resolve!(aws_sdk_dynamodb),
+        #[cfg(feature = "deploy-gate")]
+        Service::Lambda => resolve!(aws_sdk_lambda),
+        #[cfg(feature = "logs")]
+        Service::Logs => resolve!(aws_sdk_cloudwatchlogs),
+        Service::Sns => resolve!(aws_sdk_sns),
+        Service::Ssm => resolve!(aws_sdk_ssm),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// Opens, during init, the connections `function` uses to handle an event:
+/// each service its reads and actions call, as many side by side as it
+/// calls at once (pipeline-alert's two CodePipeline reads, the alert
+/// channels' ledger claims). The alert channels' only when `channels` are
+/// on; Slack's is opened by [`crate::effects::SlackWebhook::warm`].
+pub async fn warm(
+    https: &Https,
+    config: &aws_config::SdkConfig,
+    function: crate::route::Function,
+    channels: Option<&crate::config::Channels>,
+) {
+    use crate::route::Function;
+    let mut calls: Vec<(Service, usize)> = match function {
+        Function::PrCheck => vec![(Service::CodeCommit, 1), (Service::CodeBuild, 1)],
+        Function::BuildReport => vec![(Service::CodeCommit, 2), (Service::Logs, 1)],
+        Function::PipelineAlert => vec![
+            (Service::CodePipeline, 2),
+            (Service::CodeBuild, 1),
+            (Service::Logs, 1),
+        ],
+        Function::DeployNotify => vec![(Service::CodeDeploy, 2)],
+        Function::RepoReplicate => vec![(Service::CodeBuild, 1)],
+        Function::RepoGuard => vec![(Service::CodeCommit, 1)],
+        // The claim, the configuration, the deployment, an invoke check.
+        Function::DeployGate => vec![
+            (Service::DynamoDb, 1),
+            (Service::Ssm, 1),
+            (Service::CodeDeploy, 1),
+            (Service::Lambda, 1),
+        ],
+    };
+    // repo-replicate alerts only when a mirror build fails for good, and
+    // deploy-gate only when a gate fails.
+    let alerts = !matches!(function, Function::RepoReplicate | Function::DeployGate);
+    if let Some(channels) = channels.filter(|_| alerts) {
+        let on = usize::from(channels.topic_arn.is_some())
+            + usize::from(channels.slack_parameter.is_some());
+        if channels.idempotency_table.is_some() && on > 0 {
+            calls.push((Service::DynamoDb, on));
+        }
+        if channels.topic_arn.is_some() {
+            calls.push((Service::Sns, 1));
+        }
+    }
+    let mut urls = Vec::new();
+    for (service, n) in calls {
+        if let Some(url) = endpoint(config, service).await {
+            urls.push((url, n));
+        }
+    }
+    https.warm(&urls).await;
 }
 
 /// Every client signalbox calls. Building a client opens no connection.

@@ -47,8 +47,19 @@ async fn start(
     let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
         .ok()
         .filter(|u| !u.is_empty());
-    let aws = Aws::new(&crate::aws::sdk_config(endpoint.as_deref()).await);
-    let mut effects = executor(&config, aws.clone()).await?;
+    let https = crate::aws::Https::new();
+    let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
+    let aws = Aws::new(&sdk);
+    // The webhook URL is read while the connections the function's calls
+    // use are opened; then Slack's, whose host the URL names.
+    let (effects, ()) = tokio::join!(
+        executor(&config, aws.clone()),
+        crate::aws::warm(&https, &sdk, function, config.channels())
+    );
+    let mut effects = effects?;
+    if let Some(slack) = &effects.slack {
+        slack.warm().await;
+    }
     effects.failure_queue = Some(failure_queue);
     Ok((config, aws, effects))
 }

@@ -123,6 +123,20 @@ impl SlackWebhook {
         Ok(webhook)
     }
 
+    /// Opens the connection to the webhook's host during init (a `HEAD` of
+    /// its origin, whose answer is dropped), so the first post does not pay
+    /// the handshake. Best effort, within [`crate::aws::WARM_TIMEOUT`].
+    pub async fn warm(&self) {
+        let origin = crate::aws::origin(&self.current_url());
+        let head = self.client.head(origin).send();
+        if tokio::time::timeout(crate::aws::WARM_TIMEOUT, head)
+            .await
+            .is_err()
+        {
+            tracing::debug!("opening the Slack connection during init ran out of time");
+        }
+    }
+
     fn current_url(&self) -> String {
         self.url.read().map(|u| u.clone()).unwrap_or_default()
     }
