@@ -98,6 +98,8 @@ struct ColdStart {
     peak: u64,
     /// The AWS/Slack calls the stand-in answered, in order.
     calls: Vec<String>,
+    /// The connections opened during init by warm-up requests, by service.
+    warmed: Vec<String>,
     /// The Runtime API path answered (`response` or `error`) and the body.
     outcome: (String, String),
     /// The process's stderr, when asked for (the check run).
@@ -131,6 +133,7 @@ async fn cold_start(
         .await;
     standin.set_delays(delays);
     standin.take_calls();
+    standin.take_warmed();
     let stderr_file = tempfile::tempfile().unwrap();
     command
         .env("AWS_LAMBDA_RUNTIME_API", server.address().to_string())
@@ -178,9 +181,18 @@ async fn cold_start(
         done: ms(finished - started),
         peak,
         calls: standin.take_calls(),
+        warmed: standin.take_warmed(),
         outcome,
         stderr,
     }
+}
+
+/// The calls, in an order of their own: reads made side by side arrive in
+/// any order.
+fn sorted(calls: &[String]) -> Vec<String> {
+    let mut calls = calls.to_vec();
+    calls.sort();
+    calls
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -207,10 +219,10 @@ fn samples() -> Vec<(String, serde_json::Value)> {
         .collect()
 }
 
-/// A sample each function handles, chosen so it does its whole job against
-/// the stand-in: its reads, then its actions.
-fn bench_sample(function: Function) -> &'static str {
-    match function {
+/// The event each function is benched on, chosen so it does its whole job
+/// against the stand-in: its reads, then its actions.
+fn bench_event(function: Function) -> serde_json::Value {
+    let file = match function {
         // A push's PR: GetPullRequest, StartBuild, the "check started" comment.
         Function::PrCheck => "codecommit-pr-created.json",
         // A PR check's failed build: GetPullRequest, the log, the thread, the comment.
@@ -224,12 +236,22 @@ fn bench_sample(function: Function) -> &'static str {
         Function::RepoReplicate => "codecommit-reference-updated.json",
         // A deletion: a notice without reads (the scan would call CodeCommit).
         Function::RepoGuard => "codecommit-reference-deleted-by-user.json",
-    }
+        // CodeDeploy's hook payload, not an EventBridge event: the claim, the
+        // configuration, the deployment and its hook, one invoke of the
+        // target version, the status, the mark. A passing gate sends no notice.
+        Function::DeployGate => {
+            return serde_json::json!({
+                "DeploymentId": standin::GATE_DEPLOYMENT,
+                "LifecycleEventHookExecutionId": "bench-hook-execution-1",
+            });
+        }
+    };
+    sample(file)
 }
 
 /// Every function's configuration: both channels on (the webhook URL read
 /// from the stand-in's SSM at start-up), the ledger on.
-const FUNCTION_ENV: [(&str, &str); 10] = [
+const FUNCTION_ENV: [(&str, &str); 11] = [
     (
         "ALERT_TOPIC_ARN",
         "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
@@ -251,6 +273,7 @@ const FUNCTION_ENV: [(&str, &str); 10] = [
     // The stand-in's webhook is plain http.
     (SLACK_HTTP_OVERRIDE, "true"),
     ("LOG_TAIL_LINES", "20"),
+    ("GATE_CONFIG_PARAM", standin::GATE_CONFIG_PARAMETER),
 ];
 
 const SLACK_HTTP_OVERRIDE: &str = "SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK";
@@ -310,6 +333,14 @@ fn check_done(who: &str, run: &ColdStart) {
     let (kind, body) = &run.outcome;
     assert_eq!(kind, "response", "{who} answered an error: {body}");
     let summary: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    // deploy-gate's answer: the status it reported.
+    if let Some(outcome) = summary.get("outcome") {
+        assert_eq!(outcome, "reported", "{who}: {body}");
+        assert_eq!(
+            summary["verdict"]["status"], "Succeeded",
+            "{who}: the gate did not pass: {body}"
+        );
+    }
     if let Some(done) = summary["done"].as_array() {
         let actions = summary["actions"].as_array().map_or(0, Vec::len);
         assert_eq!(done.len(), actions, "{who}: not every action done: {body}");
@@ -338,6 +369,7 @@ struct Figures {
     done_instant: f64,
     done_latency: f64,
     calls: Vec<String>,
+    warmed: Vec<String>,
     peak_kib: u64,
 }
 
@@ -364,7 +396,11 @@ fn measure(
             false,
         ));
         check_done(who, &run);
-        assert_eq!(run.calls, checked.calls, "{who}: calls differ between runs");
+        assert_eq!(
+            sorted(&run.calls),
+            sorted(&checked.calls),
+            "{who}: calls differ between runs"
+        );
         inits.push(run.init);
         firsts.push(run.first);
         instant.push(run.done);
@@ -380,6 +416,7 @@ fn measure(
         done_instant: median(instant),
         done_latency: median(slow),
         calls,
+        warmed: checked.warmed,
         peak_kib: peak,
     }
 }
@@ -540,7 +577,7 @@ fn main() {
             "{} missing: run scripts/bench (it builds the release binaries)",
             binary.display()
         );
-        let event = sample(bench_sample(function));
+        let event = bench_event(function);
         let figures = measure(
             &runtime,
             function.name(),
@@ -550,12 +587,8 @@ fn main() {
             &standin,
             latency,
         );
-        let bootstrap = release
-            .join("lambda")
-            .join(function.name())
-            .join("bootstrap");
-        let (size, zipped) = match std::fs::metadata(&bootstrap) {
-            Ok(meta) => {
+        let (size, zipped) = match deployed_bootstrap(function) {
+            Some(bootstrap) => {
                 let zip = Command::new("python3")
                     .args(["-c", "import io,sys,zipfile; b=io.BytesIO(); z=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED); z.write(sys.argv[1],'bootstrap'); z.close(); print(len(b.getvalue()))"])
                     .arg(&bootstrap)
@@ -563,12 +596,13 @@ fn main() {
                     .ok()
                     .and_then(|o| String::from_utf8(o.stdout).ok())
                     .and_then(|s| s.trim().parse::<u64>().ok());
+                let len = std::fs::metadata(&bootstrap).map_or(0, |m| m.len());
                 (
-                    format!("{:.1}", meta.len() as f64 / 1048576.0),
+                    format!("{:.1}", len as f64 / 1048576.0),
                     zip.map_or("?".into(), |z| format!("{:.1}", z as f64 / 1048576.0)),
                 )
             }
-            Err(_) => ("(not built)".into(), "(not built)".into()),
+            None => ("(not built)".into(), "(not built)".into()),
         };
         println!(
             "| {function} | {:.1} | {:.2} | {:.1} | {:.1} | {} | {:.1} | {size} | {zipped} |",
@@ -579,14 +613,18 @@ fn main() {
             figures.calls.len(),
             figures.peak_kib as f64 / 1024.0
         );
-        sequences.push((function.name().to_owned(), figures.calls.clone()));
+        sequences.push((
+            function.name().to_owned(),
+            figures.calls.clone(),
+            figures.warmed.clone(),
+        ));
         if function == Function::PipelineAlert {
             rust_alert = Some(figures);
         }
     }
     if std::env::var("BENCH_PYTHON").as_deref() != Ok("false") {
         let rust = rust_alert.expect("pipeline-alert measured");
-        let event = sample(bench_sample(Function::PipelineAlert));
+        let event = bench_event(Function::PipelineAlert);
         let python = measure(
             &runtime,
             "the Python baseline",
@@ -611,25 +649,70 @@ fn main() {
         );
         // The baseline is honest only while it makes the same calls.
         assert_eq!(
-            python.calls, rust.calls,
+            sorted(&python.calls),
+            sorted(&rust.calls),
             "the Python baseline's calls differ from pipeline-alert's"
         );
-        sequences.push(("Python baseline".to_owned(), python.calls.clone()));
+        sequences.push((
+            "Python baseline".to_owned(),
+            python.calls.clone(),
+            python.warmed.clone(),
+        ));
     }
     println!();
-    println!("{} rounds per figure; the calls in order:", rounds());
-    for (who, calls) in sequences {
+    println!(
+        "{} rounds per figure; the calls in order, and the connections opened during init:",
+        rounds()
+    );
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    for (who, calls, warmed) in sequences {
         println!(
-            "- {who}: {}",
-            if calls.is_empty() {
-                "none".to_owned()
-            } else {
-                calls.join(", ")
-            }
+            "- {who}: {}; opened during init: {}",
+            list(&calls),
+            list(&warmed)
         );
     }
     per_event_cpu();
     scan_throughput();
+}
+
+/// The arm64 bootstrap users deploy: `sam build`'s (scripts/build-lambdas,
+/// `.aws-sam/build/<logical id>/bootstrap`), else `cargo lambda build`'s.
+fn deployed_bootstrap(function: Function) -> Option<PathBuf> {
+    let template = std::fs::read_to_string(root().join("template.yaml")).ok()?;
+    // The logical id is the last two-space-indented key before the
+    // function's `Binary:` build property.
+    let binary = format!("        Binary: {}", function.name());
+    let mut key = None;
+    let mut logical = None;
+    for line in template.lines() {
+        if let Some(k) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix(':'))
+            .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            key = Some(k);
+        }
+        if line.trim_end() == binary {
+            logical = key;
+            break;
+        }
+    }
+    let sam = logical.map(|id| root().join(".aws-sam/build").join(id).join("bootstrap"));
+    let release = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let cargo_lambda = release
+        .join("lambda")
+        .join(function.name())
+        .join("bootstrap");
+    sam.into_iter().chain([cargo_lambda]).find(|p| p.is_file())
 }
 
 fn sample(name: &str) -> serde_json::Value {

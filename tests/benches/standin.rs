@@ -48,6 +48,8 @@ pub enum Service {
     Sns,
     CodeCommit,
     CodeDeploy,
+    /// deploy-gate's invoke check (REST: the operation is in the path).
+    Lambda,
     Slack,
     /// Every other AWS client (`SIGNALBOX_ENDPOINT_URL`): knows nothing, so
     /// a call to a service not stood in for fails the bench loudly.
@@ -55,7 +57,7 @@ pub enum Service {
 }
 
 impl Service {
-    const ALL: [Service; 10] = [
+    const ALL: [Service; 11] = [
         Service::Ssm,
         Service::CodePipeline,
         Service::CodeBuild,
@@ -64,6 +66,7 @@ impl Service {
         Service::Sns,
         Service::CodeCommit,
         Service::CodeDeploy,
+        Service::Lambda,
         Service::Slack,
         Service::Unrouted,
     ];
@@ -80,6 +83,7 @@ impl Service {
             Service::Sns => "AWS_ENDPOINT_URL_SNS",
             Service::CodeCommit => "AWS_ENDPOINT_URL_CODECOMMIT",
             Service::CodeDeploy => "AWS_ENDPOINT_URL_CODEDEPLOY",
+            Service::Lambda => "AWS_ENDPOINT_URL_LAMBDA",
             Service::Slack | Service::Unrouted => return None,
         })
     }
@@ -95,9 +99,12 @@ struct Request {
 }
 
 impl Request {
-    /// The operation: `X-Amz-Target`'s part after the dot, or the query
-    /// protocol's `Action=` (SNS).
+    /// The operation: `X-Amz-Target`'s part after the dot, the query
+    /// protocol's `Action=` (SNS), or Lambda's `Invoke` (REST, by its path).
     fn operation(&self) -> Option<String> {
+        if self.method == "POST" && self.path.contains("/invocations") {
+            return Some("Invoke".to_owned());
+        }
         if let Some(target) = &self.target {
             return target.rsplit('.').next().map(str::to_owned);
         }
@@ -105,6 +112,11 @@ impl Request {
         body.split('&')
             .find_map(|pair| pair.strip_prefix("Action="))
             .map(str::to_owned)
+    }
+
+    /// A request that only opens a connection: `GET /` or `HEAD /`.
+    fn is_warm_up(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD") && self.path == "/"
     }
 
     fn json(&self) -> Value {
@@ -127,6 +139,9 @@ impl Request {
 struct Record {
     /// `Service Operation` of every request answered, in order.
     calls: Vec<String>,
+    /// Connections opened during init by a request of no API (`GET /` or
+    /// `HEAD /`), per service.
+    warmed: Vec<String>,
     /// The first request not known, described.
     unknown: Option<String>,
 }
@@ -215,6 +230,14 @@ impl StandIn {
         std::mem::take(&mut self.record.lock().unwrap().calls)
     }
 
+    /// The connections opened by a warm-up request since the last call, by
+    /// service, sorted.
+    pub fn take_warmed(&self) -> Vec<String> {
+        let mut warmed = std::mem::take(&mut self.record.lock().unwrap().warmed);
+        warmed.sort();
+        warmed
+    }
+
     /// Panics with the first request the stand-in did not know, if any.
     pub fn check(&self) {
         if let Some(request) = self.record.lock().unwrap().unknown.take() {
@@ -251,6 +274,7 @@ async fn serve(
         {
             let mut record = record.lock().unwrap();
             match &answer {
+                Some(_) if request.is_warm_up() => record.warmed.push(format!("{service:?}")),
                 Some(_) => record.calls.push(format!(
                     "{service:?} {}",
                     request.operation().unwrap_or_else(|| "POST".into())
@@ -342,6 +366,21 @@ const REPOSITORY: &str = "MyDemoRepo";
 const SOURCE_COMMIT: &str = "5d3a6e2c5e2b1a9c8f7e6d5c4b3a29180f1e2d3c";
 const DESTINATION_COMMIT: &str = "317f8570EXAMPLE4d3c2b1a0e9f8d7c6b5a4f3e2d";
 const BUILD_ID: &str = "myProject:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
+/// deploy-gate's deployment (its hook payload names it), its target
+/// version and its configuration parameter.
+pub const GATE_DEPLOYMENT: &str = "d-GATEBENCH1";
+const GATE_TARGET_VERSION: &str = "42";
+pub const GATE_CONFIG_PARAMETER: &str = "/signalbox/gate-config";
+
+/// The gate's checks: one invoke of the target version before traffic
+/// shifts, expecting `statusCode` 200.
+fn gate_config() -> String {
+    json!({"gates": [{"application": "shop", "deployment_group": "checkout-live", "checks": [{
+        "name": "smoke", "hooks": ["BeforeAllowTraffic"], "timeout_seconds": 5,
+        "invoke": {"payload": {"path": "/health"}, "expect": {"field": "statusCode", "equals": [200]}},
+    }]}]})
+    .to_string()
+}
 
 /// The canned answer to a request: (status, content type, body), or None
 /// when the stand-in does not know it.
@@ -350,6 +389,11 @@ fn answer(
     request: &Request,
     slack_url: &str,
 ) -> Option<(u16, &'static str, String)> {
+    // A warm-up: the host's root answers, as AWS's and Slack's do, with an
+    // error page of no API.
+    if request.is_warm_up() {
+        return Some((404, "text/plain", String::new()));
+    }
     if service == Service::Slack {
         return (request.method == "POST" && request.path == SLACK_PATH)
             .then(|| (200, "text/plain", "ok".to_owned()));
@@ -358,6 +402,14 @@ fn answer(
     let now = 1_795_000_000.0_f64;
     let json = |content_type, value: Value| Some((200, content_type, value.to_string()));
     match (service, operation.as_str()) {
+        (Service::Ssm, "GetParameter") if request.json()["Name"] == GATE_CONFIG_PARAMETER => json(
+            JSON_1_1,
+            json!({"Parameter": {
+                "Name": GATE_CONFIG_PARAMETER, "Type": "String", "Value": gate_config(),
+                "Version": 1, "DataType": "text",
+                "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{GATE_CONFIG_PARAMETER}"),
+            }}),
+        ),
         (Service::Ssm, "GetParameter") => json(
             JSON_1_1,
             json!({"Parameter": {
@@ -488,6 +540,52 @@ fn answer(
             }}),
         ),
         (Service::CodeBuild, "ListBuildsForProject") => json(JSON_1_1, json!({"ids": []})),
+        // deploy-gate: a Lambda blue/green deployment at its BeforeAllowTraffic hook.
+        (Service::CodeDeploy, "GetDeployment")
+            if request.json()["deploymentId"] == GATE_DEPLOYMENT =>
+        {
+            let appspec = json!({"version": 0.0, "Resources": [{"checkout": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {"Name": "checkout", "Alias": "live",
+                    "CurrentVersion": "41", "TargetVersion": GATE_TARGET_VERSION},
+            }}]});
+            json(
+                JSON_1_1,
+                json!({"deploymentInfo": {
+                    "applicationName": "shop", "deploymentGroupName": "checkout-live",
+                    "deploymentId": GATE_DEPLOYMENT, "status": "InProgress",
+                    "computePlatform": "Lambda", "creator": "user", "createTime": now,
+                    "revision": {"revisionType": "AppSpecContent",
+                        "appSpecContent": {"content": appspec.to_string()}},
+                }}),
+            )
+        }
+        (Service::CodeDeploy, "ListDeploymentTargets") => {
+            json(JSON_1_1, json!({"targetIds": ["checkout:live"]}))
+        }
+        (Service::CodeDeploy, "BatchGetDeploymentTargets") => json(
+            JSON_1_1,
+            json!({"deploymentTargets": [{
+                "deploymentTargetType": "LambdaTarget",
+                "lambdaTarget": {"deploymentId": GATE_DEPLOYMENT, "targetId": "checkout:live",
+                    "status": "InProgress", "lastUpdatedAt": now,
+                    "lifecycleEvents": [
+                        {"lifecycleEventName": "BeforeAllowTraffic", "status": "InProgress", "startTime": now},
+                        {"lifecycleEventName": "AllowTraffic", "status": "Pending"},
+                    ]},
+            }]}),
+        ),
+        (Service::CodeDeploy, "PutLifecycleEventHookExecutionStatus") => json(
+            JSON_1_1,
+            json!({"lifecycleEventHookExecutionId": request.json()["lifecycleEventHookExecutionId"]}),
+        ),
+        // Only the deployment's target version answers: an invoke of the
+        // alias (or of $LATEST) is unknown here and fails the bench.
+        (Service::Lambda, "Invoke")
+            if request.path.ends_with(&format!("/functions/checkout/invocations?Qualifier={GATE_TARGET_VERSION}")) =>
+        {
+            Some((200, "application/json", json!({"statusCode": 200, "body": "ok"}).to_string()))
+        }
         (Service::CodeDeploy, "GetDeployment") => json(
             JSON_1_1,
             json!({"deploymentInfo": {
