@@ -368,6 +368,10 @@ struct Figures {
     first: f64,
     done_instant: f64,
     done_latency: f64,
+    /// Latency mode: spawn → first `/next` (init, connections opened).
+    init_latency: f64,
+    /// Latency mode with warm-ups refused: nothing opened during init.
+    done_unwarmed: f64,
     calls: Vec<String>,
     warmed: Vec<String>,
     peak_kib: u64,
@@ -385,6 +389,7 @@ fn measure(
     let checked = runtime.block_on(cold_start(check, event, standin, Delays::INSTANT, true));
     check_done(who, &checked);
     let (mut inits, mut firsts, mut instant, mut slow) = (vec![], vec![], vec![], vec![]);
+    let (mut slow_inits, mut unwarmed) = (vec![], vec![]);
     let mut peak = 0;
     let mut calls = checked.calls.clone();
     for _ in 0..rounds() {
@@ -408,13 +413,23 @@ fn measure(
         let run = runtime.block_on(cold_start(command(), event, standin, latency, false));
         check_done(who, &run);
         slow.push(run.done);
+        slow_inits.push(run.init);
         calls = run.calls;
+        let refused = Delays {
+            warm_ups: false,
+            ..latency
+        };
+        let run = runtime.block_on(cold_start(command(), event, standin, refused, false));
+        check_done(who, &run);
+        unwarmed.push(run.done);
     }
     Figures {
         init: median(inits),
         first: median(firsts),
         done_instant: median(instant),
         done_latency: median(slow),
+        init_latency: median(slow_inits),
+        done_unwarmed: median(unwarmed),
         calls,
         warmed: checked.warmed,
         peak_kib: peak,
@@ -560,14 +575,15 @@ fn main() {
     let latency = Delays {
         per_request: delay("BENCH_DELAY_MS", 20),
         new_connection: delay("BENCH_CONNECT_MS", 60),
+        warm_ups: true,
     };
     let standin = runtime.block_on(StandIn::start());
     println!(
-        "| function | init (spawn → first /next), median ms | first invocation, median ms | time-to-done, instant stand-in, median ms | time-to-done, {} ms/call + {} ms/connection, median ms | AWS + Slack calls | peak RSS MiB | bootstrap MiB (arm64) | zip MiB |",
+        "| function | init (spawn → first /next), median ms | first invocation, median ms | time-to-done, instant stand-in, median ms | latency mode ({} ms/call + {} ms/connection): init, median ms | latency mode: time-to-done, median ms | latency mode, nothing opened during init: time-to-done, median ms | AWS + Slack calls | peak RSS MiB | bootstrap MiB (arm64) | zip MiB |",
         latency.per_request.as_millis(),
         latency.new_connection.as_millis()
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut sequences = Vec::new();
     let mut rust_alert = None;
     for function in Function::ALL {
@@ -605,11 +621,13 @@ fn main() {
             None => ("(not built)".into(), "(not built)".into()),
         };
         println!(
-            "| {function} | {:.1} | {:.2} | {:.1} | {:.1} | {} | {:.1} | {size} | {zipped} |",
+            "| {function} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {size} | {zipped} |",
             figures.init,
             figures.first,
             figures.done_instant,
+            figures.init_latency,
             figures.done_latency,
+            figures.done_unwarmed,
             figures.calls.len(),
             figures.peak_kib as f64 / 1024.0
         );
@@ -636,13 +654,15 @@ fn main() {
         );
         let ratio = |p: f64, r: f64| format!("{:.1}× Rust", p / r);
         println!(
-            "| pipeline-alert, Python 3 + boto3 (awslambdaric) | {:.1} | {:.2} | {:.1} ({}) | {:.1} ({}) | {} | {:.1} ({}) | — | — |",
+            "| pipeline-alert, Python 3 + boto3 (awslambdaric) | {:.1} | {:.2} | {:.1} ({}) | {:.1} | {:.1} ({}) | {:.1} | {} | {:.1} ({}) | — | — |",
             python.init,
             python.first,
             python.done_instant,
             ratio(python.done_instant, rust.done_instant),
+            python.init_latency,
             python.done_latency,
             ratio(python.done_latency, rust.done_latency),
+            python.done_unwarmed,
             python.calls.len(),
             python.peak_kib as f64 / 1024.0,
             ratio(python.peak_kib as f64, rust.peak_kib as f64),

@@ -27,6 +27,10 @@ pub struct Delays {
     pub per_request: Duration,
     /// Added to the first request of each new TCP connection (the handshake).
     pub new_connection: Duration,
+    /// Whether a warm-up request (`GET /`, `HEAD /`) is answered; when not,
+    /// its connection is closed at once, so nothing is opened during init
+    /// and the first calls pay the handshakes, as without warming.
+    pub warm_ups: bool,
 }
 
 impl Delays {
@@ -34,6 +38,7 @@ impl Delays {
     pub const INSTANT: Delays = Delays {
         per_request: Duration::ZERO,
         new_connection: Duration::ZERO,
+        warm_ups: true,
     };
 }
 
@@ -265,6 +270,9 @@ async fn serve(
             return;
         };
         let delays = *delays.lock().unwrap();
+        if request.is_warm_up() && !delays.warm_ups {
+            return;
+        }
         let mut wait = delays.per_request;
         if first {
             wait += delays.new_connection;
