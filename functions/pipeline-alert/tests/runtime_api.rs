@@ -203,11 +203,20 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         1,
         "one SNS message for two deliveries"
     );
-    assert_eq!(
-        slack.received_requests().await.unwrap().len(),
-        1,
-        "one Slack message for two deliveries"
-    );
+    // Init opens the connection to Slack with a HEAD of the origin; messages are POSTs.
+    let to_slack = slack.received_requests().await.unwrap();
+    let (messages, others): (Vec<_>, Vec<_>) = to_slack
+        .iter()
+        .partition(|r| r.method == wiremock::http::Method::POST);
+    assert_eq!(messages.len(), 1, "one Slack message for two deliveries");
+    for warm_up in others {
+        assert_eq!(warm_up.method, wiremock::http::Method::HEAD, "{warm_up}");
+        assert_eq!(
+            warm_up.url.path(),
+            "/",
+            "a warm-up never carries the webhook's path"
+        );
+    }
     assert!(
         !logs.contains("SECRET"),
         "the webhook URL never reaches the logs"
