@@ -210,7 +210,7 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         .partition(|r| r.method == wiremock::http::Method::POST);
     assert_eq!(messages.len(), 1, "one Slack message for two deliveries");
     for warm_up in others {
-        assert_eq!(warm_up.method, wiremock::http::Method::HEAD, "{warm_up}");
+        assert_eq!(warm_up.method, wiremock::http::Method::HEAD, "{warm_up:?}");
         assert_eq!(
             warm_up.url.path(),
             "/",
