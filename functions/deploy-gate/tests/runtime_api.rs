@@ -258,6 +258,27 @@ fn stop(mut child: Child) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Runs the binary with `env` on `hooks`, each due `time` after the start,
+/// until it has posted a result for every one; returns the results and its logs.
+async fn run(env: &[(&str, String)], hooks: &[Value], time: Duration) -> (Vec<Request>, String) {
+    let runtime = runtime_api(hooks, time).await;
+    let child = start(&runtime, env);
+    let posted = results(&runtime, hooks.len()).await;
+    (posted, stop(child))
+}
+
+/// The shop's gates (`config_text`) behind moto, with CodeDeploy and Lambda
+/// stood in for the deployment `groups`; returns the HTTP service probed,
+/// the stand-in and the stack.
+async fn shop(groups: &[&str]) -> (MockServer, MockServer, Stack) {
+    let service = service().await;
+    let stand_in = aws_stand_in(groups).await;
+    let config = moto_config().await;
+    let parameter = gate_parameter(&config, &config_text(&service)).await;
+    let stack = stack(&stand_in, parameter).await;
+    (service, stand_in, stack)
+}
+
 fn response(posted: &[Request], request_id: &str, logs: &str) -> Value {
     let path = format!("/2018-06-01/runtime/invocation/{request_id}/response");
     let request = posted
@@ -311,24 +332,14 @@ fn config_text(service: &MockServer) -> String {
 
 #[tokio::test]
 async fn a_passing_gate_reports_succeeded_a_failing_check_failed_and_a_redelivery_nothing_new() {
-    let service = service().await;
-    let stand_in = aws_stand_in(&["passes", "fails"]).await;
-    let config = moto_config().await;
-    let parameter = gate_parameter(&config, &config_text(&service)).await;
-    let stack = stack(&stand_in, parameter).await;
-    let runtime = runtime_api(
-        &[
-            hook("passes", "hook-pass"),
-            hook("fails", "hook-fail"),
-            // CodeDeploy's (or Lambda's) redelivery of the first hook.
-            hook("passes", "hook-pass"),
-        ],
-        Duration::from_secs(300),
-    )
-    .await;
-    let child = start(&runtime, &stack.env);
-    let posted = results(&runtime, 3).await;
-    let logs = stop(child);
+    let (_service, stand_in, stack) = shop(&["passes", "fails"]).await;
+    let hooks = [
+        hook("passes", "hook-pass"),
+        hook("fails", "hook-fail"),
+        // CodeDeploy's (or Lambda's) redelivery of the first hook.
+        hook("passes", "hook-pass"),
+    ];
+    let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
     let passed = response(&posted, "req-1", &logs);
     assert_eq!(passed["verdict"]["status"], "Succeeded", "{passed}\n{logs}");
@@ -381,30 +392,20 @@ async fn a_passing_gate_reports_succeeded_a_failing_check_failed_and_a_redeliver
 #[tokio::test]
 async fn an_unreadable_slack_webhook_costs_only_slack_the_hooks_are_still_checked_notified_and_guarded()
  {
-    let service = service().await;
-    let stand_in = aws_stand_in(&["passes", "fails"]).await;
-    let config = moto_config().await;
-    let parameter = gate_parameter(&config, &config_text(&service)).await;
-    let mut stack = stack(&stand_in, parameter).await;
+    let (_service, stand_in, mut stack) = shop(&["passes", "fails"]).await;
     // A parameter name that does not exist (a typo, or SSM failing at cold start).
     let slack_parameter = format!("/{}/no-such-webhook", unique("signalbox"));
     stack.env.retain(|(name, _)| *name != "SLACK_ENABLED");
     stack
         .env
         .push(("SLACK_WEBHOOK_PARAM", slack_parameter.clone()));
-    let runtime = runtime_api(
-        &[
-            hook("fails", "hook-fail"),
-            hook("passes", "hook-pass"),
-            // A redelivery: the ledger still guards against a second run.
-            hook("passes", "hook-pass"),
-        ],
-        Duration::from_secs(300),
-    )
-    .await;
-    let child = start(&runtime, &stack.env);
-    let posted = results(&runtime, 3).await;
-    let logs = stop(child);
+    let hooks = [
+        hook("fails", "hook-fail"),
+        hook("passes", "hook-pass"),
+        // A redelivery: the ledger still guards against a second run.
+        hook("passes", "hook-pass"),
+    ];
+    let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
     let failed = response(&posted, "req-1", &logs);
     assert_eq!(failed["verdict"]["status"], "Failed", "{failed}\n{logs}");
@@ -461,10 +462,8 @@ async fn a_broken_configuration_reports_failed_with_the_reason() {
     )
     .await;
     let stack = stack(&stand_in, parameter).await;
-    let runtime = runtime_api(&[hook("passes", "hook-broken")], Duration::from_secs(300)).await;
-    let child = start(&runtime, &stack.env);
-    let posted = results(&runtime, 1).await;
-    let logs = stop(child);
+    let hooks = [hook("passes", "hook-broken")];
+    let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
     let answer = response(&posted, "req-1", &logs);
     assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
@@ -487,18 +486,11 @@ async fn a_broken_configuration_reports_failed_with_the_reason() {
 
 #[tokio::test]
 async fn a_check_that_hangs_still_reports_failed_before_the_deadline() {
-    let service = service().await;
-    let stand_in = aws_stand_in(&["hangs"]).await;
-    let config = moto_config().await;
-    let parameter = gate_parameter(&config, &config_text(&service)).await;
-    let stack = stack(&stand_in, parameter).await;
+    let (_service, stand_in, stack) = shop(&["hangs"]).await;
     let deadline = Duration::from_secs(12);
-    let runtime = runtime_api(&[hook("hangs", "hook-hangs")], deadline).await;
     let started = Instant::now();
-    let child = start(&runtime, &stack.env);
-    let posted = results(&runtime, 1).await;
+    let (posted, logs) = run(&stack.env, &[hook("hangs", "hook-hangs")], deadline).await;
     let took = started.elapsed();
-    let logs = stop(child);
 
     let answer = response(&posted, "req-1", &logs);
     assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
@@ -522,25 +514,17 @@ async fn a_check_that_hangs_still_reports_failed_before_the_deadline() {
 #[tokio::test]
 async fn a_malformed_configuration_variable_still_reports_failed() {
     let stand_in = aws_stand_in(&["passes"]).await;
-    let runtime = runtime_api(
-        &[hook("passes", "hook-unconfigured")],
-        Duration::from_secs(300),
-    )
-    .await;
     // No GATE_CONFIG_PARAM, no table, no topic: the gate cannot check, but
     // must not leave the deployment waiting an hour for an answer.
-    let child = start(
-        &runtime,
-        &[
-            ("AWS_ENDPOINT_URL_CODEDEPLOY", stand_in.uri()),
-            (
-                "FAILURE_QUEUE_URL",
-                "http://unused.invalid/queue".to_owned(),
-            ),
-        ],
-    );
-    let posted = results(&runtime, 1).await;
-    let logs = stop(child);
+    let env = [
+        ("AWS_ENDPOINT_URL_CODEDEPLOY", stand_in.uri()),
+        (
+            "FAILURE_QUEUE_URL",
+            "http://unused.invalid/queue".to_owned(),
+        ),
+    ];
+    let hooks = [hook("passes", "hook-unconfigured")];
+    let (posted, logs) = run(&env, &hooks, Duration::from_secs(300)).await;
     let answer = response(&posted, "req-1", &logs);
     assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
     assert!(
