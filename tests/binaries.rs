@@ -3,7 +3,7 @@
 //! normal (non-dev) dependency tree of each function crate, resolved as
 //! `cargo lambda build -p <function>` and `sam build` resolve it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -38,8 +38,9 @@ fn expected(function: Function) -> &'static [&'static str] {
     }
 }
 
-/// The package names in `function`'s normal dependency tree.
-fn linked(function: Function) -> BTreeSet<String> {
+/// `function`'s normal dependency tree for Lambda's arm64 target, one line
+/// per package in cargo tree's `format`.
+fn tree(function: Function, format: &str) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(env!("CARGO"))
         .current_dir(&root)
@@ -47,12 +48,14 @@ fn linked(function: Function) -> BTreeSet<String> {
             "tree",
             "--locked",
             "--offline",
+            "--target",
+            "aarch64-unknown-linux-gnu",
             "-e",
             "normal",
             "--prefix",
             "none",
         ])
-        .args(["--format", "{p}", "-p", function.name()])
+        .args(["--format", format, "-p", function.name()])
         .output()
         .expect("run cargo tree");
     assert!(
@@ -62,6 +65,14 @@ fn linked(function: Function) -> BTreeSet<String> {
     );
     String::from_utf8_lossy(&output.stdout)
         .lines()
+        .map(|line| line.trim_end_matches(" (*)").to_owned())
+        .collect()
+}
+
+/// The package names in `function`'s normal dependency tree.
+fn linked(function: Function) -> BTreeSet<String> {
+    tree(function, "{p}")
+        .iter()
         .filter_map(|line| line.split_whitespace().next())
         .map(str::to_owned)
         .collect()
@@ -99,5 +110,36 @@ fn the_tests_and_the_cli_see_every_function_built_in() {
             function.is_built_in(),
             "{function} is not in the `all` feature of shared/Cargo.toml"
         );
+    }
+}
+
+/// sam build builds one function after another in one target dir: a crate
+/// two functions link is compiled once only if both turn on the same
+/// features of it. Event streams (aws-sdk-cloudwatchlogs) or http-body 0.4
+/// (aws-sdk-lambda) in some functions only made it compile the SDK's core,
+/// and every SDK crate on it, three times.
+#[test]
+fn every_function_builds_the_crates_they_share_with_the_same_features() {
+    let mut seen: BTreeMap<String, (Function, String)> = BTreeMap::new();
+    for function in Function::ALL {
+        for line in tree(function, "{p}|{f}") {
+            let Some((package, features)) = line.split_once('|') else {
+                continue;
+            };
+            // The function's own crate, and the shared crate with its feature.
+            if package.starts_with("signalbox ") || package.starts_with(&format!("{function} ")) {
+                continue;
+            }
+            match seen.get(package) {
+                Some((first, theirs)) => assert_eq!(
+                    features, theirs,
+                    "{package}: {function} builds it with other features than {first}, \
+                     so sam build compiles it (and what depends on it) again"
+                ),
+                None => {
+                    seen.insert(package.to_owned(), (function, features.to_owned()));
+                }
+            }
+        }
     }
 }
