@@ -9,6 +9,7 @@ pub mod event;
 pub mod flows;
 #[cfg(feature = "deploy-gate")]
 pub mod gate;
+pub mod git;
 pub mod idempotency;
 pub mod invocation;
 pub mod lambda;
