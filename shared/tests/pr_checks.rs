@@ -398,6 +398,37 @@ async fn without_a_trusted_buildspec_no_build_starts_and_the_pr_is_told() {
     );
 }
 
+/// Scenario 8 of issue 21: StartBuild's reference says an empty
+/// `buildspecOverride` means the source's own buildspec, so an empty (or
+/// blank) trusted buildspec would hand the approval back to the PR.
+#[tokio::test]
+async fn an_empty_trusted_buildspec_counts_as_missing_and_starts_no_build() {
+    let mut config = check_config();
+    config.buildspec = BuildspecSource::Trusted;
+    for blank in ["", " \n\t\n"] {
+        let world = World {
+            files: vec![(
+                (
+                    "MyDemoRepo".into(),
+                    DESTINATION.into(),
+                    "buildspec.yml".into(),
+                ),
+                blank.into(),
+            )],
+            ..World::with_head(SOURCE)
+        };
+        let plan = pr_check::plan(&load("codecommit-pr-created.json"), &config, &world)
+            .await
+            .unwrap();
+        assert_eq!(kinds(&plan), ["PostPrComment"], "buildspec {blank:?}");
+        assert!(
+            comment(&plan).contains("check not run"),
+            "{}",
+            comment(&plan)
+        );
+    }
+}
+
 #[tokio::test]
 async fn allow_list_per_repository_project_and_excluded_branches() {
     let event = load("codecommit-pr-created.json");
