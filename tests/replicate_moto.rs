@@ -99,18 +99,6 @@ async fn every_change_of_a_mapped_repository_plans_one_mirror_run() {
 }
 
 #[tokio::test]
-async fn a_redelivered_event_plans_the_same_token() {
-    let event = event("codecommit-reference-updated.json");
-    let first = repo_replicate::plan(&event, &config("m"), &Queued(vec![]))
-        .await
-        .unwrap();
-    let second = repo_replicate::plan(&event, &config("m"), &Queued(vec![]))
-        .await
-        .unwrap();
-    assert_eq!(first, second);
-}
-
-#[tokio::test]
 async fn replica_events_never_mirror_back() {
     let plan = repo_replicate::plan(
         &event("codecommit-reference-updated-replica.json"),
