@@ -43,6 +43,10 @@ const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
         "arn:aws:lambda:us-east-1:123456789012:function:smoke,arn:aws:lambda:us-east-1:123456789012:function:probe",
     ),
     ("PrCheckProjectName", "my-pr-check"),
+    (
+        "BuildLogGroupArns",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/custom/builds,arn:aws:logs:us-east-1:123456789012:log-group:/team/ci",
+    ),
     ("PrCheckRepositoryName", "MyDemoRepo"),
 ];
 
@@ -451,5 +455,53 @@ fn a_pr_in_a_repository_mapped_to_its_own_project_gets_the_grants_of_the_created
             on_a,
             "{role}: B, mapped to b-check"
         );
+    }
+}
+
+/// Scenario 5: a project that logs to a CloudWatch group of its own (its
+/// `logs` settings, which build-report and pipeline-alert read the tail
+/// from) gets its log tail: the groups listed in `BuildLogGroupArns` are
+/// granted to both, besides `/aws/codebuild/*`.
+#[test]
+fn a_build_logging_to_a_custom_group_has_its_log_tail_read() {
+    let template = template::load();
+    let stack = Stack::with(
+        &template,
+        &[
+            (
+                "BuildLogGroupArns",
+                "arn:aws:logs:us-east-1:123456789012:log-group:/custom/builds,arn:aws:logs:us-east-1:123456789012:log-group:/team/ci",
+            ),
+            ("PrCheckProjectsByRepository", r#"{"B":"b-check"}"#),
+        ],
+    );
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    for role in ["BuildReportRole", "PipelineAlertRole"] {
+        let policies = stack
+            .resolve(&template["Resources"][role]["Properties"]["Policies"])
+            .expect("Policies");
+        let granted: Vec<String> = policies
+            .as_array()
+            .expect("Policies list")
+            .iter()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .expect("Statement")
+            })
+            .filter(|s| s["Effect"] == "Allow" && s["Action"] == "logs:GetLogEvents")
+            .flat_map(|s| arns.strings(&s["Resource"]))
+            .collect();
+        for group in ["/custom/builds", "/team/ci", "/aws/codebuild/b-check"] {
+            let stream =
+                format!("arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{group}:log-stream:abc");
+            assert!(
+                granted.iter().any(|g| iam_glob(g).is_match(&stream)),
+                "{role}: no logs:GetLogEvents on {stream}: {granted:?}"
+            );
+        }
     }
 }

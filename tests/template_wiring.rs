@@ -773,7 +773,9 @@ fn only_build_report_may_approve_and_only_when_approvals_are_on() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| single_key(s).is_some_and(|(k, _)| k == "Fn::If"))
+        .find(|s| {
+            single_key(s).is_some_and(|(k, _)| k == "Fn::If") && s["Fn::If"][1]["Sid"] == "Approvals"
+        })
         .cloned()
         .expect("the approval statement is conditional");
     assert_eq!(statement["Fn::If"][0], "ApprovalsOn");

@@ -37,6 +37,11 @@ pub struct Config {
     pub retries: u32,
     /// Where the alert goes when the retries run out.
     pub channels: Channels,
+    /// `REPO_REPLICATE_ROLE`: the name of repo-replicate's own IAM role (the
+    /// template sets it). Only failed mirror builds it started (the event's
+    /// `initiator`) are retried: anyone else who may start the mirror project
+    /// could forge the `SIGNALBOX_MIRROR_*` variables. None: not checked.
+    pub replicate_role: Option<String>,
 }
 
 /// The default of `MIRROR_RETRIES`.
@@ -100,6 +105,7 @@ impl Config {
             source_region,
             retries,
             channels: Channels::read(env),
+            replicate_role: env.optional("REPO_REPLICATE_ROLE"),
         }
     }
 }
@@ -307,6 +313,22 @@ async fn plan_retry(
         return Ok(plan);
     }
     let info = &build.additional_information;
+    // CodeBuild names a build started under an assumed role
+    // `<role name>/<session name>` in the event's `initiator`.
+    if let Some(role) = &config.replicate_role {
+        let initiator = info.initiator.as_deref().unwrap_or_default();
+        let ours = initiator == role
+            || initiator
+                .strip_prefix(role.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+        if !ours {
+            plan.notes.push(format!(
+                "mirror build {} was started by {initiator:?}, not by repo-replicate's role {role} (REPO_REPLICATE_ROLE): its variables are not trusted, not retried",
+                build.build_id
+            ));
+            return Ok(plan);
+        }
+    }
     let Some(repository) = info.variable(MIRROR_SOURCE_REPOSITORY) else {
         plan.notes.push(format!(
             "mirror build {} has no {MIRROR_SOURCE_REPOSITORY}: not started by repo-replicate, not retried",
@@ -710,6 +732,7 @@ mod tests {
                 slack_parameter: None,
                 idempotency_table: None,
             },
+            replicate_role: None,
         }
     }
 
