@@ -505,3 +505,134 @@ fn a_build_logging_to_a_custom_group_has_its_log_tail_read() {
         }
     }
 }
+
+/// Scenario 9: starting the mirror project is write access to the replicas,
+/// so a start by anyone but repo-replicate's role alerts. The template's
+/// rule pattern on a bus of moto's EventBridge (a real pattern matcher; its
+/// TestEventPattern is a stub) with a queue as target, and CloudTrail's
+/// StartBuild records put on the bus: only the alerting ones arrive.
+#[tokio::test]
+async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
+    let template = template::load();
+    let rule = &template["Resources"]["MirrorStartedByOthersRule"];
+    assert_eq!(rule["Type"], "AWS::Events::Rule");
+    assert!(
+        rule["Properties"]["Targets"][0]["Arn"]
+            .to_string()
+            .contains("OperationsTopic"),
+        "the rule notifies the operations topic"
+    );
+    const ROLE: &str = "signalbox-RepoReplicateRole-1A2B3C";
+    fn deployed(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                if map.get("Ref") == Some(&serde_json::json!("MirrorProject")) {
+                    return serde_json::json!("signalbox-mirror");
+                }
+                if let Some(Value::String(text)) = map.get("Fn::Sub") {
+                    return serde_json::json!(
+                        text.replace("${AWS::Partition}", "aws")
+                            .replace("${AWS::AccountId}", ACCOUNT)
+                            .replace("${RepoReplicateRole}", ROLE)
+                    );
+                }
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), deployed(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(deployed).collect()),
+            other => other.clone(),
+        }
+    }
+    let pattern = deployed(&rule["Properties"]["EventPattern"]).to_string();
+    let config = signalbox_tests::moto_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = signalbox_tests::unique("mirror-starts");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("create_event_bus");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&bus)
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{bus}");
+    events
+        .put_rule()
+        .name(&bus)
+        .event_bus_name(&bus)
+        .event_pattern(&pattern)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put_rule {pattern}: {e:?}"));
+    events
+        .put_targets()
+        .rule(&bus)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("operations")
+                .arn(&queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("put_targets");
+    // CloudTrail's userIdentity of a role's session, and of an IAM user.
+    let role_session = |role: &str| {
+        serde_json::json!({"type": "AssumedRole",
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/session-1"),
+            "sessionContext": {"sessionIssuer": {"type": "Role",
+                "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}")}}})
+    };
+    let user = serde_json::json!({"type": "IAMUser", "userName": "mallory",
+        "arn": format!("arn:aws:iam::{ACCOUNT}:user/mallory")});
+    let starts = [
+        ("repo-replicate", "signalbox-mirror", role_session(ROLE)),
+        ("another role", "signalbox-mirror", role_session("Admin")),
+        ("an IAM user", "signalbox-mirror", user),
+        (
+            "another project",
+            "someone-elses-project",
+            role_session("Admin"),
+        ),
+    ];
+    for (who, project, identity) in &starts {
+        let detail = serde_json::json!({
+            "eventSource": "codebuild.amazonaws.com", "eventName": "StartBuild",
+            "userIdentity": identity, "requestParameters": {"projectName": project},
+            "additionalEventData": {"who": who}
+        });
+        events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&bus)
+                    .source("aws.codebuild")
+                    .detail_type("AWS API Call via CloudTrail")
+                    .detail(detail.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put_events");
+    }
+    let mut alerted: Vec<String> = signalbox_tests::drain_queue(&config, &queue_url)
+        .await
+        .iter()
+        .map(|m| {
+            m["detail"]["additionalEventData"]["who"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    alerted.sort();
+    assert_eq!(alerted, ["an IAM user", "another role"], "{pattern}");
+}
