@@ -543,6 +543,67 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
     assert_eq!((post.num_calls(), approve.num_calls()), (1, 1));
 }
 
+/// Scenario 10 of issue 21: the PR moved on (a new revision) or closed
+/// between build-report's read and its approval update. CodeCommit answers
+/// RevisionNotCurrentException / PullRequestAlreadyClosedException
+/// (UpdatePullRequestApprovalState API reference): nothing is left to do,
+/// so the action is done, with a line saying why, not a failure that pages.
+#[tokio::test]
+async fn an_approval_for_a_moved_or_closed_pull_request_is_a_benign_race_not_a_failure() {
+    use aws_sdk_codecommit::operation::update_pull_request_approval_state::UpdatePullRequestApprovalStateError as E;
+    use aws_sdk_codecommit::types::error::{
+        PullRequestAlreadyClosedException, RevisionNotCurrentException,
+    };
+    let moved = mock!(aws_sdk_codecommit::Client::update_pull_request_approval_state)
+        .match_requests(|r| r.pull_request_id() == Some("1"))
+        .then_error(|| {
+            E::RevisionNotCurrentException(
+                RevisionNotCurrentException::builder()
+                    .message("The revision ID provided in the request does not match the current revision ID.")
+                    .build(),
+            )
+        });
+    let closed = mock!(aws_sdk_codecommit::Client::update_pull_request_approval_state)
+        .match_requests(|r| r.pull_request_id() == Some("2"))
+        .then_error(|| {
+            E::PullRequestAlreadyClosedException(
+                PullRequestAlreadyClosedException::builder()
+                    .message(
+                        "The pull request status cannot be updated because it is already closed.",
+                    )
+                    .build(),
+            )
+        });
+    let mut aws = Aws::new(&moto_config().await);
+    aws.codecommit = mock_client!(aws_sdk_codecommit, RuleMode::MatchAny, [&moved, &closed]);
+    let effects = AwsEffects {
+        aws,
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    for (pr, said) in [("1", "no longer current"), ("2", "already closed")] {
+        let approval = Action::SetApproval(Approval {
+            pull_request_id: pr.into(),
+            revision_id: "rev-42".into(),
+            state: ApprovalState::Approve,
+        });
+        let done = effects
+            .execute(
+                "k",
+                &approval,
+                signalbox::invocation::Invocation::local().deadline,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("pull request {pr}: {e}"));
+        let Done::Executed(text) = done else {
+            panic!("pull request {pr}: {done:?}")
+        };
+        assert!(text.contains(said), "{text}");
+    }
+    assert_eq!((moved.num_calls(), closed.num_calls()), (1, 1));
+}
+
 #[tokio::test]
 async fn a_reused_comment_token_means_the_comment_is_already_there() {
     let post = mock!(aws_sdk_codecommit::Client::post_comment_for_pull_request).then_error(|| {

@@ -99,18 +99,6 @@ async fn every_change_of_a_mapped_repository_plans_one_mirror_run() {
 }
 
 #[tokio::test]
-async fn a_redelivered_event_plans_the_same_token() {
-    let event = event("codecommit-reference-updated.json");
-    let first = repo_replicate::plan(&event, &config("m"), &Queued(vec![]))
-        .await
-        .unwrap();
-    let second = repo_replicate::plan(&event, &config("m"), &Queued(vec![]))
-        .await
-        .unwrap();
-    assert_eq!(first, second);
-}
-
-#[tokio::test]
 async fn replica_events_never_mirror_back() {
     let plan = repo_replicate::plan(
         &event("codecommit-reference-updated-replica.json"),
@@ -661,4 +649,49 @@ fn a_retry_build_carries_its_attempt_delay_and_push_time() {
     .map(|(n, v)| (n.to_owned(), v.to_owned()))
     .to_vec();
     assert_eq!(variables, expected);
+}
+
+/// Scenario 9 of issue 21: the `SIGNALBOX_MIRROR_*` variables of a failed
+/// build are trusted only when repo-replicate's own role started it (the
+/// event's `initiator`, `<role>/<session>`), as build-report trusts only
+/// pr-check's builds: anyone else who may start the mirror project could
+/// otherwise make repo-replicate push a source of their choosing again.
+#[tokio::test]
+async fn a_failed_mirror_build_started_by_another_principal_is_not_retried() {
+    let role = "signalbox-RepoReplicateRole-1A2B3C4D5E6F";
+    let mut env = EnvReader::from_pairs(
+        [
+            ("REPLICAS", REPLICAS),
+            ("MIRROR_PROJECT", "signalbox-mirror"),
+            ("REPO_REPLICATE_ROLE", role),
+            ("AWS_REGION", "us-east-1"),
+            ("SNS_ENABLED", "false"),
+            ("SLACK_ENABLED", "false"),
+        ],
+        Mode::Strict,
+    );
+    let config = repo_replicate::Config::read(&mut env);
+    env.finish().expect("valid configuration");
+    let started_by = |initiator: &str| {
+        let mut value = sample("codebuild-mirror-build-failed.json");
+        value["detail"]["additional-information"]["initiator"] = initiator.into();
+        Event::parse(&value).unwrap()
+    };
+    let ours = repo_replicate::plan(
+        &started_by(&format!("{role}/signalbox-RepoReplicateFunction-9Z8Y7X")),
+        &config,
+        &Queued(vec![]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ours.actions.len(), 1, "{:?}", ours.notes);
+    let theirs = repo_replicate::plan(&started_by("Admin/mallory"), &config, &Queued(vec![]))
+        .await
+        .unwrap();
+    assert!(theirs.actions.is_empty(), "{:?}", theirs.actions);
+    assert!(
+        theirs.notes.iter().any(|n| n.contains("Admin/mallory")),
+        "{:?}",
+        theirs.notes
+    );
 }

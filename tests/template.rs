@@ -319,3 +319,52 @@ impl FunctionResource {
         rules
     }
 }
+
+/// The value under every combination of `Fn::If` branches (NoValue dropped).
+pub fn every_variant(value: &Value) -> Vec<Value> {
+    if let Some(("Fn::If", args)) = single_key(value) {
+        let args = args.as_array().expect("Fn::If args");
+        return args[1..]
+            .iter()
+            .flat_map(every_variant)
+            .filter(|v| single_key(v) != Some(("Ref", &json!("AWS::NoValue"))))
+            .collect();
+    }
+    match value {
+        Value::Object(map) => {
+            let mut variants = vec![Map::new()];
+            for (k, v) in map {
+                let options = every_variant(v);
+                variants = variants
+                    .into_iter()
+                    .flat_map(|partial| {
+                        options.iter().map(move |o| {
+                            let mut p = partial.clone();
+                            p.insert(k.clone(), o.clone());
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            variants.into_iter().map(Value::Object).collect()
+        }
+        Value::Array(items) => {
+            let mut variants = vec![Vec::new()];
+            for item in items {
+                let options = every_variant(item);
+                variants = variants
+                    .into_iter()
+                    .flat_map(|partial| {
+                        options.iter().map(move |o| {
+                            let mut p = partial.clone();
+                            p.push(o.clone());
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            variants.into_iter().map(Value::Array).collect()
+        }
+        other => vec![other.clone()],
+    }
+}

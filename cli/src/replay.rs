@@ -135,7 +135,9 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
             return vec![FileReport { error, ..report }];
         }
     };
-    let functions = route::functions(&event);
+    // As the deployed rules deliver: the mirror project's rule takes only
+    // the configured MIRROR_PROJECT's builds.
+    let functions = route::functions_deployed(&event, &route::Deployed::from_env());
     if functions.is_empty() {
         let ignored = match route::route(&event) {
             Route::Ignore(reason) => reason,

@@ -256,3 +256,46 @@ fn a_facts_file_with_an_unknown_field_is_refused_by_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("pull_requests.R/1"), "{stderr}");
 }
+
+/// Scenario 12 of issue 21: the deployed rule delivers a failed build to
+/// repo-replicate only when its project is the mirror project; with
+/// `MIRROR_PROJECT` set, replay routes the same way, and a failed build of
+/// another project reaches build-report alone.
+#[test]
+fn replay_routes_a_failed_build_by_the_configured_mirror_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(events().join("codebuild-mirror-build-failed.json")).unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mirror = event["detail"]["project-name"].as_str().unwrap().to_owned();
+    let mut run = |project: &str| {
+        event["detail"]["project-name"] = serde_json::json!(project);
+        let file = dir.path().join(format!("{project}.json"));
+        std::fs::write(&file, event.to_string()).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+            .args(["replay", "--format", "json"])
+            .arg(&file)
+            .env(
+                "REPLICAS",
+                r#"{"MyDemoRepo": [{"region": "eu-west-1", "repository": "MyDemoRepo"}]}"#,
+            )
+            .env("MIRROR_PROJECT", &mirror)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("PR_CHECK_PROJECT")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["function"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        run(&mirror).contains(&serde_json::json!("repo-replicate")),
+        "the mirror project's failure reaches repo-replicate"
+    );
+    let other = run("someone-elses-project");
+    assert!(
+        !other.contains(&serde_json::json!("repo-replicate")),
+        "another project's failure must not reach repo-replicate: {other:?}"
+    );
+}

@@ -8,6 +8,14 @@
 //! are conditional on it: an invocation whose claim was taken over can
 //! neither remove nor overwrite its successor's. Items expire through the
 //! table's TTL attribute.
+//!
+//! Actions without an idempotency key of their own (SNS, Slack) are recorded
+//! as done in the claiming write itself ([`Ledger::claim_as_done`]) and the
+//! record is taken back ([`Ledger::undo`]) only if the action fails: a crash
+//! or a failed ledger write after the action went out cannot make a retry
+//! repeat it (docs/operations.md says what remains possible). Every write is
+//! tried again on throttling and 5xx, with the same owner token, so a write
+//! that was stored but whose answer was lost is recognised as ours.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +27,10 @@ pub const KEY: &str = "action_key";
 /// The table's TTL attribute (epoch seconds).
 pub const EXPIRES_AT: &str = "expires_at";
 const STATUS: &str = "status";
+/// `status` of a claimed action.
+const CLAIMED: &str = "CLAIMED";
+/// `status` of a done action.
+const DONE: &str = "DONE";
 const CLAIMED_UNTIL: &str = "claimed_until";
 const OWNER: &str = "owner";
 
@@ -100,116 +112,207 @@ impl Ledger {
 
     /// Claims `key`, unless it is done or claimed by a live invocation.
     pub async fn claim(&self, key: &str) -> Result<Claim, LedgerError> {
-        let now = now();
+        self.claim_as(key, CLAIMED).await
+    }
+
+    /// Claims `key` and records it as done in the same write, *before* the
+    /// action is carried out; [`Ledger::undo`] takes that back if the action
+    /// fails. For actions that take no idempotency key of their own (SNS,
+    /// Slack): a crash, or a ledger write failing, after the action went out
+    /// can then never make a retry repeat it. The price: an invocation killed
+    /// between this write and the action's answer loses the action (at most
+    /// once, docs/operations.md).
+    pub async fn claim_as_done(&self, key: &str) -> Result<Claim, LedgerError> {
+        self.claim_as(key, DONE).await
+    }
+
+    async fn claim_as(&self, key: &str, status: &str) -> Result<Claim, LedgerError> {
         let owner = Owner::new();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(KEY, AttributeValue::S(key.to_owned()))
-            .item(STATUS, AttributeValue::S("CLAIMED".into()))
-            .item(CLAIMED_UNTIL, n(now + self.claim_timeout.as_secs()))
-            .item(OWNER, AttributeValue::S(owner.0.clone()))
-            .item(EXPIRES_AT, n(now + self.retention.as_secs()))
-            .condition_expression("attribute_not_exists(#k) OR (#s = :claimed AND #u < :now)")
-            .expression_attribute_names("#k", KEY)
-            .expression_attribute_names("#s", STATUS)
-            .expression_attribute_names("#u", CLAIMED_UNTIL)
-            .expression_attribute_values(":claimed", AttributeValue::S("CLAIMED".into()))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed(owner)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                let item = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key(KEY, AttributeValue::S(key.to_owned()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e))
-                    })?;
-                let status = item
-                    .item()
-                    .and_then(|i| i.get(STATUS))
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str);
-                match status {
-                    Some("DONE") => Ok(Claim::AlreadyDone),
-                    _ => Err(LedgerError::InProgress(key.to_owned())),
+        // The same owner token on every try: a try whose write was stored
+        // but whose answer was lost is recognised as ours by the next.
+        retrying(|| async {
+            let now = now();
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(KEY, AttributeValue::S(key.to_owned()))
+                .item(STATUS, AttributeValue::S(status.to_owned()))
+                .item(CLAIMED_UNTIL, n(now + self.claim_timeout.as_secs()))
+                .item(OWNER, AttributeValue::S(owner.0.clone()))
+                .item(EXPIRES_AT, n(now + self.retention.as_secs()))
+                .condition_expression("attribute_not_exists(#k) OR (#s = :claimed AND #u < :now)")
+                .expression_attribute_names("#k", KEY)
+                .expression_attribute_names("#s", STATUS)
+                .expression_attribute_names("#u", CLAIMED_UNTIL)
+                .expression_attribute_values(":claimed", AttributeValue::S(CLAIMED.into()))
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Claim::Claimed(owner.clone())),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    self.holder(key, &owner).await
                 }
+                Err(e) => Err(Failed::sdk("DynamoDB PutItem", &e)),
             }
-            Err(e) => Err(LedgerError::Table(crate::aws::describe(
-                "DynamoDB PutItem",
-                &e,
-            ))),
+        })
+        .await
+    }
+
+    /// Who holds `key`, whose conditional put just failed: us (an earlier
+    /// try of ours was stored, e.g. the SDK retried after a lost answer), a
+    /// done action, or a live claim of another invocation.
+    async fn holder(&self, key: &str, owner: &Owner) -> Result<Claim, Failed> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Failed::sdk("DynamoDB GetItem", &e))?;
+        let field = |name: &str| {
+            item.item()
+                .and_then(|i| i.get(name))
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+        };
+        if field(OWNER) == Some(owner.0.as_str()) {
+            return Ok(Claim::Claimed(owner.clone()));
+        }
+        match field(STATUS) {
+            Some(DONE) => Ok(Claim::AlreadyDone),
+            _ => Err(Failed::permanent(LedgerError::InProgress(key.to_owned()))),
         }
     }
 
     /// Marks `key` done, if `owner` still holds its claim.
     pub async fn complete(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(KEY, AttributeValue::S(key.to_owned()))
-            .item(STATUS, AttributeValue::S("DONE".into()))
-            .item(OWNER, AttributeValue::S(owner.0.clone()))
-            .item(EXPIRES_AT, n(now() + self.retention.as_secs()))
-            .condition_expression("#o = :owner")
-            .expression_attribute_names("#o", OWNER)
-            .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(LedgerError::NotOwner(key.to_owned()))
+        retrying(|| async {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(KEY, AttributeValue::S(key.to_owned()))
+                .item(STATUS, AttributeValue::S(DONE.into()))
+                .item(OWNER, AttributeValue::S(owner.0.clone()))
+                .item(EXPIRES_AT, n(now() + self.retention.as_secs()))
+                .condition_expression("#o = :owner")
+                .expression_attribute_names("#o", OWNER)
+                .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Err(Failed::permanent(LedgerError::NotOwner(key.to_owned())))
+                }
+                Err(e) => Err(Failed::sdk("DynamoDB PutItem", &e)),
             }
-            Err(e) => Err(LedgerError::Table(crate::aws::describe(
-                "DynamoDB PutItem",
-                &e,
-            ))),
-        }
+        })
+        .await
     }
 
     /// Gives up `owner`'s claim on `key` after the action failed; a claim
     /// someone else holds now is left alone.
     pub async fn release(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(key.to_owned()))
-            .condition_expression("#s = :claimed AND #o = :owner")
-            .expression_attribute_names("#s", STATUS)
-            .expression_attribute_names("#o", OWNER)
-            .expression_attribute_values(":claimed", AttributeValue::S("CLAIMED".into()))
-            .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(LedgerError::NotOwner(key.to_owned()))
+        self.delete(key, owner, CLAIMED).await
+    }
+
+    /// Takes back [`Ledger::claim_as_done`]'s record after the action failed,
+    /// so a retry carries it out.
+    pub async fn undo(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
+        self.delete(key, owner, DONE).await
+    }
+
+    async fn delete(&self, key: &str, owner: &Owner, status: &str) -> Result<(), LedgerError> {
+        retrying(|| async {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(KEY, AttributeValue::S(key.to_owned()))
+                .condition_expression("#s = :status AND #o = :owner")
+                .expression_attribute_names("#s", STATUS)
+                .expression_attribute_names("#o", OWNER)
+                .expression_attribute_values(":status", AttributeValue::S(status.to_owned()))
+                .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Err(Failed::permanent(LedgerError::NotOwner(key.to_owned())))
+                }
+                Err(e) => Err(Failed::sdk("DynamoDB DeleteItem", &e)),
             }
-            Err(e) => Err(LedgerError::Table(crate::aws::describe(
-                "DynamoDB DeleteItem",
-                &e,
-            ))),
+        })
+        .await
+    }
+}
+
+/// How often a ledger write is tried in all, each try with the SDK's own
+/// retries; the callers bound the whole by the invocation's deadline.
+const WRITE_TRIES: u32 = 4;
+/// The pause after the first failed try; it doubles after each further one.
+const FIRST_WRITE_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A try of a ledger write that failed, and whether another may succeed.
+struct Failed {
+    error: LedgerError,
+    transient: bool,
+}
+
+impl Failed {
+    fn permanent(error: LedgerError) -> Failed {
+        Failed {
+            error,
+            transient: false,
+        }
+    }
+
+    fn sdk<E, R>(api: &str, error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> Failed
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        Failed {
+            error: LedgerError::Table(crate::aws::describe(api, error)),
+            transient: crate::aws::is_transient(error),
+        }
+    }
+}
+
+/// Runs `write` until it succeeds, fails for good, or has been tried
+/// [`WRITE_TRIES`] times, with jittered, doubling pauses between tries.
+async fn retrying<T, F, Fut>(mut write: F) -> Result<T, LedgerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failed>>,
+{
+    let mut pause = FIRST_WRITE_BACKOFF;
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Ok(value) => return Ok(value),
+            Err(failed) if failed.transient && tries < WRITE_TRIES => {
+                let jitter = Duration::from_millis(fastrand::u64(..=pause.as_millis() as u64));
+                tokio::time::sleep(pause / 2 + jitter / 2).await;
+                pause *= 2;
+                tries += 1;
+            }
+            Err(failed) => return Err(failed.error),
         }
     }
 }

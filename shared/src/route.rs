@@ -92,9 +92,36 @@ pub const BUILD_FINISHED: &[&str] = &["SUCCEEDED", "FAILED", "STOPPED", "TIMED_O
 pub const MIRROR_RETRIED: &[&str] = &["FAILED", "FAULT", "TIMED_OUT"];
 
 /// Stands for the name of the stack's mirror project in a rule: known only
-/// once deployed (the template's pattern says `!Ref MirrorProject`). Routing
-/// lets any name through; repo-replicate compares it with `MIRROR_PROJECT`.
+/// once deployed (the template's pattern says `!Ref MirrorProject`). Without
+/// [`Deployed`] names, routing lets any name through (repo-replicate compares
+/// it with `MIRROR_PROJECT`); with them, only the deployed name, as the rule.
 pub const THE_MIRROR_PROJECT: &str = "${MirrorProject}";
+
+/// The names a deployed stack puts in place of the rules' placeholders, so
+/// that a local replay routes exactly as the deployed rules deliver.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deployed {
+    /// `MIRROR_PROJECT`: the name [`THE_MIRROR_PROJECT`] stands for; None:
+    /// unknown, any name matches.
+    pub mirror_project: Option<String>,
+}
+
+impl Deployed {
+    /// The names from the process environment (what `signalbox replay` reads).
+    pub fn from_env() -> Deployed {
+        Deployed {
+            mirror_project: std::env::var("MIRROR_PROJECT")
+                .ok()
+                .filter(|name| !name.trim().is_empty()),
+        }
+    }
+
+    fn accepts(&self, accepted: &[&str], value: &str) -> bool {
+        accepted.contains(&value)
+            || (accepted.contains(&THE_MIRROR_PROJECT)
+                && self.mirror_project.as_deref().is_none_or(|m| m == value))
+    }
+}
 
 /// Every rule. Optional states (pipeline STOPPED/SUPERSEDED, deployment STOP)
 /// are routed here and filtered by each function's configuration, so enabling
@@ -182,13 +209,30 @@ impl Rule {
             && self.first_mismatch(detail).is_none()
     }
 
+    /// Whether the event matches this rule once deployed with `deployed`'s names.
+    pub fn matches_deployed(&self, event: &Event, deployed: &Deployed) -> bool {
+        self.source == event.source
+            && self.detail_type == event.detail_type
+            && self
+                .first_mismatch_in(&event.raw_detail, deployed)
+                .is_none()
+    }
+
     /// The first detail field whose value the rule does not accept.
     fn first_mismatch(&self, detail: &Value) -> Option<(&'static str, String)> {
+        self.first_mismatch_in(detail, &Deployed::default())
+    }
+
+    fn first_mismatch_in(
+        &self,
+        detail: &Value,
+        deployed: &Deployed,
+    ) -> Option<(&'static str, String)> {
         self.detail.iter().find_map(|(field, accepted)| {
             let value = detail.get(*field);
             let text = value.and_then(|v| v.as_str());
             match text {
-                Some(t) if accepted.contains(&t) || accepted.contains(&THE_MIRROR_PROJECT) => None,
+                Some(t) if deployed.accepts(accepted, t) => None,
                 Some(t) => Some((*field, t.to_owned())),
                 None => Some((
                     *field,
@@ -280,6 +324,17 @@ pub fn is_handled(source: &str, detail_type: &str, detail: &Value) -> Result<boo
 pub fn functions(event: &Event) -> Vec<Function> {
     let mut functions: Vec<Function> = Vec::new();
     for rule in RULES.iter().filter(|r| r.matches(event)) {
+        if !functions.contains(&rule.function) {
+            functions.push(rule.function);
+        }
+    }
+    functions
+}
+
+/// [`functions`] as a stack deployed with `deployed`'s names delivers.
+pub fn functions_deployed(event: &Event, deployed: &Deployed) -> Vec<Function> {
+    let mut functions: Vec<Function> = Vec::new();
+    for rule in RULES.iter().filter(|r| r.matches_deployed(event, deployed)) {
         if !functions.contains(&rule.function) {
             functions.push(rule.function);
         }

@@ -140,13 +140,14 @@ fn keys_name_the_action_not_its_position() {
 }
 
 #[test]
-fn a_long_key_is_hashed_deterministically_within_dynamodb_limits() {
+fn a_long_key_is_hashed_within_dynamodb_limits() {
     let mut plan = plan();
     plan.event_id = "e".repeat(3000);
     let key = plan.action_key(3);
     assert!(key.len() <= signalbox::plan::MAX_KEY_BYTES, "{}", key.len());
     assert!(key.starts_with("build-report#PostSlack#sha256:"), "{key}");
-    assert_eq!(key, plan.action_key(3), "deterministic");
+    // That DynamoDB stores it and a redelivery finds it done:
+    // tests/idempotency_moto.rs, a_hashed_long_key_is_stored_and_found_done_by_a_redelivery.
     let mut other = plan.clone();
     other.event_id = "f".repeat(3000);
     assert_ne!(other.action_key(3), key);

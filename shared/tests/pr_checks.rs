@@ -165,7 +165,7 @@ fn comment(plan: &Plan) -> &str {
 }
 
 #[tokio::test]
-async fn a_new_pull_request_starts_one_build_and_comments_once() {
+async fn a_new_pull_request_plans_one_build_and_one_comment_with_event_tokens() {
     let event = load("codecommit-pr-created.json");
     let plan = pr_check::plan(&event, &check_config(), &Offline)
         .await
@@ -206,13 +206,9 @@ async fn a_new_pull_request_starts_one_build_and_comments_once() {
     assert_eq!(c.client_request_token, format!("started-{}", event.id));
     assert!(c.client_request_token.len() <= 64);
     assert_golden("codecommit-pr-created.comment.md", &c.content);
-    // A redelivery plans exactly the same actions, tokens included.
-    assert_eq!(
-        pr_check::plan(&event, &check_config(), &Offline)
-            .await
-            .unwrap(),
-        plan
-    );
+    // Redelivery against the services (no second build, the comment's token
+    // reused): tests/pr_moto.rs, a_redelivery_after_the_token_window_starts_no_second_build
+    // and a_reused_comment_token_means_the_comment_is_already_there.
 }
 
 #[tokio::test]
@@ -396,6 +392,37 @@ async fn without_a_trusted_buildspec_no_build_starts_and_the_pr_is_told() {
         "{}",
         comment(&plan)
     );
+}
+
+/// Scenario 8 of issue 21: StartBuild's reference says an empty
+/// `buildspecOverride` means the source's own buildspec, so an empty (or
+/// blank) trusted buildspec would hand the approval back to the PR.
+#[tokio::test]
+async fn an_empty_trusted_buildspec_counts_as_missing_and_starts_no_build() {
+    let mut config = check_config();
+    config.buildspec = BuildspecSource::Trusted;
+    for blank in ["", " \n\t\n"] {
+        let world = World {
+            files: vec![(
+                (
+                    "MyDemoRepo".into(),
+                    DESTINATION.into(),
+                    "buildspec.yml".into(),
+                ),
+                blank.into(),
+            )],
+            ..World::with_head(SOURCE)
+        };
+        let plan = pr_check::plan(&load("codecommit-pr-created.json"), &config, &world)
+            .await
+            .unwrap();
+        assert_eq!(kinds(&plan), ["PostPrComment"], "buildspec {blank:?}");
+        assert!(
+            comment(&plan).contains("check not run"),
+            "{}",
+            comment(&plan)
+        );
+    }
 }
 
 #[tokio::test]

@@ -50,9 +50,6 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    // PR comment length belongs to issue 9 (the comment renderer); until that
-    // lands, `--allow pr-comment-length` counts such findings without failing.
-    let allow_pr_length = value("--allow").as_deref() == Some("pr-comment-length");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let configs = configs();
     if let Some(file) = value("--repro") {
@@ -99,7 +96,7 @@ fn main() {
     );
     let mut rng = fastrand::Rng::with_seed(seed);
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let (mut executions, mut crashes, mut known) = (0u64, 0u64, 0u64);
+    let (mut executions, mut crashes) = (0u64, 0u64);
     let mut seen = BTreeMap::<String, PathBuf>::new();
     // A panic inside a run is caught and reported as a crash: the default
     // hook stays quiet there, and only there. A panic of the harness itself
@@ -120,10 +117,6 @@ fn main() {
         executions += 1;
         let problems = run_one(&text, &configs);
         for problem in problems {
-            if allow_pr_length && problem.contains("CodeCommit allows") {
-                known += 1;
-                continue;
-            }
             crashes += 1;
             // One file per kind of problem (its text without numbers).
             let kind: String = problem
@@ -148,13 +141,8 @@ fn main() {
         checked(2)
     );
     println!(
-        "fuzz: {executions} executions, {crashes} crashes ({} distinct){}",
-        seen.len(),
-        if allow_pr_length {
-            format!(", {known} PR comments over 10,240 characters (allowed until issue 9 lands)")
-        } else {
-            String::new()
-        }
+        "fuzz: {executions} executions, {crashes} crashes ({} distinct)",
+        seen.len()
     );
     if crashes > 0 {
         std::process::exit(1);

@@ -73,20 +73,51 @@ pub(super) async fn set_approval(client: &Client, action: &Approval) -> Result<D
         ApprovalState::Approve => aws_sdk_codecommit::types::ApprovalState::Approve,
         ApprovalState::Revoke => aws_sdk_codecommit::types::ApprovalState::Revoke,
     };
-    client
+    let result = client
         .update_pull_request_approval_state()
         .pull_request_id(&action.pull_request_id)
         .revision_id(&action.revision_id)
         .approval_state(state)
         .send()
-        .await
-        .map_err(|e| {
-            EffectError::sdk(
-                "SetApproval",
-                "CodeCommit UpdatePullRequestApprovalState",
-                &e,
-            )
-        })?;
+        .await;
+    // The PR moved on (a newer revision) or closed between our read and this
+    // update: RevisionNotCurrentException / PullRequestAlreadyClosedException
+    // (UpdatePullRequestApprovalState, CodeCommit API Reference,
+    // https://docs.aws.amazon.com/codecommit/latest/APIReference/API_UpdatePullRequestApprovalState.html).
+    // The newer revision gets its own check; a closed PR needs none. A benign
+    // race, logged, not a failure that pages someone.
+    let race = result
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_service_error())
+        .and_then(|e| {
+            if e.is_revision_not_current_exception() {
+                Some("revision is no longer current (the pull request was updated)")
+            } else if e.is_pull_request_already_closed_exception() {
+                Some("pull request is already closed")
+            } else {
+                None
+            }
+        });
+    if let Some(race) = race {
+        tracing::info!(
+            pull_request = %action.pull_request_id,
+            revision = %action.revision_id,
+            race,
+            "approval not changed: benign race"
+        );
+        return Ok(Done::Executed(format!(
+            "approval {:?} on pull request {} not changed: {race} (revision {})",
+            action.state, action.pull_request_id, action.revision_id
+        )));
+    }
+    result.map_err(|e| {
+        EffectError::sdk(
+            "SetApproval",
+            "CodeCommit UpdatePullRequestApprovalState",
+            &e,
+        )
+    })?;
     Ok(Done::Executed(format!(
         "approval {:?} on pull request {} revision {}",
         action.state, action.pull_request_id, action.revision_id

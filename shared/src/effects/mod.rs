@@ -333,8 +333,16 @@ async fn cleanup(write: impl Future<Output = Result<(), LedgerError>>) -> Result
 }
 
 impl AwsEffects {
-    /// Runs `work` unless the ledger says `key` was already done; releases
-    /// the claim when `work` fails or runs out of time.
+    /// Runs `work` unless the ledger says `key` was already done.
+    ///
+    /// SNS and Slack take no idempotency key, so the ledger records the
+    /// action as done *before* `work` runs and takes the record back if it
+    /// fails or runs out of time. A retry or redelivery then never repeats a
+    /// message that may have gone out: not after a crash between the
+    /// channel's answer and the ledger, nor after a ledger write that failed
+    /// (the write is tried again within the deadline first). What remains
+    /// (docs/operations.md): an invocation killed between the record and the
+    /// channel's answer loses that message rather than sending it twice.
     async fn once(
         &self,
         key: &str,
@@ -352,7 +360,7 @@ impl AwsEffects {
                 "no time left before the invocation's deadline: not started",
             ));
         }
-        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim(key))
+        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim_as_done(key))
             .await
             .map_err(|_| {
                 EffectError::transient(kind, "claiming the action ran out of time: not started")
@@ -361,30 +369,19 @@ impl AwsEffects {
             Claim::AlreadyDone => return Ok(Done::AlreadyDone),
             Claim::Claimed(owner) => owner,
         };
-        match bounded(kind, deadline, work).await {
-            Ok(done) => {
-                // The action happened: an error now must not make Lambda
-                // retry it (that would do it twice). A later redelivery may
-                // repeat it, which the log line says.
-                if let Err(error) = cleanup(ledger.complete(key, &owner)).await {
-                    tracing::error!(%key, action = kind, %error, "done, but not recorded as done: a redelivery may repeat it");
+        let result = bounded(kind, deadline, work).await;
+        if result.is_err() {
+            // Take the record back so Lambda's retry sends it.
+            match cleanup(ledger.undo(key, &owner)).await {
+                Ok(()) => {}
+                Err(LedgerError::NotOwner(_)) => {
+                    tracing::warn!(%key, action = kind, "record was taken over by another invocation: left to it");
                 }
-                Ok(done)
-            }
-            Err(error) => {
-                // Release the claim so Lambda's retry can try again; if even
-                // that fails, the claim expires on its own.
-                match cleanup(ledger.release(key, &owner)).await {
-                    Ok(()) => {}
-                    Err(LedgerError::NotOwner(_)) => {
-                        tracing::warn!(%key, action = kind, "claim was taken over by another invocation: left to it");
-                    }
-                    Err(release) => {
-                        tracing::warn!(%key, error = %release, "could not release idempotency claim");
-                    }
+                Err(undo) => {
+                    tracing::error!(%key, action = kind, error = %undo, "not sent, and still recorded as done: a retry will not send it (docs/operations.md)");
                 }
-                Err(error)
             }
         }
+        result
     }
 }

@@ -302,10 +302,13 @@ pub fn plan_check(
     let trusted = config.buildspec == BuildspecSource::Trusted;
     let buildspec_override = match (trusted, &facts.trusted_buildspec) {
         (false, _) => None,
-        (true, Some(Some(text))) => Some(text.clone()),
-        (true, Some(None)) => {
+        // StartBuild's API reference: an empty `buildspecOverride` means the
+        // source's own buildspec (the PR's), so a blank trusted file counts
+        // as none (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html).
+        (true, Some(Some(text))) if !text.trim().is_empty() => Some(text.clone()),
+        (true, Some(_)) => {
             plan.notes.push(format!(
-                "no trusted buildspec: {} does not exist at {destination_commit} ({destination_branch}); no build started",
+                "no trusted buildspec: {} is missing or empty at {destination_commit} ({destination_branch}); no build started",
                 config.buildspec_path
             ));
             plan.actions.push(Action::PostPrComment(PrComment {

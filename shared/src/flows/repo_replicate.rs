@@ -37,12 +37,19 @@ pub struct Config {
     pub retries: u32,
     /// Where the alert goes when the retries run out.
     pub channels: Channels,
+    /// `REPO_REPLICATE_ROLE`: the name of repo-replicate's own IAM role (the
+    /// template sets it). Only failed mirror builds it started (the event's
+    /// `initiator`) are retried: anyone else who may start the mirror project
+    /// could forge the `SIGNALBOX_MIRROR_*` variables. None: not checked.
+    pub replicate_role: Option<String>,
 }
 
 /// The default of `MIRROR_RETRIES`.
 pub const DEFAULT_RETRIES: u32 = 2;
-/// The most `MIRROR_RETRIES` may say: beyond it the backoff exceeds a day.
-const MAX_RETRIES: u32 = 10;
+/// The most `MIRROR_RETRIES` may say: each retry waits its delay inside the
+/// mirror build (30 minutes), and the 5th waits 16 minutes, leaving 14 to
+/// mirror; a 6th would wait 32 (tests/template_limits.rs).
+const MAX_RETRIES: u32 = 5;
 /// The delay before the first retry; it doubles with each further one.
 const FIRST_DELAY_SECONDS: u32 = 60;
 /// The longest delay (the buildspec also caps it at an hour).
@@ -62,6 +69,19 @@ impl Config {
                     env.problem(
                         "REPLICAS",
                         &format!("{source} lists itself ({region}) as its own replica"),
+                    );
+                    continue;
+                }
+                // The mirror role may push only where `aws:RequestedRegion`
+                // is not the source region (template.yaml, MirrorProjectRole):
+                // a replica there would be denied on every push.
+                for t in targets.iter().filter(|t| &t.region == region) {
+                    env.problem(
+                        "REPLICAS",
+                        &format!(
+                            "{source}'s replica {region}/{} is in the source region; replicas must be in other regions (docs/replication.md)",
+                            t.repository
+                        ),
                     );
                 }
             }
@@ -85,6 +105,7 @@ impl Config {
             source_region,
             retries,
             channels: Channels::read(env),
+            replicate_role: env.optional("REPO_REPLICATE_ROLE"),
         }
     }
 }
@@ -292,6 +313,22 @@ async fn plan_retry(
         return Ok(plan);
     }
     let info = &build.additional_information;
+    // CodeBuild names a build started under an assumed role
+    // `<role name>/<session name>` in the event's `initiator`.
+    if let Some(role) = &config.replicate_role {
+        let initiator = info.initiator.as_deref().unwrap_or_default();
+        let ours = initiator == role
+            || initiator
+                .strip_prefix(role.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+        if !ours {
+            plan.notes.push(format!(
+                "mirror build {} was started by {initiator:?}, not by repo-replicate's role {role} (REPO_REPLICATE_ROLE): its variables are not trusted, not retried",
+                build.build_id
+            ));
+            return Ok(plan);
+        }
+    }
     let Some(repository) = info.variable(MIRROR_SOURCE_REPOSITORY) else {
         plan.notes.push(format!(
             "mirror build {} has no {MIRROR_SOURCE_REPOSITORY}: not started by repo-replicate, not retried",
@@ -695,6 +732,7 @@ mod tests {
                 slack_parameter: None,
                 idempotency_table: None,
             },
+            replicate_role: None,
         }
     }
 
@@ -764,6 +802,26 @@ mod tests {
         );
     }
 
+    /// Scenario 4 of issue 21: the mirror role may push only to other
+    /// regions (`aws:RequestedRegion` differs), so a replica in the source
+    /// region would be denied on every push: refused at cold start instead.
+    #[test]
+    fn a_replica_in_the_source_region_is_refused_naming_it() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"A": [{"region": "eu-west-1", "repository": "A"}, {"region": "us-east-1", "repository": "A-copy"}]}"#,
+            ),
+            ("MIRROR_PROJECT", "m"),
+            ("AWS_REGION", "us-east-1"),
+        ]);
+        let error = result.unwrap_err().to_string();
+        assert!(
+            error.contains("REPLICAS") && error.contains("us-east-1/A-copy"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn retries_are_bounded() {
         let base = [
@@ -779,12 +837,12 @@ mod tests {
         let (config, result) = env(&[base[0], base[1], ("MIRROR_RETRIES", "0")]);
         assert!(result.is_ok());
         assert_eq!(config.retries, 0);
-        let (_, result) = env(&[base[0], base[1], ("MIRROR_RETRIES", "11")]);
+        let (_, result) = env(&[base[0], base[1], ("MIRROR_RETRIES", "6")]);
         assert!(
             result
                 .unwrap_err()
                 .to_string()
-                .contains("MIRROR_RETRIES: expected a whole number from 0 to 10")
+                .contains("MIRROR_RETRIES: expected a whole number from 0 to 5")
         );
     }
 

@@ -1,0 +1,638 @@
+//! Every Allow statement of `template.yaml` grants what it says, checked
+//! against the Service Authorization Reference as cfn-lint ships it
+//! (`cfnlint/data/AdditionalSpecs/Policies.json` in the repository's `.venv`,
+//! which `./scripts/test` installs from scripts/requirements.txt).
+//!
+//! The reference lists, for each action, the resource types it can be scoped
+//! to; an action with none "does not support specifying a resource ARN in the
+//! Resource element" and needs `"Resource": "*"`
+//! (<https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html>).
+//! A statement that scopes such an action to an ARN, or a typed action to an
+//! ARN of another type, grants nothing for it: AccessDenied once deployed.
+//!
+//! The statements are found wherever a resource has a `PolicyDocument` (role
+//! inline policies, queue and topic policies), each `Fn::If` taken both ways,
+//! so a function or role added later is checked without changing this file.
+
+// The rest of the module serves tests/template_wiring.rs.
+#[allow(dead_code)]
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use regex::Regex;
+use serde_json::Value;
+use template::{Stack, every_variant, single_key};
+
+const PARTITION: &str = "aws";
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "123456789012";
+
+/// Sample values of parameters that hold ARNs or names and default to empty:
+/// what a user would pass. A parameter used in a statement with an empty
+/// default and no sample here fails the test with its name.
+const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
+    ("AlertTopicArn", "arn:aws:sns:us-east-1:123456789012:alerts"),
+    (
+        "SlackWebhookKmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ),
+    (
+        "GateFunctionArns",
+        "arn:aws:lambda:us-east-1:123456789012:function:smoke,arn:aws:lambda:us-east-1:123456789012:function:probe",
+    ),
+    ("PrCheckProjectName", "my-pr-check"),
+    (
+        "BuildLogGroupArns",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/custom/builds,arn:aws:logs:us-east-1:123456789012:log-group:/team/ci",
+    ),
+    ("PrCheckRepositoryName", "MyDemoRepo"),
+];
+
+/// Policies.json under the repository's `.venv` (any Python version).
+fn policies_json() -> PathBuf {
+    let lib = template::repo_root().join(".venv/lib");
+    let entries = std::fs::read_dir(&lib).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run scripts/setup-venv (./scripts/test does) to install cfn-lint",
+            lib.display()
+        )
+    });
+    entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            e.path()
+                .join("site-packages/cfnlint/data/AdditionalSpecs/Policies.json")
+        })
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no cfnlint Policies.json under {}", lib.display()))
+}
+
+/// The reference: per service prefix, per lowercase action, its resource
+/// types' ARN patterns (empty: the action takes no resource type).
+struct Reference {
+    services: Value,
+}
+
+impl Reference {
+    fn load() -> Reference {
+        let path = policies_json();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Reference {
+            services: serde_json::from_str(&text).expect("Policies.json is JSON"),
+        }
+    }
+
+    /// The ARN patterns of `action`'s resource types, or Err when the
+    /// reference does not know the action.
+    fn resource_patterns(&self, action: &str) -> Result<Vec<(String, Regex)>, String> {
+        let (service, name) = action
+            .split_once(':')
+            .ok_or_else(|| format!("{action}: not service:Action"))?;
+        let service = &self.services[service.to_ascii_lowercase()];
+        let entry = &service["Actions"][name.to_ascii_lowercase()];
+        if entry.is_null() {
+            return Err(format!(
+                "{action}: not in the Service Authorization Reference"
+            ));
+        }
+        Ok(entry["Resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let t = t.as_str().expect("resource type name");
+                let formats = service["Resources"][t]["ARNFormats"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{action}: resource type {t} has no ARN format"));
+                let alternatives: Vec<String> = formats
+                    .iter()
+                    .map(|f| arn_format_regex(f.as_str().expect("ARN format")))
+                    .collect();
+                let regex = Regex::new(&format!("^(?:{})$", alternatives.join("|")))
+                    .expect("ARN format as regex");
+                (t.to_owned(), regex)
+            })
+            .collect())
+    }
+}
+
+/// An ARN format of the reference (`arn:${Partition}:logs:${Region}:${Account}:log-group:.*`)
+/// as a regex: its placeholders match one ARN field, `.*` anything.
+fn arn_format_regex(format: &str) -> String {
+    let placeholder = Regex::new(r"\$\{[^}]+\}").expect("regex");
+    let mut out = String::new();
+    let mut last = 0;
+    for m in placeholder.find_iter(format) {
+        out.push_str(&regex::escape(&format[last..m.start()]).replace(r"\.\*", ".*"));
+        out.push_str("[^:]*");
+        last = m.end();
+    }
+    out.push_str(&regex::escape(&format[last..]).replace(r"\.\*", ".*"));
+    out
+}
+
+/// Statements of every `PolicyDocument` in the template: (resource id, statement).
+fn allow_statements(template: &Value) -> Vec<(String, Value)> {
+    fn walk(id: &str, node: &Value, out: &mut Vec<(String, Value)>) {
+        match node {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    if key == "PolicyDocument" {
+                        for statement in value["Statement"].as_array().into_iter().flatten() {
+                            for variant in every_variant(statement) {
+                                out.push((id.to_owned(), variant));
+                            }
+                        }
+                    } else {
+                        walk(id, value, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(id, i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (id, resource) in template["Resources"].as_object().expect("Resources") {
+        walk(id, &resource["Properties"], &mut out);
+    }
+    out.retain(|(_, s)| s["Effect"] == "Allow");
+    out
+}
+
+/// A value of the template as the strings it stands for once deployed:
+/// parameters at `stack`'s values, pseudo parameters and resources' names and
+/// ARNs at sample values of their type.
+struct Arns<'a> {
+    stack: &'a Stack<'a>,
+    template: &'a Value,
+}
+
+impl Arns<'_> {
+    fn strings(&self, value: &Value) -> Vec<String> {
+        match value {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items.iter().flat_map(|i| self.strings(i)).collect(),
+            _ => match single_key(value) {
+                Some(("Ref", name)) => self.reference(name.as_str().expect("Ref name")),
+                Some(("Fn::GetAtt", args)) => {
+                    let id = args[0].as_str().expect("GetAtt resource");
+                    let attribute = args[1].as_str().expect("GetAtt attribute");
+                    vec![self.attribute(id, attribute)]
+                }
+                Some(("Fn::Sub", args)) => vec![self.sub(args)],
+                Some(("Fn::Join", args)) => {
+                    let separator = args[0].as_str().expect("Join separator");
+                    vec![self.strings(&args[1]).join(separator)]
+                }
+                Some(("Fn::Split", args)) => {
+                    let separator = args[0].as_str().expect("Split separator");
+                    self.strings(&args[1])
+                        .iter()
+                        .flat_map(|s| s.split(separator).map(str::to_owned).collect::<Vec<_>>())
+                        .collect()
+                }
+                _ => panic!("teach tests/template_iam.rs to evaluate {value}"),
+            },
+        }
+    }
+
+    fn one(&self, value: &Value) -> String {
+        match self.strings(value).as_slice() {
+            [one] => one.clone(),
+            many => panic!("one string expected from {value}, found {many:?}"),
+        }
+    }
+
+    fn reference(&self, name: &str) -> Vec<String> {
+        match name {
+            "AWS::Partition" => return vec![PARTITION.into()],
+            "AWS::Region" => return vec![REGION.into()],
+            "AWS::AccountId" => return vec![ACCOUNT.into()],
+            "AWS::StackName" => return vec!["signalbox".into()],
+            _ => {}
+        }
+        if self.template["Parameters"].get(name).is_some() {
+            let value = self
+                .stack
+                .resolve(&serde_json::json!({ "Ref": name }))
+                .expect("a parameter has a value");
+            let values = self.strings(&value);
+            assert!(
+                values.iter().all(|v| !v.is_empty()),
+                "parameter {name} is empty by default: add a sample value to SAMPLE_PARAMETERS"
+            );
+            return values;
+        }
+        let kind = self.resource_type(name);
+        vec![match kind {
+            "AWS::SNS::Topic" => format!("arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{name}"),
+            "AWS::SQS::Queue" => format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"),
+            _ => name.to_owned(),
+        }]
+    }
+
+    fn attribute(&self, id: &str, attribute: &str) -> String {
+        let kind = self.resource_type(id);
+        assert_eq!(
+            attribute, "Arn",
+            "teach tests/template_iam.rs {kind}.{attribute}"
+        );
+        match kind {
+            "AWS::SQS::Queue" => format!("arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{id}"),
+            "AWS::SNS::Topic" => format!("arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{id}"),
+            "AWS::DynamoDB::Table" => {
+                format!("arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{id}")
+            }
+            // A log group's Arn ends in `:*` (AWS::Logs::LogGroup return values).
+            "AWS::Logs::LogGroup" => {
+                format!("arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{id}:*")
+            }
+            "AWS::CodeBuild::Project" => {
+                format!("arn:{PARTITION}:codebuild:{REGION}:{ACCOUNT}:project/{id}")
+            }
+            "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
+                format!("arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{id}")
+            }
+            "AWS::IAM::Role" => format!("arn:{PARTITION}:iam::{ACCOUNT}:role/{id}"),
+            "AWS::Events::Rule" => format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{id}"),
+            other => panic!("teach tests/template_iam.rs the Arn of {other}"),
+        }
+    }
+
+    fn sub(&self, args: &Value) -> String {
+        let (text, locals) = match args {
+            Value::String(text) => (text.as_str(), None),
+            Value::Array(items) => (
+                items[0].as_str().expect("Sub text"),
+                items.get(1).and_then(Value::as_object),
+            ),
+            other => panic!("Fn::Sub of {other}"),
+        };
+        let placeholder = Regex::new(r"\$\{([^!}][^}]*)\}").expect("regex");
+        placeholder
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                let name = &c[1];
+                if let Some(local) = locals.and_then(|l| l.get(name)) {
+                    return self.one(local);
+                }
+                match name.split_once('.') {
+                    Some((id, attribute)) => self.attribute(id, attribute),
+                    None => self.one(&serde_json::json!({ "Ref": name })),
+                }
+            })
+            .into_owned()
+    }
+
+    fn resource_type(&self, id: &str) -> &str {
+        self.template["Resources"][id]["Type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no resource {id}"))
+    }
+}
+
+/// Each action of each Allow statement accepts each of the statement's
+/// resources: `"*"` for an action without resource types, else an ARN of one
+/// of the action's types.
+#[test]
+fn every_allowed_action_accepts_its_statements_resources_per_the_service_reference() {
+    let template = template::load();
+    let reference = Reference::load();
+    let stack = Stack::with(&template, SAMPLE_PARAMETERS);
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    let mut checked = BTreeMap::<String, usize>::new();
+    let mut problems = Vec::new();
+    for (id, statement) in allow_statements(&template) {
+        let sid = statement["Sid"].as_str().unwrap_or("(no Sid)").to_owned();
+        let Some(resource) = statement.get("Resource") else {
+            problems.push(format!("{id} {sid}: Allow without Resource"));
+            continue;
+        };
+        let resources = arns.strings(resource);
+        let actions: Vec<&str> = match &statement["Action"] {
+            Value::String(a) => vec![a.as_str()],
+            Value::Array(a) => a.iter().map(|a| a.as_str().expect("action")).collect(),
+            other => panic!("{id} {sid}: Action {other}"),
+        };
+        for action in actions {
+            *checked.entry(id.clone()).or_default() += 1;
+            let patterns = match reference.resource_patterns(action) {
+                Ok(p) => p,
+                Err(e) => {
+                    problems.push(format!("{id} {sid}: {e}"));
+                    continue;
+                }
+            };
+            for arn in &resources {
+                if patterns.is_empty() {
+                    if arn != "*" {
+                        problems.push(format!(
+                            "{id} {sid}: {action} has no resource type, needs \"*\", not {arn}"
+                        ));
+                    }
+                } else if arn != "*" && !patterns.iter().any(|(_, r)| r.is_match(arn)) {
+                    let types: Vec<&str> = patterns.iter().map(|(t, _)| t.as_str()).collect();
+                    problems.push(format!(
+                        "{id} {sid}: {action} takes {types:?}, {arn} is none of them"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "statements granting nothing once deployed:\n{}",
+        problems.join("\n")
+    );
+    // Every role, and the queue policy, was looked at.
+    let roles = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::IAM::Role")
+        .count();
+    assert!(checked.len() > roles, "checked only {checked:?}");
+}
+
+/// The checker itself: a statement the reference rejects is found.
+#[test]
+fn the_reference_check_rejects_a_deployment_group_arn_for_list_deployment_targets() {
+    let reference = Reference::load();
+    let targets = reference
+        .resource_patterns("codedeploy:ListDeploymentTargets")
+        .expect("known action");
+    assert!(targets.is_empty(), "{targets:?}");
+    let get = reference
+        .resource_patterns("codedeploy:GetDeployment")
+        .expect("known action");
+    let group = format!("arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:*");
+    assert!(get.iter().any(|(_, r)| r.is_match(&group)));
+    let bucket = "arn:aws:s3:::bucket";
+    assert!(!get.iter().any(|(_, r)| r.is_match(bucket)));
+    assert!(
+        reference
+            .resource_patterns("codedeploy:NoSuchAction")
+            .is_err()
+    );
+}
+
+/// An IAM resource pattern (`*` any run of characters, `?` one) as a regex.
+fn iam_glob(pattern: &str) -> Regex {
+    let body = regex::escape(pattern)
+        .replace(r"\*", ".*")
+        .replace(r"\?", ".");
+    Regex::new(&format!("^{body}$")).expect("glob as regex")
+}
+
+/// Scenario 1: `PrCheckRepositoryName=A`, `PrCheckRepositories=A,B`,
+/// `PrCheckProjectsByRepository={"B":"b-check"}`. A PR in B must be readable,
+/// commentable and approvable by pr-check and build-report exactly as one in A.
+#[test]
+fn a_pr_in_a_repository_mapped_to_its_own_project_gets_the_grants_of_the_created_projects() {
+    let template = template::load();
+    let stack = Stack::with(
+        &template,
+        &[
+            ("PrCheckRepositoryName", "A"),
+            ("PrCheckRepositories", "A,B"),
+            ("PrCheckProjectsByRepository", r#"{"B":"b-check"}"#),
+            ("PrApproval", "true"),
+        ],
+    );
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    let repository = |name: &str| format!("arn:{PARTITION}:codecommit:{REGION}:{ACCOUNT}:{name}");
+    for role in ["PrCheckRole", "BuildReportRole"] {
+        let policies = stack
+            .resolve(&template["Resources"][role]["Properties"]["Policies"])
+            .expect("Policies");
+        let statements: Vec<&Value> = policies
+            .as_array()
+            .expect("Policies list")
+            .iter()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .expect("Statement")
+            })
+            .filter(|s| s["Effect"] == "Allow")
+            .collect();
+        let granted_on = |arn: &str| -> Vec<String> {
+            let mut out: Vec<String> = statements
+                .iter()
+                .filter(|s| {
+                    arns.strings(&s["Resource"])
+                        .iter()
+                        .any(|r| iam_glob(r).is_match(arn))
+                })
+                .flat_map(|s| match &s["Action"] {
+                    Value::String(a) => vec![a.clone()],
+                    other => other
+                        .as_array()
+                        .expect("Action list")
+                        .iter()
+                        .map(|a| a.as_str().expect("action").to_owned())
+                        .collect(),
+                })
+                .filter(|a| a.starts_with("codecommit:"))
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        };
+        let on_a = granted_on(&repository("A"));
+        assert!(!on_a.is_empty(), "{role}: nothing granted on A");
+        assert_eq!(
+            granted_on(&repository("B")),
+            on_a,
+            "{role}: B, mapped to b-check"
+        );
+    }
+}
+
+/// Scenario 5: a project that logs to a CloudWatch group of its own (its
+/// `logs` settings, which build-report and pipeline-alert read the tail
+/// from) gets its log tail: the groups listed in `BuildLogGroupArns` are
+/// granted to both, besides `/aws/codebuild/*`.
+#[test]
+fn a_build_logging_to_a_custom_group_has_its_log_tail_read() {
+    let template = template::load();
+    let stack = Stack::with(
+        &template,
+        &[
+            (
+                "BuildLogGroupArns",
+                "arn:aws:logs:us-east-1:123456789012:log-group:/custom/builds,arn:aws:logs:us-east-1:123456789012:log-group:/team/ci",
+            ),
+            ("PrCheckProjectsByRepository", r#"{"B":"b-check"}"#),
+        ],
+    );
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    for role in ["BuildReportRole", "PipelineAlertRole"] {
+        let policies = stack
+            .resolve(&template["Resources"][role]["Properties"]["Policies"])
+            .expect("Policies");
+        let granted: Vec<String> = policies
+            .as_array()
+            .expect("Policies list")
+            .iter()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .expect("Statement")
+            })
+            .filter(|s| s["Effect"] == "Allow" && s["Action"] == "logs:GetLogEvents")
+            .flat_map(|s| arns.strings(&s["Resource"]))
+            .collect();
+        for group in ["/custom/builds", "/team/ci", "/aws/codebuild/b-check"] {
+            let stream =
+                format!("arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{group}:log-stream:abc");
+            assert!(
+                granted.iter().any(|g| iam_glob(g).is_match(&stream)),
+                "{role}: no logs:GetLogEvents on {stream}: {granted:?}"
+            );
+        }
+    }
+}
+
+/// Scenario 9: starting the mirror project is write access to the replicas,
+/// so a start by anyone but repo-replicate's role alerts. The template's
+/// rule pattern on a bus of moto's EventBridge (a real pattern matcher; its
+/// TestEventPattern is a stub) with a queue as target, and CloudTrail's
+/// StartBuild records put on the bus: only the alerting ones arrive.
+#[tokio::test]
+async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
+    let template = template::load();
+    let rule = &template["Resources"]["MirrorStartedByOthersRule"];
+    assert_eq!(rule["Type"], "AWS::Events::Rule");
+    assert!(
+        rule["Properties"]["Targets"][0]["Arn"]
+            .to_string()
+            .contains("OperationsTopic"),
+        "the rule notifies the operations topic"
+    );
+    const ROLE: &str = "signalbox-RepoReplicateRole-1A2B3C";
+    fn deployed(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                if map.get("Ref") == Some(&serde_json::json!("MirrorProject")) {
+                    return serde_json::json!("signalbox-mirror");
+                }
+                if let Some(Value::String(text)) = map.get("Fn::Sub") {
+                    return serde_json::json!(
+                        text.replace("${AWS::Partition}", "aws")
+                            .replace("${AWS::AccountId}", ACCOUNT)
+                            .replace("${RepoReplicateRole}", ROLE)
+                    );
+                }
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), deployed(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(deployed).collect()),
+            other => other.clone(),
+        }
+    }
+    let pattern = deployed(&rule["Properties"]["EventPattern"]).to_string();
+    let config = signalbox_tests::moto_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = signalbox_tests::unique("mirror-starts");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("create_event_bus");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&bus)
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{bus}");
+    events
+        .put_rule()
+        .name(&bus)
+        .event_bus_name(&bus)
+        .event_pattern(&pattern)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put_rule {pattern}: {e:?}"));
+    events
+        .put_targets()
+        .rule(&bus)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("operations")
+                .arn(&queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("put_targets");
+    // CloudTrail's userIdentity of a role's session, and of an IAM user.
+    let role_session = |role: &str| {
+        serde_json::json!({"type": "AssumedRole",
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/session-1"),
+            "sessionContext": {"sessionIssuer": {"type": "Role",
+                "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}")}}})
+    };
+    let user = serde_json::json!({"type": "IAMUser", "userName": "mallory",
+        "arn": format!("arn:aws:iam::{ACCOUNT}:user/mallory")});
+    let starts = [
+        ("repo-replicate", "signalbox-mirror", role_session(ROLE)),
+        ("another role", "signalbox-mirror", role_session("Admin")),
+        ("an IAM user", "signalbox-mirror", user),
+        (
+            "another project",
+            "someone-elses-project",
+            role_session("Admin"),
+        ),
+    ];
+    for (who, project, identity) in &starts {
+        let detail = serde_json::json!({
+            "eventSource": "codebuild.amazonaws.com", "eventName": "StartBuild",
+            "userIdentity": identity, "requestParameters": {"projectName": project},
+            "additionalEventData": {"who": who}
+        });
+        events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&bus)
+                    .source("aws.codebuild")
+                    .detail_type("AWS API Call via CloudTrail")
+                    .detail(detail.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put_events");
+    }
+    let mut alerted: Vec<String> = signalbox_tests::drain_queue(&config, &queue_url)
+        .await
+        .iter()
+        .map(|m| {
+            m["detail"]["additionalEventData"]["who"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    alerted.sort();
+    assert_eq!(alerted, ["an IAM user", "another role"], "{pattern}");
+}
