@@ -401,7 +401,7 @@ impl GateConfig {
                     }
                 }
                 if let Some(t) = check.timeout_seconds {
-                    if !(t > 0.0) {
+                    if t.is_nan() || t <= 0.0 {
                         return bad(format!("{at}.timeout_seconds"), "expected seconds above 0");
                     }
                     if t > budget_s {
@@ -492,7 +492,7 @@ impl GateConfig {
                         if let Some(n) = a.names.iter().position(|n| n.trim().is_empty()) {
                             return bad(format!("{at}.names[{n}]"), "empty");
                         }
-                        if !(a.watch_seconds >= 0.0) {
+                        if a.watch_seconds.is_nan() || a.watch_seconds < 0.0 {
                             return bad(format!("{at}.watch_seconds"), "expected seconds from 0");
                         }
                         let timeout = check.timeout().as_secs_f64().min(budget_s);
