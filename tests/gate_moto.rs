@@ -961,6 +961,8 @@ async fn the_gate_never_reports_succeeded_for_a_hook_it_did_not_check() {
         (ComputePlatform::Ecs, Some("AfterAllowTestTraffic")),
         (ComputePlatform::Ecs, Some("AfterAllowTraffic")),
         (ComputePlatform::Ecs, None),
+        // A lifecycle event in progress that no AppSpec hook is named for.
+        (ComputePlatform::Ecs, Some("BeforeAllowTestTraffic")),
     ];
     for (platform, hook) in cases {
         let mut gate = GateAws::new(&config);
@@ -982,10 +984,13 @@ async fn the_gate_never_reports_succeeded_for_a_hook_it_did_not_check() {
             (0, 1),
             "{platform:?} {hook:?}: {verdict:?}"
         );
+        let expected = if hook == Some("BeforeAllowTestTraffic") {
+            "unknown lifecycle hook \"BeforeAllowTestTraffic\""
+        } else {
+            "not reporting Succeeded for a hook it did not check"
+        };
         assert!(
-            verdict
-                .reason
-                .contains("not reporting Succeeded for a hook it did not check"),
+            verdict.reason.contains(expected),
             "{platform:?} {hook:?}: {}",
             verdict.reason
         );

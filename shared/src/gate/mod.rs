@@ -4,12 +4,15 @@
 //! 1. claim the hook execution in the idempotency table (a redelivery finds
 //!    it done and does nothing);
 //! 2. read the configuration and the deployment; broken ones mean `Failed`
-//!    with the reason;
+//!    with the reason, while a read failing for a moment (throttling) returns
+//!    an error so Lambda retries within the hook's hour;
 //! 3. run the checks of this application, deployment group and hook, each
 //!    under its timeout, all before the deadline less [`REPORT_MARGIN`];
 //! 4. report `PutLifecycleEventHookExecutionStatus` (CodeDeploy's
 //!    `LifecycleEventAlreadyCompletedException` counts as already reported);
-//! 5. send the notice (on failure, or always when configured).
+//!    never `Succeeded` for a hook no check ran at;
+//! 5. send the notice (on failure, or always when configured, or when the
+//!    report failed for good: then with the command that answers the hook).
 
 pub mod checks;
 
