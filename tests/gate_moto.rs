@@ -19,7 +19,7 @@ use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::{
 };
 use aws_sdk_codedeploy::types::error::LifecycleEventAlreadyCompletedException;
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, ComputePlatform, DeploymentInfo, DeploymentTarget, LambdaTarget,
+    AppSpecContent, ComputePlatform, DeploymentInfo, DeploymentTarget, EcsTarget, LambdaTarget,
     LifecycleEvent, LifecycleEventStatus, RevisionLocation, RevisionLocationType,
 };
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
@@ -39,7 +39,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn checks(json: Value) -> Vec<Check> {
     let text = json!({"gates": [{"application": "a", "deployment_group": "g", "checks": json}]});
-    GateConfig::parse(&text.to_string())
+    // Many checks side by side, run through `run_checks` directly: a
+    // budget for all of them, not one hook's 23 s.
+    GateConfig::parse_within(&text.to_string(), Duration::from_secs(900))
         .expect("valid configuration")
         .gates[0]
         .checks
@@ -291,55 +293,81 @@ async fn more_than_fifty_alarms_are_read_over_two_pages_and_all_found() {
 /// A Lambda deployment of `checkout` (alias `live`, version 1 → 2) of
 /// application `shop` / group `g`, now at BeforeAllowTraffic.
 fn deployment_rules() -> Vec<Rule> {
-    let spec = json!({"version": 0.0, "Resources": [{"checkout": {"Type": "AWS::Lambda::Function",
-        "Properties": {"Name": "checkout", "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}]});
-    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
-        .match_requests(|r| r.deployment_id() == Some("d-1"))
-        .then_output(move || {
-            GetDeploymentOutput::builder()
-                .deployment_info(
-                    DeploymentInfo::builder()
-                        .deployment_id("d-1")
-                        .application_name("shop")
-                        .deployment_group_name("g")
-                        .compute_platform(ComputePlatform::Lambda)
-                        .revision(
-                            RevisionLocation::builder()
-                                .revision_type(RevisionLocationType::AppSpecContent)
-                                .app_spec_content(
-                                    AppSpecContent::builder().content(spec.to_string()).build(),
-                                )
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
+    deployment_rules_at(ComputePlatform::Lambda, Some("BeforeAllowTraffic"))
+}
+
+/// A deployment of application `shop` / group `g` on `platform` (Lambda:
+/// `checkout`, alias `live`, version 1 → 2), whose target has `hook` in
+/// progress (None: no lifecycle event in progress).
+fn deployment_rules_at(platform: ComputePlatform, hook: Option<&'static str>) -> Vec<Rule> {
+    let get = get_deployment_rule(platform.clone());
     let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
         ListDeploymentTargetsOutput::builder()
             .target_ids("checkout:live")
             .build()
     });
-    let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
-        BatchGetDeploymentTargetsOutput::builder()
-            .deployment_targets(
-                DeploymentTarget::builder()
-                    .lambda_target(
-                        LambdaTarget::builder()
-                            .target_id("checkout:live")
-                            .lifecycle_events(
-                                LifecycleEvent::builder()
-                                    .lifecycle_event_name("BeforeAllowTraffic")
-                                    .status(LifecycleEventStatus::InProgress)
-                                    .build(),
-                            )
-                            .build(),
-                    )
+    let batch =
+        mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(move || {
+            let events = std::iter::once(
+                LifecycleEvent::builder()
+                    .lifecycle_event_name("Start")
+                    .status(LifecycleEventStatus::Succeeded)
                     .build(),
             )
-            .build()
-    });
+            .chain(hook.map(|hook| {
+                LifecycleEvent::builder()
+                    .lifecycle_event_name(hook)
+                    .status(LifecycleEventStatus::InProgress)
+                    .build()
+            }))
+            .collect::<Vec<_>>();
+            let target = if platform == ComputePlatform::Ecs {
+                DeploymentTarget::builder().ecs_target(
+                    EcsTarget::builder()
+                        .target_id("cluster:service")
+                        .set_lifecycle_events(Some(events))
+                        .build(),
+                )
+            } else {
+                DeploymentTarget::builder().lambda_target(
+                    LambdaTarget::builder()
+                        .target_id("checkout:live")
+                        .set_lifecycle_events(Some(events))
+                        .build(),
+                )
+            };
+            BatchGetDeploymentTargetsOutput::builder()
+                .deployment_targets(target.build())
+                .build()
+        });
     vec![get, list, batch]
+}
+
+fn get_deployment_output(platform: ComputePlatform) -> GetDeploymentOutput {
+    let spec = json!({"version": 0.0, "Resources": [{"checkout": {"Type": "AWS::Lambda::Function",
+        "Properties": {"Name": "checkout", "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}]});
+    let mut info = DeploymentInfo::builder()
+        .deployment_id("d-1")
+        .application_name("shop")
+        .deployment_group_name("g")
+        .compute_platform(platform.clone());
+    if platform == ComputePlatform::Lambda {
+        info = info.revision(
+            RevisionLocation::builder()
+                .revision_type(RevisionLocationType::AppSpecContent)
+                .app_spec_content(AppSpecContent::builder().content(spec.to_string()).build())
+                .build(),
+        );
+    }
+    GetDeploymentOutput::builder()
+        .deployment_info(info.build())
+        .build()
+}
+
+fn get_deployment_rule(platform: ComputePlatform) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .match_requests(|r| r.deployment_id() == Some("d-1"))
+        .then_output(move || get_deployment_output(platform.clone()))
 }
 
 async fn settings(config: &aws_config::SdkConfig, checks: Value) -> Settings {
@@ -568,4 +596,404 @@ async fn a_failed_gate_notifies_sns_with_the_hook_and_every_check() {
         "{}",
         message.message
     );
+}
+
+/// The status reports a mocked CodeDeploy received, as (status, count) rules.
+fn put_rule(status: LifecycleEventStatus) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .match_requests(move |r| {
+            r.deployment_id() == Some("d-1")
+                && r.lifecycle_event_hook_execution_id() == Some(HOOK)
+                && r.status() == Some(&status)
+        })
+        .then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build())
+}
+
+fn codedeploy_with(rules: &[Rule]) -> aws_sdk_codedeploy::Client {
+    let refs: Vec<&Rule> = rules.iter().collect();
+    // No SDK retries in the mock: one mocked throttling answer stands for
+    // throttling that outlasts them.
+    mock_client!(
+        aws_sdk_codedeploy,
+        RuleMode::MatchAny,
+        refs.as_slice(),
+        |c| c.retry_config(aws_config::retry::RetryConfig::disabled())
+    )
+}
+
+async fn run_gate(gate: &GateAws, settings: &Settings, effects: &DryRun) -> GateOutcome {
+    gate::run(
+        &payload(),
+        settings,
+        gate,
+        None,
+        effects,
+        &gate::http_client(),
+        &Invocation::within(Duration::from_secs(30)),
+    )
+    .await
+    .expect("reported")
+}
+
+#[tokio::test]
+async fn each_ecs_hook_before_install_and_after_install_included_runs_its_checks() {
+    // The ECS hooks of CodeDeploy's AppSpec 'hooks' reference, each with an
+    // http check of its own against a local server.
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let config = moto_config().await;
+    let hooks = [
+        "BeforeInstall",
+        "AfterInstall",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AfterAllowTraffic",
+    ];
+    let checks: Vec<Value> = hooks
+        .iter()
+        .map(|hook| {
+            json!({"name": hook, "hooks": [hook], "timeout_seconds": 4,
+            "http": {"url": format!("{}/{hook}", server.uri())}})
+        })
+        .collect();
+    let settings = settings(&config, json!(checks)).await;
+    for hook in hooks {
+        let mut gate = GateAws::new(&config);
+        let put = put_rule(LifecycleEventStatus::Succeeded);
+        let mut rules = deployment_rules_at(ComputePlatform::Ecs, Some(hook));
+        rules.push(put.clone());
+        gate.codedeploy = codedeploy_with(&rules);
+        let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
+        let GateOutcome::Reported {
+            verdict, hook: at, ..
+        } = outcome
+        else {
+            panic!("{hook}: {outcome:?}")
+        };
+        assert_eq!(at.as_deref(), Some(hook));
+        assert_eq!(verdict.status.as_str(), "Succeeded", "{hook}: {verdict:?}");
+        let ran: Vec<&str> = verdict.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(ran, [hook], "{hook}: its own check, and only it");
+        assert_eq!(put.num_calls(), 1, "{hook}: one status");
+    }
+    let probed: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().trim_start_matches('/').to_owned())
+        .collect();
+    assert_eq!(probed, hooks, "each hook probed its own URL once");
+}
+
+#[tokio::test]
+async fn an_invoke_that_takes_4_s_passes_with_an_8_s_check_timeout_and_is_sent_once() {
+    // A local stand-in for Lambda's Invoke (moto runs functions only with
+    // Docker): the new version's first invocation is a 4 s cold start.
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(path("/2015-03-31/functions/checkout/invocations"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"statusCode": 200}"#)
+                .set_delay(Duration::from_secs(4)),
+        )
+        .mount(&server)
+        .await;
+    let config = moto_config().await;
+    let mut gate = GateAws::new(&config);
+    // The clients' own timeouts, as the function builds them (3 s attempts).
+    gate.lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .endpoint_url(server.uri())
+            .timeout_config(signalbox::aws::timeouts())
+            .build(),
+    );
+    let deployment = Deployment {
+        deployment_id: "d-1".into(),
+        compute_platform: "Lambda".into(),
+        lambda: Some(signalbox::flows::deploy_gate::LambdaTarget {
+            function: "checkout".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+        }),
+        ..Deployment::default()
+    };
+    let checks = checks(json!([{"name": "cold", "timeout_seconds": 8,
+        "invoke": {"expect": {"field": "statusCode", "equals": [200]}}}]));
+    let refs: Vec<&Check> = checks.iter().collect();
+    let found = run_checks(
+        &refs,
+        &deployment,
+        &gate,
+        &gate::http_client(),
+        Deadline::after(Duration::from_secs(20)),
+    )
+    .await;
+    assert!(found[0].passed, "{:?}", found[0]);
+    let sent = server.received_requests().await.unwrap();
+    assert_eq!(
+        sent.len(),
+        1,
+        "the smoke payload is sent once, never retried"
+    );
+    assert_eq!(sent[0].url.query(), Some("Qualifier=2"));
+}
+
+#[tokio::test]
+async fn throttled_get_deployment_then_success_reports_the_hook_once_succeeded() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#.to_owned()),
+        )
+        .output(|| get_deployment_output(ComputePlatform::Lambda))
+        .build();
+    let mut rules = deployment_rules();
+    rules[0] = get.clone();
+    let put = put_rule(LifecycleEventStatus::Succeeded);
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    rules.push(put.clone());
+    rules.push(failed.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let run = async || {
+        gate::run(
+            &payload(),
+            &settings,
+            &gate,
+            Some(&ledger),
+            &effects,
+            &gate::http_client(),
+            &Invocation::within(Duration::from_secs(30)),
+        )
+        .await
+    };
+    let first = run().await;
+    assert!(
+        matches!(&first, Err(e) if e.to_string().contains("ThrottlingException")),
+        "a throttled read is an error Lambda retries: {first:?}"
+    );
+    assert_eq!(
+        (put.num_calls(), failed.num_calls()),
+        (0, 0),
+        "nothing reported yet"
+    );
+    // Lambda's retry of the same invocation.
+    let second = run().await.expect("the retry reports");
+    let GateOutcome::Reported { verdict, .. } = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Succeeded", "{verdict:?}");
+    // A redelivery after that does nothing.
+    let third = run().await.expect("a redelivery");
+    assert!(
+        matches!(third, GateOutcome::AlreadyReported { .. }),
+        "{third:?}"
+    );
+    assert_eq!(
+        (put.num_calls(), failed.num_calls()),
+        (1, 0),
+        "reported once, Succeeded"
+    );
+    assert_eq!(get.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn access_denied_on_the_status_report_still_sends_the_notice() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "AccessDeniedException", "message": "User: arn:aws:sts::123456789012:assumed-role/gate is not authorized to perform: codedeploy:PutLifecycleEventHookExecutionStatus"}"#.to_owned()),
+        )
+        .build();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let outcome = gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &Invocation::within(Duration::from_secs(30)),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Err(e) if e.to_string().contains("AccessDenied")),
+        "{outcome:?}"
+    );
+    assert_eq!(put.num_calls(), 1);
+    let seen = effects.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the notice goes out though the gate passed: {seen:?}"
+    );
+    let Action::Publish(message) = &seen[0].1 else {
+        panic!("{seen:?}")
+    };
+    assert!(
+        message.subject.starts_with("Hook unanswered"),
+        "{}",
+        message.subject
+    );
+    assert!(
+        message.message.contains(
+            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id d-1 --lifecycle-event-hook-execution-id hook-1 --status Succeeded"
+        ),
+        "{}",
+        message.message
+    );
+    assert!(
+        message.message.contains("AccessDenied"),
+        "{}",
+        message.message
+    );
+}
+
+#[tokio::test]
+async fn insufficient_data_fails_by_default() {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+    // DescribeAlarms mocked: moto 5.2.5 does not speak CloudWatch's CBOR protocol.
+    let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
+        DescribeAlarmsOutput::builder()
+            .metric_alarms(
+                MetricAlarm::builder()
+                    .alarm_name("new-errors")
+                    .state_value(StateValue::InsufficientData)
+                    .build(),
+            )
+            .build()
+    });
+    let mut gate = GateAws::new(&moto_config().await);
+    gate.cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&describe]);
+    let found = run(
+        &gate,
+        &checks(json!([
+            {"name": "default", "alarms": {"names": ["new-errors"]}},
+            {"name": "lenient", "alarms": {"names": ["new-errors"], "treat_missing": "pass"}}
+        ])),
+    )
+    .await;
+    assert!(!found[0].0, "{found:?}");
+    assert!(
+        found[0]
+            .1
+            .starts_with("alarm new-errors is in INSUFFICIENT_DATA"),
+        "{}",
+        found[0].1
+    );
+    assert!(found[1].0, "{found:?}");
+}
+
+#[tokio::test]
+async fn a_60_s_watch_is_refused_by_validation_in_the_function() {
+    let config = moto_config().await;
+    let settings = settings(
+        &config,
+        json!([{"name": "errors", "timeout_seconds": 20,
+                "alarms": {"names": ["checkout-errors"], "watch_seconds": 60}}]),
+    )
+    .await;
+    let mut gate = GateAws::new(&config);
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    let mut rules = deployment_rules();
+    rules.push(failed.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
+    let GateOutcome::Reported { verdict, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Failed");
+    assert!(
+        verdict.reason.contains(
+            "gates[0].checks[0].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s"
+        ),
+        "{}",
+        verdict.reason
+    );
+    assert!(verdict.checks.is_empty(), "nothing ran");
+    assert_eq!(failed.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_gate_never_reports_succeeded_for_a_hook_it_did_not_check() {
+    // Checks only before traffic: at every other hook (for Lambda,
+    // AfterAllowTraffic, once the alias is cut over to the new version) and
+    // when the hook cannot be told, nothing is checked, so nothing passes.
+    let config = moto_config().await;
+    let settings = settings(
+        &config,
+        json!([{"name": "smoke", "hooks": ["BeforeAllowTraffic"], "invoke": {}}]),
+    )
+    .await;
+    let cases = [
+        (ComputePlatform::Lambda, Some("AfterAllowTraffic")),
+        (ComputePlatform::Lambda, None),
+        (ComputePlatform::Ecs, Some("BeforeInstall")),
+        (ComputePlatform::Ecs, Some("AfterInstall")),
+        (ComputePlatform::Ecs, Some("AfterAllowTestTraffic")),
+        (ComputePlatform::Ecs, Some("AfterAllowTraffic")),
+        (ComputePlatform::Ecs, None),
+        // A lifecycle event in progress that no AppSpec hook is named for.
+        (ComputePlatform::Ecs, Some("BeforeAllowTestTraffic")),
+    ];
+    for (platform, hook) in cases {
+        let mut gate = GateAws::new(&config);
+        let invoke = mock!(aws_sdk_lambda::Client::invoke)
+            .then_output(|| InvokeOutput::builder().status_code(200).build());
+        gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+        let succeeded = put_rule(LifecycleEventStatus::Succeeded);
+        let failed = put_rule(LifecycleEventStatus::Failed);
+        let mut rules = deployment_rules_at(platform.clone(), hook);
+        rules.push(succeeded.clone());
+        rules.push(failed.clone());
+        gate.codedeploy = codedeploy_with(&rules);
+        let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
+        let GateOutcome::Reported { verdict, .. } = outcome else {
+            panic!("{platform:?} {hook:?}: {outcome:?}")
+        };
+        assert_eq!(
+            (succeeded.num_calls(), failed.num_calls()),
+            (0, 1),
+            "{platform:?} {hook:?}: {verdict:?}"
+        );
+        let expected = if hook == Some("BeforeAllowTestTraffic") {
+            "unknown lifecycle hook \"BeforeAllowTestTraffic\""
+        } else {
+            "not reporting Succeeded for a hook it did not check"
+        };
+        assert!(
+            verdict.reason.contains(expected),
+            "{platform:?} {hook:?}: {}",
+            verdict.reason
+        );
+        assert_eq!(invoke.num_calls(), 0, "{platform:?} {hook:?}");
+    }
 }

@@ -1126,3 +1126,37 @@ fn deploy_gate_is_named_for_codedeploy_and_invokes_only_the_named_functions() {
         "{env:?}"
     );
 }
+
+/// A gate configuration stored as a SecureString under a customer-managed
+/// key is readable: `GateConfigKmsKeyArn` grants kms:Decrypt on that key
+/// only, and only when it is given.
+#[test]
+fn deploy_gate_may_decrypt_its_configuration_under_a_customer_managed_key() {
+    let template = template::load();
+    let gate = template::functions(&template)
+        .into_iter()
+        .find(|f| function_of(f) == Function::DeployGate)
+        .expect("a deploy-gate function");
+    let (role_id, role) = role_of(&template, &gate);
+    let policy = &role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+    let guarded: Vec<&Value> = policy
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|s| s["Fn::If"][0] == "HasGateConfigKmsKey")
+        .collect();
+    assert_eq!(guarded.len(), 1, "{role_id}");
+    let statement = &guarded[0]["Fn::If"][1];
+    assert_eq!(statement["Action"], "kms:Decrypt");
+    assert_eq!(statement["Resource"], json!({"Ref": "GateConfigKmsKeyArn"}));
+    assert_eq!(
+        guarded[0]["Fn::If"][2],
+        json!({"Ref": "AWS::NoValue"}),
+        "no grant without a key"
+    );
+    assert_eq!(
+        template["Conditions"]["HasGateConfigKmsKey"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "GateConfigKmsKeyArn"}, ""]}]})
+    );
+    assert_eq!(template["Parameters"]["GateConfigKmsKeyArn"]["Default"], "");
+}

@@ -11,10 +11,10 @@ use anyhow::{Context, anyhow};
 use serde::Deserialize;
 use serde_json::Value;
 use signalbox::flows::deploy_gate::{
-    Deployment, GateConfig, HookInvocation, Invoked, LambdaTarget, Probe, ProbeError, Verdict,
-    checks_for,
+    CHECK_BUDGET, Deployment, GateConfig, HOOKS, HookInvocation, Invoked, LambdaTarget, Probe,
+    ProbeError, Verdict, checks_for,
 };
-use signalbox::invocation::{Deadline, LOCAL_TIME};
+use signalbox::invocation::Deadline;
 
 /// The deployment event file: the hook payload CodeDeploy sends, plus what
 /// the gate would look up, plus the mocked answers of `invoke` and `alarms`.
@@ -81,7 +81,13 @@ struct Mocked {
 }
 
 impl Probe for Mocked {
-    async fn invoke(&self, _: &str, _: &str, _: &[u8]) -> Result<Invoked, ProbeError> {
+    async fn invoke(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[u8],
+        _: std::time::Duration,
+    ) -> Result<Invoked, ProbeError> {
         let given = self.invoke.as_ref().ok_or_else(|| {
             ProbeError("the deployment event has no \"invoke\" answer (or use --aws)".to_owned())
         })?;
@@ -104,14 +110,42 @@ fn read<T: for<'de> Deserialize<'de>>(flag: &str, path: &Path) -> anyhow::Result
         .map_err(|e| anyhow!("{flag} {}: {}: {}", path.display(), e.path(), e.inner()))
 }
 
-/// Runs the checks; prints one line per check and the verdict. `Ok(true)`
+/// Runs the checks within `budget` seconds (default: the deployed function's
+/// [`CHECK_BUDGET`]); prints one line per check and the verdict. `Ok(true)`
 /// when the gate would report `Succeeded`.
-pub async fn check(config: &Path, event: &Path, aws: bool) -> anyhow::Result<bool> {
+pub async fn check(
+    config: &Path,
+    event: &Path,
+    aws: bool,
+    budget: Option<f64>,
+) -> anyhow::Result<bool> {
+    let budget = match budget {
+        None => CHECK_BUDGET,
+        Some(s) if s.is_finite() && s > 0.0 && s <= 900.0 => std::time::Duration::from_secs_f64(s),
+        Some(s) => {
+            return Err(anyhow!(
+                "--budget {s}: expected seconds above 0, at most 900 (a Lambda function's longest run)"
+            ));
+        }
+    };
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("--config {}: cannot read", config.display()))?;
-    let gate =
-        GateConfig::parse(&text).map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
+    let gate = GateConfig::parse_within(&text, budget)
+        .map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
+    let event_path = event;
     let event: DeploymentEvent = read("--deployment-event", event)?;
+    if let Some(hook) = event
+        .deployment
+        .hook
+        .as_deref()
+        .filter(|h| !HOOKS.contains(h))
+    {
+        return Err(anyhow!(
+            "--deployment-event {}: deployment.hook: unknown lifecycle hook {hook:?}; expected one of {}",
+            event_path.display(),
+            HOOKS.join(", ")
+        ));
+    }
     let hook = HookInvocation {
         deployment_id: event.deployment_id.clone(),
         hook_execution_id: event.hook_execution_id.clone(),
@@ -133,7 +167,7 @@ pub async fn check(config: &Path, event: &Path, aws: bool) -> anyhow::Result<boo
         Err(reason) => Verdict::broken(reason),
         Ok(checks) => {
             let http = signalbox::gate::http_client();
-            let until = Deadline::after(LOCAL_TIME);
+            let until = Deadline::after(budget);
             let outcomes = if aws {
                 let sdk = signalbox::aws::sdk_config(None).await;
                 let probe = signalbox::effects::deploy_gate::GateAws::new(&sdk);

@@ -92,6 +92,11 @@ enum GateCommand {
         /// credential chain) instead of the event file's answers.
         #[arg(long)]
         aws: bool,
+        /// Seconds all checks of one hook share; default: the deployed
+        /// function's budget (23 s), so a configuration that passes here fits
+        /// there.
+        #[arg(long)]
+        budget: Option<f64>,
     },
 }
 
@@ -150,8 +155,9 @@ async fn main() -> ExitCode {
                     config,
                     deployment_event,
                     aws,
+                    budget,
                 },
-        } => exit(gate::check(&config, &deployment_event, aws).await),
+        } => exit(gate::check(&config, &deployment_event, aws, budget).await),
         Command::Scan { paths, git, format } => exit(
             std::env::current_dir()
                 .map_err(anyhow::Error::from)

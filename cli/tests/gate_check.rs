@@ -15,6 +15,15 @@ fn docs_example(name: &str) -> std::path::PathBuf {
 }
 
 fn gate_check(dir: &Path, config: &serde_json::Value, event: &serde_json::Value) -> Output {
+    gate_check_with(dir, config, event, &[])
+}
+
+fn gate_check_with(
+    dir: &Path,
+    config: &serde_json::Value,
+    event: &serde_json::Value,
+    extra: &[&str],
+) -> Output {
     std::fs::write(dir.join("gate.json"), config.to_string()).unwrap();
     std::fs::write(dir.join("event.json"), event.to_string()).unwrap();
     std::process::Command::new(env!("CARGO_BIN_EXE_signalbox"))
@@ -27,6 +36,7 @@ fn gate_check(dir: &Path, config: &serde_json::Value, event: &serde_json::Value)
             "--deployment-event",
             "event.json",
         ])
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -65,6 +75,15 @@ async fn the_documented_example_passes_against_a_healthy_service_and_fails_a_bro
         String::from_utf8_lossy(&passed.stderr)
     );
     assert!(out.contains("passed smoke (invoke, "), "{out}");
+    assert!(out.ends_with("Succeeded: all 1 checks passed\n"), "{out}");
+    let mut after = example_event();
+    after["deployment"]["hook"] = json!("AfterAllowTraffic");
+    after["alarms"] = json!({"checkout-errors": "OK", "checkout-p99-latency": "OK"});
+    let mut quick = config.clone();
+    quick["gates"][0]["checks"][2]["alarms"]["watch_seconds"] = json!(0);
+    let passed = gate_check(dir.path(), &quick, &after);
+    let out = String::from_utf8_lossy(&passed.stdout);
+    assert_eq!(passed.status.code(), Some(0), "{out}");
     assert!(out.contains("passed health (http, "), "{out}");
     assert!(out.ends_with("Succeeded: all 2 checks passed\n"), "{out}");
 
@@ -80,7 +99,7 @@ async fn the_documented_example_passes_against_a_healthy_service_and_fails_a_bro
         "{out}"
     );
     assert!(
-        out.contains("Failed: 1 of 2 checks failed; first: smoke"),
+        out.contains("Failed: 1 of 1 checks failed; first: smoke"),
         "{out}"
     );
 }
@@ -103,4 +122,106 @@ fn a_configuration_error_names_the_field_and_exits_2() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("deployment.lambda.target_version"), "{err}");
+}
+
+#[test]
+fn the_example_configuration_probes_the_new_version_before_traffic_reaches_it() {
+    // Before production traffic, the production URL still reaches the old
+    // version: a check there must invoke the target version (Lambda) or
+    // probe the test listener (ECS, port 8443 in the example).
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(docs_example("deploy-gate.json")).unwrap())
+            .unwrap();
+    let before_traffic = [
+        "BeforeInstall",
+        "AfterInstall",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+    ];
+    let mut seen = 0;
+    for gate in config["gates"].as_array().unwrap() {
+        for check in gate["checks"].as_array().unwrap() {
+            let hooks: Vec<&str> = check["hooks"]
+                .as_array()
+                .expect("every example check names its hooks")
+                .iter()
+                .map(|h| h.as_str().unwrap())
+                .collect();
+            if !hooks.iter().any(|h| before_traffic.contains(h)) {
+                continue;
+            }
+            seen += 1;
+            let name = &check["name"];
+            if let Some(url) = check["http"]["url"].as_str() {
+                assert!(
+                    url.contains(":8443/"),
+                    "check {name} probes {url} before traffic is shifted: the old version answers there"
+                );
+            } else {
+                assert!(
+                    check.get("invoke").is_some(),
+                    "check {name} before traffic must invoke the target version"
+                );
+            }
+        }
+    }
+    assert!(
+        seen >= 2,
+        "the example checks both a Lambda and an ECS deployment before traffic"
+    );
+}
+
+#[test]
+fn a_60_s_watch_is_refused_locally_naming_the_field_and_the_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = example_with("http://127.0.0.1:9/health");
+    config["gates"][0]["checks"][2]["alarms"]["watch_seconds"] = json!(60);
+    config["gates"][0]["checks"][2]["timeout_seconds"] = json!(70);
+    let output = gate_check(dir.path(), &config, &example_event());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "gates[0].checks[2].timeout_seconds: 70 s does not fit the function's budget of 23 s"
+        ),
+        "{err}"
+    );
+    config["gates"][0]["checks"][2]["timeout_seconds"] = json!(15);
+    let output = gate_check(dir.path(), &config, &example_event());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("gates[0].checks[2].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s"),
+        "{err}"
+    );
+    // A larger budget, asked for, lets it through (the checks at
+    // BeforeAllowTraffic run; the watch is at AfterAllowTraffic).
+    config["gates"][0]["checks"][2]["timeout_seconds"] = json!(70);
+    let output = gate_check_with(dir.path(), &config, &example_event(), &["--budget", "90"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_misspelled_hook_in_the_event_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut event = example_event();
+    event["deployment"]["hook"] = json!("BeforeAllowTestTraffic");
+    let output = gate_check(dir.path(), &example_with("http://127.0.0.1:9/"), &event);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}{err}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        err.contains("deployment.hook: unknown lifecycle hook \"BeforeAllowTestTraffic\""),
+        "{err}"
+    );
 }

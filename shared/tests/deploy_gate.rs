@@ -105,6 +105,7 @@ fn a_failed_gate_renders_its_golden_notice() {
         &verdict,
         &channels,
         Some("us-east-1"),
+        None,
     );
     assert_eq!(plan.actions.len(), 2);
     assert_golden("deploy-gate-failed.notice.txt", &rendered(&plan));

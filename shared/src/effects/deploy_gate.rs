@@ -3,6 +3,10 @@
 //! report to CodeDeploy.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 
 use aws_sdk_cloudwatch::types::AlarmType;
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
@@ -38,13 +42,31 @@ impl Probe for GateAws {
         function: &str,
         qualifier: &str,
         payload: &[u8],
+        timeout: Duration,
     ) -> Result<Invoked, ProbeError> {
+        // The check's timeout replaces the clients' 3 s attempt timeout for
+        // this call (a cold start of the new version may take longer), and
+        // the SDK does not retry: a retry would send the smoke payload again
+        // to a function that may have run it. Per-operation override:
+        // https://docs.aws.amazon.com/sdk-for-rust/latest/dg/peroperation.html
+        // (timeouts: https://docs.aws.amazon.com/sdk-for-rust/latest/dg/timeouts.html).
+        let once = aws_sdk_lambda::config::Builder::default()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(timeout)
+                    .operation_attempt_timeout(timeout)
+                    .connect_timeout(crate::aws::CONNECT_TIMEOUT.min(timeout))
+                    .build(),
+            )
+            .retry_config(RetryConfig::disabled());
         let output = self
             .lambda
             .invoke()
             .function_name(function)
             .qualifier(qualifier)
             .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_vec()))
+            .customize()
+            .config_override(once)
             .send()
             .await
             .map_err(|e| ProbeError(crate::aws::describe("Lambda Invoke", &e)))?;

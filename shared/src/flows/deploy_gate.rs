@@ -24,14 +24,21 @@ use crate::route::Function;
 /// The `source` attribute of the gate's notices.
 pub const SOURCE: &str = "signalbox.deploy-gate";
 
-/// The lifecycle hooks CodeDeploy calls a function at (Lambda: the last two;
-/// ECS: all four).
-pub const HOOKS: [&str; 4] = [
-    "BeforeAllowTestTraffic",
+/// The lifecycle hooks CodeDeploy calls a function at, as CodeDeploy's AppSpec
+/// 'hooks' section lists them (Lambda: the last two; ECS: all five; there is no
+/// `BeforeAllowTestTraffic`), in the order they run.
+/// <https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html>,
+/// and the PutLifecycleEventHookExecutionStatus API reference says the same.
+pub const HOOKS: [&str; 5] = [
+    "BeforeInstall",
+    "AfterInstall",
     "AfterAllowTestTraffic",
     "BeforeAllowTraffic",
     "AfterAllowTraffic",
 ];
+
+/// The hooks of a Lambda deployment (the same reference).
+pub const LAMBDA_HOOKS: [&str; 2] = ["BeforeAllowTraffic", "AfterAllowTraffic"];
 
 /// A check's timeout when the configuration gives none.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,6 +54,16 @@ pub const MAX_ALARM_NAMES: std::ops::RangeInclusive<usize> = 1..=100;
 /// Kept back from the checks at the end of the working time, to report the
 /// status (one CodeDeploy call) and send the notice.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(4);
+
+/// The time all checks of one hook share in the deployed function: its
+/// timeout less the cleanup margin and [`REPORT_MARGIN`] (23 s). Validation
+/// refuses a configuration whose checks cannot finish within it, and
+/// `signalbox gate check` uses it by default.
+pub const CHECK_BUDGET: Duration = Duration::from_secs(
+    crate::invocation::FUNCTION_TIMEOUT.as_secs()
+        - crate::invocation::CLEANUP_MARGIN.as_secs()
+        - REPORT_MARGIN.as_secs(),
+);
 
 /// What deploy-gate reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +251,23 @@ pub struct AlarmsCheck {
     /// How often to look during the window.
     #[serde(default = "five")]
     pub poll_seconds: f64,
+    /// What an alarm in `INSUFFICIENT_DATA` means: a failure by default,
+    /// since a watch of seconds is shorter than most alarms' periods.
+    #[serde(default)]
+    pub treat_missing: TreatMissing,
+}
+
+/// How an `alarms` check takes an alarm in `INSUFFICIENT_DATA` (CloudWatch's
+/// state for an alarm without enough data to evaluate, e.g. just created or
+/// with no data points: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TreatMissing {
+    /// The check fails: nothing says the new version is healthy.
+    #[default]
+    Fail,
+    /// The check passes unless an alarm is in `ALARM`.
+    Pass,
 }
 
 fn one() -> u32 {
@@ -290,7 +324,7 @@ impl Check {
     }
 
     /// Whether it runs at `hook` (None: the hook is unknown, so only checks
-    /// that run at every hook apply).
+    /// that run at every hook apply; [`checks_for`] refuses an unknown hook).
     pub fn runs_at(&self, hook: Option<&str>) -> bool {
         match (&self.hooks, hook) {
             (None, _) => true,
@@ -301,8 +335,14 @@ impl Check {
 }
 
 impl GateConfig {
-    /// Parses and validates the configuration; the error names the field.
+    /// Parses and validates the configuration against the deployed
+    /// function's [`CHECK_BUDGET`]; the error names the field.
     pub fn parse(text: &str) -> Result<GateConfig, GateError> {
+        GateConfig::parse_within(text, CHECK_BUDGET)
+    }
+
+    /// [`GateConfig::parse`] with the checks of one hook sharing `budget`.
+    pub fn parse_within(text: &str, budget: Duration) -> Result<GateConfig, GateError> {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let config: GateConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
@@ -315,11 +355,12 @@ impl GateConfig {
                 problem: e.into_inner().to_string(),
             }
         })?;
-        config.validate()?;
+        config.validate(budget)?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), GateError> {
+    fn validate(&self, budget: Duration) -> Result<(), GateError> {
+        let budget_s = budget.as_secs_f64();
         let bad = |field: String, problem: &str| {
             Err(GateError::Config {
                 field,
@@ -359,13 +400,18 @@ impl GateConfig {
                         );
                     }
                 }
-                if let Some(t) = check.timeout_seconds
-                    && !(t > 0.0 && t <= 3600.0)
-                {
-                    return bad(
-                        format!("{at}.timeout_seconds"),
-                        "expected seconds above 0, at most 3600",
-                    );
+                if let Some(t) = check.timeout_seconds {
+                    if t.is_nan() || t <= 0.0 {
+                        return bad(format!("{at}.timeout_seconds"), "expected seconds above 0");
+                    }
+                    if t > budget_s {
+                        return bad(
+                            format!("{at}.timeout_seconds"),
+                            &format!(
+                                "{t} s does not fit the function's budget of {budget_s} s for the checks of one hook"
+                            ),
+                        );
+                    }
                 }
                 match check.kind() {
                     None => {
@@ -420,10 +466,15 @@ impl GateConfig {
                                 "expected a share above 0, at most 1",
                             );
                         }
-                        if !(h.settle_seconds >= 0.0 && h.settle_seconds <= 3600.0) {
+                        if !(h.settle_seconds >= 0.0
+                            && h.settle_seconds < check.timeout().as_secs_f64())
+                        {
                             return bad(
                                 format!("{at}.settle_seconds"),
-                                "expected seconds from 0 to 3600",
+                                &format!(
+                                    "expected seconds from 0 to less than the check's timeout of {} s",
+                                    check.timeout().as_secs_f64()
+                                ),
                             );
                         }
                     }
@@ -441,10 +492,18 @@ impl GateConfig {
                         if let Some(n) = a.names.iter().position(|n| n.trim().is_empty()) {
                             return bad(format!("{at}.names[{n}]"), "empty");
                         }
-                        if !(a.watch_seconds >= 0.0 && a.watch_seconds <= 3600.0) {
+                        if a.watch_seconds.is_nan() || a.watch_seconds < 0.0 {
+                            return bad(format!("{at}.watch_seconds"), "expected seconds from 0");
+                        }
+                        let timeout = check.timeout().as_secs_f64().min(budget_s);
+                        if a.watch_seconds >= timeout {
                             return bad(
                                 format!("{at}.watch_seconds"),
-                                "expected seconds from 0 to 3600",
+                                &format!(
+                                    "a watch of {} s does not fit the function's budget of {budget_s} s for the checks of one hook (and must be shorter than the check's timeout of {} s); watch longer with CodeDeploy's alarm-based rollback",
+                                    a.watch_seconds,
+                                    check.timeout().as_secs_f64()
+                                ),
                             );
                         }
                         if !(a.poll_seconds >= 1.0 && a.poll_seconds <= 300.0) {
@@ -454,6 +513,24 @@ impl GateConfig {
                             );
                         }
                     }
+                }
+            }
+            // The checks of one hook run one after the other: together they
+            // must fit the budget, or the last ones never run.
+            for hook in HOOKS {
+                let total: f64 = gate
+                    .checks
+                    .iter()
+                    .filter(|c| c.runs_at(Some(hook)))
+                    .map(|c| c.timeout().as_secs_f64())
+                    .sum();
+                if total > budget_s {
+                    return bad(
+                        format!("{at}.checks"),
+                        &format!(
+                            "the timeouts of the checks at {hook} add up to {total} s, more than the function's budget of {budget_s} s for the checks of one hook"
+                        ),
+                    );
                 }
             }
         }
@@ -521,12 +598,16 @@ pub struct ProbeError(pub String);
 
 /// The AWS calls the checks make.
 pub trait Probe {
-    /// Lambda `Invoke` of `function` at `qualifier` (a version), synchronously.
+    /// Lambda `Invoke` of `function` at `qualifier` (a version),
+    /// synchronously, sent once and allowed `timeout` (the check's own,
+    /// within what is left of the budget): an invocation may have run, so it
+    /// is never re-sent, and a cold start may take seconds.
     fn invoke(
         &self,
         function: &str,
         qualifier: &str,
         payload: &[u8],
+        timeout: Duration,
     ) -> impl Future<Output = Result<Invoked, ProbeError>> + Send;
     /// CloudWatch `DescribeAlarms`: each named alarm's state (`OK`,
     /// `ALARM`, `INSUFFICIENT_DATA`); an alarm that does not exist is absent.
@@ -617,10 +698,10 @@ impl Verdict {
     pub fn of(checks: Vec<CheckOutcome>) -> Verdict {
         let failed: Vec<&CheckOutcome> = checks.iter().filter(|c| !c.passed).collect();
         let (status, reason) = match failed.first() {
-            None if checks.is_empty() => (
-                HookStatus::Succeeded,
-                "no checks are configured for this hook".to_owned(),
-            ),
+            // Never Succeeded for a hook nothing checked.
+            None if checks.is_empty() => {
+                (HookStatus::Failed, "no checks ran for this hook".to_owned())
+            }
             None => (
                 HookStatus::Succeeded,
                 format!("all {} checks passed", checks.len()),
@@ -644,7 +725,12 @@ impl Verdict {
     }
 }
 
-/// The checks of `deployment` at its hook, or why there are none to run.
+/// The checks of `deployment` at its hook, or why the gate must report
+/// `Failed` without running any. It never lets a hook pass unchecked: an
+/// unknown or unknowable hook, or a hook with no checks configured, is a
+/// failure (the AppSpec names this function at that hook, so someone meant
+/// it to check something there; at `AfterAllowTraffic` the alias has already
+/// been cut over to the new version).
 pub fn checks_for<'c>(
     config: &'c GateConfig,
     deployment: &Deployment,
@@ -657,29 +743,72 @@ pub fn checks_for<'c>(
                 deployment.application, deployment.deployment_group
             )
         })?;
-    let hook = deployment.hook.as_deref();
-    if hook.is_none() && gate.checks.iter().any(|c| c.hooks.is_some()) {
+    let Some(hook) = deployment.hook.as_deref() else {
         return Err(
-            "cannot tell which lifecycle hook this is, and some checks run only at some hooks"
+            "cannot tell which lifecycle hook this is (no lifecycle event of the deployment's target is in progress): not reporting Succeeded for a hook it did not check"
                 .to_owned(),
         );
+    };
+    if !HOOKS.contains(&hook) {
+        return Err(format!(
+            "unknown lifecycle hook {hook:?}; expected one of {}",
+            HOOKS.join(", ")
+        ));
     }
-    Ok(gate.checks.iter().filter(|c| c.runs_at(hook)).collect())
+    let checks: Vec<&Check> = gate
+        .checks
+        .iter()
+        .filter(|c| c.runs_at(Some(hook)))
+        .collect();
+    if checks.is_empty() {
+        return Err(format!(
+            "no checks are configured for {hook} of application {} / deployment group {}: not reporting Succeeded for a hook it did not check",
+            deployment.application, deployment.deployment_group
+        ));
+    }
+    Ok(checks)
 }
 
 /// The notice of a gate's verdict: SNS and Slack, for the channels that are
-/// on. `region` (None: unknown) makes the console link.
+/// on. `region` (None: unknown) makes the console link. `unreported`: the
+/// status report failed for good, so the notice says the hook is unanswered
+/// and how to answer it by hand.
 pub fn plan_notice(
     invocation: &HookInvocation,
     deployment: Option<&Deployment>,
     verdict: &Verdict,
     channels: &Channels,
     region: Option<&str>,
+    unreported: Option<&StatusError>,
 ) -> Plan {
     let mut plan = Plan::new(Function::DeployGate, &invocation.hook_execution_id);
-    let alert = describe(invocation, deployment, verdict, region);
+    let mut alert = describe(invocation, deployment, verdict, region);
+    if let Some(problem) = unreported {
+        alert.severity = Severity::Error;
+        alert.headline = format!(
+            "Hook unanswered: deployment gate could not report {} for deployment {}",
+            verdict.status.as_str(),
+            invocation.deployment_id
+        );
+        alert.error = Some(format!(
+            "{} The status was not reported ({problem}): CodeDeploy waits for it until the hook times out (an hour), then fails the deployment. Answer it by hand: {}",
+            alert.error.as_deref().map_or(String::new(), |e| format!("{e}.")),
+            manual_status_command(invocation, verdict.status)
+        ).trim_start().to_owned());
+    }
     crate::flows::alert_actions(&mut plan, &alert, channels);
     plan
+}
+
+/// The AWS CLI command that reports `status` for the hook execution by hand
+/// (`aws deploy put-lifecycle-event-hook-execution-status`, AWS CLI reference).
+pub fn manual_status_command(invocation: &HookInvocation, status: HookStatus) -> String {
+    format!(
+        "aws deploy put-lifecycle-event-hook-execution-status --deployment-id {} --lifecycle-event-hook-execution-id {} --status {}",
+        invocation.deployment_id,
+        invocation.hook_execution_id,
+        status.as_str()
+    )
 }
 
 /// The alert that names the deployment, the hook, and each check with its
@@ -815,7 +944,7 @@ mod tests {
             config_error(
                 r#"{"gates":[{"application":"a","deployment_group":"g","checks":[{"name":"x","hooks":["AfterTraffic"],"alarms":{"names":["a"]}}]}]}"#
             ),
-            "gate configuration: gates[0].checks[0].hooks[0]: unknown hook \"AfterTraffic\"; expected one of BeforeAllowTestTraffic, AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic"
+            "gate configuration: gates[0].checks[0].hooks[0]: unknown hook \"AfterTraffic\"; expected one of BeforeInstall, AfterInstall, AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic"
         );
         assert!(config_error("{not json").starts_with("gate configuration: "));
     }
@@ -867,6 +996,53 @@ mod tests {
             json!({"name": "errors", "alarms": {"names": names(100)}}),
         ))
         .expect("100 alarm names are allowed");
+    }
+
+    #[test]
+    fn checks_that_cannot_finish_within_the_budget_are_refused_naming_the_field_and_the_figure() {
+        assert_eq!(
+            config_error(&with_check(
+                json!({"name": "errors", "alarms": {"names": ["e"], "watch_seconds": 60}})
+            )),
+            "gate configuration: gates[0].checks[1].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s for the checks of one hook (and must be shorter than the check's timeout of 10 s); watch longer with CodeDeploy's alarm-based rollback"
+        );
+        assert_eq!(
+            config_error(&with_check(
+                json!({"name": "slow", "timeout_seconds": 3600, "http": {"url": "https://h/"}})
+            )),
+            "gate configuration: gates[0].checks[1].timeout_seconds: 3600 s does not fit the function's budget of 23 s for the checks of one hook"
+        );
+        assert_eq!(
+            config_error(&with_check(
+                json!({"name": "slow", "timeout_seconds": 14, "http": {"url": "https://h/"}})
+            )),
+            "gate configuration: gates[0].checks: the timeouts of the checks at BeforeInstall add up to 24 s, more than the function's budget of 23 s for the checks of one hook"
+        );
+        // The same configuration fits a larger budget, asked for.
+        GateConfig::parse_within(
+            &with_check(
+                json!({"name": "errors", "timeout_seconds": 70, "alarms": {"names": ["e"], "watch_seconds": 60}}),
+            ),
+            Duration::from_secs(90),
+        )
+        .expect("fits 90 s");
+        assert_eq!(CHECK_BUDGET, Duration::from_secs(23));
+    }
+
+    #[test]
+    fn every_hook_of_the_appspec_reference_is_accepted_and_a_made_up_one_refused() {
+        for hook in HOOKS.iter().chain(&LAMBDA_HOOKS) {
+            GateConfig::parse(&with_check(
+                json!({"name": "h", "hooks": [hook], "http": {"url": "https://h/"}}),
+            ))
+            .unwrap_or_else(|e| panic!("{hook}: {e}"));
+        }
+        assert!(
+            config_error(&with_check(
+                json!({"name": "h", "hooks": ["BeforeAllowTestTraffic"], "http": {"url": "https://h/"}})
+            ))
+            .contains("hooks[0]: unknown hook \"BeforeAllowTestTraffic\"")
+        );
     }
 
     #[test]

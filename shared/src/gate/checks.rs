@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::flows::deploy_gate::{
     AlarmsCheck, Check, CheckKind, CheckOutcome, Deployment, HttpCheck, InvokeCheck, Probe,
-    ResponseExpectation,
+    ResponseExpectation, TreatMissing,
 };
 use crate::invocation::Deadline;
 
@@ -84,7 +84,7 @@ async fn run_one<P: Probe + Sync>(
     until: Deadline,
 ) -> Result<String, String> {
     match kind {
-        CheckKind::Invoke(check) => invoke(check, deployment, probe).await,
+        CheckKind::Invoke(check) => invoke(check, deployment, probe, until).await,
         CheckKind::Http(check) => probe_http(check, http).await,
         CheckKind::Alarms(check) => alarms(check, probe, until).await,
     }
@@ -94,6 +94,7 @@ async fn invoke<P: Probe + Sync>(
     check: &InvokeCheck,
     deployment: &Deployment,
     probe: &P,
+    until: Deadline,
 ) -> Result<String, String> {
     let Some(target) = &deployment.lambda else {
         return Err(format!(
@@ -111,7 +112,12 @@ async fn invoke<P: Probe + Sync>(
         // The target version, never the alias: the alias still points at
         // the version in service while the hook runs.
         let invoked = probe
-            .invoke(&target.function, &target.target_version, &payload)
+            .invoke(
+                &target.function,
+                &target.target_version,
+                &payload,
+                until.remaining(),
+            )
             .await
             .map_err(|e| format!("invocation {attempt}: {e}"))?;
         if let Some(error) = &invoked.function_error {
@@ -269,6 +275,12 @@ async fn alarms<P: Probe + Sync>(
                 Some("ALARM") => {
                     return Err(format!(
                         "alarm {name} is in ALARM ({} s into the watch)",
+                        started.elapsed().as_secs()
+                    ));
+                }
+                Some("INSUFFICIENT_DATA") if check.treat_missing == TreatMissing::Fail => {
+                    return Err(format!(
+                        "alarm {name} is in INSUFFICIENT_DATA ({} s into the watch): nothing says the new version is healthy (\"treat_missing\": \"pass\" lets it pass)",
                         started.elapsed().as_secs()
                     ));
                 }

@@ -4,12 +4,15 @@
 //! 1. claim the hook execution in the idempotency table (a redelivery finds
 //!    it done and does nothing);
 //! 2. read the configuration and the deployment; broken ones mean `Failed`
-//!    with the reason;
+//!    with the reason, while a read failing for a moment (throttling) returns
+//!    an error so Lambda retries within the hook's hour;
 //! 3. run the checks of this application, deployment group and hook, each
 //!    under its timeout, all before the deadline less [`REPORT_MARGIN`];
 //! 4. report `PutLifecycleEventHookExecutionStatus` (CodeDeploy's
 //!    `LifecycleEventAlreadyCompletedException` counts as already reported);
-//! 5. send the notice (on failure, or always when configured).
+//!    never `Succeeded` for a hook no check ran at;
+//! 5. send the notice (on failure, or always when configured, or when the
+//!    report failed for good: then with the command that answers the hook).
 
 pub mod checks;
 
@@ -71,6 +74,11 @@ pub enum GateRunError {
         status: &'static str,
         #[source]
         source: StatusError,
+    },
+    #[error("hook execution {hook_execution_id}: {reason}: retry later")]
+    Transient {
+        hook_execution_id: String,
+        reason: String,
     },
     #[error("{reason} (and the failure report was not sent: {source})")]
     Unreported {
@@ -139,9 +147,26 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
         }
     };
     let checks_until = work.within(work.remaining().saturating_sub(REPORT_MARGIN));
-    let (deployment, verdict) = match settings {
-        Settings::Broken(reason) => (None, Verdict::broken(reason.clone())),
+    let decided = match settings {
+        Settings::Broken(reason) => Ok((None, Verdict::broken(reason.clone()))),
         Settings::Ready(config) => decide(&hook, config, ports, http, checks_until).await,
+    };
+    let (deployment, verdict) = match decided {
+        Ok(decided) => decided,
+        // A read failed for a moment: Lambda's retry (within the hook's
+        // hour) reads again, rather than a rollback for a throttled call.
+        Err(reason) => {
+            if let (Some(ledger), Some(owner)) = (ledger, &owner)
+                && let Err(e) = ledger.release(&key, owner).await
+            {
+                warn!(%key, error = %e, "could not release the claim");
+            }
+            warn!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, %reason, "transient read error: not reporting, Lambda retries");
+            return Err(GateRunError::Transient {
+                hook_execution_id: hook.hook_execution_id,
+                reason,
+            });
+        }
     };
     let level_failed = verdict.status == HookStatus::Failed;
     if level_failed {
@@ -162,13 +187,14 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
             transient: true,
         })
     });
+    let mut unreported = None;
     let already_reported = match reported {
         Ok(Reported::Now) => false,
         Ok(Reported::Already) => {
             info!(hook_execution_id = %hook.hook_execution_id, "CodeDeploy already had a status for this hook execution");
             true
         }
-        Err(source) => {
+        Err(source) if source.transient => {
             if let (Some(ledger), Some(owner)) = (ledger, &owner) {
                 // Let Lambda's retry try again.
                 if let Err(e) = ledger.release(&key, owner).await {
@@ -182,16 +208,27 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
                 source,
             });
         }
+        // For good (AccessDenied, a wrong id): a retry would fail the same
+        // way, so the notice goes out now, saying the hook is unanswered
+        // and how to answer it by hand.
+        Err(source) => {
+            error!(hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), error = %source, "status not reported, for good: the notice says how to report it by hand");
+            unreported = Some(source);
+            false
+        }
     };
-    if let (Some(ledger), Some(owner)) = (ledger, &owner)
+    if unreported.is_none()
+        && let (Some(ledger), Some(owner)) = (ledger, &owner)
         && let Err(e) = ledger.complete(&key, owner).await
     {
         error!(%key, error = %e, "reported, but not recorded as reported: a redelivery will run the checks again (CodeDeploy refuses a second status)");
     }
-    info!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), already_reported, "status reported");
+    if unreported.is_none() {
+        info!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), already_reported, "status reported");
+    }
     let mut notice = Vec::new();
     let wants_notice = match settings {
-        Settings::Ready(config) => level_failed || config.notify_success,
+        Settings::Ready(config) => level_failed || config.notify_success || unreported.is_some(),
         Settings::Broken(_) => false,
     };
     if let (Settings::Ready(config), true, false) = (settings, wants_notice, already_reported) {
@@ -203,6 +240,7 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
             &verdict,
             &config.channels,
             region,
+            unreported.as_ref(),
         );
         for (action, (key, result)) in plan
             .actions
@@ -218,6 +256,18 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
             }
         }
     }
+    if let Some(source) = unreported {
+        if let (Some(ledger), Some(owner)) = (ledger, &owner)
+            && let Err(e) = ledger.release(&key, owner).await
+        {
+            warn!(%key, error = %e, "could not release the claim");
+        }
+        return Err(GateRunError::Status {
+            hook_execution_id: hook.hook_execution_id,
+            status: verdict.status.as_str(),
+            source,
+        });
+    }
     Ok(GateOutcome::Reported {
         deployment_id: hook.deployment_id,
         hook_execution_id: hook.hook_execution_id,
@@ -228,48 +278,66 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
     })
 }
 
-/// Reads the configuration and the deployment, then runs the checks.
+/// Reads the configuration and the deployment, then runs the checks. `Err`:
+/// a read failed for a moment (throttling, 5xx, a timeout), so the hook is
+/// not answered now and Lambda's retry reads again; a permanent failure is a
+/// `Failed` verdict with the reason.
 pub async fn decide<P: GatePorts>(
     hook: &HookInvocation,
     config: &Config,
     ports: &P,
     http: &reqwest::Client,
     until: Deadline,
-) -> (Option<Deployment>, Verdict) {
+) -> Result<(Option<Deployment>, Verdict), String> {
+    enum Problem {
+        Transient(String),
+        Permanent(String),
+    }
+    let classify = |error: crate::lookup::LookupError, what: String| match error {
+        crate::lookup::LookupError::Failed {
+            transient: true, ..
+        } => Problem::Transient(format!("{what}: {error}")),
+        other => Problem::Permanent(format!("{what}: {other}")),
+    };
     let reads = async {
         let text = ports
             .gate_config(&config.config_parameter)
             .await
             .map_err(|e| {
-                format!(
-                    "cannot read the gate configuration {}: {e}",
-                    config.config_parameter
+                classify(
+                    e,
+                    format!(
+                        "cannot read the gate configuration {}",
+                        config.config_parameter
+                    ),
                 )
             })?;
-        let gate = GateConfig::parse(&text)
-            .map_err(|e| format!("{} ({}): {e}", config.config_parameter, "GATE_CONFIG_PARAM"))?;
+        let gate = GateConfig::parse(&text).map_err(|e| {
+            Problem::Permanent(format!(
+                "{} ({}): {e}",
+                config.config_parameter, "GATE_CONFIG_PARAM"
+            ))
+        })?;
         let deployment = ports
             .deployment(hook)
             .await
-            .map_err(|e| format!("cannot read deployment {}: {e}", hook.deployment_id))?;
-        Ok::<_, String>((gate, deployment))
+            .map_err(|e| classify(e, format!("cannot read deployment {}", hook.deployment_id)))?;
+        Ok::<_, Problem>((gate, deployment))
     };
     let (gate, deployment) = match tokio::time::timeout_at(until.instant(), reads).await {
         Ok(Ok(read)) => read,
-        Ok(Err(reason)) => return (None, Verdict::broken(reason)),
+        Ok(Err(Problem::Permanent(reason))) => return Ok((None, Verdict::broken(reason))),
+        Ok(Err(Problem::Transient(reason))) => return Err(reason),
         Err(_) => {
-            return (
-                None,
-                Verdict::broken("reading the configuration and the deployment ran out of time"),
-            );
+            return Err("reading the configuration and the deployment ran out of time".to_owned());
         }
     };
     let checks = match checks_for(&gate, &deployment) {
         Ok(checks) => checks,
-        Err(reason) => return (Some(deployment), Verdict::broken(reason)),
+        Err(reason) => return Ok((Some(deployment), Verdict::broken(reason))),
     };
     let outcomes = checks::run_checks(&checks, &deployment, ports, http, until).await;
-    (Some(deployment), Verdict::of(outcomes))
+    Ok((Some(deployment), Verdict::of(outcomes)))
 }
 
 async fn reject<E: Effects>(

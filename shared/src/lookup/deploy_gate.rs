@@ -7,7 +7,12 @@ use serde_json::Value;
 
 use super::LookupError;
 use crate::effects::deploy_gate::GateAws;
-use crate::flows::deploy_gate::{Deployment, HOOKS, HookInvocation, LambdaTarget, Lookup};
+use crate::flows::deploy_gate::{Deployment, HookInvocation, LambdaTarget, Lookup};
+
+/// The lifecycle events of Lambda and ECS deployments that run no hook
+/// (AppSpec 'hooks' reference: Start, Install, TestTraffic, AllowTraffic and
+/// End cannot be scripted): in progress beside a hook, they are not it.
+const NOT_HOOKS: [&str; 5] = ["Start", "Install", "TestTraffic", "AllowTraffic", "End"];
 
 impl Lookup for GateAws {
     async fn deployment(&self, invocation: &HookInvocation) -> Result<Deployment, LookupError> {
@@ -30,15 +35,10 @@ impl Lookup for GateAws {
             .and_then(appspec)
             .and_then(|spec| lambda_target(&spec));
         // The hook is not in the payload: it is the lifecycle event in
-        // progress on the deployment's target. Unknown when that read fails;
-        // the gate then fails closed if a check depends on it.
-        let hook = match self.hook_in_progress(id).await {
-            Ok(hook) => hook,
-            Err(error) => {
-                tracing::warn!(deployment_id = %id, %error, "cannot tell which lifecycle hook this is");
-                None
-            }
-        };
+        // progress on the deployment's target. A failed read is an error like
+        // any other (transient: Lambda retries; permanent: Failed); None
+        // when nothing is in progress, and the gate then fails closed.
+        let hook = self.hook_in_progress(id).await?;
         Ok(Deployment {
             deployment_id: id.clone(),
             application: info.application_name().unwrap_or_default().to_owned(),
@@ -104,11 +104,14 @@ impl GateAws {
             } else {
                 return None;
             };
+            // Whatever its name: one the gate does not know is reported as
+            // such (crate::flows::deploy_gate::checks_for), never skipped.
             events
                 .iter()
                 .find(|e| {
                     e.status().is_some_and(|s| s.as_str() == "InProgress")
-                        && e.lifecycle_event_name().is_some_and(|n| HOOKS.contains(&n))
+                        && e.lifecycle_event_name()
+                            .is_some_and(|n| !NOT_HOOKS.contains(&n))
                 })
                 .and_then(|e| e.lifecycle_event_name())
                 .map(str::to_owned)
