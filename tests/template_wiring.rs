@@ -103,6 +103,16 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
         ],
+        Function::GitWebhook => &[
+            "codepipeline:GetPipeline",
+            "codepipeline:StartPipelineExecution",
+            "codebuild:StartBuild",
+            "ssm:GetParameter",
+            "secretsmanager:GetSecretValue",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
     };
     calls.iter().copied().collect()
 }

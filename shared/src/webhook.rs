@@ -40,6 +40,9 @@ pub struct Answer {
     pub status: u16,
     /// JSON for 202, text otherwise.
     pub body: String,
+    /// Why a request was refused, for the log and `signalbox replay`; never
+    /// sent to the caller.
+    pub refusal: Option<String>,
 }
 
 impl Answer {
@@ -47,7 +50,12 @@ impl Answer {
         Answer {
             status,
             body: body.into(),
+            refusal: None,
         }
+    }
+
+    fn json(status: u16, body: Value) -> Answer {
+        Answer::text(status, body.to_string())
     }
 
     /// The Function URL response object.
@@ -196,7 +204,10 @@ pub fn delivery_claim(provider: Provider, delivery: &str) -> String {
 fn refused(refusal: &Refusal) -> Answer {
     // The log says which check failed; the caller learns only that it did.
     warn!(check = %refusal, "refused: not verified");
-    Answer::text(401, "unauthorized: the request could not be verified")
+    Answer {
+        refusal: Some(refusal.to_string()),
+        ..Answer::text(401, "unauthorized: the request could not be verified")
+    }
 }
 
 /// Answers one Function URL request; see the module's documentation.
@@ -343,10 +354,10 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             }
             Err(LedgerError::InProgress(_)) => {
                 info!(%provider, %delivery, "another invocation is starting this delivery");
-                return Answer {
-                    status: 202,
-                    body: json!({"delivery": delivery, "in_progress": "another invocation is starting this delivery"}).to_string(),
-                };
+                return Answer::json(
+                    202,
+                    json!({"delivery": delivery, "in_progress": "another invocation is starting this delivery"}),
+                );
             }
             Err(problem) => {
                 error!(%provider, %delivery, %problem, "AWS failed: the delivery could not be claimed");
@@ -413,17 +424,16 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         }
     }
     info!(%provider, %delivery, %summary, "started");
-    Answer {
-        status: 202,
-        body: json!({
+    Answer::json(
+        202,
+        json!({
             "delivery": delivery,
             "provider": provider,
             "project": route.project,
             "started": started,
             "notes": plan.notes,
-        })
-        .to_string(),
-    }
+        }),
+    )
 }
 
 /// Reads the routes text: the local file (`GIT_WEBHOOK_CONFIG`), else the
