@@ -162,17 +162,37 @@ async fn pipeline_role() -> String {
             "authorization",
             "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
         )
-        .form(&[
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
             ("Action", "CreateRole"),
             ("Version", "2010-05-08"),
             ("RoleName", name.as_str()),
             ("AssumeRolePolicyDocument", trust.as_str()),
-        ])
+        ]))
         .send()
         .await
         .expect("IAM CreateRole");
     assert!(response.status().is_success(), "{:?}", response.text().await);
     format!("arn:aws:iam::123456789012:role/{name}")
+}
+
+/// `application/x-www-form-urlencoded` (reqwest is built without its form feature).
+fn form(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 async fn create_pipeline(config: &aws_config::SdkConfig, role: &str, name: &str) {
