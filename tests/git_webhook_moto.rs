@@ -52,6 +52,10 @@ routes:
     project: acme/tools
     secrets: [{{ value: "gitea-secret" }}]
     targets: [{{ pipeline: {web} }}]
+  - provider: github
+    project: acme/docs
+    secrets: [{{ value: "docs-secret" }}]
+    targets: [{{ pipeline: {web} }}]
 "#,
         web = n.web,
         payments = n.payments,
@@ -118,7 +122,10 @@ fn github_request(body: &str, secret: &str, delivery: &str) -> Value {
         &[
             ("x-github-event", "push".into()),
             ("x-github-delivery", delivery.into()),
-            ("x-hub-signature-256", format!("sha256={}", sign_hex(secret, body.as_bytes()))),
+            (
+                "x-hub-signature-256",
+                format!("sha256={}", sign_hex(secret, body.as_bytes())),
+            ),
             ("content-type", "application/json".into()),
         ],
         body,
@@ -172,7 +179,11 @@ async fn pipeline_role() -> String {
         .send()
         .await
         .expect("IAM CreateRole");
-    assert!(response.status().is_success(), "{:?}", response.text().await);
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
     format!("arn:aws:iam::123456789012:role/{name}")
 }
 
@@ -198,17 +209,15 @@ fn form(pairs: &[(&str, &str)]) -> String {
 async fn create_pipeline(config: &aws_config::SdkConfig, role: &str, name: &str) {
     use aws_sdk_codepipeline::types::*;
     let action = |name: &str, category, provider: &str, input: bool| {
-        let builder = ActionDeclaration::builder()
-            .name(name)
-            .action_type_id(
-                ActionTypeId::builder()
-                    .category(category)
-                    .owner(ActionOwner::Aws)
-                    .provider(provider)
-                    .version("1")
-                    .build()
-                    .unwrap(),
-            );
+        let builder = ActionDeclaration::builder().name(name).action_type_id(
+            ActionTypeId::builder()
+                .category(category)
+                .owner(ActionOwner::Aws)
+                .provider(provider)
+                .version("1")
+                .build()
+                .unwrap(),
+        );
         if input {
             builder
                 .input_artifacts(InputArtifact::builder().name("src").build().unwrap())
@@ -408,7 +417,12 @@ async fn skip_ci_a_branch_deletion_and_a_bot_push_start_nothing() {
             "the head commit says [ci skip]",
         ),
         (
-            github_push("main", "dev", "", "0000000000000000000000000000000000000000"),
+            github_push(
+                "main",
+                "dev",
+                "",
+                "0000000000000000000000000000000000000000",
+            ),
             "a deletion starts nothing",
         ),
         (
@@ -426,7 +440,10 @@ async fn skip_ci_a_branch_deletion_and_a_bot_push_start_nothing() {
             "{reason}: {answer:?}"
         );
     }
-    assert_eq!(peers.executions(&peers.names.web).await, Vec::<String>::new());
+    assert_eq!(
+        peers.executions(&peers.names.web).await,
+        Vec::<String>::new()
+    );
 }
 
 fn gitlab_tag(tag: &str) -> String {
@@ -461,14 +478,22 @@ fn gitlab_merge_request(action: &str, source_branch: &str, oldrev: Option<&str>)
 async fn a_tag_push_routes_by_tag_glob() {
     let peers = peers().await;
     let answer = peers
-        .send(&gitlab_request("Tag Push Hook", &gitlab_tag("v1.4.0"), &unique("d")))
+        .send(&gitlab_request(
+            "Tag Push Hook",
+            &gitlab_tag("v1.4.0"),
+            &unique("d"),
+        ))
         .await;
     assert_eq!(answer.status, 202, "{answer:?}");
     assert_eq!(peers.executions(&peers.names.release).await.len(), 1);
     assert_eq!(peers.executions(&peers.names.payments).await.len(), 0);
 
     let other = peers
-        .send(&gitlab_request("Tag Push Hook", &gitlab_tag("nightly-7"), &unique("d")))
+        .send(&gitlab_request(
+            "Tag Push Hook",
+            &gitlab_tag("nightly-7"),
+            &unique("d"),
+        ))
         .await;
     assert_eq!(other.status, 200, "{other:?}");
     assert!(other.body.contains("no target"), "{other:?}");
@@ -478,7 +503,11 @@ async fn a_tag_push_routes_by_tag_glob() {
 #[tokio::test]
 async fn a_merge_request_update_routes_by_its_source_branch() {
     let peers = peers().await;
-    let update = gitlab_merge_request("update", "feature/refunds", Some("1111111111111111111111111111111111111111"));
+    let update = gitlab_merge_request(
+        "update",
+        "feature/refunds",
+        Some("1111111111111111111111111111111111111111"),
+    );
     let answer = peers
         .send(&gitlab_request("Merge Request Hook", &update, &unique("d")))
         .await;
@@ -486,7 +515,11 @@ async fn a_merge_request_update_routes_by_its_source_branch() {
     assert_eq!(peers.builds(&peers.names.check).await, 1);
 
     // Another source branch: no target; a title change: no new commits.
-    let elsewhere = gitlab_merge_request("update", "hotfix/x", Some("1111111111111111111111111111111111111111"));
+    let elsewhere = gitlab_merge_request(
+        "update",
+        "hotfix/x",
+        Some("1111111111111111111111111111111111111111"),
+    );
     let title_only = gitlab_merge_request("update", "feature/refunds", None);
     for body in [elsewhere, title_only] {
         let answer = peers
@@ -569,7 +602,9 @@ async fn tampered_wrong_secret_missing_header_stale_and_another_routes_secret_ge
         ],
         &gitlab_push,
     );
-    // Gitea's acme/tools secret, on a push that says it is another project's.
+    // acme/docs's secret, on a push that says it is acme/web's.
+    let docs_secret = github_request(&body, "docs-secret", "d-6");
+    // Gitea's acme/tools secret, on a push of a project Gitea has no route for.
     let gitea_body = json!({
         "ref": "refs/heads/main", "after": SHA,
         "repository": {"full_name": "acme/web", "clone_url": "https://gitea.example.com/acme/web.git"},
@@ -592,7 +627,8 @@ async fn tampered_wrong_secret_missing_header_stale_and_another_routes_secret_ge
         ("wrong secret", wrong_secret),
         ("missing header", missing),
         ("stale timestamp", stale),
-        ("another route's secret", other_route),
+        ("another route's secret", docs_secret),
+        ("another route's secret, unrouted project", other_route),
     ] {
         let (answer, calls) = refused(&request, now()).await;
         assert_eq!(answer.status, 401, "{name}: {answer:?}");
@@ -628,7 +664,9 @@ async fn a_ping_is_answered_200_and_a_body_over_the_limit_413() {
     assert_eq!(answer.status, 200, "{answer:?}");
 
     let big = "x".repeat(signalbox::git::config::DEFAULT_MAX_BODY_BYTES + 1);
-    let answer = peers.send(&github_request(&big, GITHUB_SECRET, "big")).await;
+    let answer = peers
+        .send(&github_request(&big, GITHUB_SECRET, "big"))
+        .await;
     assert_eq!(answer.status, 413, "{answer:?}");
 
     let malformed = json!({"ref": "refs/heads/main", "after": SHA,

@@ -172,18 +172,25 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
 /// Whether `value` is a Lambda Function URL request (payload format 2.0),
 /// which only git-webhook takes.
 fn is_function_url_request(value: &serde_json::Value) -> bool {
-    value["version"] == "2.0" && value.get("requestContext").is_some() && value.get("headers").is_some()
+    value["version"] == "2.0"
+        && value.get("requestContext").is_some()
+        && value.get("headers").is_some()
 }
 
 /// git-webhook on a Function URL request sample, with the routes of the
 /// local file `GIT_WEBHOOK_CONFIG` (secrets inline): verifies, routes and
 /// shows the starts it would make (a dry run: nothing is looked up or started).
-async fn replay_webhook(value: &serde_json::Value, mut report: FileReport, run: &Run) -> FileReport {
+async fn replay_webhook(
+    value: &serde_json::Value,
+    mut report: FileReport,
+    run: &Run,
+) -> FileReport {
     use signalbox::git::config::RoutesConfig;
     use signalbox::webhook::{Routes, answer};
     report.function = Some(Function::GitWebhook);
     if matches!(run, Run::Execute { .. }) {
-        report.error = Some("git-webhook samples are replayed as a dry run only (without --execute)".into());
+        report.error =
+            Some("git-webhook samples are replayed as a dry run only (without --execute)".into());
         return report;
     }
     let Ok(path) = std::env::var("GIT_WEBHOOK_CONFIG") else {
@@ -216,8 +223,12 @@ async fn replay_webhook(value: &serde_json::Value, mut report: FileReport, run: 
     .await;
     report.actions = effects.seen().into_iter().map(|(_, a)| a).collect();
     match &answer.refusal {
-        Some(why) => report.notes.push(format!("answer 401, not verified: {why}; nothing would start")),
-        None => report.notes.push(format!("answer {}: {}", answer.status, answer.body)),
+        Some(why) => report.notes.push(format!(
+            "answer 401, not verified: {why}; nothing would start"
+        )),
+        None => report
+            .notes
+            .push(format!("answer {}: {}", answer.status, answer.body)),
     }
     report
 }

@@ -178,7 +178,10 @@ fn request(value: &Value) -> Result<Request, String> {
                 .collect()
         })
         .unwrap_or_default();
-    let body = value.get("body").and_then(Value::as_str).unwrap_or_default();
+    let body = value
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let body = if value.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
         base64::engine::general_purpose::STANDARD
             .decode(body)
@@ -220,7 +223,16 @@ pub async fn answer<L: Lookup + Sync, E: Effects + Sync>(
     ledger: Option<&Ledger>,
     invocation: &Invocation,
 ) -> Answer {
-    answer_at(value, routes, lookup, effects, ledger, invocation, unix_now()).await
+    answer_at(
+        value,
+        routes,
+        lookup,
+        effects,
+        ledger,
+        invocation,
+        unix_now(),
+    )
+    .await
 }
 
 /// [`answer`] at the Unix time `now` (tests of the timestamp tolerance).
@@ -361,10 +373,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             }
             Err(problem) => {
                 error!(%provider, %delivery, %problem, "AWS failed: the delivery could not be claimed");
-                return Answer::text(
-                    503,
-                    format!("AWS failed, nothing started: {problem}"),
-                );
+                return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
             }
         },
     };
@@ -495,12 +504,7 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let (routes, ()) = tokio::join!(
         started,
-        crate::aws::warm(
-            &https,
-            &sdk,
-            crate::route::Function::GitWebhook,
-            None
-        )
+        crate::aws::warm(&https, &sdk, crate::route::Function::GitWebhook, None)
     );
     let routes = match routes {
         Ok(r) => r,
@@ -519,7 +523,15 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let (routes, aws, effects, ledger) = (&routes, &aws, &effects, &ledger);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::from_lambda(&event.context);
-        let answer = answer(&event.payload, routes, aws, effects, Some(ledger), &invocation).await;
+        let answer = answer(
+            &event.payload,
+            routes,
+            aws,
+            effects,
+            Some(ledger),
+            &invocation,
+        )
+        .await;
         Ok::<Value, lambda_runtime::Error>(answer.to_response())
     }))
     .await

@@ -278,7 +278,10 @@ const FUNCTION_ENV: [(&str, &str); 12] = [
     (SLACK_HTTP_OVERRIDE, "true"),
     ("LOG_TAIL_LINES", "20"),
     ("GATE_CONFIG_PARAM", standin::GATE_CONFIG_PARAMETER),
-    ("GIT_WEBHOOK_CONFIG_PARAM", standin::GIT_WEBHOOK_CONFIG_PARAMETER),
+    (
+        "GIT_WEBHOOK_CONFIG_PARAM",
+        standin::GIT_WEBHOOK_CONFIG_PARAMETER,
+    ),
 ];
 
 const SLACK_HTTP_OVERRIDE: &str = "SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK";
@@ -340,7 +343,10 @@ fn check_done(who: &str, run: &ColdStart) {
     let summary: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     // git-webhook's answer: the HTTP response of its Function URL.
     if let Some(status) = summary.get("statusCode") {
-        assert_eq!(status, 202, "{who}: the push did not start its pipeline: {body}");
+        assert_eq!(
+            status, 202,
+            "{who}: the push did not start its pipeline: {body}"
+        );
     }
     // deploy-gate's answer: the status it reported.
     if let Some(outcome) = summary.get("outcome") {

@@ -207,7 +207,10 @@ async fn a_signed_github_push_is_answered_202_and_a_forged_one_401() {
     );
     let forged = response(&posted, "req-2", &logs);
     assert_eq!(forged["statusCode"], 401, "{forged}\n{logs}");
-    assert!(!logs.contains("forged-secret") && !logs.contains(SECRET), "{logs}");
+    assert!(
+        !logs.contains("forged-secret") && !logs.contains(SECRET),
+        "{logs}"
+    );
 
     let starts: Vec<Value> = pipelines
         .received_requests()
@@ -221,7 +224,11 @@ async fn a_signed_github_push_is_answered_202_and_a_forged_one_401() {
         })
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
-    assert_eq!(starts.len(), 1, "one start, none for the forged request: {starts:?}");
+    assert_eq!(
+        starts.len(),
+        1,
+        "one start, none for the forged request: {starts:?}"
+    );
     assert_eq!(starts[0]["name"], "web-pipeline");
     assert_eq!(
         starts[0]["sourceRevisions"][0],
@@ -236,7 +243,11 @@ async fn a_signed_github_push_is_answered_202_and_a_forged_one_401() {
         .collect();
     assert_eq!(
         names,
-        ["SIGNALBOX_GIT_PROVIDER", "SIGNALBOX_GIT_PROJECT", "SIGNALBOX_GIT_COMMIT"]
+        [
+            "SIGNALBOX_GIT_PROVIDER",
+            "SIGNALBOX_GIT_PROJECT",
+            "SIGNALBOX_GIT_COMMIT"
+        ]
     );
     let _ = std::fs::remove_file(routes);
 }

@@ -56,9 +56,9 @@ pub(super) async fn start_pipeline(
         .map_err(|e| {
             let mut error = EffectError::sdk(KIND, "CodePipeline StartPipelineExecution", &e);
             // Too many executions at once: another try later may start it.
-            if e.as_service_error().is_some_and(|s| {
-                s.is_concurrent_pipeline_executions_limit_exceeded_exception()
-            }) {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_concurrent_pipeline_executions_limit_exceeded_exception())
+            {
                 error.transient = true;
             }
             error

@@ -120,10 +120,7 @@ pub fn skip_reason(route: &Route, event: &GitEvent) -> Option<String> {
         }
     }
     if route.bot_users.iter().any(|b| b == &event.pusher) {
-        return Some(format!(
-            "{what}: pushed by the bot user {}",
-            event.pusher
-        ));
+        return Some(format!("{what}: pushed by the bot user {}", event.pusher));
     }
     None
 }
@@ -160,9 +157,10 @@ pub fn matches(target: &Target, event: &GitEvent) -> bool {
     }
     let name_matches = match event.kind {
         EventKind::Tag => any_matches(&target.tags, event.tag.as_deref().unwrap_or_default()),
-        EventKind::Push | EventKind::MergeRequest => {
-            any_matches(&target.branches, event.branch.as_deref().unwrap_or_default())
-        }
+        EventKind::Push | EventKind::MergeRequest => any_matches(
+            &target.branches,
+            event.branch.as_deref().unwrap_or_default(),
+        ),
     };
     if !name_matches {
         return false;

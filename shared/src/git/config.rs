@@ -3,11 +3,11 @@
 //! JSON, validated as a whole; every error names its field
 //! (`routes[2].targets[0].on[1]: …`).
 
-use std::collections::BTreeMap;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
-use super::glob::Glob;
 pub use super::EventKind;
+use super::glob::Glob;
 use super::{Provider, SecretSource};
 
 /// The body limit when the configuration sets none: 1 MiB, far above any
@@ -130,7 +130,10 @@ fn valid_project_name(name: &str) -> bool {
         return name.len() <= 2048;
     }
     (2..=255).contains(&name.len())
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
@@ -266,9 +269,7 @@ impl RoutesConfig {
                         Some(TargetKind::Build(b))
                     }
                     (Some(_), Some(_)) => {
-                        problems.push(format!(
-                            "{at}: give one of pipeline and build, not both"
-                        ));
+                        problems.push(format!("{at}: give one of pipeline and build, not both"));
                         None
                     }
                     (None, None) => {
@@ -401,7 +402,10 @@ routes:
         );
         assert_eq!(route.targets[2].on, [EventKind::Tag]);
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
-        assert_eq!(config.status_target(Provider::Gitlab, "acme/payments"), None);
+        assert_eq!(
+            config.status_target(Provider::Gitlab, "acme/payments"),
+            None
+        );
     }
 
     #[test]

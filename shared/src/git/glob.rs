@@ -72,8 +72,7 @@ impl Glob {
                     let crosses = token == Token::DoubleStar;
                     next[0] = reachable[0];
                     for i in 0..text.len() {
-                        next[i + 1] =
-                            reachable[i + 1] || (next[i] && (crosses || text[i] != '/'));
+                        next[i + 1] = reachable[i + 1] || (next[i] && (crosses || text[i] != '/'));
                     }
                 }
             }

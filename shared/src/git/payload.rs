@@ -240,10 +240,14 @@ fn github(event: &str, value: &Value) -> Result<Hook, PayloadError> {
             Provider::Github,
             value,
         )?])),
-        "pull_request" => {
-            github_style_pull_request(Provider::Github, value, &["opened", "reopened", "synchronize"])
-        }
-        other => Ok(Hook::Ignored(format!("GitHub event {other} starts nothing"))),
+        "pull_request" => github_style_pull_request(
+            Provider::Github,
+            value,
+            &["opened", "reopened", "synchronize"],
+        ),
+        other => Ok(Hook::Ignored(format!(
+            "GitHub event {other} starts nothing"
+        ))),
     }
 }
 
@@ -340,7 +344,9 @@ fn gitlab(event: &str, value: &Value) -> Result<Hook, PayloadError> {
                 deleted: false,
             }]))
         }
-        other => Ok(Hook::Ignored(format!("GitLab event {other} starts nothing"))),
+        other => Ok(Hook::Ignored(format!(
+            "GitLab event {other} starts nothing"
+        ))),
     }
 }
 
@@ -461,11 +467,21 @@ mod tests {
             "repository": {"full_name": "acme/web", "clone_url": "https://github.com/acme/web.git"},
             "sender": {"login": "dev"}
         });
-        let hook = parse(Provider::Github, "pull_request", body.to_string().as_bytes()).unwrap();
+        let hook = parse(
+            Provider::Github,
+            "pull_request",
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
         assert!(matches!(hook, Hook::Ignored(r) if r.contains("labeled")));
         body["action"] = json!("synchronize");
         let event = changes(
-            parse(Provider::Github, "pull_request", body.to_string().as_bytes()).unwrap(),
+            parse(
+                Provider::Github,
+                "pull_request",
+                body.to_string().as_bytes(),
+            )
+            .unwrap(),
         )
         .remove(0);
         assert_eq!(event.kind, EventKind::MergeRequest);
@@ -475,7 +491,8 @@ mod tests {
 
     #[test]
     fn a_missing_field_is_named() {
-        let body = json!({"ref": "refs/heads/main", "after": "abc", "repository": {"full_name": "a/b"}});
+        let body =
+            json!({"ref": "refs/heads/main", "after": "abc", "repository": {"full_name": "a/b"}});
         let err = parse(Provider::Github, "push", body.to_string().as_bytes()).unwrap_err();
         assert_eq!(err.to_string(), "pusher.name: missing");
         let err = parse(Provider::Github, "push", b"{not json").unwrap_err();
@@ -492,8 +509,9 @@ mod tests {
             "user_username": "dev", "total_commits_count": 25, "commits": commits,
             "project": {"path_with_namespace": "g/p", "git_http_url": "https://gitlab.com/g/p.git"}
         });
-        let event = changes(parse(Provider::Gitlab, "Push Hook", body.to_string().as_bytes()).unwrap())
-            .remove(0);
+        let event =
+            changes(parse(Provider::Gitlab, "Push Hook", body.to_string().as_bytes()).unwrap())
+                .remove(0);
         assert_eq!(event.changed_paths, None);
     }
 }

@@ -66,7 +66,9 @@ impl fmt::Debug for Secret {
 /// Why a request was refused (401). Names the check, never a secret or signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("no git host's event header (X-GitHub-Event, X-Gitlab-Event, X-Event-Key, X-Gitea-Event, X-Forgejo-Event)")]
+    #[error(
+        "no git host's event header (X-GitHub-Event, X-Gitlab-Event, X-Event-Key, X-Gitea-Event, X-Forgejo-Event)"
+    )]
     UnknownHost,
     #[error("{provider}: header {header} is missing")]
     MissingHeader {
@@ -83,9 +85,13 @@ pub enum Refusal {
         provider: Provider,
         header: &'static str,
     },
-    #[error("{provider}: webhook-timestamp is {age} s from now, more than the {TIMESTAMP_TOLERANCE_SECONDS} s allowed")]
+    #[error(
+        "{provider}: webhook-timestamp is {age} s from now, more than the {TIMESTAMP_TOLERANCE_SECONDS} s allowed"
+    )]
     Stale { provider: Provider, age: i64 },
-    #[error("{provider}: verified with the secret of another route ({other}), not of project {project}'s route")]
+    #[error(
+        "{provider}: verified with the secret of another route ({other}), not of project {project}'s route"
+    )]
     OtherRoute {
         provider: Provider,
         project: String,
@@ -156,10 +162,7 @@ fn hmac_hex_matches(secret: &[u8], body: &[u8], hex_signature: &str) -> bool {
 /// The credential a request carries, parsed but not yet checked.
 enum Credential<'a> {
     /// A hex HMAC-SHA256 of the body, from `header`.
-    HexHmac {
-        header: &'static str,
-        hex: &'a str,
-    },
+    HexHmac { header: &'static str, hex: &'a str },
     /// GitLab's secret token, compared as it is.
     Token(&'a str),
     /// Standard Webhooks: `id.timestamp.body` signed, any of `signatures` (base64).
@@ -304,7 +307,8 @@ pub fn sign_hex(secret: &str, body: &[u8]) -> String {
 /// The Standard Webhooks `webhook-signature` value for `id`, `timestamp` and `body`.
 pub fn sign_standard(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     let key = Secret::new(secret).signing_key();
-    let mac = <HmacSha256 as KeyInit>::new_from_slice(&key).expect("HMAC takes a key of any length");
+    let mac =
+        <HmacSha256 as KeyInit>::new_from_slice(&key).expect("HMAC takes a key of any length");
     let digest = mac
         .chain_update(format!("{id}.{timestamp}.").as_bytes())
         .chain_update(body)
@@ -358,7 +362,10 @@ mod tests {
         assert_eq!(detect(&h), Ok(Provider::Github));
         // Rotation: the old and the new secret are both valid.
         let both = secrets(&["old", "s3cret"]);
-        assert_eq!(check(Provider::Github, &h, body, &both), Ok(vec!["routes[1]".to_owned()]));
+        assert_eq!(
+            check(Provider::Github, &h, body, &both),
+            Ok(vec!["routes[1]".to_owned()])
+        );
         let tampered = br#"{"ref":"refs/heads/evil"}"#;
         let refused = check(Provider::Github, &h, tampered, &both).unwrap_err();
         assert_eq!(
@@ -385,12 +392,25 @@ mod tests {
             ("webhook-timestamp", &ts),
             ("webhook-signature", &format!("v1,bm9wZQ== {signature}")),
         ]);
-        assert!(check(Provider::Gitlab, &h, body, &secrets(&["whsec_c2lnbmluZw=="])).is_ok());
+        assert!(
+            check(
+                Provider::Gitlab,
+                &h,
+                body,
+                &secrets(&["whsec_c2lnbmluZw=="])
+            )
+            .is_ok()
+        );
         let old = (NOW - 301).to_string();
         let mut stale = h.clone();
         stale.insert("webhook-timestamp".into(), old);
         assert_eq!(
-            check(Provider::Gitlab, &stale, body, &secrets(&["whsec_c2lnbmluZw=="])),
+            check(
+                Provider::Gitlab,
+                &stale,
+                body,
+                &secrets(&["whsec_c2lnbmluZw=="])
+            ),
             Err(Refusal::Stale {
                 provider: Provider::Gitlab,
                 age: 301
@@ -438,10 +458,7 @@ mod tests {
     fn delivery_ids_by_host() {
         let h = headers(&[("x-gitlab-event-uuid", "u"), ("idempotency-key", "k")]);
         assert_eq!(delivery_id(Provider::Gitlab, &h), Ok("k".to_owned()));
-        assert_eq!(
-            delivery_id(Provider::Github, &h),
-            Err("x-github-delivery")
-        );
+        assert_eq!(delivery_id(Provider::Github, &h), Err("x-github-delivery"));
     }
 
     #[test]
