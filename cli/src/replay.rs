@@ -130,10 +130,9 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
         .as_deref()
         .map_err(|_| ())
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t).map_err(|_| ()))
+        && is_function_url_request(&value)
     {
-        if is_function_url_request(&value) {
-            return vec![replay_webhook(&value, report, run).await];
-        }
+        return vec![replay_webhook(&value, report, run).await];
     }
     let event = match text.and_then(|text| Event::from_json(&text).map_err(|e| e.to_string())) {
         Ok(event) => event,

@@ -384,10 +384,10 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         .filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string))
         .collect();
     if !failures.is_empty() {
-        if let (Some(ledger), Some(owner)) = (ledger, &owner) {
-            if let Err(problem) = ledger.release(&claim_key, owner).await {
-                warn!(%claim_key, %problem, "could not release the delivery's claim: it expires on its own");
-            }
+        if let (Some(ledger), Some(owner)) = (ledger, &owner)
+            && let Err(problem) = ledger.release(&claim_key, owner).await
+        {
+            warn!(%claim_key, %problem, "could not release the delivery's claim: it expires on its own");
         }
         error!(%provider, %delivery, failures = ?failures, "AWS failed: the host should redeliver");
         return Answer::text(

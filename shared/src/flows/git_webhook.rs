@@ -259,15 +259,19 @@ pub async fn plan<L: Lookup>(
                     buildspec_override: None,
                 })),
                 TargetKind::Pipeline(pipeline) => {
-                    if !facts.contains_key(pipeline) {
-                        let read = match lookup.pipeline(pipeline).await {
-                            Ok(f) => Some(f),
-                            Err(LookupError::Offline) => None,
-                            Err(e) => return Err(e),
-                        };
-                        facts.insert(pipeline.clone(), read);
-                    }
-                    let (variables, source_revisions) = match &facts[pipeline] {
+                    let known = match facts.get(pipeline) {
+                        Some(known) => known.clone(),
+                        None => {
+                            let read = match lookup.pipeline(pipeline).await {
+                                Ok(f) => Some(f),
+                                Err(LookupError::Offline) => None,
+                                Err(e) => return Err(e),
+                            };
+                            facts.insert(pipeline.clone(), read.clone());
+                            read
+                        }
+                    };
+                    let (variables, source_revisions) = match &known {
                         Some(f) => {
                             let declared: Vec<Variable> = variables
                                 .iter()

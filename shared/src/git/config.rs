@@ -213,12 +213,12 @@ impl RoutesConfig {
                     route.project
                 ));
             }
-            if let Some(p) = provider {
-                if let Some(first) = seen.insert((p, project.clone()), r) {
-                    problems.push(format!(
-                        "{at}: {p} project {project} is already routed by routes[{first}]; give that route more targets instead"
-                    ));
-                }
+            if let Some(p) = provider
+                && let Some(first) = seen.insert((p, project.clone()), r)
+            {
+                problems.push(format!(
+                    "{at}: {p} project {project} is already routed by routes[{first}]; give that route more targets instead"
+                ));
             }
             if route.secrets.is_empty() {
                 problems.push(format!(
