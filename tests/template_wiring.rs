@@ -106,6 +106,16 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
         ],
+        Function::GitWebhook => &[
+            "codepipeline:GetPipeline",
+            "codepipeline:StartPipelineExecution",
+            "codebuild:StartBuild",
+            "ssm:GetParameter",
+            "secretsmanager:GetSecretValue",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
     };
     calls.iter().copied().collect()
 }
@@ -658,7 +668,13 @@ fn build_report_knows_the_per_repository_pr_check_projects() {
 }
 
 /// Variables a function reads that the template leaves unset on purpose.
-const SET_BY_LAMBDA_OR_DEFAULTED: &[(&str, &str)] = &[("AWS_REGION", "set by Lambda itself")];
+const SET_BY_LAMBDA_OR_DEFAULTED: &[(&str, &str)] = &[
+    ("AWS_REGION", "set by Lambda itself"),
+    (
+        "GIT_WEBHOOK_CONFIG",
+        "a local routes file for replays and tests; deployed, git-webhook reads GIT_WEBHOOK_CONFIG_PARAM",
+    ),
+];
 
 /// Stacks the environment tests derive the functions' variables from.
 fn stack_settings() -> [&'static [(&'static str, &'static str)]; 3] {

@@ -125,10 +125,16 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
         done: Vec::new(),
         error: None,
     };
-    let event = match std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read: {e}"))
-        .and_then(|text| Event::from_json(&text).map_err(|e| e.to_string()))
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"));
+    if let Ok(value) = text
+        .as_deref()
+        .map_err(|_| ())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).map_err(|_| ()))
+        && is_function_url_request(&value)
     {
+        return vec![replay_webhook(&value, report, run).await];
+    }
+    let event = match text.and_then(|text| Event::from_json(&text).map_err(|e| e.to_string())) {
         Ok(event) => event,
         Err(error) => {
             let error = Some(format!("{}: {error}", report.file));
@@ -162,6 +168,70 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
         reports.push(replay_function(&event, report, configs, run).await);
     }
     reports
+}
+
+/// Whether `value` is a Lambda Function URL request (payload format 2.0),
+/// which only git-webhook takes.
+fn is_function_url_request(value: &serde_json::Value) -> bool {
+    value["version"] == "2.0"
+        && value.get("requestContext").is_some()
+        && value.get("headers").is_some()
+}
+
+/// git-webhook on a Function URL request sample, with the routes of the
+/// local file `GIT_WEBHOOK_CONFIG` (secrets inline): verifies, routes and
+/// shows the starts it would make (a dry run: nothing is looked up or started).
+async fn replay_webhook(
+    value: &serde_json::Value,
+    mut report: FileReport,
+    run: &Run,
+) -> FileReport {
+    use signalbox::git::config::RoutesConfig;
+    use signalbox::webhook::{Routes, answer};
+    report.function = Some(Function::GitWebhook);
+    if matches!(run, Run::Execute { .. }) {
+        report.error =
+            Some("git-webhook samples are replayed as a dry run only (without --execute)".into());
+        return report;
+    }
+    let Ok(path) = std::env::var("GIT_WEBHOOK_CONFIG") else {
+        report.function = None;
+        report.ignored = Some(
+            "a Function URL request for git-webhook: set GIT_WEBHOOK_CONFIG to a routes file with inline secrets to replay it (docs/git-webhook.md)".into(),
+        );
+        return report;
+    };
+    let routes = std::fs::read_to_string(&path)
+        .map_err(|e| format!("GIT_WEBHOOK_CONFIG: cannot read {path}: {e}"))
+        .and_then(|text| RoutesConfig::parse(&text).map_err(|e| format!("GIT_WEBHOOK_CONFIG: {e}")))
+        .and_then(|config| Routes::inline(config).map_err(|e| format!("GIT_WEBHOOK_CONFIG: {e}")));
+    let routes = match routes {
+        Ok(r) => r,
+        Err(error) => {
+            report.error = Some(error);
+            return report;
+        }
+    };
+    let effects = signalbox::effects::DryRun::default();
+    let answer = answer(
+        value,
+        &routes,
+        &signalbox::lookup::Offline,
+        &effects,
+        None,
+        &signalbox::invocation::Invocation::local(),
+    )
+    .await;
+    report.actions = effects.seen().into_iter().map(|(_, a)| a).collect();
+    match &answer.refusal {
+        Some(why) => report.notes.push(format!(
+            "answer 401, not verified: {why}; nothing would start"
+        )),
+        None => report
+            .notes
+            .push(format!("answer {}: {}", answer.status, answer.body)),
+    }
+    report
 }
 
 /// Plans (and with `--execute` carries out) what `report.function` does.

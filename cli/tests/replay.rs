@@ -299,3 +299,88 @@ fn replay_routes_a_failed_build_by_the_configured_mirror_project() {
         "another project's failure must not reach repo-replicate: {other:?}"
     );
 }
+
+#[test]
+fn git_webhook_samples_are_verified_routed_and_a_forged_one_starts_nothing() {
+    let dir = events().join("git-webhook");
+    let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .arg("replay")
+        .args([dir.to_str().unwrap(), "--format", "json"])
+        .env("GIT_WEBHOOK_CONFIG", dir.join("routes.yaml"))
+        .output()
+        .expect("run signalbox");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: std::collections::BTreeMap<String, serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|l| {
+            let file = l["file"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            (file, l)
+        })
+        .collect();
+    let kinds = |file: &str| -> Vec<String> {
+        lines[file]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["type"].as_str().unwrap(),
+                    a["pipeline"].as_str().or(a["project"].as_str()).unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds("github-push.json"),
+        ["StartPipeline web-pipeline"],
+        "{stdout}"
+    );
+    assert_eq!(
+        kinds("github-pull-request-synchronize.json"),
+        ["StartBuild web-pr-check"]
+    );
+    assert_eq!(
+        kinds("gitlab-push.json"),
+        ["StartPipeline payments-pipeline"]
+    );
+    assert_eq!(
+        kinds("gitlab-tag-push.json"),
+        ["StartPipeline payments-release"]
+    );
+    assert_eq!(
+        kinds("gitlab-merge-request-update.json"),
+        ["StartBuild payments-mr-check"]
+    );
+    assert_eq!(kinds("bitbucket-push.json"), ["StartPipeline api-pipeline"]);
+    assert_eq!(kinds("gitea-push.json"), ["StartBuild tools-build"]);
+    assert_eq!(
+        kinds("forgejo-pull-request-opened.json"),
+        ["StartBuild site-preview"]
+    );
+    assert!(kinds("github-ping.json").is_empty());
+    for (file, why) in [
+        (
+            "github-push-tampered.json",
+            "matches no secret configured for github",
+        ),
+        (
+            "github-push-unsigned.json",
+            "x-hub-signature-256 is missing",
+        ),
+    ] {
+        assert!(kinds(file).is_empty(), "{file}: no action");
+        let notes = lines[file]["notes"].to_string();
+        assert!(
+            notes.contains("not verified") && notes.contains(why),
+            "{file}: {notes}"
+        );
+    }
+}

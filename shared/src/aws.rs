@@ -249,7 +249,10 @@ pub async fn endpoint(config: &aws_config::SdkConfig, service: Service) -> Optio
 /// deploy-gate, only when a gate fails.
 pub fn alerts_on_most_events(function: crate::route::Function) -> bool {
     use crate::route::Function;
-    !matches!(function, Function::RepoReplicate | Function::DeployGate)
+    !matches!(
+        function,
+        Function::RepoReplicate | Function::DeployGate | Function::GitWebhook
+    )
 }
 
 /// Opens, during init, the connections `function` uses to handle an event:
@@ -285,6 +288,12 @@ pub async fn warm(
             (Service::Ssm, 1),
             (Service::CodeDeploy, 1),
             (Service::Lambda, 1),
+        ],
+        // The delivery's claim, then the pipeline's read and start (or a build).
+        Function::GitWebhook => vec![
+            (Service::DynamoDb, 1),
+            (Service::CodePipeline, 1),
+            (Service::CodeBuild, 1),
         ],
     };
     if let Some(channels) = channels.filter(|_| alerts_on_most_events(function)) {

@@ -33,6 +33,9 @@ const CLAIMED: &str = "CLAIMED";
 const DONE: &str = "DONE";
 const CLAIMED_UNTIL: &str = "claimed_until";
 const OWNER: &str = "owner";
+/// What a done action came to, when its caller keeps it (git-webhook keeps
+/// the executions a delivery started, to answer a redelivery with them).
+const RESULT: &str = "result";
 
 /// How long a claim holds: longer than any invocation can run, so a live
 /// invocation's claim never expires under it, and a crashed one's soon does.
@@ -193,15 +196,33 @@ impl Ledger {
 
     /// Marks `key` done, if `owner` still holds its claim.
     pub async fn complete(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
+        self.complete_with(key, owner, None).await
+    }
+
+    /// Marks `key` done, if `owner` still holds its claim, keeping `result`
+    /// (what the action came to) for [`Ledger::result`].
+    pub async fn complete_with(
+        &self,
+        key: &str,
+        owner: &Owner,
+        result: Option<&str>,
+    ) -> Result<(), LedgerError> {
         retrying(|| async {
             let result = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item(KEY, AttributeValue::S(key.to_owned()))
-                .item(STATUS, AttributeValue::S(DONE.into()))
-                .item(OWNER, AttributeValue::S(owner.0.clone()))
-                .item(EXPIRES_AT, n(now() + self.retention.as_secs()))
+                .set_item(Some(
+                    [
+                        (KEY.to_owned(), AttributeValue::S(key.to_owned())),
+                        (STATUS.to_owned(), AttributeValue::S(DONE.into())),
+                        (OWNER.to_owned(), AttributeValue::S(owner.0.clone())),
+                        (EXPIRES_AT.to_owned(), n(now() + self.retention.as_secs())),
+                    ]
+                    .into_iter()
+                    .chain(result.map(|r| (RESULT.to_owned(), AttributeValue::S(r.to_owned()))))
+                    .collect(),
+                ))
                 .condition_expression("#o = :owner")
                 .expression_attribute_names("#o", OWNER)
                 .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
@@ -219,6 +240,24 @@ impl Ledger {
             }
         })
         .await
+    }
+
+    /// What the done action `key` came to, as [`Ledger::complete_with`] kept it.
+    pub async fn result(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
+        Ok(item
+            .item()
+            .and_then(|i| i.get(RESULT))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
     }
 
     /// Gives up `owner`'s claim on `key` after the action failed; a claim

@@ -20,6 +20,8 @@ pub mod plan;
 pub mod render;
 pub mod route;
 pub mod scan;
+#[cfg(feature = "git-webhook")]
+pub mod webhook;
 
 use serde_json::Value;
 use tracing::{error, info, warn};

@@ -65,6 +65,7 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         Action::Publish(a) => a.topic_arn.clone(),
         Action::PostSlack(_) => "slack".to_owned(),
         Action::StartMirror(a) => a.repository.clone(),
+        Action::StartPipeline(a) => a.pipeline.clone(),
     };
     let kind = action.kind();
     let event_id = match action {
@@ -105,6 +106,8 @@ pub enum Action {
     PostSlack(SlackMessage),
     /// CodeBuild `StartBuild` of the mirror project for one repository.
     StartMirror(StartMirror),
+    /// CodePipeline `StartPipelineExecution` (git-webhook).
+    StartPipeline(StartPipeline),
 }
 
 impl Action {
@@ -118,6 +121,7 @@ impl Action {
             Action::Publish(_) => "Publish",
             Action::PostSlack(_) => "PostSlack",
             Action::StartMirror(_) => "StartMirror",
+            Action::StartPipeline(_) => "StartPipeline",
         }
     }
 }
@@ -235,4 +239,26 @@ pub struct StartMirror {
     pub delay_seconds: u32,
     /// When the push happened (the event's time), for the replication lag.
     pub pushed_at: Option<String>,
+}
+
+/// A source revision override of a pipeline execution: the commit a
+/// connection (CodeStarSourceConnection) source action checks out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRevision {
+    /// The source action's name.
+    pub action_name: String,
+    /// The commit id (`COMMIT_ID`).
+    pub commit: String,
+}
+
+/// CodePipeline `StartPipelineExecution` of a V2 pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartPipeline {
+    pub pipeline: String,
+    /// Pipeline-level variables: only those the pipeline declares.
+    pub variables: Vec<Variable>,
+    /// `sourceRevisions`: the commit, for each connection source action.
+    pub source_revisions: Vec<SourceRevision>,
+    /// CodePipeline's `clientRequestToken` (`[a-zA-Z0-9-]`, at most 128).
+    pub client_request_token: String,
 }

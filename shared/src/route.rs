@@ -21,11 +21,13 @@ pub enum Function {
     RepoGuard,
     /// Invoked by CodeDeploy at a lifecycle hook, never by an EventBridge rule.
     DeployGate,
+    /// Invoked by git hosts' webhooks through its Function URL, never by an EventBridge rule.
+    GitWebhook,
 }
 
 impl Function {
     /// Every function, in the order of DESIGN.md's table.
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 8] = [
         Function::PrCheck,
         Function::BuildReport,
         Function::PipelineAlert,
@@ -33,6 +35,7 @@ impl Function {
         Function::RepoReplicate,
         Function::RepoGuard,
         Function::DeployGate,
+        Function::GitWebhook,
     ];
 
     /// The function's name: its folder under `functions/` and its binary.
@@ -45,6 +48,7 @@ impl Function {
             Function::RepoReplicate => "repo-replicate",
             Function::RepoGuard => "repo-guard",
             Function::DeployGate => "deploy-gate",
+            Function::GitWebhook => "git-webhook",
         }
     }
 
@@ -59,6 +63,7 @@ impl Function {
             Function::RepoReplicate => cfg!(feature = "repo-replicate"),
             Function::RepoGuard => cfg!(feature = "repo-guard"),
             Function::DeployGate => cfg!(feature = "deploy-gate"),
+            Function::GitWebhook => cfg!(feature = "git-webhook"),
         }
     }
 
@@ -390,10 +395,11 @@ mod tests {
     #[test]
     fn every_function_has_a_rule() {
         for function in Function::ALL {
-            // CodeDeploy invokes deploy-gate directly: it has no rule.
+            // CodeDeploy invokes deploy-gate directly, git hosts git-webhook's
+            // Function URL: they have no rule.
             assert_eq!(
                 RULES.iter().any(|r| r.function == function),
-                function != Function::DeployGate,
+                !matches!(function, Function::DeployGate | Function::GitWebhook),
                 "{function}"
             );
             assert_eq!(Function::from_name(function.name()), Some(function));

@@ -245,13 +245,17 @@ fn bench_event(function: Function) -> serde_json::Value {
                 "LifecycleEventHookExecutionId": "bench-hook-execution-1",
             });
         }
+        // A signed GitHub push on its Function URL, routed to one pipeline:
+        // verify, GetPipeline, the delivery's claim, StartPipelineExecution,
+        // the mark (the stand-in's ledger always grants the claim).
+        Function::GitWebhook => return standin::git_webhook_request(),
     };
     sample(file)
 }
 
 /// Every function's configuration: both channels on (the webhook URL read
 /// from the stand-in's SSM at start-up), the ledger on.
-const FUNCTION_ENV: [(&str, &str); 11] = [
+const FUNCTION_ENV: [(&str, &str); 12] = [
     (
         "ALERT_TOPIC_ARN",
         "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
@@ -274,6 +278,10 @@ const FUNCTION_ENV: [(&str, &str); 11] = [
     (SLACK_HTTP_OVERRIDE, "true"),
     ("LOG_TAIL_LINES", "20"),
     ("GATE_CONFIG_PARAM", standin::GATE_CONFIG_PARAMETER),
+    (
+        "GIT_WEBHOOK_CONFIG_PARAM",
+        standin::GIT_WEBHOOK_CONFIG_PARAMETER,
+    ),
 ];
 
 const SLACK_HTTP_OVERRIDE: &str = "SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK";
@@ -333,6 +341,13 @@ fn check_done(who: &str, run: &ColdStart) {
     let (kind, body) = &run.outcome;
     assert_eq!(kind, "response", "{who} answered an error: {body}");
     let summary: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    // git-webhook's answer: the HTTP response of its Function URL.
+    if let Some(status) = summary.get("statusCode") {
+        assert_eq!(
+            status, 202,
+            "{who}: the push did not start its pipeline: {body}"
+        );
+    }
     // deploy-gate's answer: the status it reported.
     if let Some(outcome) = summary.get("outcome") {
         assert_eq!(outcome, "reported", "{who}: {body}");

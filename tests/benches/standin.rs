@@ -380,6 +380,46 @@ pub const GATE_DEPLOYMENT: &str = "d-GATEBENCH1";
 const GATE_TARGET_VERSION: &str = "42";
 pub const GATE_CONFIG_PARAMETER: &str = "/signalbox/gate-config";
 
+/// git-webhook's routes parameter: one GitHub project whose pushes to main
+/// start one pipeline, verified with [`GIT_WEBHOOK_SECRET`] (inline).
+pub const GIT_WEBHOOK_CONFIG_PARAMETER: &str = "/signalbox/git-webhook";
+const GIT_WEBHOOK_SECRET: &str = "bench-webhook-secret";
+const GIT_WEBHOOK_PIPELINE: &str = "web-pipeline";
+
+fn git_webhook_routes() -> String {
+    json!({"routes": [{"provider": "github", "project": "acme/web",
+        "secrets": [{"value": GIT_WEBHOOK_SECRET}],
+        "targets": [{"pipeline": GIT_WEBHOOK_PIPELINE, "on": ["push"], "branches": ["main"]}]}]})
+    .to_string()
+}
+
+/// A signed GitHub push to acme/web's main, as a Function URL request
+/// (payload format 2.0): git-webhook's bench event.
+pub fn git_webhook_request() -> Value {
+    use base64::Engine;
+    let body = json!({
+        "ref": "refs/heads/main", "after": SOURCE_COMMIT,
+        "repository": {"full_name": "acme/web", "clone_url": "https://github.com/acme/web.git"},
+        "pusher": {"name": "mona"}, "head_commit": {"message": "Add the checkout page"},
+        "commits": [{"id": SOURCE_COMMIT, "message": "Add the checkout page",
+                     "added": ["src/checkout.rs"], "modified": [], "removed": []}]
+    })
+    .to_string();
+    json!({
+        "version": "2.0", "rawPath": "/",
+        "headers": {
+            "content-type": "application/json",
+            "x-github-event": "push",
+            "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+            "x-hub-signature-256": format!("sha256={}",
+                signalbox::git::verify::sign_hex(GIT_WEBHOOK_SECRET, body.as_bytes())),
+        },
+        "requestContext": {"http": {"method": "POST", "path": "/"}},
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true,
+    })
+}
+
 /// The gate's checks: one invoke of the target version before traffic
 /// shifts, expecting `statusCode` 200.
 fn gate_config() -> String {
@@ -418,6 +458,18 @@ fn answer(
                 "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{GATE_CONFIG_PARAMETER}"),
             }}),
         ),
+        (Service::Ssm, "GetParameter")
+            if request.json()["Name"] == GIT_WEBHOOK_CONFIG_PARAMETER =>
+        {
+            json(
+                JSON_1_1,
+                json!({"Parameter": {
+                    "Name": GIT_WEBHOOK_CONFIG_PARAMETER, "Type": "String",
+                    "Value": git_webhook_routes(), "Version": 1, "DataType": "text",
+                    "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{GIT_WEBHOOK_CONFIG_PARAMETER}"),
+                }}),
+            )
+        }
         (Service::Ssm, "GetParameter") => json(
             JSON_1_1,
             json!({"Parameter": {
@@ -425,6 +477,24 @@ fn answer(
                 "Version": 1, "DataType": "text",
                 "ARN": "arn:aws:ssm:us-east-1:123456789012:parameter/signalbox/slack-webhook",
             }}),
+        ),
+        // git-webhook: the routed pipeline declares three variables and has
+        // a connection source action; the start returns an execution id.
+        (Service::CodePipeline, "GetPipeline") => json(
+            JSON_1_1,
+            json!({"pipeline": {
+                "name": GIT_WEBHOOK_PIPELINE, "roleArn": "arn:aws:iam::123456789012:role/pipeline",
+                "pipelineType": "V2", "version": 1,
+                "variables": [{"name": "SIGNALBOX_GIT_PROVIDER"}, {"name": "SIGNALBOX_GIT_PROJECT"},
+                              {"name": "SIGNALBOX_GIT_COMMIT"}],
+                "stages": [{"name": "Source", "actions": [{"name": "Source",
+                    "actionTypeId": {"category": "Source", "owner": "AWS",
+                                     "provider": "CodeStarSourceConnection", "version": "1"}}]}],
+            }}),
+        ),
+        (Service::CodePipeline, "StartPipelineExecution") => json(
+            JSON_1_1,
+            json!({"pipelineExecutionId": "3137f7cb-8d49-4f41-8e9a-3a1f5c2d1e0b"}),
         ),
         (Service::CodePipeline, "GetPipelineExecution") => json(
             JSON_1_1,

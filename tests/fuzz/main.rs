@@ -186,6 +186,7 @@ fn configs() -> Vec<FunctionConfig> {
         ),
         ("AWS_REGION", "us-east-1"),
         ("GATE_CONFIG_PARAM", "/signalbox/deploy-gate"),
+        ("GIT_WEBHOOK_CONFIG_PARAM", "/signalbox/git-webhook"),
     ];
     Function::ALL
         .into_iter()

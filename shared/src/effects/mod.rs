@@ -4,6 +4,8 @@
 pub mod codebuild;
 #[cfg(feature = "codecommit")]
 mod codecommit;
+#[cfg(feature = "codepipeline")]
+mod codepipeline;
 #[cfg(feature = "deploy-gate")]
 pub mod deploy_gate;
 pub mod slack;
@@ -243,6 +245,15 @@ impl Effects for AwsEffects {
                     kind,
                     deadline,
                     codebuild::start_mirror(&self.aws.codebuild, a),
+                )
+                .await
+            }
+            #[cfg(feature = "codepipeline")]
+            Action::StartPipeline(a) => {
+                bounded(
+                    kind,
+                    deadline,
+                    codepipeline::start_pipeline(&self.aws.codepipeline, a),
                 )
                 .await
             }

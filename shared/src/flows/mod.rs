@@ -4,6 +4,7 @@
 pub mod build_report;
 pub mod deploy_gate;
 pub mod deploy_notify;
+pub mod git_webhook;
 pub mod pipeline_alert;
 pub mod pr_check;
 pub mod repo_guard;
@@ -48,6 +49,7 @@ pub enum FunctionConfig {
     RepoReplicate(repo_replicate::Config),
     RepoGuard(repo_guard::Config),
     DeployGate(deploy_gate::Config),
+    GitWebhook(git_webhook::Config),
 }
 
 impl FunctionConfig {
@@ -67,6 +69,7 @@ impl FunctionConfig {
             }
             Function::RepoGuard => FunctionConfig::RepoGuard(repo_guard::Config::read(env)),
             Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Config::read(env)),
+            Function::GitWebhook => FunctionConfig::GitWebhook(git_webhook::Config::read(env)),
         }
     }
 
@@ -92,6 +95,7 @@ impl FunctionConfig {
             FunctionConfig::RepoReplicate(_) => Function::RepoReplicate,
             FunctionConfig::RepoGuard(_) => Function::RepoGuard,
             FunctionConfig::DeployGate(_) => Function::DeployGate,
+            FunctionConfig::GitWebhook(_) => Function::GitWebhook,
         }
     }
 }
@@ -170,6 +174,13 @@ pub async fn plan<L: Lookups>(
         FunctionConfig::DeployGate(_) => Err(PlanError::Field {
             field: "detail-type".to_owned(),
             problem: "deploy-gate handles CodeDeploy lifecycle hooks, not EventBridge events"
+                .to_owned(),
+        }),
+        // No rule routes an event to git-webhook either: its Function URL
+        // requests are handled by `crate::webhook`.
+        FunctionConfig::GitWebhook(_) => Err(PlanError::Field {
+            field: "detail-type".to_owned(),
+            problem: "git-webhook handles git hosts' webhook requests, not EventBridge events"
                 .to_owned(),
         }),
         #[allow(unreachable_patterns)]

@@ -3,6 +3,12 @@
 //! from, and the names of the variables a started pipeline execution or build
 //! carries, by which git-status finds the host, project and commit again.
 
+#[cfg(feature = "git-routes")]
+pub mod config;
+pub mod glob;
+pub mod payload;
+pub mod verify;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -59,6 +65,45 @@ impl Provider {
 }
 
 impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The event kinds a target may be started by, the same for every host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A push to a branch.
+    Push,
+    /// A tag pushed.
+    Tag,
+    /// A merge or pull request opened, reopened or updated with new commits.
+    MergeRequest,
+}
+
+impl EventKind {
+    /// The kind's name in configurations and in `SIGNALBOX_GIT_EVENT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Push => "push",
+            EventKind::Tag => "tag",
+            EventKind::MergeRequest => "merge_request",
+        }
+    }
+
+    /// The kind of that name; `pull_request` is `merge_request`'s synonym.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        match name {
+            "push" => Some(EventKind::Push),
+            "tag" => Some(EventKind::Tag),
+            "merge_request" | "pull_request" => Some(EventKind::MergeRequest),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }

@@ -1,0 +1,490 @@
+//! The routes configuration of git-webhook (and git-status): which host and
+//! project start which pipelines and builds, with which secrets. YAML or
+//! JSON, validated as a whole; every error names its field
+//! (`routes[2].targets[0].on[1]: …`).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub use super::EventKind;
+use super::glob::Glob;
+use super::{Provider, SecretSource};
+
+/// The body limit when the configuration sets none: 1 MiB, far above any
+/// push or merge request hook, well under a Function URL's 6 MB request.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The configuration is not valid: each problem names its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid git-webhook configuration: {}", .problems.join("; "))]
+pub struct ConfigProblem {
+    /// `field: problem`, in the order found.
+    pub problems: Vec<String>,
+}
+
+/// What a target starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetKind {
+    /// CodePipeline `StartPipelineExecution` of this (V2) pipeline.
+    Pipeline(String),
+    /// CodeBuild `StartBuild` of this project.
+    Build(String),
+}
+
+/// One target of a route, with its filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: TargetKind,
+    /// The events that start it.
+    pub on: Vec<EventKind>,
+    /// Branch globs (a merge request's source branch); empty: every branch.
+    pub branches: Vec<Glob>,
+    /// Tag globs; empty: every tag.
+    pub tags: Vec<Glob>,
+    /// Changed-path globs; empty: any change. Applied only where the payload
+    /// lists the changed paths (GitHub, GitLab, Gitea and Forgejo pushes).
+    pub paths: Vec<Glob>,
+}
+
+/// One route: a project on a host and what its events start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub provider: Provider,
+    /// The project's full path (`group/sub/project`, `owner/repo`).
+    pub project: String,
+    /// Every secret that verifies this project's webhooks (several during a rotation).
+    pub secrets: Vec<SecretSource>,
+    /// Pushes by these users start nothing (a release bot's own commits).
+    pub bot_users: Vec<String>,
+    /// The host's API base, for git-status.
+    pub api_url: Option<String>,
+    /// The token git-status posts commit states with.
+    pub status_token: Option<SecretSource>,
+    pub targets: Vec<Target>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutesConfig {
+    pub routes: Vec<Route>,
+    /// A request body over this many bytes is answered 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+    /// Bot users of every route.
+    #[serde(default)]
+    bot_users: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    provider: String,
+    project: String,
+    secrets: Vec<SecretSource>,
+    #[serde(default)]
+    bot_users: Vec<String>,
+    #[serde(default)]
+    api_url: Option<String>,
+    #[serde(default)]
+    status_token: Option<SecretSource>,
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    #[serde(default)]
+    pipeline: Option<String>,
+    #[serde(default)]
+    build: Option<String>,
+    #[serde(default)]
+    on: Option<Vec<String>>,
+    #[serde(default)]
+    branches: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+}
+
+/// CodePipeline's pipeline name pattern and length (API reference,
+/// StartPipelineExecution `name`: 1–100 of `[A-Za-z0-9.@\-_]`).
+fn valid_pipeline_name(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '_'))
+}
+
+/// CodeBuild project names: 2–255 characters of `[A-Za-z0-9][A-Za-z0-9\-_]*`
+/// (CodeBuild API reference, CreateProject `name`); an ARN is accepted too.
+fn valid_project_name(name: &str) -> bool {
+    if name.starts_with("arn:") {
+        return name.len() <= 2048;
+    }
+    (2..=255).contains(&name.len())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+fn check_secret(field: &str, source: &SecretSource, problems: &mut Vec<String>) {
+    let empty = match source {
+        SecretSource::SecretId(s) | SecretSource::Parameter(s) | SecretSource::Value(s) => {
+            s.is_empty()
+        }
+    };
+    if empty {
+        problems.push(format!("{field}: must not be empty"));
+    }
+}
+
+fn globs(field: &str, patterns: &[String], problems: &mut Vec<String>) -> Vec<Glob> {
+    patterns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            if p.is_empty() {
+                problems.push(format!("{field}[{i}]: an empty pattern matches nothing"));
+                None
+            } else {
+                Some(Glob::new(p))
+            }
+        })
+        .collect()
+}
+
+impl RoutesConfig {
+    /// Parses and validates a configuration in YAML or JSON.
+    pub fn parse(text: &str) -> Result<RoutesConfig, ConfigProblem> {
+        let problem = |p: String| ConfigProblem { problems: vec![p] };
+        // JSON is YAML, but serde_json's errors say more for a JSON file.
+        let value: serde_json::Value = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| problem(format!("not valid JSON: {e}")))?
+        } else {
+            serde_norway::from_str(text).map_err(|e| problem(format!("not valid YAML: {e}")))?
+        };
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                problem(inner.to_string())
+            } else {
+                problem(format!("{path}: {inner}"))
+            }
+        })?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<RoutesConfig, ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut routes = Vec::new();
+        let mut seen: BTreeMap<(Provider, String), usize> = BTreeMap::new();
+        if raw.routes.is_empty() {
+            problems.push("routes: at least one route is needed".to_owned());
+        }
+        if raw.max_body_bytes == Some(0) {
+            problems.push("max_body_bytes: must be more than 0".to_owned());
+        }
+        for (r, route) in raw.routes.into_iter().enumerate() {
+            let at = format!("routes[{r}]");
+            let provider = Provider::from_name(&route.provider);
+            if provider.is_none() {
+                problems.push(format!(
+                    "{at}.provider: {:?} is not one of gitlab, github, bitbucket, gitea, forgejo",
+                    route.provider
+                ));
+            }
+            let project = route.project.trim_matches('/').to_owned();
+            if project.is_empty() || !project.contains('/') {
+                problems.push(format!(
+                    "{at}.project: {:?} is not a full path such as owner/repo or group/sub/project",
+                    route.project
+                ));
+            }
+            if let Some(p) = provider
+                && let Some(first) = seen.insert((p, project.clone()), r)
+            {
+                problems.push(format!(
+                    "{at}: {p} project {project} is already routed by routes[{first}]; give that route more targets instead"
+                ));
+            }
+            if route.secrets.is_empty() {
+                problems.push(format!(
+                    "{at}.secrets: at least one secret is needed: an unverified request starts nothing"
+                ));
+            }
+            for (i, s) in route.secrets.iter().enumerate() {
+                check_secret(&format!("{at}.secrets[{i}]"), s, &mut problems);
+            }
+            if let Some(token) = &route.status_token {
+                check_secret(&format!("{at}.status_token"), token, &mut problems);
+            }
+            if let Some(url) = &route.api_url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    problems.push(format!(
+                        "{at}.api_url: expected an http:// or https:// URL, got {url:?}"
+                    ));
+                }
+            } else if route.status_token.is_some()
+                && provider.is_some_and(|p| p.default_api_url().is_none())
+            {
+                problems.push(format!(
+                    "{at}.api_url: required with status_token for {}: it is always self-hosted",
+                    route.provider
+                ));
+            }
+            if route.targets.is_empty() {
+                problems.push(format!("{at}.targets: at least one target is needed"));
+            }
+            let mut targets = Vec::new();
+            for (t, target) in route.targets.into_iter().enumerate() {
+                let at = format!("{at}.targets[{t}]");
+                let kind = match (target.pipeline, target.build) {
+                    (Some(p), None) => {
+                        if !valid_pipeline_name(&p) {
+                            problems.push(format!(
+                                "{at}.pipeline: {p:?} is not a pipeline name (1-100 of A-Z a-z 0-9 . @ - _)"
+                            ));
+                        }
+                        Some(TargetKind::Pipeline(p))
+                    }
+                    (None, Some(b)) => {
+                        if !valid_project_name(&b) {
+                            problems.push(format!(
+                                "{at}.build: {b:?} is not a CodeBuild project name or ARN"
+                            ));
+                        }
+                        Some(TargetKind::Build(b))
+                    }
+                    (Some(_), Some(_)) => {
+                        problems.push(format!("{at}: give one of pipeline and build, not both"));
+                        None
+                    }
+                    (None, None) => {
+                        problems.push(format!("{at}: give one of pipeline and build"));
+                        None
+                    }
+                };
+                let on = match target.on {
+                    None => vec![EventKind::Push],
+                    Some(names) => {
+                        if names.is_empty() {
+                            problems.push(format!("{at}.on: an empty list starts nothing"));
+                        }
+                        let mut on = Vec::new();
+                        for (i, name) in names.iter().enumerate() {
+                            match EventKind::from_name(name) {
+                                Some(kind) if !on.contains(&kind) => on.push(kind),
+                                Some(_) => {}
+                                None => problems.push(format!(
+                                    "{at}.on[{i}]: {name:?} is not one of push, tag, merge_request (or pull_request)"
+                                )),
+                            }
+                        }
+                        on
+                    }
+                };
+                let branches = globs(&format!("{at}.branches"), &target.branches, &mut problems);
+                let tags = globs(&format!("{at}.tags"), &target.tags, &mut problems);
+                let paths = globs(&format!("{at}.paths"), &target.paths, &mut problems);
+                if !tags.is_empty() && !on.contains(&EventKind::Tag) {
+                    problems.push(format!(
+                        "{at}.tags: only a tag event is filtered by tags, and on does not list tag"
+                    ));
+                }
+                if let Some(kind) = kind {
+                    targets.push(Target {
+                        kind,
+                        on,
+                        branches,
+                        tags,
+                        paths,
+                    });
+                }
+            }
+            let mut bot_users = raw.bot_users.clone();
+            bot_users.extend(route.bot_users);
+            if let Some(provider) = provider {
+                routes.push(Route {
+                    provider,
+                    project,
+                    secrets: route.secrets,
+                    bot_users,
+                    api_url: route.api_url.map(|u| u.trim_end_matches('/').to_owned()),
+                    status_token: route.status_token,
+                    targets,
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(RoutesConfig {
+                routes,
+                max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            })
+        } else {
+            Err(ConfigProblem { problems })
+        }
+    }
+
+    /// The route of `project` on `provider`, if there is one.
+    pub fn route(&self, provider: Provider, project: &str) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| r.provider == provider && r.project == project)
+    }
+
+    /// Where git-status reports the state of a run started for `project` on
+    /// `provider`: the API base (the route's, else the host's default) and
+    /// the token. None when the route has no status token (reporting off) or
+    /// there is no route.
+    pub fn status_target(
+        &self,
+        provider: Provider,
+        project: &str,
+    ) -> Option<(String, &SecretSource)> {
+        let route = self.route(provider, project)?;
+        let token = route.status_token.as_ref()?;
+        let api_url = route
+            .api_url
+            .clone()
+            .or_else(|| provider.default_api_url().map(str::to_owned))?;
+        Some((api_url, token))
+    }
+
+    /// Every pipeline and every build project some route starts.
+    pub fn targets(&self) -> impl Iterator<Item = &TargetKind> {
+        self.routes
+            .iter()
+            .flat_map(|r| r.targets.iter().map(|t| &t.kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE_EXAMPLE: &str = r#"
+routes:
+  - provider: gitlab            # gitlab | github | bitbucket | gitea | forgejo
+    project: acme/payments      # full path on the host
+    secrets: [{ value: "only-for-local-replay" }]
+    targets:
+      - pipeline: payments-pipeline
+        on: [push]
+        branches: ["main", "release/*"]
+      - build: payments-mr-check
+        on: [merge_request]
+      - pipeline: payments-release
+        on: [tag]
+        tags: ["v*"]
+"#;
+
+    #[test]
+    fn the_issues_example_parses() {
+        let config = RoutesConfig::parse(ISSUE_EXAMPLE).unwrap();
+        let route = config.route(Provider::Gitlab, "acme/payments").unwrap();
+        assert_eq!(route.targets.len(), 3);
+        assert_eq!(
+            route.targets[1].kind,
+            TargetKind::Build("payments-mr-check".into())
+        );
+        assert_eq!(route.targets[2].on, [EventKind::Tag]);
+        assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(
+            config.status_target(Provider::Gitlab, "acme/payments"),
+            None
+        );
+    }
+
+    #[test]
+    fn json_and_pull_request_as_a_synonym_are_accepted() {
+        let config = RoutesConfig::parse(
+            r#"{"routes": [{"provider": "github", "project": "acme/web", "secrets": [{"parameter": "/hooks/web"}],
+                "status_token": {"secret_id": "gh-token"},
+                "targets": [{"build": "web-check", "on": ["pull_request"]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(config.routes[0].targets[0].on, [EventKind::MergeRequest]);
+        let (api, token) = config.status_target(Provider::Github, "acme/web").unwrap();
+        assert_eq!(api, "https://api.github.com");
+        assert_eq!(token, &SecretSource::SecretId("gh-token".into()));
+    }
+
+    #[test]
+    fn every_problem_names_its_field() {
+        let err = RoutesConfig::parse(
+            r#"
+routes:
+  - provider: gitlab
+    project: acme/payments
+    secrets: [{ value: "x" }]
+    targets: [{ pipeline: "p" }]
+  - provider: gitea
+    project: acme/tools
+    secrets: []
+    status_token: { value: "t" }
+    targets:
+      - pipeline: "bad name!"
+        on: [push, released]
+      - build: b1
+        pipeline: p2
+  - provider: forgejo
+    project: acme/site
+    secrets: [{ value: "x" }]
+    api_url: "ftp://x"
+    targets: [{ build: site-check }]
+"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "routes[1].secrets: at least one secret",
+            "routes[1].api_url: required with status_token for gitea",
+            "routes[1].targets[0].pipeline: \"bad name!\" is not a pipeline name",
+            "routes[1].targets[0].on[1]: \"released\" is not one of push, tag, merge_request",
+            "routes[1].targets[1]: give one of pipeline and build, not both",
+            "routes[2].api_url: expected an http:// or https:// URL",
+        ] {
+            assert!(text.contains(expected), "{expected} not in {text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_and_a_wrong_type_are_named_with_their_path() {
+        let err = RoutesConfig::parse(
+            "routes:\n  - provider: github\n    project: a/b\n    secrets: [{ value: x }]\n    targets: [{ pipeline: p, branch: main }]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("routes[0].targets[0]") && err.to_string().contains("branch"),
+            "{err}"
+        );
+        let err = RoutesConfig::parse("routes: {}").unwrap_err();
+        assert!(err.to_string().contains("routes"), "{err}");
+    }
+
+    #[test]
+    fn a_project_routed_twice_is_refused() {
+        let err = RoutesConfig::parse(
+            "routes:\n  - {provider: github, project: a/b, secrets: [{value: x}], targets: [{pipeline: p}]}\n  - {provider: github, project: a/b, secrets: [{value: y}], targets: [{pipeline: q}]}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("routes[1]: github project a/b is already routed by routes[0]"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,538 @@
+//! git-webhook's handler: one Lambda Function URL request (payload format
+//! 2.0) in, one HTTP answer out.
+//!
+//! 1. the body, raw (base64-decoded when `isBase64Encoded`); over the
+//!    configured limit: 413;
+//! 2. verified against the secrets of the host's routes, in constant time,
+//!    before it is parsed; refused: 401, no AWS call, a log line naming the
+//!    check (never the secret or the signature);
+//! 3. parsed (malformed: 400 naming the field); a ping: 200; an event that
+//!    starts nothing: 200 "ignored: <reason>";
+//! 4. planned ([`crate::flows::git_webhook`]), the delivery claimed in the
+//!    idempotency ledger (a redelivery: 200 "already started <…>"), the
+//!    starts carried out by the one executor: 202 with what was started, or
+//!    5xx when AWS failed, so the host redelivers (the claim is released).
+//!
+//! Lambda Function URLs: headers arrive lowercased, and a binary body
+//! base64-encoded with `isBase64Encoded: true`; a returned object with
+//! `statusCode`, `headers` and `body` is the HTTP response (Lambda developer
+//! guide, "Invoking Lambda function URLs": request and response payloads).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tracing::{error, info, warn};
+
+use crate::effects::{Done, Effects};
+use crate::flows::git_webhook::{Lookup, plan};
+use crate::git::config::RoutesConfig;
+use crate::git::payload::{Hook, parse};
+use crate::git::verify::{self, Headers, Refusal, Secret};
+use crate::git::{Provider, SecretSource};
+use crate::idempotency::{Claim, Ledger, LedgerError};
+use crate::invocation::Invocation;
+use crate::plan::Action;
+
+/// An HTTP answer to a webhook request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// JSON for 202, text otherwise.
+    pub body: String,
+    /// Why a request was refused, for the log and `signalbox replay`; never
+    /// sent to the caller.
+    pub refusal: Option<String>,
+}
+
+impl Answer {
+    fn text(status: u16, body: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            body: body.into(),
+            refusal: None,
+        }
+    }
+
+    fn json(status: u16, body: Value) -> Answer {
+        Answer::text(status, body.to_string())
+    }
+
+    /// The Function URL response object.
+    pub fn to_response(&self) -> Value {
+        let content_type = if self.status == 202 {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        json!({
+            "statusCode": self.status,
+            "headers": {"content-type": content_type},
+            "body": self.body,
+        })
+    }
+}
+
+/// The routes with their secrets read: what every request is verified and
+/// routed against.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    pub config: RoutesConfig,
+    /// `(route index, secret)` for every secret of every route.
+    secrets: Vec<(usize, Secret)>,
+}
+
+/// A secret could not be read at cold start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("routes[{route}].secrets: {source_name}: {problem}")]
+pub struct SecretError {
+    pub route: usize,
+    /// Where it was read from ([`SecretSource::describe`]).
+    pub source_name: String,
+    pub problem: String,
+}
+
+impl Routes {
+    /// The routes with secrets given inline only (local replay and tests):
+    /// an error names the first secret that is not inline.
+    pub fn inline(config: RoutesConfig) -> Result<Routes, SecretError> {
+        let mut secrets = Vec::new();
+        for (i, route) in config.routes.iter().enumerate() {
+            for source in &route.secrets {
+                match source {
+                    SecretSource::Value(v) => secrets.push((i, Secret::new(v.clone()))),
+                    other => {
+                        return Err(SecretError {
+                            route: i,
+                            source_name: other.describe(),
+                            problem: "only inline values ({ value: … }) are read locally".into(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Routes { config, secrets })
+    }
+
+    /// Reads every secret once (Secrets Manager `GetSecretValue`, SSM
+    /// `GetParameter` with decryption), side by side.
+    pub async fn read(
+        config: RoutesConfig,
+        ssm: &aws_sdk_ssm::Client,
+        secretsmanager: &aws_sdk_secretsmanager::Client,
+    ) -> Result<Routes, SecretError> {
+        let reads = config.routes.iter().enumerate().flat_map(|(i, route)| {
+            route.secrets.iter().map(move |source| async move {
+                let fail = |problem: String| SecretError {
+                    route: i,
+                    source_name: source.describe(),
+                    problem,
+                };
+                let value = match source {
+                    SecretSource::Value(v) => v.clone(),
+                    SecretSource::Parameter(name) => ssm
+                        .get_parameter()
+                        .name(name)
+                        .with_decryption(true)
+                        .send()
+                        .await
+                        .map_err(|e| fail(crate::aws::describe("SSM GetParameter", &e)))?
+                        .parameter
+                        .and_then(|p| p.value)
+                        .ok_or_else(|| fail("the parameter has no value".into()))?,
+                    SecretSource::SecretId(id) => secretsmanager
+                        .get_secret_value()
+                        .secret_id(id)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            fail(crate::aws::describe("Secrets Manager GetSecretValue", &e))
+                        })?
+                        .secret_string
+                        .ok_or_else(|| fail("the secret has no string value".into()))?,
+                };
+                Ok::<_, SecretError>((i, Secret::new(value.trim_end_matches('\n'))))
+            })
+        });
+        let secrets = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Routes { config, secrets })
+    }
+}
+
+/// The parts of a Function URL request git-webhook reads.
+struct Request {
+    headers: Headers,
+    body: Vec<u8>,
+}
+
+fn request(value: &Value) -> Result<Request, String> {
+    let headers: Headers = value
+        .get("headers")
+        .and_then(Value::as_object)
+        .map(|h| {
+            h.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.to_ascii_lowercase(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = value
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let body = if value.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| format!("body: isBase64Encoded, but not valid base64: {e}"))?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    Ok(Request { headers, body })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// What a delivery's claim is kept under in the idempotency table.
+pub fn delivery_claim(provider: Provider, delivery: &str) -> String {
+    format!("git-webhook#{provider}:{delivery}")
+}
+
+fn refused(refusal: &Refusal) -> Answer {
+    // The log says which check failed; the caller learns only that it did.
+    warn!(check = %refusal, "refused: not verified");
+    Answer {
+        refusal: Some(refusal.to_string()),
+        ..Answer::text(401, "unauthorized: the request could not be verified")
+    }
+}
+
+/// Answers one Function URL request; see the module's documentation.
+/// `ledger` is None only in a dry run (replay): then nothing is claimed.
+pub async fn answer<L: Lookup + Sync, E: Effects + Sync>(
+    value: &Value,
+    routes: &Routes,
+    lookup: &L,
+    effects: &E,
+    ledger: Option<&Ledger>,
+    invocation: &Invocation,
+) -> Answer {
+    answer_at(
+        value,
+        routes,
+        lookup,
+        effects,
+        ledger,
+        invocation,
+        unix_now(),
+    )
+    .await
+}
+
+/// [`answer`] at the Unix time `now` (tests of the timestamp tolerance).
+pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
+    value: &Value,
+    routes: &Routes,
+    lookup: &L,
+    effects: &E,
+    ledger: Option<&Ledger>,
+    invocation: &Invocation,
+    now: i64,
+) -> Answer {
+    let request = match request(value) {
+        Ok(r) => r,
+        Err(problem) => {
+            info!(%problem, "bad request");
+            return Answer::text(400, format!("bad request: {problem}"));
+        }
+    };
+    let limit = routes.config.max_body_bytes;
+    if request.body.len() > limit {
+        info!(bytes = request.body.len(), limit, "body over the limit");
+        return Answer::text(
+            413,
+            format!(
+                "payload too large: {} bytes, the limit is {limit}",
+                request.body.len()
+            ),
+        );
+    }
+    let provider = match verify::detect(&request.headers) {
+        Ok(p) => p,
+        Err(refusal) => return refused(&refusal),
+    };
+    let labelled = routes
+        .secrets
+        .iter()
+        .filter(|(i, _)| routes.config.routes[*i].provider == provider)
+        .map(|(i, s)| (i, s));
+    let verified: Vec<usize> =
+        match verify::verify(provider, &request.headers, &request.body, labelled, now) {
+            Ok(v) => v.into_iter().copied().collect(),
+            Err(refusal) => return refused(&refusal),
+        };
+    let event = verify::event_name(provider, &request.headers).unwrap_or_default();
+    let hook = match parse(provider, event, &request.body) {
+        Ok(h) => h,
+        Err(problem) => {
+            info!(%provider, event, %problem, "verified, but malformed");
+            return Answer::text(400, format!("bad request: {problem}"));
+        }
+    };
+    let events = match hook {
+        Hook::Ping(what) => {
+            info!(%provider, what, "ping");
+            return Answer::text(200, format!("pong: {what} verified"));
+        }
+        Hook::Ignored(reason) => {
+            info!(%provider, %reason, "ignored");
+            return Answer::text(200, format!("ignored: {reason}"));
+        }
+        Hook::Changes(events) if events.is_empty() => {
+            info!(%provider, "ignored: no change");
+            return Answer::text(200, "ignored: the webhook reports no change");
+        }
+        Hook::Changes(events) => events,
+    };
+    let project = events[0].project.clone();
+    let route_index = routes
+        .config
+        .routes
+        .iter()
+        .position(|r| r.provider == provider && r.project == project);
+    let route_index = match route_index {
+        Some(i) if verified.contains(&i) => i,
+        _ => {
+            let other = verified
+                .iter()
+                .map(|i| format!("routes[{i}] {}", routes.config.routes[*i].project))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return refused(&Refusal::OtherRoute {
+                provider,
+                project,
+                other,
+            });
+        }
+    };
+    let route = &routes.config.routes[route_index];
+    let delivery = match verify::delivery_id(provider, &request.headers) {
+        Ok(d) => d,
+        Err(header) => {
+            info!(%provider, header, "no delivery id");
+            return Answer::text(400, format!("bad request: header {header} is missing"));
+        }
+    };
+    let work = invocation.deadline.for_work();
+    let planned = tokio::time::timeout_at(work.instant(), plan(&delivery, route, &events, lookup))
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::lookup::LookupError::Failed {
+                message: "looking up the pipelines ran out of time".into(),
+                transient: true,
+            })
+        });
+    let plan = match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(reason)) => {
+            info!(%provider, %delivery, %reason, "ignored");
+            return Answer::text(200, format!("ignored: {reason}"));
+        }
+        Err(problem) => {
+            error!(%provider, %delivery, %problem, "AWS failed: nothing started");
+            return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
+        }
+    };
+    let claim_key = delivery_claim(provider, &delivery);
+    let owner = match ledger {
+        None => None,
+        Some(ledger) => match ledger.claim(&claim_key).await {
+            Ok(Claim::Claimed(owner)) => Some(owner),
+            Ok(Claim::AlreadyDone) => {
+                let started = ledger
+                    .result(&claim_key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "(not recorded)".to_owned());
+                info!(%provider, %delivery, %started, "redelivery: already started");
+                return Answer::text(200, format!("already started {started}"));
+            }
+            Err(LedgerError::InProgress(_)) => {
+                info!(%provider, %delivery, "another invocation is starting this delivery");
+                return Answer::json(
+                    202,
+                    json!({"delivery": delivery, "in_progress": "another invocation is starting this delivery"}),
+                );
+            }
+            Err(problem) => {
+                error!(%provider, %delivery, %problem, "AWS failed: the delivery could not be claimed");
+                return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
+            }
+        },
+    };
+    info!(%provider, %delivery, actions = plan.actions.len(), notes = ?plan.notes, "planned");
+    let results = crate::carry_out(&plan, effects, work).await;
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string))
+        .collect();
+    if !failures.is_empty() {
+        if let (Some(ledger), Some(owner)) = (ledger, &owner)
+            && let Err(problem) = ledger.release(&claim_key, owner).await
+        {
+            warn!(%claim_key, %problem, "could not release the delivery's claim: it expires on its own");
+        }
+        error!(%provider, %delivery, failures = ?failures, "AWS failed: the host should redeliver");
+        return Answer::text(
+            503,
+            format!(
+                "AWS failed, the host should redeliver: {}",
+                failures.join("; ")
+            ),
+        );
+    }
+    let started: Vec<Value> = plan
+        .actions
+        .iter()
+        .zip(&results)
+        .map(|(action, (_, result))| {
+            let target = match action {
+                Action::StartPipeline(a) => a.pipeline.clone(),
+                Action::StartBuild(a) => a.project.clone(),
+                _ => String::new(),
+            };
+            let done = match result {
+                Ok(Done::Executed(what)) => what.clone(),
+                Ok(Done::Planned) => "planned (dry run)".to_owned(),
+                Ok(Done::AlreadyDone) => "already done".to_owned(),
+                Err(_) => String::new(),
+            };
+            json!({"action": action.kind(), "target": target, "result": done})
+        })
+        .collect();
+    let summary = started
+        .iter()
+        .map(|s| s["result"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let (Some(ledger), Some(owner)) = (ledger, &owner) {
+        let done = tokio::time::timeout(
+            crate::invocation::CLEANUP_MARGIN,
+            ledger.complete_with(&claim_key, owner, Some(&summary)),
+        )
+        .await;
+        if !matches!(done, Ok(Ok(()))) {
+            error!(%claim_key, "started, but not recorded as started: a redelivery may start it again (the start tokens still dedupe within their windows)");
+        }
+    }
+    info!(%provider, %delivery, %summary, "started");
+    Answer::json(
+        202,
+        json!({
+            "delivery": delivery,
+            "provider": provider,
+            "project": route.project,
+            "started": started,
+            "notes": plan.notes,
+        }),
+    )
+}
+
+/// Reads the routes text: the local file (`GIT_WEBHOOK_CONFIG`), else the
+/// SSM parameter (`GIT_WEBHOOK_CONFIG_PARAM`, decrypted if a SecureString).
+pub async fn routes_text(
+    config: &crate::flows::git_webhook::Config,
+    ssm: &aws_sdk_ssm::Client,
+) -> Result<String, String> {
+    if let Some(file) = &config.config_file {
+        return std::fs::read_to_string(file)
+            .map_err(|e| format!("GIT_WEBHOOK_CONFIG: cannot read {file}: {e}"));
+    }
+    let Some(parameter) = &config.config_parameter else {
+        return Err("GIT_WEBHOOK_CONFIG_PARAM: required but unset".into());
+    };
+    ssm.get_parameter()
+        .name(parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "GIT_WEBHOOK_CONFIG_PARAM: {}",
+                crate::aws::describe("SSM GetParameter", &e)
+            )
+        })?
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| format!("GIT_WEBHOOK_CONFIG_PARAM: {parameter} has no value"))
+}
+
+/// Runs git-webhook on the Lambda Runtime API: reads its variables, the
+/// routes and every secret once per cold start, then answers each request.
+/// A start-up problem is logged as one line naming it and the process exits
+/// non-zero (Lambda reports `Runtime.ExitError`).
+pub async fn main() -> Result<(), lambda_runtime::Error> {
+    use crate::config::{EnvReader, Mode};
+    use lambda_runtime::{LambdaEvent, service_fn};
+    crate::logging::init();
+    let mut env = EnvReader::from_process(Mode::Strict);
+    let config = crate::flows::git_webhook::Config::read(&mut env);
+    if let Err(problem) = env.finish() {
+        error!(function = "git-webhook", error = %problem, "cannot start");
+        return Err(problem.into());
+    }
+    let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let https = crate::aws::Https::new();
+    let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
+    let aws = crate::aws::Aws::new(&sdk);
+    let secretsmanager = aws_sdk_secretsmanager::Client::new(&sdk);
+    let started = async {
+        let text = routes_text(&config, &aws.ssm).await?;
+        let parsed = RoutesConfig::parse(&text).map_err(|e| e.to_string())?;
+        Routes::read(parsed, &aws.ssm, &secretsmanager)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let (routes, ()) = tokio::join!(
+        started,
+        crate::aws::warm(&https, &sdk, crate::route::Function::GitWebhook, None)
+    );
+    let routes = match routes {
+        Ok(r) => r,
+        Err(problem) => {
+            error!(function = "git-webhook", error = %problem, "cannot start");
+            return Err(problem.into());
+        }
+    };
+    let ledger = Ledger::new(aws.dynamodb.clone(), &config.idempotency_table);
+    let effects = crate::effects::AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    let (routes, aws, effects, ledger) = (&routes, &aws, &effects, &ledger);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = Invocation::from_lambda(&event.context);
+        let answer = answer(
+            &event.payload,
+            routes,
+            aws,
+            effects,
+            Some(ledger),
+            &invocation,
+        )
+        .await;
+        Ok::<Value, lambda_runtime::Error>(answer.to_response())
+    }))
+    .await
+}

@@ -1,0 +1,680 @@
+//! git-webhook's scenarios (issue 18): signed Function URL requests in,
+//! answers out; pipelines in moto's CodePipeline (CreatePipeline,
+//! GetPipeline, StartPipelineExecution, ListPipelineExecutions), builds in
+//! moto's CodeBuild, deliveries claimed in moto's DynamoDB. A refused request
+//! goes to an AWS stand-in (wiremock) instead, which must receive nothing.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use signalbox::aws::Aws;
+use signalbox::effects::AwsEffects;
+use signalbox::git::config::RoutesConfig;
+use signalbox::git::verify::{sign_hex, sign_standard};
+use signalbox::idempotency::Ledger;
+use signalbox::invocation::Invocation;
+use signalbox::webhook::{Answer, Routes, answer, answer_at};
+use signalbox_tests::{idempotency_table, moto_config, moto_endpoint, unique};
+use wiremock::MockServer;
+
+const GITHUB_SECRET: &str = "gh-secret-2";
+const GITLAB_TOKEN: &str = "gl-token";
+const GITLAB_SIGNING: &str = "whsec_c2lnbmluZy1rZXktZm9yLXRlc3Rz";
+
+/// The routes of the tests; `{pipeline}`-style names are made unique per test.
+fn routes_text(n: &Names) -> String {
+    format!(
+        r#"
+routes:
+  - provider: github
+    project: acme/web
+    secrets: [{{ value: "gh-secret-1" }}, {{ value: "{GITHUB_SECRET}" }}]
+    bot_users: [release-bot]
+    targets:
+      - pipeline: {web}
+        on: [push]
+        branches: [main]
+  - provider: gitlab
+    project: acme/payments
+    secrets: [{{ value: "{GITLAB_TOKEN}" }}, {{ value: "{GITLAB_SIGNING}" }}]
+    targets:
+      - pipeline: {payments}
+        on: [push]
+        branches: ["main", "release/*"]
+      - build: {check}
+        on: [merge_request]
+        branches: ["feature/*"]
+      - pipeline: {release}
+        on: [tag]
+        tags: ["v*"]
+  - provider: gitea
+    project: acme/tools
+    secrets: [{{ value: "gitea-secret" }}]
+    targets: [{{ pipeline: {web} }}]
+  - provider: github
+    project: acme/docs
+    secrets: [{{ value: "docs-secret" }}]
+    targets: [{{ pipeline: {web} }}]
+"#,
+        web = n.web,
+        payments = n.payments,
+        check = n.check,
+        release = n.release
+    )
+}
+
+struct Names {
+    web: String,
+    payments: String,
+    check: String,
+    release: String,
+}
+
+fn names() -> Names {
+    Names {
+        web: unique("web"),
+        payments: unique("payments"),
+        check: unique("payments-check"),
+        release: unique("payments-release"),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A Function URL request (payload format 2.0), its body base64-encoded.
+fn function_url(headers: &[(&str, String)], body: &str) -> Value {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "version": "2.0",
+        "rawPath": "/",
+        "headers": headers,
+        "requestContext": {"http": {"method": "POST", "path": "/"}},
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true,
+    })
+}
+
+fn github_push(branch: &str, pusher: &str, message: &str, after: &str) -> String {
+    json!({
+        "ref": format!("refs/heads/{branch}"),
+        "before": "1111111111111111111111111111111111111111",
+        "after": after,
+        "deleted": after.chars().all(|c| c == '0'),
+        "repository": {"full_name": "acme/web", "clone_url": "https://github.com/acme/web.git"},
+        "pusher": {"name": pusher, "email": "x@example.com"},
+        "head_commit": {"id": after, "message": message},
+        "commits": [{"id": after, "message": message, "added": ["src/a.rs"], "modified": [], "removed": []}]
+    })
+    .to_string()
+}
+
+fn github_request(body: &str, secret: &str, delivery: &str) -> Value {
+    function_url(
+        &[
+            ("x-github-event", "push".into()),
+            ("x-github-delivery", delivery.into()),
+            (
+                "x-hub-signature-256",
+                format!("sha256={}", sign_hex(secret, body.as_bytes())),
+            ),
+            ("content-type", "application/json".into()),
+        ],
+        body,
+    )
+}
+
+fn gitlab_request(event: &str, body: &str, delivery: &str) -> Value {
+    function_url(
+        &[
+            ("x-gitlab-event", event.into()),
+            ("x-gitlab-event-uuid", format!("uuid-{delivery}")),
+            ("idempotency-key", delivery.into()),
+            ("x-gitlab-token", GITLAB_TOKEN.into()),
+        ],
+        body,
+    )
+}
+
+/// The peers: moto (with the pipelines and the build project created) for
+/// the lookups, the starts and the ledger.
+struct Peers {
+    config: aws_config::SdkConfig,
+    aws: Aws,
+    effects: AwsEffects,
+    ledger: Ledger,
+    routes: Routes,
+    names: Names,
+}
+
+/// Creates the IAM role CodePipeline may assume: moto's CreatePipeline
+/// checks the role's trust policy. Sent as IAM's query API (no IAM SDK crate
+/// in the workspace); moto does not check signatures.
+async fn pipeline_role() -> String {
+    let name = unique("pipeline-role");
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    .to_string();
+    let response = reqwest::Client::new()
+        .post(moto_endpoint())
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", name.as_str()),
+            ("AssumeRolePolicyDocument", trust.as_str()),
+        ]))
+        .send()
+        .await
+        .expect("IAM CreateRole");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+    format!("arn:aws:iam::123456789012:role/{name}")
+}
+
+/// `application/x-www-form-urlencoded` (reqwest is built without its form feature).
+fn form(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn create_pipeline(config: &aws_config::SdkConfig, role: &str, name: &str) {
+    use aws_sdk_codepipeline::types::*;
+    let action = |name: &str, category, provider: &str, input: bool| {
+        let builder = ActionDeclaration::builder().name(name).action_type_id(
+            ActionTypeId::builder()
+                .category(category)
+                .owner(ActionOwner::Aws)
+                .provider(provider)
+                .version("1")
+                .build()
+                .unwrap(),
+        );
+        if input {
+            builder
+                .input_artifacts(InputArtifact::builder().name("src").build().unwrap())
+                .build()
+                .unwrap()
+        } else {
+            builder
+                .output_artifacts(OutputArtifact::builder().name("src").build().unwrap())
+                .build()
+                .unwrap()
+        }
+    };
+    let mut pipeline = PipelineDeclaration::builder()
+        .name(name)
+        .role_arn(role)
+        .pipeline_type(PipelineType::V2)
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location("artifacts-bucket")
+                .build()
+                .unwrap(),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Source")
+                .actions(action(
+                    "Source",
+                    ActionCategory::Source,
+                    "CodeStarSourceConnection",
+                    false,
+                ))
+                .build()
+                .unwrap(),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Build")
+                .actions(action("Build", ActionCategory::Build, "CodeBuild", true))
+                .build()
+                .unwrap(),
+        );
+    for variable in [
+        signalbox::git::vars::PROVIDER,
+        signalbox::git::vars::PROJECT,
+        signalbox::git::vars::COMMIT,
+        signalbox::git::vars::DELIVERY,
+    ] {
+        pipeline = pipeline.variables(
+            PipelineVariableDeclaration::builder()
+                .name(variable)
+                .build()
+                .unwrap(),
+        );
+    }
+    aws_sdk_codepipeline::Client::new(config)
+        .create_pipeline()
+        .pipeline(pipeline.build().unwrap())
+        .send()
+        .await
+        .expect("create_pipeline");
+}
+
+async fn peers() -> Peers {
+    let config = moto_config().await;
+    let names = names();
+    let role = pipeline_role().await;
+    for pipeline in [&names.web, &names.payments, &names.release] {
+        create_pipeline(&config, &role, pipeline).await;
+    }
+    aws_sdk_codebuild::Client::new(&config)
+        .create_project()
+        .name(&names.check)
+        .source(
+            aws_sdk_codebuild::types::ProjectSource::builder()
+                .r#type(aws_sdk_codebuild::types::SourceType::Codecommit)
+                .location("https://git-codecommit.us-east-1.amazonaws.com/v1/repos/payments")
+                .build()
+                .unwrap(),
+        )
+        .artifacts(
+            aws_sdk_codebuild::types::ProjectArtifacts::builder()
+                .r#type(aws_sdk_codebuild::types::ArtifactsType::NoArtifacts)
+                .build()
+                .unwrap(),
+        )
+        .environment(
+            aws_sdk_codebuild::types::ProjectEnvironment::builder()
+                .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/codebuild")
+        .send()
+        .await
+        .expect("create_project");
+    let table = idempotency_table(&config).await;
+    let aws = Aws::new(&config);
+    let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
+    Peers {
+        ledger: Ledger::new(aws.dynamodb.clone(), table),
+        effects: AwsEffects {
+            aws: aws.clone(),
+            slack: None,
+            ledger: None,
+            failure_queue: None,
+        },
+        aws,
+        config,
+        routes,
+        names,
+    }
+}
+
+impl Peers {
+    async fn send(&self, request: &Value) -> Answer {
+        answer(
+            request,
+            &self.routes,
+            &self.aws,
+            &self.effects,
+            Some(&self.ledger),
+            &Invocation::local(),
+        )
+        .await
+    }
+
+    async fn executions(&self, pipeline: &str) -> Vec<String> {
+        aws_sdk_codepipeline::Client::new(&self.config)
+            .list_pipeline_executions()
+            .pipeline_name(pipeline)
+            .send()
+            .await
+            .expect("list_pipeline_executions")
+            .pipeline_execution_summaries()
+            .iter()
+            .filter_map(|s| s.pipeline_execution_id().map(str::to_owned))
+            .collect()
+    }
+
+    async fn builds(&self, project: &str) -> usize {
+        aws_sdk_codebuild::Client::new(&self.config)
+            .list_builds_for_project()
+            .project_name(project)
+            .send()
+            .await
+            .expect("list_builds_for_project")
+            .ids()
+            .len()
+    }
+}
+
+const SHA: &str = "9fceb02d0ae598e95dc970b74767f19372d61af8";
+
+#[tokio::test]
+async fn the_same_delivery_sent_twice_starts_one_execution() {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA);
+    let request = github_request(&body, GITHUB_SECRET, &unique("delivery"));
+
+    let first = peers.send(&request).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let executions = peers.executions(&peers.names.web).await;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    let started: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!(started["started"][0]["action"], "StartPipeline");
+    assert!(
+        started["started"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains(&executions[0]),
+        "{started}"
+    );
+
+    // The host redelivers, by hand from its UI, later: same delivery id.
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(
+        again.body.starts_with("already started") && again.body.contains(&executions[0]),
+        "{again:?}"
+    );
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
+#[tokio::test]
+async fn skip_ci_a_branch_deletion_and_a_bot_push_start_nothing() {
+    let peers = peers().await;
+    let cases = [
+        (
+            github_push("main", "dev", "Fix typo [skip ci]", SHA),
+            "the head commit says [skip ci]",
+        ),
+        (
+            github_push("main", "dev", "Fix typo [CI SKIP]", SHA),
+            "the head commit says [ci skip]",
+        ),
+        (
+            github_push(
+                "main",
+                "dev",
+                "",
+                "0000000000000000000000000000000000000000",
+            ),
+            "a deletion starts nothing",
+        ),
+        (
+            github_push("main", "release-bot", "Release 1.2.0", SHA),
+            "pushed by the bot user release-bot",
+        ),
+    ];
+    for (body, reason) in cases {
+        let answer = peers
+            .send(&github_request(&body, GITHUB_SECRET, &unique("delivery")))
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(
+            answer.body.starts_with("ignored: ") && answer.body.contains(reason),
+            "{reason}: {answer:?}"
+        );
+    }
+    assert_eq!(
+        peers.executions(&peers.names.web).await,
+        Vec::<String>::new()
+    );
+}
+
+fn gitlab_tag(tag: &str) -> String {
+    json!({
+        "object_kind": "tag_push", "ref": format!("refs/tags/{tag}"),
+        "before": "0000000000000000000000000000000000000000", "after": SHA,
+        "checkout_sha": SHA, "user_username": "dev", "total_commits_count": 0, "commits": [],
+        "project": {"path_with_namespace": "acme/payments",
+                    "git_http_url": "https://gitlab.com/acme/payments.git"}
+    })
+    .to_string()
+}
+
+fn gitlab_merge_request(action: &str, source_branch: &str, oldrev: Option<&str>) -> String {
+    let mut attributes = json!({
+        "iid": 42, "action": action, "source_branch": source_branch, "target_branch": "main",
+        "last_commit": {"id": SHA, "message": "Handle refunds"}
+    });
+    if let Some(oldrev) = oldrev {
+        attributes["oldrev"] = json!(oldrev);
+    }
+    json!({
+        "object_kind": "merge_request", "user": {"username": "dev"},
+        "project": {"path_with_namespace": "acme/payments",
+                    "git_http_url": "https://gitlab.com/acme/payments.git"},
+        "object_attributes": attributes
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_tag_push_routes_by_tag_glob() {
+    let peers = peers().await;
+    let answer = peers
+        .send(&gitlab_request(
+            "Tag Push Hook",
+            &gitlab_tag("v1.4.0"),
+            &unique("d"),
+        ))
+        .await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(peers.executions(&peers.names.release).await.len(), 1);
+    assert_eq!(peers.executions(&peers.names.payments).await.len(), 0);
+
+    let other = peers
+        .send(&gitlab_request(
+            "Tag Push Hook",
+            &gitlab_tag("nightly-7"),
+            &unique("d"),
+        ))
+        .await;
+    assert_eq!(other.status, 200, "{other:?}");
+    assert!(other.body.contains("no target"), "{other:?}");
+    assert_eq!(peers.executions(&peers.names.release).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_merge_request_update_routes_by_its_source_branch() {
+    let peers = peers().await;
+    let update = gitlab_merge_request(
+        "update",
+        "feature/refunds",
+        Some("1111111111111111111111111111111111111111"),
+    );
+    let answer = peers
+        .send(&gitlab_request("Merge Request Hook", &update, &unique("d")))
+        .await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(peers.builds(&peers.names.check).await, 1);
+
+    // Another source branch: no target; a title change: no new commits.
+    let elsewhere = gitlab_merge_request(
+        "update",
+        "hotfix/x",
+        Some("1111111111111111111111111111111111111111"),
+    );
+    let title_only = gitlab_merge_request("update", "feature/refunds", None);
+    for body in [elsewhere, title_only] {
+        let answer = peers
+            .send(&gitlab_request("Merge Request Hook", &body, &unique("d")))
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    assert_eq!(peers.builds(&peers.names.check).await, 1);
+    assert_eq!(peers.executions(&peers.names.payments).await.len(), 0);
+}
+
+/// The refused requests go to an AWS stand-in that must see no request at all.
+async fn refused(request: &Value, now: i64) -> (Answer, usize) {
+    let stand_in = MockServer::start().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(stand_in.uri())
+        .load()
+        .await;
+    let aws = Aws::new(&config);
+    let effects = AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    let ledger = Ledger::new(aws.dynamodb.clone(), "idempotency");
+    let names = names();
+    let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
+    let answer = answer_at(
+        request,
+        &routes,
+        &aws,
+        &effects,
+        Some(&ledger),
+        &Invocation::local(),
+        now,
+    )
+    .await;
+    let calls = stand_in.received_requests().await.unwrap().len();
+    (answer, calls)
+}
+
+#[tokio::test]
+async fn tampered_wrong_secret_missing_header_stale_and_another_routes_secret_get_401_and_no_aws_call()
+ {
+    let body = github_push("main", "dev", "Add the checkout page", SHA);
+    let signed = github_request(&body, GITHUB_SECRET, "d-1");
+    let mut tampered = signed.clone();
+    tampered["body"] = json!(
+        base64::engine::general_purpose::STANDARD
+            .encode(body.replace("refs/heads/main", "refs/heads/evil"))
+    );
+    let wrong_secret = github_request(&body, "not-the-secret", "d-2");
+    let mut missing = signed.clone();
+    missing["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("x-hub-signature-256");
+    // GitLab's signing token, sent six minutes ago.
+    let gitlab_push = json!({
+        "object_kind": "push", "ref": "refs/heads/main", "after": SHA, "user_username": "dev",
+        "total_commits_count": 1, "commits": [{"id": SHA, "message": "m"}],
+        "project": {"path_with_namespace": "acme/payments", "git_http_url": "https://gitlab.com/acme/payments.git"}
+    })
+    .to_string();
+    let sent = now() - 6 * 60;
+    let stale = function_url(
+        &[
+            ("x-gitlab-event", "Push Hook".into()),
+            ("webhook-id", "msg-1".into()),
+            ("webhook-timestamp", sent.to_string()),
+            (
+                "webhook-signature",
+                sign_standard(GITLAB_SIGNING, "msg-1", sent, gitlab_push.as_bytes()),
+            ),
+        ],
+        &gitlab_push,
+    );
+    // acme/docs's secret, on a push that says it is acme/web's.
+    let docs_secret = github_request(&body, "docs-secret", "d-6");
+    // Gitea's acme/tools secret, on a push of a project Gitea has no route for.
+    let gitea_body = json!({
+        "ref": "refs/heads/main", "after": SHA,
+        "repository": {"full_name": "acme/web", "clone_url": "https://gitea.example.com/acme/web.git"},
+        "pusher": {"login": "dev"}, "commits": []
+    })
+    .to_string();
+    let other_route = function_url(
+        &[
+            ("x-gitea-event", "push".into()),
+            ("x-gitea-delivery", "d-5".into()),
+            (
+                "x-gitea-signature",
+                sign_hex("gitea-secret", gitea_body.as_bytes()),
+            ),
+        ],
+        &gitea_body,
+    );
+    for (name, request) in [
+        ("tampered body", tampered),
+        ("wrong secret", wrong_secret),
+        ("missing header", missing),
+        ("stale timestamp", stale),
+        ("another route's secret", docs_secret),
+        ("another route's secret, unrouted project", other_route),
+    ] {
+        let (answer, calls) = refused(&request, now()).await;
+        assert_eq!(answer.status, 401, "{name}: {answer:?}");
+        assert_eq!(calls, 0, "{name}: no AWS call for a refused request");
+    }
+    // The same signing token, fresh, is accepted (up to the AWS calls).
+    let fresh = now();
+    let fresh_request = function_url(
+        &[
+            ("x-gitlab-event", "Push Hook".into()),
+            ("webhook-id", "msg-2".into()),
+            ("webhook-timestamp", fresh.to_string()),
+            (
+                "webhook-signature",
+                sign_standard(GITLAB_SIGNING, "msg-2", fresh, gitlab_push.as_bytes()),
+            ),
+        ],
+        &gitlab_push,
+    );
+    let (answer, _) = refused(&fresh_request, fresh).await;
+    assert_ne!(answer.status, 401, "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_ping_is_answered_200_and_a_body_over_the_limit_413() {
+    let peers = peers().await;
+    let body = json!({"zen": "Keep it logically awesome.", "hook_id": 1,
+        "repository": {"full_name": "acme/web"}})
+    .to_string();
+    let mut ping = github_request(&body, GITHUB_SECRET, "ping-1");
+    ping["headers"]["x-github-event"] = json!("ping");
+    let answer = peers.send(&ping).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    let big = "x".repeat(signalbox::git::config::DEFAULT_MAX_BODY_BYTES + 1);
+    let answer = peers
+        .send(&github_request(&big, GITHUB_SECRET, "big"))
+        .await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+
+    let malformed = json!({"ref": "refs/heads/main", "after": SHA,
+        "repository": {"full_name": "acme/web", "clone_url": "https://github.com/acme/web.git"}})
+    .to_string();
+    let answer = peers
+        .send(&github_request(&malformed, GITHUB_SECRET, "bad"))
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("pusher.name"), "{answer:?}");
+}
