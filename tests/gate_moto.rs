@@ -874,6 +874,65 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
         "{}",
         message.message
     );
+#[tokio::test]
+async fn an_allow_test_traffic_event_in_progress_is_not_taken_for_the_hook() {
+    // ECS: the target lists the test-traffic event as AllowTestTraffic; while
+    // it shows InProgress beside AfterAllowTestTraffic, the hook is the latter.
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let config = moto_config().await;
+    let settings = settings(
+        &config,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"], "http": {"url": server.uri()}}]),
+    )
+    .await;
+    let mut gate = GateAws::new(&config);
+    let mut rules = deployment_rules_at(ComputePlatform::Ecs, Some("AfterAllowTestTraffic"));
+    rules[2] = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
+        let events = [
+            ("Start", LifecycleEventStatus::Succeeded),
+            ("AllowTestTraffic", LifecycleEventStatus::InProgress),
+            ("AfterAllowTestTraffic", LifecycleEventStatus::InProgress),
+        ]
+        .into_iter()
+        .map(|(name, status)| {
+            LifecycleEvent::builder()
+                .lifecycle_event_name(name)
+                .status(status)
+                .build()
+        })
+        .collect::<Vec<_>>();
+        BatchGetDeploymentTargetsOutput::builder()
+            .deployment_targets(
+                DeploymentTarget::builder()
+                    .ecs_target(
+                        EcsTarget::builder()
+                            .target_id("cluster:service")
+                            .set_lifecycle_events(Some(events))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let succeeded = put_rule(LifecycleEventStatus::Succeeded);
+    rules.push(succeeded.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
+    let GateOutcome::Reported { hook, verdict, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        hook.as_deref(),
+        Some("AfterAllowTestTraffic"),
+        "{verdict:?}"
+    );
+    assert_eq!(succeeded.num_calls(), 1, "{verdict:?}");
+}
+
 }
 
 #[tokio::test]
