@@ -933,6 +933,97 @@ async fn an_allow_test_traffic_event_in_progress_is_not_taken_for_the_hook() {
     assert_eq!(succeeded.num_calls(), 1, "{verdict:?}");
 }
 
+/// A Lambda stand-in (moto runs functions only with Docker) and a gate whose
+/// Lambda client goes to it, with the function's own client timeouts.
+async fn lambda_stand_in() -> (MockServer, GateAws) {
+    let server = MockServer::start().await;
+    let config = moto_config().await;
+    let mut gate = GateAws::new(&config);
+    gate.lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .endpoint_url(server.uri())
+            .timeout_config(signalbox::aws::timeouts())
+            .build(),
+    );
+    (server, gate)
+}
+
+async fn invoke_once(
+    gate: &GateAws,
+    timeout_seconds: u64,
+) -> signalbox::flows::deploy_gate::CheckOutcome {
+    let deployment = Deployment {
+        deployment_id: DEPLOYMENT.into(),
+        compute_platform: "Lambda".into(),
+        lambda: Some(signalbox::flows::deploy_gate::LambdaTarget {
+            function: "checkout".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+        }),
+        ..Deployment::default()
+    };
+    let checks = checks(json!([{"name": "smoke", "timeout_seconds": timeout_seconds,
+        "invoke": {"expect": {"field": "statusCode", "equals": [200]}}}]));
+    let refs: Vec<&Check> = checks.iter().collect();
+    run_checks(
+        &refs,
+        &deployment,
+        gate,
+        &gate::http_client(),
+        Deadline::after(Duration::from_secs(20)),
+    )
+    .await
+    .remove(0)
+}
+
+#[tokio::test]
+async fn an_invoke_lambda_throttles_once_is_sent_again_and_passes() {
+    let (server, gate) = lambda_stand_in().await;
+    // Lambda's answer to a throttled Invoke (the function did not run).
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-amzn-ErrorType", "TooManyRequestsException")
+                .insert_header("content-type", "application/json")
+                .set_body_string(r#"{"Type": "User", "Reason": "ConcurrentInvocationLimitExceeded", "message": "Rate Exceeded."}"#),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"statusCode": 200}"#))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let found = invoke_once(&gate, 5).await;
+    assert!(found.passed, "{found:?}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "sent again after the refusal"
+    );
+}
+
+#[tokio::test]
+async fn an_invoke_that_times_out_is_not_sent_again() {
+    let (server, gate) = lambda_stand_in().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"statusCode": 200}"#)
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    let found = invoke_once(&gate, 2).await;
+    assert!(!found.passed, "{found:?}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "the function may have run: never sent again"
+    );
 }
 
 #[tokio::test]
