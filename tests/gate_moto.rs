@@ -40,7 +40,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn checks(json: Value) -> Vec<Check> {
     let text = json!({"gates": [{"application": "a", "deployment_group": "g", "checks": json}]});
     // Many checks side by side, run through `run_checks` directly: a
-    // budget for all of them, not one hook's 23 s.
+    // budget for all of them, not one hook's 20 s.
     GateConfig::parse_within(&text.to_string(), Duration::from_secs(900))
         .expect("valid configuration")
         .gates[0]
@@ -1083,7 +1083,7 @@ async fn a_60_s_watch_is_refused_by_validation_in_the_function() {
     assert_eq!(verdict.status.as_str(), "Failed");
     assert!(
         verdict.reason.contains(
-            "gates[0].checks[0].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s"
+            "gates[0].checks[0].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 20 s"
         ),
         "{}",
         verdict.reason

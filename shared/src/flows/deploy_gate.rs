@@ -55,13 +55,20 @@ pub const MAX_ALARM_NAMES: std::ops::RangeInclusive<usize> = 1..=100;
 /// status (one CodeDeploy call) and send the notice.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(4);
 
+/// Kept back from the checks at the start of the working time: the checks'
+/// deadline is counted from the invocation's start, and the claim and the
+/// reads (idempotency table, SSM, GetDeployment, the deployment's targets)
+/// come first.
+pub const READ_MARGIN: Duration = Duration::from_secs(3);
+
 /// The time all checks of one hook share in the deployed function: its
-/// timeout less the cleanup margin and [`REPORT_MARGIN`] (23 s). Validation
-/// refuses a configuration whose checks cannot finish within it, and
-/// `signalbox gate check` uses it by default.
+/// timeout less the cleanup margin, [`READ_MARGIN`] and [`REPORT_MARGIN`]
+/// (20 s). Validation refuses a configuration whose checks cannot finish
+/// within it, and `signalbox gate check` uses it by default.
 pub const CHECK_BUDGET: Duration = Duration::from_secs(
     crate::invocation::FUNCTION_TIMEOUT.as_secs()
         - crate::invocation::CLEANUP_MARGIN.as_secs()
+        - READ_MARGIN.as_secs()
         - REPORT_MARGIN.as_secs(),
 );
 
@@ -495,12 +502,16 @@ impl GateConfig {
                         if a.watch_seconds.is_nan() || a.watch_seconds < 0.0 {
                             return bad(format!("{at}.watch_seconds"), "expected seconds from 0");
                         }
+                        // The last look at the window's end is one
+                        // DescribeAlarms call, which may take its whole
+                        // attempt timeout: it too must end within the check's.
                         let timeout = check.timeout().as_secs_f64().min(budget_s);
-                        if a.watch_seconds >= timeout {
+                        let last_look = crate::aws::ATTEMPT_TIMEOUT.as_secs_f64();
+                        if a.watch_seconds + last_look > timeout {
                             return bad(
                                 format!("{at}.watch_seconds"),
                                 &format!(
-                                    "a watch of {} s does not fit the function's budget of {budget_s} s for the checks of one hook (and must be shorter than the check's timeout of {} s); watch longer with CodeDeploy's alarm-based rollback",
+                                    "a watch of {} s does not fit the function's budget of {budget_s} s for the checks of one hook (the watch and {last_look} s for its last DescribeAlarms must fit the check's timeout of {} s); watch longer with CodeDeploy's alarm-based rollback",
                                     a.watch_seconds,
                                     check.timeout().as_secs_f64()
                                 ),
@@ -1004,19 +1015,19 @@ mod tests {
             config_error(&with_check(
                 json!({"name": "errors", "alarms": {"names": ["e"], "watch_seconds": 60}})
             )),
-            "gate configuration: gates[0].checks[1].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s for the checks of one hook (and must be shorter than the check's timeout of 10 s); watch longer with CodeDeploy's alarm-based rollback"
+            "gate configuration: gates[0].checks[1].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 20 s for the checks of one hook (the watch and 3 s for its last DescribeAlarms must fit the check's timeout of 10 s); watch longer with CodeDeploy's alarm-based rollback"
         );
         assert_eq!(
             config_error(&with_check(
                 json!({"name": "slow", "timeout_seconds": 3600, "http": {"url": "https://h/"}})
             )),
-            "gate configuration: gates[0].checks[1].timeout_seconds: 3600 s does not fit the function's budget of 23 s for the checks of one hook"
+            "gate configuration: gates[0].checks[1].timeout_seconds: 3600 s does not fit the function's budget of 20 s for the checks of one hook"
         );
         assert_eq!(
             config_error(&with_check(
                 json!({"name": "slow", "timeout_seconds": 14, "http": {"url": "https://h/"}})
             )),
-            "gate configuration: gates[0].checks: the timeouts of the checks at BeforeInstall add up to 24 s, more than the function's budget of 23 s for the checks of one hook"
+            "gate configuration: gates[0].checks: the timeouts of the checks at BeforeInstall add up to 24 s, more than the function's budget of 20 s for the checks of one hook"
         );
         // The same configuration fits a larger budget, asked for.
         GateConfig::parse_within(
@@ -1026,7 +1037,25 @@ mod tests {
             Duration::from_secs(90),
         )
         .expect("fits 90 s");
-        assert_eq!(CHECK_BUDGET, Duration::from_secs(23));
+        assert_eq!(CHECK_BUDGET, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_watch_leaves_the_last_describe_alarms_its_attempt_timeout_within_the_check() {
+        // 8 s of watch and 3 s for the last look do not fit 10 s; 7 s do.
+        assert!(
+            config_error(&with_check(
+                json!({"name": "errors", "alarms": {"names": ["e"], "watch_seconds": 8}})
+            ))
+            .contains("alarms.watch_seconds: a watch of 8 s does not fit")
+        );
+        GateConfig::parse(&with_check(
+            json!({"name": "errors", "alarms": {"names": ["e"], "watch_seconds": 7}}),
+        ))
+        .expect("7 s + 3 s fit a 10 s check");
+    }
+
+    #[test]
     }
 
     #[test]
