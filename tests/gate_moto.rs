@@ -347,7 +347,7 @@ fn get_deployment_output(platform: ComputePlatform) -> GetDeploymentOutput {
     let spec = json!({"version": 0.0, "Resources": [{"checkout": {"Type": "AWS::Lambda::Function",
         "Properties": {"Name": "checkout", "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}]});
     let mut info = DeploymentInfo::builder()
-        .deployment_id("d-1")
+        .deployment_id(DEPLOYMENT)
         .application_name("shop")
         .deployment_group_name("g")
         .compute_platform(platform.clone());
@@ -366,7 +366,7 @@ fn get_deployment_output(platform: ComputePlatform) -> GetDeploymentOutput {
 
 fn get_deployment_rule(platform: ComputePlatform) -> Rule {
     mock!(aws_sdk_codedeploy::Client::get_deployment)
-        .match_requests(|r| r.deployment_id() == Some("d-1"))
+        .match_requests(|r| r.deployment_id() == Some(DEPLOYMENT))
         .then_output(move || get_deployment_output(platform.clone()))
 }
 
@@ -396,9 +396,11 @@ async fn settings(config: &aws_config::SdkConfig, checks: Value) -> Settings {
 }
 
 const HOOK: &str = "hook-1";
+/// The deployment of every test here, as CodeDeploy names one.
+const DEPLOYMENT: &str = "d-ABCDE1234";
 
 fn payload() -> Value {
-    json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": HOOK})
+    json!({"DeploymentId": DEPLOYMENT, "LifecycleEventHookExecutionId": HOOK})
 }
 
 #[tokio::test]
@@ -426,7 +428,7 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
     gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .match_requests(|r| {
-            r.deployment_id() == Some("d-1")
+            r.deployment_id() == Some(DEPLOYMENT)
                 && r.lifecycle_event_hook_execution_id() == Some(HOOK)
                 && r.status() == Some(&LifecycleEventStatus::Succeeded)
         })
@@ -602,7 +604,7 @@ async fn a_failed_gate_notifies_sns_with_the_hook_and_every_check() {
 fn put_rule(status: LifecycleEventStatus) -> Rule {
     mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .match_requests(move |r| {
-            r.deployment_id() == Some("d-1")
+            r.deployment_id() == Some(DEPLOYMENT)
                 && r.lifecycle_event_hook_execution_id() == Some(HOOK)
                 && r.status() == Some(&status)
         })
@@ -713,7 +715,7 @@ async fn an_invoke_that_takes_4_s_passes_with_an_8_s_check_timeout_and_is_sent_o
             .build(),
     );
     let deployment = Deployment {
-        deployment_id: "d-1".into(),
+        deployment_id: DEPLOYMENT.into(),
         compute_platform: "Lambda".into(),
         lambda: Some(signalbox::flows::deploy_gate::LambdaTarget {
             function: "checkout".into(),
@@ -814,6 +816,14 @@ async fn throttled_get_deployment_then_success_reports_the_hook_once_succeeded()
     assert_eq!(get.num_calls(), 2);
 }
 
+/// An invocation of the deployed function (its ARN names the region).
+fn in_lambda() -> Invocation {
+    Invocation {
+        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:CodeDeployHook_signalbox-deploy-gate-51af3dc0".to_owned(),
+        ..Invocation::within(Duration::from_secs(30))
+    }
+}
+
 #[tokio::test]
 async fn access_denied_on_the_status_report_still_sends_the_notice() {
     let config = moto_config().await;
@@ -864,7 +874,7 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
     );
     assert!(
         message.message.contains(
-            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id d-1 --lifecycle-event-hook-execution-id hook-1 --status Succeeded"
+            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id 'd-ABCDE1234' --lifecycle-event-hook-execution-id 'hook-1' --status Succeeded --region 'eu-west-1'"
         ),
         "{}",
         message.message

@@ -209,6 +209,13 @@ impl StatusReport for GateAws {
                     &e,
                 ),
                 transient: crate::aws::is_transient(&e),
+                // The API reference's errors for a deployment or hook
+                // execution that does not exist or whose id is malformed.
+                no_such_hook: e.as_service_error().is_some_and(|s| {
+                    s.is_deployment_does_not_exist_exception()
+                        || s.is_invalid_deployment_id_exception()
+                        || s.is_invalid_lifecycle_event_hook_execution_id_exception()
+                }),
             }),
         }
     }

@@ -142,10 +142,66 @@ impl HookInvocation {
                 problem: "missing".to_owned(),
             }),
         };
+        let deployment_id = field("DeploymentId")?;
+        if !is_deployment_id(&deployment_id) {
+            return Err(GateError::Payload {
+                field: "DeploymentId".to_owned(),
+                problem: format!(
+                    "{:?} is not a CodeDeploy deployment id (d- and 9 upper-case letters or digits)",
+                    shorten(&deployment_id)
+                ),
+            });
+        }
+        let hook_execution_id = field("LifecycleEventHookExecutionId")?;
+        if !is_hook_execution_id(&hook_execution_id) {
+            return Err(GateError::Payload {
+                field: "LifecycleEventHookExecutionId".to_owned(),
+                problem: format!(
+                    "{:?} is not a lifecycle event hook execution id (1 to {MAX_HOOK_EXECUTION_ID} letters, digits and + / = _ . : -)",
+                    shorten(&hook_execution_id)
+                ),
+            });
+        }
         Ok(HookInvocation {
-            deployment_id: field("DeploymentId")?,
-            hook_execution_id: field("LifecycleEventHookExecutionId")?,
+            deployment_id,
+            hook_execution_id,
         })
+    }
+}
+
+/// Whether `id` has the form of a CodeDeploy deployment id: `d-` and 9
+/// upper-case letters or digits (e.g. `d-A1B2C3D4E`, as CodeDeploy's
+/// `CreateDeployment` answers and its user guide's examples show; the API
+/// reference types it as a plain string). Checked before any AWS call, so a
+/// made-up id never reaches CodeDeploy or the manual command.
+pub fn is_deployment_id(id: &str) -> bool {
+    id.len() == 11
+        && id.starts_with("d-")
+        && id[2..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The longest hook execution id taken. CodeDeploy's ids are opaque tokens
+/// (base64-like text, a few hundred characters); the API reference types
+/// `lifecycleEventHookExecutionId` as a plain string without a pattern.
+pub const MAX_HOOK_EXECUTION_ID: usize = 2048;
+
+/// Whether `id` can be a lifecycle event hook execution id: 1 to
+/// [`MAX_HOOK_EXECUTION_ID`] characters of the base64 and URL-safe
+/// alphabets (no spaces, quotes or shell metacharacters).
+pub fn is_hook_execution_id(id: &str) -> bool {
+    (1..=MAX_HOOK_EXECUTION_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=_.:-".contains(&b))
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text.to_owned()
     }
 }
 
@@ -661,6 +717,11 @@ pub enum Reported {
 pub struct StatusError {
     pub message: String,
     pub transient: bool,
+    /// CodeDeploy says there is no such hook to answer
+    /// (`DeploymentDoesNotExistException`, `InvalidDeploymentIdException`,
+    /// `InvalidLifecycleEventHookExecutionIdException`): no one can answer it
+    /// by hand either, so no "unanswered" notice goes out.
+    pub no_such_hook: bool,
 }
 
 /// Reports the hook's status to CodeDeploy.
@@ -796,6 +857,9 @@ pub fn plan_notice(
     let mut alert = describe(invocation, deployment, verdict, region);
     if let Some(problem) = unreported {
         alert.severity = Severity::Error;
+        // The SNS `state` attribute subscribers filter on: the hook has no
+        // status, whatever the checks found.
+        alert.state = UNANSWERED.to_owned();
         alert.headline = format!(
             "Hook unanswered: deployment gate could not report {} for deployment {}",
             verdict.status.as_str(),
@@ -804,22 +868,39 @@ pub fn plan_notice(
         alert.error = Some(format!(
             "{} The status was not reported ({problem}): CodeDeploy waits for it until the hook times out (an hour), then fails the deployment. Answer it by hand: {}",
             alert.error.as_deref().map_or(String::new(), |e| format!("{e}.")),
-            manual_status_command(invocation, verdict.status)
+            manual_status_command(invocation, verdict.status, region)
         ).trim_start().to_owned());
     }
     crate::flows::alert_actions(&mut plan, &alert, channels);
     plan
 }
 
+/// The notice's `state` when the status could not be reported.
+pub const UNANSWERED: &str = "Unanswered";
+
 /// The AWS CLI command that reports `status` for the hook execution by hand
-/// (`aws deploy put-lifecycle-event-hook-execution-status`, AWS CLI reference).
-pub fn manual_status_command(invocation: &HookInvocation, status: HookStatus) -> String {
-    format!(
+/// (`aws deploy put-lifecycle-event-hook-execution-status`, AWS CLI reference;
+/// `--region` is the CLI's global option), its values shell-quoted.
+pub fn manual_status_command(
+    invocation: &HookInvocation,
+    status: HookStatus,
+    region: Option<&str>,
+) -> String {
+    let mut command = format!(
         "aws deploy put-lifecycle-event-hook-execution-status --deployment-id {} --lifecycle-event-hook-execution-id {} --status {}",
-        invocation.deployment_id,
-        invocation.hook_execution_id,
+        shell_quote(&invocation.deployment_id),
+        shell_quote(&invocation.hook_execution_id),
         status.as_str()
-    )
+    );
+    if let Some(region) = region.filter(|r| !r.is_empty()) {
+        command.push_str(&format!(" --region {}", shell_quote(region)));
+    }
+    command
+}
+
+/// `text` as one POSIX shell word: in single quotes, each `'` written `'\''`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The alert that names the deployment, the hook, and each check with its
@@ -917,7 +998,7 @@ mod tests {
 
     #[test]
     fn a_payload_without_the_hook_execution_id_names_the_field() {
-        let error = HookInvocation::parse(&json!({"DeploymentId": "d-1"})).unwrap_err();
+        let error = HookInvocation::parse(&json!({"DeploymentId": "d-A1B2C3D4E"})).unwrap_err();
         assert_eq!(
             error.to_string(),
             "hook payload: LifecycleEventHookExecutionId: missing"
@@ -1056,6 +1137,54 @@ mod tests {
     }
 
     #[test]
+    fn made_up_ids_are_refused_at_parse_time_naming_the_field() {
+        let parse = |deployment: &str, hook: &str| {
+            HookInvocation::parse(
+                &json!({"DeploymentId": deployment, "LifecycleEventHookExecutionId": hook}),
+            )
+        };
+        parse("d-A1B2C3D4E", "eyJlbmNyeXB0ZWREYXRhIjoiQUJD+/=").expect("CodeDeploy's forms");
+        for bad in [
+            "d-1",
+            "d-a1b2c3d4e",
+            "D-A1B2C3D4E",
+            "d-A1B2C3D4E5",
+            "d-A1B2C3D4 ",
+            "x-A1B2C3D4E",
+        ] {
+            let error = parse(bad, "hook-1").unwrap_err().to_string();
+            assert!(
+                error.starts_with("hook payload: DeploymentId: ")
+                    && error.contains("not a CodeDeploy deployment id"),
+                "{bad}: {error}"
+            );
+        }
+        for bad in [
+            "hook 1",
+            "x' --status Succeeded",
+            "a;b",
+            "$(id)",
+            &"a".repeat(MAX_HOOK_EXECUTION_ID + 1),
+        ] {
+            let error = parse("d-A1B2C3D4E", bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with("hook payload: LifecycleEventHookExecutionId: "),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_manual_command_is_shell_quoted_and_names_the_region() {
+        let invocation = HookInvocation {
+            deployment_id: "d-A1B2C3D4E".into(),
+            hook_execution_id: "ab+/=".into(),
+        };
+        assert_eq!(
+            manual_status_command(&invocation, HookStatus::Failed, Some("eu-west-1")),
+            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id 'd-A1B2C3D4E' --lifecycle-event-hook-execution-id 'ab+/=' --status Failed --region 'eu-west-1'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 
     #[test]

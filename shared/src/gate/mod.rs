@@ -185,6 +185,7 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
         Err(StatusError {
             message: "no answer before the invocation's deadline".to_owned(),
             transient: true,
+            no_such_hook: false,
         })
     });
     let mut unreported = None;
