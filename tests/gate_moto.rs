@@ -824,6 +824,16 @@ fn in_lambda() -> Invocation {
     }
 }
 
+fn access_denied_put() -> Rule {
+    mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "AccessDeniedException", "message": "User: arn:aws:sts::123456789012:assumed-role/gate is not authorized to perform: codedeploy:PutLifecycleEventHookExecutionStatus"}"#.to_owned()),
+        )
+        .build()
+}
+
 #[tokio::test]
 async fn access_denied_on_the_status_report_still_sends_the_notice() {
     let config = moto_config().await;
@@ -832,13 +842,7 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
     gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
-    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
-        .sequence()
-        .http_status(
-            400,
-            Some(r#"{"__type": "AccessDeniedException", "message": "User: arn:aws:sts::123456789012:assumed-role/gate is not authorized to perform: codedeploy:PutLifecycleEventHookExecutionStatus"}"#.to_owned()),
-        )
-        .build();
+    let put = access_denied_put();
     let mut rules = deployment_rules();
     rules.push(put.clone());
     gate.codedeploy = codedeploy_with(&rules);
@@ -850,11 +854,11 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
         None,
         &effects,
         &gate::http_client(),
-        &Invocation::within(Duration::from_secs(30)),
+        &in_lambda(),
     )
     .await;
     assert!(
-        matches!(&outcome, Err(e) if e.to_string().contains("AccessDenied")),
+        matches!(&outcome, Ok(GateOutcome::Unreported { reason, .. }) if reason.contains("AccessDenied")),
         "{outcome:?}"
     );
     assert_eq!(put.num_calls(), 1);
@@ -884,6 +888,273 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
         "{}",
         message.message
     );
+    assert_eq!(
+        message.attributes["state"], "Unanswered",
+        "subscribers filtering on state=Succeeded must not take it for a passed gate"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_on_the_report_is_notified_once_and_a_second_delivery_runs_no_check() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = access_denied_put();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let run = async || {
+        gate::run(
+            &payload(),
+            &settings,
+            &gate,
+            Some(&ledger),
+            &effects,
+            &gate::http_client(),
+            &in_lambda(),
+        )
+        .await
+    };
+    let first = run().await;
+    assert!(
+        matches!(&first, Ok(GateOutcome::Unreported { .. })),
+        "answered for good, not an error Lambda retries: {first:?}"
+    );
+    let second = run().await;
+    assert!(
+        matches!(&second, Ok(GateOutcome::AlreadyReported { .. })),
+        "a second delivery finds the hook done: {second:?}"
+    );
+    assert_eq!(invoke.num_calls(), 1, "the smoke payload is sent once");
+    assert_eq!(put.num_calls(), 1);
+    assert_eq!(effects.seen().len(), 1, "one notice");
+    let reported = effects.reported();
+    assert_eq!(reported.len(), 1, "one failure report: {reported:?}");
+    assert!(
+        reported[0].reason.contains("AccessDenied") && reported[0].reason.contains(HOOK),
+        "{}",
+        reported[0].reason
+    );
+}
+
+/// Runs the gate as Lambda would deliver one hook: the first delivery and
+/// then its retries, until one returns `Ok` (at most four invocations).
+async fn until_answered(
+    gate: &GateAws,
+    settings: &Settings,
+    ledger: &signalbox::idempotency::Ledger,
+    effects: &DryRun,
+) -> (Vec<String>, GateOutcome) {
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        match gate::run(
+            &payload(),
+            settings,
+            gate,
+            Some(ledger),
+            effects,
+            &gate::http_client(),
+            &in_lambda(),
+        )
+        .await
+        {
+            Ok(outcome) => return (errors, outcome),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    panic!("never answered: {errors:?}")
+}
+
+#[tokio::test]
+async fn a_read_still_throttled_on_lambdas_last_retry_reports_failed_with_the_reason() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let mut gate = GateAws::new(&config);
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#.to_owned()),
+        )
+        .times(10)
+        .build();
+    let mut rules = deployment_rules();
+    rules[0] = get.clone();
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    rules.push(failed.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let (errors, outcome) = until_answered(&gate, &settings, &ledger, &effects).await;
+    assert_eq!(
+        errors.len(),
+        usize::try_from(signalbox::invocation::ASYNC_RETRIES).unwrap(),
+        "an error for each of Lambda's retries but the last: {errors:?}"
+    );
+    let GateOutcome::Reported { verdict, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Failed");
+    assert!(
+        verdict.reason.contains("ThrottlingException") && verdict.reason.contains("attempt 3 of 3"),
+        "{}",
+        verdict.reason
+    );
+    assert_eq!(failed.num_calls(), 1, "Failed, reported once");
+    assert_eq!(
+        effects.seen().len(),
+        1,
+        "and notified: {:?}",
+        effects.seen()
+    );
+}
+
+#[tokio::test]
+async fn a_report_still_throttled_on_the_last_attempt_sends_the_unanswered_notice() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#.to_owned()),
+        )
+        .times(10)
+        .build();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let (errors, outcome) = until_answered(&gate, &settings, &ledger, &effects).await;
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        matches!(&outcome, GateOutcome::Unreported { reason, .. } if reason.contains("ThrottlingException")),
+        "{outcome:?}"
+    );
+    assert_eq!(put.num_calls(), 3);
+    let seen = effects.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let Action::Publish(message) = &seen[0].1 else {
+        panic!("{seen:?}")
+    };
+    assert!(
+        message.subject.starts_with("Hook unanswered"),
+        "{}",
+        message.subject
+    );
+    assert_eq!(effects.reported().len(), 1);
+}
+
+#[tokio::test]
+async fn a_made_up_deployment_id_goes_to_the_failure_queue_without_an_aws_call() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let mut gate = GateAws::new(&config);
+    let succeeded = put_rule(LifecycleEventStatus::Succeeded);
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    let mut rules = deployment_rules();
+    rules.push(succeeded.clone());
+    rules.push(failed.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    for (payload, field) in [
+        (
+            json!({"DeploymentId": "d-1; aws iam delete-role", "LifecycleEventHookExecutionId": HOOK}),
+            "DeploymentId",
+        ),
+        (
+            json!({"DeploymentId": DEPLOYMENT, "LifecycleEventHookExecutionId": "x' --status Succeeded"}),
+            "LifecycleEventHookExecutionId",
+        ),
+    ] {
+        let effects = DryRun::default();
+        let outcome = gate::run(
+            &payload,
+            &settings,
+            &gate,
+            None,
+            &effects,
+            &gate::http_client(),
+            &in_lambda(),
+        )
+        .await;
+        assert!(
+            matches!(&outcome, Ok(GateOutcome::Rejected { reason }) if reason.contains(field)),
+            "{outcome:?}"
+        );
+        assert_eq!(effects.reported().len(), 1);
+        assert!(effects.seen().is_empty());
+    }
+    assert_eq!(
+        (
+            rules[0].num_calls(),
+            succeeded.num_calls(),
+            failed.num_calls()
+        ),
+        (0, 0, 0),
+        "no CodeDeploy call for a made-up id"
+    );
+}
+
+#[tokio::test]
+async fn a_hook_codedeploy_does_not_know_gets_no_unanswered_notice() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "InvalidLifecycleEventHookExecutionIdException", "message": "not a hook execution of this deployment"}"#.to_owned()),
+        )
+        .build();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let outcome = gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &in_lambda(),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Ok(GateOutcome::Unreported { reason, .. }) if reason.contains("InvalidLifecycleEventHookExecutionId")),
+        "{outcome:?}"
+    );
+    assert!(
+        effects.seen().is_empty(),
+        "no hook to answer by hand: {:?}",
+        effects.seen()
+    );
+    assert_eq!(effects.reported().len(), 1, "the failure queue has it");
+}
+
 #[tokio::test]
 async fn an_allow_test_traffic_event_in_progress_is_not_taken_for_the_hook() {
     // ECS: the target lists the test-traffic event as AllowTestTraffic; while
