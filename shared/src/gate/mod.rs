@@ -1,6 +1,9 @@
 //! deploy-gate's handler: one CodeDeploy lifecycle hook execution in, one
-//! status out. It always reports, before its own deadline, and reports once:
+//! status out. It reports once, before its own deadline, at the latest on
+//! Lambda's last retry (a status CodeDeploy refuses for good is notified
+//! instead):
 //!
+//! 0. count the attempt in the idempotency table;
 //! 1. claim the hook execution in the idempotency table (a redelivery finds
 //!    it done and does nothing);
 //! 2. read the configuration and the deployment; broken ones mean `Failed`
