@@ -170,10 +170,12 @@ impl HookInvocation {
 }
 
 /// Whether `id` has the form of a CodeDeploy deployment id: `d-` and 9
-/// upper-case letters or digits (e.g. `d-A1B2C3D4E`, as CodeDeploy's
-/// `CreateDeployment` answers and its user guide's examples show; the API
-/// reference types it as a plain string). Checked before any AWS call, so a
-/// made-up id never reaches CodeDeploy or the manual command.
+/// upper-case letters or digits, as CodeDeploy's ids appear in AWS's own
+/// examples (`d-A1B2C3123` in the AWS CLI's `aws deploy get-deployment`
+/// example, <https://docs.aws.amazon.com/code-library/latest/ug/codedeploy_example_codedeploy_GetDeployment_section.html>;
+/// `d-QZMRGSTEX` in the same page's PowerShell example). The API reference
+/// types it as a plain string without a pattern. Checked before any AWS
+/// call, so a made-up id never reaches CodeDeploy or the manual command.
 pub fn is_deployment_id(id: &str) -> bool {
     id.len() == 11
         && id.starts_with("d-")
