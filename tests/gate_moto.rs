@@ -40,7 +40,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn checks(json: Value) -> Vec<Check> {
     let text = json!({"gates": [{"application": "a", "deployment_group": "g", "checks": json}]});
     // Many checks side by side, run through `run_checks` directly: a
-    // budget for all of them, not one hook's 23 s.
+    // budget for all of them, not one hook's 20 s.
     GateConfig::parse_within(&text.to_string(), Duration::from_secs(900))
         .expect("valid configuration")
         .gates[0]
@@ -347,7 +347,7 @@ fn get_deployment_output(platform: ComputePlatform) -> GetDeploymentOutput {
     let spec = json!({"version": 0.0, "Resources": [{"checkout": {"Type": "AWS::Lambda::Function",
         "Properties": {"Name": "checkout", "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}]});
     let mut info = DeploymentInfo::builder()
-        .deployment_id("d-1")
+        .deployment_id(DEPLOYMENT)
         .application_name("shop")
         .deployment_group_name("g")
         .compute_platform(platform.clone());
@@ -366,7 +366,7 @@ fn get_deployment_output(platform: ComputePlatform) -> GetDeploymentOutput {
 
 fn get_deployment_rule(platform: ComputePlatform) -> Rule {
     mock!(aws_sdk_codedeploy::Client::get_deployment)
-        .match_requests(|r| r.deployment_id() == Some("d-1"))
+        .match_requests(|r| r.deployment_id() == Some(DEPLOYMENT))
         .then_output(move || get_deployment_output(platform.clone()))
 }
 
@@ -396,9 +396,11 @@ async fn settings(config: &aws_config::SdkConfig, checks: Value) -> Settings {
 }
 
 const HOOK: &str = "hook-1";
+/// The deployment of every test here, as CodeDeploy names one.
+const DEPLOYMENT: &str = "d-ABCDE1234";
 
 fn payload() -> Value {
-    json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": HOOK})
+    json!({"DeploymentId": DEPLOYMENT, "LifecycleEventHookExecutionId": HOOK})
 }
 
 #[tokio::test]
@@ -426,7 +428,7 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
     gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .match_requests(|r| {
-            r.deployment_id() == Some("d-1")
+            r.deployment_id() == Some(DEPLOYMENT)
                 && r.lifecycle_event_hook_execution_id() == Some(HOOK)
                 && r.status() == Some(&LifecycleEventStatus::Succeeded)
         })
@@ -602,7 +604,7 @@ async fn a_failed_gate_notifies_sns_with_the_hook_and_every_check() {
 fn put_rule(status: LifecycleEventStatus) -> Rule {
     mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .match_requests(move |r| {
-            r.deployment_id() == Some("d-1")
+            r.deployment_id() == Some(DEPLOYMENT)
                 && r.lifecycle_event_hook_execution_id() == Some(HOOK)
                 && r.status() == Some(&status)
         })
@@ -713,7 +715,7 @@ async fn an_invoke_that_takes_4_s_passes_with_an_8_s_check_timeout_and_is_sent_o
             .build(),
     );
     let deployment = Deployment {
-        deployment_id: "d-1".into(),
+        deployment_id: DEPLOYMENT.into(),
         compute_platform: "Lambda".into(),
         lambda: Some(signalbox::flows::deploy_gate::LambdaTarget {
             function: "checkout".into(),
@@ -814,6 +816,24 @@ async fn throttled_get_deployment_then_success_reports_the_hook_once_succeeded()
     assert_eq!(get.num_calls(), 2);
 }
 
+/// An invocation of the deployed function (its ARN names the region).
+fn in_lambda() -> Invocation {
+    Invocation {
+        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:CodeDeployHook_signalbox-deploy-gate-51af3dc0".to_owned(),
+        ..Invocation::within(Duration::from_secs(30))
+    }
+}
+
+fn access_denied_put() -> Rule {
+    mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "AccessDeniedException", "message": "User: arn:aws:sts::123456789012:assumed-role/gate is not authorized to perform: codedeploy:PutLifecycleEventHookExecutionStatus"}"#.to_owned()),
+        )
+        .build()
+}
+
 #[tokio::test]
 async fn access_denied_on_the_status_report_still_sends_the_notice() {
     let config = moto_config().await;
@@ -822,13 +842,7 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
     gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
-    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
-        .sequence()
-        .http_status(
-            400,
-            Some(r#"{"__type": "AccessDeniedException", "message": "User: arn:aws:sts::123456789012:assumed-role/gate is not authorized to perform: codedeploy:PutLifecycleEventHookExecutionStatus"}"#.to_owned()),
-        )
-        .build();
+    let put = access_denied_put();
     let mut rules = deployment_rules();
     rules.push(put.clone());
     gate.codedeploy = codedeploy_with(&rules);
@@ -840,11 +854,11 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
         None,
         &effects,
         &gate::http_client(),
-        &Invocation::within(Duration::from_secs(30)),
+        &in_lambda(),
     )
     .await;
     assert!(
-        matches!(&outcome, Err(e) if e.to_string().contains("AccessDenied")),
+        matches!(&outcome, Ok(GateOutcome::Unreported { reason, .. }) if reason.contains("AccessDenied")),
         "{outcome:?}"
     );
     assert_eq!(put.num_calls(), 1);
@@ -864,7 +878,7 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
     );
     assert!(
         message.message.contains(
-            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id d-1 --lifecycle-event-hook-execution-id hook-1 --status Succeeded"
+            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id 'd-ABCDE1234' --lifecycle-event-hook-execution-id 'hook-1' --status Succeeded --region 'eu-west-1'"
         ),
         "{}",
         message.message
@@ -873,6 +887,423 @@ async fn access_denied_on_the_status_report_still_sends_the_notice() {
         message.message.contains("AccessDenied"),
         "{}",
         message.message
+    );
+    assert_eq!(
+        message.attributes["state"], "Unanswered",
+        "subscribers filtering on state=Succeeded must not take it for a passed gate"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_on_the_report_is_notified_once_and_a_second_delivery_runs_no_check() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = access_denied_put();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let run = async || {
+        gate::run(
+            &payload(),
+            &settings,
+            &gate,
+            Some(&ledger),
+            &effects,
+            &gate::http_client(),
+            &in_lambda(),
+        )
+        .await
+    };
+    let first = run().await;
+    assert!(
+        matches!(&first, Ok(GateOutcome::Unreported { .. })),
+        "answered for good, not an error Lambda retries: {first:?}"
+    );
+    let second = run().await;
+    assert!(
+        matches!(&second, Ok(GateOutcome::AlreadyReported { .. })),
+        "a second delivery finds the hook done: {second:?}"
+    );
+    assert_eq!(invoke.num_calls(), 1, "the smoke payload is sent once");
+    assert_eq!(put.num_calls(), 1);
+    assert_eq!(effects.seen().len(), 1, "one notice");
+    let reported = effects.reported();
+    assert_eq!(reported.len(), 1, "one failure report: {reported:?}");
+    assert!(
+        reported[0].reason.contains("AccessDenied") && reported[0].reason.contains(HOOK),
+        "{}",
+        reported[0].reason
+    );
+}
+
+/// Runs the gate as Lambda would deliver one hook: the first delivery and
+/// then its retries, until one returns `Ok` (at most four invocations).
+async fn until_answered(
+    gate: &GateAws,
+    settings: &Settings,
+    ledger: &signalbox::idempotency::Ledger,
+    effects: &DryRun,
+) -> (Vec<String>, GateOutcome) {
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        match gate::run(
+            &payload(),
+            settings,
+            gate,
+            Some(ledger),
+            effects,
+            &gate::http_client(),
+            &in_lambda(),
+        )
+        .await
+        {
+            Ok(outcome) => return (errors, outcome),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    panic!("never answered: {errors:?}")
+}
+
+#[tokio::test]
+async fn a_read_still_throttled_on_lambdas_last_retry_reports_failed_with_the_reason() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let mut gate = GateAws::new(&config);
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#.to_owned()),
+        )
+        .times(10)
+        .build();
+    let mut rules = deployment_rules();
+    rules[0] = get.clone();
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    rules.push(failed.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let (errors, outcome) = until_answered(&gate, &settings, &ledger, &effects).await;
+    assert_eq!(
+        errors.len(),
+        usize::try_from(signalbox::invocation::ASYNC_RETRIES).unwrap(),
+        "an error for each of Lambda's retries but the last: {errors:?}"
+    );
+    let GateOutcome::Reported { verdict, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Failed");
+    assert!(
+        verdict.reason.contains("ThrottlingException") && verdict.reason.contains("attempt 3 of 3"),
+        "{}",
+        verdict.reason
+    );
+    assert_eq!(failed.num_calls(), 1, "Failed, reported once");
+    assert_eq!(
+        effects.seen().len(),
+        1,
+        "and notified: {:?}",
+        effects.seen()
+    );
+}
+
+#[tokio::test]
+async fn a_report_still_throttled_on_the_last_attempt_sends_the_unanswered_notice() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#.to_owned()),
+        )
+        .times(10)
+        .build();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let (errors, outcome) = until_answered(&gate, &settings, &ledger, &effects).await;
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        matches!(&outcome, GateOutcome::Unreported { reason, .. } if reason.contains("ThrottlingException")),
+        "{outcome:?}"
+    );
+    assert_eq!(put.num_calls(), 3);
+    let seen = effects.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let Action::Publish(message) = &seen[0].1 else {
+        panic!("{seen:?}")
+    };
+    assert!(
+        message.subject.starts_with("Hook unanswered"),
+        "{}",
+        message.subject
+    );
+    assert_eq!(effects.reported().len(), 1);
+}
+
+#[tokio::test]
+async fn a_made_up_deployment_id_goes_to_the_failure_queue_without_an_aws_call() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let mut gate = GateAws::new(&config);
+    let succeeded = put_rule(LifecycleEventStatus::Succeeded);
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    let mut rules = deployment_rules();
+    rules.push(succeeded.clone());
+    rules.push(failed.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    for (payload, field) in [
+        (
+            json!({"DeploymentId": "d-1; aws iam delete-role", "LifecycleEventHookExecutionId": HOOK}),
+            "DeploymentId",
+        ),
+        (
+            json!({"DeploymentId": DEPLOYMENT, "LifecycleEventHookExecutionId": "x' --status Succeeded"}),
+            "LifecycleEventHookExecutionId",
+        ),
+    ] {
+        let effects = DryRun::default();
+        let outcome = gate::run(
+            &payload,
+            &settings,
+            &gate,
+            None,
+            &effects,
+            &gate::http_client(),
+            &in_lambda(),
+        )
+        .await;
+        assert!(
+            matches!(&outcome, Ok(GateOutcome::Rejected { reason }) if reason.contains(field)),
+            "{outcome:?}"
+        );
+        assert_eq!(effects.reported().len(), 1);
+        assert!(effects.seen().is_empty());
+    }
+    assert_eq!(
+        (
+            rules[0].num_calls(),
+            succeeded.num_calls(),
+            failed.num_calls()
+        ),
+        (0, 0, 0),
+        "no CodeDeploy call for a made-up id"
+    );
+}
+
+#[tokio::test]
+async fn a_hook_codedeploy_does_not_know_gets_no_unanswered_notice() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type": "InvalidLifecycleEventHookExecutionIdException", "message": "not a hook execution of this deployment"}"#.to_owned()),
+        )
+        .build();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = DryRun::default();
+    let outcome = gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &in_lambda(),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Ok(GateOutcome::Unreported { reason, .. }) if reason.contains("InvalidLifecycleEventHookExecutionId")),
+        "{outcome:?}"
+    );
+    assert!(
+        effects.seen().is_empty(),
+        "no hook to answer by hand: {:?}",
+        effects.seen()
+    );
+    assert_eq!(effects.reported().len(), 1, "the failure queue has it");
+}
+
+#[tokio::test]
+async fn an_allow_test_traffic_event_in_progress_is_not_taken_for_the_hook() {
+    // ECS: the target lists the test-traffic event as AllowTestTraffic; while
+    // it shows InProgress beside AfterAllowTestTraffic, the hook is the latter.
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let config = moto_config().await;
+    let settings = settings(
+        &config,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"], "http": {"url": server.uri()}}]),
+    )
+    .await;
+    let mut gate = GateAws::new(&config);
+    let mut rules = deployment_rules_at(ComputePlatform::Ecs, Some("AfterAllowTestTraffic"));
+    rules[2] = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
+        let events = [
+            ("Start", LifecycleEventStatus::Succeeded),
+            ("AllowTestTraffic", LifecycleEventStatus::InProgress),
+            ("AfterAllowTestTraffic", LifecycleEventStatus::InProgress),
+        ]
+        .into_iter()
+        .map(|(name, status)| {
+            LifecycleEvent::builder()
+                .lifecycle_event_name(name)
+                .status(status)
+                .build()
+        })
+        .collect::<Vec<_>>();
+        BatchGetDeploymentTargetsOutput::builder()
+            .deployment_targets(
+                DeploymentTarget::builder()
+                    .ecs_target(
+                        EcsTarget::builder()
+                            .target_id("cluster:service")
+                            .set_lifecycle_events(Some(events))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let succeeded = put_rule(LifecycleEventStatus::Succeeded);
+    rules.push(succeeded.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
+    let GateOutcome::Reported { hook, verdict, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        hook.as_deref(),
+        Some("AfterAllowTestTraffic"),
+        "{verdict:?}"
+    );
+    assert_eq!(succeeded.num_calls(), 1, "{verdict:?}");
+}
+
+/// A Lambda stand-in (moto runs functions only with Docker) and a gate whose
+/// Lambda client goes to it, with the function's own client timeouts.
+async fn lambda_stand_in() -> (MockServer, GateAws) {
+    let server = MockServer::start().await;
+    let config = moto_config().await;
+    let mut gate = GateAws::new(&config);
+    gate.lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .endpoint_url(server.uri())
+            .timeout_config(signalbox::aws::timeouts())
+            .build(),
+    );
+    (server, gate)
+}
+
+async fn invoke_once(
+    gate: &GateAws,
+    timeout_seconds: u64,
+) -> signalbox::flows::deploy_gate::CheckOutcome {
+    let deployment = Deployment {
+        deployment_id: DEPLOYMENT.into(),
+        compute_platform: "Lambda".into(),
+        lambda: Some(signalbox::flows::deploy_gate::LambdaTarget {
+            function: "checkout".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+        }),
+        ..Deployment::default()
+    };
+    let checks = checks(json!([{"name": "smoke", "timeout_seconds": timeout_seconds,
+        "invoke": {"expect": {"field": "statusCode", "equals": [200]}}}]));
+    let refs: Vec<&Check> = checks.iter().collect();
+    run_checks(
+        &refs,
+        &deployment,
+        gate,
+        &gate::http_client(),
+        Deadline::after(Duration::from_secs(20)),
+    )
+    .await
+    .remove(0)
+}
+
+#[tokio::test]
+async fn an_invoke_lambda_throttles_once_is_sent_again_and_passes() {
+    let (server, gate) = lambda_stand_in().await;
+    // Lambda's answer to a throttled Invoke (the function did not run).
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-amzn-ErrorType", "TooManyRequestsException")
+                .insert_header("content-type", "application/json")
+                .set_body_string(r#"{"Type": "User", "Reason": "ConcurrentInvocationLimitExceeded", "message": "Rate Exceeded."}"#),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"statusCode": 200}"#))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let found = invoke_once(&gate, 5).await;
+    assert!(found.passed, "{found:?}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "sent again after the refusal"
+    );
+}
+
+#[tokio::test]
+async fn an_invoke_that_times_out_is_not_sent_again() {
+    let (server, gate) = lambda_stand_in().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"statusCode": 200}"#)
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    let found = invoke_once(&gate, 2).await;
+    assert!(!found.passed, "{found:?}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "the function may have run: never sent again"
     );
 }
 
@@ -933,7 +1364,7 @@ async fn a_60_s_watch_is_refused_by_validation_in_the_function() {
     assert_eq!(verdict.status.as_str(), "Failed");
     assert!(
         verdict.reason.contains(
-            "gates[0].checks[0].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s"
+            "gates[0].checks[0].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 20 s"
         ),
         "{}",
         verdict.reason

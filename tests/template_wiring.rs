@@ -825,6 +825,28 @@ fn every_function_timeout_is_the_one_the_code_budgets_for() {
 }
 
 #[test]
+fn deploy_gates_retries_are_the_ones_it_counts_its_attempts_against() {
+    // deploy-gate answers a hook on Lambda's last retry rather than leave it
+    // unanswered: it must know how many retries there are.
+    let template = template::load();
+    assert_eq!(
+        template["Globals"]["Function"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(),
+        Some(signalbox::invocation::ASYNC_RETRIES),
+        "Globals.Function.EventInvokeConfig.MaximumRetryAttempts must equal signalbox::invocation::ASYNC_RETRIES"
+    );
+    let gate = template::functions(&template)
+        .into_iter()
+        .find(|f| function_of(f) == Function::DeployGate)
+        .expect("the deploy-gate function");
+    assert_eq!(
+        gate.properties["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(),
+        Some(signalbox::invocation::ASYNC_RETRIES),
+        "{}: MaximumRetryAttempts is not ASYNC_RETRIES",
+        gate.logical_id
+    );
+}
+
+#[test]
 fn every_function_reports_permanent_failures_to_the_failed_invocations_queue() {
     let template = template::load();
     let stack = Stack::with_defaults(&template);

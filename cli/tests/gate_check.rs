@@ -182,7 +182,7 @@ fn a_60_s_watch_is_refused_locally_naming_the_field_and_the_figure() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(
         err.contains(
-            "gates[0].checks[2].timeout_seconds: 70 s does not fit the function's budget of 23 s"
+            "gates[0].checks[2].timeout_seconds: 70 s does not fit the function's budget of 20 s"
         ),
         "{err}"
     );
@@ -191,7 +191,7 @@ fn a_60_s_watch_is_refused_locally_naming_the_field_and_the_figure() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("gates[0].checks[2].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s"),
+        err.contains("gates[0].checks[2].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 20 s"),
         "{err}"
     );
     // A larger budget, asked for, lets it through (the checks at

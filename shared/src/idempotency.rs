@@ -301,6 +301,66 @@ impl Ledger {
     }
 }
 
+/// The attribute of an attempt counter ([`Ledger::count_attempt`]).
+const ATTEMPTS: &str = "attempts";
+
+impl Ledger {
+    /// Counts one more attempt at `key` and returns the count, this one
+    /// included (1 on the first). A conditional write on the count read
+    /// (GetItem, PutItem: no more rights than a claim needs), tried again
+    /// when another invocation counted in between. A count may come out
+    /// high (a write stored whose answer was lost), never low: callers use
+    /// it to stop waiting for retries, and stopping early is the safe side.
+    pub async fn count_attempt(&self, key: &str) -> Result<u64, LedgerError> {
+        for _ in 0..WRITE_TRIES {
+            let item = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(KEY, AttributeValue::S(key.to_owned()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
+            let seen = item.item().and_then(|i| i.get(ATTEMPTS));
+            let count = seen
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+                + 1;
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(KEY, AttributeValue::S(key.to_owned()))
+                .item(ATTEMPTS, n(count))
+                .item(EXPIRES_AT, n(now() + self.retention.as_secs()))
+                .expression_attribute_names("#a", ATTEMPTS);
+            put = match seen {
+                Some(value) => put
+                    .condition_expression("#a = :seen")
+                    .expression_attribute_values(":seen", value.clone()),
+                None => put.condition_expression("attribute_not_exists(#a)"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(count),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) => {
+                    return Err(LedgerError::Table(crate::aws::describe(
+                        "DynamoDB PutItem",
+                        &e,
+                    )));
+                }
+            }
+        }
+        Err(LedgerError::Table(format!(
+            "{key}: counted by other invocations {WRITE_TRIES} times in a row"
+        )))
+    }
+}
+
 /// How often a ledger write is tried in all, each try with the SDK's own
 /// retries; the callers bound the whole by the invocation's deadline.
 const WRITE_TRIES: u32 = 4;

@@ -15,6 +15,14 @@ use tokio::time::Instant;
 /// and the idempotency claim's lease derives from it.
 pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often Lambda retries an asynchronous invocation that returned an
+/// error: `template.yaml`'s `Globals.Function.EventInvokeConfig.MaximumRetryAttempts`
+/// (`tests/template_wiring.rs` checks it). Lambda makes the retries about one
+/// and two minutes later, so an error is retried within minutes, then goes to
+/// the on-failure queue ("Asynchronous invocation", AWS Lambda Developer
+/// Guide: <https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html>).
+pub const ASYNC_RETRIES: u64 = 2;
+
 /// Kept back at the end of an invocation to release claims and send a
 /// failure report (two DynamoDB or SQS calls, each bounded by the SDK's
 /// attempt timeout).

@@ -71,7 +71,7 @@ fn json_11(body: Value) -> ResponseTemplate {
         .set_body_json(body)
 }
 
-/// The CodeDeploy and Lambda stand-in. Each deployment `d-<group>` belongs to
+/// The CodeDeploy and Lambda stand-in. Each deployment [`deployment_id`] of a group belongs to
 /// application `shop`, deployment group `<group>`, and shifts function
 /// `checkout` (alias `live`) from version 1 to version 2, now at
 /// `BeforeAllowTraffic`. Lambda answers `{"status": "ok"}`.
@@ -86,11 +86,14 @@ async fn aws_stand_in(groups: &[&str]) -> MockServer {
     for group in groups {
         Mock::given(method("POST"))
             .and(header("x-amz-target", "CodeDeploy_20141006.GetDeployment"))
-            .and(body_string_contains(format!("\"d-{group}\"")))
+            .and(body_string_contains(format!(
+                "\"{}\"",
+                deployment_id(group)
+            )))
             .respond_with(json_11(json!({"deploymentInfo": {
                 "applicationName": "shop",
                 "deploymentGroupName": group,
-                "deploymentId": format!("d-{group}"),
+                "deploymentId": deployment_id(group),
                 "computePlatform": "Lambda",
                 "status": "InProgress",
                 "revision": {"revisionType": "AppSpecContent",
@@ -171,7 +174,13 @@ async fn gate_parameter(config: &aws_config::SdkConfig, text: &str) -> String {
 }
 
 fn hook(group: &str, execution: &str) -> Value {
-    json!({"DeploymentId": format!("d-{group}"), "LifecycleEventHookExecutionId": execution})
+    json!({"DeploymentId": deployment_id(group), "LifecycleEventHookExecutionId": execution})
+}
+
+/// The deployment of `group`, as CodeDeploy names one: `d-` and 9 upper-case
+/// letters or digits (`passes` → `d-PASSES000`).
+fn deployment_id(group: &str) -> String {
+    format!("d-{:0<9}", group.to_uppercase())
 }
 
 struct Stack {

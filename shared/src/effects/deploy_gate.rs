@@ -50,33 +50,59 @@ impl Probe for GateAws {
         // to a function that may have run it. Per-operation override:
         // https://docs.aws.amazon.com/sdk-for-rust/latest/dg/peroperation.html
         // (timeouts: https://docs.aws.amazon.com/sdk-for-rust/latest/dg/timeouts.html).
-        let once = aws_sdk_lambda::config::Builder::default()
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(timeout)
-                    .operation_attempt_timeout(timeout)
-                    .connect_timeout(crate::aws::CONNECT_TIMEOUT.min(timeout))
-                    .build(),
-            )
-            .retry_config(RetryConfig::disabled());
-        let output = self
-            .lambda
-            .invoke()
-            .function_name(function)
-            .qualifier(qualifier)
-            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_vec()))
-            .customize()
-            .config_override(once)
-            .send()
-            .await
-            .map_err(|e| ProbeError(crate::aws::describe("Lambda Invoke", &e)))?;
-        Ok(Invoked {
-            function_error: output.function_error().map(str::to_owned),
-            payload: output
-                .payload()
-                .map(|b| b.as_ref().to_vec())
-                .unwrap_or_default(),
-        })
+        // Only a request the function never saw is sent again, below.
+        let until = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(100);
+        let mut refused = 0u32;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let once = aws_sdk_lambda::config::Builder::default()
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .operation_timeout(left)
+                        .operation_attempt_timeout(left)
+                        .connect_timeout(crate::aws::CONNECT_TIMEOUT.min(left))
+                        .build(),
+                )
+                .retry_config(RetryConfig::disabled());
+            let result = self
+                .lambda
+                .invoke()
+                .function_name(function)
+                .qualifier(qualifier)
+                .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_vec()))
+                .customize()
+                .config_override(once)
+                .send()
+                .await;
+            let error = match result {
+                Ok(output) => {
+                    return Ok(Invoked {
+                        function_error: output.function_error().map(str::to_owned),
+                        payload: output
+                            .payload()
+                            .map(|b| b.as_ref().to_vec())
+                            .unwrap_or_default(),
+                    });
+                }
+                Err(e) => e,
+            };
+            let wait =
+                pause / 2 + Duration::from_millis(fastrand::u64(..=pause.as_millis() as u64 / 2));
+            if !never_ran(&error)
+                || until.saturating_duration_since(tokio::time::Instant::now()) <= wait
+            {
+                let described = crate::aws::describe("Lambda Invoke", &error);
+                return Err(ProbeError(if refused == 0 {
+                    described
+                } else {
+                    format!("{described} (after {refused} refused attempt(s))")
+                }));
+            }
+            refused += 1;
+            tokio::time::sleep(wait).await;
+            pause *= 2;
+        }
     }
 
     async fn alarm_states(&self, names: &[String]) -> Result<BTreeMap<String, String>, ProbeError> {
@@ -107,6 +133,47 @@ impl Probe for GateAws {
             }));
         }
         Ok(states)
+    }
+}
+
+/// Whether an `Invoke` failed before the function could run, so sending it
+/// again cannot run the smoke payload twice: Lambda refused it for
+/// throttling (`TooManyRequestsException`, HTTP 429: "the request throughput
+/// limit was exceeded", Invoke API reference,
+/// <https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html>), or no
+/// connection was made (refused, or the connect timeout). A timeout or a
+/// connection lost after the request went out may have run it: never again.
+fn never_ran(
+    error: &aws_sdk_lambda::error::SdkError<
+        aws_sdk_lambda::operation::invoke::InvokeError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> bool {
+    use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+    match error {
+        SdkError::ServiceError(e) => {
+            e.raw().status().as_u16() == 429
+                || e.err().is_too_many_requests_exception()
+                || e.err().code().is_some_and(|c| c.contains("Throttl"))
+        }
+        SdkError::DispatchFailure(e) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> =
+                e.as_connector_error().map(|c| c as _);
+            while let Some(cause) = source {
+                if cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+                    // The Smithy client's connect timeout ("HTTP connect
+                    // timeout occurred after …"), not its read timeout.
+                    || cause.to_string().contains("HTTP connect timeout")
+                {
+                    return true;
+                }
+                source = cause.source();
+            }
+            false
+        }
+        _ => false,
     }
 }
 
@@ -142,6 +209,13 @@ impl StatusReport for GateAws {
                     &e,
                 ),
                 transient: crate::aws::is_transient(&e),
+                // The API reference's errors for a deployment or hook
+                // execution that does not exist or whose id is malformed.
+                no_such_hook: e.as_service_error().is_some_and(|s| {
+                    s.is_deployment_does_not_exist_exception()
+                        || s.is_invalid_deployment_id_exception()
+                        || s.is_invalid_lifecycle_event_hook_execution_id_exception()
+                }),
             }),
         }
     }

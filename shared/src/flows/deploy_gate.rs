@@ -55,13 +55,20 @@ pub const MAX_ALARM_NAMES: std::ops::RangeInclusive<usize> = 1..=100;
 /// status (one CodeDeploy call) and send the notice.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(4);
 
+/// Kept back from the checks at the start of the working time: the checks'
+/// deadline is counted from the invocation's start, and the claim and the
+/// reads (idempotency table, SSM, GetDeployment, the deployment's targets)
+/// come first.
+pub const READ_MARGIN: Duration = Duration::from_secs(3);
+
 /// The time all checks of one hook share in the deployed function: its
-/// timeout less the cleanup margin and [`REPORT_MARGIN`] (23 s). Validation
-/// refuses a configuration whose checks cannot finish within it, and
-/// `signalbox gate check` uses it by default.
+/// timeout less the cleanup margin, [`READ_MARGIN`] and [`REPORT_MARGIN`]
+/// (20 s). Validation refuses a configuration whose checks cannot finish
+/// within it, and `signalbox gate check` uses it by default.
 pub const CHECK_BUDGET: Duration = Duration::from_secs(
     crate::invocation::FUNCTION_TIMEOUT.as_secs()
         - crate::invocation::CLEANUP_MARGIN.as_secs()
+        - READ_MARGIN.as_secs()
         - REPORT_MARGIN.as_secs(),
 );
 
@@ -135,10 +142,68 @@ impl HookInvocation {
                 problem: "missing".to_owned(),
             }),
         };
+        let deployment_id = field("DeploymentId")?;
+        if !is_deployment_id(&deployment_id) {
+            return Err(GateError::Payload {
+                field: "DeploymentId".to_owned(),
+                problem: format!(
+                    "{:?} is not a CodeDeploy deployment id (d- and 9 upper-case letters or digits)",
+                    shorten(&deployment_id)
+                ),
+            });
+        }
+        let hook_execution_id = field("LifecycleEventHookExecutionId")?;
+        if !is_hook_execution_id(&hook_execution_id) {
+            return Err(GateError::Payload {
+                field: "LifecycleEventHookExecutionId".to_owned(),
+                problem: format!(
+                    "{:?} is not a lifecycle event hook execution id (1 to {MAX_HOOK_EXECUTION_ID} letters, digits and + / = _ . : -)",
+                    shorten(&hook_execution_id)
+                ),
+            });
+        }
         Ok(HookInvocation {
-            deployment_id: field("DeploymentId")?,
-            hook_execution_id: field("LifecycleEventHookExecutionId")?,
+            deployment_id,
+            hook_execution_id,
         })
+    }
+}
+
+/// Whether `id` has the form of a CodeDeploy deployment id: `d-` and 9
+/// upper-case letters or digits, as CodeDeploy's ids appear in AWS's own
+/// examples (`d-A1B2C3123` in the AWS CLI's `aws deploy get-deployment`
+/// example, <https://docs.aws.amazon.com/code-library/latest/ug/codedeploy_example_codedeploy_GetDeployment_section.html>;
+/// `d-QZMRGSTEX` in the same page's PowerShell example). The API reference
+/// types it as a plain string without a pattern. Checked before any AWS
+/// call, so a made-up id never reaches CodeDeploy or the manual command.
+pub fn is_deployment_id(id: &str) -> bool {
+    id.len() == 11
+        && id.starts_with("d-")
+        && id[2..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The longest hook execution id taken. CodeDeploy's ids are opaque tokens
+/// (base64-like text, a few hundred characters); the API reference types
+/// `lifecycleEventHookExecutionId` as a plain string without a pattern.
+pub const MAX_HOOK_EXECUTION_ID: usize = 2048;
+
+/// Whether `id` can be a lifecycle event hook execution id: 1 to
+/// [`MAX_HOOK_EXECUTION_ID`] characters of the base64 and URL-safe
+/// alphabets (no spaces, quotes or shell metacharacters).
+pub fn is_hook_execution_id(id: &str) -> bool {
+    (1..=MAX_HOOK_EXECUTION_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=_.:-".contains(&b))
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text.to_owned()
     }
 }
 
@@ -495,12 +560,16 @@ impl GateConfig {
                         if a.watch_seconds.is_nan() || a.watch_seconds < 0.0 {
                             return bad(format!("{at}.watch_seconds"), "expected seconds from 0");
                         }
+                        // The last look at the window's end is one
+                        // DescribeAlarms call, which may take its whole
+                        // attempt timeout: it too must end within the check's.
                         let timeout = check.timeout().as_secs_f64().min(budget_s);
-                        if a.watch_seconds >= timeout {
+                        let last_look = crate::aws::ATTEMPT_TIMEOUT.as_secs_f64();
+                        if a.watch_seconds + last_look > timeout {
                             return bad(
                                 format!("{at}.watch_seconds"),
                                 &format!(
-                                    "a watch of {} s does not fit the function's budget of {budget_s} s for the checks of one hook (and must be shorter than the check's timeout of {} s); watch longer with CodeDeploy's alarm-based rollback",
+                                    "a watch of {} s does not fit the function's budget of {budget_s} s for the checks of one hook (the watch and {last_look} s for its last DescribeAlarms must fit the check's timeout of {} s); watch longer with CodeDeploy's alarm-based rollback",
                                     a.watch_seconds,
                                     check.timeout().as_secs_f64()
                                 ),
@@ -650,6 +719,11 @@ pub enum Reported {
 pub struct StatusError {
     pub message: String,
     pub transient: bool,
+    /// CodeDeploy says there is no such hook to answer
+    /// (`DeploymentDoesNotExistException`, `InvalidDeploymentIdException`,
+    /// `InvalidLifecycleEventHookExecutionIdException`): no one can answer it
+    /// by hand either, so no "unanswered" notice goes out.
+    pub no_such_hook: bool,
 }
 
 /// Reports the hook's status to CodeDeploy.
@@ -785,6 +859,9 @@ pub fn plan_notice(
     let mut alert = describe(invocation, deployment, verdict, region);
     if let Some(problem) = unreported {
         alert.severity = Severity::Error;
+        // The SNS `state` attribute subscribers filter on: the hook has no
+        // status, whatever the checks found.
+        alert.state = UNANSWERED.to_owned();
         alert.headline = format!(
             "Hook unanswered: deployment gate could not report {} for deployment {}",
             verdict.status.as_str(),
@@ -793,22 +870,39 @@ pub fn plan_notice(
         alert.error = Some(format!(
             "{} The status was not reported ({problem}): CodeDeploy waits for it until the hook times out (an hour), then fails the deployment. Answer it by hand: {}",
             alert.error.as_deref().map_or(String::new(), |e| format!("{e}.")),
-            manual_status_command(invocation, verdict.status)
+            manual_status_command(invocation, verdict.status, region)
         ).trim_start().to_owned());
     }
     crate::flows::alert_actions(&mut plan, &alert, channels);
     plan
 }
 
+/// The notice's `state` when the status could not be reported.
+pub const UNANSWERED: &str = "Unanswered";
+
 /// The AWS CLI command that reports `status` for the hook execution by hand
-/// (`aws deploy put-lifecycle-event-hook-execution-status`, AWS CLI reference).
-pub fn manual_status_command(invocation: &HookInvocation, status: HookStatus) -> String {
-    format!(
+/// (`aws deploy put-lifecycle-event-hook-execution-status`, AWS CLI reference;
+/// `--region` is the CLI's global option), its values shell-quoted.
+pub fn manual_status_command(
+    invocation: &HookInvocation,
+    status: HookStatus,
+    region: Option<&str>,
+) -> String {
+    let mut command = format!(
         "aws deploy put-lifecycle-event-hook-execution-status --deployment-id {} --lifecycle-event-hook-execution-id {} --status {}",
-        invocation.deployment_id,
-        invocation.hook_execution_id,
+        shell_quote(&invocation.deployment_id),
+        shell_quote(&invocation.hook_execution_id),
         status.as_str()
-    )
+    );
+    if let Some(region) = region.filter(|r| !r.is_empty()) {
+        command.push_str(&format!(" --region {}", shell_quote(region)));
+    }
+    command
+}
+
+/// `text` as one POSIX shell word: in single quotes, each `'` written `'\''`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The alert that names the deployment, the hook, and each check with its
@@ -906,7 +1000,7 @@ mod tests {
 
     #[test]
     fn a_payload_without_the_hook_execution_id_names_the_field() {
-        let error = HookInvocation::parse(&json!({"DeploymentId": "d-1"})).unwrap_err();
+        let error = HookInvocation::parse(&json!({"DeploymentId": "d-A1B2C3D4E"})).unwrap_err();
         assert_eq!(
             error.to_string(),
             "hook payload: LifecycleEventHookExecutionId: missing"
@@ -1004,19 +1098,19 @@ mod tests {
             config_error(&with_check(
                 json!({"name": "errors", "alarms": {"names": ["e"], "watch_seconds": 60}})
             )),
-            "gate configuration: gates[0].checks[1].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 23 s for the checks of one hook (and must be shorter than the check's timeout of 10 s); watch longer with CodeDeploy's alarm-based rollback"
+            "gate configuration: gates[0].checks[1].alarms.watch_seconds: a watch of 60 s does not fit the function's budget of 20 s for the checks of one hook (the watch and 3 s for its last DescribeAlarms must fit the check's timeout of 10 s); watch longer with CodeDeploy's alarm-based rollback"
         );
         assert_eq!(
             config_error(&with_check(
                 json!({"name": "slow", "timeout_seconds": 3600, "http": {"url": "https://h/"}})
             )),
-            "gate configuration: gates[0].checks[1].timeout_seconds: 3600 s does not fit the function's budget of 23 s for the checks of one hook"
+            "gate configuration: gates[0].checks[1].timeout_seconds: 3600 s does not fit the function's budget of 20 s for the checks of one hook"
         );
         assert_eq!(
             config_error(&with_check(
                 json!({"name": "slow", "timeout_seconds": 14, "http": {"url": "https://h/"}})
             )),
-            "gate configuration: gates[0].checks: the timeouts of the checks at BeforeInstall add up to 24 s, more than the function's budget of 23 s for the checks of one hook"
+            "gate configuration: gates[0].checks: the timeouts of the checks at BeforeInstall add up to 24 s, more than the function's budget of 20 s for the checks of one hook"
         );
         // The same configuration fits a larger budget, asked for.
         GateConfig::parse_within(
@@ -1026,7 +1120,73 @@ mod tests {
             Duration::from_secs(90),
         )
         .expect("fits 90 s");
-        assert_eq!(CHECK_BUDGET, Duration::from_secs(23));
+        assert_eq!(CHECK_BUDGET, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_watch_leaves_the_last_describe_alarms_its_attempt_timeout_within_the_check() {
+        // 8 s of watch and 3 s for the last look do not fit 10 s; 7 s do.
+        assert!(
+            config_error(&with_check(
+                json!({"name": "errors", "alarms": {"names": ["e"], "watch_seconds": 8}})
+            ))
+            .contains("alarms.watch_seconds: a watch of 8 s does not fit")
+        );
+        GateConfig::parse(&with_check(
+            json!({"name": "errors", "alarms": {"names": ["e"], "watch_seconds": 7}}),
+        ))
+        .expect("7 s + 3 s fit a 10 s check");
+    }
+
+    #[test]
+    fn made_up_ids_are_refused_at_parse_time_naming_the_field() {
+        let parse = |deployment: &str, hook: &str| {
+            HookInvocation::parse(
+                &json!({"DeploymentId": deployment, "LifecycleEventHookExecutionId": hook}),
+            )
+        };
+        parse("d-A1B2C3D4E", "eyJlbmNyeXB0ZWREYXRhIjoiQUJD+/=").expect("CodeDeploy's forms");
+        for bad in [
+            "d-1",
+            "d-a1b2c3d4e",
+            "D-A1B2C3D4E",
+            "d-A1B2C3D4E5",
+            "d-A1B2C3D4 ",
+            "x-A1B2C3D4E",
+        ] {
+            let error = parse(bad, "hook-1").unwrap_err().to_string();
+            assert!(
+                error.starts_with("hook payload: DeploymentId: ")
+                    && error.contains("not a CodeDeploy deployment id"),
+                "{bad}: {error}"
+            );
+        }
+        for bad in [
+            "hook 1",
+            "x' --status Succeeded",
+            "a;b",
+            "$(id)",
+            &"a".repeat(MAX_HOOK_EXECUTION_ID + 1),
+        ] {
+            let error = parse("d-A1B2C3D4E", bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with("hook payload: LifecycleEventHookExecutionId: "),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_manual_command_is_shell_quoted_and_names_the_region() {
+        let invocation = HookInvocation {
+            deployment_id: "d-A1B2C3D4E".into(),
+            hook_execution_id: "ab+/=".into(),
+        };
+        assert_eq!(
+            manual_status_command(&invocation, HookStatus::Failed, Some("eu-west-1")),
+            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id 'd-A1B2C3D4E' --lifecycle-event-hook-execution-id 'ab+/=' --status Failed --region 'eu-west-1'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 
     #[test]

@@ -1,18 +1,27 @@
 //! deploy-gate's handler: one CodeDeploy lifecycle hook execution in, one
-//! status out. It always reports, before its own deadline, and reports once:
+//! status out. It reports once, before its own deadline, at the latest on
+//! Lambda's last retry (a status CodeDeploy refuses for good is notified
+//! instead):
 //!
+//! 0. count the attempt in the idempotency table;
 //! 1. claim the hook execution in the idempotency table (a redelivery finds
 //!    it done and does nothing);
 //! 2. read the configuration and the deployment; broken ones mean `Failed`
 //!    with the reason, while a read failing for a moment (throttling) returns
-//!    an error so Lambda retries within the hook's hour;
+//!    an error so Lambda retries, but only [`ASYNC_RETRIES`] times (about one
+//!    and two minutes later): the attempts are counted in the idempotency
+//!    table, and on the last one a read still failing means `Failed` with
+//!    the reason, never a hook left unanswered;
 //! 3. run the checks of this application, deployment group and hook, each
 //!    under its timeout, all before the deadline less [`REPORT_MARGIN`];
 //! 4. report `PutLifecycleEventHookExecutionStatus` (CodeDeploy's
 //!    `LifecycleEventAlreadyCompletedException` counts as already reported);
 //!    never `Succeeded` for a hook no check ran at;
 //! 5. send the notice (on failure, or always when configured, or when the
-//!    report failed for good: then with the command that answers the hook).
+//!    report failed for good, or still failed on the last attempt: then with
+//!    the command that answers the hook, unless CodeDeploy said there is no
+//!    such hook); a hook left unanswered is also recorded as done (its
+//!    checks never run again) and reported to the failure queue.
 
 pub mod checks;
 
@@ -34,7 +43,7 @@ use crate::flows::deploy_gate::{
     REPORT_MARGIN, Reported, StatusError, StatusReport, Verdict, checks_for, plan_notice,
 };
 use crate::idempotency::{Claim, Ledger};
-use crate::invocation::{Deadline, Invocation};
+use crate::invocation::{ASYNC_RETRIES, Deadline, Invocation};
 use crate::route::Function;
 
 /// Everything the gate reads and calls: [`GateAws`] for real, fakes in tests.
@@ -53,6 +62,21 @@ pub enum GateOutcome {
         /// CodeDeploy already had a status (an earlier delivery reported).
         already_reported: bool,
         verdict: Verdict,
+        /// The notice's actions and what became of each.
+        notice: Vec<String>,
+    },
+    /// The checks ran (or could not), but the status could not be reported
+    /// for good: the notice says how to answer the hook by hand (unless
+    /// CodeDeploy said there is no such hook), the failure queue has it, and
+    /// the hook execution is recorded as done, so no retry runs the checks
+    /// again.
+    Unreported {
+        deployment_id: String,
+        hook_execution_id: String,
+        hook: Option<String>,
+        verdict: Verdict,
+        /// Why the status was not reported.
+        reason: String,
         /// The notice's actions and what became of each.
         notice: Vec<String>,
     },
@@ -93,6 +117,23 @@ pub fn status_key(hook_execution_id: &str) -> String {
     format!("deploy-gate#{hook_execution_id}#PutLifecycleEventHookExecutionStatus")
 }
 
+/// The key under which the invocations of a hook execution are counted.
+pub fn attempts_key(hook_execution_id: &str) -> String {
+    format!("deploy-gate#{hook_execution_id}#attempts")
+}
+
+/// The region of the manual command: the function ARN's
+/// (`arn:aws:lambda:<region>:…`), else `AWS_REGION` (set by Lambda).
+fn region_of(invocation: &Invocation) -> Option<String> {
+    invocation
+        .function_arn
+        .split(':')
+        .nth(3)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
+}
+
 /// The gate's configuration as read at cold start: usable, or broken (then
 /// every hook is reported `Failed` with this reason rather than left to
 /// time out).
@@ -119,6 +160,31 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
     };
     let work = invocation.deadline.for_work();
     let key = status_key(&hook.hook_execution_id);
+    // Lambda retries an error only ASYNC_RETRIES times: on the last attempt
+    // a transient error is answered, not left for a retry that never comes.
+    // An attempt that cannot be counted is taken as the last.
+    let attempt = match ledger {
+        None => None,
+        Some(ledger) => {
+            let counted = tokio::time::timeout_at(
+                work.instant(),
+                ledger.count_attempt(&attempts_key(&hook.hook_execution_id)),
+            )
+            .await;
+            match counted {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(error)) => {
+                    warn!(%key, %error, "attempts not counted: answering on this attempt");
+                    None
+                }
+                Err(_) => {
+                    warn!(%key, "attempts not counted in time: answering on this attempt");
+                    None
+                }
+            }
+        }
+    };
+    let last_attempt = attempt.is_none_or(|n| n > ASYNC_RETRIES);
     let owner = match ledger {
         None => None,
         Some(ledger) => {
@@ -153,8 +219,18 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
     };
     let (deployment, verdict) = match decided {
         Ok(decided) => decided,
-        // A read failed for a moment: Lambda's retry (within the hook's
-        // hour) reads again, rather than a rollback for a throttled call.
+        // Still failing when Lambda retries no more: Failed with the reason
+        // (and notified), rather than a hook unanswered for an hour.
+        Err(reason) if last_attempt => (
+            None,
+            Verdict::broken(format!(
+                "{reason} (still failing on attempt {} of {}: Lambda retries no more, so reporting Failed rather than leaving the hook unanswered)",
+                attempt.map_or("?".to_owned(), |n| n.to_string()),
+                ASYNC_RETRIES + 1
+            )),
+        ),
+        // A read failed for a moment: Lambda's retry (a minute or two
+        // later) reads again, rather than a rollback for a throttled call.
         Err(reason) => {
             if let (Some(ledger), Some(owner)) = (ledger, &owner)
                 && let Err(e) = ledger.release(&key, owner).await
@@ -185,6 +261,7 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
         Err(StatusError {
             message: "no answer before the invocation's deadline".to_owned(),
             transient: true,
+            no_such_hook: false,
         })
     });
     let mut unreported = None;
@@ -194,7 +271,7 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
             info!(hook_execution_id = %hook.hook_execution_id, "CodeDeploy already had a status for this hook execution");
             true
         }
-        Err(source) if source.transient => {
+        Err(source) if source.transient && !last_attempt => {
             if let (Some(ledger), Some(owner)) = (ledger, &owner) {
                 // Let Lambda's retry try again.
                 if let Err(e) = ledger.release(&key, owner).await {
@@ -208,38 +285,43 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
                 source,
             });
         }
-        // For good (AccessDenied, a wrong id): a retry would fail the same
-        // way, so the notice goes out now, saying the hook is unanswered
-        // and how to answer it by hand.
+        // For good (AccessDenied, a wrong id), or on the last attempt: a
+        // retry would fail the same way or never come, so the notice goes
+        // out now, saying the hook is unanswered and how to answer it by hand.
         Err(source) => {
             error!(hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), error = %source, "status not reported, for good: the notice says how to report it by hand");
             unreported = Some(source);
             false
         }
     };
-    if unreported.is_none()
-        && let (Some(ledger), Some(owner)) = (ledger, &owner)
+    // Done either way: reported, or unreported and notified. A retry of an
+    // unreported hook would run the checks (the smoke payload) again and
+    // fail the same way.
+    if let (Some(ledger), Some(owner)) = (ledger, &owner)
         && let Err(e) = ledger.complete(&key, owner).await
     {
-        error!(%key, error = %e, "reported, but not recorded as reported: a redelivery will run the checks again (CodeDeploy refuses a second status)");
+        error!(%key, error = %e, "not recorded as done: a redelivery will run the checks again (CodeDeploy refuses a second status)");
     }
     if unreported.is_none() {
         info!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), already_reported, "status reported");
     }
     let mut notice = Vec::new();
     let wants_notice = match settings {
-        Settings::Ready(config) => level_failed || config.notify_success || unreported.is_some(),
+        Settings::Ready(config) => {
+            (level_failed || config.notify_success || unreported.is_some())
+                // No such hook: nothing to answer, by hand or otherwise.
+                && !unreported.as_ref().is_some_and(|s| s.no_such_hook)
+        }
         Settings::Broken(_) => false,
     };
     if let (Settings::Ready(config), true, false) = (settings, wants_notice, already_reported) {
-        // The function's ARN names its region: arn:aws:lambda:<region>:….
-        let region = invocation.function_arn.split(':').nth(3);
+        let region = region_of(invocation);
         let plan = plan_notice(
             &hook,
             deployment.as_ref(),
             &verdict,
             &config.channels,
-            region,
+            region.as_deref(),
             unreported.as_ref(),
         );
         for (action, (key, result)) in plan
@@ -257,15 +339,24 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
         }
     }
     if let Some(source) = unreported {
-        if let (Some(ledger), Some(owner)) = (ledger, &owner)
-            && let Err(e) = ledger.release(&key, owner).await
-        {
-            warn!(%key, error = %e, "could not release the claim");
+        let reason = format!(
+            "hook execution {} of deployment {}: the {} status was not reported: {source}",
+            hook.hook_execution_id,
+            hook.deployment_id,
+            verdict.status.as_str()
+        );
+        // Like a malformed invocation: for good, so to the failure queue now
+        // rather than after Lambda's retries.
+        if let Err(e) = report_failure(payload, &reason, effects, invocation).await {
+            error!(%reason, error = %e, "the unreported hook is not in the failure queue either");
         }
-        return Err(GateRunError::Status {
+        return Ok(GateOutcome::Unreported {
+            deployment_id: hook.deployment_id,
             hook_execution_id: hook.hook_execution_id,
-            status: verdict.status.as_str(),
-            source,
+            hook: deployment.and_then(|d| d.hook),
+            verdict,
+            reason,
+            notice,
         });
     }
     Ok(GateOutcome::Reported {
@@ -347,6 +438,23 @@ async fn reject<E: Effects>(
     invocation: &Invocation,
 ) -> Result<GateOutcome, GateRunError> {
     let reason = format!("malformed hook invocation: {problem}");
+    match report_failure(payload, &reason, effects, invocation).await {
+        Ok(()) => {
+            error!(%reason, "failed for good: sent to the failure queue, not retried");
+            Ok(GateOutcome::Rejected { reason })
+        }
+        Err(source) => Err(GateRunError::Unreported { reason, source }),
+    }
+}
+
+/// Sends `payload` and `reason` to the failure queue (what Lambda's
+/// on-failure destination would hold), before the invocation's deadline.
+async fn report_failure<E: Effects>(
+    payload: &Value,
+    reason: &str,
+    effects: &E,
+    invocation: &Invocation,
+) -> Result<(), ReportError> {
     let report = FailureReport {
         version: FAILURE_REPORT_VERSION,
         request_context: RequestContext {
@@ -357,10 +465,10 @@ async fn reject<E: Effects>(
         request_payload: payload.clone(),
         function: Function::DeployGate,
         event_id: None,
-        reason: reason.clone(),
+        reason: reason.to_owned(),
         failed_actions: Vec::<ActionFailure>::new(),
     };
-    let sent = tokio::time::timeout_at(
+    tokio::time::timeout_at(
         invocation.deadline.instant(),
         effects.report_failure(&report),
     )
@@ -369,14 +477,7 @@ async fn reject<E: Effects>(
         Err(ReportError::Send(
             "not sent by the invocation's deadline".to_owned(),
         ))
-    });
-    match sent {
-        Ok(()) => {
-            error!(%reason, "failed for good: sent to the failure queue, not retried");
-            Ok(GateOutcome::Rejected { reason })
-        }
-        Err(source) => Err(GateRunError::Unreported { reason, source }),
-    }
+    })
 }
 
 /// The HTTP client of the `http` checks: no redirects followed silently

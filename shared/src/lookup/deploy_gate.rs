@@ -9,10 +9,23 @@ use super::LookupError;
 use crate::effects::deploy_gate::GateAws;
 use crate::flows::deploy_gate::{Deployment, HookInvocation, LambdaTarget, Lookup};
 
-/// The lifecycle events of Lambda and ECS deployments that run no hook
-/// (AppSpec 'hooks' reference: Start, Install, TestTraffic, AllowTraffic and
-/// End cannot be scripted): in progress beside a hook, they are not it.
-const NOT_HOOKS: [&str; 5] = ["Start", "Install", "TestTraffic", "AllowTraffic", "End"];
+/// The lifecycle events of Lambda and ECS deployments that run no hook: in
+/// progress beside a hook, they are not it. Lambda: `Start`, `AllowTraffic`,
+/// `End`; ECS: `Start`, `Install`, `AllowTestTraffic`, `AllowTraffic`, `End`
+/// (the AppSpec 'hooks' reference's diagram labels the test-traffic event
+/// "TestTraffic"; the event itself, as a deployment target lists it, is
+/// `AllowTestTraffic`: "What happens during an Amazon ECS deployment",
+/// <https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html>,
+/// and <https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html>;
+/// the diagram's label is kept too: no hook has either name).
+pub const NOT_HOOKS: [&str; 6] = [
+    "Start",
+    "Install",
+    "AllowTestTraffic",
+    "TestTraffic",
+    "AllowTraffic",
+    "End",
+];
 
 impl Lookup for GateAws {
     async fn deployment(&self, invocation: &HookInvocation) -> Result<Deployment, LookupError> {
