@@ -718,7 +718,7 @@ fn a_same_region_replica_push_is_not_alerted() {
     let mut replicas = std::collections::BTreeMap::new();
     replicas.insert(
         "MySourceRepo".to_owned(),
-        vec![signalbox::flows::repo_replicate::Replica {
+        vec![signalbox::plan::Replica {
             region: event.region.clone(),
             repository: "MyDemoRepo".into(),
         }],

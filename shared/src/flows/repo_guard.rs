@@ -49,7 +49,7 @@ pub struct Config {
     /// `REPLICAS` (optional, repo-replicate's map source → replicas): a push
     /// to a repository listed there as a replica in the event's region is a
     /// mirror's push, not a person's, and is not guarded again.
-    pub replicas: BTreeMap<String, Vec<crate::flows::repo_replicate::Replica>>,
+    pub replicas: BTreeMap<String, Vec<crate::plan::Replica>>,
     /// `FINGERPRINT_KEY_PARAM`: the SSM SecureString holding the key of the
     /// findings' fingerprints (HMAC-SHA256). Unset: fingerprints are
     /// unkeyed, and the plan says so.

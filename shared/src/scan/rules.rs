@@ -228,14 +228,14 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             "cloud-platform-token",
             "Heroku, DigitalOcean, Databricks, Alibaba Cloud or Cloudflare key",
             High,
-            r"(?-u:\b)(?P<secret>HRKU-AA[0-9A-Za-z_\-]{58}|do[opr]_v1_[a-f0-9]{64}|dapi[a-f0-9]{32}(?:-[0-9])?|LTAI[A-Za-z0-9]{20}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146})(?-u:\b)|(?i:heroku|cloudflare)[A-Za-z0-9_.\-]{0,20}(?i:key|token|secret)[A-Za-z0-9_.\-]{0,10}["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret2>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_\-]{40}|[a-f0-9]{37})(?:[^A-Za-z0-9_\-]|$)",
+            r#"(?-u:\b)(?P<secret>HRKU-AA[0-9A-Za-z_\-]{58}|do[opr]_v1_[a-f0-9]{64}|dapi[a-f0-9]{32}(?:-[0-9])?|LTAI[A-Za-z0-9]{20}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146})(?-u:\b)|(?i:heroku|cloudflare)[A-Za-z0-9_.\-]{0,20}(?i:key|token|secret)[A-Za-z0-9_.\-]{0,10}["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret2>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_\-]{40}|[a-f0-9]{37})(?:[^A-Za-z0-9_\-]|$)"#,
             token_check,
         ),
         detector(
             "saas-api-token",
             "Shopify, Postman, Grafana, Sentry, Datadog, New Relic, Okta or Atlassian token",
             High,
-            r"(?-u:\b)(?P<secret>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}|glc_[A-Za-z0-9+/]{32,400}={0,3}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|eyJrIjoi[A-Za-z0-9]{70,400}={0,3}|sntryu_[a-f0-9]{64}|sntrys_eyJpYXQiO[A-Za-z0-9+/=]{10,400}_[A-Za-z0-9+/]{43}|NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9\-]{32}|NRJS-[a-f0-9]{19}|ATATT3[A-Za-z0-9_\-=]{186})|(?i:datadog|dd_api|dd_app|okta)[A-Za-z0-9_.\-]{0,20}["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret2>[a-f0-9]{40}|[a-f0-9]{32}|00[A-Za-z0-9_\-]{40})(?:[^A-Za-z0-9_\-]|$)",
+            r#"(?-u:\b)(?P<secret>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}|glc_[A-Za-z0-9+/]{32,400}={0,3}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|eyJrIjoi[A-Za-z0-9]{70,400}={0,3}|sntryu_[a-f0-9]{64}|sntrys_eyJpYXQiO[A-Za-z0-9+/=]{10,400}_[A-Za-z0-9+/]{43}|NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9\-]{32}|NRJS-[a-f0-9]{19}|ATATT3[A-Za-z0-9_\-=]{186})|(?i:datadog|dd_api|dd_app|okta)[A-Za-z0-9_.\-]{0,20}["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret2>[a-f0-9]{40}|[a-f0-9]{32}|00[A-Za-z0-9_\-]{40})(?:[^A-Za-z0-9_\-]|$)"#,
             token_check,
         ),
         detector(
