@@ -79,7 +79,9 @@ fn codecommit() -> (aws_sdk_codecommit::Client, Vec<aws_smithy_mocks::Rule>) {
     let allow_file = mock!(aws_sdk_codecommit::Client::get_file)
         .match_requests(|r| {
             r.repository_name() == Some("MyDemoRepo")
-                && r.commit_specifier() == Some("main")
+                // The push is to the default branch: its allow file as it
+                // was before the push, at the old commit.
+                && r.commit_specifier() == Some(OLD)
                 && r.file_path() == Some(".signalbox-allow")
         })
         .then_error(|| {
@@ -183,7 +185,7 @@ async fn codecommit_reads_ask_for_the_push_and_follow_every_page() {
         Some("main")
     );
     assert_eq!(
-        aws.file("MyDemoRepo", "main", ".signalbox-allow")
+        aws.file("MyDemoRepo", OLD, ".signalbox-allow")
             .await
             .unwrap(),
         None,

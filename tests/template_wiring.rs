@@ -82,6 +82,8 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codecommit:GetBlob",
             "codecommit:GetRepository",
             "codecommit:GetFile",
+            // The merge base of a push (GetMergeOptions' baseCommitId).
+            "codecommit:GetMergeOptions",
             "sns:Publish",
             "ssm:GetParameter",
             "kms:Decrypt",
