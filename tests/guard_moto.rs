@@ -15,6 +15,7 @@ use aws_sdk_codecommit::operation::get_differences::GetDifferencesOutput;
 use aws_sdk_codecommit::operation::get_file::GetFileError;
 use aws_sdk_codecommit::operation::get_merge_options::GetMergeOptionsOutput;
 use aws_sdk_codecommit::operation::get_repository::GetRepositoryOutput;
+use aws_sdk_codecommit::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_codecommit::primitives::Blob;
 use aws_sdk_codecommit::types::error::FileDoesNotExistException;
 use aws_sdk_codecommit::types::{
@@ -153,6 +154,12 @@ fn codecommit() -> (aws_sdk_codecommit::Client, Vec<aws_smithy_mocks::Rule>) {
                 .build()
                 .unwrap()
         });
+    // A source repository: no signalbox:replica-of tag.
+    let tags = mock!(aws_sdk_codecommit::Client::list_tags_for_resource)
+        .match_requests(|r| {
+            r.resource_arn() == Some("arn:aws:codecommit:us-east-1:123456789012:MyDemoRepo")
+        })
+        .then_output(|| ListTagsForResourceOutput::builder().build());
     let rules = vec![
         commit,
         repository,
@@ -161,12 +168,13 @@ fn codecommit() -> (aws_sdk_codecommit::Client, Vec<aws_smithy_mocks::Rule>) {
         second_page,
         blobs,
         merge_base,
+        tags,
     ];
     let client = mock_client!(
         aws_sdk_codecommit,
         RuleMode::MatchAny,
         [
-            &rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5], &rules[6]
+            &rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5], &rules[6], &rules[7]
         ]
     );
     (client, rules)
@@ -192,8 +200,17 @@ async fn codecommit_reads_ask_for_the_push_and_follow_every_page() {
         "a missing allow file is no allow file, not an error"
     );
     assert_eq!(
-        aws.merge_base("MyDemoRepo", OLD, NEW).await.unwrap().as_deref(),
+        aws.merge_base("MyDemoRepo", OLD, NEW)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(OLD)
+    );
+    assert_eq!(
+        aws.replica_tag("arn:aws:codecommit:us-east-1:123456789012:MyDemoRepo")
+            .await
+            .unwrap(),
+        None
     );
     let differences = aws
         .differences("MyDemoRepo", Some(OLD), NEW, 1_000)

@@ -84,6 +84,7 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codecommit:GetFile",
             // The merge base of a push (GetMergeOptions' baseCommitId).
             "codecommit:GetMergeOptions",
+            "codecommit:ListTagsForResource",
             "sns:Publish",
             "ssm:GetParameter",
             "kms:Decrypt",

@@ -12,8 +12,8 @@ use signalbox::flows::repo_guard::{
 };
 use signalbox::lookup::{LookupError, Offline};
 use signalbox::plan::{Action, Plan};
-use signalbox::scan::FingerprintKey;
 use signalbox::route::{Function, functions};
+use signalbox::scan::FingerprintKey;
 
 /// An AWS access key id of AWS's alphabet, not one of its documented examples.
 const PLANTED: &str = "AKIAQ7ZR2MXN4VTL6KPJ";
@@ -57,6 +57,8 @@ struct Repo {
     branches: HashMap<String, String>,
     /// `"<commit>:<path>"` → the file at that commit (GetFile).
     files: HashMap<String, Vec<u8>>,
+    /// The repository's `signalbox:replica-of` tag.
+    replica_tag: Option<String>,
 }
 
 impl Repo {
@@ -99,7 +101,8 @@ impl Repo {
         new_text: &str,
     ) {
         let new_blob = format!("blob-{path}-{after}");
-        self.blobs.insert(new_blob.clone(), new_text.as_bytes().to_vec());
+        self.blobs
+            .insert(new_blob.clone(), new_text.as_bytes().to_vec());
         let old_blob = old_text.map(|t| {
             let id = format!("blob-{path}-before-{after}");
             self.blobs.insert(id.clone(), t.as_bytes().to_vec());
@@ -156,7 +159,12 @@ impl Lookup for Repo {
         let mut queue = vec![a.to_owned()];
         while let Some(id) = queue.pop() {
             if ancestors.insert(id.clone()) {
-                queue.extend(self.commits.get(&id).into_iter().flat_map(|c| c.parents.clone()));
+                queue.extend(
+                    self.commits
+                        .get(&id)
+                        .into_iter()
+                        .flat_map(|c| c.parents.clone()),
+                );
             }
         }
         // Breadth first from b: the first ancestor of a met is the merge base.
@@ -167,13 +175,22 @@ impl Lookup for Repo {
                 return Ok(Some(id));
             }
             if seen.insert(id.clone()) {
-                queue.extend(self.commits.get(&id).into_iter().flat_map(|c| c.parents.clone()));
+                queue.extend(
+                    self.commits
+                        .get(&id)
+                        .into_iter()
+                        .flat_map(|c| c.parents.clone()),
+                );
             }
         }
         Ok(None)
     }
     async fn blob(&self, _: &str, id: &str) -> Result<Vec<u8>, LookupError> {
         self.blobs.get(id).cloned().ok_or_else(|| missing(id))
+    }
+    async fn replica_tag(&self, arn: &str) -> Result<Option<String>, LookupError> {
+        assert_eq!(arn, "arn:aws:codecommit:us-east-1:123456789012:MyDemoRepo");
+        Ok(self.replica_tag.clone())
     }
     async fn fingerprint_key(&self, _: &str) -> Result<FingerprintKey, LookupError> {
         Ok(FingerprintKey::new(b"this deployment's key".to_vec()))
@@ -540,8 +557,11 @@ fn a_branch_named_x_touch_ifs_pwned_yields_a_restore_command_that_is_safe_to_pas
     let bin = dir.join("bin");
     std::fs::create_dir(&bin).unwrap();
     let aws = bin.join("aws");
-    std::fs::write(&aws, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > args\n")
-        .unwrap();
+    std::fs::write(
+        &aws,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > args\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
@@ -549,7 +569,10 @@ fn a_branch_named_x_touch_ifs_pwned_yields_a_restore_command_that_is_safe_to_pas
     let branch = restore_command("codecommit-reference-deleted-by-user.json", HOSTILE);
     let out = sh(dir, &branch, &path);
     assert!(out.status.success(), "{branch}: {out:?}");
-    assert!(!dir.join("pwned").exists(), "pasting {branch} ran a command");
+    assert!(
+        !dir.join("pwned").exists(),
+        "pasting {branch} ran a command"
+    );
     let args = std::fs::read_to_string(dir.join("args")).unwrap();
     assert_eq!(
         args.lines().collect::<Vec<_>>(),
@@ -574,7 +597,10 @@ fn a_branch_named_x_touch_ifs_pwned_yields_a_restore_command_that_is_safe_to_pas
     git(&work, &["init", "-q"]);
     git(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
     let head = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
-    git(&work, &["remote", "add", "origin", remote.to_str().unwrap()]);
+    git(
+        &work,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
     let tag = restore_command("codecommit-tag-deleted.json", HOSTILE).replace(OLD, &head);
     let out = sh(&work, &tag, &path);
     assert!(out.status.success(), "{tag}: {out:?}");
@@ -607,13 +633,22 @@ fn a_secret_added_and_removed_within_one_push_is_alerted() {
         Some(&leaky),
         "region=us-east-1\n",
     );
-    repo.changes(Some(OLD), PUSHED, "config/prod.env", None, "region=us-east-1\n");
+    repo.changes(
+        Some(OLD),
+        PUSHED,
+        "config/prod.env",
+        None,
+        "region=us-east-1\n",
+    );
     let plan = run(&event, &config(), &repo);
     let secret = secret_messages(&plan);
     assert_eq!(secret.len(), 1, "{plan:?}");
     let body = &secret[0].message;
     assert!(body.contains("config/prod.env:2"), "{body}");
-    assert!(body.contains("commit c1"), "the finding names its commit: {body}");
+    assert!(
+        body.contains("commit c1"),
+        "the finding names its commit: {body}"
+    );
     assert!(body.contains("each of the 2 new commit(s)"), "{body}");
 }
 
@@ -633,7 +668,10 @@ fn a_secret_pushed_in_a_new_branchs_middle_commit_is_alerted() {
     repo.add_commit("b2", "Wire the client", &["b1"]);
     repo.add_commit(tip, "Read the token from the environment", &["b2"]);
     repo.changes(Some("MAIN"), "b1", "src/app.py", None, "import os\n");
-    let leaky = format!("import os\nTOKEN = \"ghp_{}\"\n", "Q7ZR2MXN4VTL6KPJa8b9C0d1E2f3G4h5I6j7");
+    let leaky = format!(
+        "import os\nTOKEN = \"ghp_{}\"\n",
+        "Q7ZR2MXN4VTL6KPJa8b9C0d1E2f3G4h5I6j7"
+    );
     repo.changes(Some("b1"), "b2", "src/app.py", Some("import os\n"), &leaky);
     let clean = "import os\nTOKEN = os.environ[\"TOKEN\"]\n";
     repo.changes(Some("b2"), tip, "src/app.py", Some(&leaky), clean);
@@ -646,7 +684,10 @@ fn a_secret_pushed_in_a_new_branchs_middle_commit_is_alerted() {
     let body = &secret[0].message;
     assert!(body.contains("src/app.py:2 github-token"), "{body}");
     assert!(body.contains("commit b2"), "{body}");
-    assert!(!body.contains("old.env"), "main's history is not rescanned: {body}");
+    assert!(
+        !body.contains("old.env"),
+        "main's history is not rescanned: {body}"
+    );
     assert!(body.contains("each of the 3 new commit(s)"), "{body}");
 }
 
@@ -702,7 +743,13 @@ fn two_different_openssh_ed25519_keys_pushed_a_day_apart_both_alert() {
         event.id = day.into();
         let mut repo = Repo::default();
         repo.add_commit(PUSHED, "Add the deploy key", &[OLD]);
-        repo.changes(Some(OLD), PUSHED, "deploy/id_ed25519", None, &ed25519_key(seed));
+        repo.changes(
+            Some(OLD),
+            PUSHED,
+            "deploy/id_ed25519",
+            None,
+            &ed25519_key(seed),
+        );
         let plan = run(&event, &config(), &repo);
         let secret = secret_messages(&plan);
         assert_eq!(secret.len(), 1, "{plan:?}");
@@ -730,12 +777,26 @@ fn a_same_region_replica_push_is_not_alerted() {
     let plan = run(&event, &guarded, &repo);
     assert!(plan.actions.is_empty(), "{plan:?}");
     assert!(
-        plan.notes.iter().any(|n| n.contains("replica of MySourceRepo")),
+        plan.notes
+            .iter()
+            .any(|n| n.contains("replica of MySourceRepo")),
         "{:?}",
         plan.notes
     );
     // The same push to the source is guarded.
     assert!(!secret_messages(&run(&event, &config(), &repo)).is_empty());
+    // A replica REPLICAS does not name, marked by the mirror's tag.
+    let mut tagged = leaky_repo(Some(OLD), PUSHED);
+    tagged.replica_tag = Some("us-east-1/MySourceRepo".into());
+    let plan = run(&event, &config(), &tagged);
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("signalbox:replica-of=us-east-1/MySourceRepo")),
+        "{:?}",
+        plan.notes
+    );
 }
 
 #[test]
@@ -766,5 +827,8 @@ fn skipped_files_get_one_alert_per_push_listing_them() {
     let body = &sns(&plan)[1].message;
     assert!(body.contains("terraform.tfstate"), "{body}");
     assert!(body.contains("over the limit"), "{body}");
-    assert!(body.contains("logo.png: not scanned: binary file"), "{body}");
+    assert!(
+        body.contains("logo.png: not scanned: binary file"),
+        "{body}"
+    );
 }

@@ -303,7 +303,10 @@ fn families() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
         (
             "package-registry-token",
             vec![
-                format!("//registry.npmjs.org/:_authToken=npm_{}", rand(606, ALNUM, 36)),
+                format!(
+                    "//registry.npmjs.org/:_authToken=npm_{}",
+                    rand(606, ALNUM, 36)
+                ),
                 format!("password = pypi-AgEIcHlwaS5vcmc{}", rand(607, TOKEN, 120)),
                 format!("GEM_HOST_API_KEY: rubygems_{}", rand(608, HEX, 48)),
                 format!("nuget push -k oy2{}", rand(609, LOWER_ALNUM, 43)),
@@ -322,7 +325,11 @@ fn families() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
                     rand(610, TOKEN, 74),
                     rand(611, TOKEN, 74)
                 ),
-                format!("sk-{}T3BlbkFJ{}", rand(612, ALNUM, 20), rand(613, ALNUM, 20)),
+                format!(
+                    "sk-{}T3BlbkFJ{}",
+                    rand(612, ALNUM, 20),
+                    rand(613, ALNUM, 20)
+                ),
                 format!("ANTHROPIC_API_KEY=sk-ant-api03-{}AA", rand(614, TOKEN, 93)),
                 format!("HF_TOKEN=hf_{}", rand(615, LETTERS, 34)),
             ],
@@ -352,7 +359,10 @@ fn families() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
         (
             "mailchimp-api-key",
             vec![format!("MAILCHIMP_KEY={}-us21", rand(620, HEX, 32))],
-            vec![format!("{}-us21", "0".repeat(32)), format!("{}-eu1", rand(621, HEX, 32))],
+            vec![
+                format!("{}-us21", "0".repeat(32)),
+                format!("{}-eu1", rand(621, HEX, 32)),
+            ],
         ),
         (
             "infrastructure-token",
@@ -401,8 +411,16 @@ fn families() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
             "saas-api-token",
             vec![
                 format!("SHOPIFY_TOKEN=shpat_{}", rand(637, HEX, 32)),
-                format!("POSTMAN_API_KEY=PMAK-{}-{}", rand(638, HEX, 24), rand(639, HEX, 34)),
-                format!("GRAFANA_TOKEN=glsa_{}_{}", rand(640, ALNUM, 32), rand(641, HEX, 8)),
+                format!(
+                    "POSTMAN_API_KEY=PMAK-{}-{}",
+                    rand(638, HEX, 24),
+                    rand(639, HEX, 34)
+                ),
+                format!(
+                    "GRAFANA_TOKEN=glsa_{}_{}",
+                    rand(640, ALNUM, 32),
+                    rand(641, HEX, 8)
+                ),
                 format!("SENTRY_AUTH_TOKEN=sntryu_{}", rand(642, HEX, 64)),
                 format!("DATADOG_API_KEY={}", rand(643, HEX, 32)),
                 format!("NEW_RELIC_API_KEY=NRAK-{}", rand(644, UPPER32, 27)),
@@ -576,7 +594,11 @@ fn a_latin1_file_with_a_password_is_found() {
     let mut bytes = b"# Schl\xfcssel f\xfcr Produktion\n".to_vec();
     bytes.extend_from_slice(format!("db.password={}\n", rand(83, ALNUM, 16)).as_bytes());
     let report = scan_blob("conf/app.properties", &bytes);
-    assert_eq!(rules_of(&report), BTreeSet::from(["generic-secret"]), "{report:?}");
+    assert_eq!(
+        rules_of(&report),
+        BTreeSet::from(["generic-secret"]),
+        "{report:?}"
+    );
     assert_eq!(report.findings[0].line, 2);
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
 }
@@ -613,7 +635,10 @@ fn two_openssh_ed25519_keys_have_two_fingerprints() {
         "two keys with the same first line are two findings"
     );
     // The same key is the same finding, whatever its line endings.
-    let crlf = scan_blob("id_ed25519", ed25519_key(300).replace('\n', "\r\n").as_bytes());
+    let crlf = scan_blob(
+        "id_ed25519",
+        ed25519_key(300).replace('\n', "\r\n").as_bytes(),
+    );
     assert_eq!(a.findings[0].fingerprint, crlf.findings[0].fingerprint);
 }
 
@@ -1072,11 +1097,17 @@ fn fingerprints_are_keyed_per_deployment_and_no_unkeyed_hash() {
     let a = scan(b"deployment A's key");
     let b = scan(b"deployment B's key");
     assert_eq!(rules_of(&a), BTreeSet::from(["generic-secret"]));
-    assert_eq!(a.findings[0].fingerprint, scan(b"deployment A's key").findings[0].fingerprint);
+    assert_eq!(
+        a.findings[0].fingerprint,
+        scan(b"deployment A's key").findings[0].fingerprint
+    );
     assert_ne!(a.findings[0].fingerprint, b.findings[0].fingerprint);
     // What a dictionary attack would compute without the key.
     use sha2::Digest;
     let unkeyed = hex::encode(sha2::Sha256::digest(b"generic-secret\0Summer2024!"));
     assert_ne!(a.findings[0].fingerprint, unkeyed[..16]);
-    assert!(!format!("{:?}", FingerprintKey::new(b"deployment A's key".to_vec())).contains("deployment"));
+    assert!(
+        !format!("{:?}", FingerprintKey::new(b"deployment A's key".to_vec()))
+            .contains("deployment")
+    );
 }

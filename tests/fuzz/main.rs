@@ -816,6 +816,15 @@ impl repo_guard::Lookup for Hostile {
         }
     }
 
+    async fn replica_tag(&self, _: &str) -> Result<Option<String>, LookupError> {
+        let mut rng = self.rng(19);
+        match rng.u8(..4) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(Some(hostile_text(&mut rng))),
+            _ => Ok(None),
+        }
+    }
+
     async fn fingerprint_key(
         &self,
         _: &str,

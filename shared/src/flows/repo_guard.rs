@@ -56,6 +56,9 @@ pub struct Config {
     pub fingerprint_key_parameter: Option<String>,
 }
 
+/// The tag the mirror puts on every replica (docs/replication.md).
+pub const REPLICA_TAG: &str = "signalbox:replica-of";
+
 /// A push of up to 50 new commits is scanned commit by commit: each is one
 /// `GetCommit` and one `GetDifferences` (plus its blobs) within the budget.
 pub const DEFAULT_SCAN_MAX_COMMITS: u64 = 50;
@@ -207,6 +210,13 @@ pub trait Lookup {
         repository: &str,
         blob_id: &str,
     ) -> impl Future<Output = Result<Vec<u8>, LookupError>> + Send;
+    /// `ListTagsForResource`: the value of the repository's
+    /// `signalbox:replica-of` tag (`<source region>/<source repository>`),
+    /// which the mirror sets on every replica it creates.
+    fn replica_tag(
+        &self,
+        repository_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
     /// The fingerprint key in the SSM SecureString `parameter`, read once per
     /// cold start.
     fn fingerprint_key(
@@ -242,6 +252,9 @@ impl Lookup for crate::lookup::Offline {
         Err(LookupError::Offline)
     }
     async fn blob(&self, _: &str, _: &str) -> Result<Vec<u8>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn replica_tag(&self, _: &str) -> Result<Option<String>, LookupError> {
         Err(LookupError::Offline)
     }
     async fn fingerprint_key(&self, _: &str) -> Result<FingerprintKey, LookupError> {
@@ -492,9 +505,9 @@ pub async fn scan(
             }
         },
         None => {
-            facts.notes.push(
-                "FINGERPRINT_KEY_PARAM is unset: the fingerprints are unkeyed".to_owned(),
-            );
+            facts
+                .notes
+                .push("FINGERPRINT_KEY_PARAM is unset: the fingerprints are unkeyed".to_owned());
             FingerprintKey::default()
         }
     };
@@ -516,8 +529,15 @@ pub async fn scan(
             for commit in commits.iter().rev() {
                 scanner.set_commit(Some(commit.id.clone()));
                 let parent = commit.parents.first().map(String::as_str);
-                if !scan_diff(lookup, repository, parent, &commit.id, &mut scanner, &mut facts)
-                    .await
+                if !scan_diff(
+                    lookup,
+                    repository,
+                    parent,
+                    &commit.id,
+                    &mut scanner,
+                    &mut facts,
+                )
+                .await
                 {
                     return facts;
                 }
@@ -530,7 +550,15 @@ pub async fn scan(
                 short(new)
             ));
             scanner.set_commit(Some(new.to_owned()));
-            if !scan_diff(lookup, repository, before.as_deref(), new, &mut scanner, &mut facts).await
+            if !scan_diff(
+                lookup,
+                repository,
+                before.as_deref(),
+                new,
+                &mut scanner,
+                &mut facts,
+            )
+            .await
             {
                 return facts;
             }
@@ -631,6 +659,35 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
             detail.repository_name, event.region
         ));
         return Ok(plan);
+    }
+    // A replica made by the mirror carries the tag even when REPLICAS does
+    // not name it (another stack's source, a same-region replica).
+    let arn = event
+        .resources
+        .iter()
+        .find(|r| r.starts_with("arn:") && r.contains(":codecommit:"))
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "arn:aws:codecommit:{}:{}:{}",
+                event.region, event.account, detail.repository_name
+            )
+        });
+    match lookup.replica_tag(&arn).await {
+        Ok(Some(source)) => {
+            plan.notes.push(format!(
+                "{} is tagged signalbox:replica-of={source}: the mirror's pushes are not guarded again",
+                detail.repository_name
+            ));
+            return Ok(plan);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            if let Some(note) = lookup_problem(std::slice::from_ref(&e)) {
+                plan.notes
+                    .push(format!("replica tag not read, guarded as a source: {note}"));
+            }
+        }
     }
     let is_branch = detail.reference_type.as_deref() != Some("tag");
     match detail.event.as_str() {

@@ -222,6 +222,9 @@ impl repo_guard::Lookup for Given {
     async fn blob(&self, repository: &str, blob_id: &str) -> Result<Vec<u8>, LookupError> {
         Offline.blob(repository, blob_id).await
     }
+    async fn replica_tag(&self, repository_arn: &str) -> Result<Option<String>, LookupError> {
+        Offline.replica_tag(repository_arn).await
+    }
     async fn fingerprint_key(
         &self,
         parameter: &str,

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use super::LookupError;
 use crate::aws::Aws;
-use crate::scan::FingerprintKey;
 use crate::flows::repo_guard::{ChangedFile, CommitInfo, Differences, Lookup};
+use crate::scan::FingerprintKey;
 
 impl Lookup for Aws {
     async fn commit(&self, repository: &str, commit_id: &str) -> Result<CommitInfo, LookupError> {
@@ -134,6 +134,21 @@ impl Lookup for Aws {
             .await
             .map_err(|e| LookupError::sdk("CodeCommit GetBlob", &e))?;
         Ok(output.content.into_inner())
+    }
+
+    async fn replica_tag(&self, repository_arn: &str) -> Result<Option<String>, LookupError> {
+        let output = self
+            .codecommit
+            .list_tags_for_resource()
+            .resource_arn(repository_arn)
+            .send()
+            .await
+            .map_err(|e| LookupError::sdk("CodeCommit ListTagsForResource", &e))?;
+        Ok(output
+            .tags()
+            .and_then(|tags| tags.get(crate::flows::repo_guard::REPLICA_TAG))
+            .filter(|v| !v.is_empty())
+            .cloned())
     }
 
     async fn fingerprint_key(&self, parameter: &str) -> Result<FingerprintKey, LookupError> {

@@ -452,9 +452,19 @@ fn token_check(_: &Captures, token: &str) -> Verdict {
 /// Words that documentation writes in a key's place.
 fn has_stop_word(value: &str) -> bool {
     let v = value.to_ascii_lowercase();
-    ["example", "xxxx", "placeholder", "your_", "your-", "dummy", "sample", "redacted", "0000000000"]
-        .iter()
-        .any(|w| v.contains(w))
+    [
+        "example",
+        "xxxx",
+        "placeholder",
+        "your_",
+        "your-",
+        "dummy",
+        "sample",
+        "redacted",
+        "0000000000",
+    ]
+    .iter()
+    .any(|w| v.contains(w))
 }
 
 /// A private key's body without line breaks, real (`\n`) or escaped (`\\n`).
