@@ -10,6 +10,7 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use regex::{Captures, Regex};
@@ -288,6 +289,93 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
     ]
 });
 
+/// Words one of which (ASCII case aside) every match of a rule contains:
+/// a rule whose words are all absent from a file is not run on it (one
+/// Aho-Corasick pass finds them all), as gitleaks' keywords do.
+const KEYWORDS: &[(&str, &[&str])] = &[
+    ("aws-access-key-id", &["akia", "asia", "abia", "acca"]),
+    ("aws-secret-access-key", &["aws", "secret"]),
+    (
+        "aws-session-token",
+        &["session", "security", "iqojb3jpz2lux2vj", "fwogzxivyxdze"],
+    ),
+    ("private-key", &["private key"]),
+    (
+        "github-token",
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+    ),
+    (
+        "gitlab-token",
+        &[
+            "glpat-",
+            "gldt-",
+            "glrt-",
+            "glft-",
+            "glsoat-",
+            "glffct-",
+            "glptt-",
+            "glimt-",
+            "gloas-",
+            "glagent-",
+            "glcbt-",
+            "gr1348941",
+        ],
+    ),
+    ("slack-token", &["xox", "xapp-"]),
+    ("slack-webhook", &["hooks.slack.com"]),
+    ("stripe-key", &["_live_"]),
+    ("google-api-key", &["aiza"]),
+    ("azure-ad-client-secret", &["q~"]),
+    (
+        "package-registry-token",
+        &["npm_", "pypi-", "rubygems_", "oy2"],
+    ),
+    ("ai-api-key", &["sk-", "hf_", "api_org_"]),
+    ("messaging-api-key", &["sg.", "sk", "key-"]),
+    ("mailchimp-api-key", &["-us"]),
+    (
+        "infrastructure-token",
+        &["hvs.", "hvb.", ".atlasv1.", "pul-", "dp."],
+    ),
+    (
+        "cloud-platform-token",
+        &[
+            "hrku-",
+            "doo_v1_",
+            "dop_v1_",
+            "dor_v1_",
+            "dapi",
+            "ltai",
+            "v1.0-",
+            "heroku",
+            "cloudflare",
+        ],
+    ),
+    (
+        "saas-api-token",
+        &[
+            "shp", "pmak-", "glc_", "glsa_", "eyjrijoi", "sntry", "nrak-", "nrii-", "nrjs-",
+            "atatt3", "datadog", "dd_api", "dd_app", "okta",
+        ],
+    ),
+    ("age-secret-key", &["age-secret-key-1"]),
+    ("connection-string", &["://"]),
+    ("jwt", &["eyj"]),
+    (
+        "generic-secret",
+        &[
+            "pass",
+            "pwd",
+            "secret",
+            "token",
+            "key",
+            "credential",
+            "creds",
+            "auth",
+        ],
+    ),
+];
+
 /// Default passwords of local development setups (RabbitMQ's guest, Postgres's
 /// image): reporting them would teach users to ignore the scanner.
 const WELL_KNOWN_DEFAULTS: &[&str] = &["postgres", "root", "admin", "guest", "pass"];
@@ -316,11 +404,15 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
         text.push_str(line);
     }
     let joined = Joined { text, starts };
+    let present = keywords_present(&joined.text);
     let mut found: Vec<(usize, usize, Hit)> = Vec::new();
     let mut claimed = Claimed::default();
-    for detector in DETECTORS.iter() {
+    for (index, detector) in DETECTORS.iter().enumerate() {
         if detector.generic {
             claimed = Claimed::new(found.iter().map(|(start, end, _)| (*start, *end)));
+        }
+        if !present[index] {
+            continue;
         }
         for caps in detector.regex.captures_iter(&joined.text) {
             let Some(secret) = ["secret", "secret2", "secret3", "secret4"]
@@ -364,6 +456,46 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
     }
     found.sort_by_key(|(start, _, hit)| (hit.line, hit.column, *start));
     found.into_iter().map(|(_, _, hit)| hit).collect()
+}
+
+/// The keywords of every rule in one automaton, and which rule each is of.
+static KEYWORD_FINDER: LazyLock<(AhoCorasick, Vec<usize>)> = LazyLock::new(|| {
+    let mut words = Vec::new();
+    let mut rule_of = Vec::new();
+    for (index, detector) in DETECTORS.iter().enumerate() {
+        let (_, list) = KEYWORDS
+            .iter()
+            .find(|(id, _)| *id == detector.rule.id)
+            .unwrap_or_else(|| panic!("rule {} has no keywords", detector.rule.id));
+        for word in *list {
+            words.push(*word);
+            rule_of.push(index);
+        }
+    }
+    let finder = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&words)
+        .unwrap_or_else(|e| panic!("keywords: {e}"));
+    (finder, rule_of)
+});
+
+/// Per rule, whether one of its keywords is in `text`. Overlapping matches,
+/// so a keyword inside another rule's keyword is seen too.
+fn keywords_present(text: &str) -> Vec<bool> {
+    let (finder, rule_of) = &*KEYWORD_FINDER;
+    let mut present = vec![false; DETECTORS.len()];
+    let mut left = DETECTORS.len();
+    for m in finder.find_overlapping_iter(text) {
+        let rule = rule_of[m.pattern().as_usize()];
+        if !present[rule] {
+            present[rule] = true;
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    present
 }
 
 /// Byte ranges already matched, to ask "does this range overlap one?" in
