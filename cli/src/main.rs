@@ -62,6 +62,14 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Findings whose fingerprint this baseline file holds are known:
+        /// not shown and not failing the run.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Writes the fingerprints of every finding to FILE (needs
+        /// SIGNALBOX_FINGERPRINT_KEY) and exits 0: they are the baseline.
+        #[arg(long, value_name = "FILE")]
+        write_baseline: Option<PathBuf>,
     },
     /// The replicas of `REPLICAS` (repo-replicate's map).
     Replicas {
@@ -152,10 +160,22 @@ async fn main() -> ExitCode {
                     aws,
                 },
         } => exit(gate::check(&config, &deployment_event, aws).await),
-        Command::Scan { paths, git, format } => exit(
+        Command::Scan {
+            paths,
+            git,
+            format,
+            baseline,
+            write_baseline,
+        } => exit(
             std::env::current_dir()
                 .map_err(anyhow::Error::from)
-                .and_then(|root| scan::run(&root, &paths, git.as_deref(), format)),
+                .and_then(|root| {
+                    let baseline = scan::Baseline {
+                        read: baseline,
+                        write: write_baseline,
+                    };
+                    scan::run(&root, &paths, git.as_deref(), format, &baseline)
+                }),
         ),
     }
 }

@@ -85,3 +85,68 @@ fn a_bad_range_is_an_error_not_a_finding() {
     let output = scan(dir.path(), &["--git", "--output=/tmp/x"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+fn scan_keyed(dir: &Path, key: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_signalbox"));
+    command.current_dir(dir).arg("scan").args(args);
+    match key {
+        Some(key) => command.env("SIGNALBOX_FINGERPRINT_KEY", key),
+        None => command.env_remove("SIGNALBOX_FINGERPRINT_KEY"),
+    };
+    command.output().unwrap()
+}
+
+#[test]
+fn a_baseline_hides_known_findings_holds_only_keyed_fingerprints_and_new_ones_still_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("config")).unwrap();
+    std::fs::write(
+        root.join("config/old.env"),
+        format!("aws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    let key = Some("this team's fingerprint key");
+
+    let written = scan_keyed(root, key, &["config", "--write-baseline", "baseline.json"]);
+    assert_eq!(written.status.code(), Some(0), "{written:?}");
+    let baseline = std::fs::read_to_string(root.join("baseline.json")).unwrap();
+    assert!(
+        !baseline.contains(PLANTED) && !baseline.contains(&PLANTED[4..]),
+        "{baseline}"
+    );
+    assert!(
+        !baseline.contains("AKIA"),
+        "not even the redacted prefix: {baseline}"
+    );
+
+    let known = scan_keyed(root, key, &["config", "--baseline", "baseline.json"]);
+    assert_eq!(known.status.code(), Some(0), "{known:?}");
+    assert!(known.stdout.is_empty(), "{known:?}");
+
+    // A new key is a finding; the known one stays hidden.
+    let other = "AKIAZ7YR2MXN4VTL6KPQ";
+    std::fs::write(root.join("config/new.env"), format!("key = {other}\n")).unwrap();
+    let new = scan_keyed(root, key, &["config", "--baseline", "baseline.json"]);
+    assert_eq!(new.status.code(), Some(1), "{new:?}");
+    let stdout = String::from_utf8(new.stdout).unwrap();
+    assert!(stdout.contains("config/new.env:1"), "{stdout}");
+    assert!(!stdout.contains("old.env"), "{stdout}");
+
+    // Another key makes other fingerprints: the baseline does not match.
+    let rekeyed = scan_keyed(
+        root,
+        Some("another key"),
+        &["config", "--baseline", "baseline.json"],
+    );
+    assert_eq!(rekeyed.status.code(), Some(1), "{rekeyed:?}");
+
+    // No key, no baseline: unkeyed fingerprints could be reversed offline.
+    let unkeyed = scan_keyed(root, None, &["config", "--write-baseline", "b2.json"]);
+    assert_eq!(unkeyed.status.code(), Some(2), "{unkeyed:?}");
+    assert!(
+        String::from_utf8_lossy(&unkeyed.stderr).contains("SIGNALBOX_FINGERPRINT_KEY"),
+        "{unkeyed:?}"
+    );
+    assert!(!root.join("b2.json").exists());
+}
