@@ -53,12 +53,16 @@ enum Command {
     /// rules: one finding per line (or JSON object); exit 1 when it finds one.
     Scan {
         /// Files or folders (folders recursively, `.git/` skipped).
-        #[arg(required_unless_present = "git", conflicts_with = "git")]
+        #[arg(required_unless_present_any = ["git", "staged"], conflicts_with_all = ["git", "staged"])]
         paths: Vec<PathBuf>,
         /// A range of the repository in the current directory, e.g.
         /// `origin/main..HEAD`: the lines its commits add.
-        #[arg(long, value_name = "A..B")]
+        #[arg(long, value_name = "A..B", conflicts_with = "staged")]
         git: Option<String>,
+        /// The lines the index adds to HEAD: what the next commit would add
+        /// (the pre-commit hook).
+        #[arg(long)]
+        staged: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -163,6 +167,7 @@ async fn main() -> ExitCode {
         Command::Scan {
             paths,
             git,
+            staged,
             format,
             baseline,
             write_baseline,
@@ -174,7 +179,12 @@ async fn main() -> ExitCode {
                         read: baseline,
                         write: write_baseline,
                     };
-                    scan::run(&root, &paths, git.as_deref(), format, &baseline)
+                    let what = match (git, staged) {
+                        (Some(range), _) => scan::What::Range(range),
+                        (None, true) => scan::What::Staged,
+                        (None, false) => scan::What::Paths(paths),
+                    };
+                    scan::run(&root, &what, format, &baseline)
                 }),
         ),
     }

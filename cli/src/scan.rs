@@ -11,6 +11,17 @@ use signalbox::scan::{Budget, FingerprintKey, Limits, Scanner};
 
 use crate::Format;
 
+/// What a run scans.
+#[derive(Debug)]
+pub enum What {
+    /// Files and folders.
+    Paths(Vec<PathBuf>),
+    /// The commits of a git range of the repository in the current directory.
+    Range(String),
+    /// The lines the index adds to HEAD.
+    Staged,
+}
+
 /// The baseline files of a run: known findings, by keyed fingerprint.
 #[derive(Debug, Default)]
 pub struct Baseline {
@@ -31,13 +42,7 @@ struct BaselineFile {
 /// Scans `paths`, or the commits of `range` in the repository at `root`;
 /// prints the findings on stdout and the notes on stderr. `Ok(false)` when
 /// it found a secret (exit 1).
-pub fn run(
-    root: &Path,
-    paths: &[PathBuf],
-    range: Option<&str>,
-    format: Format,
-    baseline: &Baseline,
-) -> anyhow::Result<bool> {
+pub fn run(root: &Path, what: &What, format: Format, baseline: &Baseline) -> anyhow::Result<bool> {
     let allow = local::load_allow_file(root)?;
     // The same key as the deployment's repo-guard gives the same
     // fingerprints; without one they are unkeyed (local use only).
@@ -68,16 +73,15 @@ pub fn run(
         .with_fingerprint_key(key);
     // Blobs git could not read: what was scanned is still printed, then the
     // run fails (exit 2) naming them.
-    let unreadable = match range {
-        Some(range) => match local::scan_git_range(root, range, &mut scanner) {
-            Err(e @ local::LocalScanError::UnreadableBlobs(_)) => Some(e),
-            other => {
-                other?;
-                None
-            }
-        },
-        None => {
-            local::scan_paths(root, paths, &mut scanner)?;
+    let scanned = match what {
+        What::Range(range) => local::scan_git_range(root, range, &mut scanner),
+        What::Staged => local::scan_git_staged(root, &mut scanner),
+        What::Paths(paths) => local::scan_paths(root, paths, &mut scanner),
+    };
+    let unreadable = match scanned {
+        Err(e @ local::LocalScanError::UnreadableBlobs(_)) => Some(e),
+        other => {
+            other?;
             None
         }
     };

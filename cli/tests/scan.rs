@@ -150,3 +150,96 @@ fn a_baseline_hides_known_findings_holds_only_keyed_fingerprints_and_new_ones_st
     );
     assert!(!root.join("b2.json").exists());
 }
+
+#[test]
+fn scan_staged_reports_what_the_next_commit_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    std::fs::write(repo.join("app.env"), "region=us-east-1\n").unwrap();
+    git(repo, &["add", "."]);
+    assert_eq!(
+        scan(repo, &["--staged"]).status.code(),
+        Some(0),
+        "before the first commit"
+    );
+    git(repo, &["commit", "-q", "-m", "first"]);
+    std::fs::write(
+        repo.join("app.env"),
+        format!("region=us-east-1\naws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    // Not staged yet: the next commit adds nothing.
+    assert_eq!(scan(repo, &["--staged"]).status.code(), Some(0));
+    git(repo, &["add", "app.env"]);
+    let staged = scan(repo, &["--staged"]);
+    assert_eq!(staged.status.code(), Some(1), "{staged:?}");
+    let stdout = String::from_utf8(staged.stdout).unwrap();
+    assert!(stdout.contains("app.env:2: aws-access-key-id"), "{stdout}");
+    assert!(!stdout.contains(&PLANTED[4..]), "{stdout}");
+}
+
+/// pre-commit from PyPI, pinned in scripts/requirements.txt: `.venv` of the
+/// repository (scripts/setup-venv), or `SIGNALBOX_PRE_COMMIT`.
+fn pre_commit() -> std::path::PathBuf {
+    let path = std::env::var_os("SIGNALBOX_PRE_COMMIT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/pre-commit"));
+    assert!(
+        path.exists(),
+        "pre-commit is not at {} (scripts/setup-venv installs it)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn pre_commit_try_repo_runs_the_hook_on_a_staged_secret_and_fails_the_commit() {
+    let signalbox_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_signalbox")).parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("work");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    std::fs::write(
+        repo.join("deploy.env"),
+        format!("aws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    git(&repo, &["add", "deploy.env"]);
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |repo: &Path| {
+        Command::new(pre_commit())
+            .current_dir(repo)
+            .args(["try-repo"])
+            .arg(&signalbox_repo)
+            .arg("signalbox-scan")
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", dir.path().join("cache"))
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .output()
+            .unwrap()
+    };
+    let failed = run(&repo);
+    let text = String::from_utf8_lossy(&failed.stdout).into_owned();
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    assert!(
+        text.contains("signalbox secret scan") && text.contains("Failed"),
+        "{text}"
+    );
+    assert!(text.contains("deploy.env:1: aws-access-key-id"), "{text}");
+    assert!(!text.contains(&PLANTED[4..]), "{text}");
+
+    // The key taken out again: the hook passes.
+    std::fs::write(repo.join("deploy.env"), "region=us-east-1\n").unwrap();
+    git(&repo, &["add", "deploy.env"]);
+    let passed = run(&repo);
+    assert_eq!(passed.status.code(), Some(0), "{passed:?}");
+}

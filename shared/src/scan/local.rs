@@ -200,6 +200,52 @@ pub fn scan_git_range(
     }
 }
 
+/// Scans the lines the index adds to `HEAD` (`git diff --cached`): what the
+/// next commit would add, as a pre-commit hook sees it. A repository without
+/// a commit yet compares with the empty tree. Binary files are read from the
+/// index (`git cat-file blob :path`).
+pub fn scan_git_staged(repo: &Path, scanner: &mut Scanner) -> Result<(), LocalScanError> {
+    // The empty tree's id: what `HEAD` stands for before the first commit.
+    const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    let base = if git(repo, &["rev-parse", "--verify", "--quiet", "HEAD"]).is_ok() {
+        "HEAD"
+    } else {
+        EMPTY_TREE
+    };
+    let diff = git(
+        repo,
+        &[
+            "diff",
+            "--cached",
+            "-p",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+            "--no-relative",
+            "--unified=64",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            base,
+            "--",
+        ],
+    )?;
+    let mut parse = LogParse {
+        staged: true,
+        ..LogParse::default()
+    };
+    for raw in diff.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(raw);
+        parse.line(&line, repo, scanner);
+    }
+    parse.flush(scanner);
+    if parse.unreadable.is_empty() {
+        Ok(())
+    } else {
+        Err(LocalScanError::UnreadableBlobs(parse.unreadable))
+    }
+}
+
 fn check_range(range: &str) -> Result<(), LocalScanError> {
     let problem = if range.is_empty() {
         "it is empty"
@@ -255,6 +301,8 @@ struct LogParse {
     bytes: u64,
     /// `<commit>:<path>` of each blob `git cat-file` could not read, and why.
     unreadable: Vec<String>,
+    /// A diff of the index against `HEAD`: blobs are read from the index.
+    staged: bool,
 }
 
 impl LogParse {
@@ -317,11 +365,16 @@ impl LogParse {
             let half = rest.len().saturating_sub(5) / 2;
             rest.get(half + 5..).unwrap_or_default()
         };
-        let (Some(path), Some(commit)) = (new_path(new), self.commit.clone()) else {
+        let Some(path) = new_path(new) else {
             return;
         };
+        // The new version: the index's (`:path`) for staged changes, else the commit's.
+        let (new_rev, old_rev) = match (&self.commit, self.staged) {
+            (_, true) => (format!(":{path}"), format!("HEAD:{path}")),
+            (Some(commit), false) => (format!("{commit}:{path}"), format!("{commit}^:{path}")),
+            (None, false) => return,
+        };
         self.path = None;
-        let new_rev = format!("{commit}:{path}");
         let new_blob = match git(repo, &["cat-file", "blob", &new_rev]) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -336,8 +389,8 @@ impl LogParse {
             }
         };
         // A new file has no old version: that is not an error.
-        let old_blob = git(repo, &["cat-file", "blob", &format!("{commit}^:{path}")]).ok();
-        scanner.set_commit(Some(commit));
+        let old_blob = git(repo, &["cat-file", "blob", &old_rev]).ok();
+        scanner.set_commit(self.commit.clone());
         scanner.scan_added(&path, old_blob.as_deref(), &new_blob);
     }
 
