@@ -59,6 +59,8 @@ struct Repo {
     files: HashMap<String, Vec<u8>>,
     /// The repository's `signalbox:replica-of` tag.
     replica_tag: Option<String>,
+    /// How long each GetBlob takes (a slow API).
+    blob_delay: Option<std::time::Duration>,
 }
 
 impl Repo {
@@ -186,6 +188,9 @@ impl Lookup for Repo {
         Ok(None)
     }
     async fn blob(&self, _: &str, id: &str) -> Result<Vec<u8>, LookupError> {
+        if let Some(delay) = self.blob_delay {
+            tokio::time::sleep(delay).await;
+        }
         self.blobs.get(id).cloned().ok_or_else(|| missing(id))
     }
     async fn replica_tag(&self, arn: &str) -> Result<Option<String>, LookupError> {
@@ -829,6 +834,75 @@ fn skipped_files_get_one_alert_per_push_listing_them() {
     assert!(body.contains("over the limit"), "{body}");
     assert!(
         body.contains("logo.png: not scanned: binary file"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scanned() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // 150 commits of 2 files each (300 files), GetBlob at 20 ms: 6 s of reads,
+    // against 3 s for the lookups. Keys in commit 10 and commit 140.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    let ids: Vec<String> = (0..150).map(|i| format!("c{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let (id, parent) = if i == 149 {
+            (PUSHED.to_owned(), ids[i - 1].clone())
+        } else if i == 0 {
+            (id.clone(), OLD.to_owned())
+        } else {
+            (id.clone(), ids[i - 1].clone())
+        };
+        repo.add_commit(&id, "step", &[parent.as_str()]);
+        for f in 0..2 {
+            let text = if (i == 10 || i == 140) && f == 0 {
+                format!(
+                    "key = AKIA{}\n",
+                    ["Q7ZR2MXN4VTL6KPJ", "Z7YR2MXN4VTL6KPQ"][usize::from(i == 140)]
+                )
+            } else {
+                format!("line {i} {f}\n")
+            };
+            repo.changes(
+                Some(parent.as_str()),
+                &id,
+                &format!("src/f{i}-{f}.txt"),
+                None,
+                &text,
+            );
+        }
+    }
+    repo.blob_delay = Some(Duration::from_millis(20));
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        ..config()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let until = Deadline::after(Duration::from_secs(3));
+    let plan = runtime
+        .block_on(async {
+            tokio::time::timeout_at(
+                until.instant(),
+                with_lookups_deadline(until, repo_guard::plan(&event, &config, &repo)),
+            )
+            .await
+        })
+        .expect("the plan is made before the lookups' deadline")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let secret = secret_messages(&plan);
+    assert_eq!(secret.len(), 1, "{plan:?}");
+    let body = &secret[0].message;
+    assert!(body.contains("src/f10-0.txt:1"), "{body}");
+    assert!(
+        body.contains("the scan's time ran out") || body.contains("scan budget spent (time)"),
         "{body}"
     );
 }

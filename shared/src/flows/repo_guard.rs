@@ -300,6 +300,14 @@ pub async fn ancestry(lookup: &impl Lookup, repository: &str, old: &str, new: &s
         if !seen.insert(id.clone()) {
             continue;
         }
+        if crate::invocation::lookups_deadline()
+            .is_some_and(|until| until.remaining() < SCAN_MARGIN * 2)
+        {
+            facts.ancestry = Some(Ancestry::Unknown(
+                "the time for reads ran out before the old commit was met".to_owned(),
+            ));
+            return facts;
+        }
         if seen.len() > MAX_ANCESTRY {
             facts.ancestry = Some(Ancestry::Unknown(format!(
                 "the old commit is not among the {MAX_ANCESTRY} commits before the new one"
@@ -356,12 +364,30 @@ pub fn who(caller: Option<&str>) -> String {
 /// seconds, leaving the reads and the alerts their share.
 pub const SCAN_TIME: Duration = Duration::from_secs(10);
 
-/// The scan's budget per push: 500 files, `max_bytes` and [`SCAN_TIME`].
+/// What the scan leaves of the lookups' time: for the reads of the files it
+/// started and for the plan, so the alerts are planned and sent whatever
+/// the size of the push.
+pub const SCAN_MARGIN: Duration = Duration::from_secs(2);
+
+/// When the scan stops reading: [`SCAN_TIME`] from now, or [`SCAN_MARGIN`]
+/// before the lookups' deadline of the invocation, whichever comes first.
+pub fn scan_deadline() -> Instant {
+    let own = Instant::now() + SCAN_TIME;
+    match crate::invocation::lookups_deadline() {
+        Some(until) => {
+            let until = until.instant().into_std();
+            own.min(until.checked_sub(SCAN_MARGIN).unwrap_or(until))
+        }
+        None => own,
+    }
+}
+
+/// The scan's budget per push: 500 files, `max_bytes` and [`scan_deadline`].
 pub fn budget(max_bytes: u64) -> Budget {
     Budget {
         max_files: 500,
         max_bytes,
-        deadline: Instant::now() + SCAN_TIME,
+        deadline: scan_deadline(),
     }
 }
 
@@ -390,6 +416,7 @@ async fn new_commits(
     new: &str,
     stops: &HashSet<String>,
     max_commits: usize,
+    deadline: Instant,
 ) -> Result<Vec<CommitInfo>, String> {
     let mut commits = Vec::new();
     let mut queue = VecDeque::from([new.to_owned()]);
@@ -397,6 +424,9 @@ async fn new_commits(
     while let Some(id) = queue.pop_front() {
         if stops.contains(&id) || !seen.insert(id.clone()) {
             continue;
+        }
+        if Instant::now() >= deadline {
+            return Err("the scan's time ran out while its commits were listed".to_owned());
         }
         if commits.len() >= max_commits {
             return Err(format!(
@@ -511,13 +541,23 @@ pub async fn scan(
             FingerprintKey::default()
         }
     };
-    let mut scanner = Scanner::new(Limits::default(), budget(config.scan_max_bytes))
+    let budget = budget(config.scan_max_bytes);
+    let scanner_deadline = budget.deadline;
+    let mut scanner = Scanner::new(Limits::default(), budget)
         .with_allow_list(allow)
         .with_fingerprint_key(key);
     let walked = if stops.is_empty() && !bases.is_empty() {
         Err("the history it shares with the repository could not be read".to_owned())
     } else {
-        new_commits(lookup, repository, new, &stops, config.scan_max_commits).await
+        new_commits(
+            lookup,
+            repository,
+            new,
+            &stops,
+            config.scan_max_commits,
+            scanner_deadline,
+        )
+        .await
     };
     match walked {
         Ok(commits) => {
@@ -526,7 +566,15 @@ pub async fn scan(
                 commits.len()
             ));
             // Oldest first, so a finding names the commit that added it.
-            for commit in commits.iter().rev() {
+            for (done, commit) in commits.iter().rev().enumerate() {
+                if Instant::now() >= scanner_deadline {
+                    facts.unscanned.push(format!(
+                        "{} commit(s) from {} on: the scan's time ran out",
+                        commits.len() - done,
+                        short(&commit.id)
+                    ));
+                    break;
+                }
                 scanner.set_commit(Some(commit.id.clone()));
                 let parent = commit.parents.first().map(String::as_str);
                 if !scan_diff(
