@@ -13,10 +13,14 @@ use aws_sdk_codecommit::operation::get_blob::GetBlobOutput;
 use aws_sdk_codecommit::operation::get_commit::GetCommitOutput;
 use aws_sdk_codecommit::operation::get_differences::GetDifferencesOutput;
 use aws_sdk_codecommit::operation::get_file::GetFileError;
+use aws_sdk_codecommit::operation::get_merge_options::GetMergeOptionsOutput;
 use aws_sdk_codecommit::operation::get_repository::GetRepositoryOutput;
+use aws_sdk_codecommit::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_codecommit::primitives::Blob;
 use aws_sdk_codecommit::types::error::FileDoesNotExistException;
-use aws_sdk_codecommit::types::{BlobMetadata, Commit, Difference, RepositoryMetadata, UserInfo};
+use aws_sdk_codecommit::types::{
+    BlobMetadata, Commit, Difference, MergeOptionTypeEnum, RepositoryMetadata, UserInfo,
+};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use signalbox::aws::Aws;
 use signalbox::config::Channels;
@@ -76,7 +80,9 @@ fn codecommit() -> (aws_sdk_codecommit::Client, Vec<aws_smithy_mocks::Rule>) {
     let allow_file = mock!(aws_sdk_codecommit::Client::get_file)
         .match_requests(|r| {
             r.repository_name() == Some("MyDemoRepo")
-                && r.commit_specifier() == Some("main")
+                // The push is to the default branch: its allow file as it
+                // was before the push, at the old commit.
+                && r.commit_specifier() == Some(OLD)
                 && r.file_path() == Some(".signalbox-allow")
         })
         .then_error(|| {
@@ -132,6 +138,28 @@ fn codecommit() -> (aws_sdk_codecommit::Client, Vec<aws_smithy_mocks::Rule>) {
                 .build()
                 .unwrap()
         });
+    // CodeCommit has no GetMergeBase: GetMergeOptions's baseCommitId is it.
+    let merge_base = mock!(aws_sdk_codecommit::Client::get_merge_options)
+        .match_requests(|r| {
+            r.repository_name() == Some("MyDemoRepo")
+                && r.destination_commit_specifier() == Some(OLD)
+                && r.source_commit_specifier() == Some(NEW)
+        })
+        .then_output(|| {
+            GetMergeOptionsOutput::builder()
+                .merge_options(MergeOptionTypeEnum::FastForwardMerge)
+                .source_commit_id(NEW)
+                .destination_commit_id(OLD)
+                .base_commit_id(OLD)
+                .build()
+                .unwrap()
+        });
+    // A source repository: no signalbox:replica-of tag.
+    let tags = mock!(aws_sdk_codecommit::Client::list_tags_for_resource)
+        .match_requests(|r| {
+            r.resource_arn() == Some("arn:aws:codecommit:us-east-1:123456789012:MyDemoRepo")
+        })
+        .then_output(|| ListTagsForResourceOutput::builder().build());
     let rules = vec![
         commit,
         repository,
@@ -139,12 +167,14 @@ fn codecommit() -> (aws_sdk_codecommit::Client, Vec<aws_smithy_mocks::Rule>) {
         first_page,
         second_page,
         blobs,
+        merge_base,
+        tags,
     ];
     let client = mock_client!(
         aws_sdk_codecommit,
         RuleMode::MatchAny,
         [
-            &rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5]
+            &rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5], &rules[6], &rules[7]
         ]
     );
     (client, rules)
@@ -163,11 +193,24 @@ async fn codecommit_reads_ask_for_the_push_and_follow_every_page() {
         Some("main")
     );
     assert_eq!(
-        aws.file("MyDemoRepo", "main", ".signalbox-allow")
+        aws.file("MyDemoRepo", OLD, ".signalbox-allow")
             .await
             .unwrap(),
         None,
         "a missing allow file is no allow file, not an error"
+    );
+    assert_eq!(
+        aws.merge_base("MyDemoRepo", OLD, NEW)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(OLD)
+    );
+    assert_eq!(
+        aws.replica_tag("arn:aws:codecommit:us-east-1:123456789012:MyDemoRepo")
+            .await
+            .unwrap(),
+        None
     );
     let differences = aws
         .differences("MyDemoRepo", Some(OLD), NEW, 1_000)
@@ -230,6 +273,17 @@ async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message(
         .mount(&slack)
         .await;
     let table = idempotency_table(&config).await;
+    // The deployment's fingerprint key, as the template's parameter holds it.
+    Aws::new(&config)
+        .ssm
+        .put_parameter()
+        .name("/signalbox/fingerprint-key")
+        .value("a key of this moto deployment")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put_parameter");
     let (client, _rules) = codecommit();
     let mut lookup = Aws::new(&config);
     lookup.codecommit = client;
@@ -254,6 +308,10 @@ async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message(
         secret_scan: true,
         // The secret alert alone.
         protected_notices: false,
+        scan_max_commits: 50,
+        scan_max_bytes: 50 * 1024 * 1024,
+        replicas: Default::default(),
+        fingerprint_key_parameter: Some("/signalbox/fingerprint-key".into()),
     });
 
     let event = sample("codecommit-reference-updated-direct-push.json");

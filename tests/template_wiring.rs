@@ -85,6 +85,9 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codecommit:GetBlob",
             "codecommit:GetRepository",
             "codecommit:GetFile",
+            // The merge base of a push (GetMergeOptions' baseCommitId).
+            "codecommit:GetMergeOptions",
+            "codecommit:ListTagsForResource",
             "sns:Publish",
             "ssm:GetParameter",
             "kms:Decrypt",

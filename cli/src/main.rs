@@ -53,15 +53,27 @@ enum Command {
     /// rules: one finding per line (or JSON object); exit 1 when it finds one.
     Scan {
         /// Files or folders (folders recursively, `.git/` skipped).
-        #[arg(required_unless_present = "git", conflicts_with = "git")]
+        #[arg(required_unless_present_any = ["git", "staged"], conflicts_with_all = ["git", "staged"])]
         paths: Vec<PathBuf>,
         /// A range of the repository in the current directory, e.g.
         /// `origin/main..HEAD`: the lines its commits add.
-        #[arg(long, value_name = "A..B")]
+        #[arg(long, value_name = "A..B", conflicts_with = "staged")]
         git: Option<String>,
+        /// The lines the index adds to HEAD: what the next commit would add
+        /// (the pre-commit hook).
+        #[arg(long)]
+        staged: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Findings whose fingerprint this baseline file holds are known:
+        /// not shown and not failing the run.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Writes the fingerprints of every finding to FILE (needs
+        /// SIGNALBOX_FINGERPRINT_KEY) and exits 0: they are the baseline.
+        #[arg(long, value_name = "FILE")]
+        write_baseline: Option<PathBuf>,
     },
     /// The replicas of `REPLICAS` (repo-replicate's map).
     Replicas {
@@ -158,10 +170,28 @@ async fn main() -> ExitCode {
                     budget,
                 },
         } => exit(gate::check(&config, &deployment_event, aws, budget).await),
-        Command::Scan { paths, git, format } => exit(
+        Command::Scan {
+            paths,
+            git,
+            staged,
+            format,
+            baseline,
+            write_baseline,
+        } => exit(
             std::env::current_dir()
                 .map_err(anyhow::Error::from)
-                .and_then(|root| scan::run(&root, &paths, git.as_deref(), format)),
+                .and_then(|root| {
+                    let baseline = scan::Baseline {
+                        read: baseline,
+                        write: write_baseline,
+                    };
+                    let what = match (git, staged) {
+                        (Some(range), _) => scan::What::Range(range),
+                        (None, true) => scan::What::Staged,
+                        (None, false) => scan::What::Paths(paths),
+                    };
+                    scan::run(&root, &what, format, &baseline)
+                }),
         ),
     }
 }

@@ -85,3 +85,161 @@ fn a_bad_range_is_an_error_not_a_finding() {
     let output = scan(dir.path(), &["--git", "--output=/tmp/x"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+fn scan_keyed(dir: &Path, key: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_signalbox"));
+    command.current_dir(dir).arg("scan").args(args);
+    match key {
+        Some(key) => command.env("SIGNALBOX_FINGERPRINT_KEY", key),
+        None => command.env_remove("SIGNALBOX_FINGERPRINT_KEY"),
+    };
+    command.output().unwrap()
+}
+
+#[test]
+fn a_baseline_hides_known_findings_holds_only_keyed_fingerprints_and_new_ones_still_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("config")).unwrap();
+    std::fs::write(
+        root.join("config/old.env"),
+        format!("aws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    let key = Some("this team's fingerprint key");
+
+    let written = scan_keyed(root, key, &["config", "--write-baseline", "baseline.json"]);
+    assert_eq!(written.status.code(), Some(0), "{written:?}");
+    let baseline = std::fs::read_to_string(root.join("baseline.json")).unwrap();
+    assert!(
+        !baseline.contains(PLANTED) && !baseline.contains(&PLANTED[4..]),
+        "{baseline}"
+    );
+    assert!(
+        !baseline.contains("AKIA"),
+        "not even the redacted prefix: {baseline}"
+    );
+
+    let known = scan_keyed(root, key, &["config", "--baseline", "baseline.json"]);
+    assert_eq!(known.status.code(), Some(0), "{known:?}");
+    assert!(known.stdout.is_empty(), "{known:?}");
+
+    // A new key is a finding; the known one stays hidden.
+    let other = "AKIAZ7YR2MXN4VTL6KPQ";
+    std::fs::write(root.join("config/new.env"), format!("key = {other}\n")).unwrap();
+    let new = scan_keyed(root, key, &["config", "--baseline", "baseline.json"]);
+    assert_eq!(new.status.code(), Some(1), "{new:?}");
+    let stdout = String::from_utf8(new.stdout).unwrap();
+    assert!(stdout.contains("config/new.env:1"), "{stdout}");
+    assert!(!stdout.contains("old.env"), "{stdout}");
+
+    // Another key makes other fingerprints: the baseline does not match.
+    let rekeyed = scan_keyed(
+        root,
+        Some("another key"),
+        &["config", "--baseline", "baseline.json"],
+    );
+    assert_eq!(rekeyed.status.code(), Some(1), "{rekeyed:?}");
+
+    // No key, no baseline: unkeyed fingerprints could be reversed offline.
+    let unkeyed = scan_keyed(root, None, &["config", "--write-baseline", "b2.json"]);
+    assert_eq!(unkeyed.status.code(), Some(2), "{unkeyed:?}");
+    assert!(
+        String::from_utf8_lossy(&unkeyed.stderr).contains("SIGNALBOX_FINGERPRINT_KEY"),
+        "{unkeyed:?}"
+    );
+    assert!(!root.join("b2.json").exists());
+}
+
+#[test]
+fn scan_staged_reports_what_the_next_commit_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    std::fs::write(repo.join("app.env"), "region=us-east-1\n").unwrap();
+    git(repo, &["add", "."]);
+    assert_eq!(
+        scan(repo, &["--staged"]).status.code(),
+        Some(0),
+        "before the first commit"
+    );
+    git(repo, &["commit", "-q", "-m", "first"]);
+    std::fs::write(
+        repo.join("app.env"),
+        format!("region=us-east-1\naws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    // Not staged yet: the next commit adds nothing.
+    assert_eq!(scan(repo, &["--staged"]).status.code(), Some(0));
+    git(repo, &["add", "app.env"]);
+    let staged = scan(repo, &["--staged"]);
+    assert_eq!(staged.status.code(), Some(1), "{staged:?}");
+    let stdout = String::from_utf8(staged.stdout).unwrap();
+    assert!(stdout.contains("app.env:2: aws-access-key-id"), "{stdout}");
+    assert!(!stdout.contains(&PLANTED[4..]), "{stdout}");
+}
+
+/// pre-commit from PyPI, pinned in scripts/requirements.txt: `.venv` of the
+/// repository (scripts/setup-venv), or `SIGNALBOX_PRE_COMMIT`.
+fn pre_commit() -> std::path::PathBuf {
+    let path = std::env::var_os("SIGNALBOX_PRE_COMMIT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/pre-commit"));
+    assert!(
+        path.exists(),
+        "pre-commit is not at {} (scripts/setup-venv installs it)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn pre_commit_try_repo_runs_the_hook_on_a_staged_secret_and_fails_the_commit() {
+    let signalbox_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_signalbox")).parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("work");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    std::fs::write(
+        repo.join("deploy.env"),
+        format!("aws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    git(&repo, &["add", "deploy.env"]);
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |repo: &Path| {
+        Command::new(pre_commit())
+            .current_dir(repo)
+            .args(["try-repo"])
+            .arg(&signalbox_repo)
+            .arg("signalbox-scan")
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", dir.path().join("cache"))
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .output()
+            .unwrap()
+    };
+    let failed = run(&repo);
+    let text = String::from_utf8_lossy(&failed.stdout).into_owned();
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    assert!(
+        text.contains("signalbox secret scan") && text.contains("Failed"),
+        "{text}"
+    );
+    assert!(text.contains("deploy.env:1: aws-access-key-id"), "{text}");
+    assert!(!text.contains(&PLANTED[4..]), "{text}");
+
+    // The key taken out again: the hook passes.
+    std::fs::write(repo.join("deploy.env"), "region=us-east-1\n").unwrap();
+    git(&repo, &["add", "deploy.env"]);
+    let passed = run(&repo);
+    assert_eq!(passed.status.code(), Some(0), "{passed:?}");
+}

@@ -82,6 +82,23 @@ impl Deadline {
     }
 }
 
+tokio::task_local! {
+    /// When the lookups of the event being handled must be done: set by
+    /// [`crate::handle`] around the planner, so a planner that reads a lot
+    /// (repo-guard's scan) can stop in time and plan what it has.
+    static LOOKUPS_UNTIL: Deadline;
+}
+
+/// Runs `work` with `until` as the lookups' deadline.
+pub async fn with_lookups_deadline<F: std::future::Future>(until: Deadline, work: F) -> F::Output {
+    LOOKUPS_UNTIL.scope(until, work).await
+}
+
+/// The deadline of the lookups in progress, when a handler set one.
+pub fn lookups_deadline() -> Option<Deadline> {
+    LOOKUPS_UNTIL.try_with(|until| *until).ok()
+}
+
 /// The invocation being served: its deadline and what identifies it in a
 /// failure report.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -145,11 +145,14 @@ pub async fn handle<L: Lookups, E: Effects>(
     let work = invocation.deadline.for_work();
     // Lookups get at most half the working time: the actions need the rest.
     let lookups_until = work.within(work.remaining() / 2);
-    let decided = tokio::time::timeout_at(lookups_until.instant(), decide(&event, config, lookup))
-        .await
-        .map_err(|_| HandleError::LookupTimeout {
-            event_id: event.id.clone(),
-        })?;
+    let decided = tokio::time::timeout_at(
+        lookups_until.instant(),
+        invocation::with_lookups_deadline(lookups_until, decide(&event, config, lookup)),
+    )
+    .await
+    .map_err(|_| HandleError::LookupTimeout {
+        event_id: event.id.clone(),
+    })?;
     let plan = match decided {
         Err(source @ (PlanError::Lookup(_) | PlanError::NotBuiltIn(_))) => {
             return Err(HandleError::Plan {

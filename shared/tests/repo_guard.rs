@@ -13,6 +13,7 @@ use signalbox::flows::repo_guard::{
 use signalbox::lookup::{LookupError, Offline};
 use signalbox::plan::{Action, Plan};
 use signalbox::route::{Function, functions};
+use signalbox::scan::FingerprintKey;
 
 /// An AWS access key id of AWS's alphabet, not one of its documented examples.
 const PLANTED: &str = "AKIAQ7ZR2MXN4VTL6KPJ";
@@ -38,6 +39,10 @@ fn config() -> Config {
         repositories: Vec::new(),
         secret_scan: true,
         protected_notices: true,
+        scan_max_commits: 50,
+        scan_max_bytes: 50 * 1024 * 1024,
+        replicas: Default::default(),
+        fingerprint_key_parameter: Some("/signalbox/fingerprint-key".into()),
     }
 }
 
@@ -48,6 +53,14 @@ struct Repo {
     diffs: HashMap<(Option<String>, String), Vec<ChangedFile>>,
     blobs: HashMap<String, Vec<u8>>,
     allow: Option<Vec<u8>>,
+    /// Branch → tip, for the reads that name a branch.
+    branches: HashMap<String, String>,
+    /// `"<commit>:<path>"` → the file at that commit (GetFile).
+    files: HashMap<String, Vec<u8>>,
+    /// The repository's `signalbox:replica-of` tag.
+    replica_tag: Option<String>,
+    /// How long each GetBlob takes (a slow API).
+    blob_delay: Option<std::time::Duration>,
 }
 
 impl Repo {
@@ -74,6 +87,36 @@ impl Repo {
                 path: path.to_owned(),
                 before_blob: None,
                 after_blob: Some(blob),
+            });
+    }
+}
+
+impl Repo {
+    /// `path` changed from `old_text` (None: new file) to `new_text` between
+    /// `before` and `after`.
+    fn changes(
+        &mut self,
+        before: Option<&str>,
+        after: &str,
+        path: &str,
+        old_text: Option<&str>,
+        new_text: &str,
+    ) {
+        let new_blob = format!("blob-{path}-{after}");
+        self.blobs
+            .insert(new_blob.clone(), new_text.as_bytes().to_vec());
+        let old_blob = old_text.map(|t| {
+            let id = format!("blob-{path}-before-{after}");
+            self.blobs.insert(id.clone(), t.as_bytes().to_vec());
+            id
+        });
+        self.diffs
+            .entry((before.map(str::to_owned), after.to_owned()))
+            .or_default()
+            .push(ChangedFile {
+                path: path.to_owned(),
+                before_blob: old_blob,
+                after_blob: Some(new_blob),
             });
     }
 }
@@ -108,11 +151,61 @@ impl Lookup for Repo {
             truncated: false,
         })
     }
+    async fn merge_base(&self, _: &str, a: &str, b: &str) -> Result<Option<String>, LookupError> {
+        let a = self.branches.get(a).map_or(a, String::as_str);
+        let b = self.branches.get(b).map_or(b, String::as_str);
+        if !self.commits.contains_key(a) && !self.commits.contains_key(b) {
+            return Err(missing(a));
+        }
+        let mut ancestors = std::collections::HashSet::new();
+        let mut queue = vec![a.to_owned()];
+        while let Some(id) = queue.pop() {
+            if ancestors.insert(id.clone()) {
+                queue.extend(
+                    self.commits
+                        .get(&id)
+                        .into_iter()
+                        .flat_map(|c| c.parents.clone()),
+                );
+            }
+        }
+        // Breadth first from b: the first ancestor of a met is the merge base.
+        let mut queue = std::collections::VecDeque::from([b.to_owned()]);
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = queue.pop_front() {
+            if ancestors.contains(&id) {
+                return Ok(Some(id));
+            }
+            if seen.insert(id.clone()) {
+                queue.extend(
+                    self.commits
+                        .get(&id)
+                        .into_iter()
+                        .flat_map(|c| c.parents.clone()),
+                );
+            }
+        }
+        Ok(None)
+    }
     async fn blob(&self, _: &str, id: &str) -> Result<Vec<u8>, LookupError> {
+        if let Some(delay) = self.blob_delay {
+            tokio::time::sleep(delay).await;
+        }
         self.blobs.get(id).cloned().ok_or_else(|| missing(id))
     }
-    async fn file(&self, _: &str, _: &str, _: &str) -> Result<Option<Vec<u8>>, LookupError> {
-        Ok(self.allow.clone())
+    async fn replica_tag(&self, arn: &str) -> Result<Option<String>, LookupError> {
+        assert_eq!(arn, "arn:aws:codecommit:us-east-1:123456789012:MyDemoRepo");
+        Ok(self.replica_tag.clone())
+    }
+    async fn fingerprint_key(&self, _: &str) -> Result<FingerprintKey, LookupError> {
+        Ok(FingerprintKey::new(b"this deployment's key".to_vec()))
+    }
+    async fn file(&self, _: &str, at: &str, path: &str) -> Result<Option<Vec<u8>>, LookupError> {
+        if self.files.is_empty() {
+            return Ok(self.allow.clone());
+        }
+        let at = self.branches.get(at).map_or(at, String::as_str);
+        Ok(self.files.get(&format!("{at}:{path}")).cloned())
     }
 }
 
@@ -416,5 +509,400 @@ fn a_dry_run_plans_from_the_event_alone() {
         plan.notes.iter().any(|n| n.contains("dry run")),
         "{:?}",
         plan.notes
+    );
+}
+
+/// The "Restore with" field of a deletion notice for `name`.
+fn restore_command(sample_name: &str, name: &str) -> String {
+    let mut event = sample(sample_name);
+    let signalbox::event::Detail::Repository(detail) = &mut event.detail else {
+        panic!("not a reference event")
+    };
+    detail.reference_name = name.to_owned();
+    let detail = detail.clone();
+    let alert = repo_guard::deletion(&event, &detail);
+    alert
+        .fields
+        .iter()
+        .find(|(k, _)| k == "Restore with")
+        .map(|(_, v)| v.clone())
+        .unwrap()
+}
+
+fn sh(dir: &std::path::Path, script: &str, path: &str) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_branch_named_x_touch_ifs_pwned_yields_a_restore_command_that_is_safe_to_paste() {
+    const HOSTILE: &str = "x;touch${IFS}pwned";
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    // A stand-in `aws` that writes each argument it receives on a line.
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let aws = bin.join("aws");
+    std::fs::write(
+        &aws,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > args\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    let branch = restore_command("codecommit-reference-deleted-by-user.json", HOSTILE);
+    let out = sh(dir, &branch, &path);
+    assert!(out.status.success(), "{branch}: {out:?}");
+    assert!(
+        !dir.join("pwned").exists(),
+        "pasting {branch} ran a command"
+    );
+    let args = std::fs::read_to_string(dir.join("args")).unwrap();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "codecommit",
+            "create-branch",
+            "--repository-name",
+            "MyDemoRepo",
+            "--branch-name",
+            HOSTILE,
+            "--commit-id",
+            OLD
+        ],
+        "{branch}"
+    );
+
+    // A tag of the same name, restored with git into a scratch remote.
+    let work = dir.join("work");
+    let remote = dir.join("remote.git");
+    std::fs::create_dir(&work).unwrap();
+    git(dir, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    git(&work, &["init", "-q"]);
+    git(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let head = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    git(
+        &work,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let tag = restore_command("codecommit-tag-deleted.json", HOSTILE).replace(OLD, &head);
+    let out = sh(&work, &tag, &path);
+    assert!(out.status.success(), "{tag}: {out:?}");
+    assert!(!work.join("pwned").exists(), "pasting {tag} ran a command");
+    let tags = git(&remote, &["tag", "--list"]);
+    assert_eq!(tags.trim(), HOSTILE, "{tag}");
+}
+
+fn secret_messages(plan: &Plan) -> Vec<&signalbox::plan::SnsMessage> {
+    sns(plan)
+        .into_iter()
+        .filter(|m| m.attributes["kind"] == "secret")
+        .collect()
+}
+
+#[test]
+fn a_secret_added_and_removed_within_one_push_is_alerted() {
+    // OLD → c1 adds the key → PUSHED takes it out again: the net diff
+    // OLD → PUSHED shows nothing, the history the push publishes does.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    repo.add_commit("c1", "Add settings", &[OLD]);
+    repo.add_commit(PUSHED, "Oops, take the key out", &["c1"]);
+    let leaky = format!("region=us-east-1\naws_access_key_id = {PLANTED}\n");
+    repo.changes(Some(OLD), "c1", "config/prod.env", None, &leaky);
+    repo.changes(
+        Some("c1"),
+        PUSHED,
+        "config/prod.env",
+        Some(&leaky),
+        "region=us-east-1\n",
+    );
+    repo.changes(
+        Some(OLD),
+        PUSHED,
+        "config/prod.env",
+        None,
+        "region=us-east-1\n",
+    );
+    let plan = run(&event, &config(), &repo);
+    let secret = secret_messages(&plan);
+    assert_eq!(secret.len(), 1, "{plan:?}");
+    let body = &secret[0].message;
+    assert!(body.contains("config/prod.env:2"), "{body}");
+    assert!(
+        body.contains("commit c1"),
+        "the finding names its commit: {body}"
+    );
+    assert!(body.contains("each of the 2 new commit(s)"), "{body}");
+}
+
+#[test]
+fn a_secret_pushed_in_a_new_branchs_middle_commit_is_alerted() {
+    // main: m0 ← MAIN. The new branch: MAIN ← b1 ← b2 (key) ← b3 (key gone).
+    let mut event = sample("codecommit-reference-created.json");
+    let tip = "b3";
+    if let signalbox::event::Detail::Repository(d) = &mut event.detail {
+        d.commit_id = Some(tip.into());
+    }
+    let mut repo = Repo::default();
+    repo.branches.insert("main".into(), "MAIN".into());
+    repo.add_commit("m0", "Initial", &[]);
+    repo.add_commit("MAIN", "Main's tip", &["m0"]);
+    repo.add_commit("b1", "Start the feature", &["MAIN"]);
+    repo.add_commit("b2", "Wire the client", &["b1"]);
+    repo.add_commit(tip, "Read the token from the environment", &["b2"]);
+    repo.changes(Some("MAIN"), "b1", "src/app.py", None, "import os\n");
+    let leaky = format!(
+        "import os\nTOKEN = \"ghp_{}\"\n",
+        "Q7ZR2MXN4VTL6KPJa8b9C0d1E2f3G4h5I6j7"
+    );
+    repo.changes(Some("b1"), "b2", "src/app.py", Some("import os\n"), &leaky);
+    let clean = "import os\nTOKEN = os.environ[\"TOKEN\"]\n";
+    repo.changes(Some("b2"), tip, "src/app.py", Some(&leaky), clean);
+    repo.changes(Some("main"), tip, "src/app.py", None, clean);
+    // m0 has a key of its own that main still carries: not this push's.
+    repo.changes(None, "m0", "old.env", None, &format!("key = {PLANTED}\n"));
+    let plan = run(&event, &config(), &repo);
+    let secret = secret_messages(&plan);
+    assert_eq!(secret.len(), 1, "{plan:?}");
+    let body = &secret[0].message;
+    assert!(body.contains("src/app.py:2 github-token"), "{body}");
+    assert!(body.contains("commit b2"), "{body}");
+    assert!(
+        !body.contains("old.env"),
+        "main's history is not rescanned: {body}"
+    );
+    assert!(body.contains("each of the 3 new commit(s)"), "{body}");
+}
+
+#[test]
+fn past_the_commit_bound_the_net_diff_is_scanned_and_said() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    repo.add_commit(PUSHED, "Add config", &["c1"]);
+    repo.add_commit("c1", "one", &["c2"]);
+    repo.add_commit("c2", "two", &[OLD]);
+    let bounded = Config {
+        scan_max_commits: 2,
+        ..config()
+    };
+    let plan = run(&event, &bounded, &repo);
+    let body = &secret_messages(&plan)[0].message;
+    assert!(
+        body.contains("only the net diff") && body.contains("more than 2 new commits"),
+        "{body}"
+    );
+}
+
+/// An unencrypted OpenSSH ed25519 key: the first body line is the same for
+/// every such key; the rest is pseudo-random here.
+fn ed25519_key(seed: u64) -> String {
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut line = || -> String {
+        (0..70)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                BASE64[(x % 64) as usize] as char
+            })
+            .collect()
+    };
+    let rest: Vec<String> = (0..4).map(|_| line()).collect();
+    format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n\
+         b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n{}\n\
+         -----END OPENSSH PRIVATE KEY-----\n",
+        rest.join("\n")
+    )
+}
+
+#[test]
+fn two_different_openssh_ed25519_keys_pushed_a_day_apart_both_alert() {
+    // The ledger sends an alert once per dedup key: two keys must give two.
+    let mut keys = Vec::new();
+    for (day, seed) in [("day-1", 1_u64), ("day-2", 2)] {
+        let mut event = sample("codecommit-reference-updated-direct-push.json");
+        event.id = day.into();
+        let mut repo = Repo::default();
+        repo.add_commit(PUSHED, "Add the deploy key", &[OLD]);
+        repo.changes(
+            Some(OLD),
+            PUSHED,
+            "deploy/id_ed25519",
+            None,
+            &ed25519_key(seed),
+        );
+        let plan = run(&event, &config(), &repo);
+        let secret = secret_messages(&plan);
+        assert_eq!(secret.len(), 1, "{plan:?}");
+        keys.push(secret[0].dedup_key.clone().unwrap());
+    }
+    assert_ne!(keys[0], keys[1], "the second key was deduplicated away");
+}
+
+#[test]
+fn a_same_region_replica_push_is_not_alerted() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let repo = leaky_repo(Some(OLD), PUSHED);
+    let mut replicas = std::collections::BTreeMap::new();
+    replicas.insert(
+        "MySourceRepo".to_owned(),
+        vec![signalbox::plan::Replica {
+            region: event.region.clone(),
+            repository: "MyDemoRepo".into(),
+        }],
+    );
+    let guarded = Config {
+        replicas,
+        ..config()
+    };
+    let plan = run(&event, &guarded, &repo);
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("replica of MySourceRepo")),
+        "{:?}",
+        plan.notes
+    );
+    // The same push to the source is guarded.
+    assert!(!secret_messages(&run(&event, &config(), &repo)).is_empty());
+    // A replica REPLICAS does not name, marked by the mirror's tag.
+    let mut tagged = leaky_repo(Some(OLD), PUSHED);
+    tagged.replica_tag = Some("us-east-1/MySourceRepo".into());
+    let plan = run(&event, &config(), &tagged);
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("signalbox:replica-of=us-east-1/MySourceRepo")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn a_push_adding_both_signalbox_allow_and_a_secret_to_the_default_branch_is_alerted() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    repo.branches.insert("main".into(), PUSHED.into());
+    // After the push, main's allow file lists the leaky folder; before it, none.
+    repo.files
+        .insert(format!("{PUSHED}:.signalbox-allow"), b"config/\n".to_vec());
+    repo.files
+        .insert(format!("{OLD}:README.md"), b"before\n".to_vec());
+    let plan = run(&event, &config(), &repo);
+    assert_eq!(secret_messages(&plan).len(), 1, "{plan:?}");
+}
+
+#[test]
+fn skipped_files_get_one_alert_per_push_listing_them() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    repo.add_commit(PUSHED, "Add state", &[OLD]);
+    let state = "x".repeat(3 * 1024 * 1024);
+    repo.changes(Some(OLD), PUSHED, "terraform.tfstate", None, &state);
+    repo.changes(Some(OLD), PUSHED, "logo.png", None, "\u{0}PNG");
+    let plan = run(&event, &config(), &repo);
+    let kinds = kinds(&plan);
+    assert_eq!(kinds, ["protected-push", "not-scanned"], "{plan:?}");
+    let body = &sns(&plan)[1].message;
+    assert!(body.contains("terraform.tfstate"), "{body}");
+    assert!(body.contains("over the limit"), "{body}");
+    assert!(
+        body.contains("logo.png: not scanned: binary file"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scanned() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // 150 commits of 2 files each (300 files), GetBlob at 20 ms: 6 s of reads,
+    // against 3 s for the lookups. Keys in commit 10 and commit 140.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    let ids: Vec<String> = (0..150).map(|i| format!("c{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let (id, parent) = if i == 149 {
+            (PUSHED.to_owned(), ids[i - 1].clone())
+        } else if i == 0 {
+            (id.clone(), OLD.to_owned())
+        } else {
+            (id.clone(), ids[i - 1].clone())
+        };
+        repo.add_commit(&id, "step", &[parent.as_str()]);
+        for f in 0..2 {
+            let text = if (i == 10 || i == 140) && f == 0 {
+                format!(
+                    "key = AKIA{}\n",
+                    ["Q7ZR2MXN4VTL6KPJ", "Z7YR2MXN4VTL6KPQ"][usize::from(i == 140)]
+                )
+            } else {
+                format!("line {i} {f}\n")
+            };
+            repo.changes(
+                Some(parent.as_str()),
+                &id,
+                &format!("src/f{i}-{f}.txt"),
+                None,
+                &text,
+            );
+        }
+    }
+    repo.blob_delay = Some(Duration::from_millis(20));
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        ..config()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let until = Deadline::after(Duration::from_secs(3));
+    let plan = runtime
+        .block_on(async {
+            tokio::time::timeout_at(
+                until.instant(),
+                with_lookups_deadline(until, repo_guard::plan(&event, &config, &repo)),
+            )
+            .await
+        })
+        .expect("the plan is made before the lookups' deadline")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let secret = secret_messages(&plan);
+    assert_eq!(secret.len(), 1, "{plan:?}");
+    let body = &secret[0].message;
+    assert!(body.contains("src/f10-0.txt:1"), "{body}");
+    assert!(
+        body.contains("the scan's time ran out") || body.contains("scan budget spent (time)"),
+        "{body}"
     );
 }

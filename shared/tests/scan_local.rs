@@ -296,3 +296,38 @@ fn a_git_range_keeps_line_numbers_whatever_the_users_diff_settings() {
         .collect();
     assert_eq!(found, [("a.txt".to_owned(), 5)]);
 }
+
+#[test]
+fn a_git_range_scans_what_a_merge_commit_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    fs::write(repo.join("README.md"), "hello\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "first"]);
+    let base = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["checkout", "-q", "-b", "side"]);
+    fs::write(repo.join("side.txt"), "side\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "side"]);
+    git(repo, &["checkout", "-q", "main"]);
+    fs::write(repo.join("main.txt"), "main\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "main"]);
+    // An "evil merge": the merge commit itself adds a key no parent has.
+    git(repo, &["merge", "-q", "--no-commit", "side"]);
+    fs::write(repo.join("main.txt"), format!("main\nkey = {}\n", key(9))).unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "merge side"]);
+    let merge = git(repo, &["rev-parse", "HEAD"]);
+
+    let mut scanner = scanner();
+    scan_git_range(repo, &format!("{base}..HEAD"), &mut scanner).unwrap();
+    let report = scanner.finish();
+    let found: Vec<(String, u32, Option<String>)> = report
+        .findings
+        .iter()
+        .map(|f| (f.path.clone(), f.line, f.commit.clone()))
+        .collect();
+    assert_eq!(found, [("main.txt".to_owned(), 2, Some(merge))]);
+}

@@ -609,6 +609,8 @@ fn answer(
                 "comment": {"commentId": "c-1", "content": request.json()["content"], "creationDate": now}}),
         ),
         (Service::CodeCommit, "UpdatePullRequestApprovalState") => json(JSON_1_1, json!({})),
+        // repo-guard's replica check: a source repository, no replica tag.
+        (Service::CodeCommit, "ListTagsForResource") => json(JSON_1_1, json!({"tags": {}})),
         (Service::CodeBuild, "StartBuild") => json(
             JSON_1_1,
             json!({"build": {

@@ -796,6 +796,37 @@ impl repo_guard::Lookup for Hostile {
         Ok(hostile_text(&mut rng).into_bytes())
     }
 
+    async fn merge_base(&self, _: &str, _: &str, _: &str) -> Result<Option<String>, LookupError> {
+        let mut rng = self.rng(17);
+        match rng.u8(..4) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(None),
+            _ => Ok(Some(hostile_text(&mut rng))),
+        }
+    }
+
+    async fn replica_tag(&self, _: &str) -> Result<Option<String>, LookupError> {
+        let mut rng = self.rng(19);
+        match rng.u8(..4) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(Some(hostile_text(&mut rng))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn fingerprint_key(
+        &self,
+        _: &str,
+    ) -> Result<signalbox::scan::FingerprintKey, LookupError> {
+        let mut rng = self.rng(18);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(signalbox::scan::FingerprintKey::new(
+            hostile_text(&mut rng).into_bytes(),
+        ))
+    }
+
     async fn file(&self, _: &str, _: &str, _: &str) -> Result<Option<Vec<u8>>, LookupError> {
         let mut rng = self.rng(16);
         match rng.u8(..4) {

@@ -12,7 +12,9 @@ use crate::lookup::LookupError;
 use crate::plan::{Action, Plan};
 use crate::render::alert::{Alert, Severity};
 use crate::route::Function;
-use crate::scan::{ALLOW_FILE, AllowList, Budget, Limits, ScanReport, Scanner};
+use crate::scan::{
+    ALLOW_FILE, AllowList, Budget, FingerprintKey, Limits, ScanReport, Scanner, SkipReason,
+};
 
 /// How many commits the force-push check walks back from the new commit
 /// looking for the old one. Each is one `GetCommit`; past it the notice says
@@ -37,7 +39,32 @@ pub struct Config {
     pub secret_scan: bool,
     /// `PROTECTED_NOTICES`: notices for protected branches and deletions (default true).
     pub protected_notices: bool,
+    /// `SCAN_MAX_COMMITS`: a push of up to this many new commits is scanned
+    /// commit by commit; a larger one by its net diff, said in the alert
+    /// (default [`DEFAULT_SCAN_MAX_COMMITS`]).
+    pub scan_max_commits: usize,
+    /// `SCAN_MAX_BYTES`: at most this many bytes of file content are scanned
+    /// per push; the files past it are listed as not scanned (default 50 MiB).
+    pub scan_max_bytes: u64,
+    /// `REPLICAS` (optional, repo-replicate's map source → replicas): a push
+    /// to a repository listed there as a replica in the event's region is a
+    /// mirror's push, not a person's, and is not guarded again.
+    pub replicas: BTreeMap<String, Vec<crate::plan::Replica>>,
+    /// `FINGERPRINT_KEY_PARAM`: the SSM SecureString holding the key of the
+    /// findings' fingerprints (HMAC-SHA256). Unset: fingerprints are
+    /// unkeyed, and the plan says so.
+    pub fingerprint_key_parameter: Option<String>,
 }
+
+/// The tag the mirror puts on every replica (docs/replication.md).
+pub const REPLICA_TAG: &str = "signalbox:replica-of";
+
+/// A push of up to 50 new commits is scanned commit by commit: each is one
+/// `GetCommit` and one `GetDifferences` (plus its blobs) within the budget.
+pub const DEFAULT_SCAN_MAX_COMMITS: u64 = 50;
+
+/// At most 50 MiB of file content per push.
+pub const DEFAULT_SCAN_MAX_BYTES: u64 = 50 * 1024 * 1024;
 
 impl Config {
     /// Reads the function's variables.
@@ -53,7 +80,30 @@ impl Config {
             repositories: env.list("GUARD_REPOSITORIES"),
             secret_scan: env.flag("SECRET_SCAN", true),
             protected_notices: env.flag("PROTECTED_NOTICES", true),
+            scan_max_commits: usize::try_from(
+                env.number("SCAN_MAX_COMMITS", DEFAULT_SCAN_MAX_COMMITS),
+            )
+            .unwrap_or(usize::MAX),
+            scan_max_bytes: env.number("SCAN_MAX_BYTES", DEFAULT_SCAN_MAX_BYTES),
+            fingerprint_key_parameter: env.optional("FINGERPRINT_KEY_PARAM"),
+            replicas: if env.optional("REPLICAS").is_some() {
+                crate::flows::repo_replicate::read_replicas(env)
+            } else {
+                BTreeMap::new()
+            },
         }
+    }
+
+    /// The source `repository` in `region` is a replica of, if `REPLICAS` lists it as one.
+    pub fn replica_of(&self, region: &str, repository: &str) -> Option<&str> {
+        self.replicas
+            .iter()
+            .find(|(_, targets)| {
+                targets
+                    .iter()
+                    .any(|t| t.region == region && t.repository == repository)
+            })
+            .map(|(source, _)| source.as_str())
     }
 
     /// Whether `branch` is one of `PROTECTED_BRANCHES`.
@@ -144,12 +194,35 @@ pub trait Lookup {
         after: &str,
         max_files: usize,
     ) -> impl Future<Output = Result<Differences, LookupError>> + Send;
+    /// The merge base of two commits (or branches): CodeCommit has no
+    /// GetMergeBase, `GetMergeOptions` answers it as `baseCommitId`
+    /// (https://docs.aws.amazon.com/codecommit/latest/APIReference/API_GetMergeOptions.html).
+    /// None: no common ancestor.
+    fn merge_base(
+        &self,
+        repository: &str,
+        a: &str,
+        b: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
     /// `GetBlob`.
     fn blob(
         &self,
         repository: &str,
         blob_id: &str,
     ) -> impl Future<Output = Result<Vec<u8>, LookupError>> + Send;
+    /// `ListTagsForResource`: the value of the repository's
+    /// `signalbox:replica-of` tag (`<source region>/<source repository>`),
+    /// which the mirror sets on every replica it creates.
+    fn replica_tag(
+        &self,
+        repository_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
+    /// The fingerprint key in the SSM SecureString `parameter`, read once per
+    /// cold start.
+    fn fingerprint_key(
+        &self,
+        parameter: &str,
+    ) -> impl Future<Output = Result<FingerprintKey, LookupError>> + Send;
     /// `GetFile` at `commit_specifier`; None when there is no such file.
     fn file(
         &self,
@@ -175,7 +248,16 @@ impl Lookup for crate::lookup::Offline {
     ) -> Result<Differences, LookupError> {
         Err(LookupError::Offline)
     }
+    async fn merge_base(&self, _: &str, _: &str, _: &str) -> Result<Option<String>, LookupError> {
+        Err(LookupError::Offline)
+    }
     async fn blob(&self, _: &str, _: &str) -> Result<Vec<u8>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn replica_tag(&self, _: &str) -> Result<Option<String>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn fingerprint_key(&self, _: &str) -> Result<FingerprintKey, LookupError> {
         Err(LookupError::Offline)
     }
     async fn file(&self, _: &str, _: &str, _: &str) -> Result<Option<Vec<u8>>, LookupError> {
@@ -217,6 +299,14 @@ pub async fn ancestry(lookup: &impl Lookup, repository: &str, old: &str, new: &s
         }
         if !seen.insert(id.clone()) {
             continue;
+        }
+        if crate::invocation::lookups_deadline()
+            .is_some_and(|until| until.remaining() < SCAN_MARGIN * 2)
+        {
+            facts.ancestry = Some(Ancestry::Unknown(
+                "the time for reads ran out before the old commit was met".to_owned(),
+            ));
+            return facts;
         }
         if seen.len() > MAX_ANCESTRY {
             facts.ancestry = Some(Ancestry::Unknown(format!(
@@ -274,12 +364,30 @@ pub fn who(caller: Option<&str>) -> String {
 /// seconds, leaving the reads and the alerts their share.
 pub const SCAN_TIME: Duration = Duration::from_secs(10);
 
-/// The scan's budget per push: 500 files, 50 MiB and [`SCAN_TIME`].
-pub fn budget() -> Budget {
+/// What the scan leaves of the lookups' time: for the reads of the files it
+/// started and for the plan, so the alerts are planned and sent whatever
+/// the size of the push.
+pub const SCAN_MARGIN: Duration = Duration::from_secs(2);
+
+/// When the scan stops reading: [`SCAN_TIME`] from now, or [`SCAN_MARGIN`]
+/// before the lookups' deadline of the invocation, whichever comes first.
+pub fn scan_deadline() -> Instant {
+    let own = Instant::now() + SCAN_TIME;
+    match crate::invocation::lookups_deadline() {
+        Some(until) => {
+            let until = until.instant().into_std();
+            own.min(until.checked_sub(SCAN_MARGIN).unwrap_or(until))
+        }
+        None => own,
+    }
+}
+
+/// The scan's budget per push: 500 files, `max_bytes` and [`scan_deadline`].
+pub fn budget(max_bytes: u64) -> Budget {
     Budget {
         max_files: 500,
-        max_bytes: 50 * 1024 * 1024,
-        deadline: Instant::now() + SCAN_TIME,
+        max_bytes,
+        deadline: scan_deadline(),
     }
 }
 
@@ -289,15 +397,61 @@ pub struct ScanFacts {
     pub report: ScanReport,
     /// What the scan compared the new commit with.
     pub compared_with: Option<String>,
+    /// How the push was scanned: commit by commit, or its net diff and why.
+    pub coverage: Option<String>,
     /// Parts not scanned at all (the file list was cut, a read failed).
     pub unscanned: Vec<String>,
     pub problems: Vec<LookupError>,
+    /// What the plan's notes should say of the scan.
+    pub notes: Vec<String>,
     /// The author of the new commit, when it was read.
     pub author: Option<String>,
 }
 
-/// Reads the changes of a created or updated ref and scans the added lines.
-pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> ScanFacts {
+/// The new commits of a push, newest first, or why they could not be listed
+/// within `max_commits`.
+async fn new_commits(
+    lookup: &impl Lookup,
+    repository: &str,
+    new: &str,
+    stops: &HashSet<String>,
+    max_commits: usize,
+    deadline: Instant,
+) -> Result<Vec<CommitInfo>, String> {
+    let mut commits = Vec::new();
+    let mut queue = VecDeque::from([new.to_owned()]);
+    let mut seen: HashSet<String> = HashSet::new();
+    while let Some(id) = queue.pop_front() {
+        if stops.contains(&id) || !seen.insert(id.clone()) {
+            continue;
+        }
+        if Instant::now() >= deadline {
+            return Err("the scan's time ran out while its commits were listed".to_owned());
+        }
+        if commits.len() >= max_commits {
+            return Err(format!(
+                "the push has more than {max_commits} new commits (SCAN_MAX_COMMITS)"
+            ));
+        }
+        match lookup.commit(repository, &id).await {
+            Ok(commit) => {
+                queue.extend(commit.parents.iter().cloned());
+                commits.push(commit);
+            }
+            Err(e) => return Err(format!("its commits could not be listed ({e})")),
+        }
+    }
+    Ok(commits)
+}
+
+/// Reads the changes of a created or updated ref and scans what each new
+/// commit adds; past the bound, the net diff.
+pub async fn scan(
+    lookup: &impl Lookup,
+    detail: &ReferenceChange,
+    new: &str,
+    config: &Config,
+) -> ScanFacts {
     let repository = &detail.repository_name;
     let mut facts = ScanFacts::default();
     let default_branch = match lookup.default_branch(repository).await {
@@ -307,9 +461,22 @@ pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> 
             None
         }
     };
+    let old = detail
+        .old_commit_id
+        .as_deref()
+        .filter(|o| detail.event == "referenceUpdated" && !is_null_commit(o));
+    let pushed_to_default = default_branch.as_deref() == Some(detail.reference_name.as_str())
+        && detail.reference_type.as_deref() != Some("tag");
+    // The allow file as it was before the push: a push to the default
+    // branch must not allow its own secret.
+    let allow_at = match (pushed_to_default, old) {
+        (true, Some(old)) => Some(old.to_owned()),
+        (true, None) => None,
+        (false, _) => default_branch.clone(),
+    };
     let mut allow = AllowList::default();
-    if let Some(branch) = &default_branch {
-        match lookup.file(repository, branch, ALLOW_FILE).await {
+    if let Some(at) = &allow_at {
+        match lookup.file(repository, at, ALLOW_FILE).await {
             Ok(Some(bytes)) => match AllowList::parse(&String::from_utf8_lossy(&bytes)) {
                 Ok(list) => allow = list,
                 Err(e) => facts
@@ -322,9 +489,9 @@ pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> 
     }
     // An update compares with the old commit; a new ref with the default
     // branch, so a branch cut from it does not report its whole history.
-    let before = match (&detail.old_commit_id, detail.event.as_str()) {
-        (Some(old), "referenceUpdated") if !is_null_commit(old) => Some(old.clone()),
-        _ => default_branch
+    let before = match old {
+        Some(old) => Some(old.to_owned()),
+        None => default_branch
             .clone()
             .filter(|b| b != &detail.reference_name),
     };
@@ -333,28 +500,161 @@ pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> 
         Ok(c) => facts.author = Some(c.author),
         Err(e) => facts.problems.push(e),
     }
+    // Commits already in the old tip's or the default branch's history are
+    // not new: the walk stops at them and at the merge bases with them.
+    let mut stops: HashSet<String> = HashSet::new();
+    let mut bases = Vec::new();
+    if let Some(old) = old {
+        stops.insert(old.to_owned());
+        bases.push(old.to_owned());
+    }
+    if let Some(branch) = default_branch.as_ref().filter(|_| !pushed_to_default) {
+        bases.push(branch.clone());
+    }
+    for other in &bases {
+        match lookup.merge_base(repository, other, new).await {
+            Ok(Some(base)) => {
+                stops.insert(base);
+            }
+            Ok(None) => {}
+            Err(e) => facts.problems.push(e),
+        }
+    }
+    let key = match &config.fingerprint_key_parameter {
+        Some(parameter) => match lookup.fingerprint_key(parameter).await {
+            Ok(key) => key,
+            Err(e) => {
+                // No fingerprint may be published unkeyed: nothing is scanned.
+                if e != LookupError::Offline {
+                    facts.unscanned.push(format!(
+                        "the whole push: the fingerprint key could not be read ({e})"
+                    ));
+                }
+                facts.problems.push(e);
+                return facts;
+            }
+        },
+        None => {
+            facts
+                .notes
+                .push("FINGERPRINT_KEY_PARAM is unset: the fingerprints are unkeyed".to_owned());
+            FingerprintKey::default()
+        }
+    };
+    let budget = budget(config.scan_max_bytes);
+    let scanner_deadline = budget.deadline;
+    let mut scanner = Scanner::new(Limits::default(), budget)
+        .with_allow_list(allow)
+        .with_fingerprint_key(key);
+    let walked = if stops.is_empty() && !bases.is_empty() {
+        Err("the history it shares with the repository could not be read".to_owned())
+    } else {
+        new_commits(
+            lookup,
+            repository,
+            new,
+            &stops,
+            config.scan_max_commits,
+            scanner_deadline,
+        )
+        .await
+    };
+    match walked {
+        Ok(commits) => {
+            facts.coverage = Some(format!(
+                "each of the {} new commit(s), what each adds",
+                commits.len()
+            ));
+            // Oldest first, so a finding names the commit that added it.
+            for (done, commit) in commits.iter().rev().enumerate() {
+                if Instant::now() >= scanner_deadline {
+                    facts.unscanned.push(format!(
+                        "{} commit(s) from {} on: the scan's time ran out",
+                        commits.len() - done,
+                        short(&commit.id)
+                    ));
+                    break;
+                }
+                scanner.set_commit(Some(commit.id.clone()));
+                let parent = commit.parents.first().map(String::as_str);
+                if !scan_diff(
+                    lookup,
+                    repository,
+                    parent,
+                    &commit.id,
+                    &mut scanner,
+                    &mut facts,
+                )
+                .await
+                {
+                    return facts;
+                }
+            }
+        }
+        Err(why) => {
+            facts.coverage = Some(format!(
+                "only the net diff from {} to {}: {why}; a secret added and removed within the push is not seen",
+                before.as_deref().map_or("the empty tree".to_owned(), short),
+                short(new)
+            ));
+            scanner.set_commit(Some(new.to_owned()));
+            if !scan_diff(
+                lookup,
+                repository,
+                before.as_deref(),
+                new,
+                &mut scanner,
+                &mut facts,
+            )
+            .await
+            {
+                return facts;
+            }
+        }
+    }
+    let mut report = scanner.finish();
+    // A merge commit is diffed against its first parent, so what its other
+    // parents brought is seen twice: one finding per secret and path.
+    let mut seen = HashSet::new();
+    report
+        .findings
+        .retain(|f| seen.insert((f.fingerprint.clone(), f.path.clone())));
+    facts.report = report;
+    facts
+}
+
+/// Scans what `after` adds to `before`; false when the changes could not be
+/// read at all (said in `facts`).
+async fn scan_diff(
+    lookup: &impl Lookup,
+    repository: &str,
+    before: Option<&str>,
+    after: &str,
+    scanner: &mut Scanner,
+    facts: &mut ScanFacts,
+) -> bool {
     let differences = match lookup
-        .differences(repository, before.as_deref(), new, MAX_CHANGED_FILES)
+        .differences(repository, before, after, MAX_CHANGED_FILES)
         .await
     {
         Ok(d) => d,
         Err(e) => {
             if e != LookupError::Offline {
                 facts.unscanned.push(format!(
-                    "the whole push: its changes could not be read ({e})"
+                    "commit {}: its changes could not be read ({e})",
+                    short(after)
                 ));
             }
             facts.problems.push(e);
-            return facts;
+            return false;
         }
     };
     if differences.truncated {
         facts.unscanned.push(format!(
-            "files past the first {MAX_CHANGED_FILES} changed files of the push"
+            "commit {}: files past its first {MAX_CHANGED_FILES} changed files",
+            short(after)
         ));
     }
-    let mut scanner = Scanner::new(Limits::default(), budget()).with_allow_list(allow);
-    scanner.set_commit(Some(new.to_owned()));
     for file in &differences.files {
         let Some(after) = &file.after_blob else {
             continue;
@@ -378,8 +678,7 @@ pub async fn scan(lookup: &impl Lookup, detail: &ReferenceChange, new: &str) -> 
         };
         scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
     }
-    facts.report = scanner.finish();
-    facts
+    true
 }
 
 /// CodeCommit writes forty zeros for "no commit" in some events.
@@ -401,6 +700,42 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
             detail.repository_name
         ));
         return Ok(plan);
+    }
+    if let Some(source) = config.replica_of(&event.region, &detail.repository_name) {
+        plan.notes.push(format!(
+            "{} in {} is a replica of {source} (REPLICAS): the mirror's pushes are not guarded again",
+            detail.repository_name, event.region
+        ));
+        return Ok(plan);
+    }
+    // A replica made by the mirror carries the tag even when REPLICAS does
+    // not name it (another stack's source, a same-region replica).
+    let arn = event
+        .resources
+        .iter()
+        .find(|r| r.starts_with("arn:") && r.contains(":codecommit:"))
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "arn:aws:codecommit:{}:{}:{}",
+                event.region, event.account, detail.repository_name
+            )
+        });
+    match lookup.replica_tag(&arn).await {
+        Ok(Some(source)) => {
+            plan.notes.push(format!(
+                "{} is tagged signalbox:replica-of={source}: the mirror's pushes are not guarded again",
+                detail.repository_name
+            ));
+            return Ok(plan);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            if let Some(note) = lookup_problem(std::slice::from_ref(&e)) {
+                plan.notes
+                    .push(format!("replica tag not read, guarded as a source: {note}"));
+            }
+        }
     }
     let is_branch = detail.reference_type.as_deref() != Some("tag");
     match detail.event.as_str() {
@@ -434,7 +769,7 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 }
             }
             if config.secret_scan {
-                let facts = scan(lookup, detail, new).await;
+                let facts = scan(lookup, detail, new, config).await;
                 plan_findings(&mut plan, event, detail, new, &facts, config);
             } else {
                 plan.notes
@@ -541,11 +876,16 @@ pub fn deletion(event: &Event, detail: &ReferenceChange) -> Alert {
     let restore = if old.is_empty() {
         "unknown: the event does not say which commit it pointed to".to_owned()
     } else if is_tag {
-        format!("git push origin {old}:refs/tags/{}", detail.reference_name)
+        format!(
+            "git push origin {}",
+            shell_quote(&format!("{old}:refs/tags/{}", detail.reference_name))
+        )
     } else {
         format!(
-            "aws codecommit create-branch --repository-name {} --branch-name {} --commit-id {old}",
-            detail.repository_name, detail.reference_name
+            "aws codecommit create-branch --repository-name {} --branch-name {} --commit-id {}",
+            shell_quote(&detail.repository_name),
+            shell_quote(&detail.reference_name),
+            shell_quote(&old)
         )
     };
     Alert {
@@ -574,6 +914,23 @@ pub fn deletion(event: &Event, detail: &ReferenceChange) -> Alert {
     }
 }
 
+/// One word for a POSIX shell: as it is when it holds only characters no
+/// shell treats specially, else in single quotes (inside which nothing is
+/// special), each `'` written as `'\''`. Git allows `;`, `$`, `(`, `|`, `&`
+/// and `{` in ref names (git-check-ref-format(1)), so a crafted branch name
+/// must not run anything when an operator pastes the restore command.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:@%+=,".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// The secret alert, keyed by the findings so a redelivered or re-pushed
 /// commit alerts once; a note for what was not scanned.
 pub fn plan_findings(
@@ -587,6 +944,7 @@ pub fn plan_findings(
     if let Some(note) = lookup_problem(&facts.problems) {
         plan.notes.push(note);
     }
+    plan.notes.extend(facts.notes.iter().cloned());
     let skipped: Vec<String> = facts
         .report
         .skipped
@@ -594,12 +952,30 @@ pub fn plan_findings(
         .map(ToString::to_string)
         .chain(facts.unscanned.iter().cloned())
         .collect();
+    let coverage = facts
+        .coverage
+        .clone()
+        .unwrap_or_else(|| "nothing (the push could not be read)".to_owned());
     if facts.report.findings.is_empty() {
         plan.notes.push(format!(
-            "secret scan: {} file(s) scanned, nothing found",
+            "secret scan: {} file(s) scanned ({coverage}), nothing found",
             facts.report.files_scanned
         ));
-        if !skipped.is_empty() {
+        // Files left out on purpose (the allow file) need no one's attention;
+        // anything else not scanned gets its own alert.
+        let unintended = facts
+            .report
+            .skipped
+            .iter()
+            .any(|s| s.reason != SkipReason::AllowListed)
+            || !facts.unscanned.is_empty();
+        if unintended {
+            alert_actions(
+                plan,
+                &not_scanned(event, detail, new, facts, &skipped, &coverage),
+                &config.channels,
+            );
+        } else if !skipped.is_empty() {
             plan.notes
                 .push(format!("not scanned: {}", skipped.join("; ")));
         }
@@ -618,8 +994,17 @@ pub fn plan_findings(
         .iter()
         .map(|f| {
             format!(
-                "{}:{} {} ({}) {} fingerprint {}",
-                f.path, f.line, f.rule, f.severity, f.redacted, f.fingerprint
+                "{}:{} {} ({}) {} fingerprint {}{}",
+                f.path,
+                f.line,
+                f.rule,
+                f.severity,
+                f.redacted,
+                f.fingerprint,
+                f.commit
+                    .as_deref()
+                    .map(|c| format!(" commit {}", short(c)))
+                    .unwrap_or_default()
             )
         })
         .collect();
@@ -644,6 +1029,7 @@ pub fn plan_findings(
             who(detail.caller_user_arn.as_deref()),
         ),
     ];
+    fields.push(("Scanned".to_owned(), coverage));
     if !skipped.is_empty() {
         fields.push(("Not scanned".to_owned(), skipped.join("; ")));
     }
@@ -676,6 +1062,51 @@ pub fn plan_findings(
             Action::PostSlack(m) => m.dedup_key = Some(dedup.clone()),
             _ => {}
         }
+    }
+}
+
+/// The alert for a push with files that were not scanned (size, type,
+/// budget, read errors) and no finding: one per push, listing them.
+fn not_scanned(
+    event: &Event,
+    detail: &ReferenceChange,
+    new: &str,
+    facts: &ScanFacts,
+    skipped: &[String],
+    coverage: &str,
+) -> Alert {
+    Alert {
+        source: event.source.clone(),
+        headline: format!(
+            "{} file(s) not scanned for secrets in a push to {} in {}",
+            skipped.len(),
+            detail.reference_name,
+            detail.repository_name
+        ),
+        state: "not-scanned".to_owned(),
+        severity: Severity::Warning,
+        attributes: attributes("not-scanned", detail),
+        fields: vec![
+            ("Repository".to_owned(), detail.repository_name.clone()),
+            ("Reference".to_owned(), detail.reference_name.clone()),
+            ("Commit".to_owned(), new.to_owned()),
+            (
+                "Pushed by".to_owned(),
+                who(detail.caller_user_arn.as_deref()),
+            ),
+            (
+                "Scanned".to_owned(),
+                format!(
+                    "{} file(s), nothing found; {coverage}",
+                    facts.report.files_scanned
+                ),
+            ),
+            ("Not scanned".to_owned(), skipped.join("; ")),
+        ],
+        error: None,
+        details: None,
+        log_tail: Vec::new(),
+        links: vec![commit_link(event, &detail.repository_name, new)],
     }
 }
 

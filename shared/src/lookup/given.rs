@@ -211,8 +211,25 @@ impl repo_guard::Lookup for Given {
             .differences(repository, before, after, max_files)
             .await
     }
+    async fn merge_base(
+        &self,
+        repository: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<String>, LookupError> {
+        Offline.merge_base(repository, a, b).await
+    }
     async fn blob(&self, repository: &str, blob_id: &str) -> Result<Vec<u8>, LookupError> {
         Offline.blob(repository, blob_id).await
+    }
+    async fn replica_tag(&self, repository_arn: &str) -> Result<Option<String>, LookupError> {
+        Offline.replica_tag(repository_arn).await
+    }
+    async fn fingerprint_key(
+        &self,
+        parameter: &str,
+    ) -> Result<crate::scan::FingerprintKey, LookupError> {
+        Offline.fingerprint_key(parameter).await
     }
     async fn file(
         &self,

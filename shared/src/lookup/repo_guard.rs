@@ -1,9 +1,12 @@
 //! repo-guard's reads against CodeCommit: commits, differences, blobs and
 //! the allow file.
 
+use std::sync::OnceLock;
+
 use super::LookupError;
 use crate::aws::Aws;
 use crate::flows::repo_guard::{ChangedFile, CommitInfo, Differences, Lookup};
+use crate::scan::FingerprintKey;
 
 impl Lookup for Aws {
     async fn commit(&self, repository: &str, commit_id: &str) -> Result<CommitInfo, LookupError> {
@@ -100,6 +103,27 @@ impl Lookup for Aws {
         }
     }
 
+    async fn merge_base(
+        &self,
+        repository: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<String>, LookupError> {
+        // GetMergeOptions's baseCommitId is the merge base of the two
+        // specifiers (API reference, GetMergeOptions); CodeCommit has no
+        // merge-base call of its own.
+        let output = self
+            .codecommit
+            .get_merge_options()
+            .repository_name(repository)
+            .source_commit_specifier(b)
+            .destination_commit_specifier(a)
+            .send()
+            .await
+            .map_err(|e| LookupError::sdk("CodeCommit GetMergeOptions", &e))?;
+        Ok(Some(output.base_commit_id).filter(|id| !id.is_empty()))
+    }
+
     async fn blob(&self, repository: &str, blob_id: &str) -> Result<Vec<u8>, LookupError> {
         let output = self
             .codecommit
@@ -110,6 +134,49 @@ impl Lookup for Aws {
             .await
             .map_err(|e| LookupError::sdk("CodeCommit GetBlob", &e))?;
         Ok(output.content.into_inner())
+    }
+
+    async fn replica_tag(&self, repository_arn: &str) -> Result<Option<String>, LookupError> {
+        let output = self
+            .codecommit
+            .list_tags_for_resource()
+            .resource_arn(repository_arn)
+            .send()
+            .await
+            .map_err(|e| LookupError::sdk("CodeCommit ListTagsForResource", &e))?;
+        Ok(output
+            .tags()
+            .and_then(|tags| tags.get(crate::flows::repo_guard::REPLICA_TAG))
+            .filter(|v| !v.is_empty())
+            .cloned())
+    }
+
+    async fn fingerprint_key(&self, parameter: &str) -> Result<FingerprintKey, LookupError> {
+        // Once per cold start: the key does not change under a running
+        // function (a rotated key starts a new set of fingerprints).
+        static KEY: OnceLock<FingerprintKey> = OnceLock::new();
+        if let Some(key) = KEY.get() {
+            return Ok(key.clone());
+        }
+        let output = self
+            .ssm
+            .get_parameter()
+            .name(parameter)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| LookupError::sdk("SSM GetParameter (fingerprint key)", &e))?;
+        let value = output
+            .parameter()
+            .and_then(|p| p.value())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| LookupError::Failed {
+                message: format!("SSM parameter {parameter} has no value"),
+                transient: false,
+            })?;
+        Ok(KEY
+            .get_or_init(|| FingerprintKey::new(value.as_bytes()))
+            .clone())
     }
 
     async fn file(

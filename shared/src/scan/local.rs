@@ -33,6 +33,10 @@ pub enum LocalScanError {
     /// git could not be started.
     #[error("cannot run git: {0}")]
     GitMissing(#[source] std::io::Error),
+    /// Blobs of the range that `git cat-file` could not read: the scan went
+    /// on without them, and says so (exit 2).
+    #[error("{} blob(s) of the range could not be read: {}", .0.len(), .0.join("; "))]
+    UnreadableBlobs(Vec<String>),
     /// git ran and failed.
     #[error("git {command} failed: {stderr}")]
     Git {
@@ -147,9 +151,13 @@ fn unreadable(error: &io::Error) -> SkipReason {
 /// Scans the lines each commit of a git range adds (`git log -p A..B`, with
 /// context so that a match may lean on unchanged lines), so a
 /// key added by one commit and removed by a later one is still found: it
-/// stays in the history that a push would publish. Merge commits add nothing
-/// of their own here; their parents' commits in the range are scanned.
-/// A file git calls binary (UTF-16 among them) is read whole and diffed here.
+/// stays in the history that a push would publish. A merge commit is scanned
+/// for what it adds of its own (an "evil merge": content in neither parent),
+/// as git's remerge diff shows it (`--diff-merges=remerge`, git 2.36 or
+/// later): the difference between git's automatic re-merge of its parents
+/// and the merge as committed. A file git calls binary (UTF-16 among them)
+/// is read whole and diffed here; a blob `git cat-file` cannot read is a
+/// [`LocalScanError::UnreadableBlobs`] once the rest of the range is scanned.
 pub fn scan_git_range(
     repo: &Path,
     range: &str,
@@ -174,6 +182,7 @@ pub fn scan_git_range(
             "--src-prefix=a/",
             "--dst-prefix=b/",
             "--format=commit %H",
+            "--diff-merges=remerge",
             range,
             "--",
         ],
@@ -184,7 +193,57 @@ pub fn scan_git_range(
         parse.line(&line, repo, scanner);
     }
     parse.flush(scanner);
-    Ok(())
+    if parse.unreadable.is_empty() {
+        Ok(())
+    } else {
+        Err(LocalScanError::UnreadableBlobs(parse.unreadable))
+    }
+}
+
+/// Scans the lines the index adds to `HEAD` (`git diff --cached`): what the
+/// next commit would add, as a pre-commit hook sees it. A repository without
+/// a commit yet compares with the empty tree. Binary files are read from the
+/// index (`git cat-file blob :path`).
+pub fn scan_git_staged(repo: &Path, scanner: &mut Scanner) -> Result<(), LocalScanError> {
+    // The empty tree's id: what `HEAD` stands for before the first commit.
+    const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    let base = if git(repo, &["rev-parse", "--verify", "--quiet", "HEAD"]).is_ok() {
+        "HEAD"
+    } else {
+        EMPTY_TREE
+    };
+    let diff = git(
+        repo,
+        &[
+            "diff",
+            "--cached",
+            "-p",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+            "--no-relative",
+            "--unified=64",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            base,
+            "--",
+        ],
+    )?;
+    let mut parse = LogParse {
+        staged: true,
+        ..LogParse::default()
+    };
+    for raw in diff.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(raw);
+        parse.line(&line, repo, scanner);
+    }
+    parse.flush(scanner);
+    if parse.unreadable.is_empty() {
+        Ok(())
+    } else {
+        Err(LocalScanError::UnreadableBlobs(parse.unreadable))
+    }
 }
 
 fn check_range(range: &str) -> Result<(), LocalScanError> {
@@ -240,6 +299,10 @@ struct LogParse {
     /// (line number in the new file, text, added rather than context)
     lines: Vec<(u32, String, bool)>,
     bytes: u64,
+    /// `<commit>:<path>` of each blob `git cat-file` could not read, and why.
+    unreadable: Vec<String>,
+    /// A diff of the index against `HEAD`: blobs are read from the index.
+    staged: bool,
 }
 
 impl LogParse {
@@ -302,16 +365,32 @@ impl LogParse {
             let half = rest.len().saturating_sub(5) / 2;
             rest.get(half + 5..).unwrap_or_default()
         };
-        let (Some(path), Some(commit)) = (new_path(new), self.commit.clone()) else {
+        let Some(path) = new_path(new) else {
             return;
+        };
+        // The new version: the index's (`:path`) for staged changes, else the commit's.
+        let (new_rev, old_rev) = match (&self.commit, self.staged) {
+            (_, true) => (format!(":{path}"), format!("HEAD:{path}")),
+            (Some(commit), false) => (format!("{commit}:{path}"), format!("{commit}^:{path}")),
+            (None, false) => return,
         };
         self.path = None;
-        let blob = |rev: String| git(repo, &["cat-file", "blob", &rev]).ok();
-        let Some(new_blob) = blob(format!("{commit}:{path}")) else {
-            return;
+        let new_blob = match git(repo, &["cat-file", "blob", &new_rev]) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                scanner.skip(
+                    &path,
+                    SkipReason::Unreadable {
+                        error: format!("git cat-file blob {new_rev}: {e}"),
+                    },
+                );
+                self.unreadable.push(format!("{new_rev} ({e})"));
+                return;
+            }
         };
-        let old_blob = blob(format!("{commit}^:{path}"));
-        scanner.set_commit(Some(commit));
+        // A new file has no old version: that is not an error.
+        let old_blob = git(repo, &["cat-file", "blob", &old_rev]).ok();
+        scanner.set_commit(self.commit.clone());
         scanner.scan_added(&path, old_blob.as_deref(), &new_blob);
     }
 

@@ -17,8 +17,9 @@ mod text;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 pub use allow::{ALLOW_FILE, ALLOW_MARKER, AllowError, AllowList};
 pub use rules::{Rule, rules};
@@ -59,8 +60,10 @@ pub struct Finding {
     pub column: u32,
     /// At most the secret's first 4 characters, then `…`.
     pub redacted: String,
-    /// The first 16 hex digits of SHA-256 over the rule id and the secret:
-    /// the same secret found again has the same fingerprint.
+    /// The first 16 hex digits of HMAC-SHA256, keyed by the deployment's
+    /// [`FingerprintKey`], over the rule id and the secret: the same secret
+    /// found again has the same fingerprint, and without the key no one can
+    /// test guesses against it.
     pub fingerprint: String,
     /// The commit that added the line, when the scan knew it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,10 +103,8 @@ impl fmt::Display for Skipped {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SkipReason {
-    /// A NUL byte in its first 8 KiB.
+    /// A NUL byte in its first 8 KiB, or mostly control bytes there.
     Binary,
-    /// Neither UTF-8 nor UTF-16 with a byte-order mark.
-    NotText,
     /// Larger than [`Limits::max_file_bytes`].
     TooLarge {
         /// Size of the file.
@@ -131,7 +132,6 @@ impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::Binary => f.write_str("binary file"),
-            SkipReason::NotText => f.write_str("not UTF-8 or UTF-16 text"),
             SkipReason::TooLarge { bytes, limit } => {
                 write!(f, "{bytes} bytes, over the limit of {limit}")
             }
@@ -232,11 +232,38 @@ impl ScanReport {
     }
 }
 
+/// The key of the fingerprints' HMAC: per deployment, from SSM or an
+/// environment variable, never logged. An unsalted hash of a human-chosen
+/// password can be reversed with a dictionary; a keyed one cannot without
+/// the key.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct FingerprintKey(Vec<u8>);
+
+impl FingerprintKey {
+    /// A key from its bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        FingerprintKey(bytes.into())
+    }
+
+    /// Whether no key was given (an empty key: fingerprints are then only as
+    /// strong as an unkeyed hash).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FingerprintKey({} bytes, redacted)", self.0.len())
+    }
+}
+
 /// Scans blobs and changes one after the other within one [`Budget`].
 #[derive(Debug)]
 pub struct Scanner {
     limits: Limits,
     budget: Budget,
+    key: FingerprintKey,
     allow: AllowList,
     commit: Option<String>,
     report: ScanReport,
@@ -248,6 +275,7 @@ impl Scanner {
         Scanner {
             limits,
             budget,
+            key: FingerprintKey::default(),
             allow: AllowList::default(),
             commit: None,
             report: ScanReport::default(),
@@ -257,6 +285,12 @@ impl Scanner {
     /// Skips the paths this allow list names.
     pub fn with_allow_list(mut self, allow: AllowList) -> Self {
         self.allow = allow;
+        self
+    }
+
+    /// Keys the fingerprints with the deployment's key.
+    pub fn with_fingerprint_key(mut self, key: FingerprintKey) -> Self {
+        self.key = key;
         self
     }
 
@@ -452,7 +486,7 @@ impl Scanner {
                 line: hit.line,
                 column: hit.column,
                 redacted: redact(&hit.secret),
-                fingerprint: fingerprint(hit.rule.id, &hit.secret),
+                fingerprint: fingerprint(&self.key, hit.rule.id, &hit.secret),
                 commit: self.commit.clone(),
             };
             if hit.example {
@@ -492,14 +526,19 @@ fn redact(secret: &str) -> String {
     redacted
 }
 
-/// Hex prefix of SHA-256 over `rule \0 secret`: keyed by the rule so that the
-/// same text matched by two rules gives two keys.
-fn fingerprint(rule: &str, secret: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(rule.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(secret.as_bytes());
-    hasher.finalize()[..8]
+/// Hex prefix of HMAC-SHA256 (RFC 2104) under `key` over `rule \0 secret`:
+/// keyed by the rule so that the same text matched by two rules gives two
+/// fingerprints, and by the deployment's key so that a fingerprint cannot be
+/// reversed offline.
+fn fingerprint(key: &FingerprintKey, rule: &str, secret: &str) -> String {
+    // HMAC takes a key of any length (RFC 2104 section 2): this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.0) else {
+        return String::new();
+    };
+    mac.update(rule.as_bytes());
+    mac.update(&[0u8]);
+    mac.update(secret.as_bytes());
+    mac.finalize().into_bytes()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -10,6 +10,7 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use regex::{Captures, Regex};
@@ -120,9 +121,15 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
         ),
         detector(
             "private-key",
-            "private key block (RSA, EC, DSA, OpenSSH, PGP, PKCS#8)",
+            "private key block (RSA, EC, DSA, OpenSSH, PGP, PKCS#8; also inside JSON with escaped newlines)",
             High,
-            r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----[ \t]*\n(?:[A-Za-z-]+:[^\n]*\n)*\s*(?P<secret>[A-Za-z0-9+/=]{32,})(?:\n[A-Za-z0-9+/=]+)*",
+            // The secret is the whole body, not its first line: every
+            // unencrypted OpenSSH ed25519 key begins with the same 70
+            // characters, so a first-line identity would call two keys one.
+            // A body's lines are split by newlines, or by the two characters
+            // `\n` inside a JSON string (a GCP service-account key file's
+            // `"private_key"`).
+            r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----[ \t]*(?:\n(?:[A-Za-z-]+:[^\n]*\n)*\s*|(?:\\r)?\\n)(?P<secret>[A-Za-z0-9+/=]{32,}(?:(?:\r?\n|(?:\\r)?\\n)[A-Za-z0-9+/=]+)*)",
             |_, s| at_least(entropy(s), 3.5),
         ),
         detector(
@@ -134,16 +141,18 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
         ),
         detector(
             "gitlab-token",
-            "GitLab personal access token (glpat-)",
+            "GitLab token: personal, deploy, runner, pipeline trigger, feed, incoming mail, OAuth app, SCIM, CI job, agent, feature flag, runner registration",
             High,
-            r"(?-u:\b)(?P<secret>glpat-[A-Za-z0-9_\-]{20,})",
-            |_, s| at_least(entropy(&s[6..]), 3.0),
+            // Prefixes from GitLab's token overview (docs.gitlab.com,
+            // "GitLab token overview", token prefixes) and public pattern lists.
+            r"(?-u:\b)(?P<secret>(?:glpat|gldt|glrt|glft|glsoat|glffct)-[A-Za-z0-9_\-]{20,}|glptt-[0-9a-f]{40}|glimt-[A-Za-z0-9_\-]{25}|gloas-[A-Za-z0-9_\-]{64}|glagent-[A-Za-z0-9_\-]{50}|glcbt-[A-Za-z0-9]{1,5}_[A-Za-z0-9_\-]{20}|GR1348941[A-Za-z0-9_\-]{20})",
+            |_, s| at_least(entropy(token_tail(s)), 3.0),
         ),
         detector(
             "slack-token",
-            "Slack token (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xapp-)",
+            "Slack token (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xapp-, xoxe configuration tokens)",
             High,
-            r"(?-u:\b)(?P<secret>xox[abposr]-[0-9]{6,}-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{16,})",
+            r"(?-u:\b)(?P<secret>xox[abposr]-[0-9]{6,}-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{16,}|xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{150,170}|xoxe-[0-9]-[A-Za-z0-9]{140,150})",
             |_, s| {
                 let tail = s.rsplit('-').next().unwrap_or(s);
                 at_least(entropy(tail), 3.0)
@@ -165,6 +174,77 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
             High,
             r"(?-u:\b)(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{20,})",
             |_, s| at_least(entropy(&s[8..]), 3.0),
+        ),
+        detector(
+            "google-api-key",
+            "Google API key (AIza…, 39 characters)",
+            High,
+            r"(?-u:\b)(?P<secret>AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)",
+            token_check,
+        ),
+        detector(
+            "azure-ad-client-secret",
+            "Azure AD (Entra ID) client secret (…Q~…)",
+            High,
+            r"(?:^|[^A-Za-z0-9_~.\-])(?P<secret>[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34})(?:[^A-Za-z0-9_~.\-]|$)",
+            token_check,
+        ),
+        detector(
+            "package-registry-token",
+            "npm, PyPI, RubyGems or NuGet API token",
+            High,
+            r"(?-u:\b)(?P<secret>npm_[A-Za-z0-9]{36}|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,1000}|rubygems_[a-f0-9]{48}|oy2[a-z0-9]{43})(?-u:\b)",
+            token_check,
+        ),
+        detector(
+            "ai-api-key",
+            "OpenAI, Anthropic or Hugging Face API key",
+            High,
+            r"(?-u:\b)(?P<secret>sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{58,74}T3BlbkFJ[A-Za-z0-9_\-]{58,74}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{93}AA|hf_[A-Za-z]{34}|api_org_[A-Za-z]{34})(?:[^A-Za-z0-9_\-]|$)",
+            token_check,
+        ),
+        detector(
+            "messaging-api-key",
+            "SendGrid, Twilio or Mailgun API key",
+            High,
+            r"(?-u:\b)(?P<secret>SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}|SK[0-9a-fA-F]{32}|key-[0-9a-f]{32})(?-u:\b)",
+            token_check,
+        ),
+        detector(
+            "mailchimp-api-key",
+            "Mailchimp API key (32 hex digits, -us and the data center)",
+            High,
+            // Its own rule: without a literal prefix it would slow the others'.
+            r"(?-u:\b)(?P<secret>[0-9a-f]{32}-us[0-9]{1,2})(?-u:\b)",
+            token_check,
+        ),
+        detector(
+            "infrastructure-token",
+            "HashiCorp Vault, Terraform Cloud, Pulumi or Doppler token",
+            High,
+            r"(?-u:\b)(?P<secret>hvs\.[A-Za-z0-9_\-]{90,120}|hvb\.[A-Za-z0-9_\-]{138,300}|[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}|pul-[a-f0-9]{40}|dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44})(?-u:\b)",
+            token_check,
+        ),
+        detector(
+            "cloud-platform-token",
+            "Heroku, DigitalOcean, Databricks, Alibaba Cloud or Cloudflare key",
+            High,
+            r#"(?-u:\b)(?P<secret>HRKU-AA[0-9A-Za-z_\-]{58}|do[opr]_v1_[a-f0-9]{64}|dapi[a-f0-9]{32}(?:-[0-9])?|LTAI[A-Za-z0-9]{20}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146})(?-u:\b)|(?i:heroku|cloudflare)[A-Za-z0-9_.\-]{0,20}(?i:key|token|secret)[A-Za-z0-9_.\-]{0,10}["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret2>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_\-]{40}|[a-f0-9]{37})(?:[^A-Za-z0-9_\-]|$)"#,
+            token_check,
+        ),
+        detector(
+            "saas-api-token",
+            "Shopify, Postman, Grafana, Sentry, Datadog, New Relic, Okta or Atlassian token",
+            High,
+            r#"(?-u:\b)(?P<secret>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}|glc_[A-Za-z0-9+/]{32,400}={0,3}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|eyJrIjoi[A-Za-z0-9]{70,400}={0,3}|sntryu_[a-f0-9]{64}|sntrys_eyJpYXQiO[A-Za-z0-9+/=]{10,400}_[A-Za-z0-9+/]{43}|NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9\-]{32}|NRJS-[a-f0-9]{19}|ATATT3[A-Za-z0-9_\-=]{186})|(?i:datadog|dd_api|dd_app|okta)[A-Za-z0-9_.\-]{0,20}["']?\s*(?::|=>|:=|=)\s*["']?(?P<secret2>[a-f0-9]{40}|[a-f0-9]{32}|00[A-Za-z0-9_\-]{40})(?:[^A-Za-z0-9_\-]|$)"#,
+            token_check,
+        ),
+        detector(
+            "age-secret-key",
+            "age encryption secret key (AGE-SECRET-KEY-1…)",
+            High,
+            r"(?-u:\b)(?P<secret>AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})(?-u:\b)",
+            token_check,
         ),
         detector(
             "connection-string",
@@ -202,12 +282,99 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
                 "generic-secret",
                 "high-entropy value assigned to password, secret, token, api_key and the like",
                 Medium,
-                r#"(?P<name>(?i:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]*)["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"(?P<secret>[^"\s]{8,200})"|'(?P<secret2>[^'\s]{8,200})'|(?P<secret3>[^\s"',;`]{8,200}))"#,
+                r#"(?P<name>(?i:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?|creds)[A-Za-z0-9_.\-]*|(?i:auth)(?:[_.\-][A-Za-z0-9_.\-]*)?)["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"(?P<secret>[^"\s]{8,200})"|'(?P<secret2>[^'\s]{8,200})'|(?P<secret3>[^\s"',;`]{8,200}))|<(?P<xml>(?i:password|passwd|secret|token|credentials?))>(?P<secret4>[^<\s]{8,200})</"#,
                 generic_check,
             )
         },
     ]
 });
+
+/// Words one of which (ASCII case aside) every match of a rule contains:
+/// a rule whose words are all absent from a file is not run on it (one
+/// Aho-Corasick pass finds them all), as gitleaks' keywords do.
+const KEYWORDS: &[(&str, &[&str])] = &[
+    ("aws-access-key-id", &["akia", "asia", "abia", "acca"]),
+    ("aws-secret-access-key", &["aws", "secret"]),
+    (
+        "aws-session-token",
+        &["session", "security", "iqojb3jpz2lux2vj", "fwogzxivyxdze"],
+    ),
+    ("private-key", &["private key"]),
+    (
+        "github-token",
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+    ),
+    (
+        "gitlab-token",
+        &[
+            "glpat-",
+            "gldt-",
+            "glrt-",
+            "glft-",
+            "glsoat-",
+            "glffct-",
+            "glptt-",
+            "glimt-",
+            "gloas-",
+            "glagent-",
+            "glcbt-",
+            "gr1348941",
+        ],
+    ),
+    ("slack-token", &["xox", "xapp-"]),
+    ("slack-webhook", &["hooks.slack.com"]),
+    ("stripe-key", &["_live_"]),
+    ("google-api-key", &["aiza"]),
+    ("azure-ad-client-secret", &["q~"]),
+    (
+        "package-registry-token",
+        &["npm_", "pypi-", "rubygems_", "oy2"],
+    ),
+    ("ai-api-key", &["sk-", "hf_", "api_org_"]),
+    ("messaging-api-key", &["sg.", "sk", "key-"]),
+    ("mailchimp-api-key", &["-us"]),
+    (
+        "infrastructure-token",
+        &["hvs.", "hvb.", ".atlasv1.", "pul-", "dp."],
+    ),
+    (
+        "cloud-platform-token",
+        &[
+            "hrku-",
+            "doo_v1_",
+            "dop_v1_",
+            "dor_v1_",
+            "dapi",
+            "ltai",
+            "v1.0-",
+            "heroku",
+            "cloudflare",
+        ],
+    ),
+    (
+        "saas-api-token",
+        &[
+            "shp", "pmak-", "glc_", "glsa_", "eyjrijoi", "sntry", "nrak-", "nrii-", "nrjs-",
+            "atatt3", "datadog", "dd_api", "dd_app", "okta",
+        ],
+    ),
+    ("age-secret-key", &["age-secret-key-1"]),
+    ("connection-string", &["://"]),
+    ("jwt", &["eyj"]),
+    (
+        "generic-secret",
+        &[
+            "pass",
+            "pwd",
+            "secret",
+            "token",
+            "key",
+            "credential",
+            "creds",
+            "auth",
+        ],
+    ),
+];
 
 /// Default passwords of local development setups (RabbitMQ's guest, Postgres's
 /// image): reporting them would teach users to ignore the scanner.
@@ -237,14 +404,18 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
         text.push_str(line);
     }
     let joined = Joined { text, starts };
+    let present = keywords_present(&joined.text);
     let mut found: Vec<(usize, usize, Hit)> = Vec::new();
     let mut claimed = Claimed::default();
-    for detector in DETECTORS.iter() {
+    for (index, detector) in DETECTORS.iter().enumerate() {
         if detector.generic {
             claimed = Claimed::new(found.iter().map(|(start, end, _)| (*start, *end)));
         }
+        if !present[index] {
+            continue;
+        }
         for caps in detector.regex.captures_iter(&joined.text) {
-            let Some(secret) = ["secret", "secret2", "secret3"]
+            let Some(secret) = ["secret", "secret2", "secret3", "secret4"]
                 .iter()
                 .find_map(|name| caps.name(name))
             else {
@@ -270,7 +441,13 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
                     rule: &detector.rule,
                     line,
                     column,
-                    secret: secret.as_str().to_owned(),
+                    secret: if detector.rule.id == "private-key" {
+                        // One key, one identity, whether in a PEM file or
+                        // escaped inside JSON: the body without its line breaks.
+                        key_body(secret.as_str())
+                    } else {
+                        secret.as_str().to_owned()
+                    },
                     example: verdict == Verdict::Example,
                     span,
                 },
@@ -279,6 +456,46 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
     }
     found.sort_by_key(|(start, _, hit)| (hit.line, hit.column, *start));
     found.into_iter().map(|(_, _, hit)| hit).collect()
+}
+
+/// The keywords of every rule in one automaton, and which rule each is of.
+static KEYWORD_FINDER: LazyLock<(AhoCorasick, Vec<usize>)> = LazyLock::new(|| {
+    let mut words = Vec::new();
+    let mut rule_of = Vec::new();
+    for (index, detector) in DETECTORS.iter().enumerate() {
+        let (_, list) = KEYWORDS
+            .iter()
+            .find(|(id, _)| *id == detector.rule.id)
+            .unwrap_or_else(|| panic!("rule {} has no keywords", detector.rule.id));
+        for word in *list {
+            words.push(*word);
+            rule_of.push(index);
+        }
+    }
+    let finder = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&words)
+        .unwrap_or_else(|e| panic!("keywords: {e}"));
+    (finder, rule_of)
+});
+
+/// Per rule, whether one of its keywords is in `text`. Overlapping matches,
+/// so a keyword inside another rule's keyword is seen too.
+fn keywords_present(text: &str) -> Vec<bool> {
+    let (finder, rule_of) = &*KEYWORD_FINDER;
+    let mut present = vec![false; DETECTORS.len()];
+    let mut left = DETECTORS.len();
+    for m in finder.find_overlapping_iter(text) {
+        let rule = rule_of[m.pattern().as_usize()];
+        if !present[rule] {
+            present[rule] = true;
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    present
 }
 
 /// Byte ranges already matched, to ask "does this range overlap one?" in
@@ -345,6 +562,52 @@ impl Joined {
     }
 }
 
+/// The part of a token after its vendor prefix (`glpat-`, `npm_`, `SG.`):
+/// a placeholder's tail is one repeated character, a key's is random.
+fn token_tail(token: &str) -> &str {
+    token
+        .find(['-', '_', '.', '~'])
+        .map_or(token, |i| &token[i + 1..])
+}
+
+/// The check of the vendor-prefixed rules: the whole token's entropy (so
+/// `npm_XXXX…` is a placeholder) and no stop word (`example`, `xxxx`,
+/// `your_`: documentation's stand-ins).
+fn token_check(_: &Captures, token: &str) -> Verdict {
+    let tail = token_tail(token);
+    if has_stop_word(token) || tail.is_empty() {
+        return Verdict::NotSecret;
+    }
+    at_least(entropy(token), 3.0)
+}
+
+/// Words that documentation writes in a key's place.
+fn has_stop_word(value: &str) -> bool {
+    let v = value.to_ascii_lowercase();
+    [
+        "example",
+        "xxxx",
+        "placeholder",
+        "your_",
+        "your-",
+        "dummy",
+        "sample",
+        "redacted",
+        "0000000000",
+    ]
+    .iter()
+    .any(|w| v.contains(w))
+}
+
+/// A private key's body without line breaks, real (`\n`) or escaped (`\\n`).
+fn key_body(body: &str) -> String {
+    body.replace("\\n", "")
+        .replace("\\r", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
 fn at_least(entropy: f64, threshold: f64) -> Verdict {
     if entropy >= threshold {
         Verdict::Secret
@@ -403,6 +666,7 @@ fn generic_check(caps: &Captures, value: &str) -> Verdict {
     // hash: published by design.
     let name = caps
         .name("name")
+        .or_else(|| caps.name("xml"))
         .map_or("", |m| m.as_str())
         .to_ascii_lowercase();
     let hash_length = matches!(value.len(), 40 | 64);

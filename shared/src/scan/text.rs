@@ -12,7 +12,8 @@ const BINARY_PROBE: usize = 8 * 1024;
 
 /// The text of a blob, or why it is not text.
 ///
-/// UTF-16 needs its byte-order mark: without one, its NUL bytes make it binary.
+/// UTF-16 needs its byte-order mark: without one, its NUL bytes make it
+/// binary. Anything else that does not sniff as binary is decoded lossily.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, SkipReason> {
     if let Some(rest) = bytes.strip_prefix(&[0xff, 0xfe]) {
         return Ok(Cow::Owned(utf16(rest, u16::from_le_bytes)));
@@ -21,12 +22,27 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, SkipReason> {
         return Ok(Cow::Owned(utf16(rest, u16::from_be_bytes)));
     }
     let bytes = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(bytes);
-    if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
+    if looks_binary(&bytes[..bytes.len().min(BINARY_PROBE)]) {
         return Err(SkipReason::Binary);
     }
-    std::str::from_utf8(bytes)
-        .map(Cow::Borrowed)
-        .map_err(|_| SkipReason::NotText)
+    // Lossy, as `signalbox scan --git` reads git's output: a Latin-1
+    // `.properties` file is text with a few U+FFFD, and its ASCII secrets
+    // are still found.
+    Ok(String::from_utf8_lossy(bytes))
+}
+
+/// Content sniffing on the first bytes: a NUL byte (git's test), or more
+/// than a third of control bytes other than tab, line endings, form feed
+/// and escape.
+fn looks_binary(probe: &[u8]) -> bool {
+    if probe.contains(&0) {
+        return true;
+    }
+    let control = probe
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b) || b == 0x7f)
+        .count();
+    control * 3 > probe.len()
 }
 
 /// Decodes UTF-16; an unpaired surrogate or an odd last byte becomes U+FFFD.
