@@ -48,6 +48,10 @@ const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
         "arn:aws:logs:us-east-1:123456789012:log-group:/custom/builds,arn:aws:logs:us-east-1:123456789012:log-group:/team/ci",
     ),
     ("PrCheckRepositoryName", "MyDemoRepo"),
+    (
+        "GateConfigKmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/abcd1234-ab12-cd34-ef56-abcdef123456",
+    ),
 ];
 
 /// Policies.json under the repository's `.venv` (any Python version).
