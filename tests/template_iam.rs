@@ -514,7 +514,9 @@ fn a_build_logging_to_a_custom_group_has_its_log_tail_read() {
 /// so a start by anyone but repo-replicate's role alerts. The template's
 /// rule pattern on a bus of moto's EventBridge (a real pattern matcher; its
 /// TestEventPattern is a stub) with a queue as target, and CloudTrail's
-/// StartBuild records put on the bus: only the alerting ones arrive.
+/// StartBuild, StartBuildBatch, RetryBuild and RetryBuildBatch records (the
+/// project by name or ARN, a build or batch by id or ARN) put on the bus:
+/// only the alerting ones arrive.
 #[tokio::test]
 async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
     let template = template::load();
@@ -527,17 +529,28 @@ async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
         "the rule notifies the operations topic"
     );
     const ROLE: &str = "signalbox-RepoReplicateRole-1A2B3C";
+    const MIRROR: &str = "signalbox-mirror";
+    const MIRROR_ARN: &str = "arn:aws:codebuild:us-east-1:123456789012:project/signalbox-mirror";
+    assert_eq!(
+        MIRROR_ARN,
+        format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{MIRROR}")
+    );
     fn deployed(value: &Value) -> Value {
         match value {
             Value::Object(map) => {
                 if map.get("Ref") == Some(&serde_json::json!("MirrorProject")) {
-                    return serde_json::json!("signalbox-mirror");
+                    return serde_json::json!(MIRROR);
+                }
+                if map.get("Fn::GetAtt") == Some(&serde_json::json!(["MirrorProject", "Arn"])) {
+                    return serde_json::json!(MIRROR_ARN);
                 }
                 if let Some(Value::String(text)) = map.get("Fn::Sub") {
                     return serde_json::json!(
                         text.replace("${AWS::Partition}", "aws")
+                            .replace("${AWS::Region}", REGION)
                             .replace("${AWS::AccountId}", ACCOUNT)
                             .replace("${RepoReplicateRole}", ROLE)
+                            .replace("${MirrorProject}", MIRROR)
                     );
                 }
                 Value::Object(map.iter().map(|(k, v)| (k.clone(), deployed(v))).collect())
@@ -597,20 +610,92 @@ async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
     };
     let user = serde_json::json!({"type": "IAMUser", "userName": "mallory",
         "arn": format!("arn:aws:iam::{ACCOUNT}:user/mallory")});
-    let starts = [
-        ("repo-replicate", "signalbox-mirror", role_session(ROLE)),
-        ("another role", "signalbox-mirror", role_session("Admin")),
-        ("an IAM user", "signalbox-mirror", user),
+    let build = format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{MIRROR}:0b1c");
+    let batch = format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build-batch/{MIRROR}:0b1c");
+    let calls = [
+        (
+            "repo-replicate",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR}),
+            role_session(ROLE),
+        ),
+        (
+            "repo-replicate's retry",
+            "RetryBuild",
+            serde_json::json!({"id": format!("{MIRROR}:0b1c")}),
+            role_session(ROLE),
+        ),
+        (
+            "another role",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR}),
+            role_session("Admin"),
+        ),
+        (
+            "an IAM user",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR}),
+            user.clone(),
+        ),
+        (
+            "by ARN",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR_ARN}),
+            role_session("Admin"),
+        ),
+        (
+            "a batch",
+            "StartBuildBatch",
+            serde_json::json!({"projectName": MIRROR}),
+            role_session("Admin"),
+        ),
+        (
+            "a batch by ARN",
+            "StartBuildBatch",
+            serde_json::json!({"projectName": MIRROR_ARN}),
+            user.clone(),
+        ),
+        (
+            "a retry",
+            "RetryBuild",
+            serde_json::json!({"id": format!("{MIRROR}:0b1c")}),
+            role_session("Admin"),
+        ),
+        (
+            "a retry by ARN",
+            "RetryBuild",
+            serde_json::json!({"id": build}),
+            user.clone(),
+        ),
+        (
+            "a batch retry",
+            "RetryBuildBatch",
+            serde_json::json!({"id": format!("{MIRROR}:0b1c")}),
+            role_session("Admin"),
+        ),
+        (
+            "a batch retry by ARN",
+            "RetryBuildBatch",
+            serde_json::json!({"id": batch}),
+            user.clone(),
+        ),
         (
             "another project",
-            "someone-elses-project",
+            "StartBuild",
+            serde_json::json!({"projectName": "someone-elses-project"}),
+            role_session("Admin"),
+        ),
+        (
+            "another project named alike",
+            "RetryBuild",
+            serde_json::json!({"id": format!("{MIRROR}-copy:0b1c")}),
             role_session("Admin"),
         ),
     ];
-    for (who, project, identity) in &starts {
+    for (who, call, parameters, identity) in &calls {
         let detail = serde_json::json!({
-            "eventSource": "codebuild.amazonaws.com", "eventName": "StartBuild",
-            "userIdentity": identity, "requestParameters": {"projectName": project},
+            "eventSource": "codebuild.amazonaws.com", "eventName": call,
+            "userIdentity": identity, "requestParameters": parameters,
             "additionalEventData": {"who": who}
         });
         events
@@ -638,5 +723,17 @@ async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
         })
         .collect();
     alerted.sort();
-    assert_eq!(alerted, ["an IAM user", "another role"], "{pattern}");
+    let mut expected = vec![
+        "a batch",
+        "a batch by ARN",
+        "a batch retry",
+        "a batch retry by ARN",
+        "a retry",
+        "a retry by ARN",
+        "an IAM user",
+        "another role",
+        "by ARN",
+    ];
+    expected.sort();
+    assert_eq!(alerted, expected, "{pattern}");
 }

@@ -952,7 +952,10 @@ fn every_topic_an_alarm_notifies_lets_cloudwatch_publish() {
             }
         }
     }
-    assert!(checked >= 2, "both queue alarms' topic policies were checked");
+    assert!(
+        checked >= 2,
+        "both queue alarms' topic policies were checked"
+    );
 }
 
 #[test]
