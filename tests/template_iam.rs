@@ -145,7 +145,15 @@ fn allow_statements(template: &Value) -> Vec<(String, Value)> {
             Value::Object(map) => {
                 for (key, value) in map {
                     if key == "PolicyDocument" {
-                        for statement in value["Statement"].as_array().into_iter().flatten() {
+                        // A statement this test cannot read must not pass
+                        // unchecked.
+                        let statements = value["Statement"].as_array().unwrap_or_else(|| {
+                            panic!(
+                                "{id}: a PolicyDocument's Statement must be a list, found {}",
+                                value["Statement"]
+                            )
+                        });
+                        for statement in statements {
                             for variant in every_variant(statement) {
                                 out.push((id.to_owned(), variant));
                             }
@@ -333,7 +341,21 @@ fn every_allowed_action_accepts_its_statements_resources_per_the_service_referen
                     continue;
                 }
             };
+            // cfn-lint's data gives a log stream the ARN format of a log
+            // group (`log-group:.*`); the CloudWatch Logs reference names a
+            // stream `…:log-group:NAME:log-stream:STREAM`, and IAM policies
+            // grant a group's streams as `…:log-group:NAME:*`
+            // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html).
+            // A bare group ARN grants no stream action.
+            let on_streams = action.to_ascii_lowercase().starts_with("logs:")
+                && patterns.iter().any(|(t, _)| t == "log-stream");
             for arn in &resources {
+                if on_streams && arn != "*" && !is_log_stream_arn(arn) {
+                    problems.push(format!(
+                        "{id} {sid}: {action} acts on log streams, {arn} names none \
+                         (…:log-group:NAME:* or …:log-stream:…)"
+                    ));
+                }
                 if patterns.is_empty() {
                     if arn != "*" {
                         problems.push(format!(
@@ -354,14 +376,45 @@ fn every_allowed_action_accepts_its_statements_resources_per_the_service_referen
         "statements granting nothing once deployed:\n{}",
         problems.join("\n")
     );
-    // Every role, and the queue policy, was looked at.
-    let roles = template["Resources"]
+    // Every role and every policy resource (queue, topic, IAM policies) was
+    // looked at: one whose statements this test cannot find fails here.
+    let unchecked: Vec<&String> = template["Resources"]
         .as_object()
         .expect("Resources")
-        .values()
-        .filter(|r| r["Type"] == "AWS::IAM::Role")
-        .count();
-    assert!(checked.len() > roles, "checked only {checked:?}");
+        .iter()
+        .filter(|(_, r)| {
+            let kind = r["Type"].as_str().unwrap_or_default();
+            kind == "AWS::IAM::Role" || kind.ends_with("Policy")
+        })
+        .map(|(id, _)| id)
+        .filter(|id| !checked.contains_key(*id))
+        .collect();
+    assert!(
+        unchecked.is_empty(),
+        "not checked: {unchecked:?} (checked {checked:?})"
+    );
+}
+
+/// Whether an IAM resource pattern of CloudWatch Logs covers log streams:
+/// a group's streams (`…:log-group:NAME:*`, or a name ending in a wildcard
+/// that runs on into the stream part) or a stream (`…:log-stream:…`).
+fn is_log_stream_arn(arn: &str) -> bool {
+    Regex::new(r"^arn:[^:]+:logs:[^:]*:[^:]*:log-group:[^:]+(?::log-stream:.+|:\*|\*)$")
+        .expect("regex")
+        .is_match(arn)
+}
+
+/// The log-stream check itself: a bare group ARN is refused, its streams
+/// and a stream are accepted.
+#[test]
+fn a_bare_log_group_arn_is_no_log_stream_arn() {
+    let group = format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/f");
+    assert!(!is_log_stream_arn(&group));
+    assert!(is_log_stream_arn(&format!("{group}:*")));
+    assert!(is_log_stream_arn(&format!("{group}:log-stream:abc")));
+    assert!(is_log_stream_arn(&format!(
+        "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/*"
+    )));
 }
 
 /// The checker itself: a statement the reference rejects is found.
@@ -736,4 +789,18 @@ async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
     ];
     expected.sort();
     assert_eq!(alerted, expected, "{pattern}");
+}
+
+/// A statement the checker cannot read fails it rather than passing
+/// unchecked.
+#[test]
+#[should_panic(expected = "Statement must be a list")]
+fn a_statement_that_is_not_a_list_fails_the_check() {
+    let template = serde_json::json!({"Resources": {"Role": {
+        "Type": "AWS::IAM::Role",
+        "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": {
+            "Statement": {"Effect": "Allow", "Action": "sns:Publish", "Resource": "arn:aws:sns:us-east-1:123456789012:t"}
+        }}]}
+    }}});
+    allow_statements(&template);
 }
