@@ -135,6 +135,12 @@ impl<'a> Stack<'a> {
         self.truth(definition)
     }
 
+    /// Whether a condition expression (of `Conditions`, or a rule's
+    /// `RuleCondition` / `Assert`) holds.
+    pub fn holds(&self, expression: &Value) -> bool {
+        self.truth(expression)
+    }
+
     fn truth(&self, value: &Value) -> bool {
         let (function, args) = single_key(value)
             .unwrap_or_else(|| panic!("condition expression expected, found {value}"));
