@@ -11,7 +11,9 @@
 //!
 //! Actions without an idempotency key of their own (SNS, Slack) are recorded
 //! as done in the claiming write itself ([`Ledger::claim_as_done`]) and the
-//! record is taken back ([`Ledger::undo`]) only if the action fails: a crash
+//! record is taken back ([`Ledger::undo`], under the owner token the caller
+//! made) only if the action fails, or the claim itself fails or times out
+//! after a write of ours may have been stored: a crash
 //! or a failed ledger write after the action went out cannot make a retry
 //! repeat it (docs/operations.md says what remains possible). Every write is
 //! tried again on throttling and 5xx, with the same owner token, so a write
