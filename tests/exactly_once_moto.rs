@@ -79,6 +79,8 @@ struct FaultyWrites {
     /// How many more answers to lose.
     remaining: Arc<AtomicUsize>,
     lost: Arc<AtomicUsize>,
+    /// How many more GetItem reads of the key never reach DynamoDB.
+    failed_reads: Arc<AtomicUsize>,
 }
 
 /// Set on a request whose answer is to be lost (the request itself is gone
@@ -106,7 +108,25 @@ impl Intercept for FaultyWrites {
             .headers()
             .get("x-amz-target")
             .is_some_and(|t| t.ends_with(".PutItem"));
+        let get = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".GetItem"));
         let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).into_owned();
+        if get
+            && body.contains(&self.key)
+            && self
+                .failed_reads
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            // Nothing listens there: the read never reaches DynamoDB.
+            context
+                .request_mut()
+                .set_uri("http://127.0.0.1:9/")
+                .expect("uri");
+            return Ok(());
+        }
         let matches = put
             && body.contains(&self.key)
             && (!self.only_done || body.contains(r#"{"S":"DONE"}"#));
@@ -266,6 +286,7 @@ async fn a_failed_ledger_write_then_lambdas_retry_posts_nothing_twice() {
             only_done: true,
             remaining: lost.clone(),
             lost: Arc::default(),
+            failed_reads: Arc::default(),
         }),
     );
     let first = handle(&event, &function, &Offline, &failing, &Invocation::local()).await;
@@ -304,6 +325,7 @@ async fn one_lost_answer_of_the_done_write_is_retried_within_the_invocation() {
             only_done: true,
             remaining: lost,
             lost: Arc::default(),
+            failed_reads: Arc::default(),
         }),
     );
     handle(&event, &function, &Offline, &flaky, &Invocation::local())
@@ -373,6 +395,7 @@ async fn a_claim_whose_first_write_was_stored_but_its_answer_lost_is_taken_as_ou
         only_done: false,
         remaining: Arc::new(AtomicUsize::new(1)),
         lost: lost.clone(),
+        failed_reads: Arc::default(),
     };
     let mut effects = effects(&config, &table, &slack, Some(faulty));
     if let Some(ledger) = effects.ledger.as_mut() {
@@ -381,6 +404,43 @@ async fn a_claim_whose_first_write_was_stored_but_its_answer_lost_is_taken_as_ou
     let outcome = handle(&event, &function, &Offline, &effects, &Invocation::local()).await;
     assert_eq!(lost.load(Ordering::SeqCst), 1, "one answer was lost");
     assert!(outcome.is_ok(), "the claim is ours: {outcome:?}");
+    assert_eq!(slack_posts(&slack).await, 1, "one Slack post");
+    assert_eq!(
+        drain_queue(&config, &queue_url).await.len(),
+        1,
+        "one SNS message"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_claim_whose_answer_was_lost_then_a_failed_read_is_undone_and_the_retry_posts_once()
+ {
+    let config = moto_config().await;
+    let event = sample("codepipeline-execution-failed.json");
+    let event_id = event["id"].as_str().expect("id").to_owned();
+    let table = idempotency_table(&config).await;
+    let (topic_arn, queue_url) = topic_with_queue(&config).await;
+    let slack = slack_answering_after(Duration::ZERO).await;
+    let function = alert_config(topic_arn, &table);
+    // The first write of the Slack key is stored, its answer lost; the
+    // SDK's retry of the conditional put finds the item, and every read of
+    // who holds it fails (DynamoDB unreachable): the claim fails for good.
+    let lost = Arc::new(AtomicUsize::new(0));
+    let faulty = FaultyWrites {
+        key: slack_key(&event_id),
+        fault: Fault::AnswerLost,
+        only_done: false,
+        remaining: Arc::new(AtomicUsize::new(1)),
+        lost: lost.clone(),
+        failed_reads: Arc::new(AtomicUsize::new(usize::MAX)),
+    };
+    let failing = effects(&config, &table, &slack, Some(faulty));
+    let outcome = handle(&event, &function, &Offline, &failing, &Invocation::local()).await;
+    assert_eq!(lost.load(Ordering::SeqCst), 1, "one answer was lost");
+    assert!(outcome.is_err(), "the claim failed: {outcome:?}");
+    assert_eq!(slack_posts(&slack).await, 0, "nothing posted yet");
+    // Lambda's retry, with DynamoDB reachable again.
+    retry(&event, &function, &effects(&config, &table, &slack, None)).await;
     assert_eq!(slack_posts(&slack).await, 1, "one Slack post");
     assert_eq!(
         drain_queue(&config, &queue_url).await.len(),

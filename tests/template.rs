@@ -132,7 +132,13 @@ impl<'a> Stack<'a> {
         let definition = self.template["Conditions"]
             .get(name)
             .unwrap_or_else(|| panic!("no condition {name}"));
-        self.truth(definition)
+        self.holds(definition)
+    }
+
+    /// Whether a condition expression (of `Conditions`, or a rule's
+    /// `RuleCondition` / `Assert`) holds.
+    pub fn holds(&self, expression: &Value) -> bool {
+        self.truth(expression)
     }
 
     fn truth(&self, value: &Value) -> bool {

@@ -48,6 +48,10 @@ const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
         "arn:aws:logs:us-east-1:123456789012:log-group:/custom/builds,arn:aws:logs:us-east-1:123456789012:log-group:/team/ci",
     ),
     ("PrCheckRepositoryName", "MyDemoRepo"),
+    (
+        "GateConfigKmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/abcd1234-ab12-cd34-ef56-abcdef123456",
+    ),
 ];
 
 /// Policies.json under the repository's `.venv` (any Python version).
@@ -141,7 +145,15 @@ fn allow_statements(template: &Value) -> Vec<(String, Value)> {
             Value::Object(map) => {
                 for (key, value) in map {
                     if key == "PolicyDocument" {
-                        for statement in value["Statement"].as_array().into_iter().flatten() {
+                        // A statement this test cannot read must not pass
+                        // unchecked.
+                        let statements = value["Statement"].as_array().unwrap_or_else(|| {
+                            panic!(
+                                "{id}: a PolicyDocument's Statement must be a list, found {}",
+                                value["Statement"]
+                            )
+                        });
+                        for statement in statements {
                             for variant in every_variant(statement) {
                                 out.push((id.to_owned(), variant));
                             }
@@ -329,7 +341,21 @@ fn every_allowed_action_accepts_its_statements_resources_per_the_service_referen
                     continue;
                 }
             };
+            // cfn-lint's data gives a log stream the ARN format of a log
+            // group (`log-group:.*`); the CloudWatch Logs reference names a
+            // stream `…:log-group:NAME:log-stream:STREAM`, and IAM policies
+            // grant a group's streams as `…:log-group:NAME:*`
+            // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html).
+            // A bare group ARN grants no stream action.
+            let on_streams = action.to_ascii_lowercase().starts_with("logs:")
+                && patterns.iter().any(|(t, _)| t == "log-stream");
             for arn in &resources {
+                if on_streams && arn != "*" && !is_log_stream_arn(arn) {
+                    problems.push(format!(
+                        "{id} {sid}: {action} acts on log streams, {arn} names none \
+                         (…:log-group:NAME:* or …:log-stream:…)"
+                    ));
+                }
                 if patterns.is_empty() {
                     if arn != "*" {
                         problems.push(format!(
@@ -350,14 +376,45 @@ fn every_allowed_action_accepts_its_statements_resources_per_the_service_referen
         "statements granting nothing once deployed:\n{}",
         problems.join("\n")
     );
-    // Every role, and the queue policy, was looked at.
-    let roles = template["Resources"]
+    // Every role and every policy resource (queue, topic, IAM policies) was
+    // looked at: one whose statements this test cannot find fails here.
+    let unchecked: Vec<&String> = template["Resources"]
         .as_object()
         .expect("Resources")
-        .values()
-        .filter(|r| r["Type"] == "AWS::IAM::Role")
-        .count();
-    assert!(checked.len() > roles, "checked only {checked:?}");
+        .iter()
+        .filter(|(_, r)| {
+            let kind = r["Type"].as_str().unwrap_or_default();
+            kind == "AWS::IAM::Role" || kind.ends_with("Policy")
+        })
+        .map(|(id, _)| id)
+        .filter(|id| !checked.contains_key(*id))
+        .collect();
+    assert!(
+        unchecked.is_empty(),
+        "not checked: {unchecked:?} (checked {checked:?})"
+    );
+}
+
+/// Whether an IAM resource pattern of CloudWatch Logs covers log streams:
+/// a group's streams (`…:log-group:NAME:*`, or a name ending in a wildcard
+/// that runs on into the stream part) or a stream (`…:log-stream:…`).
+fn is_log_stream_arn(arn: &str) -> bool {
+    Regex::new(r"^arn:[^:]+:logs:[^:]*:[^:]*:log-group:[^:]+(?::log-stream:.+|:\*|\*)$")
+        .expect("regex")
+        .is_match(arn)
+}
+
+/// The log-stream check itself: a bare group ARN is refused, its streams
+/// and a stream are accepted.
+#[test]
+fn a_bare_log_group_arn_is_no_log_stream_arn() {
+    let group = format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/f");
+    assert!(!is_log_stream_arn(&group));
+    assert!(is_log_stream_arn(&format!("{group}:*")));
+    assert!(is_log_stream_arn(&format!("{group}:log-stream:abc")));
+    assert!(is_log_stream_arn(&format!(
+        "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/*"
+    )));
 }
 
 /// The checker itself: a statement the reference rejects is found.
@@ -510,7 +567,9 @@ fn a_build_logging_to_a_custom_group_has_its_log_tail_read() {
 /// so a start by anyone but repo-replicate's role alerts. The template's
 /// rule pattern on a bus of moto's EventBridge (a real pattern matcher; its
 /// TestEventPattern is a stub) with a queue as target, and CloudTrail's
-/// StartBuild records put on the bus: only the alerting ones arrive.
+/// StartBuild, StartBuildBatch, RetryBuild and RetryBuildBatch records (the
+/// project by name or ARN, a build or batch by id or ARN) put on the bus:
+/// only the alerting ones arrive.
 #[tokio::test]
 async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
     let template = template::load();
@@ -523,17 +582,28 @@ async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
         "the rule notifies the operations topic"
     );
     const ROLE: &str = "signalbox-RepoReplicateRole-1A2B3C";
+    const MIRROR: &str = "signalbox-mirror";
+    const MIRROR_ARN: &str = "arn:aws:codebuild:us-east-1:123456789012:project/signalbox-mirror";
+    assert_eq!(
+        MIRROR_ARN,
+        format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{MIRROR}")
+    );
     fn deployed(value: &Value) -> Value {
         match value {
             Value::Object(map) => {
                 if map.get("Ref") == Some(&serde_json::json!("MirrorProject")) {
-                    return serde_json::json!("signalbox-mirror");
+                    return serde_json::json!(MIRROR);
+                }
+                if map.get("Fn::GetAtt") == Some(&serde_json::json!(["MirrorProject", "Arn"])) {
+                    return serde_json::json!(MIRROR_ARN);
                 }
                 if let Some(Value::String(text)) = map.get("Fn::Sub") {
                     return serde_json::json!(
                         text.replace("${AWS::Partition}", "aws")
+                            .replace("${AWS::Region}", REGION)
                             .replace("${AWS::AccountId}", ACCOUNT)
                             .replace("${RepoReplicateRole}", ROLE)
+                            .replace("${MirrorProject}", MIRROR)
                     );
                 }
                 Value::Object(map.iter().map(|(k, v)| (k.clone(), deployed(v))).collect())
@@ -593,20 +663,92 @@ async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
     };
     let user = serde_json::json!({"type": "IAMUser", "userName": "mallory",
         "arn": format!("arn:aws:iam::{ACCOUNT}:user/mallory")});
-    let starts = [
-        ("repo-replicate", "signalbox-mirror", role_session(ROLE)),
-        ("another role", "signalbox-mirror", role_session("Admin")),
-        ("an IAM user", "signalbox-mirror", user),
+    let build = format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{MIRROR}:0b1c");
+    let batch = format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build-batch/{MIRROR}:0b1c");
+    let calls = [
+        (
+            "repo-replicate",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR}),
+            role_session(ROLE),
+        ),
+        (
+            "repo-replicate's retry",
+            "RetryBuild",
+            serde_json::json!({"id": format!("{MIRROR}:0b1c")}),
+            role_session(ROLE),
+        ),
+        (
+            "another role",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR}),
+            role_session("Admin"),
+        ),
+        (
+            "an IAM user",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR}),
+            user.clone(),
+        ),
+        (
+            "by ARN",
+            "StartBuild",
+            serde_json::json!({"projectName": MIRROR_ARN}),
+            role_session("Admin"),
+        ),
+        (
+            "a batch",
+            "StartBuildBatch",
+            serde_json::json!({"projectName": MIRROR}),
+            role_session("Admin"),
+        ),
+        (
+            "a batch by ARN",
+            "StartBuildBatch",
+            serde_json::json!({"projectName": MIRROR_ARN}),
+            user.clone(),
+        ),
+        (
+            "a retry",
+            "RetryBuild",
+            serde_json::json!({"id": format!("{MIRROR}:0b1c")}),
+            role_session("Admin"),
+        ),
+        (
+            "a retry by ARN",
+            "RetryBuild",
+            serde_json::json!({"id": build}),
+            user.clone(),
+        ),
+        (
+            "a batch retry",
+            "RetryBuildBatch",
+            serde_json::json!({"id": format!("{MIRROR}:0b1c")}),
+            role_session("Admin"),
+        ),
+        (
+            "a batch retry by ARN",
+            "RetryBuildBatch",
+            serde_json::json!({"id": batch}),
+            user.clone(),
+        ),
         (
             "another project",
-            "someone-elses-project",
+            "StartBuild",
+            serde_json::json!({"projectName": "someone-elses-project"}),
+            role_session("Admin"),
+        ),
+        (
+            "another project named alike",
+            "RetryBuild",
+            serde_json::json!({"id": format!("{MIRROR}-copy:0b1c")}),
             role_session("Admin"),
         ),
     ];
-    for (who, project, identity) in &starts {
+    for (who, call, parameters, identity) in &calls {
         let detail = serde_json::json!({
-            "eventSource": "codebuild.amazonaws.com", "eventName": "StartBuild",
-            "userIdentity": identity, "requestParameters": {"projectName": project},
+            "eventSource": "codebuild.amazonaws.com", "eventName": call,
+            "userIdentity": identity, "requestParameters": parameters,
             "additionalEventData": {"who": who}
         });
         events
@@ -634,5 +776,31 @@ async fn a_mirror_build_started_by_anyone_but_repo_replicate_alerts() {
         })
         .collect();
     alerted.sort();
-    assert_eq!(alerted, ["an IAM user", "another role"], "{pattern}");
+    let mut expected = vec![
+        "a batch",
+        "a batch by ARN",
+        "a batch retry",
+        "a batch retry by ARN",
+        "a retry",
+        "a retry by ARN",
+        "an IAM user",
+        "another role",
+        "by ARN",
+    ];
+    expected.sort();
+    assert_eq!(alerted, expected, "{pattern}");
+}
+
+/// A statement the checker cannot read fails it rather than passing
+/// unchecked.
+#[test]
+#[should_panic(expected = "Statement must be a list")]
+fn a_statement_that_is_not_a_list_fails_the_check() {
+    let template = serde_json::json!({"Resources": {"Role": {
+        "Type": "AWS::IAM::Role",
+        "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": {
+            "Statement": {"Effect": "Allow", "Action": "sns:Publish", "Resource": "arn:aws:sns:us-east-1:123456789012:t"}
+        }}]}
+    }}});
+    allow_statements(&template);
 }

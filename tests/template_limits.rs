@@ -10,7 +10,7 @@ mod template;
 use serde_json::{Value, json};
 use signalbox::config::{EnvReader, Mode};
 use signalbox::flows::repo_replicate::{self, retry_delay};
-use template::{referenced, single_key};
+use template::{Stack, referenced, single_key};
 
 /// The time a mirror run needs after its wait (clone, push to each
 /// replica), which docs/replication.md promises.
@@ -219,4 +219,54 @@ fn each_new_failure_in_a_failure_queue_pages_through_an_operations_topic() {
         template["Parameters"]["OperationsTopicArn"].is_object(),
         "a parameter names an operations topic of your own"
     );
+}
+
+/// The descriptions of the template's rule `name` whose assertions fail
+/// for the given parameters (empty: CloudFormation accepts them).
+fn refused_by(name: &str, overrides: &[(&str, &str)]) -> Vec<String> {
+    let template = template::load();
+    let rule = &template["Rules"][name];
+    assert!(rule.is_object(), "no rule {name}");
+    let stack = Stack::with(&template, overrides);
+    if rule.get("RuleCondition").is_some_and(|c| !stack.holds(c)) {
+        return Vec::new();
+    }
+    rule["Assertions"]
+        .as_array()
+        .expect("Assertions")
+        .iter()
+        .filter(|a| !stack.holds(&a["Assert"]))
+        .map(|a| a["AssertDescription"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// The queue alarms report a failing alert topic: they must not notify it.
+#[test]
+fn the_operations_topic_cannot_be_the_alert_topic() {
+    const RULE: &str = "OperationsTopicIsNotTheAlertTopic";
+    let same = "arn:aws:sns:us-east-1:123456789012:alerts";
+    let refused = refused_by(
+        RULE,
+        &[("AlertTopicArn", same), ("OperationsTopicArn", same)],
+    );
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("OperationsTopicArn"), "{refused:?}");
+    for accepted in [
+        &[
+            ("AlertTopicArn", same),
+            (
+                "OperationsTopicArn",
+                "arn:aws:sns:us-east-1:123456789012:ops",
+            ),
+        ][..],
+        &[("AlertTopicArn", same)][..],
+        &[("OperationsTopicArn", same)][..],
+        &[][..],
+    ] {
+        assert_eq!(
+            refused_by(RULE, accepted),
+            Vec::<String>::new(),
+            "{accepted:?}"
+        );
+    }
 }

@@ -933,6 +933,72 @@ fn both_failure_queues_have_an_alarm_on_new_messages_that_notifies_the_operation
     }
 }
 
+/// Whether `statement` lets CloudWatch alarms of this account publish to
+/// `topic` (the resolved topic reference).
+fn lets_alarms_publish(stack: &Stack<'_>, statement: &Value, topic: &Value) -> bool {
+    let principals = stack
+        .resolve(&statement["Principal"]["Service"])
+        .map(|p| listed(&p))
+        .unwrap_or_default();
+    let resources = stack
+        .resolve(&statement["Resource"])
+        .map(|r| listed(&r))
+        .unwrap_or_default();
+    statement["Effect"] == "Allow"
+        && principals.contains(&json!("cloudwatch.amazonaws.com"))
+        && actions(statement)
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("sns:Publish") || a == "sns:*")
+        && resources.contains(topic)
+        && statement["Condition"]["ArnLike"]["aws:SourceArn"]
+            == json!({ "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*" })
+        && statement["Condition"]["StringEquals"]["aws:SourceAccount"]
+            == json!({ "Ref": "AWS::AccountId" })
+}
+
+#[test]
+fn every_topic_an_alarm_notifies_lets_cloudwatch_publish() {
+    let template = template::load();
+    let resources = template["Resources"].as_object().expect("Resources");
+    let stack = Stack::with_defaults(&template);
+    let deployed = |r: &Value| r["Condition"].as_str().is_none_or(|c| stack.condition(c));
+    let mut checked = 0;
+    for (id, alarm) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm" && deployed(r))
+    {
+        let actions = stack
+            .resolve(&alarm["Properties"]["AlarmActions"])
+            .unwrap_or_default();
+        for topic in listed(&actions) {
+            // A topic policy replaces the topic's whole policy: if the stack
+            // sets one on the topic, it must let the alarms publish.
+            for (policy_id, policy) in resources.iter().filter(|(_, r)| {
+                r["Type"] == "AWS::SNS::TopicPolicy"
+                    && deployed(r)
+                    && stack
+                        .resolve(&r["Properties"]["Topics"])
+                        .is_some_and(|t| listed(&t).contains(&topic))
+            }) {
+                let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{policy_id}: Statement is a list"));
+                assert!(
+                    statements
+                        .iter()
+                        .any(|s| lets_alarms_publish(&stack, s, &topic)),
+                    "{policy_id} does not let {id} (cloudwatch.amazonaws.com) publish to {topic}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 2,
+        "both queue alarms' topic policies were checked"
+    );
+}
+
 #[test]
 fn done_actions_are_remembered_longer_than_the_failure_queues_keep_an_event() {
     let template = template::load();

@@ -11,7 +11,9 @@
 //!
 //! Actions without an idempotency key of their own (SNS, Slack) are recorded
 //! as done in the claiming write itself ([`Ledger::claim_as_done`]) and the
-//! record is taken back ([`Ledger::undo`]) only if the action fails: a crash
+//! record is taken back ([`Ledger::undo`], under the owner token the caller
+//! made) only if the action fails, or the claim itself fails or times out
+//! after a write of ours may have been stored: a crash
 //! or a failed ledger write after the action went out cannot make a retry
 //! repeat it (docs/operations.md says what remains possible). Every write is
 //! tried again on throttling and 5xx, with the same owner token, so a write
@@ -52,7 +54,7 @@ pub struct Owner(String);
 
 impl Owner {
     /// A fresh random token (128 bits; not a secret, only unique).
-    fn new() -> Owner {
+    pub fn random() -> Owner {
         Owner(format!(
             "{:016x}{:016x}",
             fastrand::u64(..),
@@ -115,7 +117,7 @@ impl Ledger {
 
     /// Claims `key`, unless it is done or claimed by a live invocation.
     pub async fn claim(&self, key: &str) -> Result<Claim, LedgerError> {
-        self.claim_as(key, CLAIMED).await
+        self.claim_as(key, CLAIMED, &Owner::random()).await
     }
 
     /// Claims `key` and records it as done in the same write, *before* the
@@ -125,12 +127,16 @@ impl Ledger {
     /// can then never make a retry repeat it. The price: an invocation killed
     /// between this write and the action's answer loses the action (at most
     /// once, docs/operations.md).
-    pub async fn claim_as_done(&self, key: &str) -> Result<Claim, LedgerError> {
-        self.claim_as(key, DONE).await
+    ///
+    /// The caller makes `owner` ([`Owner::random`]) and keeps it: when this
+    /// fails or runs out of time, a write of ours may still have been stored
+    /// (its answer lost), and only [`Ledger::undo`] under the same owner
+    /// takes that record back, so a retry does not find the action done.
+    pub async fn claim_as_done(&self, key: &str, owner: &Owner) -> Result<Claim, LedgerError> {
+        self.claim_as(key, DONE, owner).await
     }
 
-    async fn claim_as(&self, key: &str, status: &str) -> Result<Claim, LedgerError> {
-        let owner = Owner::new();
+    async fn claim_as(&self, key: &str, status: &str, owner: &Owner) -> Result<Claim, LedgerError> {
         // The same owner token on every try: a try whose write was stored
         // but whose answer was lost is recognised as ours by the next.
         retrying(|| async {
@@ -158,7 +164,7 @@ impl Ledger {
                     if e.as_service_error()
                         .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
                 {
-                    self.holder(key, &owner).await
+                    self.holder(key, owner).await
                 }
                 Err(e) => Err(Failed::sdk("DynamoDB PutItem", &e)),
             }

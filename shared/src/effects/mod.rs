@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::idempotency::{Claim, Ledger, LedgerError};
+use crate::idempotency::{Claim, Ledger, LedgerError, Owner};
 use crate::invocation::Deadline;
 use crate::plan::Action;
 use crate::route::Function;
@@ -371,28 +371,45 @@ impl AwsEffects {
                 "no time left before the invocation's deadline: not started",
             ));
         }
-        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim_as_done(key))
+        // Made here, not in the ledger: if the claim fails or runs out of
+        // time, a write of ours may have been stored with its answer lost,
+        // and only this owner can take that record back.
+        let owner = Owner::random();
+        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim_as_done(key, &owner))
             .await
-            .map_err(|_| {
-                EffectError::transient(kind, "claiming the action ran out of time: not started")
-            })?;
-        let owner = match claim.map_err(|e| EffectError::transient(kind, e.to_string()))? {
-            Claim::AlreadyDone => return Ok(Done::AlreadyDone),
-            Claim::Claimed(owner) => owner,
-        };
+            .unwrap_or_else(|_| {
+                Err(LedgerError::Table(
+                    "claiming the action ran out of time: not started".to_owned(),
+                ))
+            });
+        match claim {
+            Ok(Claim::AlreadyDone) => return Ok(Done::AlreadyDone),
+            Ok(Claim::Claimed(_)) => {}
+            Err(error) => {
+                undo(ledger, key, kind, &owner).await;
+                return Err(EffectError::transient(kind, error.to_string()));
+            }
+        }
         let result = bounded(kind, deadline, work).await;
         if result.is_err() {
             // Take the record back so Lambda's retry sends it.
-            match cleanup(ledger.undo(key, &owner)).await {
-                Ok(()) => {}
-                Err(LedgerError::NotOwner(_)) => {
-                    tracing::warn!(%key, action = kind, "record was taken over by another invocation: left to it");
-                }
-                Err(undo) => {
-                    tracing::error!(%key, action = kind, error = %undo, "not sent, and still recorded as done: a retry will not send it (docs/operations.md)");
-                }
-            }
+            undo(ledger, key, kind, &owner).await;
         }
         result
+    }
+}
+
+/// Takes back `owner`'s done-record of `key` (if one was stored) after the
+/// action failed or was never started, within the cleanup margin.
+async fn undo(ledger: &Ledger, key: &str, kind: &'static str, owner: &Owner) {
+    match cleanup(ledger.undo(key, owner)).await {
+        Ok(()) => {}
+        Err(LedgerError::NotOwner(_)) => {
+            // Nothing of ours was stored, or another invocation took it over.
+            tracing::debug!(%key, action = kind, "no record of ours to take back");
+        }
+        Err(undo) => {
+            tracing::error!(%key, action = kind, error = %undo, "not sent, and possibly still recorded as done: a retry may not send it (docs/operations.md)");
+        }
     }
 }
