@@ -103,6 +103,17 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
         ],
+        // The run read again, the routes and tokens, the ledger; no SNS.
+        Function::GitStatus => &[
+            "codepipeline:GetPipelineExecution",
+            "codebuild:BatchGetBuilds",
+            "ssm:GetParameter",
+            "kms:Decrypt",
+            "secretsmanager:GetSecretValue",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
     };
     calls.iter().copied().collect()
 }

@@ -65,6 +65,13 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         Action::Publish(a) => a.topic_arn.clone(),
         Action::PostSlack(_) => "slack".to_owned(),
         Action::StartMirror(a) => a.repository.clone(),
+        Action::SetCommitStatus(a) => format!(
+            "{}/{}@{}/{}",
+            a.provider,
+            a.project,
+            a.commit,
+            a.state.name()
+        ),
     };
     let kind = action.kind();
     let event_id = match action {
@@ -74,6 +81,9 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         | Action::PostSlack(SlackMessage {
             dedup_key: Some(k), ..
         }) => k.as_str(),
+        // One post per (run, state), whichever event (a redelivery, a late
+        // STARTED after SUCCEEDED) plans it.
+        Action::SetCommitStatus(a) => a.run.as_str(),
         _ => event_id,
     };
     let key = format!("{function}#{event_id}#{kind}#{target}");
@@ -105,6 +115,8 @@ pub enum Action {
     PostSlack(SlackMessage),
     /// CodeBuild `StartBuild` of the mirror project for one repository.
     StartMirror(StartMirror),
+    /// A commit status on a git host (GitLab, GitHub, Bitbucket, Gitea, Forgejo).
+    SetCommitStatus(CommitStatus),
 }
 
 impl Action {
@@ -118,6 +130,7 @@ impl Action {
             Action::Publish(_) => "Publish",
             Action::PostSlack(_) => "PostSlack",
             Action::StartMirror(_) => "StartMirror",
+            Action::SetCommitStatus(_) => "SetCommitStatus",
         }
     }
 }
@@ -235,4 +248,52 @@ pub struct StartMirror {
     pub delay_seconds: u32,
     /// When the push happened (the event's time), for the replication lag.
     pub pushed_at: Option<String>,
+}
+
+/// A run's state as the issue names it; each host has its own word for it
+/// (`effects::commit_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitState {
+    Pending,
+    Running,
+    Success,
+    Failed,
+    Canceled,
+}
+
+impl CommitState {
+    /// `pending`, `running`, `success`, `failed` or `canceled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommitState::Pending => "pending",
+            CommitState::Running => "running",
+            CommitState::Success => "success",
+            CommitState::Failed => "failed",
+            CommitState::Canceled => "canceled",
+        }
+    }
+}
+
+/// The state of a run on the commit it built. The host's API token is not
+/// here: the executor holds it (read once per cold start), never a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitStatus {
+    pub provider: crate::git::Provider,
+    /// The host's API base URL (e.g. `https://gitlab.com/api/v4`).
+    pub api_url: String,
+    /// The project's full path on the host (`group/sub/project`, `owner/repo`).
+    pub project: String,
+    /// The full commit id.
+    pub commit: String,
+    pub state: CommitState,
+    /// The status's stable name (`signalbox/<pipeline or project>`): a later
+    /// state replaces the earlier one of the same context on the host.
+    pub context: String,
+    /// The execution's or build's page in the AWS console.
+    pub target_url: String,
+    /// One line, within every host's limit.
+    pub description: String,
+    /// The pipeline execution id or build id: with the state, the action's key.
+    pub run: String,
 }

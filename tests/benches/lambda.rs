@@ -239,6 +239,8 @@ fn bench_event(function: Function) -> serde_json::Value {
         // CodeDeploy's hook payload, not an EventBridge event: the claim, the
         // configuration, the deployment and its hook, one invoke of the
         // target version, the status, the mark. A passing gate sends no notice.
+        // A build git-webhook started: BatchGetBuilds, the routes, one claimed status.
+        Function::GitStatus => "codebuild-build-succeeded-git.json",
         Function::DeployGate => {
             return serde_json::json!({
                 "DeploymentId": standin::GATE_DEPLOYMENT,

@@ -2,6 +2,8 @@
 //! against AWS and Slack ([`AwsEffects`]). One file per service below.
 
 pub mod codebuild;
+#[cfg(feature = "git-status")]
+pub mod commit_status;
 #[cfg(feature = "codecommit")]
 mod codecommit;
 #[cfg(feature = "deploy-gate")]
@@ -335,7 +337,7 @@ async fn cleanup(write: impl Future<Output = Result<(), LedgerError>>) -> Result
 impl AwsEffects {
     /// Runs `work` unless the ledger says `key` was already done; releases
     /// the claim when `work` fails or runs out of time.
-    async fn once(
+    pub(crate) async fn once(
         &self,
         key: &str,
         action: &Action,

@@ -4,6 +4,7 @@
 pub mod build_report;
 pub mod deploy_gate;
 pub mod deploy_notify;
+pub mod git_status;
 pub mod pipeline_alert;
 pub mod pr_check;
 pub mod repo_guard;
@@ -48,6 +49,7 @@ pub enum FunctionConfig {
     RepoReplicate(repo_replicate::Config),
     RepoGuard(repo_guard::Config),
     DeployGate(deploy_gate::Config),
+    GitStatus(git_status::Config),
 }
 
 impl FunctionConfig {
@@ -67,6 +69,7 @@ impl FunctionConfig {
             }
             Function::RepoGuard => FunctionConfig::RepoGuard(repo_guard::Config::read(env)),
             Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Config::read(env)),
+            Function::GitStatus => FunctionConfig::GitStatus(git_status::Config::read(env)),
         }
     }
 
@@ -92,6 +95,7 @@ impl FunctionConfig {
             FunctionConfig::RepoReplicate(_) => Function::RepoReplicate,
             FunctionConfig::RepoGuard(_) => Function::RepoGuard,
             FunctionConfig::DeployGate(_) => Function::DeployGate,
+            FunctionConfig::GitStatus(_) => Function::GitStatus,
         }
     }
 }
@@ -108,6 +112,7 @@ pub trait Lookups:
     + reads::DeployNotify
     + reads::RepoReplicate
     + reads::RepoGuard
+    + reads::GitStatus
     + Sync
 {
 }
@@ -119,6 +124,7 @@ impl<T> Lookups for T where
         + reads::DeployNotify
         + reads::RepoReplicate
         + reads::RepoGuard
+        + reads::GitStatus
         + Sync
 {
 }
@@ -144,6 +150,7 @@ mod reads {
     reads!(DeployNotify, "deploy-notify", deploy_notify);
     reads!(RepoReplicate, "repo-replicate", repo_replicate);
     reads!(RepoGuard, "repo-guard", repo_guard);
+    reads!(GitStatus, "git-status", git_status);
 }
 
 /// Looks up what the configured function needs and plans what it does with `event`.
@@ -165,6 +172,8 @@ pub async fn plan<L: Lookups>(
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
         #[cfg(feature = "repo-guard")]
         FunctionConfig::RepoGuard(c) => repo_guard::plan(event, c, lookup).await,
+        #[cfg(feature = "git-status")]
+        FunctionConfig::GitStatus(c) => git_status::plan(event, c, lookup).await,
         // No rule routes an event to deploy-gate (CodeDeploy invokes it with a
         // hook payload, handled by `crate::gate`), so this is never reached.
         FunctionConfig::DeployGate(_) => Err(PlanError::Field {

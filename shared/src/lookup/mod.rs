@@ -11,6 +11,8 @@ mod build_report;
 pub mod deploy_gate;
 #[cfg(feature = "deploy-notify")]
 mod deploy_notify;
+#[cfg(feature = "git-status")]
+mod git_status;
 pub mod given;
 #[cfg(feature = "pipeline-alert")]
 mod pipeline_alert;

@@ -1,0 +1,475 @@
+//! Commit statuses on the git hosts: one POST per (run, state), each host's
+//! own API and words for the state.
+//!
+//! - GitLab: `POST /projects/:id/statuses/:sha` (`:id` the URL-encoded full
+//!   path), states pending, running, success, failed, canceled; header
+//!   `PRIVATE-TOKEN` (GitLab docs, "Commits API: Set the pipeline status of a commit").
+//! - GitHub: `POST /repos/{owner}/{repo}/statuses/{sha}`, states error,
+//!   failure, pending, success; `Authorization: Bearer` (docs.github.com,
+//!   "REST API endpoints for commit statuses").
+//! - Bitbucket Cloud: `POST /repositories/{workspace}/{repo_slug}/commit/{commit}/statuses/build`,
+//!   `key` (an existing key's status is overwritten), states INPROGRESS,
+//!   SUCCESSFUL, FAILED, STOPPED (developer.atlassian.com, "Commit statuses").
+//! - Gitea and Forgejo: `POST /repos/{owner}/{repo}/statuses/{sha}`, states
+//!   pending, success, error, failure, warning (their API's `CreateStatusOption`);
+//!   `Authorization: token`.
+//!
+//! 429 waits for `Retry-After`, and so does GitHub's 403 that says a rate
+//! limit (`x-ratelimit-remaining: 0` or `retry-after`: docs.github.com, "Rate
+//! limits for the REST API"); 5xx, timeouts and connection errors are retried
+//! with jittered backoff; all within the invocation's deadline, then a
+//! transient error (Lambda retries). 401, 403, 404, 422 and every other 4xx
+//! are permanent (the failure queue). The token is never logged, printed or
+//! put in an error.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::{AwsEffects, Done, EffectError, Effects, FailureReport, ReportError};
+use crate::flows::git_status::{StatusRoutes, StatusTargets, encode};
+use crate::git::{Provider, SecretSource};
+use crate::invocation::Deadline;
+use crate::plan::{Action, CommitState, CommitStatus};
+
+/// The longest one request to a host may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The least time worth starting another attempt with.
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
+
+/// The host's word for a state.
+pub fn host_state(provider: Provider, state: CommitState) -> &'static str {
+    use CommitState::*;
+    match provider {
+        Provider::Gitlab => state.name(),
+        Provider::Github | Provider::Gitea | Provider::Forgejo => match state {
+            Pending | Running => "pending",
+            Success => "success",
+            Failed => "failure",
+            Canceled => "error",
+        },
+        Provider::Bitbucket => match state {
+            Pending | Running => "INPROGRESS",
+            Success => "SUCCESSFUL",
+            Failed => "FAILED",
+            Canceled => "STOPPED",
+        },
+    }
+}
+
+/// The URL and JSON body of the status's POST.
+pub fn request(status: &CommitStatus) -> (String, serde_json::Value) {
+    let base = status.api_url.trim_end_matches('/');
+    let (owner, repo) = status.project.split_once('/').unwrap_or(("", &status.project));
+    let sha = encode(&status.commit);
+    let state = host_state(status.provider, status.state);
+    match status.provider {
+        Provider::Gitlab => (
+            format!("{base}/projects/{}/statuses/{sha}", encode(&status.project)),
+            serde_json::json!({
+                "state": state,
+                "name": status.context,
+                "target_url": status.target_url,
+                "description": status.description,
+            }),
+        ),
+        Provider::Github | Provider::Gitea | Provider::Forgejo => (
+            format!(
+                "{base}/repos/{}/{}/statuses/{sha}",
+                encode(owner),
+                encode(repo)
+            ),
+            serde_json::json!({
+                "state": state,
+                "context": status.context,
+                "target_url": status.target_url,
+                "description": status.description,
+            }),
+        ),
+        Provider::Bitbucket => (
+            format!(
+                "{base}/repositories/{}/{}/commit/{sha}/statuses/build",
+                encode(owner),
+                encode(repo)
+            ),
+            serde_json::json!({
+                "key": status.context,
+                "state": state,
+                "name": status.context,
+                "url": status.target_url,
+                "description": status.description,
+            }),
+        ),
+    }
+}
+
+/// A token could not be read at cold start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("status token of {provider} {project} ({source_name}): {problem}")]
+pub struct TokenError {
+    pub provider: Provider,
+    pub project: String,
+    /// Where it was read from (never the token).
+    pub source_name: String,
+    pub problem: String,
+}
+
+/// The hosts' tokens, read once per cold start, and the HTTP client.
+#[derive(Clone)]
+pub struct StatusHosts {
+    tokens: HashMap<(Provider, String), String>,
+    client: reqwest::Client,
+    /// The first backoff; doubled on every retry, with jitter.
+    pub first_backoff: Duration,
+    pub max_attempts: u32,
+}
+
+impl fmt::Debug for StatusHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut projects: Vec<String> = self
+            .tokens
+            .keys()
+            .map(|(p, project)| format!("{p} {project}"))
+            .collect();
+        projects.sort();
+        f.debug_struct("StatusHosts")
+            .field("tokens_of", &projects)
+            .finish()
+    }
+}
+
+impl StatusHosts {
+    /// Hosts with these tokens, by provider and project (tests, programmatic use).
+    pub fn new(tokens: HashMap<(Provider, String), String>) -> StatusHosts {
+        StatusHosts {
+            tokens,
+            client: reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .user_agent("signalbox")
+                .build()
+                .unwrap_or_default(),
+            first_backoff: Duration::from_millis(500),
+            max_attempts: 5,
+        }
+    }
+
+    /// Reads every route's status token (SSM SecureString, Secrets Manager
+    /// or inline), side by side.
+    pub async fn read(aws: &crate::aws::Aws, routes: &StatusRoutes) -> Result<StatusHosts, TokenError> {
+        let reads = routes.routes.iter().filter_map(|route| {
+            let (_, source) = routes.status_target(route.provider, &route.project)?;
+            Some(async move {
+                let token = read_secret(aws, source).await.map_err(|problem| TokenError {
+                    provider: route.provider,
+                    project: route.project.clone(),
+                    source_name: source.describe(),
+                    problem,
+                })?;
+                Ok::<_, TokenError>(((route.provider, route.project.clone()), token))
+            })
+        });
+        let tokens = futures::future::try_join_all(reads).await?;
+        Ok(StatusHosts::new(tokens.into_iter().collect()))
+    }
+
+    /// Posts the status, retrying what the host says may be retried, and
+    /// giving up in time to answer before `deadline`.
+    pub async fn post(&self, status: &CommitStatus, deadline: Deadline) -> Result<Done, EffectError> {
+        const KIND: &str = "SetCommitStatus";
+        let Some(token) = self
+            .tokens
+            .get(&(status.provider, status.project.clone()))
+        else {
+            return Err(EffectError::permanent(
+                KIND,
+                format!(
+                    "no status_token was read for {} {} at cold start",
+                    status.provider, status.project
+                ),
+            ));
+        };
+        let (url, body) = request(status);
+        let host = format!("{} {}", status.provider, status.project);
+        let mut backoff = self.first_backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let time_left = deadline.remaining().min(REQUEST_TIMEOUT);
+            if time_left.is_zero() {
+                return Err(EffectError::transient(
+                    KIND,
+                    format!(
+                        "no time left before the invocation's deadline (after {} attempts)",
+                        attempt - 1
+                    ),
+                ));
+            }
+            let request = authorize(self.client.post(&url), status.provider, token)
+                .timeout(time_left)
+                .json(&body);
+            let failure = match request.send().await {
+                Ok(response) if response.status().is_success() => {
+                    return Ok(Done::Executed(format!(
+                        "{host}: commit {} is {} (attempt {attempt})",
+                        status.commit,
+                        host_state(status.provider, status.state)
+                    )));
+                }
+                Ok(response) => {
+                    let code = response.status().as_u16();
+                    let wait = rate_limit_wait(code, response.headers());
+                    let text = response.text().await.unwrap_or_default();
+                    let said = format!("{host} answered {code}: {}", excerpt(&text));
+                    if already_in_state(status, code, &text) {
+                        return Ok(Done::Executed(format!(
+                            "{host}: commit {} already shows {}",
+                            status.commit,
+                            status.state.name()
+                        )));
+                    }
+                    match wait {
+                        Some(wait) => Retry::After(wait.unwrap_or(backoff), said),
+                        None if code >= 500 => Retry::Backoff(said),
+                        None => return Err(EffectError::permanent(KIND, said)),
+                    }
+                }
+                // Neither the URL nor the token goes into the error.
+                Err(e) => Retry::Backoff(format!("{host} unreachable: {}", e.without_url())),
+            };
+            let (wait, said) = match failure {
+                Retry::After(wait, said) => (wait, said),
+                Retry::Backoff(said) => (jitter(backoff), said),
+            };
+            backoff = backoff.saturating_mul(2);
+            if attempt >= self.max_attempts || wait + MIN_ATTEMPT > deadline.remaining() {
+                return Err(EffectError::transient(
+                    KIND,
+                    format!("{said} (gave up after {attempt} attempts)"),
+                ));
+            }
+            tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, reason = %said, "retrying commit status");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Each host's way of taking a token.
+fn authorize(request: reqwest::RequestBuilder, provider: Provider, token: &str) -> reqwest::RequestBuilder {
+    match provider {
+        Provider::Gitlab => request.header("PRIVATE-TOKEN", token),
+        Provider::Github => request
+            .bearer_auth(token)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28"),
+        Provider::Bitbucket => request.bearer_auth(token),
+        Provider::Gitea | Provider::Forgejo => {
+            request.header(reqwest::header::AUTHORIZATION, format!("token {token}"))
+        }
+    }
+}
+
+/// Whether an answer says "rate limited": Some(how long to wait, if it
+/// says), None when it does not. 429 always; 403 only with GitHub's signs of
+/// a rate limit (`retry-after`, or `x-ratelimit-remaining: 0` with
+/// `x-ratelimit-reset` in epoch seconds).
+fn rate_limit_wait(code: u16, headers: &reqwest::header::HeaderMap) -> Option<Option<Duration>> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let retry_after = header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let exhausted = header("x-ratelimit-remaining") == Some("0");
+    let until_reset = header("x-ratelimit-reset")
+        .and_then(|v| v.parse::<u64>().ok())
+        .and_then(|reset| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
+            Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+        });
+    match code {
+        429 => Some(retry_after.or(if exhausted { until_reset } else { None })),
+        403 if retry_after.is_some() => Some(retry_after),
+        403 if exhausted => Some(until_reset),
+        _ => None,
+    }
+}
+
+/// GitLab answers 400 "Cannot transition status via :run from :running"
+/// when the commit already shows the state posted (a known GitLab behaviour:
+/// gitlab-org/gitlab-foss#25807): the status is there, which is what was asked.
+fn already_in_state(status: &CommitStatus, code: u16, text: &str) -> bool {
+    status.provider == Provider::Gitlab
+        && code == 400
+        && text.contains("Cannot transition status")
+        && text.contains(&format!("from :{}", status.state.name()))
+}
+
+/// The first 200 characters of a host's answer, on one line.
+fn excerpt(text: &str) -> String {
+    let line: String = text
+        .trim()
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    line
+}
+
+enum Retry {
+    After(Duration, String),
+    Backoff(String),
+}
+
+/// A random wait between half and all of `base` ("equal jitter").
+fn jitter(base: Duration) -> Duration {
+    let half = base / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+/// Reads a secret: SSM SecureString (with decryption), Secrets Manager
+/// (`SecretString`), or the inline value. The error never holds the secret.
+pub async fn read_secret(aws: &crate::aws::Aws, source: &SecretSource) -> Result<String, String> {
+    let value = match source {
+        SecretSource::Value(value) => Some(value.clone()),
+        SecretSource::Parameter(name) => aws
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::describe("SSM GetParameter", &e))?
+            .parameter()
+            .and_then(|p| p.value())
+            .map(str::to_owned),
+        SecretSource::SecretId(id) => aws
+            .secretsmanager
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| crate::aws::describe("Secrets Manager GetSecretValue", &e))?
+            .secret_string()
+            .map(str::to_owned),
+    };
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| "has no value".to_owned())
+}
+
+/// git-status could not start: its routes or a token could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("git-webhook's routes (GIT_WEBHOOK_CONFIG_PARAM {parameter}): {problem}")]
+    Routes { parameter: String, problem: String },
+    #[error("{0}")]
+    Token(#[from] TokenError),
+}
+
+/// git-status's executor: commit statuses through the hosts, each claimed
+/// in the idempotency ledger first (no host has an idempotency key); every
+/// other action, and failure reports, through [`AwsEffects`].
+pub struct StatusEffects {
+    pub aws: AwsEffects,
+    pub hosts: StatusHosts,
+}
+
+impl StatusEffects {
+    /// Wraps `aws` (guarding with the idempotency table) and reads every
+    /// route's status token: once per cold start.
+    pub async fn start(
+        config: &crate::flows::git_status::Config,
+        mut aws: AwsEffects,
+    ) -> Result<StatusEffects, StartError> {
+        use crate::flows::git_status::Lookup;
+        aws.ledger = Some(crate::idempotency::Ledger::new(
+            aws.aws.dynamodb.clone(),
+            &config.idempotency_table,
+        ));
+        let routes_error = |problem: String| StartError::Routes {
+            parameter: config.routes_parameter.clone(),
+            problem,
+        };
+        let text = aws
+            .aws
+            .routes(&config.routes_parameter)
+            .await
+            .map_err(|e| routes_error(e.to_string()))?;
+        let routes = StatusRoutes::parse(&text).map_err(routes_error)?;
+        let hosts = StatusHosts::read(&aws.aws, &routes).await?;
+        Ok(StatusEffects { aws, hosts })
+    }
+}
+
+impl Effects for StatusEffects {
+    async fn execute(
+        &self,
+        key: &str,
+        action: &Action,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
+        match action {
+            Action::SetCommitStatus(status) => {
+                self.aws
+                    .once(key, action, deadline, self.hosts.post(status, deadline))
+                    .await
+            }
+            other => self.aws.execute(key, other, deadline).await,
+        }
+    }
+
+    async fn report_failure(&self, report: &FailureReport) -> Result<(), ReportError> {
+        self.aws.report_failure(report).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(provider: Provider, project: &str) -> CommitStatus {
+        CommitStatus {
+            provider,
+            api_url: "https://host.example/api/".into(),
+            project: project.into(),
+            commit: "a".repeat(40),
+            state: CommitState::Canceled,
+            context: "signalbox/p".into(),
+            target_url: "https://console".into(),
+            description: "d".into(),
+            run: "r".into(),
+        }
+    }
+
+    #[test]
+    fn path_parts_are_percent_encoded() {
+        let (url, _) = request(&status(Provider::Gitlab, "acme/sub group/pay"));
+        assert_eq!(
+            url,
+            format!(
+                "https://host.example/api/projects/acme%2Fsub%20group%2Fpay/statuses/{}",
+                "a".repeat(40)
+            )
+        );
+        let (url, body) = request(&status(Provider::Bitbucket, "ws/repo?x=1"));
+        assert!(url.starts_with("https://host.example/api/repositories/ws/repo%3Fx%3D1/commit/"), "{url}");
+        assert_eq!(body["state"], "STOPPED");
+        let (url, body) = request(&status(Provider::Forgejo, "o/r#1"));
+        assert!(url.starts_with("https://host.example/api/repos/o/r%231/statuses/"), "{url}");
+        assert_eq!(body["state"], "error");
+    }
+
+    #[test]
+    fn a_token_never_shows_in_debug_output() {
+        let hosts = StatusHosts::new(HashMap::from([(
+            (Provider::Github, "o/r".to_owned()),
+            "ghp_secret".to_owned(),
+        )]));
+        let shown = format!("{hosts:?}");
+        assert!(!shown.contains("ghp_secret"), "{shown}");
+        assert!(shown.contains("github o/r"), "{shown}");
+    }
+}

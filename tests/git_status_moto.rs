@@ -1,0 +1,666 @@
+//! git-status through the real handler (`signalbox::handle`) and its real
+//! executor (`StatusEffects::start`: routes and tokens read from moto's SSM
+//! and Secrets Manager, the ledger in moto's DynamoDB), against local HTTP
+//! stand-ins of the five hosts' status APIs.
+//!
+//! The runs are read from local stand-ins of CodePipeline and CodeBuild (their
+//! JSON protocol, as `AWS_ENDPOINT_URL_CODEPIPELINE` / `_CODEBUILD` would point
+//! the clients): moto 5.2.5's GetPipelineExecution returns the variables but
+//! always `Succeeded` with an empty `triggerDetail`, so a run cannot move
+//! from running to succeeded there, nor name the role that started it; its
+//! BatchGetBuilds does not echo environment variable overrides (FACTS.md).
+//! One test reads moto's own execution, to show such a run is not trusted.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use signalbox::aws::Aws;
+use signalbox::effects::commit_status::StatusEffects;
+use signalbox::effects::{AwsEffects, Done, DryRun};
+use signalbox::flows::FunctionConfig;
+use signalbox::flows::git_status::Config;
+use signalbox::git::Provider;
+use signalbox::invocation::Invocation;
+use signalbox::lookup::Offline;
+use signalbox::plan::Action;
+use signalbox::{Outcome, handle};
+use signalbox_tests::{idempotency_table, moto_config, sample, unique};
+use wiremock::matchers::{header, method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const ROLE: &str = "signalbox-GitWebhookRole-7Q8R9S0T1U2V";
+const COMMIT: &str = "8d1f0c7b6a5e4d3c2b1a09f8e7d6c5b4a3928170";
+const TOKEN: &str = "glpat-SECRET-TOKEN";
+
+/// A run's state that a test moves on, as the stand-in reports it.
+#[derive(Clone)]
+struct State(Arc<Mutex<&'static str>>);
+
+impl State {
+    fn new(status: &'static str) -> State {
+        State(Arc::new(Mutex::new(status)))
+    }
+    fn set(&self, status: &'static str) {
+        *self.0.lock().unwrap() = status;
+    }
+    fn get(&self) -> &'static str {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// The variables git-webhook gives a run of `provider`'s `project`.
+fn variables(provider: Provider, project: &str) -> Vec<(&'static str, String)> {
+    use signalbox::git::vars;
+    vec![
+        (vars::PROVIDER, provider.name().to_owned()),
+        (vars::PROJECT, project.to_owned()),
+        (vars::COMMIT, COMMIT.to_owned()),
+        (vars::REF, "refs/heads/main".to_owned()),
+        (vars::EVENT, "push".to_owned()),
+    ]
+}
+
+/// CodePipeline's GetPipelineExecution, answering with `state`'s status now.
+struct Execution {
+    state: State,
+    variables: Vec<(&'static str, String)>,
+    trigger_detail: String,
+}
+
+impl Respond for Execution {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let asked: Value = serde_json::from_slice(&request.body).unwrap();
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_json(json!({"pipelineExecution": {
+                "pipelineName": asked["pipelineName"],
+                "pipelineExecutionId": asked["pipelineExecutionId"],
+                "status": self.state.get(),
+                "variables": self.variables.iter()
+                    .map(|(n, v)| json!({"name": n, "resolvedValue": v}))
+                    .collect::<Vec<_>>(),
+                "trigger": {
+                    "triggerType": "StartPipelineExecution",
+                    "triggerDetail": self.trigger_detail,
+                },
+            }}))
+    }
+}
+
+/// CodeBuild's BatchGetBuilds of one build, as `state` says now
+/// (`STATUS` or `STATUS/PHASE`).
+struct Build {
+    state: State,
+    variables: Vec<(&'static str, String)>,
+}
+
+impl Respond for Build {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let asked: Value = serde_json::from_slice(&request.body).unwrap();
+        let (status, phase) = self
+            .state
+            .get()
+            .split_once('/')
+            .unwrap_or((self.state.get(), "COMPLETED"));
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_json(json!({"builds": [{
+                "id": asked["ids"][0],
+                "buildStatus": status,
+                "currentPhase": phase,
+                "initiator": format!("{ROLE}/signalbox-GitWebhookFunction-Gh1Jk2Lm3No4"),
+                "environment": {
+                    "type": "LINUX_CONTAINER",
+                    "image": "aws/codebuild/standard:7.0",
+                    "computeType": "BUILD_GENERAL1_SMALL",
+                    "environmentVariables": self.variables.iter()
+                        .map(|(n, v)| json!({"name": n, "value": v, "type": "PLAINTEXT"}))
+                        .collect::<Vec<_>>(),
+                },
+            }]}))
+    }
+}
+
+/// A stand-in of one AWS JSON API answering `target` with `responder`.
+async fn aws_standin(target: &str, responder: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", target))
+        .respond_with(responder)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A host's status API stand-in answering every POST with 201.
+async fn host() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Where each provider's API lives under its stand-in (its real base path).
+fn api_path(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Gitlab => "/api/v4",
+        Provider::Github => "",
+        Provider::Bitbucket => "/2.0",
+        Provider::Gitea | Provider::Forgejo => "/api/v1",
+    }
+}
+
+/// The project path each provider's run is of.
+fn project(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Gitlab => "acme/platform/payments",
+        _ => "acme/payments",
+    }
+}
+
+/// git-webhook's routes in moto's SSM (YAML, with the fields git-status
+/// ignores), the tokens in an SSM SecureString, Secrets Manager and inline.
+async fn routes_parameter(
+    config: &aws_config::SdkConfig,
+    hosts: &[(Provider, String)],
+) -> String {
+    let ssm = aws_sdk_ssm::Client::new(config);
+    let token_parameter = format!("/{}/gitlab-token", unique("signalbox"));
+    ssm.put_parameter()
+        .name(&token_parameter)
+        .value(TOKEN)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put_parameter");
+    let secret = unique("github-token");
+    aws_sdk_secretsmanager::Client::new(config)
+        .create_secret()
+        .name(&secret)
+        .secret_string(TOKEN)
+        .send()
+        .await
+        .expect("create_secret");
+    let mut yaml = String::from("routes:\n");
+    for (provider, api_url) in hosts {
+        let token = match provider {
+            Provider::Github => format!("{{ secret_id: {secret} }}"),
+            Provider::Gitea => format!("{{ value: {TOKEN} }}"),
+            _ => format!("{{ parameter: {token_parameter} }}"),
+        };
+        yaml.push_str(&format!(
+            "  - provider: {provider}\n    project: {}\n    secrets: [{{ value: webhook-secret }}]\n    targets:\n      - pipeline: payments-pipeline\n        on: [push]\n    api_url: {api_url}\n    status_token: {token}\n",
+            project(*provider)
+        ));
+    }
+    let name = format!("/{}/git-webhook", unique("signalbox"));
+    ssm.put_parameter()
+        .name(&name)
+        .value(yaml)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put_parameter");
+    name
+}
+
+/// The lookup: moto for SSM, CodePipeline and CodeBuild at their stand-ins.
+fn lookup(config: &aws_config::SdkConfig, pipeline: Option<&MockServer>, builds: Option<&MockServer>) -> Aws {
+    let mut aws = Aws::new(config);
+    if let Some(server) = pipeline {
+        aws.codepipeline = aws_sdk_codepipeline::Client::from_conf(
+            aws_sdk_codepipeline::config::Builder::from(config)
+                .endpoint_url(server.uri())
+                .build(),
+        );
+    }
+    if let Some(server) = builds {
+        aws.codebuild = aws_sdk_codebuild::Client::from_conf(
+            aws_sdk_codebuild::config::Builder::from(config)
+                .endpoint_url(server.uri())
+                .build(),
+        );
+    }
+    aws
+}
+
+/// git-status's configuration and its real executor, started as on a cold start.
+async fn git_status(
+    config: &aws_config::SdkConfig,
+    routes: String,
+) -> (FunctionConfig, StatusEffects) {
+    let status_config = Config {
+        routes_parameter: routes,
+        git_webhook_role: ROLE.to_owned(),
+        idempotency_table: idempotency_table(config).await,
+    };
+    let aws = AwsEffects {
+        aws: Aws::new(config),
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    let mut effects = StatusEffects::start(&status_config, aws)
+        .await
+        .expect("git-status starts");
+    effects.hosts.first_backoff = Duration::from_millis(50);
+    (FunctionConfig::GitStatus(status_config), effects)
+}
+
+/// A pipeline event of `execution_id` in `state`, with its own event id.
+fn execution_event(file: &str, execution_id: &str) -> Value {
+    let mut event = sample(file);
+    event["id"] = json!(unique("event"));
+    event["detail"]["execution-id"] = json!(execution_id);
+    event
+}
+
+/// What a host received: `(path, state, context, token header)` per POST.
+async fn posts(server: &MockServer) -> Vec<(String, Value)> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            (r.url.path().to_owned(), body)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_state_of_a_started_execution_reaches_each_hosts_status_api_exactly_once_per_state_across_a_redelivered_event()
+ {
+    let config = moto_config().await;
+    let mut servers = Vec::new();
+    for provider in Provider::ALL {
+        let server = host().await;
+        let api_url = format!("{}{}", server.uri(), api_path(provider));
+        servers.push((provider, server, api_url));
+    }
+    let hosts: Vec<(Provider, String)> = servers
+        .iter()
+        .map(|(p, _, url)| (*p, url.clone()))
+        .collect();
+    let routes = routes_parameter(&config, &hosts).await;
+    let (function, effects) = git_status(&config, routes).await;
+
+    for (provider, server, _) in &servers {
+        let provider = *provider;
+        let state = State::new("InProgress");
+        let pipeline = aws_standin(
+            "CodePipeline_20150709.GetPipelineExecution",
+            Execution {
+                state: state.clone(),
+                variables: variables(provider, project(provider)),
+                trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/signalbox-GitWebhookFunction-Gh1Jk2Lm3No4"),
+            },
+        )
+        .await;
+        let lookup = lookup(&config, Some(&pipeline), None);
+        let execution_id = unique("execution");
+        let started = execution_event("codepipeline-execution-started-git.json", &execution_id);
+        let succeeded = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
+        let deliver = |event: Value| {
+            let (function, lookup, effects) = (&function, &lookup, &effects);
+            async move {
+                match handle(&event, function, lookup, effects, &Invocation::local()).await {
+                    Ok(Outcome::Handled { done, .. }) => done,
+                    other => panic!("{provider}: {other:?}"),
+                }
+            }
+        };
+
+        let first = deliver(started.clone()).await;
+        assert!(matches!(first[..], [Done::Executed(_)]), "{provider}: {first:?}");
+        // EventBridge delivers the STARTED event again.
+        assert_eq!(deliver(started.clone()).await, [Done::AlreadyDone], "{provider}");
+        state.set("Succeeded");
+        let done = deliver(succeeded.clone()).await;
+        assert!(matches!(done[..], [Done::Executed(_)]), "{provider}: {done:?}");
+        assert_eq!(deliver(succeeded).await, [Done::AlreadyDone], "{provider}");
+        // A STARTED event arriving after SUCCEEDED (late, or redelivered an
+        // hour later) reads the execution now: success, already posted.
+        let mut late = started.clone();
+        late["id"] = json!(unique("late-event"));
+        assert_eq!(deliver(late).await, [Done::AlreadyDone], "{provider}");
+
+        let received = posts(server).await;
+        let states: Vec<&Value> = received.iter().map(|(_, b)| &b["state"]).collect();
+        let expected = match provider {
+            Provider::Gitlab => ["running", "success"],
+            Provider::Bitbucket => ["INPROGRESS", "SUCCESSFUL"],
+            _ => ["pending", "success"],
+        };
+        assert_eq!(states, expected, "{provider}: one post per state, in order");
+        let (path, body) = &received[1];
+        let expected_path = match provider {
+            Provider::Gitlab => format!("/api/v4/projects/acme%2Fplatform%2Fpayments/statuses/{COMMIT}"),
+            Provider::Github => format!("/repos/acme/payments/statuses/{COMMIT}"),
+            Provider::Bitbucket => format!("/2.0/repositories/acme/payments/commit/{COMMIT}/statuses/build"),
+            Provider::Gitea | Provider::Forgejo => {
+                format!("/api/v1/repos/acme/payments/statuses/{COMMIT}")
+            }
+        };
+        assert_eq!(path, &expected_path, "{provider}");
+        let context = match provider {
+            Provider::Gitlab => &body["name"],
+            Provider::Bitbucket => &body["key"],
+            _ => &body["context"],
+        };
+        assert_eq!(context, "signalbox/payments-pipeline", "{provider}");
+        let link = match provider {
+            Provider::Bitbucket => &body["url"],
+            _ => &body["target_url"],
+        };
+        assert_eq!(
+            link.as_str().unwrap(),
+            format!("https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/payments-pipeline/executions/{execution_id}/timeline?region=us-east-1"),
+            "{provider}"
+        );
+        assert_eq!(body["description"], "CodePipeline payments-pipeline succeeded");
+        let request = &server.received_requests().await.unwrap()[1];
+        let authorization = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let (name, value) = match provider {
+            Provider::Gitlab => ("private-token", TOKEN.to_owned()),
+            Provider::Github | Provider::Bitbucket => ("authorization", format!("Bearer {TOKEN}")),
+            Provider::Gitea | Provider::Forgejo => ("authorization", format!("token {TOKEN}")),
+        };
+        assert_eq!(authorization(name), Some(value), "{provider}");
+    }
+}
+
+#[tokio::test]
+async fn a_queued_build_is_pending_then_its_result_and_a_redelivery_posts_nothing_more() {
+    let config = moto_config().await;
+    let server = host().await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let state = State::new("IN_PROGRESS/QUEUED");
+    let builds = aws_standin(
+        "CodeBuild_20161006.BatchGetBuilds",
+        Build {
+            state: state.clone(),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, None, Some(&builds));
+    let in_progress = sample("codebuild-build-in-progress-git.json");
+    let succeeded = sample("codebuild-build-succeeded-git.json");
+    for (event, now) in [
+        (&in_progress, None),
+        (&in_progress, None),
+        (&succeeded, Some("FAILED")),
+        (&succeeded, None),
+    ] {
+        if let Some(now) = now {
+            state.set(now);
+        }
+        let outcome = handle(event, &function, &lookup, &effects, &Invocation::local())
+            .await
+            .expect("handled");
+        assert!(matches!(outcome, Outcome::Handled { .. }), "{outcome:?}");
+    }
+    let received = posts(&server).await;
+    let states: Vec<&Value> = received.iter().map(|(_, b)| &b["state"]).collect();
+    // The SUCCEEDED event came while the build was (in this test) FAILED:
+    // the build as read is what is reported.
+    assert_eq!(states, ["pending", "failed"]);
+    assert_eq!(received[1].1["name"], "signalbox/payments-mr-check");
+    assert_eq!(
+        received[1].1["target_url"],
+        "https://us-east-1.console.aws.amazon.com/codesuite/codebuild/123456789012/projects/payments-mr-check/build/payments-mr-check%3A7e6d5c4b-3a29-4180-9f1e-2d3c4b5a6978/?region=us-east-1"
+    );
+}
+
+#[tokio::test]
+async fn a_host_answering_429_with_retry_after_is_waited_for_then_posted_once() {
+    let config = moto_config().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/repos/acme/payments/statuses/"))
+        .respond_with(ResponseTemplate::new(201))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let routes = routes_parameter(&config, &[(Provider::Github, server.uri())]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: State::new("Failed"),
+            variables: variables(Provider::Github, "acme/payments"),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    let event = execution_event("codepipeline-execution-succeeded-git.json", &unique("execution"));
+    let started = Instant::now();
+    let outcome = handle(&event, &function, &lookup, &effects, &Invocation::local())
+        .await
+        .expect("handled");
+    let Outcome::Handled { done, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        matches!(&done[..], [Done::Executed(said)] if said.contains("attempt 2")),
+        "{done:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    let received = posts(&server).await;
+    assert_eq!(received.len(), 2, "the 429, then the one status");
+    assert_eq!(received[1].1["state"], "failure");
+}
+
+#[tokio::test]
+async fn a_401_is_permanent_goes_to_the_failure_queue_and_never_shows_the_token() {
+    let config = moto_config().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "401 Unauthorized"})))
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("failed"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    effects.aws.failure_queue = Some(queue.clone());
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: State::new("Succeeded"),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    let event = execution_event("codepipeline-execution-succeeded-git.json", &unique("execution"));
+    let outcome = handle(&event, &function, &lookup, &effects, &Invocation::local())
+        .await
+        .expect("a permanent failure is reported, not retried");
+    let Outcome::Reported(report) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(report.failed_actions[0].action, "SetCommitStatus");
+    assert!(report.reason.contains("401"), "{}", report.reason);
+    assert_eq!(posts(&server).await.len(), 1, "no retry of a 401");
+    let message = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .send()
+        .await
+        .expect("receive_message")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(message.len(), 1);
+    assert!(!message[0].body().unwrap().contains(TOKEN));
+}
+
+#[tokio::test]
+async fn a_host_failing_with_5xx_fails_the_invocation_so_lambda_retries() {
+    let config = moto_config().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let routes = routes_parameter(&config, &[(Provider::Forgejo, format!("{}/api/v1", server.uri()))]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: State::new("InProgress"),
+            variables: variables(Provider::Forgejo, "acme/payments"),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    let event = execution_event("codepipeline-execution-started-git.json", &unique("execution"));
+    let error = handle(&event, &function, &lookup, &effects, &Invocation::within(Duration::from_secs(8)))
+        .await
+        .expect_err("transient: Lambda retries");
+    assert!(error.to_string().contains("503"), "{error}");
+    // The claim was released: the retry posts again.
+    let again = handle(&event, &function, &lookup, &effects, &Invocation::within(Duration::from_secs(8))).await;
+    assert!(again.is_err());
+    assert!(posts(&server).await.len() >= 2 * 2, "each delivery tried again");
+}
+
+#[tokio::test]
+async fn an_execution_not_started_by_git_webhooks_role_is_not_reported() {
+    // moto's own execution: its variables name a host, but its trigger
+    // names no role (moto answers an empty triggerDetail).
+    let config = moto_config().await;
+    let server = host().await;
+    let routes = routes_parameter(&config, &[(Provider::Github, server.uri())]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let codepipeline = aws_sdk_codepipeline::Client::new(&config);
+    let name = unique("pipeline");
+    use aws_sdk_codepipeline::types::*;
+    let stage = |stage: &str, category: ActionCategory, provider: &str, out: bool| {
+        let mut action = ActionDeclaration::builder()
+            .name(stage)
+            .action_type_id(
+                ActionTypeId::builder()
+                    .category(category)
+                    .owner(ActionOwner::Aws)
+                    .provider(provider)
+                    .version("1")
+                    .build()
+                    .unwrap(),
+            );
+        action = if out {
+            action.output_artifacts(OutputArtifact::builder().name("src").build().unwrap())
+        } else {
+            action.input_artifacts(InputArtifact::builder().name("src").build().unwrap())
+        };
+        StageDeclaration::builder()
+            .name(stage)
+            .actions(action.build().unwrap())
+            .build()
+            .unwrap()
+    };
+    codepipeline
+        .create_pipeline()
+        .pipeline(
+            PipelineDeclaration::builder()
+                .name(&name)
+                .role_arn("arn:aws:iam::123456789012:role/codepipeline")
+                .artifact_store(
+                    ArtifactStore::builder()
+                        .r#type(ArtifactStoreType::S3)
+                        .location("bucket")
+                        .build()
+                        .unwrap(),
+                )
+                .stages(stage("Source", ActionCategory::Source, "S3", true))
+                .stages(stage("Build", ActionCategory::Build, "CodeBuild", false))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create_pipeline");
+    let mut start = codepipeline.start_pipeline_execution().name(&name);
+    for (n, v) in variables(Provider::Github, "acme/payments") {
+        start = start.variables(PipelineVariable::builder().name(n).value(v).build().unwrap());
+    }
+    let execution_id = start
+        .send()
+        .await
+        .expect("start_pipeline_execution")
+        .pipeline_execution_id
+        .expect("execution id");
+    let mut event = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
+    event["detail"]["pipeline"] = json!(name);
+    let outcome = handle(&event, &function, &Aws::new(&config), &effects, &Invocation::local())
+        .await
+        .expect("handled");
+    let Outcome::Handled { plan, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.notes.iter().any(|n| n.contains("not by git-webhook's role")),
+        "{:?}",
+        plan.notes
+    );
+    assert!(posts(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_dry_run_of_the_build_sample_prints_the_planned_status() {
+    let event = sample("codebuild-build-succeeded-git.json");
+    let mut env = signalbox::config::EnvReader::from_pairs(
+        Vec::<(String, String)>::new(),
+        signalbox::config::Mode::DryRun,
+    );
+    let function = FunctionConfig::read(signalbox::route::Function::GitStatus, &mut env);
+    let outcome = handle(&event, &function, &Offline, &DryRun::default(), &Invocation::local())
+        .await
+        .expect("planned");
+    let Outcome::Handled { plan, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    let [Action::SetCommitStatus(status)] = &plan.actions[..] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(status.provider, Provider::Gitlab);
+    assert_eq!(status.api_url, "https://gitlab.com/api/v4");
+    assert_eq!(status.project, "acme/payments");
+    assert_eq!(status.commit, COMMIT);
+    assert_eq!(status.context, "signalbox/payments-mr-check");
+    assert_eq!(status.description, "CodeBuild payments-mr-check succeeded");
+    assert_eq!(
+        plan.action_key(0),
+        "git-status#arn:aws:codebuild:us-east-1:123456789012:build/payments-mr-check:7e6d5c4b-3a29-4180-9f1e-2d3c4b5a6978#SetCommitStatus#gitlab/acme/payments@8d1f0c7b6a5e4d3c2b1a09f8e7d6c5b4a3928170/success"
+    );
+}
