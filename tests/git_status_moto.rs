@@ -554,6 +554,34 @@ async fn a_host_failing_with_5xx_fails_the_invocation_so_lambda_retries() {
     assert!(posts(&server).await.len() >= 2 * 2, "each delivery tried again");
 }
 
+/// A role CodePipeline may assume, in moto's IAM (CreatePipeline checks it).
+/// The tests have no IAM client: one Query API request over a plain socket,
+/// with a dummy signature whose credential scope names IAM (moto does not
+/// check signatures; it routes a request by that scope).
+async fn pipeline_role() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = unique("codepipeline-role");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let encode = |text: &str| signalbox::flows::git_status::encode(text);
+    let body = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName={}&AssumeRolePolicyDocument={}",
+        encode(&name),
+        encode(trust)
+    );
+    let endpoint = signalbox_tests::moto_endpoint();
+    let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("moto");
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "CreateRole: {answer}");
+    format!("arn:aws:iam::123456789012:role/{name}")
+}
+
 #[tokio::test]
 async fn an_execution_not_started_by_git_webhooks_role_is_not_reported() {
     // moto's own execution: its variables name a host, but its trigger
@@ -562,6 +590,7 @@ async fn an_execution_not_started_by_git_webhooks_role_is_not_reported() {
     let server = host().await;
     let routes = routes_parameter(&config, &[(Provider::Github, server.uri())]).await;
     let (function, effects) = git_status(&config, routes).await;
+    let role_arn = pipeline_role().await;
     let codepipeline = aws_sdk_codepipeline::Client::new(&config);
     let name = unique("pipeline");
     use aws_sdk_codepipeline::types::*;
@@ -593,7 +622,7 @@ async fn an_execution_not_started_by_git_webhooks_role_is_not_reported() {
         .pipeline(
             PipelineDeclaration::builder()
                 .name(&name)
-                .role_arn("arn:aws:iam::123456789012:role/codepipeline")
+                .role_arn(&role_arn)
                 .artifact_store(
                     ArtifactStore::builder()
                         .r#type(ArtifactStoreType::S3)

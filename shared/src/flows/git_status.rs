@@ -136,12 +136,22 @@ impl StatusRoutes {
     /// Reads the configuration (YAML, or JSON, which YAML includes); the
     /// error names the field and never echoes a value.
     pub fn parse(text: &str) -> Result<StatusRoutes, String> {
-        let deserializer = serde_norway::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        // Through a JSON value: serde_norway reads an enum only from a YAML
+        // tag (`!parameter NAME`), and a route writes `{ parameter: NAME }`.
+        let value: serde_json::Value = serde_norway::from_str(text)
+            .map_err(|e| format!("not YAML or JSON: {}", e.location().map_or_else(
+                || "unreadable".to_owned(),
+                |l| format!("line {} column {}", l.line(), l.column()),
+            )))?;
+        serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            // serde_norway's messages name the field and its position only.
-            format!("{path}: {inner}")
+            let message = e.into_inner().to_string();
+            // serde's "invalid type: string \"…\", expected …" quotes the
+            // value, which may be a token pasted in the wrong place.
+            match message.find("expected") {
+                Some(at) => format!("{path}: unexpected value, {}", &message[at..]),
+                None => format!("{path}: {message}"),
+            }
         })
     }
 }
@@ -651,6 +661,10 @@ routes:
         assert_eq!(url, "https://code.example/api/v1");
         let error = StatusRoutes::parse("routes:\n  - provider: svn\n    project: x\n").unwrap_err();
         assert!(error.starts_with("routes[0].provider"), "{error}");
+        let pasted = "routes:\n  - provider: gitlab\n    project: a/b\n    status_token: glpat-SECRET\n";
+        let error = StatusRoutes::parse(pasted).unwrap_err();
+        assert!(error.starts_with("routes[0].status_token: unexpected value"), "{error}");
+        assert!(!error.contains("SECRET"), "{error}");
     }
 
     #[test]
