@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use signalbox::aws::Aws;
 use signalbox::effects::commit_status::StatusEffects;
+use signalbox::effects::slack::UrlRule;
 use signalbox::effects::{AwsEffects, Done, DryRun};
 use signalbox::flows::FunctionConfig;
 use signalbox::flows::git_status::Config;
@@ -163,10 +164,7 @@ fn project(provider: Provider) -> &'static str {
 
 /// git-webhook's routes in moto's SSM (YAML, with the fields git-status
 /// ignores), the tokens in an SSM SecureString, Secrets Manager and inline.
-async fn routes_parameter(
-    config: &aws_config::SdkConfig,
-    hosts: &[(Provider, String)],
-) -> String {
+async fn routes_parameter(config: &aws_config::SdkConfig, hosts: &[(Provider, String)]) -> String {
     let ssm = aws_sdk_ssm::Client::new(config);
     let token_parameter = format!("/{}/gitlab-token", unique("signalbox"));
     ssm.put_parameter()
@@ -208,7 +206,11 @@ async fn routes_parameter(
 }
 
 /// The lookup: moto for SSM, CodePipeline and CodeBuild at their stand-ins.
-fn lookup(config: &aws_config::SdkConfig, pipeline: Option<&MockServer>, builds: Option<&MockServer>) -> Aws {
+fn lookup(
+    config: &aws_config::SdkConfig,
+    pipeline: Option<&MockServer>,
+    builds: Option<&MockServer>,
+) -> Aws {
     let mut aws = Aws::new(config);
     if let Some(server) = pipeline {
         aws.codepipeline = aws_sdk_codepipeline::Client::from_conf(
@@ -247,6 +249,8 @@ async fn git_status(
         .await
         .expect("git-status starts");
     effects.hosts.first_backoff = Duration::from_millis(50);
+    // The stand-ins are plain http: allowed for tests only.
+    effects.hosts.url_rule = UrlRule::TestOnlyAllowHttp;
     (FunctionConfig::GitStatus(status_config), effects)
 }
 
@@ -316,12 +320,22 @@ async fn the_state_of_a_started_execution_reaches_each_hosts_status_api_exactly_
         };
 
         let first = deliver(started.clone()).await;
-        assert!(matches!(first[..], [Done::Executed(_)]), "{provider}: {first:?}");
+        assert!(
+            matches!(first[..], [Done::Executed(_)]),
+            "{provider}: {first:?}"
+        );
         // EventBridge delivers the STARTED event again.
-        assert_eq!(deliver(started.clone()).await, [Done::AlreadyDone], "{provider}");
+        assert_eq!(
+            deliver(started.clone()).await,
+            [Done::AlreadyDone],
+            "{provider}"
+        );
         state.set("Succeeded");
         let done = deliver(succeeded.clone()).await;
-        assert!(matches!(done[..], [Done::Executed(_)]), "{provider}: {done:?}");
+        assert!(
+            matches!(done[..], [Done::Executed(_)]),
+            "{provider}: {done:?}"
+        );
         assert_eq!(deliver(succeeded).await, [Done::AlreadyDone], "{provider}");
         // A STARTED event arriving after SUCCEEDED (late, or redelivered an
         // hour later) reads the execution now: success, already posted.
@@ -339,9 +353,13 @@ async fn the_state_of_a_started_execution_reaches_each_hosts_status_api_exactly_
         assert_eq!(states, expected, "{provider}: one post per state, in order");
         let (path, body) = &received[1];
         let expected_path = match provider {
-            Provider::Gitlab => format!("/api/v4/projects/acme%2Fplatform%2Fpayments/statuses/{COMMIT}"),
+            Provider::Gitlab => {
+                format!("/api/v4/projects/acme%2Fplatform%2Fpayments/statuses/{COMMIT}")
+            }
             Provider::Github => format!("/repos/acme/payments/statuses/{COMMIT}"),
-            Provider::Bitbucket => format!("/2.0/repositories/acme/payments/commit/{COMMIT}/statuses/build"),
+            Provider::Bitbucket => {
+                format!("/2.0/repositories/acme/payments/commit/{COMMIT}/statuses/build")
+            }
             Provider::Gitea | Provider::Forgejo => {
                 format!("/api/v1/repos/acme/payments/statuses/{COMMIT}")
             }
@@ -359,10 +377,15 @@ async fn the_state_of_a_started_execution_reaches_each_hosts_status_api_exactly_
         };
         assert_eq!(
             link.as_str().unwrap(),
-            format!("https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/payments-pipeline/executions/{execution_id}/timeline?region=us-east-1"),
+            format!(
+                "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/payments-pipeline/executions/{execution_id}/timeline?region=us-east-1"
+            ),
             "{provider}"
         );
-        assert_eq!(body["description"], "CodePipeline payments-pipeline succeeded");
+        assert_eq!(
+            body["description"],
+            "CodePipeline payments-pipeline succeeded"
+        );
         let request = &server.received_requests().await.unwrap()[1];
         let authorization = |name: &str| {
             request
@@ -452,7 +475,10 @@ async fn a_host_answering_429_with_retry_after_is_waited_for_then_posted_once() 
     )
     .await;
     let lookup = lookup(&config, Some(&pipeline), None);
-    let event = execution_event("codepipeline-execution-succeeded-git.json", &unique("execution"));
+    let event = execution_event(
+        "codepipeline-execution-succeeded-git.json",
+        &unique("execution"),
+    );
     let started = Instant::now();
     let outcome = handle(&event, &function, &lookup, &effects, &Invocation::local())
         .await
@@ -464,7 +490,10 @@ async fn a_host_answering_429_with_retry_after_is_waited_for_then_posted_once() 
         matches!(&done[..], [Done::Executed(said)] if said.contains("attempt 2")),
         "{done:?}"
     );
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
     let received = posts(&server).await;
     assert_eq!(received.len(), 2, "the 429, then the one status");
     assert_eq!(received[1].1["state"], "failure");
@@ -475,7 +504,9 @@ async fn a_401_is_permanent_goes_to_the_failure_queue_and_never_shows_the_token(
     let config = moto_config().await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "401 Unauthorized"})))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"message": "401 Unauthorized"})),
+        )
         .mount(&server)
         .await;
     let api_url = format!("{}/api/v4", server.uri());
@@ -501,7 +532,10 @@ async fn a_401_is_permanent_goes_to_the_failure_queue_and_never_shows_the_token(
     )
     .await;
     let lookup = lookup(&config, Some(&pipeline), None);
-    let event = execution_event("codepipeline-execution-succeeded-git.json", &unique("execution"));
+    let event = execution_event(
+        "codepipeline-execution-succeeded-git.json",
+        &unique("execution"),
+    );
     let outcome = handle(&event, &function, &lookup, &effects, &Invocation::local())
         .await
         .expect("a permanent failure is reported, not retried");
@@ -531,7 +565,11 @@ async fn a_host_failing_with_5xx_fails_the_invocation_so_lambda_retries() {
         .respond_with(ResponseTemplate::new(503))
         .mount(&server)
         .await;
-    let routes = routes_parameter(&config, &[(Provider::Forgejo, format!("{}/api/v1", server.uri()))]).await;
+    let routes = routes_parameter(
+        &config,
+        &[(Provider::Forgejo, format!("{}/api/v1", server.uri()))],
+    )
+    .await;
     let (function, effects) = git_status(&config, routes).await;
     let pipeline = aws_standin(
         "CodePipeline_20150709.GetPipelineExecution",
@@ -543,15 +581,34 @@ async fn a_host_failing_with_5xx_fails_the_invocation_so_lambda_retries() {
     )
     .await;
     let lookup = lookup(&config, Some(&pipeline), None);
-    let event = execution_event("codepipeline-execution-started-git.json", &unique("execution"));
-    let error = handle(&event, &function, &lookup, &effects, &Invocation::within(Duration::from_secs(8)))
-        .await
-        .expect_err("transient: Lambda retries");
+    let event = execution_event(
+        "codepipeline-execution-started-git.json",
+        &unique("execution"),
+    );
+    let error = handle(
+        &event,
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::within(Duration::from_secs(8)),
+    )
+    .await
+    .expect_err("transient: Lambda retries");
     assert!(error.to_string().contains("503"), "{error}");
     // The claim was released: the retry posts again.
-    let again = handle(&event, &function, &lookup, &effects, &Invocation::within(Duration::from_secs(8))).await;
+    let again = handle(
+        &event,
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::within(Duration::from_secs(8)),
+    )
+    .await;
     assert!(again.is_err());
-    assert!(posts(&server).await.len() >= 2 * 2, "each delivery tried again");
+    assert!(
+        posts(&server).await.len() >= 2 * 2,
+        "each delivery tried again"
+    );
 }
 
 /// A role CodePipeline may assume, in moto's IAM (CreatePipeline checks it).
@@ -595,17 +652,15 @@ async fn an_execution_not_started_by_git_webhooks_role_is_not_reported() {
     let name = unique("pipeline");
     use aws_sdk_codepipeline::types::*;
     let stage = |stage: &str, category: ActionCategory, provider: &str, out: bool| {
-        let mut action = ActionDeclaration::builder()
-            .name(stage)
-            .action_type_id(
-                ActionTypeId::builder()
-                    .category(category)
-                    .owner(ActionOwner::Aws)
-                    .provider(provider)
-                    .version("1")
-                    .build()
-                    .unwrap(),
-            );
+        let mut action = ActionDeclaration::builder().name(stage).action_type_id(
+            ActionTypeId::builder()
+                .category(category)
+                .owner(ActionOwner::Aws)
+                .provider(provider)
+                .version("1")
+                .build()
+                .unwrap(),
+        );
         action = if out {
             action.output_artifacts(OutputArtifact::builder().name("src").build().unwrap())
         } else {
@@ -640,7 +695,13 @@ async fn an_execution_not_started_by_git_webhooks_role_is_not_reported() {
         .expect("create_pipeline");
     let mut start = codepipeline.start_pipeline_execution().name(&name);
     for (n, v) in variables(Provider::Github, "acme/payments") {
-        start = start.variables(PipelineVariable::builder().name(n).value(v).build().unwrap());
+        start = start.variables(
+            PipelineVariable::builder()
+                .name(n)
+                .value(v)
+                .build()
+                .unwrap(),
+        );
     }
     let execution_id = start
         .send()
@@ -650,15 +711,23 @@ async fn an_execution_not_started_by_git_webhooks_role_is_not_reported() {
         .expect("execution id");
     let mut event = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
     event["detail"]["pipeline"] = json!(name);
-    let outcome = handle(&event, &function, &Aws::new(&config), &effects, &Invocation::local())
-        .await
-        .expect("handled");
+    let outcome = handle(
+        &event,
+        &function,
+        &Aws::new(&config),
+        &effects,
+        &Invocation::local(),
+    )
+    .await
+    .expect("handled");
     let Outcome::Handled { plan, .. } = outcome else {
         panic!("{outcome:?}")
     };
     assert!(plan.actions.is_empty(), "{plan:?}");
     assert!(
-        plan.notes.iter().any(|n| n.contains("not by git-webhook's role")),
+        plan.notes
+            .iter()
+            .any(|n| n.contains("not by git-webhook's role")),
         "{:?}",
         plan.notes
     );
@@ -673,9 +742,15 @@ async fn a_dry_run_of_the_build_sample_prints_the_planned_status() {
         signalbox::config::Mode::DryRun,
     );
     let function = FunctionConfig::read(signalbox::route::Function::GitStatus, &mut env);
-    let outcome = handle(&event, &function, &Offline, &DryRun::default(), &Invocation::local())
-        .await
-        .expect("planned");
+    let outcome = handle(
+        &event,
+        &function,
+        &Offline,
+        &DryRun::default(),
+        &Invocation::local(),
+    )
+    .await
+    .expect("planned");
     let Outcome::Handled { plan, .. } = outcome else {
         panic!("{outcome:?}")
     };

@@ -17,7 +17,8 @@ fn expected(file: &str) -> Option<Function> {
         ("codecommit-reference-", Some(Function::RepoReplicate)),
         ("codecommit-tag-", Some(Function::RepoReplicate)),
         ("codecommit-", None),
-        ("codebuild-build-in-progress", None),
+        // A build's start is git-status's alone (it reports every run's state).
+        ("codebuild-build-in-progress", Some(Function::GitStatus)),
         ("codebuild-phase", None),
         ("codebuild-build-", Some(Function::BuildReport)),
         // `route` names the first rule's function; repo-replicate's rule
@@ -36,6 +37,9 @@ fn expected(file: &str) -> Option<Function> {
             "codepipeline-execution-superseded",
             Some(Function::PipelineAlert),
         ),
+        // Every other execution state but STOPPING: git-status's.
+        ("codepipeline-execution-stopping", None),
+        ("codepipeline-execution-", Some(Function::GitStatus)),
         ("codepipeline-", None),
         (
             "codedeploy-deployment-success",

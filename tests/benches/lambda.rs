@@ -253,7 +253,7 @@ fn bench_event(function: Function) -> serde_json::Value {
 
 /// Every function's configuration: both channels on (the webhook URL read
 /// from the stand-in's SSM at start-up), the ledger on.
-const FUNCTION_ENV: [(&str, &str); 11] = [
+const FUNCTION_ENV: [(&str, &str); 13] = [
     (
         "ALERT_TOPIC_ARN",
         "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
@@ -276,6 +276,8 @@ const FUNCTION_ENV: [(&str, &str); 11] = [
     (SLACK_HTTP_OVERRIDE, "true"),
     ("LOG_TAIL_LINES", "20"),
     ("GATE_CONFIG_PARAM", standin::GATE_CONFIG_PARAMETER),
+    ("GIT_WEBHOOK_CONFIG_PARAM", standin::GIT_ROUTES_PARAMETER),
+    ("GIT_WEBHOOK_ROLE", standin::GIT_WEBHOOK_ROLE),
 ];
 
 const SLACK_HTTP_OVERRIDE: &str = "SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK";

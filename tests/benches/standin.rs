@@ -380,6 +380,13 @@ pub const GATE_DEPLOYMENT: &str = "d-GATEBENCH1";
 const GATE_TARGET_VERSION: &str = "42";
 pub const GATE_CONFIG_PARAMETER: &str = "/signalbox/gate-config";
 
+/// git-webhook's routes, which git-status reads: one GitLab route whose
+/// status API is this stand-in (Slack's host, under `/api/v4`).
+pub const GIT_ROUTES_PARAMETER: &str = "/signalbox/git-webhook";
+
+/// git-webhook's role, which started the builds BatchGetBuilds describes.
+pub const GIT_WEBHOOK_ROLE: &str = "signalbox-GitWebhookRole-7Q8R9S0T1U2V";
+
 /// The gate's checks: one invoke of the target version before traffic
 /// shifts, expecting `statusCode` 200.
 fn gate_config() -> String {
@@ -403,6 +410,10 @@ fn answer(
         return Some((404, "text/plain", String::new()));
     }
     if service == Service::Slack {
+        // git-status's commit status, on the GitLab route's API.
+        if request.method == "POST" && request.path.starts_with("/api/v4/projects/") {
+            return Some((201, "application/json", r#"{"id":1}"#.to_owned()));
+        }
         return (request.method == "POST" && request.path == SLACK_PATH)
             .then(|| (200, "text/plain", "ok".to_owned()));
     }
@@ -418,6 +429,20 @@ fn answer(
                 "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{GATE_CONFIG_PARAMETER}"),
             }}),
         ),
+        (Service::Ssm, "GetParameter") if request.json()["Name"] == GIT_ROUTES_PARAMETER => {
+            let api = slack_url.trim_end_matches(SLACK_PATH);
+            let routes = format!(
+                "routes:\n  - provider: gitlab\n    project: acme/payments\n    api_url: {api}/api/v4\n    status_token: {{ value: bench-token }}\n"
+            );
+            json(
+                JSON_1_1,
+                json!({"Parameter": {
+                    "Name": GIT_ROUTES_PARAMETER, "Type": "String", "Value": routes,
+                    "Version": 1, "DataType": "text",
+                    "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{GIT_ROUTES_PARAMETER}"),
+                }}),
+            )
+        }
         (Service::Ssm, "GetParameter") => json(
             JSON_1_1,
             json!({"Parameter": {
@@ -479,6 +504,17 @@ fn answer(
                 "buildNumber": 7, "buildStatus": "FAILED", "projectName": "myProject",
                 "startTime": now, "endTime": now + 60.0, "buildComplete": true,
                 "logs": {"groupName": "/aws/codebuild/myProject", "streamName": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"},
+                // As git-webhook starts a build: git-status reads these.
+                "initiator": format!("{GIT_WEBHOOK_ROLE}/signalbox-GitWebhookFunction"),
+                "environment": {
+                    "type": "ARM_CONTAINER", "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+                    "computeType": "BUILD_GENERAL1_SMALL",
+                    "environmentVariables": [
+                        {"name": "SIGNALBOX_GIT_PROVIDER", "value": "gitlab", "type": "PLAINTEXT"},
+                        {"name": "SIGNALBOX_GIT_PROJECT", "value": "acme/payments", "type": "PLAINTEXT"},
+                        {"name": "SIGNALBOX_GIT_COMMIT", "value": SOURCE_COMMIT, "type": "PLAINTEXT"},
+                    ],
+                },
             }], "buildsNotFound": []}),
         ),
         (Service::Logs, "GetLogEvents") => {

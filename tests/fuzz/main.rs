@@ -628,10 +628,13 @@ impl git_status::Lookup for Hostile {
             return Err(self.failed(&mut rng));
         }
         let status = ["InProgress", "Succeeded", "Failed", "Stopping", "Cancelled"];
-        Ok(Self::run(&mut rng, &status, || git_status::StartedBy::Trigger {
-            kind: "StartPipelineExecution".into(),
-            detail: "arn:aws:sts::123456789012:assumed-role/signalbox-GitWebhookRole-7Q8R9S0T1U2V/x"
-                .into(),
+        Ok(Self::run(&mut rng, &status, || {
+            git_status::StartedBy::Trigger {
+                kind: "StartPipelineExecution".into(),
+                detail:
+                    "arn:aws:sts::123456789012:assumed-role/signalbox-GitWebhookRole-7Q8R9S0T1U2V/x"
+                        .into(),
+            }
         }))
     }
 
@@ -681,7 +684,10 @@ impl Hostile {
         let variables = [
             (vars::PROVIDER, value("gitlab")),
             (vars::PROJECT, value("acme/payments")),
-            (vars::COMMIT, value("8d1f0c7b6a5e4d3c2b1a09f8e7d6c5b4a3928170")),
+            (
+                vars::COMMIT,
+                value("8d1f0c7b6a5e4d3c2b1a09f8e7d6c5b4a3928170"),
+            ),
         ]
         .into_iter()
         .map(|(n, v)| (n.to_owned(), v))

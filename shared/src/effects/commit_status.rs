@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::slack::{TEST_ONLY_ALLOW_HTTP, UrlRule};
 use super::{AwsEffects, Done, EffectError, Effects, FailureReport, ReportError};
 use crate::flows::git_status::{StatusRoutes, StatusTargets, encode};
 use crate::git::{Provider, SecretSource};
@@ -61,7 +62,10 @@ pub fn host_state(provider: Provider, state: CommitState) -> &'static str {
 /// The URL and JSON body of the status's POST.
 pub fn request(status: &CommitStatus) -> (String, serde_json::Value) {
     let base = status.api_url.trim_end_matches('/');
-    let (owner, repo) = status.project.split_once('/').unwrap_or(("", &status.project));
+    let (owner, repo) = status
+        .project
+        .split_once('/')
+        .unwrap_or(("", &status.project));
     let sha = encode(&status.commit);
     let state = host_state(status.provider, status.state);
     match status.provider {
@@ -123,6 +127,9 @@ pub struct StatusHosts {
     /// The first backoff; doubled on every retry, with jitter.
     pub first_backoff: Duration,
     pub max_attempts: u32,
+    /// `https://` API URLs only (the token travels with every post), unless
+    /// the test-only override allows a local `http://` stand-in.
+    pub url_rule: UrlRule,
 }
 
 impl fmt::Debug for StatusHosts {
@@ -151,21 +158,27 @@ impl StatusHosts {
                 .unwrap_or_default(),
             first_backoff: Duration::from_millis(500),
             max_attempts: 5,
+            url_rule: UrlRule::from_env(),
         }
     }
 
     /// Reads every route's status token (SSM SecureString, Secrets Manager
     /// or inline), side by side.
-    pub async fn read(aws: &crate::aws::Aws, routes: &StatusRoutes) -> Result<StatusHosts, TokenError> {
+    pub async fn read(
+        aws: &crate::aws::Aws,
+        routes: &StatusRoutes,
+    ) -> Result<StatusHosts, TokenError> {
         let reads = routes.routes.iter().filter_map(|route| {
             let (_, source) = routes.status_target(route.provider, &route.project)?;
             Some(async move {
-                let token = read_secret(aws, source).await.map_err(|problem| TokenError {
-                    provider: route.provider,
-                    project: route.project.clone(),
-                    source_name: source.describe(),
-                    problem,
-                })?;
+                let token = read_secret(aws, source)
+                    .await
+                    .map_err(|problem| TokenError {
+                        provider: route.provider,
+                        project: route.project.clone(),
+                        source_name: source.describe(),
+                        problem,
+                    })?;
                 Ok::<_, TokenError>(((route.provider, route.project.clone()), token))
             })
         });
@@ -175,12 +188,13 @@ impl StatusHosts {
 
     /// Posts the status, retrying what the host says may be retried, and
     /// giving up in time to answer before `deadline`.
-    pub async fn post(&self, status: &CommitStatus, deadline: Deadline) -> Result<Done, EffectError> {
+    pub async fn post(
+        &self,
+        status: &CommitStatus,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
         const KIND: &str = "SetCommitStatus";
-        let Some(token) = self
-            .tokens
-            .get(&(status.provider, status.project.clone()))
-        else {
+        let Some(token) = self.tokens.get(&(status.provider, status.project.clone())) else {
             return Err(EffectError::permanent(
                 KIND,
                 format!(
@@ -190,6 +204,17 @@ impl StatusHosts {
             ));
         };
         let (url, body) = request(status);
+        let plain_http_allowed =
+            self.url_rule == UrlRule::TestOnlyAllowHttp && url.starts_with("http://");
+        if !url.starts_with("https://") && !plain_http_allowed {
+            return Err(EffectError::permanent(
+                KIND,
+                format!(
+                    "the api_url of {} {} is not an https:// URL: the token is not sent over it (plain http:// only with {TEST_ONLY_ALLOW_HTTP}=true, for tests)",
+                    status.provider, status.project
+                ),
+            ));
+        }
         let host = format!("{} {}", status.provider, status.project);
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
@@ -255,7 +280,11 @@ impl StatusHosts {
 }
 
 /// Each host's way of taking a token.
-fn authorize(request: reqwest::RequestBuilder, provider: Provider, token: &str) -> reqwest::RequestBuilder {
+fn authorize(
+    request: reqwest::RequestBuilder,
+    provider: Provider,
+    token: &str,
+) -> reqwest::RequestBuilder {
     match provider {
         Provider::Gitlab => request.header("PRIVATE-TOKEN", token),
         Provider::Github => request
@@ -274,7 +303,12 @@ fn authorize(request: reqwest::RequestBuilder, provider: Provider, token: &str) 
 /// a rate limit (`retry-after`, or `x-ratelimit-remaining: 0` with
 /// `x-ratelimit-reset` in epoch seconds).
 fn rate_limit_wait(code: u16, headers: &reqwest::header::HeaderMap) -> Option<Option<Duration>> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let retry_after = header("retry-after")
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs);
@@ -455,10 +489,16 @@ mod tests {
             )
         );
         let (url, body) = request(&status(Provider::Bitbucket, "ws/repo?x=1"));
-        assert!(url.starts_with("https://host.example/api/repositories/ws/repo%3Fx%3D1/commit/"), "{url}");
+        assert!(
+            url.starts_with("https://host.example/api/repositories/ws/repo%3Fx%3D1/commit/"),
+            "{url}"
+        );
         assert_eq!(body["state"], "STOPPED");
         let (url, body) = request(&status(Provider::Forgejo, "o/r#1"));
-        assert!(url.starts_with("https://host.example/api/repos/o/r%231/statuses/"), "{url}");
+        assert!(
+            url.starts_with("https://host.example/api/repos/o/r%231/statuses/"),
+            "{url}"
+        );
         assert_eq!(body["state"], "error");
     }
 

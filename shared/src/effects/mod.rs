@@ -2,10 +2,10 @@
 //! against AWS and Slack ([`AwsEffects`]). One file per service below.
 
 pub mod codebuild;
-#[cfg(feature = "git-status")]
-pub mod commit_status;
 #[cfg(feature = "codecommit")]
 mod codecommit;
+#[cfg(feature = "git-status")]
+pub mod commit_status;
 #[cfg(feature = "deploy-gate")]
 pub mod deploy_gate;
 pub mod slack;

@@ -13,12 +13,19 @@ use std::future::Future;
 use serde::Deserialize;
 
 use crate::config::EnvReader;
-use crate::event::{Detail, Event};
-use crate::flows::PlanError;
-use crate::git::{Provider, SecretSource, vars};
+use crate::git::{Provider, SecretSource};
 use crate::lookup::LookupError;
-use crate::plan::{Action, CommitState, CommitStatus, Plan};
-use crate::route::Function;
+use crate::plan::CommitState;
+// The planner itself is built only with the function's feature (it reads
+// YAML with the optional serde_norway).
+#[cfg(feature = "git-status")]
+use crate::{
+    event::{Detail, Event},
+    flows::PlanError,
+    git::vars,
+    plan::{Action, CommitStatus, Plan},
+    route::Function,
+};
 
 /// What git-status reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,11 +145,15 @@ impl StatusRoutes {
     pub fn parse(text: &str) -> Result<StatusRoutes, String> {
         // Through a JSON value: serde_norway reads an enum only from a YAML
         // tag (`!parameter NAME`), and a route writes `{ parameter: NAME }`.
-        let value: serde_json::Value = serde_norway::from_str(text)
-            .map_err(|e| format!("not YAML or JSON: {}", e.location().map_or_else(
-                || "unreadable".to_owned(),
-                |l| format!("line {} column {}", l.line(), l.column()),
-            )))?;
+        let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| {
+            format!(
+                "not YAML or JSON: {}",
+                e.location().map_or_else(
+                    || "unreadable".to_owned(),
+                    |l| format!("line {} column {}", l.line(), l.column()),
+                )
+            )
+        })?;
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let message = e.into_inner().to_string();
@@ -166,7 +177,10 @@ impl StatusTargets for StatusRoutes {
             .api_url
             .clone()
             .or_else(|| provider.default_api_url().map(str::to_owned))?;
-        Some((api_url.trim_end_matches('/').to_owned(), route.status_token.as_ref()?))
+        Some((
+            api_url.trim_end_matches('/').to_owned(),
+            route.status_token.as_ref()?,
+        ))
     }
 }
 
@@ -296,10 +310,12 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         Err(error @ LookupError::Failed { .. }) => return Err(PlanError::Lookup(error)),
     };
     let routes = match routes {
-        Ok(text) => Some(StatusRoutes::parse(&text).map_err(|problem| PlanError::Field {
-            field: format!("{} (GIT_WEBHOOK_CONFIG_PARAM)", config.routes_parameter),
-            problem,
-        })?),
+        Ok(text) => Some(
+            StatusRoutes::parse(&text).map_err(|problem| PlanError::Field {
+                field: format!("{} (GIT_WEBHOOK_CONFIG_PARAM)", config.routes_parameter),
+                problem,
+            })?,
+        ),
         Err(LookupError::Offline) => None,
         Err(error @ LookupError::Failed { .. }) => return Err(PlanError::Lookup(error)),
     };
@@ -494,7 +510,9 @@ fn untrusted_because(started_by: &StartedBy, role: &str) -> Option<String> {
                     .strip_prefix(role)
                     .is_some_and(|rest| rest.starts_with('/'));
             (!by_role).then(|| {
-                format!("started by {initiator:?}, not by git-webhook's role {role} (GIT_WEBHOOK_ROLE)")
+                format!(
+                    "started by {initiator:?}, not by git-webhook's role {role} (GIT_WEBHOOK_ROLE)"
+                )
             })
         }
         StartedBy::Unknown => Some("who started it is not known".to_owned()),
@@ -505,7 +523,10 @@ fn untrusted_because(started_by: &StartedBy, role: &str) -> Option<String> {
 /// Why `project` cannot be a project path on `provider`, or None.
 fn project_problem(provider: Provider, project: &str) -> Option<String> {
     let parts: Vec<&str> = project.split('/').collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return Some("expected a path of non-empty names separated by /".to_owned());
     }
     match provider {
@@ -596,7 +617,9 @@ mod tests {
         let role = "stack-GitWebhookRole-ABC";
         assert_eq!(
             untrusted_because(
-                &trigger("arn:aws:sts::123456789012:assumed-role/stack-GitWebhookRole-ABC/git-webhook"),
+                &trigger(
+                    "arn:aws:sts::123456789012:assumed-role/stack-GitWebhookRole-ABC/git-webhook"
+                ),
                 role
             ),
             None
@@ -616,10 +639,7 @@ mod tests {
             .is_some()
         );
         assert_eq!(
-            untrusted_because(
-                &StartedBy::Initiator(format!("{role}/git-webhook")),
-                role
-            ),
+            untrusted_because(&StartedBy::Initiator(format!("{role}/git-webhook")), role),
             None
         );
         assert!(untrusted_because(&StartedBy::Initiator("alice".into()), role).is_some());
@@ -655,21 +675,27 @@ routes:
         );
         // Gitea has no default API: without api_url, no target.
         assert_eq!(routes.status_target(Provider::Gitea, "acme/web"), None);
-        let (url, _) = routes
-            .status_target(Provider::Forgejo, "acme/web")
-            .unwrap();
+        let (url, _) = routes.status_target(Provider::Forgejo, "acme/web").unwrap();
         assert_eq!(url, "https://code.example/api/v1");
-        let error = StatusRoutes::parse("routes:\n  - provider: svn\n    project: x\n").unwrap_err();
+        let error =
+            StatusRoutes::parse("routes:\n  - provider: svn\n    project: x\n").unwrap_err();
         assert!(error.starts_with("routes[0].provider"), "{error}");
-        let pasted = "routes:\n  - provider: gitlab\n    project: a/b\n    status_token: glpat-SECRET\n";
+        let pasted =
+            "routes:\n  - provider: gitlab\n    project: a/b\n    status_token: glpat-SECRET\n";
         let error = StatusRoutes::parse(pasted).unwrap_err();
-        assert!(error.starts_with("routes[0].status_token: unexpected value"), "{error}");
+        assert!(
+            error.starts_with("routes[0].status_token: unexpected value"),
+            "{error}"
+        );
         assert!(!error.contains("SECRET"), "{error}");
     }
 
     #[test]
     fn a_description_fits_on_one_line_within_the_limit() {
-        let long = fit(&format!("CodeBuild {}\nx", "p".repeat(300)), MAX_DESCRIPTION_CHARS);
+        let long = fit(
+            &format!("CodeBuild {}\nx", "p".repeat(300)),
+            MAX_DESCRIPTION_CHARS,
+        );
         assert_eq!(long.chars().count(), MAX_DESCRIPTION_CHARS);
         assert!(!long.contains('\n'));
     }

@@ -19,10 +19,14 @@ impl Lookup for Aws {
             .send()
             .await
             .map_err(|e| LookupError::sdk("CodePipeline GetPipelineExecution", &e))?;
-        let execution = output.pipeline_execution().ok_or_else(|| LookupError::Failed {
-            message: format!("CodePipeline GetPipelineExecution: no execution {execution_id} of {pipeline}"),
-            transient: false,
-        })?;
+        let execution = output
+            .pipeline_execution()
+            .ok_or_else(|| LookupError::Failed {
+                message: format!(
+                    "CodePipeline GetPipelineExecution: no execution {execution_id} of {pipeline}"
+                ),
+                transient: false,
+            })?;
         Ok(RunFacts {
             status: execution
                 .status()
@@ -36,15 +40,15 @@ impl Lookup for Aws {
                 .iter()
                 .filter_map(|v| Some((v.name()?.to_owned(), v.resolved_value()?.to_owned())))
                 .collect(),
-            started_by: execution.trigger().map_or(StartedBy::Unknown, |t| {
-                StartedBy::Trigger {
+            started_by: execution
+                .trigger()
+                .map_or(StartedBy::Unknown, |t| StartedBy::Trigger {
                     kind: t
                         .trigger_type()
                         .map(|k| k.as_str().to_owned())
                         .unwrap_or_default(),
                     detail: t.trigger_detail().unwrap_or_default().to_owned(),
-                }
-            }),
+                }),
         })
     }
 
