@@ -768,3 +768,52 @@ async fn a_dry_run_of_the_build_sample_prints_the_planned_status() {
         "git-status#arn:aws:codebuild:us-east-1:123456789012:build/payments-mr-check:7e6d5c4b-3a29-4180-9f1e-2d3c4b5a6978#SetCommitStatus#gitlab/acme/payments@8d1f0c7b6a5e4d3c2b1a09f8e7d6c5b4a3928170/success"
     );
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_so_the_token_stays_with_the_host() {
+    let config = moto_config().await;
+    let elsewhere = host().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(301)
+                .insert_header("location", format!("{}/api/v4/moved", elsewhere.uri())),
+        )
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("failed"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    effects.aws.failure_queue = Some(queue);
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: State::new("Succeeded"),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    let event = execution_event(
+        "codepipeline-execution-succeeded-git.json",
+        &unique("execution"),
+    );
+    let outcome = handle(&event, &function, &lookup, &effects, &Invocation::local())
+        .await
+        .expect("reported");
+    assert!(matches!(outcome, Outcome::Reported(_)), "{outcome:?}");
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the token went nowhere else"
+    );
+}

@@ -154,6 +154,10 @@ impl StatusHosts {
             client: reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
                 .user_agent("signalbox")
+                // A redirect would carry GitLab's PRIVATE-TOKEN header (not
+                // one reqwest strips) to wherever it points, and turn the
+                // POST into a GET: an API that moved is an error to fix.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             first_backoff: Duration::from_millis(500),
