@@ -503,12 +503,11 @@ fn untrusted_because(started_by: &StartedBy, role: &str) -> Option<String> {
                 format!("started by {kind} {detail:?}, not by git-webhook's role {role} (GIT_WEBHOOK_ROLE)")
             })
         }
-        // CodeBuild names an assumed role's build `<role name>/<session name>`.
+        // CodeBuild names an assumed role's build `<role name>/<session name>`;
+        // an IAM user's build names the user alone, so a user named like the
+        // role must not pass: only `<role>/` is git-webhook's.
         StartedBy::Initiator(initiator) => {
-            let by_role = initiator == role
-                || initiator
-                    .strip_prefix(role)
-                    .is_some_and(|rest| rest.starts_with('/'));
+            let by_role = initiator.starts_with(&format!("{role}/"));
             (!by_role).then(|| {
                 format!(
                     "started by {initiator:?}, not by git-webhook's role {role} (GIT_WEBHOOK_ROLE)"
@@ -643,6 +642,21 @@ mod tests {
             None
         );
         assert!(untrusted_because(&StartedBy::Initiator("alice".into()), role).is_some());
+    }
+
+    #[test]
+    fn an_iam_user_named_like_the_role_is_not_git_webhook() {
+        let role = "stack-GitWebhookRole-ABC";
+        // An IAM user's build names the user alone; an assumed role's names
+        // `<role>/<session>`.
+        assert!(untrusted_because(&StartedBy::Initiator(role.into()), role).is_some());
+        assert!(
+            untrusted_because(&StartedBy::Initiator(format!("{role}X/session")), role).is_some()
+        );
+        assert_eq!(
+            untrusted_because(&StartedBy::Initiator(format!("{role}/session")), role),
+            None
+        );
     }
 
     #[test]
