@@ -817,3 +817,78 @@ async fn a_redirect_is_not_followed_so_the_token_stays_with_the_host() {
         "the token went nowhere else"
     );
 }
+
+/// A host's status API with `provider`'s token for `project(provider)`, as
+/// read at cold start (a local `http://` stand-in allowed, short backoffs).
+fn status_hosts(provider: Provider) -> signalbox::effects::commit_status::StatusHosts {
+    let mut hosts =
+        signalbox::effects::commit_status::StatusHosts::new(std::collections::HashMap::from([(
+            (provider, project(provider).to_owned()),
+            TOKEN.to_owned(),
+        )]));
+    hosts.url_rule = UrlRule::TestOnlyAllowHttp;
+    hosts.first_backoff = Duration::from_millis(50);
+    hosts
+}
+
+/// A status of `provider`'s project at `api_url` in `state`.
+fn commit_status(
+    provider: Provider,
+    api_url: String,
+    state: signalbox::plan::CommitState,
+) -> signalbox::plan::CommitStatus {
+    signalbox::plan::CommitStatus {
+        provider,
+        api_url,
+        project: project(provider).to_owned(),
+        commit: COMMIT.to_owned(),
+        state,
+        context: "signalbox/payments-pipeline".to_owned(),
+        target_url: "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/payments-pipeline/executions/e/timeline?region=us-east-1".to_owned(),
+        description: "CodePipeline payments-pipeline is running".to_owned(),
+        run: "e".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn gitlab_refusing_a_pending_or_running_after_a_later_state_counts_as_done() {
+    use signalbox::plan::CommitState;
+    let server = MockServer::start().await;
+    // GitLab's words when the status is further along than the post.
+    for (from, via) in [
+        ("running", "enqueue"),
+        ("success", "run"),
+        ("failed", "enqueue"),
+    ] {
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_partial_json(json!({
+                "state": if via == "run" { "running" } else { "pending" },
+            })))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "message": format!("Cannot transition status via :{via} from :{from}"),
+            })))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+    }
+    let hosts = status_hosts(Provider::Gitlab);
+    let api_url = format!("{}/api/v4", server.uri());
+    let deadline = signalbox::invocation::Deadline::after(Duration::from_secs(10));
+    for state in [
+        CommitState::Pending,
+        CommitState::Running,
+        CommitState::Pending,
+    ] {
+        let done = hosts
+            .post(
+                &commit_status(Provider::Gitlab, api_url.clone(), state),
+                deadline,
+            )
+            .await;
+        assert!(
+            matches!(&done, Ok(Done::Executed(said)) if said.contains("further along")),
+            "{state:?}: {done:?}"
+        );
+    }
+    assert_eq!(posts(&server).await.len(), 3, "no retry");
+}

@@ -250,9 +250,9 @@ impl StatusHosts {
                     let wait = rate_limit_wait(code, response.headers());
                     let text = response.text().await.unwrap_or_default();
                     let said = format!("{host} answered {code}: {}", excerpt(&text));
-                    if already_in_state(status, code, &text) {
+                    if let Some(shows) = already_in_state(status, code, &text) {
                         return Ok(Done::Executed(format!(
-                            "{host}: commit {} already shows {}",
+                            "{host}: commit {} {shows} {}",
                             status.commit,
                             status.state.name()
                         )));
@@ -336,12 +336,38 @@ fn rate_limit_wait(code: u16, headers: &reqwest::header::HeaderMap) -> Option<Op
 
 /// GitLab answers 400 "Cannot transition status via :run from :running"
 /// when the commit already shows the state posted (a known GitLab behaviour:
-/// gitlab-org/gitlab-foss#25807): the status is there, which is what was asked.
-fn already_in_state(status: &CommitStatus, code: u16, text: &str) -> bool {
-    status.provider == Provider::Gitlab
-        && code == 400
-        && text.contains("Cannot transition status")
-        && text.contains(&format!("from :{}", status.state.name()))
+/// gitlab-org/gitlab-foss#25807), and "… via :enqueue from :running" when a
+/// pending comes after running: the status is there, or further along,
+/// which is what was asked (a non-final state never takes a later one back).
+/// Some(what to say) when the refusal counts as done.
+fn already_in_state(status: &CommitStatus, code: u16, text: &str) -> Option<&'static str> {
+    if status.provider != Provider::Gitlab
+        || code != 400
+        || !text.contains("Cannot transition status")
+    {
+        return None;
+    }
+    let from = text.split("from :").nth(1).map(|rest| {
+        rest.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect::<String>()
+    })?;
+    if from == status.state.name() {
+        return Some("already shows");
+    }
+    // Every GitLab status but created, waiting_for_resource, preparing,
+    // pending and scheduled is at or past running (GitLab's CommitStatus
+    // state machine); a pending is behind running too.
+    let before_running = matches!(
+        from.as_str(),
+        "created" | "waiting_for_resource" | "preparing" | "pending" | "scheduled"
+    );
+    let further = match status.state {
+        CommitState::Pending => from != "created",
+        CommitState::Running => !before_running,
+        _ => false,
+    };
+    further.then_some("further along than")
 }
 
 /// The first 200 characters of a host's answer, on one line.
