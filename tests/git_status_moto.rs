@@ -245,9 +245,7 @@ async fn git_status(
         ledger: None,
         failure_queue: None,
     };
-    let mut effects = StatusEffects::start(&status_config, aws)
-        .await
-        .expect("git-status starts");
+    let mut effects = StatusEffects::start(&status_config, aws).await;
     effects.hosts.first_backoff = Duration::from_millis(50);
     // The stand-ins are plain http: allowed for tests only.
     effects.hosts.url_rule = UrlRule::TestOnlyAllowHttp;
@@ -891,4 +889,125 @@ async fn gitlab_refusing_a_pending_or_running_after_a_later_state_counts_as_done
         );
     }
     assert_eq!(posts(&server).await.len(), 3, "no retry");
+}
+
+/// A routes parameter holding `text` in moto's SSM.
+async fn put_routes(config: &aws_config::SdkConfig, text: &str) -> String {
+    let name = format!("/{}/git-webhook", unique("signalbox"));
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(&name)
+        .value(text)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put_parameter");
+    name
+}
+
+#[tokio::test]
+async fn a_broken_routes_parameter_does_not_fail_runs_git_webhook_did_not_start() {
+    let config = moto_config().await;
+    let routes = put_routes(&config, "routes: [ { provider: gitlab, project: ").await;
+    let (function, effects) = git_status(&config, routes).await;
+    // A run with no SIGNALBOX_GIT_PROVIDER, and one started by someone else.
+    for (variables, trigger) in [
+        (
+            vec![("OTHER", "x".to_owned())],
+            format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        ),
+        (
+            variables(Provider::Gitlab, project(Provider::Gitlab)),
+            "arn:aws:sts::123456789012:assumed-role/Admin/me".to_owned(),
+        ),
+    ] {
+        let pipeline = aws_standin(
+            "CodePipeline_20150709.GetPipelineExecution",
+            Execution {
+                state: State::new("Succeeded"),
+                variables,
+                trigger_detail: trigger,
+            },
+        )
+        .await;
+        let lookup = lookup(&config, Some(&pipeline), None);
+        let event = execution_event(
+            "codepipeline-execution-succeeded-git.json",
+            &unique("execution"),
+        );
+        let outcome = handle(&event, &function, &lookup, &effects, &Invocation::local()).await;
+        assert!(
+            matches!(&outcome, Ok(Outcome::Handled { plan, .. }) if plan.actions.is_empty()),
+            "{outcome:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_cannot_be_read_fails_only_its_routes_posts_naming_its_source() {
+    let config = moto_config().await;
+    let server = host().await;
+    let good = routes_parameter(&config, &[(Provider::Github, server.uri())]).await;
+    let good_text = aws_sdk_ssm::Client::new(&config)
+        .get_parameter()
+        .name(&good)
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .unwrap()
+        .value
+        .unwrap();
+    let missing = format!("/{}/no-such-token", unique("signalbox"));
+    let routes = put_routes(
+        &config,
+        &format!(
+            "{good_text}  - provider: gitlab\n    project: {}\n    api_url: {}/api/v4\n    status_token: {{ parameter: {missing} }}\n",
+            project(Provider::Gitlab),
+            server.uri()
+        ),
+    )
+    .await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("failed"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    effects.aws.failure_queue = Some(queue);
+    let deliver = |provider: Provider| {
+        let (function, effects, config) = (&function, &effects, &config);
+        async move {
+            let pipeline = aws_standin(
+                "CodePipeline_20150709.GetPipelineExecution",
+                Execution {
+                    state: State::new("Succeeded"),
+                    variables: variables(provider, project(provider)),
+                    trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+                },
+            )
+            .await;
+            let lookup = lookup(config, Some(&pipeline), None);
+            let event = execution_event(
+                "codepipeline-execution-succeeded-git.json",
+                &unique("execution"),
+            );
+            handle(&event, function, &lookup, effects, &Invocation::local()).await
+        }
+    };
+    let outcome = deliver(Provider::Github).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Handled { done, .. }) if matches!(done[..], [Done::Executed(_)])),
+        "{outcome:?}"
+    );
+    let outcome = deliver(Provider::Gitlab).await;
+    let Ok(Outcome::Reported(report)) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(report.reason.contains(&missing), "{}", report.reason);
+    assert_eq!(posts(&server).await.len(), 1, "only GitHub's post");
 }

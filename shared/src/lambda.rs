@@ -33,14 +33,7 @@ pub async fn main(function: Function) -> Result<(), lambda_runtime::Error> {
     #[cfg(feature = "git-status")]
     if let FunctionConfig::GitStatus(status_config) = &config {
         let effects =
-            match crate::effects::commit_status::StatusEffects::start(status_config, effects).await
-            {
-                Ok(effects) => effects,
-                Err(error) => {
-                    tracing::error!(%function, %error, "cannot start");
-                    return Err(error.into());
-                }
-            };
+            crate::effects::commit_status::StatusEffects::start(status_config, effects).await;
         return serve(config, aws, effects).await;
     }
     serve(config, aws, effects).await

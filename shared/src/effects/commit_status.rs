@@ -123,6 +123,12 @@ pub struct TokenError {
 #[derive(Clone)]
 pub struct StatusHosts {
     tokens: HashMap<(Provider, String), String>,
+    /// Routes whose token could not be read at cold start: why (naming
+    /// where it was read from, never a value). Only their posts fail.
+    unread: HashMap<(Provider, String), String>,
+    /// Why the routes themselves could not be read at cold start: every
+    /// post fails with it, every other event is handled.
+    routes_problem: Option<String>,
     client: reqwest::Client,
     /// The first backoff; doubled on every retry, with jitter.
     pub first_backoff: Duration,
@@ -151,6 +157,8 @@ impl StatusHosts {
     pub fn new(tokens: HashMap<(Provider, String), String>) -> StatusHosts {
         StatusHosts {
             tokens,
+            unread: HashMap::new(),
+            routes_problem: None,
             client: reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
                 .user_agent("signalbox")
@@ -167,11 +175,9 @@ impl StatusHosts {
     }
 
     /// Reads every route's status token (SSM SecureString, Secrets Manager
-    /// or inline), side by side.
-    pub async fn read(
-        aws: &crate::aws::Aws,
-        routes: &StatusRoutes,
-    ) -> Result<StatusHosts, TokenError> {
+    /// or inline), side by side. A token that cannot be read fails only its
+    /// route's posts, with the reason.
+    pub async fn read(aws: &crate::aws::Aws, routes: &StatusRoutes) -> StatusHosts {
         let reads = routes.routes.iter().filter_map(|route| {
             let (_, source) = routes.status_target(route.provider, &route.project)?;
             Some(async move {
@@ -182,12 +188,23 @@ impl StatusHosts {
                         project: route.project.clone(),
                         source_name: source.describe(),
                         problem,
-                    })?;
-                Ok::<_, TokenError>(((route.provider, route.project.clone()), token))
+                    });
+                ((route.provider, route.project.clone()), token)
             })
         });
-        let tokens = futures::future::try_join_all(reads).await?;
-        Ok(StatusHosts::new(tokens.into_iter().collect()))
+        let mut hosts = StatusHosts::new(HashMap::new());
+        for (route, token) in futures::future::join_all(reads).await {
+            match token {
+                Ok(token) => {
+                    hosts.tokens.insert(route, token);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "status token not read: this route's statuses fail");
+                    hosts.unread.insert(route, error.to_string());
+                }
+            }
+        }
+        hosts
     }
 
     /// Posts the status, retrying what the host says may be retried, and
@@ -198,7 +215,14 @@ impl StatusHosts {
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
         const KIND: &str = "SetCommitStatus";
-        let Some(token) = self.tokens.get(&(status.provider, status.project.clone())) else {
+        let route = (status.provider, status.project.clone());
+        if let Some(problem) = self.unread.get(&route).or(self.routes_problem.as_ref()) {
+            return Err(EffectError::permanent(
+                KIND,
+                format!("not read at cold start: {problem}"),
+            ));
+        }
+        let Some(token) = self.tokens.get(&route) else {
             return Err(EffectError::permanent(
                 KIND,
                 format!(
@@ -424,15 +448,6 @@ pub async fn read_secret(aws: &crate::aws::Aws, source: &SecretSource) -> Result
         .ok_or_else(|| "has no value".to_owned())
 }
 
-/// git-status could not start: its routes or a token could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StartError {
-    #[error("git-webhook's routes (GIT_WEBHOOK_CONFIG_PARAM {parameter}): {problem}")]
-    Routes { parameter: String, problem: String },
-    #[error("{0}")]
-    Token(#[from] TokenError),
-}
-
 /// git-status's executor: commit statuses through the hosts, each claimed
 /// in the idempotency ledger first (no host has an idempotency key); every
 /// other action, and failure reports, through [`AwsEffects`].
@@ -443,28 +458,37 @@ pub struct StatusEffects {
 
 impl StatusEffects {
     /// Wraps `aws` (guarding with the idempotency table) and reads every
-    /// route's status token: once per cold start.
+    /// route's status token: once per cold start. Routes or tokens that
+    /// cannot be read fail only the posts that need them (the runs of other
+    /// projects, and every run git-webhook did not start, are handled).
     pub async fn start(
         config: &crate::flows::git_status::Config,
         mut aws: AwsEffects,
-    ) -> Result<StatusEffects, StartError> {
+    ) -> StatusEffects {
         use crate::flows::git_status::Lookup;
         aws.ledger = Some(crate::idempotency::Ledger::new(
             aws.aws.dynamodb.clone(),
             &config.idempotency_table,
         ));
-        let routes_error = |problem: String| StartError::Routes {
-            parameter: config.routes_parameter.clone(),
-            problem,
+        let routes = match aws.aws.routes(&config.routes_parameter).await {
+            Ok(text) => StatusRoutes::parse(&text),
+            Err(error) => Err(error.to_string()),
         };
-        let text = aws
-            .aws
-            .routes(&config.routes_parameter)
-            .await
-            .map_err(|e| routes_error(e.to_string()))?;
-        let routes = StatusRoutes::parse(&text).map_err(routes_error)?;
-        let hosts = StatusHosts::read(&aws.aws, &routes).await?;
-        Ok(StatusEffects { aws, hosts })
+        let hosts = match routes {
+            Ok(routes) => StatusHosts::read(&aws.aws, &routes).await,
+            Err(problem) => {
+                let problem = format!(
+                    "git-webhook's routes (GIT_WEBHOOK_CONFIG_PARAM {}): {problem}",
+                    config.routes_parameter
+                );
+                tracing::error!(%problem, "routes not read: every status fails");
+                StatusHosts {
+                    routes_problem: Some(problem),
+                    ..StatusHosts::new(HashMap::new())
+                }
+            }
+        };
+        StatusEffects { aws, hosts }
     }
 }
 

@@ -289,8 +289,7 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
             Run::Build { build_id, .. } => lookup.build(build_id).await,
         }
     };
-    let (facts, routes) = tokio::join!(read, lookup.routes(&config.routes_parameter));
-    let facts = match facts {
+    let facts = match read.await {
         Ok(facts) => facts,
         Err(LookupError::Offline) => match offline_facts(event) {
             Some(facts) => {
@@ -309,7 +308,12 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         },
         Err(error @ LookupError::Failed { .. }) => return Err(PlanError::Lookup(error)),
     };
-    let routes = match routes {
+    // The routes only for a run git-webhook started: a foreign run costs no
+    // read, and a broken routes parameter fails no unrelated event.
+    if !reportable(&run, &facts, config, &mut plan) {
+        return Ok(plan);
+    }
+    let routes = match lookup.routes(&config.routes_parameter).await {
         Ok(text) => Some(
             StatusRoutes::parse(&text).map_err(|problem| PlanError::Field {
                 field: format!("{} (GIT_WEBHOOK_CONFIG_PARAM)", config.routes_parameter),
@@ -348,7 +352,31 @@ fn offline_facts(event: &Event) -> Option<RunFacts> {
 }
 
 #[cfg(feature = "git-status")]
-/// The pure decision, on the run as read.
+/// Whether the run is git-webhook's (it has a provider variable and its
+/// role started it); the plan's note says why not.
+fn reportable(run: &Run, facts: &RunFacts, config: &Config, plan: &mut Plan) -> bool {
+    let has_provider = facts
+        .variables
+        .get(vars::PROVIDER)
+        .is_some_and(|v| !v.trim().is_empty());
+    if !has_provider {
+        plan.notes.push(format!(
+            "run {} has no {} variable: not started by git-webhook",
+            run.id(),
+            vars::PROVIDER
+        ));
+        return false;
+    }
+    if let Some(reason) = untrusted_because(&facts.started_by, &config.git_webhook_role) {
+        plan.notes
+            .push(format!("run {} is not reported: {reason}", run.id()));
+        return false;
+    }
+    true
+}
+
+#[cfg(feature = "git-status")]
+/// The pure decision, on a run [`reportable`] found git-webhook's.
 fn plan_status(
     event: &Event,
     run: &Run,
@@ -364,19 +392,7 @@ fn plan_status(
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
     };
-    let Some(provider_name) = var(vars::PROVIDER) else {
-        plan.notes.push(format!(
-            "run {} has no {} variable: not started by git-webhook",
-            run.id(),
-            vars::PROVIDER
-        ));
-        return Ok(());
-    };
-    if let Some(reason) = untrusted_because(&facts.started_by, &config.git_webhook_role) {
-        plan.notes
-            .push(format!("run {} is not reported: {reason}", run.id()));
-        return Ok(());
-    }
+    let provider_name = var(vars::PROVIDER).unwrap_or_default();
     if crate::config::is_placeholder(&config.git_webhook_role) {
         plan.notes.push(
             "dry run: GIT_WEBHOOK_ROLE unset, who started the run was not checked".to_owned(),
