@@ -163,7 +163,7 @@ fn project(provider: Provider) -> &'static str {
 }
 
 /// git-webhook's routes in moto's SSM (YAML, with the fields git-status
-/// ignores), the tokens in an SSM SecureString, Secrets Manager and inline.
+/// ignores), the tokens in an SSM SecureString and Secrets Manager.
 async fn routes_parameter(config: &aws_config::SdkConfig, hosts: &[(Provider, String)]) -> String {
     let ssm = aws_sdk_ssm::Client::new(config);
     let token_parameter = format!("/{}/gitlab-token", unique("signalbox"));
@@ -186,7 +186,6 @@ async fn routes_parameter(config: &aws_config::SdkConfig, hosts: &[(Provider, St
     for (provider, api_url) in hosts {
         let token = match provider {
             Provider::Github => format!("{{ secret_id: {secret} }}"),
-            Provider::Gitea => format!("{{ value: {TOKEN} }}"),
             _ => format!("{{ parameter: {token_parameter} }}"),
         };
         yaml.push_str(&format!(
@@ -1010,4 +1009,55 @@ async fn a_token_that_cannot_be_read_fails_only_its_routes_posts_naming_its_sour
     };
     assert!(report.reason.contains(&missing), "{}", report.reason);
     assert_eq!(posts(&server).await.len(), 1, "only GitHub's post");
+}
+
+#[tokio::test]
+async fn an_inline_status_token_is_refused_on_lambda_naming_the_field() {
+    let config = moto_config().await;
+    let server = host().await;
+    let routes = put_routes(
+        &config,
+        &format!(
+            "routes:\n  - provider: gitea\n    project: {}\n    api_url: {}/api/v1\n    status_token: {{ value: {TOKEN} }}\n",
+            project(Provider::Gitea),
+            server.uri()
+        ),
+    )
+    .await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("failed"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    effects.aws.failure_queue = Some(queue);
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: State::new("Succeeded"),
+            variables: variables(Provider::Gitea, project(Provider::Gitea)),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    let event = execution_event(
+        "codepipeline-execution-succeeded-git.json",
+        &unique("execution"),
+    );
+    let outcome = handle(&event, &function, &lookup, &effects, &Invocation::local()).await;
+    let Ok(Outcome::Reported(report)) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        report.reason.contains("routes[0].status_token"),
+        "{}",
+        report.reason
+    );
+    assert!(!report.reason.contains(TOKEN), "{}", report.reason);
+    assert!(posts(&server).await.is_empty());
 }

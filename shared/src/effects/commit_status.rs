@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use super::slack::{TEST_ONLY_ALLOW_HTTP, UrlRule};
 use super::{AwsEffects, Done, EffectError, Effects, FailureReport, ReportError};
-use crate::flows::git_status::{StatusRoutes, StatusTargets, encode};
+use crate::flows::git_status::{StatusRoutes, encode};
 use crate::git::{Provider, SecretSource};
 use crate::invocation::Deadline;
 use crate::plan::{Action, CommitState, CommitStatus};
@@ -174,21 +174,30 @@ impl StatusHosts {
         }
     }
 
-    /// Reads every route's status token (SSM SecureString, Secrets Manager
-    /// or inline), side by side. A token that cannot be read fails only its
-    /// route's posts, with the reason.
+    /// Reads every route's status token (SSM SecureString or Secrets
+    /// Manager), side by side. A token that cannot be read fails only its
+    /// route's posts, with the reason. An inline `{ value: … }` is refused:
+    /// it is for local replays only (docs/git-webhook.md), which post nothing.
     pub async fn read(aws: &crate::aws::Aws, routes: &StatusRoutes) -> StatusHosts {
-        let reads = routes.routes.iter().filter_map(|route| {
-            let (_, source) = routes.status_target(route.provider, &route.project)?;
+        let mut seen = std::collections::HashSet::new();
+        let reads = routes.routes.iter().enumerate().filter_map(|(i, route)| {
+            // The route status_target picks: the first with a token.
+            let source = route.status_token.as_ref()?;
+            seen.insert((route.provider, route.project.clone()))
+                .then_some(())?;
             Some(async move {
-                let token = read_secret(aws, source)
-                    .await
-                    .map_err(|problem| TokenError {
-                        provider: route.provider,
-                        project: route.project.clone(),
-                        source_name: source.describe(),
-                        problem,
-                    });
+                let token = match source {
+                    SecretSource::Value(_) => Err(format!(
+                        "routes[{i}].status_token: an inline value is for local replays only; name a {{ parameter }} or {{ secret_id }}"
+                    )),
+                    _ => read_secret(aws, source).await,
+                }
+                .map_err(|problem| TokenError {
+                    provider: route.provider,
+                    project: route.project.clone(),
+                    source_name: source.describe(),
+                    problem,
+                });
                 ((route.provider, route.project.clone()), token)
             })
         });
