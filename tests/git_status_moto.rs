@@ -844,6 +844,7 @@ fn commit_status(
         target_url: "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/payments-pipeline/executions/e/timeline?region=us-east-1".to_owned(),
         description: "CodePipeline payments-pipeline is running".to_owned(),
         run: "e".to_owned(),
+        git_ref: None,
     }
 }
 
@@ -1060,4 +1061,50 @@ async fn an_inline_status_token_is_refused_on_lambda_naming_the_field() {
     );
     assert!(!report.reason.contains(TOKEN), "{}", report.reason);
     assert!(posts(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_gitlab_status_names_the_branch_or_for_a_tag_only_commit_the_tag_as_its_ref() {
+    use signalbox::git::vars;
+    let config = moto_config().await;
+    let server = host().await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let runs = [
+        ("feature/pay", "", "refs/heads/feature/pay"),
+        ("", "v1.2.0", "refs/tags/v1.2.0"),
+    ];
+    for (branch, tag, full_ref) in runs {
+        let mut variables = variables(Provider::Gitlab, project(Provider::Gitlab));
+        variables.retain(|(n, _)| *n != vars::REF);
+        variables.extend([
+            (vars::REF, full_ref.to_owned()),
+            (vars::BRANCH, branch.to_owned()),
+            (vars::TAG, tag.to_owned()),
+        ]);
+        let pipeline = aws_standin(
+            "CodePipeline_20150709.GetPipelineExecution",
+            Execution {
+                state: State::new("Succeeded"),
+                variables,
+                trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+            },
+        )
+        .await;
+        let lookup = lookup(&config, Some(&pipeline), None);
+        let event = execution_event(
+            "codepipeline-execution-succeeded-git.json",
+            &unique("execution"),
+        );
+        handle(&event, &function, &lookup, &effects, &Invocation::local())
+            .await
+            .expect("handled");
+    }
+    let refs: Vec<Value> = posts(&server)
+        .await
+        .into_iter()
+        .map(|(_, body)| body["ref"].clone())
+        .collect();
+    assert_eq!(refs, [json!("feature/pay"), json!("v1.2.0")]);
 }

@@ -296,4 +296,10 @@ pub struct CommitStatus {
     pub description: String,
     /// The pipeline execution id or build id: with the state, the action's key.
     pub run: String,
+    /// The short branch, or the tag when there is no branch: GitLab's `ref`
+    /// (GitLab docs, "Commits API: Set the pipeline status of a commit":
+    /// "the ref (branch or tag) to which the status refers"), without which
+    /// GitLab picks a ref itself and may answer 404 "References for commit"
+    /// for a commit only a tag points at. The other hosts have no such field.
+    pub git_ref: Option<String>,
 }

@@ -69,15 +69,21 @@ pub fn request(status: &CommitStatus) -> (String, serde_json::Value) {
     let sha = encode(&status.commit);
     let state = host_state(status.provider, status.state);
     match status.provider {
-        Provider::Gitlab => (
-            format!("{base}/projects/{}/statuses/{sha}", encode(&status.project)),
-            serde_json::json!({
+        Provider::Gitlab => {
+            let mut body = serde_json::json!({
                 "state": state,
                 "name": status.context,
                 "target_url": status.target_url,
                 "description": status.description,
-            }),
-        ),
+            });
+            if let Some(git_ref) = &status.git_ref {
+                body["ref"] = git_ref.as_str().into();
+            }
+            (
+                format!("{base}/projects/{}/statuses/{sha}", encode(&status.project)),
+                body,
+            )
+        }
         Provider::Github | Provider::Gitea | Provider::Forgejo => (
             format!(
                 "{base}/repos/{}/{}/statuses/{sha}",
@@ -538,6 +544,7 @@ mod tests {
             target_url: "https://console".into(),
             description: "d".into(),
             run: "r".into(),
+            git_ref: None,
         }
     }
 

@@ -495,6 +495,7 @@ fn plan_status(
         target_url: console_link(event, run),
         description,
         run: run.id().to_owned(),
+        git_ref: var(vars::BRANCH).or(var(vars::TAG)).map(str::to_owned),
     }));
     Ok(())
 }
