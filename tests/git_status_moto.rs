@@ -1108,3 +1108,42 @@ async fn a_gitlab_status_names_the_branch_or_for_a_tag_only_commit_the_tag_as_it
         .collect();
     assert_eq!(refs, [json!("feature/pay"), json!("v1.2.0")]);
 }
+
+#[tokio::test]
+async fn a_bitbucket_status_keeps_its_key_within_40_characters_and_its_url_within_450() {
+    use sha2::Digest;
+    let server = host().await;
+    let hosts = status_hosts(Provider::Bitbucket);
+    let mut status = commit_status(
+        Provider::Bitbucket,
+        format!("{}/2.0", server.uri()),
+        signalbox::plan::CommitState::Running,
+    );
+    status.context = "signalbox/payments-pipeline-of-the-acme-platform-team".to_owned();
+    let long_name = "p".repeat(340);
+    status.target_url = format!(
+        "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/{long_name}/executions/e/timeline?region=us-east-1"
+    );
+    let deadline = signalbox::invocation::Deadline::after(Duration::from_secs(10));
+    hosts.post(&status, deadline).await.expect("posted");
+    let received = posts(&server).await;
+    let body = &received[0].1;
+    let digest = hex::encode(sha2::Sha256::digest(status.context.as_bytes()));
+    assert_eq!(body["key"], format!("signalbox-{}", &digest[..30]));
+    assert_eq!(body["name"], status.context.as_str());
+    let url = body["url"].as_str().unwrap();
+    assert!(url.chars().count() <= 450, "{}", url.len());
+    assert_eq!(
+        url,
+        format!(
+            "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/{long_name}/executions/e/timeline"
+        )
+    );
+    // A short context is its own key.
+    status.context = "signalbox/payments-pipeline".to_owned();
+    hosts.post(&status, deadline).await.expect("posted");
+    assert_eq!(
+        posts(&server).await[1].1["key"],
+        "signalbox/payments-pipeline"
+    );
+}

@@ -104,14 +104,51 @@ pub fn request(status: &CommitStatus) -> (String, serde_json::Value) {
                 encode(repo)
             ),
             serde_json::json!({
-                "key": status.context,
+                "key": bitbucket_key(&status.context),
                 "state": state,
-                "name": status.context,
-                "url": status.target_url,
+                "name": status.context.chars().take(BITBUCKET_MAX_NAME).collect::<String>(),
+                "url": bitbucket_url(&status.target_url),
                 "description": status.description,
             }),
         ),
     }
+}
+
+/// Bitbucket Cloud's limits of a build status: `key` 40 characters (it
+/// answers 400 "key: Ensure this value has at most 40 characters", as
+/// buildbot/buildbot#7049 and runatlantis/atlantis#2037 report), `name` 255,
+/// `url` 450.
+const BITBUCKET_MAX_KEY: usize = 40;
+const BITBUCKET_MAX_NAME: usize = 255;
+const BITBUCKET_MAX_URL: usize = 450;
+
+/// The context as Bitbucket's `key`; a longer context becomes `signalbox-`
+/// and 30 hexadecimal digits of its SHA-256 (stable, so a later state still
+/// replaces the earlier one), the full context staying in `name`.
+fn bitbucket_key(context: &str) -> String {
+    if context.chars().count() <= BITBUCKET_MAX_KEY {
+        return context.to_owned();
+    }
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(context.as_bytes()));
+    format!("signalbox-{}", &digest[..30])
+}
+
+/// The link within Bitbucket's 450 characters: without its query (the
+/// console's `?region=`, which the host name repeats), then cut at a `/`.
+fn bitbucket_url(url: &str) -> String {
+    if url.len() <= BITBUCKET_MAX_URL {
+        return url.to_owned();
+    }
+    let mut url = url.split_once('?').map_or(url, |(path, _)| path);
+    // The console links are ASCII (every name percent-encoded).
+    while url.len() > BITBUCKET_MAX_URL {
+        match url.rfind('/') {
+            Some(at) => url = &url[..at],
+            None => break,
+        }
+    }
+    url.to_owned()
 }
 
 /// A token could not be read at cold start.
