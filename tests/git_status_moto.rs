@@ -1147,3 +1147,97 @@ async fn a_bitbucket_status_keeps_its_key_within_40_characters_and_its_url_withi
         "signalbox/payments-pipeline"
     );
 }
+
+/// GitHub's words for a secondary rate limit (docs.github.com, "Rate limits
+/// for the REST API": a 403 or 429 "with an error message that indicates
+/// that you exceeded a secondary rate limit").
+const SECONDARY_RATE_LIMIT: &str =
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
+
+#[tokio::test]
+async fn github_secondary_rate_limit_waits_as_told_and_without_a_wait_fails_for_lambda_to_retry_later()
+ {
+    let deadline = || signalbox::invocation::Deadline::after(Duration::from_secs(10));
+    let hosts = status_hosts(Provider::Github);
+    let limited = |code: u16| {
+        ResponseTemplate::new(code).set_body_json(json!({"message": SECONDARY_RATE_LIMIT}))
+    };
+    // With retry-after: waited for, then posted.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(limited(403).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let status = commit_status(
+        Provider::Github,
+        server.uri(),
+        signalbox::plan::CommitState::Success,
+    );
+    let started = Instant::now();
+    let done = hosts.post(&status, deadline()).await;
+    assert!(
+        matches!(&done, Ok(Done::Executed(said)) if said.contains("attempt 2")),
+        "{done:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    // With x-ratelimit-remaining: 0, until x-ratelimit-reset.
+    let server = MockServer::start().await;
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    Mock::given(method("POST"))
+        .respond_with(
+            limited(429)
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str()),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let status = commit_status(
+        Provider::Github,
+        server.uri(),
+        signalbox::plan::CommitState::Success,
+    );
+    let done = hosts.post(&status, deadline()).await;
+    assert!(
+        matches!(&done, Ok(Done::Executed(said)) if said.contains("attempt 2")),
+        "{done:?}"
+    );
+    // With neither: no retry within the invocation (GitHub says wait at
+    // least a minute), a transient error so Lambda's async retry comes later.
+    for code in [403, 429] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(limited(code))
+            .mount(&server)
+            .await;
+        let status = commit_status(
+            Provider::Github,
+            server.uri(),
+            signalbox::plan::CommitState::Success,
+        );
+        let error = hosts
+            .post(&status, deadline())
+            .await
+            .expect_err("rate limited");
+        assert!(error.transient, "{code}: {error:?}");
+        assert!(error.message.contains("rate limit"), "{error:?}");
+        assert_eq!(posts(&server).await.len(), 1, "{code}: not retried now");
+    }
+}

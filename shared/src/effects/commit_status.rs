@@ -15,8 +15,9 @@
 //!   `Authorization: token`.
 //!
 //! 429 waits for `Retry-After`, and so does GitHub's 403 that says a rate
-//! limit (`x-ratelimit-remaining: 0` or `retry-after`: docs.github.com, "Rate
-//! limits for the REST API"); 5xx, timeouts and connection errors are retried
+//! limit (`x-ratelimit-remaining: 0`, `retry-after` or its message:
+//! docs.github.com, "Rate limits for the REST API"); GitHub's limit without
+//! a wait fails at once as transient (Lambda retries later); 5xx, timeouts and connection errors are retried
 //! with jittered backoff; all within the invocation's deadline, then a
 //! transient error (Lambda retries). 401, 403, 404, 422 and every other 4xx
 //! are permanent (the failure queue). The token is never logged, printed or
@@ -323,7 +324,7 @@ impl StatusHosts {
                 }
                 Ok(response) => {
                     let code = response.status().as_u16();
-                    let wait = rate_limit_wait(code, response.headers());
+                    let headers = response.headers().clone();
                     let text = response.text().await.unwrap_or_default();
                     let said = format!("{host} answered {code}: {}", excerpt(&text));
                     if let Some(shows) = already_in_state(status, code, &text) {
@@ -333,8 +334,15 @@ impl StatusHosts {
                             status.state.name()
                         )));
                     }
-                    match wait {
-                        Some(wait) => Retry::After(wait.unwrap_or(backoff), said),
+                    match rate_limit(status.provider, code, &headers, &text) {
+                        Some(RateLimit::Wait(wait)) => Retry::After(wait, said),
+                        Some(RateLimit::Backoff) => Retry::Backoff(said),
+                        Some(RateLimit::Later) => {
+                            return Err(EffectError::transient(
+                                KIND,
+                                format!("{said} (rate limit without a wait: Lambda retries later)"),
+                            ));
+                        }
                         None if code >= 500 => Retry::Backoff(said),
                         None => return Err(EffectError::permanent(KIND, said)),
                     }
@@ -378,11 +386,31 @@ fn authorize(
     }
 }
 
-/// Whether an answer says "rate limited": Some(how long to wait, if it
-/// says), None when it does not. 429 always; 403 only with GitHub's signs of
-/// a rate limit (`retry-after`, or `x-ratelimit-remaining: 0` with
-/// `x-ratelimit-reset` in epoch seconds).
-fn rate_limit_wait(code: u16, headers: &reqwest::header::HeaderMap) -> Option<Option<Duration>> {
+/// What a rate-limited answer says to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RateLimit {
+    /// Wait this long (`retry-after`, or until `x-ratelimit-reset`).
+    Wait(Duration),
+    /// No wait given: back off as for a 5xx.
+    Backoff,
+    /// GitHub without a wait: not again within this invocation.
+    Later,
+}
+
+/// Whether an answer says "rate limited", and how long to wait. 429
+/// always; a 403 with GitHub's signs of a rate limit: `retry-after`,
+/// `x-ratelimit-remaining: 0`, or a message that says "rate limit". GitHub's
+/// rule (docs.github.com, "Rate limits for the REST API", "Exceeding the rate
+/// limit"; "Troubleshooting the REST API"): with `retry-after` wait that many
+/// seconds; with `x-ratelimit-remaining: 0` wait until `x-ratelimit-reset`
+/// (epoch seconds); otherwise wait at least one minute, longer than a post
+/// should hold an invocation: Lambda's asynchronous retry tries again later.
+fn rate_limit(
+    provider: Provider,
+    code: u16,
+    headers: &reqwest::header::HeaderMap,
+    text: &str,
+) -> Option<RateLimit> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -402,12 +430,21 @@ fn rate_limit_wait(code: u16, headers: &reqwest::header::HeaderMap) -> Option<Op
                 .as_secs();
             Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
         });
-    match code {
-        429 => Some(retry_after.or(if exhausted { until_reset } else { None })),
-        403 if retry_after.is_some() => Some(retry_after),
-        403 if exhausted => Some(until_reset),
-        _ => None,
+    let says_so = text.to_ascii_lowercase().contains("rate limit");
+    let limited = match code {
+        429 => true,
+        403 => retry_after.is_some() || exhausted || says_so,
+        _ => false,
+    };
+    if !limited {
+        return None;
     }
+    Some(match (retry_after, until_reset) {
+        (Some(wait), _) => RateLimit::Wait(wait),
+        (None, Some(wait)) if exhausted => RateLimit::Wait(wait),
+        _ if provider == Provider::Github => RateLimit::Later,
+        _ => RateLimit::Backoff,
+    })
 }
 
 /// GitLab answers 400 "Cannot transition status via :run from :running"
