@@ -1241,3 +1241,77 @@ async fn github_secondary_rate_limit_waits_as_told_and_without_a_wait_fails_for_
         assert_eq!(posts(&server).await.len(), 1, "{code}: not retried now");
     }
 }
+
+#[tokio::test]
+async fn a_resumed_execution_reports_running_again_then_its_new_result() {
+    let config = moto_config().await;
+    let server = host().await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let state = State::new("InProgress");
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: state.clone(),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    let execution_id = unique("execution");
+    let event = |state: &str, attempt: u32| {
+        let mut event = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
+        event["detail"]["state"] = json!(state);
+        event["detail"]["pipeline-execution-attempt"] = json!(f64::from(attempt));
+        event
+    };
+    let deliver = |event: Value| {
+        let (function, lookup, effects) = (&function, &lookup, &effects);
+        async move {
+            match handle(&event, function, lookup, effects, &Invocation::local()).await {
+                Ok(Outcome::Handled { done, .. }) => done,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    state.set("InProgress");
+    assert!(matches!(
+        deliver(event("STARTED", 1)).await[..],
+        [Done::Executed(_)]
+    ));
+    state.set("Failed");
+    assert!(matches!(
+        deliver(event("FAILED", 1)).await[..],
+        [Done::Executed(_)]
+    ));
+    // The failed stage is retried: CodePipeline resumes the execution, a
+    // second attempt of the same execution id.
+    state.set("InProgress");
+    assert!(matches!(
+        deliver(event("RESUMED", 2)).await[..],
+        [Done::Executed(_)]
+    ));
+    state.set("Succeeded");
+    let succeeded = event("SUCCEEDED", 2);
+    assert!(matches!(
+        deliver(succeeded.clone()).await[..],
+        [Done::Executed(_)]
+    ));
+    assert_eq!(deliver(succeeded).await, [Done::AlreadyDone]);
+    let states: Vec<Value> = posts(&server)
+        .await
+        .into_iter()
+        .map(|(_, body)| body["state"].clone())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            json!("running"),
+            json!("failed"),
+            json!("running"),
+            json!("success")
+        ]
+    );
+}

@@ -440,6 +440,11 @@ pub struct PipelineExecutionChange {
     pub execution_trigger: Option<ExecutionTrigger>,
     #[serde(default)]
     pub start_time: Option<String>,
+    /// "The number of attempts or retries for a specific execution ID"
+    /// (CodePipeline User Guide, "Monitoring CodePipeline events"): 1.0, then
+    /// one more each time a failed stage is retried (the RESUMED event).
+    #[serde(default, deserialize_with = "loose::opt_f64")]
+    pub pipeline_execution_attempt: Option<f64>,
 }
 
 /// What started a pipeline execution.

@@ -294,7 +294,8 @@ pub struct CommitStatus {
     pub target_url: String,
     /// One line, within every host's limit.
     pub description: String,
-    /// The pipeline execution id or build id: with the state, the action's key.
+    /// The pipeline execution id and attempt (`<id>#attempt-<n>`), or the
+    /// build id: with the state, the action's key.
     pub run: String,
     /// The short branch, or the tag when there is no branch: GitLab's `ref`
     /// (GitLab docs, "Commits API: Set the pipeline status of a commit":

@@ -192,6 +192,8 @@ enum Run<'e> {
         pipeline: &'e str,
         execution_id: &'e str,
         event_state: &'e str,
+        /// The event's `pipeline-execution-attempt` (1 when absent).
+        attempt: u32,
     },
     Build {
         project: &'e str,
@@ -206,6 +208,20 @@ impl Run<'_> {
         match self {
             Run::Pipeline { execution_id, .. } => execution_id,
             Run::Build { build_id, .. } => build_id,
+        }
+    }
+
+    /// The run in the actions' keys: an execution's every attempt is a run
+    /// of its own (a retried stage resumes the same execution id, and its
+    /// running and result are posted again); a build is retried as a new build id.
+    fn key(&self) -> String {
+        match self {
+            Run::Pipeline {
+                execution_id,
+                attempt,
+                ..
+            } => format!("{execution_id}#attempt-{attempt}"),
+            Run::Build { build_id, .. } => (*build_id).to_owned(),
         }
     }
 }
@@ -266,6 +282,10 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
             pipeline: &p.pipeline,
             execution_id: &p.execution_id,
             event_state: &p.state,
+            attempt: p
+                .pipeline_execution_attempt
+                .filter(|a| a.is_finite() && *a >= 1.0)
+                .map_or(1, |a| a as u32),
         },
         Detail::Build(b) => Run::Build {
             project: &b.project_name,
@@ -494,7 +514,7 @@ fn plan_status(
         context: format!("signalbox/{name}"),
         target_url: console_link(event, run),
         description,
-        run: run.id().to_owned(),
+        run: run.key(),
         git_ref: var(vars::BRANCH).or(var(vars::TAG)).map(str::to_owned),
     }));
     Ok(())
