@@ -844,6 +844,10 @@ fn commit_status(
         target_url: "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/payments-pipeline/executions/e/timeline?region=us-east-1".to_owned(),
         description: "CodePipeline payments-pipeline is running".to_owned(),
         run: "e".to_owned(),
+        source: signalbox::plan::CommitRun::Pipeline {
+            pipeline: "payments-pipeline".to_owned(),
+            execution_id: "e".to_owned(),
+        },
         git_ref: None,
     }
 }
@@ -1314,4 +1318,82 @@ async fn a_resumed_execution_reports_running_again_then_its_new_result() {
             json!("success")
         ]
     );
+}
+
+/// Two invocations of one execution overlapping: A plans running, B
+/// (later) plans failed. `first_running` is how the host answers A's first
+/// running post.
+async fn overlapping_running_and_failed(first_running: ResponseTemplate) -> Vec<Value> {
+    let config = moto_config().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"state": "running"}),
+        ))
+        .respond_with(first_running)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    let state = State::new("InProgress");
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: state.clone(),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    // The executor reads the run again with the function's own clients.
+    effects.aws.aws.codepipeline = lookup.codepipeline.clone();
+    let execution_id = unique("execution");
+    let started = execution_event("codepipeline-execution-started-git.json", &execution_id);
+    let mut failed = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
+    failed["detail"]["state"] = json!("FAILED");
+    let invocation = Invocation::local();
+    let a = handle(&started, &function, &lookup, &effects, &invocation);
+    let b = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        state.set("Failed");
+        handle(&failed, &function, &lookup, &effects, &Invocation::local()).await
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert!(a.is_ok(), "{a:?}");
+    assert!(b.is_ok(), "{b:?}");
+    posts(&server)
+        .await
+        .into_iter()
+        .map(|(_, body)| body["state"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_running_post_waiting_on_429_is_dropped_once_the_final_state_is_posted() {
+    let states = overlapping_running_and_failed(
+        ResponseTemplate::new(429).insert_header("retry-after", "2"),
+    )
+    .await;
+    // A's retry finds failed done in the ledger and does not post running.
+    assert_eq!(states, [json!("running"), json!("failed")]);
+}
+
+#[tokio::test]
+async fn a_running_post_landing_after_the_final_state_is_followed_by_the_final_state_again() {
+    let states = overlapping_running_and_failed(
+        ResponseTemplate::new(201).set_delay(Duration::from_secs(2)),
+    )
+    .await;
+    // A's running landed after B's failed: A reads the run again and posts
+    // failed once more, so the commit ends failed, not running.
+    assert_eq!(states, [json!("running"), json!("failed"), json!("failed")]);
 }

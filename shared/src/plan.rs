@@ -275,6 +275,30 @@ impl CommitState {
     }
 }
 
+/// The run a commit status is of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommitRun {
+    Pipeline {
+        pipeline: String,
+        execution_id: String,
+    },
+    Build {
+        project: String,
+        build_id: String,
+    },
+}
+
+impl CommitState {
+    /// Whether the run is over (success, failed, canceled).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CommitState::Success | CommitState::Failed | CommitState::Canceled
+        )
+    }
+}
+
 /// The state of a run on the commit it built. The host's API token is not
 /// here: the executor holds it (read once per cold start), never a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -297,6 +321,9 @@ pub struct CommitStatus {
     /// The pipeline execution id and attempt (`<id>#attempt-<n>`), or the
     /// build id: with the state, the action's key.
     pub run: String,
+    /// The run, to read again after a running or pending post (a result
+    /// posted meanwhile by another invocation is posted again after it).
+    pub source: CommitRun,
     /// The short branch, or the tag when there is no branch: GitLab's `ref`
     /// (GitLab docs, "Commits API: Set the pipeline status of a commit":
     /// "the ref (branch or tag) to which the status refers"), without which

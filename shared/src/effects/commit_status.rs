@@ -267,6 +267,17 @@ impl StatusHosts {
         status: &CommitStatus,
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
+        self.post_unless(status, deadline, || async { false }).await
+    }
+
+    /// [`post`](Self::post), asking `superseded` before each attempt:
+    /// when it says yes, nothing is posted ([`Done::AlreadyDone`]).
+    pub async fn post_unless<F: Future<Output = bool>>(
+        &self,
+        status: &CommitStatus,
+        deadline: Deadline,
+        superseded: impl Fn() -> F,
+    ) -> Result<Done, EffectError> {
         const KIND: &str = "SetCommitStatus";
         let route = (status.provider, status.project.clone());
         if let Some(problem) = self.unread.get(&route).or(self.routes_problem.as_ref()) {
@@ -301,6 +312,10 @@ impl StatusHosts {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if superseded().await {
+                tracing::info!(%host, state = status.state.name(), "not posted: the run's result is posted already");
+                return Ok(Done::AlreadyDone);
+            }
             let time_left = deadline.remaining().min(REQUEST_TIMEOUT);
             if time_left.is_zero() {
                 return Err(EffectError::transient(
@@ -581,6 +596,106 @@ impl StatusEffects {
     }
 }
 
+impl StatusEffects {
+    /// A pending or running post, which must never land after the run's
+    /// result: GitLab, for one, starts a new running job when a finished
+    /// status is set back to running. Two invocations may overlap (one
+    /// waiting on a 429 while the other posts the result), so it is not
+    /// posted once the result's key is done, and after it is posted the run
+    /// is read again: a result by now is posted once more, under a key of
+    /// its own (the result's own key is done already).
+    async fn post_in_progress(
+        &self,
+        key: &str,
+        action: &Action,
+        status: &CommitStatus,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
+        use crate::plan::action_key;
+        use crate::route::Function;
+        let with_state = |state: CommitState| CommitStatus {
+            state,
+            description: crate::flows::git_status::describe(&status.source, state),
+            ..status.clone()
+        };
+        let final_keys: Vec<String> = [
+            CommitState::Success,
+            CommitState::Failed,
+            CommitState::Canceled,
+        ]
+        .into_iter()
+        .map(|state| {
+            action_key(
+                Function::GitStatus,
+                "",
+                &Action::SetCommitStatus(with_state(state)),
+            )
+        })
+        .collect();
+        let ledger = self.aws.ledger.as_ref();
+        let result_posted = || async {
+            let Some(ledger) = ledger else { return false };
+            for final_key in &final_keys {
+                match ledger.is_done(final_key).await {
+                    Ok(true) => return true,
+                    Ok(false) => {}
+                    // Unknown: post; the read after it still corrects.
+                    Err(error) => tracing::warn!(%error, "could not read the result's key"),
+                }
+            }
+            false
+        };
+        let done = self
+            .aws
+            .once(
+                key,
+                action,
+                deadline,
+                self.hosts.post_unless(status, deadline, result_posted),
+            )
+            .await?;
+        if !matches!(done, Done::Executed(_)) {
+            return Ok(done);
+        }
+        let now = match crate::flows::git_status::state_now(&status.source, &self.aws.aws).await {
+            Ok(Some(now)) if now.is_final() => now,
+            Ok(_) => return Ok(done),
+            Err(error) => {
+                tracing::warn!(%error, "the run was not read again after its in-progress status");
+                return Ok(done);
+            }
+        };
+        let result = CommitStatus {
+            run: format!("{}#after-{}", status.run, status.state.name()),
+            ..with_state(now)
+        };
+        let again = Action::SetCommitStatus(result.clone());
+        let again_key = action_key(Function::GitStatus, "", &again);
+        match self
+            .aws
+            .once(
+                &again_key,
+                &again,
+                deadline,
+                self.hosts.post(&result, deadline),
+            )
+            .await
+        {
+            Ok(Done::Executed(said)) => Ok(Done::Executed(format!(
+                "{}; the run ended meanwhile: {said}",
+                match done {
+                    Done::Executed(first) => first,
+                    _ => String::new(),
+                }
+            ))),
+            Ok(_) => Ok(done),
+            // The in-progress status is posted (its key is done): the
+            // result's failure is this invocation's, for Lambda to retry.
+            Err(error) => Err(error),
+        }
+    }
+}
+
 impl Effects for StatusEffects {
     async fn execute(
         &self,
@@ -589,6 +704,9 @@ impl Effects for StatusEffects {
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
         match action {
+            Action::SetCommitStatus(status) if !status.state.is_final() => {
+                self.post_in_progress(key, action, status, deadline).await
+            }
             Action::SetCommitStatus(status) => {
                 self.aws
                     .once(key, action, deadline, self.hosts.post(status, deadline))
@@ -618,6 +736,10 @@ mod tests {
             target_url: "https://console".into(),
             description: "d".into(),
             run: "r".into(),
+            source: crate::plan::CommitRun::Build {
+                project: "p".into(),
+                build_id: "b".into(),
+            },
             git_ref: None,
         }
     }

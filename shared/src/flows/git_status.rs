@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::config::EnvReader;
 use crate::git::{Provider, SecretSource};
 use crate::lookup::LookupError;
-use crate::plan::CommitState;
+use crate::plan::{CommitRun, CommitState};
 // The planner itself is built only with the function's feature (it reads
 // YAML with the optional serde_norway).
 #[cfg(feature = "git-status")]
@@ -439,25 +439,10 @@ fn plan_status(
             "expected a full commit id (40 or 64 hexadecimal digits)".to_owned(),
         ));
     }
-    let (state, kind, name, event_state) = match run {
-        Run::Pipeline {
-            pipeline,
-            event_state,
-            ..
-        } => (
-            execution_state(&facts.status),
-            "CodePipeline",
-            *pipeline,
-            *event_state,
-        ),
-        Run::Build {
-            project,
-            event_state,
-            ..
-        } => (
+    let (state, event_state) = match run {
+        Run::Pipeline { event_state, .. } => (execution_state(&facts.status), *event_state),
+        Run::Build { event_state, .. } => (
             build_state(&facts.status, facts.phase.as_deref()),
-            "CodeBuild",
-            *project,
             *event_state,
         ),
     };
@@ -497,6 +482,52 @@ fn plan_status(
                 .map_or_else(|| "<api_url of the route>".to_owned(), str::to_owned)
         }
     };
+    let source = match run {
+        Run::Pipeline {
+            pipeline,
+            execution_id,
+            ..
+        } => CommitRun::Pipeline {
+            pipeline: (*pipeline).to_owned(),
+            execution_id: (*execution_id).to_owned(),
+        },
+        Run::Build {
+            project, build_id, ..
+        } => CommitRun::Build {
+            project: (*project).to_owned(),
+            build_id: (*build_id).to_owned(),
+        },
+    };
+    let description = describe(&source, state);
+    plan.actions.push(Action::SetCommitStatus(CommitStatus {
+        provider,
+        api_url,
+        project: project.to_owned(),
+        commit: commit.to_ascii_lowercase(),
+        state,
+        context: format!(
+            "signalbox/{}",
+            match run {
+                Run::Pipeline { pipeline, .. } => pipeline,
+                Run::Build { project, .. } => project,
+            }
+        ),
+        target_url: console_link(event, run),
+        description,
+        run: run.key(),
+        source,
+        git_ref: var(vars::BRANCH).or(var(vars::TAG)).map(str::to_owned),
+    }));
+    Ok(())
+}
+
+#[cfg(feature = "git-status")]
+/// A status's one-line description: `CodePipeline <pipeline> failed`.
+pub fn describe(run: &CommitRun, state: CommitState) -> String {
+    let (kind, name) = match run {
+        CommitRun::Pipeline { pipeline, .. } => ("CodePipeline", pipeline),
+        CommitRun::Build { project, .. } => ("CodeBuild", project),
+    };
     let verb = match state {
         CommitState::Pending => "is queued",
         CommitState::Running => "is running",
@@ -504,20 +535,30 @@ fn plan_status(
         CommitState::Failed => "failed",
         CommitState::Canceled => "was stopped",
     };
-    let description = fit(&format!("{kind} {name} {verb}"), MAX_DESCRIPTION_CHARS);
-    plan.actions.push(Action::SetCommitStatus(CommitStatus {
-        provider,
-        api_url,
-        project: project.to_owned(),
-        commit: commit.to_ascii_lowercase(),
-        state,
-        context: format!("signalbox/{name}"),
-        target_url: console_link(event, run),
-        description,
-        run: run.key(),
-        git_ref: var(vars::BRANCH).or(var(vars::TAG)).map(str::to_owned),
-    }));
-    Ok(())
+    fit(&format!("{kind} {name} {verb}"), MAX_DESCRIPTION_CHARS)
+}
+
+#[cfg(feature = "git-status")]
+/// The run's state now (None: nothing to report yet).
+pub async fn state_now(
+    run: &CommitRun,
+    lookup: &impl Lookup,
+) -> Result<Option<CommitState>, LookupError> {
+    Ok(match run {
+        CommitRun::Pipeline {
+            pipeline,
+            execution_id,
+        } => execution_state(
+            &lookup
+                .pipeline_execution(pipeline, execution_id)
+                .await?
+                .status,
+        ),
+        CommitRun::Build { build_id, .. } => {
+            let facts = lookup.build(build_id).await?;
+            build_state(&facts.status, facts.phase.as_deref())
+        }
+    })
 }
 
 #[cfg(feature = "git-status")]
