@@ -11,7 +11,7 @@ use signalbox::route::Function;
 
 /// The optional SDK clients; every function also links SNS, SSM, DynamoDB
 /// (alerts, the webhook URL, the idempotency ledger) and SQS (failure reports).
-const OPTIONAL_CLIENTS: [&str; 7] = [
+const OPTIONAL_CLIENTS: [&str; 8] = [
     "aws-sdk-cloudwatch",
     "aws-sdk-cloudwatchlogs",
     "aws-sdk-codebuild",
@@ -19,6 +19,7 @@ const OPTIONAL_CLIENTS: [&str; 7] = [
     "aws-sdk-codedeploy",
     "aws-sdk-codepipeline",
     "aws-sdk-lambda",
+    "aws-sdk-secretsmanager",
 ];
 
 /// The clients each function's own reads and actions call.
@@ -36,6 +37,11 @@ fn expected(function: Function) -> &'static [&'static str] {
         Function::RepoGuard => &["aws-sdk-codecommit"],
         Function::DeployGate => &["aws-sdk-cloudwatch", "aws-sdk-codedeploy", "aws-sdk-lambda"],
         Function::GitWebhook => &["aws-sdk-codebuild", "aws-sdk-codepipeline"],
+        Function::GitStatus => &[
+            "aws-sdk-codebuild",
+            "aws-sdk-codepipeline",
+            "aws-sdk-secretsmanager",
+        ],
     }
 }
 

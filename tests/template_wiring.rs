@@ -114,6 +114,12 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codepipeline:StartPipelineExecution",
             "codebuild:StartBuild",
             "ssm:GetParameter",
+        // The run read again, the routes and tokens, the ledger; no SNS.
+        Function::GitStatus => &[
+            "codepipeline:GetPipelineExecution",
+            "codebuild:BatchGetBuilds",
+            "ssm:GetParameter",
+            "kms:Decrypt",
             "secretsmanager:GetSecretValue",
             "dynamodb:PutItem",
             "dynamodb:GetItem",

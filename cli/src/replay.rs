@@ -244,6 +244,15 @@ async fn replay_function(
     let Some(function) = report.function else {
         return report;
     };
+    // Its executor posts to the git hosts with tokens only the deployed
+    // function reads: refused, without failing the other functions' replay.
+    if function == Function::GitStatus && matches!(run, Run::Execute { .. }) {
+        report.ignored = Some(
+            "git-status actions cannot be executed by replay: the hosts' status tokens are read only by the deployed function (a replay without --execute prints the planned status)"
+                .to_owned(),
+        );
+        return report;
+    }
     let setup = match configs.get(function, run).await {
         Err(error) => {
             report.error = Some(error.clone());

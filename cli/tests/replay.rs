@@ -51,8 +51,9 @@ fn json_output_has_one_line_per_file_and_negative_samples_fail_by_name() {
                 .unwrap_or_else(|e| panic!("not one JSON object per line: {e}: {l}"))
         })
         .collect();
-    // One line per file and function: a failed mirror build reaches both
-    // build-report and repo-replicate, as EventBridge would deliver it.
+    // One line per file and function: a failed mirror build reaches
+    // build-report, repo-replicate and git-status (which reports only the
+    // runs git-webhook started), as EventBridge would deliver it.
     let mut per_file = std::collections::BTreeMap::<String, Vec<serde_json::Value>>::new();
     for line in &lines {
         per_file
@@ -67,7 +68,11 @@ fn json_output_has_one_line_per_file_and_negative_samples_fail_by_name() {
         .map(|(_, functions)| functions.clone());
     assert_eq!(
         mirror_failed,
-        Some(vec!["build-report".into(), "repo-replicate".into()])
+        Some(vec![
+            "build-report".into(),
+            "repo-replicate".into(),
+            "git-status".into()
+        ])
     );
     for (file, functions) in &per_file {
         let mut distinct = functions.clone();

@@ -46,7 +46,12 @@ async fn execute_against_moto_and_local_slack_delivers_each_message_once() {
             "delivery {delivery}: {stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        // The event reaches pipeline-alert, and git-status (refused by replay).
+        let line: serde_json::Value = stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|l| l["function"] == "pipeline-alert")
+            .unwrap_or_else(|| panic!("no pipeline-alert line: {stdout}"));
         let done: Vec<&str> = line["done"]
             .as_array()
             .unwrap()
@@ -73,4 +78,42 @@ async fn execute_against_moto_and_local_slack_delivers_each_message_once() {
         1,
         "one Slack message"
     );
+}
+
+#[tokio::test]
+async fn execute_refuses_git_status_actions_clearly() {
+    let config = moto_config().await;
+    let table = idempotency_table(&config).await;
+    let event = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/codebuild-build-succeeded-git.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .args([
+            "replay",
+            "--execute",
+            "--endpoint-url",
+            &moto_endpoint(),
+            "--format",
+            "json",
+        ])
+        .arg(&event)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("GIT_WEBHOOK_CONFIG_PARAM", "/signalbox/git-webhook")
+        .env("GIT_WEBHOOK_ROLE", "signalbox-GitWebhookRole-7Q8R9S0T1U2V")
+        .env("IDEMPOTENCY_TABLE", &table)
+        .output()
+        .expect("run signalbox");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|report| report["function"] == "git-status")
+        .unwrap_or_else(|| panic!("no git-status report: {stdout}"));
+    let refused = report["ignored"].as_str().unwrap_or_default();
+    assert!(
+        refused.contains("git-status actions cannot be executed by replay"),
+        "{report}"
+    );
+    assert_eq!(report["actions"], serde_json::json!([]), "{report}");
 }

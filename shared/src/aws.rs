@@ -282,6 +282,9 @@ pub async fn warm(
         Function::DeployNotify => vec![(Service::CodeDeploy, 2)],
         Function::RepoReplicate => vec![(Service::CodeBuild, 1)],
         Function::RepoGuard => vec![(Service::CodeCommit, 1)],
+        // The run's read and the status's claim; a run is an execution or a
+        // build, so neither CodeBuild nor CodePipeline is opened ahead.
+        Function::GitStatus => vec![(Service::DynamoDb, 1)],
         // The claim, the configuration, the deployment, an invoke check.
         Function::DeployGate => vec![
             (Service::DynamoDb, 1),
@@ -330,6 +333,9 @@ pub struct Aws {
     pub codedeploy: aws_sdk_codedeploy::Client,
     #[cfg(feature = "logs")]
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// git-status: host API tokens kept in Secrets Manager.
+    #[cfg(feature = "secretsmanager")]
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -351,6 +357,8 @@ impl Aws {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             #[cfg(feature = "logs")]
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            #[cfg(feature = "secretsmanager")]
+            secretsmanager: aws_sdk_secretsmanager::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),

@@ -440,6 +440,11 @@ pub struct PipelineExecutionChange {
     pub execution_trigger: Option<ExecutionTrigger>,
     #[serde(default)]
     pub start_time: Option<String>,
+    /// "The number of attempts or retries for a specific execution ID"
+    /// (CodePipeline User Guide, "Monitoring CodePipeline events"): 1.0, then
+    /// one more each time a failed stage is retried (the RESUMED event).
+    #[serde(default, deserialize_with = "loose::opt_f64")]
+    pub pipeline_execution_attempt: Option<f64>,
 }
 
 /// What started a pipeline execution.
@@ -512,7 +517,12 @@ mod tests {
             json!({"build-status": "IN_PROGRESS", "project-name": "p", "build-id": "arn:b"}),
         ))
         .unwrap();
-        assert_eq!(in_progress.detail, Detail::Other, "no function handles it");
+        // git-status reports a build's start: typed, though AWS sends no phases yet.
+        assert!(
+            matches!(in_progress.detail, Detail::Build(_)),
+            "{:?}",
+            in_progress.detail
+        );
         let event = Event::parse(&envelope(
             source::CODEBUILD,
             detail_type::BUILD,

@@ -200,6 +200,24 @@ impl Ledger {
         }
     }
 
+    /// Whether `key` is done (a consistent read; claims in progress are not).
+    pub async fn is_done(&self, key: &str) -> Result<bool, LedgerError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
+        Ok(item
+            .item()
+            .and_then(|i| i.get(STATUS))
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|s| s == "DONE"))
+    }
+
     /// Marks `key` done, if `owner` still holds its claim.
     pub async fn complete(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
         self.complete_with(key, owner, None).await

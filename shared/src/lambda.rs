@@ -29,6 +29,13 @@ pub async fn main(function: Function) -> Result<(), lambda_runtime::Error> {
             return Err(error);
         }
     };
+    // git-status posts through the git hosts, with the tokens its routes name.
+    #[cfg(feature = "git-status")]
+    if let FunctionConfig::GitStatus(status_config) = &config {
+        let effects =
+            crate::effects::commit_status::StatusEffects::start(status_config, effects).await;
+        return serve(config, aws, effects).await;
+    }
     serve(config, aws, effects).await
 }
 

@@ -66,6 +66,13 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         Action::PostSlack(_) => "slack".to_owned(),
         Action::StartMirror(a) => a.repository.clone(),
         Action::StartPipeline(a) => a.pipeline.clone(),
+        Action::SetCommitStatus(a) => format!(
+            "{}/{}@{}/{}",
+            a.provider,
+            a.project,
+            a.commit,
+            a.state.name()
+        ),
     };
     let kind = action.kind();
     let event_id = match action {
@@ -75,6 +82,9 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         | Action::PostSlack(SlackMessage {
             dedup_key: Some(k), ..
         }) => k.as_str(),
+        // One post per (run, state), whichever event (a redelivery, a late
+        // STARTED after SUCCEEDED) plans it.
+        Action::SetCommitStatus(a) => a.run.as_str(),
         _ => event_id,
     };
     let key = format!("{function}#{event_id}#{kind}#{target}");
@@ -108,6 +118,8 @@ pub enum Action {
     StartMirror(StartMirror),
     /// CodePipeline `StartPipelineExecution` (git-webhook).
     StartPipeline(StartPipeline),
+    /// A commit status on a git host (GitLab, GitHub, Bitbucket, Gitea, Forgejo).
+    SetCommitStatus(CommitStatus),
 }
 
 impl Action {
@@ -122,6 +134,7 @@ impl Action {
             Action::PostSlack(_) => "PostSlack",
             Action::StartMirror(_) => "StartMirror",
             Action::StartPipeline(_) => "StartPipeline",
+            Action::SetCommitStatus(_) => "SetCommitStatus",
         }
     }
 }
@@ -261,4 +274,86 @@ pub struct StartPipeline {
     pub source_revisions: Vec<SourceRevision>,
     /// CodePipeline's `clientRequestToken` (`[a-zA-Z0-9-]`, at most 128).
     pub client_request_token: String,
+}
+
+/// A run's state as the issue names it; each host has its own word for it
+/// (`effects::commit_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitState {
+    Pending,
+    Running,
+    Success,
+    Failed,
+    Canceled,
+}
+
+impl CommitState {
+    /// `pending`, `running`, `success`, `failed` or `canceled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommitState::Pending => "pending",
+            CommitState::Running => "running",
+            CommitState::Success => "success",
+            CommitState::Failed => "failed",
+            CommitState::Canceled => "canceled",
+        }
+    }
+}
+
+/// The run a commit status is of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommitRun {
+    Pipeline {
+        pipeline: String,
+        execution_id: String,
+    },
+    Build {
+        project: String,
+        build_id: String,
+    },
+}
+
+impl CommitState {
+    /// Whether the run is over (success, failed, canceled).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CommitState::Success | CommitState::Failed | CommitState::Canceled
+        )
+    }
+}
+
+/// The state of a run on the commit it built. The host's API token is not
+/// here: the executor holds it (read once per cold start), never a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitStatus {
+    pub provider: crate::git::Provider,
+    /// The host's API base URL (e.g. `https://gitlab.com/api/v4`).
+    pub api_url: String,
+    /// The project's full path on the host (`group/sub/project`, `owner/repo`).
+    pub project: String,
+    /// The full commit id.
+    pub commit: String,
+    pub state: CommitState,
+    /// The status's stable name (`signalbox/<pipeline or project>`): a later
+    /// state replaces the earlier one of the same context on the host.
+    pub context: String,
+    /// The execution's or build's page in the AWS console.
+    pub target_url: String,
+    /// One line, within every host's limit.
+    pub description: String,
+    /// The pipeline execution id and attempt (`<id>#attempt-<n>`), or the
+    /// build id: with the state, the action's key.
+    pub run: String,
+    /// The run, to read again after a running or pending post (a result
+    /// posted meanwhile by another invocation is posted again after it).
+    pub source: CommitRun,
+    /// The short branch, or the tag when there is no branch: GitLab's `ref`
+    /// (GitLab docs, "Commits API: Set the pipeline status of a commit":
+    /// "the ref (branch or tag) to which the status refers"), without which
+    /// GitLab picks a ref itself and may answer 404 "References for commit"
+    /// for a commit only a tag points at. The other hosts have no such field.
+    pub git_ref: Option<String>,
 }

@@ -23,6 +23,8 @@ pub enum Function {
     DeployGate,
     /// Invoked by git hosts' webhooks through its Function URL, never by an EventBridge rule.
     GitWebhook,
+    /// The state of a run git-webhook started, back to the commit on its git host.
+    GitStatus,
 }
 
 impl Function {
@@ -36,6 +38,7 @@ impl Function {
         Function::RepoGuard,
         Function::DeployGate,
         Function::GitWebhook,
+        Function::GitStatus,
     ];
 
     /// The function's name: its folder under `functions/` and its binary.
@@ -49,6 +52,7 @@ impl Function {
             Function::RepoGuard => "repo-guard",
             Function::DeployGate => "deploy-gate",
             Function::GitWebhook => "git-webhook",
+            Function::GitStatus => "git-status",
         }
     }
 
@@ -64,6 +68,7 @@ impl Function {
             Function::RepoGuard => cfg!(feature = "repo-guard"),
             Function::DeployGate => cfg!(feature = "deploy-gate"),
             Function::GitWebhook => cfg!(feature = "git-webhook"),
+            Function::GitStatus => cfg!(feature = "git-status"),
         }
     }
 
@@ -91,6 +96,29 @@ pub struct Rule {
 
 /// The finished states of a CodeBuild build.
 pub const BUILD_FINISHED: &[&str] = &["SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT"];
+
+/// The execution states git-status reports on the commit (STOPPING is not
+/// one: the execution is reported once it has stopped). The states are those of
+/// the CodePipeline user guide's "Pipeline execution state change events".
+pub const GIT_STATUS_EXECUTION_STATES: &[&str] = &[
+    "STARTED",
+    "RESUMED",
+    "SUCCEEDED",
+    "FAILED",
+    "STOPPED",
+    "SUPERSEDED",
+    "CANCELED",
+];
+
+/// The build states git-status reports on the commit: the start and every end.
+pub const GIT_STATUS_BUILD_STATES: &[&str] = &[
+    "IN_PROGRESS",
+    "SUCCEEDED",
+    "FAILED",
+    "STOPPED",
+    "TIMED_OUT",
+    "FAULT",
+];
 
 /// The states of a mirror build that repo-replicate starts again. STOPPED is
 /// not among them: only a person stops a mirror build, and means it.
@@ -191,6 +219,20 @@ pub const RULES: &[Rule] = &[
             ("build-status", MIRROR_RETRIED),
             ("project-name", &[THE_MIRROR_PROJECT]),
         ],
+    },
+    // git-status: the runs git-webhook started, through rules of their own
+    // (the execution's or build's variables say whether it is one of them).
+    Rule {
+        function: Function::GitStatus,
+        source: source::CODEPIPELINE,
+        detail_type: detail_type::PIPELINE_EXECUTION,
+        detail: &[("state", GIT_STATUS_EXECUTION_STATES)],
+    },
+    Rule {
+        function: Function::GitStatus,
+        source: source::CODEBUILD,
+        detail_type: detail_type::BUILD,
+        detail: &[("build-status", GIT_STATUS_BUILD_STATES)],
     },
     // The daily reconciliation: the template's Schedule event, not a pattern.
     Rule {
@@ -417,20 +459,45 @@ mod tests {
     }
 
     #[test]
-    fn a_succeeded_pipeline_is_ignored_with_the_reason() {
+    fn a_stopping_pipeline_is_ignored_with_the_reason() {
         let e = event(
             source::CODEPIPELINE,
             detail_type::PIPELINE_EXECUTION,
-            json!({"pipeline": "p", "execution-id": "x", "state": "SUCCEEDED"}),
+            json!({"pipeline": "p", "execution-id": "x", "state": "STOPPING"}),
         );
         assert_eq!(
             route(&e),
             Route::Ignore(
                 "pipeline-alert handles CodePipeline Pipeline Execution State Change only with \
-                 detail.state in [FAILED, STOPPED, SUPERSEDED]; this one has SUCCEEDED"
+                 detail.state in [FAILED, STOPPED, SUPERSEDED]; this one has STOPPING"
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn every_run_state_reaches_git_status() {
+        let succeeded = event(
+            source::CODEPIPELINE,
+            detail_type::PIPELINE_EXECUTION,
+            json!({"pipeline": "p", "execution-id": "x", "state": "SUCCEEDED"}),
+        );
+        assert_eq!(functions(&succeeded), [Function::GitStatus]);
+        let failed = event(
+            source::CODEPIPELINE,
+            detail_type::PIPELINE_EXECUTION,
+            json!({"pipeline": "p", "execution-id": "x", "state": "FAILED"}),
+        );
+        assert_eq!(
+            functions(&failed),
+            [Function::PipelineAlert, Function::GitStatus]
+        );
+        let started = event(
+            source::CODEBUILD,
+            detail_type::BUILD,
+            json!({"build-status": "IN_PROGRESS", "project-name": "p", "build-id": "b"}),
+        );
+        assert_eq!(functions(&started), [Function::GitStatus]);
     }
 
     #[test]
@@ -454,7 +521,11 @@ mod tests {
         );
         assert_eq!(
             functions(&e),
-            [Function::BuildReport, Function::RepoReplicate]
+            [
+                Function::BuildReport,
+                Function::RepoReplicate,
+                Function::GitStatus
+            ]
         );
         assert_eq!(route(&e), Route::Handle(Function::BuildReport));
         let stopped = event(
@@ -463,7 +534,10 @@ mod tests {
             json!({"build-status": "STOPPED", "project-name": "signalbox-mirror",
                    "build-id": "b"}),
         );
-        assert_eq!(functions(&stopped), [Function::BuildReport]);
+        assert_eq!(
+            functions(&stopped),
+            [Function::BuildReport, Function::GitStatus]
+        );
         let schedule = event(source::EVENTS, detail_type::SCHEDULED, json!({}));
         assert_eq!(functions(&schedule), [Function::RepoReplicate]);
     }

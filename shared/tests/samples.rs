@@ -17,7 +17,8 @@ fn expected(file: &str) -> Option<Function> {
         ("codecommit-reference-", Some(Function::RepoReplicate)),
         ("codecommit-tag-", Some(Function::RepoReplicate)),
         ("codecommit-", None),
-        ("codebuild-build-in-progress", None),
+        // A build's start is git-status's alone (it reports every run's state).
+        ("codebuild-build-in-progress", Some(Function::GitStatus)),
         ("codebuild-phase", None),
         ("codebuild-build-", Some(Function::BuildReport)),
         // `route` names the first rule's function; repo-replicate's rule
@@ -36,6 +37,9 @@ fn expected(file: &str) -> Option<Function> {
             "codepipeline-execution-superseded",
             Some(Function::PipelineAlert),
         ),
+        // Every other execution state but STOPPING: git-status's.
+        ("codepipeline-execution-stopping", None),
+        ("codepipeline-execution-", Some(Function::GitStatus)),
         ("codepipeline-", None),
         (
             "codedeploy-deployment-success",
@@ -112,14 +116,6 @@ fn ignored_kinds_whose_detail_does_not_fit_the_typed_struct_are_ignored_with_a_r
             ),
         ),
         (
-            "an IN_PROGRESS build without a project name",
-            envelope(
-                "aws.codebuild",
-                "CodeBuild Build State Change",
-                json!({"build-status": "IN_PROGRESS", "build-id": {"arn": "x"}}),
-            ),
-        ),
-        (
             "a stage event without its stage",
             envelope(
                 "aws.codepipeline",
@@ -136,11 +132,11 @@ fn ignored_kinds_whose_detail_does_not_fit_the_typed_struct_are_ignored_with_a_r
             ),
         ),
         (
-            "a pipeline STARTED event without an execution id",
+            "a pipeline STOPPING event without an execution id",
             envelope(
                 "aws.codepipeline",
                 "CodePipeline Pipeline Execution State Change",
-                json!({"pipeline": "p", "state": "STARTED", "version": [1]}),
+                json!({"pipeline": "p", "state": "STOPPING", "version": [1]}),
             ),
         ),
         (
@@ -209,6 +205,28 @@ fn a_handled_kind_still_fails_naming_its_field() {
             .to_string()
             .starts_with("detail.build-status: "),
         "a filtered field of the wrong type is named"
+    );
+    // Handled since git-status reports every run's state.
+    let value = envelope(
+        "aws.codebuild",
+        "CodeBuild Build State Change",
+        json!({"build-status": "IN_PROGRESS", "build-id": {"arn": "x"}}),
+    );
+    assert!(
+        Event::parse(&value)
+            .unwrap_err()
+            .to_string()
+            .starts_with("detail.build-id: "),
+        "an IN_PROGRESS build's odd field is named"
+    );
+    let value = envelope(
+        "aws.codepipeline",
+        "CodePipeline Pipeline Execution State Change",
+        json!({"pipeline": "p", "state": "STARTED", "version": 1}),
+    );
+    assert_eq!(
+        Event::parse(&value).unwrap_err().to_string(),
+        "detail.execution-id: missing"
     );
 }
 

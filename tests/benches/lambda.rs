@@ -239,6 +239,8 @@ fn bench_event(function: Function) -> serde_json::Value {
         // CodeDeploy's hook payload, not an EventBridge event: the claim, the
         // configuration, the deployment and its hook, one invoke of the
         // target version, the status, the mark. A passing gate sends no notice.
+        // A build git-webhook started: BatchGetBuilds, the routes, one claimed status.
+        Function::GitStatus => "codebuild-build-succeeded-git.json",
         Function::DeployGate => {
             return serde_json::json!({
                 "DeploymentId": standin::GATE_DEPLOYMENT,
@@ -255,7 +257,7 @@ fn bench_event(function: Function) -> serde_json::Value {
 
 /// Every function's configuration: both channels on (the webhook URL read
 /// from the stand-in's SSM at start-up), the ledger on.
-const FUNCTION_ENV: [(&str, &str); 12] = [
+const FUNCTION_ENV: [(&str, &str); 13] = [
     (
         "ALERT_TOPIC_ARN",
         "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
@@ -282,6 +284,7 @@ const FUNCTION_ENV: [(&str, &str); 12] = [
         "GIT_WEBHOOK_CONFIG_PARAM",
         standin::GIT_WEBHOOK_CONFIG_PARAMETER,
     ),
+    ("GIT_WEBHOOK_ROLE", standin::GIT_WEBHOOK_ROLE),
 ];
 
 const SLACK_HTTP_OVERRIDE: &str = "SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK";

@@ -380,16 +380,24 @@ pub const GATE_DEPLOYMENT: &str = "d-GATEBENCH1";
 const GATE_TARGET_VERSION: &str = "42";
 pub const GATE_CONFIG_PARAMETER: &str = "/signalbox/gate-config";
 
-/// git-webhook's routes parameter: one GitHub project whose pushes to main
-/// start one pipeline, verified with [`GIT_WEBHOOK_SECRET`] (inline).
+/// git-webhook's routes parameter, which git-status reads too: one GitHub
+/// project whose pushes to main start one pipeline, verified with
+/// [`GIT_WEBHOOK_SECRET`] (inline); one GitLab project whose status API is
+/// this stand-in (Slack's host, under `/api/v4`), its token a parameter.
 pub const GIT_WEBHOOK_CONFIG_PARAMETER: &str = "/signalbox/git-webhook";
 const GIT_WEBHOOK_SECRET: &str = "bench-webhook-secret";
 const GIT_WEBHOOK_PIPELINE: &str = "web-pipeline";
 
-fn git_webhook_routes() -> String {
-    json!({"routes": [{"provider": "github", "project": "acme/web",
-        "secrets": [{"value": GIT_WEBHOOK_SECRET}],
-        "targets": [{"pipeline": GIT_WEBHOOK_PIPELINE, "on": ["push"], "branches": ["main"]}]}]})
+fn git_webhook_routes(slack_url: &str) -> String {
+    let api = format!("{}/api/v4", slack_url.trim_end_matches(SLACK_PATH));
+    json!({"routes": [
+        {"provider": "github", "project": "acme/web",
+         "secrets": [{"value": GIT_WEBHOOK_SECRET}],
+         "targets": [{"pipeline": GIT_WEBHOOK_PIPELINE, "on": ["push"], "branches": ["main"]}]},
+        {"provider": "gitlab", "project": "acme/payments", "api_url": api,
+         "status_token": {"parameter": "/signalbox/git-status-token"},
+         "secrets": [{"value": GIT_WEBHOOK_SECRET}],
+         "targets": [{"build": "payments-check", "on": ["merge_request"]}]}]})
     .to_string()
 }
 
@@ -419,6 +427,8 @@ pub fn git_webhook_request() -> Value {
         "isBase64Encoded": true,
     })
 }
+/// git-webhook's role, which started the builds BatchGetBuilds describes.
+pub const GIT_WEBHOOK_ROLE: &str = "signalbox-GitWebhookRole-7Q8R9S0T1U2V";
 
 /// The gate's checks: one invoke of the target version before traffic
 /// shifts, expecting `statusCode` 200.
@@ -443,6 +453,10 @@ fn answer(
         return Some((404, "text/plain", String::new()));
     }
     if service == Service::Slack {
+        // git-status's commit status, on the GitLab route's API.
+        if request.method == "POST" && request.path.starts_with("/api/v4/projects/") {
+            return Some((201, "application/json", r#"{"id":1}"#.to_owned()));
+        }
         return (request.method == "POST" && request.path == SLACK_PATH)
             .then(|| (200, "text/plain", "ok".to_owned()));
     }
@@ -465,7 +479,7 @@ fn answer(
                 JSON_1_1,
                 json!({"Parameter": {
                     "Name": GIT_WEBHOOK_CONFIG_PARAMETER, "Type": "String",
-                    "Value": git_webhook_routes(), "Version": 1, "DataType": "text",
+                    "Value": git_webhook_routes(slack_url), "Version": 1, "DataType": "text",
                     "ARN": format!("arn:aws:ssm:us-east-1:123456789012:parameter{GIT_WEBHOOK_CONFIG_PARAMETER}"),
                 }}),
             )
@@ -549,6 +563,17 @@ fn answer(
                 "buildNumber": 7, "buildStatus": "FAILED", "projectName": "myProject",
                 "startTime": now, "endTime": now + 60.0, "buildComplete": true,
                 "logs": {"groupName": "/aws/codebuild/myProject", "streamName": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"},
+                // As git-webhook starts a build: git-status reads these.
+                "initiator": format!("{GIT_WEBHOOK_ROLE}/signalbox-GitWebhookFunction"),
+                "environment": {
+                    "type": "ARM_CONTAINER", "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+                    "computeType": "BUILD_GENERAL1_SMALL",
+                    "environmentVariables": [
+                        {"name": "SIGNALBOX_GIT_PROVIDER", "value": "gitlab", "type": "PLAINTEXT"},
+                        {"name": "SIGNALBOX_GIT_PROJECT", "value": "acme/payments", "type": "PLAINTEXT"},
+                        {"name": "SIGNALBOX_GIT_COMMIT", "value": SOURCE_COMMIT, "type": "PLAINTEXT"},
+                    ],
+                },
             }], "buildsNotFound": []}),
         ),
         (Service::Logs, "GetLogEvents") => {

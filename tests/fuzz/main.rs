@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use signalbox::config::{EnvReader, Mode};
 use signalbox::event::Event;
 use signalbox::flows::{
-    FunctionConfig, build_report, deploy_notify, pipeline_alert, pr_check, repo_guard,
+    FunctionConfig, build_report, deploy_notify, git_status, pipeline_alert, pr_check, repo_guard,
     repo_replicate,
 };
 use signalbox::lookup::{LookupError, Offline};
@@ -187,6 +187,8 @@ fn configs() -> Vec<FunctionConfig> {
         ("AWS_REGION", "us-east-1"),
         ("GATE_CONFIG_PARAM", "/signalbox/deploy-gate"),
         ("GIT_WEBHOOK_CONFIG_PARAM", "/signalbox/git-webhook"),
+        // The git samples' role, so their runs reach the status path.
+        ("GIT_WEBHOOK_ROLE", "signalbox-GitWebhookRole-7Q8R9S0T1U2V"),
     ];
     Function::ALL
         .into_iter()
@@ -600,6 +602,99 @@ impl pipeline_alert::Lookup for Hostile {
             return Err(self.failed(&mut rng));
         }
         Ok(Self::lines(&mut rng, lines))
+    }
+}
+
+impl git_status::Lookup for Hostile {
+    async fn pipeline_execution(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<git_status::RunFacts, LookupError> {
+        let mut rng = self.rng(13);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        let status = ["InProgress", "Succeeded", "Failed", "Stopping", "Cancelled"];
+        Ok(Self::run(&mut rng, &status, || {
+            git_status::StartedBy::Trigger {
+                kind: "StartPipelineExecution".into(),
+                detail:
+                    "arn:aws:sts::123456789012:assumed-role/signalbox-GitWebhookRole-7Q8R9S0T1U2V/x"
+                        .into(),
+            }
+        }))
+    }
+
+    async fn build(&self, _: &str) -> Result<git_status::RunFacts, LookupError> {
+        let mut rng = self.rng(14);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        let status = ["IN_PROGRESS", "SUCCEEDED", "FAILED", "STOPPED", "FAULT"];
+        Ok(Self::run(&mut rng, &status, || {
+            git_status::StartedBy::Initiator("signalbox-GitWebhookRole-7Q8R9S0T1U2V/x".into())
+        }))
+    }
+
+    async fn routes(&self, _: &str) -> Result<String, LookupError> {
+        let mut rng = self.rng(15);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(if rng.bool() {
+            hostile_text(&mut rng)
+        } else {
+            format!(
+                "routes:\n  - provider: gitlab\n    project: {:?}\n    status_token: {{ value: t }}\n",
+                hostile_text(&mut rng)
+            )
+        })
+    }
+}
+
+impl Hostile {
+    /// A run in one of `statuses` (or hostile text), with variables that are
+    /// sometimes valid and sometimes hostile.
+    fn run(
+        rng: &mut fastrand::Rng,
+        statuses: &[&str],
+        trusted: impl FnOnce() -> git_status::StartedBy,
+    ) -> git_status::RunFacts {
+        use signalbox::git::vars;
+        let mut value = |valid: &str| {
+            if rng.bool() {
+                valid.to_owned()
+            } else {
+                hostile_text(rng)
+            }
+        };
+        let variables = [
+            (vars::PROVIDER, value("gitlab")),
+            (vars::PROJECT, value("acme/payments")),
+            (
+                vars::COMMIT,
+                value("8d1f0c7b6a5e4d3c2b1a09f8e7d6c5b4a3928170"),
+            ),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v))
+        .collect();
+        let status = if rng.u8(..4) == 0 {
+            hostile_text(rng)
+        } else {
+            statuses[rng.usize(..statuses.len())].to_owned()
+        };
+        git_status::RunFacts {
+            status,
+            phase: rng.bool().then(|| hostile_text(rng)),
+            variables,
+            started_by: if rng.bool() {
+                trusted()
+            } else {
+                git_status::StartedBy::Initiator(hostile_text(rng))
+            },
+        }
     }
 }
 

@@ -6,6 +6,8 @@ pub mod codebuild;
 mod codecommit;
 #[cfg(feature = "codepipeline")]
 mod codepipeline;
+#[cfg(feature = "git-status")]
+pub mod commit_status;
 #[cfg(feature = "deploy-gate")]
 pub mod deploy_gate;
 pub mod slack;
@@ -354,7 +356,7 @@ impl AwsEffects {
     /// (the write is tried again within the deadline first). What remains
     /// (docs/operations.md): an invocation killed between the record and the
     /// channel's answer loses that message rather than sending it twice.
-    async fn once(
+    pub(crate) async fn once(
         &self,
         key: &str,
         action: &Action,

@@ -5,6 +5,7 @@ pub mod build_report;
 pub mod deploy_gate;
 pub mod deploy_notify;
 pub mod git_webhook;
+pub mod git_status;
 pub mod pipeline_alert;
 pub mod pr_check;
 pub mod repo_guard;
@@ -50,6 +51,7 @@ pub enum FunctionConfig {
     RepoGuard(repo_guard::Config),
     DeployGate(deploy_gate::Config),
     GitWebhook(git_webhook::Config),
+    GitStatus(git_status::Config),
 }
 
 impl FunctionConfig {
@@ -70,6 +72,7 @@ impl FunctionConfig {
             Function::RepoGuard => FunctionConfig::RepoGuard(repo_guard::Config::read(env)),
             Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Config::read(env)),
             Function::GitWebhook => FunctionConfig::GitWebhook(git_webhook::Config::read(env)),
+            Function::GitStatus => FunctionConfig::GitStatus(git_status::Config::read(env)),
         }
     }
 
@@ -96,6 +99,7 @@ impl FunctionConfig {
             FunctionConfig::RepoGuard(_) => Function::RepoGuard,
             FunctionConfig::DeployGate(_) => Function::DeployGate,
             FunctionConfig::GitWebhook(_) => Function::GitWebhook,
+            FunctionConfig::GitStatus(_) => Function::GitStatus,
         }
     }
 }
@@ -112,6 +116,7 @@ pub trait Lookups:
     + reads::DeployNotify
     + reads::RepoReplicate
     + reads::RepoGuard
+    + reads::GitStatus
     + Sync
 {
 }
@@ -123,6 +128,7 @@ impl<T> Lookups for T where
         + reads::DeployNotify
         + reads::RepoReplicate
         + reads::RepoGuard
+        + reads::GitStatus
         + Sync
 {
 }
@@ -148,6 +154,7 @@ mod reads {
     reads!(DeployNotify, "deploy-notify", deploy_notify);
     reads!(RepoReplicate, "repo-replicate", repo_replicate);
     reads!(RepoGuard, "repo-guard", repo_guard);
+    reads!(GitStatus, "git-status", git_status);
 }
 
 /// Looks up what the configured function needs and plans what it does with `event`.
@@ -169,6 +176,8 @@ pub async fn plan<L: Lookups>(
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
         #[cfg(feature = "repo-guard")]
         FunctionConfig::RepoGuard(c) => repo_guard::plan(event, c, lookup).await,
+        #[cfg(feature = "git-status")]
+        FunctionConfig::GitStatus(c) => git_status::plan(event, c, lookup).await,
         // No rule routes an event to deploy-gate (CodeDeploy invokes it with a
         // hook payload, handled by `crate::gate`), so this is never reached.
         FunctionConfig::DeployGate(_) => Err(PlanError::Field {

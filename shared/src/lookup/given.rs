@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{LookupError, Offline};
 use crate::flows::build_report::{self, PrBuildInfo};
 use crate::flows::pr_check::{self, PrBuild, PullRequestFacts, PullRequests};
-use crate::flows::{deploy_notify, pipeline_alert, repo_guard, repo_replicate};
+use crate::flows::{deploy_notify, git_status, pipeline_alert, repo_guard, repo_replicate};
 
 /// The facts file: every section optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -175,6 +175,25 @@ impl deploy_notify::Lookup for Given {
         cap: usize,
     ) -> Result<deploy_notify::FailedTargets, LookupError> {
         Offline.failed_targets(deployment_id, cap).await
+    }
+}
+
+/// git-status: nothing given; its runs are not looked up in a replay.
+impl git_status::Lookup for Given {
+    async fn pipeline_execution(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<git_status::RunFacts, LookupError> {
+        Offline.pipeline_execution(pipeline, execution_id).await
+    }
+
+    async fn build(&self, build_id: &str) -> Result<git_status::RunFacts, LookupError> {
+        Offline.build(build_id).await
+    }
+
+    async fn routes(&self, parameter: &str) -> Result<String, LookupError> {
+        Offline.routes(parameter).await
     }
 }
 

@@ -13,6 +13,8 @@ pub mod deploy_gate;
 mod deploy_notify;
 #[cfg(feature = "git-webhook")]
 mod git_webhook;
+#[cfg(feature = "git-status")]
+mod git_status;
 pub mod given;
 #[cfg(feature = "pipeline-alert")]
 mod pipeline_alert;
