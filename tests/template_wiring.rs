@@ -114,6 +114,11 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codepipeline:StartPipelineExecution",
             "codebuild:StartBuild",
             "ssm:GetParameter",
+            "secretsmanager:GetSecretValue",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
         // The run read again, the routes and tokens, the ledger; no SNS.
         Function::GitStatus => &[
             "codepipeline:GetPipelineExecution",

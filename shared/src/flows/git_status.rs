@@ -10,8 +10,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use serde::Deserialize;
-
 use crate::config::EnvReader;
 use crate::git::{Provider, SecretSource};
 use crate::lookup::LookupError;
@@ -280,12 +278,10 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         return Ok(plan);
     }
     let routes = match lookup.routes(&config.routes_parameter).await {
-        Ok(text) => Some(
-            parse_routes(&text).map_err(|problem| PlanError::Field {
-                field: format!("{} (GIT_WEBHOOK_CONFIG_PARAM)", config.routes_parameter),
-                problem,
-            })?,
-        ),
+        Ok(text) => Some(parse_routes(&text).map_err(|problem| PlanError::Field {
+            field: format!("{} (GIT_WEBHOOK_CONFIG_PARAM)", config.routes_parameter),
+            problem,
+        })?),
         Err(LookupError::Offline) => None,
         Err(error @ LookupError::Failed { .. }) => return Err(PlanError::Lookup(error)),
     };

@@ -4,8 +4,8 @@
 pub mod build_report;
 pub mod deploy_gate;
 pub mod deploy_notify;
-pub mod git_webhook;
 pub mod git_status;
+pub mod git_webhook;
 pub mod pipeline_alert;
 pub mod pr_check;
 pub mod repo_guard;

@@ -11,10 +11,10 @@ mod build_report;
 pub mod deploy_gate;
 #[cfg(feature = "deploy-notify")]
 mod deploy_notify;
-#[cfg(feature = "git-webhook")]
-mod git_webhook;
 #[cfg(feature = "git-status")]
 mod git_status;
+#[cfg(feature = "git-webhook")]
+mod git_webhook;
 pub mod given;
 #[cfg(feature = "pipeline-alert")]
 mod pipeline_alert;
