@@ -405,6 +405,19 @@ async fn the_same_delivery_sent_twice_starts_one_execution() {
 }
 
 #[tokio::test]
+async fn a_github_project_path_in_another_case_finds_its_route() {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"Acme/Web\"");
+    assert!(body.contains("Acme/Web"));
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &unique("delivery")))
+        .await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
+#[tokio::test]
 async fn skip_ci_a_branch_deletion_and_a_bot_push_start_nothing() {
     let peers = peers().await;
     let cases = [
@@ -628,12 +641,33 @@ async fn tampered_wrong_secret_missing_header_stale_and_another_routes_secret_ge
         ("missing header", missing),
         ("stale timestamp", stale),
         ("another route's secret", docs_secret),
-        ("another route's secret, unrouted project", other_route),
     ] {
         let (answer, calls) = refused(&request, now()).await;
         assert_eq!(answer.status, 401, "{name}: {answer:?}");
         assert_eq!(calls, 0, "{name}: no AWS call for a refused request");
     }
+    // Verified with a configured secret, but for a project with no route
+    // (an organisation or group webhook): 200 ignored, so the host does not
+    // disable the hook; still no AWS call.
+    let (answer, calls) = refused(&other_route, now()).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, "ignored: no route for acme/web", "{answer:?}");
+    assert_eq!(calls, 0, "no AWS call for an unrouted project");
+    // Unverifiable and for an unknown project: still 401.
+    let unknown = function_url(
+        &[
+            ("x-gitea-event", "push".into()),
+            ("x-gitea-delivery", "d-7".into()),
+            (
+                "x-gitea-signature",
+                sign_hex("not-a-secret", gitea_body.as_bytes()),
+            ),
+        ],
+        &gitea_body,
+    );
+    let (answer, calls) = refused(&unknown, now()).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(calls, 0);
     // The same signing token, fresh, is accepted (up to the AWS calls).
     let fresh = now();
     let fresh_request = function_url(

@@ -301,14 +301,21 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         Hook::Changes(events) => events,
     };
     let project = events[0].project.clone();
-    let route_index = routes
-        .config
-        .routes
-        .iter()
-        .position(|r| r.provider == provider && r.project == project);
-    let route_index = match route_index {
+    // No route for the project: the request verified with a secret of
+    // another route of this host (an organisation or group webhook sends
+    // every project's events), so it is ours but not for us: 200, or GitLab
+    // disables the hook after four failures in a row ("Auto-disabled
+    // webhooks", https://docs.gitlab.com/ee/user/project/integrations/webhooks.html#failing-webhooks).
+    // A route exists but none of its secrets verified: 401. A request no
+    // configured secret verifies was already refused above (401), whatever
+    // its project: an unknown sender learns nothing about the routes.
+    let route_index = match routes.config.route_index(provider, &project) {
+        None => {
+            info!(%provider, %project, "verified, but no route for the project: ignored");
+            return Answer::text(200, format!("ignored: no route for {project}"));
+        }
         Some(i) if verified.contains(&i) => i,
-        _ => {
+        Some(_) => {
             let other = verified
                 .iter()
                 .map(|i| format!("routes[{i}] {}", routes.config.routes[*i].project))

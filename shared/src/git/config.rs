@@ -340,9 +340,24 @@ impl RoutesConfig {
 
     /// The route of `project` on `provider`, if there is one.
     pub fn route(&self, provider: Provider, project: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|r| r.provider == provider && r.project == project)
+        self.route_index(provider, project).map(|i| &self.routes[i])
+    }
+
+    /// The index of the route of `project` on `provider`, if there is one.
+    /// GitHub and Bitbucket paths compare case-insensitively: both hosts
+    /// resolve a repository whatever the case of its owner and name (GitHub
+    /// redirects `Acme/Web` to `acme/web`; Bitbucket slugs are lowercase), so
+    /// a payload may spell the path otherwise than the route.
+    pub fn route_index(&self, provider: Provider, project: &str) -> Option<usize> {
+        let fold = matches!(provider, Provider::Github | Provider::Bitbucket);
+        self.routes.iter().position(|r| {
+            r.provider == provider
+                && if fold {
+                    r.project.eq_ignore_ascii_case(project)
+                } else {
+                    r.project == project
+                }
+        })
     }
 
     /// Where git-status reports the state of a run started for `project` on
