@@ -14,7 +14,7 @@ use signalbox::git::config::RoutesConfig;
 use signalbox::git::verify::{sign_hex, sign_standard};
 use signalbox::idempotency::Ledger;
 use signalbox::invocation::Invocation;
-use signalbox::webhook::{Answer, Routes, answer, answer_at};
+use signalbox::webhook::{Answer, Routes, answer, answer_at, delivery_claim};
 use signalbox_tests::{idempotency_table, moto_config, moto_endpoint, unique};
 use wiremock::MockServer;
 
@@ -415,6 +415,52 @@ async fn a_github_project_path_in_another_case_finds_its_route() {
         .await;
     assert_eq!(answer.status, 202, "{answer:?}");
     assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_redelivery_that_finds_the_delivery_in_progress_waits_then_answers_503_or_already_started()
+ {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA);
+
+    // A first attempt holds the claim and never finishes (it crashed): 503,
+    // so the host redelivers once the claim expires; nothing started.
+    let delivery = unique("delivery");
+    let key = delivery_claim(signalbox::git::Provider::Github, &delivery);
+    let signalbox::idempotency::Claim::Claimed(_) = peers.ledger.claim(&key).await.unwrap() else {
+        panic!("claimed");
+    };
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &delivery))
+        .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 0);
+
+    // A first attempt that finishes while the redelivery waits: 200.
+    let delivery = unique("delivery");
+    let key = delivery_claim(signalbox::git::Provider::Github, &delivery);
+    let signalbox::idempotency::Claim::Claimed(owner) = peers.ledger.claim(&key).await.unwrap()
+    else {
+        panic!("claimed");
+    };
+    let ledger = peers.ledger.clone();
+    let first = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        ledger
+            .complete_with(&key, &owner, Some("execution-of-the-first-attempt"))
+            .await
+            .unwrap();
+    });
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &delivery))
+        .await;
+    first.await.unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.body, "already started execution-of-the-first-attempt",
+        "{answer:?}"
+    );
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 0);
 }
 
 #[tokio::test]

@@ -213,6 +213,32 @@ fn refused(refusal: &Refusal) -> Answer {
     }
 }
 
+/// How long a delivery found claimed by another attempt is watched for that
+/// attempt to finish, before answering 503.
+pub const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Claims `key`; while another invocation holds it, tries again every half
+/// second for up to `wait`: its attempt may finish (done: AlreadyDone) or
+/// fail and release the claim (then ours). Still held: InProgress.
+async fn claim_waiting(
+    ledger: &Ledger,
+    key: &str,
+    wait: std::time::Duration,
+) -> Result<Claim, LedgerError> {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        match ledger.claim(key).await {
+            Err(LedgerError::InProgress(k)) if tokio::time::Instant::now() >= until => {
+                return Err(LedgerError::InProgress(k));
+            }
+            Err(LedgerError::InProgress(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Answers one Function URL request; see the module's documentation.
 /// `ledger` is None only in a dry run (replay): then nothing is claimed.
 pub async fn answer<L: Lookup + Sync, E: Effects + Sync>(
@@ -359,7 +385,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     let claim_key = delivery_claim(provider, &delivery);
     let owner = match ledger {
         None => None,
-        Some(ledger) => match ledger.claim(&claim_key).await {
+        Some(ledger) => match claim_waiting(ledger, &claim_key, IN_PROGRESS_WAIT).await {
             Ok(Claim::Claimed(owner)) => Some(owner),
             Ok(Claim::AlreadyDone) => {
                 let started = ledger
@@ -372,10 +398,13 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
                 return Answer::text(200, format!("already started {started}"));
             }
             Err(LedgerError::InProgress(_)) => {
-                info!(%provider, %delivery, "another invocation is starting this delivery");
-                return Answer::json(
-                    202,
-                    json!({"delivery": delivery, "in_progress": "another invocation is starting this delivery"}),
+                // Still claimed after the wait: the other attempt may have
+                // crashed (its claim expires after the lease). 503 so the
+                // host redelivers later, never a 2xx that would lose it.
+                warn!(%provider, %delivery, "another invocation holds this delivery's claim: answered 503 so the host redelivers");
+                return Answer::text(
+                    503,
+                    "another attempt is starting this delivery: redeliver later",
                 );
             }
             Err(problem) => {
