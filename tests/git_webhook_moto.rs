@@ -14,7 +14,7 @@ use signalbox::git::config::RoutesConfig;
 use signalbox::git::verify::{sign_hex, sign_standard};
 use signalbox::idempotency::Ledger;
 use signalbox::invocation::Invocation;
-use signalbox::webhook::{Answer, Routes, answer, answer_at, delivery_claim};
+use signalbox::webhook::{Answer, Routes, answer, answer_at, claim_event_id};
 use signalbox_tests::{idempotency_table, moto_config, moto_endpoint, unique};
 use wiremock::MockServer;
 
@@ -53,6 +53,12 @@ routes:
     secrets: [{{ value: "gitea-secret" }}]
     targets: [{{ pipeline: {web} }}]
   - provider: github
+    project: acme/app
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    targets:
+      - pipeline: {web}
+      - build: {late}
+  - provider: github
     project: acme/docs
     secrets: [{{ value: "docs-secret" }}]
     targets: [{{ pipeline: {web} }}]
@@ -60,7 +66,8 @@ routes:
         web = n.web,
         payments = n.payments,
         check = n.check,
-        release = n.release
+        release = n.release,
+        late = n.late
     )
 }
 
@@ -69,6 +76,8 @@ struct Names {
     payments: String,
     check: String,
     release: String,
+    /// A build project created only after a first delivery failed on it.
+    late: String,
 }
 
 fn names() -> Names {
@@ -77,6 +86,7 @@ fn names() -> Names {
         payments: unique("payments"),
         check: unique("payments-check"),
         release: unique("payments-release"),
+        late: unique("late-check"),
     }
 }
 
@@ -281,16 +291,10 @@ async fn create_pipeline(config: &aws_config::SdkConfig, role: &str, name: &str)
         .expect("create_pipeline");
 }
 
-async fn peers() -> Peers {
-    let config = moto_config().await;
-    let names = names();
-    let role = pipeline_role().await;
-    for pipeline in [&names.web, &names.payments, &names.release] {
-        create_pipeline(&config, &role, pipeline).await;
-    }
-    aws_sdk_codebuild::Client::new(&config)
+async fn create_build_project(config: &aws_config::SdkConfig, name: &str) {
+    aws_sdk_codebuild::Client::new(config)
         .create_project()
-        .name(&names.check)
+        .name(name)
         .source(
             aws_sdk_codebuild::types::ProjectSource::builder()
                 .r#type(aws_sdk_codebuild::types::SourceType::Codecommit)
@@ -316,6 +320,16 @@ async fn peers() -> Peers {
         .send()
         .await
         .expect("create_project");
+}
+
+async fn peers() -> Peers {
+    let config = moto_config().await;
+    let names = names();
+    let role = pipeline_role().await;
+    for pipeline in [&names.web, &names.payments, &names.release] {
+        create_pipeline(&config, &role, pipeline).await;
+    }
+    create_build_project(&config, &names.check).await;
     let table = idempotency_table(&config).await;
     let aws = Aws::new(&config);
     let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
@@ -417,6 +431,73 @@ async fn a_github_project_path_in_another_case_finds_its_route() {
     assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
 }
 
+/// The ledger key of acme/web's pipeline start for a GitHub delivery.
+fn start_key(peers: &Peers, delivery: &str) -> String {
+    let event_id = claim_event_id(signalbox::git::Provider::Github, delivery, b"");
+    let action = signalbox::plan::Action::StartPipeline(signalbox::plan::StartPipeline {
+        pipeline: peers.names.web.clone(),
+        variables: Vec::new(),
+        source_revisions: Vec::new(),
+        client_request_token: String::new(),
+    });
+    signalbox::plan::action_key(signalbox::route::Function::GitWebhook, &event_id, &action)
+}
+
+#[tokio::test]
+async fn a_redelivery_after_a_partial_failure_starts_only_what_did_not_start() {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"acme/app\"");
+    let request = github_request(&body, GITHUB_SECRET, &unique("delivery"));
+    // The build project does not exist yet: the pipeline starts, the build fails.
+    let first = peers.send(&request).await;
+    assert!(first.status >= 500, "{first:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+    create_build_project(&peers.config, &peers.names.late).await;
+    // The host redelivers: only the build starts.
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 202, "{again:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+    assert_eq!(peers.builds(&peers.names.late).await, 1);
+    assert!(again.body.contains("already started"), "{again:?}");
+    // And once more: everything was started.
+    let third = peers.send(&request).await;
+    assert_eq!(third.status, 200, "{third:?}");
+    assert!(third.body.starts_with("already started"), "{third:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+    assert_eq!(peers.builds(&peers.names.late).await, 1);
+}
+
+#[tokio::test]
+async fn a_gitea_delivery_sent_again_by_hand_with_a_new_uuid_starts_nothing_more() {
+    let peers = peers().await;
+    let body = json!({
+        "ref": "refs/heads/main", "after": SHA,
+        "repository": {"full_name": "acme/tools", "clone_url": "https://gitea.example.com/acme/tools.git"},
+        "pusher": {"login": "dev"}, "commits": []
+    })
+    .to_string();
+    let gitea = |delivery: String| {
+        function_url(
+            &[
+                ("x-gitea-event", "push".into()),
+                ("x-gitea-delivery", delivery),
+                (
+                    "x-gitea-signature",
+                    sign_hex("gitea-secret", body.as_bytes()),
+                ),
+            ],
+            &body,
+        )
+    };
+    let first = peers.send(&gitea(unique("uuid"))).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let again = peers.send(&gitea(unique("uuid"))).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_redelivery_that_finds_the_delivery_in_progress_waits_then_answers_503_or_already_started()
  {
@@ -426,7 +507,7 @@ async fn a_redelivery_that_finds_the_delivery_in_progress_waits_then_answers_503
     // A first attempt holds the claim and never finishes (it crashed): 503,
     // so the host redelivers once the claim expires; nothing started.
     let delivery = unique("delivery");
-    let key = delivery_claim(signalbox::git::Provider::Github, &delivery);
+    let key = start_key(&peers, &delivery);
     let signalbox::idempotency::Claim::Claimed(_) = peers.ledger.claim(&key).await.unwrap() else {
         panic!("claimed");
     };
@@ -438,7 +519,7 @@ async fn a_redelivery_that_finds_the_delivery_in_progress_waits_then_answers_503
 
     // A first attempt that finishes while the redelivery waits: 200.
     let delivery = unique("delivery");
-    let key = delivery_claim(signalbox::git::Provider::Github, &delivery);
+    let key = start_key(&peers, &delivery);
     let signalbox::idempotency::Claim::Claimed(owner) = peers.ledger.claim(&key).await.unwrap()
     else {
         panic!("claimed");

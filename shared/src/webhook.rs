@@ -8,7 +8,7 @@
 //!    check (never the secret or the signature);
 //! 3. parsed (malformed: 400 naming the field); a ping: 200; an event that
 //!    starts nothing: 200 "ignored: <reason>";
-//! 4. planned ([`crate::flows::git_webhook`]), the delivery claimed in the
+//! 4. planned ([`crate::flows::git_webhook`]), each start claimed in the
 //!    idempotency ledger (a redelivery: 200 "already started <…>"), the
 //!    starts carried out by the one executor: 202 with what was started, or
 //!    5xx when AWS failed, so the host redelivers (the claim is released).
@@ -32,7 +32,7 @@ use crate::git::verify::{self, Headers, Refusal, Secret};
 use crate::git::{Provider, SecretSource};
 use crate::idempotency::{Claim, Ledger, LedgerError};
 use crate::invocation::Invocation;
-use crate::plan::Action;
+use crate::plan::{Action, Plan};
 
 /// An HTTP answer to a webhook request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,11 +197,6 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
-}
-
-/// What a delivery's claim is kept under in the idempotency table.
-pub fn delivery_claim(provider: Provider, delivery: &str) -> String {
-    format!("git-webhook#{provider}:{delivery}")
 }
 
 fn refused(refusal: &Refusal) -> Answer {
@@ -382,55 +377,120 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
         }
     };
-    let claim_key = delivery_claim(provider, &delivery);
-    let owner = match ledger {
-        None => None,
-        Some(ledger) => match claim_waiting(ledger, &claim_key, IN_PROGRESS_WAIT).await {
-            Ok(Claim::Claimed(owner)) => Some(owner),
-            Ok(Claim::AlreadyDone) => {
-                let started = ledger
-                    .result(&claim_key)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| "(not recorded)".to_owned());
-                info!(%provider, %delivery, %started, "redelivery: already started");
-                return Answer::text(200, format!("already started {started}"));
+    let mut plan = plan;
+    // Each start is claimed under its own key (`plan.key(action)`), so a
+    // redelivery after a partial failure starts only what did not start.
+    // Gitea's and Forgejo's replay button resends the original payload
+    // (go-gitea/gitea#4589, #17324: "Replay", since 1.16) under a new
+    // X-Gitea-Delivery UUID (not documented as kept), so their starts are
+    // keyed by the body's SHA-256 instead: the same push, sent again, finds
+    // its starts done.
+    plan.event_id = claim_event_id(provider, &delivery, &request.body);
+    let mut owners: Vec<Option<crate::idempotency::Owner>> = Vec::new();
+    let mut earlier: Vec<Option<String>> = Vec::new();
+    if let Some(ledger) = ledger {
+        for action in &plan.actions {
+            let key = plan.key(action);
+            match claim_waiting(ledger, &key, IN_PROGRESS_WAIT).await {
+                Ok(Claim::Claimed(owner)) => {
+                    owners.push(Some(owner));
+                    earlier.push(None);
+                }
+                Ok(Claim::AlreadyDone) => {
+                    let started = ledger
+                        .result(&key)
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| "(not recorded)".to_owned());
+                    owners.push(None);
+                    earlier.push(Some(started));
+                }
+                Err(problem) => {
+                    release_all(ledger, &plan, &owners).await;
+                    return match problem {
+                        LedgerError::InProgress(_) => {
+                            // Still claimed after the wait: the other attempt
+                            // may have crashed (its claim expires after the
+                            // lease). 503 so the host redelivers later, never a
+                            // 2xx that would lose the delivery.
+                            warn!(%provider, %delivery, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
+                            Answer::text(
+                                503,
+                                "another attempt is starting this delivery: redeliver later",
+                            )
+                        }
+                        problem => {
+                            error!(%provider, %delivery, %problem, "AWS failed: a start could not be claimed");
+                            Answer::text(
+                                503,
+                                "AWS failed, nothing started: see the function's logs",
+                            )
+                        }
+                    };
+                }
             }
-            Err(LedgerError::InProgress(_)) => {
-                // Still claimed after the wait: the other attempt may have
-                // crashed (its claim expires after the lease). 503 so the
-                // host redelivers later, never a 2xx that would lose it.
-                warn!(%provider, %delivery, "another invocation holds this delivery's claim: answered 503 so the host redelivers");
-                return Answer::text(
-                    503,
-                    "another attempt is starting this delivery: redeliver later",
-                );
-            }
-            Err(problem) => {
-                error!(%provider, %delivery, %problem, "AWS failed: the delivery could not be claimed");
-                return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
-            }
-        },
-    };
-    info!(%provider, %delivery, actions = plan.actions.len(), notes = ?plan.notes, "planned");
-    let results = crate::carry_out(&plan, effects, work).await;
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string))
-        .collect();
-    if !failures.is_empty() {
-        if let (Some(ledger), Some(owner)) = (ledger, &owner)
-            && let Err(problem) = ledger.release(&claim_key, owner).await
-        {
-            warn!(%claim_key, %problem, "could not release the delivery's claim: it expires on its own");
         }
+    }
+    if !earlier.is_empty() && earlier.iter().all(Option::is_some) {
+        let started = earlier.into_iter().flatten().collect::<Vec<_>>().join(", ");
+        info!(%provider, %delivery, %started, "redelivery: already started");
+        return Answer::text(200, format!("already started {started}"));
+    }
+    info!(%provider, %delivery, actions = plan.actions.len(), notes = ?plan.notes, "planned");
+    // Only the starts not done before are carried out.
+    let todo = Plan {
+        actions: plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| earlier.get(*i).is_none_or(Option::is_none))
+            .map(|(_, a)| a.clone())
+            .collect(),
+        ..plan.clone()
+    };
+    let mut fresh = crate::carry_out(&todo, effects, work).await.into_iter();
+    let results: Vec<Result<String, String>> = (0..plan.actions.len())
+        .map(|i| match earlier.get(i).cloned().flatten() {
+            Some(started) => Ok(format!("already started {started}")),
+            None => match fresh.next() {
+                Some((_, Ok(Done::Executed(what)))) => Ok(what),
+                Some((_, Ok(Done::Planned))) => Ok("planned (dry run)".to_owned()),
+                Some((_, Ok(Done::AlreadyDone))) => Ok("already done".to_owned()),
+                Some((_, Err(e))) => Err(e.to_string()),
+                None => Err("not carried out".to_owned()),
+            },
+        })
+        .collect();
+    // Record each start that went out; release the claims of those that failed.
+    if let Some(ledger) = ledger {
+        for ((action, owner), result) in plan.actions.iter().zip(&owners).zip(&results) {
+            let Some(owner) = owner else { continue };
+            let key = plan.key(action);
+            let write = async {
+                match result {
+                    Ok(what) => ledger.complete_with(&key, owner, Some(what)).await,
+                    Err(_) => ledger.release(&key, owner).await,
+                }
+            };
+            let done = tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, write).await;
+            if !matches!(done, Ok(Ok(()))) {
+                error!(%key, "the ledger could not record this start's outcome: a redelivery may start it again (its start token still dedupes within its window)");
+            }
+        }
+    }
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if !failures.is_empty() {
         error!(%provider, %delivery, failures = ?failures, "AWS failed: the host should redeliver");
         return Answer::text(
             503,
             format!(
                 "AWS failed, the host should redeliver: {}",
-                failures.join("; ")
+                failures
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         );
     }
@@ -438,18 +498,13 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         .actions
         .iter()
         .zip(&results)
-        .map(|(action, (_, result))| {
+        .map(|(action, result)| {
             let target = match action {
                 Action::StartPipeline(a) => a.pipeline.clone(),
                 Action::StartBuild(a) => a.project.clone(),
                 _ => String::new(),
             };
-            let done = match result {
-                Ok(Done::Executed(what)) => what.clone(),
-                Ok(Done::Planned) => "planned (dry run)".to_owned(),
-                Ok(Done::AlreadyDone) => "already done".to_owned(),
-                Err(_) => String::new(),
-            };
+            let done = result.clone().unwrap_or_default();
             json!({"action": action.kind(), "target": target, "result": done})
         })
         .collect();
@@ -458,16 +513,6 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         .map(|s| s["result"].as_str().unwrap_or_default().to_owned())
         .collect::<Vec<_>>()
         .join(", ");
-    if let (Some(ledger), Some(owner)) = (ledger, &owner) {
-        let done = tokio::time::timeout(
-            crate::invocation::CLEANUP_MARGIN,
-            ledger.complete_with(&claim_key, owner, Some(&summary)),
-        )
-        .await;
-        if !matches!(done, Ok(Ok(()))) {
-            error!(%claim_key, "started, but not recorded as started: a redelivery may start it again (the start tokens still dedupe within their windows)");
-        }
-    }
     info!(%provider, %delivery, %summary, "started");
     Answer::json(
         202,
@@ -479,6 +524,34 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             "notes": plan.notes,
         }),
     )
+}
+
+/// Gives back the claims taken so far (a later claim could not be had).
+async fn release_all(ledger: &Ledger, plan: &Plan, owners: &[Option<crate::idempotency::Owner>]) {
+    for (action, owner) in plan.actions.iter().zip(owners) {
+        if let Some(owner) = owner {
+            let key = plan.key(action);
+            if let Err(problem) = ledger.release(&key, owner).await {
+                warn!(%key, %problem, "could not release a start's claim: it expires on its own");
+            }
+        }
+    }
+}
+
+/// The event id a delivery's starts are claimed under: `<provider>:<delivery
+/// id>`; for Gitea and Forgejo, whose redeliveries by hand carry a new
+/// delivery id, `<provider>:body-sha256:<hex>` of the raw body.
+pub fn claim_event_id(provider: Provider, delivery: &str, body: &[u8]) -> String {
+    match provider {
+        Provider::Gitea | Provider::Forgejo => {
+            use sha2::Digest;
+            format!(
+                "{provider}:body-sha256:{}",
+                hex::encode(sha2::Sha256::digest(body))
+            )
+        }
+        _ => format!("{provider}:{delivery}"),
+    }
 }
 
 /// Reads the routes text: the local file (`GIT_WEBHOOK_CONFIG`), else the
