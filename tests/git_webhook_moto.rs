@@ -59,6 +59,10 @@ routes:
       - pipeline: {web}
       - build: {late}
   - provider: github
+    project: acme/ghost
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    targets: [{{ pipeline: {ghost} }}]
+  - provider: github
     project: acme/docs
     secrets: [{{ value: "docs-secret" }}]
     targets: [{{ pipeline: {web} }}]
@@ -67,7 +71,8 @@ routes:
         payments = n.payments,
         check = n.check,
         release = n.release,
-        late = n.late
+        late = n.late,
+        ghost = n.ghost
     )
 }
 
@@ -78,6 +83,8 @@ struct Names {
     release: String,
     /// A build project created only after a first delivery failed on it.
     late: String,
+    /// A pipeline never created.
+    ghost: String,
 }
 
 fn names() -> Names {
@@ -87,6 +94,7 @@ fn names() -> Names {
         check: unique("payments-check"),
         release: unique("payments-release"),
         late: unique("late-check"),
+        ghost: unique("ghost"),
     }
 }
 
@@ -496,6 +504,30 @@ async fn a_gitea_delivery_sent_again_by_hand_with_a_new_uuid_starts_nothing_more
     assert_eq!(again.status, 200, "{again:?}");
     assert!(again.body.starts_with("already started"), "{again:?}");
     assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_aws_error_answers_502_and_the_body_carries_no_aws_message() {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"acme/ghost\"");
+    // The pipeline does not exist: moto's GetPipeline answers PipelineNotFoundException.
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &unique("delivery")))
+        .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(
+        answer.body.contains("see the function's logs"),
+        "{answer:?}"
+    );
+    for leak in [
+        "123456789012",
+        "arn:",
+        "Exception",
+        peers.names.ghost.as_str(),
+    ] {
+        assert!(!answer.body.contains(leak), "{leak} in {answer:?}");
+    }
 }
 
 #[tokio::test]

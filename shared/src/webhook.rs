@@ -373,8 +373,15 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             return Answer::text(200, format!("ignored: {reason}"));
         }
         Err(problem) => {
-            error!(%provider, %delivery, %problem, "AWS failed: nothing started");
-            return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
+            let transient = !matches!(
+                problem,
+                crate::lookup::LookupError::Failed {
+                    transient: false,
+                    ..
+                }
+            );
+            error!(%provider, %delivery, %problem, transient, "AWS failed: nothing started");
+            return aws_failed(transient);
         }
     };
     let mut plan = plan;
@@ -422,10 +429,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
                         }
                         problem => {
                             error!(%provider, %delivery, %problem, "AWS failed: a start could not be claimed");
-                            Answer::text(
-                                503,
-                                "AWS failed, nothing started: see the function's logs",
-                            )
+                            aws_failed(true)
                         }
                     };
                 }
@@ -450,15 +454,15 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         ..plan.clone()
     };
     let mut fresh = crate::carry_out(&todo, effects, work).await.into_iter();
-    let results: Vec<Result<String, String>> = (0..plan.actions.len())
+    let results: Vec<Result<String, (bool, String)>> = (0..plan.actions.len())
         .map(|i| match earlier.get(i).cloned().flatten() {
             Some(started) => Ok(format!("already started {started}")),
             None => match fresh.next() {
                 Some((_, Ok(Done::Executed(what)))) => Ok(what),
                 Some((_, Ok(Done::Planned))) => Ok("planned (dry run)".to_owned()),
                 Some((_, Ok(Done::AlreadyDone))) => Ok("already done".to_owned()),
-                Some((_, Err(e))) => Err(e.to_string()),
-                None => Err("not carried out".to_owned()),
+                Some((_, Err(e))) => Err((e.transient, e.to_string())),
+                None => Err((true, "not carried out".to_owned())),
             },
         })
         .collect();
@@ -479,20 +483,11 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             }
         }
     }
-    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let failures: Vec<&(bool, String)> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     if !failures.is_empty() {
-        error!(%provider, %delivery, failures = ?failures, "AWS failed: the host should redeliver");
-        return Answer::text(
-            503,
-            format!(
-                "AWS failed, the host should redeliver: {}",
-                failures
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        );
+        let transient = failures.iter().any(|(t, _)| *t);
+        error!(%provider, %delivery, failures = ?failures, transient, "AWS failed: a start did not go out");
+        return aws_failed(transient);
     }
     let started: Vec<Value> = plan
         .actions
@@ -524,6 +519,29 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             "notes": plan.notes,
         }),
     )
+}
+
+/// The answer when AWS failed. The body is a fixed text: AWS's own message
+/// (which may name the account id, a role ARN, a resource) goes to the log
+/// only, never to the caller.
+/// - transient (throttled, 5xx, a timeout): 503, the host redelivers or
+///   one redelivers by hand later, and it may go through;
+/// - permanent (AccessDenied, PipelineNotFound, a validation error): 502, a
+///   configuration problem a redelivery will not fix until the
+///   configuration is; it still shows as a failed delivery in the host's
+///   log, which is where one looks.
+fn aws_failed(transient: bool) -> Answer {
+    if transient {
+        Answer::text(
+            503,
+            "AWS failed for now (throttled or unavailable): redeliver later; details in the function's logs",
+        )
+    } else {
+        Answer::text(
+            502,
+            "AWS refused a start (a configuration problem: permissions, a missing pipeline or project, an invalid value): see the function's logs, fix it, then redeliver",
+        )
+    }
 }
 
 /// Gives back the claims taken so far (a later claim could not be had).
