@@ -531,6 +531,53 @@ async fn a_permanent_aws_error_answers_502_and_the_body_carries_no_aws_message()
 }
 
 #[tokio::test]
+async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
+    // An AWS stand-in that answers after 12 seconds: the plan's GetPipeline
+    // must be given up in time for the host, which waits about 10 seconds.
+    let stand_in = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(500).set_delay(std::time::Duration::from_secs(12)),
+        )
+        .mount(&stand_in)
+        .await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(stand_in.uri())
+        .load()
+        .await;
+    let aws = Aws::new(&config);
+    let effects = AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    let ledger = Ledger::new(aws.dynamodb.clone(), "idempotency");
+    let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names())).unwrap()).unwrap();
+    let body = github_push("main", "dev", "Add the checkout page", SHA);
+    let began = std::time::Instant::now();
+    let answer = answer(
+        &github_request(&body, GITHUB_SECRET, "slow-1"),
+        &routes,
+        &aws,
+        &effects,
+        Some(&ledger),
+        &Invocation::local(),
+    )
+    .await;
+    let took = began.elapsed();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(
+        took < std::time::Duration::from_millis(9500),
+        "answered after {took:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_redelivery_that_finds_the_delivery_in_progress_waits_then_answers_503_or_already_started()
  {
     let peers = peers().await;

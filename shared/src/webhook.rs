@@ -208,6 +208,10 @@ fn refused(refusal: &Refusal) -> Answer {
     }
 }
 
+/// How long planning and starting may take from a request's arrival: the
+/// hosts wait about 10 seconds, and the ledger's records come after.
+pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// How long a delivery found claimed by another attempt is watched for that
 /// attempt to finish, before answering 503.
 pub const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -266,6 +270,13 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     invocation: &Invocation,
     now: i64,
 ) -> Answer {
+    // The hosts give up on an answer after about 10 seconds (GitHub:
+    // "Respond within 10 seconds", https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks;
+    // GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/index.html#other-limits),
+    // so the plan and the starts
+    // get ANSWER_BUDGET from the request's arrival, not the function's
+    // 27-second work deadline.
+    let work = invocation.deadline.for_work().within(ANSWER_BUDGET);
     let request = match request(value) {
         Ok(r) => r,
         Err(problem) => {
@@ -357,7 +368,6 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             return Answer::text(400, format!("bad request: header {header} is missing"));
         }
     };
-    let work = invocation.deadline.for_work();
     let planned = tokio::time::timeout_at(work.instant(), plan(&delivery, route, &events, lookup))
         .await
         .unwrap_or_else(|_| {
@@ -398,7 +408,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     if let Some(ledger) = ledger {
         for action in &plan.actions {
             let key = plan.key(action);
-            match claim_waiting(ledger, &key, IN_PROGRESS_WAIT).await {
+            match claim_waiting(ledger, &key, IN_PROGRESS_WAIT.min(work.remaining())).await {
                 Ok(Claim::Claimed(owner)) => {
                     owners.push(Some(owner));
                     earlier.push(None);
