@@ -903,6 +903,15 @@ async fn a_ping_is_answered_200_and_a_body_over_the_limit_413() {
     let answer = peers.send(&ping).await;
     assert_eq!(answer.status, 200, "{answer:?}");
 
+    // A big push (GitHub caps payloads at 25 MB; a Function URL passes up
+    // to 6 MB): 2 MiB is started, not refused.
+    let message = "x".repeat(2 * 1024 * 1024);
+    let push = github_push("main", "dev", &message, SHA);
+    let answer = peers
+        .send(&github_request(&push, GITHUB_SECRET, &unique("big-push")))
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.status);
+
     let big = "x".repeat(signalbox::git::config::DEFAULT_MAX_BODY_BYTES + 1);
     let answer = peers
         .send(&github_request(&big, GITHUB_SECRET, "big"))

@@ -10,9 +10,14 @@ pub use super::EventKind;
 use super::glob::Glob;
 use super::{Provider, SecretSource};
 
-/// The body limit when the configuration sets none: 1 MiB, far above any
-/// push or merge request hook, well under a Function URL's 6 MB request.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The body limit when the configuration sets none: 6 MiB, a Function URL's
+/// own request limit (BUFFERED invoke mode: "The maximum payload size is
+/// 6 MB", AWS::Lambda::Url / FunctionUrlConfig `InvokeMode`), so whatever
+/// reaches the function is read unless the configuration asks for less.
+/// GitHub caps a payload at 25 MB ("Webhook events and payloads": payload
+/// cap), so a push of many or big commits can exceed 1 MiB; one over 6 MB is
+/// refused by Lambda before the function runs.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 /// The configuration is not valid: each problem names its field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
