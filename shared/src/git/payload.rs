@@ -184,6 +184,17 @@ fn github_style_push(provider: Provider, value: &Value) -> Result<GitEvent, Payl
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    // Gitea and Forgejo list at most [ui] FEED_MAX_COMMIT_NUM commits (5 by
+    // default); `total_commits` has the number pushed (go-gitea/gitea#21400,
+    // since 1.18; absent before, when the list may be cut too). The paths are
+    // known only when every pushed commit is listed.
+    let all_listed = match provider {
+        Provider::Gitea | Provider::Forgejo => value
+            .get("total_commits")
+            .and_then(Value::as_u64)
+            .is_some_and(|total| total <= commits.len() as u64),
+        _ => true,
+    };
     let pusher = match provider {
         Provider::Github => text(value, "pusher.name")?,
         _ => optional_text(value, "pusher.login")
@@ -204,7 +215,8 @@ fn github_style_push(provider: Provider, value: &Value) -> Result<GitEvent, Payl
         repository_url: text(value, "repository.clone_url")?,
         pusher,
         merge_request: None,
-        changed_paths: (!deleted && !commits.is_empty()).then(|| commit_paths(&commits)),
+        changed_paths: (!deleted && !commits.is_empty() && all_listed)
+            .then(|| commit_paths(&commits)),
         head_message: optional_text(value, "head_commit.message"),
         deleted,
     })
@@ -557,6 +569,38 @@ mod tests {
                 changes(parse(provider, "push", body.to_string().as_bytes()).unwrap()).remove(0);
             assert_eq!(event.commit, "the-commit", "{provider}");
             assert_eq!(event.tag.as_deref(), Some("v2.0.0"));
+        }
+    }
+
+    #[test]
+    fn a_gitea_push_with_more_commits_than_listed_has_no_path_list() {
+        let commits: Vec<Value> = (0..5)
+            .map(|i| json!({"id": format!("c{i}"), "message": "m", "added": ["a"], "modified": [], "removed": []}))
+            .collect();
+        let push = |total: Option<u64>| {
+            let mut body = json!({
+                "ref": "refs/heads/main", "after": "c4", "commits": commits,
+                "repository": {"full_name": "a/b", "clone_url": "https://gitea.example.com/a/b.git"},
+                "pusher": {"login": "dev"}
+            });
+            if let Some(total) = total {
+                body["total_commits"] = json!(total);
+            }
+            body.to_string()
+        };
+        for provider in [Provider::Gitea, Provider::Forgejo] {
+            let paths = |total| {
+                changes(parse(provider, "push", push(total).as_bytes()).unwrap())
+                    .remove(0)
+                    .changed_paths
+            };
+            assert_eq!(paths(Some(7)), None, "{provider}: 7 pushed, 5 listed");
+            assert_eq!(
+                paths(None),
+                None,
+                "{provider}: no total_commits (before Gitea 1.18)"
+            );
+            assert_eq!(paths(Some(5)), Some(vec!["a".to_owned()]), "{provider}");
         }
     }
 }
