@@ -62,6 +62,10 @@ routes:
     project: acme/ghost
     secrets: [{{ value: "{GITHUB_SECRET}" }}]
     targets: [{{ pipeline: {ghost} }}]
+  - provider: bitbucket
+    project: acme/api
+    secrets: [{{ value: "bb-secret" }}]
+    targets: [{{ build: {check}, on: [merge_request] }}]
   - provider: github
     project: acme/docs
     secrets: [{{ value: "docs-secret" }}]
@@ -575,6 +579,46 @@ async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
         took < std::time::Duration::from_millis(9500),
         "answered after {took:?}"
     );
+}
+
+#[tokio::test]
+async fn a_bitbucket_pull_request_title_edit_starts_nothing_a_new_commit_does() {
+    let peers = peers().await;
+    let pull_request = |commit: &str, title: &str| {
+        json!({
+            "repository": {"full_name": "acme/api"},
+            "actor": {"nickname": "dev"},
+            "pullrequest": {"id": 7, "title": title,
+                "source": {"branch": {"name": "feature/x"}, "commit": {"hash": commit}}}
+        })
+        .to_string()
+    };
+    let peers = &peers;
+    let send = |event: &'static str, body: String| {
+        let request = function_url(
+            &[
+                ("x-event-key", event.into()),
+                ("x-request-uuid", unique("bb")),
+                (
+                    "x-hub-signature",
+                    format!("sha256={}", sign_hex("bb-secret", body.as_bytes())),
+                ),
+            ],
+            &body,
+        );
+        async move { peers.send(&request).await }
+    };
+    let created = send("pullrequest:created", pull_request("aaa111", "Add x")).await;
+    assert_eq!(created.status, 202, "{created:?}");
+    // Bitbucket sends pullrequest:updated for a title edit too, same commit.
+    let retitled = send("pullrequest:updated", pull_request("aaa111", "Add x, v2")).await;
+    assert_eq!(retitled.status, 200, "{retitled:?}");
+    assert!(retitled.body.starts_with("already started"), "{retitled:?}");
+    assert_eq!(peers.builds(&peers.names.check).await, 1);
+    // A new commit on the source branch: started.
+    let pushed = send("pullrequest:updated", pull_request("bbb222", "Add x, v2")).await;
+    assert_eq!(pushed.status, 202, "{pushed:?}");
+    assert_eq!(peers.builds(&peers.names.check).await, 2);
 }
 
 #[tokio::test]

@@ -402,7 +402,22 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     // X-Gitea-Delivery UUID (not documented as kept), so their starts are
     // keyed by the body's SHA-256 instead: the same push, sent again, finds
     // its starts done.
-    plan.event_id = claim_event_id(provider, &delivery, &request.body);
+    plan.event_id = match &events[0] {
+        // Bitbucket sends pullrequest:updated for a title or description
+        // edit too, with no field telling it from new commits ("Event
+        // payloads": Pull request updated), under a new X-Request-UUID: its
+        // starts are keyed by the pull request and its source commit, so an
+        // edit finds them done and only a new commit starts again.
+        e if provider == Provider::Bitbucket && e.kind == crate::git::EventKind::MergeRequest => {
+            format!(
+                "bitbucket:{}#pr{}@{}",
+                e.project,
+                e.merge_request.unwrap_or_default(),
+                e.commit
+            )
+        }
+        _ => claim_event_id(provider, &delivery, &request.body),
+    };
     let mut owners: Vec<Option<crate::idempotency::Owner>> = Vec::new();
     let mut earlier: Vec<Option<String>> = Vec::new();
     if let Some(ledger) = ledger {
