@@ -796,6 +796,10 @@ async fn a_merge_request_update_routes_by_its_source_branch() {
 
 /// The refused requests go to an AWS stand-in that must see no request at all.
 async fn refused(request: &Value, now: i64) -> (Answer, usize) {
+    refused_with(request, now, &routes_text(&names())).await
+}
+
+async fn refused_with(request: &Value, now: i64, routes: &str) -> (Answer, usize) {
     let stand_in = MockServer::start().await;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -813,8 +817,7 @@ async fn refused(request: &Value, now: i64) -> (Answer, usize) {
         failure_queue: None,
     };
     let ledger = Ledger::new(aws.dynamodb.clone(), "idempotency");
-    let names = names();
-    let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
+    let routes = Routes::inline(RoutesConfig::parse(routes).unwrap()).unwrap();
     let answer = answer_at(
         request,
         &routes,
@@ -916,6 +919,17 @@ async fn tampered_wrong_secret_missing_header_stale_and_another_routes_secret_ge
         &gitea_body,
     );
     let (answer, calls) = refused(&unknown, now()).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(calls, 0);
+    // A route with require_signing takes no plain X-Gitlab-Token, even the
+    // right one: 401 and no AWS call.
+    let signing_only = routes_text(&names()).replace(
+        "    project: acme/payments\n",
+        "    project: acme/payments\n    require_signing: true\n",
+    );
+    assert!(signing_only.contains("require_signing"));
+    let token_push = gitlab_request("Push Hook", &gitlab_push, "d-8");
+    let (answer, calls) = refused_with(&token_push, now(), &signing_only).await;
     assert_eq!(answer.status, 401, "{answer:?}");
     assert_eq!(calls, 0);
     // The same signing token, fresh, is accepted (up to the AWS calls).

@@ -65,6 +65,9 @@ pub struct Route {
     pub api_url: Option<String>,
     /// The token git-status posts commit states with.
     pub status_token: Option<SecretSource>,
+    /// GitLab only: accept signed requests (`webhook-signature`) only, not
+    /// the plain `X-Gitlab-Token` a signing-token hook also sends.
+    pub require_signing: bool,
     pub targets: Vec<Target>,
 }
 
@@ -99,6 +102,8 @@ struct RawRoute {
     api_url: Option<String>,
     #[serde(default)]
     status_token: Option<SecretSource>,
+    #[serde(default)]
+    require_signing: bool,
     targets: Vec<RawTarget>,
 }
 
@@ -250,6 +255,11 @@ impl RoutesConfig {
                     route.provider
                 ));
             }
+            if route.require_signing && provider.is_some_and(|p| p != Provider::Gitlab) {
+                problems.push(format!(
+                    "{at}.require_signing: only for gitlab (the other hosts always sign)"
+                ));
+            }
             if route.targets.is_empty() {
                 problems.push(format!("{at}.targets: at least one target is needed"));
             }
@@ -329,6 +339,7 @@ impl RoutesConfig {
                     bot_users,
                     api_url: route.api_url.map(|u| u.trim_end_matches('/').to_owned()),
                     status_token: route.status_token,
+                    require_signing: route.require_signing,
                     targets,
                 });
             }
