@@ -14,7 +14,7 @@ use signalbox::git::config::RoutesConfig;
 use signalbox::git::verify::{sign_hex, sign_standard};
 use signalbox::idempotency::Ledger;
 use signalbox::invocation::Invocation;
-use signalbox::webhook::{Answer, Routes, answer, answer_at};
+use signalbox::webhook::{Answer, Routes, answer, answer_at, claim_event_id};
 use signalbox_tests::{idempotency_table, moto_config, moto_endpoint, unique};
 use wiremock::MockServer;
 
@@ -53,6 +53,20 @@ routes:
     secrets: [{{ value: "gitea-secret" }}]
     targets: [{{ pipeline: {web} }}]
   - provider: github
+    project: acme/app
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    targets:
+      - pipeline: {web}
+      - build: {late}
+  - provider: github
+    project: acme/ghost
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    targets: [{{ pipeline: {ghost} }}]
+  - provider: bitbucket
+    project: acme/api
+    secrets: [{{ value: "bb-secret" }}]
+    targets: [{{ build: {check}, on: [merge_request] }}]
+  - provider: github
     project: acme/docs
     secrets: [{{ value: "docs-secret" }}]
     targets: [{{ pipeline: {web} }}]
@@ -60,7 +74,9 @@ routes:
         web = n.web,
         payments = n.payments,
         check = n.check,
-        release = n.release
+        release = n.release,
+        late = n.late,
+        ghost = n.ghost
     )
 }
 
@@ -69,6 +85,10 @@ struct Names {
     payments: String,
     check: String,
     release: String,
+    /// A build project created only after a first delivery failed on it.
+    late: String,
+    /// A pipeline never created.
+    ghost: String,
 }
 
 fn names() -> Names {
@@ -77,6 +97,8 @@ fn names() -> Names {
         payments: unique("payments"),
         check: unique("payments-check"),
         release: unique("payments-release"),
+        late: unique("late-check"),
+        ghost: unique("ghost"),
     }
 }
 
@@ -281,16 +303,10 @@ async fn create_pipeline(config: &aws_config::SdkConfig, role: &str, name: &str)
         .expect("create_pipeline");
 }
 
-async fn peers() -> Peers {
-    let config = moto_config().await;
-    let names = names();
-    let role = pipeline_role().await;
-    for pipeline in [&names.web, &names.payments, &names.release] {
-        create_pipeline(&config, &role, pipeline).await;
-    }
-    aws_sdk_codebuild::Client::new(&config)
+async fn create_build_project(config: &aws_config::SdkConfig, name: &str) {
+    aws_sdk_codebuild::Client::new(config)
         .create_project()
-        .name(&names.check)
+        .name(name)
         .source(
             aws_sdk_codebuild::types::ProjectSource::builder()
                 .r#type(aws_sdk_codebuild::types::SourceType::Codecommit)
@@ -316,6 +332,16 @@ async fn peers() -> Peers {
         .send()
         .await
         .expect("create_project");
+}
+
+async fn peers() -> Peers {
+    let config = moto_config().await;
+    let names = names();
+    let role = pipeline_role().await;
+    for pipeline in [&names.web, &names.payments, &names.release] {
+        create_pipeline(&config, &role, pipeline).await;
+    }
+    create_build_project(&config, &names.check).await;
     let table = idempotency_table(&config).await;
     let aws = Aws::new(&config);
     let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
@@ -402,6 +428,243 @@ async fn the_same_delivery_sent_twice_starts_one_execution() {
         "{again:?}"
     );
     assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_github_project_path_in_another_case_finds_its_route() {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"Acme/Web\"");
+    assert!(body.contains("Acme/Web"));
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &unique("delivery")))
+        .await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
+/// The ledger key of acme/web's pipeline start for a GitHub delivery.
+fn start_key(peers: &Peers, delivery: &str) -> String {
+    let event_id = claim_event_id(signalbox::git::Provider::Github, delivery, b"");
+    let action = signalbox::plan::Action::StartPipeline(signalbox::plan::StartPipeline {
+        pipeline: peers.names.web.clone(),
+        variables: Vec::new(),
+        source_revisions: Vec::new(),
+        client_request_token: String::new(),
+    });
+    signalbox::plan::action_key(signalbox::route::Function::GitWebhook, &event_id, &action)
+}
+
+#[tokio::test]
+async fn a_redelivery_after_a_partial_failure_starts_only_what_did_not_start() {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"acme/app\"");
+    let request = github_request(&body, GITHUB_SECRET, &unique("delivery"));
+    // The build project does not exist yet: the pipeline starts, the build fails.
+    let first = peers.send(&request).await;
+    assert!(first.status >= 500, "{first:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+    create_build_project(&peers.config, &peers.names.late).await;
+    // The host redelivers: only the build starts.
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 202, "{again:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+    assert_eq!(peers.builds(&peers.names.late).await, 1);
+    assert!(again.body.contains("already started"), "{again:?}");
+    // And once more: everything was started.
+    let third = peers.send(&request).await;
+    assert_eq!(third.status, 200, "{third:?}");
+    assert!(third.body.starts_with("already started"), "{third:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+    assert_eq!(peers.builds(&peers.names.late).await, 1);
+}
+
+#[tokio::test]
+async fn a_gitea_delivery_sent_again_by_hand_with_a_new_uuid_starts_nothing_more() {
+    let peers = peers().await;
+    let body = json!({
+        "ref": "refs/heads/main", "after": SHA,
+        "repository": {"full_name": "acme/tools", "clone_url": "https://gitea.example.com/acme/tools.git"},
+        "pusher": {"login": "dev"}, "commits": []
+    })
+    .to_string();
+    let gitea = |delivery: String| {
+        function_url(
+            &[
+                ("x-gitea-event", "push".into()),
+                ("x-gitea-delivery", delivery),
+                (
+                    "x-gitea-signature",
+                    sign_hex("gitea-secret", body.as_bytes()),
+                ),
+            ],
+            &body,
+        )
+    };
+    let first = peers.send(&gitea(unique("uuid"))).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let again = peers.send(&gitea(unique("uuid"))).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_aws_error_answers_502_and_the_body_carries_no_aws_message() {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"acme/ghost\"");
+    // The pipeline does not exist: moto's GetPipeline answers PipelineNotFoundException.
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &unique("delivery")))
+        .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(
+        answer.body.contains("see the function's logs"),
+        "{answer:?}"
+    );
+    for leak in [
+        "123456789012",
+        "arn:",
+        "Exception",
+        peers.names.ghost.as_str(),
+    ] {
+        assert!(!answer.body.contains(leak), "{leak} in {answer:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
+    // An AWS stand-in that answers after 12 seconds: the plan's GetPipeline
+    // must be given up in time for the host, which waits about 10 seconds.
+    let stand_in = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(500).set_delay(std::time::Duration::from_secs(12)),
+        )
+        .mount(&stand_in)
+        .await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(stand_in.uri())
+        .load()
+        .await;
+    let aws = Aws::new(&config);
+    let effects = AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    let ledger = Ledger::new(aws.dynamodb.clone(), "idempotency");
+    let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names())).unwrap()).unwrap();
+    let body = github_push("main", "dev", "Add the checkout page", SHA);
+    let began = std::time::Instant::now();
+    let answer = answer(
+        &github_request(&body, GITHUB_SECRET, "slow-1"),
+        &routes,
+        &aws,
+        &effects,
+        Some(&ledger),
+        &Invocation::local(),
+    )
+    .await;
+    let took = began.elapsed();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(
+        took < std::time::Duration::from_millis(9500),
+        "answered after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bitbucket_pull_request_title_edit_starts_nothing_a_new_commit_does() {
+    let peers = peers().await;
+    let pull_request = |commit: &str, title: &str| {
+        json!({
+            "repository": {"full_name": "acme/api"},
+            "actor": {"nickname": "dev"},
+            "pullrequest": {"id": 7, "title": title,
+                "source": {"branch": {"name": "feature/x"}, "commit": {"hash": commit}}}
+        })
+        .to_string()
+    };
+    let peers = &peers;
+    let send = |event: &'static str, body: String| {
+        let request = function_url(
+            &[
+                ("x-event-key", event.into()),
+                ("x-request-uuid", unique("bb")),
+                (
+                    "x-hub-signature",
+                    format!("sha256={}", sign_hex("bb-secret", body.as_bytes())),
+                ),
+            ],
+            &body,
+        );
+        async move { peers.send(&request).await }
+    };
+    let created = send("pullrequest:created", pull_request("aaa111", "Add x")).await;
+    assert_eq!(created.status, 202, "{created:?}");
+    // Bitbucket sends pullrequest:updated for a title edit too, same commit.
+    let retitled = send("pullrequest:updated", pull_request("aaa111", "Add x, v2")).await;
+    assert_eq!(retitled.status, 200, "{retitled:?}");
+    assert!(retitled.body.starts_with("already started"), "{retitled:?}");
+    assert_eq!(peers.builds(&peers.names.check).await, 1);
+    // A new commit on the source branch: started.
+    let pushed = send("pullrequest:updated", pull_request("bbb222", "Add x, v2")).await;
+    assert_eq!(pushed.status, 202, "{pushed:?}");
+    assert_eq!(peers.builds(&peers.names.check).await, 2);
+}
+
+#[tokio::test]
+async fn a_redelivery_that_finds_the_delivery_in_progress_waits_then_answers_503_or_already_started()
+ {
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA);
+
+    // A first attempt holds the claim and never finishes (it crashed): 503,
+    // so the host redelivers once the claim expires; nothing started.
+    let delivery = unique("delivery");
+    let key = start_key(&peers, &delivery);
+    let signalbox::idempotency::Claim::Claimed(_) = peers.ledger.claim(&key).await.unwrap() else {
+        panic!("claimed");
+    };
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &delivery))
+        .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 0);
+
+    // A first attempt that finishes while the redelivery waits: 200.
+    let delivery = unique("delivery");
+    let key = start_key(&peers, &delivery);
+    let signalbox::idempotency::Claim::Claimed(owner) = peers.ledger.claim(&key).await.unwrap()
+    else {
+        panic!("claimed");
+    };
+    let ledger = peers.ledger.clone();
+    let first = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        ledger
+            .complete_with(&key, &owner, Some("execution-of-the-first-attempt"))
+            .await
+            .unwrap();
+    });
+    let answer = peers
+        .send(&github_request(&body, GITHUB_SECRET, &delivery))
+        .await;
+    first.await.unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.body, "already started execution-of-the-first-attempt",
+        "{answer:?}"
+    );
+    assert_eq!(peers.executions(&peers.names.web).await.len(), 0);
 }
 
 #[tokio::test]
@@ -533,6 +796,10 @@ async fn a_merge_request_update_routes_by_its_source_branch() {
 
 /// The refused requests go to an AWS stand-in that must see no request at all.
 async fn refused(request: &Value, now: i64) -> (Answer, usize) {
+    refused_with(request, now, &routes_text(&names())).await
+}
+
+async fn refused_with(request: &Value, now: i64, routes: &str) -> (Answer, usize) {
     let stand_in = MockServer::start().await;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -550,8 +817,7 @@ async fn refused(request: &Value, now: i64) -> (Answer, usize) {
         failure_queue: None,
     };
     let ledger = Ledger::new(aws.dynamodb.clone(), "idempotency");
-    let names = names();
-    let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
+    let routes = Routes::inline(RoutesConfig::parse(routes).unwrap()).unwrap();
     let answer = answer_at(
         request,
         &routes,
@@ -628,12 +894,44 @@ async fn tampered_wrong_secret_missing_header_stale_and_another_routes_secret_ge
         ("missing header", missing),
         ("stale timestamp", stale),
         ("another route's secret", docs_secret),
-        ("another route's secret, unrouted project", other_route),
     ] {
         let (answer, calls) = refused(&request, now()).await;
         assert_eq!(answer.status, 401, "{name}: {answer:?}");
         assert_eq!(calls, 0, "{name}: no AWS call for a refused request");
     }
+    // Verified with a configured secret, but for a project with no route
+    // (an organisation or group webhook): 200 ignored, so the host does not
+    // disable the hook; still no AWS call.
+    let (answer, calls) = refused(&other_route, now()).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, "ignored: no route for acme/web", "{answer:?}");
+    assert_eq!(calls, 0, "no AWS call for an unrouted project");
+    // Unverifiable and for an unknown project: still 401.
+    let unknown = function_url(
+        &[
+            ("x-gitea-event", "push".into()),
+            ("x-gitea-delivery", "d-7".into()),
+            (
+                "x-gitea-signature",
+                sign_hex("not-a-secret", gitea_body.as_bytes()),
+            ),
+        ],
+        &gitea_body,
+    );
+    let (answer, calls) = refused(&unknown, now()).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(calls, 0);
+    // A route with require_signing takes no plain X-Gitlab-Token, even the
+    // right one: 401 and no AWS call.
+    let signing_only = routes_text(&names()).replace(
+        "    project: acme/payments\n",
+        "    project: acme/payments\n    require_signing: true\n",
+    );
+    assert!(signing_only.contains("require_signing"));
+    let token_push = gitlab_request("Push Hook", &gitlab_push, "d-8");
+    let (answer, calls) = refused_with(&token_push, now(), &signing_only).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(calls, 0);
     // The same signing token, fresh, is accepted (up to the AWS calls).
     let fresh = now();
     let fresh_request = function_url(
@@ -662,6 +960,15 @@ async fn a_ping_is_answered_200_and_a_body_over_the_limit_413() {
     ping["headers"]["x-github-event"] = json!("ping");
     let answer = peers.send(&ping).await;
     assert_eq!(answer.status, 200, "{answer:?}");
+
+    // A big push (GitHub caps payloads at 25 MB; a Function URL passes up
+    // to 6 MB): 2 MiB is started, not refused.
+    let message = "x".repeat(2 * 1024 * 1024);
+    let push = github_push("main", "dev", &message, SHA);
+    let answer = peers
+        .send(&github_request(&push, GITHUB_SECRET, &unique("big-push")))
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.status);
 
     let big = "x".repeat(signalbox::git::config::DEFAULT_MAX_BODY_BYTES + 1);
     let answer = peers

@@ -362,6 +362,17 @@ fn git_webhook_samples_are_verified_routed_and_a_forged_one_starts_nothing() {
         kinds("gitlab-tag-push.json"),
         ["StartPipeline payments-release"]
     );
+    // An annotated tag starts the tagged commit (checkout_sha), not the tag object.
+    assert_eq!(
+        kinds("gitlab-tag-push-annotated.json"),
+        ["StartPipeline payments-release"]
+    );
+    let annotated = lines["gitlab-tag-push-annotated.json"]["actions"].to_string();
+    assert!(
+        annotated.contains("82b3d5ae55f7080f1e6022629cdb57bfae7cccc7")
+            && !annotated.contains("7d2a6b0c1f3e4a5b6c7d8e9f0a1b2c3d4e5f6a7b"),
+        "{annotated}"
+    );
     assert_eq!(
         kinds("gitlab-merge-request-update.json"),
         ["StartBuild payments-mr-check"]

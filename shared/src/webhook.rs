@@ -8,7 +8,7 @@
 //!    check (never the secret or the signature);
 //! 3. parsed (malformed: 400 naming the field); a ping: 200; an event that
 //!    starts nothing: 200 "ignored: <reason>";
-//! 4. planned ([`crate::flows::git_webhook`]), the delivery claimed in the
+//! 4. planned ([`crate::flows::git_webhook`]), each start claimed in the
 //!    idempotency ledger (a redelivery: 200 "already started <…>"), the
 //!    starts carried out by the one executor: 202 with what was started, or
 //!    5xx when AWS failed, so the host redelivers (the claim is released).
@@ -32,7 +32,7 @@ use crate::git::verify::{self, Headers, Refusal, Secret};
 use crate::git::{Provider, SecretSource};
 use crate::idempotency::{Claim, Ledger, LedgerError};
 use crate::invocation::Invocation;
-use crate::plan::Action;
+use crate::plan::{Action, Plan};
 
 /// An HTTP answer to a webhook request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,17 +199,42 @@ fn unix_now() -> i64 {
         .unwrap_or_default()
 }
 
-/// What a delivery's claim is kept under in the idempotency table.
-pub fn delivery_claim(provider: Provider, delivery: &str) -> String {
-    format!("git-webhook#{provider}:{delivery}")
-}
-
 fn refused(refusal: &Refusal) -> Answer {
     // The log says which check failed; the caller learns only that it did.
     warn!(check = %refusal, "refused: not verified");
     Answer {
         refusal: Some(refusal.to_string()),
         ..Answer::text(401, "unauthorized: the request could not be verified")
+    }
+}
+
+/// How long planning and starting may take from a request's arrival: the
+/// hosts wait about 10 seconds, and the ledger's records come after.
+pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// How long a delivery found claimed by another attempt is watched for that
+/// attempt to finish, before answering 503.
+pub const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Claims `key`; while another invocation holds it, tries again every half
+/// second for up to `wait`: its attempt may finish (done: AlreadyDone) or
+/// fail and release the claim (then ours). Still held: InProgress.
+async fn claim_waiting(
+    ledger: &Ledger,
+    key: &str,
+    wait: std::time::Duration,
+) -> Result<Claim, LedgerError> {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        match ledger.claim(key).await {
+            Err(LedgerError::InProgress(k)) if tokio::time::Instant::now() >= until => {
+                return Err(LedgerError::InProgress(k));
+            }
+            Err(LedgerError::InProgress(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -245,6 +270,13 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     invocation: &Invocation,
     now: i64,
 ) -> Answer {
+    // The hosts give up on an answer after about 10 seconds (GitHub:
+    // "Respond within 10 seconds", https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks;
+    // GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/index.html#other-limits),
+    // so the plan and the starts
+    // get ANSWER_BUDGET from the request's arrival, not the function's
+    // 27-second work deadline.
+    let work = invocation.deadline.for_work().within(ANSWER_BUDGET);
     let request = match request(value) {
         Ok(r) => r,
         Err(problem) => {
@@ -267,10 +299,17 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         Ok(p) => p,
         Err(refusal) => return refused(&refusal),
     };
+    // A GitLab request without a signature carries only the secret token:
+    // the routes that require signing do not take it.
+    let unsigned =
+        provider == Provider::Gitlab && !request.headers.contains_key("webhook-signature");
     let labelled = routes
         .secrets
         .iter()
-        .filter(|(i, _)| routes.config.routes[*i].provider == provider)
+        .filter(|(i, _)| {
+            let route = &routes.config.routes[*i];
+            route.provider == provider && !(unsigned && route.require_signing)
+        })
         .map(|(i, s)| (i, s));
     let verified: Vec<usize> =
         match verify::verify(provider, &request.headers, &request.body, labelled, now) {
@@ -301,14 +340,21 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         Hook::Changes(events) => events,
     };
     let project = events[0].project.clone();
-    let route_index = routes
-        .config
-        .routes
-        .iter()
-        .position(|r| r.provider == provider && r.project == project);
-    let route_index = match route_index {
+    // No route for the project: the request verified with a secret of
+    // another route of this host (an organisation or group webhook sends
+    // every project's events), so it is ours but not for us: 200, or GitLab
+    // disables the hook after four failures in a row ("Auto-disabled
+    // webhooks", https://docs.gitlab.com/ee/user/project/integrations/webhooks.html#failing-webhooks).
+    // A route exists but none of its secrets verified: 401. A request no
+    // configured secret verifies was already refused above (401), whatever
+    // its project: an unknown sender learns nothing about the routes.
+    let route_index = match routes.config.route_index(provider, &project) {
+        None => {
+            info!(%provider, %project, "verified, but no route for the project: ignored");
+            return Answer::text(200, format!("ignored: no route for {project}"));
+        }
         Some(i) if verified.contains(&i) => i,
-        _ => {
+        Some(_) => {
             let other = verified
                 .iter()
                 .map(|i| format!("routes[{i}] {}", routes.config.routes[*i].project))
@@ -329,7 +375,6 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             return Answer::text(400, format!("bad request: header {header} is missing"));
         }
     };
-    let work = invocation.deadline.for_work();
     let planned = tokio::time::timeout_at(work.instant(), plan(&delivery, route, &events, lookup))
         .await
         .unwrap_or_else(|_| {
@@ -345,75 +390,148 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             return Answer::text(200, format!("ignored: {reason}"));
         }
         Err(problem) => {
-            error!(%provider, %delivery, %problem, "AWS failed: nothing started");
-            return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
+            let transient = !matches!(
+                problem,
+                crate::lookup::LookupError::Failed {
+                    transient: false,
+                    ..
+                }
+            );
+            error!(%provider, %delivery, %problem, transient, "AWS failed: nothing started");
+            return aws_failed(transient);
         }
     };
-    let claim_key = delivery_claim(provider, &delivery);
-    let owner = match ledger {
-        None => None,
-        Some(ledger) => match ledger.claim(&claim_key).await {
-            Ok(Claim::Claimed(owner)) => Some(owner),
-            Ok(Claim::AlreadyDone) => {
-                let started = ledger
-                    .result(&claim_key)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| "(not recorded)".to_owned());
-                info!(%provider, %delivery, %started, "redelivery: already started");
-                return Answer::text(200, format!("already started {started}"));
-            }
-            Err(LedgerError::InProgress(_)) => {
-                info!(%provider, %delivery, "another invocation is starting this delivery");
-                return Answer::json(
-                    202,
-                    json!({"delivery": delivery, "in_progress": "another invocation is starting this delivery"}),
-                );
-            }
-            Err(problem) => {
-                error!(%provider, %delivery, %problem, "AWS failed: the delivery could not be claimed");
-                return Answer::text(503, format!("AWS failed, nothing started: {problem}"));
-            }
-        },
-    };
-    info!(%provider, %delivery, actions = plan.actions.len(), notes = ?plan.notes, "planned");
-    let results = crate::carry_out(&plan, effects, work).await;
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string))
-        .collect();
-    if !failures.is_empty() {
-        if let (Some(ledger), Some(owner)) = (ledger, &owner)
-            && let Err(problem) = ledger.release(&claim_key, owner).await
-        {
-            warn!(%claim_key, %problem, "could not release the delivery's claim: it expires on its own");
-        }
-        error!(%provider, %delivery, failures = ?failures, "AWS failed: the host should redeliver");
-        return Answer::text(
-            503,
+    let mut plan = plan;
+    // Each start is claimed under its own key (`plan.key(action)`), so a
+    // redelivery after a partial failure starts only what did not start.
+    // Gitea's and Forgejo's replay button resends the original payload
+    // (go-gitea/gitea#4589, #17324: "Replay", since 1.16) under a new
+    // X-Gitea-Delivery UUID (not documented as kept), so their starts are
+    // keyed by the body's SHA-256 instead: the same push, sent again, finds
+    // its starts done.
+    plan.event_id = match &events[0] {
+        // Bitbucket sends pullrequest:updated for a title or description
+        // edit too, with no field telling it from new commits ("Event
+        // payloads": Pull request updated), under a new X-Request-UUID: its
+        // starts are keyed by the pull request and its source commit, so an
+        // edit finds them done and only a new commit starts again.
+        e if provider == Provider::Bitbucket && e.kind == crate::git::EventKind::MergeRequest => {
             format!(
-                "AWS failed, the host should redeliver: {}",
-                failures.join("; ")
-            ),
-        );
+                "bitbucket:{}#pr{}@{}",
+                e.project,
+                e.merge_request.unwrap_or_default(),
+                e.commit
+            )
+        }
+        _ => claim_event_id(provider, &delivery, &request.body),
+    };
+    let mut owners: Vec<Option<crate::idempotency::Owner>> = Vec::new();
+    let mut earlier: Vec<Option<String>> = Vec::new();
+    if let Some(ledger) = ledger {
+        for action in &plan.actions {
+            let key = plan.key(action);
+            match claim_waiting(ledger, &key, IN_PROGRESS_WAIT.min(work.remaining())).await {
+                Ok(Claim::Claimed(owner)) => {
+                    owners.push(Some(owner));
+                    earlier.push(None);
+                }
+                Ok(Claim::AlreadyDone) => {
+                    let started = ledger
+                        .result(&key)
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| "(not recorded)".to_owned());
+                    owners.push(None);
+                    earlier.push(Some(started));
+                }
+                Err(problem) => {
+                    release_all(ledger, &plan, &owners).await;
+                    return match problem {
+                        LedgerError::InProgress(_) => {
+                            // Still claimed after the wait: the other attempt
+                            // may have crashed (its claim expires after the
+                            // lease). 503 so the host redelivers later, never a
+                            // 2xx that would lose the delivery.
+                            warn!(%provider, %delivery, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
+                            Answer::text(
+                                503,
+                                "another attempt is starting this delivery: redeliver later",
+                            )
+                        }
+                        problem => {
+                            error!(%provider, %delivery, %problem, "AWS failed: a start could not be claimed");
+                            aws_failed(true)
+                        }
+                    };
+                }
+            }
+        }
+    }
+    if !earlier.is_empty() && earlier.iter().all(Option::is_some) {
+        let started = earlier.into_iter().flatten().collect::<Vec<_>>().join(", ");
+        info!(%provider, %delivery, %started, "redelivery: already started");
+        return Answer::text(200, format!("already started {started}"));
+    }
+    info!(%provider, %delivery, actions = plan.actions.len(), notes = ?plan.notes, "planned");
+    // Only the starts not done before are carried out.
+    let todo = Plan {
+        actions: plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| earlier.get(*i).is_none_or(Option::is_none))
+            .map(|(_, a)| a.clone())
+            .collect(),
+        ..plan.clone()
+    };
+    let mut fresh = crate::carry_out(&todo, effects, work).await.into_iter();
+    let results: Vec<Result<String, (bool, String)>> = (0..plan.actions.len())
+        .map(|i| match earlier.get(i).cloned().flatten() {
+            Some(started) => Ok(format!("already started {started}")),
+            None => match fresh.next() {
+                Some((_, Ok(Done::Executed(what)))) => Ok(what),
+                Some((_, Ok(Done::Planned))) => Ok("planned (dry run)".to_owned()),
+                Some((_, Ok(Done::AlreadyDone))) => Ok("already done".to_owned()),
+                Some((_, Err(e))) => Err((e.transient, e.to_string())),
+                None => Err((true, "not carried out".to_owned())),
+            },
+        })
+        .collect();
+    // Record each start that went out; release the claims of those that failed.
+    if let Some(ledger) = ledger {
+        for ((action, owner), result) in plan.actions.iter().zip(&owners).zip(&results) {
+            let Some(owner) = owner else { continue };
+            let key = plan.key(action);
+            let write = async {
+                match result {
+                    Ok(what) => ledger.complete_with(&key, owner, Some(what)).await,
+                    Err(_) => ledger.release(&key, owner).await,
+                }
+            };
+            let done = tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, write).await;
+            if !matches!(done, Ok(Ok(()))) {
+                error!(%key, "the ledger could not record this start's outcome: a redelivery may start it again (its start token still dedupes within its window)");
+            }
+        }
+    }
+    let failures: Vec<&(bool, String)> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if !failures.is_empty() {
+        let transient = failures.iter().any(|(t, _)| *t);
+        error!(%provider, %delivery, failures = ?failures, transient, "AWS failed: a start did not go out");
+        return aws_failed(transient);
     }
     let started: Vec<Value> = plan
         .actions
         .iter()
         .zip(&results)
-        .map(|(action, (_, result))| {
+        .map(|(action, result)| {
             let target = match action {
                 Action::StartPipeline(a) => a.pipeline.clone(),
                 Action::StartBuild(a) => a.project.clone(),
                 _ => String::new(),
             };
-            let done = match result {
-                Ok(Done::Executed(what)) => what.clone(),
-                Ok(Done::Planned) => "planned (dry run)".to_owned(),
-                Ok(Done::AlreadyDone) => "already done".to_owned(),
-                Err(_) => String::new(),
-            };
+            let done = result.clone().unwrap_or_default();
             json!({"action": action.kind(), "target": target, "result": done})
         })
         .collect();
@@ -422,16 +540,6 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         .map(|s| s["result"].as_str().unwrap_or_default().to_owned())
         .collect::<Vec<_>>()
         .join(", ");
-    if let (Some(ledger), Some(owner)) = (ledger, &owner) {
-        let done = tokio::time::timeout(
-            crate::invocation::CLEANUP_MARGIN,
-            ledger.complete_with(&claim_key, owner, Some(&summary)),
-        )
-        .await;
-        if !matches!(done, Ok(Ok(()))) {
-            error!(%claim_key, "started, but not recorded as started: a redelivery may start it again (the start tokens still dedupe within their windows)");
-        }
-    }
     info!(%provider, %delivery, %summary, "started");
     Answer::json(
         202,
@@ -443,6 +551,57 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             "notes": plan.notes,
         }),
     )
+}
+
+/// The answer when AWS failed. The body is a fixed text: AWS's own message
+/// (which may name the account id, a role ARN, a resource) goes to the log
+/// only, never to the caller.
+/// - transient (throttled, 5xx, a timeout): 503, the host redelivers or
+///   one redelivers by hand later, and it may go through;
+/// - permanent (AccessDenied, PipelineNotFound, a validation error): 502, a
+///   configuration problem a redelivery will not fix until the
+///   configuration is; it still shows as a failed delivery in the host's
+///   log, which is where one looks.
+fn aws_failed(transient: bool) -> Answer {
+    if transient {
+        Answer::text(
+            503,
+            "AWS failed for now (throttled or unavailable): redeliver later; details in the function's logs",
+        )
+    } else {
+        Answer::text(
+            502,
+            "AWS refused a start (a configuration problem: permissions, a missing pipeline or project, an invalid value): see the function's logs, fix it, then redeliver",
+        )
+    }
+}
+
+/// Gives back the claims taken so far (a later claim could not be had).
+async fn release_all(ledger: &Ledger, plan: &Plan, owners: &[Option<crate::idempotency::Owner>]) {
+    for (action, owner) in plan.actions.iter().zip(owners) {
+        if let Some(owner) = owner {
+            let key = plan.key(action);
+            if let Err(problem) = ledger.release(&key, owner).await {
+                warn!(%key, %problem, "could not release a start's claim: it expires on its own");
+            }
+        }
+    }
+}
+
+/// The event id a delivery's starts are claimed under: `<provider>:<delivery
+/// id>`; for Gitea and Forgejo, whose redeliveries by hand carry a new
+/// delivery id, `<provider>:body-sha256:<hex>` of the raw body.
+pub fn claim_event_id(provider: Provider, delivery: &str, body: &[u8]) -> String {
+    match provider {
+        Provider::Gitea | Provider::Forgejo => {
+            use sha2::Digest;
+            format!(
+                "{provider}:body-sha256:{}",
+                hex::encode(sha2::Sha256::digest(body))
+            )
+        }
+        _ => format!("{provider}:{delivery}"),
+    }
 }
 
 /// Reads the routes text: the local file (`GIT_WEBHOOK_CONFIG`), else the

@@ -69,7 +69,19 @@ pub struct PipelineFacts {
     /// The pipeline-level variables it declares.
     pub variables: Vec<String>,
     /// Its source actions that use a connection.
-    pub connection_actions: Vec<String>,
+    pub connection_actions: Vec<ConnectionAction>,
+}
+
+/// A source action that uses a connection (`CodeStarSourceConnection`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionAction {
+    /// The action's name (`sourceRevisions[].actionName`).
+    pub name: String,
+    /// Its `FullRepositoryId` configuration (`owner/name`), the repository
+    /// it fetches (CodePipeline action reference, "CodeStarSourceConnection
+    /// for Bitbucket Cloud, GitHub, GitHub Enterprise Server, GitLab.com,
+    /// and GitLab self-managed actions": configuration parameters).
+    pub repository: Option<String>,
 }
 
 /// git-webhook's reads.
@@ -285,11 +297,20 @@ pub async fn plan<L: Lookup>(
                                     ));
                                 }
                             }
+                            // Only the source of the pushed repository gets
+                            // the commit: a pipeline's other sources keep
+                            // their own heads (their commit does not exist
+                            // in the pushed repository).
                             let revisions = f
                                 .connection_actions
                                 .iter()
+                                .filter(|a| {
+                                    a.repository
+                                        .as_deref()
+                                        .is_some_and(|r| r.eq_ignore_ascii_case(&route.project))
+                                })
                                 .map(|a| SourceRevision {
-                                    action_name: a.clone(),
+                                    action_name: a.name.clone(),
                                     commit: event.commit.clone(),
                                 })
                                 .collect();
@@ -375,7 +396,16 @@ routes:
         async fn pipeline(&self, _name: &str) -> Result<PipelineFacts, LookupError> {
             Ok(PipelineFacts {
                 variables: self.0.iter().map(|s| s.to_string()).collect(),
-                connection_actions: vec!["Source".into()],
+                connection_actions: vec![
+                    ConnectionAction {
+                        name: "Source".into(),
+                        repository: Some("acme/payments".into()),
+                    },
+                    ConnectionAction {
+                        name: "Shared".into(),
+                        repository: Some("acme/shared".into()),
+                    },
+                ],
             })
         }
     }
@@ -392,6 +422,12 @@ routes:
         };
         let names: Vec<&str> = start.variables.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, [vars::PROVIDER, vars::PROJECT, vars::COMMIT]);
+        assert_eq!(
+            start.source_revisions.len(),
+            1,
+            "only the pushed repository's source"
+        );
+        assert_eq!(start.source_revisions[0].action_name, "Source");
         assert_eq!(start.source_revisions[0].commit, "c0ffee");
         assert_eq!(start.client_request_token.len(), 64);
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);

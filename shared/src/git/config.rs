@@ -10,9 +10,14 @@ pub use super::EventKind;
 use super::glob::Glob;
 use super::{Provider, SecretSource};
 
-/// The body limit when the configuration sets none: 1 MiB, far above any
-/// push or merge request hook, well under a Function URL's 6 MB request.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The body limit when the configuration sets none: 6 MiB, a Function URL's
+/// own request limit (BUFFERED invoke mode: "The maximum payload size is
+/// 6 MB", AWS::Lambda::Url / FunctionUrlConfig `InvokeMode`), so whatever
+/// reaches the function is read unless the configuration asks for less.
+/// GitHub caps a payload at 25 MB ("Webhook events and payloads": payload
+/// cap), so a push of many or big commits can exceed 1 MiB; one over 6 MB is
+/// refused by Lambda before the function runs.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 /// The configuration is not valid: each problem names its field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +65,9 @@ pub struct Route {
     pub api_url: Option<String>,
     /// The token git-status posts commit states with.
     pub status_token: Option<SecretSource>,
+    /// GitLab only: accept signed requests (`webhook-signature`) only, not
+    /// the plain `X-Gitlab-Token` a signing-token hook also sends.
+    pub require_signing: bool,
     pub targets: Vec<Target>,
 }
 
@@ -94,6 +102,8 @@ struct RawRoute {
     api_url: Option<String>,
     #[serde(default)]
     status_token: Option<SecretSource>,
+    #[serde(default)]
+    require_signing: bool,
     targets: Vec<RawTarget>,
 }
 
@@ -245,6 +255,11 @@ impl RoutesConfig {
                     route.provider
                 ));
             }
+            if route.require_signing && provider.is_some_and(|p| p != Provider::Gitlab) {
+                problems.push(format!(
+                    "{at}.require_signing: only for gitlab (the other hosts always sign)"
+                ));
+            }
             if route.targets.is_empty() {
                 problems.push(format!("{at}.targets: at least one target is needed"));
             }
@@ -324,6 +339,7 @@ impl RoutesConfig {
                     bot_users,
                     api_url: route.api_url.map(|u| u.trim_end_matches('/').to_owned()),
                     status_token: route.status_token,
+                    require_signing: route.require_signing,
                     targets,
                 });
             }
@@ -340,9 +356,24 @@ impl RoutesConfig {
 
     /// The route of `project` on `provider`, if there is one.
     pub fn route(&self, provider: Provider, project: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|r| r.provider == provider && r.project == project)
+        self.route_index(provider, project).map(|i| &self.routes[i])
+    }
+
+    /// The index of the route of `project` on `provider`, if there is one.
+    /// GitHub and Bitbucket paths compare case-insensitively: both hosts
+    /// resolve a repository whatever the case of its owner and name (GitHub
+    /// redirects `Acme/Web` to `acme/web`; Bitbucket slugs are lowercase), so
+    /// a payload may spell the path otherwise than the route.
+    pub fn route_index(&self, provider: Provider, project: &str) -> Option<usize> {
+        let fold = matches!(provider, Provider::Github | Provider::Bitbucket);
+        self.routes.iter().position(|r| {
+            r.provider == provider
+                && if fold {
+                    r.project.eq_ignore_ascii_case(project)
+                } else {
+                    r.project == project
+                }
+        })
     }
 
     /// Where git-status reports the state of a run started for `project` on

@@ -1,6 +1,8 @@
 //! Branch, tag and path patterns of the routes configuration: `*` matches
-//! any run of characters but `/`, `**` any run including `/`, `?` one
-//! character but `/`; everything else matches itself. No dependency: these
+//! any run of characters but `/`, `**` any run including `/`, `**/` zero or
+//! more whole directories (`src/**/*.rs` matches `src/lib.rs`, `**/*.rs`
+//! matches `build.rs`, as in .gitignore), `?` one character but `/`;
+//! everything else matches itself. No dependency: these
 //! three rules are all the configuration documents (docs/git-webhook.md).
 
 /// A compiled pattern.
@@ -15,6 +17,8 @@ enum Token {
     One,
     Star,
     DoubleStar,
+    /// `**/`: nothing, or any run ending with `/`.
+    Dirs,
 }
 
 impl Glob {
@@ -37,7 +41,12 @@ impl Glob {
             tokens.push(match c {
                 '*' if chars.peek() == Some(&'*') => {
                     chars.next();
-                    Token::DoubleStar
+                    if chars.peek() == Some(&'/') {
+                        chars.next();
+                        Token::Dirs
+                    } else {
+                        Token::DoubleStar
+                    }
                 }
                 '*' => Token::Star,
                 '?' => Token::One,
@@ -66,6 +75,15 @@ impl Glob {
                 Token::One => {
                     for i in 0..text.len() {
                         next[i + 1] = reachable[i] && text[i] != '/';
+                    }
+                }
+                Token::Dirs => {
+                    // Reachable here: where the pattern was (zero
+                    // directories), or after any `/` past such a place.
+                    let mut seen = false;
+                    for j in 0..=text.len() {
+                        next[j] = reachable[j] || (seen && j > 0 && text[j - 1] == '/');
+                        seen |= reachable[j];
                     }
                 }
                 Token::Star | Token::DoubleStar => {
@@ -110,5 +128,21 @@ mod tests {
     fn a_hostile_pattern_takes_linear_time() {
         let glob = Glob::new(&"*a".repeat(50));
         assert!(!glob.matches(&"a".repeat(49)));
+    }
+
+    #[test]
+    fn double_star_slash_also_matches_zero_directories() {
+        let rust = Glob::new("src/**/*.rs");
+        assert!(rust.matches("src/lib.rs"));
+        assert!(rust.matches("src/git/glob.rs"));
+        assert!(rust.matches("src/a/b/c.rs"));
+        assert!(!rust.matches("srclib.rs"));
+        assert!(!rust.matches("tests/lib.rs"));
+        let anywhere = Glob::new("**/*.rs");
+        assert!(anywhere.matches("build.rs"));
+        assert!(anywhere.matches("shared/src/lib.rs"));
+        assert!(!anywhere.matches("README.md"));
+        assert!(Glob::new("docs/**/index.md").matches("docs/index.md"));
+        assert!(!Glob::new("docs/**/index.md").matches("docs/xindex.md"));
     }
 }

@@ -169,14 +169,32 @@ pub fn parse(provider: Provider, event: &str, body: &[u8]) -> Result<Hook, Paylo
 /// GitHub's and Gitea's (and Forgejo's) push payloads share their shape.
 fn github_style_push(provider: Provider, value: &Value) -> Result<GitEvent, PayloadError> {
     let git_ref = text(value, "ref")?;
-    let commit = text(value, "after")?;
+    let after = text(value, "after")?;
     let (kind, branch, tag) = split_ref(&git_ref);
-    let deleted = value.get("deleted").and_then(Value::as_bool) == Some(true) || commit == ZERO_SHA;
+    let deleted = value.get("deleted").and_then(Value::as_bool) == Some(true) || after == ZERO_SHA;
+    // An annotated tag's `after` is the tag object, not a commit: the
+    // commit it points to is `head_commit.id` (GitHub "Webhook events and
+    // payloads", push: `head_commit`; Gitea/Forgejo send the same field).
+    let commit = match kind {
+        EventKind::Tag if !deleted => optional_text(value, "head_commit.id").unwrap_or(after),
+        _ => after,
+    };
     let commits = value
         .get("commits")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    // Gitea and Forgejo list at most [ui] FEED_MAX_COMMIT_NUM commits (5 by
+    // default); `total_commits` has the number pushed (go-gitea/gitea#21400,
+    // since 1.18; absent before, when the list may be cut too). The paths are
+    // known only when every pushed commit is listed.
+    let all_listed = match provider {
+        Provider::Gitea | Provider::Forgejo => value
+            .get("total_commits")
+            .and_then(Value::as_u64)
+            .is_some_and(|total| total <= commits.len() as u64),
+        _ => true,
+    };
     let pusher = match provider {
         Provider::Github => text(value, "pusher.name")?,
         _ => optional_text(value, "pusher.login")
@@ -197,7 +215,8 @@ fn github_style_push(provider: Provider, value: &Value) -> Result<GitEvent, Payl
         repository_url: text(value, "repository.clone_url")?,
         pusher,
         merge_request: None,
-        changed_paths: (!deleted && !commits.is_empty()).then(|| commit_paths(&commits)),
+        changed_paths: (!deleted && !commits.is_empty() && all_listed)
+            .then(|| commit_paths(&commits)),
         head_message: optional_text(value, "head_commit.message"),
         deleted,
     })
@@ -267,9 +286,13 @@ fn gitlab(event: &str, value: &Value) -> Result<Hook, PayloadError> {
     match event {
         "Push Hook" | "Tag Push Hook" => {
             let git_ref = text(value, "ref")?;
-            let commit = text(value, "after")?;
+            let after = text(value, "after")?;
             let (kind, branch, tag) = split_ref(&git_ref);
-            let deleted = commit == ZERO_SHA;
+            let deleted = after == ZERO_SHA;
+            // `checkout_sha` is the commit checked out (for an annotated
+            // tag, the commit the tag points to; `after` is the tag object),
+            // null on a deletion (GitLab "Webhook events": push and tag events).
+            let commit = optional_text(value, "checkout_sha").unwrap_or(after);
             let commits = value
                 .get("commits")
                 .and_then(Value::as_array)
@@ -513,5 +536,71 @@ mod tests {
             changes(parse(Provider::Gitlab, "Push Hook", body.to_string().as_bytes()).unwrap())
                 .remove(0);
         assert_eq!(event.changed_paths, None);
+    }
+
+    #[test]
+    fn an_annotated_tag_starts_the_commit_it_points_to_not_the_tag_object() {
+        let gitlab = json!({
+            "object_kind": "tag_push", "ref": "refs/tags/v2.0.0",
+            "before": "0000000000000000000000000000000000000000", "after": "tag-object",
+            "checkout_sha": "the-commit", "user_username": "dev", "total_commits_count": 0,
+            "commits": [],
+            "project": {"path_with_namespace": "g/p", "git_http_url": "https://gitlab.com/g/p.git"}
+        });
+        let event = changes(
+            parse(
+                Provider::Gitlab,
+                "Tag Push Hook",
+                gitlab.to_string().as_bytes(),
+            )
+            .unwrap(),
+        )
+        .remove(0);
+        assert_eq!(event.commit, "the-commit");
+        for provider in [Provider::Github, Provider::Gitea, Provider::Forgejo] {
+            let body = json!({
+                "ref": "refs/tags/v2.0.0", "after": "tag-object", "deleted": false,
+                "repository": {"full_name": "a/b", "clone_url": "https://example.com/a/b.git"},
+                "pusher": {"name": "dev", "login": "dev"},
+                "head_commit": {"id": "the-commit", "message": "Release 2.0.0"},
+                "commits": []
+            });
+            let event =
+                changes(parse(provider, "push", body.to_string().as_bytes()).unwrap()).remove(0);
+            assert_eq!(event.commit, "the-commit", "{provider}");
+            assert_eq!(event.tag.as_deref(), Some("v2.0.0"));
+        }
+    }
+
+    #[test]
+    fn a_gitea_push_with_more_commits_than_listed_has_no_path_list() {
+        let commits: Vec<Value> = (0..5)
+            .map(|i| json!({"id": format!("c{i}"), "message": "m", "added": ["a"], "modified": [], "removed": []}))
+            .collect();
+        let push = |total: Option<u64>| {
+            let mut body = json!({
+                "ref": "refs/heads/main", "after": "c4", "commits": commits,
+                "repository": {"full_name": "a/b", "clone_url": "https://gitea.example.com/a/b.git"},
+                "pusher": {"login": "dev"}
+            });
+            if let Some(total) = total {
+                body["total_commits"] = json!(total);
+            }
+            body.to_string()
+        };
+        for provider in [Provider::Gitea, Provider::Forgejo] {
+            let paths = |total| {
+                changes(parse(provider, "push", push(total).as_bytes()).unwrap())
+                    .remove(0)
+                    .changed_paths
+            };
+            assert_eq!(paths(Some(7)), None, "{provider}: 7 pushed, 5 listed");
+            assert_eq!(
+                paths(None),
+                None,
+                "{provider}: no total_commits (before Gitea 1.18)"
+            );
+            assert_eq!(paths(Some(5)), Some(vec!["a".to_owned()]), "{provider}");
+        }
     }
 }

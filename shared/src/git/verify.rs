@@ -88,7 +88,7 @@ pub enum Refusal {
     #[error(
         "{provider}: webhook-timestamp is {age} s from now, more than the {TIMESTAMP_TOLERANCE_SECONDS} s allowed"
     )]
-    Stale { provider: Provider, age: i64 },
+    Stale { provider: Provider, age: u64 },
     #[error(
         "{provider}: verified with the secret of another route ({other}), not of project {project}'s route"
     )]
@@ -211,8 +211,9 @@ fn credential<'a>(
                     .trim()
                     .parse()
                     .map_err(|_| malformed("webhook-timestamp"))?;
-                let age = now - seconds;
-                if age.abs() > TIMESTAMP_TOLERANCE_SECONDS {
+                // abs_diff: a hostile timestamp (i64::MIN) cannot overflow.
+                let age = now.abs_diff(seconds);
+                if age > TIMESTAMP_TOLERANCE_SECONDS.unsigned_abs() {
                     return Err(Refusal::Stale { provider, age });
                 }
                 let signatures: Vec<Vec<u8>> = signature
@@ -464,5 +465,27 @@ mod tests {
     #[test]
     fn a_secret_is_never_printed() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+
+    #[test]
+    fn a_hostile_webhook_timestamp_is_stale_not_a_panic() {
+        let body = b"{}";
+        for ts in [i64::MIN, i64::MAX] {
+            let ts = ts.to_string();
+            let h = headers(&[
+                ("x-gitlab-event", "Push Hook"),
+                ("webhook-id", "msg-1"),
+                ("webhook-timestamp", &ts),
+                ("webhook-signature", "v1,bm9wZQ=="),
+            ]);
+            let refusal = check(
+                Provider::Gitlab,
+                &h,
+                body,
+                &secrets(&["whsec_c2lnbmluZw=="]),
+            )
+            .unwrap_err();
+            assert!(matches!(refusal, Refusal::Stale { .. }), "{refusal:?}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::LookupError;
 use crate::aws::Aws;
-use crate::flows::git_webhook::{CONNECTION_PROVIDER, Lookup, PipelineFacts};
+use crate::flows::git_webhook::{CONNECTION_PROVIDER, ConnectionAction, Lookup, PipelineFacts};
 
 impl Lookup for Aws {
     async fn pipeline(&self, name: &str) -> Result<PipelineFacts, LookupError> {
@@ -32,7 +32,13 @@ impl Lookup for Aws {
                         t.category().as_str() == "Source" && t.provider() == CONNECTION_PROVIDER
                     })
                 })
-                .map(|a| a.name().to_owned())
+                .map(|a| ConnectionAction {
+                    name: a.name().to_owned(),
+                    repository: a
+                        .configuration()
+                        .and_then(|c| c.get("FullRepositoryId"))
+                        .cloned(),
+                })
                 .collect(),
         })
     }
