@@ -36,7 +36,11 @@ fn expected(function: Function) -> &'static [&'static str] {
         Function::RepoReplicate => &["aws-sdk-codebuild"],
         Function::RepoGuard => &["aws-sdk-codecommit"],
         Function::DeployGate => &["aws-sdk-cloudwatch", "aws-sdk-codedeploy", "aws-sdk-lambda"],
-        Function::GitWebhook => &["aws-sdk-codebuild", "aws-sdk-codepipeline"],
+        Function::GitWebhook => &[
+            "aws-sdk-codebuild",
+            "aws-sdk-codepipeline",
+            "aws-sdk-secretsmanager",
+        ],
         Function::GitStatus => &[
             "aws-sdk-codebuild",
             "aws-sdk-codepipeline",

@@ -52,6 +52,27 @@ const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
         "GateConfigKmsKeyArn",
         "arn:aws:kms:us-east-1:123456789012:key/abcd1234-ab12-cd34-ef56-abcdef123456",
     ),
+    (
+        "GitWebhookPipelineArns",
+        "arn:aws:codepipeline:us-east-1:123456789012:payments-pipeline",
+    ),
+    (
+        "GitWebhookBuildProjectArns",
+        "arn:aws:codebuild:us-east-1:123456789012:project/payments-mr-check",
+    ),
+    (
+        "GitWebhookSecretArns",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:signalbox/git/gitlab-AbCdEf",
+    ),
+    (
+        "GitWebhookSecretParameterArns",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/signalbox/git/github",
+    ),
+    (
+        "GitTokenKmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-2c3d-4e5f-0a1b2c3d4e5f",
+    ),
+    ("FingerprintKeyParameterName", "/signalbox/fingerprint-key"),
 ];
 
 /// Policies.json under the repository's `.venv` (any Python version).
@@ -108,7 +129,14 @@ impl Reference {
             .flatten()
             .map(|t| {
                 let t = t.as_str().expect("resource type name");
-                let formats = service["Resources"][t]["ARNFormats"]
+                // The data names some types in another case in an action's
+                // list than in its Resources (secretsmanager: Secret, secret).
+                let resources = service["Resources"].as_object().expect("Resources");
+                let formats = resources
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(t))
+                    .map(|(_, resource)| &resource["ARNFormats"])
+                    .unwrap_or(&serde_json::Value::Null)
                     .as_array()
                     .unwrap_or_else(|| panic!("{action}: resource type {t} has no ARN format"));
                 let alternatives: Vec<String> = formats

@@ -298,12 +298,16 @@ fn replay_routes_a_failed_build_by_the_configured_mirror_project() {
         run(&mirror).contains(&serde_json::json!("repo-replicate")),
         "the mirror project's failure reaches repo-replicate"
     );
-    // As the deployed rules would: build-report's rule takes every build's
-    // state change, repo-replicate's only the mirror project's.
+    // As the deployed rules would: build-report's and git-status's rules
+    // take every build's state change, repo-replicate's only the mirror
+    // project's.
     assert_eq!(
         run("someone-elses-project"),
-        [serde_json::json!("build-report")],
-        "another project's failure reaches build-report only"
+        [
+            serde_json::json!("build-report"),
+            serde_json::json!("git-status")
+        ],
+        "another project's failure reaches build-report and git-status only"
     );
 }
 

@@ -175,6 +175,19 @@ fn globs(field: &str, patterns: &[String], problems: &mut Vec<String>) -> Vec<Gl
         .collect()
 }
 
+/// serde's message without the value it quotes ("unknown variant `…`",
+/// "invalid type: string \"…\""): a token pasted in the wrong field must not
+/// reach a log line or an error. Field names ("unknown field `x`") stay.
+fn without_value(message: &str) -> String {
+    let quotes_a_value = ["unknown variant", "invalid type", "invalid value", "invalid length"]
+        .iter()
+        .any(|start| message.starts_with(start));
+    match message.find("expected").filter(|_| quotes_a_value) {
+        Some(at) => format!("unexpected value, {}", &message[at..]),
+        None => message.to_owned(),
+    }
+}
+
 impl RoutesConfig {
     /// Parses and validates a configuration in YAML or JSON.
     pub fn parse(text: &str) -> Result<RoutesConfig, ConfigProblem> {
@@ -187,9 +200,9 @@ impl RoutesConfig {
         };
         let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let inner = e.into_inner();
+            let inner = without_value(&e.into_inner().to_string());
             if path == "." {
-                problem(inner.to_string())
+                problem(inner)
             } else {
                 problem(format!("{path}: {inner}"))
             }
