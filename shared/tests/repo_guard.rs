@@ -906,3 +906,48 @@ fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scann
         "{body}"
     );
 }
+
+#[test]
+fn merging_a_branch_forked_at_r10_into_main_at_r59_scans_only_f1_f2_and_m() {
+    // main: R0 ← … ← R59 (= OLD); feature: R10 ← F1 ← F2; the push moves
+    // main to M = [R59, F2]. R5 added a key long ago: published history.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    repo.add_commit("R0", "Initial", &[]);
+    for i in 1..60 {
+        let id = if i == 59 {
+            OLD.to_owned()
+        } else {
+            format!("R{i}")
+        };
+        let parent = format!("R{}", i - 1);
+        repo.add_commit(&id, "main work", &[&parent]);
+    }
+    repo.changes(
+        Some("R4"),
+        "R5",
+        "old.env",
+        None,
+        &format!("key = {PLANTED}\n"),
+    );
+    repo.add_commit("F1", "Start the feature", &["R10"]);
+    repo.add_commit("F2", "Wire the client", &["F1"]);
+    repo.add_commit(PUSHED, "Merge feature into main", &[OLD, "F2"]);
+    repo.changes(Some("R10"), "F1", "src/app.py", None, "import os\n");
+    let leaky = format!(
+        "import os\nTOKEN = \"ghp_{}\"\n",
+        "Q7ZR2MXN4VTL6KPJa8b9C0d1E2f3G4h5I6j7"
+    );
+    repo.changes(Some("F1"), "F2", "src/app.py", Some("import os\n"), &leaky);
+    repo.changes(Some(OLD), PUSHED, "src/app.py", None, &leaky);
+    let plan = run(&event, &config(), &repo);
+    let secret = secret_messages(&plan);
+    assert_eq!(secret.len(), 1, "{plan:?}");
+    let body = &secret[0].message;
+    assert!(body.contains("src/app.py:2 github-token"), "{body}");
+    assert!(
+        !body.contains("old.env"),
+        "main's history is not rescanned: {body}"
+    );
+    assert!(body.contains("each of the 3 new commit(s)"), "{body}");
+}

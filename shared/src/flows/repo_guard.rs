@@ -410,11 +410,18 @@ pub struct ScanFacts {
 
 /// The new commits of a push, newest first, or why they could not be listed
 /// within `max_commits`.
+///
+/// `stops` are commits already published; `bases` the refs (old tip, default
+/// branch) whose history is not new. A merge commit's other parents may have
+/// forked from that history long before its stops (a branch cut at R10
+/// merged into main at R59): before such a parent is queued, its merge bases
+/// with `bases` join the stops, so the walk ends where the branch forked.
 async fn new_commits(
     lookup: &impl Lookup,
     repository: &str,
     new: &str,
-    stops: &HashSet<String>,
+    mut stops: HashSet<String>,
+    bases: &[String],
     max_commits: usize,
     deadline: Instant,
 ) -> Result<Vec<CommitInfo>, String> {
@@ -435,6 +442,25 @@ async fn new_commits(
         }
         match lookup.commit(repository, &id).await {
             Ok(commit) => {
+                for merged in commit.parents.iter().skip(1) {
+                    if stops.contains(merged) {
+                        continue;
+                    }
+                    for other in bases {
+                        match lookup.merge_base(repository, other, merged).await {
+                            Ok(Some(base)) => {
+                                stops.insert(base);
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                return Err(format!(
+                                    "where merged commit {} forked could not be read ({e})",
+                                    short(merged)
+                                ));
+                            }
+                        }
+                    }
+                }
                 queue.extend(commit.parents.iter().cloned());
                 commits.push(commit);
             }
@@ -553,7 +579,8 @@ pub async fn scan(
             lookup,
             repository,
             new,
-            &stops,
+            stops,
+            &bases,
             config.scan_max_commits,
             scanner_deadline,
         )
