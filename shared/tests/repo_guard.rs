@@ -790,15 +790,20 @@ fn a_same_region_replica_push_is_not_alerted() {
     );
     // The same push to the source is guarded.
     assert!(!secret_messages(&run(&event, &config(), &repo)).is_empty());
-    // A replica REPLICAS does not name, marked by the mirror's tag.
+}
+
+#[test]
+fn a_repository_tagged_as_a_replica_but_not_in_replicas_is_still_guarded() {
+    // Anyone who may tag the repository could otherwise turn its guard off.
+    let event = sample("codecommit-reference-updated-direct-push.json");
     let mut tagged = leaky_repo(Some(OLD), PUSHED);
     tagged.replica_tag = Some("us-east-1/MySourceRepo".into());
     let plan = run(&event, &config(), &tagged);
-    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(!secret_messages(&plan).is_empty(), "{plan:?}");
     assert!(
-        plan.notes
-            .iter()
-            .any(|n| n.contains("signalbox:replica-of=us-east-1/MySourceRepo")),
+        plan.notes.iter().any(|n| n
+            .contains("tagged as a replica (signalbox:replica-of=us-east-1/MySourceRepo)")
+            && n.contains("someone else")),
         "{:?}",
         plan.notes
     );

@@ -735,8 +735,10 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         ));
         return Ok(plan);
     }
-    // A replica made by the mirror carries the tag even when REPLICAS does
-    // not name it (another stack's source, a same-region replica).
+    // The tag alone is not trusted: whoever may tag the repository could
+    // turn its guard off. A replica this stack's REPLICAS names returned
+    // above; a tagged repository it does not name is guarded, and the plan
+    // says the tag was not believed.
     let arn = event
         .resources
         .iter()
@@ -751,10 +753,9 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
     match lookup.replica_tag(&arn).await {
         Ok(Some(source)) => {
             plan.notes.push(format!(
-                "{} is tagged signalbox:replica-of={source}: the mirror's pushes are not guarded again",
+                "{} is tagged as a replica (signalbox:replica-of={source}) but REPLICAS does not name it as one, so this push was made by someone else than the mirror: guarded",
                 detail.repository_name
             ));
-            return Ok(plan);
         }
         Ok(None) => {}
         Err(e) => {
