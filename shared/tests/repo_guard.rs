@@ -326,6 +326,13 @@ fn pr_merge_says_merged_via_pull_request_and_is_silenced_by_direct_push_only() {
     let new = event.raw_detail["commitId"].as_str().unwrap().to_owned();
     let old = event.raw_detail["oldCommitId"].as_str().unwrap().to_owned();
     let mut repo = Repo::default();
+    // The whole history, so the scan walks it commit by commit.
+    repo.add_commit(&old, "Main's tip", &[]);
+    repo.add_commit(
+        "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+        "Branch work",
+        &[old.as_str()],
+    );
     repo.add_commit(
         &new,
         "Merge pull request 1 from myBranch",
@@ -955,4 +962,30 @@ fn merging_a_branch_forked_at_r10_into_main_at_r59_scans_only_f1_f2_and_m() {
         "main's history is not rescanned: {body}"
     );
     assert!(body.contains("each of the 3 new commit(s)"), "{body}");
+}
+
+#[test]
+fn a_push_scanned_only_by_its_net_diff_alerts_not_scanned_even_with_nothing_found() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    repo.add_commit(PUSHED, "three", &["c1"]);
+    repo.add_commit("c1", "two", &["c2"]);
+    repo.add_commit("c2", "one", &[OLD]);
+    repo.changes(Some(OLD), PUSHED, "README.md", None, "hello\n");
+    let bounded = Config {
+        scan_max_commits: 2,
+        ..config()
+    };
+    let plan = run(&event, &bounded, &repo);
+    assert!(secret_messages(&plan).is_empty(), "{plan:?}");
+    let unscanned: Vec<_> = sns(&plan)
+        .into_iter()
+        .filter(|m| m.attributes["kind"] == "not-scanned")
+        .collect();
+    assert_eq!(unscanned.len(), 1, "{plan:?}");
+    let body = &unscanned[0].message;
+    assert!(
+        body.contains("only scanned by their net diff") && body.contains("more than 2 new commits"),
+        "{body}"
+    );
 }

@@ -619,6 +619,12 @@ pub async fn scan(
             }
         }
         Err(why) => {
+            // Said even when nothing is found: the not-scanned alert goes out.
+            facts.unscanned.push(format!(
+                "the commits from {} to {}: only scanned by their net diff, not one by one ({why})",
+                before.as_deref().map_or("the empty tree".to_owned(), short),
+                short(new)
+            ));
             facts.coverage = Some(format!(
                 "only the net diff from {} to {}: {why}; a secret added and removed within the push is not seen",
                 before.as_deref().map_or("the empty tree".to_owned(), short),
