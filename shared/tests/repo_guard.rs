@@ -989,3 +989,35 @@ fn a_push_scanned_only_by_its_net_diff_alerts_not_scanned_even_with_nothing_foun
         "{body}"
     );
 }
+
+#[test]
+fn a_deduplicated_secret_alert_still_says_what_this_push_did_not_scan() {
+    // The same key pushed again (same fingerprints: the secret alert is
+    // deduplicated) with a file that cannot be read: the not-scanned list
+    // goes out in its own, event-keyed alert.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    repo.diffs
+        .get_mut(&(Some(OLD.to_owned()), PUSHED.to_owned()))
+        .unwrap()
+        .push(ChangedFile {
+            path: "data/unreadable.bin".into(),
+            before_blob: None,
+            after_blob: Some("blob-that-is-gone".into()),
+        });
+    let plan = run(&event, &config(), &repo);
+    assert_eq!(secret_messages(&plan).len(), 1, "{plan:?}");
+    let unscanned: Vec<_> = sns(&plan)
+        .into_iter()
+        .filter(|m| m.attributes["kind"] == "not-scanned")
+        .collect();
+    assert_eq!(unscanned.len(), 1, "{plan:?}");
+    let body = &unscanned[0].message;
+    assert!(body.contains("data/unreadable.bin"), "{body}");
+    assert!(body.contains("1 finding(s)"), "{body}");
+    assert_ne!(
+        unscanned[0].dedup_key,
+        secret_messages(&plan)[0].dedup_key,
+        "keyed by the event, not by the findings"
+    );
+}

@@ -990,19 +990,28 @@ pub fn plan_findings(
         .coverage
         .clone()
         .unwrap_or_else(|| "nothing (the push could not be read)".to_owned());
+    // Files left out on purpose (the allow file) need no one's attention;
+    // anything else not scanned gets its own alert, keyed by the event:
+    // the secret alert is keyed by its findings and may be deduplicated
+    // away, its `Not scanned` field with it.
+    let unintended = facts
+        .report
+        .skipped
+        .iter()
+        .any(|s| s.reason != SkipReason::AllowListed)
+        || !facts.unscanned.is_empty();
+    if unintended && !facts.report.findings.is_empty() {
+        alert_actions(
+            plan,
+            &not_scanned(event, detail, new, facts, &skipped, &coverage),
+            &config.channels,
+        );
+    }
     if facts.report.findings.is_empty() {
         plan.notes.push(format!(
             "secret scan: {} file(s) scanned ({coverage}), nothing found",
             facts.report.files_scanned
         ));
-        // Files left out on purpose (the allow file) need no one's attention;
-        // anything else not scanned gets its own alert.
-        let unintended = facts
-            .report
-            .skipped
-            .iter()
-            .any(|s| s.reason != SkipReason::AllowListed)
-            || !facts.unscanned.is_empty();
         if unintended {
             alert_actions(
                 plan,
@@ -1100,7 +1109,7 @@ pub fn plan_findings(
 }
 
 /// The alert for a push with files that were not scanned (size, type,
-/// budget, read errors) and no finding: one per push, listing them.
+/// budget, read errors): one per push, listing them, findings or not.
 fn not_scanned(
     event: &Event,
     detail: &ReferenceChange,
@@ -1130,10 +1139,16 @@ fn not_scanned(
             ),
             (
                 "Scanned".to_owned(),
-                format!(
-                    "{} file(s), nothing found; {coverage}",
-                    facts.report.files_scanned
-                ),
+                match facts.report.findings.len() {
+                    0 => format!(
+                        "{} file(s), nothing found; {coverage}",
+                        facts.report.files_scanned
+                    ),
+                    n => format!(
+                        "{} file(s), {n} finding(s) (in the secret alert); {coverage}",
+                        facts.report.files_scanned
+                    ),
+                },
             ),
             ("Not scanned".to_owned(), skipped.join("; ")),
         ],
