@@ -61,6 +61,8 @@ struct Repo {
     replica_tag: Option<String>,
     /// How long each GetBlob takes (a slow API).
     blob_delay: Option<std::time::Duration>,
+    /// What reading the fingerprint key fails with, if it fails.
+    key_error: Option<LookupError>,
 }
 
 impl Repo {
@@ -198,6 +200,9 @@ impl Lookup for Repo {
         Ok(self.replica_tag.clone())
     }
     async fn fingerprint_key(&self, _: &str) -> Result<FingerprintKey, LookupError> {
+        if let Some(e) = &self.key_error {
+            return Err(e.clone());
+        }
         Ok(FingerprintKey::new(b"this deployment's key".to_vec()))
     }
     async fn file(&self, _: &str, at: &str, path: &str) -> Result<Option<Vec<u8>>, LookupError> {
@@ -1020,4 +1025,27 @@ fn a_deduplicated_secret_alert_still_says_what_this_push_did_not_scan() {
         secret_messages(&plan)[0].dedup_key,
         "keyed by the event, not by the findings"
     );
+}
+
+#[test]
+fn ssm_throttling_the_fingerprint_key_read_makes_lambda_retry() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    let throttled = LookupError::Failed {
+        message: "SSM GetParameter (fingerprint key): ThrottlingException: Rate exceeded".into(),
+        transient: true,
+    };
+    repo.key_error = Some(throttled.clone());
+    let result = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(repo_guard::plan(&event, &config(), &repo));
+    assert_eq!(
+        result.map(|p| kinds(&p).join(",")),
+        Err(signalbox::flows::PlanError::Lookup(throttled))
+    );
+    // A lasting failure (no such parameter) is not retried: it is said.
+    repo.key_error = Some(missing("parameter"));
+    let plan = run(&event, &config(), &repo);
+    assert!(kinds(&plan).contains(&"not-scanned"), "{plan:?}");
 }

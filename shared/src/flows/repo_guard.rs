@@ -471,13 +471,15 @@ async fn new_commits(
 }
 
 /// Reads the changes of a created or updated ref and scans what each new
-/// commit adds; past the bound, the net diff.
+/// commit adds; past the bound, the net diff. Fails only when the
+/// fingerprint key could not be read for a reason a retry may cure
+/// (throttling, a 5xx): Lambda's retry then scans the push.
 pub async fn scan(
     lookup: &impl Lookup,
     detail: &ReferenceChange,
     new: &str,
     config: &Config,
-) -> ScanFacts {
+) -> Result<ScanFacts, LookupError> {
     let repository = &detail.repository_name;
     let mut facts = ScanFacts::default();
     let default_branch = match lookup.default_branch(repository).await {
@@ -549,6 +551,9 @@ pub async fn scan(
     let key = match &config.fingerprint_key_parameter {
         Some(parameter) => match lookup.fingerprint_key(parameter).await {
             Ok(key) => key,
+            Err(e @ LookupError::Failed {
+                transient: true, ..
+            }) => return Err(e),
             Err(e) => {
                 // No fingerprint may be published unkeyed: nothing is scanned.
                 if e != LookupError::Offline {
@@ -557,7 +562,7 @@ pub async fn scan(
                     ));
                 }
                 facts.problems.push(e);
-                return facts;
+                return Ok(facts);
             }
         },
         None => {
@@ -614,7 +619,7 @@ pub async fn scan(
                 )
                 .await
                 {
-                    return facts;
+                    return Ok(facts);
                 }
             }
         }
@@ -641,7 +646,7 @@ pub async fn scan(
             )
             .await
             {
-                return facts;
+                return Ok(facts);
             }
         }
     }
@@ -653,7 +658,7 @@ pub async fn scan(
         .findings
         .retain(|f| seen.insert((f.fingerprint.clone(), f.path.clone())));
     facts.report = report;
-    facts
+    Ok(facts)
 }
 
 /// Scans what `after` adds to `before`; false when the changes could not be
@@ -803,7 +808,9 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 }
             }
             if config.secret_scan {
-                let facts = scan(lookup, detail, new, config).await;
+                let facts = scan(lookup, detail, new, config)
+                    .await
+                    .map_err(PlanError::Lookup)?;
                 plan_findings(&mut plan, event, detail, new, &facts, config);
             } else {
                 plan.notes
