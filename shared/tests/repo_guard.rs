@@ -63,6 +63,8 @@ struct Repo {
     blob_delay: Option<std::time::Duration>,
     /// What reading the fingerprint key fails with, if it fails.
     key_error: Option<LookupError>,
+    /// One blob whose GetBlob takes this long (a read stuck on a slow API).
+    slow_blob: Option<(String, std::time::Duration)>,
 }
 
 impl Repo {
@@ -193,6 +195,11 @@ impl Lookup for Repo {
         if let Some(delay) = self.blob_delay {
             tokio::time::sleep(delay).await;
         }
+        if let Some((slow, delay)) = &self.slow_blob
+            && slow == id
+        {
+            tokio::time::sleep(*delay).await;
+        }
         self.blobs.get(id).cloned().ok_or_else(|| missing(id))
     }
     async fn replica_tag(&self, arn: &str) -> Result<Option<String>, LookupError> {
@@ -216,6 +223,7 @@ impl Lookup for Repo {
 
 fn run(event: &Event, config: &Config, lookup: &impl Lookup) -> Plan {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap()
         .block_on(repo_guard::plan(event, config, lookup))
@@ -902,7 +910,7 @@ fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scann
         .build()
         .unwrap();
     let started = Instant::now();
-    let until = Deadline::after(Duration::from_secs(3));
+    let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(3));
     let plan = runtime
         .block_on(async {
             tokio::time::timeout_at(
@@ -913,7 +921,7 @@ fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scann
         })
         .expect("the plan is made before the lookups' deadline")
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < repo_guard::SCAN_MARGIN + Duration::from_secs(3));
     let secret = secret_messages(&plan);
     assert_eq!(secret.len(), 1, "{plan:?}");
     let body = &secret[0].message;
@@ -1037,6 +1045,7 @@ fn ssm_throttling_the_fingerprint_key_read_makes_lambda_retry() {
     };
     repo.key_error = Some(throttled.clone());
     let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap()
         .block_on(repo_guard::plan(&event, &config(), &repo));
@@ -1048,4 +1057,43 @@ fn ssm_throttling_the_fingerprint_key_read_makes_lambda_retry() {
     repo.key_error = Some(missing("parameter"));
     let plan = run(&event, &config(), &repo);
     assert!(kinds(&plan).contains(&"not-scanned"), "{plan:?}");
+}
+
+#[test]
+fn a_read_slower_than_the_scans_margin_still_leaves_the_notice_and_findings_planned() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // One GetBlob hangs far longer than SCAN_MARGIN: the scan gives up on it
+    // at its own deadline and the lookups' deadline is never reached.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    repo.adds(Some(OLD), PUSHED, "data/huge.txt", "nothing to see\n");
+    repo.slow_blob = Some((
+        format!("blob-data/huge.txt-{PUSHED}"),
+        Duration::from_secs(30),
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(2));
+    let plan = runtime
+        .block_on(async {
+            tokio::time::timeout_at(
+                until.instant(),
+                with_lookups_deadline(until, repo_guard::plan(&event, &config(), &repo)),
+            )
+            .await
+        })
+        .expect("the plan is made before the lookups' deadline (no LookupTimeout)")
+        .unwrap();
+    assert!(started.elapsed() < repo_guard::SCAN_MARGIN + Duration::from_secs(2));
+    assert_eq!(kinds(&plan)[0], "protected-push", "{plan:?}");
+    let body = &secret_messages(&plan)[0].message;
+    assert!(body.contains("config/prod.env:2"), "{body}");
+    assert!(
+        body.contains("data/huge.txt") && body.contains("the scan's time ran out"),
+        "{body}"
+    );
 }

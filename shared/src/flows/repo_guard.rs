@@ -364,10 +364,27 @@ pub fn who(caller: Option<&str>) -> String {
 /// seconds, leaving the reads and the alerts their share.
 pub const SCAN_TIME: Duration = Duration::from_secs(10);
 
-/// What the scan leaves of the lookups' time: for the reads of the files it
-/// started and for the plan, so the alerts are planned and sent whatever
-/// the size of the push.
-pub const SCAN_MARGIN: Duration = Duration::from_secs(2);
+/// What the scan leaves of the lookups' time, so the alerts are planned and
+/// sent whatever the size of the push: one SDK attempt's timeout
+/// ([`crate::aws::ATTEMPT_TIMEOUT`]), for the reads the plan still makes
+/// after the scan. Every scan read is itself cut at the scan's deadline.
+pub const SCAN_MARGIN: Duration = crate::aws::ATTEMPT_TIMEOUT;
+
+/// A scan read cut at `deadline`: a read still running then is abandoned
+/// and said as not scanned, so a slow API cannot take the plan's time.
+async fn by_deadline<T>(
+    deadline: Instant,
+    read: impl std::future::Future<Output = Result<T, LookupError>>,
+) -> Result<T, LookupError> {
+    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LookupError::Failed {
+                message: "the scan's time ran out while it was read".to_owned(),
+                transient: true,
+            })
+        })
+}
 
 /// When the scan stops reading: [`SCAN_TIME`] from now, or [`SCAN_MARGIN`]
 /// before the lookups' deadline of the invocation, whichever comes first.
@@ -616,6 +633,7 @@ pub async fn scan(
                     &commit.id,
                     &mut scanner,
                     &mut facts,
+                    scanner_deadline,
                 )
                 .await
                 {
@@ -643,6 +661,7 @@ pub async fn scan(
                 new,
                 &mut scanner,
                 &mut facts,
+                scanner_deadline,
             )
             .await
             {
@@ -670,10 +689,13 @@ async fn scan_diff(
     after: &str,
     scanner: &mut Scanner,
     facts: &mut ScanFacts,
+    deadline: Instant,
 ) -> bool {
-    let differences = match lookup
-        .differences(repository, before, after, MAX_CHANGED_FILES)
-        .await
+    let differences = match by_deadline(
+        deadline,
+        lookup.differences(repository, before, after, MAX_CHANGED_FILES),
+    )
+    .await
     {
         Ok(d) => d,
         Err(e) => {
@@ -701,7 +723,7 @@ async fn scan_diff(
         if !scanner.admit(&file.path, 0) {
             continue;
         }
-        let new_bytes = match lookup.blob(repository, after).await {
+        let new_bytes = match by_deadline(deadline, lookup.blob(repository, after)).await {
             Ok(b) => b,
             Err(e) => {
                 facts
@@ -711,7 +733,9 @@ async fn scan_diff(
             }
         };
         let old_bytes = match &file.before_blob {
-            Some(id) => lookup.blob(repository, id).await.ok(),
+            Some(id) => by_deadline(deadline, lookup.blob(repository, id))
+                .await
+                .ok(),
             None => None,
         };
         scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
