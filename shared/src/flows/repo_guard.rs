@@ -568,9 +568,11 @@ pub async fn scan(
     let key = match &config.fingerprint_key_parameter {
         Some(parameter) => match lookup.fingerprint_key(parameter).await {
             Ok(key) => key,
-            Err(e @ LookupError::Failed {
-                transient: true, ..
-            }) => return Err(e),
+            Err(
+                e @ LookupError::Failed {
+                    transient: true, ..
+                },
+            ) => return Err(e),
             Err(e) => {
                 // No fingerprint may be published unkeyed: nothing is scanned.
                 if e != LookupError::Offline {
