@@ -243,3 +243,54 @@ fn pre_commit_try_repo_runs_the_hook_on_a_staged_secret_and_fails_the_commit() {
     let passed = run(&repo);
     assert_eq!(passed.status.code(), Some(0), "{passed:?}");
 }
+
+#[test]
+fn pre_commit_with_a_ref_range_scans_each_commit_of_the_range() {
+    // pre-push (or `run --from-ref --to-ref`) sets PRE_COMMIT_FROM_REF and
+    // PRE_COMMIT_TO_REF: a key added and taken out again within the range
+    // is found, though nothing is staged.
+    let signalbox_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_signalbox")).parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("work");
+    std::fs::create_dir(&repo).unwrap();
+    let commit = |message: &str| {
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", message]);
+        let head = Command::new("git")
+            .current_dir(&repo)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap();
+        String::from_utf8(head.stdout).unwrap().trim().to_owned()
+    };
+    git(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("deploy.env"), "region=us-east-1\n").unwrap();
+    let from = commit("start");
+    std::fs::write(
+        repo.join("deploy.env"),
+        format!("aws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    commit("add the key");
+    std::fs::write(repo.join("deploy.env"), "region=us-east-1\n").unwrap();
+    let to = commit("take it out");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(pre_commit())
+        .current_dir(&repo)
+        .args(["try-repo"])
+        .arg(&signalbox_repo)
+        .args(["signalbox-scan", "--from-ref", &from, "--to-ref", &to])
+        .env("PATH", &path)
+        .env("PRE_COMMIT_HOME", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text.contains("deploy.env:1: aws-access-key-id"), "{text}");
+    assert!(!text.contains(&PLANTED[4..]), "{text}");
+}

@@ -61,6 +61,10 @@ struct Repo {
     replica_tag: Option<String>,
     /// How long each GetBlob takes (a slow API).
     blob_delay: Option<std::time::Duration>,
+    /// What reading the fingerprint key fails with, if it fails.
+    key_error: Option<LookupError>,
+    /// One blob whose GetBlob takes this long (a read stuck on a slow API).
+    slow_blob: Option<(String, std::time::Duration)>,
 }
 
 impl Repo {
@@ -191,6 +195,11 @@ impl Lookup for Repo {
         if let Some(delay) = self.blob_delay {
             tokio::time::sleep(delay).await;
         }
+        if let Some((slow, delay)) = &self.slow_blob
+            && slow == id
+        {
+            tokio::time::sleep(*delay).await;
+        }
         self.blobs.get(id).cloned().ok_or_else(|| missing(id))
     }
     async fn replica_tag(&self, arn: &str) -> Result<Option<String>, LookupError> {
@@ -198,6 +207,9 @@ impl Lookup for Repo {
         Ok(self.replica_tag.clone())
     }
     async fn fingerprint_key(&self, _: &str) -> Result<FingerprintKey, LookupError> {
+        if let Some(e) = &self.key_error {
+            return Err(e.clone());
+        }
         Ok(FingerprintKey::new(b"this deployment's key".to_vec()))
     }
     async fn file(&self, _: &str, at: &str, path: &str) -> Result<Option<Vec<u8>>, LookupError> {
@@ -211,6 +223,7 @@ impl Lookup for Repo {
 
 fn run(event: &Event, config: &Config, lookup: &impl Lookup) -> Plan {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap()
         .block_on(repo_guard::plan(event, config, lookup))
@@ -326,6 +339,13 @@ fn pr_merge_says_merged_via_pull_request_and_is_silenced_by_direct_push_only() {
     let new = event.raw_detail["commitId"].as_str().unwrap().to_owned();
     let old = event.raw_detail["oldCommitId"].as_str().unwrap().to_owned();
     let mut repo = Repo::default();
+    // The whole history, so the scan walks it commit by commit.
+    repo.add_commit(&old, "Main's tip", &[]);
+    repo.add_commit(
+        "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+        "Branch work",
+        &[old.as_str()],
+    );
     repo.add_commit(
         &new,
         "Merge pull request 1 from myBranch",
@@ -790,15 +810,20 @@ fn a_same_region_replica_push_is_not_alerted() {
     );
     // The same push to the source is guarded.
     assert!(!secret_messages(&run(&event, &config(), &repo)).is_empty());
-    // A replica REPLICAS does not name, marked by the mirror's tag.
+}
+
+#[test]
+fn a_repository_tagged_as_a_replica_but_not_in_replicas_is_still_guarded() {
+    // Anyone who may tag the repository could otherwise turn its guard off.
+    let event = sample("codecommit-reference-updated-direct-push.json");
     let mut tagged = leaky_repo(Some(OLD), PUSHED);
     tagged.replica_tag = Some("us-east-1/MySourceRepo".into());
     let plan = run(&event, &config(), &tagged);
-    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(!secret_messages(&plan).is_empty(), "{plan:?}");
     assert!(
-        plan.notes
-            .iter()
-            .any(|n| n.contains("signalbox:replica-of=us-east-1/MySourceRepo")),
+        plan.notes.iter().any(|n| n
+            .contains("tagged as a replica (signalbox:replica-of=us-east-1/MySourceRepo)")
+            && n.contains("someone else")),
         "{:?}",
         plan.notes
     );
@@ -885,7 +910,7 @@ fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scann
         .build()
         .unwrap();
     let started = Instant::now();
-    let until = Deadline::after(Duration::from_secs(3));
+    let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(3));
     let plan = runtime
         .block_on(async {
             tokio::time::timeout_at(
@@ -896,13 +921,179 @@ fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scann
         })
         .expect("the plan is made before the lookups' deadline")
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < repo_guard::SCAN_MARGIN + Duration::from_secs(3));
     let secret = secret_messages(&plan);
     assert_eq!(secret.len(), 1, "{plan:?}");
     let body = &secret[0].message;
     assert!(body.contains("src/f10-0.txt:1"), "{body}");
     assert!(
         body.contains("the scan's time ran out") || body.contains("scan budget spent (time)"),
+        "{body}"
+    );
+}
+
+#[test]
+fn merging_a_branch_forked_at_r10_into_main_at_r59_scans_only_f1_f2_and_m() {
+    // main: R0 ← … ← R59 (= OLD); feature: R10 ← F1 ← F2; the push moves
+    // main to M = [R59, F2]. R5 added a key long ago: published history.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    repo.add_commit("R0", "Initial", &[]);
+    for i in 1..60 {
+        let id = if i == 59 {
+            OLD.to_owned()
+        } else {
+            format!("R{i}")
+        };
+        let parent = format!("R{}", i - 1);
+        repo.add_commit(&id, "main work", &[&parent]);
+    }
+    repo.changes(
+        Some("R4"),
+        "R5",
+        "old.env",
+        None,
+        &format!("key = {PLANTED}\n"),
+    );
+    repo.add_commit("F1", "Start the feature", &["R10"]);
+    repo.add_commit("F2", "Wire the client", &["F1"]);
+    repo.add_commit(PUSHED, "Merge feature into main", &[OLD, "F2"]);
+    repo.changes(Some("R10"), "F1", "src/app.py", None, "import os\n");
+    let leaky = format!(
+        "import os\nTOKEN = \"ghp_{}\"\n",
+        "Q7ZR2MXN4VTL6KPJa8b9C0d1E2f3G4h5I6j7"
+    );
+    repo.changes(Some("F1"), "F2", "src/app.py", Some("import os\n"), &leaky);
+    repo.changes(Some(OLD), PUSHED, "src/app.py", None, &leaky);
+    let plan = run(&event, &config(), &repo);
+    let secret = secret_messages(&plan);
+    assert_eq!(secret.len(), 1, "{plan:?}");
+    let body = &secret[0].message;
+    assert!(body.contains("src/app.py:2 github-token"), "{body}");
+    assert!(
+        !body.contains("old.env"),
+        "main's history is not rescanned: {body}"
+    );
+    assert!(body.contains("each of the 3 new commit(s)"), "{body}");
+}
+
+#[test]
+fn a_push_scanned_only_by_its_net_diff_alerts_not_scanned_even_with_nothing_found() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo::default();
+    repo.add_commit(PUSHED, "three", &["c1"]);
+    repo.add_commit("c1", "two", &["c2"]);
+    repo.add_commit("c2", "one", &[OLD]);
+    repo.changes(Some(OLD), PUSHED, "README.md", None, "hello\n");
+    let bounded = Config {
+        scan_max_commits: 2,
+        ..config()
+    };
+    let plan = run(&event, &bounded, &repo);
+    assert!(secret_messages(&plan).is_empty(), "{plan:?}");
+    let unscanned: Vec<_> = sns(&plan)
+        .into_iter()
+        .filter(|m| m.attributes["kind"] == "not-scanned")
+        .collect();
+    assert_eq!(unscanned.len(), 1, "{plan:?}");
+    let body = &unscanned[0].message;
+    assert!(
+        body.contains("only scanned by their net diff") && body.contains("more than 2 new commits"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_deduplicated_secret_alert_still_says_what_this_push_did_not_scan() {
+    // The same key pushed again (same fingerprints: the secret alert is
+    // deduplicated) with a file that cannot be read: the not-scanned list
+    // goes out in its own, event-keyed alert.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    repo.diffs
+        .get_mut(&(Some(OLD.to_owned()), PUSHED.to_owned()))
+        .unwrap()
+        .push(ChangedFile {
+            path: "data/unreadable.bin".into(),
+            before_blob: None,
+            after_blob: Some("blob-that-is-gone".into()),
+        });
+    let plan = run(&event, &config(), &repo);
+    assert_eq!(secret_messages(&plan).len(), 1, "{plan:?}");
+    let unscanned: Vec<_> = sns(&plan)
+        .into_iter()
+        .filter(|m| m.attributes["kind"] == "not-scanned")
+        .collect();
+    assert_eq!(unscanned.len(), 1, "{plan:?}");
+    let body = &unscanned[0].message;
+    assert!(body.contains("data/unreadable.bin"), "{body}");
+    assert!(body.contains("1 finding(s)"), "{body}");
+    assert_ne!(
+        unscanned[0].dedup_key,
+        secret_messages(&plan)[0].dedup_key,
+        "keyed by the event, not by the findings"
+    );
+}
+
+#[test]
+fn ssm_throttling_the_fingerprint_key_read_makes_lambda_retry() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    let throttled = LookupError::Failed {
+        message: "SSM GetParameter (fingerprint key): ThrottlingException: Rate exceeded".into(),
+        transient: true,
+    };
+    repo.key_error = Some(throttled.clone());
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(repo_guard::plan(&event, &config(), &repo));
+    assert_eq!(
+        result.map(|p| kinds(&p).join(",")),
+        Err(signalbox::flows::PlanError::Lookup(throttled))
+    );
+    // A lasting failure (no such parameter) is not retried: it is said.
+    repo.key_error = Some(missing("parameter"));
+    let plan = run(&event, &config(), &repo);
+    assert!(kinds(&plan).contains(&"not-scanned"), "{plan:?}");
+}
+
+#[test]
+fn a_read_slower_than_the_scans_margin_still_leaves_the_notice_and_findings_planned() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // One GetBlob hangs far longer than SCAN_MARGIN: the scan gives up on it
+    // at its own deadline and the lookups' deadline is never reached.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = leaky_repo(Some(OLD), PUSHED);
+    repo.adds(Some(OLD), PUSHED, "data/huge.txt", "nothing to see\n");
+    repo.slow_blob = Some((
+        format!("blob-data/huge.txt-{PUSHED}"),
+        Duration::from_secs(30),
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(2));
+    let plan = runtime
+        .block_on(async {
+            tokio::time::timeout_at(
+                until.instant(),
+                with_lookups_deadline(until, repo_guard::plan(&event, &config(), &repo)),
+            )
+            .await
+        })
+        .expect("the plan is made before the lookups' deadline (no LookupTimeout)")
+        .unwrap();
+    assert!(started.elapsed() < repo_guard::SCAN_MARGIN + Duration::from_secs(2));
+    assert_eq!(kinds(&plan)[0], "protected-push", "{plan:?}");
+    let body = &secret_messages(&plan)[0].message;
+    assert!(body.contains("config/prod.env:2"), "{body}");
+    assert!(
+        body.contains("data/huge.txt") && body.contains("the scan's time ran out"),
         "{body}"
     );
 }

@@ -364,10 +364,27 @@ pub fn who(caller: Option<&str>) -> String {
 /// seconds, leaving the reads and the alerts their share.
 pub const SCAN_TIME: Duration = Duration::from_secs(10);
 
-/// What the scan leaves of the lookups' time: for the reads of the files it
-/// started and for the plan, so the alerts are planned and sent whatever
-/// the size of the push.
-pub const SCAN_MARGIN: Duration = Duration::from_secs(2);
+/// What the scan leaves of the lookups' time, so the alerts are planned and
+/// sent whatever the size of the push: one SDK attempt's timeout
+/// ([`crate::aws::ATTEMPT_TIMEOUT`]), for the reads the plan still makes
+/// after the scan. Every scan read is itself cut at the scan's deadline.
+pub const SCAN_MARGIN: Duration = crate::aws::ATTEMPT_TIMEOUT;
+
+/// A scan read cut at `deadline`: a read still running then is abandoned
+/// and said as not scanned, so a slow API cannot take the plan's time.
+async fn by_deadline<T>(
+    deadline: Instant,
+    read: impl std::future::Future<Output = Result<T, LookupError>>,
+) -> Result<T, LookupError> {
+    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LookupError::Failed {
+                message: "the scan's time ran out while it was read".to_owned(),
+                transient: true,
+            })
+        })
+}
 
 /// When the scan stops reading: [`SCAN_TIME`] from now, or [`SCAN_MARGIN`]
 /// before the lookups' deadline of the invocation, whichever comes first.
@@ -410,11 +427,18 @@ pub struct ScanFacts {
 
 /// The new commits of a push, newest first, or why they could not be listed
 /// within `max_commits`.
+///
+/// `stops` are commits already published; `bases` the refs (old tip, default
+/// branch) whose history is not new. A merge commit's other parents may have
+/// forked from that history long before its stops (a branch cut at R10
+/// merged into main at R59): before such a parent is queued, its merge bases
+/// with `bases` join the stops, so the walk ends where the branch forked.
 async fn new_commits(
     lookup: &impl Lookup,
     repository: &str,
     new: &str,
-    stops: &HashSet<String>,
+    mut stops: HashSet<String>,
+    bases: &[String],
     max_commits: usize,
     deadline: Instant,
 ) -> Result<Vec<CommitInfo>, String> {
@@ -435,6 +459,25 @@ async fn new_commits(
         }
         match lookup.commit(repository, &id).await {
             Ok(commit) => {
+                for merged in commit.parents.iter().skip(1) {
+                    if stops.contains(merged) {
+                        continue;
+                    }
+                    for other in bases {
+                        match lookup.merge_base(repository, other, merged).await {
+                            Ok(Some(base)) => {
+                                stops.insert(base);
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                return Err(format!(
+                                    "where merged commit {} forked could not be read ({e})",
+                                    short(merged)
+                                ));
+                            }
+                        }
+                    }
+                }
                 queue.extend(commit.parents.iter().cloned());
                 commits.push(commit);
             }
@@ -445,13 +488,15 @@ async fn new_commits(
 }
 
 /// Reads the changes of a created or updated ref and scans what each new
-/// commit adds; past the bound, the net diff.
+/// commit adds; past the bound, the net diff. Fails only when the
+/// fingerprint key could not be read for a reason a retry may cure
+/// (throttling, a 5xx): Lambda's retry then scans the push.
 pub async fn scan(
     lookup: &impl Lookup,
     detail: &ReferenceChange,
     new: &str,
     config: &Config,
-) -> ScanFacts {
+) -> Result<ScanFacts, LookupError> {
     let repository = &detail.repository_name;
     let mut facts = ScanFacts::default();
     let default_branch = match lookup.default_branch(repository).await {
@@ -523,6 +568,11 @@ pub async fn scan(
     let key = match &config.fingerprint_key_parameter {
         Some(parameter) => match lookup.fingerprint_key(parameter).await {
             Ok(key) => key,
+            Err(
+                e @ LookupError::Failed {
+                    transient: true, ..
+                },
+            ) => return Err(e),
             Err(e) => {
                 // No fingerprint may be published unkeyed: nothing is scanned.
                 if e != LookupError::Offline {
@@ -531,7 +581,7 @@ pub async fn scan(
                     ));
                 }
                 facts.problems.push(e);
-                return facts;
+                return Ok(facts);
             }
         },
         None => {
@@ -553,7 +603,8 @@ pub async fn scan(
             lookup,
             repository,
             new,
-            &stops,
+            stops,
+            &bases,
             config.scan_max_commits,
             scanner_deadline,
         )
@@ -584,14 +635,21 @@ pub async fn scan(
                     &commit.id,
                     &mut scanner,
                     &mut facts,
+                    scanner_deadline,
                 )
                 .await
                 {
-                    return facts;
+                    return Ok(facts);
                 }
             }
         }
         Err(why) => {
+            // Said even when nothing is found: the not-scanned alert goes out.
+            facts.unscanned.push(format!(
+                "the commits from {} to {}: only scanned by their net diff, not one by one ({why})",
+                before.as_deref().map_or("the empty tree".to_owned(), short),
+                short(new)
+            ));
             facts.coverage = Some(format!(
                 "only the net diff from {} to {}: {why}; a secret added and removed within the push is not seen",
                 before.as_deref().map_or("the empty tree".to_owned(), short),
@@ -605,10 +663,11 @@ pub async fn scan(
                 new,
                 &mut scanner,
                 &mut facts,
+                scanner_deadline,
             )
             .await
             {
-                return facts;
+                return Ok(facts);
             }
         }
     }
@@ -620,7 +679,7 @@ pub async fn scan(
         .findings
         .retain(|f| seen.insert((f.fingerprint.clone(), f.path.clone())));
     facts.report = report;
-    facts
+    Ok(facts)
 }
 
 /// Scans what `after` adds to `before`; false when the changes could not be
@@ -632,10 +691,13 @@ async fn scan_diff(
     after: &str,
     scanner: &mut Scanner,
     facts: &mut ScanFacts,
+    deadline: Instant,
 ) -> bool {
-    let differences = match lookup
-        .differences(repository, before, after, MAX_CHANGED_FILES)
-        .await
+    let differences = match by_deadline(
+        deadline,
+        lookup.differences(repository, before, after, MAX_CHANGED_FILES),
+    )
+    .await
     {
         Ok(d) => d,
         Err(e) => {
@@ -663,7 +725,7 @@ async fn scan_diff(
         if !scanner.admit(&file.path, 0) {
             continue;
         }
-        let new_bytes = match lookup.blob(repository, after).await {
+        let new_bytes = match by_deadline(deadline, lookup.blob(repository, after)).await {
             Ok(b) => b,
             Err(e) => {
                 facts
@@ -673,7 +735,9 @@ async fn scan_diff(
             }
         };
         let old_bytes = match &file.before_blob {
-            Some(id) => lookup.blob(repository, id).await.ok(),
+            Some(id) => by_deadline(deadline, lookup.blob(repository, id))
+                .await
+                .ok(),
             None => None,
         };
         scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
@@ -708,8 +772,10 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         ));
         return Ok(plan);
     }
-    // A replica made by the mirror carries the tag even when REPLICAS does
-    // not name it (another stack's source, a same-region replica).
+    // The tag alone is not trusted: whoever may tag the repository could
+    // turn its guard off. A replica this stack's REPLICAS names returned
+    // above; a tagged repository it does not name is guarded, and the plan
+    // says the tag was not believed.
     let arn = event
         .resources
         .iter()
@@ -724,10 +790,9 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
     match lookup.replica_tag(&arn).await {
         Ok(Some(source)) => {
             plan.notes.push(format!(
-                "{} is tagged signalbox:replica-of={source}: the mirror's pushes are not guarded again",
+                "{} is tagged as a replica (signalbox:replica-of={source}) but REPLICAS does not name it as one, so this push was made by someone else than the mirror: guarded",
                 detail.repository_name
             ));
-            return Ok(plan);
         }
         Ok(None) => {}
         Err(e) => {
@@ -769,7 +834,9 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 }
             }
             if config.secret_scan {
-                let facts = scan(lookup, detail, new, config).await;
+                let facts = scan(lookup, detail, new, config)
+                    .await
+                    .map_err(PlanError::Lookup)?;
                 plan_findings(&mut plan, event, detail, new, &facts, config);
             } else {
                 plan.notes
@@ -956,19 +1023,28 @@ pub fn plan_findings(
         .coverage
         .clone()
         .unwrap_or_else(|| "nothing (the push could not be read)".to_owned());
+    // Files left out on purpose (the allow file) need no one's attention;
+    // anything else not scanned gets its own alert, keyed by the event:
+    // the secret alert is keyed by its findings and may be deduplicated
+    // away, its `Not scanned` field with it.
+    let unintended = facts
+        .report
+        .skipped
+        .iter()
+        .any(|s| s.reason != SkipReason::AllowListed)
+        || !facts.unscanned.is_empty();
+    if unintended && !facts.report.findings.is_empty() {
+        alert_actions(
+            plan,
+            &not_scanned(event, detail, new, facts, &skipped, &coverage),
+            &config.channels,
+        );
+    }
     if facts.report.findings.is_empty() {
         plan.notes.push(format!(
             "secret scan: {} file(s) scanned ({coverage}), nothing found",
             facts.report.files_scanned
         ));
-        // Files left out on purpose (the allow file) need no one's attention;
-        // anything else not scanned gets its own alert.
-        let unintended = facts
-            .report
-            .skipped
-            .iter()
-            .any(|s| s.reason != SkipReason::AllowListed)
-            || !facts.unscanned.is_empty();
         if unintended {
             alert_actions(
                 plan,
@@ -1066,7 +1142,7 @@ pub fn plan_findings(
 }
 
 /// The alert for a push with files that were not scanned (size, type,
-/// budget, read errors) and no finding: one per push, listing them.
+/// budget, read errors): one per push, listing them, findings or not.
 fn not_scanned(
     event: &Event,
     detail: &ReferenceChange,
@@ -1096,10 +1172,16 @@ fn not_scanned(
             ),
             (
                 "Scanned".to_owned(),
-                format!(
-                    "{} file(s), nothing found; {coverage}",
-                    facts.report.files_scanned
-                ),
+                match facts.report.findings.len() {
+                    0 => format!(
+                        "{} file(s), nothing found; {coverage}",
+                        facts.report.files_scanned
+                    ),
+                    n => format!(
+                        "{} file(s), {n} finding(s) (in the secret alert); {coverage}",
+                        facts.report.files_scanned
+                    ),
+                },
             ),
             ("Not scanned".to_owned(), skipped.join("; ")),
         ],
