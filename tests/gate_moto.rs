@@ -1428,3 +1428,179 @@ async fn the_gate_never_reports_succeeded_for_a_hook_it_did_not_check() {
         assert_eq!(invoke.num_calls(), 0, "{platform:?} {hook:?}");
     }
 }
+
+/// Effects whose SNS publish fails once (a test double of the executor's
+/// failure path, not of an AWS API); everything else goes to a [`DryRun`].
+#[derive(Default)]
+struct SnsFailsOnce {
+    inner: DryRun,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl signalbox::effects::Effects for SnsFailsOnce {
+    async fn execute(
+        &self,
+        key: &str,
+        action: &Action,
+        deadline: Deadline,
+    ) -> Result<signalbox::effects::Done, signalbox::effects::EffectError> {
+        if matches!(action, Action::Publish(_))
+            && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(signalbox::effects::EffectError::transient(
+                "Publish",
+                "SNS Publish: ThrottlingException: Rate exceeded",
+            ));
+        }
+        self.inner.execute(key, action, deadline).await
+    }
+
+    async fn report_failure(
+        &self,
+        report: &signalbox::effects::FailureReport,
+    ) -> Result<(), signalbox::effects::ReportError> {
+        self.inner.report_failure(report).await
+    }
+}
+
+#[tokio::test]
+async fn an_unanswered_hook_whose_notice_failed_leaves_the_failed_notice_and_the_manual_command_in_the_failure_report()
+ {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let mut gate = GateAws::new(&config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(200).build());
+    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let put = access_denied_put();
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let effects = SnsFailsOnce::default();
+    let outcome = gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &in_lambda(),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Ok(GateOutcome::Unreported { .. })),
+        "{outcome:?}"
+    );
+    let reported = effects.inner.reported();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    let report = &reported[0];
+    assert_eq!(
+        report
+            .failed_actions
+            .iter()
+            .map(|f| f.action)
+            .collect::<Vec<_>>(),
+        ["Publish"],
+        "the notice that failed is in the failure report: {report:?}"
+    );
+    assert!(
+        report.failed_actions[0]
+            .error
+            .contains("ThrottlingException"),
+        "{report:?}"
+    );
+    assert!(
+        report.reason.contains(
+            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id 'd-ABCDE1234' --lifecycle-event-hook-execution-id 'hook-1' --status Succeeded --region 'eu-west-1'"
+        ),
+        "{}",
+        report.reason
+    );
+}
+
+#[tokio::test]
+async fn broken_settings_and_an_unanswered_hook_leave_the_manual_command_in_the_failure_report() {
+    let config = moto_config().await;
+    let mut gate = GateAws::new(&config);
+    let put = access_denied_put();
+    gate.codedeploy = codedeploy_with(&[put.clone()]);
+    let effects = DryRun::default();
+    let outcome = gate::run(
+        &payload(),
+        &Settings::Broken("GATE_CONFIG_PARAM is not set".to_owned()),
+        &gate,
+        None,
+        &effects,
+        &gate::http_client(),
+        &in_lambda(),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Ok(GateOutcome::Unreported { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(put.num_calls(), 1);
+    let reported = effects.reported();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert!(
+        reported[0].reason.contains(
+            "aws deploy put-lifecycle-event-hook-execution-status --deployment-id 'd-ABCDE1234' --lifecycle-event-hook-execution-id 'hook-1' --status Failed --region 'eu-west-1'"
+        ),
+        "{}",
+        reported[0].reason
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_attempt_counts_give_one_and_two() {
+    let config = moto_config().await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    let key = gate::attempts_key(HOOK);
+    let (a, b) = tokio::join!(ledger.count_attempt(&key), ledger.count_attempt(&key));
+    let mut counts = [a.expect("counted"), b.expect("counted")];
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2]);
+}
+
+#[tokio::test]
+async fn a_delivery_bounced_as_in_progress_is_not_counted_as_an_attempt() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let ledger = signalbox::idempotency::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        signalbox_tests::idempotency_table(&config).await,
+    );
+    // Another invocation holds the hook execution.
+    let held = ledger
+        .claim(&gate::status_key(HOOK))
+        .await
+        .expect("claimed by the other invocation");
+    assert!(matches!(held, signalbox::idempotency::Claim::Claimed(_)));
+    let gate = GateAws::new(&config);
+    let effects = DryRun::default();
+    let bounced = gate::run(
+        &payload(),
+        &settings,
+        &gate,
+        Some(&ledger),
+        &effects,
+        &gate::http_client(),
+        &in_lambda(),
+    )
+    .await;
+    assert!(
+        matches!(&bounced, Err(gate::GateRunError::InProgress(_))),
+        "{bounced:?}"
+    );
+    assert_eq!(
+        ledger
+            .count_attempt(&gate::attempts_key(HOOK))
+            .await
+            .expect("counted"),
+        1,
+        "the bounced delivery was not an attempt, so this is the first"
+    );
+}

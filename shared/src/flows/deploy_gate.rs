@@ -147,7 +147,7 @@ impl HookInvocation {
             return Err(GateError::Payload {
                 field: "DeploymentId".to_owned(),
                 problem: format!(
-                    "{:?} is not a CodeDeploy deployment id (d- and 9 upper-case letters or digits)",
+                    "{:?} is not a CodeDeploy deployment id (d- and 1 to {MAX_DEPLOYMENT_ID_SUFFIX} letters or digits)",
                     shorten(&deployment_id)
                 ),
             });
@@ -169,25 +169,35 @@ impl HookInvocation {
     }
 }
 
-/// Whether `id` has the form of a CodeDeploy deployment id: `d-` and 9
-/// upper-case letters or digits, as CodeDeploy's ids appear in AWS's own
-/// examples (`d-A1B2C3123` in the AWS CLI's `aws deploy get-deployment`
-/// example, <https://docs.aws.amazon.com/code-library/latest/ug/codedeploy_example_codedeploy_GetDeployment_section.html>;
-/// `d-QZMRGSTEX` in the same page's PowerShell example). The API reference
-/// types it as a plain string without a pattern. Checked before any AWS
-/// call, so a made-up id never reaches CodeDeploy or the manual command.
+/// The most letters or digits taken after a deployment id's `d-`.
+pub const MAX_DEPLOYMENT_ID_SUFFIX: usize = 64;
+
+/// Whether `id` can be a CodeDeploy deployment id: `d-` and 1 to
+/// [`MAX_DEPLOYMENT_ID_SUFFIX`] ASCII letters or digits. AWS's examples show
+/// `d-` and 9 upper-case letters or digits (`d-A1B2C3123` in the AWS CLI's
+/// `aws deploy get-deployment` example,
+/// <https://docs.aws.amazon.com/code-library/latest/ug/codedeploy_example_codedeploy_GetDeployment_section.html>),
+/// but the API reference types `deploymentId` as a plain string without a
+/// pattern, so the check promises only a shell-safe, bounded form: the manual
+/// command quotes it anyway, and CodeDeploy refuses an id it does not know
+/// with `InvalidDeploymentIdException` (a hook with nothing to report to).
+/// Checked before any AWS call.
 pub fn is_deployment_id(id: &str) -> bool {
-    id.len() == 11
-        && id.starts_with("d-")
-        && id[2..]
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    id.strip_prefix("d-").is_some_and(|suffix| {
+        (1..=MAX_DEPLOYMENT_ID_SUFFIX).contains(&suffix.len())
+            && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 /// The longest hook execution id taken. CodeDeploy's ids are opaque tokens
 /// (base64-like text, a few hundred characters); the API reference types
-/// `lifecycleEventHookExecutionId` as a plain string without a pattern.
-pub const MAX_HOOK_EXECUTION_ID: usize = 2048;
+/// `lifecycleEventHookExecutionId` as a plain string without a pattern. The
+/// bound keeps the ledger's keys (the id and about 50 bytes, see
+/// [`crate::gate::status_key`]) within DynamoDB's 2048-byte limit on a
+/// partition key
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>,
+/// "Partition key length").
+pub const MAX_HOOK_EXECUTION_ID: usize = 1900;
 
 /// Whether `id` can be a lifecycle event hook execution id: 1 to
 /// [`MAX_HOOK_EXECUTION_ID`] characters of the base64 and URL-safe
@@ -1147,12 +1157,13 @@ mod tests {
         };
         parse("d-A1B2C3D4E", "eyJlbmNyeXB0ZWREYXRhIjoiQUJD+/=").expect("CodeDeploy's forms");
         for bad in [
-            "d-1",
-            "d-a1b2c3d4e",
+            "d-",
             "D-A1B2C3D4E",
-            "d-A1B2C3D4E5",
             "d-A1B2C3D4 ",
+            "d-A1B2-C3D4",
+            "d-A1'B2",
             "x-A1B2C3D4E",
+            &format!("d-{}", "A".repeat(MAX_DEPLOYMENT_ID_SUFFIX + 1)),
         ] {
             let error = parse(bad, "hook-1").unwrap_err().to_string();
             assert!(
@@ -1174,6 +1185,28 @@ mod tests {
                 "{bad}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn deployment_ids_of_another_case_or_length_are_accepted() {
+        for id in [
+            "d-1",
+            "d-a1b2c3d4e",
+            "d-A1B2C3D4E5",
+            &format!("d-{}", "a".repeat(MAX_DEPLOYMENT_ID_SUFFIX)),
+        ] {
+            let hook = HookInvocation::parse(
+                &json!({"DeploymentId": id, "LifecycleEventHookExecutionId": "hook-1"}),
+            )
+            .unwrap_or_else(|error| panic!("{id}: {error}"));
+            assert_eq!(hook.deployment_id, id);
+        }
+        let longest = "a".repeat(MAX_HOOK_EXECUTION_ID);
+        HookInvocation::parse(
+            &json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": longest}),
+        )
+        .expect("the longest hook execution id");
+        assert!(crate::gate::status_key(&longest).len() <= 2048);
     }
 
     #[test]

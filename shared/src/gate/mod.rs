@@ -3,9 +3,10 @@
 //! Lambda's last retry (a status CodeDeploy refuses for good is notified
 //! instead):
 //!
-//! 0. count the attempt in the idempotency table;
-//! 1. claim the hook execution in the idempotency table (a redelivery finds
+//! 0. claim the hook execution in the idempotency table (a redelivery finds
 //!    it done and does nothing);
+//! 1. count the attempt in the idempotency table, once claimed (a bounced
+//!    delivery is no attempt);
 //! 2. read the configuration and the deployment; broken ones mean `Failed`
 //!    with the reason, while a read failing for a moment (throttling) returns
 //!    an error so Lambda retries, but only [`ASYNC_RETRIES`] times (about one
@@ -21,7 +22,8 @@
 //!    report failed for good, or still failed on the last attempt: then with
 //!    the command that answers the hook, unless CodeDeploy said there is no
 //!    such hook); a hook left unanswered is also recorded as done (its
-//!    checks never run again) and reported to the failure queue.
+//!    checks never run again) and reported to the failure queue, with the
+//!    manual command and the notice actions that failed.
 
 pub mod checks;
 
@@ -40,7 +42,8 @@ use crate::effects::{
 use crate::flows::FunctionConfig;
 use crate::flows::deploy_gate::{
     Config, Deployment, GateConfig, GateError, HookInvocation, HookStatus, Lookup, Probe,
-    REPORT_MARGIN, Reported, StatusError, StatusReport, Verdict, checks_for, plan_notice,
+    REPORT_MARGIN, Reported, StatusError, StatusReport, Verdict, checks_for, manual_status_command,
+    plan_notice,
 };
 use crate::idempotency::{Claim, Ledger};
 use crate::invocation::{ASYNC_RETRIES, Deadline, Invocation};
@@ -160,31 +163,6 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
     };
     let work = invocation.deadline.for_work();
     let key = status_key(&hook.hook_execution_id);
-    // Lambda retries an error only ASYNC_RETRIES times: on the last attempt
-    // a transient error is answered, not left for a retry that never comes.
-    // An attempt that cannot be counted is taken as the last.
-    let attempt = match ledger {
-        None => None,
-        Some(ledger) => {
-            let counted = tokio::time::timeout_at(
-                work.instant(),
-                ledger.count_attempt(&attempts_key(&hook.hook_execution_id)),
-            )
-            .await;
-            match counted {
-                Ok(Ok(n)) => Some(n),
-                Ok(Err(error)) => {
-                    warn!(%key, %error, "attempts not counted: answering on this attempt");
-                    None
-                }
-                Err(_) => {
-                    warn!(%key, "attempts not counted in time: answering on this attempt");
-                    None
-                }
-            }
-        }
-    };
-    let last_attempt = attempt.is_none_or(|n| n > ASYNC_RETRIES);
     let owner = match ledger {
         None => None,
         Some(ledger) => {
@@ -212,6 +190,34 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
             }
         }
     };
+    // Lambda retries an error only ASYNC_RETRIES times: on the last attempt
+    // a transient error is answered, not left for a retry that never comes.
+    // An attempt that cannot be counted is taken as the last. Only a
+    // delivery that holds the claim counts: one bounced as in progress or
+    // finding the hook done is no attempt at the checks, and counting it
+    // would make the last attempt come early.
+    let attempt = match (ledger, &owner) {
+        (Some(ledger), Some(_)) => {
+            let counted = tokio::time::timeout_at(
+                work.instant(),
+                ledger.count_attempt(&attempts_key(&hook.hook_execution_id)),
+            )
+            .await;
+            match counted {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(error)) => {
+                    warn!(%key, %error, "attempts not counted: answering on this attempt");
+                    None
+                }
+                Err(_) => {
+                    warn!(%key, "attempts not counted in time: answering on this attempt");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let last_attempt = attempt.is_none_or(|n| n > ASYNC_RETRIES);
     let checks_until = work.within(work.remaining().saturating_sub(REPORT_MARGIN));
     let decided = match settings {
         Settings::Broken(reason) => Ok((None, Verdict::broken(reason.clone()))),
@@ -306,6 +312,7 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
         info!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, status = verdict.status.as_str(), already_reported, "status reported");
     }
     let mut notice = Vec::new();
+    let mut failed_notice = Vec::new();
     let wants_notice = match settings {
         Settings::Ready(config) => {
             (level_failed || config.notify_success || unreported.is_some())
@@ -334,20 +341,35 @@ pub async fn run<P: GatePorts, E: Effects + Sync>(
                 Err(e) => {
                     warn!(%key, error = %e, "notice not sent");
                     notice.push(format!("{}: {e}", action.kind()));
+                    failed_notice.push(ActionFailure {
+                        action: action.kind(),
+                        key,
+                        error: e.to_string(),
+                    });
                 }
             }
         }
     }
     if let Some(source) = unreported {
-        let reason = format!(
+        let mut reason = format!(
             "hook execution {} of deployment {}: the {} status was not reported: {source}",
             hook.hook_execution_id,
             hook.deployment_id,
             verdict.status.as_str()
         );
+        // The failure report carries the manual command too: with broken
+        // settings no notice goes out, and a notice that failed is not sent
+        // again (a retry finds the hook execution done), so the failure
+        // queue is where the hook's answer is left.
+        if !source.no_such_hook {
+            reason.push_str(&format!(
+                ". Answer it by hand: {}",
+                manual_status_command(&hook, verdict.status, region_of(invocation).as_deref())
+            ));
+        }
         // Like a malformed invocation: for good, so to the failure queue now
         // rather than after Lambda's retries.
-        if let Err(e) = report_failure(payload, &reason, effects, invocation).await {
+        if let Err(e) = report_failure(payload, &reason, failed_notice, effects, invocation).await {
             error!(%reason, error = %e, "the unreported hook is not in the failure queue either");
         }
         return Ok(GateOutcome::Unreported {
@@ -438,7 +460,7 @@ async fn reject<E: Effects>(
     invocation: &Invocation,
 ) -> Result<GateOutcome, GateRunError> {
     let reason = format!("malformed hook invocation: {problem}");
-    match report_failure(payload, &reason, effects, invocation).await {
+    match report_failure(payload, &reason, Vec::new(), effects, invocation).await {
         Ok(()) => {
             error!(%reason, "failed for good: sent to the failure queue, not retried");
             Ok(GateOutcome::Rejected { reason })
@@ -452,6 +474,7 @@ async fn reject<E: Effects>(
 async fn report_failure<E: Effects>(
     payload: &Value,
     reason: &str,
+    failed_actions: Vec<ActionFailure>,
     effects: &E,
     invocation: &Invocation,
 ) -> Result<(), ReportError> {
@@ -466,7 +489,7 @@ async fn report_failure<E: Effects>(
         function: Function::DeployGate,
         event_id: None,
         reason: reason.to_owned(),
-        failed_actions: Vec::<ActionFailure>::new(),
+        failed_actions,
     };
     tokio::time::timeout_at(
         invocation.deadline.instant(),
