@@ -1539,8 +1539,9 @@ async fn a_run_ending_while_its_running_status_is_posted_gets_its_result_once_un
         tokio::time::sleep(Duration::from_millis(300)).await;
         state.set("Failed");
     };
+    let invocation = Invocation::local();
     let (started_outcome, ()) = tokio::join!(
-        handle(&started, &function, &lookup, &effects, &Invocation::local()),
+        handle(&started, &function, &lookup, &effects, &invocation),
         ends
     );
     assert!(started_outcome.is_ok(), "{started_outcome:?}");
