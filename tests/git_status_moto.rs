@@ -1397,3 +1397,161 @@ async fn a_running_post_landing_after_the_final_state_is_followed_by_the_final_s
     // failed once more, so the commit ends failed, not running.
     assert_eq!(states, [json!("running"), json!("failed"), json!("failed")]);
 }
+
+#[tokio::test]
+async fn a_run_of_a_differently_cased_github_project_posts_with_its_routes_token() {
+    let config = moto_config().await;
+    let server = host().await;
+    // The route says `acme/payments`; git-webhook matched a push of
+    // `Acme/Payments` to it (GitHub paths fold case) and the run carries that.
+    let routes = routes_parameter(&config, &[(Provider::Github, server.uri())]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let builds = aws_standin(
+        "CodeBuild_20161006.BatchGetBuilds",
+        Build {
+            state: State::new("IN_PROGRESS/QUEUED"),
+            variables: variables(Provider::Github, "Acme/Payments"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, None, Some(&builds));
+    let outcome = handle(
+        &sample("codebuild-build-in-progress-git.json"),
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::local(),
+    )
+    .await
+    .expect("handled");
+    assert!(matches!(outcome, Outcome::Handled { .. }), "{outcome:?}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "{outcome:?}");
+    assert_eq!(
+        requests[0].headers.get("authorization").unwrap(),
+        &format!("Bearer {TOKEN}")
+    );
+    assert_eq!(
+        requests[0].url.path(),
+        format!("/repos/Acme/Payments/statuses/{COMMIT}")
+    );
+}
+
+#[tokio::test]
+async fn an_invocation_killed_mid_post_of_the_result_is_retried_and_the_retry_posts_it() {
+    let config = moto_config().await;
+    let server = MockServer::start().await;
+    // The first post hangs: the invocation is killed while waiting on it.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    // A killed invocation's claim expires quickly here (a function timeout
+    // and a half on Lambda).
+    effects.aws.ledger.as_mut().unwrap().claim_timeout = Duration::from_secs(1);
+    let builds = aws_standin(
+        "CodeBuild_20161006.BatchGetBuilds",
+        Build {
+            state: State::new("SUCCEEDED"),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, None, Some(&builds));
+    let succeeded = sample("codebuild-build-succeeded-git.json");
+    let killed = tokio::time::timeout(
+        Duration::from_millis(1500),
+        handle(
+            &succeeded,
+            &function,
+            &lookup,
+            &effects,
+            &Invocation::local(),
+        ),
+    )
+    .await;
+    assert!(
+        killed.is_err(),
+        "the first invocation was not killed: {killed:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let outcome = handle(
+        &succeeded,
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::local(),
+    )
+    .await
+    .expect("handled");
+    assert!(matches!(outcome, Outcome::Handled { .. }), "{outcome:?}");
+    let received = posts(&server).await;
+    let states: Vec<&Value> = received.iter().map(|(_, b)| &b["state"]).collect();
+    assert_eq!(states, ["success", "success"], "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_run_ending_while_its_running_status_is_posted_gets_its_result_once_under_the_results_own_key()
+ {
+    let config = moto_config().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"state": "running"}),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(1)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    let state = State::new("InProgress");
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: state.clone(),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    effects.aws.aws.codepipeline = lookup.codepipeline.clone();
+    let execution_id = unique("execution");
+    let started = execution_event("codepipeline-execution-started-git.json", &execution_id);
+    let mut failed = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
+    failed["detail"]["state"] = json!("FAILED");
+    let ends = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        state.set("Failed");
+    };
+    let invocation = Invocation::local();
+    let (started_outcome, ()) = tokio::join!(
+        handle(&started, &function, &lookup, &effects, &invocation),
+        ends
+    );
+    assert!(started_outcome.is_ok(), "{started_outcome:?}");
+    // The result's own event comes after: its key is done, nothing more.
+    let failed_outcome = handle(&failed, &function, &lookup, &effects, &Invocation::local()).await;
+    assert!(failed_outcome.is_ok(), "{failed_outcome:?}");
+    let states: Vec<Value> = posts(&server)
+        .await
+        .into_iter()
+        .map(|(_, body)| body["state"].clone())
+        .collect();
+    assert_eq!(states, [json!("running"), json!("failed")]);
+}

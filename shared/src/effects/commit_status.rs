@@ -30,6 +30,7 @@ use std::time::Duration;
 use super::slack::{TEST_ONLY_ALLOW_HTTP, UrlRule};
 use super::{AwsEffects, Done, EffectError, Effects, FailureReport, ReportError};
 use crate::flows::git_status::{RoutesConfig, encode, parse_routes};
+use crate::git::config::project_key;
 use crate::git::{Provider, SecretSource};
 use crate::invocation::Deadline;
 use crate::plan::{Action, CommitState, CommitStatus};
@@ -200,7 +201,10 @@ impl StatusHosts {
     /// Hosts with these tokens, by provider and project (tests, programmatic use).
     pub fn new(tokens: HashMap<(Provider, String), String>) -> StatusHosts {
         StatusHosts {
-            tokens,
+            tokens: tokens
+                .into_iter()
+                .map(|((provider, project), token)| (token_key(provider, &project), token))
+                .collect(),
             unread: HashMap::new(),
             routes_problem: None,
             client: reqwest::Client::builder()
@@ -223,12 +227,11 @@ impl StatusHosts {
     /// route's posts, with the reason. An inline `{ value: … }` is refused:
     /// it is for local replays only (docs/git-webhook.md), which post nothing.
     pub async fn read(aws: &crate::aws::Aws, routes: &RoutesConfig) -> StatusHosts {
-        let mut seen = std::collections::HashSet::new();
         let reads = routes.routes.iter().enumerate().filter_map(|(i, route)| {
-            // The route status_target picks: the first with a token.
+            // The route status_target picks: the first of its project (as
+            // route_index compares them); no token there, reporting is off.
+            (routes.route_index(route.provider, &route.project) == Some(i)).then_some(())?;
             let source = route.status_token.as_ref()?;
-            seen.insert((route.provider, route.project.clone()))
-                .then_some(())?;
             Some(async move {
                 let token = match source {
                     SecretSource::Value(_) => Err(format!(
@@ -242,7 +245,7 @@ impl StatusHosts {
                     source_name: source.describe(),
                     problem,
                 });
-                ((route.provider, route.project.clone()), token)
+                (token_key(route.provider, &route.project), token)
             })
         });
         let mut hosts = StatusHosts::new(HashMap::new());
@@ -279,7 +282,7 @@ impl StatusHosts {
         superseded: impl Fn() -> F,
     ) -> Result<Done, EffectError> {
         const KIND: &str = "SetCommitStatus";
-        let route = (status.provider, status.project.clone());
+        let route = token_key(status.provider, &status.project);
         if let Some(problem) = self.unread.get(&route).or(self.routes_problem.as_ref()) {
             return Err(EffectError::permanent(
                 KIND,
@@ -380,6 +383,13 @@ impl StatusHosts {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Tokens are keyed as `RoutesConfig::route_index` matches projects, so a
+/// run started for `Acme/Web` finds the token of the route `acme/web` on
+/// GitHub and Bitbucket.
+fn token_key(provider: Provider, project: &str) -> (Provider, String) {
+    (provider, project_key(provider, project))
 }
 
 /// Each host's way of taking a token.
@@ -553,7 +563,9 @@ pub async fn read_secret(aws: &crate::aws::Aws, source: &SecretSource) -> Result
 }
 
 /// git-status's executor: commit statuses through the hosts, each claimed
-/// in the idempotency ledger first (no host has an idempotency key); every
+/// in the idempotency ledger first and recorded done only once posted (no
+/// host has an idempotency key, but a status is safe to post again: at least
+/// once, [`AwsEffects::at_least_once`]); every
 /// other action, and failure reports, through [`AwsEffects`].
 pub struct StatusEffects {
     pub aws: AwsEffects,
@@ -602,8 +614,9 @@ impl StatusEffects {
     /// status is set back to running. Two invocations may overlap (one
     /// waiting on a 429 while the other posts the result), so it is not
     /// posted once the result's key is done, and after it is posted the run
-    /// is read again: a result by now is posted once more, under a key of
-    /// its own (the result's own key is done already).
+    /// is read again: a result by now is posted under its own key, or, when
+    /// that key is done already (posted before this status landed), once
+    /// more under a key of its own (`#after-<state>`).
     async fn post_in_progress(
         &self,
         key: &str,
@@ -647,7 +660,7 @@ impl StatusEffects {
         };
         let done = self
             .aws
-            .once(
+            .at_least_once(
                 key,
                 action,
                 deadline,
@@ -665,22 +678,42 @@ impl StatusEffects {
                 return Ok(done);
             }
         };
-        let result = CommitStatus {
-            run: format!("{}#after-{}", status.run, status.state.name()),
-            ..with_state(now)
-        };
-        let again = Action::SetCommitStatus(result.clone());
-        let again_key = action_key(Function::GitStatus, "", &again);
-        match self
+        // The result under its own key first: when its event comes, it is
+        // then done and not posted twice. Only when that key is done already
+        // (the result was posted before this in-progress status landed) is it
+        // posted again, under a key of its own.
+        let own = with_state(now);
+        let own_action = Action::SetCommitStatus(own.clone());
+        let own_key = action_key(Function::GitStatus, "", &own_action);
+        let repaired = match self
             .aws
-            .once(
-                &again_key,
-                &again,
+            .at_least_once(
+                &own_key,
+                &own_action,
                 deadline,
-                self.hosts.post(&result, deadline),
+                self.hosts.post(&own, deadline),
             )
             .await
         {
+            Ok(Done::AlreadyDone) => {
+                let result = CommitStatus {
+                    run: format!("{}#after-{}", status.run, status.state.name()),
+                    ..own
+                };
+                let again = Action::SetCommitStatus(result.clone());
+                let again_key = action_key(Function::GitStatus, "", &again);
+                self.aws
+                    .at_least_once(
+                        &again_key,
+                        &again,
+                        deadline,
+                        self.hosts.post(&result, deadline),
+                    )
+                    .await
+            }
+            other => other,
+        };
+        match repaired {
             Ok(Done::Executed(said)) => Ok(Done::Executed(format!(
                 "{}; the run ended meanwhile: {said}",
                 match done {
@@ -709,7 +742,7 @@ impl Effects for StatusEffects {
             }
             Action::SetCommitStatus(status) => {
                 self.aws
-                    .once(key, action, deadline, self.hosts.post(status, deadline))
+                    .at_least_once(key, action, deadline, self.hosts.post(status, deadline))
                     .await
             }
             other => self.aws.execute(key, other, deadline).await,

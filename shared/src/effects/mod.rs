@@ -401,6 +401,65 @@ impl AwsEffects {
     }
 }
 
+impl AwsEffects {
+    /// Runs `work` unless the ledger says `key` was already done, recording
+    /// it done only *after* `work` succeeded: claim, work, complete (at least
+    /// once). For actions safe to repeat, commit statuses: a killed
+    /// invocation or a failed completion leaves the key undone, so Lambda's
+    /// retry carries the action out again instead of losing it. A claim
+    /// still held by another invocation is a transient error (retried).
+    pub(crate) async fn at_least_once(
+        &self,
+        key: &str,
+        action: &Action,
+        deadline: Deadline,
+        work: impl Future<Output = Result<Done, EffectError>>,
+    ) -> Result<Done, EffectError> {
+        let kind = action.kind();
+        let Some(ledger) = &self.ledger else {
+            return bounded(kind, deadline, work).await;
+        };
+        if deadline.passed() {
+            return Err(EffectError::transient(
+                kind,
+                "no time left before the invocation's deadline: not started",
+            ));
+        }
+        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim(key))
+            .await
+            .unwrap_or_else(|_| {
+                Err(LedgerError::Table(
+                    "claiming the action ran out of time: not started".to_owned(),
+                ))
+            });
+        let owner = match claim {
+            Ok(Claim::AlreadyDone) => return Ok(Done::AlreadyDone),
+            Ok(Claim::Claimed(owner)) => owner,
+            // A claim stored with its answer lost expires; then it is retried.
+            Err(error) => return Err(EffectError::transient(kind, error.to_string())),
+        };
+        let result = bounded(kind, deadline, work).await;
+        let written = match &result {
+            Ok(_) => cleanup(ledger.complete(key, &owner)).await,
+            Err(_) => cleanup(ledger.release(key, &owner)).await,
+        };
+        match (result, written) {
+            (Ok(_), Err(error)) => {
+                // Done at the host, not recorded: the retry repeats it, harmlessly.
+                Err(EffectError::transient(
+                    kind,
+                    format!("carried out, but not recorded as done ({error}): a retry repeats it"),
+                ))
+            }
+            (result, Err(error)) => {
+                tracing::warn!(%key, action = kind, %error, "claim not released: it expires");
+                result
+            }
+            (result, Ok(())) => result,
+        }
+    }
+}
+
 /// Takes back `owner`'s done-record of `key` (if one was stored) after the
 /// action failed or was never started, within the cleanup margin.
 async fn undo(ledger: &Ledger, key: &str, kind: &'static str, owner: &Owner) {

@@ -188,6 +188,18 @@ fn without_value(message: &str) -> String {
     }
 }
 
+/// How [`RoutesConfig::route_index`] compares projects: GitHub and
+/// Bitbucket paths case-folded (both hosts resolve a repository whatever the
+/// case of its path), the others as written. Anything keyed by a route's
+/// project (git-status's tokens) keys by this.
+pub fn project_key(provider: Provider, project: &str) -> String {
+    if matches!(provider, Provider::Github | Provider::Bitbucket) {
+        project.to_ascii_lowercase()
+    } else {
+        project.to_owned()
+    }
+}
+
 impl RoutesConfig {
     /// Parses and validates a configuration in YAML or JSON.
     pub fn parse(text: &str) -> Result<RoutesConfig, ConfigProblem> {
@@ -378,15 +390,10 @@ impl RoutesConfig {
     /// redirects `Acme/Web` to `acme/web`; Bitbucket slugs are lowercase), so
     /// a payload may spell the path otherwise than the route.
     pub fn route_index(&self, provider: Provider, project: &str) -> Option<usize> {
-        let fold = matches!(provider, Provider::Github | Provider::Bitbucket);
-        self.routes.iter().position(|r| {
-            r.provider == provider
-                && if fold {
-                    r.project.eq_ignore_ascii_case(project)
-                } else {
-                    r.project == project
-                }
-        })
+        let key = project_key(provider, project);
+        self.routes
+            .iter()
+            .position(|r| r.provider == provider && project_key(r.provider, &r.project) == key)
     }
 
     /// Where git-status reports the state of a run started for `project` on
