@@ -1523,7 +1523,7 @@ async fn broken_settings_and_an_unanswered_hook_leave_the_manual_command_in_the_
     let config = moto_config().await;
     let mut gate = GateAws::new(&config);
     let put = access_denied_put();
-    gate.codedeploy = codedeploy_with(&[put.clone()]);
+    gate.codedeploy = codedeploy_with(std::slice::from_ref(&put));
     let effects = DryRun::default();
     let outcome = gate::run(
         &payload(),

@@ -966,7 +966,7 @@ async fn a_token_that_cannot_be_read_fails_only_its_routes_posts_naming_its_sour
     let routes = put_routes(
         &config,
         &format!(
-            "{good_text}  - provider: gitlab\n    project: {}\n    api_url: {}/api/v4\n    status_token: {{ parameter: {missing} }}\n",
+            "{good_text}  - provider: gitlab\n    project: {}\n    secrets: [{{ value: webhook-secret }}]\n    targets: [{{ pipeline: payments-pipeline, on: [push] }}]\n    api_url: {}/api/v4\n    status_token: {{ parameter: {missing} }}\n",
             project(Provider::Gitlab),
             server.uri()
         ),
@@ -1023,7 +1023,7 @@ async fn an_inline_status_token_is_refused_on_lambda_naming_the_field() {
     let routes = put_routes(
         &config,
         &format!(
-            "routes:\n  - provider: gitea\n    project: {}\n    api_url: {}/api/v1\n    status_token: {{ value: {TOKEN} }}\n",
+            "routes:\n  - provider: gitea\n    project: {}\n    secrets: [{{ value: webhook-secret }}]\n    targets: [{{ pipeline: payments-pipeline, on: [push] }}]\n    api_url: {}/api/v1\n    status_token: {{ value: {TOKEN} }}\n",
             project(Provider::Gitea),
             server.uri()
         ),

@@ -179,9 +179,14 @@ fn globs(field: &str, patterns: &[String], problems: &mut Vec<String>) -> Vec<Gl
 /// "invalid type: string \"…\""): a token pasted in the wrong field must not
 /// reach a log line or an error. Field names ("unknown field `x`") stay.
 fn without_value(message: &str) -> String {
-    let quotes_a_value = ["unknown variant", "invalid type", "invalid value", "invalid length"]
-        .iter()
-        .any(|start| message.starts_with(start));
+    let quotes_a_value = [
+        "unknown variant",
+        "invalid type",
+        "invalid value",
+        "invalid length",
+    ]
+    .iter()
+    .any(|start| message.starts_with(start));
     match message.find("expected").filter(|_| quotes_a_value) {
         Some(at) => format!("unexpected value, {}", &message[at..]),
         None => message.to_owned(),
