@@ -477,6 +477,8 @@ fn delay(name: &str, default: u64) -> Duration {
 fn per_event_cpu() {
     let samples: Vec<(String, serde_json::Value)> = samples();
     let runtime = tokio::runtime::Builder::new_current_thread()
+        // repo-guard's scan cuts its reads with tokio timers.
+        .enable_time()
         .build()
         .unwrap();
     let configs: Vec<(Function, FunctionConfig)> = Function::ALL

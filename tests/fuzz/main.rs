@@ -215,6 +215,8 @@ fn run_one(text: &str, configs: &[FunctionConfig]) -> Vec<String> {
         };
         let hostile = Hostile::from_input(text);
         let runtime = tokio::runtime::Builder::new_current_thread()
+            // repo-guard's scan cuts its reads with tokio timers.
+            .enable_time()
             .build()
             .expect("runtime");
         for config in configs {
