@@ -408,6 +408,7 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
+    #[cfg(feature = "git-status")]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,

@@ -13,7 +13,9 @@ use std::future::Future;
 use crate::config::EnvReader;
 use crate::git::{Provider, SecretSource};
 use crate::lookup::LookupError;
-use crate::plan::{CommitRun, CommitState};
+use crate::plan::CommitState;
+#[cfg(feature = "git-status")]
+use crate::plan::CommitRun;
 // The planner itself is built only with the function's feature (it reads
 // YAML with the optional serde_norway).
 #[cfg(feature = "git-status")]
@@ -112,8 +114,10 @@ pub trait StatusTargets {
     fn status_target(&self, provider: Provider, project: &str) -> Option<(String, &SecretSource)>;
 }
 
+#[cfg(feature = "git-routes")]
 pub use crate::git::config::RoutesConfig;
 
+#[cfg(feature = "git-routes")]
 impl StatusTargets for RoutesConfig {
     fn status_target(&self, provider: Provider, project: &str) -> Option<(String, &SecretSource)> {
         let (api_url, token) = RoutesConfig::status_target(self, provider, project)?;
