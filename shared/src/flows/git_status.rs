@@ -13,9 +13,9 @@ use std::future::Future;
 use crate::config::EnvReader;
 use crate::git::{Provider, SecretSource};
 use crate::lookup::LookupError;
-use crate::plan::CommitState;
 #[cfg(feature = "git-status")]
 use crate::plan::CommitRun;
+use crate::plan::CommitState;
 // The planner itself is built only with the function's feature (it reads
 // YAML with the optional serde_norway).
 #[cfg(feature = "git-status")]
