@@ -367,23 +367,12 @@ impl AwsEffects {
         let Some(ledger) = &self.ledger else {
             return bounded(kind, deadline, work).await;
         };
-        if deadline.passed() {
-            return Err(EffectError::transient(
-                kind,
-                "no time left before the invocation's deadline: not started",
-            ));
-        }
+        not_started_after(deadline, kind)?;
         // Made here, not in the ledger: if the claim fails or runs out of
         // time, a write of ours may have been stored with its answer lost,
         // and only this owner can take that record back.
         let owner = Owner::random();
-        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim_as_done(key, &owner))
-            .await
-            .unwrap_or_else(|_| {
-                Err(LedgerError::Table(
-                    "claiming the action ran out of time: not started".to_owned(),
-                ))
-            });
+        let claim = claim_by(deadline, ledger.claim_as_done(key, &owner)).await;
         match claim {
             Ok(Claim::AlreadyDone) => return Ok(Done::AlreadyDone),
             Ok(Claim::Claimed(_)) => {}
@@ -420,19 +409,8 @@ impl AwsEffects {
         let Some(ledger) = &self.ledger else {
             return bounded(kind, deadline, work).await;
         };
-        if deadline.passed() {
-            return Err(EffectError::transient(
-                kind,
-                "no time left before the invocation's deadline: not started",
-            ));
-        }
-        let claim = tokio::time::timeout_at(deadline.instant(), ledger.claim(key))
-            .await
-            .unwrap_or_else(|_| {
-                Err(LedgerError::Table(
-                    "claiming the action ran out of time: not started".to_owned(),
-                ))
-            });
+        not_started_after(deadline, kind)?;
+        let claim = claim_by(deadline, ledger.claim(key)).await;
         let owner = match claim {
             Ok(Claim::AlreadyDone) => return Ok(Done::AlreadyDone),
             Ok(Claim::Claimed(owner)) => owner,
@@ -459,6 +437,31 @@ impl AwsEffects {
             (result, Ok(())) => result,
         }
     }
+}
+
+/// An action is not started once the invocation's deadline has passed.
+fn not_started_after(deadline: Deadline, kind: &'static str) -> Result<(), EffectError> {
+    if deadline.passed() {
+        return Err(EffectError::transient(
+            kind,
+            "no time left before the invocation's deadline: not started",
+        ));
+    }
+    Ok(())
+}
+
+/// A ledger claim, given up (as a table error) at `deadline`.
+async fn claim_by(
+    deadline: Deadline,
+    claim: impl Future<Output = Result<Claim, LedgerError>>,
+) -> Result<Claim, LedgerError> {
+    tokio::time::timeout_at(deadline.instant(), claim)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LedgerError::Table(
+                "claiming the action ran out of time: not started".to_owned(),
+            ))
+        })
 }
 
 /// Takes back `owner`'s done-record of `key` (if one was stored) after the
