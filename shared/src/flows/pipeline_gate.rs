@@ -460,6 +460,13 @@ pub fn configuration_error(reason: &str) -> JobOutcome {
     }
 }
 
+/// The key the verdict on this invocation of `job` is done under: it names
+/// the job and the step, never the outcome, so a redelivery that would decide
+/// otherwise (a flaky check) still finds it done.
+pub fn verdict_key(job: &Job) -> String {
+    plan_verdict(job, configuration_error("")).action_key(0)
+}
+
 /// The plan: the job's one verdict for this invocation.
 pub fn plan_verdict(job: &Job, outcome: JobOutcome) -> Plan {
     let mut plan = Plan::new(Function::PipelineGate, &job.event_id());

@@ -27,6 +27,7 @@ use crate::flows::PlanError;
 use crate::flows::deploy_gate::{CHECK_BUDGET, GateConfig, REPORT_MARGIN};
 use crate::flows::pipeline_gate::{
     Config, Job, Lookup, checks_for_job, configuration_error, outcome, plan_verdict, target_of,
+    verdict_key,
 };
 use crate::invocation::Invocation;
 use crate::lookup::LookupError;
@@ -59,8 +60,7 @@ pub async fn handle<L: Lookup + Sync, E: Effects>(
         }
     };
     let work = invocation.deadline.for_work();
-    let probe = plan_verdict(&job, configuration_error("-"));
-    let key = probe.key(&probe.actions[0]);
+    let key = verdict_key(&job);
     if effects.is_done(&key, work).await {
         info!(job_id = %job.id, step = job.progress.step(), %key, "this invocation of the job was answered by an earlier delivery: nothing to do");
         return Ok(Outcome::Ignored(format!(
