@@ -210,19 +210,25 @@ impl Job {
     /// Reads the `CodePipeline.job` event: `id`,
     /// `data.actionConfiguration.configuration.UserParameters` (a JSON
     /// string) and `data.continuationToken` (present on a continued job).
+    /// Only a missing or malformed id is an error; what is wrong besides is
+    /// in [`Job::parameters`], for a ConfigurationError to the job.
     /// `artifactCredentials` are never read into anything that is logged.
     pub fn parse(payload: &Value) -> Result<Job, PlanError> {
         let id = Job::id_of(payload)?;
         let data = &payload[JOB]["data"];
+        // A token that is not ours fails the job (it has an id to answer),
+        // rather than leaving it to hang until the action's timeout.
         let progress = match data.get("continuationToken") {
-            None | Some(Value::Null) => Progress::default(),
-            Some(Value::String(token)) => Progress::parse(token)?,
-            Some(_) => {
-                return Err(PlanError::Field {
-                    field: CONTINUATION.to_owned(),
-                    problem: "expected a string".to_owned(),
-                });
-            }
+            None | Some(Value::Null) => Ok(Progress::default()),
+            Some(Value::String(token)) => Progress::parse(token),
+            Some(_) => Err(PlanError::Field {
+                field: CONTINUATION.to_owned(),
+                problem: "expected a string".to_owned(),
+            }),
+        };
+        let (progress, broken_token) = match progress {
+            Ok(progress) => (progress, None),
+            Err(problem) => (Progress::default(), Some(problem)),
         };
         let parameters = match data
             .get("actionConfiguration")
@@ -255,7 +261,10 @@ impl Job {
         };
         Ok(Job {
             id,
-            parameters,
+            parameters: match broken_token {
+                Some(problem) => Err(problem),
+                None => parameters,
+            },
             progress,
         })
     }
@@ -529,10 +538,11 @@ mod tests {
         .unwrap();
         assert_eq!(job.progress, progress);
         assert_eq!(job.event_id(), format!("{ID}@1"));
-        assert!(matches!(
-            Job::parse(&event(json!("{}"), Some("garbage"))),
-            Err(PlanError::Field { ref field, .. }) if field == CONTINUATION
-        ));
+        let broken = Job::parse(&event(json!("{}"), Some("garbage"))).unwrap();
+        assert!(
+            matches!(&broken.parameters, Err(PlanError::Field { field, .. }) if field == CONTINUATION),
+            "{broken:?}"
+        );
     }
 
     #[test]

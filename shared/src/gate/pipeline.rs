@@ -6,7 +6,7 @@
 //! 1. A job without a valid id cannot be answered: the failure queue.
 //! 2. A verdict already recorded for this invocation of the job (a
 //!    redelivery, Lambda's retry after a lost answer) means nothing runs.
-//! 3. UserParameters or the configuration wrong: `PutJobFailureResult`
+//! 3. UserParameters, the continuation token or the configuration wrong: `PutJobFailureResult`
 //!    `ConfigurationError` naming the field. A read failing for a moment
 //!    (throttling) returns an error, so Lambda's async retry reads again.
 //! 4. The checks run in order from where the continuation token says, each
