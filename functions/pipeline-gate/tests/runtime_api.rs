@@ -440,3 +440,25 @@ async fn the_same_job_redelivered_reports_nothing_twice() {
         .count();
     assert_eq!(invoked, 1);
 }
+
+#[tokio::test]
+async fn a_misspelled_user_parameter_fails_the_job_with_a_configuration_error_naming_it() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let mut misspelled = job(&job_id(6), "passes", None);
+    misspelled["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] =
+        json!("{\"application\": \"shop\", \"deploymentgroup\": \"passes\"}");
+    let (posted, logs) = run(&env, &[misspelled], Duration::from_secs(300)).await;
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult");
+    assert_eq!(body["failureDetails"]["type"], "ConfigurationError");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("UserParameters") && message.contains("deploymentgroup"),
+        "{message}"
+    );
+}
