@@ -7,6 +7,7 @@ pub mod deploy_notify;
 pub mod git_status;
 pub mod git_webhook;
 pub mod pipeline_alert;
+pub mod port;
 pub mod pr_check;
 pub mod repo_guard;
 pub mod repo_replicate;
@@ -24,7 +25,7 @@ pub enum PlanError {
     Field { field: String, problem: String },
     /// A read the plan cannot do without failed; Lambda retries the event.
     #[error("{0}")]
-    Lookup(crate::lookup::LookupError),
+    Lookup(port::LookupError),
     /// This binary was built without the function's cargo feature.
     #[error("this binary was built without {0}'s feature: build it with `-p {0}`")]
     NotBuiltIn(Function),
@@ -105,8 +106,8 @@ impl FunctionConfig {
 }
 
 /// Every read any planner makes: implemented by [`crate::aws::Aws`] (for
-/// real), [`crate::lookup::Offline`] (dry run) and
-/// [`crate::lookup::given::Given`] (replay with facts). A function's reads
+/// real), [`port::Offline`] (dry run) and `Given` in the `lookup` module
+/// (replay with facts). A function's reads
 /// are required only when its cargo feature is on: a binary built for one
 /// function implements only that function's reads against AWS.
 pub trait Lookups:
@@ -222,8 +223,8 @@ pub(crate) fn alert_actions(
 }
 
 /// One line about the reads that failed, or None when all succeeded.
-pub(crate) fn lookup_problem(problems: &[crate::lookup::LookupError]) -> Option<String> {
-    use crate::lookup::LookupError;
+pub(crate) fn lookup_problem(problems: &[port::LookupError]) -> Option<String> {
+    use port::LookupError;
     if problems.is_empty() {
         None
     } else if problems.iter().all(|p| *p == LookupError::Offline) {
@@ -235,5 +236,42 @@ pub(crate) fn lookup_problem(problems: &[crate::lookup::LookupError]) -> Option<
             .map(ToString::to_string)
             .collect();
         Some(format!("could not look up: {}", failed.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    /// The planners depend on their ports only: a file under `flows/` that
+    /// names the adapters (`lookup`, `effects`) turns the dependency around.
+    #[test]
+    fn flows_import_nothing_from_lookup_or_effects() {
+        // Spelt in two halves so that this file does not name them itself.
+        let adapters = [concat!("crate::", "lookup"), concat!("crate::", "effects")];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/flows");
+        let mut offending = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("src/flows is readable") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a flow's source is readable");
+            let mut in_crate_group = false;
+            for (n, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                // A grouped `use crate::{…}` names a module without the prefix.
+                if code.starts_with("use crate::{") {
+                    in_crate_group = !code.ends_with("};");
+                } else if in_crate_group && code.starts_with('}') {
+                    in_crate_group = false;
+                }
+                let grouped =
+                    in_crate_group && (code.starts_with("lookup") || code.starts_with("effects"));
+                if grouped || adapters.iter().any(|a| code.contains(a)) {
+                    offending.push(format!("{}:{}: {code}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            offending.is_empty(),
+            "flows/ must not name the lookup or effects modules:\n{}",
+            offending.join("\n")
+        );
     }
 }
