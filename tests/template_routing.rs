@@ -377,11 +377,20 @@ async fn a_mirror_build_not_started_by_repo_replicate_alerts_when_it_ends() {
         rule["Type"], "AWS::Events::Rule",
         "the template has no rule MirrorBuiltByOthersRule"
     );
-    assert!(
-        rule["Properties"]["Targets"][0]["Arn"]
-            .to_string()
-            .contains("OperationsTopic"),
+    let target = &rule["Properties"]["Targets"][0];
+    assert_eq!(
+        target["Arn"]["Fn::If"][1],
+        serde_json::json!({"Ref": "OperationsTopic"}),
         "the rule notifies the operations topic"
+    );
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"],
+        serde_json::json!({"Fn::GetAtt": ["UndeliveredEventsQueue", "Arn"]}),
+        "what EventBridge cannot deliver goes to the undelivered-events queue"
+    );
+    assert!(
+        target["RetryPolicy"]["MaximumRetryAttempts"].as_u64() > Some(0),
+        "EventBridge retries the notice: {target}"
     );
     // EventBridge may publish to the created topic, and send what it cannot
     // deliver to the undelivered-events queue, only for rules named in their
@@ -505,13 +514,21 @@ async fn a_mirror_build_not_started_by_repo_replicate_alerts_when_it_ends() {
             MIRROR_PROJECT,
             "Admin/alice",
         ),
-        // One notice per build: when it ends, not when it starts.
+        // When it starts too: whoever started it chooses when it ends.
         (
-            "another role, still running",
+            "another role, just started",
             "IN_PROGRESS",
             MIRROR_PROJECT,
             "Admin/alice",
         ),
+        (
+            "repo-replicate's build, started",
+            "IN_PROGRESS",
+            MIRROR_PROJECT,
+            &ours,
+        ),
+        // A build event without an initiator: alerted, never passed over.
+        ("no initiator", "FAILED", MIRROR_PROJECT, ""),
         (
             "another project",
             "FAILED",
@@ -523,7 +540,13 @@ async fn a_mirror_build_not_started_by_repo_replicate_alerts_when_it_ends() {
         let mut detail = sample["detail"].clone();
         detail["build-status"] = Value::from(*status);
         detail["project-name"] = Value::from(*project);
-        detail["additional-information"]["initiator"] = Value::from(*initiator);
+        if initiator.is_empty() {
+            if let Some(info) = detail["additional-information"].as_object_mut() {
+                info.remove("initiator");
+            }
+        } else {
+            detail["additional-information"]["initiator"] = Value::from(*initiator);
+        }
         detail["signalbox-test-case"] = Value::from(*who);
         let output = events
             .put_events()
@@ -557,7 +580,9 @@ async fn a_mirror_build_not_started_by_repo_replicate_alerts_when_it_ends() {
         "an IAM user",
         "another role",
         "another role, fault",
+        "another role, just started",
         "another role, timed out",
+        "no initiator",
     ];
     expected.sort();
     assert_eq!(alerted, expected, "{pattern}");

@@ -254,15 +254,22 @@ mod layout {
             let text = std::fs::read_to_string(&path).expect("a flow's source is readable");
             let mut in_crate_group = false;
             for (n, line) in text.lines().enumerate() {
-                let code = line.trim_start();
-                // A grouped `use crate::{…}` names a module without the prefix.
-                if code.starts_with("use crate::{") {
+                // Code only: doc comments may name the adapters.
+                let code = line.split("//").next().unwrap_or("").trim();
+                // A grouped `use crate::{…}`, on one line or several, names a
+                // module without the prefix.
+                let opens_group = code.starts_with("use crate::{");
+                if opens_group {
                     in_crate_group = !code.ends_with("};");
-                } else if in_crate_group && code.starts_with('}') {
+                }
+                let names_adapter = |text: &str| {
+                    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .any(|word| word == "lookup" || word == "effects")
+                };
+                let grouped = (opens_group || in_crate_group) && names_adapter(code);
+                if in_crate_group && !opens_group && code.starts_with('}') {
                     in_crate_group = false;
                 }
-                let grouped =
-                    in_crate_group && (code.starts_with("lookup") || code.starts_with("effects"));
                 if grouped || adapters.iter().any(|a| code.contains(a)) {
                     offending.push(format!("{}:{}: {code}", path.display(), n + 1));
                 }
