@@ -356,3 +356,234 @@ async fn narrowing_parameters_keep_other_repositories_and_pipelines_out() {
         "no sample is from another repository or pipeline: narrowing is unproven"
     );
 }
+
+/// Issue 21, item 9: a mirror build that repo-replicate's role did not start
+/// notifies the operations topic when it ends. CloudTrail's `StartBuild`
+/// record (`MirrorStartedByOthersRule`) reaches EventBridge only while a trail
+/// logs management events, and only when its `requestParameters` name the
+/// project as the rule expects; the build's own `CodeBuild Build State
+/// Change` always names the project and, in `additional-information`, its
+/// `initiator` (`<role name>/<session name>` for an assumed role). The
+/// template's pattern goes on a bus of moto's EventBridge with a queue as
+/// target; each case is the mirror sample with another status, project or
+/// initiator, and only the alerting ones arrive.
+#[tokio::test]
+async fn a_mirror_build_not_started_by_repo_replicate_alerts_when_it_ends() {
+    const ROLE: &str = "signalbox-RepoReplicateRole-1A2B3C4D5E6F";
+    let template = template::load();
+    let stack = Stack::with_defaults(&template);
+    let rule = &template["Resources"]["MirrorBuiltByOthersRule"];
+    assert_eq!(
+        rule["Type"], "AWS::Events::Rule",
+        "the template has no rule MirrorBuiltByOthersRule"
+    );
+    let target = &rule["Properties"]["Targets"][0];
+    assert_eq!(
+        target["Arn"]["Fn::If"][1],
+        serde_json::json!({"Ref": "OperationsTopic"}),
+        "the rule notifies the operations topic"
+    );
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"],
+        serde_json::json!({"Fn::GetAtt": ["UndeliveredEventsQueue", "Arn"]}),
+        "what EventBridge cannot deliver goes to the undelivered-events queue"
+    );
+    assert!(
+        target["RetryPolicy"]["MaximumRetryAttempts"].as_u64() > Some(0),
+        "EventBridge retries the notice: {target}"
+    );
+    // EventBridge may publish to the created topic, and send what it cannot
+    // deliver to the undelivered-events queue, only for rules named in their
+    // policies.
+    let rule_arn =
+        serde_json::json!({"Fn::GetAtt": ["MirrorBuiltByOthersRule", "Arn"]}).to_string();
+    for policy in ["OperationsTopicPolicy", "UndeliveredEventsQueuePolicy"] {
+        assert!(
+            template["Resources"][policy]
+                .to_string()
+                .contains(&rule_arn),
+            "{policy} does not name MirrorBuiltByOthersRule"
+        );
+    }
+    /// `!Sub` with repo-replicate's role name (the stack's only variable here).
+    fn name_the_role(pattern: Value) -> Value {
+        match pattern {
+            Value::Object(map) => match map.get("Fn::Sub") {
+                Some(Value::String(text)) => {
+                    Value::from(text.replace("${RepoReplicateRole}", ROLE))
+                }
+                _ => Value::Object(
+                    map.into_iter()
+                        .map(|(k, v)| (k, name_the_role(v)))
+                        .collect(),
+                ),
+            },
+            Value::Array(items) => Value::Array(items.into_iter().map(name_the_role).collect()),
+            other => other,
+        }
+    }
+    let pattern = stack
+        .resolve(&rule["Properties"]["EventPattern"])
+        .expect("a pattern");
+    let pattern = name_the_role(name_the_mirror_project(pattern)).to_string();
+    let config = signalbox_tests::moto_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = unique("mirror-builds");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("create_event_bus");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&bus)
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url");
+    events
+        .put_rule()
+        .name(&bus)
+        .event_bus_name(&bus)
+        .event_pattern(&pattern)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put_rule {pattern}: {e:?}"));
+    events
+        .put_targets()
+        .rule(&bus)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("operations")
+                .arn(format!("arn:aws:sqs:us-east-1:123456789012:{bus}"))
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("put_targets");
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            template::repo_root().join("events/codebuild-mirror-build-failed.json"),
+        )
+        .expect("the mirror sample"),
+    )
+    .expect("JSON");
+    assert!(
+        sample["detail"]["additional-information"]["initiator"]
+            .as_str()
+            .is_some_and(|i| i.starts_with(&format!("{ROLE}/"))),
+        "the sample is a build repo-replicate's role started"
+    );
+    let ours = format!("{ROLE}/signalbox-RepoReplicateFunction-1A2B3C4D5E6F");
+    let cases = [
+        (
+            "repo-replicate's failed build",
+            "FAILED",
+            MIRROR_PROJECT,
+            ours.as_str(),
+        ),
+        ("repo-replicate's build", "SUCCEEDED", MIRROR_PROJECT, &ours),
+        ("another role", "SUCCEEDED", MIRROR_PROJECT, "Admin/alice"),
+        ("an IAM user", "FAILED", MIRROR_PROJECT, "mallory"),
+        (
+            "a pipeline",
+            "SUCCEEDED",
+            MIRROR_PROJECT,
+            "codepipeline/deploy",
+        ),
+        (
+            "a role named alike",
+            "STOPPED",
+            MIRROR_PROJECT,
+            &format!("{ROLE}-copy/s"),
+        ),
+        (
+            "another role, timed out",
+            "TIMED_OUT",
+            MIRROR_PROJECT,
+            "Admin/alice",
+        ),
+        (
+            "another role, fault",
+            "FAULT",
+            MIRROR_PROJECT,
+            "Admin/alice",
+        ),
+        // When it starts too: whoever started it chooses when it ends.
+        (
+            "another role, just started",
+            "IN_PROGRESS",
+            MIRROR_PROJECT,
+            "Admin/alice",
+        ),
+        (
+            "repo-replicate's build, started",
+            "IN_PROGRESS",
+            MIRROR_PROJECT,
+            &ours,
+        ),
+        // A build event without an initiator: alerted, never passed over.
+        ("no initiator", "FAILED", MIRROR_PROJECT, ""),
+        (
+            "another project",
+            "FAILED",
+            "someone-elses-project",
+            "Admin/alice",
+        ),
+    ];
+    for (who, status, project, initiator) in &cases {
+        let mut detail = sample["detail"].clone();
+        detail["build-status"] = Value::from(*status);
+        detail["project-name"] = Value::from(*project);
+        if initiator.is_empty() {
+            if let Some(info) = detail["additional-information"].as_object_mut() {
+                info.remove("initiator");
+            }
+        } else {
+            detail["additional-information"]["initiator"] = Value::from(*initiator);
+        }
+        detail["signalbox-test-case"] = Value::from(*who);
+        let output = events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&bus)
+                    .source("aws.codebuild")
+                    .detail_type("CodeBuild Build State Change")
+                    .detail(detail.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put_events");
+        assert_eq!(output.failed_entry_count, 0, "{output:?}");
+    }
+    let mut alerted: Vec<String> = signalbox_tests::drain_queue(&config, &queue_url)
+        .await
+        .iter()
+        .map(|m| {
+            m["detail"]["signalbox-test-case"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    alerted.sort();
+    let mut expected = vec![
+        "a pipeline",
+        "a role named alike",
+        "an IAM user",
+        "another role",
+        "another role, fault",
+        "another role, just started",
+        "another role, timed out",
+        "no initiator",
+    ];
+    expected.sort();
+    assert_eq!(alerted, expected, "{pattern}");
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use serde_json::Value;
 
-use crate::event::{Event, EventError, detail_type, source};
+use crate::event::{Envelope, Event, EventError, detail_type, source};
 
 /// The signalbox functions, one Lambda binary each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -351,7 +351,7 @@ pub enum Route {
 }
 
 /// Whether a rule takes an event of this envelope and detail, decided on the
-/// fields the rules filter on alone: `Event::parse` types the detail only
+/// fields the rules filter on alone: [`Event::parse`] types the detail only
 /// then. An error names a filtered field a routed detail-type needs and lacks.
 pub fn is_handled(source: &str, detail_type: &str, detail: &Value) -> Result<bool, EventError> {
     let mut same_type = RULES
@@ -369,6 +369,32 @@ pub fn is_handled(source: &str, detail_type: &str, detail: &Value) -> Result<boo
         problem = problem.or_else(|| rule.malformed_field(detail));
     }
     problem.map_or(Ok(false), Err)
+}
+
+// Parsing an event is envelope, then route, then typed detail: it lives with
+// the router, so that `event` (envelopes and details) never names `route`.
+impl Event {
+    /// Reads an EventBridge event, typing the detail of the events a function
+    /// handles ([`is_handled`]); every other event keeps its detail untyped.
+    pub fn parse(value: &Value) -> Result<Event, EventError> {
+        let envelope = Envelope::parse(value)?;
+        if is_handled(&envelope.source, &envelope.detail_type, &envelope.detail)? {
+            envelope.typed()
+        } else {
+            Ok(envelope.untyped())
+        }
+    }
+
+    /// Reads an event from JSON text.
+    pub fn from_json(text: &str) -> Result<Event, EventError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            EventError::field(
+                format!("(JSON line {} column {})", e.line(), e.column()),
+                format!("not valid JSON: {e}"),
+            )
+        })?;
+        Self::parse(&value)
+    }
 }
 
 /// Every function whose rule matches the event, each once, in the order of

@@ -1,8 +1,6 @@
-//! CodeBuild: starting and stopping builds.
-//!
-//! The variable names and values a mirror build gets are the planner's too
-//! (repo-replicate), so they are compiled in every build; the calls only
-//! with the `codebuild` feature.
+//! CodeBuild: starting and stopping builds (with the `codebuild` feature).
+//! The variables a mirror build gets are the planner's
+//! (`flows::repo_replicate::variables`).
 
 #[cfg(feature = "codebuild")]
 use aws_sdk_codebuild::Client;
@@ -11,21 +9,14 @@ use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
 
 #[cfg(feature = "codebuild")]
 use super::{Done, EffectError};
-use crate::plan::{Replica, StartMirror, Variable};
 #[cfg(feature = "codebuild")]
 use crate::plan::{StartBuild, StopBuild};
+#[cfg(feature = "codebuild")]
+use crate::plan::{StartMirror, Variable};
 
-/// Names of the variables a mirror build receives (read by `scripts/mirror.sh`).
-pub const MIRROR_SOURCE_REPOSITORY: &str = "SIGNALBOX_MIRROR_SOURCE_REPOSITORY";
-pub const MIRROR_SOURCE_REGION: &str = "SIGNALBOX_MIRROR_SOURCE_REGION";
-/// Space-separated `region/repository` pairs.
-pub const MIRROR_TARGETS: &str = "SIGNALBOX_MIRROR_TARGETS";
-/// The build's attempt number (1, then 2 for the first retry, …).
-pub const MIRROR_BUILD_ATTEMPT: &str = "SIGNALBOX_MIRROR_BUILD_ATTEMPT";
-/// Seconds the build waits before it clones (read by the buildspec's pre_build).
-pub const MIRROR_DELAY_SECONDS: &str = "SIGNALBOX_MIRROR_DELAY_SECONDS";
-/// When the push happened, for the replication-lag metric.
-pub const MIRROR_PUSHED_AT: &str = "SIGNALBOX_MIRROR_PUSHED_AT";
+// The mirror build's variables are the planner's contract with
+// scripts/mirror.sh; re-exported here for the adapter and the old paths.
+pub use crate::flows::repo_replicate::variables::*;
 
 #[cfg(feature = "codebuild")]
 fn overrides(
@@ -79,36 +70,6 @@ pub(super) async fn stop_build(client: &Client, action: &StopBuild) -> Result<Do
         }
         Err(e) => Err(EffectError::sdk("StopBuild", "CodeBuild StopBuild", &e)),
     }
-}
-
-/// The value of [`MIRROR_TARGETS`] for `targets`.
-pub fn mirror_targets(targets: &[Replica]) -> String {
-    targets
-        .iter()
-        .map(|t| format!("{}/{}", t.region, t.repository))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The variables a mirror build gets: source, targets, attempt, and the
-/// delay and push time when there are any.
-pub fn mirror_variables(action: &StartMirror) -> Vec<Variable> {
-    let mut variables = vec![
-        Variable::new(MIRROR_SOURCE_REPOSITORY, &action.repository),
-        Variable::new(MIRROR_SOURCE_REGION, &action.source_region),
-        Variable::new(MIRROR_TARGETS, mirror_targets(&action.targets)),
-        Variable::new(MIRROR_BUILD_ATTEMPT, action.attempt.to_string()),
-    ];
-    if action.delay_seconds > 0 {
-        variables.push(Variable::new(
-            MIRROR_DELAY_SECONDS,
-            action.delay_seconds.to_string(),
-        ));
-    }
-    if let Some(pushed_at) = &action.pushed_at {
-        variables.push(Variable::new(MIRROR_PUSHED_AT, pushed_at));
-    }
-    variables
 }
 
 #[cfg(feature = "codebuild")]

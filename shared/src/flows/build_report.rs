@@ -6,8 +6,8 @@ use std::future::Future;
 use crate::config::EnvReader;
 use crate::event::{BuildStateChange, Detail, Event};
 use crate::flows::PlanError;
+use crate::flows::port::LookupError;
 use crate::flows::pr_check::variables as v;
-use crate::lookup::LookupError;
 use crate::plan::{Action, Approval, ApprovalState, Plan, PrComment};
 use crate::render::pr_comment::{CheckResult, check_result};
 use crate::route::Function;
@@ -73,7 +73,7 @@ pub trait Lookup: PullRequests {
     ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn build_log(&self, _: &str, _: &str, _: usize) -> Result<Vec<String>, LookupError> {
         Err(LookupError::Offline)
     }

@@ -6,7 +6,7 @@
 //! This module is the pure part: the hook payload, the checks' configuration
 //! and its validation, the ports the gate reads and acts through, the verdict
 //! and the notice. The checks run in `crate::gate`; the AWS adapters live in
-//! `crate::lookup::deploy_gate` and `crate::effects::deploy_gate`.
+//! `lookup::deploy_gate` and `effects::deploy_gate`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Channels, EnvReader};
-use crate::lookup::LookupError;
+use crate::flows::port::LookupError;
 use crate::plan::Plan;
 use crate::render::alert::{Alert, Severity};
 use crate::route::Function;

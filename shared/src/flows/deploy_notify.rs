@@ -7,8 +7,8 @@ use std::future::Future;
 use crate::config::{Channels, EnvReader};
 use crate::event::{DeploymentChange, Detail, Event};
 use crate::flows::pipeline_alert::read_states;
+use crate::flows::port::LookupError;
 use crate::flows::{PlanError, alert_actions, lookup_problem};
-use crate::lookup::LookupError;
 use crate::plan::Plan;
 use crate::render::alert::{Alert, Severity};
 use crate::route::Function;
@@ -80,7 +80,7 @@ pub trait Lookup {
     ) -> impl Future<Output = Result<FailedTargets, LookupError>> + Send;
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn deployment(&self, _: &str) -> Result<DeploymentFacts, LookupError> {
         Err(LookupError::Offline)
     }

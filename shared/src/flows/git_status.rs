@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::config::EnvReader;
+use crate::flows::port::LookupError;
 use crate::git::{Provider, SecretSource};
-use crate::lookup::LookupError;
 #[cfg(feature = "git-status")]
 use crate::plan::CommitRun;
 use crate::plan::CommitState;
@@ -93,7 +93,7 @@ pub trait Lookup {
     fn routes(&self, parameter: &str) -> impl Future<Output = Result<String, LookupError>> + Send;
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn pipeline_execution(&self, _: &str, _: &str) -> Result<RunFacts, LookupError> {
         Err(LookupError::Offline)
     }

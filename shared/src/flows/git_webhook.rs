@@ -19,9 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::config::EnvReader;
+use crate::flows::port::LookupError;
 use crate::git::payload::GitEvent;
 use crate::git::{EventKind, vars};
-use crate::lookup::LookupError;
 use crate::plan::Variable;
 #[cfg(feature = "git-routes")]
 use crate::{
@@ -93,7 +93,7 @@ pub trait Lookup {
     ) -> impl Future<Output = Result<PipelineFacts, LookupError>> + Send;
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn pipeline(&self, _name: &str) -> Result<PipelineFacts, LookupError> {
         Err(LookupError::Offline)
     }
@@ -437,7 +437,7 @@ routes:
     async fn a_push_outside_the_paths_starts_nothing() {
         let mut event = push("main");
         event.changed_paths = Some(vec!["docs/readme.md".into()]);
-        let reason = plan("d-2", &route(), &[event], &crate::lookup::Offline)
+        let reason = plan("d-2", &route(), &[event], &crate::flows::port::Offline)
             .await
             .unwrap()
             .unwrap_err();

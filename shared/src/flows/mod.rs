@@ -8,6 +8,7 @@ pub mod git_status;
 pub mod git_webhook;
 pub mod pipeline_alert;
 pub mod pipeline_gate;
+pub mod port;
 pub mod pr_check;
 pub mod repo_guard;
 pub mod repo_replicate;
@@ -25,7 +26,7 @@ pub enum PlanError {
     Field { field: String, problem: String },
     /// A read the plan cannot do without failed; Lambda retries the event.
     #[error("{0}")]
-    Lookup(crate::lookup::LookupError),
+    Lookup(port::LookupError),
     /// This binary was built without the function's cargo feature.
     #[error("this binary was built without {0}'s feature: build it with `-p {0}`")]
     NotBuiltIn(Function),
@@ -113,8 +114,8 @@ impl FunctionConfig {
 }
 
 /// Every read any planner makes: implemented by [`crate::aws::Aws`] (for
-/// real), [`crate::lookup::Offline`] (dry run) and
-/// [`crate::lookup::given::Given`] (replay with facts). A function's reads
+/// real), [`port::Offline`] (dry run) and `Given` in the `lookup` module
+/// (replay with facts). A function's reads
 /// are required only when its cargo feature is on: a binary built for one
 /// function implements only that function's reads against AWS.
 pub trait Lookups:
@@ -239,8 +240,8 @@ pub(crate) fn alert_actions(
 }
 
 /// One line about the reads that failed, or None when all succeeded.
-pub(crate) fn lookup_problem(problems: &[crate::lookup::LookupError]) -> Option<String> {
-    use crate::lookup::LookupError;
+pub(crate) fn lookup_problem(problems: &[port::LookupError]) -> Option<String> {
+    use port::LookupError;
     if problems.is_empty() {
         None
     } else if problems.iter().all(|p| *p == LookupError::Offline) {
@@ -252,5 +253,49 @@ pub(crate) fn lookup_problem(problems: &[crate::lookup::LookupError]) -> Option<
             .map(ToString::to_string)
             .collect();
         Some(format!("could not look up: {}", failed.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    /// The planners depend on their ports only: a file under `flows/` that
+    /// names the adapters (`lookup`, `effects`) turns the dependency around.
+    #[test]
+    fn flows_import_nothing_from_lookup_or_effects() {
+        // Spelt in two halves so that this file does not name them itself.
+        let adapters = [concat!("crate::", "lookup"), concat!("crate::", "effects")];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/flows");
+        let mut offending = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("src/flows is readable") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a flow's source is readable");
+            let mut in_crate_group = false;
+            for (n, line) in text.lines().enumerate() {
+                // Code only: doc comments may name the adapters.
+                let code = line.split("//").next().unwrap_or("").trim();
+                // A grouped `use crate::{…}`, on one line or several, names a
+                // module without the prefix.
+                let opens_group = code.starts_with("use crate::{");
+                if opens_group {
+                    in_crate_group = !code.ends_with("};");
+                }
+                let names_adapter = |text: &str| {
+                    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .any(|word| word == "lookup" || word == "effects")
+                };
+                let grouped = (opens_group || in_crate_group) && names_adapter(code);
+                if in_crate_group && !opens_group && code.starts_with('}') {
+                    in_crate_group = false;
+                }
+                if grouped || adapters.iter().any(|a| code.contains(a)) {
+                    offending.push(format!("{}:{}: {code}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            offending.is_empty(),
+            "flows/ must not name the lookup or effects modules:\n{}",
+            offending.join("\n")
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::future::Future;
 
 use crate::config::{Channels, EnvReader};
 use crate::event::{Detail, Event, PipelineExecutionChange};
+use crate::flows::port::LookupError;
 use crate::flows::{PlanError, alert_actions, lookup_problem};
-use crate::lookup::LookupError;
 use crate::plan::Plan;
 use crate::render::alert::{Alert, Severity};
 use crate::route::Function;
@@ -138,7 +138,7 @@ pub trait Lookup {
     ) -> impl Future<Output = Result<Vec<String>, LookupError>> + Send;
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn pipeline_execution(&self, _: &str, _: &str) -> Result<ExecutionFacts, LookupError> {
         Err(LookupError::Offline)
     }

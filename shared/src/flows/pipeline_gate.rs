@@ -28,7 +28,7 @@ use crate::flows::PlanError;
 use crate::flows::deploy_gate::{
     Check, CheckOutcome, Deployment, GateConfig, HOOKS, LambdaTarget, Probe,
 };
-use crate::lookup::LookupError;
+use super::port::LookupError;
 use crate::plan::{Action, JobFailureType, JobOutcome, JobResult, Plan};
 use crate::route::Function;
 
@@ -69,13 +69,13 @@ pub trait Lookup: Probe {
 }
 
 /// A dry run looks nothing up.
-impl Lookup for crate::lookup::Offline {
+impl Lookup for super::port::Offline {
     async fn gate_config(&self, _parameter: &str) -> Result<String, LookupError> {
         Err(LookupError::Offline)
     }
 }
 
-impl Probe for crate::lookup::Offline {
+impl Probe for super::port::Offline {
     async fn invoke(
         &self,
         _function: &str,

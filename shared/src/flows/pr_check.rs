@@ -7,7 +7,7 @@ use std::future::Future;
 use crate::config::EnvReader;
 use crate::event::{Detail, Event, PullRequestChange};
 use crate::flows::PlanError;
-use crate::lookup::LookupError;
+use crate::flows::port::LookupError;
 use crate::plan::{Action, Plan, PrComment, StartBuild, StopBuild, Variable};
 use crate::render::pr_comment::{CheckStarted, check_started};
 use crate::route::Function;
@@ -156,13 +156,13 @@ pub trait Lookup: PullRequests {
     ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
 }
 
-impl PullRequests for crate::lookup::Offline {
+impl PullRequests for crate::flows::port::Offline {
     async fn pull_request(&self, _: &str, _: &str) -> Result<PullRequestFacts, LookupError> {
         Err(LookupError::Offline)
     }
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn pr_builds(&self, _: &str, _: &str, _: &str) -> Result<Vec<PrBuild>, LookupError> {
         Err(LookupError::Offline)
     }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Channels, EnvReader};
 use crate::event::{Detail, Event, ReferenceChange};
+use crate::flows::port::LookupError;
 use crate::flows::{PlanError, alert_actions, lookup_problem};
-use crate::lookup::LookupError;
 use crate::plan::{Action, Plan};
 use crate::render::alert::{Alert, Severity};
 use crate::route::Function;
@@ -232,7 +232,7 @@ pub trait Lookup {
     ) -> impl Future<Output = Result<Option<Vec<u8>>, LookupError>> + Send;
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn commit(&self, _: &str, _: &str) -> Result<CommitInfo, LookupError> {
         Err(LookupError::Offline)
     }

@@ -12,16 +12,64 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::config::{Channels, EnvReader};
-use crate::effects::codebuild::{
-    MIRROR_BUILD_ATTEMPT, MIRROR_PUSHED_AT, MIRROR_SOURCE_REGION, MIRROR_SOURCE_REPOSITORY,
-    MIRROR_TARGETS,
-};
 use crate::event::{BuildStateChange, Detail, Event, ReferenceChange, detail_type, source};
+use crate::flows::port::LookupError;
 use crate::flows::{PlanError, alert_actions};
-use crate::lookup::LookupError;
 use crate::plan::{Action, Plan, Replica, StartMirror};
 use crate::render::alert::{Alert, Severity};
 use crate::route::{Function, MIRROR_RETRIED};
+use variables::{
+    MIRROR_BUILD_ATTEMPT, MIRROR_PUSHED_AT, MIRROR_SOURCE_REGION, MIRROR_SOURCE_REPOSITORY,
+    MIRROR_TARGETS, mirror_targets,
+};
+
+/// The variables a mirror build receives: the contract between this planner,
+/// the executor that starts the build and `scripts/mirror.sh`.
+pub mod variables {
+    use crate::plan::{Replica, StartMirror, Variable};
+
+    /// Names of the variables a mirror build receives (read by `scripts/mirror.sh`).
+    pub const MIRROR_SOURCE_REPOSITORY: &str = "SIGNALBOX_MIRROR_SOURCE_REPOSITORY";
+    pub const MIRROR_SOURCE_REGION: &str = "SIGNALBOX_MIRROR_SOURCE_REGION";
+    /// Space-separated `region/repository` pairs.
+    pub const MIRROR_TARGETS: &str = "SIGNALBOX_MIRROR_TARGETS";
+    /// The build's attempt number (1, then 2 for the first retry, …).
+    pub const MIRROR_BUILD_ATTEMPT: &str = "SIGNALBOX_MIRROR_BUILD_ATTEMPT";
+    /// Seconds the build waits before it clones (read by the buildspec's pre_build).
+    pub const MIRROR_DELAY_SECONDS: &str = "SIGNALBOX_MIRROR_DELAY_SECONDS";
+    /// When the push happened, for the replication-lag metric.
+    pub const MIRROR_PUSHED_AT: &str = "SIGNALBOX_MIRROR_PUSHED_AT";
+
+    /// The value of [`MIRROR_TARGETS`] for `targets`.
+    pub fn mirror_targets(targets: &[Replica]) -> String {
+        targets
+            .iter()
+            .map(|t| format!("{}/{}", t.region, t.repository))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The variables a mirror build gets: source, targets, attempt, and the
+    /// delay and push time when there are any.
+    pub fn mirror_variables(action: &StartMirror) -> Vec<Variable> {
+        let mut variables = vec![
+            Variable::new(MIRROR_SOURCE_REPOSITORY, &action.repository),
+            Variable::new(MIRROR_SOURCE_REGION, &action.source_region),
+            Variable::new(MIRROR_TARGETS, mirror_targets(&action.targets)),
+            Variable::new(MIRROR_BUILD_ATTEMPT, action.attempt.to_string()),
+        ];
+        if action.delay_seconds > 0 {
+            variables.push(Variable::new(
+                MIRROR_DELAY_SECONDS,
+                action.delay_seconds.to_string(),
+            ));
+        }
+        if let Some(pushed_at) = &action.pushed_at {
+            variables.push(Variable::new(MIRROR_PUSHED_AT, pushed_at));
+        }
+        variables
+    }
+}
 
 /// What repo-replicate reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,7 +261,7 @@ pub trait Lookup {
     ) -> impl Future<Output = Result<Vec<PendingMirror>, LookupError>> + Send;
 }
 
-impl Lookup for crate::lookup::Offline {
+impl Lookup for crate::flows::port::Offline {
     async fn pending_mirrors(&self, _: &str, _: &str) -> Result<Vec<PendingMirror>, LookupError> {
         Err(LookupError::Offline)
     }
@@ -356,7 +404,7 @@ async fn plan_retry(
         ));
         return Ok(plan);
     };
-    let wanted = crate::effects::codebuild::mirror_targets(targets);
+    let wanted = mirror_targets(targets);
     let queued = pending(config, repository, lookup, &mut plan).await;
     if let Some(queued) = queued.iter().find(|p| p.targets == wanted) {
         plan.notes.push(format!(
@@ -569,7 +617,7 @@ pub fn plan_mirror(
 ) {
     // A queued build for other replicas (REPLICAS changed since it started)
     // would leave a new replica without this push.
-    let wanted = crate::effects::codebuild::mirror_targets(targets);
+    let wanted = mirror_targets(targets);
     if let Some(queued) = pending.iter().find(|p| p.targets == wanted) {
         plan.notes.push(format!(
             "mirror build {} is queued ({}) and will include this push to {}",

@@ -1,8 +1,8 @@
 //! The reads a planner needs (the failed actions of a pipeline execution, a
 //! build's log tail, a pull request's head). Each flow declares its reads as a
-//! trait of its own (`flows::<flow>::Lookup`); the AWS implementations live in
-//! this module, one file per flow, and [`Offline`] answers every read with
-//! "not looked up" for a dry run. An AWS implementation is compiled only
+//! trait of its own (`flows::<flow>::Lookup`, its error and the dry run's
+//! [`Offline`] in `flows::port`); the AWS implementations live in this
+//! module, one file per flow. An AWS implementation is compiled only
 //! with its function's cargo feature (see `shared/Cargo.toml`).
 
 #[cfg(feature = "build-report")]
@@ -28,17 +28,11 @@ mod repo_guard;
 #[cfg(feature = "repo-replicate")]
 mod repo_replicate;
 
-/// A read could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// A dry run: nothing is looked up, the plan is built from the event alone.
-    #[error("not looked up (dry run)")]
-    Offline,
-    /// The read failed; `transient` says whether a retry may help.
-    #[error("{message}")]
-    Failed { message: String, transient: bool },
-}
+// The port's types live with the planners; re-exported here so the
+// adapters (and callers of the old paths) keep naming them as before.
+pub use crate::flows::port::{LookupError, Offline};
 
+// The SDK knowledge stays with the adapters.
 impl LookupError {
     /// An SDK call failed.
     pub fn sdk<E, R>(api: &str, error: &aws_sdk_sns::error::SdkError<E, R>) -> LookupError
@@ -52,10 +46,6 @@ impl LookupError {
         }
     }
 }
-
-/// Answers every read with [`LookupError::Offline`]: the dry run's lookup.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Offline;
 
 #[cfg(feature = "logs")]
 /// The last `lines` lines of a CloudWatch Logs stream (e.g. a build's log).

@@ -2,7 +2,7 @@
 
 use super::{LookupError, build_variable, running_builds};
 use crate::aws::Aws;
-use crate::effects::codebuild::{MIRROR_SOURCE_REPOSITORY, MIRROR_TARGETS};
+use crate::flows::repo_replicate::variables::{MIRROR_SOURCE_REPOSITORY, MIRROR_TARGETS};
 use crate::flows::repo_replicate::{Lookup, PHASES_BEFORE_CLONE, PendingMirror};
 
 impl Lookup for Aws {
