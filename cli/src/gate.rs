@@ -130,10 +130,18 @@ pub async fn check(
     };
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("--config {}: cannot read", config.display()))?;
-    let gate = GateConfig::parse_within(&text, budget)
+    // As the function does: the whole file's structure, and the budget of
+    // the gate this deployment runs (others may be pipeline-gate's).
+    let gate = GateConfig::parse_any_budget(&text)
         .map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
     let event_path = event;
     let event: DeploymentEvent = read("--deployment-event", event)?;
+    gate.fits(
+        &event.deployment.application,
+        &event.deployment.deployment_group,
+        budget,
+    )
+    .map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
     if let Some(hook) = event
         .deployment
         .hook

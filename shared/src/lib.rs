@@ -53,6 +53,10 @@ pub enum HandleError {
         total: usize,
         failures: Vec<EffectError>,
     },
+    /// Another invocation holds the lease on this work (a second copy of a
+    /// delivery arriving together with the first): Lambda retries later.
+    #[error("event {event_id} is being handled by another invocation: retry later")]
+    InProgress { event_id: String },
     /// Failed for good, but the report could not reach the failure queue:
     /// Lambda's retries and on-failure destination keep the event instead.
     #[error("{reason} (and the failure report was not sent: {source})")]
@@ -133,7 +137,7 @@ pub async fn handle<L: Lookups, E: Effects>(
                 function_arn: invocation.function_arn.clone(),
                 condition: "PermanentFailure",
             },
-            request_payload: value.clone(),
+            request_payload: without_credentials(value),
             function,
             event_id,
             reason,
@@ -196,13 +200,35 @@ pub(crate) async fn report_malformed<E: Effects>(
             function_arn: invocation.function_arn.clone(),
             condition: "PermanentFailure",
         },
-        request_payload: value.clone(),
+        request_payload: without_credentials(value),
         function: Function::PipelineGate,
         event_id: id,
         reason: format!("malformed invocation: {problem}"),
         failed_actions: Vec::new(),
     };
     send_report(effects, report, invocation.deadline).await
+}
+
+/// The event as a failure report may hold it: a CodePipeline job's
+/// `data.artifactCredentials` (temporary S3 credentials of the pipeline's
+/// artifact bucket, CodePipeline's Lambda invoke action reference) are
+/// removed, so the failure queue never holds them. Lambda's own on-failure
+/// destination record, after its retries, still holds the whole event as
+/// `requestPayload` (docs/pipeline-gate.md).
+pub fn without_credentials(value: &Value) -> Value {
+    let mut value = value.clone();
+    if let Some(data) = value
+        .get_mut("CodePipeline.job")
+        .and_then(|job| job.get_mut("data"))
+        .and_then(Value::as_object_mut)
+        && data.remove("artifactCredentials").is_some()
+    {
+        data.insert(
+            "artifactCredentials".to_owned(),
+            Value::String("(removed: temporary credentials)".to_owned()),
+        );
+    }
+    value
 }
 
 /// Carries out `plan`, made for the event `value`, by the invocation's working deadline: `Ok(Handled)`
@@ -268,7 +294,7 @@ pub(crate) async fn carry_out_plan<E: Effects>(
             function_arn: invocation.function_arn.clone(),
             condition: "PermanentFailure",
         },
-        request_payload: value.clone(),
+        request_payload: without_credentials(value),
         function,
         event_id: Some(plan.event_id.clone()),
         reason,

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use signalbox_tests::{idempotency_table, moto_config, moto_endpoint, unique};
+use signalbox_tests::{drain_queue, idempotency_table, moto_config, moto_endpoint, queue, unique};
 use wiremock::matchers::{body_string_contains, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -117,6 +117,14 @@ async fn service() -> MockServer {
         .respond_with(ResponseTemplate::new(200).set_body_string("healthy"))
         .mount(&server)
         .await;
+    Mock::given(path("/slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("healthy")
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
     Mock::given(path("/broken"))
         .respond_with(ResponseTemplate::new(500).set_body_string("database unavailable"))
         .mount(&server)
@@ -135,6 +143,13 @@ fn config_text(service: &MockServer) -> String {
             {"name": "health", "http": {"url": healthy, "body_contains": "healthy", "repeat": 2}}]},
         {"application": "shop", "deployment_group": "fails", "checks": [
             {"name": "health", "http": {"url": format!("{}/broken", service.uri())}}]},
+        // A probe of 3 s: two deliveries arriving together overlap.
+        {"application": "shop", "deployment_group": "slow", "checks": [
+            {"name": "health", "timeout_seconds": 5, "http": {"url": format!("{}/slow", service.uri())}}]},
+        // A URL with a user and a token in its query.
+        {"application": "shop", "deployment_group": "secret-url", "checks": [
+            {"name": "health", "http": {"url": format!(
+                "http://probe:hunter2@{}/healthy?token=abc123#top", service.address())}}]},
         // Two checks whose timeouts do not both fit one short invocation.
         {"application": "shop", "deployment_group": "long", "checks": [
             {"name": "first", "timeout_seconds": 5, "http": {"url": healthy}},
@@ -461,4 +476,201 @@ async fn a_misspelled_user_parameter_fails_the_job_with_a_configuration_error_na
         message.contains("UserParameters") && message.contains("deploymentgroup"),
         "{message}"
     );
+}
+
+/// `env` with `name` set to `value`.
+fn with(
+    mut env: Vec<(&'static str, String)>,
+    name: &'static str,
+    value: String,
+) -> Vec<(&'static str, String)> {
+    env.retain(|(n, _)| *n != name);
+    env.push((name, value));
+    env
+}
+
+#[tokio::test]
+async fn a_failure_report_never_holds_the_jobs_artifact_credentials() {
+    // Two ways to the failure queue (moto SQS): an invocation without a valid
+    // job id, and a job whose result CodePipeline refuses for good.
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    Mock::given(method("POST"))
+        .and(body_string_contains(job_id(6)))
+        .respond_with(json_11(
+            400,
+            json!({"__type": "ValidationException", "message": "refused for good"}),
+        ))
+        .with_priority(1)
+        .mount(&stand_in)
+        .await;
+    let config = moto_config().await;
+    let failures = queue(&config).await;
+    let env = with(
+        env(&stand_in, &service).await,
+        "FAILURE_QUEUE_URL",
+        failures.clone(),
+    );
+    let mut malformed = job(&job_id(6), "passes", None);
+    malformed["CodePipeline.job"]["id"] = json!("not-a-job-id");
+    let jobs = [malformed, job(&job_id(6), "fails", None)];
+    let (posted, logs) = run(&env, &jobs, Duration::from_secs(300)).await;
+    for request in ["req-1", "req-2"] {
+        let answer = response(&posted, request, &logs);
+        assert!(
+            answer["reported"].is_string(),
+            "{request}: {answer}\n{logs}"
+        );
+    }
+    let reports = drain_queue(&config, &failures).await;
+    assert_eq!(reports.len(), 2, "{reports:?}\n{logs}");
+    for report in &reports {
+        let text = report.to_string();
+        for secret in ["AKIAIOSFODNN7EXAMPLE", "not-a-secret", "not-a-token"] {
+            assert!(
+                !text.contains(secret),
+                "{secret} in the failure queue: {text}"
+            );
+        }
+        assert!(
+            report["requestPayload"]["CodePipeline.job"]["data"]["actionConfiguration"].is_object(),
+            "the rest of the event is kept: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_config_read_still_failing_on_lambdas_last_retry_fails_the_job() {
+    // SSM answers 500 to every call (a local stand-in for the outage): the
+    // first delivery and Lambda's two retries of the same job.
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let ssm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json_11(
+            500,
+            json!({"__type": "InternalServerError", "message": "try again"}),
+        ))
+        .mount(&ssm)
+        .await;
+    let env = with(
+        env(&stand_in, &service).await,
+        "AWS_ENDPOINT_URL_SSM",
+        ssm.uri(),
+    );
+    let jobs = [
+        job(&job_id(10), "passes", None),
+        job(&job_id(10), "passes", None),
+        job(&job_id(10), "passes", None),
+    ];
+    let (posted, logs) = run(&env, &jobs, Duration::from_secs(60)).await;
+    for request in ["req-1", "req-2"] {
+        let path = format!("/2018-06-01/runtime/invocation/{request}/error");
+        assert!(
+            posted.iter().any(|r| r.url.path() == path),
+            "{request}: an error, so Lambda retries\n{logs}"
+        );
+    }
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}");
+    assert_eq!(body["failureDetails"]["type"], "JobFailed", "{body}");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("could not read the gate configuration")
+            && message.contains("attempt 3 of 3"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_or_stale_continuation_token_fails_the_job_with_a_configuration_error() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    // Every check "passed": success with no check run. A check the gate does
+    // not have (the configuration changed between invocations).
+    let all = r#"pg1:{"passed":[["first",1],["second",1]]}"#;
+    let other = r#"pg1:{"passed":[["renamed",1]]}"#;
+    let jobs = [
+        job(&job_id(11), "long", Some(all)),
+        job(&job_id(12), "long", Some(other)),
+    ];
+    let (_, logs) = run(&env, &jobs, Duration::from_secs(300)).await;
+    let results = job_results(&stand_in).await;
+    assert_eq!(results.len(), 2, "{results:?}\n{logs}");
+    for (api, body) in &results {
+        assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+        assert_eq!(
+            body["failureDetails"]["type"], "ConfigurationError",
+            "{body}"
+        );
+        let message = body["failureDetails"]["message"].as_str().unwrap();
+        assert!(message.contains("continuationToken"), "{message}");
+    }
+    // No check ran for either.
+    let probed = service.received_requests().await.unwrap().len();
+    assert_eq!(probed, 0);
+}
+
+#[tokio::test]
+async fn two_copies_of_a_job_arriving_together_run_its_checks_once() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let jobs = [job(&job_id(13), "slow", None)];
+    // Two function instances (Lambda may run two copies of one event at once).
+    let ((first, first_logs), (second, second_logs)) = tokio::join!(
+        run(&env, &jobs, Duration::from_secs(300)),
+        run(&env, &jobs, Duration::from_secs(300))
+    );
+    let logs = format!("{first_logs}\n---\n{second_logs}");
+    let probes = service
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/slow")
+        .count();
+    assert_eq!(probes, 1, "the check ran once\n{logs}");
+    let results = job_results(&stand_in).await;
+    assert_eq!(results.len(), 1, "{results:?}\n{logs}");
+    assert_eq!(results[0].0, "PutJobSuccessResult");
+    // The copy that found the checks running returned an error: Lambda
+    // retries it, and the retry finds the job answered.
+    let errors = first
+        .iter()
+        .chain(&second)
+        .filter(|r| r.url.path().ends_with("/error"))
+        .count();
+    assert_eq!(errors, 1, "{logs}");
+    let (posted, logs) = run(&env, &jobs, Duration::from_secs(300)).await;
+    let again = response(&posted, "req-1", &logs);
+    assert!(
+        again["ignored"]
+            .as_str()
+            .is_some_and(|r| r.contains("already answered")),
+        "{again}\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn the_url_output_variable_has_no_user_info_or_query() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let (_, logs) = run(
+        &env,
+        &[job(&job_id(14), "secret-url", None)],
+        Duration::from_secs(300),
+    )
+    .await;
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobSuccessResult", "{body}");
+    assert_eq!(
+        body["outputVariables"]["url"],
+        format!("http://{}/healthy", service.address()),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("hunter2"), "{body}");
 }

@@ -173,7 +173,7 @@ pub(super) async fn put_job_result(
     match sent {
         Ok(()) => Ok(Done::Executed(format!("{api} of job {}", action.job_id))),
         Err((true, error)) => {
-            tracing::info!(job_id = %action.job_id, %error, "the job already has its result: an earlier delivery reported");
+            tracing::info!(job_id = %action.job_id, %error, "the job is no longer in progress: an earlier delivery reported its result, or the action timed out or was stopped before this one (then this result is lost, and the action shows its timeout)");
             Ok(Done::AlreadyDone)
         }
         Err((false, error)) => Err(error),

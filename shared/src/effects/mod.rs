@@ -75,6 +75,12 @@ pub trait Effects {
         let _ = (key, deadline);
         async { false }
     }
+
+    /// The idempotency table, for work that holds a lease of its own before
+    /// its actions (a gate's checks); None without one.
+    fn ledger(&self) -> Option<&Ledger> {
+        None
+    }
 }
 
 /// An event that failed for good: what the failure queue receives.
@@ -337,6 +343,10 @@ impl Effects for AwsEffects {
             .await
             .map_err(|e| ReportError::Send(crate::aws::describe("SQS SendMessage", &e)))?;
         Ok(())
+    }
+
+    fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
     }
 
     async fn is_done(&self, key: &str, deadline: Deadline) -> bool {

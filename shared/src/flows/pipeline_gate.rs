@@ -23,12 +23,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::port::LookupError;
 use crate::config::{Channels, EnvReader};
 use crate::flows::PlanError;
 use crate::flows::deploy_gate::{
     Check, CheckOutcome, Deployment, GateConfig, HOOKS, LambdaTarget, Probe,
 };
-use super::port::LookupError;
 use crate::plan::{Action, JobFailureType, JobOutcome, JobResult, Plan};
 use crate::route::Function;
 
@@ -328,6 +328,35 @@ pub fn checks_for_job<'c>(
     Ok(checks)
 }
 
+/// Whether the progress a continuation token carries is what this
+/// function would have carried: the names of the first checks of the job as
+/// configured now, in order, and checks left to run. Anything else (the
+/// configuration changed between invocations, a token made by hand) fails
+/// the job rather than skipping a check or reporting success for checks not
+/// run. The token is not signed: whoever may invoke the function can forge
+/// one, and could as well answer the job (docs/pipeline-gate.md).
+pub fn progress_matches(progress: &Progress, checks: &[&Check]) -> Result<(), String> {
+    let passed: Vec<&str> = progress.passed.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: Vec<&str> = checks
+        .iter()
+        .take(passed.len())
+        .map(|c| c.name.as_str())
+        .collect();
+    if passed.len() >= checks.len() || passed != expected {
+        return Err(format!(
+            "{CONTINUATION}: the checks it says passed ({}) are not the first of the {} checks this job runs now ({}): the gate configuration changed while the job ran, or the token is not this function's; run the stage again",
+            passed.join(", "),
+            checks.len(),
+            checks
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// What the check engine needs to know of the "deployment": the function the
 /// `invoke` checks invoke, from UserParameters.
 pub fn target_of(job: &Job, parameters: &UserParameters) -> Deployment {
@@ -417,7 +446,9 @@ pub fn outcome(job: &Job, checks: &[&Check], outcomes: &[CheckOutcome]) -> JobOu
 
 /// The variables a later action can use (`#{<namespace>.<name>}`): `result`,
 /// `checks`, each check's latency as `<check>_latency_ms`, and `url`, the
-/// first `http` check's URL. Names keep to `[A-Za-z0-9_-]`.
+/// first `http` check's URL without its user info, query and fragment
+/// (where a token may be; output variables show in the console and the
+/// API). Names keep to `[A-Za-z0-9_-]`.
 pub fn output_variables(checks: &[&Check], progress: &Progress) -> BTreeMap<String, String> {
     let mut variables = BTreeMap::new();
     variables.insert("result".to_owned(), "passed".to_owned());
@@ -430,11 +461,21 @@ pub fn output_variables(checks: &[&Check], progress: &Progress) -> BTreeMap<Stri
     }
     if let Some(url) = checks
         .iter()
-        .find_map(|c| c.http.as_ref().map(|h| h.url.clone()))
+        .find_map(|c| c.http.as_ref().and_then(|h| public_url(&h.url)))
     {
         variables.insert("url".to_owned(), url);
     }
     variables
+}
+
+/// `url` without user info, query and fragment; None if it is no URL.
+fn public_url(url: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(url).ok()?;
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url.to_string())
 }
 
 fn variable_name(name: &str) -> String {

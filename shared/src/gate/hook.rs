@@ -37,9 +37,9 @@ use crate::effects::{
 };
 use crate::flows::FunctionConfig;
 use crate::flows::deploy_gate::{
-    Config, Deployment, GateConfig, GateError, HookInvocation, HookStatus, Lookup, Probe,
-    REPORT_MARGIN, Reported, StatusError, StatusReport, Verdict, checks_for, manual_status_command,
-    plan_notice,
+    CHECK_BUDGET, Config, Deployment, GateConfig, GateError, HookInvocation, HookStatus, Lookup,
+    Probe, REPORT_MARGIN, Reported, StatusError, StatusReport, Verdict, checks_for,
+    manual_status_command, plan_notice,
 };
 use crate::idempotency::{Claim, Ledger};
 use crate::invocation::{ASYNC_RETRIES, Deadline, Invocation};
@@ -421,16 +421,25 @@ pub async fn decide<P: GatePorts>(
                     ),
                 )
             })?;
-        let gate = GateConfig::parse(&text).map_err(|e| {
+        let broken = |e: GateError| {
             Problem::Permanent(format!(
                 "{} ({}): {e}",
                 config.config_parameter, "GATE_CONFIG_PARAM"
             ))
-        })?;
+        };
+        let gate = GateConfig::parse_any_budget(&text).map_err(broken)?;
         let deployment = ports
             .deployment(hook)
             .await
             .map_err(|e| classify(e, format!("cannot read deployment {}", hook.deployment_id)))?;
+        // Only the gate this hook runs is held to this function's budget:
+        // pipeline-gate's gates, in the same parameter, may run for minutes.
+        gate.fits(
+            &deployment.application,
+            &deployment.deployment_group,
+            CHECK_BUDGET,
+        )
+        .map_err(broken)?;
         Ok::<_, Problem>((gate, deployment))
     };
     let (gate, deployment) = match tokio::time::timeout_at(until.instant(), reads).await {
