@@ -150,6 +150,11 @@ fn config_text(service: &MockServer) -> String {
         {"application": "shop", "deployment_group": "secret-url", "checks": [
             {"name": "health", "http": {"url": format!(
                 "http://probe:hunter2@{}/healthy?token=abc123#top", service.address())}}]},
+        // Two checks whose timeouts do not both fit one invocation of the
+        // deployed stack (30 s).
+        {"application": "shop", "deployment_group": "deployed-long", "checks": [
+            {"name": "first", "timeout_seconds": 15, "http": {"url": healthy}},
+            {"name": "second", "timeout_seconds": 15, "http": {"url": healthy}}]},
         // Two checks whose timeouts do not both fit one short invocation.
         {"application": "shop", "deployment_group": "long", "checks": [
             {"name": "first", "timeout_seconds": 5, "http": {"url": healthy}},
@@ -673,4 +678,33 @@ async fn the_url_output_variable_has_no_user_info_or_query() {
         "{body}"
     );
     assert!(!body.to_string().contains("hunter2"), "{body}");
+}
+
+#[tokio::test]
+async fn with_the_deployed_timeout_two_15_s_checks_take_two_invocations() {
+    // The stack's 30 s (FUNCTION_TIMEOUT): about 22 s for checks after the
+    // margins and reads, so continuation is reached in the deployed stack.
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let deployed = Duration::from_secs(30);
+    let (_, logs) = run(&env, &[job(&job_id(15), "deployed-long", None)], deployed).await;
+    let results = job_results(&stand_in).await;
+    let [(api, first)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobSuccessResult");
+    assert_eq!(first["executionDetails"]["percentComplete"], 50, "{first}");
+    let token = first["continuationToken"].as_str().unwrap().to_owned();
+    let (_, logs) = run(
+        &env,
+        &[job(&job_id(15), "deployed-long", Some(&token))],
+        deployed,
+    )
+    .await;
+    let results = job_results(&stand_in).await;
+    let [_, (api, last)] = results.as_slice() else {
+        panic!("two results expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobSuccessResult");
+    assert_eq!(last["outputVariables"]["checks"], "2", "{last}");
 }
