@@ -326,3 +326,31 @@ async fn a_pipeline_job_longer_than_one_invocation_continues_until_it_has_a_resu
         "{stdout}"
     );
 }
+
+#[test]
+fn a_long_pipeline_only_gate_does_not_fail_a_deployment_of_another_group() {
+    // deploy-gate's example at BeforeAllowTraffic (one invoke check, answered
+    // from the event file), and a gate only pipeline-gate runs: 3 checks of
+    // 10 s, within pipeline-gate's budget, not deploy-gate's 20 s.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = example_with("http://127.0.0.1:9/health");
+    let long: Vec<serde_json::Value> = (1..=3)
+        .map(|n| {
+            json!({"name": format!("soak-{n}"), "timeout_seconds": 10,
+            "http": {"url": "http://127.0.0.1:9/"}})
+        })
+        .collect();
+    config["gates"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"application": "other", "deployment_group": "pipeline-only", "checks": long}));
+    let output = gate_check(dir.path(), &config, &example_event());
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.ends_with("Succeeded: all 1 checks passed\n"), "{out}");
+}
