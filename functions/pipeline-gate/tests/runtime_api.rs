@@ -121,7 +121,9 @@ async fn service() -> MockServer {
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_string("healthy")
-                .set_delay(Duration::from_secs(3)),
+                // Long enough for a second copy to start while the first
+                // holds the check (two_copies_…), within the 5 s timeout.
+                .set_delay(Duration::from_millis(4500)),
         )
         .mount(&server)
         .await;
@@ -622,11 +624,31 @@ async fn two_copies_of_a_job_arriving_together_run_its_checks_once() {
     let (service, stand_in) = (service().await, aws_stand_in(None).await);
     let env = env(&stand_in, &service).await;
     let jobs = [job(&job_id(13), "slow", None)];
-    // Two function instances (Lambda may run two copies of one event at once).
-    let ((first, first_logs), (second, second_logs)) = tokio::join!(
-        run(&env, &jobs, Duration::from_secs(300)),
-        run(&env, &jobs, Duration::from_secs(300))
-    );
+    // Two function instances (Lambda may run two copies of one event at
+    // once). The second starts once the first is inside its check, so the
+    // two overlap however slowly the machine starts a process.
+    let second_copy = async {
+        let started = Instant::now();
+        loop {
+            let probing = service
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.url.path() == "/slow");
+            if probing {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the first copy never ran its check"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        run(&env, &jobs, Duration::from_secs(300)).await
+    };
+    let ((first, first_logs), (second, second_logs)) =
+        tokio::join!(run(&env, &jobs, Duration::from_secs(300)), second_copy);
     let logs = format!("{first_logs}\n---\n{second_logs}");
     let probes = service
         .received_requests()
