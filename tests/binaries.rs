@@ -41,6 +41,11 @@ fn expected(function: Function) -> &'static [&'static str] {
             "aws-sdk-codepipeline",
             "aws-sdk-secretsmanager",
         ],
+        Function::PipelineGate => &[
+            "aws-sdk-cloudwatch",
+            "aws-sdk-codepipeline",
+            "aws-sdk-lambda",
+        ],
         Function::GitStatus => &[
             "aws-sdk-codebuild",
             "aws-sdk-codepipeline",

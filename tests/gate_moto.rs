@@ -371,14 +371,20 @@ fn get_deployment_rule(platform: ComputePlatform) -> Rule {
 }
 
 async fn settings(config: &aws_config::SdkConfig, checks: Value) -> Settings {
+    settings_with_gates(
+        config,
+        json!([{"application": "shop", "deployment_group": "g", "checks": checks}]),
+    )
+    .await
+}
+
+/// deploy-gate's settings, its configuration parameter holding `gates`.
+async fn settings_with_gates(config: &aws_config::SdkConfig, gates: Value) -> Settings {
     let parameter = format!("/{}/gate", unique("signalbox"));
     aws_sdk_ssm::Client::new(config)
         .put_parameter()
         .name(&parameter)
-        .value(
-            json!({"gates": [{"application": "shop", "deployment_group": "g", "checks": checks}]})
-                .to_string(),
-        )
+        .value(json!({ "gates": gates }).to_string())
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .send()
         .await
@@ -1603,4 +1609,69 @@ async fn a_delivery_bounced_as_in_progress_is_not_counted_as_an_attempt() {
         1,
         "the bounced delivery was not an attempt, so this is the first"
     );
+}
+
+#[tokio::test]
+async fn a_config_with_a_30_s_pipeline_gate_still_lets_deploy_gate_pass_a_hook_of_another_group() {
+    // The same parameter serves pipeline-gate, whose gates may take minutes
+    // (three checks of 10 s here, fine within its 30-minute job budget).
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let config = moto_config().await;
+    let url = format!("{}/health", server.uri());
+    let long: Vec<Value> = (1..=3)
+        .map(|n| json!({"name": format!("soak-{n}"), "timeout_seconds": 10, "http": {"url": url}}))
+        .collect();
+    let settings = settings_with_gates(
+        &config,
+        json!([
+            {"application": "shop", "deployment_group": "pipeline-only", "checks": long},
+            {"application": "shop", "deployment_group": "g", "checks": [
+                {"name": "health", "timeout_seconds": 4, "http": {"url": url}}]}
+        ]),
+    )
+    .await;
+    let mut gate = GateAws::new(&config);
+    let put = put_rule(LifecycleEventStatus::Succeeded);
+    let mut rules = deployment_rules();
+    rules.push(put.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
+    let GateOutcome::Reported { verdict, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Succeeded", "{verdict:?}");
+    assert_eq!(verdict.checks.len(), 1, "{verdict:?}");
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_gate_deploy_gate_runs_is_still_held_to_its_budget() {
+    // The budget still binds the gate of the hook's own deployment group.
+    let config = moto_config().await;
+    let checks: Vec<Value> = (1..=3)
+        .map(|n| json!({"name": format!("c{n}"), "timeout_seconds": 10, "http": {"url": "http://127.0.0.1:9/"}}))
+        .collect();
+    let settings = settings(&config, json!(checks)).await;
+    let mut gate = GateAws::new(&config);
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    let mut rules = deployment_rules();
+    rules.push(failed.clone());
+    gate.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
+    let GateOutcome::Reported { verdict, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(verdict.status.as_str(), "Failed");
+    assert!(
+        verdict
+            .reason
+            .contains("gates[0].checks: the timeouts of the checks at BeforeInstall add up to 30 s, more than the function's budget of 20 s"),
+        "{}",
+        verdict.reason
+    );
+    assert!(verdict.checks.is_empty(), "nothing ran");
 }

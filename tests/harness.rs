@@ -44,6 +44,18 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// An SQS queue in moto (a function's failure queue); returns its URL.
+pub async fn queue(config: &aws_config::SdkConfig) -> String {
+    aws_sdk_sqs::Client::new(config)
+        .create_queue()
+        .queue_name(unique("failures"))
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("queue url")
+}
+
 /// An SNS topic in moto with an SQS queue subscribed: `(topic_arn, queue_url)`.
 pub async fn topic_with_queue(config: &aws_config::SdkConfig) -> (String, String) {
     let sns = aws_sdk_sns::Client::new(config);

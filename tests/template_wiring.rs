@@ -16,10 +16,20 @@ use template::{FunctionResource, Stack, every_variant, referenced, single_key};
 
 /// Write actions allowed on `"Resource": "*"`, each with the reason (an API
 /// without resource-level permissions).
-const STAR_RESOURCE_ALLOWED: &[(&str, &str)] = &[(
-    "codedeploy:PutLifecycleEventHookExecutionStatus",
-    "the Service Authorization Reference lists no resource type for it (tests/template_iam.rs)",
-)];
+const STAR_RESOURCE_ALLOWED: &[(&str, &str)] = &[
+    (
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+        "the Service Authorization Reference lists no resource type for it (tests/template_iam.rs)",
+    ),
+    (
+        "codepipeline:PutJobSuccessResult",
+        "the Service Authorization Reference lists no resource type for it (tests/template_iam.rs)",
+    ),
+    (
+        "codepipeline:PutJobFailureResult",
+        "the Service Authorization Reference lists no resource type for it (tests/template_iam.rs)",
+    ),
+];
 
 /// What each function's role may do besides writing its own log group and
 /// sending to the failed-invocations queue: exactly the calls the function makes.
@@ -115,6 +125,18 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codebuild:StartBuild",
             "ssm:GetParameter",
             "secretsmanager:GetSecretValue",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+        ],
+        // The configuration, the checks, the verdict and its ledger; no notices.
+        Function::PipelineGate => &[
+            "codepipeline:PutJobSuccessResult",
+            "codepipeline:PutJobFailureResult",
+            "lambda:InvokeFunction",
+            "cloudwatch:DescribeAlarms",
+            "ssm:GetParameter",
+            "kms:Decrypt",
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",

@@ -130,10 +130,18 @@ pub async fn check(
     };
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("--config {}: cannot read", config.display()))?;
-    let gate = GateConfig::parse_within(&text, budget)
+    // As the function does: the whole file's structure, and the budget of
+    // the gate this deployment runs (others may be pipeline-gate's).
+    let gate = GateConfig::parse_any_budget(&text)
         .map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
     let event_path = event;
     let event: DeploymentEvent = read("--deployment-event", event)?;
+    gate.fits(
+        &event.deployment.application,
+        &event.deployment.deployment_group,
+        budget,
+    )
+    .map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
     if let Some(hook) = event
         .deployment
         .hook
@@ -203,4 +211,168 @@ pub async fn check(
     }
     println!("{}: {}", verdict.status.as_str(), verdict.reason);
     Ok(verdict.status == signalbox::flows::deploy_gate::HookStatus::Succeeded)
+}
+
+/// A pipeline job file: CodePipeline's `CodePipeline.job` event, plus the
+/// mocked answers of `invoke` and `alarms` (as in a deployment event file).
+#[derive(Debug, Deserialize)]
+struct PipelineJobFile {
+    #[serde(rename = "CodePipeline.job")]
+    job: Value,
+    #[serde(default)]
+    invoke: Option<GivenInvoke>,
+    #[serde(default)]
+    alarms: BTreeMap<String, String>,
+}
+
+/// pipeline-gate's reads, locally: the configuration from `--config`, the
+/// probes mocked or (`--aws`) real.
+struct LocalPipeline<P> {
+    config: String,
+    probe: P,
+}
+
+impl<P: Probe + Sync> Probe for LocalPipeline<P> {
+    async fn invoke(
+        &self,
+        function: &str,
+        qualifier: &str,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<Invoked, ProbeError> {
+        self.probe
+            .invoke(function, qualifier, payload, timeout)
+            .await
+    }
+
+    async fn alarm_states(&self, names: &[String]) -> Result<BTreeMap<String, String>, ProbeError> {
+        self.probe.alarm_states(names).await
+    }
+}
+
+impl<P: Probe + Sync> signalbox::flows::pipeline_gate::Lookup for LocalPipeline<P> {
+    async fn gate_config(&self, _: &str) -> Result<String, signalbox::lookup::LookupError> {
+        Ok(self.config.clone())
+    }
+}
+
+/// `signalbox gate check --pipeline-job FILE`: pipeline-gate's handler on the
+/// job, as CodePipeline would run it: each invocation within `budget` (default:
+/// the deployed function's), invoked again with the continuation token until
+/// the job has its result. `Ok(true)` when the job would succeed.
+pub async fn check_pipeline(
+    config: &Path,
+    job: &Path,
+    aws: bool,
+    budget: Option<f64>,
+) -> anyhow::Result<bool> {
+    let budget = match budget {
+        None => CHECK_BUDGET,
+        Some(s) if s.is_finite() && s > 0.0 && s <= 900.0 => std::time::Duration::from_secs_f64(s),
+        Some(s) => {
+            return Err(anyhow!(
+                "--budget {s}: expected seconds above 0, at most 900 (a Lambda function's longest run)"
+            ));
+        }
+    };
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("--config {}: cannot read", config.display()))?;
+    // Refused here as the function refuses it (a ConfigurationError).
+    signalbox::flows::deploy_gate::GateConfig::parse_within(
+        &text,
+        signalbox::gate::pipeline::JOB_BUDGET,
+    )
+    .map_err(|e| anyhow!("--config {}: {e}", config.display()))?;
+    let file: PipelineJobFile = read("--pipeline-job", job)?;
+    let mut payload = serde_json::json!({ "CodePipeline.job": file.job });
+    let settings = signalbox::flows::pipeline_gate::Config {
+        config_parameter: config.display().to_string(),
+        channels: signalbox::config::Channels {
+            topic_arn: None,
+            slack_parameter: None,
+            idempotency_table: None,
+        },
+    };
+    let sdk = if aws {
+        Some(signalbox::aws::sdk_config(None).await)
+    } else {
+        None
+    };
+    // Each invocation's checks get `budget`, as in the deployed function.
+    let time = budget
+        + signalbox::invocation::CLEANUP_MARGIN
+        + signalbox::flows::deploy_gate::REPORT_MARGIN;
+    // Each invocation runs at least one check, so a job ends within as many
+    // invocations as it has checks.
+    for invocation in 1..=1000 {
+        let effects = signalbox::effects::DryRun::default();
+        let run = signalbox::invocation::Invocation::within(time);
+        let outcome = match &sdk {
+            Some(sdk) => {
+                let lookup = LocalPipeline {
+                    config: text.clone(),
+                    probe: signalbox::effects::deploy_gate::GateAws::new(sdk),
+                };
+                signalbox::gate::pipeline::handle(&payload, &settings, &lookup, &effects, &run)
+                    .await
+            }
+            None => {
+                let lookup = LocalPipeline {
+                    config: text.clone(),
+                    probe: Mocked {
+                        invoke: file.invoke.clone(),
+                        alarms: file.alarms.clone(),
+                    },
+                };
+                signalbox::gate::pipeline::handle(&payload, &settings, &lookup, &effects, &run)
+                    .await
+            }
+        };
+        outcome.map_err(|e| anyhow!("--pipeline-job {}: {e}", job.display()))?;
+        let Some((_, signalbox::plan::Action::PutJobResult(result))) =
+            effects.seen().into_iter().next()
+        else {
+            return Err(anyhow!(
+                "--pipeline-job {}: no job result was planned",
+                job.display()
+            ));
+        };
+        use signalbox::plan::JobOutcome;
+        match result.outcome {
+            JobOutcome::Continue {
+                summary,
+                continuation_token,
+                ..
+            } => {
+                println!(
+                    "invocation {invocation}: PutJobSuccessResult with a continuation token ({summary})"
+                );
+                payload["CodePipeline.job"]["data"]["continuationToken"] =
+                    Value::String(continuation_token);
+            }
+            JobOutcome::Succeeded {
+                summary,
+                output_variables,
+            } => {
+                println!("invocation {invocation}: PutJobSuccessResult: {summary}");
+                for (name, value) in output_variables {
+                    println!("  output variable {name} = {value}");
+                }
+                return Ok(true);
+            }
+            JobOutcome::Failed {
+                failure_type,
+                message,
+            } => {
+                println!(
+                    "invocation {invocation}: PutJobFailureResult ({failure_type:?}): {message}"
+                );
+                return Ok(false);
+            }
+        }
+    }
+    Err(anyhow!(
+        "--pipeline-job {}: the job never ended",
+        job.display()
+    ))
 }

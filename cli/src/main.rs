@@ -3,7 +3,7 @@
 //! the same environment variables as the deployed functions.
 //! `signalbox replicas check`: compares every replica's refs with its source's.
 //! `signalbox scan`: repo-guard's secret scan over local files or a git range.
-//! `signalbox gate check`: deploy-gate's checks, run locally, and the verdict.
+//! `signalbox gate check`: deploy-gate's (or pipeline-gate's) checks, run locally, and the verdict.
 
 mod gate;
 mod replay;
@@ -98,8 +98,17 @@ enum GateCommand {
         config: PathBuf,
         /// The hook payload with the deployment it names and mocked answers
         /// of `invoke` and `alarms` (docs/examples/deploy-gate-event.json).
+        #[arg(
+            long,
+            required_unless_present = "pipeline_job",
+            conflicts_with = "pipeline_job"
+        )]
+        deployment_event: Option<PathBuf>,
+        /// pipeline-gate instead: a CodePipeline job event (with mocked
+        /// answers of `invoke` and `alarms`, docs/examples/pipeline-gate-job.json),
+        /// invoked again with its continuation token until it has a result.
         #[arg(long)]
-        deployment_event: PathBuf,
+        pipeline_job: Option<PathBuf>,
         /// Invoke the target version and read the alarms in AWS (default
         /// credential chain) instead of the event file's answers.
         #[arg(long)]
@@ -166,10 +175,17 @@ async fn main() -> ExitCode {
                 GateCommand::Check {
                     config,
                     deployment_event,
+                    pipeline_job,
                     aws,
                     budget,
                 },
-        } => exit(gate::check(&config, &deployment_event, aws, budget).await),
+        } => match (deployment_event, pipeline_job) {
+            (Some(event), _) => exit(gate::check(&config, &event, aws, budget).await),
+            (None, Some(job)) => exit(gate::check_pipeline(&config, &job, aws, budget).await),
+            (None, None) => exit(Err(anyhow::anyhow!(
+                "--deployment-event or --pipeline-job is required"
+            ))),
+        },
         Command::Scan {
             paths,
             git,

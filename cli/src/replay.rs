@@ -134,6 +134,20 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
     {
         return vec![replay_webhook(&value, report, run).await];
     }
+    // CodePipeline invokes pipeline-gate with a job, not an EventBridge event.
+    if let Ok(value) = text
+        .as_deref()
+        .map_err(|_| ())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).map_err(|_| ()))
+        && value.get("CodePipeline.job").is_some()
+    {
+        return vec![FileReport {
+            ignored: Some(
+                "a CodePipeline job for pipeline-gate: run `signalbox gate check --config FILE --pipeline-job FILE` (docs/pipeline-gate.md)".into(),
+            ),
+            ..report
+        }];
+    }
     let event = match text.and_then(|text| Event::from_json(&text).map_err(|e| e.to_string())) {
         Ok(event) => event,
         Err(error) => {

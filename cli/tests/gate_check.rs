@@ -225,3 +225,132 @@ fn a_misspelled_hook_in_the_event_file_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+fn pipeline_check(
+    dir: &Path,
+    config: &serde_json::Value,
+    job: &serde_json::Value,
+    extra: &[&str],
+) -> Output {
+    std::fs::write(dir.join("gate.json"), config.to_string()).unwrap();
+    std::fs::write(dir.join("job.json"), job.to_string()).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .current_dir(dir)
+        .args([
+            "gate",
+            "check",
+            "--config",
+            "gate.json",
+            "--pipeline-job",
+            "job.json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_pipeline_job_runs_the_named_gates_checks_and_prints_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let job: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(docs_example("pipeline-gate-job.json")).unwrap(),
+    )
+    .unwrap();
+    let passed = pipeline_check(
+        dir.path(),
+        &example_with("http://unused.invalid/"),
+        &job,
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&passed.stdout);
+    assert_eq!(
+        passed.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(
+        stdout.contains("PutJobSuccessResult: all 1 checks passed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("output variable smoke_latency_ms = "),
+        "{stdout}"
+    );
+
+    let mut broken = job.clone();
+    broken["invoke"] = json!({"payload": {"statusCode": 500}});
+    let failed = pipeline_check(
+        dir.path(),
+        &example_with("http://unused.invalid/"),
+        &broken,
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("PutJobFailureResult (JobFailed): check \"smoke\""),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_pipeline_job_longer_than_one_invocation_continues_until_it_has_a_result() {
+    let service = MockServer::start().await;
+    Mock::given(path("/health"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let url = format!("{}/health", service.uri());
+    let config = json!({"gates": [{"application": "shop", "deployment_group": "long", "checks": [
+        {"name": "first", "timeout_seconds": 5, "http": {"url": url}},
+        {"name": "second", "timeout_seconds": 5, "http": {"url": url}}]}]});
+    let job = json!({"CodePipeline.job": {"id": "c0d76431-b0e7-4aa3-97e3-e8ee786eb6f6",
+        "data": {"actionConfiguration": {"configuration": {
+            "UserParameters": "{\"application\": \"shop\", \"deployment_group\": \"long\"}"}}}}});
+    let dir = tempfile::tempdir().unwrap();
+    let output = pipeline_check(dir.path(), &config, &job, &["--budget", "8"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("invocation 1: PutJobSuccessResult with a continuation token (1 of 2 checks passed; continuing)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("invocation 2: PutJobSuccessResult: all 2 checks passed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_long_pipeline_only_gate_does_not_fail_a_deployment_of_another_group() {
+    // deploy-gate's example at BeforeAllowTraffic (one invoke check, answered
+    // from the event file), and a gate only pipeline-gate runs: 3 checks of
+    // 10 s, within pipeline-gate's budget, not deploy-gate's 20 s.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = example_with("http://127.0.0.1:9/health");
+    let long: Vec<serde_json::Value> = (1..=3)
+        .map(|n| {
+            json!({"name": format!("soak-{n}"), "timeout_seconds": 10,
+            "http": {"url": "http://127.0.0.1:9/"}})
+        })
+        .collect();
+    config["gates"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"application": "other", "deployment_group": "pipeline-only", "checks": long}));
+    let output = gate_check(dir.path(), &config, &example_event());
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.ends_with("Succeeded: all 1 checks passed\n"), "{out}");
+}

@@ -221,7 +221,7 @@ pub async fn endpoint(config: &aws_config::SdkConfig, service: Service) -> Optio
         }};
     }
     match service {
-        #[cfg(feature = "deploy-gate")]
+        #[cfg(feature = "gate-checks")]
         Service::CloudWatch => resolve!(aws_sdk_cloudwatch),
         #[cfg(feature = "codebuild")]
         Service::CodeBuild => resolve!(aws_sdk_codebuild),
@@ -232,7 +232,7 @@ pub async fn endpoint(config: &aws_config::SdkConfig, service: Service) -> Optio
         #[cfg(feature = "codepipeline")]
         Service::CodePipeline => resolve!(aws_sdk_codepipeline),
         Service::DynamoDb => resolve!(aws_sdk_dynamodb),
-        #[cfg(feature = "deploy-gate")]
+        #[cfg(feature = "gate-checks")]
         Service::Lambda => resolve!(aws_sdk_lambda),
         #[cfg(feature = "logs")]
         Service::Logs => resolve!(aws_sdk_cloudwatchlogs),
@@ -251,7 +251,10 @@ pub fn alerts_on_most_events(function: crate::route::Function) -> bool {
     use crate::route::Function;
     !matches!(
         function,
-        Function::RepoReplicate | Function::DeployGate | Function::GitWebhook
+        Function::RepoReplicate
+            | Function::DeployGate
+            | Function::GitWebhook
+            | Function::PipelineGate
     )
 }
 
@@ -291,6 +294,13 @@ pub async fn warm(
             (Service::Ssm, 1),
             (Service::CodeDeploy, 1),
             (Service::Lambda, 1),
+        ],
+        // The redelivery guard, the configuration, an invoke check, the verdict.
+        Function::PipelineGate => vec![
+            (Service::DynamoDb, 1),
+            (Service::Ssm, 1),
+            (Service::Lambda, 1),
+            (Service::CodePipeline, 1),
         ],
         // The delivery's claim, then the pipeline's read and start (or a build).
         Function::GitWebhook => vec![
@@ -341,6 +351,9 @@ pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Sends permanent-failure reports to the failed-invocations queue.
     pub sqs: aws_sdk_sqs::Client,
+    /// pipeline-gate: the checks' Lambda and CloudWatch clients.
+    #[cfg(feature = "pipeline-gate")]
+    pub gate: crate::effects::deploy_gate::GateAws,
 }
 
 impl Aws {
@@ -363,6 +376,8 @@ impl Aws {
             ssm: aws_sdk_ssm::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
+            #[cfg(feature = "pipeline-gate")]
+            gate: crate::effects::deploy_gate::GateAws::new(config),
         }
     }
 }

@@ -7,7 +7,7 @@ pub mod config;
 pub mod effects;
 pub mod event;
 pub mod flows;
-#[cfg(feature = "deploy-gate")]
+#[cfg(feature = "gate-checks")]
 pub mod gate;
 pub mod git;
 pub mod idempotency;
@@ -53,6 +53,10 @@ pub enum HandleError {
         total: usize,
         failures: Vec<EffectError>,
     },
+    /// Another invocation holds the lease on this work (a second copy of a
+    /// delivery arriving together with the first): Lambda retries later.
+    #[error("event {event_id} is being handled by another invocation: retry later")]
+    InProgress { event_id: String },
     /// Failed for good, but the report could not reach the failure queue:
     /// Lambda's retries and on-failure destination keep the event instead.
     #[error("{reason} (and the failure report was not sent: {source})")]
@@ -119,6 +123,11 @@ pub async fn handle<L: Lookups, E: Effects>(
     effects: &E,
     invocation: &Invocation,
 ) -> Result<Outcome, HandleError> {
+    // CodePipeline invokes pipeline-gate with a job, not an EventBridge event.
+    #[cfg(feature = "pipeline-gate")]
+    if let FunctionConfig::PipelineGate(gate) = config {
+        return gate::pipeline::handle(value, gate, lookup, effects, invocation).await;
+    }
     let function: Function = config.function();
     let failed =
         |event_id: Option<String>, reason: String, actions: Vec<ActionFailure>| FailureReport {
@@ -128,7 +137,7 @@ pub async fn handle<L: Lookups, E: Effects>(
                 function_arn: invocation.function_arn.clone(),
                 condition: "PermanentFailure",
             },
-            request_payload: value.clone(),
+            request_payload: without_credentials(value),
             function,
             event_id,
             reason,
@@ -171,7 +180,70 @@ pub async fn handle<L: Lookups, E: Effects>(
         }
         Ok(Ok(plan)) => plan,
     };
-    info!(event_id = %event.id, %function, actions = plan.actions.len(), notes = ?plan.notes, "planned");
+    carry_out_plan(value, plan, effects, invocation).await
+}
+
+/// A payload that cannot be handled at all (no job id, a broken token): to
+/// the failure queue, with the id it has (if any).
+#[cfg_attr(not(feature = "pipeline-gate"), allow(dead_code))]
+pub(crate) async fn report_malformed<E: Effects>(
+    value: &Value,
+    id: Option<String>,
+    problem: PlanError,
+    effects: &E,
+    invocation: &Invocation,
+) -> Result<Outcome, HandleError> {
+    let report = FailureReport {
+        version: FAILURE_REPORT_VERSION,
+        request_context: RequestContext {
+            request_id: invocation.request_id.clone(),
+            function_arn: invocation.function_arn.clone(),
+            condition: "PermanentFailure",
+        },
+        request_payload: without_credentials(value),
+        function: Function::PipelineGate,
+        event_id: id,
+        reason: format!("malformed invocation: {problem}"),
+        failed_actions: Vec::new(),
+    };
+    send_report(effects, report, invocation.deadline).await
+}
+
+/// The event as a failure report may hold it: a CodePipeline job's
+/// `data.artifactCredentials` (temporary S3 credentials of the pipeline's
+/// artifact bucket, CodePipeline's Lambda invoke action reference) are
+/// removed, so the failure queue never holds them. Lambda's own on-failure
+/// destination record, after its retries, still holds the whole event as
+/// `requestPayload` (docs/pipeline-gate.md).
+pub fn without_credentials(value: &Value) -> Value {
+    let mut value = value.clone();
+    if let Some(data) = value
+        .get_mut("CodePipeline.job")
+        .and_then(|job| job.get_mut("data"))
+        .and_then(Value::as_object_mut)
+        && data.remove("artifactCredentials").is_some()
+    {
+        data.insert(
+            "artifactCredentials".to_owned(),
+            Value::String("(removed: temporary credentials)".to_owned()),
+        );
+    }
+    value
+}
+
+/// Carries out `plan`, made for the event `value`, by the invocation's working deadline: `Ok(Handled)`
+/// when every action is done, `Err` on a transient failure (Lambda retries;
+/// done actions are skipped by their keys), and a failure report when only
+/// permanent failures remain.
+pub(crate) async fn carry_out_plan<E: Effects>(
+    value: &Value,
+    plan: Plan,
+    effects: &E,
+    invocation: &Invocation,
+) -> Result<Outcome, HandleError> {
+    let function = plan.function;
+    let work = invocation.deadline.for_work();
+    info!(event_id = %plan.event_id, %function, actions = plan.actions.len(), notes = ?plan.notes, "planned");
     let results = carry_out(&plan, effects, work).await;
     let counted: Vec<_> = plan
         .actions
@@ -192,7 +264,7 @@ pub async fn handle<L: Lookups, E: Effects>(
     }
     if failures.iter().any(|(_, _, e)| e.transient) {
         return Err(HandleError::Actions {
-            event_id: event.id,
+            event_id: plan.event_id.clone(),
             total: plan.actions.len(),
             failures: failures.into_iter().map(|(_, _, e)| e.clone()).collect(),
         });
@@ -215,7 +287,19 @@ pub async fn handle<L: Lookups, E: Effects>(
             error: e.message.clone(),
         })
         .collect();
-    let report = failed(Some(event.id.clone()), reason, actions);
+    let report = FailureReport {
+        version: FAILURE_REPORT_VERSION,
+        request_context: RequestContext {
+            request_id: invocation.request_id.clone(),
+            function_arn: invocation.function_arn.clone(),
+            condition: "PermanentFailure",
+        },
+        request_payload: without_credentials(value),
+        function,
+        event_id: Some(plan.event_id.clone()),
+        reason,
+        failed_actions: actions,
+    };
     send_report(effects, report, invocation.deadline).await
 }
 

@@ -73,6 +73,7 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
             a.commit,
             a.state.name()
         ),
+        Action::PutJobResult(a) => a.job_id.clone(),
     };
     let kind = action.kind();
     let event_id = match action {
@@ -120,6 +121,10 @@ pub enum Action {
     StartPipeline(StartPipeline),
     /// A commit status on a git host (GitLab, GitHub, Bitbucket, Gitea, Forgejo).
     SetCommitStatus(CommitStatus),
+    /// A CodePipeline job's verdict (pipeline-gate): `PutJobSuccessResult`
+    /// (done, or a continuation) or `PutJobFailureResult`, once per invocation
+    /// of the job.
+    PutJobResult(JobResult),
 }
 
 impl Action {
@@ -135,6 +140,7 @@ impl Action {
             Action::StartMirror(_) => "StartMirror",
             Action::StartPipeline(_) => "StartPipeline",
             Action::SetCommitStatus(_) => "SetCommitStatus",
+            Action::PutJobResult(_) => "PutJobResult",
         }
     }
 }
@@ -356,4 +362,53 @@ pub struct CommitStatus {
     /// GitLab picks a ref itself and may answer 404 "References for commit"
     /// for a commit only a tag points at. The other hosts have no such field.
     pub git_ref: Option<String>,
+}
+
+/// The verdict on one invocation of a CodePipeline job: the job's id and
+/// which of its invocations this answers are the action's key (the plan's
+/// event id is `<job id>@<step>`), so a redelivered invocation reports
+/// nothing twice while a continued one reports again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobResult {
+    /// The job id (`CodePipeline.job.id`).
+    pub job_id: String,
+    pub outcome: JobOutcome,
+}
+
+/// What a CodePipeline job is told. Limits from the CodePipeline API
+/// reference (PutJobSuccessResult, PutJobFailureResult, FailureDetails,
+/// ExecutionDetails): `continuationToken` 1–2048 characters, and
+/// `outputVariables` "can be included only when there is no continuation
+/// token on the request"; `failureDetails.message` 1–5000 characters;
+/// `executionDetails.summary` at most 2048.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum JobOutcome {
+    /// `PutJobSuccessResult` without a continuation token: the action succeeded.
+    Succeeded {
+        summary: String,
+        output_variables: BTreeMap<String, String>,
+    },
+    /// `PutJobSuccessResult` with a continuation token: CodePipeline invokes
+    /// the function again with it, and the checks go on from there.
+    Continue {
+        summary: String,
+        continuation_token: String,
+        percent_complete: i32,
+    },
+    /// `PutJobFailureResult`.
+    Failed {
+        /// CodePipeline's FailureType: `JobFailed`, `ConfigurationError`, …
+        failure_type: JobFailureType,
+        message: String,
+    },
+}
+
+/// CodePipeline's `FailureDetails.type` values that pipeline-gate uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum JobFailureType {
+    /// A check failed.
+    JobFailed,
+    /// The action's UserParameters or the gate configuration are wrong.
+    ConfigurationError,
 }

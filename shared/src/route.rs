@@ -25,11 +25,13 @@ pub enum Function {
     GitWebhook,
     /// The state of a run git-webhook started, back to the commit on its git host.
     GitStatus,
+    /// Invoked by CodePipeline as an Invoke action, never by an EventBridge rule.
+    PipelineGate,
 }
 
 impl Function {
     /// Every function, in the order of DESIGN.md's table.
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 10] = [
         Function::PrCheck,
         Function::BuildReport,
         Function::PipelineAlert,
@@ -39,6 +41,7 @@ impl Function {
         Function::DeployGate,
         Function::GitWebhook,
         Function::GitStatus,
+        Function::PipelineGate,
     ];
 
     /// The function's name: its folder under `functions/` and its binary.
@@ -53,6 +56,7 @@ impl Function {
             Function::DeployGate => "deploy-gate",
             Function::GitWebhook => "git-webhook",
             Function::GitStatus => "git-status",
+            Function::PipelineGate => "pipeline-gate",
         }
     }
 
@@ -69,6 +73,7 @@ impl Function {
             Function::DeployGate => cfg!(feature = "deploy-gate"),
             Function::GitWebhook => cfg!(feature = "git-webhook"),
             Function::GitStatus => cfg!(feature = "git-status"),
+            Function::PipelineGate => cfg!(feature = "pipeline-gate"),
         }
     }
 
@@ -463,11 +468,15 @@ mod tests {
     #[test]
     fn every_function_has_a_rule() {
         for function in Function::ALL {
-            // CodeDeploy invokes deploy-gate directly, git hosts git-webhook's
-            // Function URL: they have no rule.
+            // CodeDeploy invokes deploy-gate directly, CodePipeline
+            // pipeline-gate, git hosts git-webhook's Function URL: they have
+            // no rule.
             assert_eq!(
                 RULES.iter().any(|r| r.function == function),
-                !matches!(function, Function::DeployGate | Function::GitWebhook),
+                !matches!(
+                    function,
+                    Function::DeployGate | Function::GitWebhook | Function::PipelineGate
+                ),
                 "{function}"
             );
             assert_eq!(Function::from_name(function.name()), Some(function));

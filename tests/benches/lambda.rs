@@ -247,6 +247,22 @@ fn bench_event(function: Function) -> serde_json::Value {
                 "LifecycleEventHookExecutionId": "bench-hook-execution-1",
             });
         }
+        // CodePipeline's Invoke action job: the redelivery guard (GetItem),
+        // the configuration, one invoke of the version the UserParameters
+        // name, the claimed verdict (PutJobSuccessResult), the mark.
+        Function::PipelineGate => {
+            let parameters = serde_json::json!({
+                "application": "shop", "deployment_group": "checkout-live",
+                "hook": "BeforeAllowTraffic",
+                "function": "checkout", "qualifier": standin::GATE_TARGET_VERSION,
+            });
+            return serde_json::json!({"CodePipeline.job": {
+                "id": standin::PIPELINE_GATE_JOB, "accountId": "123456789012",
+                "data": {"actionConfiguration": {"configuration": {
+                    "FunctionName": "signalbox-pipeline-gate",
+                    "UserParameters": parameters.to_string()}}},
+            }});
+        }
         // A signed GitHub push on its Function URL, routed to one pipeline:
         // verify, GetPipeline, the delivery's claim, StartPipelineExecution,
         // the mark (the stand-in's ledger always grants the claim).

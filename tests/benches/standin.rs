@@ -377,7 +377,7 @@ const BUILD_ID: &str = "myProject:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
 /// deploy-gate's deployment (its hook payload names it), its target
 /// version and its configuration parameter.
 pub const GATE_DEPLOYMENT: &str = "d-GATEBENCH1";
-const GATE_TARGET_VERSION: &str = "42";
+pub const GATE_TARGET_VERSION: &str = "42";
 pub const GATE_CONFIG_PARAMETER: &str = "/signalbox/gate-config";
 
 /// git-webhook's routes parameter, which git-status reads too: one GitHub
@@ -429,6 +429,9 @@ pub fn git_webhook_request() -> Value {
 }
 /// git-webhook's role, which started the builds BatchGetBuilds describes.
 pub const GIT_WEBHOOK_ROLE: &str = "signalbox-GitWebhookRole-7Q8R9S0T1U2V";
+
+/// pipeline-gate's job (its event names it).
+pub const PIPELINE_GATE_JOB: &str = "0b6c9a2e-3f4d-4e5a-8b7c-1d2e3f4a5b6c";
 
 /// The gate's checks: one invoke of the target version before traffic
 /// shifts, expecting `statusCode` 200.
@@ -494,6 +497,13 @@ fn answer(
         ),
         // git-webhook: the routed pipeline declares three variables and has
         // a connection source action; the start returns an execution id.
+        // pipeline-gate's verdict: CodePipeline answers an empty body.
+        (Service::CodePipeline, "PutJobSuccessResult")
+            if request.json()["jobId"] == PIPELINE_GATE_JOB
+                && request.json().get("continuationToken").is_none() =>
+        {
+            json(JSON_1_1, json!({}))
+        }
         (Service::CodePipeline, "GetPipeline") => json(
             JSON_1_1,
             json!({"pipeline": {

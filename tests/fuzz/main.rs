@@ -933,3 +933,38 @@ impl repo_guard::Lookup for Hostile {
         }
     }
 }
+
+/// pipeline-gate plans from CodePipeline jobs, never from an EventBridge
+/// event, so these are never asked: a hostile answer all the same.
+impl signalbox::flows::pipeline_gate::Lookup for Hostile {
+    async fn gate_config(&self, _: &str) -> Result<String, LookupError> {
+        let mut rng = self.rng(20);
+        Ok(hostile_text(&mut rng))
+    }
+}
+
+impl signalbox::flows::deploy_gate::Probe for Hostile {
+    async fn invoke(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[u8],
+        _: Duration,
+    ) -> Result<signalbox::flows::deploy_gate::Invoked, signalbox::flows::deploy_gate::ProbeError>
+    {
+        let mut rng = self.rng(21);
+        Err(signalbox::flows::deploy_gate::ProbeError(hostile_text(
+            &mut rng,
+        )))
+    }
+
+    async fn alarm_states(
+        &self,
+        _: &[String],
+    ) -> Result<BTreeMap<String, String>, signalbox::flows::deploy_gate::ProbeError> {
+        let mut rng = self.rng(22);
+        Err(signalbox::flows::deploy_gate::ProbeError(hostile_text(
+            &mut rng,
+        )))
+    }
+}

@@ -1,6 +1,6 @@
-//! deploy-gate's AWS adapter: its own clients (so the other functions never
-//! build a Lambda or CloudWatch client), the checks' probes, and the status
-//! report to CodeDeploy.
+//! The gates' AWS adapter: their own clients (so the other functions never
+//! build a Lambda or CloudWatch client), the checks' probes, and (deploy-gate)
+//! the status report to CodeDeploy.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,15 +9,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use aws_sdk_cloudwatch::types::AlarmType;
-use aws_sdk_codedeploy::types::LifecycleEventStatus;
 
-use crate::flows::deploy_gate::{
-    HookInvocation, HookStatus, Invoked, Probe, ProbeError, Reported, StatusError, StatusReport,
-};
+use crate::flows::deploy_gate::{Invoked, Probe, ProbeError};
 
 /// The clients deploy-gate calls. Building a client opens no connection.
 #[derive(Debug, Clone)]
 pub struct GateAws {
+    #[cfg(feature = "deploy-gate")]
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
@@ -28,6 +26,7 @@ impl GateAws {
     /// Clients sharing one configuration (region, credentials, endpoint).
     pub fn new(config: &aws_config::SdkConfig) -> GateAws {
         GateAws {
+            #[cfg(feature = "deploy-gate")]
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
@@ -177,12 +176,15 @@ fn never_ran(
     }
 }
 
-impl StatusReport for GateAws {
+#[cfg(feature = "deploy-gate")]
+impl crate::flows::deploy_gate::StatusReport for GateAws {
     async fn report_status(
         &self,
-        invocation: &HookInvocation,
-        status: HookStatus,
-    ) -> Result<Reported, StatusError> {
+        invocation: &crate::flows::deploy_gate::HookInvocation,
+        status: crate::flows::deploy_gate::HookStatus,
+    ) -> Result<crate::flows::deploy_gate::Reported, crate::flows::deploy_gate::StatusError> {
+        use crate::flows::deploy_gate::{HookStatus, Reported, StatusError};
+        use aws_sdk_codedeploy::types::LifecycleEventStatus;
         let status = match status {
             HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
             HookStatus::Failed => LifecycleEventStatus::Failed,

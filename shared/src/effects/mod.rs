@@ -8,7 +8,7 @@ mod codecommit;
 mod codepipeline;
 #[cfg(feature = "git-status")]
 pub mod commit_status;
-#[cfg(feature = "deploy-gate")]
+#[cfg(feature = "gate-checks")]
 pub mod deploy_gate;
 pub mod slack;
 mod sns;
@@ -66,6 +66,21 @@ pub trait Effects {
         &self,
         report: &FailureReport,
     ) -> impl Future<Output = Result<(), ReportError>> + Send;
+
+    /// Whether the action keyed `key` is recorded as done, asked before work
+    /// that must not run twice for it (a gate's checks before its verdict).
+    /// False when unknown: no ledger, a dry run, the ledger not answering
+    /// by `deadline`.
+    fn is_done(&self, key: &str, deadline: Deadline) -> impl Future<Output = bool> + Send {
+        let _ = (key, deadline);
+        async { false }
+    }
+
+    /// The idempotency table, for work that holds a lease of its own before
+    /// its actions (a gate's checks); None without one.
+    fn ledger(&self) -> Option<&Ledger> {
+        None
+    }
 }
 
 /// An event that failed for good: what the failure queue receives.
@@ -259,6 +274,19 @@ impl Effects for AwsEffects {
                 )
                 .await
             }
+            // A verdict CodePipeline refuses twice (InvalidJobStateException
+            // counts as done), so claimed, reported, then recorded: a killed
+            // invocation's retry reports again rather than never.
+            #[cfg(feature = "pipeline-gate")]
+            Action::PutJobResult(a) => {
+                self.at_least_once(
+                    key,
+                    action,
+                    deadline,
+                    codepipeline::put_job_result(&self.aws.codepipeline, a),
+                )
+                .await
+            }
             #[cfg(feature = "codecommit")]
             Action::PostPrComment(a) => {
                 bounded(
@@ -315,6 +343,27 @@ impl Effects for AwsEffects {
             .await
             .map_err(|e| ReportError::Send(crate::aws::describe("SQS SendMessage", &e)))?;
         Ok(())
+    }
+
+    fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
+    async fn is_done(&self, key: &str, deadline: Deadline) -> bool {
+        let Some(ledger) = &self.ledger else {
+            return false;
+        };
+        match tokio::time::timeout_at(deadline.instant(), ledger.is_done(key)).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(error)) => {
+                tracing::warn!(%key, %error, "idempotency table unavailable: going on without the redelivery guard");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(%key, "idempotency table did not answer in time: going on without the redelivery guard");
+                false
+            }
+        }
     }
 }
 
@@ -397,7 +446,7 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
-    #[cfg(feature = "git-status")]
+    #[cfg(any(feature = "git-status", feature = "pipeline-gate"))]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,

@@ -410,14 +410,27 @@ impl Check {
 }
 
 impl GateConfig {
-    /// Parses and validates the configuration against the deployed
-    /// function's [`CHECK_BUDGET`]; the error names the field.
+    /// Parses and validates the configuration, every gate against the
+    /// deployed function's [`CHECK_BUDGET`]; the error names the field.
     pub fn parse(text: &str) -> Result<GateConfig, GateError> {
         GateConfig::parse_within(text, CHECK_BUDGET)
     }
 
     /// [`GateConfig::parse`] with the checks of one hook sharing `budget`.
     pub fn parse_within(text: &str, budget: Duration) -> Result<GateConfig, GateError> {
+        let config = GateConfig::parse_any_budget(text)?;
+        for (g, gate) in config.gates.iter().enumerate() {
+            config.validate_gate(g, gate, budget.as_secs_f64())?;
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates everything but the budget: deploy-gate and
+    /// pipeline-gate read the same parameter with different budgets, so each
+    /// holds to its own only the gate it runs ([`GateConfig::fits`]). A gate
+    /// only pipeline-gate uses (checks of minutes) must not fail every hook
+    /// of deploy-gate.
+    pub fn parse_any_budget(text: &str) -> Result<GateConfig, GateError> {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let config: GateConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
@@ -430,187 +443,208 @@ impl GateConfig {
                 problem: e.into_inner().to_string(),
             }
         })?;
-        config.validate(budget)?;
+        for (g, gate) in config.gates.iter().enumerate() {
+            config.validate_gate(g, gate, f64::INFINITY)?;
+        }
         Ok(config)
     }
 
-    fn validate(&self, budget: Duration) -> Result<(), GateError> {
-        let budget_s = budget.as_secs_f64();
+    /// Whether the gate of `application` / `deployment_group` (if
+    /// configured) fits `budget`: each check's timeout, an alarms watch, and
+    /// the checks of one hook together. The error names the field and the
+    /// figure.
+    pub fn fits(
+        &self,
+        application: &str,
+        deployment_group: &str,
+        budget: Duration,
+    ) -> Result<(), GateError> {
+        match self
+            .gates
+            .iter()
+            .position(|g| g.application == application && g.deployment_group == deployment_group)
+        {
+            Some(g) => self.validate_gate(g, &self.gates[g], budget.as_secs_f64()),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates gate `g`, its budget-bound fields against `budget_s`
+    /// (infinite: the structure only).
+    fn validate_gate(&self, g: usize, gate: &Gate, budget_s: f64) -> Result<(), GateError> {
         let bad = |field: String, problem: &str| {
             Err(GateError::Config {
                 field,
                 problem: problem.to_owned(),
             })
         };
-        for (g, gate) in self.gates.iter().enumerate() {
-            let at = format!("gates[{g}]");
-            if gate.application.trim().is_empty() {
-                return bad(format!("{at}.application"), "empty");
+        let at = format!("gates[{g}]");
+        if gate.application.trim().is_empty() {
+            return bad(format!("{at}.application"), "empty");
+        }
+        if gate.deployment_group.trim().is_empty() {
+            return bad(format!("{at}.deployment_group"), "empty");
+        }
+        if self.gates[..g].iter().any(|other| {
+            other.application == gate.application && other.deployment_group == gate.deployment_group
+        }) {
+            return bad(
+                format!("{at}.deployment_group"),
+                "a second entry for the same application and deployment group",
+            );
+        }
+        for (c, check) in gate.checks.iter().enumerate() {
+            let at = format!("{at}.checks[{c}]");
+            if check.name.trim().is_empty() {
+                return bad(format!("{at}.name"), "empty");
             }
-            if gate.deployment_group.trim().is_empty() {
-                return bad(format!("{at}.deployment_group"), "empty");
-            }
-            if self.gates[..g].iter().any(|other| {
-                other.application == gate.application
-                    && other.deployment_group == gate.deployment_group
-            }) {
-                return bad(
-                    format!("{at}.deployment_group"),
-                    "a second entry for the same application and deployment group",
-                );
-            }
-            for (c, check) in gate.checks.iter().enumerate() {
-                let at = format!("{at}.checks[{c}]");
-                if check.name.trim().is_empty() {
-                    return bad(format!("{at}.name"), "empty");
-                }
-                for (h, hook) in check.hooks.iter().flatten().enumerate() {
-                    if !HOOKS.contains(&hook.as_str()) {
-                        return bad(
-                            format!("{at}.hooks[{h}]"),
-                            &format!(
-                                "unknown hook {hook:?}; expected one of {}",
-                                HOOKS.join(", ")
-                            ),
-                        );
-                    }
-                }
-                if let Some(t) = check.timeout_seconds {
-                    if t.is_nan() || t <= 0.0 {
-                        return bad(format!("{at}.timeout_seconds"), "expected seconds above 0");
-                    }
-                    if t > budget_s {
-                        return bad(
-                            format!("{at}.timeout_seconds"),
-                            &format!(
-                                "{t} s does not fit the function's budget of {budget_s} s for the checks of one hook"
-                            ),
-                        );
-                    }
-                }
-                match check.kind() {
-                    None => {
-                        return bad(
-                            at,
-                            "expected exactly one of \"invoke\", \"http\", \"alarms\"",
-                        );
-                    }
-                    Some(CheckKind::Invoke(i)) => {
-                        if i.repeat == 0 {
-                            return bad(format!("{at}.invoke.repeat"), "expected at least 1");
-                        }
-                        if let Some(e) = &i.expect {
-                            if e.field.trim().is_empty() {
-                                return bad(format!("{at}.invoke.expect.field"), "empty");
-                            }
-                            if e.equals.is_none() == e.contains.is_none() {
-                                return bad(
-                                    format!("{at}.invoke.expect"),
-                                    "expected exactly one of \"equals\", \"contains\"",
-                                );
-                            }
-                        }
-                    }
-                    Some(CheckKind::Http(h)) => {
-                        let at = format!("{at}.http");
-                        if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
-                            return bad(format!("{at}.url"), "expected an http:// or https:// URL");
-                        }
-                        if reqwest::Method::from_bytes(h.method.as_bytes()).is_err()
-                            || h.method.is_empty()
-                        {
-                            return bad(format!("{at}.method"), "not an HTTP method");
-                        }
-                        if !(100..=599).contains(&h.expect_status) {
-                            return bad(format!("{at}.expect_status"), "expected 100 to 599");
-                        }
-                        if h.repeat == 0 {
-                            return bad(format!("{at}.repeat"), "expected at least 1");
-                        }
-                        if let Some(max) = h.max_latency_ms
-                            && !MAX_LATENCY_MS.contains(&max)
-                        {
-                            return bad(
-                                format!("{at}.max_latency_ms"),
-                                "expected milliseconds from 1 to 900000",
-                            );
-                        }
-                        if !(h.success_ratio > 0.0 && h.success_ratio <= 1.0) {
-                            return bad(
-                                format!("{at}.success_ratio"),
-                                "expected a share above 0, at most 1",
-                            );
-                        }
-                        if !(h.settle_seconds >= 0.0
-                            && h.settle_seconds < check.timeout().as_secs_f64())
-                        {
-                            return bad(
-                                format!("{at}.settle_seconds"),
-                                &format!(
-                                    "expected seconds from 0 to less than the check's timeout of {} s",
-                                    check.timeout().as_secs_f64()
-                                ),
-                            );
-                        }
-                    }
-                    Some(CheckKind::Alarms(a)) => {
-                        let at = format!("{at}.alarms");
-                        if !MAX_ALARM_NAMES.contains(&a.names.len()) {
-                            return bad(
-                                format!("{at}.names"),
-                                &format!(
-                                    "expected 1 to 100 alarm names (one DescribeAlarms request), found {}",
-                                    a.names.len()
-                                ),
-                            );
-                        }
-                        if let Some(n) = a.names.iter().position(|n| n.trim().is_empty()) {
-                            return bad(format!("{at}.names[{n}]"), "empty");
-                        }
-                        if a.watch_seconds.is_nan() || a.watch_seconds < 0.0 {
-                            return bad(format!("{at}.watch_seconds"), "expected seconds from 0");
-                        }
-                        // The last look at the window's end is one
-                        // DescribeAlarms call, which may take its whole
-                        // attempt timeout: it too must end within the check's.
-                        let timeout = check.timeout().as_secs_f64().min(budget_s);
-                        let last_look = crate::aws::ATTEMPT_TIMEOUT.as_secs_f64();
-                        if a.watch_seconds + last_look > timeout {
-                            return bad(
-                                format!("{at}.watch_seconds"),
-                                &format!(
-                                    "a watch of {} s does not fit the function's budget of {budget_s} s for the checks of one hook (the watch and {last_look} s for its last DescribeAlarms must fit the check's timeout of {} s); watch longer with CodeDeploy's alarm-based rollback",
-                                    a.watch_seconds,
-                                    check.timeout().as_secs_f64()
-                                ),
-                            );
-                        }
-                        if !(a.poll_seconds >= 1.0 && a.poll_seconds <= 300.0) {
-                            return bad(
-                                format!("{at}.poll_seconds"),
-                                "expected seconds from 1 to 300",
-                            );
-                        }
-                    }
-                }
-            }
-            // The checks of one hook run one after the other: together they
-            // must fit the budget, or the last ones never run.
-            for hook in HOOKS {
-                let total: f64 = gate
-                    .checks
-                    .iter()
-                    .filter(|c| c.runs_at(Some(hook)))
-                    .map(|c| c.timeout().as_secs_f64())
-                    .sum();
-                if total > budget_s {
+            for (h, hook) in check.hooks.iter().flatten().enumerate() {
+                if !HOOKS.contains(&hook.as_str()) {
                     return bad(
-                        format!("{at}.checks"),
+                        format!("{at}.hooks[{h}]"),
                         &format!(
-                            "the timeouts of the checks at {hook} add up to {total} s, more than the function's budget of {budget_s} s for the checks of one hook"
+                            "unknown hook {hook:?}; expected one of {}",
+                            HOOKS.join(", ")
                         ),
                     );
                 }
+            }
+            if let Some(t) = check.timeout_seconds {
+                if t.is_nan() || t <= 0.0 {
+                    return bad(format!("{at}.timeout_seconds"), "expected seconds above 0");
+                }
+                if t > budget_s {
+                    return bad(
+                        format!("{at}.timeout_seconds"),
+                        &format!(
+                            "{t} s does not fit the function's budget of {budget_s} s for the checks of one hook"
+                        ),
+                    );
+                }
+            }
+            match check.kind() {
+                None => {
+                    return bad(
+                        at,
+                        "expected exactly one of \"invoke\", \"http\", \"alarms\"",
+                    );
+                }
+                Some(CheckKind::Invoke(i)) => {
+                    if i.repeat == 0 {
+                        return bad(format!("{at}.invoke.repeat"), "expected at least 1");
+                    }
+                    if let Some(e) = &i.expect {
+                        if e.field.trim().is_empty() {
+                            return bad(format!("{at}.invoke.expect.field"), "empty");
+                        }
+                        if e.equals.is_none() == e.contains.is_none() {
+                            return bad(
+                                format!("{at}.invoke.expect"),
+                                "expected exactly one of \"equals\", \"contains\"",
+                            );
+                        }
+                    }
+                }
+                Some(CheckKind::Http(h)) => {
+                    let at = format!("{at}.http");
+                    if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+                        return bad(format!("{at}.url"), "expected an http:// or https:// URL");
+                    }
+                    if reqwest::Method::from_bytes(h.method.as_bytes()).is_err()
+                        || h.method.is_empty()
+                    {
+                        return bad(format!("{at}.method"), "not an HTTP method");
+                    }
+                    if !(100..=599).contains(&h.expect_status) {
+                        return bad(format!("{at}.expect_status"), "expected 100 to 599");
+                    }
+                    if h.repeat == 0 {
+                        return bad(format!("{at}.repeat"), "expected at least 1");
+                    }
+                    if let Some(max) = h.max_latency_ms
+                        && !MAX_LATENCY_MS.contains(&max)
+                    {
+                        return bad(
+                            format!("{at}.max_latency_ms"),
+                            "expected milliseconds from 1 to 900000",
+                        );
+                    }
+                    if !(h.success_ratio > 0.0 && h.success_ratio <= 1.0) {
+                        return bad(
+                            format!("{at}.success_ratio"),
+                            "expected a share above 0, at most 1",
+                        );
+                    }
+                    if !(h.settle_seconds >= 0.0
+                        && h.settle_seconds < check.timeout().as_secs_f64())
+                    {
+                        return bad(
+                            format!("{at}.settle_seconds"),
+                            &format!(
+                                "expected seconds from 0 to less than the check's timeout of {} s",
+                                check.timeout().as_secs_f64()
+                            ),
+                        );
+                    }
+                }
+                Some(CheckKind::Alarms(a)) => {
+                    let at = format!("{at}.alarms");
+                    if !MAX_ALARM_NAMES.contains(&a.names.len()) {
+                        return bad(
+                            format!("{at}.names"),
+                            &format!(
+                                "expected 1 to 100 alarm names (one DescribeAlarms request), found {}",
+                                a.names.len()
+                            ),
+                        );
+                    }
+                    if let Some(n) = a.names.iter().position(|n| n.trim().is_empty()) {
+                        return bad(format!("{at}.names[{n}]"), "empty");
+                    }
+                    if a.watch_seconds.is_nan() || a.watch_seconds < 0.0 {
+                        return bad(format!("{at}.watch_seconds"), "expected seconds from 0");
+                    }
+                    // The last look at the window's end is one
+                    // DescribeAlarms call, which may take its whole
+                    // attempt timeout: it too must end within the check's.
+                    let timeout = check.timeout().as_secs_f64().min(budget_s);
+                    let last_look = crate::aws::ATTEMPT_TIMEOUT.as_secs_f64();
+                    // (Checked with the budget: its message names it.)
+                    if budget_s.is_finite() && a.watch_seconds + last_look > timeout {
+                        return bad(
+                            format!("{at}.watch_seconds"),
+                            &format!(
+                                "a watch of {} s does not fit the function's budget of {budget_s} s for the checks of one hook (the watch and {last_look} s for its last DescribeAlarms must fit the check's timeout of {} s); watch longer with CodeDeploy's alarm-based rollback",
+                                a.watch_seconds,
+                                check.timeout().as_secs_f64()
+                            ),
+                        );
+                    }
+                    if !(a.poll_seconds >= 1.0 && a.poll_seconds <= 300.0) {
+                        return bad(
+                            format!("{at}.poll_seconds"),
+                            "expected seconds from 1 to 300",
+                        );
+                    }
+                }
+            }
+        }
+        // The checks of one hook run one after the other: together they
+        // must fit the budget, or the last ones never run.
+        for hook in HOOKS {
+            let total: f64 = gate
+                .checks
+                .iter()
+                .filter(|c| c.runs_at(Some(hook)))
+                .map(|c| c.timeout().as_secs_f64())
+                .sum();
+            if total > budget_s {
+                return bad(
+                    format!("{at}.checks"),
+                    &format!(
+                        "the timeouts of the checks at {hook} add up to {total} s, more than the function's budget of {budget_s} s for the checks of one hook"
+                    ),
+                );
             }
         }
         Ok(())

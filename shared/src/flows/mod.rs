@@ -7,6 +7,7 @@ pub mod deploy_notify;
 pub mod git_status;
 pub mod git_webhook;
 pub mod pipeline_alert;
+pub mod pipeline_gate;
 pub mod port;
 pub mod pr_check;
 pub mod repo_guard;
@@ -53,6 +54,7 @@ pub enum FunctionConfig {
     DeployGate(deploy_gate::Config),
     GitWebhook(git_webhook::Config),
     GitStatus(git_status::Config),
+    PipelineGate(pipeline_gate::Config),
 }
 
 impl FunctionConfig {
@@ -74,6 +76,9 @@ impl FunctionConfig {
             Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Config::read(env)),
             Function::GitWebhook => FunctionConfig::GitWebhook(git_webhook::Config::read(env)),
             Function::GitStatus => FunctionConfig::GitStatus(git_status::Config::read(env)),
+            Function::PipelineGate => {
+                FunctionConfig::PipelineGate(pipeline_gate::Config::read(env))
+            }
         }
     }
 
@@ -85,6 +90,8 @@ impl FunctionConfig {
             FunctionConfig::RepoReplicate(c) => Some(&c.channels),
             FunctionConfig::RepoGuard(c) => Some(&c.channels),
             FunctionConfig::DeployGate(c) => Some(&c.channels),
+            // Only its ledger: the verdict is claimed and recorded there.
+            FunctionConfig::PipelineGate(c) => Some(&c.channels),
             _ => None,
         }
     }
@@ -101,6 +108,7 @@ impl FunctionConfig {
             FunctionConfig::DeployGate(_) => Function::DeployGate,
             FunctionConfig::GitWebhook(_) => Function::GitWebhook,
             FunctionConfig::GitStatus(_) => Function::GitStatus,
+            FunctionConfig::PipelineGate(_) => Function::PipelineGate,
         }
     }
 }
@@ -118,6 +126,7 @@ pub trait Lookups:
     + reads::RepoReplicate
     + reads::RepoGuard
     + reads::GitStatus
+    + reads::PipelineGate
     + Sync
 {
 }
@@ -130,6 +139,7 @@ impl<T> Lookups for T where
         + reads::RepoReplicate
         + reads::RepoGuard
         + reads::GitStatus
+        + reads::PipelineGate
         + Sync
 {
 }
@@ -156,6 +166,7 @@ mod reads {
     reads!(RepoReplicate, "repo-replicate", repo_replicate);
     reads!(RepoGuard, "repo-guard", repo_guard);
     reads!(GitStatus, "git-status", git_status);
+    reads!(PipelineGate, "pipeline-gate", pipeline_gate);
 }
 
 /// Looks up what the configured function needs and plans what it does with `event`.
@@ -185,6 +196,12 @@ pub async fn plan<L: Lookups>(
             field: "detail-type".to_owned(),
             problem: "deploy-gate handles CodeDeploy lifecycle hooks, not EventBridge events"
                 .to_owned(),
+        }),
+        // Nor to pipeline-gate: CodePipeline invokes it with a job, handled
+        // by `crate::gate::pipeline` (through `crate::handle`).
+        FunctionConfig::PipelineGate(_) => Err(PlanError::Field {
+            field: "detail-type".to_owned(),
+            problem: "pipeline-gate handles CodePipeline jobs, not EventBridge events".to_owned(),
         }),
         // No rule routes an event to git-webhook either: its Function URL
         // requests are handled by `crate::webhook`.

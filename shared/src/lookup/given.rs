@@ -259,3 +259,29 @@ impl repo_guard::Lookup for Given {
         Offline.file(repository, commit, path).await
     }
 }
+
+/// pipeline-gate: nothing given; its checks are not run in a replay.
+impl crate::flows::pipeline_gate::Lookup for Given {
+    async fn gate_config(&self, parameter: &str) -> Result<String, LookupError> {
+        crate::flows::pipeline_gate::Lookup::gate_config(&Offline, parameter).await
+    }
+}
+
+impl crate::flows::deploy_gate::Probe for Given {
+    async fn invoke(
+        &self,
+        function: &str,
+        qualifier: &str,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<crate::flows::deploy_gate::Invoked, crate::flows::deploy_gate::ProbeError> {
+        Offline.invoke(function, qualifier, payload, timeout).await
+    }
+
+    async fn alarm_states(
+        &self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, String>, crate::flows::deploy_gate::ProbeError> {
+        Offline.alarm_states(names).await
+    }
+}

@@ -18,6 +18,8 @@ mod git_webhook;
 pub mod given;
 #[cfg(feature = "pipeline-alert")]
 mod pipeline_alert;
+#[cfg(feature = "pipeline-gate")]
+mod pipeline_gate;
 // The pull-request read serves build-report too.
 #[cfg(any(feature = "pr-check", feature = "build-report"))]
 mod pr_check;
