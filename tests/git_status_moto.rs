@@ -27,7 +27,7 @@ use signalbox::lookup::Offline;
 use signalbox::plan::Action;
 use signalbox::{Outcome, handle};
 use signalbox_tests::{idempotency_table, moto_config, sample, unique};
-use wiremock::matchers::{header, method, path_regex};
+use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const ROLE: &str = "signalbox-GitWebhookRole-7Q8R9S0T1U2V";
@@ -1554,4 +1554,152 @@ async fn a_run_ending_while_its_running_status_is_posted_gets_its_result_once_un
         .map(|(_, body)| body["state"].clone())
         .collect();
     assert_eq!(states, [json!("running"), json!("failed")]);
+}
+
+/// Bitbucket's pull request payloads carry a 12-digit commit hash, which
+/// git-webhook gives the run as it came: git-status resolves it with
+/// Bitbucket's commit API and posts under the full hash.
+#[tokio::test]
+async fn a_bitbucket_pull_requests_abbreviated_commit_is_resolved_and_its_status_posted_under_the_full_hash()
+ {
+    let config = moto_config().await;
+    let server = host().await;
+    let short = &COMMIT[..12];
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/2.0/repositories/acme/payments/commit/{short}"
+        )))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"hash": COMMIT, "type": "commit"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/2.0", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Bitbucket, api_url)]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let mut variables = variables(Provider::Bitbucket, project(Provider::Bitbucket));
+    for (name, value) in &mut variables {
+        if *name == signalbox::git::vars::COMMIT {
+            *value = short.to_owned();
+        }
+    }
+    let builds = aws_standin(
+        "CodeBuild_20161006.BatchGetBuilds",
+        Build {
+            state: State::new("SUCCEEDED"),
+            variables,
+        },
+    )
+    .await;
+    let lookup = lookup(&config, None, Some(&builds));
+    let outcome = handle(
+        &sample("codebuild-build-succeeded-git.json"),
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::local(),
+    )
+    .await
+    .expect("handled");
+    assert!(matches!(outcome, Outcome::Handled { .. }), "{outcome:?}");
+    let received: Vec<(String, Value)> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| {
+            (
+                r.url.path().to_owned(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        received[0].0,
+        format!("/2.0/repositories/acme/payments/commit/{COMMIT}/statuses/build")
+    );
+    assert_eq!(received[0].1["state"], "SUCCESSFUL");
+}
+
+/// A's running lands after B's failed; A's repair (failed again) fails at
+/// the host every attempt, so A's invocation fails; Lambda's retry of A
+/// finds its running status done and must still post the repair.
+#[tokio::test]
+async fn a_failed_repair_after_a_late_running_status_is_posted_on_lambdas_retry() {
+    let config = moto_config().await;
+    let server = MockServer::start().await;
+    let state_is = |s: &str| wiremock::matchers::body_partial_json(json!({ "state": s }));
+    Mock::given(method("POST"))
+        .and(state_is("running"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(2)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // B's result, then every attempt of A's repair.
+    Mock::given(method("POST"))
+        .and(state_is("failed"))
+        .respond_with(ResponseTemplate::new(201))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(state_is("failed"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(5)
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .with_priority(4)
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/api/v4", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Gitlab, api_url)]).await;
+    let (function, mut effects) = git_status(&config, routes).await;
+    let state = State::new("InProgress");
+    let pipeline = aws_standin(
+        "CodePipeline_20150709.GetPipelineExecution",
+        Execution {
+            state: state.clone(),
+            variables: variables(Provider::Gitlab, project(Provider::Gitlab)),
+            trigger_detail: format!("arn:aws:sts::123456789012:assumed-role/{ROLE}/s"),
+        },
+    )
+    .await;
+    let lookup = lookup(&config, Some(&pipeline), None);
+    effects.aws.aws.codepipeline = lookup.codepipeline.clone();
+    let execution_id = unique("execution");
+    let started = execution_event("codepipeline-execution-started-git.json", &execution_id);
+    let mut failed = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
+    failed["detail"]["state"] = json!("FAILED");
+    let a = handle(&started, &function, &lookup, &effects, &Invocation::local());
+    let b = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        state.set("Failed");
+        handle(&failed, &function, &lookup, &effects, &Invocation::local()).await
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert!(b.is_ok(), "{b:?}");
+    assert!(
+        a.is_err(),
+        "the repair failed: A's invocation fails for Lambda to retry: {a:?}"
+    );
+    // Lambda's retry of A.
+    let retried = handle(&started, &function, &lookup, &effects, &Invocation::local()).await;
+    assert!(retried.is_ok(), "{retried:?}");
+    let states: Vec<Value> = posts(&server)
+        .await
+        .into_iter()
+        .map(|(_, body)| body["state"].clone())
+        .collect();
+    // running, B's failed, A's five failing repairs, the retry's repair.
+    assert_eq!(states.len(), 8, "{states:?}");
+    assert_eq!(states.last(), Some(&json!("failed")), "{states:?}");
 }

@@ -21,9 +21,7 @@ use signalbox::git::verify::sign_hex;
 use signalbox::idempotency::Ledger;
 use signalbox::invocation::Invocation;
 use signalbox::webhook::{Routes, answer};
-use signalbox_tests::{
-    archive_bytes, archive_host, idempotency_table, moto_config, unique,
-};
+use signalbox_tests::{archive_bytes, archive_host, idempotency_table, moto_config, unique};
 
 const SIZE: u64 = 64 * 1024 * 1024;
 const COMMIT: &str = "9fceb02d0ae598e95dc970b74767f19372d61af8";
@@ -134,7 +132,9 @@ routes:
     );
     assert_eq!(answered.status, 202, "{answered:?}");
     assert!(
-        answered.body.contains(&format!("{SIZE} bytes stored at s3://{bucket}/acme/web/main/source.zip")),
+        answered.body.contains(&format!(
+            "{SIZE} bytes stored at s3://{bucket}/acme/web/main/source.zip"
+        )),
         "{}",
         answered.body
     );

@@ -1172,11 +1172,16 @@ async fn an_archive_over_the_limit_is_refused_with_the_reason_in_the_answer_and_
     // The host says the length: refused before any upload starts.
     let peers = archive_peers(6 * 1024 * 1024, true, 1024 * 1024).await;
     let said = peers
-        .send(&gitlab_request("Push Hook", &gitlab_push("main"), &unique("gl")))
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push("main"),
+            &unique("gl"),
+        ))
         .await;
     assert_eq!(said.status, 200, "{said:?}");
     assert!(
-        said.body.starts_with("refused: ") && said.body.contains("6291456 bytes, over max_bytes 1048576"),
+        said.body.starts_with("refused: ")
+            && said.body.contains("6291456 bytes, over max_bytes 1048576"),
         "{said:?}"
     );
     assert_eq!(peers.left_behind().await, (false, 0));
@@ -1192,7 +1197,11 @@ async fn an_archive_over_the_limit_is_refused_with_the_reason_in_the_answer_and_
     let peers = archive_peers(12 * 1024 * 1024, false, 7 * 1024 * 1024).await;
     let delivery = unique("gl");
     let said = peers
-        .send(&gitlab_request("Push Hook", &gitlab_push("main"), &delivery))
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push("main"),
+            &delivery,
+        ))
         .await;
     assert_eq!(said.status, 200, "{said:?}");
     assert!(
@@ -1206,7 +1215,11 @@ async fn an_archive_over_the_limit_is_refused_with_the_reason_in_the_answer_and_
     );
     // Refused, not done: the delivery's claim was given back.
     let again = peers
-        .send(&gitlab_request("Push Hook", &gitlab_push("main"), &delivery))
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push("main"),
+            &delivery,
+        ))
         .await;
     assert!(again.body.starts_with("refused: "), "{again:?}");
 }

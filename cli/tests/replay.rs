@@ -360,7 +360,10 @@ fn git_webhook_samples_are_verified_routed_and_a_forged_one_starts_nothing() {
     );
     assert_eq!(
         kinds("gitlab-push.json"),
-        ["StartPipeline payments-pipeline", "PutArchive acme/payments"]
+        [
+            "StartPipeline payments-pipeline",
+            "PutArchive acme/payments"
+        ]
     );
     // The archive target's action, its key filled in (a dry run reads nothing).
     let archive = &lines["gitlab-push.json"]["actions"][1];

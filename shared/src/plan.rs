@@ -66,7 +66,9 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         Action::PostSlack(_) => "slack".to_owned(),
         Action::StartMirror(a) => a.repository.clone(),
         Action::StartPipeline(a) => scoped(&a.pipeline, a.scope.as_deref()),
-        Action::PutArchive(a) => scoped(&format!("s3://{}/{}", a.bucket, a.key), a.scope.as_deref()),
+        Action::PutArchive(a) => {
+            scoped(&format!("s3://{}/{}", a.bucket, a.key), a.scope.as_deref())
+        }
         Action::SetCommitStatus(a) => format!(
             "{}/{}@{}/{}",
             a.provider,

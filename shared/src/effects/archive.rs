@@ -421,9 +421,7 @@ impl Effects for WebhookEffects {
     ) -> Result<Done, EffectError> {
         match action {
             Action::PutArchive(archive) => {
-                self.archives
-                    .put(&self.aws.aws.s3, archive, deadline)
-                    .await
+                self.archives.put(&self.aws.aws.s3, archive, deadline).await
             }
             other => self.aws.execute(key, other, deadline).await,
         }
@@ -459,11 +457,19 @@ mod tests {
             "https://api.github.com/repos/acme/web/zipball/c0ffee"
         );
         assert_eq!(
-            url(Provider::Gitlab, "https://gitlab.com/api/v4", "acme/sub/pay"),
+            url(
+                Provider::Gitlab,
+                "https://gitlab.com/api/v4",
+                "acme/sub/pay"
+            ),
             "https://gitlab.com/api/v4/projects/acme%2Fsub%2Fpay/repository/archive.zip?sha=c0ffee"
         );
         assert_eq!(
-            url(Provider::Forgejo, "https://code.example/api/v1/", "acme/tools"),
+            url(
+                Provider::Forgejo,
+                "https://code.example/api/v1/",
+                "acme/tools"
+            ),
             "https://code.example/api/v1/repos/acme/tools/archive/c0ffee.zip"
         );
         assert!(archive_url(&archive(Provider::Bitbucket, "x", "a/b")).is_err());
