@@ -1679,7 +1679,8 @@ async fn a_failed_repair_after_a_late_running_status_is_posted_on_lambdas_retry(
     let started = execution_event("codepipeline-execution-started-git.json", &execution_id);
     let mut failed = execution_event("codepipeline-execution-succeeded-git.json", &execution_id);
     failed["detail"]["state"] = json!("FAILED");
-    let a = handle(&started, &function, &lookup, &effects, &Invocation::local());
+    let invocation = Invocation::local();
+    let a = handle(&started, &function, &lookup, &effects, &invocation);
     let b = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         state.set("Failed");
