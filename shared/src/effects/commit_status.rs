@@ -728,12 +728,7 @@ impl StatusEffects {
                 self.hosts.post_unless(status, deadline, result_posted),
             )
             .await?;
-        // Done before (AlreadyDone) is checked too: an earlier invocation
-        // may have posted the in-progress status and then failed to post the
-        // result after it; Lambda's retry finds the in-progress key done and
-        // must still repair. At worst the result is posted once more (under
-        // its `#after-` key), which changes nothing on the host.
-        if matches!(done, Done::Planned | Done::Refused(_)) {
+        if !matches!(done, Done::Executed(_)) {
             return Ok(done);
         }
         let now = match crate::flows::git_status::state_now(&status.source, &self.aws.aws).await {
