@@ -11,7 +11,7 @@ use signalbox::route::Function;
 
 /// The optional SDK clients; every function also links SNS, SSM, DynamoDB
 /// (alerts, the webhook URL, the idempotency ledger) and SQS (failure reports).
-const OPTIONAL_CLIENTS: [&str; 8] = [
+const OPTIONAL_CLIENTS: [&str; 9] = [
     "aws-sdk-cloudwatch",
     "aws-sdk-cloudwatchlogs",
     "aws-sdk-codebuild",
@@ -19,6 +19,7 @@ const OPTIONAL_CLIENTS: [&str; 8] = [
     "aws-sdk-codedeploy",
     "aws-sdk-codepipeline",
     "aws-sdk-lambda",
+    "aws-sdk-s3",
     "aws-sdk-secretsmanager",
 ];
 
@@ -39,6 +40,7 @@ fn expected(function: Function) -> &'static [&'static str] {
         Function::GitWebhook => &[
             "aws-sdk-codebuild",
             "aws-sdk-codepipeline",
+            "aws-sdk-s3",
             "aws-sdk-secretsmanager",
         ],
         Function::PipelineGate => &[

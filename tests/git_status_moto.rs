@@ -27,7 +27,7 @@ use signalbox::lookup::Offline;
 use signalbox::plan::Action;
 use signalbox::{Outcome, handle};
 use signalbox_tests::{idempotency_table, moto_config, sample, unique};
-use wiremock::matchers::{header, method, path_regex};
+use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const ROLE: &str = "signalbox-GitWebhookRole-7Q8R9S0T1U2V";
@@ -1554,4 +1554,73 @@ async fn a_run_ending_while_its_running_status_is_posted_gets_its_result_once_un
         .map(|(_, body)| body["state"].clone())
         .collect();
     assert_eq!(states, [json!("running"), json!("failed")]);
+}
+
+/// Bitbucket's pull request payloads carry a 12-digit commit hash, which
+/// git-webhook gives the run as it came: git-status resolves it with
+/// Bitbucket's commit API and posts under the full hash.
+#[tokio::test]
+async fn a_bitbucket_pull_requests_abbreviated_commit_is_resolved_and_its_status_posted_under_the_full_hash()
+ {
+    let config = moto_config().await;
+    let server = host().await;
+    let short = &COMMIT[..12];
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/2.0/repositories/acme/payments/commit/{short}"
+        )))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"hash": COMMIT, "type": "commit"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let api_url = format!("{}/2.0", server.uri());
+    let routes = routes_parameter(&config, &[(Provider::Bitbucket, api_url)]).await;
+    let (function, effects) = git_status(&config, routes).await;
+    let mut variables = variables(Provider::Bitbucket, project(Provider::Bitbucket));
+    for (name, value) in &mut variables {
+        if *name == signalbox::git::vars::COMMIT {
+            *value = short.to_owned();
+        }
+    }
+    let builds = aws_standin(
+        "CodeBuild_20161006.BatchGetBuilds",
+        Build {
+            state: State::new("SUCCEEDED"),
+            variables,
+        },
+    )
+    .await;
+    let lookup = lookup(&config, None, Some(&builds));
+    let outcome = handle(
+        &sample("codebuild-build-succeeded-git.json"),
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::local(),
+    )
+    .await
+    .expect("handled");
+    assert!(matches!(outcome, Outcome::Handled { .. }), "{outcome:?}");
+    let received: Vec<(String, Value)> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| {
+            (
+                r.url.path().to_owned(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        received[0].0,
+        format!("/2.0/repositories/acme/payments/commit/{COMMIT}/statuses/build")
+    );
+    assert_eq!(received[0].1["state"], "SUCCESSFUL");
 }

@@ -65,7 +65,12 @@ routes:
   - provider: bitbucket
     project: acme/api
     secrets: [{{ value: "bb-secret" }}]
-    targets: [{{ build: {check}, on: [merge_request] }}]
+    targets:
+      - build: {check}
+        on: [merge_request]
+      - pipeline: {release}
+        on: [push]
+        branches: ["main", "release/*"]
   - provider: github
     project: acme/docs
     secrets: [{{ value: "docs-secret" }}]
@@ -451,6 +456,7 @@ fn start_key(peers: &Peers, delivery: &str) -> String {
         variables: Vec::new(),
         source_revisions: Vec::new(),
         client_request_token: String::new(),
+        scope: None,
     });
     signalbox::plan::action_key(signalbox::route::Function::GitWebhook, &event_id, &action)
 }
@@ -984,4 +990,236 @@ async fn a_ping_is_answered_200_and_a_body_over_the_limit_413() {
         .await;
     assert_eq!(answer.status, 400, "{answer:?}");
     assert!(answer.body.contains("pusher.name"), "{answer:?}");
+}
+
+/// A Bitbucket push request (`repo:push`) of `changes`, signed.
+fn bitbucket_push(changes: &[(&str, &str)], delivery: &str) -> Value {
+    let changes: Vec<Value> = changes
+        .iter()
+        .map(|(branch, commit)| {
+            json!({"new": {"type": "branch", "name": branch,
+                "target": {"hash": commit, "message": "change"}},
+                "old": {"type": "branch", "name": branch, "target": {"hash": "1111111111111111111111111111111111111111"}}})
+        })
+        .collect();
+    let body = json!({
+        "repository": {"full_name": "acme/api"},
+        "actor": {"nickname": "dev"},
+        "push": {"changes": changes}
+    })
+    .to_string();
+    function_url(
+        &[
+            ("x-event-key", "repo:push".into()),
+            ("x-request-uuid", delivery.into()),
+            (
+                "x-hub-signature",
+                format!("sha256={}", sign_hex("bb-secret", body.as_bytes())),
+            ),
+        ],
+        &body,
+    )
+}
+
+#[tokio::test]
+async fn a_bitbucket_push_of_several_refs_starts_each_ref_on_its_own_once() {
+    let peers = peers().await;
+    let delivery = unique("bb-push");
+    let request = bitbucket_push(
+        &[
+            ("main", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            ("release/1.0", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+            ("feature/x", "cccccccccccccccccccccccccccccccccccccccc"),
+        ],
+        &delivery,
+    );
+    let first = peers.send(&request).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let started: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!(
+        started["started"].as_array().map(Vec::len),
+        Some(2),
+        "main and release/1.0, each its own start: {first:?}"
+    );
+    assert_eq!(peers.executions(&peers.names.release).await.len(), 2);
+    // Each ref's start has its own key: the same delivery again starts none.
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
+    assert_eq!(peers.executions(&peers.names.release).await.len(), 2);
+}
+
+/// An archive route (GitLab) on a host stand-in, moto S3 and SSM.
+struct ArchivePeers {
+    aws: Aws,
+    effects: signalbox::effects::archive::WebhookEffects,
+    ledger: Ledger,
+    routes: Routes,
+    bucket: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn archive_peers(size: u64, with_length: bool, max_bytes: u64) -> ArchivePeers {
+    let config = moto_config().await;
+    let aws = Aws::new(&config);
+    let bucket = unique("archives");
+    aws.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create_bucket");
+    let parameter = format!("/signalbox/git/{}", unique("gl-archive"));
+    aws.ssm
+        .put_parameter()
+        .name(&parameter)
+        .value("gl-read-token")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put_parameter");
+    let (host, requests) =
+        signalbox_tests::archive_host(size, with_length, "Bearer gl-read-token").await;
+    let text = format!(
+        r#"
+routes:
+  - provider: gitlab
+    project: acme/payments
+    secrets: [{{ value: "{GITLAB_TOKEN}" }}]
+    api_url: {host}/api/v4
+    archive_token: {{ parameter: "{parameter}" }}
+    targets:
+      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip", max_bytes: {max_bytes} }}
+"#
+    );
+    let parsed = RoutesConfig::parse(&text).expect("routes");
+    let mut archives = signalbox::effects::archive::ArchiveHosts::read(&aws, &parsed).await;
+    archives.url_rule = signalbox::effects::slack::UrlRule::TestOnlyAllowHttp;
+    ArchivePeers {
+        ledger: Ledger::new(aws.dynamodb.clone(), idempotency_table(&config).await),
+        effects: signalbox::effects::archive::WebhookEffects {
+            aws: AwsEffects {
+                aws: aws.clone(),
+                slack: None,
+                ledger: None,
+                failure_queue: None,
+            },
+            archives,
+        },
+        routes: Routes::inline(parsed).unwrap(),
+        aws,
+        bucket,
+        requests,
+    }
+}
+
+impl ArchivePeers {
+    async fn send(&self, request: &Value) -> Answer {
+        answer(
+            request,
+            &self.routes,
+            &self.aws,
+            &self.effects,
+            Some(&self.ledger),
+            &Invocation::local(),
+        )
+        .await
+    }
+
+    /// Whether the key holds an object, and the multipart uploads left in the bucket.
+    async fn left_behind(&self) -> (bool, usize) {
+        let object = self
+            .aws
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key("sources/acme/payments.zip")
+            .send()
+            .await
+            .is_ok();
+        let uploads = self
+            .aws
+            .s3
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .expect("list_multipart_uploads")
+            .uploads()
+            .len();
+        (object, uploads)
+    }
+}
+
+fn gitlab_push(branch: &str) -> String {
+    json!({
+        "object_kind": "push",
+        "ref": format!("refs/heads/{branch}"),
+        "before": "1111111111111111111111111111111111111111",
+        "after": SHA,
+        "checkout_sha": SHA,
+        "user_username": "dev",
+        "project": {"path_with_namespace": "acme/payments", "git_http_url": "https://gitlab.com/acme/payments.git"},
+        "commits": [{"id": SHA, "message": "change", "added": [], "modified": ["src/lib.rs"], "removed": []}],
+        "total_commits_count": 1
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_archive_over_the_limit_is_refused_with_the_reason_in_the_answer_and_leaves_no_object_or_upload()
+ {
+    // The host says the length: refused before any upload starts.
+    let peers = archive_peers(6 * 1024 * 1024, true, 1024 * 1024).await;
+    let said = peers
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push("main"),
+            &unique("gl"),
+        ))
+        .await;
+    assert_eq!(said.status, 200, "{said:?}");
+    assert!(
+        said.body.starts_with("refused: ")
+            && said.body.contains("6291456 bytes, over max_bytes 1048576"),
+        "{said:?}"
+    );
+    assert_eq!(peers.left_behind().await, (false, 0));
+    assert_eq!(
+        peers.requests.lock().unwrap().as_slice(),
+        [format!(
+            "get /api/v4/projects/acme%2fpayments/repository/archive.zip?sha={SHA} http/1.1"
+        )]
+    );
+
+    // No length: the upload starts, and is aborted once the limit is passed
+    // (after one 5 MiB part went up).
+    let peers = archive_peers(12 * 1024 * 1024, false, 7 * 1024 * 1024).await;
+    let delivery = unique("gl");
+    let said = peers
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push("main"),
+            &delivery,
+        ))
+        .await;
+    assert_eq!(said.status, 200, "{said:?}");
+    assert!(
+        said.body.starts_with("refused: ") && said.body.contains("over max_bytes 7340032"),
+        "{said:?}"
+    );
+    assert_eq!(
+        peers.left_behind().await,
+        (false, 0),
+        "no object, no multipart upload left"
+    );
+    // Refused, not done: the delivery's claim was given back.
+    let again = peers
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push("main"),
+            &delivery,
+        ))
+        .await;
+    assert!(again.body.starts_with("refused: "), "{again:?}");
 }

@@ -192,3 +192,88 @@ pub async fn slack_with_parameter(
         .expect("put_parameter");
     (slack, parameter)
 }
+
+/// The bytes of a generated archive of `size` bytes, from `offset` on: a
+/// fixed pseudo-random sequence (xorshift), the same on every call, so the
+/// stand-in need not hold the archive and a test can hash it again.
+pub fn archive_bytes(offset: u64, buffer: &mut [u8]) {
+    for (i, byte) in buffer.iter_mut().enumerate() {
+        let mut x = (offset + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = (x >> 24) as u8;
+    }
+}
+
+/// A git host's archive API stand-in: answers every GET with a generated
+/// archive of `size` bytes ([`archive_bytes`]), written in 64 KiB pieces
+/// as they are generated (never held whole), with `Content-Length` when
+/// `with_length`, else delimited by closing the connection. A request
+/// without `authorization: <expected>` gets 401. Returns its base URL and
+/// the request lines it received.
+pub async fn archive_host(
+    size: u64,
+    with_length: bool,
+    expected_authorization: &str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the archive stand-in");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let requests = seen.clone();
+    let expected = expected_authorization.to_ascii_lowercase();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let requests = requests.clone();
+            let expected = expected.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut byte).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&byte[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let first = head.lines().next().unwrap_or_default().to_owned();
+                requests.lock().expect("requests").push(first);
+                if !head.contains(&format!("authorization: {expected}\r\n")) {
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let length = if with_length {
+                    format!("content-length: {size}\r\n")
+                } else {
+                    String::new()
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/zip\r\n{length}connection: close\r\n\r\n"
+                );
+                if socket.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut piece = vec![0u8; 64 * 1024];
+                let mut offset = 0u64;
+                while offset < size {
+                    let n = (size - offset).min(piece.len() as u64) as usize;
+                    archive_bytes(offset, &mut piece[..n]);
+                    if socket.write_all(&piece[..n]).await.is_err() {
+                        return;
+                    }
+                    offset += n as u64;
+                }
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, seen)
+}

@@ -125,6 +125,8 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codebuild:StartBuild",
             "ssm:GetParameter",
             "secretsmanager:GetSecretValue",
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
@@ -1299,4 +1301,47 @@ fn deploy_gate_may_decrypt_its_configuration_under_a_customer_managed_key() {
         json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "GateConfigKmsKeyArn"}, ""]}]})
     );
     assert_eq!(template["Parameters"]["GateConfigKmsKeyArn"]["Default"], "");
+}
+
+/// git-webhook's archive targets: with no archive bucket its role may write
+/// to no bucket; with one, only under the archive prefix, and only the
+/// multipart upload's own actions.
+#[test]
+fn git_webhook_may_write_archives_only_under_the_archive_prefix() {
+    let template = template::load();
+    let role = &template["Resources"]["GitWebhookRole"];
+    let s3_statements = |stack: &Stack<'_>| -> Vec<Value> {
+        let resolved = stack.resolve(role).expect("GitWebhookRole");
+        resolved["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned())
+            .flatten()
+            .filter(|s| actions(s).iter().any(|a| a.starts_with("s3:")))
+            .collect()
+    };
+    assert!(
+        s3_statements(&Stack::with_defaults(&template)).is_empty(),
+        "no archive bucket, no S3 grant"
+    );
+    let stack = Stack::with(
+        &template,
+        &[
+            ("GitWebhookArchiveBucket", "acme-sources"),
+            ("GitWebhookArchivePrefix", "sources/"),
+        ],
+    );
+    let statements = s3_statements(&stack);
+    let [statement] = statements.as_slice() else {
+        panic!("one S3 statement expected: {statements:?}")
+    };
+    assert_eq!(
+        actions(statement),
+        ["s3:PutObject", "s3:AbortMultipartUpload"]
+    );
+    assert_eq!(
+        statement["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${GitWebhookArchiveBucket}/${GitWebhookArchivePrefix}*"})
+    );
 }

@@ -360,8 +360,16 @@ fn git_webhook_samples_are_verified_routed_and_a_forged_one_starts_nothing() {
     );
     assert_eq!(
         kinds("gitlab-push.json"),
-        ["StartPipeline payments-pipeline"]
+        [
+            "StartPipeline payments-pipeline",
+            "PutArchive acme/payments"
+        ]
     );
+    // The archive target's action, its key filled in (a dry run reads nothing).
+    let archive = &lines["gitlab-push.json"]["actions"][1];
+    assert_eq!(archive["bucket"], "acme-sources");
+    assert_eq!(archive["key"], "sources/acme/payments/main.zip");
+    assert_eq!(archive["max_bytes"], 104857600);
     assert_eq!(
         kinds("gitlab-tag-push.json"),
         ["StartPipeline payments-release"]

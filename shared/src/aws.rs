@@ -346,6 +346,9 @@ pub struct Aws {
     /// git-status: host API tokens kept in Secrets Manager.
     #[cfg(feature = "secretsmanager")]
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// git-webhook: archives streamed into S3.
+    #[cfg(feature = "s3")]
+    pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -372,6 +375,13 @@ impl Aws {
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             #[cfg(feature = "secretsmanager")]
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+            // A custom endpoint (moto) serves buckets by path, not by host name.
+            #[cfg(feature = "s3")]
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(config.endpoint_url().is_some())
+                    .build(),
+            ),
             sns: aws_sdk_sns::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),

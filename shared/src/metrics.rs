@@ -24,6 +24,7 @@ pub fn counters(results: &[(&Action, Option<&Done>)]) -> BTreeMap<&'static str, 
             None => "ActionsFailed",
             Some(Done::AlreadyDone) => "ActionsSkipped",
             Some(Done::Planned) => continue,
+            Some(Done::Refused(_)) => "ActionsSkipped",
             Some(Done::Executed(_)) => match action {
                 Action::StartBuild(_) | Action::StartMirror(_) => "BuildsStarted",
                 Action::Publish(_) | Action::PostSlack(_) => "AlertsSent",

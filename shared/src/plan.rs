@@ -58,14 +58,17 @@ pub const MAX_KEY_BYTES: usize = 512;
 /// [`MAX_KEY_BYTES`] becomes `<function>#<kind>#sha256:<hex of the full key>`.
 pub fn action_key(function: Function, event_id: &str, action: &Action) -> String {
     let target = match action {
-        Action::StartBuild(a) => a.project.clone(),
+        Action::StartBuild(a) => scoped(&a.project, a.scope.as_deref()),
         Action::StopBuild(a) => a.build_id.clone(),
         Action::PostPrComment(a) => format!("{}/{}", a.repository, a.pull_request_id),
         Action::SetApproval(a) => format!("{}/{}", a.pull_request_id, a.revision_id),
         Action::Publish(a) => a.topic_arn.clone(),
         Action::PostSlack(_) => "slack".to_owned(),
         Action::StartMirror(a) => a.repository.clone(),
-        Action::StartPipeline(a) => a.pipeline.clone(),
+        Action::StartPipeline(a) => scoped(&a.pipeline, a.scope.as_deref()),
+        Action::PutArchive(a) => {
+            scoped(&format!("s3://{}/{}", a.bucket, a.key), a.scope.as_deref())
+        }
         Action::SetCommitStatus(a) => format!(
             "{}/{}@{}/{}",
             a.provider,
@@ -98,6 +101,15 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
     }
 }
 
+/// `target`, or `target@scope` for a start scoped to one change of a
+/// delivery that reports several.
+fn scoped(target: &str, scope: Option<&str>) -> String {
+    match scope {
+        Some(scope) => format!("{target}@{scope}"),
+        None => target.to_owned(),
+    }
+}
+
 /// One thing to do. Serialized with a `type` tag for `signalbox replay --format json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
@@ -125,6 +137,9 @@ pub enum Action {
     /// (done, or a continuation) or `PutJobFailureResult`, once per invocation
     /// of the job.
     PutJobResult(JobResult),
+    /// A commit's archive, read from the git host's API and streamed into
+    /// S3 by multipart upload (git-webhook's `archive` target).
+    PutArchive(PutArchive),
 }
 
 impl Action {
@@ -141,6 +156,7 @@ impl Action {
             Action::StartPipeline(_) => "StartPipeline",
             Action::SetCommitStatus(_) => "SetCommitStatus",
             Action::PutJobResult(_) => "PutJobResult",
+            Action::PutArchive(_) => "PutArchive",
         }
     }
 }
@@ -173,6 +189,10 @@ pub struct StartBuild {
     /// from the PR's destination commit (None: the project's own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buildspec_override: Option<String>,
+    /// git-webhook: the ref this start is for, when its delivery reports
+    /// several changes (a Bitbucket push of several refs); part of its key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -280,6 +300,31 @@ pub struct StartPipeline {
     pub source_revisions: Vec<SourceRevision>,
     /// CodePipeline's `clientRequestToken` (`[a-zA-Z0-9-]`, at most 128).
     pub client_request_token: String,
+    /// The ref this start is for, when its delivery reports several
+    /// changes (see [`StartBuild::scope`]); part of its key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// A commit's zip archive, read from the host's API with the route's token
+/// (held by the executor, never in a plan) and streamed into S3.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PutArchive {
+    pub provider: crate::git::Provider,
+    /// The host's API base URL.
+    pub api_url: String,
+    /// The project's full path on the host.
+    pub project: String,
+    /// The commit whose archive is read.
+    pub commit: String,
+    pub bucket: String,
+    /// The object key, placeholders already filled in.
+    pub key: String,
+    /// An archive over this many bytes is refused (not stored).
+    pub max_bytes: u64,
+    /// The ref it is for, when its delivery reports several changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// A run's state as the issue names it; each host has its own word for it

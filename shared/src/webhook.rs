@@ -486,27 +486,30 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         ..plan.clone()
     };
     let mut fresh = crate::carry_out(&todo, effects, work).await.into_iter();
-    let results: Vec<Result<String, (bool, String)>> = (0..plan.actions.len())
+    let results: Vec<Result<Started, (bool, String)>> = (0..plan.actions.len())
         .map(|i| match earlier.get(i).cloned().flatten() {
-            Some(started) => Ok(format!("already started {started}")),
+            Some(started) => Ok(Started::Done(format!("already started {started}"))),
             None => match fresh.next() {
-                Some((_, Ok(Done::Executed(what)))) => Ok(what),
-                Some((_, Ok(Done::Planned))) => Ok("planned (dry run)".to_owned()),
-                Some((_, Ok(Done::AlreadyDone))) => Ok("already done".to_owned()),
+                Some((_, Ok(Done::Executed(what)))) => Ok(Started::Done(what)),
+                Some((_, Ok(Done::Planned))) => Ok(Started::Done("planned (dry run)".to_owned())),
+                Some((_, Ok(Done::AlreadyDone))) => Ok(Started::Done("already done".to_owned())),
+                Some((_, Ok(Done::Refused(why)))) => Ok(Started::Refused(why)),
                 Some((_, Err(e))) => Err((e.transient, e.to_string())),
                 None => Err((true, "not carried out".to_owned())),
             },
         })
         .collect();
-    // Record each start that went out; release the claims of those that failed.
+    // Record each start that went out; release the claims of those that
+    // failed or were refused (a redelivery, say after a bound was raised,
+    // tries them again).
     if let Some(ledger) = ledger {
         for ((action, owner), result) in plan.actions.iter().zip(&owners).zip(&results) {
             let Some(owner) = owner else { continue };
             let key = plan.key(action);
             let write = async {
                 match result {
-                    Ok(what) => ledger.complete_with(&key, owner, Some(what)).await,
-                    Err(_) => ledger.release(&key, owner).await,
+                    Ok(Started::Done(what)) => ledger.complete_with(&key, owner, Some(what)).await,
+                    Ok(Started::Refused(_)) | Err(_) => ledger.release(&key, owner).await,
                 }
             };
             let done = tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, write).await;
@@ -521,6 +524,20 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         error!(%provider, %delivery, failures = ?failures, transient, "AWS failed: a start did not go out");
         return aws_failed(transient);
     }
+    let refusals: Vec<&str> = results
+        .iter()
+        .filter_map(|r| match r {
+            Ok(Started::Refused(why)) => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    if refusals.len() == results.len() {
+        // Nothing went out, and a redelivery would not change that: 200, so
+        // the host does not count a failure, with the reason.
+        let reasons = refusals.join("; ");
+        warn!(%provider, %delivery, %reasons, "refused");
+        return Answer::text(200, format!("refused: {reasons}"));
+    }
     let started: Vec<Value> = plan
         .actions
         .iter()
@@ -529,15 +546,29 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             let target = match action {
                 Action::StartPipeline(a) => a.pipeline.clone(),
                 Action::StartBuild(a) => a.project.clone(),
+                Action::PutArchive(a) => format!("s3://{}/{}", a.bucket, a.key),
                 _ => String::new(),
             };
-            let done = result.clone().unwrap_or_default();
-            json!({"action": action.kind(), "target": target, "result": done})
+            match result {
+                Ok(Started::Refused(why)) => {
+                    json!({"action": action.kind(), "target": target, "refused": why})
+                }
+                Ok(Started::Done(done)) => {
+                    json!({"action": action.kind(), "target": target, "result": done})
+                }
+                Err(_) => json!({"action": action.kind(), "target": target}),
+            }
         })
         .collect();
     let summary = started
         .iter()
-        .map(|s| s["result"].as_str().unwrap_or_default().to_owned())
+        .map(|s| {
+            s["result"]
+                .as_str()
+                .or(s["refused"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect::<Vec<_>>()
         .join(", ");
     info!(%provider, %delivery, %summary, "started");
@@ -551,6 +582,14 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             "notes": plan.notes,
         }),
     )
+}
+
+/// What became of one planned start.
+enum Started {
+    /// Started (or already started before): what it came to.
+    Done(String),
+    /// Refused by a bound of its own (an archive's size or time): why.
+    Refused(String),
 }
 
 /// The answer when AWS failed. The body is a fixed text: AWS's own message
@@ -673,11 +712,16 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let ledger = Ledger::new(aws.dynamodb.clone(), &config.idempotency_table);
-    let effects = crate::effects::AwsEffects {
-        aws: aws.clone(),
-        slack: None,
-        ledger: None,
-        failure_queue: None,
+    // The archive targets' tokens, once per cold start like the secrets.
+    let archives = crate::effects::archive::ArchiveHosts::read(&aws, &routes.config).await;
+    let effects = crate::effects::archive::WebhookEffects {
+        aws: crate::effects::AwsEffects {
+            aws: aws.clone(),
+            slack: None,
+            ledger: None,
+            failure_queue: None,
+        },
+        archives,
     };
     let (routes, aws, effects, ledger) = (&routes, &aws, &effects, &ledger);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

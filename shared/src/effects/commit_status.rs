@@ -311,6 +311,19 @@ impl StatusHosts {
             ));
         }
         let host = format!("{} {}", status.provider, status.project);
+        // A Bitbucket pull request's abbreviated hash: posted under the full one.
+        let resolved;
+        let (status, url, body) =
+            if status.provider == Provider::Bitbucket && status.commit.len() < 40 {
+                resolved = CommitStatus {
+                    commit: self.full_bitbucket_commit(status, token, deadline).await?,
+                    ..status.clone()
+                };
+                let (url, body) = request(&resolved);
+                (&resolved, url, body)
+            } else {
+                (status, url, body)
+            };
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
         loop {
@@ -381,6 +394,83 @@ impl StatusHosts {
             }
             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, reason = %said, "retrying commit status");
             tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl StatusHosts {
+    /// The full hash of a Bitbucket commit given abbreviated (pull request
+    /// payloads carry 12 digits: BCLOUD-21201): Bitbucket Cloud's "Get a
+    /// commit", `GET /repositories/{workspace}/{repo_slug}/commit/{commit}`
+    /// (developer.atlassian.com, Bitbucket Cloud REST API, "Commits"),
+    /// whose `hash` is the full id. One attempt; failing, the post fails as
+    /// a post would (429, 5xx, unreachable: transient).
+    async fn full_bitbucket_commit(
+        &self,
+        status: &CommitStatus,
+        token: &str,
+        deadline: Deadline,
+    ) -> Result<String, EffectError> {
+        const KIND: &str = "SetCommitStatus";
+        let base = status.api_url.trim_end_matches('/');
+        let (owner, repo) = status
+            .project
+            .split_once('/')
+            .unwrap_or(("", &status.project));
+        let url = format!(
+            "{base}/repositories/{}/{}/commit/{}",
+            encode(owner),
+            encode(repo),
+            encode(&status.commit)
+        );
+        let host = format!("{} {}", status.provider, status.project);
+        let time_left = deadline.remaining().min(REQUEST_TIMEOUT);
+        let response = authorize(self.client.get(&url), status.provider, token)
+            .timeout(time_left)
+            .send()
+            .await
+            .map_err(|e| {
+                EffectError::transient(
+                    KIND,
+                    format!(
+                        "{host} unreachable resolving commit {}: {}",
+                        status.commit,
+                        e.without_url()
+                    ),
+                )
+            })?;
+        let code = response.status().as_u16();
+        if !response.status().is_success() {
+            let said = format!(
+                "{host} answered {code} resolving the abbreviated commit {}",
+                status.commit
+            );
+            return Err(if code == 429 || code >= 500 {
+                EffectError::transient(KIND, said)
+            } else {
+                EffectError::permanent(KIND, said)
+            });
+        }
+        let commit: serde_json::Value = response.json().await.map_err(|e| {
+            EffectError::transient(
+                KIND,
+                format!("{host}: the commit is not JSON: {}", e.without_url()),
+            )
+        })?;
+        match commit.get("hash").and_then(serde_json::Value::as_str) {
+            Some(full)
+                if crate::flows::git_status::is_commit_id(full)
+                    && full.starts_with(&status.commit.to_ascii_lowercase()) =>
+            {
+                Ok(full.to_owned())
+            }
+            _ => Err(EffectError::permanent(
+                KIND,
+                format!(
+                    "{host}: the commit {} resolved to no full hash beginning with it",
+                    status.commit
+                ),
+            )),
         }
     }
 }
@@ -530,37 +620,8 @@ fn jitter(base: Duration) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
-/// Reads a secret: SSM SecureString (with decryption), Secrets Manager
-/// (`SecretString`), or the inline value. The error never holds the secret.
-pub async fn read_secret(aws: &crate::aws::Aws, source: &SecretSource) -> Result<String, String> {
-    let value = match source {
-        SecretSource::Value(value) => Some(value.clone()),
-        SecretSource::Parameter(name) => aws
-            .ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| crate::aws::describe("SSM GetParameter", &e))?
-            .parameter()
-            .and_then(|p| p.value())
-            .map(str::to_owned),
-        SecretSource::SecretId(id) => aws
-            .secretsmanager
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| crate::aws::describe("Secrets Manager GetSecretValue", &e))?
-            .secret_string()
-            .map(str::to_owned),
-    };
-    value
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| "has no value".to_owned())
-}
+/// Reads a secret ([`crate::git::read_secret`]).
+pub use crate::git::read_secret;
 
 /// git-status's executor: commit statuses through the hosts, each claimed
 /// in the idempotency ledger first and recorded done only once posted (no

@@ -1,6 +1,8 @@
 //! Carrying out actions: one [`Effects`] trait, a dry run, and the executor
 //! against AWS and Slack ([`AwsEffects`]). One file per service below.
 
+#[cfg(feature = "git-webhook")]
+pub mod archive;
 pub mod codebuild;
 #[cfg(feature = "codecommit")]
 mod codecommit;
@@ -47,6 +49,9 @@ pub enum Done {
     AlreadyDone,
     /// Not carried out: a dry run.
     Planned,
+    /// Not carried out: over a bound of the action (an archive's size or
+    /// time); the text says why. Nothing of it is left behind.
+    Refused(String),
 }
 
 /// Executes actions, and reports events that failed for good.

@@ -379,7 +379,10 @@ fn plan_status(
         return Err(field(vars::PROJECT, problem));
     }
     let commit = var(vars::COMMIT).ok_or_else(|| field(vars::COMMIT, "missing".to_owned()))?;
-    if !is_commit_id(commit) {
+    // Bitbucket's pull request payloads carry an abbreviated hash (12
+    // digits): the executor resolves it to the full one before posting.
+    let abbreviated_ok = provider == Provider::Bitbucket && is_abbreviated_commit_id(commit);
+    if !is_commit_id(commit) && !abbreviated_ok {
         return Err(field(
             vars::COMMIT,
             "expected a full commit id (40 or 64 hexadecimal digits)".to_owned(),
@@ -562,8 +565,14 @@ fn project_problem(provider: Provider, project: &str) -> Option<String> {
 }
 
 #[cfg(feature = "git-status")]
+/// An abbreviated commit id: 7 to 39 hexadecimal digits (git's shortest
+/// abbreviation is 7).
+pub fn is_abbreviated_commit_id(commit: &str) -> bool {
+    (7..40).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A full SHA-1 or SHA-256 commit id.
-fn is_commit_id(commit: &str) -> bool {
+pub fn is_commit_id(commit: &str) -> bool {
     matches!(commit.len(), 40 | 64) && commit.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

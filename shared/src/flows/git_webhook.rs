@@ -15,7 +15,7 @@
 //!   CodeBuild's `idempotencyToken`.
 
 #[cfg(feature = "git-routes")]
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::config::EnvReader;
@@ -27,7 +27,7 @@ use crate::plan::Variable;
 use crate::{
     git::config::{Route, Target, TargetKind},
     git::glob::any_matches,
-    plan::{Action, Plan, SourceRevision, StartBuild, StartPipeline},
+    plan::{Action, Plan, PutArchive, SourceRevision, StartBuild, StartPipeline},
     route::Function,
 };
 
@@ -185,6 +185,22 @@ pub fn matches(target: &Target, event: &GitEvent) -> bool {
     }
 }
 
+#[cfg(feature = "git-routes")]
+/// An archive target's object key for `event`: each `{placeholder}` filled
+/// in (an empty value, e.g. `{tag}` of a branch push, leaves nothing).
+pub fn archive_key(template: &str, event: &GitEvent) -> String {
+    crate::git::config::fill_key(template, |name| match name {
+        "provider" => event.provider.name().to_owned(),
+        "project" => event.project.clone(),
+        "branch" => event.branch.clone().unwrap_or_default(),
+        "tag" => event.tag.clone().unwrap_or_default(),
+        "ref" => event.git_ref.clone(),
+        "commit" => event.commit.clone(),
+        "event" => event.kind.name().to_owned(),
+        _ => String::new(),
+    })
+}
+
 /// The values every started run carries, by [`vars`] name (empty ones left out).
 pub fn run_variables(event: &GitEvent, delivery: &str) -> Vec<Variable> {
     let pairs = [
@@ -231,7 +247,6 @@ pub async fn plan<L: Lookup>(
     let mut plan = Plan::new(Function::GitWebhook, &key);
     let mut reasons = Vec::new();
     let mut facts: BTreeMap<String, Option<PipelineFacts>> = BTreeMap::new();
-    let mut started: BTreeSet<String> = BTreeSet::new();
     for event in events {
         if let Some(reason) = skip_reason(route, event) {
             reasons.push(reason);
@@ -248,20 +263,19 @@ pub async fn plan<L: Lookup>(
             continue;
         }
         let variables = run_variables(event, delivery);
+        // A delivery that reports several changes (a Bitbucket push of
+        // several refs) routes each on its own: each start is scoped to its
+        // ref, in its key and its token, so one target may start once per ref.
+        let scope = (events.len() > 1).then(|| event.git_ref.clone());
         for target in targets {
             let name = match &target.kind {
                 TargetKind::Pipeline(p) | TargetKind::Build(p) => p.clone(),
+                TargetKind::Archive(a) => format!("s3://{}/{}", a.bucket, a.key),
             };
-            // One delivery may report several refs (Bitbucket): a target
-            // starts once per delivery, for the first of them.
-            if !started.insert(name.clone()) {
-                plan.notes.push(format!(
-                    "{name}: already started for an earlier change of this delivery; {} not started again",
-                    describe(event)
-                ));
-                continue;
-            }
-            let token = start_token(&key, &name);
+            let token = match &scope {
+                Some(scope) => start_token(&key, &format!("{name}@{scope}")),
+                None => start_token(&key, &name),
+            };
             match &target.kind {
                 TargetKind::Build(project) => plan.actions.push(Action::StartBuild(StartBuild {
                     project: project.clone(),
@@ -269,7 +283,23 @@ pub async fn plan<L: Lookup>(
                     environment: variables.clone(),
                     idempotency_token: token,
                     buildspec_override: None,
+                    scope: scope.clone(),
                 })),
+                TargetKind::Archive(archive) => {
+                    // Validated: every provider but Bitbucket has an API URL
+                    // (its own or the route's) when a route has an archive.
+                    let api_url = route.api_url().unwrap_or_default();
+                    plan.actions.push(Action::PutArchive(PutArchive {
+                        provider: route.provider,
+                        api_url,
+                        project: event.project.clone(),
+                        commit: event.commit.clone(),
+                        bucket: archive.bucket.clone(),
+                        key: archive_key(&archive.key, event),
+                        max_bytes: archive.max_bytes,
+                        scope: scope.clone(),
+                    }));
+                }
                 TargetKind::Pipeline(pipeline) => {
                     let known = match facts.get(pipeline) {
                         Some(known) => known.clone(),
@@ -328,6 +358,7 @@ pub async fn plan<L: Lookup>(
                         variables,
                         source_revisions,
                         client_request_token: token,
+                        scope: scope.clone(),
                     }));
                 }
             }

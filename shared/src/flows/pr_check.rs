@@ -357,6 +357,7 @@ pub fn plan_check(
             ],
             idempotency_token: token("check", &event.id),
             buildspec_override,
+            scope: None,
         })),
     }
     let superseded: Vec<&PrBuild> = facts

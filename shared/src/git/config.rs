@@ -34,6 +34,100 @@ pub enum TargetKind {
     Pipeline(String),
     /// CodeBuild `StartBuild` of this project.
     Build(String),
+    /// The commit's zip archive, streamed into S3 (git2s3's job).
+    Archive(ArchiveTarget),
+}
+
+/// An archive target's default size bound: 100 MiB. The archive must be
+/// read and stored within git-webhook's answer budget (the hosts wait about
+/// 10 seconds), which bounds it further.
+pub const DEFAULT_ARCHIVE_MAX_BYTES: u64 = 100 * 1024 * 1024;
+
+/// The most an archive target may allow: 10,000 parts of the 5 MiB the
+/// executor uploads (S3 takes at most 10,000 parts per upload: "Amazon S3
+/// multipart upload limits").
+pub const MAX_ARCHIVE_MAX_BYTES: u64 = 10_000 * 5 * 1024 * 1024;
+
+/// Where an archive target stores the commit's archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveTarget {
+    pub bucket: String,
+    /// The object key, with placeholders ([`KEY_PLACEHOLDERS`]).
+    pub key: String,
+    /// An archive over this many bytes is refused.
+    pub max_bytes: u64,
+}
+
+/// The placeholders an archive key may use, each written `{name}`: the
+/// host, the project's full path, the branch (empty for a tag), the tag
+/// (empty for a branch), the full ref, the commit, the event kind.
+pub const KEY_PLACEHOLDERS: [&str; 7] = [
+    "provider", "project", "branch", "tag", "ref", "commit", "event",
+];
+
+/// The placeholders of `key`, or the problem with its braces.
+fn key_placeholders(key: &str) -> Result<Vec<&str>, String> {
+    let mut names = Vec::new();
+    let mut rest = key;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err("a } without its {".to_owned());
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err("a { without its }".to_owned());
+        };
+        let name = &after[..close];
+        if !KEY_PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "{{{name}}} is not a placeholder; use {}",
+                KEY_PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        names.push(name);
+        rest = &after[close + 1..];
+    }
+    Ok(names)
+}
+
+/// `key` with each placeholder replaced by `value(name)`.
+pub fn fill_key(key: &str, value: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut rest = key;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                out.push_str(&value(&after[..close]));
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// S3 general purpose bucket names: 3–63 characters of lowercase letters,
+/// digits, dots and hyphens, beginning and ending with a letter or digit
+/// (Amazon S3 user guide, "General purpose bucket naming rules").
+fn valid_bucket_name(name: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'))
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && !name.contains("..")
 }
 
 /// One target of a route, with its filters.
@@ -68,7 +162,25 @@ pub struct Route {
     /// GitLab only: accept signed requests (`webhook-signature`) only, not
     /// the plain `X-Gitlab-Token` a signing-token hook also sends.
     pub require_signing: bool,
+    /// The token archive targets read the commit's archive with (else
+    /// `status_token`).
+    pub archive_token: Option<SecretSource>,
     pub targets: Vec<Target>,
+}
+
+impl Route {
+    /// The token this route's archive targets read with: `archive_token`,
+    /// else `status_token`.
+    pub fn archive_token(&self) -> Option<&SecretSource> {
+        self.archive_token.as_ref().or(self.status_token.as_ref())
+    }
+
+    /// The host's API base: the route's `api_url`, else the host's default.
+    pub fn api_url(&self) -> Option<String> {
+        self.api_url
+            .clone()
+            .or_else(|| self.provider.default_api_url().map(str::to_owned))
+    }
 }
 
 /// The whole configuration.
@@ -104,7 +216,18 @@ struct RawRoute {
     status_token: Option<SecretSource>,
     #[serde(default)]
     require_signing: bool,
+    #[serde(default)]
+    archive_token: Option<SecretSource>,
     targets: Vec<RawTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArchive {
+    bucket: String,
+    key: String,
+    #[serde(default)]
+    max_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +237,8 @@ struct RawTarget {
     pipeline: Option<String>,
     #[serde(default)]
     build: Option<String>,
+    #[serde(default)]
+    archive: Option<RawArchive>,
     #[serde(default)]
     on: Option<Vec<String>>,
     #[serde(default)]
@@ -157,6 +282,36 @@ fn check_secret(field: &str, source: &SecretSource, problems: &mut Vec<String>) 
     };
     if empty {
         problems.push(format!("{field}: must not be empty"));
+    }
+}
+
+fn check_archive(at: &str, archive: &RawArchive, problems: &mut Vec<String>) {
+    if !valid_bucket_name(&archive.bucket) {
+        problems.push(format!(
+            "{at}.bucket: {:?} is not an S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit)",
+            archive.bucket
+        ));
+    }
+    if archive.key.is_empty() || archive.key.starts_with('/') {
+        problems.push(format!(
+            "{at}.key: {:?} is not an object key (not empty, no leading /)",
+            archive.key
+        ));
+    } else if archive.key.len() > 1024 {
+        problems.push(format!(
+            "{at}.key: {} bytes; S3 keys are at most 1024",
+            archive.key.len()
+        ));
+    }
+    if let Err(problem) = key_placeholders(&archive.key) {
+        problems.push(format!("{at}.key: {problem}"));
+    }
+    match archive.max_bytes {
+        Some(0) => problems.push(format!("{at}.max_bytes: must be more than 0")),
+        Some(n) if n > MAX_ARCHIVE_MAX_BYTES => problems.push(format!(
+            "{at}.max_bytes: at most {MAX_ARCHIVE_MAX_BYTES} (10,000 parts of 5 MiB)"
+        )),
+        _ => {}
     }
 }
 
@@ -271,6 +426,9 @@ impl RoutesConfig {
             if let Some(token) = &route.status_token {
                 check_secret(&format!("{at}.status_token"), token, &mut problems);
             }
+            if let Some(token) = &route.archive_token {
+                check_secret(&format!("{at}.archive_token"), token, &mut problems);
+            }
             if let Some(url) = &route.api_url {
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
                     problems.push(format!(
@@ -296,8 +454,22 @@ impl RoutesConfig {
             let mut targets = Vec::new();
             for (t, target) in route.targets.into_iter().enumerate() {
                 let at = format!("{at}.targets[{t}]");
-                let kind = match (target.pipeline, target.build) {
-                    (Some(p), None) => {
+                let given = [
+                    target.pipeline.is_some(),
+                    target.build.is_some(),
+                    target.archive.is_some(),
+                ]
+                .into_iter()
+                .filter(|g| *g)
+                .count();
+                let kind = match (target.pipeline, target.build, target.archive) {
+                    _ if given > 1 => {
+                        problems.push(format!(
+                            "{at}: give one of pipeline, build and archive, not several"
+                        ));
+                        None
+                    }
+                    (Some(p), _, _) => {
                         if !valid_pipeline_name(&p) {
                             problems.push(format!(
                                 "{at}.pipeline: {p:?} is not a pipeline name (1-100 of A-Z a-z 0-9 . @ - _)"
@@ -305,7 +477,7 @@ impl RoutesConfig {
                         }
                         Some(TargetKind::Pipeline(p))
                     }
-                    (None, Some(b)) => {
+                    (_, Some(b), _) => {
                         if !valid_project_name(&b) {
                             problems.push(format!(
                                 "{at}.build: {b:?} is not a CodeBuild project name or ARN"
@@ -313,12 +485,37 @@ impl RoutesConfig {
                         }
                         Some(TargetKind::Build(b))
                     }
-                    (Some(_), Some(_)) => {
-                        problems.push(format!("{at}: give one of pipeline and build, not both"));
-                        None
+                    (_, _, Some(archive)) => {
+                        let at = format!("{at}.archive");
+                        check_archive(&at, &archive, &mut problems);
+                        match provider {
+                            // Bitbucket Cloud's REST API 2.0 has no endpoint
+                            // serving a commit's archive: its "Downloads" are
+                            // uploaded artifacts (developer.atlassian.com,
+                            // Bitbucket Cloud REST API, "Downloads").
+                            Some(Provider::Bitbucket) => problems.push(format!(
+                                "{at}: bitbucket has no API that serves a commit's archive (its REST API's downloads are uploaded artifacts): route a pipeline or build instead"
+                            )),
+                            Some(p) if route.api_url.is_none() && p.default_api_url().is_none() => {
+                                problems.push(format!(
+                                    "{at}: routes[{r}].api_url is required to read {p}'s archives: it is always self-hosted"
+                                ))
+                            }
+                            _ => {}
+                        }
+                        if route.archive_token.is_none() && route.status_token.is_none() {
+                            problems.push(format!(
+                                "{at}: routes[{r}].archive_token (or status_token) is needed to read the archive from the host's API"
+                            ));
+                        }
+                        Some(TargetKind::Archive(ArchiveTarget {
+                            bucket: archive.bucket,
+                            key: archive.key,
+                            max_bytes: archive.max_bytes.unwrap_or(DEFAULT_ARCHIVE_MAX_BYTES),
+                        }))
                     }
-                    (None, None) => {
-                        problems.push(format!("{at}: give one of pipeline and build"));
+                    (None, None, None) => {
+                        problems.push(format!("{at}: give one of pipeline, build and archive"));
                         None
                     }
                 };
@@ -370,6 +567,7 @@ impl RoutesConfig {
                     api_url: route.api_url.map(|u| u.trim_end_matches('/').to_owned()),
                     status_token: route.status_token,
                     require_signing: route.require_signing,
+                    archive_token: route.archive_token,
                     targets,
                 });
             }
@@ -510,7 +708,7 @@ routes:
             "routes[1].api_url: required with status_token for gitea",
             "routes[1].targets[0].pipeline: \"bad name!\" is not a pipeline name",
             "routes[1].targets[0].on[1]: \"released\" is not one of push, tag, merge_request",
-            "routes[1].targets[1]: give one of pipeline and build, not both",
+            "routes[1].targets[1]: give one of pipeline, build and archive, not several",
             "routes[2].api_url: expected an http:// or https:// URL",
         ] {
             assert!(text.contains(expected), "{expected} not in {text}");
@@ -542,5 +740,77 @@ routes:
                 .contains("routes[1]: github project a/b is already routed by routes[0]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_archive_target_is_validated_field_by_field() {
+        let config = RoutesConfig::parse(
+            r#"
+routes:
+  - provider: gitlab
+    project: acme/payments
+    secrets: [{ value: "x" }]
+    archive_token: { parameter: /signalbox/git/gl-read }
+    targets:
+      - archive: { bucket: acme-sources, key: "{project}/{branch}/source.zip", max_bytes: 1048576 }
+"#,
+        )
+        .unwrap();
+        let route = &config.routes[0];
+        assert_eq!(
+            route.targets[0].kind,
+            TargetKind::Archive(ArchiveTarget {
+                bucket: "acme-sources".into(),
+                key: "{project}/{branch}/source.zip".into(),
+                max_bytes: 1048576,
+            })
+        );
+        assert_eq!(
+            route.archive_token(),
+            Some(&SecretSource::Parameter("/signalbox/git/gl-read".into()))
+        );
+        let err = RoutesConfig::parse(
+            r#"
+routes:
+  - provider: bitbucket
+    project: acme/api
+    secrets: [{ value: "x" }]
+    status_token: { value: "t" }
+    targets: [{ archive: { bucket: acme-sources, key: "api.zip" } }]
+  - provider: gitea
+    project: acme/tools
+    secrets: [{ value: "x" }]
+    targets:
+      - archive: { bucket: "Acme_Sources", key: "{project}/{sha}.zip", max_bytes: 0 }
+      - archive: { bucket: acme-sources, key: "/x.zip" }
+        pipeline: p
+"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "routes[0].targets[0].archive: bitbucket has no API that serves a commit's archive",
+            "routes[1].targets[0].archive.bucket: \"Acme_Sources\" is not an S3 bucket name",
+            "routes[1].targets[0].archive.key: {sha} is not a placeholder",
+            "routes[1].targets[0].archive.max_bytes: must be more than 0",
+            "routes[1].targets[0].archive: routes[1].api_url is required to read gitea's archives",
+            "routes[1].targets[0].archive: routes[1].archive_token (or status_token) is needed",
+            "routes[1].targets[1]: give one of pipeline, build and archive, not several",
+        ] {
+            assert!(text.contains(expected), "{expected} not in {text}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_filled_placeholder_by_placeholder() {
+        let filled = fill_key("{project}/{branch}/{commit}.zip", |name| match name {
+            "project" => "acme/web".into(),
+            "branch" => "release/1".into(),
+            _ => "c0ffee".into(),
+        });
+        assert_eq!(filled, "acme/web/release/1/c0ffee.zip");
+        assert_eq!(key_placeholders("a/{tag}/b").unwrap(), ["tag"]);
+        assert!(key_placeholders("a/{tag").is_err());
+        assert!(key_placeholders("a/tag}").is_err());
     }
 }

@@ -141,6 +141,39 @@ impl SecretSource {
     }
 }
 
+/// Reads a secret: SSM SecureString (with decryption), Secrets Manager
+/// (`SecretString`), or the inline value. The error never holds the secret.
+#[cfg(feature = "secretsmanager")]
+pub async fn read_secret(aws: &crate::aws::Aws, source: &SecretSource) -> Result<String, String> {
+    let value = match source {
+        SecretSource::Value(value) => Some(value.clone()),
+        SecretSource::Parameter(name) => aws
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::describe("SSM GetParameter", &e))?
+            .parameter()
+            .and_then(|p| p.value())
+            .map(str::to_owned),
+        SecretSource::SecretId(id) => aws
+            .secretsmanager
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| crate::aws::describe("Secrets Manager GetSecretValue", &e))?
+            .secret_string()
+            .map(str::to_owned),
+    };
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| "has no value".to_owned())
+}
+
 /// The variables git-webhook gives a run it starts: pipeline variables of a
 /// CodePipeline V2 execution, environment variables of a CodeBuild build.
 /// git-status reads them back from the run to report its state.
