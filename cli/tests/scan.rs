@@ -425,7 +425,11 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
     // Without the team's key a fingerprint could be reversed offline by
     // dictionary: an uploaded SARIF file then carries none.
     let unkeyed = scan_keyed(repo, None, &["--format", "sarif", "--staged"]);
-    assert_eq!(unkeyed.status.code(), Some(0), "nothing staged: {unkeyed:?}");
+    assert_eq!(
+        unkeyed.status.code(),
+        Some(0),
+        "nothing staged: {unkeyed:?}"
+    );
     assert_valid_sarif(&unkeyed.stdout);
     let unkeyed = scan_keyed(repo, None, &["--format", "sarif", "config"]);
     assert_eq!(unkeyed.status.code(), Some(1), "{unkeyed:?}");
