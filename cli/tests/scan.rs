@@ -347,6 +347,10 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
     git(repo, &["init", "-q", "-b", "main"]);
     std::fs::create_dir(repo.join("config")).unwrap();
     std::fs::write(repo.join("config/app settings.env"), "region=us-east-1\n").unwrap();
+    // Not scanned (binary) and not a finding (AWS's example key): both are
+    // the run's notifications, not results.
+    std::fs::write(repo.join("config/blob.bin"), b"\0\x01\x02 binary").unwrap();
+    std::fs::write(repo.join("config/doc.md"), "key: AKIAIOSFODNN7EXAMPLE\n").unwrap();
     git(repo, &["add", "."]);
     git(repo, &["commit", "-qm", "first"]);
     git(repo, &["tag", "base"]);
@@ -398,6 +402,20 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
         );
         assert_eq!(location["region"]["startLine"], 2, "{location}");
         assert_eq!(location["region"]["startColumn"], 23, "{location}");
+
+        let invocation = &run["invocations"][0];
+        assert_eq!(invocation["executionSuccessful"], true);
+        if args.contains(&"config") {
+            let notes = invocation["toolExecutionNotifications"].to_string();
+            assert!(
+                notes.contains(r#""uri":"config/blob.bin""#) && notes.contains("binary file"),
+                "{notes}"
+            );
+            assert!(
+                notes.contains(r#""uri":"config/doc.md""#) && notes.contains("example key"),
+                "{notes}"
+            );
+        }
 
         // The keyed fingerprint, as the JSON output and the baseline have it.
         let json = scan_keyed(repo, key, &[&["--format", "json"][..], &args[2..]].concat());
