@@ -28,7 +28,7 @@ use super::{Finding, ScanReport, Severity, SkipReason, Skipped, rules};
 /// The key of our fingerprint in a result's `partialFingerprints`: a name
 /// and a version, as SARIF 2.1.0 §3.27.17 asks, so a later change of the
 /// fingerprint can take `/v2` without matching old results wrongly.
-pub const FINGERPRINT_KEY: &str = "signalboxFingerprint/v1";
+pub const PARTIAL_FINGERPRINT: &str = "signalboxFingerprint/v1";
 
 /// The published OASIS schema of SARIF 2.1.0 (the tests validate against it).
 const SCHEMA: &str =
@@ -129,7 +129,7 @@ fn result(finding: &Finding, rule_index: Option<usize>, keyed: bool) -> Value {
         result["ruleIndex"] = json!(index);
     }
     if keyed {
-        result["partialFingerprints"] = json!({ FINGERPRINT_KEY: finding.fingerprint });
+        result["partialFingerprints"] = json!({ PARTIAL_FINGERPRINT: finding.fingerprint });
     }
     if let Some(commit) = &finding.commit {
         result["properties"] = json!({ "commit": commit });
@@ -198,7 +198,8 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-/// GitHub's bands: over 9.0 critical, 7.0 to 8.9 high, 4.0 to 6.9 medium.
+/// GitHub's bands (the page above, "reportingDescriptor object"): over 9.0
+/// critical, 7.0 to 8.9 high, 4.0 to 6.9 medium, 3.9 or less low.
 /// A leaked credential of a certain format is high, a likely one medium.
 fn security_severity(severity: Severity) -> &'static str {
     match severity {
