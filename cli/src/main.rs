@@ -63,9 +63,10 @@ enum Command {
         /// (the pre-commit hook).
         #[arg(long)]
         staged: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Output format: `sarif` is one SARIF 2.1.0 log, for code-scanning
+        /// UIs (partialFingerprints only with SIGNALBOX_FINGERPRINT_KEY).
+        #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+        format: ScanFormat,
         /// Findings whose fingerprint this baseline file holds are known:
         /// not shown and not failing the run.
         #[arg(long, value_name = "FILE")]
@@ -137,6 +138,17 @@ pub enum Format {
     Text,
     /// One JSON object per file, one per line.
     Json,
+}
+
+/// How `signalbox scan` prints its findings.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// `file:line: rule: redacted`, one finding per line.
+    Text,
+    /// One JSON object per finding, one per line.
+    Json,
+    /// One SARIF 2.1.0 log (GitHub code scanning and other SARIF readers).
+    Sarif,
 }
 
 #[tokio::main]

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use signalbox::scan::local::{self, OutputFormat};
+use signalbox::scan::sarif::{self, SarifRun};
 use signalbox::scan::{Budget, FingerprintKey, Limits, Scanner};
 
-use crate::Format;
+use crate::ScanFormat;
 
 /// What a run scans.
 #[derive(Debug)]
@@ -42,7 +43,12 @@ struct BaselineFile {
 /// Scans `paths`, or the commits of `range` in the repository at `root`;
 /// prints the findings on stdout and the notes on stderr. `Ok(false)` when
 /// it found a secret (exit 1).
-pub fn run(root: &Path, what: &What, format: Format, baseline: &Baseline) -> anyhow::Result<bool> {
+pub fn run(
+    root: &Path,
+    what: &What,
+    format: ScanFormat,
+    baseline: &Baseline,
+) -> anyhow::Result<bool> {
     let allow = local::load_allow_file(root)?;
     // The same key as the deployment's repo-guard gives the same
     // fingerprints; without one they are unkeyed (local use only).
@@ -51,7 +57,8 @@ pub fn run(root: &Path, what: &What, format: Format, baseline: &Baseline) -> any
         .unwrap_or_default();
     // An unkeyed fingerprint of a weak password can be reversed offline: a
     // baseline, which is committed and shared, holds keyed ones only.
-    if baseline.write.is_some() && key.is_empty() {
+    let keyed = !key.is_empty();
+    if baseline.write.is_some() && !keyed {
         anyhow::bail!(
             "--write-baseline needs SIGNALBOX_FINGERPRINT_KEY: a baseline holds keyed fingerprints only"
         );
@@ -114,11 +121,24 @@ pub fn run(root: &Path, what: &What, format: Format, baseline: &Baseline) -> any
             before - report.findings.len()
         );
     }
-    let format = match format {
-        Format::Text => OutputFormat::Text,
-        Format::Json => OutputFormat::Json,
-    };
-    local::write_findings(&report, format, &mut std::io::stdout().lock())?;
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        ScanFormat::Text => local::write_findings(&report, OutputFormat::Text, &mut stdout)?,
+        ScanFormat::Json => local::write_findings(&report, OutputFormat::Json, &mut stdout)?,
+        ScanFormat::Sarif => {
+            let run = SarifRun {
+                keyed_fingerprints: keyed,
+                complete: unreadable.is_none(),
+            };
+            sarif::write_sarif(&report, run, &mut stdout)?;
+            if !keyed {
+                eprintln!(
+                    "note: no partialFingerprints in the SARIF log: without SIGNALBOX_FINGERPRINT_KEY a fingerprint could be reversed offline"
+                );
+            }
+        }
+    }
+    drop(stdout);
     local::write_notes(&report, &mut std::io::stderr().lock())?;
     if let Some(e) = unreadable {
         return Err(e.into());

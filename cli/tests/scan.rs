@@ -294,3 +294,169 @@ fn pre_commit_with_a_ref_range_scans_each_commit_of_the_range() {
     assert!(text.contains("deploy.env:1: aws-access-key-id"), "{text}");
     assert!(!text.contains(&PLANTED[4..]), "{text}");
 }
+
+/// Python from `.venv` of the repository (scripts/setup-venv; its
+/// `jsonschema` is pinned in scripts/requirements.txt), or `SIGNALBOX_PYTHON`.
+fn venv_python() -> std::path::PathBuf {
+    let path = std::env::var_os("SIGNALBOX_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    assert!(
+        path.exists(),
+        "python is not at {} (scripts/setup-venv creates .venv)",
+        path.display()
+    );
+    path
+}
+
+/// Validates `document` against the vendored OASIS SARIF 2.1.0 schema
+/// (tests/data/README.md) with the schema's own draft (Draft 7); panics with
+/// every error the validator names.
+fn assert_valid_sarif(document: &[u8]) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sarif-schema-2.1.0.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.sarif");
+    std::fs::write(&file, document).unwrap();
+    let check = Command::new(venv_python())
+        .arg("-c")
+        .arg(
+            "import json, sys\n\
+             from jsonschema import Draft7Validator\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             Draft7Validator.check_schema(schema)\n\
+             errors = list(Draft7Validator(schema).iter_errors(json.load(open(sys.argv[2]))))\n\
+             for e in errors: print(list(e.absolute_path), e.message)\n\
+             sys.exit(1 if errors else 0)\n",
+        )
+        .arg(&schema)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "not valid SARIF 2.1.0: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    std::fs::create_dir(repo.join("config")).unwrap();
+    std::fs::write(repo.join("config/app settings.env"), "region=us-east-1\n").unwrap();
+    // Not scanned (binary) and not a finding (AWS's example key): both are
+    // the run's notifications, not results.
+    std::fs::write(repo.join("config/blob.bin"), b"\0\x01\x02 binary").unwrap();
+    std::fs::write(repo.join("config/doc.md"), "key: AKIAIOSFODNN7EXAMPLE\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-qm", "first"]);
+    git(repo, &["tag", "base"]);
+    std::fs::write(
+        repo.join("config/app settings.env"),
+        format!("region=us-east-1\n  aws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    git(repo, &["commit", "-qam", "leak"]);
+    let key = Some("this team's fingerprint key");
+
+    for args in [
+        &["--format", "sarif", "config"][..],
+        &["--format", "sarif", "--git", "base..HEAD"][..],
+    ] {
+        let output = scan_keyed(repo, key, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !stdout.contains(&PLANTED[4..]) && !stderr.contains(&PLANTED[4..]),
+            "the secret is in the output: {stdout}{stderr}"
+        );
+        assert_valid_sarif(&output.stdout);
+
+        let sarif: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(sarif["version"], "2.1.0");
+        let run = &sarif["runs"][0];
+        assert_eq!(run["tool"]["driver"]["name"], "signalbox");
+        assert_eq!(
+            run["tool"]["driver"]["version"],
+            env!("CARGO_PKG_VERSION"),
+            "{run}"
+        );
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{args:?}: {run}");
+        let result = &results[0];
+        assert_eq!(result["ruleId"], "aws-access-key-id");
+        assert_eq!(result["level"], "error");
+        let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], "aws-access-key-id");
+        assert!(rules[index]["shortDescription"]["text"].is_string());
+        assert!(rules[index]["help"]["text"].is_string());
+        let location = &result["locations"][0]["physicalLocation"];
+        assert_eq!(
+            location["artifactLocation"]["uri"], "config/app%20settings.env",
+            "a relative URI reference, the space escaped"
+        );
+        assert_eq!(location["region"]["startLine"], 2, "{location}");
+        assert_eq!(location["region"]["startColumn"], 23, "{location}");
+
+        let invocation = &run["invocations"][0];
+        assert_eq!(invocation["executionSuccessful"], true);
+        if args.contains(&"config") {
+            let notes = invocation["toolExecutionNotifications"].to_string();
+            assert!(
+                notes.contains(r#""uri":"config/blob.bin""#) && notes.contains("binary file"),
+                "{notes}"
+            );
+            assert!(
+                notes.contains(r#""uri":"config/doc.md""#) && notes.contains("example key"),
+                "{notes}"
+            );
+        }
+
+        // The keyed fingerprint, as the JSON output and the baseline have it.
+        let json = scan_keyed(repo, key, &[&["--format", "json"][..], &args[2..]].concat());
+        let finding: serde_json::Value =
+            serde_json::from_str(String::from_utf8(json.stdout).unwrap().trim()).unwrap();
+        assert_eq!(
+            result["partialFingerprints"]["signalboxFingerprint/v1"], finding["fingerprint"],
+            "{result}"
+        );
+    }
+
+    // Known findings (the baseline) leave a valid, empty run, and exit 0.
+    let written = scan_keyed(repo, key, &["config", "--write-baseline", "baseline.json"]);
+    assert_eq!(written.status.code(), Some(0), "{written:?}");
+    let known = scan_keyed(
+        repo,
+        key,
+        &["--format", "sarif", "--baseline", "baseline.json", "config"],
+    );
+    assert_eq!(known.status.code(), Some(0), "{known:?}");
+    assert_valid_sarif(&known.stdout);
+    let sarif: serde_json::Value = serde_json::from_slice(&known.stdout).unwrap();
+    assert_eq!(sarif["runs"][0]["results"], serde_json::json!([]));
+
+    // Without the team's key a fingerprint could be reversed offline by
+    // dictionary: an uploaded SARIF file then carries none.
+    let unkeyed = scan_keyed(repo, None, &["--format", "sarif", "--staged"]);
+    assert_eq!(
+        unkeyed.status.code(),
+        Some(0),
+        "nothing staged: {unkeyed:?}"
+    );
+    assert_valid_sarif(&unkeyed.stdout);
+    let unkeyed = scan_keyed(repo, None, &["--format", "sarif", "config"]);
+    assert_eq!(unkeyed.status.code(), Some(1), "{unkeyed:?}");
+    assert_valid_sarif(&unkeyed.stdout);
+    let sarif: serde_json::Value = serde_json::from_slice(&unkeyed.stdout).unwrap();
+    assert!(
+        sarif["runs"][0]["results"][0]
+            .get("partialFingerprints")
+            .is_none(),
+        "{sarif}"
+    );
+}

@@ -12,6 +12,7 @@
 mod allow;
 pub mod local;
 mod rules;
+pub mod sarif;
 mod text;
 
 use std::fmt;

@@ -1,0 +1,222 @@
+//! `signalbox scan --format sarif`: a scan as one SARIF 2.1.0 log, for
+//! code-scanning UIs (GitHub code scanning, and any tool that reads SARIF).
+//!
+//! What GitHub reads of it, per "SARIF support for code scanning"
+//! (<https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning>):
+//! `tool.driver.name`, `version`, `informationUri` and `rules[]` (each with an
+//! `id`, a `shortDescription`, a `help` and, for security results,
+//! `properties.tags` holding `security` and `properties.security-severity`,
+//! a number from 0.0 to 10.0 as a string); each result's `ruleId`, `level`,
+//! `message.text`, one `location` (`artifactLocation.uri` relative to the
+//! repository's root, `region.startLine` and `startColumn`) and
+//! `partialFingerprints`, which code scanning uses to recognise the same
+//! result across runs so that an alert appears once. Our fingerprint is the
+//! keyed one of the text and JSON output; without a key it is left out,
+//! because an unkeyed fingerprint of a weak password can be reversed offline
+//! and an uploaded SARIF file is published (GitHub then computes its own
+//! `primaryLocationLineHash` from the checked-out file, as the same page says).
+//!
+//! The secret never appears: a result's message carries the same redacted
+//! form (at most its first 4 characters) as `signalbox scan`'s text output.
+
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use super::{Finding, ScanReport, Severity, SkipReason, Skipped, rules};
+
+/// The key of our fingerprint in a result's `partialFingerprints`: a name
+/// and a version, as SARIF 2.1.0 §3.27.17 asks, so a later change of the
+/// fingerprint can take `/v2` without matching old results wrongly.
+pub const PARTIAL_FINGERPRINT: &str = "signalboxFingerprint/v1";
+
+/// The published OASIS schema of SARIF 2.1.0 (the tests validate against it).
+const SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+
+/// What to do with a finding, shown by code-scanning UIs as each rule's help.
+const HELP: &str = "A credential in a repository is exposed to everyone who can read it, and stays in \
+the history after it is deleted. Rotate the credential first (revoke it where it was issued), then \
+remove it from the history. A value that is not a secret can be listed in .signalbox-allow; findings \
+known before adopting the scanner can be kept in a baseline (signalbox scan --write-baseline).";
+
+/// How the run went, besides its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SarifRun {
+    /// The fingerprints are keyed (`SIGNALBOX_FINGERPRINT_KEY`): only then
+    /// are they written as `partialFingerprints`.
+    pub keyed_fingerprints: bool,
+    /// Everything meant to be scanned could be read (false when blobs of a
+    /// git range could not be: the run then exits 2).
+    pub complete: bool,
+}
+
+/// The report as a SARIF 2.1.0 log with one run.
+pub fn sarif_log(report: &ScanReport, run: SarifRun) -> Value {
+    let rules: Vec<_> = rules().collect();
+    let descriptors: Vec<Value> = rules
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": rule.id,
+                "shortDescription": { "text": rule.description },
+                "help": { "text": HELP },
+                "defaultConfiguration": { "level": level(rule.severity) },
+                "properties": {
+                    "tags": ["security", "secret"],
+                    "security-severity": security_severity(rule.severity),
+                },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            let index = rules.iter().position(|rule| rule.id == finding.rule);
+            result(finding, index, run.keyed_fingerprints)
+        })
+        .collect();
+    let notifications: Vec<Value> = report
+        .examples
+        .iter()
+        .map(example_notification)
+        .chain(report.skipped.iter().map(skipped_notification))
+        .collect();
+    json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "signalbox",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": env!("CARGO_PKG_REPOSITORY"),
+                    "rules": descriptors,
+                },
+            },
+            // Our columns count characters (Unicode code points); SARIF's
+            // default would be UTF-16 code units.
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{
+                "executionSuccessful": run.complete,
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }],
+    })
+}
+
+/// Writes the log, pretty-printed, and a final newline.
+pub fn write_sarif(report: &ScanReport, run: SarifRun, out: &mut impl Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &sarif_log(report, run))?;
+    writeln!(out)
+}
+
+fn result(finding: &Finding, rule_index: Option<usize>, keyed: bool) -> Value {
+    let mut result = json!({
+        "ruleId": finding.rule,
+        "level": level(finding.severity),
+        "message": {
+            "text": format!(
+                "Secret found ({}): {}. Rotate it, then remove it from the history.",
+                finding.rule, finding.redacted
+            ),
+        },
+        "locations": [location(&finding.path, Some((finding.line, finding.column)))],
+    });
+    if let Some(index) = rule_index {
+        result["ruleIndex"] = json!(index);
+    }
+    if keyed {
+        result["partialFingerprints"] = json!({ PARTIAL_FINGERPRINT: finding.fingerprint });
+    }
+    if let Some(commit) = &finding.commit {
+        result["properties"] = json!({ "commit": commit });
+    }
+    result
+}
+
+fn example_notification(example: &Finding) -> Value {
+    json!({
+        "level": "note",
+        "message": {
+            "text": format!(
+                "{} ({}) is AWS's documented example key, not a finding",
+                example.redacted, example.rule
+            ),
+        },
+        "locations": [location(&example.path, Some((example.line, example.column)))],
+    })
+}
+
+fn skipped_notification(skipped: &Skipped) -> Value {
+    // A file the team listed in the allow file is a choice, not a gap.
+    let level = match skipped.reason {
+        SkipReason::AllowListed => "note",
+        _ => "warning",
+    };
+    json!({
+        "level": level,
+        "message": { "text": format!("not scanned: {}", skipped.reason) },
+        "locations": [location(&skipped.path, None)],
+    })
+}
+
+fn location(path: &str, at: Option<(u32, u32)>) -> Value {
+    let mut physical = json!({ "artifactLocation": { "uri": uri(path) } });
+    if let Some((line, column)) = at {
+        physical["region"] = json!({ "startLine": line.max(1), "startColumn": column.max(1) });
+    }
+    json!({ "physicalLocation": physical })
+}
+
+/// A path as a URI reference: relative paths stay relative (to the directory
+/// the scan ran in, for `--git` and `--staged` the repository's root), an
+/// absolute one becomes a `file:` URI. Every byte outside RFC 3986's
+/// unreserved characters and `/` is percent-encoded, so a space, `#`, `%`
+/// or `?` in a file name cannot change what the URI names.
+fn uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    if path.starts_with('/') {
+        out.push_str("file://");
+    }
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::High => "error",
+        Severity::Medium => "warning",
+    }
+}
+
+/// GitHub's bands (the page above, "reportingDescriptor object"): over 9.0
+/// critical, 7.0 to 8.9 high, 4.0 to 6.9 medium, 3.9 or less low.
+/// A leaked credential of a certain format is high, a likely one medium.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::High => "8.9",
+        Severity::Medium => "6.0",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_uri_references_that_name_the_same_file() {
+        assert_eq!(uri("config/prod.env"), "config/prod.env");
+        assert_eq!(uri("a b/c#d%e?.txt"), "a%20b/c%23d%25e%3F.txt");
+        assert_eq!(uri("dir/ü.txt"), "dir/%C3%BC.txt");
+        assert_eq!(uri("/tmp/x y"), "file:///tmp/x%20y");
+    }
+}
