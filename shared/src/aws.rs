@@ -272,8 +272,8 @@ pub fn connections(
     use crate::route::Function;
     let mut calls: Vec<(Service, usize)> = match function {
         Function::PrCheck => vec![(Service::CodeCommit, 1), (Service::CodeBuild, 1)],
-        // GetPullRequest and the build's log side by side, then the thread.
-        Function::BuildReport => vec![(Service::CodeCommit, 1), (Service::Logs, 1)],
+        // The pull request, its comment thread and the build's log, side by side.
+        Function::BuildReport => vec![(Service::CodeCommit, 2), (Service::Logs, 1)],
         // GetPipelineExecution and ListActionExecutions side by side.
         Function::PipelineAlert => vec![
             (Service::CodePipeline, 2),

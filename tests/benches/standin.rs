@@ -228,6 +228,11 @@ impl StandIn {
             .unwrap()
     }
 
+    /// `http://address` of `service`'s listener.
+    pub fn url(&self, service: Service) -> String {
+        format!("http://{}", self.address(service))
+    }
+
     /// The variables pointing each AWS client at its listener.
     pub fn endpoint_env(&self) -> Vec<(String, String)> {
         self.addresses
