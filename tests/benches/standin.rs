@@ -248,7 +248,7 @@ impl StandIn {
     /// The URL for every AWS client without a variable of its own
     /// (`SIGNALBOX_ENDPOINT_URL`): its requests fail the bench.
     pub fn unrouted_url(&self) -> String {
-        format!("http://{}", self.address(Service::Unrouted))
+        self.url(Service::Unrouted)
     }
 
     /// The calls answered since the last `take_calls`, in order.
