@@ -9,6 +9,12 @@
 //!   responses, so the function does its whole job: at once (instant), and
 //!   with a delay per request and a larger one per new connection (latency
 //!   mode, `BENCH_DELAY_MS`, `BENCH_CONNECT_MS`); the number of calls;
+//! - the critical path, in latency mode: the calls as sequential round trips
+//!   (calls in flight together count once) against the calls made, and
+//!   time-to-done against the least time those round trips allow (the
+//!   instant-mode time-to-done, one delay per round trip and one handshake
+//!   for the first call: what is left is init waiting, and handshakes paid
+//!   on the path);
 //! - the Python 3 + boto3 baseline (`bench/python/pipeline_alert.py`, under
 //!   awslambdaric) doing pipeline-alert's job the same way, and the ratio;
 //! - peak memory: the process's VmHWM after that invocation;
