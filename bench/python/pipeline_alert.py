@@ -40,14 +40,16 @@ if not WEBHOOK_URL.startswith("https://") and os.environ.get("BENCH_ALLOW_HTTP_W
 
 
 def claim(key):
-    """The ledger's claim: a conditional put, granted unless done or held."""
+    """The ledger's claim, recorded as done before the send (as the Rust
+    executor's `once` does for SNS and Slack, which take no idempotency key):
+    a conditional put, granted unless done or held."""
     now = int(time.time())
     owner = secrets.token_hex(16)
     dynamodb.put_item(
         TableName=TABLE,
         Item={
             "action_key": {"S": key},
-            "status": {"S": "CLAIMED"},
+            "status": {"S": "DONE"},
             "claimed_until": {"N": str(now + CLAIM_LEASE)},
             "owner": {"S": owner},
             "expires_at": {"N": str(now + RETENTION)},
@@ -57,22 +59,6 @@ def claim(key):
         ExpressionAttributeValues={":claimed": {"S": "CLAIMED"}, ":now": {"N": str(now)}},
     )
     return owner
-
-
-def complete(key, owner):
-    """Marks the action done, if our claim still holds."""
-    dynamodb.put_item(
-        TableName=TABLE,
-        Item={
-            "action_key": {"S": key},
-            "status": {"S": "DONE"},
-            "owner": {"S": owner},
-            "expires_at": {"N": str(int(time.time()) + RETENTION)},
-        },
-        ConditionExpression="#o = :owner",
-        ExpressionAttributeNames={"#o": "owner"},
-        ExpressionAttributeValues={":owner": {"S": owner}},
-    )
 
 
 def handler(event, context):
@@ -124,7 +110,7 @@ def handler(event, context):
     done = []
     # SNS, claimed first: a redelivered event must not alert twice.
     key = f"pipeline-alert#{event['id']}#Publish#{TOPIC_ARN}"
-    owner = claim(key)
+    claim(key)
     sns.publish(
         TopicArn=TOPIC_ARN,
         Subject=subject,
@@ -134,17 +120,15 @@ def handler(event, context):
             "state": {"DataType": "String", "StringValue": "FAILED"},
         },
     )
-    complete(key, owner)
     done.append("published")
     # Slack, likewise claimed.
     key = f"pipeline-alert#{event['id']}#PostSlack#slack"
-    owner = claim(key)
+    claim(key)
     body = json.dumps({"text": f"*{subject}*\n```{text}```"}).encode()
     request = urllib.request.Request(
         WEBHOOK_URL, data=body, headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
-    complete(key, owner)
     done.append("posted")
     return {"actions": ["Publish", "PostSlack"], "done": done}

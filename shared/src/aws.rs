@@ -258,25 +258,26 @@ pub fn alerts_on_most_events(function: crate::route::Function) -> bool {
     )
 }
 
-/// Opens, during init, the connections `function` uses to handle an event:
-/// each service its reads and actions call, as many side by side as it
-/// calls at once (pipeline-alert's two CodePipeline reads, the alert
-/// channels' ledger claims). The alert channels' only when `channels` are
-/// on; Slack's is opened by [`crate::effects::SlackWebhook::warm`].
-pub async fn warm(
-    https: &Https,
-    config: &aws_config::SdkConfig,
+/// The connections `function` uses to handle an event, per service: each
+/// service its reads and actions call, as many as it calls side by side
+/// (pipeline-alert's two CodePipeline reads, the alert channels' two ledger
+/// claims). The alert channels' only when `channels` are on; Slack's is
+/// opened by [`crate::effects::SlackWebhook::warm`]. The SSM read of init
+/// is not here: it opens its own connection, first.
+///
+/// `tests/warm_list.rs` runs each function against a stand-in and checks
+/// that this is, per service, the most calls it had in flight at once, so
+/// a flow that adds a call side by side fails it until this list follows.
+pub fn connections(
     function: crate::route::Function,
     channels: Option<&crate::config::Channels>,
-) {
+) -> Vec<(Service, usize)> {
     use crate::route::Function;
     let mut calls: Vec<(Service, usize)> = match function {
         Function::PrCheck => vec![(Service::CodeCommit, 1), (Service::CodeBuild, 1)],
-        // Its first reads already go to CodeCommit and CloudWatch Logs side
-        // by side, so their handshakes overlap without warming, and a
-        // warm-up would add its own round trip to the cold start (bench,
-        // latency mode: 138.6 ms to done warmed, 117.3 ms not).
-        Function::BuildReport => vec![],
+        // The pull request, its comment thread and the build's log, side by side.
+        Function::BuildReport => vec![(Service::CodeCommit, 2), (Service::Logs, 1)],
+        // GetPipelineExecution and ListActionExecutions side by side.
         Function::PipelineAlert => vec![
             (Service::CodePipeline, 2),
             (Service::CodeBuild, 1),
@@ -319,13 +320,38 @@ pub async fn warm(
             calls.push((Service::Sns, 1));
         }
     }
-    let mut urls = Vec::new();
-    for (service, n) in calls {
-        if let Some(url) = endpoint(config, service).await {
-            urls.push((url, n));
+    calls
+}
+
+/// Starts opening [`connections`] in the background and returns at once:
+/// init waits only for what the first step needs (the SSM read), never for
+/// a warm-up. A warm-up still in flight when a call needs its host only
+/// makes the call open a connection of its own; one that fails or hangs
+/// (bounded by [`WARM_TIMEOUT`]) costs nothing but itself.
+///
+/// On Lambda a cold start is caused by an invocation, so the first `/next`
+/// returns at once and the warm-ups go on during it; when Lambda initialises
+/// ahead (provisioned concurrency, proactive initialization), the
+/// environment is frozen after `/next` and they go on when it thaws (Lambda
+/// execution environment lifecycle,
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+pub fn warm(
+    https: &Https,
+    config: &aws_config::SdkConfig,
+    function: crate::route::Function,
+    channels: Option<&crate::config::Channels>,
+) {
+    let calls = connections(function, channels);
+    let (https, config) = (https.clone(), config.clone());
+    tokio::spawn(async move {
+        let mut urls = Vec::new();
+        for (service, n) in calls {
+            if let Some(url) = endpoint(&config, service).await {
+                urls.push((url, n));
+            }
         }
-    }
-    https.warm(&urls).await;
+        https.warm(&urls).await;
+    });
 }
 
 /// Every client signalbox calls. Building a client opens no connection.

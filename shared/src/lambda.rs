@@ -57,22 +57,20 @@ async fn start(
     let https = crate::aws::Https::new();
     let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
     let aws = Aws::new(&sdk);
-    // The webhook URL is read while the connections the function's calls
-    // use are opened; then Slack's, whose host the URL names.
-    let (effects, ()) = tokio::join!(
-        executor(&config, aws.clone()),
-        crate::aws::warm(&https, &sdk, function, config.channels())
-    );
-    let mut effects = effects?;
+    // Init waits only for the webhook URL: the warm-ups (the lookups', the
+    // channels' and, once the URL names its host, Slack's) go on in the
+    // background and never delay `/next`.
+    crate::aws::warm(&https, &sdk, function, config.channels());
+    let mut effects = executor(&config, aws.clone()).await?;
     // Not for a function that rarely alerts: on the bench, repo-replicate's
     // Slack warm-up made a cold start 23 ms slower, for a connection its
     // mirror runs never use.
     if let Some(slack) = effects
         .slack
-        .as_ref()
+        .clone()
         .filter(|_| crate::aws::alerts_on_most_events(function))
     {
-        slack.warm().await;
+        tokio::spawn(async move { slack.warm().await });
     }
     effects.failure_queue = Some(failure_queue);
     Ok((config, aws, effects))

@@ -700,11 +700,8 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
             .await
             .map_err(|e| e.to_string())
     };
-    let (routes, ()) = tokio::join!(
-        started,
-        crate::aws::warm(&https, &sdk, crate::route::Function::GitWebhook, None)
-    );
-    let routes = match routes {
+    crate::aws::warm(&https, &sdk, crate::route::Function::GitWebhook, None);
+    let routes = match started.await {
         Ok(r) => r,
         Err(problem) => {
             error!(function = "git-webhook", error = %problem, "cannot start");

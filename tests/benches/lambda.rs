@@ -9,6 +9,12 @@
 //!   responses, so the function does its whole job: at once (instant), and
 //!   with a delay per request and a larger one per new connection (latency
 //!   mode, `BENCH_DELAY_MS`, `BENCH_CONNECT_MS`); the number of calls;
+//! - the critical path, in latency mode: the calls as sequential round trips
+//!   (calls in flight together count once) against the calls made, and
+//!   time-to-done against the least time those round trips allow (the
+//!   instant-mode time-to-done, one delay per round trip and one handshake
+//!   for the first call: what is left is init waiting, and handshakes paid
+//!   on the path);
 //! - the Python 3 + boto3 baseline (`bench/python/pipeline_alert.py`, under
 //!   awslambdaric) doing pipeline-alert's job the same way, and the ratio;
 //! - peak memory: the process's VmHWM after that invocation;
@@ -30,7 +36,7 @@ use signalbox::event::Event;
 use signalbox::flows::{self, FunctionConfig};
 use signalbox::lookup::Offline;
 use signalbox::route::{Function, Route, route};
-use standin::{Delays, StandIn};
+use standin::{Delays, RoundTrips, StandIn};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -100,6 +106,8 @@ struct ColdStart {
     calls: Vec<String>,
     /// The connections opened during init by warm-up requests, by service.
     warmed: Vec<String>,
+    /// The calls as round trips: sequential, and made.
+    round_trips: RoundTrips,
     /// The Runtime API path answered (`response` or `error`) and the body.
     outcome: (String, String),
     /// The process's stderr, when asked for (the check run).
@@ -134,6 +142,7 @@ async fn cold_start(
     standin.set_delays(delays);
     standin.take_calls();
     standin.take_warmed();
+    standin.take_round_trips();
     let stderr_file = tempfile::tempfile().unwrap();
     command
         .env("AWS_LAMBDA_RUNTIME_API", server.address().to_string())
@@ -182,6 +191,7 @@ async fn cold_start(
         peak,
         calls: standin.take_calls(),
         warmed: standin.take_warmed(),
+        round_trips: standin.take_round_trips().0,
         outcome,
         stderr,
     }
@@ -408,7 +418,28 @@ struct Figures {
     done_unwarmed: f64,
     calls: Vec<String>,
     warmed: Vec<String>,
+    /// Latency mode: the calls' sequential round trips, and the calls made.
+    round_trips: RoundTrips,
     peak_kib: u64,
+}
+
+impl Figures {
+    /// The least time-to-done the function's calls allow in latency mode:
+    /// its instant-mode time-to-done (spawn, init and CPU), plus one delay
+    /// per sequential round trip, plus one handshake for the first call
+    /// (nothing can be opened before it); every later connection is assumed
+    /// opened in time, off the path.
+    fn critical_path(&self, latency: Delays) -> f64 {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let trips = self.round_trips.sequential;
+        self.done_instant
+            + trips as f64 * ms(latency.per_request)
+            + if trips > 0 {
+                ms(latency.new_connection)
+            } else {
+                0.0
+            }
+    }
 }
 
 fn measure(
@@ -426,6 +457,7 @@ fn measure(
     let (mut slow_inits, mut unwarmed) = (vec![], vec![]);
     let mut peak = 0;
     let mut calls = checked.calls.clone();
+    let mut round_trips = RoundTrips::default();
     for _ in 0..rounds() {
         let run = runtime.block_on(cold_start(
             command(),
@@ -449,6 +481,7 @@ fn measure(
         slow.push(run.done);
         slow_inits.push(run.init);
         calls = run.calls;
+        round_trips = run.round_trips;
         let refused = Delays {
             warm_ups: false,
             ..latency
@@ -466,6 +499,7 @@ fn measure(
         done_unwarmed: median(unwarmed),
         calls,
         warmed: checked.warmed,
+        round_trips,
         peak_kib: peak,
     }
 }
@@ -615,11 +649,11 @@ fn main() {
     };
     let standin = runtime.block_on(StandIn::start());
     println!(
-        "| function | init (spawn → first /next), median ms | first invocation, median ms | time-to-done, instant stand-in, median ms | latency mode ({} ms/call + {} ms/connection): init, median ms | latency mode: time-to-done, median ms | latency mode, nothing opened during init: time-to-done, median ms | AWS + Slack calls | peak RSS MiB | bootstrap MiB (arm64) | zip MiB |",
+        "| function | init (spawn → first /next), median ms | first invocation, median ms | time-to-done, instant stand-in, median ms | latency mode ({} ms/call + {} ms/connection): init, median ms | latency mode: time-to-done, median ms | latency mode, nothing opened during init: time-to-done, median ms | latency mode: sequential round trips on the critical path / calls made | latency mode: critical path, ms | latency mode: time-to-done / critical path | peak RSS MiB | bootstrap MiB (arm64) | zip MiB |",
         latency.per_request.as_millis(),
         latency.new_connection.as_millis()
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut sequences = Vec::new();
     let mut rust_alert = None;
     for function in Function::ALL {
@@ -656,15 +690,18 @@ fn main() {
             }
             None => ("(not built)".into(), "(not built)".into()),
         };
+        let critical = figures.critical_path(latency);
         println!(
-            "| {function} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {size} | {zipped} |",
+            "| {function} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {} / {} | {critical:.1} | {:.2}× | {:.1} | {size} | {zipped} |",
             figures.init,
             figures.first,
             figures.done_instant,
             figures.init_latency,
             figures.done_latency,
             figures.done_unwarmed,
-            figures.calls.len(),
+            figures.round_trips.sequential,
+            figures.round_trips.made,
+            figures.done_latency / critical,
             figures.peak_kib as f64 / 1024.0
         );
         sequences.push((
@@ -690,7 +727,7 @@ fn main() {
         );
         let ratio = |p: f64, r: f64| format!("{:.1}× Rust", p / r);
         println!(
-            "| pipeline-alert, Python 3 + boto3 (awslambdaric) | {:.1} | {:.2} | {:.1} ({}) | {:.1} | {:.1} ({}) | {:.1} | {} | {:.1} ({}) | — | — |",
+            "| pipeline-alert, Python 3 + boto3 (awslambdaric) | {:.1} | {:.2} | {:.1} ({}) | {:.1} | {:.1} ({}) | {:.1} | {} / {} | {:.1} | {:.2}× | {:.1} ({}) | — | — |",
             python.init,
             python.first,
             python.done_instant,
@@ -699,7 +736,10 @@ fn main() {
             python.done_latency,
             ratio(python.done_latency, rust.done_latency),
             python.done_unwarmed,
-            python.calls.len(),
+            python.round_trips.sequential,
+            python.round_trips.made,
+            python.critical_path(latency),
+            python.done_latency / python.critical_path(latency),
             python.peak_kib as f64 / 1024.0,
             ratio(python.peak_kib as f64, rust.peak_kib as f64),
         );

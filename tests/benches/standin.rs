@@ -12,9 +12,10 @@
 //! panics with it ([`StandIn::check`]), so a new call cannot slip by as a
 //! quick error and distort the figures.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -149,6 +150,21 @@ struct Record {
     warmed: Vec<String>,
     /// The first request not known, described.
     unknown: Option<String>,
+    /// When each answered call arrived and when its answer went out, in
+    /// order of arrival (warm-ups not counted): which calls ran side by side.
+    spans: Vec<(Instant, Option<Instant>)>,
+    /// Per service, the calls in flight now and the most ever at once.
+    in_flight: BTreeMap<String, (usize, usize)>,
+}
+
+/// The calls of a run as round trips: how many came one after another
+/// (calls in flight together count once), and how many were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoundTrips {
+    /// Sequential round trips: groups of calls that overlap in time.
+    pub sequential: usize,
+    /// Calls made.
+    pub made: usize,
 }
 
 /// The running stand-in: its listeners stay up for the whole bench.
@@ -212,6 +228,11 @@ impl StandIn {
             .unwrap()
     }
 
+    /// `http://address` of `service`'s listener.
+    pub fn url(&self, service: Service) -> String {
+        format!("http://{}", self.address(service))
+    }
+
     /// The variables pointing each AWS client at its listener.
     pub fn endpoint_env(&self) -> Vec<(String, String)> {
         self.addresses
@@ -227,7 +248,7 @@ impl StandIn {
     /// The URL for every AWS client without a variable of its own
     /// (`SIGNALBOX_ENDPOINT_URL`): its requests fail the bench.
     pub fn unrouted_url(&self) -> String {
-        format!("http://{}", self.address(Service::Unrouted))
+        self.url(Service::Unrouted)
     }
 
     /// The calls answered since the last `take_calls`, in order.
@@ -241,6 +262,34 @@ impl StandIn {
         let mut warmed = std::mem::take(&mut self.record.lock().unwrap().warmed);
         warmed.sort();
         warmed
+    }
+
+    /// The round trips of the calls answered since the last call (each
+    /// answered in full), and per service the most calls it had in flight
+    /// at once; both start again from nothing.
+    pub fn take_round_trips(&self) -> (RoundTrips, BTreeMap<String, usize>) {
+        let mut record = self.record.lock().unwrap();
+        let spans = std::mem::take(&mut record.spans);
+        let in_flight = std::mem::take(&mut record.in_flight);
+        let mut trips = RoundTrips {
+            sequential: 0,
+            made: spans.len(),
+        };
+        // Sorted by arrival: a call that arrives after every call before it
+        // was answered starts a new round trip.
+        let mut answered_by: Option<Instant> = None;
+        for (arrived, answered) in spans {
+            let answered = answered.unwrap_or(arrived);
+            match answered_by {
+                Some(end) if arrived < end => answered_by = Some(end.max(answered)),
+                _ => {
+                    trips.sequential += 1;
+                    answered_by = Some(answered);
+                }
+            }
+        }
+        let most = in_flight.into_iter().map(|(s, (_, m))| (s, m)).collect();
+        (trips, most)
     }
 
     /// Panics with the first request the stand-in did not know, if any.
@@ -279,14 +328,22 @@ async fn serve(
             first = false;
         }
         let answer = answer(service, &request, &slack_url);
+        let mut span = None;
         {
             let mut record = record.lock().unwrap();
             match &answer {
                 Some(_) if request.is_warm_up() => record.warmed.push(format!("{service:?}")),
-                Some(_) => record.calls.push(format!(
-                    "{service:?} {}",
-                    request.operation().unwrap_or_else(|| "POST".into())
-                )),
+                Some(_) => {
+                    record.calls.push(format!(
+                        "{service:?} {}",
+                        request.operation().unwrap_or_else(|| "POST".into())
+                    ));
+                    span = Some(record.spans.len());
+                    record.spans.push((Instant::now(), None));
+                    let (now, most) = record.in_flight.entry(format!("{service:?}")).or_default();
+                    *now += 1;
+                    *most = (*most).max(*now);
+                }
                 None => {
                     record
                         .unknown
@@ -309,6 +366,17 @@ async fn serve(
         );
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(body.as_bytes());
+        // Noted before the answer goes out, so a call the function makes
+        // once it has read this answer always arrives after it.
+        if let Some(i) = span {
+            let mut record = record.lock().unwrap();
+            if let Some((_, answered)) = record.spans.get_mut(i) {
+                *answered = Some(Instant::now());
+            }
+            if let Some((now, _)) = record.in_flight.get_mut(&format!("{service:?}")) {
+                *now = now.saturating_sub(1);
+            }
+        }
         if write.write_all(&bytes).await.is_err() {
             return;
         }

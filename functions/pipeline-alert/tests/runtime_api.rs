@@ -310,3 +310,118 @@ async fn binary_gives_up_before_the_deadline_the_runtime_api_announces() {
         "{error}"
     );
 }
+
+/// Notes when each request it answers arrives, and answers with `template`.
+struct Arrivals {
+    at: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+    template: ResponseTemplate,
+}
+
+impl wiremock::Respond for Arrivals {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.at.lock().unwrap().push(Instant::now());
+        self.template.clone()
+    }
+}
+
+/// Issue 23: a warm-up serves a later step, so it runs beside the first
+/// event, never before it. Slack's host accepts the warm-up (`HEAD /`) and
+/// never answers it; the runtime still asks for its first event as soon as
+/// the webhook URL is read (before, init waited for the warm-up's timeout,
+/// a second), and the alert still reaches Slack on a connection of its own.
+#[tokio::test]
+async fn binary_takes_its_first_event_without_waiting_for_a_slack_warm_up_that_never_answers() {
+    let config = moto_config().await;
+    let (topic_arn, _queue_url) = topic_with_queue(&config).await;
+    let table = idempotency_table(&config).await;
+    let (slack, parameter) = slack_with_parameter(&config).await;
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    Mock::given(method("HEAD"))
+        .respond_with(Arrivals {
+            at: heads.clone(),
+            template: ResponseTemplate::new(200).set_delay(Duration::from_secs(600)),
+        })
+        .mount(&slack)
+        .await;
+    let runtime = runtime_api(&[]).await;
+    // The one event, served as runtime_api serves its events, noting when
+    // the runtime asked for it.
+    let nexts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    Mock::given(method("GET"))
+        .and(path(NEXT))
+        .respond_with(Arrivals {
+            at: nexts.clone(),
+            template: ResponseTemplate::new(200)
+                .insert_header("Lambda-Runtime-Aws-Request-Id", "req-1")
+                .insert_header("Lambda-Runtime-Deadline-Ms", {
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+                    (now.as_millis() + 300_000).to_string()
+                })
+                .insert_header(
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:pipeline-alert",
+                )
+                .set_body_json(sample("codepipeline-execution-failed.json")),
+        })
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&runtime)
+        .await;
+    let child = start(
+        &runtime,
+        &[
+            ("SIGNALBOX_ENDPOINT_URL", moto_endpoint()),
+            ("ALERT_TOPIC_ARN", topic_arn),
+            ("SLACK_WEBHOOK_PARAM", parameter),
+            ("IDEMPOTENCY_TABLE", table),
+            (
+                "FAILURE_QUEUE_URL",
+                "http://unused.invalid/queue".to_owned(),
+            ),
+            ("SIGNALBOX_TEST_ONLY_ALLOW_HTTP_WEBHOOK", "true".to_owned()),
+        ],
+    );
+    let posted = results(&runtime, 1).await;
+    // The warm-up was sent (it runs in the background, so perhaps after /next).
+    let started = Instant::now();
+    while heads.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = stop(child);
+    let head = *heads
+        .lock()
+        .unwrap()
+        .first()
+        .unwrap_or_else(|| panic!("no Slack warm-up; logs:\n{logs}"));
+    let next = *nexts
+        .lock()
+        .unwrap()
+        .first()
+        .unwrap_or_else(|| panic!("no /next; logs:\n{logs}"));
+    assert!(
+        next < head + signalbox::aws::WARM_TIMEOUT / 2,
+        "the first /next came {:?} after the Slack warm-up started: init waited for it; logs:\n{logs}",
+        next - head
+    );
+    assert_eq!(
+        posted[0].url.path(),
+        "/2018-06-01/runtime/invocation/req-1/response",
+        "logs:\n{logs}"
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&posted[0].body).unwrap();
+    assert_eq!(
+        answer["actions"],
+        serde_json::json!(["Publish", "PostSlack"])
+    );
+    let messages = slack
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == wiremock::http::Method::POST)
+        .count();
+    assert_eq!(
+        messages, 1,
+        "the alert reached Slack beside the hung warm-up"
+    );
+}

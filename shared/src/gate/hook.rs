@@ -527,6 +527,9 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let https = crate::aws::Https::new();
     let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
     let aws = crate::aws::Aws::new(&sdk);
+    // The connections a hook's claim, reads, invoke check and report use,
+    // opened in the background while the webhook URL is read.
+    crate::aws::warm(&https, &sdk, Function::DeployGate, None);
     let gate = GateAws::new(&sdk);
     let mut settings = match env.finish() {
         Ok(()) => Settings::Ready(config.clone()),
@@ -558,8 +561,6 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
             None
         }
     };
-    // The connections a hook's claim, reads, invoke check and report use.
-    crate::aws::warm(&https, &sdk, Function::DeployGate, None).await;
     let http = super::http_client();
     let (settings, gate, ledger, effects, http) = (&settings, &gate, &ledger, &effects, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
