@@ -491,8 +491,22 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         invocation.deadline.for_work(),
         crate::carry_out(&todo, effects, work),
     )
-    .await
-    .into_iter();
+    .await;
+    let counted: Vec<_> = todo
+        .actions
+        .iter()
+        .zip(&fresh)
+        .map(|(a, (_, r))| (a, r.as_ref().ok()))
+        .collect();
+    // The EMF line of the deployed function (a dry run has no ledger and
+    // prints its plan instead).
+    if ledger.is_some() {
+        crate::metrics::emit(
+            crate::route::Function::GitWebhook,
+            &crate::metrics::counters(&counted),
+        );
+    }
+    let mut fresh = fresh.into_iter();
     let results: Vec<Result<Started, Failed>> = (0..plan.actions.len())
         .map(|i| match earlier.get(i).cloned().flatten() {
             Some(started) => Ok(Started::Done(format!("already started {started}"))),
