@@ -487,7 +487,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     };
     // An archive's CompleteMultipartUpload may run past the answer budget,
     // up to the function's own work deadline (effects::archive).
-    let mut fresh = crate::effects::archive::with_complete_deadline(
+    let fresh = crate::effects::archive::with_complete_deadline(
         invocation.deadline.for_work(),
         crate::carry_out(&todo, effects, work),
     )
