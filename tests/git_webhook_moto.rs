@@ -1071,7 +1071,8 @@ async fn archive_peers(size: u64, with_length: bool, max_bytes: u64) -> ArchiveP
 }
 
 /// An archive route on the host stand-in at `host`, whose targets are
-/// `targets(bucket)` (YAML list items).
+/// `targets(bucket)` (YAML list items): GitLab's acme/payments, and GitHub's
+/// acme/web (its API at `host` itself).
 async fn archive_peers_on(
     host: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -1103,6 +1104,13 @@ routes:
     project: acme/payments
     secrets: [{{ value: "{GITLAB_TOKEN}" }}]
     api_url: {host}/api/v4
+    archive_token: {{ parameter: "{parameter}" }}
+    targets:
+{targets}
+  - provider: github
+    project: acme/web
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    api_url: {host}
     archive_token: {{ parameter: "{parameter}" }}
     targets:
 {targets}
@@ -1423,5 +1431,54 @@ async fn the_stored_archive_carries_the_commit_as_codepipelines_revision_summary
             .and_then(|m| m.get("codepipeline-artifact-revision-summary"))
             .map(String::as_str),
         Some(SHA)
+    );
+}
+
+#[tokio::test]
+async fn a_github_archive_redirect_to_another_host_does_not_carry_the_token() {
+    // GitHub answers the zipball with a 302 to codeload: here a second
+    // stand-in on another port, which must never see Authorization.
+    let codeload = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "application/zip")
+                .set_body_bytes(b"PK\x05\x06 an archive".to_vec()),
+        )
+        .mount(&codeload)
+        .await;
+    let api = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path(format!(
+        "/repos/acme/web/zipball/{SHA}"
+    )))
+    .and(wiremock::matchers::header(
+        "authorization",
+        "Bearer gl-read-token",
+    ))
+    .respond_with(wiremock::ResponseTemplate::new(302).insert_header(
+        "location",
+        format!("{}/acme/web/legacy.zip/{SHA}", codeload.uri()),
+    ))
+    .mount(&api)
+    .await;
+    let peers = archive_peers_on(api.uri(), Default::default(), &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+    })
+    .await;
+    let said = peers
+        .send(&github_request(
+            &github_push("main", "dev", "change", SHA),
+            GITHUB_SECRET,
+            &unique("gh"),
+        ))
+        .await;
+    assert_eq!(said.status, 202, "{said:?}");
+    assert!(said.body.contains("stored at s3://"), "{said:?}");
+    let followed = codeload.received_requests().await.unwrap();
+    assert_eq!(followed.len(), 1, "the redirect was followed once");
+    assert!(
+        !followed[0].headers.contains_key("authorization"),
+        "the token went to another host: {:?}",
+        followed[0].headers
     );
 }
