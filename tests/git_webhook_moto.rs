@@ -1263,9 +1263,12 @@ async fn a_completion_slower_than_the_answer_budget_is_stored_once_and_a_redeliv
         format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
     })
     .await;
-    let proxy =
-        signalbox_tests::slow_completion_proxy(&moto_endpoint(), std::time::Duration::from_secs(9))
-            .await;
+    let proxy = signalbox_tests::slow_completion_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(9),
+        signalbox_tests::Hold::Request,
+    )
+    .await;
     let config = moto_config().await.to_builder().endpoint_url(proxy).build();
     peers.effects.aws.aws.s3 = Aws::new(&config).s3;
     let delivery = unique("gl");
@@ -1481,4 +1484,41 @@ async fn a_github_archive_redirect_to_another_host_does_not_carry_the_token() {
         "the token went to another host: {:?}",
         followed[0].headers
     );
+}
+
+#[tokio::test]
+async fn a_completion_whose_answer_never_comes_in_time_is_found_stored_and_kept_as_done() {
+    // S3 (moto behind a proxy) completes the upload at once, but its answer
+    // comes 4 s later: after the function's own time (2 s of work here).
+    let (host, requests) =
+        signalbox_tests::archive_host(1024 * 1024, true, "Bearer gl-read-token").await;
+    let mut peers = archive_peers_on(host, requests, &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+    })
+    .await;
+    let proxy = signalbox_tests::slow_completion_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(4),
+        signalbox_tests::Hold::Answer,
+    )
+    .await;
+    let config = moto_config().await.to_builder().endpoint_url(proxy).build();
+    peers.effects.aws.aws.s3 = Aws::new(&config).s3;
+    let request = gitlab_request("Push Hook", &gitlab_push("main"), &unique("gl"));
+    let said = peers
+        .send_within(
+            &request,
+            &Invocation::within(std::time::Duration::from_secs(5)),
+        )
+        .await;
+    // ListParts found the upload gone: stored, though S3's answer was lost.
+    assert_eq!(said.status, 202, "{said:?}");
+    assert!(
+        said.body.contains("answer to the completion was lost"),
+        "{said:?}"
+    );
+    assert_eq!(peers.left_behind().await, (true, 0));
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
 }

@@ -296,11 +296,25 @@ pub async fn archive_host_stalling(
     (url, seen)
 }
 
+/// What [`slow_completion_proxy`] holds back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// The CompleteMultipartUpload request, passed on after the delay.
+    Request,
+    /// S3's answer to it: the upload is completed at once, the answer
+    /// comes after the delay.
+    Answer,
+}
+
 /// A TCP proxy in front of moto that holds each CompleteMultipartUpload
-/// request (`POST …?uploadId=`) for `delay` before passing it on, and passes
-/// it on even when the client has given up by then: S3 completing an upload
+/// request (`POST …?uploadId=`), or its answer, for `delay`, and passes it
+/// on even when the client has given up by then: S3 completing an upload
 /// whose answer comes too late. Returns its `http://` URL.
-pub async fn slow_completion_proxy(upstream: &str, delay: std::time::Duration) -> String {
+pub async fn slow_completion_proxy(
+    upstream: &str,
+    delay: std::time::Duration,
+    hold: Hold,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = upstream
         .trim_start_matches("http://")
@@ -320,8 +334,22 @@ pub async fn slow_completion_proxy(upstream: &str, delay: std::time::Duration) -
             };
             let (mut client_read, mut client_write) = client.into_split();
             let (mut server_read, mut server_write) = server.into_split();
+            let completing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let answering = completing.clone();
             tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match server_read.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if answering.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(delay).await;
+                    }
+                    if client_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
             });
             tokio::spawn(async move {
                 let mut buffer = vec![0u8; 64 * 1024];
@@ -336,7 +364,12 @@ pub async fn slow_completion_proxy(upstream: &str, delay: std::time::Duration) -
                         .map(|l| String::from_utf8_lossy(l).into_owned())
                         .unwrap_or_default();
                     if first_line.starts_with("POST ") && first_line.contains("uploadId=") {
-                        tokio::time::sleep(delay).await;
+                        match hold {
+                            Hold::Request => tokio::time::sleep(delay).await,
+                            Hold::Answer => {
+                                completing.store(true, std::sync::atomic::Ordering::SeqCst)
+                            }
+                        }
                     }
                     if server_write.write_all(&buffer[..n]).await.is_err() {
                         return;
