@@ -127,6 +127,11 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "secretsmanager:GetSecretValue",
             "s3:PutObject",
             "s3:AbortMultipartUpload",
+            // ListParts: did a Complete that did not answer store the archive?
+            "s3:ListMultipartUploadParts",
+            // An SSE-KMS archive bucket (GitWebhookArchiveKmsKeyArn).
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
