@@ -1060,6 +1060,24 @@ struct ArchivePeers {
 }
 
 async fn archive_peers(size: u64, with_length: bool, max_bytes: u64) -> ArchivePeers {
+    let (host, requests) =
+        signalbox_tests::archive_host(size, with_length, "Bearer gl-read-token").await;
+    archive_peers_on(host, requests, &|bucket| {
+        format!(
+            r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip", max_bytes: {max_bytes} }}"#
+        )
+    })
+    .await
+}
+
+/// An archive route on the host stand-in at `host`, whose targets are
+/// `targets(bucket)` (YAML list items): GitLab's acme/payments, and GitHub's
+/// acme/web (its API at `host` itself).
+async fn archive_peers_on(
+    host: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    targets: &dyn Fn(&str) -> String,
+) -> ArchivePeers {
     let config = moto_config().await;
     let aws = Aws::new(&config);
     let bucket = unique("archives");
@@ -1078,8 +1096,7 @@ async fn archive_peers(size: u64, with_length: bool, max_bytes: u64) -> ArchiveP
         .send()
         .await
         .expect("put_parameter");
-    let (host, requests) =
-        signalbox_tests::archive_host(size, with_length, "Bearer gl-read-token").await;
+    let targets = targets(&bucket);
     let text = format!(
         r#"
 routes:
@@ -1089,7 +1106,14 @@ routes:
     api_url: {host}/api/v4
     archive_token: {{ parameter: "{parameter}" }}
     targets:
-      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip", max_bytes: {max_bytes} }}
+{targets}
+  - provider: github
+    project: acme/web
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    api_url: {host}
+    archive_token: {{ parameter: "{parameter}" }}
+    targets:
+{targets}
 "#
     );
     let parsed = RoutesConfig::parse(&text).expect("routes");
@@ -1115,13 +1139,17 @@ routes:
 
 impl ArchivePeers {
     async fn send(&self, request: &Value) -> Answer {
+        self.send_within(request, &Invocation::local()).await
+    }
+
+    async fn send_within(&self, request: &Value, invocation: &Invocation) -> Answer {
         answer(
             request,
             &self.routes,
             &self.aws,
             &self.effects,
             Some(&self.ledger),
-            &Invocation::local(),
+            invocation,
         )
         .await
     }
@@ -1222,4 +1250,275 @@ async fn an_archive_over_the_limit_is_refused_with_the_reason_in_the_answer_and_
         ))
         .await;
     assert!(again.body.starts_with("refused: "), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_completion_slower_than_the_answer_budget_is_stored_once_and_a_redelivery_uploads_nothing_more()
+ {
+    // S3 (moto behind a proxy) takes 9 s to complete the upload: past the
+    // 8-second answer budget, within the function's time.
+    let (host, requests) =
+        signalbox_tests::archive_host(1024 * 1024, true, "Bearer gl-read-token").await;
+    let mut peers = archive_peers_on(host, requests, &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+    })
+    .await;
+    let proxy = signalbox_tests::slow_completion_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(9),
+        signalbox_tests::Hold::Request,
+    )
+    .await;
+    let config = moto_config().await.to_builder().endpoint_url(proxy).build();
+    peers.effects.aws.aws.s3 = Aws::new(&config).s3;
+    let delivery = unique("gl");
+    let request = gitlab_request("Push Hook", &gitlab_push("main"), &delivery);
+    let said = peers
+        .send_within(
+            &request,
+            &Invocation::within(std::time::Duration::from_secs(20)),
+        )
+        .await;
+    assert_eq!(said.status, 202, "{said:?}");
+    assert!(said.body.contains("stored at s3://"), "{said:?}");
+    assert_eq!(peers.left_behind().await, (true, 0));
+    // Stored, so kept as done: the same delivery again uploads nothing.
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
+    assert_eq!(
+        peers.requests.lock().unwrap().len(),
+        1,
+        "the host was asked once"
+    );
+}
+
+#[tokio::test]
+async fn an_archive_listed_before_a_pipeline_does_not_starve_it_when_the_host_stalls() {
+    let config = moto_config().await;
+    let pipeline = unique("archive-then-pipeline");
+    create_pipeline(&config, &pipeline_role().await, &pipeline).await;
+    // The host sends its answer's head, then nothing for 30 s.
+    let (host, requests) = signalbox_tests::archive_host_stalling(
+        1024,
+        false,
+        "Bearer gl-read-token",
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let peers = archive_peers_on(host, requests, &|bucket| {
+        format!(
+            r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}
+      - pipeline: {pipeline}
+        on: [push]"#
+        )
+    })
+    .await;
+    // 5 s of function time: a 2-second answer budget.
+    let said = peers
+        .send_within(
+            &gitlab_request("Push Hook", &gitlab_push("main"), &unique("gl")),
+            &Invocation::within(std::time::Duration::from_secs(5)),
+        )
+        .await;
+    assert_eq!(said.status, 202, "{said:?}");
+    let body: Value = serde_json::from_str(&said.body).unwrap();
+    let started = body["started"].as_array().unwrap();
+    let pipeline_started = started
+        .iter()
+        .find(|s| s["action"] == "StartPipeline")
+        .expect("the pipeline's start");
+    assert!(pipeline_started["result"].is_string(), "{said:?}");
+    let archive = started
+        .iter()
+        .find(|s| s["action"] == "PutArchive")
+        .expect("the archive");
+    assert!(
+        archive["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("not stored within the time")),
+        "{said:?}"
+    );
+    let executions = aws_sdk_codepipeline::Client::new(&config)
+        .list_pipeline_executions()
+        .pipeline_name(&pipeline)
+        .send()
+        .await
+        .expect("list_pipeline_executions");
+    assert_eq!(executions.pipeline_execution_summaries().len(), 1);
+    // No object, and no multipart upload left behind (ListMultipartUploads).
+    assert_eq!(peers.left_behind().await, (false, 0));
+}
+
+#[tokio::test]
+async fn a_filled_in_key_over_1024_bytes_is_refused_with_the_reason_and_the_host_is_not_asked() {
+    let (host, requests) = signalbox_tests::archive_host(1024, true, "Bearer gl-read-token").await;
+    let peers = archive_peers_on(host, requests, &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{branch}}.zip" }}"#)
+    })
+    .await;
+    let branch = "b".repeat(1100);
+    let said = peers
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push(&branch),
+            &unique("gl"),
+        ))
+        .await;
+    assert_eq!(said.status, 200, "{said:?}");
+    assert!(
+        said.body.starts_with("refused: ") && said.body.contains("1112 bytes, over S3's 1024"),
+        "{said:?}"
+    );
+    assert!(
+        peers.requests.lock().unwrap().is_empty(),
+        "the host was not asked"
+    );
+}
+
+#[tokio::test]
+async fn a_git_host_that_fails_the_archive_is_not_blamed_on_aws() {
+    for (code, status, says) in [
+        (404, 502, "the git host refused the commit's archive"),
+        (401, 502, "the git host refused the commit's archive"),
+        (
+            503,
+            503,
+            "the git host failed to serve the commit's archive for now",
+        ),
+    ] {
+        let host = MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(wiremock::ResponseTemplate::new(code))
+            .mount(&host)
+            .await;
+        let peers = archive_peers_on(host.uri(), Default::default(), &|bucket| {
+            format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+        })
+        .await;
+        let said = peers
+            .send(&gitlab_request(
+                "Push Hook",
+                &gitlab_push("main"),
+                &unique("gl"),
+            ))
+            .await;
+        assert_eq!(said.status, status, "host {code}: {said:?}");
+        assert!(said.body.starts_with(says), "host {code}: {said:?}");
+        assert!(!said.body.contains("AWS"), "host {code}: {said:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_stored_archive_carries_the_commit_as_codepipelines_revision_summary() {
+    let peers = archive_peers(1024, true, 1024 * 1024).await;
+    let said = peers
+        .send(&gitlab_request(
+            "Push Hook",
+            &gitlab_push("main"),
+            &unique("gl"),
+        ))
+        .await;
+    assert_eq!(said.status, 202, "{said:?}");
+    let head = peers
+        .aws
+        .s3
+        .head_object()
+        .bucket(&peers.bucket)
+        .key("sources/acme/payments.zip")
+        .send()
+        .await
+        .expect("head_object");
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("codepipeline-artifact-revision-summary"))
+            .map(String::as_str),
+        Some(SHA)
+    );
+}
+
+#[tokio::test]
+async fn a_github_archive_redirect_to_another_host_does_not_carry_the_token() {
+    // GitHub answers the zipball with a 302 to codeload: here a second
+    // stand-in on another port, which must never see Authorization.
+    let codeload = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "application/zip")
+                .set_body_bytes(b"PK\x05\x06 an archive".to_vec()),
+        )
+        .mount(&codeload)
+        .await;
+    let api = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path(format!(
+        "/repos/acme/web/zipball/{SHA}"
+    )))
+    .and(wiremock::matchers::header(
+        "authorization",
+        "Bearer gl-read-token",
+    ))
+    .respond_with(wiremock::ResponseTemplate::new(302).insert_header(
+        "location",
+        format!("{}/acme/web/legacy.zip/{SHA}", codeload.uri()),
+    ))
+    .mount(&api)
+    .await;
+    let peers = archive_peers_on(api.uri(), Default::default(), &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+    })
+    .await;
+    let said = peers
+        .send(&github_request(
+            &github_push("main", "dev", "change", SHA),
+            GITHUB_SECRET,
+            &unique("gh"),
+        ))
+        .await;
+    assert_eq!(said.status, 202, "{said:?}");
+    assert!(said.body.contains("stored at s3://"), "{said:?}");
+    let followed = codeload.received_requests().await.unwrap();
+    assert_eq!(followed.len(), 1, "the redirect was followed once");
+    assert!(
+        !followed[0].headers.contains_key("authorization"),
+        "the token went to another host: {:?}",
+        followed[0].headers
+    );
+}
+
+#[tokio::test]
+async fn a_completion_whose_answer_never_comes_in_time_is_found_stored_and_kept_as_done() {
+    // S3 (moto behind a proxy) completes the upload at once, but its answer
+    // comes 4 s later: after the function's own time (2 s of work here).
+    let (host, requests) =
+        signalbox_tests::archive_host(1024 * 1024, true, "Bearer gl-read-token").await;
+    let mut peers = archive_peers_on(host, requests, &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+    })
+    .await;
+    let proxy = signalbox_tests::slow_completion_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(4),
+        signalbox_tests::Hold::Answer,
+    )
+    .await;
+    let config = moto_config().await.to_builder().endpoint_url(proxy).build();
+    peers.effects.aws.aws.s3 = Aws::new(&config).s3;
+    let request = gitlab_request("Push Hook", &gitlab_push("main"), &unique("gl"));
+    let said = peers
+        .send_within(
+            &request,
+            &Invocation::within(std::time::Duration::from_secs(5)),
+        )
+        .await;
+    // ListParts found the upload gone: stored, though S3's answer was lost.
+    assert_eq!(said.status, 202, "{said:?}");
+    assert!(
+        said.body.contains("answer to the completion was lost"),
+        "{said:?}"
+    );
+    assert_eq!(peers.left_behind().await, (true, 0));
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
 }

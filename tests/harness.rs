@@ -217,6 +217,23 @@ pub async fn archive_host(
     with_length: bool,
     expected_authorization: &str,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    archive_host_stalling(
+        size,
+        with_length,
+        expected_authorization,
+        std::time::Duration::ZERO,
+    )
+    .await
+}
+
+/// [`archive_host`] that, once its answer's head is out, waits `stall`
+/// before the first byte of the body: a slow host.
+pub async fn archive_host_stalling(
+    size: u64,
+    with_length: bool,
+    expected_authorization: &str,
+    stall: std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -261,6 +278,7 @@ pub async fn archive_host(
                 if socket.write_all(answer.as_bytes()).await.is_err() {
                     return;
                 }
+                tokio::time::sleep(stall).await;
                 let mut piece = vec![0u8; 64 * 1024];
                 let mut offset = 0u64;
                 while offset < size {
@@ -276,4 +294,89 @@ pub async fn archive_host(
         }
     });
     (url, seen)
+}
+
+/// What [`slow_completion_proxy`] holds back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// The CompleteMultipartUpload request, passed on after the delay.
+    Request,
+    /// S3's answer to it: the upload is completed at once, the answer
+    /// comes after the delay.
+    Answer,
+}
+
+/// A TCP proxy in front of moto that holds each CompleteMultipartUpload
+/// request (`POST …?uploadId=`), or its answer, for `delay`, and passes it
+/// on even when the client has given up by then: S3 completing an upload
+/// whose answer comes too late. Returns its `http://` URL.
+pub async fn slow_completion_proxy(
+    upstream: &str,
+    delay: std::time::Duration,
+    hold: Hold,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let completing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let answering = completing.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match server_read.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if answering.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(delay).await;
+                    }
+                    if client_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match client_read.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let first_line = buffer[..n]
+                        .split(|b| *b == b'\n')
+                        .next()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .unwrap_or_default();
+                    if first_line.starts_with("POST ") && first_line.contains("uploadId=") {
+                        match hold {
+                            Hold::Request => tokio::time::sleep(delay).await,
+                            Hold::Answer => {
+                                completing.store(true, std::sync::atomic::Ordering::SeqCst)
+                            }
+                        }
+                    }
+                    if server_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
 }

@@ -75,6 +75,10 @@ const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
     ("FingerprintKeyParameterName", "/signalbox/fingerprint-key"),
     ("GitWebhookArchiveBucket", "acme-sources"),
     ("GitWebhookArchivePrefix", "sources/"),
+    (
+        "GitWebhookArchiveKmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-2c3d-4e5f-0a1b2c3d4e5f",
+    ),
 ];
 
 /// Policies.json under the repository's `.venv` (any Python version).

@@ -127,6 +127,11 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "secretsmanager:GetSecretValue",
             "s3:PutObject",
             "s3:AbortMultipartUpload",
+            // ListParts: did a Complete that did not answer store the archive?
+            "s3:ListMultipartUploadParts",
+            // An SSE-KMS archive bucket (GitWebhookArchiveKmsKeyArn).
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
@@ -1338,10 +1343,54 @@ fn git_webhook_may_write_archives_only_under_the_archive_prefix() {
     };
     assert_eq!(
         actions(statement),
-        ["s3:PutObject", "s3:AbortMultipartUpload"]
+        [
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts"
+        ]
     );
     assert_eq!(
         statement["Resource"],
         json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${GitWebhookArchiveBucket}/${GitWebhookArchivePrefix}*"})
     );
+}
+
+/// An SSE-KMS archive bucket: with `GitWebhookArchiveKmsKeyArn` set (and an
+/// archive bucket), git-webhook may GenerateDataKey and Decrypt with that key
+/// only; unset, no KMS grant.
+#[test]
+fn git_webhook_may_use_the_archive_buckets_kms_key_only_when_given() {
+    let template = template::load();
+    let kms_statements = |stack: &Stack<'_>| -> Vec<Value> {
+        let resolved = stack
+            .resolve(&template["Resources"]["GitWebhookRole"])
+            .expect("GitWebhookRole");
+        resolved["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned())
+            .flatten()
+            .filter(|s| actions(s).iter().any(|a| a.starts_with("kms:")))
+            .collect()
+    };
+    let bucket_only = Stack::with(&template, &[("GitWebhookArchiveBucket", "acme-sources")]);
+    assert!(
+        kms_statements(&bucket_only).is_empty(),
+        "no key, no KMS grant"
+    );
+    let key = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-2c3d-4e5f-0a1b2c3d4e5f";
+    let stack = Stack::with(
+        &template,
+        &[
+            ("GitWebhookArchiveBucket", "acme-sources"),
+            ("GitWebhookArchiveKmsKeyArn", key),
+        ],
+    );
+    let statements = kms_statements(&stack);
+    let [statement] = statements.as_slice() else {
+        panic!("one KMS statement expected: {statements:?}")
+    };
+    assert_eq!(actions(statement), ["kms:GenerateDataKey", "kms:Decrypt"]);
+    assert_eq!(statement["Resource"], key);
 }

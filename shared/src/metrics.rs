@@ -24,7 +24,12 @@ pub fn counters(results: &[(&Action, Option<&Done>)]) -> BTreeMap<&'static str, 
             None => "ActionsFailed",
             Some(Done::AlreadyDone) => "ActionsSkipped",
             Some(Done::Planned) => continue,
-            Some(Done::Refused(_)) => "ActionsSkipped",
+            // git-webhook's archive over its size or time bound: a counter of
+            // its own, so an alarm can watch for refusals (docs/git-webhook.md).
+            Some(Done::Refused(_)) => match action {
+                Action::PutArchive(_) => "ArchivesRefused",
+                _ => "ActionsSkipped",
+            },
             Some(Done::Executed(_)) => match action {
                 Action::StartBuild(_) | Action::StartMirror(_) => "BuildsStarted",
                 Action::Publish(_) | Action::PostSlack(_) => "AlertsSent",
@@ -109,5 +114,23 @@ mod tests {
                 .len(),
             4
         );
+    }
+
+    #[test]
+    fn a_refused_archive_has_a_counter_of_its_own() {
+        let archive = Action::PutArchive(crate::plan::PutArchive {
+            provider: crate::git::Provider::Gitlab,
+            api_url: "https://gitlab.com/api/v4".into(),
+            project: "acme/payments".into(),
+            commit: "c0ffee".into(),
+            bucket: "b".into(),
+            key: "k.zip".into(),
+            max_bytes: 1,
+            scope: None,
+        });
+        let refused = Done::Refused("over max_bytes".into());
+        let counts = counters(&[(&archive, Some(&refused))]);
+        assert_eq!(counts.get("ArchivesRefused"), Some(&1));
+        assert_eq!(counts["ActionsSkipped"], 0, "a refusal is not a skip");
     }
 }

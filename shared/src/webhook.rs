@@ -485,8 +485,29 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             .collect(),
         ..plan.clone()
     };
-    let mut fresh = crate::carry_out(&todo, effects, work).await.into_iter();
-    let results: Vec<Result<Started, (bool, String)>> = (0..plan.actions.len())
+    // An archive's CompleteMultipartUpload may run past the answer budget,
+    // up to the function's own work deadline (effects::archive).
+    let fresh = crate::effects::archive::with_complete_deadline(
+        invocation.deadline.for_work(),
+        crate::carry_out(&todo, effects, work),
+    )
+    .await;
+    let counted: Vec<_> = todo
+        .actions
+        .iter()
+        .zip(&fresh)
+        .map(|(a, (_, r))| (a, r.as_ref().ok()))
+        .collect();
+    // The EMF line of the deployed function (a dry run has no ledger and
+    // prints its plan instead).
+    if ledger.is_some() {
+        crate::metrics::emit(
+            crate::route::Function::GitWebhook,
+            &crate::metrics::counters(&counted),
+        );
+    }
+    let mut fresh = fresh.into_iter();
+    let results: Vec<Result<Started, Failed>> = (0..plan.actions.len())
         .map(|i| match earlier.get(i).cloned().flatten() {
             Some(started) => Ok(Started::Done(format!("already started {started}"))),
             None => match fresh.next() {
@@ -494,8 +515,16 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
                 Some((_, Ok(Done::Planned))) => Ok(Started::Done("planned (dry run)".to_owned())),
                 Some((_, Ok(Done::AlreadyDone))) => Ok(Started::Done("already done".to_owned())),
                 Some((_, Ok(Done::Refused(why)))) => Ok(Started::Refused(why)),
-                Some((_, Err(e))) => Err((e.transient, e.to_string())),
-                None => Err((true, "not carried out".to_owned())),
+                Some((_, Err(e))) => Err(Failed {
+                    transient: e.transient,
+                    host: crate::effects::archive::is_host_failure(&e),
+                    message: e.to_string(),
+                }),
+                None => Err(Failed {
+                    transient: true,
+                    host: false,
+                    message: "not carried out".to_owned(),
+                }),
             },
         })
         .collect();
@@ -518,10 +547,16 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             }
         }
     }
-    let failures: Vec<&(bool, String)> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let failures: Vec<&Failed> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     if !failures.is_empty() {
-        let transient = failures.iter().any(|(t, _)| *t);
-        error!(%provider, %delivery, failures = ?failures, transient, "AWS failed: a start did not go out");
+        let transient = failures.iter().any(|f| f.transient);
+        let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
+        // Only the host failed: its own answer. AWS failed too: AWS's.
+        if failures.iter().all(|f| f.host) {
+            error!(%provider, %delivery, failures = ?messages, transient, "the git host failed: an archive was not stored");
+            return host_failed(transient);
+        }
+        error!(%provider, %delivery, failures = ?messages, transient, "AWS failed: a start did not go out");
         return aws_failed(transient);
     }
     let refusals: Vec<&str> = results
@@ -584,6 +619,14 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     )
 }
 
+/// A planned start that failed: whether a redelivery may help, and whether
+/// the git host (an archive's) failed rather than AWS.
+struct Failed {
+    transient: bool,
+    host: bool,
+    message: String,
+}
+
 /// What became of one planned start.
 enum Started {
     /// Started (or already started before): what it came to.
@@ -611,6 +654,28 @@ fn aws_failed(transient: bool) -> Answer {
         Answer::text(
             502,
             "AWS refused a start (a configuration problem: permissions, a missing pipeline or project, an invalid value): see the function's logs, fix it, then redeliver",
+        )
+    }
+}
+
+/// The answer when the git host failed to serve an archive (the only thing
+/// git-webhook asks of it while answering). The body is a fixed text; the
+/// host's answer goes to the log.
+/// - transient (the host's 5xx or 429, unreachable, the body cut): 503, a
+///   redelivery may get it;
+/// - permanent (401, 403, 404: the archive token, its scope or `api_url`):
+///   502, a configuration problem, fixed on our side, then redelivered; it
+///   shows as a failed delivery in the host's log.
+fn host_failed(transient: bool) -> Answer {
+    if transient {
+        Answer::text(
+            503,
+            "the git host failed to serve the commit's archive for now: redeliver later; details in the function's logs",
+        )
+    } else {
+        Answer::text(
+            502,
+            "the git host refused the commit's archive (a configuration problem: the archive token, its scope, or api_url): see the function's logs, fix it, then redeliver",
         )
     }
 }

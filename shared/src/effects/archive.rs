@@ -26,6 +26,31 @@
 //!   aborted as soon as it is exceeded otherwise; an archive not stored by
 //!   the deadline (git-webhook's answer budget) is aborted and refused too.
 //!   Both are [`Done::Refused`], with the reason, which the answer says.
+//!   Once the last part is up, CompleteMultipartUpload is no longer bound by
+//!   the answer budget but by the function's own time
+//!   ([`with_complete_deadline`]): cut there, S3 may store the object while
+//!   the answer says it did not, and a redelivery would store (and start
+//!   the pipeline) again. If its outcome is still unknown, ListParts tells:
+//!   the upload still open means not stored (aborted, refused); NoSuchUpload
+//!   means it was completed ("The upload ID may be invalid, or the upload
+//!   may have been aborted or completed": S3 API reference, error
+//!   NoSuchUpload; we never aborted it); no answer means it may be stored,
+//!   and the start is kept as done, never released.
+//! - Checksums: the upload is created with CRC32 and each part sent with
+//!   it, so Create, UploadPart and Complete agree: a part's `ChecksumCRC32`
+//!   "is present if the multipart upload request was created with the
+//!   CRC32 checksum algorithm" (S3 API reference, CompletedPart).
+//! - The object carries the commit as `codepipeline-artifact-revision-summary`
+//!   metadata, which CodePipeline shows as the S3 source's revision summary
+//!   (CodePipeline API reference, SourceRevision: "For Amazon S3 buckets or
+//!   actions, the user-provided content of a
+//!   codepipeline-artifact-revision-summary key specified in the object
+//!   metadata").
+//! - The filled-in key is at most [`MAX_KEY_BYTES`] (S3's limit on a key):
+//!   a longer one is refused before the host is asked.
+//! - A failure of the git host (its answer or its connection) is an
+//!   [`EffectError`] whose message starts with [`HOST_FAILED`], so the
+//!   answer can tell it from AWS's.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,6 +63,33 @@ use crate::invocation::Deadline;
 use crate::plan::{Action, PutArchive};
 
 const KIND: &str = "PutArchive";
+
+/// The start of the message of every error that is the git host's, not AWS's.
+pub const HOST_FAILED: &str = "the git host:";
+
+/// S3's longest object key, in bytes ("Naming Amazon S3 objects": up to
+/// 1,024 bytes long).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// The CodePipeline S3 source's revision summary metadata key.
+pub const REVISION_SUMMARY: &str = "codepipeline-artifact-revision-summary";
+
+tokio::task_local! {
+    /// When CompleteMultipartUpload must be done: the function's own work
+    /// deadline, set by the webhook's answer around its starts.
+    static COMPLETE_UNTIL: Deadline;
+}
+
+/// Runs `work` with `until` (the function's work deadline, past the answer
+/// budget) as the time CompleteMultipartUpload may take.
+pub async fn with_complete_deadline<F: std::future::Future>(until: Deadline, work: F) -> F::Output {
+    COMPLETE_UNTIL.scope(until, work).await
+}
+
+/// Whether an error is the git host's (see [`HOST_FAILED`]).
+pub fn is_host_failure(error: &EffectError) -> bool {
+    error.action == KIND && error.message.starts_with(HOST_FAILED)
+}
 
 /// The size of every part but the last: S3's minimum part size, so one
 /// part is all that is held in memory.
@@ -147,6 +199,15 @@ impl ArchiveHosts {
                 format!("not read at cold start: {problem}"),
             ));
         }
+        if archive.key.len() > MAX_KEY_BYTES {
+            return Ok(Done::Refused(format!(
+                "the key filled in for {} {} at {} is {} bytes, over S3's {MAX_KEY_BYTES}: not stored",
+                archive.provider,
+                archive.project,
+                archive.commit,
+                archive.key.len()
+            )));
+        }
         let Some(token) = self.tokens.get(&route) else {
             return Err(EffectError::permanent(
                 KIND,
@@ -179,14 +240,14 @@ impl ArchiveHosts {
             Ok(Err(e)) => {
                 return Err(EffectError::transient(
                     KIND,
-                    format!("{what}: host unreachable: {}", e.without_url()),
+                    format!("{HOST_FAILED} {what}: unreachable: {}", e.without_url()),
                 ));
             }
             Ok(Ok(response)) => response,
         };
         let code = response.status().as_u16();
         if !response.status().is_success() {
-            let said = format!("{what}: the host answered {code}");
+            let said = format!("{HOST_FAILED} {what}: it answered {code}");
             return Err(if code == 429 || code >= 500 {
                 EffectError::transient(KIND, said)
             } else {
@@ -207,6 +268,8 @@ impl ArchiveHosts {
                 .bucket(&archive.bucket)
                 .key(&archive.key)
                 .content_type("application/zip")
+                .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+                .metadata(REVISION_SUMMARY, &archive.commit)
                 .send(),
         )
         .await;
@@ -223,8 +286,14 @@ impl ArchiveHosts {
         .await;
         let outcome = match streamed {
             Ok(Ok(parts)) => {
+                // The last part is up: Complete gets the function's time,
+                // not only the answer's (see the module's documentation).
+                let until = COMPLETE_UNTIL
+                    .try_with(|until| *until)
+                    .unwrap_or(deadline)
+                    .max(deadline);
                 let completed = tokio::time::timeout_at(
-                    deadline.instant(),
+                    until.instant(),
                     s3.complete_multipart_upload()
                         .bucket(&archive.bucket)
                         .key(&archive.key)
@@ -248,8 +317,19 @@ impl ArchiveHosts {
                             archive.bucket, archive.key
                         )));
                     }
-                    Ok(Err(e)) => Err(EffectError::sdk(KIND, "S3 CompleteMultipartUpload", &e)),
-                    Err(_) => Ok(refused_for_time(&what, sent)),
+                    Ok(Err(e)) => {
+                        let error = EffectError::sdk(KIND, "S3 CompleteMultipartUpload", &e);
+                        match still_open(s3, archive, &upload_id).await {
+                            Some(true) => Err(error),
+                            Some(false) => return Ok(stored_unanswered(&what, sent, archive)),
+                            None => return Ok(maybe_stored(&what, sent, archive)),
+                        }
+                    }
+                    Err(_) => match still_open(s3, archive, &upload_id).await {
+                        Some(true) => Ok(refused_for_time(&what, sent)),
+                        Some(false) => return Ok(stored_unanswered(&what, sent, archive)),
+                        None => return Ok(maybe_stored(&what, sent, archive)),
+                    },
                 }
             }
             Ok(Err(Stop::OverLimit)) => Ok(Done::Refused(format!(
@@ -298,7 +378,10 @@ async fn stream_parts(
         let chunk = response.chunk().await.map_err(|e| {
             Stop::Failed(EffectError::transient(
                 KIND,
-                format!("reading the archive failed: {}", e.without_url()),
+                format!(
+                    "{HOST_FAILED} reading the archive failed: {}",
+                    e.without_url()
+                ),
             ))
         })?;
         let Some(chunk) = chunk else { break };
@@ -339,6 +422,7 @@ async fn upload_part(
         .key(&archive.key)
         .upload_id(upload_id)
         .part_number(number)
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
         .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
         .send()
         .await
@@ -348,6 +432,57 @@ async fn upload_part(
         .set_e_tag(out.e_tag().map(str::to_owned))
         .set_checksum_crc32(out.checksum_crc32().map(str::to_owned))
         .build())
+}
+
+/// Whether the multipart upload is still open (ListParts answers): then it
+/// was not completed. `Some(false)`: S3 no longer knows it (NoSuchUpload),
+/// and since only a Complete or an abort ends it and we did not abort, it
+/// was completed. `None`: no answer in time.
+async fn still_open(
+    s3: &aws_sdk_s3::Client,
+    archive: &PutArchive,
+    upload_id: &str,
+) -> Option<bool> {
+    let listed = tokio::time::timeout(
+        crate::invocation::CLEANUP_MARGIN,
+        s3.list_parts()
+            .bucket(&archive.bucket)
+            .key(&archive.key)
+            .upload_id(upload_id)
+            .max_parts(1)
+            .send(),
+    )
+    .await;
+    match listed {
+        Ok(Ok(_)) => Some(true),
+        Ok(Err(e))
+            if e.as_service_error()
+                .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
+                == Some("NoSuchUpload") =>
+        {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// Complete's answer was lost, but the upload is gone: stored.
+fn stored_unanswered(what: &str, sent: u64, archive: &PutArchive) -> Done {
+    tracing::warn!(bucket = %archive.bucket, key = %archive.key, "CompleteMultipartUpload did not answer, but the upload is no longer open: stored");
+    Done::Executed(format!(
+        "{what}: {sent} bytes stored at s3://{}/{} (S3's answer to the completion was lost; the upload is no longer open)",
+        archive.bucket, archive.key
+    ))
+}
+
+/// Complete's outcome is unknown: kept as done (never released), so a
+/// redelivery does not store it (and start the pipeline) a second time.
+fn maybe_stored(what: &str, sent: u64, archive: &PutArchive) -> Done {
+    tracing::error!(bucket = %archive.bucket, key = %archive.key, "CompleteMultipartUpload's outcome is unknown: kept as done, not tried again; check the bucket");
+    Done::Executed(format!(
+        "{what}: {sent} bytes sent to s3://{}/{}, but S3 did not say whether it stored them: not tried again (check the bucket)",
+        archive.bucket, archive.key
+    ))
 }
 
 fn refused_for_time(what: &str, sent: u64) -> Done {

@@ -13,6 +13,8 @@
 //!   the same values as environment variables.
 //! - Both carry a token derived from the delivery: `clientRequestToken`,
 //!   CodeBuild's `idempotencyToken`.
+//! - An archive target gets `PutArchive`, planned after every start, so a
+//!   slow git host cannot use up the time of the starts.
 
 #[cfg(feature = "git-routes")]
 use std::collections::BTreeMap;
@@ -367,6 +369,11 @@ pub async fn plan<L: Lookup>(
     if plan.actions.is_empty() {
         return Ok(Err(reasons.join("; ")));
     }
+    // Archives last (a stable sort keeps each group's order): a slow host
+    // then uses what is left of the answer budget, never the time of a
+    // pipeline or build start listed after it.
+    plan.actions
+        .sort_by_key(|a| matches!(a, Action::PutArchive(_)));
     plan.notes.extend(reasons);
     Ok(Ok(plan))
 }
