@@ -41,13 +41,14 @@ pub async fn sdk_config_with(endpoint_url: Option<&str>, https: Https) -> aws_co
     loader.load().await
 }
 
-/// The longest warming may hold up a cold start; a connection not open by
-/// then is left to the first call that needs it.
+/// The longest a background warm-up may run; a connection not open by then
+/// is left to the first call that needs it. Warm-ups never hold up `/next`
+/// ([`warm`]).
 pub const WARM_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The HTTPS client (rustls, as the SDK's default) that every SDK client of a
-/// function shares: one connection pool, which [`Https::warm`] fills during
-/// init. On AWS every service is its own host, so a function's first call to
+/// function shares: one connection pool, which [`Https::warm`] fills in the
+/// background from init on. On AWS every service is its own host, so a function's first call to
 /// each service pays a TCP and TLS handshake; opened side by side during
 /// init, they cost one handshake's time, not one per service on the path of
 /// the first event.
@@ -110,10 +111,10 @@ impl Https {
             Ok(results) => {
                 let failed = results.iter().filter(|r| r.is_err()).count();
                 if failed > 0 {
-                    tracing::debug!(failed, "some connections could not be opened during init");
+                    tracing::debug!(failed, "some connections could not be opened ahead");
                 }
             }
-            Err(_) => tracing::debug!("opening connections during init ran out of time"),
+            Err(_) => tracing::debug!("opening connections ahead ran out of time"),
         }
     }
 }
