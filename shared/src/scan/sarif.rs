@@ -300,6 +300,89 @@ fn security_severity(severity: Severity) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::{Budget, FingerprintKey, Limits, Scanner};
+
+    fn keyed_log(files: &[(&str, &str)]) -> Value {
+        let mut scanner = Scanner::new(Limits::default(), Budget::unlimited())
+            .with_fingerprint_key(FingerprintKey::new("a team's key"));
+        for (path, text) in files {
+            scanner.scan_blob(path, text.as_bytes());
+        }
+        let run = SarifRun {
+            keyed_fingerprints: true,
+            complete: true,
+            tip: None,
+        };
+        sarif_log(&scanner.finish(), run)
+    }
+
+    /// Base64 text that looks random enough to be a key's body.
+    fn body_line(seed: u64) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..70)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(ALPHABET[(state >> 58) as usize])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_private_key_s_region_ends_on_its_last_line() {
+        let body: Vec<String> = (0..4).map(body_line).collect();
+        let key = format!(
+            "# deploy key\n-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            body.join("\n")
+        );
+        let log = keyed_log(&[("keys/id_ed25519", &key)]);
+        let result = &log["runs"][0]["results"][0];
+        assert_eq!(result["ruleId"], "private-key", "{log}");
+        let region = &result["locations"][0]["physicalLocation"]["region"];
+        // The secret is the key's body: from its first line (3) to just
+        // past the 70 characters of its last (6).
+        assert_eq!(
+            (&region["startLine"], &region["startColumn"]),
+            (&json!(3), &json!(1)),
+            "{region}"
+        );
+        assert_eq!(
+            (&region["endLine"], &region["endColumn"]),
+            (&json!(6), &json!(71)),
+            "{region}"
+        );
+    }
+
+    #[test]
+    fn the_line_hash_counts_the_same_secret_within_a_file() {
+        let line = "aws_access_key_id = AKIAQ3EGRWCQ5XMPL7KD\n";
+        let log = keyed_log(&[("a.env", &format!("{line}{line}")), ("b.env", line)]);
+        let hashes: Vec<String> = log["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let fingerprints = &r["partialFingerprints"];
+                let keyed = fingerprints[PARTIAL_FINGERPRINT].as_str().unwrap();
+                let hash = fingerprints[PRIMARY_LOCATION_LINE_HASH].as_str().unwrap();
+                hash.strip_prefix(keyed).unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(hashes, [":1", ":2", ":1"], "{log}");
+    }
+
+    #[test]
+    fn an_absolute_path_has_no_base() {
+        let log = keyed_log(&[("/tmp/x.env", "aws_access_key_id = AKIAQ3EGRWCQ5XMPL7KD\n")]);
+        let artifact =
+            &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+        assert_eq!(artifact["uri"], "file:///tmp/x.env", "{log}");
+        assert!(artifact.get("uriBaseId").is_none(), "{artifact}");
+    }
 
     #[test]
     fn paths_become_uri_references_that_name_the_same_file() {
