@@ -129,11 +129,15 @@ pub fn run(
             let run = SarifRun {
                 keyed_fingerprints: keyed,
                 complete: unreadable.is_none(),
+                tip: match what {
+                    What::Range(range) => range_tip(root, range),
+                    _ => None,
+                },
             };
             sarif::write_sarif(&report, run, &mut stdout)?;
             if !keyed {
                 eprintln!(
-                    "note: no partialFingerprints in the SARIF log: without SIGNALBOX_FINGERPRINT_KEY a fingerprint could be reversed offline"
+                    "note: no partialFingerprints in the SARIF log: without SIGNALBOX_FINGERPRINT_KEY, GitHub's upload hashes each result's line (the secret with it) unkeyed (docs/repo-guard.md)"
                 );
             }
         }
@@ -144,4 +148,26 @@ pub fn run(
         return Err(e.into());
     }
     Ok(local::exit_code(&report) == 0)
+}
+
+/// The commit at the tip of a range (`A..B`, `A...B`: `B`, or `HEAD` when
+/// it is left out; a single revision: itself), the one code scanning shows
+/// results on. `None` when git cannot resolve it: every finding of the
+/// range then loses its region rather than point at a wrong line.
+fn range_tip(root: &Path, range: &str) -> Option<String> {
+    let tip = match range.rsplit_once("..") {
+        Some((_, tip)) => tip.trim_start_matches('.'),
+        None => range,
+    };
+    let tip = if tip.is_empty() { "HEAD" } else { tip };
+    let output = std::process::Command::new("git")
+        .current_dir(root)
+        .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+        .arg(format!("{tip}^{{commit}}"))
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

@@ -310,9 +310,12 @@ fn venv_python() -> std::path::PathBuf {
 }
 
 /// Validates `document` against the vendored OASIS SARIF 2.1.0 schema
-/// (tests/data/README.md) with the schema's own draft (Draft 7); panics with
-/// every error the validator names.
-fn assert_valid_sarif(document: &[u8]) {
+/// (tests/data/README.md) with the schema's own draft (Draft 7) and its
+/// format checker, so `uri` and `uri-reference` are checked too (by
+/// rfc3986-validator, pinned in scripts/requirements.txt; the script fails
+/// when that check is missing rather than pass without it). Fails naming
+/// every error the validator found.
+fn check_sarif(document: &[u8]) -> Result<(), String> {
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sarif-schema-2.1.0.json");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.sarif");
@@ -322,9 +325,13 @@ fn assert_valid_sarif(document: &[u8]) {
         .arg(
             "import json, sys\n\
              from jsonschema import Draft7Validator\n\
+             checker = Draft7Validator.FORMAT_CHECKER\n\
+             assert 'uri-reference' in checker.checkers and 'uri' in checker.checkers, \\\n\
+                 'no URI format check: rfc3986-validator is missing (scripts/requirements.txt)'\n\
              schema = json.load(open(sys.argv[1]))\n\
              Draft7Validator.check_schema(schema)\n\
-             errors = list(Draft7Validator(schema).iter_errors(json.load(open(sys.argv[2]))))\n\
+             validator = Draft7Validator(schema, format_checker=checker)\n\
+             errors = list(validator.iter_errors(json.load(open(sys.argv[2]))))\n\
              for e in errors: print(list(e.absolute_path), e.message)\n\
              sys.exit(1 if errors else 0)\n",
         )
@@ -332,12 +339,46 @@ fn assert_valid_sarif(document: &[u8]) {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(
-        check.status.success(),
-        "not valid SARIF 2.1.0: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    if check.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        ))
+    }
+}
+
+fn assert_valid_sarif(document: &[u8]) {
+    if let Err(errors) = check_sarif(document) {
+        panic!("not valid SARIF 2.1.0: {errors}");
+    }
+}
+
+#[test]
+fn the_sarif_schema_check_rejects_a_uri_that_is_not_a_uri_reference() {
+    // The negative control: a log the schema's structure accepts, whose only
+    // fault is an artifact URI with a space and a `%` that starts no escape.
+    let log = serde_json::json!({
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": { "name": "signalbox" } },
+            "results": [{
+                "message": { "text": "x" },
+                "locations": [{ "physicalLocation": {
+                    "artifactLocation": { "uri": "config/app settings%zz.env" },
+                }}],
+            }],
+        }],
+    });
+    let mut fixed = log.clone();
+    fixed["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] =
+        "config/app%20settings.env".into();
+    check_sarif(&serde_json::to_vec(&fixed).unwrap()).unwrap();
+    let errors = check_sarif(&serde_json::to_vec(&log).unwrap())
+        .expect_err("a URI with a space passed the schema check");
+    assert!(errors.contains("uri-reference"), "{errors}");
 }
 
 #[test]
@@ -354,9 +395,11 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
     git(repo, &["add", "."]);
     git(repo, &["commit", "-qm", "first"]);
     git(repo, &["tag", "base"]);
+    // A character outside the BMP before the key: 1 code point, 2 UTF-16
+    // code units, 4 bytes, so the column tells which one is counted.
     std::fs::write(
         repo.join("config/app settings.env"),
-        format!("region=us-east-1\n  aws_access_key_id = {PLANTED}\n"),
+        format!("region=us-east-1\n  \u{1F511} aws_access_key_id = {PLANTED}\n"),
     )
     .unwrap();
     git(repo, &["commit", "-qam", "leak"]);
@@ -364,6 +407,10 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
 
     for args in [
         &["--format", "sarif", "config"][..],
+        // The same names as `config` and `--git` give: a URI that changed
+        // between runs would open a new alert on GitHub.
+        &["--format", "sarif", "."][..],
+        &["--format", "sarif", "./"][..],
         &["--format", "sarif", "--git", "base..HEAD"][..],
     ] {
         let output = scan_keyed(repo, key, args);
@@ -395,17 +442,35 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
         assert_eq!(rules[index]["id"], "aws-access-key-id");
         assert!(rules[index]["shortDescription"]["text"].is_string());
         assert!(rules[index]["help"]["text"].is_string());
+        // GitHub requires it (the code scanning SARIF page).
+        assert!(
+            rules[index]["fullDescription"]["text"].is_string(),
+            "{}",
+            rules[index]
+        );
         let location = &result["locations"][0]["physicalLocation"];
         assert_eq!(
             location["artifactLocation"]["uri"], "config/app%20settings.env",
-            "a relative URI reference, the space escaped"
+            "{args:?}: a relative URI reference, the space escaped"
         );
+        assert_eq!(
+            location["artifactLocation"]["uriBaseId"], "%SRCROOT%",
+            "{location}"
+        );
+        let base = &run["originalUriBaseIds"]["%SRCROOT%"];
+        assert!(base["description"]["text"].is_string(), "{run}");
+        assert!(base.get("uri").is_none(), "no local absolute path: {base}");
+        assert_eq!(run["columnKind"], "unicodeCodePoints");
+        // "  🔑 aws_access_key_id = ": 24 code points (27 bytes, 25 UTF-16
+        // code units) before the key; the end is just past its 20 characters.
         assert_eq!(location["region"]["startLine"], 2, "{location}");
-        assert_eq!(location["region"]["startColumn"], 23, "{location}");
+        assert_eq!(location["region"]["startColumn"], 25, "{location}");
+        assert_eq!(location["region"]["endLine"], 2, "{location}");
+        assert_eq!(location["region"]["endColumn"], 45, "{location}");
 
         let invocation = &run["invocations"][0];
         assert_eq!(invocation["executionSuccessful"], true);
-        if args.contains(&"config") {
+        if !args.contains(&"--git") {
             let notes = invocation["toolExecutionNotifications"].to_string();
             assert!(
                 notes.contains(r#""uri":"config/blob.bin""#) && notes.contains("binary file"),
@@ -423,6 +488,13 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
             serde_json::from_str(String::from_utf8(json.stdout).unwrap().trim()).unwrap();
         assert_eq!(
             result["partialFingerprints"]["signalboxFingerprint/v1"], finding["fingerprint"],
+            "{result}"
+        );
+        // The one fingerprint code scanning reads: ours, keyed, so the
+        // upload action does not hash the line (and the secret on it).
+        assert_eq!(
+            result["partialFingerprints"]["primaryLocationLineHash"],
+            format!("{}:1", finding["fingerprint"].as_str().unwrap()),
             "{result}"
         );
     }
@@ -459,4 +531,72 @@ fn sarif_output_validates_against_the_sarif_2_1_0_json_schema() {
             .is_none(),
         "{sarif}"
     );
+
+    // A later commit moves the line: the leak's commit is no longer the
+    // range's tip, the commit code scanning analyses. Its line there is not
+    // where the key was added, so the result names the commit and line in
+    // its message and carries no region.
+    let leak = String::from_utf8(
+        Command::new("git")
+            .current_dir(repo)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let text = std::fs::read_to_string(repo.join("config/app settings.env")).unwrap();
+    std::fs::write(
+        repo.join("config/app settings.env"),
+        format!("# moved\n{text}"),
+    )
+    .unwrap();
+    git(repo, &["commit", "-qam", "later"]);
+    let output = scan_keyed(repo, key, &["--format", "sarif", "--git", "base..HEAD"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_valid_sarif(&output.stdout);
+    let sarif: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(
+        location["artifactLocation"]["uri"], "config/app%20settings.env",
+        "{result}"
+    );
+    assert!(location.get("region").is_none(), "{result}");
+    let message = result["message"]["text"].as_str().unwrap();
+    assert!(
+        message.contains(&leak) && message.contains("line 2"),
+        "{message}"
+    );
+    // Up to the leak's own commit, the tip is that commit: the region stays.
+    let output = scan_keyed(repo, key, &["--format", "sarif", "--git", "base..HEAD~1"]);
+    let sarif: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let location = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(location["region"]["startLine"], 2, "{location}");
+}
+
+#[test]
+fn scanning_the_current_folder_names_files_as_the_allow_file_and_git_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("config")).unwrap();
+    std::fs::write(
+        root.join("config/fixture.env"),
+        format!("aws_access_key_id = {PLANTED}\n"),
+    )
+    .unwrap();
+    // A glob with a `/` matches from the root: only if the scanned name is
+    // `config/fixture.env`, not `./config/fixture.env`.
+    std::fs::write(root.join(".signalbox-allow"), "config/fixture.env\n").unwrap();
+    for path in [".", "./", "config"] {
+        let output = scan_keyed(root, None, &[path]);
+        assert_eq!(output.status.code(), Some(0), "scan {path}: {output:?}");
+        let notes = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            notes.contains("config/fixture.env") && !notes.contains("./config"),
+            "scan {path}: {notes}"
+        );
+    }
 }

@@ -90,9 +90,18 @@ pub fn scan_paths(
     Ok(())
 }
 
+/// A path as the scanner names it: `/` between folders, no leading `./`,
+/// and `.` itself the empty prefix, so `scan .`, `scan config` and `--git`
+/// give a file the same name (the allow file's globs and SARIF URIs match
+/// on it; a name that changed between runs opens a new code-scanning alert).
 fn slashed(path: &Path) -> String {
     let text = path.to_string_lossy().replace('\\', "/");
-    text.trim_start_matches("./").to_owned()
+    let text = text.trim_start_matches("./");
+    if text == "." {
+        String::new()
+    } else {
+        text.to_owned()
+    }
 }
 
 fn walk(full: &Path, name: &str, meta: &fs::Metadata, scanner: &mut Scanner) {

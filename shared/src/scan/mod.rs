@@ -59,6 +59,13 @@ pub struct Finding {
     pub line: u32,
     /// Column of the secret's first character in that line, in characters, from 1.
     pub column: u32,
+    /// Line of the secret's last character (a private key spans lines).
+    #[serde(skip)]
+    pub end_line: u32,
+    /// Column just past the secret's last character on `end_line`, in
+    /// characters, from 1.
+    #[serde(skip)]
+    pub end_column: u32,
     /// At most the secret's first 4 characters, then `…`.
     pub redacted: String,
     /// The first 16 hex digits of HMAC-SHA256, keyed by the deployment's
@@ -486,6 +493,8 @@ impl Scanner {
                 path: path.to_owned(),
                 line: hit.line,
                 column: hit.column,
+                end_line: hit.end.0,
+                end_column: hit.end.1,
                 redacted: redact(&hit.secret),
                 fingerprint: fingerprint(&self.key, hit.rule.id, &hit.secret),
                 commit: self.commit.clone(),

@@ -35,6 +35,9 @@ pub(crate) struct Hit {
     pub rule: &'static Rule,
     pub line: u32,
     pub column: u32,
+    /// Line and column just past the secret's last character (SARIF's
+    /// `endLine`/`endColumn`, §3.30.5 and §3.30.6 of SARIF 2.1.0).
+    pub end: (u32, u32),
     pub secret: String,
     pub example: bool,
     /// Line numbers of the first and last line of the whole match.
@@ -430,6 +433,7 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
                 continue;
             }
             let (line, column) = joined.position(secret.start());
+            let end = joined.position(secret.end());
             let span = (
                 joined.line_of(whole.start),
                 joined.line_of(whole.end.saturating_sub(1).max(whole.start)),
@@ -441,6 +445,7 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
                     rule: &detector.rule,
                     line,
                     column,
+                    end,
                     secret: if detector.rule.id == "private-key" {
                         // One key, one identity, whether in a PEM file or
                         // escaped inside JSON: the body without its line breaks.
