@@ -76,6 +76,12 @@ impl Deadline {
         Deadline(self.0.checked_sub(CLEANUP_MARGIN).unwrap_or(self.0))
     }
 
+    /// `time` earlier (or now's past instant as is: every wait on it ends
+    /// at once).
+    pub fn earlier_by(&self, time: Duration) -> Deadline {
+        Deadline(self.0.checked_sub(time).unwrap_or(self.0))
+    }
+
     /// The earlier of this deadline and `time` from now.
     pub fn within(&self, time: Duration) -> Deadline {
         Deadline(self.0.min(Instant::now() + time))

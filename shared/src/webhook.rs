@@ -486,9 +486,14 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         ..plan.clone()
     };
     // An archive's CompleteMultipartUpload may run past the answer budget,
-    // up to the function's own work deadline (effects::archive).
+    // up to the function's own work deadline less what must still follow it
+    // before Lambda stops the process: ListParts, the abort and the ledger
+    // write, each bounded by CLEANUP_MARGIN (effects::archive).
     let fresh = crate::effects::archive::with_complete_deadline(
-        invocation.deadline.for_work(),
+        invocation
+            .deadline
+            .for_work()
+            .earlier_by(3 * crate::invocation::CLEANUP_MARGIN),
         crate::carry_out(&todo, effects, work),
     )
     .await;

@@ -30,8 +30,10 @@
 //!   the answer budget but by the function's own time
 //!   ([`with_complete_deadline`]): cut there, S3 may store the object while
 //!   the answer says it did not, and a redelivery would store (and start
-//!   the pipeline) again. If its outcome is still unknown, ListParts tells:
-//!   the upload still open means not stored (aborted, refused); NoSuchUpload
+//!   the pipeline) again. An error answer other than a 500 means S3 did not
+//!   complete it. If its outcome is still unknown, ListParts tells: the
+//!   upload still open means aborted, and not stored only if the abort goes
+//!   through (S3 may finish the Complete in between); NoSuchUpload
 //!   means it was completed ("The upload ID may be invalid, or the upload
 //!   may have been aborted or completed": S3 API reference, error
 //!   NoSuchUpload; we never aborted it); no answer means it may be stored,
@@ -317,16 +319,37 @@ impl ArchiveHosts {
                             archive.bucket, archive.key
                         )));
                     }
+                    // S3 answered with an error other than a 500: it did
+                    // not complete the upload (an InternalError may have).
+                    Ok(Err(e)) if refused_by_s3(&e) => {
+                        Err(EffectError::sdk(KIND, "S3 CompleteMultipartUpload", &e))
+                    }
                     Ok(Err(e)) => {
                         let error = EffectError::sdk(KIND, "S3 CompleteMultipartUpload", &e);
                         match still_open(s3, archive, &upload_id).await {
-                            Some(true) => Err(error),
+                            Some(true) => {
+                                return abort_after_complete(
+                                    s3,
+                                    archive,
+                                    &upload_id,
+                                    &what,
+                                    sent,
+                                    Err(error),
+                                )
+                                .await;
+                            }
                             Some(false) => return Ok(stored_unanswered(&what, sent, archive)),
                             None => return Ok(maybe_stored(&what, sent, archive)),
                         }
                     }
                     Err(_) => match still_open(s3, archive, &upload_id).await {
-                        Some(true) => Ok(refused_for_time(&what, sent)),
+                        Some(true) => {
+                            let refused = Ok(refused_for_time(&what, sent));
+                            return abort_after_complete(
+                                s3, archive, &upload_id, &what, sent, refused,
+                            )
+                            .await;
+                        }
                         Some(false) => return Ok(stored_unanswered(&what, sent, archive)),
                         None => return Ok(maybe_stored(&what, sent, archive)),
                     },
@@ -432,6 +455,60 @@ async fn upload_part(
         .set_e_tag(out.e_tag().map(str::to_owned))
         .set_checksum_crc32(out.checksum_crc32().map(str::to_owned))
         .build())
+}
+
+/// Whether CompleteMultipartUpload's error is S3's answer that it did not
+/// complete the upload: any error response but a 500 (InternalError, after
+/// which the upload may still complete). A timeout, a dispatch error or an
+/// unreadable answer leaves the outcome unknown.
+fn refused_by_s3<R>(
+    error: &aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError,
+        R,
+    >,
+) -> bool {
+    match error {
+        aws_sdk_s3::error::SdkError::ServiceError(service) => {
+            let code = aws_sdk_s3::error::ProvideErrorMetadata::code(service.err());
+            code.is_some() && code != Some("InternalError")
+        }
+        _ => false,
+    }
+}
+
+/// After a Complete that was sent but not answered as done, and an upload
+/// ListParts still saw open: abort it. S3 may finish the Complete in
+/// between, so only an abort that went through means "not stored"
+/// (`outcome`); NoSuchUpload means the Complete won (stored), and no answer
+/// leaves it unknown (kept as done, never sent twice).
+async fn abort_after_complete(
+    s3: &aws_sdk_s3::Client,
+    archive: &PutArchive,
+    upload_id: &str,
+    what: &str,
+    sent: u64,
+    outcome: Result<Done, EffectError>,
+) -> Result<Done, EffectError> {
+    let aborted = tokio::time::timeout(
+        crate::invocation::CLEANUP_MARGIN,
+        s3.abort_multipart_upload()
+            .bucket(&archive.bucket)
+            .key(&archive.key)
+            .upload_id(upload_id)
+            .send(),
+    )
+    .await;
+    match aborted {
+        Ok(Ok(_)) => outcome,
+        Ok(Err(e))
+            if e.as_service_error()
+                .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
+                == Some("NoSuchUpload") =>
+        {
+            Ok(stored_unanswered(what, sent, archive))
+        }
+        _ => Ok(maybe_stored(what, sent, archive)),
+    }
 }
 
 /// Whether the multipart upload is still open (ListParts answers): then it
