@@ -363,16 +363,7 @@ impl ArchiveHosts {
             Err(_) => Ok(refused_for_time(&what, sent)),
         };
         // Not stored: no parts are left behind (they would be billed).
-        let aborted = tokio::time::timeout(
-            crate::invocation::CLEANUP_MARGIN,
-            s3.abort_multipart_upload()
-                .bucket(&archive.bucket)
-                .key(&archive.key)
-                .upload_id(&upload_id)
-                .send(),
-        )
-        .await;
-        if !matches!(aborted, Ok(Ok(_))) {
+        if !matches!(abort(s3, archive, &upload_id).await, Aborted::Yes) {
             tracing::error!(bucket = %archive.bucket, key = %archive.key, "the multipart upload could not be aborted: its parts stay until a lifecycle rule removes them");
         }
         outcome
@@ -489,6 +480,24 @@ async fn abort_after_complete(
     sent: u64,
     outcome: Result<Done, EffectError>,
 ) -> Result<Done, EffectError> {
+    match abort(s3, archive, upload_id).await {
+        Aborted::Yes => outcome,
+        Aborted::Gone => Ok(stored_unanswered(what, sent, archive)),
+        Aborted::Unknown => Ok(maybe_stored(what, sent, archive)),
+    }
+}
+
+/// What AbortMultipartUpload said.
+enum Aborted {
+    Yes,
+    /// NoSuchUpload: the upload was already ended (completed, since only we
+    /// abort it).
+    Gone,
+    /// Another error, or no answer in time.
+    Unknown,
+}
+
+async fn abort(s3: &aws_sdk_s3::Client, archive: &PutArchive, upload_id: &str) -> Aborted {
     let aborted = tokio::time::timeout(
         crate::invocation::CLEANUP_MARGIN,
         s3.abort_multipart_upload()
@@ -499,16 +508,21 @@ async fn abort_after_complete(
     )
     .await;
     match aborted {
-        Ok(Ok(_)) => outcome,
-        Ok(Err(e))
-            if e.as_service_error()
-                .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
-                == Some("NoSuchUpload") =>
-        {
-            Ok(stored_unanswered(what, sent, archive))
-        }
-        _ => Ok(maybe_stored(what, sent, archive)),
+        Ok(Ok(_)) => Aborted::Yes,
+        Ok(Err(e)) if no_such_upload(&e) => Aborted::Gone,
+        _ => Aborted::Unknown,
     }
+}
+
+/// S3's NoSuchUpload: "The upload ID may be invalid, or the upload may have
+/// been aborted or completed" (S3 API reference).
+fn no_such_upload<E: aws_sdk_s3::error::ProvideErrorMetadata, R>(
+    error: &aws_sdk_s3::error::SdkError<E, R>,
+) -> bool {
+    error
+        .as_service_error()
+        .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+        == Some("NoSuchUpload")
 }
 
 /// Whether the multipart upload is still open (ListParts answers): then it
@@ -532,13 +546,7 @@ async fn still_open(
     .await;
     match listed {
         Ok(Ok(_)) => Some(true),
-        Ok(Err(e))
-            if e.as_service_error()
-                .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
-                == Some("NoSuchUpload") =>
-        {
-            Some(false)
-        }
+        Ok(Err(e)) if no_such_upload(&e) => Some(false),
         _ => None,
     }
 }
