@@ -450,8 +450,9 @@ async fn upload_part(
 
 /// Whether CompleteMultipartUpload's error is S3's answer that it did not
 /// complete the upload: any error response but a 500 (InternalError, after
-/// which the upload may still complete). A timeout, a dispatch error or an
-/// unreadable answer leaves the outcome unknown.
+/// which the upload may still complete) or NoSuchUpload (a retried Complete
+/// whose first attempt completed it); those go to ListParts. A timeout, a
+/// dispatch error or an unreadable answer leaves the outcome unknown.
 fn refused_by_s3<R>(
     error: &aws_sdk_s3::error::SdkError<
         aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError,
@@ -460,8 +461,10 @@ fn refused_by_s3<R>(
 ) -> bool {
     match error {
         aws_sdk_s3::error::SdkError::ServiceError(service) => {
+            // NoSuchUpload is no refusal: the SDK's retry of a Complete
+            // whose first attempt S3 carried out finds the upload ended.
             let code = aws_sdk_s3::error::ProvideErrorMetadata::code(service.err());
-            code.is_some() && code != Some("InternalError")
+            code.is_some() && code != Some("InternalError") && code != Some("NoSuchUpload")
         }
         _ => false,
     }
