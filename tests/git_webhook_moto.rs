@@ -190,7 +190,7 @@ async fn pipeline_role() -> String {
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
     .to_string();
-    let response = reqwest::Client::new()
+    let response = signalbox::aws::http_builder().build().expect("an HTTP client")
         .post(moto_endpoint())
         .header(
             "authorization",
@@ -552,6 +552,7 @@ async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
         .mount(&stand_in)
         .await;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(signalbox::aws::Https::new())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "tests",
@@ -808,6 +809,7 @@ async fn refused(request: &Value, now: i64) -> (Answer, usize) {
 async fn refused_with(request: &Value, now: i64, routes: &str) -> (Answer, usize) {
     let stand_in = MockServer::start().await;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(signalbox::aws::Https::new())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "tests",

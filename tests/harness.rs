@@ -21,6 +21,7 @@ pub fn moto_endpoint() -> String {
 /// SDK configuration for moto: fixed test credentials, us-east-1, moto's endpoint.
 pub async fn moto_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(signalbox::aws::Https::new())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing",

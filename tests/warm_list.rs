@@ -34,6 +34,7 @@ use standin::{Delays, Service, StandIn};
 /// `AWS_ENDPOINT_URL_<SERVICE>` variables put them.
 async fn clients(standin: &StandIn) -> Aws {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(signalbox::aws::Https::new())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             "test", "test", None, None, "test",

@@ -137,7 +137,7 @@ impl ArchiveHosts {
                 .map(|((provider, project), token)| (token_key(provider, &project), token))
                 .collect(),
             unread: HashMap::new(),
-            client: reqwest::Client::builder()
+            client: crate::aws::http_builder()
                 .user_agent("signalbox")
                 .connect_timeout(crate::aws::CONNECT_TIMEOUT)
                 // GitHub's archive is a redirect to codeload; reqwest drops

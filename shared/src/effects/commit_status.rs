@@ -207,7 +207,7 @@ impl StatusHosts {
                 .collect(),
             unread: HashMap::new(),
             routes_problem: None,
-            client: reqwest::Client::builder()
+            client: crate::aws::http_builder()
                 .timeout(REQUEST_TIMEOUT)
                 .user_agent("signalbox")
                 // A redirect would carry GitLab's PRIVATE-TOKEN header (not

@@ -97,7 +97,7 @@ impl SlackWebhook {
         SlackWebhook {
             url: Arc::new(RwLock::new(url.into())),
             source: None,
-            client: reqwest::Client::builder()
+            client: crate::aws::http_builder()
                 .timeout(REQUEST_TIMEOUT)
                 .build()
                 .unwrap_or_default(),

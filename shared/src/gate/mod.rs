@@ -17,7 +17,7 @@ use std::time::Duration;
 /// The HTTP client of the `http` checks: no redirects followed silently
 /// beyond reqwest's default, a bounded connect time.
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::aws::http_builder()
         .connect_timeout(Duration::from_secs(2))
         .build()
         .unwrap_or_default()
