@@ -270,3 +270,41 @@ fn the_operations_topic_cannot_be_the_alert_topic() {
         );
     }
 }
+
+/// Issue 21, item 9: the mirror role pulls only the sources listed in
+/// `ReplicaSources`, so `Replicas` without that list (or with an empty item
+/// in it) is refused before anything is created, and so is a list without
+/// `Replicas`.
+#[test]
+fn replicas_without_replica_sources_are_refused_by_a_rule() {
+    const NEEDS_SOURCES: &str = "ReplicationNeedsReplicaSources";
+    const NEEDS_REPLICAS: &str = "ReplicaSourcesNeedReplicas";
+    let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#;
+    for sources in ["", "A,,my-repo.v2", "A,my-repo.v2,"] {
+        let refused = refused_by(
+            NEEDS_SOURCES,
+            &[("Replicas", replicas), ("ReplicaSources", sources)],
+        );
+        assert_eq!(refused.len(), 1, "{sources:?}: {refused:?}");
+        assert!(refused[0].contains("ReplicaSources"), "{refused:?}");
+    }
+    let refused = refused_by(NEEDS_REPLICAS, &[("ReplicaSources", "A")]);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("ReplicaSources must be empty"),
+        "{refused:?}"
+    );
+    for accepted in [
+        &[("Replicas", replicas), ("ReplicaSources", "A,my-repo.v2")][..],
+        &[][..],
+        &[("Replicas", "{}"), ("ReplicaSources", "")][..],
+    ] {
+        for rule in [NEEDS_SOURCES, NEEDS_REPLICAS] {
+            assert_eq!(
+                refused_by(rule, accepted),
+                Vec::<String>::new(),
+                "{rule} {accepted:?}"
+            );
+        }
+    }
+}
