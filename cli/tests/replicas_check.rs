@@ -193,6 +193,11 @@ fn replica_sources_that_are_not_exactly_the_sources_are_named() {
         )
         .env("REPLICA_SOURCES", "app,other")
         .env("AWS_REGION", "us-east-1")
+        // Were the list not checked, nothing here would reach the network.
+        .env(
+            "SIGNALBOX_MIRROR_URL_TEMPLATE",
+            "/nonexistent/{region}/{repository}.git",
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

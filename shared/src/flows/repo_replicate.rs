@@ -195,7 +195,9 @@ pub fn check_replica_sources(env: &mut EnvReader, replicas: &BTreeMap<String, Ve
     let Some(text) = env.optional(REPLICA_SOURCES) else {
         return;
     };
-    let listed: Vec<&str> = text.split(',').map(str::trim).collect();
+    // Not trimmed: whether CloudFormation trims a CommaDelimitedList's items
+    // is not documented, and a name with a space would be granted as such.
+    let listed: Vec<&str> = text.split(',').collect();
     for problem in replica_source_problems(&listed, replicas) {
         env.problem(REPLICA_SOURCES, &problem);
     }
@@ -214,6 +216,12 @@ fn replica_source_problems(
     for (index, name) in listed.iter().enumerate() {
         if name.is_empty() {
             problems.push(format!("item {index} is empty"));
+            continue;
+        }
+        if name.trim() != *name {
+            problems.push(format!(
+                "{name:?} has spaces around it: list the names with commas only"
+            ));
             continue;
         }
         if listed[..index].contains(name) {
@@ -965,7 +973,7 @@ mod tests {
                 "REPLICAS",
                 r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#,
             ),
-            ("REPLICA_SOURCES", "A, B"),
+            ("REPLICA_SOURCES", "A,B"),
             ("MIRROR_PROJECT", "m"),
         ]);
         let error = result.expect_err("B is no source").to_string();
@@ -975,12 +983,12 @@ mod tests {
         );
     }
 
-    /// The list as the template passes it: exactly the sources, any order,
-    /// spaces after commas allowed. Unset: not checked (a local replay).
+    /// The list as the template passes it: exactly the sources, any order.
+    /// Unset: not checked (a local replay).
     #[test]
     fn replica_sources_listing_exactly_the_sources_are_accepted() {
         let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#;
-        for sources in ["my-repo.v2,A", "A, my-repo.v2", ""] {
+        for sources in ["my-repo.v2,A", "A,my-repo.v2", ""] {
             let (_, result) = env(&[
                 ("REPLICAS", replicas),
                 ("REPLICA_SOURCES", sources),
@@ -1000,7 +1008,7 @@ mod tests {
                 "REPLICAS",
                 r#"{"my-repo": [{"region": "eu-west-1", "repository": "r1"}], "my_repo": [{"region": "eu-west-1", "repository": "r2"}]}"#,
             ),
-            ("REPLICA_SOURCES", "my-repo,,my_repo,my-repo"),
+            ("REPLICA_SOURCES", "my-repo,,my_repo,my-repo, A"),
             ("MIRROR_PROJECT", "m"),
         ]);
         let error = result.expect_err("three problems").to_string();
@@ -1008,6 +1016,7 @@ mod tests {
             "REPLICA_SOURCES: item 1 is empty",
             "REPLICA_SOURCES: my-repo and my_repo both become myrepo",
             "REPLICA_SOURCES: my-repo is listed twice",
+            "REPLICA_SOURCES: \" A\" has spaces around it",
         ] {
             assert!(error.contains(expected), "{expected}: {error}");
         }
