@@ -1124,20 +1124,42 @@ fn deployed(arns: &Arns, value: &Value) -> Value {
     }
 }
 
-/// The number of sources docs/replication.md promises fit the mirror role.
-const MAX_MIRROR_SOURCES: usize = 9;
+/// The worst cases docs/replication.md and template.yaml promise fit the
+/// mirror role: (number of sources, length of each name).
+const MIRROR_SOURCE_LIMITS: [(usize, usize); 2] = [(8, 100), (9, 40)];
+
+/// Region and partition names longer than the samples' (`us-east-1`,
+/// `aws`) grow each ARN: at most 15 characters for a region name (e.g.
+/// `ap-southeast-5` is 14) and 10 for a partition (`aws-us-gov`).
+const LONGEST_REGION: usize = 15;
+const LONGEST_PARTITION: usize = 10;
 
 /// IAM counts every inline policy of a role against one quota of 10,240
 /// characters, whitespace excluded
 /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
 /// The mirror role's own policy plus one generated policy per source must
-/// fit for the number of sources the docs promise, with names of 40
-/// characters and `CreateMissingReplicas` on, leaving 300 characters for a
-/// longer region, partition and stack name than the samples here.
+/// fit for the documented worst cases, with `CreateMissingReplicas` on, in
+/// any region and partition (each occurrence of the samples' region and
+/// partition counted at the longest's length), leaving 100 characters for a
+/// long stack name.
 #[test]
 fn the_documented_number_of_sources_fits_the_mirror_roles_inline_policy_quota() {
-    let names: Vec<String> = (0..MAX_MIRROR_SOURCES)
-        .map(|i| format!("{i}-{}", "s".repeat(38)))
+    for (count, length) in MIRROR_SOURCE_LIMITS {
+        let size = mirror_inline_policy_size(count, length);
+        assert!(
+            size + 100 <= 10_240,
+            "{count} sources of {length} characters: {size} characters of inline policy"
+        );
+        println!("{count} sources of {length} characters: {size} of 10,240 characters");
+    }
+}
+
+/// The characters (whitespace excluded, worst region and partition) of the
+/// mirror role's inline policies with `count` sources of `length`
+/// characters each.
+fn mirror_inline_policy_size(count: usize, length: usize) -> usize {
+    let names: Vec<String> = (0..count)
+        .map(|i| format!("{i}-{}", "s".repeat(length - 2)))
         .collect();
     let replicas = serde_json::to_string(
         &names
@@ -1182,22 +1204,21 @@ fn the_documented_number_of_sources_fits_the_mirror_roles_inline_policy_quota() 
             );
         }
     }
-    assert_eq!(documents.len(), 1 + MAX_MIRROR_SOURCES);
-    let size: usize = documents
+    assert_eq!(documents.len(), 1 + count);
+    documents
         .iter()
         .map(|d| {
-            serde_json::to_string(&deployed(&arns, d))
+            let text: String = serde_json::to_string(&deployed(&arns, d))
                 .expect("JSON")
                 .chars()
                 .filter(|c| !c.is_whitespace())
-                .count()
+                .collect();
+            text.chars().count()
+                + text.matches(REGION).count() * (LONGEST_REGION - REGION.len())
+                + text.matches(&format!("arn:{PARTITION}:")).count()
+                    * (LONGEST_PARTITION - PARTITION.len())
         })
-        .sum();
-    assert!(
-        size + 300 <= 10_240,
-        "{MAX_MIRROR_SOURCES} sources: {size} characters of inline policy"
-    );
-    println!("{MAX_MIRROR_SOURCES} sources of 40 characters: {size} of 10,240 characters");
+        .sum()
 }
 
 /// The expansion as the Fn::ForEach reference describes it (and as SAM CLI

@@ -280,13 +280,17 @@ fn replicas_without_replica_sources_are_refused_by_a_rule() {
     const NEEDS_SOURCES: &str = "ReplicationNeedsReplicaSources";
     const NEEDS_REPLICAS: &str = "ReplicaSourcesNeedReplicas";
     let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#;
-    for sources in ["", "A,,my-repo.v2", "A,my-repo.v2,"] {
+    // An empty list fails both assertions (no empty item, not all empty);
+    // an empty item among names fails the first only.
+    for (sources, failed) in [("", 2), ("A,,my-repo.v2", 1), ("A,my-repo.v2,", 1)] {
         let refused = refused_by(
             NEEDS_SOURCES,
             &[("Replicas", replicas), ("ReplicaSources", sources)],
         );
-        assert_eq!(refused.len(), 1, "{sources:?}: {refused:?}");
-        assert!(refused[0].contains("ReplicaSources"), "{refused:?}");
+        assert_eq!(refused.len(), failed, "{sources:?}: {refused:?}");
+        for description in &refused {
+            assert!(description.contains("ReplicaSources"), "{refused:?}");
+        }
     }
     let refused = refused_by(NEEDS_REPLICAS, &[("ReplicaSources", "A")]);
     assert_eq!(refused.len(), 1, "{refused:?}");
@@ -306,5 +310,88 @@ fn replicas_without_replica_sources_are_refused_by_a_rule() {
                 "{rule} {accepted:?}"
             );
         }
+    }
+}
+
+/// Review of issue 21, finding 2: the ReplicationNeedsReplicaSources rule
+/// refuses an empty ReplicaSources however it reaches the Rules, as one
+/// empty member (`[""]`, what an empty CommaDelimitedList gives) or as no
+/// member at all (`[]`).
+#[test]
+fn replicas_with_an_empty_replica_sources_list_are_refused_in_either_form() {
+    let template = template::load();
+    let rule = &template["Rules"]["ReplicationNeedsReplicaSources"];
+    let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#;
+    for (form, sources) in [("[\"\"]", json!([""])), ("[]", json!([]))] {
+        let stack =
+            Stack::with(&template, &[("Replicas", replicas)]).set("ReplicaSources", sources);
+        assert!(stack.holds(&rule["RuleCondition"]), "{form}");
+        let refused = rule["Assertions"]
+            .as_array()
+            .expect("Assertions")
+            .iter()
+            .filter(|a| !stack.holds(&a["Assert"]))
+            .count();
+        assert!(
+            refused > 0,
+            "ReplicaSources {form} with Replicas is accepted"
+        );
+    }
+    let stack = Stack::with(
+        &template,
+        &[("Replicas", replicas), ("ReplicaSources", "A")],
+    );
+    for assertion in rule["Assertions"].as_array().expect("Assertions") {
+        assert!(stack.holds(&assertion["Assert"]), "{assertion}");
+    }
+}
+
+/// Review of issue 21, finding 1: IAM reads `*` and `?` in a Resource as
+/// wildcards, so a ReplicaSources member `*` or `team-*` would grant GitPull
+/// on many repositories. The parameter's AllowedPattern, which
+/// CloudFormation applies to each member of a CommaDelimitedList, admits
+/// CodeCommit repository names only (or the empty default).
+#[test]
+fn a_wildcard_in_replica_sources_is_refused_by_the_parameters_pattern() {
+    let template = template::load();
+    let parameter = &template["Parameters"]["ReplicaSources"];
+    let pattern = parameter["AllowedPattern"]
+        .as_str()
+        .expect("ReplicaSources has an AllowedPattern");
+    assert!(
+        parameter["ConstraintDescription"].is_string(),
+        "a ConstraintDescription says what is refused"
+    );
+    let pattern = regex::Regex::new(pattern).expect("AllowedPattern is a regex");
+    // What CloudFormation checks: each member, trimmed, matched whole.
+    let members = |list: &str| -> Vec<String> {
+        match Stack::with(&template, &[("ReplicaSources", list)])
+            .resolve(&json!({"Ref": "ReplicaSources"}))
+        {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().expect("string member").to_owned())
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let accepts = |list: &str| {
+        members(list).iter().all(|m| {
+            pattern
+                .find(m)
+                .is_some_and(|found| found.start() == 0 && found.end() == m.len())
+        })
+    };
+    for refused in ["*", "team-*", "A,team-*", "app?", "A/B", &"a".repeat(101)] {
+        assert!(!accepts(refused), "{refused:?} is accepted");
+    }
+    for accepted in [
+        "",
+        "A",
+        "MyDemoRepo,my-repo.v2,my_repo",
+        "A, my-repo.v2",
+        &"a".repeat(100),
+    ] {
+        assert!(accepts(accepted), "{accepted:?} is refused");
     }
 }

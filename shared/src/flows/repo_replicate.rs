@@ -187,17 +187,28 @@ pub fn read_replicas(env: &mut EnvReader) -> BTreeMap<String, Vec<Replica>> {
 /// sources and push only to replicas tagged for one of them (template.yaml,
 /// `Fn::ForEach::MirrorSourcePolicies`). A source missing from the list would
 /// be denied on every mirror build; a listed name that is no source would be
-/// granted for nothing. Unset or blank (a local replay, a hand-made
-/// configuration): not checked. `signalbox replicas check` reads it the
-/// same way, so a list CloudFormation would refuse (two names with the same
+/// granted for nothing; a name with `*` or `?` would be an IAM wildcard.
+/// Unset or blank: a problem for the deployed function (the template sets
+/// `REPO_REPLICATE_ROLE` too) when `REPLICAS` has sources, since its mirror
+/// role then pulls nothing; otherwise (a local replay, a hand-made
+/// configuration) not checked. `signalbox replicas check` reads it the same
+/// way, so a list CloudFormation would refuse (two names with the same
 /// logical id) is named before a deploy.
 pub fn check_replica_sources(env: &mut EnvReader, replicas: &BTreeMap<String, Vec<Replica>>) {
     let Some(text) = env.optional(REPLICA_SOURCES) else {
+        if env.optional("REPO_REPLICATE_ROLE").is_some() && !replicas.is_empty() {
+            env.problem(
+                REPLICA_SOURCES,
+                "blank, but REPLICAS has sources: the mirror role (template parameter ReplicaSources) may pull none of them",
+            );
+        }
         return;
     };
-    // Not trimmed: whether CloudFormation trims a CommaDelimitedList's items
-    // is not documented, and a name with a space would be granted as such.
-    let listed: Vec<&str> = text.split(',').collect();
+    // Each item trimmed, as CloudFormation trims each member of a
+    // CommaDelimitedList ("Each member string is space trimmed", Parameters
+    // reference: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html):
+    // `A, B` is granted as `A` and `B`.
+    let listed: Vec<&str> = text.split(',').map(str::trim).collect();
     for problem in replica_source_problems(&listed, replicas) {
         env.problem(REPLICA_SOURCES, &problem);
     }
@@ -218,9 +229,14 @@ fn replica_source_problems(
             problems.push(format!("item {index} is empty"));
             continue;
         }
-        if name.trim() != *name {
+        // What CodeCommit allows in a repository name (1 to 100 of
+        // letters, digits, `_`, `.`, `-`: length 1-100, pattern [\w\.-]+ in
+        // https://docs.aws.amazon.com/codecommit/latest/APIReference/API_UpdateRepositoryName.html),
+        // the template's AllowedPattern too. Anything else could be an IAM
+        // wildcard (`*`, `?`) in the mirror role's Resource.
+        if !is_repository_name(name) {
             problems.push(format!(
-                "{name:?} has spaces around it: list the names with commas only"
+                "{name:?} is not a CodeCommit repository name (1 to 100 letters, digits, `.`, `_`, `-`, not ending in .git): `*` and `?` would be IAM wildcards in the mirror role"
             ));
             continue;
         }
@@ -1008,7 +1024,7 @@ mod tests {
                 "REPLICAS",
                 r#"{"my-repo": [{"region": "eu-west-1", "repository": "r1"}], "my_repo": [{"region": "eu-west-1", "repository": "r2"}]}"#,
             ),
-            ("REPLICA_SOURCES", "my-repo,,my_repo,my-repo, A"),
+            ("REPLICA_SOURCES", "my-repo,,my_repo,my-repo"),
             ("MIRROR_PROJECT", "m"),
         ]);
         let error = result.expect_err("three problems").to_string();
@@ -1016,10 +1032,69 @@ mod tests {
             "REPLICA_SOURCES: item 1 is empty",
             "REPLICA_SOURCES: my-repo and my_repo both become myrepo",
             "REPLICA_SOURCES: my-repo is listed twice",
-            "REPLICA_SOURCES: \" A\" has spaces around it",
         ] {
             assert!(error.contains(expected), "{expected}: {error}");
         }
+    }
+
+    /// Review of issue 21, finding 1: IAM reads `*` and `?` in a Resource
+    /// as wildcards, so `*`, `team-*` or `app?` in ReplicaSources would
+    /// grant GitPull on many repositories of the region: refused, by name.
+    #[test]
+    fn a_wildcard_in_replica_sources_is_refused_naming_it() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#,
+            ),
+            ("REPLICA_SOURCES", "A,*,team-*,app?"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let error = result.expect_err("wildcards").to_string();
+        for name in ["*", "team-*", "app?"] {
+            let expected = format!("REPLICA_SOURCES: {name:?} is not a CodeCommit repository name");
+            assert!(error.contains(&expected), "{expected}: {error}");
+        }
+    }
+
+    /// Review of issue 21, finding 2: the deployed function (the template
+    /// sets REPO_REPLICATE_ROLE) with REPLICAS but a blank REPLICA_SOURCES
+    /// has a mirror role granted no source: refused, naming the variable.
+    /// Without REPO_REPLICATE_ROLE (a local replay) it is not checked.
+    #[test]
+    fn a_blank_replica_sources_with_replicas_is_refused_when_deployed() {
+        let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#;
+        let (_, result) = env(&[
+            ("REPLICAS", replicas),
+            ("REPLICA_SOURCES", " "),
+            ("REPO_REPLICATE_ROLE", "stack-RepoReplicateRole-X"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let error = result.expect_err("blank while deployed").to_string();
+        assert!(
+            error.contains("REPLICA_SOURCES: blank, but REPLICAS has sources"),
+            "{error}"
+        );
+        let (_, result) = env(&[
+            ("REPLICAS", replicas),
+            ("REPLICA_SOURCES", ""),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    /// Review of issue 21, finding 3: CloudFormation trims each member of a
+    /// CommaDelimitedList, so `A, my-repo.v2` is granted as `A` and
+    /// `my-repo.v2`: accepted, the names compared trimmed.
+    #[test]
+    fn replica_sources_with_spaces_after_commas_are_trimmed_like_cloudformation() {
+        let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#;
+        let (_, result) = env(&[
+            ("REPLICAS", replicas),
+            ("REPLICA_SOURCES", "A, my-repo.v2"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[test]
