@@ -142,14 +142,6 @@ impl<'a> Stack<'a> {
         }
     }
 
-    /// The same stack with parameter `name` set to `value` as it is (e.g. a
-    /// CommaDelimitedList with no member, which `with` cannot write).
-    pub fn set(mut self, name: &str, value: Value) -> Stack<'a> {
-        assert!(self.parameters.contains_key(name), "no parameter {name}");
-        self.parameters.insert(name.to_owned(), value);
-        self
-    }
-
     /// The template with every `Fn::ForEach::<loop>` key replaced by what it
     /// generates, as the `AWS::LanguageExtensions` transform does
     /// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-foreach.html>):
