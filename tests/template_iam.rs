@@ -73,6 +73,8 @@ const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
         "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-2c3d-4e5f-0a1b2c3d4e5f",
     ),
     ("FingerprintKeyParameterName", "/signalbox/fingerprint-key"),
+    // Fn::ForEach generates one mirror policy per source (template::load_with).
+    ("ReplicaSources", "MyDemoRepo,my-repo.v2"),
     ("GitWebhookArchiveBucket", "acme-sources"),
     ("GitWebhookArchivePrefix", "sources/"),
     (
@@ -345,7 +347,7 @@ impl Arns<'_> {
 /// of the action's types.
 #[test]
 fn every_allowed_action_accepts_its_statements_resources_per_the_service_reference() {
-    let template = template::load();
+    let template = template::load_with(SAMPLE_PARAMETERS);
     let reference = Reference::load();
     let stack = Stack::with(&template, SAMPLE_PARAMETERS);
     let arns = Arns {
@@ -837,4 +839,427 @@ fn a_statement_that_is_not_a_list_fails_the_check() {
         }}]}
     }}});
     allow_statements(&template);
+}
+
+/// Every Allow statement of the mirror role: its inline policies and the
+/// policies attached to it (`AWS::IAM::RolePolicy`, one per source of
+/// `ReplicaSources`) whose resource condition holds, `Fn::If` resolved.
+fn mirror_role_statements(template: &Value, stack: &Stack) -> Vec<Value> {
+    let mut documents = Vec::new();
+    let role = stack
+        .resolve(&template["Resources"]["MirrorProjectRole"]["Properties"]["Policies"])
+        .expect("MirrorProjectRole has Policies");
+    for policy in role.as_array().expect("Policies list") {
+        documents.push(policy["PolicyDocument"].clone());
+    }
+    for resource in template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+    {
+        let attached = resource["Type"] == "AWS::IAM::RolePolicy"
+            && template::referenced(&resource["Properties"]["RoleName"])
+                == Some("MirrorProjectRole");
+        let created = resource["Condition"]
+            .as_str()
+            .is_none_or(|c| stack.condition(c));
+        if attached && created {
+            documents.push(
+                stack
+                    .resolve(&resource["Properties"]["PolicyDocument"])
+                    .expect("PolicyDocument"),
+            );
+        }
+    }
+    documents
+        .iter()
+        .flat_map(|d| d["Statement"].as_array().expect("Statement").clone())
+        .filter(|s| s["Effect"] == "Allow")
+        .collect()
+}
+
+/// One request as IAM sees it: action, resource, and the context keys the
+/// mirror role's conditions read.
+struct Request<'a> {
+    action: &'a str,
+    arn: String,
+    /// `aws:RequestedRegion`.
+    region: &'a str,
+    /// `aws:ResourceTag/signalbox:replica-of` (the repository's tag).
+    resource_tag: Option<&'a str>,
+    /// `aws:RequestTag/signalbox:replica-of` (CreateRepository's tag).
+    request_tag: Option<&'a str>,
+}
+
+/// Whether one of `statements` allows `request`: action and resource
+/// matched as IAM globs, each condition operator over the keys above
+/// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html:
+/// a `StringNotEquals` on a missing key holds, a `StringEquals` or
+/// `StringLike` does not). An operator or key this test does not know fails.
+fn allows(arns: &Arns, statements: &[Value], request: &Request) -> bool {
+    statements.iter().any(|statement| {
+        let actions: Vec<String> = arns.strings(&statement["Action"]);
+        let resources: Vec<String> = arns.strings(&statement["Resource"]);
+        if !actions.iter().any(|a| iam_glob(a).is_match(request.action))
+            || !resources.iter().any(|r| iam_glob(r).is_match(&request.arn))
+        {
+            return false;
+        }
+        let Some(conditions) = statement.get("Condition") else {
+            return true;
+        };
+        conditions
+            .as_object()
+            .expect("Condition object")
+            .iter()
+            .all(|(operator, keys)| {
+                keys.as_object()
+                    .expect("condition keys")
+                    .iter()
+                    .all(|(key, wanted)| {
+                        let actual = match key.as_str() {
+                            "aws:RequestedRegion" => Some(request.region),
+                            "aws:ResourceTag/signalbox:replica-of" => request.resource_tag,
+                            "aws:RequestTag/signalbox:replica-of" => request.request_tag,
+                            other => panic!("teach allows() the condition key {other}"),
+                        };
+                        let wanted = arns.strings(wanted);
+                        match (operator.as_str(), actual) {
+                            ("StringEquals", Some(a)) => wanted.iter().any(|w| w == a),
+                            ("StringNotEquals", Some(a)) => wanted.iter().all(|w| w != a),
+                            ("StringNotEquals", None) => true,
+                            ("StringLike", Some(a)) => {
+                                wanted.iter().any(|w| iam_glob(w).is_match(a))
+                            }
+                            ("StringEquals" | "StringLike", None) => false,
+                            (other, _) => panic!("teach allows() the condition operator {other}"),
+                        }
+                    })
+            })
+    })
+}
+
+/// Two sources with replicas, as a user would deploy them: `Replicas` and
+/// `ReplicaSources` listing the same sources.
+const TWO_SOURCES: &[(&str, &str)] = &[
+    (
+        "Replicas",
+        r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#,
+    ),
+    ("ReplicaSources", "A,my-repo.v2"),
+    ("CreateMissingReplicas", "true"),
+];
+
+fn repository(region: &str, name: &str) -> String {
+    format!("arn:{PARTITION}:codecommit:{region}:{ACCOUNT}:{name}")
+}
+
+/// Issue 21, item 9: the mirror role may clone the sources listed in
+/// `ReplicaSources` (exactly their ARNs) and no other repository of the
+/// region, tagged or not.
+#[test]
+fn the_mirror_role_pulls_the_listed_sources_and_no_other_repository_of_the_region() {
+    let template = template::load_with(TWO_SOURCES);
+    let stack = Stack::with(&template, TWO_SOURCES);
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    let statements = mirror_role_statements(&template, &stack);
+    // The unconditional GitPull grants name exactly the two sources.
+    let mut sources: Vec<String> = statements
+        .iter()
+        .filter(|s| s.get("Condition").is_none())
+        .filter(|s| {
+            arns.strings(&s["Action"])
+                .iter()
+                .any(|a| a == "codecommit:GitPull")
+        })
+        .flat_map(|s| arns.strings(&s["Resource"]))
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        [repository(REGION, "A"), repository(REGION, "my-repo.v2")]
+    );
+    let pull = |name: &str, tag: Option<&str>| {
+        allows(
+            &arns,
+            &statements,
+            &Request {
+                action: "codecommit:GitPull",
+                arn: repository(REGION, name),
+                region: REGION,
+                resource_tag: tag,
+                request_tag: None,
+            },
+        )
+    };
+    assert!(pull("A", None));
+    assert!(pull("my-repo.v2", None));
+    for other in ["B", "A-fork", "my-repo", "my-repo.v2x", "payments"] {
+        assert!(!pull(other, None), "{other} is no listed source");
+        assert!(
+            !pull(other, Some("us-east-1/A")),
+            "{other} in the source region, even tagged"
+        );
+    }
+}
+
+/// Issue 21, item 9: pushes (and default-branch updates, and creating a
+/// missing replica) go only to repositories of other regions tagged
+/// `signalbox:replica-of = <region>/<a listed source>` exactly; a replica
+/// tagged for an unlisted source, or for a look-alike name, is refused.
+#[test]
+fn a_replica_tagged_for_an_unlisted_source_is_refused_by_the_push_condition() {
+    let template = template::load_with(TWO_SOURCES);
+    let stack = Stack::with(&template, TWO_SOURCES);
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    let statements = mirror_role_statements(&template, &stack);
+    let may = |action: &str, region: &str, tag: Option<&str>| {
+        let create = action == "codecommit:CreateRepository";
+        allows(
+            &arns,
+            &statements,
+            &Request {
+                action,
+                arn: repository(region, "replica"),
+                region,
+                resource_tag: if create { None } else { tag },
+                request_tag: if create { tag } else { None },
+            },
+        )
+    };
+    for action in [
+        "codecommit:GitPush",
+        "codecommit:UpdateDefaultBranch",
+        "codecommit:GitPull",
+        "codecommit:CreateRepository",
+    ] {
+        for tag in ["us-east-1/A", "us-east-1/my-repo.v2"] {
+            assert!(may(action, "eu-west-1", Some(tag)), "{action} {tag}");
+            assert!(
+                !may(action, REGION, Some(tag)),
+                "{action} {tag} in the source region"
+            );
+        }
+        for tag in [
+            "us-east-1/B",
+            "us-east-1/A-fork",
+            "us-east-1/my-repo",
+            "us-east-1/*",
+            "eu-west-1/A",
+            "",
+        ] {
+            assert!(!may(action, "eu-west-1", Some(tag)), "{action} {tag:?}");
+        }
+        assert!(!may(action, "eu-west-1", None), "{action} untagged");
+    }
+}
+
+/// With no replication (`ReplicaSources` empty, which CloudFormation passes
+/// as one empty item), the generated policy is not created: the mirror role
+/// may pull and push nothing.
+#[test]
+fn with_no_replica_sources_the_mirror_role_may_pull_and_push_nothing() {
+    let template = template::load();
+    let stack = Stack::with_defaults(&template);
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    let generated: Vec<&String> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .keys()
+        .filter(|k| k.starts_with("MirrorSourcePolicy"))
+        .collect();
+    assert_eq!(generated, ["MirrorSourcePolicy"], "the empty item's policy");
+    assert!(
+        !stack.condition(
+            template["Resources"]["MirrorSourcePolicy"]["Condition"]
+                .as_str()
+                .expect("the generated policy has a condition")
+        )
+    );
+    let statements = mirror_role_statements(&template, &stack);
+    for action in ["codecommit:GitPull", "codecommit:GitPush"] {
+        for (region, tag) in [
+            (REGION, None),
+            ("eu-west-1", Some("us-east-1/A")),
+            ("eu-west-1", Some("us-east-1/")),
+        ] {
+            let request = Request {
+                action,
+                arn: repository(region, "A"),
+                region,
+                resource_tag: tag,
+                request_tag: None,
+            };
+            assert!(
+                !allows(&arns, &statements, &request),
+                "{action} {region} {tag:?}"
+            );
+        }
+    }
+}
+
+/// The value with every function replaced by the string it stands for
+/// (`Arns`), as IAM stores the policy.
+fn deployed(arns: &Arns, value: &Value) -> Value {
+    if single_key(value).is_some() {
+        return Value::String(arns.one(value));
+    }
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|i| deployed(arns, i)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), deployed(arns, v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The worst cases docs/replication.md and template.yaml promise fit the
+/// mirror role: (number of sources, length of each name).
+const MIRROR_SOURCE_LIMITS: [(usize, usize); 2] = [(8, 100), (9, 40)];
+
+/// Region and partition names longer than the samples' (`us-east-1`,
+/// `aws`) grow each ARN: at most 15 characters for a region name (e.g.
+/// `ap-southeast-5` is 14) and 10 for a partition (`aws-us-gov`).
+const LONGEST_REGION: usize = 15;
+const LONGEST_PARTITION: usize = 10;
+
+/// IAM counts every inline policy of a role against one quota of 10,240
+/// characters, whitespace excluded
+/// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+/// The mirror role's own policy plus one generated policy per source must
+/// fit for the documented worst cases, with `CreateMissingReplicas` on, in
+/// any region and partition (each occurrence of the samples' region and
+/// partition counted at the longest's length), leaving 100 characters for a
+/// long stack name.
+#[test]
+fn the_documented_number_of_sources_fits_the_mirror_roles_inline_policy_quota() {
+    for (count, length) in MIRROR_SOURCE_LIMITS {
+        let size = mirror_inline_policy_size(count, length);
+        assert!(
+            size + 100 <= 10_240,
+            "{count} sources of {length} characters: {size} characters of inline policy"
+        );
+        println!("{count} sources of {length} characters: {size} of 10,240 characters");
+    }
+}
+
+/// The characters (whitespace excluded, worst region and partition) of the
+/// mirror role's inline policies with `count` sources of `length`
+/// characters each.
+fn mirror_inline_policy_size(count: usize, length: usize) -> usize {
+    let names: Vec<String> = (0..count)
+        .map(|i| format!("{i}-{}", "s".repeat(length - 2)))
+        .collect();
+    let replicas = serde_json::to_string(
+        &names
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    serde_json::json!([{"region": "eu-west-1", "repository": n}]),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>(),
+    )
+    .expect("JSON");
+    let list = names.join(",");
+    let overrides = [
+        ("Replicas", replicas.as_str()),
+        ("ReplicaSources", list.as_str()),
+        ("CreateMissingReplicas", "true"),
+    ];
+    let template = template::load_with(&overrides);
+    let stack = Stack::with(&template, &overrides);
+    let arns = Arns {
+        stack: &stack,
+        template: &template,
+    };
+    let mut documents = vec![];
+    let role = stack
+        .resolve(&template["Resources"]["MirrorProjectRole"]["Properties"]["Policies"])
+        .expect("Policies");
+    documents.extend(
+        role.as_array()
+            .expect("list")
+            .iter()
+            .map(|p| p["PolicyDocument"].clone()),
+    );
+    for (id, resource) in template["Resources"].as_object().expect("Resources") {
+        if id.starts_with("MirrorSourcePolicy") {
+            documents.push(
+                stack
+                    .resolve(&resource["Properties"]["PolicyDocument"])
+                    .expect("PolicyDocument"),
+            );
+        }
+    }
+    assert_eq!(documents.len(), 1 + count);
+    documents
+        .iter()
+        .map(|d| {
+            let text: String = serde_json::to_string(&deployed(&arns, d))
+                .expect("JSON")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            text.chars().count()
+                + text.matches(REGION).count() * (LONGEST_REGION - REGION.len())
+                + text.matches(&format!("arn:{PARTITION}:")).count()
+                    * (LONGEST_PARTITION - PARTITION.len())
+        })
+        .sum()
+}
+
+/// The expansion as the Fn::ForEach reference describes it (and as SAM CLI
+/// 1.170.0's expansion did when tried): `&{Source}` drops `-` and `.` from
+/// the logical id, `${Source}` keeps the name as it is.
+#[test]
+fn each_sources_policy_is_named_by_its_source_without_non_alphanumerics() {
+    let template = template::load_with(&[("ReplicaSources", "my-repo.v2,A")]);
+    let resources = template["Resources"].as_object().expect("Resources");
+    let mut generated: Vec<(&str, &str)> = resources
+        .iter()
+        .filter(|(id, _)| id.starts_with("MirrorSourcePolicy"))
+        .map(|(id, r)| {
+            (
+                id.as_str(),
+                r["Properties"]["PolicyName"]["Fn::Sub"]
+                    .as_str()
+                    .expect("PolicyName"),
+            )
+        })
+        .collect();
+    generated.sort();
+    assert_eq!(
+        generated,
+        [
+            ("MirrorSourcePolicyA", "mirror-A"),
+            ("MirrorSourcePolicymyrepov2", "mirror-my-repo.v2")
+        ]
+    );
+    assert!(
+        !serde_json::to_string(&template)
+            .unwrap()
+            .contains("Fn::ForEach")
+    );
+}
+
+/// Two sources whose names differ only in `.`, `_` or `-` make one logical id
+/// twice: the transform refuses the template (SAM CLI 1.170.0: "produced
+/// logical IDs that conflict"), and so does this evaluator.
+#[test]
+#[should_panic(expected = "MirrorSourcePolicymyrepo generated twice")]
+fn two_sources_differing_only_in_punctuation_are_refused() {
+    template::load_with(&[("ReplicaSources", "my-repo,my_repo")]);
 }

@@ -270,3 +270,143 @@ fn the_operations_topic_cannot_be_the_alert_topic() {
         );
     }
 }
+
+/// Issue 21, item 9: the mirror role pulls only the sources listed in
+/// `ReplicaSources`, so `Replicas` without that list (or with an empty item
+/// in it) is refused before anything is created, and so is a list without
+/// `Replicas`.
+#[test]
+fn replicas_without_replica_sources_are_refused_by_a_rule() {
+    const NEEDS_SOURCES: &str = "ReplicationNeedsReplicaSources";
+    const NEEDS_REPLICAS: &str = "ReplicaSourcesNeedReplicas";
+    let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#;
+    // An empty list fails both assertions (no empty item, not all empty);
+    // an empty item among names fails the first only.
+    for (sources, failed) in [("", 2), ("A,,my-repo.v2", 1), ("A,my-repo.v2,", 1)] {
+        let refused = refused_by(
+            NEEDS_SOURCES,
+            &[("Replicas", replicas), ("ReplicaSources", sources)],
+        );
+        assert_eq!(refused.len(), failed, "{sources:?}: {refused:?}");
+        for description in &refused {
+            assert!(description.contains("ReplicaSources"), "{refused:?}");
+        }
+    }
+    let refused = refused_by(NEEDS_REPLICAS, &[("ReplicaSources", "A")]);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("ReplicaSources must be empty"),
+        "{refused:?}"
+    );
+    for accepted in [
+        &[("Replicas", replicas), ("ReplicaSources", "A,my-repo.v2")][..],
+        &[][..],
+        &[("Replicas", "{}"), ("ReplicaSources", "")][..],
+    ] {
+        for rule in [NEEDS_SOURCES, NEEDS_REPLICAS] {
+            assert_eq!(
+                refused_by(rule, accepted),
+                Vec::<String>::new(),
+                "{rule} {accepted:?}"
+            );
+        }
+    }
+}
+
+/// Review of issue 21, finding 2: the ReplicationNeedsReplicaSources rule
+/// refuses an empty ReplicaSources however it reaches the Rules, as one
+/// empty member (`[""]`, what an empty CommaDelimitedList gives) or as no
+/// member at all (`[]`). The evaluator writes a list parameter as
+/// CloudFormation's documented split does (never `[]`), so the `[]` case
+/// puts the list in place of the rule's `Ref`s.
+#[test]
+fn replicas_with_an_empty_replica_sources_list_are_refused_in_either_form() {
+    let template = template::load();
+    let rule = &template["Rules"]["ReplicationNeedsReplicaSources"];
+    let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#;
+    let stack = Stack::with(&template, &[("Replicas", replicas)]);
+    assert!(stack.holds(&rule["RuleCondition"]));
+    let failed = |sources: &Value| {
+        rule["Assertions"]
+            .as_array()
+            .expect("Assertions")
+            .iter()
+            .filter(|a| !stack.holds(&with_list(&a["Assert"], "ReplicaSources", sources)))
+            .count()
+    };
+    for sources in [json!([""]), json!([])] {
+        assert!(
+            failed(&sources) > 0,
+            "ReplicaSources {sources} with Replicas is accepted"
+        );
+    }
+    assert_eq!(failed(&json!(["A"])), 0, "a listed source is accepted");
+}
+
+/// `value` with every `{"Ref": name}` replaced by `list`.
+fn with_list(value: &Value, name: &str, list: &Value) -> Value {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.get("Ref") == Some(&json!(name)) => {
+            list.clone()
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), with_list(v, name, list)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| with_list(i, name, list)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Review of issue 21, finding 1: IAM reads `*` and `?` in a Resource as
+/// wildcards, so a ReplicaSources member `*` or `team-*` would grant GitPull
+/// on many repositories. The parameter's AllowedPattern, which
+/// CloudFormation applies to each member of a CommaDelimitedList, admits
+/// CodeCommit repository names only (or the empty default).
+#[test]
+fn a_wildcard_in_replica_sources_is_refused_by_the_parameters_pattern() {
+    let template = template::load();
+    let parameter = &template["Parameters"]["ReplicaSources"];
+    let pattern = parameter["AllowedPattern"]
+        .as_str()
+        .expect("ReplicaSources has an AllowedPattern");
+    assert!(
+        parameter["ConstraintDescription"].is_string(),
+        "a ConstraintDescription says what is refused"
+    );
+    let pattern = regex::Regex::new(pattern).expect("AllowedPattern is a regex");
+    // What CloudFormation checks: each member, trimmed, matched whole.
+    let members = |list: &str| -> Vec<String> {
+        match Stack::with(&template, &[("ReplicaSources", list)])
+            .resolve(&json!({"Ref": "ReplicaSources"}))
+        {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().expect("string member").to_owned())
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let accepts = |list: &str| {
+        members(list).iter().all(|m| {
+            pattern
+                .find(m)
+                .is_some_and(|found| found.start() == 0 && found.end() == m.len())
+        })
+    };
+    for refused in ["*", "team-*", "A,team-*", "app?", "A/B", &"a".repeat(101)] {
+        assert!(!accepts(refused), "{refused:?} is accepted");
+    }
+    for accepted in [
+        "",
+        "A",
+        "MyDemoRepo,my-repo.v2,my_repo",
+        "A, my-repo.v2",
+        &"a".repeat(100),
+    ] {
+        assert!(accepts(accepted), "{accepted:?} is refused");
+    }
+}

@@ -563,7 +563,8 @@ fn the_template_sets_every_variable_each_function_reads() {
 
 #[test]
 fn the_mirror_project_runs_scripts_mirror_sh() {
-    let template = template::load();
+    // One source: Fn::ForEach generates its policy (MirrorSourcePolicyMyDemoRepo).
+    let template = template::load_with(&[("ReplicaSources", "MyDemoRepo")]);
     let project = &template["Resources"]["MirrorProject"]["Properties"];
     assert_eq!(project["Source"]["Type"], "NO_SOURCE");
     let buildspec = project["Source"]["BuildSpec"]
@@ -601,9 +602,22 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
         "template.yaml carries another mirror script: run scripts/embed-mirror"
     );
     // The role the build runs with can push only into other regions, and
-    // only into repositories tagged as replicas of a source of this region.
-    let statements = statements(&template["Resources"]["MirrorProjectRole"]);
-    let marked = json!({"aws:ResourceTag/signalbox:replica-of": {"Fn::Sub": "${AWS::Region}/*"}});
+    // only into repositories tagged as replicas of exactly a listed source.
+    let mut statements = statements(&template["Resources"]["MirrorProjectRole"]);
+    let generated = &template["Resources"]["MirrorSourcePolicyMyDemoRepo"];
+    assert_eq!(generated["Type"], "AWS::IAM::RolePolicy");
+    assert_eq!(
+        generated["Properties"]["RoleName"],
+        json!({"Ref": "MirrorProjectRole"})
+    );
+    for statement in generated["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("Statement")
+    {
+        statements.extend(every_variant(statement));
+    }
+    let marked =
+        json!({"aws:ResourceTag/signalbox:replica-of": {"Fn::Sub": "${AWS::Region}/MyDemoRepo"}});
     for write in ["codecommit:GitPush", "codecommit:UpdateDefaultBranch"] {
         let granted: Vec<&Value> = statements
             .iter()
@@ -616,7 +630,8 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
                 json!({"Ref": "AWS::Region"}),
                 "{write}"
             );
-            assert_eq!(statement["Condition"]["StringLike"], marked, "{write}");
+            assert_eq!(statement["Condition"]["StringEquals"], marked, "{write}");
+            assert!(statement["Condition"]["StringLike"].is_null(), "{write}");
         }
     }
     // With CreateMissingReplicas, it may create a repository only tagged as a
@@ -636,8 +651,8 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
         "CreateRepository behind CreateMissingReplicas"
     );
     assert_eq!(
-        create[0]["Condition"]["StringLike"],
-        json!({"aws:RequestTag/signalbox:replica-of": {"Fn::Sub": "${AWS::Region}/*"}})
+        create[0]["Condition"]["StringEquals"],
+        json!({"aws:RequestTag/signalbox:replica-of": {"Fn::Sub": "${AWS::Region}/MyDemoRepo"}})
     );
     assert_eq!(
         create[0]["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
@@ -671,9 +686,10 @@ fn the_mirror_project_runs_scripts_mirror_sh() {
     let read = statements
         .iter()
         .find(|s| {
-            actions(s) == ["codecommit:GitPull"]
+            actions(s).iter().any(|a| a == "codecommit:GitPull")
                 && s["Condition"]["StringNotEquals"]["aws:RequestedRegion"]
                     == json!({"Ref": "AWS::Region"})
+                && s["Condition"]["StringEquals"] == marked
         })
         .expect("GitPull statement for the replicas in other regions");
     assert_eq!(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use signalbox::config::{EnvReader, Mode};
-use signalbox::flows::repo_replicate::read_replicas;
+use signalbox::flows::repo_replicate::{check_replica_sources, read_replicas};
 
 /// How a git URL is built, as in scripts/mirror.sh: CodeCommit's HTTPS URL,
 /// authenticated by the AWS CLI's credential helper (docs/replication.md).
@@ -31,6 +31,9 @@ type Refs = BTreeMap<String, String>;
 pub fn check() -> anyhow::Result<bool> {
     let mut env = EnvReader::from_process(Mode::Strict);
     let replicas = read_replicas(&mut env);
+    // The template's ReplicaSources, when given: a list the mirror role
+    // could not be scoped to is named before a deploy.
+    check_replica_sources(&mut env, &replicas);
     env.finish()
         .map_err(|e| CheckError::Configuration(e.to_string()))?;
     let source_region = env

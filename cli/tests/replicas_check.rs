@@ -179,3 +179,33 @@ fn an_invalid_replicas_map_is_named() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Issue 21, item 9: with `REPLICA_SOURCES` (the template's
+/// `ReplicaSources`) set, a list that is not exactly `REPLICAS`' sources is
+/// named before anything is read, as repo-replicate names it at cold start.
+#[test]
+fn replica_sources_that_are_not_exactly_the_sources_are_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .args(["replicas", "check"])
+        .env(
+            "REPLICAS",
+            r#"{"app": [{"region": "eu-west-1", "repository": "app"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "r"}]}"#,
+        )
+        .env("REPLICA_SOURCES", "app,other")
+        .env("AWS_REGION", "us-east-1")
+        // Were the list not checked, nothing here would reach the network.
+        .env(
+            "SIGNALBOX_MIRROR_URL_TEMPLATE",
+            "/nonexistent/{region}/{repository}.git",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "REPLICA_SOURCES: other is listed but is not a source in REPLICAS",
+        "REPLICA_SOURCES: my-repo.v2 is a source in REPLICAS but is not listed",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}

@@ -107,6 +107,7 @@ impl Config {
     /// Reads the function's variables.
     pub fn read(env: &mut EnvReader) -> Config {
         let replicas = read_replicas(env);
+        check_replica_sources(env, &replicas);
         let source_region = env.optional("AWS_REGION");
         if let Some(region) = &source_region {
             for (source, targets) in &replicas {
@@ -178,6 +179,94 @@ pub fn read_replicas(env: &mut EnvReader) -> BTreeMap<String, Vec<Replica>> {
         }
     }
     replicas
+}
+
+/// Checks `REPLICA_SOURCES` (the template's `ReplicaSources`, comma
+/// separated) against the sources of `REPLICAS`: it must list exactly those
+/// sources, each once, because the mirror role may pull only the listed
+/// sources and push only to replicas tagged for one of them (template.yaml,
+/// `Fn::ForEach::MirrorSourcePolicies`). A source missing from the list would
+/// be denied on every mirror build; a listed name that is no source would be
+/// granted for nothing; a name with `*` or `?` would be an IAM wildcard.
+/// Unset or blank: a problem for the deployed function (the template sets
+/// `REPO_REPLICATE_ROLE` too) when `REPLICAS` has sources, since its mirror
+/// role then pulls nothing; otherwise (a local replay, a hand-made
+/// configuration) not checked. `signalbox replicas check` reads it the same
+/// way, so a list CloudFormation would refuse (two names with the same
+/// logical id) is named before a deploy.
+pub fn check_replica_sources(env: &mut EnvReader, replicas: &BTreeMap<String, Vec<Replica>>) {
+    let Some(text) = env.optional(REPLICA_SOURCES) else {
+        if env.optional("REPO_REPLICATE_ROLE").is_some() && !replicas.is_empty() {
+            env.problem(
+                REPLICA_SOURCES,
+                "blank, but REPLICAS has sources: the mirror role (template parameter ReplicaSources) may pull none of them",
+            );
+        }
+        return;
+    };
+    // Each item trimmed, as CloudFormation trims each member of a
+    // CommaDelimitedList ("Each member string is space trimmed", Parameters
+    // reference: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html):
+    // `A, B` is granted as `A` and `B`.
+    let listed: Vec<&str> = text.split(',').map(str::trim).collect();
+    for problem in replica_source_problems(&listed, replicas) {
+        env.problem(REPLICA_SOURCES, &problem);
+    }
+}
+
+/// The variable naming the sources the mirror role is scoped to.
+pub const REPLICA_SOURCES: &str = "REPLICA_SOURCES";
+
+/// What is wrong with the list of sources, given `REPLICAS`.
+fn replica_source_problems(
+    listed: &[&str],
+    replicas: &BTreeMap<String, Vec<Replica>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut logical_ids: BTreeMap<String, &str> = BTreeMap::new();
+    for (index, name) in listed.iter().enumerate() {
+        if name.is_empty() {
+            problems.push(format!("item {index} is empty"));
+            continue;
+        }
+        // What CodeCommit allows in a repository name (1 to 100 of
+        // letters, digits, `_`, `.`, `-`: length 1-100, pattern [\w\.-]+ in
+        // https://docs.aws.amazon.com/codecommit/latest/APIReference/API_UpdateRepositoryName.html),
+        // the template's AllowedPattern too. Anything else could be an IAM
+        // wildcard (`*`, `?`) in the mirror role's Resource.
+        if !is_repository_name(name) {
+            problems.push(format!(
+                "{name:?} is not a CodeCommit repository name (1 to 100 letters, digits, `.`, `_`, `-`, not ending in .git): `*` and `?` would be IAM wildcards in the mirror role"
+            ));
+            continue;
+        }
+        if listed[..index].contains(name) {
+            problems.push(format!("{name} is listed twice"));
+            continue;
+        }
+        if !replicas.contains_key(*name) {
+            problems.push(format!(
+                "{name} is listed but is not a source in REPLICAS: the mirror role would be granted it for nothing"
+            ));
+        }
+        // Fn::ForEach names each source's policy with `&{Source}`: the name
+        // without its non-alphanumeric characters. Two names that differ only
+        // there would make one logical id twice, which the transform refuses.
+        let id: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        if let Some(other) = logical_ids.insert(id.clone(), name) {
+            problems.push(format!(
+                "{other} and {name} both become {id} once `.`, `_` and `-` are dropped (the logical id of their mirror policy): rename one"
+            ));
+        }
+    }
+    for source in replicas.keys() {
+        if !listed.contains(&source.as_str()) {
+            problems.push(format!(
+                "{source} is a source in REPLICAS but is not listed: the mirror role could not pull it (template parameter ReplicaSources)"
+            ));
+        }
+    }
+    problems
 }
 
 /// What is wrong with one entry of `REPLICAS`. Names are checked because the
@@ -868,6 +957,144 @@ mod tests {
             error.contains("REPLICAS") && error.contains("us-east-1/A-copy"),
             "{error}"
         );
+    }
+
+    /// Issue 21, item 9: the mirror role pulls only the sources listed in
+    /// `ReplicaSources` (REPLICA_SOURCES), so a source of REPLICAS missing
+    /// there would be denied on every build: refused at cold start, by name.
+    #[test]
+    fn a_replicas_source_not_listed_in_replica_sources_is_refused_naming_it() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#,
+            ),
+            ("REPLICA_SOURCES", "A"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let error = result.expect_err("my-repo.v2 is not listed").to_string();
+        assert!(
+            error.contains("REPLICA_SOURCES: my-repo.v2 is a source in REPLICAS but is not listed"),
+            "{error}"
+        );
+        assert!(!error.contains("REPLICA_SOURCES: A "), "{error}");
+    }
+
+    /// A listed name that is no source would be granted for nothing (and
+    /// a typo there hides the real source's denial): refused, by name.
+    #[test]
+    fn a_replica_source_that_is_not_a_source_in_replicas_is_refused_naming_it() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#,
+            ),
+            ("REPLICA_SOURCES", "A,B"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let error = result.expect_err("B is no source").to_string();
+        assert!(
+            error.contains("REPLICA_SOURCES: B is listed but is not a source in REPLICAS"),
+            "{error}"
+        );
+    }
+
+    /// The list as the template passes it: exactly the sources, any order.
+    /// Unset: not checked (a local replay).
+    #[test]
+    fn replica_sources_listing_exactly_the_sources_are_accepted() {
+        let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#;
+        for sources in ["my-repo.v2,A", "A,my-repo.v2", ""] {
+            let (_, result) = env(&[
+                ("REPLICAS", replicas),
+                ("REPLICA_SOURCES", sources),
+                ("MIRROR_PROJECT", "m"),
+            ]);
+            assert!(result.is_ok(), "{sources:?}: {result:?}");
+        }
+    }
+
+    /// What CloudFormation would refuse at deploy time, named beforehand
+    /// (`signalbox replicas check`): an empty item, a name twice, and two
+    /// names whose policies would get the same logical id (`&{Source}`).
+    #[test]
+    fn replica_sources_the_template_cannot_loop_over_are_named() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"my-repo": [{"region": "eu-west-1", "repository": "r1"}], "my_repo": [{"region": "eu-west-1", "repository": "r2"}]}"#,
+            ),
+            ("REPLICA_SOURCES", "my-repo,,my_repo,my-repo"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let error = result.expect_err("three problems").to_string();
+        for expected in [
+            "REPLICA_SOURCES: item 1 is empty",
+            "REPLICA_SOURCES: my-repo and my_repo both become myrepo",
+            "REPLICA_SOURCES: my-repo is listed twice",
+        ] {
+            assert!(error.contains(expected), "{expected}: {error}");
+        }
+    }
+
+    /// Review of issue 21, finding 1: IAM reads `*` and `?` in a Resource
+    /// as wildcards, so `*`, `team-*` or `app?` in ReplicaSources would
+    /// grant GitPull on many repositories of the region: refused, by name.
+    #[test]
+    fn a_wildcard_in_replica_sources_is_refused_naming_it() {
+        let (_, result) = env(&[
+            (
+                "REPLICAS",
+                r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#,
+            ),
+            ("REPLICA_SOURCES", "A,*,team-*,app?"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let error = result.expect_err("wildcards").to_string();
+        for name in ["*", "team-*", "app?"] {
+            let expected = format!("REPLICA_SOURCES: {name:?} is not a CodeCommit repository name");
+            assert!(error.contains(&expected), "{expected}: {error}");
+        }
+    }
+
+    /// Review of issue 21, finding 2: the deployed function (the template
+    /// sets REPO_REPLICATE_ROLE) with REPLICAS but a blank REPLICA_SOURCES
+    /// has a mirror role granted no source: refused, naming the variable.
+    /// Without REPO_REPLICATE_ROLE (a local replay) it is not checked.
+    #[test]
+    fn a_blank_replica_sources_with_replicas_is_refused_when_deployed() {
+        let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}]}"#;
+        let (_, result) = env(&[
+            ("REPLICAS", replicas),
+            ("REPLICA_SOURCES", " "),
+            ("REPO_REPLICATE_ROLE", "stack-RepoReplicateRole-X"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        let error = result.expect_err("blank while deployed").to_string();
+        assert!(
+            error.contains("REPLICA_SOURCES: blank, but REPLICAS has sources"),
+            "{error}"
+        );
+        let (_, result) = env(&[
+            ("REPLICAS", replicas),
+            ("REPLICA_SOURCES", ""),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    /// Review of issue 21, finding 3: CloudFormation trims each member of a
+    /// CommaDelimitedList, so `A, my-repo.v2` is granted as `A` and
+    /// `my-repo.v2`: accepted, the names compared trimmed.
+    #[test]
+    fn replica_sources_with_spaces_after_commas_are_trimmed_like_cloudformation() {
+        let replicas = r#"{"A": [{"region": "eu-west-1", "repository": "A"}], "my-repo.v2": [{"region": "eu-west-1", "repository": "my-repo.v2"}]}"#;
+        let (_, result) = env(&[
+            ("REPLICAS", replicas),
+            ("REPLICA_SOURCES", "A, my-repo.v2"),
+            ("MIRROR_PROJECT", "m"),
+        ]);
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[test]
