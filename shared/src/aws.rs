@@ -484,7 +484,10 @@ where
 
 /// Whether an AWS error code means "try again later": throttling and the
 /// services' internal errors, DynamoDB's included. Everything else
-/// (NotFound, AuthorizationError, validation) is permanent.
+/// (NotFound, AuthorizationError, validation) is permanent. S3 says
+/// `SlowDown` (503, "reduce your request rate") where other services say
+/// throttling (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html): git-webhook's
+/// archive uploads and pipeline-gate's artifact reads get it.
 pub fn is_transient_code(code: &str) -> bool {
     code.contains("Throttl")
         || code.contains("TooManyRequests")
@@ -504,12 +507,18 @@ pub fn is_transient_code(code: &str) -> bool {
                 | "InternalServerErrorException"
                 | "InternalErrorException"
                 | "KMSThrottlingException"
+                | "SlowDown"
         )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3s_slow_down_is_transient() {
+        assert!(is_transient_code("SlowDown"));
+    }
 
     #[test]
     fn dynamodb_throttling_and_internal_errors_are_transient() {
