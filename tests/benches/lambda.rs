@@ -656,7 +656,23 @@ fn main() {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut sequences = Vec::new();
     let mut rust_alert = None;
-    for function in Function::ALL {
+    // BENCH_FUNCTIONS (comma list of names) measures only those.
+    let chosen = std::env::var("BENCH_FUNCTIONS")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let functions: Vec<Function> = Function::ALL
+        .into_iter()
+        .filter(|f| {
+            chosen
+                .as_deref()
+                .is_none_or(|list| list.split(',').any(|n| n.trim() == f.name()))
+        })
+        .collect();
+    assert!(
+        !functions.is_empty(),
+        "BENCH_FUNCTIONS={chosen:?} names no function"
+    );
+    for function in functions {
         let binary = release.join("release").join(function.name());
         assert!(
             binary.exists(),
@@ -713,8 +729,10 @@ fn main() {
             rust_alert = Some(figures);
         }
     }
-    if std::env::var("BENCH_PYTHON").as_deref() != Ok("false") {
-        let rust = rust_alert.expect("pipeline-alert measured");
+    // The Python baseline is compared with pipeline-alert of the same run.
+    if std::env::var("BENCH_PYTHON").as_deref() != Ok("false")
+        && let Some(rust) = rust_alert
+    {
         let event = bench_event(Function::PipelineAlert);
         let python = measure(
             &runtime,
