@@ -1675,3 +1675,147 @@ async fn a_gate_deploy_gate_runs_is_still_held_to_its_budget() {
     );
     assert!(verdict.checks.is_empty(), "nothing ran");
 }
+
+/// A CodeDeploy stand-in (wiremock) for the deployment `DEPLOYMENT` of
+/// application `shop` / group `g`, an ECS target at `AfterAllowTestTraffic`,
+/// which takes any status report: moto 5.2.5 implements neither
+/// ListDeploymentTargets nor PutLifecycleEventHookExecutionStatus.
+async fn codedeploy_stand_in() -> MockServer {
+    use wiremock::matchers::{header, method};
+    let server = MockServer::start().await;
+    let json_11 = |body: Value| {
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_json(body)
+    };
+    let answers = [
+        (
+            "GetDeployment",
+            json!({"deploymentInfo": {"applicationName": "shop", "deploymentGroupName": "g",
+                "deploymentId": DEPLOYMENT, "computePlatform": "ECS", "status": "InProgress"}}),
+        ),
+        ("ListDeploymentTargets", json!({"targetIds": ["cluster:service"]})),
+        (
+            "BatchGetDeploymentTargets",
+            json!({"deploymentTargets": [{"deploymentTargetType": "ECSTarget",
+                "ecsTarget": {"targetId": "cluster:service", "lifecycleEvents": [
+                    {"lifecycleEventName": "Start", "status": "Succeeded"},
+                    {"lifecycleEventName": "AfterAllowTestTraffic", "status": "InProgress"}]}}]}),
+        ),
+        (
+            "PutLifecycleEventHookExecutionStatus",
+            json!({"lifecycleEventHookExecutionId": HOOK}),
+        ),
+    ];
+    for (operation, answer) in answers {
+        Mock::given(method("POST"))
+            .and(header(
+                "x-amz-target",
+                format!("CodeDeploy_20141006.{operation}").as_str(),
+            ))
+            .respond_with(json_11(answer))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+/// The status reports the CodeDeploy stand-in received: `(hook execution id, status)`.
+async fn statuses_received(stand_in: &MockServer) -> Vec<(String, String)> {
+    stand_in
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.headers.get("x-amz-target").is_some_and(|t| {
+                t == "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
+            })
+        })
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            (
+                body["lifecycleEventHookExecutionId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                body["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Scenario "a redelivered hook event through the real path reports once":
+/// `signalbox::handle`, as the Lambda entry point calls it, with the AWS
+/// executor and its ledger in moto's DynamoDB; CodeDeploy is a local
+/// stand-in (moto 5.2.5 lacks PutLifecycleEventHookExecutionStatus and
+/// ListDeploymentTargets), the check an HTTP probe of a local server.
+#[tokio::test]
+async fn a_redelivered_hook_through_the_real_path_reports_once() {
+    let service = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let stand_in = codedeploy_stand_in().await;
+    let config = moto_config().await;
+    let table = signalbox_tests::idempotency_table(&config).await;
+    let Settings::Ready(mut gate_config) = settings(
+        &config,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"],
+                "http": {"url": service.uri()}}]),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    gate_config.channels.idempotency_table = Some(table.clone());
+    gate_config.idempotency_table = table.clone();
+    let mut aws = signalbox::aws::Aws::new(&config);
+    aws.codedeploy = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(&config)
+            .endpoint_url(stand_in.uri())
+            .build(),
+    );
+    let effects = signalbox::effects::AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: Some(signalbox::idempotency::Ledger::new(
+            aws.dynamodb.clone(),
+            &table,
+        )),
+        failure_queue: None,
+    };
+    let function = signalbox::flows::FunctionConfig::DeployGate(gate_config);
+    let deliver = async || {
+        signalbox::handle(
+            &payload(),
+            &function,
+            &aws,
+            &effects,
+            &Invocation::within(Duration::from_secs(30)),
+        )
+        .await
+    };
+    let first = deliver().await.expect("the first delivery reports");
+    let signalbox::Outcome::Handled { plan, .. } = &first else {
+        panic!("{first:?}")
+    };
+    let kinds: Vec<&str> = plan.actions.iter().map(Action::kind).collect();
+    assert_eq!(kinds, ["PutHookStatus"], "a passing gate: no notice");
+    let again = deliver().await.expect("the redelivery");
+    assert!(
+        matches!(&again, signalbox::Outcome::Ignored(reason) if reason.contains("already")),
+        "{again:?}"
+    );
+    assert_eq!(
+        statuses_received(&stand_in).await,
+        [(HOOK.to_owned(), "Succeeded".to_owned())],
+        "one status for two deliveries"
+    );
+    assert_eq!(
+        service.received_requests().await.unwrap().len(),
+        1,
+        "the redelivery ran no check"
+    );
+}

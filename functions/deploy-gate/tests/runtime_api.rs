@@ -288,6 +288,21 @@ async fn shop(groups: &[&str]) -> (MockServer, MockServer, Stack) {
     (service, stand_in, stack)
 }
 
+/// The log line of the gate's verdict on `hook_execution_id`: its fields
+/// (`status`, `reason`, `hook`).
+fn verdict_logged(logs: &str, hook_execution_id: &str) -> Value {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .map(|line| line["fields"].clone())
+        .find(|fields| {
+            fields["hook_execution_id"] == hook_execution_id
+                && fields["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("gate "))
+        })
+        .unwrap_or_else(|| panic!("no verdict logged for {hook_execution_id}:\n{logs}"))
+}
+
 fn response(posted: &[Request], request_id: &str, logs: &str) -> Value {
     let path = format!("/2018-06-01/runtime/invocation/{request_id}/response");
     let request = posted
@@ -352,20 +367,43 @@ async fn a_passing_gate_reports_succeeded_a_failing_check_failed_and_a_redeliver
     ];
     let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
+    // The summary every function prints: its plan's actions, the status
+    // report first, and what became of each.
     let passed = response(&posted, "req-1", &logs);
-    assert_eq!(passed["verdict"]["status"], "Succeeded", "{passed}\n{logs}");
-    assert_eq!(passed["hook"], "BeforeAllowTraffic");
-    let failed = response(&posted, "req-2", &logs);
-    assert_eq!(failed["verdict"]["status"], "Failed", "{failed}\n{logs}");
+    assert_eq!(
+        (&passed["function"], &passed["event_id"], &passed["actions"]),
+        (&json!("deploy-gate"), &json!("hook-pass"), &json!(["PutHookStatus"])),
+        "{passed}\n{logs}"
+    );
     assert!(
-        failed["verdict"]["reason"]
+        passed["done"][0].as_str().unwrap().contains("Succeeded"),
+        "{passed}"
+    );
+    let verdict = verdict_logged(&logs, "hook-pass");
+    assert_eq!(verdict["status"], "Succeeded", "{verdict}");
+    assert_eq!(verdict["hook"], "BeforeAllowTraffic", "{verdict}");
+    let failed = response(&posted, "req-2", &logs);
+    assert_eq!(
+        failed["actions"],
+        json!(["PutHookStatus", "Publish"]),
+        "{failed}\n{logs}"
+    );
+    let verdict = verdict_logged(&logs, "hook-fail");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
+    assert!(
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("status 500, expected 200: database unavailable"),
-        "{failed}"
+        "{verdict}"
     );
     let again = response(&posted, "req-3", &logs);
-    assert_eq!(again["outcome"], "already_reported", "{again}");
+    assert!(
+        again["ignored"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("already reported")),
+        "{again}"
+    );
 
     assert_eq!(
         statuses(&stand_in).await,
