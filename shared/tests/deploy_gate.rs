@@ -121,9 +121,10 @@ fn a_failed_gate_renders_its_golden_notice() {
 async fn the_hooks_verdict_is_an_action_of_the_plan() {
     use signalbox::effects::{Done, DryRun};
     use signalbox::flows::FunctionConfig;
-    use signalbox::flows::deploy_gate::Config;
+    use signalbox::flows::deploy_gate::{Config, Settings};
     use signalbox::flows::port::Offline;
     use signalbox::invocation::Invocation;
+    use signalbox::plan::{HookStatus, HookStatusReport};
 
     let config = Config {
         channels: Channels {
@@ -142,7 +143,7 @@ async fn the_hooks_verdict_is_an_action_of_the_plan() {
     let effects = DryRun::default();
     let outcome = signalbox::handle(
         &payload,
-        &FunctionConfig::DeployGate(config),
+        &FunctionConfig::DeployGate(Settings::Ready(config)),
         &Offline,
         &effects,
         &Invocation::within(std::time::Duration::from_secs(30)),
@@ -170,4 +171,16 @@ async fn the_hooks_verdict_is_an_action_of_the_plan() {
         "every action, the status first, goes through the executor"
     );
     assert_eq!(done, [Done::Planned, Done::Planned]);
+    assert_eq!(
+        plan.actions[0],
+        Action::PutHookStatus(HookStatusReport {
+            deployment_id: "d-A1B2C3D4E".into(),
+            hook_execution_id: "hook-1".into(),
+            status: HookStatus::Failed,
+            hook: None,
+            reason:
+                "cannot read the gate configuration /signalbox/deploy-gate: not looked up (dry run)"
+                    .into(),
+        })
+    );
 }

@@ -372,7 +372,11 @@ async fn a_passing_gate_reports_succeeded_a_failing_check_failed_and_a_redeliver
     let passed = response(&posted, "req-1", &logs);
     assert_eq!(
         (&passed["function"], &passed["event_id"], &passed["actions"]),
-        (&json!("deploy-gate"), &json!("hook-pass"), &json!(["PutHookStatus"])),
+        (
+            &json!("deploy-gate"),
+            &json!("hook-pass"),
+            &json!(["PutHookStatus"])
+        ),
         "{passed}\n{logs}"
     );
     assert!(
@@ -457,18 +461,23 @@ async fn an_unreadable_slack_webhook_costs_only_slack_the_hooks_are_still_checke
     let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
     let failed = response(&posted, "req-1", &logs);
-    assert_eq!(failed["verdict"]["status"], "Failed", "{failed}\n{logs}");
+    let verdict = verdict_logged(&logs, "hook-fail");
+    assert_eq!(verdict["status"], "Failed", "{verdict}\n{logs}");
     assert!(
-        failed["verdict"]["reason"]
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("status 500, expected 200: database unavailable"),
-        "the checks ran: {failed}\n{logs}"
+        "the checks ran: {verdict}\n{logs}"
     );
-    let passed = response(&posted, "req-2", &logs);
-    assert_eq!(passed["verdict"]["status"], "Succeeded", "{passed}\n{logs}");
+    assert_eq!(verdict_logged(&logs, "hook-pass")["status"], "Succeeded");
     let again = response(&posted, "req-3", &logs);
-    assert_eq!(again["outcome"], "already_reported", "{again}\n{logs}");
+    assert!(
+        again["ignored"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("already reported")),
+        "{again}\n{logs}"
+    );
     assert_eq!(
         statuses(&stand_in).await,
         [
@@ -477,10 +486,14 @@ async fn an_unreadable_slack_webhook_costs_only_slack_the_hooks_are_still_checke
         ],
         "one status per hook execution, none for the redelivery"
     );
-    let notice = failed["notice"].as_array().unwrap();
-    assert!(
-        notice.len() == 1 && notice[0].as_str().unwrap().starts_with("Publish: Executed"),
+    assert_eq!(
+        failed["actions"],
+        json!(["PutHookStatus", "Publish"]),
         "SNS only, no Slack action: {failed}"
+    );
+    assert!(
+        failed["done"][1].as_str().unwrap().starts_with("Executed"),
+        "{failed}"
     );
     let notices = drain_queue(&stack.config, &stack.topic_queue).await;
     assert_eq!(
@@ -515,8 +528,14 @@ async fn a_broken_configuration_reports_failed_with_the_reason() {
     let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
     let answer = response(&posted, "req-1", &logs);
-    assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
-    let reason = answer["verdict"]["reason"].as_str().unwrap();
+    assert_eq!(
+        answer["actions"],
+        json!(["PutHookStatus", "Publish"]),
+        "{answer}"
+    );
+    let verdict = verdict_logged(&logs, "hook-broken");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
+    let reason = verdict["reason"].as_str().unwrap();
     assert!(
         reason.contains("gates[0].checks[0].http.url: expected an http:// or https:// URL"),
         "{reason}"
@@ -542,13 +561,15 @@ async fn a_check_that_hangs_still_reports_failed_before_the_deadline() {
     let took = started.elapsed();
 
     let answer = response(&posted, "req-1", &logs);
-    assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
+    assert_eq!(answer["actions"][0], "PutHookStatus", "{answer}");
+    let verdict = verdict_logged(&logs, "hook-hangs");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
     assert!(
-        answer["verdict"]["reason"]
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("did not finish before the function's deadline"),
-        "{answer}"
+        "{verdict}"
     );
     assert_eq!(
         statuses(&stand_in).await,
@@ -575,13 +596,14 @@ async fn a_malformed_configuration_variable_still_reports_failed() {
     let hooks = [hook("passes", "hook-unconfigured")];
     let (posted, logs) = run(&env, &hooks, Duration::from_secs(300)).await;
     let answer = response(&posted, "req-1", &logs);
-    assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
+    let verdict = verdict_logged(&logs, "hook-unconfigured");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
     assert!(
-        answer["verdict"]["reason"]
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("GATE_CONFIG_PARAM: required but unset"),
-        "{answer}"
+        "{verdict}"
     );
     assert_eq!(
         statuses(&stand_in).await,
@@ -589,7 +611,7 @@ async fn a_malformed_configuration_variable_still_reports_failed() {
     );
     // As docs/deploy-gate.md says: logged as an error, but no notice (the
     // channels' variables may be what is missing).
-    assert_eq!(answer["notice"], json!([]), "{answer}");
+    assert_eq!(answer["actions"], json!(["PutHookStatus"]), "{answer}");
     assert!(
         logs.lines()
             .any(|line| line.contains(r#""level":"ERROR""#) && line.contains("GATE_CONFIG_PARAM")),

@@ -50,7 +50,8 @@ pub enum Done {
     /// Not carried out: a dry run.
     Planned,
     /// Not carried out: over a bound of the action (an archive's size or
-    /// time); the text says why. Nothing of it is left behind.
+    /// time), or nothing there to act on (a CodeDeploy hook execution that
+    /// does not exist); the text says why. Nothing of it is left behind.
     Refused(String),
 }
 
@@ -292,6 +293,18 @@ impl Effects for AwsEffects {
                 )
                 .await
             }
+            // The same for a hook's status: CodeDeploy refuses a second one
+            // (LifecycleEventAlreadyCompletedException counts as done).
+            #[cfg(feature = "deploy-gate")]
+            Action::PutHookStatus(a) => {
+                self.at_least_once(
+                    key,
+                    action,
+                    deadline,
+                    deploy_gate::put_hook_status(&self.aws.codedeploy, a),
+                )
+                .await
+            }
             #[cfg(feature = "codecommit")]
             Action::PostPrComment(a) => {
                 bounded(
@@ -451,7 +464,11 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
-    #[cfg(any(feature = "git-status", feature = "pipeline-gate"))]
+    #[cfg(any(
+        feature = "git-status",
+        feature = "pipeline-gate",
+        feature = "deploy-gate"
+    ))]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,

@@ -11,6 +11,9 @@ mod build_report;
 pub mod deploy_gate;
 #[cfg(feature = "deploy-notify")]
 mod deploy_notify;
+// The reads and probes both gates make.
+#[cfg(feature = "gate-checks")]
+mod gate;
 #[cfg(feature = "git-status")]
 mod git_status;
 #[cfg(feature = "git-webhook")]
