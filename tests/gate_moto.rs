@@ -1660,11 +1660,6 @@ async fn a_gate_deploy_gate_runs_is_still_held_to_its_budget() {
 async fn codedeploy_stand_in() -> MockServer {
     use wiremock::matchers::{header, method};
     let server = MockServer::start().await;
-    let json_11 = |body: Value| {
-        ResponseTemplate::new(200)
-            .insert_header("content-type", "application/x-amz-json-1.1")
-            .set_body_json(body)
-    };
     let answers = [
         (
             "GetDeployment",
@@ -1693,36 +1688,11 @@ async fn codedeploy_stand_in() -> MockServer {
                 "x-amz-target",
                 format!("CodeDeploy_20141006.{operation}").as_str(),
             ))
-            .respond_with(json_11(answer))
+            .respond_with(signalbox_tests::json_11(answer))
             .mount(&server)
             .await;
     }
     server
-}
-
-/// The status reports the CodeDeploy stand-in received: `(hook execution id, status)`.
-async fn statuses_received(stand_in: &MockServer) -> Vec<(String, String)> {
-    stand_in
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| {
-            r.headers
-                .get("x-amz-target")
-                .is_some_and(|t| t == "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus")
-        })
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap();
-            (
-                body["lifecycleEventHookExecutionId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                body["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }
 
 /// Scenario "a redelivered hook event through the real path reports once":
@@ -1789,7 +1759,7 @@ async fn a_redelivered_hook_through_the_real_path_reports_once() {
         "{again:?}"
     );
     assert_eq!(
-        statuses_received(&stand_in).await,
+        signalbox_tests::hook_statuses(&stand_in).await,
         [(HOOK.to_owned(), "Succeeded".to_owned())],
         "one status for two deliveries"
     );

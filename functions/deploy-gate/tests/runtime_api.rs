@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use signalbox_tests::{
-    drain_queue, idempotency_table, moto_config, moto_endpoint, topic_with_queue, unique,
+    drain_queue, hook_statuses, idempotency_table, json_11, moto_config, moto_endpoint,
+    topic_with_queue, unique,
 };
 use wiremock::matchers::{body_string_contains, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -63,12 +64,6 @@ async fn runtime_api(payloads: &[Value], time: Duration) -> MockServer {
         .mount(&server)
         .await;
     server
-}
-
-fn json_11(body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_json(body)
 }
 
 /// The CodeDeploy and Lambda stand-in. Each deployment [`deployment_id`] of a group belongs to
@@ -312,31 +307,6 @@ fn response(posted: &[Request], request_id: &str, logs: &str) -> Value {
     serde_json::from_slice(&request.body).unwrap()
 }
 
-/// Every status the binary reported: `(hook execution id, status)`.
-async fn statuses(stand_in: &MockServer) -> Vec<(String, String)> {
-    stand_in
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| {
-            r.headers
-                .get("x-amz-target")
-                .is_some_and(|t| t == PUT_STATUS)
-        })
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap();
-            (
-                body["lifecycleEventHookExecutionId"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-                body["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn config_text(service: &MockServer) -> String {
     json!({"gates": [
         {"application": "shop", "deployment_group": "passes", "checks": [
@@ -410,7 +380,7 @@ async fn a_passing_gate_reports_succeeded_a_failing_check_failed_and_a_redeliver
     );
 
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [
             ("hook-pass".to_owned(), "Succeeded".to_owned()),
             ("hook-fail".to_owned(), "Failed".to_owned())
@@ -479,7 +449,7 @@ async fn an_unreadable_slack_webhook_costs_only_slack_the_hooks_are_still_checke
         "{again}\n{logs}"
     );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [
             ("hook-fail".to_owned(), "Failed".to_owned()),
             ("hook-pass".to_owned(), "Succeeded".to_owned())
@@ -541,7 +511,7 @@ async fn a_broken_configuration_reports_failed_with_the_reason() {
         "{reason}"
     );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [("hook-broken".to_owned(), "Failed".to_owned())]
     );
     assert!(
@@ -572,7 +542,7 @@ async fn a_check_that_hangs_still_reports_failed_before_the_deadline() {
         "{verdict}"
     );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [("hook-hangs".to_owned(), "Failed".to_owned())]
     );
     assert!(
@@ -606,7 +576,7 @@ async fn a_malformed_configuration_variable_still_reports_failed() {
         "{verdict}"
     );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [("hook-unconfigured".to_owned(), "Failed".to_owned())]
     );
     // As docs/deploy-gate.md says: logged as an error, but no notice (the

@@ -171,7 +171,10 @@ fn never_ran(
 }
 
 /// deploy-gate's verdict: `PutLifecycleEventHookExecutionStatus` (CodeDeploy
-/// API reference). `LifecycleEventAlreadyCompletedException` means the hook
+/// API reference,
+/// <https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_PutLifecycleEventHookExecutionStatus.html>).
+/// `LifecycleEventAlreadyCompletedException` ("an attempt to return the
+/// status of an already completed lifecycle event occurred") means the hook
 /// execution already has its status (an earlier delivery reported): done,
 /// not failed. `DeploymentDoesNotExistException`,
 /// `InvalidDeploymentIdException` and

@@ -767,6 +767,20 @@ pub struct CheckOutcome {
     pub detail: String,
 }
 
+impl CheckOutcome {
+    /// One line: `passed <name> (<kind>, <ms> ms): <detail>` (or `FAILED …`).
+    pub fn line(&self) -> String {
+        format!(
+            "{} {} ({}, {} ms): {}",
+            if self.passed { "passed" } else { "FAILED" },
+            self.name,
+            self.kind,
+            self.latency_ms,
+            self.detail
+        )
+    }
+}
+
 /// The gate's decision.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Verdict {
@@ -878,16 +892,8 @@ pub fn plan_status(
             hook: deployment.and_then(|d| d.hook.clone()),
             reason: verdict.reason.clone(),
         }));
-    plan.notes.extend(verdict.checks.iter().map(|c| {
-        format!(
-            "{} {} ({}, {} ms): {}",
-            if c.passed { "passed" } else { "FAILED" },
-            c.name,
-            c.kind,
-            c.latency_ms,
-            c.detail
-        )
-    }));
+    plan.notes
+        .extend(verdict.checks.iter().map(CheckOutcome::line));
     plan
 }
 
@@ -998,20 +1004,7 @@ pub fn describe(
     let details = (!verdict.checks.is_empty()).then(|| {
         (
             format!("Checks ({})", verdict.checks.len()),
-            verdict
-                .checks
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} {} ({}, {} ms): {}",
-                        if c.passed { "passed" } else { "FAILED" },
-                        c.name,
-                        c.kind,
-                        c.latency_ms,
-                        c.detail
-                    )
-                })
-                .collect(),
+            verdict.checks.iter().map(CheckOutcome::line).collect(),
         )
     });
     let (severity, error) = match verdict.status {

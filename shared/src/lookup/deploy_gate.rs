@@ -1,6 +1,6 @@
 //! deploy-gate's reads: the deployment and its AppSpec (CodeDeploy), the
 //! hook being run (the target's lifecycle event in progress), and the
-//! configuration parameter (SSM, `lookup::gate`).
+//! configuration parameter (SSM).
 
 use aws_sdk_codedeploy::types::{LifecycleEvent, RevisionLocation};
 use serde_json::Value;
@@ -66,7 +66,7 @@ impl Lookup for Aws {
     }
 
     async fn gate_config(&self, parameter: &str) -> Result<String, LookupError> {
-        super::gate::gate_parameter(&self.ssm, parameter).await
+        super::parameter_text(&self.ssm, parameter).await
     }
 }
 

@@ -35,6 +35,27 @@ mod repo_replicate;
 // adapters (and callers of the old paths) keep naming them as before.
 pub use crate::flows::port::{LookupError, Offline};
 
+/// The text of an SSM parameter (`GetParameter` with decryption: it may be
+/// a SecureString): the gates' configuration, git-status's routes.
+#[cfg(any(feature = "gate-checks", feature = "git-status"))]
+async fn parameter_text(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<String, LookupError> {
+    let output = ssm
+        .get_parameter()
+        .name(parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| LookupError::sdk("SSM GetParameter", &e))?;
+    output
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_owned)
+        .ok_or_else(|| LookupError::Failed {
+            message: format!("SSM GetParameter: {parameter} has no value"),
+            transient: false,
+        })
+}
+
 // The SDK knowledge stays with the adapters.
 impl LookupError {
     /// An SDK call failed.

@@ -1,5 +1,5 @@
 //! pipeline-gate's reads: the gate configuration (SSM); the checks' probes
-//! are the gates' own (`lookup::gate`).
+//! are both gates' (`lookup::gate`).
 
 use super::LookupError;
 use crate::aws::Aws;
@@ -7,6 +7,6 @@ use crate::flows::pipeline_gate::Lookup;
 
 impl Lookup for Aws {
     async fn gate_config(&self, parameter: &str) -> Result<String, LookupError> {
-        super::gate::gate_parameter(&self.ssm, parameter).await
+        super::parameter_text(&self.ssm, parameter).await
     }
 }
