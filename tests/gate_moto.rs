@@ -1037,7 +1037,7 @@ async fn a_read_still_throttled_on_lambdas_last_retry_reports_failed_with_the_re
         usize::try_from(signalbox::invocation::ASYNC_RETRIES).unwrap(),
         "an error for each of Lambda's retries but the last: {errors:?}"
     );
-    let (verdict, checks) = verdict(&outcome);
+    let (verdict, _) = verdict(&outcome);
     assert_eq!(verdict.status.as_str(), "Failed");
     assert!(
         verdict.reason.contains("ThrottlingException") && verdict.reason.contains("attempt 3 of 3"),
@@ -1422,7 +1422,7 @@ async fn the_gate_never_reports_succeeded_for_a_hook_it_did_not_check() {
         rules.push(failed.clone());
         aws.codedeploy = codedeploy_with(&rules);
         let outcome = run_gate(&aws, &settings, &gate_effects(&aws, None)).await;
-        let (verdict, checks) = verdict(&outcome);
+        let (verdict, _) = verdict(&outcome);
         assert_eq!(
             (succeeded.num_calls(), failed.num_calls()),
             (0, 1),
