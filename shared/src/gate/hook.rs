@@ -100,22 +100,22 @@ pub async fn handle<L: Lookup + Sync, E: Effects>(
         Settings::Broken(reason) => Ok((None, Verdict::broken(reason.clone()))),
         Settings::Ready(config) => decide(&hook, config, lookup, checks_until).await,
     };
+    // Still failing when Lambda retries no more: Failed with the reason
+    // (and notified), rather than a hook unanswered for an hour.
+    let decided = held
+        .or_on_last_attempt(effects, decided, |error, why| {
+            (
+                None,
+                Verdict::broken(format!(
+                    "{error} ({why}, so reporting Failed rather than leaving the hook unanswered)"
+                )),
+            )
+        })
+        .await;
     let (deployment, verdict) = match decided {
         Ok(decided) => decided,
-        // Still failing when Lambda retries no more: Failed with the reason
-        // (and notified), rather than a hook unanswered for an hour.
-        Err(error) if held.last_attempt() => (
-            None,
-            Verdict::broken(format!(
-                "{error} ({}: Lambda retries no more, so reporting Failed rather than leaving the hook unanswered)",
-                held.still_failing()
-            )),
-        ),
-        // A read failed for a moment: Lambda's retry (a minute or two
-        // later) reads again, rather than a rollback for a throttled call.
         Err(error) => {
             warn!(deployment_id = %hook.deployment_id, hook_execution_id = %hook.hook_execution_id, %error, "transient read error: not reporting, Lambda retries");
-            held.end(effects, false).await;
             return Err(HandleError::Plan {
                 event_id: hook.hook_execution_id,
                 source: PlanError::Lookup(error),

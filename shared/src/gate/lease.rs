@@ -18,6 +18,7 @@
 use tracing::{info, warn};
 
 use crate::effects::Effects;
+use crate::flows::port::LookupError;
 use crate::idempotency::{Claim, LedgerError, Owner};
 use crate::invocation::{ASYNC_RETRIES, Deadline};
 
@@ -123,14 +124,33 @@ impl Held {
         self.attempt.is_none_or(|n| n > ASYNC_RETRIES)
     }
 
-    /// Why a read still failing is answered now: "still failing on attempt
-    /// n of N", for the verdict's message.
-    pub fn still_failing(&self) -> String {
-        format!(
-            "still failing on attempt {} of {}",
-            self.attempt.map_or("?".to_owned(), |n| n.to_string()),
-            ASYNC_RETRIES + 1
-        )
+    /// The rule both gates follow for a read that failed for a moment
+    /// (`decided` is `Err`): on Lambda's last attempt (or one not counted)
+    /// the gate answers now, with `answer(error, why)`, `why` saying "still
+    /// failing on attempt n of N: Lambda retries no more"; before it, the
+    /// lease is released and the error returned, so Lambda's retry (a minute
+    /// or two later) reads again, rather than a verdict for a throttled call.
+    pub async fn or_on_last_attempt<T, E: Effects>(
+        &self,
+        effects: &E,
+        decided: Result<T, LookupError>,
+        answer: impl FnOnce(LookupError, String) -> T,
+    ) -> Result<T, LookupError> {
+        match decided {
+            Ok(decided) => Ok(decided),
+            Err(error) if self.last_attempt() => {
+                let why = format!(
+                    "still failing on attempt {} of {}: Lambda retries no more",
+                    self.attempt.map_or("?".to_owned(), |n| n.to_string()),
+                    ASYNC_RETRIES + 1
+                );
+                Ok(answer(error, why))
+            }
+            Err(error) => {
+                self.end(effects, false).await;
+                Err(error)
+            }
+        }
     }
 
     /// Ends the lease: completed (the verdict is answered, so no delivery

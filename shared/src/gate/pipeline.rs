@@ -47,17 +47,6 @@ use crate::{HandleError, Outcome};
 /// must fit one invocation's [`CHECK_BUDGET`].
 pub const JOB_BUDGET: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
-/// The key of the lease an invocation holds while it runs the checks of
-/// one step of a job.
-pub fn lease_key(job: &Job) -> String {
-    lease::lease_key(&verdict_key(job))
-}
-
-/// The key under which the invocations of one step of a job are counted.
-pub fn attempts_key(job: &Job) -> String {
-    lease::attempts_key(&verdict_key(job))
-}
-
 /// Handles one invocation; see the module's documentation.
 pub async fn handle<L: Lookup + Sync, E: Effects>(
     value: &Value,
@@ -90,21 +79,22 @@ pub async fn handle<L: Lookup + Sync, E: Effects>(
         Lease::Held(held) => held,
     };
     let checks_until = work.within(work.remaining().saturating_sub(REPORT_MARGIN));
-    let outcome = match decide(&job, config, lookup, checks_until).await {
-        Ok(outcome) => outcome,
-        // Still failing when Lambda retries no more: the job fails with the
-        // reason, rather than waiting unanswered for CodePipeline's timeout.
-        Err(error) if held.last_attempt() => JobOutcome::Failed {
+    // Still failing when Lambda retries no more: the job fails with the
+    // reason, rather than waiting unanswered for CodePipeline's timeout.
+    let decided = decide(&job, config, lookup, checks_until).await;
+    let decided = held
+        .or_on_last_attempt(effects, decided, |error, why| JobOutcome::Failed {
             failure_type: JobFailureType::JobFailed,
             message: format!(
-                "could not read the gate configuration {} (GATE_CONFIG_PARAM): {error} ({}: Lambda retries no more, so failing the job rather than leaving it to time out; run the stage again)",
-                config.config_parameter,
-                held.still_failing()
+                "could not read the gate configuration {} (GATE_CONFIG_PARAM): {error} ({why}, so failing the job rather than leaving it to time out; run the stage again)",
+                config.config_parameter
             ),
-        },
+        })
+        .await;
+    let outcome = match decided {
+        Ok(outcome) => outcome,
         Err(error) => {
             warn!(job_id = %job.id, %error, "transient read error: not reporting, Lambda retries");
-            held.end(effects, false).await;
             return Err(HandleError::Plan {
                 event_id: job.event_id(),
                 source: PlanError::Lookup(error),
