@@ -1769,3 +1769,240 @@ async fn a_redelivered_hook_through_the_real_path_reports_once() {
         "the redelivery ran no check"
     );
 }
+
+/// The gate of the ledger tests below: the smoke invoke passing (`Succeeded`)
+/// or failing (`Failed`), both status reports ready at the mocked CodeDeploy.
+fn smoke_gate(config: &aws_config::SdkConfig, passes: bool) -> (Aws, Rule, Rule, Rule) {
+    let mut aws = Aws::new(config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(move || {
+        let output = InvokeOutput::builder().status_code(200);
+        if passes {
+            output.build()
+        } else {
+            output.function_error("Unhandled").build()
+        }
+    });
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let succeeded = put_rule(LifecycleEventStatus::Succeeded);
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    let mut rules = deployment_rules();
+    rules.push(succeeded.clone());
+    rules.push(failed.clone());
+    aws.codedeploy = codedeploy_with(&rules);
+    (aws, invoke, succeeded, failed)
+}
+
+/// Scenario "the idempotency table failing (throttled, unreachable) still
+/// reports the status": the ledger at a table that does not exist in moto,
+/// so its lease, its attempts and the status's claim all fail. Reporting
+/// matters more than the guard against a second run: the status goes out
+/// unguarded, once, as decided, and no "Unanswered" notice follows.
+#[tokio::test]
+async fn a_failing_idempotency_table_still_reports_the_status_once_as_decided() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    for passes in [true, false] {
+        let ledger = Ledger::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            unique("no-such-table"),
+        );
+        let (aws, invoke, succeeded, failed) = smoke_gate(&config, passes);
+        let effects = gate_effects(&aws, Some(&ledger));
+        let outcome = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
+        assert!(
+            matches!(&outcome, Ok(Outcome::Handled { .. })),
+            "reported unguarded: {outcome:?}"
+        );
+        assert_eq!(invoke.num_calls(), 1);
+        assert_eq!(
+            (succeeded.num_calls(), failed.num_calls()),
+            if passes { (1, 0) } else { (0, 1) },
+            "one status, as decided (passes: {passes})"
+        );
+        let seen = effects.notices.seen();
+        assert_eq!(seen.len(), usize::from(!passes), "{seen:?}");
+        for (_, action) in &seen {
+            let Action::Publish(message) = action else {
+                panic!("{seen:?}")
+            };
+            assert_eq!(message.attributes["state"], "Failed", "{}", message.subject);
+        }
+        assert!(effects.notices.reported().is_empty());
+    }
+}
+
+/// Every write recording a key done (`"status": "DONE"`) never reaches
+/// DynamoDB (the technique of tests/exactly_once_moto.rs): the ledger's
+/// `complete` fails, its claims and attempts still work.
+#[derive(Debug)]
+struct DoneWritesFail;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for DoneWritesFail {
+    fn name(&self) -> &'static str {
+        "DoneWritesFail"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request();
+        let done = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".PutItem"))
+            && String::from_utf8_lossy(request.body().bytes().unwrap_or_default())
+                .contains(r#"{"S":"DONE"}"#);
+        if done {
+            // Nothing listens there: the write never reaches DynamoDB.
+            context
+                .request_mut()
+                .set_uri("http://127.0.0.1:9/")
+                .expect("uri");
+        }
+        Ok(())
+    }
+}
+
+/// Scenario "a status CodeDeploy accepted but the ledger did not record":
+/// reported, so the notice of the Failed verdict goes out now, once, and
+/// Lambda does not retry (which would run the checks again).
+#[tokio::test]
+async fn a_status_reported_but_not_recorded_counts_as_reported_and_its_notice_goes_out() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let table = signalbox_tests::idempotency_table(&config).await;
+    let ledger = Ledger::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(DoneWritesFail)
+                .build(),
+        ),
+        &table,
+    );
+    let (aws, invoke, succeeded, failed) = smoke_gate(&config, false);
+    let effects = gate_effects(&aws, Some(&ledger));
+    let outcome = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Handled { .. })),
+        "reported, no retry: {outcome:?}"
+    );
+    assert_eq!(invoke.num_calls(), 1);
+    assert_eq!((succeeded.num_calls(), failed.num_calls()), (0, 1));
+    let seen = effects.notices.seen();
+    assert_eq!(seen.len(), 1, "the Failed verdict's notice: {seen:?}");
+    let Action::Publish(message) = &seen[0].1 else {
+        panic!("{seen:?}")
+    };
+    assert_eq!(message.attributes["state"], "Failed", "{}", message.subject);
+    assert!(effects.notices.reported().is_empty());
+}
+
+/// deploy-gate's function configuration read as deployed with both
+/// channels off (`SNS_ENABLED=false`, `SLACK_ENABLED=false`), and its
+/// executor as the Lambda entry point builds it.
+async fn channels_off(
+    config: &aws_config::SdkConfig,
+    aws: &Aws,
+    checks: Value,
+) -> (signalbox::flows::FunctionConfig, AwsEffects) {
+    let Settings::Ready(written) = settings(config, checks).await else {
+        unreachable!()
+    };
+    let table = signalbox_tests::idempotency_table(config).await;
+    let mut env = signalbox::config::EnvReader::from_pairs(
+        [
+            ("SNS_ENABLED", "false"),
+            ("SLACK_ENABLED", "false"),
+            ("IDEMPOTENCY_TABLE", table.as_str()),
+            ("GATE_CONFIG_PARAM", written.config_parameter.as_str()),
+        ],
+        signalbox::config::Mode::Strict,
+    );
+    let read = Config::read(&mut env);
+    env.finish().expect("complete configuration");
+    let function = signalbox::flows::FunctionConfig::DeployGate(Settings::Ready(read));
+    let effects = signalbox::lambda::executor(&function, aws.clone())
+        .await
+        .expect("executor");
+    (function, effects)
+}
+
+fn codedeploy_at(config: &aws_config::SdkConfig, stand_in: &MockServer) -> Aws {
+    let mut aws = Aws::new(config);
+    aws.codedeploy = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(config)
+            .endpoint_url(stand_in.uri())
+            .build(),
+    );
+    aws
+}
+
+/// Scenario "both channels off: a redelivered hook runs its checks once":
+/// the ledger guards the hook without any notice channel.
+#[tokio::test]
+async fn with_both_channels_off_a_redelivered_hook_runs_its_checks_once() {
+    let service = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let stand_in = codedeploy_stand_in().await;
+    let config = moto_config().await;
+    let aws = codedeploy_at(&config, &stand_in);
+    let (function, effects) = channels_off(
+        &config,
+        &aws,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"],
+                "http": {"url": service.uri()}}]),
+    )
+    .await;
+    for _ in 0..2 {
+        signalbox::handle(&payload(), &function, &aws, &effects, &in_lambda())
+            .await
+            .expect("a delivery");
+    }
+    assert_eq!(
+        service.received_requests().await.unwrap().len(),
+        1,
+        "the redelivery ran no check"
+    );
+    assert_eq!(
+        signalbox_tests::hook_statuses(&stand_in).await,
+        [(HOOK.to_owned(), "Succeeded".to_owned())]
+    );
+}
+
+/// Scenario "both channels off: a throttled GetDeployment on the first
+/// attempt": an error Lambda retries, not `Failed` at once.
+#[tokio::test]
+async fn with_both_channels_off_a_throttled_first_read_is_retried_not_failed() {
+    let stand_in = codedeploy_stand_in().await;
+    Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodeDeploy_20141006.GetDeployment",
+    ))
+    .respond_with(
+        ResponseTemplate::new(400)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_string(r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#),
+    )
+    .with_priority(1)
+    .mount(&stand_in)
+    .await;
+    let config = moto_config().await;
+    let aws = codedeploy_at(&config, &stand_in);
+    let (function, effects) =
+        channels_off(&config, &aws, json!([{"name": "smoke", "invoke": {}}])).await;
+    let first = signalbox::handle(&payload(), &function, &aws, &effects, &in_lambda()).await;
+    assert!(
+        matches!(&first, Err(e) if e.to_string().contains("ThrottlingException")),
+        "an error Lambda retries: {first:?}"
+    );
+    assert!(
+        signalbox_tests::hook_statuses(&stand_in).await.is_empty(),
+        "no status yet"
+    );
+}
