@@ -2006,3 +2006,56 @@ async fn with_both_channels_off_a_throttled_first_read_is_retried_not_failed() {
         "no status yet"
     );
 }
+
+/// Scenario "a status CodeDeploy answers slowly, inside the cleanup margin":
+/// the status report has the invocation's whole time, the cleanup margin
+/// included, not the working deadline the checks and the notice keep to.
+/// (The stand-in's client has no SDK attempt timeout, so the answer's delay
+/// is the stand-in's alone.)
+#[tokio::test]
+async fn a_status_answered_inside_the_cleanup_margin_is_still_reported() {
+    let service = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let stand_in = codedeploy_stand_in().await;
+    Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus",
+    ))
+    .respond_with(
+        signalbox_tests::json_11(json!({"lifecycleEventHookExecutionId": HOOK}))
+            .set_delay(Duration::from_millis(6_500)),
+    )
+    .with_priority(1)
+    .mount(&stand_in)
+    .await;
+    let config = moto_config().await;
+    let aws = codedeploy_at(&config, &stand_in);
+    let (function, effects) = channels_off(
+        &config,
+        &aws,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"],
+                "http": {"url": service.uri()}}]),
+    )
+    .await;
+    // 9 s in all: working time until 6 s (the cleanup margin is 3 s), the
+    // checks until 2 s; the status is answered at about 6.5 s.
+    let invocation = Invocation::within(Duration::from_secs(9));
+    let started = std::time::Instant::now();
+    let outcome = signalbox::handle(&payload(), &function, &aws, &effects, &invocation).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Handled { .. })),
+        "reported in the cleanup margin: {outcome:?}"
+    );
+    assert!(
+        started.elapsed() > signalbox::invocation::CLEANUP_MARGIN * 2,
+        "answered after the working deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        signalbox_tests::hook_statuses(&stand_in).await,
+        [(HOOK.to_owned(), "Succeeded".to_owned())]
+    );
+}

@@ -295,12 +295,17 @@ impl Effects for AwsEffects {
             }
             // The same for a hook's status: CodeDeploy refuses a second one
             // (LifecycleEventAlreadyCompletedException counts as done).
+            // Unlike the job result, the ledger is only a guard here: with
+            // the table failing the status is reported unguarded, and once
+            // reported a failed record is only logged (an hour-long wait for
+            // an unanswered hook costs more than a second run of the checks).
             #[cfg(feature = "deploy-gate")]
             Action::PutHookStatus(a) => {
-                self.at_least_once(
+                self.guarded(
                     key,
                     action,
                     deadline,
+                    Guard::Optional,
                     deploy_gate::put_hook_status(&self.aws.codedeploy, a),
                 )
                 .await
@@ -476,6 +481,24 @@ impl AwsEffects {
         deadline: Deadline,
         work: impl Future<Output = Result<Done, EffectError>>,
     ) -> Result<Done, EffectError> {
+        self.guarded(key, action, deadline, Guard::Required, work)
+            .await
+    }
+
+    /// [`Self::at_least_once`], the ledger's part `guard` says.
+    #[cfg(any(
+        feature = "git-status",
+        feature = "pipeline-gate",
+        feature = "deploy-gate"
+    ))]
+    async fn guarded(
+        &self,
+        key: &str,
+        action: &Action,
+        deadline: Deadline,
+        guard: Guard,
+        work: impl Future<Output = Result<Done, EffectError>>,
+    ) -> Result<Done, EffectError> {
         let kind = action.kind();
         let Some(ledger) = &self.ledger else {
             return bounded(kind, deadline, work).await;
@@ -485,6 +508,10 @@ impl AwsEffects {
         let owner = match claim {
             Ok(Claim::AlreadyDone) => return Ok(Done::AlreadyDone),
             Ok(Claim::Claimed(owner)) => owner,
+            Err(LedgerError::Table(error)) if guard == Guard::Optional => {
+                tracing::warn!(%key, action = kind, %error, "idempotency table failing: carrying the action out unguarded");
+                return bounded(kind, deadline, work).await;
+            }
             // A claim stored with its answer lost expires; then it is retried.
             Err(error) => return Err(EffectError::transient(kind, error.to_string())),
         };
@@ -494,6 +521,10 @@ impl AwsEffects {
             Err(_) => cleanup(ledger.release(key, &owner)).await,
         };
         match (result, written) {
+            (Ok(done), Err(error)) if guard == Guard::Optional => {
+                tracing::warn!(%key, action = kind, %error, "carried out, but not recorded as done: the host refuses a second one");
+                Ok(done)
+            }
             (Ok(_), Err(error)) => {
                 // Done at the host, not recorded: the retry repeats it, harmlessly.
                 Err(EffectError::transient(
@@ -508,6 +539,24 @@ impl AwsEffects {
             (result, Ok(())) => result,
         }
     }
+}
+
+/// What the ledger is to an action carried out at least once.
+#[cfg(any(
+    feature = "git-status",
+    feature = "pipeline-gate",
+    feature = "deploy-gate"
+))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// The action waits for the ledger: a failing table is a transient
+    /// error, and so is a completion not recorded (the retry repeats it).
+    Required,
+    /// The host refuses a second one (a hook's status), so the ledger only
+    /// spares a second call: a failing table neither holds the action back
+    /// nor fails it once carried out; both are logged.
+    #[cfg_attr(not(feature = "deploy-gate"), allow(dead_code))]
+    Optional,
 }
 
 /// An action is not started once the invocation's deadline has passed.

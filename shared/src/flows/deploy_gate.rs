@@ -88,11 +88,14 @@ pub struct Config {
 impl Config {
     /// Reads the function's variables.
     pub fn read(env: &mut EnvReader) -> Config {
-        let channels = Channels::read(env);
+        let mut channels = Channels::read(env);
         let idempotency_table = match &channels.idempotency_table {
             Some(table) => table.clone(),
             None => env.required("IDEMPOTENCY_TABLE"),
         };
+        // The executor's ledger comes from the channels: with both channels
+        // off it still guards the hook's status, its lease and its attempts.
+        channels.idempotency_table = Some(idempotency_table.clone());
         Config {
             config_parameter: env.required("GATE_CONFIG_PARAM"),
             notify_success: env.flag("GATE_NOTIFY_SUCCESS", false),
