@@ -500,6 +500,9 @@ impl AwsEffects {
         work: impl Future<Output = Result<Done, EffectError>>,
     ) -> Result<Done, EffectError> {
         let kind = action.kind();
+        // On the heap, keeping this future small: inline, a debug build of
+        // deploy-gate's real path overflowed a test thread's 2 MiB stack.
+        let work = Box::pin(work);
         let Some(ledger) = &self.ledger else {
             return bounded(kind, deadline, work).await;
         };

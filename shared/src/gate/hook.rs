@@ -160,7 +160,10 @@ async fn report<E: Effects>(
     let work = invocation.deadline.for_work();
     let mut plan = plan_status(hook, deployment, verdict);
     info!(event_id = %plan.event_id, function = %Function::DeployGate, actions = plan.actions.len(), notes = ?plan.notes, "planned");
-    let (_, reported) = crate::carry_out(&plan, effects, work)
+    // The status by the invocation's own deadline, not the working one: the
+    // cleanup margin is kept for exactly this (an unanswered hook holds the
+    // deployment for an hour); the notice below keeps to `work`.
+    let (_, reported) = crate::carry_out(&plan, effects, invocation.deadline)
         .await
         .pop()
         .unwrap_or_else(|| (String::new(), Ok(Done::Planned)));
