@@ -79,7 +79,8 @@ pub struct Config {
     /// `GATE_CONFIG_PARAM`: the SSM parameter holding the checks (JSON).
     pub config_parameter: String,
     /// `IDEMPOTENCY_TABLE`: always needed, since it keeps a redelivered hook
-    /// from running the checks twice.
+    /// from running the checks twice; also in `channels`, whence the
+    /// executor's ledger comes, with both channels off too.
     pub idempotency_table: String,
     /// `GATE_NOTIFY_SUCCESS`: also send a notice when the gate passes (default false).
     pub notify_success: bool,

@@ -17,8 +17,11 @@
 //!    `Failed` with the reason, never a hook left unanswered;
 //! 3. run the checks of this application, deployment group and hook, each
 //!    under its timeout, all before the deadline less [`REPORT_MARGIN`];
-//! 4. the executor reports `PutLifecycleEventHookExecutionStatus` (CodeDeploy's
-//!    `LifecycleEventAlreadyCompletedException` counts as already reported);
+//! 4. the executor reports `PutLifecycleEventHookExecutionStatus` by the
+//!    invocation's own deadline (CodeDeploy's
+//!    `LifecycleEventAlreadyCompletedException` counts as already reported;
+//!    with the idempotency table failing the status is reported unguarded,
+//!    and a status reported but not recorded counts as reported);
 //!    never `Succeeded` for a hook no check ran at;
 //! 5. the notice goes out (on failure, or always when configured, or when
 //!    the report failed for good, or still failed on the last attempt: then
