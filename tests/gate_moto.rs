@@ -3,6 +3,10 @@
 //! deployment, Lambda `Invoke` and the status report through
 //! `aws-smithy-mocks`, asserting what is sent; CloudWatch alarms mocked too
 //! (moto 5.2.5 does not speak the SDK's Smithy RPC v2 CBOR protocol for CloudWatch).
+//! The status report is the plan's action, carried out by the AWS executor
+//! (`AwsEffects`, its CodeDeploy client mocked, its ledger in moto's DynamoDB
+//! where a test gives one); the notices and failure reports go to a dry run,
+//! which records them.
 //!
 //! moto 5.2.5 implements GetDeployment but not ListDeploymentTargets,
 //! BatchGetDeploymentTargets or PutLifecycleEventHookExecutionStatus, and
@@ -26,13 +30,19 @@ use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::{Value, json};
+use signalbox::aws::Aws;
 use signalbox::config::Channels;
 use signalbox::effects::DryRun;
 use signalbox::effects::deploy_gate::GateAws;
-use signalbox::flows::deploy_gate::{Check, Config, Deployment, GateConfig};
-use signalbox::gate::{self, GateOutcome, Settings, checks::run_checks};
+use signalbox::effects::{AwsEffects, Done, EffectError, Effects, FailureReport, ReportError};
+use signalbox::flows::deploy_gate::{
+    Check, Config, Deployment, GateConfig, HookInvocation, Settings, status_key,
+};
+use signalbox::gate::{self, checks::run_checks, hook};
+use signalbox::idempotency::Ledger;
 use signalbox::invocation::{Deadline, Invocation};
-use signalbox::plan::Action;
+use signalbox::plan::{Action, HookStatusReport};
+use signalbox::{HandleError, Outcome};
 use signalbox_tests::{moto_config, unique};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -405,6 +415,13 @@ const HOOK: &str = "hook-1";
 /// The deployment of every test here, as CodeDeploy names one.
 const DEPLOYMENT: &str = "d-ABCDE1234";
 
+fn hook_invocation() -> HookInvocation {
+    HookInvocation {
+        deployment_id: DEPLOYMENT.to_owned(),
+        hook_execution_id: HOOK.to_owned(),
+    }
+}
+
 fn payload() -> Value {
     json!({"DeploymentId": DEPLOYMENT, "LifecycleEventHookExecutionId": HOOK})
 }
@@ -418,7 +435,7 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
                 "expect": {"field": "body.status", "contains": "ok"}}}]),
     )
     .await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .match_requests(|r| {
             r.function_name() == Some("checkout")
@@ -431,7 +448,7 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
                 .payload(Blob::new(r#"{"body": {"status": "all ok"}}"#))
                 .build()
         });
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .match_requests(|r| {
             r.deployment_id() == Some(DEPLOYMENT)
@@ -442,31 +459,24 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
     let mut rules = deployment_rules();
     rules.push(put.clone());
     let refs: Vec<&Rule> = rules.iter().collect();
-    gate.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
-    let effects = DryRun::default();
-    let outcome = gate::run(
+    aws.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
+    let effects = gate_effects(&aws, None);
+    let outcome = hook::handle(
         &payload(),
         &settings,
-        &gate,
-        None,
+        &aws,
         &effects,
-        &gate::http_client(),
         &Invocation::within(Duration::from_secs(30)),
     )
     .await
     .expect("reported");
-    let GateOutcome::Reported {
-        verdict,
-        hook,
-        already_reported,
-        ..
-    } = outcome
-    else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(verdict.status.as_str(), "Succeeded", "{verdict:?}");
-    assert_eq!(hook.as_deref(), Some("BeforeAllowTraffic"));
-    assert!(!already_reported);
+    let (status, _) = verdict(&outcome);
+    assert_eq!(status.status.as_str(), "Succeeded", "{status:?}");
+    assert_eq!(status.hook.as_deref(), Some("BeforeAllowTraffic"));
+    assert!(
+        matches!(&outcome, Outcome::Handled { done, .. } if done[0] != Done::AlreadyDone),
+        "{outcome:?}"
+    );
     assert_eq!(
         invoke.num_calls(),
         3,
@@ -474,7 +484,7 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
     );
     assert_eq!(put.num_calls(), 1, "exactly one status");
     assert!(
-        effects.seen().is_empty(),
+        effects.notices.seen().is_empty(),
         "no notice for a passing gate by default"
     );
 }
@@ -483,7 +493,7 @@ async fn the_target_version_is_invoked_not_the_alias_and_one_status_is_reported(
 async fn a_status_codedeploy_already_has_counts_as_reported_and_notifies_nothing_new() {
     let config = moto_config().await;
     let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
         InvokeOutput::builder()
             .status_code(200)
@@ -491,7 +501,7 @@ async fn a_status_codedeploy_already_has_counts_as_reported_and_notifies_nothing
             .payload(Blob::new(r#"{"errorMessage": "boom"}"#))
             .build()
     });
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .match_requests(|r| r.status() == Some(&LifecycleEventStatus::Failed))
         .then_error(|| {
@@ -504,40 +514,33 @@ async fn a_status_codedeploy_already_has_counts_as_reported_and_notifies_nothing
     let mut rules = deployment_rules();
     rules.push(put.clone());
     let refs: Vec<&Rule> = rules.iter().collect();
-    gate.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
-    let effects = DryRun::default();
-    let outcome = gate::run(
+    aws.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
+    let effects = gate_effects(&aws, None);
+    let outcome = hook::handle(
         &payload(),
         &settings,
-        &gate,
-        None,
+        &aws,
         &effects,
-        &gate::http_client(),
         &Invocation::within(Duration::from_secs(30)),
     )
     .await
     .expect("an earlier report is not an error");
-    let GateOutcome::Reported {
-        verdict,
-        already_reported,
-        notice,
-        ..
-    } = outcome
-    else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(verdict.status.as_str(), "Failed");
+    let (status, _) = verdict(&outcome);
+    assert_eq!(status.status.as_str(), "Failed");
     assert!(
-        verdict
+        status
             .reason
             .contains("FunctionError Unhandled: {\"errorMessage\": \"boom\"}"),
         "{}",
-        verdict.reason
+        status.reason
     );
-    assert!(already_reported);
+    let Outcome::Handled { plan, done } = &outcome else {
+        unreachable!()
+    };
+    assert_eq!(done, &[Done::AlreadyDone], "already reported: {outcome:?}");
     assert_eq!(put.num_calls(), 1);
     assert!(
-        notice.is_empty() && effects.seen().is_empty(),
+        plan.actions.len() == 1 && effects.notices.seen().is_empty(),
         "the earlier delivery notified"
     );
 }
@@ -550,33 +553,31 @@ async fn a_failed_gate_notifies_sns_with_the_hook_and_every_check() {
         json!([{"name": "smoke", "invoke": {"expect": {"field": "status", "equals": ["ok", 200]}}}]),
     )
     .await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
         InvokeOutput::builder()
             .status_code(200)
             .payload(Blob::new(r#"{"status": "degraded"}"#))
             .build()
     });
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build());
     let mut rules = deployment_rules();
     rules.push(put.clone());
     let refs: Vec<&Rule> = rules.iter().collect();
-    gate.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
-    let effects = DryRun::default();
-    gate::run(
+    aws.codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.as_slice());
+    let effects = gate_effects(&aws, None);
+    hook::handle(
         &payload(),
         &settings,
-        &gate,
-        None,
+        &aws,
         &effects,
-        &gate::http_client(),
         &Invocation::within(Duration::from_secs(30)),
     )
     .await
     .expect("reported");
-    let seen = effects.seen();
+    let seen = effects.notices.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(
         seen[0].0,
@@ -629,14 +630,75 @@ fn codedeploy_with(rules: &[Rule]) -> aws_sdk_codedeploy::Client {
     )
 }
 
-async fn run_gate(gate: &GateAws, settings: &Settings, effects: &DryRun) -> GateOutcome {
-    gate::run(
+/// The executor of these tests: the status report carried out by the AWS
+/// executor (the CodeDeploy client of `aws`, mocked; the ledger when
+/// given), the notices and failure reports recorded by `notices`.
+struct GateEffects<N = DryRun> {
+    aws: AwsEffects,
+    notices: N,
+}
+
+impl<N: Effects + Sync> Effects for GateEffects<N> {
+    async fn execute(
+        &self,
+        key: &str,
+        action: &Action,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
+        if matches!(action, Action::PutHookStatus(_)) {
+            self.aws.execute(key, action, deadline).await
+        } else {
+            self.notices.execute(key, action, deadline).await
+        }
+    }
+
+    async fn report_failure(&self, report: &FailureReport) -> Result<(), ReportError> {
+        self.notices.report_failure(report).await
+    }
+
+    async fn is_done(&self, key: &str, deadline: Deadline) -> bool {
+        self.aws.is_done(key, deadline).await
+    }
+
+    fn ledger(&self) -> Option<&Ledger> {
+        self.aws.ledger()
+    }
+}
+
+fn gate_effects_with<N>(aws: &Aws, ledger: Option<&Ledger>, notices: N) -> GateEffects<N> {
+    GateEffects {
+        aws: AwsEffects {
+            aws: aws.clone(),
+            slack: None,
+            ledger: ledger.cloned(),
+            failure_queue: None,
+        },
+        notices,
+    }
+}
+
+fn gate_effects(aws: &Aws, ledger: Option<&Ledger>) -> GateEffects {
+    gate_effects_with(aws, ledger, DryRun::default())
+}
+
+/// The verdict a handled hook reported: its status action, and the checks
+/// that ran (the plan's notes, one per check: `passed <name> (…): …`).
+fn verdict(outcome: &Outcome) -> (&HookStatusReport, &[String]) {
+    let Outcome::Handled { plan, .. } = outcome else {
+        panic!("not reported: {outcome:?}")
+    };
+    let Some(Action::PutHookStatus(status)) = plan.actions.first() else {
+        panic!("no status in the plan: {plan:?}")
+    };
+    (status, &plan.notes)
+}
+
+async fn run_gate(aws: &Aws, settings: &Settings, effects: &GateEffects) -> Outcome {
+    hook::handle(
         &payload(),
         settings,
-        gate,
-        None,
+        aws,
         effects,
-        &gate::http_client(),
         &Invocation::within(Duration::from_secs(30)),
     )
     .await
@@ -669,22 +731,24 @@ async fn each_ecs_hook_before_install_and_after_install_included_runs_its_checks
         .collect();
     let settings = settings(&config, json!(checks)).await;
     for hook in hooks {
-        let mut gate = GateAws::new(&config);
+        let mut aws = Aws::new(&config);
         let put = put_rule(LifecycleEventStatus::Succeeded);
         let mut rules = deployment_rules_at(ComputePlatform::Ecs, Some(hook));
         rules.push(put.clone());
-        gate.codedeploy = codedeploy_with(&rules);
-        let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
-        let GateOutcome::Reported {
-            verdict, hook: at, ..
-        } = outcome
-        else {
-            panic!("{hook}: {outcome:?}")
-        };
-        assert_eq!(at.as_deref(), Some(hook));
-        assert_eq!(verdict.status.as_str(), "Succeeded", "{hook}: {verdict:?}");
-        let ran: Vec<&str> = verdict.checks.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(ran, [hook], "{hook}: its own check, and only it");
+        aws.codedeploy = codedeploy_with(&rules);
+        let outcome = run_gate(&aws, &settings, &gate_effects(&aws, None)).await;
+        let (status, checks) = verdict(&outcome);
+        assert_eq!(status.hook.as_deref(), Some(hook));
+        assert_eq!(status.status.as_str(), "Succeeded", "{hook}: {status:?}");
+        assert_eq!(
+            checks.len(),
+            1,
+            "{hook}: its own check, and only it: {checks:?}"
+        );
+        assert!(
+            checks[0].starts_with(&format!("passed {hook} (http, ")),
+            "{hook}: its own check, and only it: {checks:?}"
+        );
         assert_eq!(put.num_calls(), 1, "{hook}: one status");
     }
     let probed: Vec<String> = server
@@ -760,10 +824,10 @@ async fn throttled_get_deployment_then_success_reports_the_hook_once_succeeded()
         aws_sdk_dynamodb::Client::new(&config),
         signalbox_tests::idempotency_table(&config).await,
     );
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
         .sequence()
         .http_status(
@@ -778,16 +842,14 @@ async fn throttled_get_deployment_then_success_reports_the_hook_once_succeeded()
     let failed = put_rule(LifecycleEventStatus::Failed);
     rules.push(put.clone());
     rules.push(failed.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let effects = DryRun::default();
+    aws.codedeploy = codedeploy_with(&rules);
+    let effects = gate_effects(&aws, Some(&ledger));
     let run = async || {
-        gate::run(
+        hook::handle(
             &payload(),
             &settings,
-            &gate,
-            Some(&ledger),
+            &aws,
             &effects,
-            &gate::http_client(),
             &Invocation::within(Duration::from_secs(30)),
         )
         .await
@@ -804,14 +866,12 @@ async fn throttled_get_deployment_then_success_reports_the_hook_once_succeeded()
     );
     // Lambda's retry of the same invocation.
     let second = run().await.expect("the retry reports");
-    let GateOutcome::Reported { verdict, .. } = second else {
-        panic!("{second:?}")
-    };
-    assert_eq!(verdict.status.as_str(), "Succeeded", "{verdict:?}");
+    let (status, _) = verdict(&second);
+    assert_eq!(status.status.as_str(), "Succeeded", "{status:?}");
     // A redelivery after that does nothing.
     let third = run().await.expect("a redelivery");
     assert!(
-        matches!(third, GateOutcome::AlreadyReported { .. }),
+        matches!(&third, Outcome::Ignored(reason) if reason.contains("already reported")),
         "{third:?}"
     );
     assert_eq!(
@@ -844,31 +904,22 @@ fn access_denied_put() -> Rule {
 async fn access_denied_on_the_status_report_still_sends_the_notice() {
     let config = moto_config().await;
     let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = access_denied_put();
     let mut rules = deployment_rules();
     rules.push(put.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let effects = DryRun::default();
-    let outcome = gate::run(
-        &payload(),
-        &settings,
-        &gate,
-        None,
-        &effects,
-        &gate::http_client(),
-        &in_lambda(),
-    )
-    .await;
+    aws.codedeploy = codedeploy_with(&rules);
+    let effects = gate_effects(&aws, None);
+    let outcome = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
     assert!(
-        matches!(&outcome, Ok(GateOutcome::Unreported { reason, .. }) if reason.contains("AccessDenied")),
+        matches!(&outcome, Ok(Outcome::Reported(report)) if report.reason.contains("AccessDenied")),
         "{outcome:?}"
     );
     assert_eq!(put.num_calls(), 1);
-    let seen = effects.seen();
+    let seen = effects.notices.seen();
     assert_eq!(
         seen.len(),
         1,
@@ -908,41 +959,30 @@ async fn access_denied_on_the_report_is_notified_once_and_a_second_delivery_runs
         aws_sdk_dynamodb::Client::new(&config),
         signalbox_tests::idempotency_table(&config).await,
     );
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = access_denied_put();
     let mut rules = deployment_rules();
     rules.push(put.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let effects = DryRun::default();
-    let run = async || {
-        gate::run(
-            &payload(),
-            &settings,
-            &gate,
-            Some(&ledger),
-            &effects,
-            &gate::http_client(),
-            &in_lambda(),
-        )
-        .await
-    };
+    aws.codedeploy = codedeploy_with(&rules);
+    let effects = gate_effects(&aws, Some(&ledger));
+    let run = async || hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
     let first = run().await;
     assert!(
-        matches!(&first, Ok(GateOutcome::Unreported { .. })),
+        matches!(&first, Ok(Outcome::Reported(_))),
         "answered for good, not an error Lambda retries: {first:?}"
     );
     let second = run().await;
     assert!(
-        matches!(&second, Ok(GateOutcome::AlreadyReported { .. })),
+        matches!(&second, Ok(Outcome::Ignored(reason)) if reason.contains("already reported")),
         "a second delivery finds the hook done: {second:?}"
     );
     assert_eq!(invoke.num_calls(), 1, "the smoke payload is sent once");
     assert_eq!(put.num_calls(), 1);
-    assert_eq!(effects.seen().len(), 1, "one notice");
-    let reported = effects.reported();
+    assert_eq!(effects.notices.seen().len(), 1, "one notice");
+    let reported = effects.notices.reported();
     assert_eq!(reported.len(), 1, "one failure report: {reported:?}");
     assert!(
         reported[0].reason.contains("AccessDenied") && reported[0].reason.contains(HOOK),
@@ -954,24 +994,13 @@ async fn access_denied_on_the_report_is_notified_once_and_a_second_delivery_runs
 /// Runs the gate as Lambda would deliver one hook: the first delivery and
 /// then its retries, until one returns `Ok` (at most four invocations).
 async fn until_answered(
-    gate: &GateAws,
+    aws: &Aws,
     settings: &Settings,
-    ledger: &signalbox::idempotency::Ledger,
-    effects: &DryRun,
-) -> (Vec<String>, GateOutcome) {
+    effects: &GateEffects,
+) -> (Vec<String>, Outcome) {
     let mut errors = Vec::new();
     for _ in 0..4 {
-        match gate::run(
-            &payload(),
-            settings,
-            gate,
-            Some(ledger),
-            effects,
-            &gate::http_client(),
-            &in_lambda(),
-        )
-        .await
-        {
+        match hook::handle(&payload(), settings, aws, effects, &in_lambda()).await {
             Ok(outcome) => return (errors, outcome),
             Err(e) => errors.push(e.to_string()),
         }
@@ -987,7 +1016,7 @@ async fn a_read_still_throttled_on_lambdas_last_retry_reports_failed_with_the_re
         aws_sdk_dynamodb::Client::new(&config),
         signalbox_tests::idempotency_table(&config).await,
     );
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
         .sequence()
         .http_status(
@@ -1000,17 +1029,15 @@ async fn a_read_still_throttled_on_lambdas_last_retry_reports_failed_with_the_re
     rules[0] = get.clone();
     let failed = put_rule(LifecycleEventStatus::Failed);
     rules.push(failed.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let effects = DryRun::default();
-    let (errors, outcome) = until_answered(&gate, &settings, &ledger, &effects).await;
+    aws.codedeploy = codedeploy_with(&rules);
+    let effects = gate_effects(&aws, Some(&ledger));
+    let (errors, outcome) = until_answered(&aws, &settings, &effects).await;
     assert_eq!(
         errors.len(),
         usize::try_from(signalbox::invocation::ASYNC_RETRIES).unwrap(),
         "an error for each of Lambda's retries but the last: {errors:?}"
     );
-    let GateOutcome::Reported { verdict, .. } = outcome else {
-        panic!("{outcome:?}")
-    };
+    let (verdict, _) = verdict(&outcome);
     assert_eq!(verdict.status.as_str(), "Failed");
     assert!(
         verdict.reason.contains("ThrottlingException") && verdict.reason.contains("attempt 3 of 3"),
@@ -1019,10 +1046,10 @@ async fn a_read_still_throttled_on_lambdas_last_retry_reports_failed_with_the_re
     );
     assert_eq!(failed.num_calls(), 1, "Failed, reported once");
     assert_eq!(
-        effects.seen().len(),
+        effects.notices.seen().len(),
         1,
         "and notified: {:?}",
-        effects.seen()
+        effects.notices.seen()
     );
 }
 
@@ -1034,10 +1061,10 @@ async fn a_report_still_throttled_on_the_last_attempt_sends_the_unanswered_notic
         aws_sdk_dynamodb::Client::new(&config),
         signalbox_tests::idempotency_table(&config).await,
     );
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .sequence()
         .http_status(
@@ -1048,16 +1075,16 @@ async fn a_report_still_throttled_on_the_last_attempt_sends_the_unanswered_notic
         .build();
     let mut rules = deployment_rules();
     rules.push(put.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let effects = DryRun::default();
-    let (errors, outcome) = until_answered(&gate, &settings, &ledger, &effects).await;
+    aws.codedeploy = codedeploy_with(&rules);
+    let effects = gate_effects(&aws, Some(&ledger));
+    let (errors, outcome) = until_answered(&aws, &settings, &effects).await;
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
-        matches!(&outcome, GateOutcome::Unreported { reason, .. } if reason.contains("ThrottlingException")),
+        matches!(&outcome, Outcome::Reported(report) if report.reason.contains("ThrottlingException")),
         "{outcome:?}"
     );
     assert_eq!(put.num_calls(), 3);
-    let seen = effects.seen();
+    let seen = effects.notices.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     let Action::Publish(message) = &seen[0].1 else {
         panic!("{seen:?}")
@@ -1067,20 +1094,20 @@ async fn a_report_still_throttled_on_the_last_attempt_sends_the_unanswered_notic
         "{}",
         message.subject
     );
-    assert_eq!(effects.reported().len(), 1);
+    assert_eq!(effects.notices.reported().len(), 1);
 }
 
 #[tokio::test]
 async fn a_made_up_deployment_id_goes_to_the_failure_queue_without_an_aws_call() {
     let config = moto_config().await;
     let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let succeeded = put_rule(LifecycleEventStatus::Succeeded);
     let failed = put_rule(LifecycleEventStatus::Failed);
     let mut rules = deployment_rules();
     rules.push(succeeded.clone());
     rules.push(failed.clone());
-    gate.codedeploy = codedeploy_with(&rules);
+    aws.codedeploy = codedeploy_with(&rules);
     for (payload, field) in [
         (
             json!({"DeploymentId": "d-1; aws iam delete-role", "LifecycleEventHookExecutionId": HOOK}),
@@ -1091,23 +1118,14 @@ async fn a_made_up_deployment_id_goes_to_the_failure_queue_without_an_aws_call()
             "LifecycleEventHookExecutionId",
         ),
     ] {
-        let effects = DryRun::default();
-        let outcome = gate::run(
-            &payload,
-            &settings,
-            &gate,
-            None,
-            &effects,
-            &gate::http_client(),
-            &in_lambda(),
-        )
-        .await;
+        let effects = gate_effects(&aws, None);
+        let outcome = hook::handle(&payload, &settings, &aws, &effects, &in_lambda()).await;
         assert!(
-            matches!(&outcome, Ok(GateOutcome::Rejected { reason }) if reason.contains(field)),
+            matches!(&outcome, Ok(Outcome::Reported(report)) if report.reason.contains(field)),
             "{outcome:?}"
         );
-        assert_eq!(effects.reported().len(), 1);
-        assert!(effects.seen().is_empty());
+        assert_eq!(effects.notices.reported().len(), 1);
+        assert!(effects.notices.seen().is_empty());
     }
     assert_eq!(
         (
@@ -1124,10 +1142,10 @@ async fn a_made_up_deployment_id_goes_to_the_failure_queue_without_an_aws_call()
 async fn a_hook_codedeploy_does_not_know_gets_no_unanswered_notice() {
     let config = moto_config().await;
     let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
         .sequence()
         .http_status(
@@ -1137,28 +1155,23 @@ async fn a_hook_codedeploy_does_not_know_gets_no_unanswered_notice() {
         .build();
     let mut rules = deployment_rules();
     rules.push(put.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let effects = DryRun::default();
-    let outcome = gate::run(
-        &payload(),
-        &settings,
-        &gate,
-        None,
-        &effects,
-        &gate::http_client(),
-        &in_lambda(),
-    )
-    .await;
+    aws.codedeploy = codedeploy_with(&rules);
+    let effects = gate_effects(&aws, None);
+    let outcome = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
     assert!(
-        matches!(&outcome, Ok(GateOutcome::Unreported { reason, .. }) if reason.contains("InvalidLifecycleEventHookExecutionId")),
+        matches!(&outcome, Ok(Outcome::Reported(report)) if report.reason.contains("InvalidLifecycleEventHookExecutionId")),
         "{outcome:?}"
     );
     assert!(
-        effects.seen().is_empty(),
+        effects.notices.seen().is_empty(),
         "no hook to answer by hand: {:?}",
-        effects.seen()
+        effects.notices.seen()
     );
-    assert_eq!(effects.reported().len(), 1, "the failure queue has it");
+    assert_eq!(
+        effects.notices.reported().len(),
+        1,
+        "the failure queue has it"
+    );
 }
 
 #[tokio::test]
@@ -1176,7 +1189,7 @@ async fn an_allow_test_traffic_event_in_progress_is_not_taken_for_the_hook() {
         json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"], "http": {"url": server.uri()}}]),
     )
     .await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let mut rules = deployment_rules_at(ComputePlatform::Ecs, Some("AfterAllowTestTraffic"));
     rules[2] = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
         let events = [
@@ -1207,13 +1220,11 @@ async fn an_allow_test_traffic_event_in_progress_is_not_taken_for_the_hook() {
     });
     let succeeded = put_rule(LifecycleEventStatus::Succeeded);
     rules.push(succeeded.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
-    let GateOutcome::Reported { hook, verdict, .. } = outcome else {
-        panic!("{outcome:?}")
-    };
+    aws.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&aws, &settings, &gate_effects(&aws, None)).await;
+    let (verdict, _) = verdict(&outcome);
     assert_eq!(
-        hook.as_deref(),
+        verdict.hook.as_deref(),
         Some("AfterAllowTestTraffic"),
         "{verdict:?}"
     );
@@ -1358,15 +1369,13 @@ async fn a_60_s_watch_is_refused_by_validation_in_the_function() {
                 "alarms": {"names": ["checkout-errors"], "watch_seconds": 60}}]),
     )
     .await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let failed = put_rule(LifecycleEventStatus::Failed);
     let mut rules = deployment_rules();
     rules.push(failed.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
-    let GateOutcome::Reported { verdict, .. } = outcome else {
-        panic!("{outcome:?}")
-    };
+    aws.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&aws, &settings, &gate_effects(&aws, None)).await;
+    let (verdict, checks) = verdict(&outcome);
     assert_eq!(verdict.status.as_str(), "Failed");
     assert!(
         verdict.reason.contains(
@@ -1375,7 +1384,7 @@ async fn a_60_s_watch_is_refused_by_validation_in_the_function() {
         "{}",
         verdict.reason
     );
-    assert!(verdict.checks.is_empty(), "nothing ran");
+    assert!(checks.is_empty(), "nothing ran");
     assert_eq!(failed.num_calls(), 1);
 }
 
@@ -1402,20 +1411,18 @@ async fn the_gate_never_reports_succeeded_for_a_hook_it_did_not_check() {
         (ComputePlatform::Ecs, Some("BeforeAllowTestTraffic")),
     ];
     for (platform, hook) in cases {
-        let mut gate = GateAws::new(&config);
+        let mut aws = Aws::new(&config);
         let invoke = mock!(aws_sdk_lambda::Client::invoke)
             .then_output(|| InvokeOutput::builder().status_code(200).build());
-        gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+        aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
         let succeeded = put_rule(LifecycleEventStatus::Succeeded);
         let failed = put_rule(LifecycleEventStatus::Failed);
         let mut rules = deployment_rules_at(platform.clone(), hook);
         rules.push(succeeded.clone());
         rules.push(failed.clone());
-        gate.codedeploy = codedeploy_with(&rules);
-        let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
-        let GateOutcome::Reported { verdict, .. } = outcome else {
-            panic!("{platform:?} {hook:?}: {outcome:?}")
-        };
+        aws.codedeploy = codedeploy_with(&rules);
+        let outcome = run_gate(&aws, &settings, &gate_effects(&aws, None)).await;
+        let (verdict, _) = verdict(&outcome);
         assert_eq!(
             (succeeded.num_calls(), failed.num_calls()),
             (0, 1),
@@ -1474,30 +1481,18 @@ async fn an_unanswered_hook_whose_notice_failed_leaves_the_failed_notice_and_the
  {
     let config = moto_config().await;
     let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let invoke = mock!(aws_sdk_lambda::Client::invoke)
         .then_output(|| InvokeOutput::builder().status_code(200).build());
-    gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
     let put = access_denied_put();
     let mut rules = deployment_rules();
     rules.push(put.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let effects = SnsFailsOnce::default();
-    let outcome = gate::run(
-        &payload(),
-        &settings,
-        &gate,
-        None,
-        &effects,
-        &gate::http_client(),
-        &in_lambda(),
-    )
-    .await;
-    assert!(
-        matches!(&outcome, Ok(GateOutcome::Unreported { .. })),
-        "{outcome:?}"
-    );
-    let reported = effects.inner.reported();
+    aws.codedeploy = codedeploy_with(&rules);
+    let effects = gate_effects_with(&aws, None, SnsFailsOnce::default());
+    let outcome = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
+    assert!(matches!(&outcome, Ok(Outcome::Reported(_))), "{outcome:?}");
+    let reported = effects.notices.inner.reported();
     assert_eq!(reported.len(), 1, "{reported:?}");
     let report = &reported[0];
     assert_eq!(
@@ -1527,26 +1522,21 @@ async fn an_unanswered_hook_whose_notice_failed_leaves_the_failed_notice_and_the
 #[tokio::test]
 async fn broken_settings_and_an_unanswered_hook_leave_the_manual_command_in_the_failure_report() {
     let config = moto_config().await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let put = access_denied_put();
-    gate.codedeploy = codedeploy_with(std::slice::from_ref(&put));
-    let effects = DryRun::default();
-    let outcome = gate::run(
+    aws.codedeploy = codedeploy_with(std::slice::from_ref(&put));
+    let effects = gate_effects(&aws, None);
+    let outcome = hook::handle(
         &payload(),
         &Settings::Broken("GATE_CONFIG_PARAM is not set".to_owned()),
-        &gate,
-        None,
+        &aws,
         &effects,
-        &gate::http_client(),
         &in_lambda(),
     )
     .await;
-    assert!(
-        matches!(&outcome, Ok(GateOutcome::Unreported { .. })),
-        "{outcome:?}"
-    );
+    assert!(matches!(&outcome, Ok(Outcome::Reported(_))), "{outcome:?}");
     assert_eq!(put.num_calls(), 1);
-    let reported = effects.reported();
+    let reported = effects.notices.reported();
     assert_eq!(reported.len(), 1, "{reported:?}");
     assert!(
         reported[0].reason.contains(
@@ -1564,7 +1554,7 @@ async fn two_concurrent_attempt_counts_give_one_and_two() {
         aws_sdk_dynamodb::Client::new(&config),
         signalbox_tests::idempotency_table(&config).await,
     );
-    let key = gate::attempts_key(HOOK);
+    let key = gate::lease::attempts_key(&status_key(&hook_invocation()));
     let (a, b) = tokio::join!(ledger.count_attempt(&key), ledger.count_attempt(&key));
     let mut counts = [a.expect("counted"), b.expect("counted")];
     counts.sort_unstable();
@@ -1581,29 +1571,20 @@ async fn a_delivery_bounced_as_in_progress_is_not_counted_as_an_attempt() {
     );
     // Another invocation holds the hook execution.
     let held = ledger
-        .claim(&gate::status_key(HOOK))
+        .claim(&gate::lease::lease_key(&status_key(&hook_invocation())))
         .await
         .expect("claimed by the other invocation");
     assert!(matches!(held, signalbox::idempotency::Claim::Claimed(_)));
-    let gate = GateAws::new(&config);
-    let effects = DryRun::default();
-    let bounced = gate::run(
-        &payload(),
-        &settings,
-        &gate,
-        Some(&ledger),
-        &effects,
-        &gate::http_client(),
-        &in_lambda(),
-    )
-    .await;
+    let aws = Aws::new(&config);
+    let effects = gate_effects(&aws, Some(&ledger));
+    let bounced = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
     assert!(
-        matches!(&bounced, Err(gate::GateRunError::InProgress(_))),
+        matches!(&bounced, Err(HandleError::InProgress { .. })),
         "{bounced:?}"
     );
     assert_eq!(
         ledger
-            .count_attempt(&gate::attempts_key(HOOK))
+            .count_attempt(&gate::lease::attempts_key(&status_key(&hook_invocation())))
             .await
             .expect("counted"),
         1,
@@ -1634,17 +1615,15 @@ async fn a_config_with_a_30_s_pipeline_gate_still_lets_deploy_gate_pass_a_hook_o
         ]),
     )
     .await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let put = put_rule(LifecycleEventStatus::Succeeded);
     let mut rules = deployment_rules();
     rules.push(put.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
-    let GateOutcome::Reported { verdict, .. } = outcome else {
-        panic!("{outcome:?}")
-    };
+    aws.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&aws, &settings, &gate_effects(&aws, None)).await;
+    let (verdict, checks) = verdict(&outcome);
     assert_eq!(verdict.status.as_str(), "Succeeded", "{verdict:?}");
-    assert_eq!(verdict.checks.len(), 1, "{verdict:?}");
+    assert_eq!(checks.len(), 1, "{verdict:?}");
     assert_eq!(put.num_calls(), 1);
 }
 
@@ -1656,15 +1635,13 @@ async fn a_gate_deploy_gate_runs_is_still_held_to_its_budget() {
         .map(|n| json!({"name": format!("c{n}"), "timeout_seconds": 10, "http": {"url": "http://127.0.0.1:9/"}}))
         .collect();
     let settings = settings(&config, json!(checks)).await;
-    let mut gate = GateAws::new(&config);
+    let mut aws = Aws::new(&config);
     let failed = put_rule(LifecycleEventStatus::Failed);
     let mut rules = deployment_rules();
     rules.push(failed.clone());
-    gate.codedeploy = codedeploy_with(&rules);
-    let outcome = run_gate(&gate, &settings, &DryRun::default()).await;
-    let GateOutcome::Reported { verdict, .. } = outcome else {
-        panic!("{outcome:?}")
-    };
+    aws.codedeploy = codedeploy_with(&rules);
+    let outcome = run_gate(&aws, &settings, &gate_effects(&aws, None)).await;
+    let (verdict, checks) = verdict(&outcome);
     assert_eq!(verdict.status.as_str(), "Failed");
     assert!(
         verdict
@@ -1673,5 +1650,412 @@ async fn a_gate_deploy_gate_runs_is_still_held_to_its_budget() {
         "{}",
         verdict.reason
     );
-    assert!(verdict.checks.is_empty(), "nothing ran");
+    assert!(checks.is_empty(), "nothing ran");
+}
+
+/// A CodeDeploy stand-in (wiremock) for the deployment `DEPLOYMENT` of
+/// application `shop` / group `g`, an ECS target at `AfterAllowTestTraffic`,
+/// which takes any status report: moto 5.2.5 implements neither
+/// ListDeploymentTargets nor PutLifecycleEventHookExecutionStatus.
+async fn codedeploy_stand_in() -> MockServer {
+    use wiremock::matchers::{header, method};
+    let server = MockServer::start().await;
+    let answers = [
+        (
+            "GetDeployment",
+            json!({"deploymentInfo": {"applicationName": "shop", "deploymentGroupName": "g",
+                "deploymentId": DEPLOYMENT, "computePlatform": "ECS", "status": "InProgress"}}),
+        ),
+        (
+            "ListDeploymentTargets",
+            json!({"targetIds": ["cluster:service"]}),
+        ),
+        (
+            "BatchGetDeploymentTargets",
+            json!({"deploymentTargets": [{"deploymentTargetType": "ECSTarget",
+                "ecsTarget": {"targetId": "cluster:service", "lifecycleEvents": [
+                    {"lifecycleEventName": "Start", "status": "Succeeded"},
+                    {"lifecycleEventName": "AfterAllowTestTraffic", "status": "InProgress"}]}}]}),
+        ),
+        (
+            "PutLifecycleEventHookExecutionStatus",
+            json!({"lifecycleEventHookExecutionId": HOOK}),
+        ),
+    ];
+    for (operation, answer) in answers {
+        Mock::given(method("POST"))
+            .and(header(
+                "x-amz-target",
+                format!("CodeDeploy_20141006.{operation}").as_str(),
+            ))
+            .respond_with(signalbox_tests::json_11(answer))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+/// Scenario "a redelivered hook event through the real path reports once":
+/// `signalbox::handle`, as the Lambda entry point calls it, with the AWS
+/// executor and its ledger in moto's DynamoDB; CodeDeploy is a local
+/// stand-in (moto 5.2.5 lacks PutLifecycleEventHookExecutionStatus and
+/// ListDeploymentTargets), the check an HTTP probe of a local server.
+#[tokio::test]
+async fn a_redelivered_hook_through_the_real_path_reports_once() {
+    let service = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let stand_in = codedeploy_stand_in().await;
+    let config = moto_config().await;
+    let table = signalbox_tests::idempotency_table(&config).await;
+    let Settings::Ready(mut gate_config) = settings(
+        &config,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"],
+                "http": {"url": service.uri()}}]),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    gate_config.channels.idempotency_table = Some(table.clone());
+    gate_config.idempotency_table = table.clone();
+    let mut aws = signalbox::aws::Aws::new(&config);
+    aws.codedeploy = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(&config)
+            .endpoint_url(stand_in.uri())
+            .build(),
+    );
+    let effects = signalbox::effects::AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: Some(signalbox::idempotency::Ledger::new(
+            aws.dynamodb.clone(),
+            &table,
+        )),
+        failure_queue: None,
+    };
+    let function = signalbox::flows::FunctionConfig::DeployGate(Settings::Ready(gate_config));
+    let deliver = async || {
+        signalbox::handle(
+            &payload(),
+            &function,
+            &aws,
+            &effects,
+            &Invocation::within(Duration::from_secs(30)),
+        )
+        .await
+    };
+    let first = deliver().await.expect("the first delivery reports");
+    let signalbox::Outcome::Handled { plan, .. } = &first else {
+        panic!("{first:?}")
+    };
+    let kinds: Vec<&str> = plan.actions.iter().map(Action::kind).collect();
+    assert_eq!(kinds, ["PutHookStatus"], "a passing gate: no notice");
+    let again = deliver().await.expect("the redelivery");
+    assert!(
+        matches!(&again, signalbox::Outcome::Ignored(reason) if reason.contains("already")),
+        "{again:?}"
+    );
+    assert_eq!(
+        signalbox_tests::hook_statuses(&stand_in).await,
+        [(HOOK.to_owned(), "Succeeded".to_owned())],
+        "one status for two deliveries"
+    );
+    assert_eq!(
+        service.received_requests().await.unwrap().len(),
+        1,
+        "the redelivery ran no check"
+    );
+}
+
+/// The gate of the ledger tests below: the smoke invoke passing (`Succeeded`)
+/// or failing (`Failed`), both status reports ready at the mocked CodeDeploy.
+fn smoke_gate(config: &aws_config::SdkConfig, passes: bool) -> (Aws, Rule, Rule, Rule) {
+    let mut aws = Aws::new(config);
+    let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(move || {
+        let output = InvokeOutput::builder().status_code(200);
+        if passes {
+            output.build()
+        } else {
+            output.function_error("Unhandled").build()
+        }
+    });
+    aws.gate.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&invoke]);
+    let succeeded = put_rule(LifecycleEventStatus::Succeeded);
+    let failed = put_rule(LifecycleEventStatus::Failed);
+    let mut rules = deployment_rules();
+    rules.push(succeeded.clone());
+    rules.push(failed.clone());
+    aws.codedeploy = codedeploy_with(&rules);
+    (aws, invoke, succeeded, failed)
+}
+
+/// Scenario "the idempotency table failing (throttled, unreachable) still
+/// reports the status": the ledger at a table that does not exist in moto,
+/// so its lease, its attempts and the status's claim all fail. Reporting
+/// matters more than the guard against a second run: the status goes out
+/// unguarded, once, as decided, and no "Unanswered" notice follows.
+#[tokio::test]
+async fn a_failing_idempotency_table_still_reports_the_status_once_as_decided() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    for passes in [true, false] {
+        let ledger = Ledger::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            unique("no-such-table"),
+        );
+        let (aws, invoke, succeeded, failed) = smoke_gate(&config, passes);
+        let effects = gate_effects(&aws, Some(&ledger));
+        let outcome = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
+        assert!(
+            matches!(&outcome, Ok(Outcome::Handled { .. })),
+            "reported unguarded: {outcome:?}"
+        );
+        assert_eq!(invoke.num_calls(), 1);
+        assert_eq!(
+            (succeeded.num_calls(), failed.num_calls()),
+            if passes { (1, 0) } else { (0, 1) },
+            "one status, as decided (passes: {passes})"
+        );
+        let seen = effects.notices.seen();
+        assert_eq!(seen.len(), usize::from(!passes), "{seen:?}");
+        for (_, action) in &seen {
+            let Action::Publish(message) = action else {
+                panic!("{seen:?}")
+            };
+            assert_eq!(message.attributes["state"], "Failed", "{}", message.subject);
+        }
+        assert!(effects.notices.reported().is_empty());
+    }
+}
+
+/// Every write recording a key done (`"status": "DONE"`) never reaches
+/// DynamoDB (the technique of tests/exactly_once_moto.rs): the ledger's
+/// `complete` fails, its claims and attempts still work.
+#[derive(Debug)]
+struct DoneWritesFail;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for DoneWritesFail {
+    fn name(&self) -> &'static str {
+        "DoneWritesFail"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request();
+        let done = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".PutItem"))
+            && String::from_utf8_lossy(request.body().bytes().unwrap_or_default())
+                .contains(r#"{"S":"DONE"}"#);
+        if done {
+            // Nothing listens there: the write never reaches DynamoDB.
+            context
+                .request_mut()
+                .set_uri("http://127.0.0.1:9/")
+                .expect("uri");
+        }
+        Ok(())
+    }
+}
+
+/// Scenario "a status CodeDeploy accepted but the ledger did not record":
+/// reported, so the notice of the Failed verdict goes out now, once, and
+/// Lambda does not retry (which would run the checks again).
+#[tokio::test]
+async fn a_status_reported_but_not_recorded_counts_as_reported_and_its_notice_goes_out() {
+    let config = moto_config().await;
+    let settings = settings(&config, json!([{"name": "smoke", "invoke": {}}])).await;
+    let table = signalbox_tests::idempotency_table(&config).await;
+    let ledger = Ledger::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(DoneWritesFail)
+                .build(),
+        ),
+        &table,
+    );
+    let (aws, invoke, succeeded, failed) = smoke_gate(&config, false);
+    let effects = gate_effects(&aws, Some(&ledger));
+    let outcome = hook::handle(&payload(), &settings, &aws, &effects, &in_lambda()).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Handled { .. })),
+        "reported, no retry: {outcome:?}"
+    );
+    assert_eq!(invoke.num_calls(), 1);
+    assert_eq!((succeeded.num_calls(), failed.num_calls()), (0, 1));
+    let seen = effects.notices.seen();
+    assert_eq!(seen.len(), 1, "the Failed verdict's notice: {seen:?}");
+    let Action::Publish(message) = &seen[0].1 else {
+        panic!("{seen:?}")
+    };
+    assert_eq!(message.attributes["state"], "Failed", "{}", message.subject);
+    assert!(effects.notices.reported().is_empty());
+}
+
+/// deploy-gate's function configuration read as deployed with both
+/// channels off (`SNS_ENABLED=false`, `SLACK_ENABLED=false`), and its
+/// executor as the Lambda entry point builds it.
+async fn channels_off(
+    config: &aws_config::SdkConfig,
+    aws: &Aws,
+    checks: Value,
+) -> (signalbox::flows::FunctionConfig, AwsEffects) {
+    let Settings::Ready(written) = settings(config, checks).await else {
+        unreachable!()
+    };
+    let table = signalbox_tests::idempotency_table(config).await;
+    let mut env = signalbox::config::EnvReader::from_pairs(
+        [
+            ("SNS_ENABLED", "false"),
+            ("SLACK_ENABLED", "false"),
+            ("IDEMPOTENCY_TABLE", table.as_str()),
+            ("GATE_CONFIG_PARAM", written.config_parameter.as_str()),
+        ],
+        signalbox::config::Mode::Strict,
+    );
+    let read = Config::read(&mut env);
+    env.finish().expect("complete configuration");
+    let function = signalbox::flows::FunctionConfig::DeployGate(Settings::Ready(read));
+    let effects = signalbox::lambda::executor(&function, aws.clone())
+        .await
+        .expect("executor");
+    (function, effects)
+}
+
+fn codedeploy_at(config: &aws_config::SdkConfig, stand_in: &MockServer) -> Aws {
+    let mut aws = Aws::new(config);
+    aws.codedeploy = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(config)
+            .endpoint_url(stand_in.uri())
+            .build(),
+    );
+    aws
+}
+
+/// Scenario "both channels off: a redelivered hook runs its checks once":
+/// the ledger guards the hook without any notice channel.
+#[tokio::test]
+async fn with_both_channels_off_a_redelivered_hook_runs_its_checks_once() {
+    let service = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let stand_in = codedeploy_stand_in().await;
+    let config = moto_config().await;
+    let aws = codedeploy_at(&config, &stand_in);
+    let (function, effects) = channels_off(
+        &config,
+        &aws,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"],
+                "http": {"url": service.uri()}}]),
+    )
+    .await;
+    for _ in 0..2 {
+        signalbox::handle(&payload(), &function, &aws, &effects, &in_lambda())
+            .await
+            .expect("a delivery");
+    }
+    assert_eq!(
+        service.received_requests().await.unwrap().len(),
+        1,
+        "the redelivery ran no check"
+    );
+    assert_eq!(
+        signalbox_tests::hook_statuses(&stand_in).await,
+        [(HOOK.to_owned(), "Succeeded".to_owned())]
+    );
+}
+
+/// Scenario "both channels off: a throttled GetDeployment on the first
+/// attempt": an error Lambda retries, not `Failed` at once.
+#[tokio::test]
+async fn with_both_channels_off_a_throttled_first_read_is_retried_not_failed() {
+    let stand_in = codedeploy_stand_in().await;
+    Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodeDeploy_20141006.GetDeployment",
+    ))
+    .respond_with(
+        ResponseTemplate::new(400)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_string(r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#),
+    )
+    .with_priority(1)
+    .mount(&stand_in)
+    .await;
+    let config = moto_config().await;
+    let aws = codedeploy_at(&config, &stand_in);
+    let (function, effects) =
+        channels_off(&config, &aws, json!([{"name": "smoke", "invoke": {}}])).await;
+    let first = signalbox::handle(&payload(), &function, &aws, &effects, &in_lambda()).await;
+    assert!(
+        matches!(&first, Err(e) if e.to_string().contains("ThrottlingException")),
+        "an error Lambda retries: {first:?}"
+    );
+    assert!(
+        signalbox_tests::hook_statuses(&stand_in).await.is_empty(),
+        "no status yet"
+    );
+}
+
+/// Scenario "a status CodeDeploy answers slowly, inside the cleanup margin":
+/// the status report has the invocation's whole time, the cleanup margin
+/// included, not the working deadline the checks and the notice keep to.
+/// (The stand-in's client has no SDK attempt timeout, so the answer's delay
+/// is the stand-in's alone.)
+#[tokio::test]
+async fn a_status_answered_inside_the_cleanup_margin_is_still_reported() {
+    let service = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let stand_in = codedeploy_stand_in().await;
+    Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus",
+    ))
+    .respond_with(
+        signalbox_tests::json_11(json!({"lifecycleEventHookExecutionId": HOOK}))
+            .set_delay(Duration::from_millis(6_500)),
+    )
+    .with_priority(1)
+    .mount(&stand_in)
+    .await;
+    let config = moto_config().await;
+    let aws = codedeploy_at(&config, &stand_in);
+    let (function, effects) = channels_off(
+        &config,
+        &aws,
+        json!([{"name": "test listener", "hooks": ["AfterAllowTestTraffic"],
+                "http": {"url": service.uri()}}]),
+    )
+    .await;
+    // 9 s in all: working time until 6 s (the cleanup margin is 3 s), the
+    // checks until 2 s; the status is answered at about 6.5 s.
+    let invocation = Invocation::within(Duration::from_secs(9));
+    let started = std::time::Instant::now();
+    let outcome = signalbox::handle(&payload(), &function, &aws, &effects, &invocation).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Handled { .. })),
+        "reported in the cleanup margin: {outcome:?}"
+    );
+    assert!(
+        started.elapsed() > signalbox::invocation::CLEANUP_MARGIN * 2,
+        "answered after the working deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        signalbox_tests::hook_statuses(&stand_in).await,
+        [(HOOK.to_owned(), "Succeeded".to_owned())]
+    );
 }

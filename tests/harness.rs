@@ -381,3 +381,36 @@ pub async fn slow_completion_proxy(
     });
     url
 }
+
+/// A stand-in's answer in the AWS JSON 1.1 protocol (CodeDeploy, CodePipeline).
+pub fn json_11(body: serde_json::Value) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(200)
+        .insert_header("content-type", "application/x-amz-json-1.1")
+        .set_body_json(body)
+}
+
+/// The hook statuses a CodeDeploy stand-in received
+/// (`PutLifecycleEventHookExecutionStatus`): `(hook execution id, status)`.
+pub async fn hook_statuses(stand_in: &wiremock::MockServer) -> Vec<(String, String)> {
+    stand_in
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            r.headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus")
+        })
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            (
+                body["lifecycleEventHookExecutionId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                body["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}

@@ -404,8 +404,8 @@ pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Sends permanent-failure reports to the failed-invocations queue.
     pub sqs: aws_sdk_sqs::Client,
-    /// pipeline-gate: the checks' Lambda and CloudWatch clients.
-    #[cfg(feature = "pipeline-gate")]
+    /// deploy-gate and pipeline-gate: the checks' Lambda and CloudWatch clients.
+    #[cfg(feature = "gate-checks")]
     pub gate: crate::effects::deploy_gate::GateAws,
 }
 
@@ -436,7 +436,7 @@ impl Aws {
             ssm: aws_sdk_ssm::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
-            #[cfg(feature = "pipeline-gate")]
+            #[cfg(feature = "gate-checks")]
             gate: crate::effects::deploy_gate::GateAws::new(config),
         }
     }

@@ -7,6 +7,7 @@ use crate::aws::Aws;
 use crate::config::{EnvReader, Mode};
 use crate::effects::slack::UrlRule;
 use crate::effects::{AwsEffects, Effects, SlackWebhook};
+use crate::flows::deploy_gate::Settings;
 use crate::flows::{FunctionConfig, Lookups};
 use crate::idempotency::Ledger;
 use crate::invocation::Invocation;
@@ -19,7 +20,10 @@ use crate::{Outcome, handle};
 ///
 /// A start-up failure (configuration, the webhook parameter) is logged as one
 /// JSON line naming every problem, and the process exits non-zero: Lambda
-/// reports `Runtime.ExitError` and the log line says why.
+/// reports `Runtime.ExitError` and the log line says why. Except for
+/// deploy-gate, which starts anyway: with a broken configuration it reports
+/// every hook `Failed` with the problem, and without its Slack webhook it
+/// notifies on SNS only.
 pub async fn main(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
     let (config, aws, effects) = match start(function).await {
@@ -46,10 +50,22 @@ async fn start(
         return Err(crate::flows::PlanError::NotBuiltIn(function).into());
     }
     let mut env = EnvReader::from_process(Mode::Strict);
-    let config = FunctionConfig::read(function, &mut env);
+    let mut config = FunctionConfig::read(function, &mut env);
     // Where permanent failures are reported (the template's FailedInvocationsQueue).
-    let failure_queue = env.required("FAILURE_QUEUE_URL");
-    env.finish()?;
+    let failure_queue = env.optional("FAILURE_QUEUE_URL");
+    if failure_queue.is_none() {
+        env.missing("FAILURE_QUEUE_URL");
+    }
+    if let Err(problem) = env.finish() {
+        // deploy-gate starts anyway: every hook is then reported Failed with
+        // the problem, since a hook left unanswered holds its deployment for
+        // an hour.
+        let FunctionConfig::DeployGate(settings) = &mut config else {
+            return Err(problem.into());
+        };
+        tracing::error!(%function, error = %problem, "cannot start as configured: every hook will be reported Failed");
+        *settings = Settings::Broken(problem.to_string());
+    }
     // Only for local runs against moto; unset on Lambda.
     let endpoint = std::env::var("SIGNALBOX_ENDPOINT_URL")
         .ok()
@@ -61,7 +77,21 @@ async fn start(
     // channels' and, once the URL names its host, Slack's) go on in the
     // background and never delay `/next`.
     crate::aws::warm(&https, &sdk, function, config.channels());
-    let mut effects = executor(&config, aws.clone()).await?;
+    let mut effects = match executor(&config, aws.clone()).await {
+        Ok(effects) => effects,
+        // deploy-gate loses only Slack (SSM failing for a moment, a wrong
+        // parameter name, a URL refused): every hook is still checked and
+        // reported, with the redelivery guard, and its notice goes to SNS.
+        // Logged once per cold start, naming the parameter, never the URL.
+        Err(problem) => {
+            let FunctionConfig::DeployGate(Settings::Ready(gate)) = &mut config else {
+                return Err(problem.into());
+            };
+            tracing::error!(%function, error = %problem, "cannot read the Slack webhook: until the next cold start the gate's notices go without Slack (checks, status reports and SNS are unaffected)");
+            gate.channels.slack_parameter = None;
+            executor(&config, aws.clone()).await?
+        }
+    };
     // Not for a function that rarely alerts: on the bench, repo-replicate's
     // Slack warm-up made a cold start 23 ms slower, for a connection its
     // mirror runs never use.
@@ -72,7 +102,7 @@ async fn start(
     {
         tokio::spawn(async move { slack.warm().await });
     }
-    effects.failure_queue = Some(failure_queue);
+    effects.failure_queue = failure_queue;
     Ok((config, aws, effects))
 }
 

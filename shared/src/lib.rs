@@ -128,6 +128,11 @@ pub async fn handle<L: Lookups, E: Effects>(
     if let FunctionConfig::PipelineGate(gate) = config {
         return gate::pipeline::handle(value, gate, lookup, effects, invocation).await;
     }
+    // CodeDeploy invokes deploy-gate with a lifecycle hook execution.
+    #[cfg(feature = "deploy-gate")]
+    if let FunctionConfig::DeployGate(settings) = config {
+        return gate::hook::handle(value, settings, lookup, effects, invocation).await;
+    }
     let function: Function = config.function();
     let failed =
         |event_id: Option<String>, reason: String, actions: Vec<ActionFailure>| FailureReport {
@@ -193,6 +198,35 @@ pub(crate) async fn report_malformed<E: Effects>(
     effects: &E,
     invocation: &Invocation,
 ) -> Result<Outcome, HandleError> {
+    let reason = format!("malformed invocation: {problem}");
+    report_failed(
+        Function::PipelineGate,
+        value,
+        id,
+        reason,
+        Vec::new(),
+        effects,
+        invocation,
+    )
+    .await
+}
+
+/// Work that failed for good outside a plan's actions (a gate's payload
+/// without ids, a verdict its service refused): to the failure queue, with
+/// `reason` and the actions that failed.
+#[cfg_attr(
+    not(any(feature = "pipeline-gate", feature = "deploy-gate")),
+    allow(dead_code)
+)]
+pub(crate) async fn report_failed<E: Effects>(
+    function: Function,
+    value: &Value,
+    event_id: Option<String>,
+    reason: String,
+    failed_actions: Vec<ActionFailure>,
+    effects: &E,
+    invocation: &Invocation,
+) -> Result<Outcome, HandleError> {
     let report = FailureReport {
         version: FAILURE_REPORT_VERSION,
         request_context: RequestContext {
@@ -201,10 +235,10 @@ pub(crate) async fn report_malformed<E: Effects>(
             condition: "PermanentFailure",
         },
         request_payload: without_credentials(value),
-        function: Function::PipelineGate,
-        event_id: id,
-        reason: format!("malformed invocation: {problem}"),
-        failed_actions: Vec::new(),
+        function,
+        event_id,
+        reason,
+        failed_actions,
     };
     send_report(effects, report, invocation.deadline).await
 }

@@ -77,6 +77,7 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
             a.state.name()
         ),
         Action::PutJobResult(a) => a.job_id.clone(),
+        Action::PutHookStatus(a) => a.deployment_id.clone(),
     };
     let kind = action.kind();
     let event_id = match action {
@@ -137,6 +138,10 @@ pub enum Action {
     /// (done, or a continuation) or `PutJobFailureResult`, once per invocation
     /// of the job.
     PutJobResult(JobResult),
+    /// A CodeDeploy lifecycle hook's verdict (deploy-gate):
+    /// `PutLifecycleEventHookExecutionStatus`, once per hook execution (the
+    /// plan's event id is the hook execution id).
+    PutHookStatus(HookStatusReport),
     /// A commit's archive, read from the git host's API and streamed into
     /// S3 by multipart upload (git-webhook's `archive` target).
     PutArchive(PutArchive),
@@ -156,6 +161,7 @@ impl Action {
             Action::StartPipeline(_) => "StartPipeline",
             Action::SetCommitStatus(_) => "SetCommitStatus",
             Action::PutJobResult(_) => "PutJobResult",
+            Action::PutHookStatus(_) => "PutHookStatus",
             Action::PutArchive(_) => "PutArchive",
         }
     }
@@ -456,4 +462,35 @@ pub enum JobFailureType {
     JobFailed,
     /// The action's UserParameters or the gate configuration are wrong.
     ConfigurationError,
+}
+
+/// The status a CodeDeploy lifecycle hook execution is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HookStatus {
+    Succeeded,
+    Failed,
+}
+
+impl HookStatus {
+    /// As CodeDeploy names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookStatus::Succeeded => "Succeeded",
+            HookStatus::Failed => "Failed",
+        }
+    }
+}
+
+/// deploy-gate's verdict on one hook execution, reported with CodeDeploy's
+/// `PutLifecycleEventHookExecutionStatus` (which takes the two ids and the
+/// status; the hook and the reason are for the log and a dry run's output).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookStatusReport {
+    pub deployment_id: String,
+    pub hook_execution_id: String,
+    pub status: HookStatus,
+    /// The lifecycle hook, when it could be told.
+    pub hook: Option<String>,
+    /// One line: why this status.
+    pub reason: String,
 }

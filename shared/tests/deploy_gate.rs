@@ -110,3 +110,77 @@ fn a_failed_gate_renders_its_golden_notice() {
     assert_eq!(plan.actions.len(), 2);
     assert_golden("deploy-gate-failed.notice.txt", &rendered(&plan));
 }
+
+/// Scenario "the hook's verdict is an action of the plan": a CodeDeploy hook
+/// invocation through `signalbox::handle`, as the Lambda entry point runs
+/// it, in a dry run (nothing looked up, nothing carried out). The status
+/// report is the plan's action, handed to the executor (the dry run records
+/// it) and not sent to CodeDeploy by the gate itself: here there is no
+/// CodeDeploy client at all.
+#[tokio::test]
+async fn the_hooks_verdict_is_an_action_of_the_plan() {
+    use signalbox::effects::{Done, DryRun};
+    use signalbox::flows::FunctionConfig;
+    use signalbox::flows::deploy_gate::{Config, Settings};
+    use signalbox::flows::port::Offline;
+    use signalbox::invocation::Invocation;
+    use signalbox::plan::{HookStatus, HookStatusReport};
+
+    let config = Config {
+        channels: Channels {
+            topic_arn: Some("arn:aws:sns:us-east-1:123456789012:signalbox-alerts".into()),
+            slack_parameter: None,
+            idempotency_table: None,
+        },
+        config_parameter: "/signalbox/deploy-gate".into(),
+        idempotency_table: "signalbox-idempotency".into(),
+        notify_success: false,
+    };
+    let payload = serde_json::json!({
+        "DeploymentId": "d-A1B2C3D4E",
+        "LifecycleEventHookExecutionId": "hook-1"
+    });
+    let effects = DryRun::default();
+    let outcome = signalbox::handle(
+        &payload,
+        &FunctionConfig::DeployGate(Settings::Ready(config)),
+        &Offline,
+        &effects,
+        &Invocation::within(std::time::Duration::from_secs(30)),
+    )
+    .await
+    .expect("handled");
+    let signalbox::Outcome::Handled { plan, done } = outcome else {
+        panic!("the hook is not planned: {outcome:?}")
+    };
+    let kinds: Vec<&str> = plan.actions.iter().map(Action::kind).collect();
+    // Nothing was read in a dry run, so no check ran: Failed (never
+    // Succeeded for a hook nothing checked), and the failure's notice.
+    assert_eq!(kinds, ["PutHookStatus", "Publish"], "{plan:?}");
+    let seen: Vec<(String, &str)> = effects
+        .seen()
+        .iter()
+        .map(|(key, action)| (key.clone(), action.kind()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (plan.action_key(0), "PutHookStatus"),
+            (plan.action_key(1), "Publish")
+        ],
+        "every action, the status first, goes through the executor"
+    );
+    assert_eq!(done, [Done::Planned, Done::Planned]);
+    assert_eq!(
+        plan.actions[0],
+        Action::PutHookStatus(HookStatusReport {
+            deployment_id: "d-A1B2C3D4E".into(),
+            hook_execution_id: "hook-1".into(),
+            status: HookStatus::Failed,
+            hook: None,
+            reason:
+                "cannot read the gate configuration /signalbox/deploy-gate: not looked up (dry run)"
+                    .into(),
+        })
+    );
+}

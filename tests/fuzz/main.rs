@@ -943,6 +943,23 @@ impl signalbox::flows::pipeline_gate::Lookup for Hostile {
     }
 }
 
+/// Nor deploy-gate: CodeDeploy invokes it with a hook, never an
+/// EventBridge event.
+impl signalbox::flows::deploy_gate::Lookup for Hostile {
+    async fn deployment(
+        &self,
+        _: &signalbox::flows::deploy_gate::HookInvocation,
+    ) -> Result<signalbox::flows::deploy_gate::Deployment, LookupError> {
+        let mut rng = self.rng(23);
+        Err(self.failed(&mut rng))
+    }
+
+    async fn gate_config(&self, _: &str) -> Result<String, LookupError> {
+        let mut rng = self.rng(24);
+        Ok(hostile_text(&mut rng))
+    }
+}
+
 impl signalbox::flows::deploy_gate::Probe for Hostile {
     async fn invoke(
         &self,

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    signalbox::gate::main().await
+    signalbox::lambda::main(signalbox::route::Function::DeployGate).await
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use signalbox_tests::{
-    drain_queue, idempotency_table, moto_config, moto_endpoint, topic_with_queue, unique,
+    drain_queue, hook_statuses, idempotency_table, json_11, moto_config, moto_endpoint,
+    topic_with_queue, unique,
 };
 use wiremock::matchers::{body_string_contains, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -63,12 +64,6 @@ async fn runtime_api(payloads: &[Value], time: Duration) -> MockServer {
         .mount(&server)
         .await;
     server
-}
-
-fn json_11(body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_json(body)
 }
 
 /// The CodeDeploy and Lambda stand-in. Each deployment [`deployment_id`] of a group belongs to
@@ -288,6 +283,21 @@ async fn shop(groups: &[&str]) -> (MockServer, MockServer, Stack) {
     (service, stand_in, stack)
 }
 
+/// The log line of the gate's verdict on `hook_execution_id`: its fields
+/// (`status`, `reason`, `hook`).
+fn verdict_logged(logs: &str, hook_execution_id: &str) -> Value {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .map(|line| line["fields"].clone())
+        .find(|fields| {
+            fields["hook_execution_id"] == hook_execution_id
+                && fields["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("gate "))
+        })
+        .unwrap_or_else(|| panic!("no verdict logged for {hook_execution_id}:\n{logs}"))
+}
+
 fn response(posted: &[Request], request_id: &str, logs: &str) -> Value {
     let path = format!("/2018-06-01/runtime/invocation/{request_id}/response");
     let request = posted
@@ -295,31 +305,6 @@ fn response(posted: &[Request], request_id: &str, logs: &str) -> Value {
         .find(|r| r.url.path() == path)
         .unwrap_or_else(|| panic!("no POST {path}; logs:\n{logs}"));
     serde_json::from_slice(&request.body).unwrap()
-}
-
-/// Every status the binary reported: `(hook execution id, status)`.
-async fn statuses(stand_in: &MockServer) -> Vec<(String, String)> {
-    stand_in
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| {
-            r.headers
-                .get("x-amz-target")
-                .is_some_and(|t| t == PUT_STATUS)
-        })
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap();
-            (
-                body["lifecycleEventHookExecutionId"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-                body["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn config_text(service: &MockServer) -> String {
@@ -352,23 +337,50 @@ async fn a_passing_gate_reports_succeeded_a_failing_check_failed_and_a_redeliver
     ];
     let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
+    // The summary every function prints: its plan's actions, the status
+    // report first, and what became of each.
     let passed = response(&posted, "req-1", &logs);
-    assert_eq!(passed["verdict"]["status"], "Succeeded", "{passed}\n{logs}");
-    assert_eq!(passed["hook"], "BeforeAllowTraffic");
-    let failed = response(&posted, "req-2", &logs);
-    assert_eq!(failed["verdict"]["status"], "Failed", "{failed}\n{logs}");
+    assert_eq!(
+        (&passed["function"], &passed["event_id"], &passed["actions"]),
+        (
+            &json!("deploy-gate"),
+            &json!("hook-pass"),
+            &json!(["PutHookStatus"])
+        ),
+        "{passed}\n{logs}"
+    );
     assert!(
-        failed["verdict"]["reason"]
+        passed["done"][0].as_str().unwrap().contains("Succeeded"),
+        "{passed}"
+    );
+    let verdict = verdict_logged(&logs, "hook-pass");
+    assert_eq!(verdict["status"], "Succeeded", "{verdict}");
+    assert_eq!(verdict["hook"], "BeforeAllowTraffic", "{verdict}");
+    let failed = response(&posted, "req-2", &logs);
+    assert_eq!(
+        failed["actions"],
+        json!(["PutHookStatus", "Publish"]),
+        "{failed}\n{logs}"
+    );
+    let verdict = verdict_logged(&logs, "hook-fail");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
+    assert!(
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("status 500, expected 200: database unavailable"),
-        "{failed}"
+        "{verdict}"
     );
     let again = response(&posted, "req-3", &logs);
-    assert_eq!(again["outcome"], "already_reported", "{again}");
+    assert!(
+        again["ignored"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("already reported")),
+        "{again}"
+    );
 
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [
             ("hook-pass".to_owned(), "Succeeded".to_owned()),
             ("hook-fail".to_owned(), "Failed".to_owned())
@@ -419,30 +431,39 @@ async fn an_unreadable_slack_webhook_costs_only_slack_the_hooks_are_still_checke
     let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
     let failed = response(&posted, "req-1", &logs);
-    assert_eq!(failed["verdict"]["status"], "Failed", "{failed}\n{logs}");
+    let verdict = verdict_logged(&logs, "hook-fail");
+    assert_eq!(verdict["status"], "Failed", "{verdict}\n{logs}");
     assert!(
-        failed["verdict"]["reason"]
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("status 500, expected 200: database unavailable"),
-        "the checks ran: {failed}\n{logs}"
+        "the checks ran: {verdict}\n{logs}"
     );
-    let passed = response(&posted, "req-2", &logs);
-    assert_eq!(passed["verdict"]["status"], "Succeeded", "{passed}\n{logs}");
+    assert_eq!(verdict_logged(&logs, "hook-pass")["status"], "Succeeded");
     let again = response(&posted, "req-3", &logs);
-    assert_eq!(again["outcome"], "already_reported", "{again}\n{logs}");
+    assert!(
+        again["ignored"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("already reported")),
+        "{again}\n{logs}"
+    );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [
             ("hook-fail".to_owned(), "Failed".to_owned()),
             ("hook-pass".to_owned(), "Succeeded".to_owned())
         ],
         "one status per hook execution, none for the redelivery"
     );
-    let notice = failed["notice"].as_array().unwrap();
-    assert!(
-        notice.len() == 1 && notice[0].as_str().unwrap().starts_with("Publish: Executed"),
+    assert_eq!(
+        failed["actions"],
+        json!(["PutHookStatus", "Publish"]),
         "SNS only, no Slack action: {failed}"
+    );
+    assert!(
+        failed["done"][1].as_str().unwrap().starts_with("Executed"),
+        "{failed}"
     );
     let notices = drain_queue(&stack.config, &stack.topic_queue).await;
     assert_eq!(
@@ -477,14 +498,20 @@ async fn a_broken_configuration_reports_failed_with_the_reason() {
     let (posted, logs) = run(&stack.env, &hooks, Duration::from_secs(300)).await;
 
     let answer = response(&posted, "req-1", &logs);
-    assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
-    let reason = answer["verdict"]["reason"].as_str().unwrap();
+    assert_eq!(
+        answer["actions"],
+        json!(["PutHookStatus", "Publish"]),
+        "{answer}"
+    );
+    let verdict = verdict_logged(&logs, "hook-broken");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
+    let reason = verdict["reason"].as_str().unwrap();
     assert!(
         reason.contains("gates[0].checks[0].http.url: expected an http:// or https:// URL"),
         "{reason}"
     );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [("hook-broken".to_owned(), "Failed".to_owned())]
     );
     assert!(
@@ -504,16 +531,18 @@ async fn a_check_that_hangs_still_reports_failed_before_the_deadline() {
     let took = started.elapsed();
 
     let answer = response(&posted, "req-1", &logs);
-    assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
+    assert_eq!(answer["actions"][0], "PutHookStatus", "{answer}");
+    let verdict = verdict_logged(&logs, "hook-hangs");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
     assert!(
-        answer["verdict"]["reason"]
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("did not finish before the function's deadline"),
-        "{answer}"
+        "{verdict}"
     );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [("hook-hangs".to_owned(), "Failed".to_owned())]
     );
     assert!(
@@ -537,21 +566,22 @@ async fn a_malformed_configuration_variable_still_reports_failed() {
     let hooks = [hook("passes", "hook-unconfigured")];
     let (posted, logs) = run(&env, &hooks, Duration::from_secs(300)).await;
     let answer = response(&posted, "req-1", &logs);
-    assert_eq!(answer["verdict"]["status"], "Failed", "{answer}");
+    let verdict = verdict_logged(&logs, "hook-unconfigured");
+    assert_eq!(verdict["status"], "Failed", "{verdict}");
     assert!(
-        answer["verdict"]["reason"]
+        verdict["reason"]
             .as_str()
             .unwrap()
             .contains("GATE_CONFIG_PARAM: required but unset"),
-        "{answer}"
+        "{verdict}"
     );
     assert_eq!(
-        statuses(&stand_in).await,
+        hook_statuses(&stand_in).await,
         [("hook-unconfigured".to_owned(), "Failed".to_owned())]
     );
     // As docs/deploy-gate.md says: logged as an error, but no notice (the
     // channels' variables may be what is missing).
-    assert_eq!(answer["notice"], json!([]), "{answer}");
+    assert_eq!(answer["actions"], json!(["PutHookStatus"]), "{answer}");
     assert!(
         logs.lines()
             .any(|line| line.contains(r#""level":"ERROR""#) && line.contains("GATE_CONFIG_PARAM")),

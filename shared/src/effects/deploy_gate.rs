@@ -1,6 +1,5 @@
-//! The gates' AWS adapter: their own clients (so the other functions never
-//! build a Lambda or CloudWatch client), the checks' probes, and (deploy-gate)
-//! the status report to CodeDeploy.
+//! The gates' AWS adapter: the checks' own clients and probes, and
+//! (deploy-gate) the executor's status report to CodeDeploy.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,25 +11,20 @@ use aws_sdk_cloudwatch::types::AlarmType;
 
 use crate::flows::deploy_gate::{Invoked, Probe, ProbeError};
 
-/// The clients deploy-gate calls. Building a client opens no connection.
+/// The clients the gates' checks call (so the other functions never build a
+/// Lambda or CloudWatch client). Building a client opens no connection.
 #[derive(Debug, Clone)]
 pub struct GateAws {
-    #[cfg(feature = "deploy-gate")]
-    pub codedeploy: aws_sdk_codedeploy::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl GateAws {
     /// Clients sharing one configuration (region, credentials, endpoint).
     pub fn new(config: &aws_config::SdkConfig) -> GateAws {
         GateAws {
-            #[cfg(feature = "deploy-gate")]
-            codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
         }
     }
 }
@@ -176,49 +170,62 @@ fn never_ran(
     }
 }
 
+/// deploy-gate's verdict: `PutLifecycleEventHookExecutionStatus` (CodeDeploy
+/// API reference,
+/// <https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_PutLifecycleEventHookExecutionStatus.html>).
+/// `LifecycleEventAlreadyCompletedException` ("an attempt to return the
+/// status of an already completed lifecycle event occurred") means the hook
+/// execution already has its status (an earlier delivery reported): done,
+/// not failed. `DeploymentDoesNotExistException`,
+/// `InvalidDeploymentIdException` and
+/// `InvalidLifecycleEventHookExecutionIdException` (the API reference's
+/// errors for a deployment or hook execution that does not exist, or whose id
+/// is malformed) leave nothing to answer, by the gate or by hand: refused.
 #[cfg(feature = "deploy-gate")]
-impl crate::flows::deploy_gate::StatusReport for GateAws {
-    async fn report_status(
-        &self,
-        invocation: &crate::flows::deploy_gate::HookInvocation,
-        status: crate::flows::deploy_gate::HookStatus,
-    ) -> Result<crate::flows::deploy_gate::Reported, crate::flows::deploy_gate::StatusError> {
-        use crate::flows::deploy_gate::{HookStatus, Reported, StatusError};
-        use aws_sdk_codedeploy::types::LifecycleEventStatus;
-        let status = match status {
-            HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
-            HookStatus::Failed => LifecycleEventStatus::Failed,
-        };
-        let result = self
-            .codedeploy
-            .put_lifecycle_event_hook_execution_status()
-            .deployment_id(&invocation.deployment_id)
-            .lifecycle_event_hook_execution_id(&invocation.hook_execution_id)
-            .status(status)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Reported::Now),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_lifecycle_event_already_completed_exception()) =>
-            {
-                Ok(Reported::Already)
-            }
-            Err(e) => Err(StatusError {
-                message: crate::aws::describe(
-                    "CodeDeploy PutLifecycleEventHookExecutionStatus",
-                    &e,
-                ),
-                transient: crate::aws::is_transient(&e),
-                // The API reference's errors for a deployment or hook
-                // execution that does not exist or whose id is malformed.
-                no_such_hook: e.as_service_error().is_some_and(|s| {
-                    s.is_deployment_does_not_exist_exception()
-                        || s.is_invalid_deployment_id_exception()
-                        || s.is_invalid_lifecycle_event_hook_execution_id_exception()
-                }),
-            }),
+pub(super) async fn put_hook_status(
+    client: &aws_sdk_codedeploy::Client,
+    action: &crate::plan::HookStatusReport,
+) -> Result<super::Done, super::EffectError> {
+    use aws_sdk_codedeploy::types::LifecycleEventStatus;
+
+    use crate::plan::HookStatus;
+    const API: &str = "CodeDeploy PutLifecycleEventHookExecutionStatus";
+    let status = match action.status {
+        HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
+        HookStatus::Failed => LifecycleEventStatus::Failed,
+    };
+    let result = client
+        .put_lifecycle_event_hook_execution_status()
+        .deployment_id(&action.deployment_id)
+        .lifecycle_event_hook_execution_id(&action.hook_execution_id)
+        .status(status)
+        .send()
+        .await;
+    let error = match result {
+        Ok(_) => {
+            return Ok(super::Done::Executed(format!(
+                "{} reported for hook execution {} of deployment {}",
+                action.status.as_str(),
+                action.hook_execution_id,
+                action.deployment_id
+            )));
         }
+        Err(error) => error,
+    };
+    let service = error.as_service_error();
+    if service.is_some_and(|s| s.is_lifecycle_event_already_completed_exception()) {
+        tracing::info!(hook_execution_id = %action.hook_execution_id, "CodeDeploy already had a status for this hook execution");
+        return Ok(super::Done::AlreadyDone);
     }
+    if service.is_some_and(|s| {
+        s.is_deployment_does_not_exist_exception()
+            || s.is_invalid_deployment_id_exception()
+            || s.is_invalid_lifecycle_event_hook_execution_id_exception()
+    }) {
+        return Ok(super::Done::Refused(format!(
+            "no such hook execution to answer: {}",
+            crate::aws::describe(API, &error)
+        )));
+    }
+    Err(super::EffectError::sdk("PutHookStatus", API, &error))
 }

@@ -50,7 +50,8 @@ pub enum Done {
     /// Not carried out: a dry run.
     Planned,
     /// Not carried out: over a bound of the action (an archive's size or
-    /// time); the text says why. Nothing of it is left behind.
+    /// time), or nothing there to act on (a CodeDeploy hook execution that
+    /// does not exist); the text says why. Nothing of it is left behind.
     Refused(String),
 }
 
@@ -292,6 +293,23 @@ impl Effects for AwsEffects {
                 )
                 .await
             }
+            // The same for a hook's status: CodeDeploy refuses a second one
+            // (LifecycleEventAlreadyCompletedException counts as done).
+            // Unlike the job result, the ledger is only a guard here: with
+            // the table failing the status is reported unguarded, and once
+            // reported a failed record is only logged (an hour-long wait for
+            // an unanswered hook costs more than a second run of the checks).
+            #[cfg(feature = "deploy-gate")]
+            Action::PutHookStatus(a) => {
+                self.guarded(
+                    key,
+                    action,
+                    deadline,
+                    Guard::Optional,
+                    deploy_gate::put_hook_status(&self.aws.codedeploy, a),
+                )
+                .await
+            }
             #[cfg(feature = "codecommit")]
             Action::PostPrComment(a) => {
                 bounded(
@@ -451,7 +469,11 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
-    #[cfg(any(feature = "git-status", feature = "pipeline-gate"))]
+    #[cfg(any(
+        feature = "git-status",
+        feature = "pipeline-gate",
+        feature = "deploy-gate"
+    ))]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,
@@ -459,7 +481,28 @@ impl AwsEffects {
         deadline: Deadline,
         work: impl Future<Output = Result<Done, EffectError>>,
     ) -> Result<Done, EffectError> {
+        self.guarded(key, action, deadline, Guard::Required, work)
+            .await
+    }
+
+    /// [`Self::at_least_once`], the ledger's part `guard` says.
+    #[cfg(any(
+        feature = "git-status",
+        feature = "pipeline-gate",
+        feature = "deploy-gate"
+    ))]
+    async fn guarded(
+        &self,
+        key: &str,
+        action: &Action,
+        deadline: Deadline,
+        guard: Guard,
+        work: impl Future<Output = Result<Done, EffectError>>,
+    ) -> Result<Done, EffectError> {
         let kind = action.kind();
+        // On the heap, keeping this future small: inline, a debug build of
+        // deploy-gate's real path overflowed a test thread's 2 MiB stack.
+        let work = Box::pin(work);
         let Some(ledger) = &self.ledger else {
             return bounded(kind, deadline, work).await;
         };
@@ -468,6 +511,10 @@ impl AwsEffects {
         let owner = match claim {
             Ok(Claim::AlreadyDone) => return Ok(Done::AlreadyDone),
             Ok(Claim::Claimed(owner)) => owner,
+            Err(LedgerError::Table(error)) if guard == Guard::Optional => {
+                tracing::warn!(%key, action = kind, %error, "idempotency table failing: carrying the action out unguarded");
+                return bounded(kind, deadline, work).await;
+            }
             // A claim stored with its answer lost expires; then it is retried.
             Err(error) => return Err(EffectError::transient(kind, error.to_string())),
         };
@@ -477,6 +524,10 @@ impl AwsEffects {
             Err(_) => cleanup(ledger.release(key, &owner)).await,
         };
         match (result, written) {
+            (Ok(done), Err(error)) if guard == Guard::Optional => {
+                tracing::warn!(%key, action = kind, %error, "carried out, but not recorded as done: the host refuses a second one");
+                Ok(done)
+            }
             (Ok(_), Err(error)) => {
                 // Done at the host, not recorded: the retry repeats it, harmlessly.
                 Err(EffectError::transient(
@@ -491,6 +542,24 @@ impl AwsEffects {
             (result, Ok(())) => result,
         }
     }
+}
+
+/// What the ledger is to an action carried out at least once.
+#[cfg(any(
+    feature = "git-status",
+    feature = "pipeline-gate",
+    feature = "deploy-gate"
+))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// The action waits for the ledger: a failing table is a transient
+    /// error, and so is a completion not recorded (the retry repeats it).
+    Required,
+    /// The host refuses a second one (a hook's status), so the ledger only
+    /// spares a second call: a failing table neither holds the action back
+    /// nor fails it once carried out; both are logged.
+    #[cfg_attr(not(feature = "deploy-gate"), allow(dead_code))]
+    Optional,
 }
 
 /// An action is not started once the invocation's deadline has passed.

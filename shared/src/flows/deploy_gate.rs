@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::config::{Channels, EnvReader};
 use crate::flows::port::LookupError;
-use crate::plan::Plan;
+use crate::plan::{HookStatusReport, Plan};
 use crate::render::alert::{Alert, Severity};
 use crate::route::Function;
 
@@ -79,7 +79,8 @@ pub struct Config {
     /// `GATE_CONFIG_PARAM`: the SSM parameter holding the checks (JSON).
     pub config_parameter: String,
     /// `IDEMPOTENCY_TABLE`: always needed, since it keeps a redelivered hook
-    /// from running the checks twice.
+    /// from running the checks twice; also in `channels`, whence the
+    /// executor's ledger comes, with both channels off too.
     pub idempotency_table: String,
     /// `GATE_NOTIFY_SUCCESS`: also send a notice when the gate passes (default false).
     pub notify_success: bool,
@@ -88,11 +89,14 @@ pub struct Config {
 impl Config {
     /// Reads the function's variables.
     pub fn read(env: &mut EnvReader) -> Config {
-        let channels = Channels::read(env);
+        let mut channels = Channels::read(env);
         let idempotency_table = match &channels.idempotency_table {
             Some(table) => table.clone(),
             None => env.required("IDEMPOTENCY_TABLE"),
         };
+        // The executor's ledger comes from the channels: with both channels
+        // off it still guards the hook's status, its lease and its attempts.
+        channels.idempotency_table = Some(idempotency_table.clone());
         Config {
             config_parameter: env.required("GATE_CONFIG_PARAM"),
             notify_success: env.flag("GATE_NOTIFY_SUCCESS", false),
@@ -100,6 +104,16 @@ impl Config {
             channels,
         }
     }
+}
+
+/// deploy-gate's configuration as read at cold start: usable, or broken.
+/// Unlike the other functions, deploy-gate starts with a broken one: every
+/// hook is then reported `Failed` with the reason, since a hook left
+/// unanswered holds the deployment for an hour.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settings {
+    Ready(Config),
+    Broken(String),
 }
 
 /// Why the gate cannot do its work; each says what is wrong and where.
@@ -192,9 +206,10 @@ pub fn is_deployment_id(id: &str) -> bool {
 /// The longest hook execution id taken. CodeDeploy's ids are opaque tokens
 /// (base64-like text, a few hundred characters); the API reference types
 /// `lifecycleEventHookExecutionId` as a plain string without a pattern. The
-/// bound keeps the ledger's keys (the id and about 50 bytes, see
-/// [`crate::gate::status_key`]) within DynamoDB's 2048-byte limit on a
-/// partition key
+/// bound keeps the ledger's keys (the status's [`status_key`], which
+/// [`crate::plan::action_key`] shortens beyond 512 bytes, and its lease's
+/// and attempts' keys, that key and a suffix) within DynamoDB's 2048-byte
+/// limit on a partition key
 /// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>,
 /// "Partition key length").
 pub const MAX_HOOK_EXECUTION_ID: usize = 1900;
@@ -682,8 +697,8 @@ pub struct LambdaTarget {
     pub target_version: String,
 }
 
-/// The reads the gate makes.
-pub trait Lookup {
+/// The reads the gate makes, besides the checks' probes.
+pub trait Lookup: Probe {
     /// `GetDeployment` (with the AppSpec content) and the hook being run.
     fn deployment(
         &self,
@@ -694,6 +709,17 @@ pub trait Lookup {
         &self,
         parameter: &str,
     ) -> impl Future<Output = Result<String, LookupError>> + Send;
+}
+
+/// A dry run looks nothing up.
+impl Lookup for super::port::Offline {
+    async fn deployment(&self, _invocation: &HookInvocation) -> Result<Deployment, LookupError> {
+        Err(LookupError::Offline)
+    }
+
+    async fn gate_config(&self, _parameter: &str) -> Result<String, LookupError> {
+        Err(LookupError::Offline)
+    }
 }
 
 /// What one invocation of the target version returned.
@@ -730,55 +756,7 @@ pub trait Probe {
     ) -> impl Future<Output = Result<BTreeMap<String, String>, ProbeError>> + Send;
 }
 
-/// The status reported to CodeDeploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum HookStatus {
-    Succeeded,
-    Failed,
-}
-
-impl HookStatus {
-    /// As CodeDeploy names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HookStatus::Succeeded => "Succeeded",
-            HookStatus::Failed => "Failed",
-        }
-    }
-}
-
-/// What became of `PutLifecycleEventHookExecutionStatus`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reported {
-    /// CodeDeploy took the status.
-    Now,
-    /// CodeDeploy already had a status for this hook execution
-    /// (`LifecycleEventAlreadyCompletedException`): an earlier delivery reported.
-    Already,
-}
-
-/// The status could not be reported.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct StatusError {
-    pub message: String,
-    pub transient: bool,
-    /// CodeDeploy says there is no such hook to answer
-    /// (`DeploymentDoesNotExistException`, `InvalidDeploymentIdException`,
-    /// `InvalidLifecycleEventHookExecutionIdException`): no one can answer it
-    /// by hand either, so no "unanswered" notice goes out.
-    pub no_such_hook: bool,
-}
-
-/// Reports the hook's status to CodeDeploy.
-pub trait StatusReport {
-    /// `PutLifecycleEventHookExecutionStatus`.
-    fn report_status(
-        &self,
-        invocation: &HookInvocation,
-        status: HookStatus,
-    ) -> impl Future<Output = Result<Reported, StatusError>> + Send;
-}
+pub use crate::plan::HookStatus;
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -791,6 +769,20 @@ pub struct CheckOutcome {
     pub latency_ms: u64,
     /// The first difference found (failed), or a short summary (passed).
     pub detail: String,
+}
+
+impl CheckOutcome {
+    /// One line: `passed <name> (<kind>, <ms> ms): <detail>` (or `FAILED …`).
+    pub fn line(&self) -> String {
+        format!(
+            "{} {} ({}, {} ms): {}",
+            if self.passed { "passed" } else { "FAILED" },
+            self.name,
+            self.kind,
+            self.latency_ms,
+            self.detail
+        )
+    }
 }
 
 /// The gate's decision.
@@ -887,17 +879,45 @@ pub fn checks_for<'c>(
     Ok(checks)
 }
 
+/// The verdict as a plan: its one action, the status report, keyed by the
+/// hook execution (the plan's event id), so a redelivery reports nothing
+/// twice.
+pub fn plan_status(
+    invocation: &HookInvocation,
+    deployment: Option<&Deployment>,
+    verdict: &Verdict,
+) -> Plan {
+    let mut plan = Plan::new(Function::DeployGate, &invocation.hook_execution_id);
+    plan.actions
+        .push(crate::plan::Action::PutHookStatus(HookStatusReport {
+            deployment_id: invocation.deployment_id.clone(),
+            hook_execution_id: invocation.hook_execution_id.clone(),
+            status: verdict.status,
+            hook: deployment.and_then(|d| d.hook.clone()),
+            reason: verdict.reason.clone(),
+        }));
+    plan.notes
+        .extend(verdict.checks.iter().map(CheckOutcome::line));
+    plan
+}
+
+/// The key the status of `invocation` is reported under (the executor's
+/// ledger): the same for every verdict.
+pub fn status_key(invocation: &HookInvocation) -> String {
+    plan_status(invocation, None, &Verdict::broken("")).action_key(0)
+}
+
 /// The notice of a gate's verdict: SNS and Slack, for the channels that are
-/// on. `region` (None: unknown) makes the console link. `unreported`: the
-/// status report failed for good, so the notice says the hook is unanswered
-/// and how to answer it by hand.
+/// on. `region` (None: unknown) makes the console link. `unreported`: why
+/// the status report failed for good, so the notice says the hook is
+/// unanswered and how to answer it by hand.
 pub fn plan_notice(
     invocation: &HookInvocation,
     deployment: Option<&Deployment>,
     verdict: &Verdict,
     channels: &Channels,
     region: Option<&str>,
-    unreported: Option<&StatusError>,
+    unreported: Option<&str>,
 ) -> Plan {
     let mut plan = Plan::new(Function::DeployGate, &invocation.hook_execution_id);
     let mut alert = describe(invocation, deployment, verdict, region);
@@ -988,20 +1008,7 @@ pub fn describe(
     let details = (!verdict.checks.is_empty()).then(|| {
         (
             format!("Checks ({})", verdict.checks.len()),
-            verdict
-                .checks
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} {} ({}, {} ms): {}",
-                        if c.passed { "passed" } else { "FAILED" },
-                        c.name,
-                        c.kind,
-                        c.latency_ms,
-                        c.detail
-                    )
-                })
-                .collect(),
+            verdict.checks.iter().map(CheckOutcome::line).collect(),
         )
     });
     let (severity, error) = match verdict.status {
@@ -1240,7 +1247,11 @@ mod tests {
             &json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": longest}),
         )
         .expect("the longest hook execution id");
-        assert!(crate::gate::status_key(&longest).len() <= 2048);
+        let hook = HookInvocation {
+            deployment_id: "d-1".into(),
+            hook_execution_id: longest,
+        };
+        assert!(status_key(&hook).len() + "#attempts".len() <= 2048);
     }
 
     #[test]

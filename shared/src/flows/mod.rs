@@ -51,7 +51,8 @@ pub enum FunctionConfig {
     DeployNotify(deploy_notify::Config),
     RepoReplicate(repo_replicate::Config),
     RepoGuard(repo_guard::Config),
-    DeployGate(deploy_gate::Config),
+    /// Broken settings too: deploy-gate starts anyway (see its `Settings`).
+    DeployGate(deploy_gate::Settings),
     GitWebhook(git_webhook::Config),
     GitStatus(git_status::Config),
     PipelineGate(pipeline_gate::Config),
@@ -73,7 +74,9 @@ impl FunctionConfig {
                 FunctionConfig::RepoReplicate(repo_replicate::Config::read(env))
             }
             Function::RepoGuard => FunctionConfig::RepoGuard(repo_guard::Config::read(env)),
-            Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Config::read(env)),
+            Function::DeployGate => FunctionConfig::DeployGate(deploy_gate::Settings::Ready(
+                deploy_gate::Config::read(env),
+            )),
             Function::GitWebhook => FunctionConfig::GitWebhook(git_webhook::Config::read(env)),
             Function::GitStatus => FunctionConfig::GitStatus(git_status::Config::read(env)),
             Function::PipelineGate => {
@@ -89,7 +92,7 @@ impl FunctionConfig {
             FunctionConfig::DeployNotify(c) => Some(&c.channels),
             FunctionConfig::RepoReplicate(c) => Some(&c.channels),
             FunctionConfig::RepoGuard(c) => Some(&c.channels),
-            FunctionConfig::DeployGate(c) => Some(&c.channels),
+            FunctionConfig::DeployGate(deploy_gate::Settings::Ready(c)) => Some(&c.channels),
             // Only its ledger: the verdict is claimed and recorded there.
             FunctionConfig::PipelineGate(c) => Some(&c.channels),
             _ => None,
@@ -126,6 +129,7 @@ pub trait Lookups:
     + reads::RepoReplicate
     + reads::RepoGuard
     + reads::GitStatus
+    + reads::DeployGate
     + reads::PipelineGate
     + Sync
 {
@@ -139,6 +143,7 @@ impl<T> Lookups for T where
         + reads::RepoReplicate
         + reads::RepoGuard
         + reads::GitStatus
+        + reads::DeployGate
         + reads::PipelineGate
         + Sync
 {
@@ -166,6 +171,7 @@ mod reads {
     reads!(RepoReplicate, "repo-replicate", repo_replicate);
     reads!(RepoGuard, "repo-guard", repo_guard);
     reads!(GitStatus, "git-status", git_status);
+    reads!(DeployGate, "deploy-gate", deploy_gate);
     reads!(PipelineGate, "pipeline-gate", pipeline_gate);
 }
 
@@ -191,7 +197,8 @@ pub async fn plan<L: Lookups>(
         #[cfg(feature = "git-status")]
         FunctionConfig::GitStatus(c) => git_status::plan(event, c, lookup).await,
         // No rule routes an event to deploy-gate (CodeDeploy invokes it with a
-        // hook payload, handled by `crate::gate`), so this is never reached.
+        // hook payload, handled by `crate::gate::hook` through
+        // `crate::handle`), so this is never reached.
         FunctionConfig::DeployGate(_) => Err(PlanError::Field {
             field: "detail-type".to_owned(),
             problem: "deploy-gate handles CodeDeploy lifecycle hooks, not EventBridge events"

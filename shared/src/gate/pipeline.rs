@@ -9,11 +9,12 @@
 //! 3. The invocation claims a lease on the job's step in the idempotency
 //!    table before any check runs (two copies of a delivery arriving together:
 //!    the second finds it held, returns an error, and Lambda's retry finds the
-//!    verdict done), and counts its attempt, as deploy-gate does.
+//!    verdict done), and counts its attempt, as deploy-gate does
+//!    ([`super::lease`]).
 //! 4. UserParameters, the continuation token or the configuration wrong: `PutJobFailureResult`
 //!    `ConfigurationError` naming the field. A read failing for a moment
 //!    (throttling) returns an error, so Lambda's async retry reads again,
-//!    but only [`ASYNC_RETRIES`] times: on the last attempt the job fails
+//!    but only `ASYNC_RETRIES` times: on the last attempt the job fails
 //!    (`JobFailed`, "could not read …") rather than waiting unanswered for
 //!    CodePipeline's 20-minute timeout.
 //! 5. The checks run in order from where the continuation token says (its
@@ -24,12 +25,11 @@
 //!    (CodePipeline invokes again); none: `PutJobSuccessResult` with the
 //!    output variables.
 
-use std::sync::OnceLock;
-
 use serde_json::Value;
 use tracing::{info, warn};
 
 use super::checks::run_checks;
+use super::lease::{self, Lease};
 use crate::effects::Effects;
 use crate::flows::PlanError;
 use crate::flows::deploy_gate::{CHECK_BUDGET, GateConfig, REPORT_MARGIN};
@@ -37,8 +37,7 @@ use crate::flows::pipeline_gate::{
     Config, Job, Lookup, checks_for_job, configuration_error, outcome, plan_verdict,
     progress_matches, target_of, verdict_key,
 };
-use crate::idempotency::{Claim, LedgerError, Owner};
-use crate::invocation::{ASYNC_RETRIES, Deadline, Invocation};
+use crate::invocation::{Deadline, Invocation};
 use crate::lookup::LookupError;
 use crate::plan::{JobFailureType, JobOutcome};
 use crate::{HandleError, Outcome};
@@ -47,22 +46,6 @@ use crate::{HandleError, Outcome};
 /// invocations: the configuration is validated against it, and each check
 /// must fit one invocation's [`CHECK_BUDGET`].
 pub const JOB_BUDGET: std::time::Duration = std::time::Duration::from_secs(30 * 60);
-
-fn http() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(super::http_client)
-}
-
-/// The key of the lease an invocation holds while it runs the checks of
-/// one step of a job.
-pub fn lease_key(job: &Job) -> String {
-    format!("{}#checks", verdict_key(job))
-}
-
-/// The key under which the invocations of one step of a job are counted.
-pub fn attempts_key(job: &Job) -> String {
-    format!("{}#attempts", verdict_key(job))
-}
 
 /// Handles one invocation; see the module's documentation.
 pub async fn handle<L: Lookup + Sync, E: Effects>(
@@ -80,84 +63,38 @@ pub async fn handle<L: Lookup + Sync, E: Effects>(
         }
     };
     let work = invocation.deadline.for_work();
-    let key = verdict_key(&job);
-    let answered = || {
-        Ok(Outcome::Ignored(format!(
-            "job {} (step {}) already answered by an earlier delivery",
-            job.id,
-            job.progress.step()
-        )))
-    };
-    if effects.is_done(&key, work).await {
-        info!(job_id = %job.id, step = job.progress.step(), %key, "this invocation of the job was answered by an earlier delivery: nothing to do");
-        return answered();
-    }
-    let lease = lease_key(&job);
-    let ledger = effects.ledger();
-    let owner: Option<Owner> = match ledger {
-        None => None,
-        Some(ledger) => match tokio::time::timeout_at(work.instant(), ledger.claim(&lease)).await {
-            Ok(Ok(Claim::AlreadyDone)) => {
-                info!(job_id = %job.id, step = job.progress.step(), %lease, "this invocation of the job was answered by an earlier delivery: nothing to do");
-                return answered();
-            }
-            Ok(Ok(Claim::Claimed(owner))) => Some(owner),
-            Ok(Err(LedgerError::InProgress(_))) => {
-                warn!(job_id = %job.id, step = job.progress.step(), %lease, "another delivery of this job is running its checks: not running them twice; Lambda retries this one");
-                return Err(HandleError::InProgress {
-                    event_id: job.event_id(),
-                });
-            }
-            // A job left unanswered times out: answering matters more than
-            // the guard against a second run of the checks.
-            Ok(Err(error)) => {
-                warn!(%lease, %error, "idempotency table unavailable: checking without the lease");
-                None
-            }
-            Err(_) => {
-                warn!(%lease, "idempotency table did not answer in time: checking without the lease");
-                None
-            }
-        },
-    };
-    // Lambda retries an error only ASYNC_RETRIES times: on the last attempt
-    // a transient error is answered, not left to CodePipeline's timeout. An
-    // attempt that cannot be counted is taken as the last; only a delivery
-    // holding the lease counts.
-    let attempt = match (ledger, &owner) {
-        (Some(ledger), Some(_)) => {
-            match tokio::time::timeout_at(work.instant(), ledger.count_attempt(&attempts_key(&job)))
-                .await
-            {
-                Ok(Ok(n)) => Some(n),
-                Ok(Err(error)) => {
-                    warn!(job_id = %job.id, %error, "attempts not counted: answering on this attempt");
-                    None
-                }
-                Err(_) => {
-                    warn!(job_id = %job.id, "attempts not counted in time: answering on this attempt");
-                    None
-                }
-            }
+    let held = match lease::take(effects, &verdict_key(&job), work).await {
+        Lease::Answered => {
+            return Ok(Outcome::Ignored(format!(
+                "job {} (step {}) already answered by an earlier delivery",
+                job.id,
+                job.progress.step()
+            )));
         }
-        _ => None,
+        Lease::Busy => {
+            return Err(HandleError::InProgress {
+                event_id: job.event_id(),
+            });
+        }
+        Lease::Held(held) => held,
     };
-    let last_attempt = attempt.is_none_or(|n| n > ASYNC_RETRIES);
     let checks_until = work.within(work.remaining().saturating_sub(REPORT_MARGIN));
-    let outcome = match decide(&job, config, lookup, checks_until).await {
-        Ok(outcome) => outcome,
-        Err(error) if last_attempt => JobOutcome::Failed {
+    // Still failing when Lambda retries no more: the job fails with the
+    // reason, rather than waiting unanswered for CodePipeline's timeout.
+    let decided = decide(&job, config, lookup, checks_until).await;
+    let decided = held
+        .or_on_last_attempt(effects, decided, |error, why| JobOutcome::Failed {
             failure_type: JobFailureType::JobFailed,
             message: format!(
-                "could not read the gate configuration {} (GATE_CONFIG_PARAM): {error} (still failing on attempt {} of {}: Lambda retries no more, so failing the job rather than leaving it to time out; run the stage again)",
-                config.config_parameter,
-                attempt.map_or("?".to_owned(), |n| n.to_string()),
-                ASYNC_RETRIES + 1
+                "could not read the gate configuration {} (GATE_CONFIG_PARAM): {error} ({why}, so failing the job rather than leaving it to time out; run the stage again)",
+                config.config_parameter
             ),
-        },
+        })
+        .await;
+    let outcome = match decided {
+        Ok(outcome) => outcome,
         Err(error) => {
             warn!(job_id = %job.id, %error, "transient read error: not reporting, Lambda retries");
-            end_lease(effects, &lease, owner.as_ref(), false).await;
             return Err(HandleError::Plan {
                 event_id: job.event_id(),
                 source: PlanError::Lookup(error),
@@ -165,25 +102,8 @@ pub async fn handle<L: Lookup + Sync, E: Effects>(
         }
     };
     let carried = carry_out(value, &job, outcome, effects, invocation).await;
-    end_lease(effects, &lease, owner.as_ref(), carried.is_ok()).await;
+    held.end(effects, carried.is_ok()).await;
     carried
-}
-
-/// Completes the lease (the step is answered) or releases it (Lambda's retry
-/// runs the checks again).
-async fn end_lease<E: Effects>(effects: &E, lease: &str, owner: Option<&Owner>, done: bool) {
-    let (Some(ledger), Some(owner)) = (effects.ledger(), owner) else {
-        return;
-    };
-    let written = if done {
-        ledger.complete(lease, owner).await
-    } else {
-        ledger.release(lease, owner).await
-    };
-    if let Err(error) = written {
-        // It expires (CLAIM_LEASE); the verdict's own record still guards it.
-        warn!(%lease, %error, "lease not ended: it expires");
-    }
 }
 
 /// The job's outcome, or the transient read error Lambda's retry may cure.
@@ -267,7 +187,7 @@ async fn decide<L: Lookup + Sync>(
             break;
         }
         used += check.timeout();
-        let done = run_checks(&[*check], &target, lookup, http(), checks_until).await;
+        let done = run_checks(&[*check], &target, lookup, super::http(), checks_until).await;
         let failed = done.iter().any(|o| !o.passed);
         outcomes.extend(done);
         if failed {

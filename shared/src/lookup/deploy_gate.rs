@@ -6,7 +6,7 @@ use aws_sdk_codedeploy::types::{LifecycleEvent, RevisionLocation};
 use serde_json::Value;
 
 use super::LookupError;
-use crate::effects::deploy_gate::GateAws;
+use crate::aws::Aws;
 use crate::flows::deploy_gate::{Deployment, HookInvocation, LambdaTarget, Lookup};
 
 /// The lifecycle events of Lambda and ECS deployments that run no hook: in
@@ -27,7 +27,7 @@ pub const NOT_HOOKS: [&str; 6] = [
     "End",
 ];
 
-impl Lookup for GateAws {
+impl Lookup for Aws {
     async fn deployment(&self, invocation: &HookInvocation) -> Result<Deployment, LookupError> {
         let id = &invocation.deployment_id;
         let output = self
@@ -66,26 +66,11 @@ impl Lookup for GateAws {
     }
 
     async fn gate_config(&self, parameter: &str) -> Result<String, LookupError> {
-        let output = self
-            .ssm
-            .get_parameter()
-            .name(parameter)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| LookupError::sdk("SSM GetParameter", &e))?;
-        output
-            .parameter()
-            .and_then(|p| p.value())
-            .map(str::to_owned)
-            .ok_or_else(|| LookupError::Failed {
-                message: format!("SSM GetParameter: {parameter} has no value"),
-                transient: false,
-            })
+        super::parameter_text(&self.ssm, parameter).await
     }
 }
 
-impl GateAws {
+impl Aws {
     /// The hook whose lifecycle event is in progress on the deployment's
     /// target (`ListDeploymentTargets` + `BatchGetDeploymentTargets`).
     async fn hook_in_progress(&self, deployment_id: &str) -> Result<Option<String>, LookupError> {

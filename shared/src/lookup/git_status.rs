@@ -85,21 +85,6 @@ impl Lookup for Aws {
     }
 
     async fn routes(&self, parameter: &str) -> Result<String, LookupError> {
-        let output = self
-            .ssm
-            .get_parameter()
-            .name(parameter)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| LookupError::sdk("SSM GetParameter", &e))?;
-        output
-            .parameter()
-            .and_then(|p| p.value())
-            .map(str::to_owned)
-            .ok_or_else(|| LookupError::Failed {
-                message: format!("SSM GetParameter: {parameter} has no value"),
-                transient: false,
-            })
+        super::parameter_text(&self.ssm, parameter).await
     }
 }

@@ -267,6 +267,20 @@ impl crate::flows::pipeline_gate::Lookup for Given {
     }
 }
 
+/// deploy-gate: nothing given; its checks are not run in a replay.
+impl crate::flows::deploy_gate::Lookup for Given {
+    async fn deployment(
+        &self,
+        invocation: &crate::flows::deploy_gate::HookInvocation,
+    ) -> Result<crate::flows::deploy_gate::Deployment, LookupError> {
+        crate::flows::deploy_gate::Lookup::deployment(&Offline, invocation).await
+    }
+
+    async fn gate_config(&self, parameter: &str) -> Result<String, LookupError> {
+        crate::flows::deploy_gate::Lookup::gate_config(&Offline, parameter).await
+    }
+}
+
 impl crate::flows::deploy_gate::Probe for Given {
     async fn invoke(
         &self,

@@ -11,6 +11,9 @@ mod build_report;
 pub mod deploy_gate;
 #[cfg(feature = "deploy-notify")]
 mod deploy_notify;
+// The reads and probes both gates make.
+#[cfg(feature = "gate-checks")]
+mod gate;
 #[cfg(feature = "git-status")]
 mod git_status;
 #[cfg(feature = "git-webhook")]
@@ -31,6 +34,27 @@ mod repo_replicate;
 // The port's types live with the planners; re-exported here so the
 // adapters (and callers of the old paths) keep naming them as before.
 pub use crate::flows::port::{LookupError, Offline};
+
+/// The text of an SSM parameter (`GetParameter` with decryption: it may be
+/// a SecureString): the gates' configuration, git-status's routes.
+#[cfg(any(feature = "gate-checks", feature = "git-status"))]
+async fn parameter_text(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<String, LookupError> {
+    let output = ssm
+        .get_parameter()
+        .name(parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| LookupError::sdk("SSM GetParameter", &e))?;
+    output
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_owned)
+        .ok_or_else(|| LookupError::Failed {
+            message: format!("SSM GetParameter: {parameter} has no value"),
+            transient: false,
+        })
+}
 
 // The SDK knowledge stays with the adapters.
 impl LookupError {

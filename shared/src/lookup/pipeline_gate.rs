@@ -1,50 +1,12 @@
-//! pipeline-gate's reads: the gate configuration (SSM) and the checks'
-//! probes (Lambda Invoke, CloudWatch DescribeAlarms) through the gates' own
-//! clients.
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+//! pipeline-gate's reads: the gate configuration (SSM); the checks' probes
+//! are both gates' (`lookup::gate`).
 
 use super::LookupError;
 use crate::aws::Aws;
-use crate::flows::deploy_gate::{Invoked, Probe, ProbeError};
 use crate::flows::pipeline_gate::Lookup;
 
 impl Lookup for Aws {
     async fn gate_config(&self, parameter: &str) -> Result<String, LookupError> {
-        let output = self
-            .ssm
-            .get_parameter()
-            .name(parameter)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| LookupError::sdk("SSM GetParameter", &e))?;
-        output
-            .parameter()
-            .and_then(|p| p.value())
-            .map(str::to_owned)
-            .ok_or_else(|| LookupError::Failed {
-                message: format!("SSM GetParameter: {parameter} has no value"),
-                transient: false,
-            })
-    }
-}
-
-impl Probe for Aws {
-    async fn invoke(
-        &self,
-        function: &str,
-        qualifier: &str,
-        payload: &[u8],
-        timeout: Duration,
-    ) -> Result<Invoked, ProbeError> {
-        self.gate
-            .invoke(function, qualifier, payload, timeout)
-            .await
-    }
-
-    async fn alarm_states(&self, names: &[String]) -> Result<BTreeMap<String, String>, ProbeError> {
-        self.gate.alarm_states(names).await
+        super::parameter_text(&self.ssm, parameter).await
     }
 }
