@@ -180,6 +180,14 @@ pub fn expected(expect: &ResponseExpectation, payload: &[u8]) -> Result<(), Stri
 }
 
 async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String, String> {
+    if let Some(from) = check.url_from.as_ref().filter(|_| check.url.is_empty()) {
+        // Only a CodePipeline job has input artifacts (pipeline-gate fills
+        // `url` in before the check runs): never a pass for a URL not probed.
+        return Err(format!(
+            "its URL comes from file {} of input artifact {} (url_from), which only pipeline-gate reads: not probed",
+            from.file, from.artifact
+        ));
+    }
     if check.settle_seconds > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(check.settle_seconds)).await;
     }

@@ -3,6 +3,8 @@
 //! check engine (`checks`) and the configuration format
 //! (`crate::flows::deploy_gate::GateConfig`).
 
+#[cfg(feature = "pipeline-gate")]
+pub mod artifact;
 pub mod checks;
 #[cfg(feature = "deploy-gate")]
 mod hook;
