@@ -479,9 +479,9 @@ mod tests {
 
     #[test]
     fn a_zip_bomb_whose_header_lies_is_never_inflated_past_the_bound() {
-        // 32 MiB that do not compress, declared as 100 bytes: were it
-        // inflated whole, all 32 MiB of compressed data would be read.
-        let mut noise = vec![0u8; 32 * 1024 * 1024];
+        // 4 MiB that do not compress, declared as 100 bytes: were it
+        // inflated whole, all 4 MiB of compressed data would be read.
+        let mut noise = vec![0u8; 4 * 1024 * 1024];
         let mut rng = fastrand::Rng::with_seed(7);
         rng.fill(&mut noise);
         let archive = lying_about_size(zip_of(&[("out/deploy.json", &noise)]), 100);
@@ -503,7 +503,7 @@ mod tests {
             archive.len()
         );
         // And the zeros of a real bomb (1000:1), the same way.
-        let zeros = vec![0u8; 16 * 1024 * 1024];
+        let zeros = vec![0u8; 4 * 1024 * 1024];
         let bomb = lying_about_size(zip_of(&[("out/deploy.json", &zeros)]), 100);
         let error =
             file_in_zip(std::io::Cursor::new(&bomb), "out/deploy.json", MAX_ARTIFACT_FILE_BYTES)
