@@ -122,6 +122,12 @@ fn artifact_error<R: std::fmt::Debug>(
             ArtifactError::Denied(message)
         }
         "NoSuchKey" | "NoSuchBucket" => ArtifactError::NotFound(message),
+        // S3's own throttling answer (503 Slow Down, S3 API reference, "Error
+        // responses"), which the SDK-wide list of throttling codes lacks.
+        "SlowDown" => ArtifactError::Failed {
+            message,
+            transient: true,
+        },
         _ => ArtifactError::Failed {
             transient: crate::aws::is_transient(error),
             message,
