@@ -768,7 +768,11 @@ async fn store_artifact(archive: Vec<u8>) -> (String, String) {
             .build(),
     );
     let bucket = unique("artifacts").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.expect("create_bucket");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create_bucket");
     let key = "my-pipeline/DeployOutp/k3Yx1Qz".to_owned();
     s3.put_object()
         .bucket(&bucket)
@@ -798,9 +802,14 @@ fn artifact_job(id: &str, group: &str, bucket: &str, key: &str) -> Value {
 
 /// A TCP pass-through to `upstream` that records the head of each HTTP
 /// request going through it (what the function sent S3; moto answers).
-async fn recording_proxy(upstream: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+async fn recording_proxy(
+    upstream: String,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -824,7 +833,10 @@ async fn recording_proxy(upstream: String) -> (String, std::sync::Arc<std::sync:
                         Ok(n) => n,
                     };
                     let text = String::from_utf8_lossy(&buffer[..n]);
-                    if ["GET ", "PUT ", "POST ", "HEAD "].iter().any(|m| text.starts_with(m)) {
+                    if ["GET ", "PUT ", "POST ", "HEAD "]
+                        .iter()
+                        .any(|m| text.starts_with(m))
+                    {
                         let head = text.split("\r\n\r\n").next().unwrap_or_default();
                         seen.lock().unwrap().push(head.to_owned());
                     }
@@ -883,11 +895,19 @@ async fn a_job_whose_input_artifact_names_the_url_probes_it_and_outputs_it() {
 async fn a_file_missing_in_the_artifact_fails_the_job_naming_the_file() {
     let (service, stand_in) = (service().await, aws_stand_in(None).await);
     let env = env(&stand_in, &service).await;
-    let (bucket, key) =
-        store_artifact(zip_of(&[("out/deploy.json", br#"{"url": "http://a.example/"}"#)])).await;
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        br#"{"url": "http://a.example/"}"#,
+    )]))
+    .await;
     let (posted, logs) = run(
         &env,
-        &[artifact_job(&job_id(41), "from-missing-file", &bucket, &key)],
+        &[artifact_job(
+            &job_id(41),
+            "from-missing-file",
+            &bucket,
+            &key,
+        )],
         Duration::from_secs(300),
     )
     .await;
@@ -929,7 +949,9 @@ async fn an_oversized_file_in_the_artifact_is_refused_not_inflated() {
     assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
     let message = body["failureDetails"]["message"].as_str().unwrap();
     assert!(
-        message.contains("\"out/deploy.json\" is 1048576 bytes uncompressed, more than the 65536 bytes"),
+        message.contains(
+            "\"out/deploy.json\" is 1048576 bytes uncompressed, more than the 65536 bytes"
+        ),
         "{message}"
     );
 }
@@ -947,8 +969,11 @@ async fn the_artifact_is_read_with_the_jobs_credentials() {
     let (proxy, heads) = recording_proxy(moto_endpoint()).await;
     env.push(("AWS_ENDPOINT_URL_S3", proxy));
     let written = json!({"endpoints": {"api": format!("{}/healthy", service.uri())}});
-    let (bucket, key) =
-        store_artifact(zip_of(&[("out/deploy.json", written.to_string().as_bytes())])).await;
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        written.to_string().as_bytes(),
+    )]))
+    .await;
     let (_, logs) = run(
         &env,
         &[artifact_job(&job_id(43), "from-artifact", &bucket, &key)],
@@ -985,7 +1010,9 @@ async fn access_denied_fails_the_job_naming_the_artifact_credentials_and_throttl
     let (service, stand_in) = (service().await, aws_stand_in(None).await);
     let s3 = MockServer::start().await;
     let error = |code: &str, message: &str| {
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>R1</RequestId></Error>")
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>R1</RequestId></Error>"
+        )
     };
     Mock::given(method("GET"))
         .and(path_regex("^/denied/"))

@@ -214,10 +214,7 @@ impl ArtifactValue {
         if file_format(file).is_none() {
             return bad(
                 "file",
-                format!(
-                    "{:?}: expected a .json, .yaml or .yml file",
-                    shorten(file)
-                ),
+                format!("{:?}: expected a .json, .yaml or .yml file", shorten(file)),
             );
         }
         let pointer = &self.pointer;

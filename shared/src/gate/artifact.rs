@@ -87,7 +87,9 @@ pub async fn resolve<L: Lookup + Sync>(
 ) -> Result<Resolved, LookupError> {
     let names = artifacts_read(checks);
     if names.is_empty() {
-        return Ok(Resolved::Checks(checks.iter().map(|c| (*c).clone()).collect()));
+        return Ok(Resolved::Checks(
+            checks.iter().map(|c| (*c).clone()).collect(),
+        ));
     }
     let inputs = match &job.inputs {
         Ok(inputs) => inputs,
@@ -195,9 +197,7 @@ fn failed(message: &str) -> JobOutcome {
 fn refusal(artifact: &InputArtifact, error: &ArtifactError) -> JobOutcome {
     let name = &artifact.name;
     match error {
-        ArtifactError::NotRead => {
-            configuration_error(&format!("input artifact {name}: {error}"))
-        }
+        ArtifactError::NotRead => configuration_error(&format!("input artifact {name}: {error}")),
         ArtifactError::TooLarge { .. } => configuration_error(&format!(
             "input artifact {name} ({}) is {error}: take the value from a smaller artifact",
             at(artifact)
@@ -224,8 +224,12 @@ fn refusal(artifact: &InputArtifact, error: &ArtifactError) -> JobOutcome {
 
 /// The URL at `from.pointer` in `from.file` of the ZIP archive `archive`.
 pub fn url_in(archive: &[u8], from: &ArtifactValue) -> Result<String, String> {
-    let bytes = file_in_zip(std::io::Cursor::new(archive), &from.file, MAX_ARTIFACT_FILE_BYTES)
-        .map_err(|problem| format!("input artifact {}: {problem}", from.artifact))?;
+    let bytes = file_in_zip(
+        std::io::Cursor::new(archive),
+        &from.file,
+        MAX_ARTIFACT_FILE_BYTES,
+    )
+    .map_err(|problem| format!("input artifact {}: {problem}", from.artifact))?;
     let value = value_at(&bytes, &from.file, &from.pointer)
         .map_err(|problem| format!("input artifact {}: {problem}", from.artifact))?;
     let url = match value {
@@ -285,7 +289,9 @@ pub fn file_in_zip<R: Read + Seek>(reader: R, file: &str, max: u64) -> Result<Ve
         .by_index(index)
         .map_err(|e| format!("{file:?} cannot be read from the archive ({e})"))?;
     if !entry.is_file() {
-        return Err(format!("{file:?} is a directory in the archive, not a file"));
+        return Err(format!(
+            "{file:?} is a directory in the archive, not a file"
+        ));
     }
     if entry.size() > max {
         return Err(format!(
@@ -311,8 +317,9 @@ pub fn file_in_zip<R: Read + Seek>(reader: R, file: &str, max: u64) -> Result<Ve
 pub fn value_at(bytes: &[u8], file: &str, pointer: &str) -> Result<Value, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| format!("{file:?} is not UTF-8 text"))?;
     let document: Value = match file_format(file) {
-        Some(FileFormat::Json) => serde_json::from_str(text)
-            .map_err(|e| format!("{file:?} is not JSON ({e})"))?,
+        Some(FileFormat::Json) => {
+            serde_json::from_str(text).map_err(|e| format!("{file:?} is not JSON ({e})"))?
+        }
         // serde_norway refuses alias bombs ("repetition limit exceeded").
         Some(FileFormat::Yaml) => serde_norway::from_str(text)
             .map_err(|e| format!("{file:?} is not YAML that JSON can hold ({e})"))?,
@@ -411,8 +418,14 @@ mod tests {
     #[test]
     fn the_url_is_read_from_json_and_yaml_files_by_pointer() {
         let archive = zip_of(&[
-            ("out/deploy.json", br#"{"stack": {"url": "https://api.example.com/v2"}}"#),
-            ("out/deploy.yaml", b"stack:\n  urls:\n    - https://b.example.com/\n"),
+            (
+                "out/deploy.json",
+                br#"{"stack": {"url": "https://api.example.com/v2"}}"#,
+            ),
+            (
+                "out/deploy.yaml",
+                b"stack:\n  urls:\n    - https://b.example.com/\n",
+            ),
         ]);
         assert_eq!(
             url_in(&archive, &from("out/deploy.json", "/stack/url")).unwrap(),
@@ -451,7 +464,12 @@ mod tests {
     #[test]
     fn paths_are_taken_exactly_as_stored() {
         let archive = zip_of(&[("out/deploy.json", br#"{"url": "https://a.example.com/"}"#)]);
-        for path in ["./out/deploy.json", "/out/deploy.json", "OUT/deploy.json", "out//deploy.json"] {
+        for path in [
+            "./out/deploy.json",
+            "/out/deploy.json",
+            "OUT/deploy.json",
+            "out//deploy.json",
+        ] {
             assert!(
                 file_in_zip(std::io::Cursor::new(&archive), path, 1024).is_err(),
                 "{path}"
@@ -474,7 +492,12 @@ mod tests {
             "{error}"
         );
         // Only the directory was read, not the entry's compressed data.
-        assert!(read.get() < archive.len() as u64, "{} of {}", read.get(), archive.len());
+        assert!(
+            read.get() < archive.len() as u64,
+            "{} of {}",
+            read.get(),
+            archive.len()
+        );
     }
 
     #[test]
@@ -505,9 +528,12 @@ mod tests {
         // And the zeros of a real bomb (1000:1), the same way.
         let zeros = vec![0u8; 4 * 1024 * 1024];
         let bomb = lying_about_size(zip_of(&[("out/deploy.json", &zeros)]), 100);
-        let error =
-            file_in_zip(std::io::Cursor::new(&bomb), "out/deploy.json", MAX_ARTIFACT_FILE_BYTES)
-                .unwrap_err();
+        let error = file_in_zip(
+            std::io::Cursor::new(&bomb),
+            "out/deploy.json",
+            MAX_ARTIFACT_FILE_BYTES,
+        )
+        .unwrap_err();
         assert!(
             error.contains("inflates to more than") || error.contains("cannot be inflated"),
             "{error}"
@@ -516,9 +542,14 @@ mod tests {
 
     #[test]
     fn a_yaml_alias_bomb_is_refused() {
-        let mut yaml = String::from("a: &a [\"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\"]\n");
+        let mut yaml =
+            String::from("a: &a [\"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\"]\n");
         for n in 0..12 {
-            let prev = if n == 0 { "a".to_owned() } else { format!("b{}", n - 1) };
+            let prev = if n == 0 {
+                "a".to_owned()
+            } else {
+                format!("b{}", n - 1)
+            };
             yaml.push_str(&format!(
                 "b{n}: &b{n} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
             ));

@@ -115,12 +115,18 @@ fn artifact_error<R: std::fmt::Debug>(
 ) -> ArtifactError {
     use aws_sdk_s3::error::ProvideErrorMetadata;
     let message = crate::aws::describe("S3 GetObject", error);
-    let code = error.as_service_error().and_then(|e| e.code()).unwrap_or("");
+    let code = error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .unwrap_or("");
     match code {
-        "AccessDenied" | "InvalidAccessKeyId" | "ExpiredToken" | "InvalidToken"
-        | "TokenRefreshRequired" | "SignatureDoesNotMatch" | "AllAccessDisabled" => {
-            ArtifactError::Denied(message)
-        }
+        "AccessDenied"
+        | "InvalidAccessKeyId"
+        | "ExpiredToken"
+        | "InvalidToken"
+        | "TokenRefreshRequired"
+        | "SignatureDoesNotMatch"
+        | "AllAccessDisabled" => ArtifactError::Denied(message),
         "NoSuchKey" | "NoSuchBucket" => ArtifactError::NotFound(message),
         // S3's own throttling answer (503 Slow Down, S3 API reference, "Error
         // responses"), which the SDK-wide list of throttling codes lacks.
