@@ -540,6 +540,88 @@ mod tests {
         );
     }
 
+    fn config_error(check: serde_json::Value) -> String {
+        let text = serde_json::json!({"gates": [{"application": "shop",
+            "deployment_group": "test", "checks": [check]}]})
+        .to_string();
+        crate::flows::deploy_gate::GateConfig::parse_any_budget(&text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_bad_url_from_is_refused_naming_the_field() {
+        let from = |artifact: &str, file: &str, pointer: &str| {
+            serde_json::json!({"name": "health", "http": {"url_from":
+                {"artifact": artifact, "file": file, "pointer": pointer}}})
+        };
+        for (check, field) in [
+            (
+                from("Deploy Output", "out/deploy.json", "/url"),
+                "http.url_from.artifact",
+            ),
+            (
+                from("DeployOutput", "../deploy.json", "/url"),
+                "http.url_from.file",
+            ),
+            (
+                from("DeployOutput", "/out/deploy.json", "/url"),
+                "http.url_from.file",
+            ),
+            (
+                from("DeployOutput", "out/deploy.txt", "/url"),
+                "http.url_from.file",
+            ),
+            (
+                from("DeployOutput", "out/deploy.json", "url"),
+                "http.url_from.pointer",
+            ),
+            (
+                from("DeployOutput", "out/deploy.json", "/a~2"),
+                "http.url_from.pointer",
+            ),
+        ] {
+            let error = config_error(check);
+            assert!(
+                error.contains(&format!("gates[0].checks[0].{field}: ")),
+                "{field}: {error}"
+            );
+        }
+        let both = serde_json::json!({"name": "health", "http": {"url": "https://a.example/",
+            "url_from": {"artifact": "A", "file": "a.json", "pointer": "/url"}}});
+        assert!(
+            config_error(both)
+                .contains("http.url_from: expected exactly one of \"url\", \"url_from\""),
+        );
+        let neither = serde_json::json!({"name": "health", "http": {}});
+        assert!(config_error(neither).contains("gates[0].checks[0].http.url: expected an http"));
+    }
+
+    /// deploy-gate has no input artifacts: its hooks never pass a check
+    /// whose URL it cannot know.
+    #[tokio::test]
+    async fn an_unresolved_url_from_fails_the_check_rather_than_passing_it() {
+        let text = serde_json::json!({"gates": [{"application": "shop",
+            "deployment_group": "test", "checks": [{"name": "health", "http": {"url_from":
+                {"artifact": "DeployOutput", "file": "out/deploy.json", "pointer": "/url"}}}]}]})
+        .to_string();
+        let config = crate::flows::deploy_gate::GateConfig::parse(&text).unwrap();
+        let checks: Vec<&Check> = config.gates[0].checks.iter().collect();
+        let outcomes = crate::gate::checks::run_checks(
+            &checks,
+            &crate::flows::deploy_gate::Deployment::default(),
+            &crate::flows::port::Offline,
+            &crate::gate::http_client(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .await;
+        assert!(!outcomes[0].passed, "{outcomes:?}");
+        assert!(
+            outcomes[0].detail.contains("only pipeline-gate reads"),
+            "{outcomes:?}"
+        );
+    }
+
     #[test]
     fn a_yaml_alias_bomb_is_refused() {
         let mut yaml =
