@@ -14,7 +14,7 @@ use signalbox::flows::deploy_gate::{
     CHECK_BUDGET, Deployment, GateConfig, HOOKS, HookInvocation, Invoked, LambdaTarget, Probe,
     ProbeError, Verdict, checks_for,
 };
-use signalbox::flows::pipeline_gate::{ArtifactCredentials, ArtifactError, InputArtifact, Lookup};
+use signalbox::flows::pipeline_gate::{ArtifactCredentials, ArtifactError, InputArtifact};
 use signalbox::invocation::Deadline;
 
 /// The deployment event file: the hook payload CodeDeploy sends, plus what
@@ -277,7 +277,15 @@ impl<P: Probe + Sync> signalbox::flows::pipeline_gate::Lookup for LocalPipeline<
             };
         }
         match self.s3 {
-            Some(aws) => aws.input_artifact(artifact, credentials, max_bytes).await,
+            Some(aws) => {
+                signalbox::flows::pipeline_gate::Lookup::input_artifact(
+                    aws,
+                    artifact,
+                    credentials,
+                    max_bytes,
+                )
+                .await
+            }
             None => Err(ArtifactError::NotFound(format!(
                 "no --artifact {}=FILE.zip given (or use --aws to read it from S3)",
                 artifact.name
