@@ -216,6 +216,10 @@ async fn env(stand_in: &MockServer, service: &MockServer) -> Vec<(&'static str, 
             "FAILURE_QUEUE_URL",
             "http://unused.invalid/queue".to_owned(),
         ),
+        // The tests' services listen on loopback, which a URL from an input
+        // artifact may not name outside tests
+        // (a_url_from_the_artifact_at_loopback_is_refused_without_the_test_opt_in).
+        ("SIGNALBOX_GATE_ALLOW_PRIVATE_ARTIFACT_URLS", "1".to_owned()),
     ]
 }
 
@@ -889,6 +893,73 @@ async fn a_job_whose_input_artifact_names_the_url_probes_it_and_outputs_it() {
         .collect();
     assert_eq!(probed, ["/healthy?build=42"]);
     assert!(!logs.contains(JOB_SESSION_TOKEN), "{logs}");
+}
+
+#[tokio::test]
+async fn a_url_from_the_artifact_at_loopback_is_refused_without_the_test_opt_in() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env: Vec<_> = env(&stand_in, &service)
+        .await
+        .into_iter()
+        .filter(|(name, _)| *name != "SIGNALBOX_GATE_ALLOW_PRIVATE_ARTIFACT_URLS")
+        .collect();
+    let written = json!({"endpoints": {"api": format!("{}/healthy", service.uri())}});
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        written.to_string().as_bytes(),
+    )]))
+    .await;
+    let (posted, logs) = run(
+        &env,
+        &[artifact_job(&job_id(46), "from-artifact", &bucket, &key)],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("127.0.0.1, a loopback address")
+            && message.contains("only probed at a public address"),
+        "{message}"
+    );
+    assert!(service.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_url_from_the_artifact_keeps_its_token_out_of_the_failure_and_the_logs() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let written = json!({"endpoints": {"api": format!("{}/broken?token=SECRET", service.uri())}});
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        written.to_string().as_bytes(),
+    )]))
+    .await;
+    let (posted, logs) = run(
+        &env,
+        &[artifact_job(&job_id(47), "from-artifact", &bucket, &key)],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(message.contains("status 500"), "{message}");
+    assert!(!message.contains("SECRET"), "{message}");
+    // Nor the body the build's URL answered.
+    assert!(!message.contains("database unavailable"), "{message}");
+    assert!(!logs.contains("SECRET"), "{logs}");
 }
 
 #[tokio::test]

@@ -137,9 +137,13 @@ pub enum ArtifactError {
     /// Larger than pipeline-gate reads.
     #[error("{bytes} bytes, more than the {max} bytes pipeline-gate reads of an artifact")]
     TooLarge { bytes: u64, max: u64 },
-    /// S3 refused the job's credentials (AccessDenied, an expired token).
+    /// S3 refused the job's credentials (AccessDenied, an invalid token).
     #[error("{0}")]
     Denied(String),
+    /// The job's credentials expired (ExpiredToken, TokenRefreshRequired):
+    /// a later run of the stage gets new ones.
+    #[error("{0}")]
+    Expired(String),
     /// No such object or bucket.
     #[error("{0}")]
     NotFound(String),

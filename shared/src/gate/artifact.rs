@@ -18,7 +18,8 @@
 //! Everything is bounded: the archive ([`MAX_ARTIFACT_BYTES`], refused by its
 //! `Content-Length` before its body is read), the file's uncompressed size
 //! ([`MAX_ARTIFACT_FILE_BYTES`]: an entry declaring more is refused before it
-//! is inflated, and no entry is inflated past it, whatever its header says),
+//! is inflated, and the zip library refuses to inflate an entry past the size
+//! its header declares),
 //! and the path (looked up exactly as stored, never normalised).
 //!
 //! The artifact is read again by every invocation of a job that needs it
@@ -211,6 +212,10 @@ fn refusal(artifact: &InputArtifact, error: &ArtifactError) -> JobOutcome {
             "the job's artifact credentials could not read input artifact {name} ({}): {message}. CodePipeline issues them for the pipeline's role (or the action's): it needs s3:GetObject on the artifact bucket and, when the bucket uses a customer-managed KMS key, kms:Decrypt on that key",
             at(artifact)
         )),
+        ArtifactError::Expired(message) => failed(&format!(
+            "the job's artifact credentials expired before input artifact {name} ({}) was read: {message}. Run the stage again: CodePipeline issues new credentials for each job",
+            at(artifact)
+        )),
         ArtifactError::NotFound(message) => failed(&format!(
             "input artifact {name} ({}) could not be found: {message}",
             at(artifact)
@@ -232,12 +237,13 @@ pub fn url_in(archive: &[u8], from: &ArtifactValue) -> Result<String, String> {
     .map_err(|problem| format!("input artifact {}: {problem}", from.artifact))?;
     let value = value_at(&bytes, &from.file, &from.pointer)
         .map_err(|problem| format!("input artifact {}: {problem}", from.artifact))?;
+    // The value is written by the build, not by the gate's owner: its type
+    // is named, its content is not quoted.
     let url = match value {
         Value::String(url) => url,
         other => {
             return Err(format!(
-                "{} at {:?} in {} is {}, expected a string (a URL)",
-                quote(&other.to_string()),
+                "the value at {:?} in {} is {}, expected a string (a URL)",
                 from.pointer,
                 from.file,
                 kind_of(&other)
@@ -247,11 +253,8 @@ pub fn url_in(archive: &[u8], from: &ArtifactValue) -> Result<String, String> {
     let parsed = reqwest::Url::parse(&url).ok();
     if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
         return Err(format!(
-            "{} at {:?} in {} of input artifact {} is not an http:// or https:// URL",
-            quote(&url),
-            from.pointer,
-            from.file,
-            from.artifact
+            "the value at {:?} in {} of input artifact {} is a string that is not an http:// or https:// URL",
+            from.pointer, from.file, from.artifact
         ));
     }
     Ok(url)
@@ -260,11 +263,33 @@ pub fn url_in(archive: &[u8], from: &ArtifactValue) -> Result<String, String> {
 /// The contents of `file` in the ZIP archive read from `reader`, at most
 /// `max` bytes uncompressed. The entry is looked up by its exact stored name
 /// (no normalisation, no `..`, no case folding); an entry whose header
-/// declares more than `max` is refused before it is inflated, and none is
-/// inflated past `max + 1` bytes, whatever its header says.
+/// declares more than `max` is refused before it is inflated. An entry
+/// whose data inflates to more than its header declares is refused by the
+/// zip library itself (zip 9.5.1: "File is larger than its declared
+/// uncompressed size"); `take(max)` is only an extra guard should that change.
+/// An archive holding two entries of the same name is refused: which of them
+/// a reader takes would be ambiguous.
 pub fn file_in_zip<R: Read + Seek>(reader: R, file: &str, max: u64) -> Result<Vec<u8>, String> {
-    let mut archive =
-        zip::ZipArchive::new(reader).map_err(|e| format!("not a ZIP archive ({e})"))?;
+    // Not every artifact is a ZIP archive: an S3 source action may take "a
+    // single unzipped file" ("downstream actions that expect a .zip file will
+    // fail", CodePipeline user guide, "Amazon S3 source action reference",
+    // <https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-S3.html>),
+    // and a CodeCommit source's "Full clone" artifact is a Git URL reference
+    // only CodeBuild can use ("CodeCommit source action reference",
+    // <https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-CodeCommit.html>).
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| {
+        format!(
+            "not a ZIP archive ({e}): an S3 source's unzipped object, or a CodeCommit full-clone artifact? pipeline-gate reads files from ZIP artifacts only"
+        )
+    })?;
+    // zip keeps one entry per name and counts the others: it cannot say
+    // which name was repeated.
+    if archive.has_duplicate_names() {
+        return Err(
+            "the archive holds two or more entries of the same name (duplicate names in its central directory): refused, as which one is read would be ambiguous"
+                .to_owned(),
+        );
+    }
     let Some(index) = archive.index_for_name_raw(file.as_bytes()) else {
         let mut names: Vec<String> = archive
             .file_names()
@@ -300,15 +325,12 @@ pub fn file_in_zip<R: Read + Seek>(reader: R, file: &str, max: u64) -> Result<Ve
         ));
     }
     let mut bytes = Vec::new();
+    // Extra guard only: the entry declares at most `max` (checked above),
+    // and the library reads no further than it declares.
     entry
-        .take(max + 1)
+        .take(max)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{file:?} cannot be inflated ({e})"))?;
-    if bytes.len() as u64 > max {
-        return Err(format!(
-            "{file:?} inflates to more than the {max} bytes pipeline-gate reads of a file (its header said less): refused"
-        ));
-    }
     Ok(bytes)
 }
 
@@ -339,14 +361,6 @@ fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-fn quote(text: &str) -> String {
-    if text.chars().count() > 200 {
-        format!("{}…", text.chars().take(200).collect::<String>())
-    } else {
-        text.to_owned()
     }
 }
 
@@ -455,10 +469,75 @@ mod tests {
         let error = url_in(&archive, &from("out/deploy.json", "/url")).unwrap_err();
         assert!(error.contains("not an http:// or https:// URL"), "{error}");
         let error = url_in(b"not a zip", &from("out/deploy.json", "/url")).unwrap_err();
-        assert!(error.contains("not a ZIP archive"), "{error}");
+        assert!(
+            error.contains("not a ZIP archive") && error.contains("an S3 source's unzipped object"),
+            "{error}"
+        );
         let broken = zip_of(&[("out/deploy.json", b"{\"url\": ")]);
         let error = url_in(&broken, &from("out/deploy.json", "/url")).unwrap_err();
         assert!(error.contains("is not JSON"), "{error}");
+    }
+
+    #[test]
+    fn a_value_that_is_no_url_is_named_by_its_type_not_quoted() {
+        let archive = zip_of(&[(
+            "out/deploy.json",
+            br#"{"url": "javascript:SECRET", "list": ["SECRET"]}"#,
+        )]);
+        let error = url_in(&archive, &from("out/deploy.json", "/url")).unwrap_err();
+        assert!(
+            error.contains("a string that is not an http:// or https:// URL"),
+            "{error}"
+        );
+        assert!(!error.contains("SECRET"), "{error}");
+        let error = url_in(&archive, &from("out/deploy.json", "/list")).unwrap_err();
+        assert!(error.contains("is an array, expected a string"), "{error}");
+        assert!(!error.contains("SECRET"), "{error}");
+    }
+
+    #[test]
+    fn an_archive_with_two_entries_of_the_same_name_is_refused_saying_so() {
+        // ZipWriter refuses a second entry of the same name: the second
+        // name is rewritten in place (same length) in both headers.
+        let archive = zip_of(&[
+            ("out/deploy.json", br#"{"url": "https://a.example.com/"}"#),
+            ("out/deploy.jsoX", br#"{"url": "https://b.example.com/"}"#),
+        ]);
+        let mut twice = archive.clone();
+        let mut at = 0;
+        while let Some(i) = twice[at..]
+            .windows(15)
+            .position(|w| w == b"out/deploy.jsoX")
+        {
+            twice[at + i + 14] = b'n';
+            at += i + 15;
+        }
+        let error = url_in(&twice, &from("out/deploy.json", "/url")).unwrap_err();
+        assert!(
+            error.contains("two or more entries of the same name"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn expired_artifact_credentials_ask_for_another_run_not_a_permission() {
+        let artifact = InputArtifact {
+            name: "DeployOutput".to_owned(),
+            bucket: "artifacts".to_owned(),
+            key: "p/DeployOutp/abc".to_owned(),
+        };
+        let JobOutcome::Failed { message, .. } = refusal(
+            &artifact,
+            &ArtifactError::Expired("S3 GetObject: ExpiredToken".to_owned()),
+        ) else {
+            panic!("a failure expected");
+        };
+        assert!(
+            message.contains("the job's artifact credentials expired")
+                && message.contains("Run the stage again"),
+            "{message}"
+        );
+        assert!(!message.contains("s3:GetObject"), "{message}");
     }
 
     #[test]
@@ -513,10 +592,12 @@ mod tests {
             inner: std::io::Cursor::new(&archive),
             read: read.clone(),
         };
+        // The zip library enforces the declared size: it refuses to inflate
+        // past it.
         let error = file_in_zip(counted, "out/deploy.json", MAX_ARTIFACT_FILE_BYTES).unwrap_err();
         assert!(
-            error.contains("inflates to more than the 65536 bytes")
-                || error.contains("cannot be inflated"),
+            error.contains("cannot be inflated")
+                && error.contains("larger than its declared uncompressed size"),
             "{error}"
         );
         assert!(
@@ -535,7 +616,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            error.contains("inflates to more than") || error.contains("cannot be inflated"),
+            error.contains("cannot be inflated")
+                && error.contains("larger than its declared uncompressed size"),
             "{error}"
         );
     }

@@ -120,11 +120,13 @@ fn artifact_error<R: std::fmt::Debug>(
         .and_then(|e| e.code())
         .unwrap_or("");
     match code {
+        // "The provided token has expired" / "The provided token must be
+        // refreshed" (S3 API reference, "Error responses"): not a missing
+        // permission; the stage's next run gets fresh credentials.
+        "ExpiredToken" | "TokenRefreshRequired" => ArtifactError::Expired(message),
         "AccessDenied"
         | "InvalidAccessKeyId"
-        | "ExpiredToken"
         | "InvalidToken"
-        | "TokenRefreshRequired"
         | "SignatureDoesNotMatch"
         | "AllAccessDisabled" => ArtifactError::Denied(message),
         "NoSuchKey" | "NoSuchBucket" => ArtifactError::NotFound(message),
@@ -138,5 +140,30 @@ fn artifact_error<R: std::fmt::Debug>(
             transient: crate::aws::is_transient(error),
             message,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::error::{ErrorMetadata, SdkError};
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+
+    fn refused(code: &str) -> ArtifactError {
+        let error: SdkError<GetObjectError, ()> = SdkError::service_error(
+            GetObjectError::generic(ErrorMetadata::builder().code(code).message("no").build()),
+            (),
+        );
+        artifact_error(&error)
+    }
+
+    #[test]
+    fn expired_artifact_credentials_are_not_a_missing_permission() {
+        assert!(matches!(refused("ExpiredToken"), ArtifactError::Expired(_)));
+        assert!(matches!(
+            refused("TokenRefreshRequired"),
+            ArtifactError::Expired(_)
+        ));
+        assert!(matches!(refused("AccessDenied"), ArtifactError::Denied(_)));
     }
 }
