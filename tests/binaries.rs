@@ -43,10 +43,12 @@ fn expected(function: Function) -> &'static [&'static str] {
             "aws-sdk-s3",
             "aws-sdk-secretsmanager",
         ],
+        // S3: the job's input artifact, read with the job's credentials.
         Function::PipelineGate => &[
             "aws-sdk-cloudwatch",
             "aws-sdk-codepipeline",
             "aws-sdk-lambda",
+            "aws-sdk-s3",
         ],
         Function::GitStatus => &[
             "aws-sdk-codebuild",

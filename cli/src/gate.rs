@@ -14,6 +14,7 @@ use signalbox::flows::deploy_gate::{
     CHECK_BUDGET, Deployment, GateConfig, HOOKS, HookInvocation, Invoked, LambdaTarget, Probe,
     ProbeError, Verdict, checks_for,
 };
+use signalbox::flows::pipeline_gate::{ArtifactCredentials, ArtifactError, InputArtifact};
 use signalbox::invocation::Deadline;
 
 /// The deployment event file: the hook payload CodeDeploy sends, plus what
@@ -226,13 +227,16 @@ struct PipelineJobFile {
 }
 
 /// pipeline-gate's reads, locally: the configuration from `--config`, the
-/// probes mocked or (`--aws`) real.
-struct LocalPipeline<P> {
+/// probes mocked or (`--aws`) real, input artifacts from `--artifact` files
+/// or (`--aws`) from S3 with the job's credentials.
+struct LocalPipeline<'a, P> {
     config: String,
     probe: P,
+    artifacts: &'a BTreeMap<String, Vec<u8>>,
+    s3: Option<&'a signalbox::aws::Aws>,
 }
 
-impl<P: Probe + Sync> Probe for LocalPipeline<P> {
+impl<P: Probe + Sync> Probe for LocalPipeline<'_, P> {
     async fn invoke(
         &self,
         function: &str,
@@ -250,10 +254,71 @@ impl<P: Probe + Sync> Probe for LocalPipeline<P> {
     }
 }
 
-impl<P: Probe + Sync> signalbox::flows::pipeline_gate::Lookup for LocalPipeline<P> {
+impl<P: Probe + Sync> signalbox::flows::pipeline_gate::Lookup for LocalPipeline<'_, P> {
     async fn gate_config(&self, _: &str) -> Result<String, signalbox::lookup::LookupError> {
         Ok(self.config.clone())
     }
+
+    async fn input_artifact(
+        &self,
+        artifact: &InputArtifact,
+        credentials: &ArtifactCredentials,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ArtifactError> {
+        if let Some(bytes) = self.artifacts.get(&artifact.name) {
+            // As from S3: an archive larger than the function reads is refused.
+            return if bytes.len() as u64 > max_bytes {
+                Err(ArtifactError::TooLarge {
+                    bytes: bytes.len() as u64,
+                    max: max_bytes,
+                })
+            } else {
+                Ok(bytes.clone())
+            };
+        }
+        match self.s3 {
+            Some(aws) => {
+                signalbox::flows::pipeline_gate::Lookup::input_artifact(
+                    aws,
+                    artifact,
+                    credentials,
+                    max_bytes,
+                )
+                .await
+            }
+            None => Err(ArtifactError::NotFound(format!(
+                "no --artifact {}=FILE.zip given (or use --aws to read it from S3)",
+                artifact.name
+            ))),
+        }
+    }
+}
+
+/// `--pipeline-job`'s options.
+pub struct PipelineOptions {
+    /// `NAME=FILE.zip`: local stand-ins for the job's input artifacts.
+    pub artifacts: Vec<String>,
+    /// Probes, and artifacts not given, from AWS.
+    pub aws: bool,
+    /// Seconds of one invocation's checks.
+    pub budget: Option<f64>,
+}
+
+/// Reads each `NAME=FILE.zip` of `--artifact`.
+fn read_artifacts(given: &[String]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let mut artifacts = BTreeMap::new();
+    for pair in given {
+        let (name, file) = pair
+            .split_once('=')
+            .filter(|(name, file)| !name.is_empty() && !file.is_empty())
+            .ok_or_else(|| anyhow!("--artifact {pair}: expected NAME=FILE.zip"))?;
+        let bytes = std::fs::read(file)
+            .with_context(|| format!("--artifact {pair}: cannot read {file}"))?;
+        if artifacts.insert(name.to_owned(), bytes).is_some() {
+            return Err(anyhow!("--artifact {pair}: {name} is given twice"));
+        }
+    }
+    Ok(artifacts)
 }
 
 /// `signalbox gate check --pipeline-job FILE`: pipeline-gate's handler on the
@@ -263,9 +328,10 @@ impl<P: Probe + Sync> signalbox::flows::pipeline_gate::Lookup for LocalPipeline<
 pub async fn check_pipeline(
     config: &Path,
     job: &Path,
-    aws: bool,
-    budget: Option<f64>,
+    options: &PipelineOptions,
 ) -> anyhow::Result<bool> {
+    let (aws, budget) = (options.aws, options.budget);
+    let artifacts = read_artifacts(&options.artifacts)?;
     let budget = match budget {
         None => CHECK_BUDGET,
         Some(s) if s.is_finite() && s > 0.0 && s <= 900.0 => std::time::Duration::from_secs_f64(s),
@@ -298,6 +364,7 @@ pub async fn check_pipeline(
     } else {
         None
     };
+    let clients = sdk.as_ref().map(signalbox::aws::Aws::new);
     // Each invocation's checks get `budget`, as in the deployed function.
     let time = budget
         + signalbox::invocation::CLEANUP_MARGIN
@@ -312,6 +379,8 @@ pub async fn check_pipeline(
                 let lookup = LocalPipeline {
                     config: text.clone(),
                     probe: signalbox::effects::deploy_gate::GateAws::new(sdk),
+                    artifacts: &artifacts,
+                    s3: clients.as_ref(),
                 };
                 signalbox::gate::pipeline::handle(&payload, &settings, &lookup, &effects, &run)
                     .await
@@ -323,6 +392,8 @@ pub async fn check_pipeline(
                         invoke: file.invoke.clone(),
                         alarms: file.alarms.clone(),
                     },
+                    artifacts: &artifacts,
+                    s3: None,
                 };
                 signalbox::gate::pipeline::handle(&payload, &settings, &lookup, &effects, &run)
                     .await

@@ -110,6 +110,12 @@ enum GateCommand {
         /// invoked again with its continuation token until it has a result.
         #[arg(long)]
         pipeline_job: Option<PathBuf>,
+        /// With --pipeline-job: the ZIP file standing in for the job's input
+        /// artifact NAME (`url_from` reads it as pipeline-gate reads the
+        /// artifact from S3); repeat for more. Without it, --aws reads the
+        /// artifact from S3 with the job file's artifactCredentials.
+        #[arg(long, value_name = "NAME=FILE.zip", requires = "pipeline_job")]
+        artifact: Vec<String>,
         /// Invoke the target version and read the alarms in AWS (default
         /// credential chain) instead of the event file's answers.
         #[arg(long)]
@@ -188,12 +194,24 @@ async fn main() -> ExitCode {
                     config,
                     deployment_event,
                     pipeline_job,
+                    artifact,
                     aws,
                     budget,
                 },
         } => match (deployment_event, pipeline_job) {
             (Some(event), _) => exit(gate::check(&config, &event, aws, budget).await),
-            (None, Some(job)) => exit(gate::check_pipeline(&config, &job, aws, budget).await),
+            (None, Some(job)) => exit(
+                gate::check_pipeline(
+                    &config,
+                    &job,
+                    &gate::PipelineOptions {
+                        artifacts: artifact,
+                        aws,
+                        budget,
+                    },
+                )
+                .await,
+            ),
             (None, None) => exit(Err(anyhow::anyhow!(
                 "--deployment-event or --pipeline-job is required"
             ))),

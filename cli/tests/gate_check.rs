@@ -245,6 +245,10 @@ fn pipeline_check(
             "job.json",
         ])
         .args(extra)
+        // The service is a loopback server, which a URL from an input
+        // artifact may name only with the test-only opt-in
+        // (docs/pipeline-gate.md, "Trust").
+        .env("SIGNALBOX_GATE_ALLOW_PRIVATE_ARTIFACT_URLS", "1")
         .output()
         .unwrap()
 }
@@ -353,4 +357,72 @@ fn a_long_pipeline_only_gate_does_not_fail_a_deployment_of_another_group() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(out.ends_with("Succeeded: all 1 checks passed\n"), "{out}");
+}
+
+/// A ZIP archive of `files`, as CodeBuild writes an output artifact.
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_pipeline_job_takes_its_url_from_a_local_artifact_file() {
+    let service = MockServer::start().await;
+    Mock::given(path("/health"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let written = json!({"endpoints": {"api": format!("{}/health", service.uri())}});
+    std::fs::write(
+        dir.path().join("deploy-output.zip"),
+        zip_of(&[("out/deploy.json", written.to_string().as_bytes())]),
+    )
+    .unwrap();
+    let config = json!({"gates": [{"application": "shop", "deployment_group": "checkout-test",
+        "checks": [{"name": "health", "http": {"body_contains": "ok", "url_from": {
+            "artifact": "DeployOutput", "file": "out/deploy.json", "pointer": "/endpoints/api"}}}]}]});
+    let job: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../events/pipeline-gate/job-input-artifact.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+
+    let passed = pipeline_check(
+        dir.path(),
+        &config,
+        &job,
+        &["--artifact", "DeployOutput=deploy-output.zip"],
+    );
+    let stdout = String::from_utf8_lossy(&passed.stdout);
+    assert_eq!(
+        passed.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("output variable url = {}/health", service.uri())),
+        "{stdout}"
+    );
+    assert_eq!(service.received_requests().await.unwrap().len(), 1);
+
+    // Without the artifact the job fails, saying how to give it.
+    let failed = pipeline_check(dir.path(), &config, &job, &[]);
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("no --artifact DeployOutput=FILE.zip given"),
+        "{stdout}"
+    );
 }

@@ -160,7 +160,14 @@ fn config_text(service: &MockServer) -> String {
         // Two checks whose timeouts do not both fit one short invocation.
         {"application": "shop", "deployment_group": "long", "checks": [
             {"name": "first", "timeout_seconds": 5, "http": {"url": healthy}},
-            {"name": "second", "timeout_seconds": 5, "http": {"url": healthy}}]}
+            {"name": "second", "timeout_seconds": 5, "http": {"url": healthy}}]},
+        // The URL a deploy step wrote into its output artifact.
+        {"application": "shop", "deployment_group": "from-artifact", "checks": [
+            {"name": "health", "http": {"body_contains": "healthy", "url_from": {
+                "artifact": "DeployOutput", "file": "out/deploy.json", "pointer": "/endpoints/api"}}}]},
+        {"application": "shop", "deployment_group": "from-missing-file", "checks": [
+            {"name": "health", "http": {"url_from": {
+                "artifact": "DeployOutput", "file": "out/missing.json", "pointer": "/url"}}}]}
     ]})
     .to_string()
 }
@@ -209,6 +216,10 @@ async fn env(stand_in: &MockServer, service: &MockServer) -> Vec<(&'static str, 
             "FAILURE_QUEUE_URL",
             "http://unused.invalid/queue".to_owned(),
         ),
+        // The tests' services listen on loopback, which a URL from an input
+        // artifact may not name outside tests
+        // (a_url_from_the_artifact_at_loopback_is_refused_without_the_test_opt_in).
+        ("SIGNALBOX_GATE_ALLOW_PRIVATE_ARTIFACT_URLS", "1".to_owned()),
     ]
 }
 
@@ -729,4 +740,399 @@ async fn with_the_deployed_timeout_two_15_s_checks_take_two_invocations() {
     };
     assert_eq!(api, "PutJobSuccessResult");
     assert_eq!(last["outputVariables"]["checks"], "2", "{last}");
+}
+
+// ---- Input artifacts: `url_from` reads a file of the job's input artifact,
+// a ZIP archive in S3 (moto), with the job's artifactCredentials.
+
+/// The job's own temporary credentials, as CodePipeline would issue them.
+const JOB_KEY_ID: &str = "ASIAJOBARTIFACTKEY01";
+const JOB_SESSION_TOKEN: &str = "job-session-token-not-a-secret";
+
+/// A ZIP archive of `files`, deflated, as CodeBuild writes an output artifact.
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// Stores `archive` in a new moto bucket, as CodePipeline stores an
+/// artifact; returns `(bucket, key)`.
+async fn store_artifact(archive: Vec<u8>) -> (String, String) {
+    let config = moto_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = unique("artifacts").to_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create_bucket");
+    let key = "my-pipeline/DeployOutp/k3Yx1Qz".to_owned();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(archive.into())
+        .send()
+        .await
+        .expect("put_object");
+    (bucket, key)
+}
+
+/// A job of gate `group` whose input artifact `DeployOutput` is at
+/// `bucket`/`key`, with the job's own credentials.
+fn artifact_job(id: &str, group: &str, bucket: &str, key: &str) -> Value {
+    let mut job = job(id, group, None);
+    let data = &mut job["CodePipeline.job"]["data"];
+    data["inputArtifacts"] = json!([{
+        "name": "DeployOutput",
+        "revision": null,
+        "location": {"type": "S3", "s3Location": {"bucketName": bucket, "objectKey": key}}
+    }]);
+    data["artifactCredentials"] = json!({"accessKeyId": JOB_KEY_ID,
+        "secretAccessKey": "not-a-secret", "sessionToken": JOB_SESSION_TOKEN,
+        "expirationTime": 1575493418000u64});
+    job
+}
+
+/// A TCP pass-through to `upstream` that records the head of each HTTP
+/// request going through it (what the function sent S3; moto answers).
+async fn recording_proxy(
+    upstream: String,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            });
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match client_read.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let text = String::from_utf8_lossy(&buffer[..n]);
+                    if ["GET ", "PUT ", "POST ", "HEAD "]
+                        .iter()
+                        .any(|m| text.starts_with(m))
+                    {
+                        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+                        seen.lock().unwrap().push(head.to_owned());
+                    }
+                    if server_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, heads)
+}
+
+#[tokio::test]
+async fn a_job_whose_input_artifact_names_the_url_probes_it_and_outputs_it() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let written = json!({"endpoints": {"api": format!("{}/healthy?build=42", service.uri())}});
+    let (bucket, key) = store_artifact(zip_of(&[
+        ("out/deploy.json", written.to_string().as_bytes()),
+        ("appspec.yaml", b"version: 0.0\n"),
+    ]))
+    .await;
+    let (posted, logs) = run(
+        &env,
+        &[artifact_job(&job_id(40), "from-artifact", &bucket, &key)],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobSuccessResult", "{body}\n{logs}");
+    // The output variable carries the URL the artifact named (without its query).
+    assert_eq!(
+        body["outputVariables"]["url"],
+        format!("{}/healthy", service.uri()),
+        "{body}"
+    );
+    // And the check probed that URL.
+    let probed: Vec<String> = service
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}?{}", r.url.path(), r.url.query().unwrap_or_default()))
+        .collect();
+    assert_eq!(probed, ["/healthy?build=42"]);
+    assert!(!logs.contains(JOB_SESSION_TOKEN), "{logs}");
+}
+
+#[tokio::test]
+async fn a_url_from_the_artifact_at_loopback_is_refused_without_the_test_opt_in() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env: Vec<_> = env(&stand_in, &service)
+        .await
+        .into_iter()
+        .filter(|(name, _)| *name != "SIGNALBOX_GATE_ALLOW_PRIVATE_ARTIFACT_URLS")
+        .collect();
+    let written = json!({"endpoints": {"api": format!("{}/healthy", service.uri())}});
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        written.to_string().as_bytes(),
+    )]))
+    .await;
+    let (posted, logs) = run(
+        &env,
+        &[artifact_job(&job_id(46), "from-artifact", &bucket, &key)],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("127.0.0.1, a loopback address")
+            && message.contains("only probed at a public address"),
+        "{message}"
+    );
+    assert!(service.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_url_from_the_artifact_keeps_its_token_out_of_the_failure_and_the_logs() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let written = json!({"endpoints": {"api": format!("{}/broken?token=SECRET", service.uri())}});
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        written.to_string().as_bytes(),
+    )]))
+    .await;
+    let (posted, logs) = run(
+        &env,
+        &[artifact_job(&job_id(47), "from-artifact", &bucket, &key)],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(message.contains("status 500"), "{message}");
+    assert!(!message.contains("SECRET"), "{message}");
+    // Nor the body the build's URL answered.
+    assert!(!message.contains("database unavailable"), "{message}");
+    assert!(!logs.contains("SECRET"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_file_missing_in_the_artifact_fails_the_job_naming_the_file() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        br#"{"url": "http://a.example/"}"#,
+    )]))
+    .await;
+    let (posted, logs) = run(
+        &env,
+        &[artifact_job(
+            &job_id(41),
+            "from-missing-file",
+            &bucket,
+            &key,
+        )],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    assert_eq!(body["failureDetails"]["type"], "ConfigurationError");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no file \"out/missing.json\"") && message.contains("\"out/deploy.json\""),
+        "{message}"
+    );
+    assert!(service.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_file_in_the_artifact_is_refused_not_inflated() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let env = env(&stand_in, &service).await;
+    // 1 MiB of zeros: a few KiB in the ZIP, sixteen times the bound inflated.
+    let bomb = vec![0u8; 1024 * 1024];
+    let (bucket, key) = store_artifact(zip_of(&[("out/deploy.json", &bomb)])).await;
+    let (posted, logs) = run(
+        &env,
+        &[artifact_job(&job_id(42), "from-artifact", &bucket, &key)],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "\"out/deploy.json\" is 1048576 bytes uncompressed, more than the 65536 bytes"
+        ),
+        "{message}"
+    );
+}
+
+/// moto takes any credentials (it checks none unless told to), so what the
+/// function signed with is read from the request itself: a pass-through in
+/// front of moto records each request's head, and the artifact's GetObject
+/// must carry the job's access key id in its SigV4 `Authorization` header
+/// and the job's session token in `x-amz-security-token`, not the
+/// function's own credentials (`testing`).
+#[tokio::test]
+async fn the_artifact_is_read_with_the_jobs_credentials() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let mut env = env(&stand_in, &service).await;
+    let (proxy, heads) = recording_proxy(moto_endpoint()).await;
+    env.push(("AWS_ENDPOINT_URL_S3", proxy));
+    let written = json!({"endpoints": {"api": format!("{}/healthy", service.uri())}});
+    let (bucket, key) = store_artifact(zip_of(&[(
+        "out/deploy.json",
+        written.to_string().as_bytes(),
+    )]))
+    .await;
+    let (_, logs) = run(
+        &env,
+        &[artifact_job(&job_id(43), "from-artifact", &bucket, &key)],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    let heads = heads.lock().unwrap().clone();
+    let [get] = heads.as_slice() else {
+        panic!("one S3 request expected, got {heads:#?}\n{logs}");
+    };
+    assert!(get.starts_with(&format!("GET /{bucket}/{key}")), "{get}");
+    let lower = get.to_lowercase();
+    assert!(
+        lower.contains(&format!("credential={}/", JOB_KEY_ID.to_lowercase())),
+        "not signed with the job's key: {get}"
+    );
+    assert!(
+        lower.contains(&format!("x-amz-security-token: {JOB_SESSION_TOKEN}")),
+        "{get}"
+    );
+    assert!(!lower.contains("credential=testing/"), "{get}");
+    let results = job_results(&stand_in).await;
+    assert_eq!(results.len(), 1, "{results:?}\n{logs}");
+    assert_eq!(results[0].0, "PutJobSuccessResult", "{results:?}\n{logs}");
+}
+
+/// S3 refusing the job's credentials (moto refuses none, so a local S3
+/// stand-in answers 403 AccessDenied as S3 does): the job fails saying the
+/// artifact credentials could not read it. A throttled S3 (503 SlowDown)
+/// instead returns an error, so Lambda retries, and reports nothing yet.
+#[tokio::test]
+async fn access_denied_fails_the_job_naming_the_artifact_credentials_and_throttling_is_retried() {
+    let (service, stand_in) = (service().await, aws_stand_in(None).await);
+    let s3 = MockServer::start().await;
+    let error = |code: &str, message: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>R1</RequestId></Error>"
+        )
+    };
+    Mock::given(method("GET"))
+        .and(path_regex("^/denied/"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("content-type", "application/xml")
+                .set_body_string(error("AccessDenied", "Access Denied")),
+        )
+        .mount(&s3)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/throttled/"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("content-type", "application/xml")
+                .set_body_string(error("SlowDown", "Please reduce your request rate.")),
+        )
+        .mount(&s3)
+        .await;
+    let mut env = env(&stand_in, &service).await;
+    env.push(("AWS_ENDPOINT_URL_S3", s3.uri()));
+    let (posted, logs) = run(
+        &env,
+        &[
+            artifact_job(&job_id(44), "from-artifact", "denied", "a/b"),
+            artifact_job(&job_id(45), "from-artifact", "throttled", "a/b"),
+        ],
+        Duration::from_secs(300),
+    )
+    .await;
+
+    response(&posted, "req-1", &logs);
+    let results = job_results(&stand_in).await;
+    let [(api, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    assert_eq!(body["jobId"], job_id(44));
+    assert_eq!(body["failureDetails"]["type"], "JobFailed");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the job's artifact credentials could not read input artifact DeployOutput (s3://denied/a/b)")
+            && message.contains("AccessDenied"),
+        "{message}"
+    );
+    assert!(
+        posted
+            .iter()
+            .any(|r| r.url.path() == "/2018-06-01/runtime/invocation/req-2/error"),
+        "the throttled read is an error Lambda retries\n{logs}"
+    );
 }

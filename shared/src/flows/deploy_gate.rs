@@ -312,7 +312,13 @@ pub struct ResponseExpectation {
 pub struct HttpCheck {
     #[serde(default = "get")]
     pub method: String,
+    /// The URL; empty when `url_from` gives it.
+    #[serde(default)]
     pub url: String,
+    /// pipeline-gate only: the URL is a value in a file of the job's input
+    /// artifact (docs/pipeline-gate.md); exactly one of `url`, `url_from`.
+    #[serde(default)]
+    pub url_from: Option<crate::flows::pipeline_gate::ArtifactValue>,
     #[serde(default = "ok_status")]
     pub expect_status: u16,
     #[serde(default)]
@@ -562,8 +568,25 @@ impl GateConfig {
                 }
                 Some(CheckKind::Http(h)) => {
                     let at = format!("{at}.http");
-                    if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
-                        return bad(format!("{at}.url"), "expected an http:// or https:// URL");
+                    match &h.url_from {
+                        Some(_) if !h.url.is_empty() => {
+                            return bad(
+                                format!("{at}.url_from"),
+                                "expected exactly one of \"url\", \"url_from\"",
+                            );
+                        }
+                        Some(from) => {
+                            if let Err((field, problem)) = from.validate(&format!("{at}.url_from"))
+                            {
+                                return bad(field, &problem);
+                            }
+                        }
+                        None if !(h.url.starts_with("http://")
+                            || h.url.starts_with("https://")) =>
+                        {
+                            return bad(format!("{at}.url"), "expected an http:// or https:// URL");
+                        }
+                        None => {}
                     }
                     if reqwest::Method::from_bytes(h.method.as_bytes()).is_err()
                         || h.method.is_empty()

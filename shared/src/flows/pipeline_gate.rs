@@ -66,6 +66,202 @@ pub trait Lookup: Probe {
         &self,
         parameter: &str,
     ) -> impl Future<Output = Result<String, LookupError>> + Send;
+
+    /// The bytes of an input artifact (a ZIP archive in S3), read with the
+    /// job's own `credentials` (never the function's role), refused when it
+    /// is larger than `max_bytes`. A lookup that reads no artifacts (a dry
+    /// run) answers [`ArtifactError::NotRead`].
+    fn input_artifact(
+        &self,
+        artifact: &InputArtifact,
+        credentials: &ArtifactCredentials,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, ArtifactError>> + Send {
+        let _ = (artifact, credentials, max_bytes);
+        async { Err(ArtifactError::NotRead) }
+    }
+}
+
+/// The most bytes of an input artifact (the whole ZIP archive) pipeline-gate
+/// reads: a larger one is refused by its `Content-Length`, before its body is
+/// read, and a body that runs on past it is cut off.
+pub const MAX_ARTIFACT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The most bytes a file taken from an artifact may have, uncompressed: a
+/// ZIP entry declaring more is refused before it is inflated, and one whose
+/// header lies is never inflated past it.
+pub const MAX_ARTIFACT_FILE_BYTES: u64 = 64 * 1024;
+
+/// One of the job's input artifacts (`data.inputArtifacts[]`): its name and
+/// where CodePipeline stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputArtifact {
+    pub name: String,
+    pub bucket: String,
+    pub key: String,
+}
+
+/// The job's `data.artifactCredentials`: temporary credentials CodePipeline
+/// issues for the pipeline's artifact bucket (JobData and
+/// AWSSessionCredentials, CodePipeline API reference). Never logged: its
+/// `Debug` shows only the access key id's first characters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ArtifactCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+impl std::fmt::Debug for ArtifactCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactCredentials")
+            .field(
+                "access_key_id",
+                &format!(
+                    "{}…",
+                    self.access_key_id.chars().take(4).collect::<String>()
+                ),
+            )
+            .field("secret_access_key", &"(redacted)")
+            .field("session_token", &"(redacted)")
+            .finish()
+    }
+}
+
+/// Why an input artifact could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArtifactError {
+    /// This lookup reads no artifacts (a dry run).
+    #[error("input artifacts are not read (dry run)")]
+    NotRead,
+    /// Larger than pipeline-gate reads.
+    #[error("{bytes} bytes, more than the {max} bytes pipeline-gate reads of an artifact")]
+    TooLarge { bytes: u64, max: u64 },
+    /// S3 refused the job's credentials (AccessDenied, an invalid token).
+    #[error("{0}")]
+    Denied(String),
+    /// The job's credentials expired (ExpiredToken, TokenRefreshRequired):
+    /// a later run of the stage gets new ones.
+    #[error("{0}")]
+    Expired(String),
+    /// No such object or bucket.
+    #[error("{0}")]
+    NotFound(String),
+    /// Any other failure; `transient` when a retry may help.
+    #[error("{message}")]
+    Failed { message: String, transient: bool },
+}
+
+/// Where an `http` check's URL comes from instead of `url`: a JSON or YAML
+/// file in one of the pipeline job's input artifacts (pipeline-gate only;
+/// docs/pipeline-gate.md, "Values from an input artifact").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactValue {
+    /// The input artifact's name, as the action's `InputArtifacts` name it.
+    pub artifact: String,
+    /// The file's path inside the artifact's ZIP archive, exactly as stored
+    /// (`out/deploy.json`); `.json`, `.yaml` or `.yml`.
+    pub file: String,
+    /// A JSON pointer (RFC 6901) into the parsed file, e.g. `/url`.
+    pub pointer: String,
+}
+
+/// The longest artifact name CodePipeline takes (InputArtifact API
+/// reference: 1 to 100 characters of `[a-zA-Z0-9_\-]`).
+pub const MAX_ARTIFACT_NAME: usize = 100;
+
+/// The longest `file` taken (the ZIP format's name field holds up to 65535
+/// bytes; paths in build output are far shorter).
+pub const MAX_ARTIFACT_PATH: usize = 1024;
+
+impl ArtifactValue {
+    /// Checks the fields; the error is `(field under at, problem)`.
+    pub fn validate(&self, at: &str) -> Result<(), (String, String)> {
+        let bad = |field: &str, problem: String| Err((format!("{at}.{field}"), problem));
+        if !(1..=MAX_ARTIFACT_NAME).contains(&self.artifact.len())
+            || !self
+                .artifact
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return bad(
+                "artifact",
+                format!(
+                    "{:?} is not an artifact name (1 to {MAX_ARTIFACT_NAME} letters, digits, _ and -)",
+                    shorten(&self.artifact)
+                ),
+            );
+        }
+        let file = &self.file;
+        if file.is_empty() || file.len() > MAX_ARTIFACT_PATH {
+            return bad(
+                "file",
+                format!("expected a path of 1 to {MAX_ARTIFACT_PATH} bytes"),
+            );
+        }
+        if file.starts_with('/')
+            || file.contains('\\')
+            || file.chars().any(char::is_control)
+            || file
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..")
+        {
+            return bad(
+                "file",
+                format!(
+                    "{:?}: expected a relative path inside the archive, as stored (out/deploy.json): no leading /, no \\, no empty, . or .. parts",
+                    shorten(file)
+                ),
+            );
+        }
+        if file_format(file).is_none() {
+            return bad(
+                "file",
+                format!("{:?}: expected a .json, .yaml or .yml file", shorten(file)),
+            );
+        }
+        let pointer = &self.pointer;
+        let escapes_ok = pointer
+            .split('~')
+            .skip(1)
+            .all(|rest| rest.starts_with('0') || rest.starts_with('1'));
+        if !(pointer.is_empty() || pointer.starts_with('/')) || !escapes_ok {
+            return bad(
+                "pointer",
+                format!(
+                    "{:?} is not a JSON pointer (RFC 6901: empty, or /-separated parts with ~0 for ~ and ~1 for /)",
+                    shorten(pointer)
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How a file of an artifact is parsed, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Yaml,
+}
+
+/// The format of `file` by its extension (`.json`, `.yaml`, `.yml`, any case).
+pub fn file_format(file: &str) -> Option<FileFormat> {
+    let (_, extension) = file.rsplit_once('.')?;
+    match extension.to_ascii_lowercase().as_str() {
+        "json" => Some(FileFormat::Json),
+        "yaml" | "yml" => Some(FileFormat::Yaml),
+        _ => None,
+    }
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text.to_owned()
+    }
 }
 
 /// A dry run looks nothing up.
@@ -179,6 +375,11 @@ pub struct Job {
     /// fails with a ConfigurationError naming the field).
     pub parameters: Result<UserParameters, PlanError>,
     pub progress: Progress,
+    /// `data.inputArtifacts`, or why they cannot be read: only a check
+    /// taking a value from one needs them.
+    pub inputs: Result<Vec<InputArtifact>, PlanError>,
+    /// `data.artifactCredentials`, or why they cannot be read.
+    pub credentials: Result<ArtifactCredentials, PlanError>,
 }
 
 impl Job {
@@ -266,6 +467,8 @@ impl Job {
                 None => parameters,
             },
             progress,
+            inputs: input_artifacts(data),
+            credentials: artifact_credentials(data),
         })
     }
 
@@ -273,6 +476,77 @@ impl Job {
     pub fn event_id(&self) -> String {
         format!("{}@{}", self.id, self.progress.step())
     }
+}
+
+/// The field path of the job's data, for errors.
+const DATA: &str = "CodePipeline.job.data";
+
+/// A string at `value[name]`, or an error naming `field.name`.
+fn string_at(value: &Value, field: &str, name: &str) -> Result<String, PlanError> {
+    match value.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(PlanError::Field {
+            field: format!("{field}.{name}"),
+            problem: "empty".to_owned(),
+        }),
+        Some(_) => Err(PlanError::Field {
+            field: format!("{field}.{name}"),
+            problem: "expected a string".to_owned(),
+        }),
+        None => Err(PlanError::missing(&format!("{field}.{name}"))),
+    }
+}
+
+/// `data.inputArtifacts[]`: `name` and `location.s3Location.{bucketName,
+/// objectKey}` (the Lambda invoke action's example event, CodePipeline user
+/// guide; the Artifact and S3ArtifactLocation API references).
+fn input_artifacts(data: &Value) -> Result<Vec<InputArtifact>, PlanError> {
+    let field = format!("{DATA}.inputArtifacts");
+    let list = match data.get("inputArtifacts") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(PlanError::Field {
+                field,
+                problem: "expected an array".to_owned(),
+            });
+        }
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, artifact)| {
+            let at = format!("{field}[{i}]");
+            let name = string_at(artifact, &at, "name")?;
+            let location = &artifact["location"];
+            let kind = location.get("type").and_then(Value::as_str);
+            if kind.is_some_and(|k| k != "S3") {
+                return Err(PlanError::Field {
+                    field: format!("{at}.location.type"),
+                    problem: format!("{kind:?}: only S3 artifact stores are read"),
+                });
+            }
+            let s3 = &location["s3Location"];
+            let s3_at = format!("{at}.location.s3Location");
+            Ok(InputArtifact {
+                name,
+                bucket: string_at(s3, &s3_at, "bucketName")?,
+                key: string_at(s3, &s3_at, "objectKey")?,
+            })
+        })
+        .collect()
+}
+
+/// `data.artifactCredentials` (AWSSessionCredentials: all three required).
+fn artifact_credentials(data: &Value) -> Result<ArtifactCredentials, PlanError> {
+    let field = format!("{DATA}.artifactCredentials");
+    let credentials = data
+        .get("artifactCredentials")
+        .ok_or_else(|| PlanError::missing(&field))?;
+    Ok(ArtifactCredentials {
+        access_key_id: string_at(credentials, &field, "accessKeyId")?,
+        secret_access_key: string_at(credentials, &field, "secretAccessKey")?,
+        session_token: string_at(credentials, &field, "sessionToken")?,
+    })
 }
 
 /// Whether `id` has the form of a CodePipeline job id

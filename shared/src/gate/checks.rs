@@ -85,7 +85,7 @@ async fn run_one<P: Probe + Sync>(
 ) -> Result<String, String> {
     match kind {
         CheckKind::Invoke(check) => invoke(check, deployment, probe, until).await,
-        CheckKind::Http(check) => probe_http(check, http).await,
+        CheckKind::Http(check) => probe_http(check, http, artifact_url_rule()).await,
         CheckKind::Alarms(check) => alarms(check, probe, until).await,
     }
 }
@@ -179,11 +179,175 @@ pub fn expected(expect: &ResponseExpectation, payload: &[u8]) -> Result<(), Stri
     Ok(())
 }
 
-async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String, String> {
+/// Set to `1` (tests only) to let a URL from an input artifact (`url_from`)
+/// name a loopback or private address, as the tests' local servers do.
+pub const TEST_ONLY_ALLOW_PRIVATE_ARTIFACT_URLS: &str =
+    "SIGNALBOX_GATE_ALLOW_PRIVATE_ARTIFACT_URLS";
+
+/// Which addresses a URL taken from an input artifact may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactUrlRule {
+    /// Public addresses only (the default).
+    PublicOnly,
+    /// Loopback and private addresses too: tests only
+    /// ([`TEST_ONLY_ALLOW_PRIVATE_ARTIFACT_URLS`]).
+    TestOnlyAllowPrivate,
+}
+
+/// The rule from the environment, read once per cold start.
+fn artifact_url_rule() -> ArtifactUrlRule {
+    static RULE: std::sync::OnceLock<ArtifactUrlRule> = std::sync::OnceLock::new();
+    *RULE.get_or_init(
+        || match std::env::var(TEST_ONLY_ALLOW_PRIVATE_ARTIFACT_URLS).as_deref() {
+            Ok("1") => ArtifactUrlRule::TestOnlyAllowPrivate,
+            _ => ArtifactUrlRule::PublicOnly,
+        },
+    )
+}
+
+/// Why a URL from an input artifact may not be probed at `ip`, or None.
+/// Loopback, link-local (169.254.0.0/16, fe80::/10: the instance metadata
+/// services), private (10/8, 172.16/12, 192.168/16, fc00::/7), unspecified,
+/// broadcast and multicast addresses are refused; an IPv4-mapped IPv6
+/// address is judged as its IPv4 address.
+pub fn refused_address(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => Some("a loopback address"),
+        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        IpAddr::V4(v4) if v4.is_private() => Some("a private address"),
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.octets()[0] == 0 => {
+            Some("an unspecified address")
+        }
+        IpAddr::V4(v4) if v4.is_multicast() || v4.is_broadcast() => {
+            Some("a multicast or broadcast address")
+        }
+        IpAddr::V6(v6) if v6.is_loopback() => Some("a loopback address"),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("an unspecified address"),
+        IpAddr::V6(v6) if v6.is_multicast() => Some("a multicast address"),
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some("a link-local address"),
+        IpAddr::V6(v6) if v6.segments()[0] & 0xfe00 == 0xfc00 => Some("a private address"),
+        _ => None,
+    }
+}
+
+/// The client that probes `url`, taken from an input artifact: its host
+/// resolved here, every address checked ([`refused_address`]), and the
+/// client pinned to the checked addresses (reqwest's
+/// `ClientBuilder::resolve_to_addrs`, <https://docs.rs/reqwest/0.13/reqwest/struct.ClientBuilder.html#method.resolve_to_addrs>),
+/// so a second DNS answer cannot swap them; no redirect is followed
+/// (`redirect::Policy::none()`, <https://docs.rs/reqwest/0.13/reqwest/redirect/struct.Policy.html#method.none>)
+/// and no proxy is used.
+async fn artifact_url_client(url: &str, rule: ArtifactUrlRule) -> Result<reqwest::Client, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
+    let host = parsed.host_str().unwrap_or_default().to_owned();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| "no port for its scheme".to_owned())?;
+    if host.is_empty() {
+        return Err("no host".to_owned());
+    }
+    let literal: Option<std::net::IpAddr> = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok();
+    let lookup = literal.is_none();
+    let addrs: Vec<std::net::SocketAddr> = match literal {
+        Some(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        None => {
+            let name = host.clone();
+            tokio::task::spawn_blocking(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
+                    .map(Iterator::collect::<Vec<_>>)
+            })
+            .await
+            .map_err(|_| format!("{host} could not be resolved"))?
+            .map_err(|_| format!("{host} could not be resolved"))?
+        }
+    };
+    if addrs.is_empty() {
+        return Err(format!("{host} resolves to no address"));
+    }
+    if rule == ArtifactUrlRule::PublicOnly
+        && let Some((ip, why)) = addrs
+            .iter()
+            .find_map(|a| refused_address(a.ip()).map(|why| (a.ip(), why)))
+    {
+        return Err(format!(
+            "refused: {host} is {ip}, {why}; a URL from an input artifact is only probed at a public address"
+        ));
+    }
+    let mut builder = crate::aws::http_builder()
+        .connect_timeout(Duration::from_secs(2))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if lookup {
+        builder = builder.resolve_to_addrs(&host, &addrs);
+    }
+    builder
+        .build()
+        .map_err(|_| "no HTTP client for it".to_owned())
+}
+
+/// `url` without user info, query and fragment, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+async fn probe_http(
+    check: &HttpCheck,
+    http: &reqwest::Client,
+    rule: ArtifactUrlRule,
+) -> Result<String, String> {
+    if let Some(from) = check.url_from.as_ref().filter(|_| check.url.is_empty()) {
+        // Only a CodePipeline job has input artifacts (pipeline-gate fills
+        // `url` in before the check runs): never a pass for a URL not probed.
+        return Err(format!(
+            "its URL comes from file {} of input artifact {} (url_from), which only pipeline-gate reads: not probed",
+            from.file, from.artifact
+        ));
+    }
     if check.settle_seconds > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(check.settle_seconds)).await;
     }
     let method = reqwest::Method::from_bytes(check.method.as_bytes()).map_err(|e| e.to_string())?;
+    // A URL from an input artifact is chosen by whoever wrote the build
+    // output, not by the gate's configuration: it gets its own client, and
+    // no failure quotes what it answered (docs/pipeline-gate.md).
+    let from_artifact = check.url_from.is_some();
+    let own_client;
+    let http = if from_artifact {
+        own_client = artifact_url_client(&check.url, rule)
+            .await
+            .map_err(|why| format!("{} (url_from): {why}", redacted(&check.url)))?;
+        &own_client
+    } else {
+        http
+    };
+    let body_quote = |body: &str| {
+        if from_artifact {
+            format!(
+                "({} bytes, not quoted: the URL came from an input artifact)",
+                body.len()
+            )
+        } else {
+            quote(body)
+        }
+    };
     let mut passed = 0u32;
     let mut first_difference: Option<String> = None;
     let mut slowest = Duration::ZERO;
@@ -200,7 +364,7 @@ async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String,
                 started.elapsed().as_millis()
             )),
             Err(e) if e.is_connect() => Some("could not connect".to_owned()),
-            Err(e) => Some(format!("request failed: {e}")),
+            Err(e) => Some(format!("request failed: {}", e.without_url())),
             Ok(response) => {
                 let status = response.status().as_u16();
                 let body = response.text().await.unwrap_or_default();
@@ -210,14 +374,17 @@ async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String,
                     Some(format!(
                         "status {status}, expected {}: {}",
                         check.expect_status,
-                        quote(&body)
+                        body_quote(&body)
                     ))
                 } else if let Some(part) = check
                     .body_contains
                     .as_ref()
                     .filter(|p| !body.contains(p.as_str()))
                 {
-                    Some(format!("body does not contain {part:?}: {}", quote(&body)))
+                    Some(format!(
+                        "body does not contain {part:?}: {}",
+                        body_quote(&body)
+                    ))
                 } else {
                     check
                         .max_latency_ms
@@ -242,7 +409,7 @@ async fn probe_http(check: &HttpCheck, http: &reqwest::Client) -> Result<String,
         "{passed} of {} probes of {} {} passed (slowest {} ms)",
         check.repeat,
         check.method,
-        check.url,
+        redacted(&check.url),
         slowest.as_millis()
     );
     if ratio + f64::EPSILON >= check.success_ratio {
@@ -313,5 +480,152 @@ fn quote(text: &str) -> String {
         format!("{}…", one_line.chars().take(QUOTE).collect::<String>())
     } else {
         one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::http_client;
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// An `http` check whose URL pipeline-gate took from an input artifact.
+    fn from_artifact(url: &str) -> HttpCheck {
+        let mut check: HttpCheck = serde_json::from_value(serde_json::json!({
+            "url_from": {"artifact": "BuildOutput", "file": "out.json", "pointer": "/url"}
+        }))
+        .unwrap();
+        check.url = url.to_owned();
+        check
+    }
+
+    #[tokio::test]
+    async fn a_url_from_an_artifact_at_loopback_is_refused_naming_why() {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let check = from_artifact(&format!(
+            "{}/2018-06-01/runtime/invocation/next",
+            server.uri()
+        ));
+        let failed = probe_http(&check, &http_client(), ArtifactUrlRule::PublicOnly)
+            .await
+            .unwrap_err();
+        assert!(failed.contains("127.0.0.1, a loopback address"), "{failed}");
+        assert!(
+            failed.contains("only probed at a public address"),
+            "{failed}"
+        );
+        assert!(server.received_requests().await.unwrap().is_empty());
+        // The same URL configured by the gate's owner (no url_from) is probed.
+        let mut configured = check.clone();
+        configured.url_from = None;
+        assert!(
+            probe_http(&configured, &http_client(), ArtifactUrlRule::PublicOnly)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_url_from_an_artifact_naming_localhost_is_refused_after_resolution() {
+        let failed = probe_http(
+            &from_artifact("http://localhost:9001/"),
+            &http_client(),
+            ArtifactUrlRule::PublicOnly,
+        )
+        .await
+        .unwrap_err();
+        assert!(failed.contains("a loopback address"), "{failed}");
+    }
+
+    #[test]
+    fn link_local_private_and_mapped_addresses_are_refused_public_ones_not() {
+        for ip in [
+            "169.254.169.254",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(refused_address(ip.parse().unwrap()).is_some(), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "172.32.0.1"] {
+            assert!(refused_address(ip.parse().unwrap()).is_none(), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_a_url_from_an_artifact_is_not_followed() {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::path("/start"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/inside", server.uri())),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(wiremock::matchers::path("/inside"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("internal secret"))
+            .mount(&server)
+            .await;
+        let check = from_artifact(&format!("{}/start", server.uri()));
+        let failed = probe_http(
+            &check,
+            &http_client(),
+            ArtifactUrlRule::TestOnlyAllowPrivate,
+        )
+        .await
+        .unwrap_err();
+        assert!(failed.contains("status 302"), "{failed}");
+        assert!(!failed.contains("internal secret"), "{failed}");
+        let paths: Vec<String> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.url.path().to_owned())
+            .collect();
+        assert_eq!(paths, ["/start"]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_url_with_a_token_in_its_query_is_not_in_the_message() {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(
+                ResponseTemplate::new(500).set_body_string("the body from the build's URL"),
+            )
+            .mount(&server)
+            .await;
+        let check = from_artifact(&format!(
+            "http://user:pw@{}/health?token=SECRET#frag",
+            server.address()
+        ));
+        let failed = probe_http(
+            &check,
+            &http_client(),
+            ArtifactUrlRule::TestOnlyAllowPrivate,
+        )
+        .await
+        .unwrap_err();
+        assert!(failed.contains("status 500"), "{failed}");
+        for secret in ["SECRET", "pw", "frag", "the body from"] {
+            assert!(!failed.contains(secret), "{secret} in {failed}");
+        }
+        // A connection refused: reqwest's error names the URL; it is left out.
+        let gone = from_artifact("http://127.0.0.1:1/health?token=SECRET");
+        let failed = probe_http(&gone, &http_client(), ArtifactUrlRule::TestOnlyAllowPrivate)
+            .await
+            .unwrap_err();
+        assert!(!failed.contains("SECRET"), "{failed}");
     }
 }

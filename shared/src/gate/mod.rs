@@ -5,6 +5,8 @@
 //! lease and attempt counting around it (`lease`) and the configuration
 //! format (`crate::flows::deploy_gate::GateConfig`).
 
+#[cfg(feature = "pipeline-gate")]
+pub mod artifact;
 pub mod checks;
 #[cfg(feature = "deploy-gate")]
 pub mod hook;

@@ -17,22 +17,26 @@
 //!    but only `ASYNC_RETRIES` times: on the last attempt the job fails
 //!    (`JobFailed`, "could not read …") rather than waiting unanswered for
 //!    CodePipeline's 20-minute timeout.
-//! 5. The checks run in order from where the continuation token says (its
+//! 5. A check taking its URL from the job's input artifact (`url_from`)
+//!    gets it now: the artifact is read with the job's credentials
+//!    (`super::artifact`), again on each invocation of the job.
+//! 6. The checks run in order from where the continuation token says (its
 //!    checks passed must be the first checks of the gate as configured now),
 //!    each under its own timeout, as many as fit this invocation's budget;
 //!    the first failure fails the job.
-//! 6. Checks left over: `PutJobSuccessResult` with a continuation token
+//! 7. Checks left over: `PutJobSuccessResult` with a continuation token
 //!    (CodePipeline invokes again); none: `PutJobSuccessResult` with the
 //!    output variables.
 
 use serde_json::Value;
 use tracing::{info, warn};
 
+use super::artifact;
 use super::checks::run_checks;
 use super::lease::{self, Lease};
 use crate::effects::Effects;
 use crate::flows::PlanError;
-use crate::flows::deploy_gate::{CHECK_BUDGET, GateConfig, REPORT_MARGIN};
+use crate::flows::deploy_gate::{CHECK_BUDGET, Check, GateConfig, REPORT_MARGIN};
 use crate::flows::pipeline_gate::{
     Config, Job, Lookup, checks_for_job, configuration_error, outcome, plan_verdict,
     progress_matches, target_of, verdict_key,
@@ -81,13 +85,15 @@ pub async fn handle<L: Lookup + Sync, E: Effects>(
     let checks_until = work.within(work.remaining().saturating_sub(REPORT_MARGIN));
     // Still failing when Lambda retries no more: the job fails with the
     // reason, rather than waiting unanswered for CodePipeline's timeout.
-    let decided = decide(&job, config, lookup, checks_until).await;
+    let (unread, decided) = match decide(&job, config, lookup, checks_until).await {
+        Ok(outcome) => (String::new(), Ok(outcome)),
+        Err(Unread { what, error }) => (what, Err(error)),
+    };
     let decided = held
         .or_on_last_attempt(effects, decided, |error, why| JobOutcome::Failed {
             failure_type: JobFailureType::JobFailed,
             message: format!(
-                "could not read the gate configuration {} (GATE_CONFIG_PARAM): {error} ({why}, so failing the job rather than leaving it to time out; run the stage again)",
-                config.config_parameter
+                "could not read {unread}: {error} ({why}, so failing the job rather than leaving it to time out; run the stage again)"
             ),
         })
         .await;
@@ -106,13 +112,19 @@ pub async fn handle<L: Lookup + Sync, E: Effects>(
     carried
 }
 
+/// A read that failed for a moment: what it read, and how.
+struct Unread {
+    what: String,
+    error: LookupError,
+}
+
 /// The job's outcome, or the transient read error Lambda's retry may cure.
 async fn decide<L: Lookup + Sync>(
     job: &Job,
     config: &Config,
     lookup: &L,
     checks_until: Deadline,
-) -> Result<JobOutcome, LookupError> {
+) -> Result<JobOutcome, Unread> {
     let parameters = match &job.parameters {
         Err(problem) => return Ok(configuration_error(&problem.to_string())),
         Ok(parameters) => parameters,
@@ -134,7 +146,15 @@ async fn decide<L: Lookup + Sync>(
             error @ LookupError::Failed {
                 transient: true, ..
             },
-        ) => return Err(error),
+        ) => {
+            return Err(Unread {
+                what: format!(
+                    "the gate configuration {} (GATE_CONFIG_PARAM)",
+                    config.config_parameter
+                ),
+                error,
+            });
+        }
         Err(error) => {
             return Ok(configuration_error(&format!(
                 "cannot read the gate configuration {} (GATE_CONFIG_PARAM): {error}",
@@ -164,17 +184,41 @@ async fn decide<L: Lookup + Sync>(
         Ok(checks) => checks,
         Err(reason) => return Ok(configuration_error(&reason)),
     };
-    if let Some(check) = checks.iter().find(|c| c.timeout() > CHECK_BUDGET) {
+    // Reading an input artifact comes out of the checks' time.
+    let (per_check, because) = if artifact::reads_artifacts(&checks) {
+        (
+            CHECK_BUDGET.saturating_sub(artifact::ARTIFACT_READ_MARGIN),
+            format!(
+                " ({} s less {} s for reading the input artifact)",
+                CHECK_BUDGET.as_secs(),
+                artifact::ARTIFACT_READ_MARGIN.as_secs()
+            ),
+        )
+    } else {
+        (CHECK_BUDGET, String::new())
+    };
+    if let Some(check) = checks.iter().find(|c| c.timeout() > per_check) {
         return Ok(configuration_error(&format!(
-            "check {:?}: its timeout of {} s does not fit one invocation's budget of {} s",
+            "check {:?}: its timeout of {} s does not fit one invocation's budget of {} s{because}",
             check.name,
             check.timeout().as_secs_f64(),
-            CHECK_BUDGET.as_secs()
+            per_check.as_secs()
         )));
     }
     if let Err(reason) = progress_matches(&job.progress, &checks) {
         return Ok(configuration_error(&reason));
     }
+    let resolved = match artifact::resolve(job, &checks, lookup, checks_until).await {
+        Ok(artifact::Resolved::Checks(resolved)) => resolved,
+        Ok(artifact::Resolved::Refused(outcome)) => return Ok(outcome),
+        Err(error) => {
+            return Err(Unread {
+                what: "the job's input artifact".to_owned(),
+                error,
+            });
+        }
+    };
+    let checks: Vec<&Check> = resolved.iter().collect();
     let target = target_of(job, parameters);
     let start = job.progress.step();
     let budget = checks_until.remaining();
