@@ -662,6 +662,8 @@ async fn a_failed_mirror_build_started_by_another_principal_is_not_retried() {
     let mut env = EnvReader::from_pairs(
         [
             ("REPLICAS", REPLICAS),
+            // As the template deploys it: the sources of REPLICAS.
+            ("REPLICA_SOURCES", "MyDemoRepo"),
             ("MIRROR_PROJECT", "signalbox-mirror"),
             ("REPO_REPLICATE_ROLE", role),
             ("AWS_REGION", "us-east-1"),
