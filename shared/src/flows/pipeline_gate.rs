@@ -860,6 +860,41 @@ mod tests {
         );
     }
 
+    /// A gate of `checks` invoke checks, each named `name_of(n)`.
+    fn gate_of(checks: usize, name_of: impl Fn(usize) -> String) -> GateConfig {
+        let checks: Vec<Value> = (0..checks)
+            .map(|n| json!({"name": name_of(n), "timeout_seconds": 1, "invoke": {}}))
+            .collect();
+        GateConfig::parse_any_budget(
+            &json!({"gates": [{"application": "shop", "deployment_group": "prod", "checks": checks}]})
+                .to_string(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_unknown_hook_in_user_parameters_is_an_error_naming_it() {
+        let config = gate_of(1, |_| "smoke".to_owned());
+        let job = Job::parse(&event(
+            json!("{\"application\": \"shop\", \"deployment_group\": \"prod\", \"hook\": \"BeforeAllowTrafic\"}"),
+            None,
+        ))
+        .unwrap();
+        let parameters = job.parameters.unwrap();
+        let error = checks_for_job(&config, &parameters).unwrap_err();
+        assert!(
+            error.starts_with(&format!(
+                "{USER_PARAMETERS}.hook: unknown lifecycle hook \"BeforeAllowTrafic\""
+            )),
+            "{error}"
+        );
+        let known = UserParameters {
+            hook: Some("BeforeAllowTraffic".to_owned()),
+            ..parameters
+        };
+        assert_eq!(checks_for_job(&config, &known).unwrap().len(), 1);
+    }
+
     #[test]
     fn a_failure_message_fits_codepipelines_limit() {
         let job = Job::parse(&event(json!("{}"), None)).unwrap();
