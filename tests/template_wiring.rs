@@ -1290,38 +1290,52 @@ fn deploy_gate_is_named_for_codedeploy_and_invokes_only_the_named_functions() {
     );
 }
 
-/// A gate configuration stored as a SecureString under a customer-managed
-/// key is readable: `GateConfigKmsKeyArn` grants kms:Decrypt on that key
-/// only, and only when it is given.
-#[test]
-fn deploy_gate_may_decrypt_its_configuration_under_a_customer_managed_key() {
-    let template = template::load();
-    let gate = template::functions(&template)
+/// The KMS grants of `function`'s role, every `Fn::If` decided by `stack`.
+fn kms_grants(stack: &Stack<'_>, function: Function) -> Vec<Value> {
+    let gate = template::functions(stack.template)
         .into_iter()
-        .find(|f| function_of(f) == Function::DeployGate)
-        .expect("a deploy-gate function");
-    let (role_id, role) = role_of(&template, &gate);
-    let policy = &role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
-    let guarded: Vec<&Value> = policy
+        .find(|f| function_of(f) == function)
+        .unwrap_or_else(|| panic!("a {function:?} function"));
+    let (role_id, role) = role_of(stack.template, &gate);
+    let resolved = stack.resolve(role).unwrap_or_else(|| panic!("{role_id}"));
+    resolved["Properties"]["Policies"]
         .as_array()
-        .expect("statements")
-        .iter()
-        .filter(|s| s["Fn::If"][0] == "HasGateConfigKmsKey")
-        .collect();
-    assert_eq!(guarded.len(), 1, "{role_id}");
-    let statement = &guarded[0]["Fn::If"][1];
-    assert_eq!(statement["Action"], "kms:Decrypt");
-    assert_eq!(statement["Resource"], json!({"Ref": "GateConfigKmsKeyArn"}));
-    assert_eq!(
-        guarded[0]["Fn::If"][2],
-        json!({"Ref": "AWS::NoValue"}),
-        "no grant without a key"
-    );
-    assert_eq!(
-        template["Conditions"]["HasGateConfigKmsKey"],
-        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "GateConfigKmsKeyArn"}, ""]}]})
-    );
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned())
+        .flatten()
+        .filter(|s| actions(s).iter().any(|a| a.starts_with("kms:")))
+        .collect()
+}
+
+/// A gate configuration stored as a SecureString under a customer-managed
+/// key is readable by both gates: `GateConfigKmsKeyArn` grants each gate's
+/// role kms:Decrypt on that key only, and nothing when it is empty.
+#[test]
+fn each_gate_may_decrypt_its_configuration_under_a_customer_managed_key_and_nothing_without_one() {
+    const KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+    let template = template::load();
     assert_eq!(template["Parameters"]["GateConfigKmsKeyArn"]["Default"], "");
+    let without_key = Stack::with_defaults(&template);
+    let with_key = Stack::with(&template, &[("GateConfigKmsKeyArn", KEY)]);
+    for function in [Function::DeployGate, Function::PipelineGate] {
+        let without = kms_grants(&without_key, function);
+        assert!(
+            without
+                .iter()
+                .all(|s| s["Sid"] != "GateConfigurationKey" && s["Resource"] != ""),
+            "{function:?}: a grant without a key: {without:?}"
+        );
+        let with = kms_grants(&with_key, function);
+        let added: Vec<&Value> = with.iter().filter(|s| !without.contains(s)).collect();
+        assert_eq!(
+            added,
+            [&json!({"Sid": "GateConfigurationKey", "Effect": "Allow",
+                "Action": "kms:Decrypt", "Resource": KEY})],
+            "{function:?}"
+        );
+        assert_eq!(with.len(), without.len() + 1, "{function:?}: {with:?}");
+    }
 }
 
 /// git-webhook's archive targets: with no archive bucket its role may write

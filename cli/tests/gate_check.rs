@@ -298,6 +298,59 @@ fn a_pipeline_job_runs_the_named_gates_checks_and_prints_its_result() {
     );
 }
 
+#[test]
+fn a_pipeline_jobs_alarms_check_passes_with_no_alarm_firing_and_fails_the_job_on_one_in_alarm() {
+    // The continued sample: `health` passed in an earlier invocation, the
+    // example's `errors` alarms check is left, answered from the job file.
+    let mut job: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../events/pipeline-gate/job-continued.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut config = example_with("http://unused.invalid/");
+    config["gates"][0]["checks"][2]["alarms"]["watch_seconds"] = json!(0);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |job: &serde_json::Value| {
+        let output = pipeline_check(dir.path(), &config, job, &[]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), stdout)
+    };
+
+    job["alarms"] = json!({"checkout-errors": "OK", "checkout-p99-latency": "OK"});
+    let (code, stdout) = run(&job);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("invocation 1: PutJobSuccessResult: all 2 checks passed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("output variable errors_latency_ms = ")
+            && stdout.contains("output variable health_latency_ms = 412"),
+        "{stdout}"
+    );
+
+    job["alarms"]["checkout-p99-latency"] = json!("ALARM");
+    let (code, stdout) = run(&job);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("PutJobFailureResult (JobFailed): check \"errors\" (alarms) failed")
+            && stdout.contains("alarm checkout-p99-latency is in ALARM")
+            && stdout.contains("passed before it: health"),
+        "{stdout}"
+    );
+
+    job["alarms"]["checkout-p99-latency"] = json!("INSUFFICIENT_DATA");
+    let (code, stdout) = run(&job);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("alarm checkout-p99-latency is in INSUFFICIENT_DATA"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn a_pipeline_job_longer_than_one_invocation_continues_until_it_has_a_result() {
     let service = MockServer::start().await;

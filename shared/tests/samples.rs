@@ -274,3 +274,63 @@ fn every_sample_is_described_in_the_events_readme() {
         "events/README.md's table does not name {missing:?}"
     );
 }
+
+/// The CodePipeline job samples (events/pipeline-gate/) are jobs pipeline-gate
+/// reads whole, and the continued one carries a token the flow takes for the
+/// documented example configuration (docs/examples/deploy-gate.json).
+#[test]
+fn every_pipeline_gate_sample_is_a_job_it_parses_and_the_continued_one_continues_the_example() {
+    use signalbox::flows::deploy_gate::GateConfig;
+    use signalbox::flows::pipeline_gate::{Job, checks_for_job, progress_matches};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = GateConfig::parse(
+        &std::fs::read_to_string(root.join("docs/examples/deploy-gate.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = root.join("events/pipeline-gate");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["job-continued.json", "job-input-artifact.json", "job.json"],
+        "events/pipeline-gate/ holds exactly these"
+    );
+    for file in &files {
+        let payload: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let job = Job::parse(&payload).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let parameters = job
+            .parameters
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let inputs = job
+            .inputs
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        job.credentials
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        match file.as_str() {
+            "job-input-artifact.json" => {
+                // Its gate is the CLI test's (cli/tests/gate_check.rs), not the example's.
+                assert_eq!(
+                    inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+                    ["DeployOutput"],
+                    "{file}"
+                );
+            }
+            _ => {
+                let checks =
+                    checks_for_job(&example, parameters).unwrap_or_else(|e| panic!("{file}: {e}"));
+                progress_matches(&job.progress, &checks).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let continued = file == "job-continued.json";
+                assert_eq!(job.progress.step(), usize::from(continued), "{file}");
+            }
+        }
+    }
+}

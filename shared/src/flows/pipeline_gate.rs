@@ -699,7 +699,7 @@ pub fn outcome(job: &Job, checks: &[&Check], outcomes: &[CheckOutcome]) -> JobOu
             return JobOutcome::Failed {
                 failure_type: JobFailureType::ConfigurationError,
                 message: format!(
-                    "the progress of {done} checks does not fit CodePipeline's continuation token ({MAX_CONTINUATION_TOKEN} characters): use fewer checks or shorter names"
+                    "{CONTINUATION}: the progress of {done} checks does not fit CodePipeline's {MAX_CONTINUATION_TOKEN} characters: use fewer checks or shorter names"
                 ),
             };
         }
@@ -858,6 +858,83 @@ mod tests {
             matches!(&broken.parameters, Err(PlanError::Field { field, .. }) if field == CONTINUATION),
             "{broken:?}"
         );
+    }
+
+    /// A gate of `checks` invoke checks, each named `name_of(n)`.
+    fn gate_of(checks: usize, name_of: impl Fn(usize) -> String) -> GateConfig {
+        let checks: Vec<Value> = (0..checks)
+            .map(|n| json!({"name": name_of(n), "timeout_seconds": 1, "invoke": {}}))
+            .collect();
+        GateConfig::parse_any_budget(
+            &json!({"gates": [{"application": "shop", "deployment_group": "prod", "checks": checks}]})
+                .to_string(),
+        )
+        .unwrap()
+    }
+
+    fn passed(name: &str) -> CheckOutcome {
+        CheckOutcome {
+            name: name.to_owned(),
+            kind: "invoke",
+            passed: true,
+            latency_ms: 7,
+            detail: "ok".to_owned(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_hook_in_user_parameters_is_an_error_naming_it() {
+        let config = gate_of(1, |_| "smoke".to_owned());
+        let job = Job::parse(&event(
+            json!("{\"application\": \"shop\", \"deployment_group\": \"prod\", \"hook\": \"BeforeAllowTrafic\"}"),
+            None,
+        ))
+        .unwrap();
+        let parameters = job.parameters.unwrap();
+        let error = checks_for_job(&config, &parameters).unwrap_err();
+        assert!(
+            error.starts_with(&format!(
+                "{USER_PARAMETERS}.hook: unknown lifecycle hook \"BeforeAllowTrafic\""
+            )),
+            "{error}"
+        );
+        let known = UserParameters {
+            hook: Some("BeforeAllowTraffic".to_owned()),
+            ..parameters
+        };
+        assert_eq!(checks_for_job(&config, &known).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_continuation_token_over_2048_characters_fails_the_job_naming_continuation_token() {
+        // 21 checks of 98-character names: the token of 20 passed is 2116
+        // characters long (`pg1:{"passed":[`, 105 per check, `]}`), of 19 2011.
+        let config = gate_of(21, |n| format!("{n:0>98}"));
+        let checks: Vec<&Check> = config.gates[0].checks.iter().collect();
+        let job = Job::parse(&event(json!("{}"), None)).unwrap();
+        let ran: Vec<CheckOutcome> = checks.iter().take(20).map(|c| passed(&c.name)).collect();
+        let JobOutcome::Failed {
+            failure_type,
+            message,
+        } = outcome(&job, &checks, &ran)
+        else {
+            panic!("a token over {MAX_CONTINUATION_TOKEN} characters is not sent");
+        };
+        assert_eq!(failure_type, JobFailureType::ConfigurationError);
+        assert!(
+            message.starts_with(&format!("{CONTINUATION}: ")),
+            "{message}"
+        );
+        assert!(message.contains("2048"), "{message}");
+
+        // One check fewer run: the token fits, and the job continues with it.
+        let JobOutcome::Continue {
+            continuation_token, ..
+        } = outcome(&job, &checks, &ran[..19])
+        else {
+            panic!("19 checks' progress fits a continuation token");
+        };
+        assert!(continuation_token.len() <= MAX_CONTINUATION_TOKEN);
     }
 
     #[test]
