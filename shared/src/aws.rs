@@ -310,9 +310,16 @@ pub fn connections(
         Function::DeployNotify => vec![(Service::CodeDeploy, 2)],
         Function::RepoReplicate => vec![(Service::CodeBuild, 1)],
         Function::RepoGuard => vec![(Service::CodeCommit, 1)],
-        // The run's read and the status's claim; a run is an execution or a
-        // build, so neither CodeBuild nor CodePipeline is opened ahead.
-        Function::GitStatus => vec![(Service::DynamoDb, 1)],
+        // The run's read and the status's claim. A run is a build or an
+        // execution, and init cannot know which the first event is about:
+        // both are opened (one stays unused), so the read that starts every
+        // event never pays a handshake. The git hosts' connections are
+        // opened by `StatusHosts::read` once the routes name them.
+        Function::GitStatus => vec![
+            (Service::DynamoDb, 1),
+            (Service::CodeBuild, 1),
+            (Service::CodePipeline, 1),
+        ],
         // The claim, the configuration, the deployment, an invoke check.
         Function::DeployGate => vec![
             (Service::DynamoDb, 1),
