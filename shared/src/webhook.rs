@@ -9,7 +9,9 @@
 //! 3. parsed (malformed: 400 naming the field); a ping: 200; an event that
 //!    starts nothing: 200 "ignored: <reason>";
 //! 4. planned ([`crate::flows::git_webhook`]), each start claimed in the
-//!    idempotency ledger (a redelivery: 200 "already started <…>"), the
+//!    idempotency ledger side by side with the pipelines' reads (the starts
+//!    follow from the route and the events; a redelivery: 200 "already
+//!    started <…>"), the
 //!    starts carried out by the one executor: 202 with what was started, or
 //!    5xx when AWS failed, so the host redelivers (the claim is released).
 //!
@@ -375,33 +377,6 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             return Answer::text(400, format!("bad request: header {header} is missing"));
         }
     };
-    let planned = tokio::time::timeout_at(work.instant(), plan(&delivery, route, &events, lookup))
-        .await
-        .unwrap_or_else(|_| {
-            Err(crate::lookup::LookupError::Failed {
-                message: "looking up the pipelines ran out of time".into(),
-                transient: true,
-            })
-        });
-    let plan = match planned {
-        Ok(Ok(plan)) => plan,
-        Ok(Err(reason)) => {
-            info!(%provider, %delivery, %reason, "ignored");
-            return Answer::text(200, format!("ignored: {reason}"));
-        }
-        Err(problem) => {
-            let transient = !matches!(
-                problem,
-                crate::lookup::LookupError::Failed {
-                    transient: false,
-                    ..
-                }
-            );
-            error!(%provider, %delivery, %problem, transient, "AWS failed: nothing started");
-            return aws_failed(transient);
-        }
-    };
-    let mut plan = plan;
     // Each start is claimed under its own key (`plan.key(action)`), so a
     // redelivery after a partial failure starts only what did not start.
     // Gitea's and Forgejo's replay button resends the original payload
@@ -409,7 +384,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     // X-Gitea-Delivery UUID (not documented as kept), so their starts are
     // keyed by the body's SHA-256 instead: the same push, sent again, finds
     // its starts done.
-    plan.event_id = match &events[0] {
+    let event_id = match &events[0] {
         // Bitbucket sends pullrequest:updated for a title or description
         // edit too, with no field telling it from new commits ("Event
         // payloads": Pull request updated), under a new X-Request-UUID: its
@@ -425,49 +400,100 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         }
         _ => claim_event_id(provider, &delivery, &request.body),
     };
-    let mut owners: Vec<Option<crate::idempotency::Owner>> = Vec::new();
-    let mut earlier: Vec<Option<String>> = Vec::new();
-    if let Some(ledger) = ledger {
-        for action in &plan.actions {
-            let key = plan.key(action);
-            match claim_waiting(ledger, &key, IN_PROGRESS_WAIT.min(work.remaining())).await {
-                Ok(Claim::Claimed(owner)) => {
-                    owners.push(Some(owner));
-                    earlier.push(None);
+    // The starts, and so their keys, follow from the route and the events
+    // alone (GetPipeline only fills in a start's variables and source
+    // revisions): they are claimed side by side with the pipelines' reads,
+    // which saves the claim's round trip before the first start. A claim
+    // still comes before its start; when the reads fail or the delivery
+    // turns out to start nothing, the claims taken are given back.
+    // Boxed, here and below: side by side, the plans' and the claims'
+    // futures would otherwise all live in this one future (and, in a debug
+    // build, on a test thread's stack).
+    let ahead = match Box::pin(plan(
+        &delivery,
+        route,
+        &events,
+        &crate::flows::port::Offline,
+    ))
+    .await
+    {
+        Ok(Ok(mut ahead)) if ledger.is_some() => {
+            ahead.event_id = event_id.clone();
+            Some(ahead)
+        }
+        _ => None,
+    };
+    let claiming = async {
+        match (ledger, &ahead) {
+            // Within the answer's budget, as the reads are: a ledger that
+            // does not answer in time is AWS failing for now (503). A claim
+            // stored but unanswered expires on its own.
+            (Some(ledger), Some(ahead)) => Some(
+                tokio::time::timeout_at(
+                    work.instant(),
+                    Box::pin(claim_starts(ledger, ahead, work)),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    error!(event_id = %ahead.event_id, "the starts could not be claimed in time");
+                    Err(aws_failed(true))
+                }),
+            ),
+            _ => None,
+        }
+    };
+    let planning = tokio::time::timeout_at(
+        work.instant(),
+        Box::pin(plan(&delivery, route, &events, lookup)),
+    );
+    let (planned, claimed) = tokio::join!(planning, claiming);
+    let planned = planned.unwrap_or_else(|_| {
+        Err(crate::lookup::LookupError::Failed {
+            message: "looking up the pipelines ran out of time".into(),
+            transient: true,
+        })
+    });
+    let mut plan = match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(reason)) => {
+            give_back(ledger, ahead.as_ref(), claimed).await;
+            info!(%provider, %delivery, %reason, "ignored");
+            return Answer::text(200, format!("ignored: {reason}"));
+        }
+        Err(problem) => {
+            give_back(ledger, ahead.as_ref(), claimed).await;
+            let transient = !matches!(
+                problem,
+                crate::lookup::LookupError::Failed {
+                    transient: false,
+                    ..
                 }
-                Ok(Claim::AlreadyDone) => {
-                    let started = ledger
-                        .result(&key)
-                        .await
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| "(not recorded)".to_owned());
-                    owners.push(None);
-                    earlier.push(Some(started));
-                }
-                Err(problem) => {
-                    release_all(ledger, &plan, &owners).await;
-                    return match problem {
-                        LedgerError::InProgress(_) => {
-                            // Still claimed after the wait: the other attempt
-                            // may have crashed (its claim expires after the
-                            // lease). 503 so the host redelivers later, never a
-                            // 2xx that would lose the delivery.
-                            warn!(%provider, %delivery, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
-                            Answer::text(
-                                503,
-                                "another attempt is starting this delivery: redeliver later",
-                            )
-                        }
-                        problem => {
-                            error!(%provider, %delivery, %problem, "AWS failed: a start could not be claimed");
-                            aws_failed(true)
-                        }
-                    };
-                }
+            );
+            error!(%provider, %delivery, %problem, transient, "AWS failed: nothing started");
+            return aws_failed(transient);
+        }
+    };
+    plan.event_id = event_id;
+    let keys = |plan: &Plan| plan.actions.iter().map(|a| plan.key(a)).collect::<Vec<_>>();
+    let claims = match (ledger, claimed) {
+        (None, _) => Claims::default(),
+        (Some(_), Some(claimed)) if ahead.as_ref().map(keys) == Some(keys(&plan)) => {
+            match claimed {
+                Ok(claims) => claims,
+                Err(answer) => return answer,
             }
         }
-    }
+        // Not claimed ahead, or other starts than planned ahead (never so
+        // today): the claims follow the plan, one after another.
+        (Some(ledger), claimed) => {
+            give_back(Some(ledger), ahead.as_ref(), claimed).await;
+            match Box::pin(claim_starts(ledger, &plan, work)).await {
+                Ok(claims) => claims,
+                Err(answer) => return answer,
+            }
+        }
+    };
+    let Claims { owners, earlier } = claims;
     if !earlier.is_empty() && earlier.iter().all(Option::is_some) {
         let started = earlier.into_iter().flatten().collect::<Vec<_>>().join(", ");
         info!(%provider, %delivery, %started, "redelivery: already started");
@@ -682,6 +708,83 @@ fn host_failed(transient: bool) -> Answer {
             502,
             "the git host refused the commit's archive (a configuration problem: the archive token, its scope, or api_url): see the function's logs, fix it, then redeliver",
         )
+    }
+}
+
+/// The claims of a plan's starts, in the plan's order: ours (to record or
+/// give back), or what an earlier delivery started.
+#[derive(Default)]
+struct Claims {
+    owners: Vec<Option<crate::idempotency::Owner>>,
+    earlier: Vec<Option<String>>,
+}
+
+/// Claims every start of `plan`, one after another (each waiting up to
+/// [`IN_PROGRESS_WAIT`] for another attempt holding it). Err: the answer to
+/// give, once the claims taken were given back.
+async fn claim_starts(
+    ledger: &Ledger,
+    plan: &Plan,
+    work: crate::invocation::Deadline,
+) -> Result<Claims, Answer> {
+    let mut claims = Claims::default();
+    for action in &plan.actions {
+        let key = plan.key(action);
+        match claim_waiting(ledger, &key, IN_PROGRESS_WAIT.min(work.remaining())).await {
+            Ok(Claim::Claimed(owner)) => {
+                claims.owners.push(Some(owner));
+                claims.earlier.push(None);
+            }
+            Ok(Claim::AlreadyDone) => {
+                let started = ledger
+                    .result(&key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "(not recorded)".to_owned());
+                claims.owners.push(None);
+                claims.earlier.push(Some(started));
+            }
+            Err(problem) => {
+                release_all(ledger, plan, &claims.owners).await;
+                return Err(match problem {
+                    LedgerError::InProgress(_) => {
+                        // Still claimed after the wait: the other attempt
+                        // may have crashed (its claim expires after the
+                        // lease). 503 so the host redelivers later, never a
+                        // 2xx that would lose the delivery.
+                        warn!(event_id = %plan.event_id, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
+                        Answer::text(
+                            503,
+                            "another attempt is starting this delivery: redeliver later",
+                        )
+                    }
+                    problem => {
+                        error!(event_id = %plan.event_id, %problem, "AWS failed: a start could not be claimed");
+                        aws_failed(true)
+                    }
+                });
+            }
+        }
+    }
+    Ok(claims)
+}
+
+/// Gives back what was claimed ahead of the plan, when the delivery turns
+/// out not to start it (the reads failed, nothing to start, other starts).
+async fn give_back(
+    ledger: Option<&Ledger>,
+    ahead: Option<&Plan>,
+    claimed: Option<Result<Claims, Answer>>,
+) {
+    if let (Some(ledger), Some(ahead), Some(Ok(claims))) = (ledger, ahead, claimed) {
+        let release = release_all(ledger, ahead, &claims.owners);
+        if tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, release)
+            .await
+            .is_err()
+        {
+            warn!(event_id = %ahead.event_id, "the claims taken ahead could not be given back in time: they expire on their own");
+        }
     }
 }
 
