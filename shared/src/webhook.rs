@@ -32,7 +32,7 @@ use crate::git::config::RoutesConfig;
 use crate::git::payload::{Hook, parse};
 use crate::git::verify::{self, Headers, Refusal, Secret};
 use crate::git::{Provider, SecretSource};
-use crate::idempotency::{Claim, Ledger, LedgerError};
+use crate::idempotency::{Claim, Ledger, LedgerError, Owner};
 use crate::invocation::Invocation;
 use crate::plan::{Action, Plan};
 
@@ -218,17 +218,24 @@ pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8)
 /// attempt to finish, before answering 503.
 pub const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Claims `key`; while another invocation holds it, tries again every half
-/// second for up to `wait`: its attempt may finish (done: AlreadyDone) or
-/// fail and release the claim (then ours). Still held: InProgress.
+/// How far past the answer's budget giving back claims may go: the answer
+/// still goes out within about 9 seconds of the request's arrival, inside
+/// the hosts' 10.
+const GIVE_BACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Claims `key` under `owner`; while another invocation holds it, tries
+/// again every half second for up to `wait`: its attempt may finish (done:
+/// AlreadyDone) or fail and release the claim (then ours). Still held:
+/// InProgress.
 async fn claim_waiting(
     ledger: &Ledger,
     key: &str,
+    owner: &Owner,
     wait: std::time::Duration,
 ) -> Result<Claim, LedgerError> {
     let until = tokio::time::Instant::now() + wait;
     loop {
-        match ledger.claim(key).await {
+        match ledger.claim_by(key, owner).await {
             Err(LedgerError::InProgress(k)) if tokio::time::Instant::now() >= until => {
                 return Err(LedgerError::InProgress(k));
             }
@@ -423,22 +430,14 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         }
         _ => None,
     };
+    // Made before any write, one per start: a claim stored but cut short by
+    // the budget (its answer lost) is still given back under its owner.
+    let ahead_owners = owners_for(ahead.as_ref());
     let claiming = async {
         match (ledger, &ahead) {
-            // Within the answer's budget, as the reads are: a ledger that
-            // does not answer in time is AWS failing for now (503). A claim
-            // stored but unanswered expires on its own.
-            (Some(ledger), Some(ahead)) => Some(
-                tokio::time::timeout_at(
-                    work.instant(),
-                    Box::pin(claim_starts(ledger, ahead, work)),
-                )
-                .await
-                .unwrap_or_else(|_| {
-                    error!(event_id = %ahead.event_id, "the starts could not be claimed in time");
-                    Err(aws_failed(true))
-                }),
-            ),
+            (Some(ledger), Some(ahead)) => {
+                Some(claim_in_time(ledger, ahead, &ahead_owners, work).await)
+            }
             _ => None,
         }
     };
@@ -453,15 +452,25 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             transient: true,
         })
     });
+    // Giving back what was claimed ahead ends within GIVE_BACK_MARGIN of the
+    // answer's budget: what is left expires on its own.
+    let give_back_by = work.instant() + GIVE_BACK_MARGIN;
     let mut plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err(reason)) => {
-            give_back(ledger, ahead.as_ref(), claimed).await;
+            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
             info!(%provider, %delivery, %reason, "ignored");
             return Answer::text(200, format!("ignored: {reason}"));
         }
         Err(problem) => {
-            give_back(ledger, ahead.as_ref(), claimed).await;
+            // A redelivery whose every start is done needs no read to say so.
+            if let Some(Ok(claims)) = &claimed
+                && let Some(answer) = already_started(claims)
+            {
+                info!(%provider, %delivery, %problem, "redelivery: already started (the pipelines' read failed, and was not needed)");
+                return answer;
+            }
+            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
             let transient = !matches!(
                 problem,
                 crate::lookup::LookupError::Failed {
@@ -480,25 +489,32 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         (Some(_), Some(claimed)) if ahead.as_ref().map(keys) == Some(keys(&plan)) => {
             match claimed {
                 Ok(claims) => claims,
-                Err(answer) => return answer,
+                Err(answer) => {
+                    give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+                    return answer;
+                }
             }
         }
         // Not claimed ahead, or other starts than planned ahead (never so
-        // today): the claims follow the plan, one after another.
-        (Some(ledger), claimed) => {
-            give_back(Some(ledger), ahead.as_ref(), claimed).await;
-            match Box::pin(claim_starts(ledger, &plan, work)).await {
+        // today: `flows::git_webhook`'s tests compare the two plans' keys):
+        // the claims follow the plan, one after another.
+        (Some(ledger), _) => {
+            give_back(Some(ledger), ahead.as_ref(), &ahead_owners, give_back_by).await;
+            let owners = owners_for(Some(&plan));
+            match claim_in_time(ledger, &plan, &owners, work).await {
                 Ok(claims) => claims,
-                Err(answer) => return answer,
+                Err(answer) => {
+                    give_back(Some(ledger), Some(&plan), &owners, give_back_by).await;
+                    return answer;
+                }
             }
         }
     };
-    let Claims { owners, earlier } = claims;
-    if !earlier.is_empty() && earlier.iter().all(Option::is_some) {
-        let started = earlier.into_iter().flatten().collect::<Vec<_>>().join(", ");
-        info!(%provider, %delivery, %started, "redelivery: already started");
-        return Answer::text(200, format!("already started {started}"));
+    if let Some(answer) = already_started(&claims) {
+        info!(%provider, %delivery, body = %answer.body, "redelivery");
+        return answer;
     }
+    let Claims { owners, earlier } = claims;
     info!(%provider, %delivery, actions = plan.actions.len(), notes = ?plan.notes, "planned");
     // Only the starts not done before are carried out.
     let todo = Plan {
@@ -715,22 +731,68 @@ fn host_failed(transient: bool) -> Answer {
 /// give back), or what an earlier delivery started.
 #[derive(Default)]
 struct Claims {
-    owners: Vec<Option<crate::idempotency::Owner>>,
+    owners: Vec<Option<Owner>>,
     earlier: Vec<Option<String>>,
 }
 
-/// Claims every start of `plan`, one after another (each waiting up to
-/// [`IN_PROGRESS_WAIT`] for another attempt holding it). Err: the answer to
-/// give, once the claims taken were given back.
+/// 200 "already started …" when every start was done by an earlier delivery.
+fn already_started(claims: &Claims) -> Option<Answer> {
+    if claims.earlier.is_empty() || !claims.earlier.iter().all(Option::is_some) {
+        return None;
+    }
+    let started = claims
+        .earlier
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Answer::text(200, format!("already started {started}")))
+}
+
+/// One owner per start of `plan`, for its claims.
+fn owners_for(plan: Option<&Plan>) -> Vec<Owner> {
+    plan.map_or_else(Vec::new, |plan| {
+        plan.actions.iter().map(|_| Owner::random()).collect()
+    })
+}
+
+/// [`claim_starts`] within the answer's budget, as the reads are: a ledger
+/// that does not answer in time is AWS failing for now (503); what may have
+/// been stored is given back by the caller, under `owners`.
+async fn claim_in_time(
+    ledger: &Ledger,
+    plan: &Plan,
+    owners: &[Owner],
+    work: crate::invocation::Deadline,
+) -> Result<Claims, Answer> {
+    // Boxed: side by side with the plan, both futures would otherwise live
+    // in the caller's (and, in a debug build, on a test thread's stack).
+    tokio::time::timeout_at(
+        work.instant(),
+        Box::pin(claim_starts(ledger, plan, owners, work)),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        error!(event_id = %plan.event_id, "the starts could not be claimed in time");
+        Err(aws_failed(true))
+    })
+}
+
+/// Claims every start of `plan`, one after another, each under its owner
+/// of `owners` (each waiting up to [`IN_PROGRESS_WAIT`] for another attempt
+/// holding it). Err: the answer to give, once the claims taken were given
+/// back.
 async fn claim_starts(
     ledger: &Ledger,
     plan: &Plan,
+    owners: &[Owner],
     work: crate::invocation::Deadline,
 ) -> Result<Claims, Answer> {
     let mut claims = Claims::default();
-    for action in &plan.actions {
+    for (action, owner) in plan.actions.iter().zip(owners) {
         let key = plan.key(action);
-        match claim_waiting(ledger, &key, IN_PROGRESS_WAIT.min(work.remaining())).await {
+        match claim_waiting(ledger, &key, owner, IN_PROGRESS_WAIT.min(work.remaining())).await {
             Ok(Claim::Claimed(owner)) => {
                 claims.owners.push(Some(owner));
                 claims.earlier.push(None);
@@ -770,21 +832,36 @@ async fn claim_starts(
     Ok(claims)
 }
 
-/// Gives back what was claimed ahead of the plan, when the delivery turns
-/// out not to start it (the reads failed, nothing to start, other starts).
+/// Gives back every claim of `plan`'s starts that `owners` may hold (taken,
+/// or stored with its answer lost), when the delivery turns out not to start
+/// them: the reads failed, nothing to start, a claim failed or ran out of
+/// time. A key not held by its owner is left alone. Ends by `until` (or
+/// [`crate::invocation::CLEANUP_MARGIN`] from now, if sooner): what is left
+/// expires on its own.
 async fn give_back(
     ledger: Option<&Ledger>,
-    ahead: Option<&Plan>,
-    claimed: Option<Result<Claims, Answer>>,
+    plan: Option<&Plan>,
+    owners: &[Owner],
+    until: tokio::time::Instant,
 ) {
-    if let (Some(ledger), Some(ahead), Some(Ok(claims))) = (ledger, ahead, claimed) {
-        let release = release_all(ledger, ahead, &claims.owners);
-        if tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, release)
-            .await
-            .is_err()
-        {
-            warn!(event_id = %ahead.event_id, "the claims taken ahead could not be given back in time: they expire on their own");
+    let (Some(ledger), Some(plan)) = (ledger, plan) else {
+        return;
+    };
+    let releases = plan.actions.iter().zip(owners).map(|(action, owner)| async move {
+        let key = plan.key(action);
+        match ledger.release(&key, owner).await {
+            Ok(()) | Err(LedgerError::NotOwner(_)) => {}
+            Err(problem) => {
+                warn!(%key, %problem, "could not give a start's claim back: it expires on its own");
+            }
         }
+    });
+    let until = until.min(tokio::time::Instant::now() + crate::invocation::CLEANUP_MARGIN);
+    if tokio::time::timeout_at(until, futures::future::join_all(releases))
+        .await
+        .is_err()
+    {
+        warn!(event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
     }
 }
 

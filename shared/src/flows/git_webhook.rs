@@ -471,6 +471,46 @@ routes:
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
     }
 
+    /// git-webhook claims the starts of a plan made without reads, side by
+    /// side with the reads (`webhook::answer_at`): both plans must name the
+    /// same starts, in the same order, for every kind of target, and for a
+    /// delivery of several refs.
+    #[tokio::test]
+    async fn the_starts_planned_without_reads_are_the_starts_planned_with_them() {
+        let route = RoutesConfig::parse(
+            r#"
+routes:
+  - provider: gitlab
+    project: acme/payments
+    api_url: https://gitlab.example.com/api/v4
+    secrets: [{ value: "x" }]
+    status_token: { parameter: /t }
+    targets:
+      - pipeline: payments-pipeline
+      - build: payments-check
+      - archive: { bucket: sources, key: "{project}/{commit}.zip" }
+      - pipeline: payments-pipeline-2
+"#,
+        )
+        .unwrap()
+        .routes
+        .remove(0);
+        let keys = |plan: &Plan| plan.actions.iter().map(|a| plan.key(a)).collect::<Vec<_>>();
+        let lookup = Declares(vec![vars::PROVIDER, vars::PROJECT, vars::COMMIT]);
+        for events in [vec![push("main")], vec![push("main"), push("release/2.0")]] {
+            let ahead = plan("d-3", &route, &events, &crate::flows::port::Offline)
+                .await
+                .unwrap()
+                .unwrap();
+            let read = plan("d-3", &route, &events, &lookup)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(ahead.actions.len(), 4 * events.len(), "{ahead:?}");
+            assert_eq!(keys(&ahead), keys(&read));
+        }
+    }
+
     #[tokio::test]
     async fn a_push_outside_the_paths_starts_nothing() {
         let mut event = push("main");
