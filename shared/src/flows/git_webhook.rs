@@ -369,6 +369,22 @@ pub async fn plan<L: Lookup>(
     if plan.actions.is_empty() {
         return Ok(Err(reasons.join("; ")));
     }
+    // Two targets of a route may name the same pipeline or project (a push
+    // target per branch pattern, each with its own paths) and both match:
+    // one start, whose key both would share. Two actions under one key
+    // would make the second claim find the first, and every delivery wait
+    // and answer 503.
+    let mut keys = std::collections::HashSet::new();
+    let before = plan.actions.len();
+    let (function, event_id) = (plan.function, plan.event_id.clone());
+    plan.actions
+        .retain(|a| keys.insert(crate::plan::action_key(function, &event_id, a)));
+    if plan.actions.len() < before {
+        plan.notes.push(format!(
+            "{} target(s) of the route start what another matching target starts: started once",
+            before - plan.actions.len()
+        ));
+    }
     // Archives last (a stable sort keeps each group's order): a slow host
     // then uses what is left of the answer budget, never the time of a
     // pipeline or build start listed after it.
@@ -509,6 +525,38 @@ routes:
             assert_eq!(ahead.actions.len(), 4 * events.len(), "{ahead:?}");
             assert_eq!(keys(&ahead), keys(&read));
         }
+    }
+
+    #[tokio::test]
+    async fn two_matching_targets_of_one_pipeline_start_it_once() {
+        let route = RoutesConfig::parse(
+            r#"
+routes:
+  - provider: gitlab
+    project: acme/payments
+    secrets: [{ value: "x" }]
+    targets:
+      - pipeline: payments-pipeline
+        branches: ["main"]
+      - pipeline: payments-pipeline
+        branches: ["ma*"]
+      - build: payments-check
+"#,
+        )
+        .unwrap()
+        .routes
+        .remove(0);
+        let plan = plan("d-4", &route, &[push("main")], &crate::flows::port::Offline)
+            .await
+            .unwrap()
+            .unwrap();
+        let kinds: Vec<&str> = plan.actions.iter().map(Action::kind).collect();
+        assert_eq!(kinds, ["StartPipeline", "StartBuild"], "{plan:?}");
+        assert!(
+            plan.notes.iter().any(|n| n.contains("started once")),
+            "{:?}",
+            plan.notes
+        );
     }
 
     #[tokio::test]
