@@ -540,6 +540,35 @@ async fn a_permanent_aws_error_answers_502_and_the_body_carries_no_aws_message()
     }
 }
 
+/// The start's claim is taken side by side with GetPipeline: when the read
+/// fails, the claim is given back, so the host's redelivery (once the
+/// pipeline exists) starts it, at once and once. A claim left behind would
+/// make the redelivery wait IN_PROGRESS_WAIT and answer 503.
+#[tokio::test]
+async fn a_delivery_whose_pipeline_read_failed_gives_its_claim_back_and_the_redelivery_starts_once()
+{
+    let peers = peers().await;
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"acme/ghost\"");
+    let request = github_request(&body, GITHUB_SECRET, &unique("delivery"));
+    let first = peers.send(&request).await;
+    assert_eq!(first.status, 502, "{first:?}");
+    create_pipeline(&peers.config, &pipeline_role().await, &peers.names.ghost).await;
+    let started = std::time::Instant::now();
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 202, "{again:?}");
+    assert!(
+        started.elapsed() < signalbox::webhook::IN_PROGRESS_WAIT,
+        "the redelivery waited for a claim left behind: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(peers.executions(&peers.names.ghost).await.len(), 1);
+    let third = peers.send(&request).await;
+    assert_eq!(third.status, 200, "{third:?}");
+    assert!(third.body.starts_with("already started"), "{third:?}");
+    assert_eq!(peers.executions(&peers.names.ghost).await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
     // An AWS stand-in that answers after 12 seconds: the plan's GetPipeline

@@ -8,8 +8,10 @@
 //! until the list follows.
 //!
 //! Covers the functions served by `signalbox::lambda::main`'s executor
-//! (`handle` with `AwsEffects`); deploy-gate, git-webhook and git-status run
-//! their own entry points.
+//! (`handle` with `AwsEffects`), the gates included, and git-status
+//! (`handle` with its `StatusEffects`, over a build's and a pipeline's
+//! event). Not git-webhook: its entry point is the Function URL's
+//! (`signalbox::webhook`), not `handle`.
 
 #[allow(dead_code)]
 #[path = "benches/standin.rs"]
@@ -18,7 +20,7 @@ mod standin;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use signalbox::aws::{Aws, connections};
+use signalbox::aws::connections;
 use signalbox::config::{EnvReader, Mode};
 use signalbox::effects::slack::UrlRule;
 use signalbox::effects::{AwsEffects, SlackWebhook};
@@ -28,39 +30,7 @@ use signalbox::invocation::Invocation;
 use signalbox::route::Function;
 use signalbox::{Outcome, handle};
 use signalbox_tests::sample;
-use standin::{Delays, Service, StandIn};
-
-/// Each SDK client at its service's listener, as the bench's
-/// `AWS_ENDPOINT_URL_<SERVICE>` variables put them.
-async fn clients(standin: &StandIn) -> Aws {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(signalbox::aws::Https::new())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    macro_rules! at {
-        ($sdk_crate:ident, $service:expr) => {
-            $sdk_crate::Client::from_conf(
-                $sdk_crate::config::Builder::from(&sdk)
-                    .endpoint_url(standin.url($service))
-                    .build(),
-            )
-        };
-    }
-    let mut aws = Aws::new(&sdk);
-    aws.codebuild = at!(aws_sdk_codebuild, Service::CodeBuild);
-    aws.codecommit = at!(aws_sdk_codecommit, Service::CodeCommit);
-    aws.codepipeline = at!(aws_sdk_codepipeline, Service::CodePipeline);
-    aws.codedeploy = at!(aws_sdk_codedeploy, Service::CodeDeploy);
-    aws.logs = at!(aws_sdk_cloudwatchlogs, Service::Logs);
-    aws.sns = at!(aws_sdk_sns, Service::Sns);
-    aws.ssm = at!(aws_sdk_ssm, Service::Ssm);
-    aws.dynamodb = at!(aws_sdk_dynamodb, Service::DynamoDb);
-    aws
-}
+use standin::{Delays, StandIn};
 
 /// The bench's configuration: both channels on, the ledger on.
 fn config(function: Function) -> FunctionConfig {
@@ -80,6 +50,7 @@ fn config(function: Function) -> FunctionConfig {
             ("MIRROR_PROJECT", "signalbox-mirror"),
             ("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F"),
             ("LOG_TAIL_LINES", "20"),
+            ("GATE_CONFIG_PARAM", standin::GATE_CONFIG_PARAMETER),
         ],
         Mode::Strict,
     );
@@ -102,6 +73,9 @@ fn events(function: Function) -> Vec<serde_json::Value> {
         ],
         Function::RepoReplicate => &["codecommit-reference-updated.json"],
         Function::RepoGuard => &["codecommit-reference-deleted-by-user.json"],
+        // Payloads of their own, not EventBridge events: the bench's.
+        Function::DeployGate => return vec![standin::deploy_gate_hook()],
+        Function::PipelineGate => return vec![standin::pipeline_gate_job()],
         other => panic!("{other} runs its own entry point"),
     };
     names.iter().map(|name| sample(name)).collect()
@@ -110,7 +84,7 @@ fn events(function: Function) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_function_opens_as_many_connections_per_service_as_it_calls_side_by_side() {
     let standin = StandIn::start().await;
-    let aws = clients(&standin).await;
+    let aws = standin.clients().await;
     let mismatches: Vec<String> = {
         let mut mismatches = Vec::new();
         for function in [
@@ -120,6 +94,8 @@ async fn each_function_opens_as_many_connections_per_service_as_it_calls_side_by
             Function::DeployNotify,
             Function::RepoReplicate,
             Function::RepoGuard,
+            Function::DeployGate,
+            Function::PipelineGate,
         ] {
             let config = config(function);
             let channels = config.channels();
@@ -183,4 +159,84 @@ async fn each_function_opens_as_many_connections_per_service_as_it_calls_side_by
         mismatches
     };
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// git-status opens a connection for each kind of run it reads (a build's,
+/// an execution's: init cannot know which the first event is about) and one
+/// for the status's claim: over a build's event and a pipeline's, per
+/// service, the most calls in flight at once equal the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_status_opens_one_connection_for_either_kind_of_run_and_one_for_the_claim() {
+    use signalbox::effects::commit_status::StatusEffects;
+    let standin = StandIn::start().await;
+    let aws = standin.clients().await;
+    let mut env = EnvReader::from_pairs(
+        [
+            ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+            (
+                "GIT_WEBHOOK_CONFIG_PARAM",
+                standin::GIT_WEBHOOK_CONFIG_PARAMETER,
+            ),
+            ("GIT_WEBHOOK_ROLE", standin::GIT_WEBHOOK_ROLE),
+        ],
+        Mode::Strict,
+    );
+    let config = FunctionConfig::read(Function::GitStatus, &mut env);
+    env.finish().expect("git-status's configuration is valid");
+    let FunctionConfig::GitStatus(status_config) = &config else {
+        panic!("git-status's configuration");
+    };
+    standin.set_delays(Delays::INSTANT);
+    let plain = AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    let mut effects = StatusEffects::start(status_config, plain).await;
+    // The stand-in's git host is plain http.
+    effects.hosts.url_rule = UrlRule::TestOnlyAllowHttp;
+    let mut called: BTreeMap<String, usize> = BTreeMap::new();
+    let mut posted = false;
+    for name in [
+        "codebuild-build-succeeded-git.json",
+        "codepipeline-execution-succeeded-git.json",
+    ] {
+        standin.take_round_trips();
+        standin.take_calls();
+        standin.set_delays(Delays {
+            per_request: Duration::from_millis(40),
+            new_connection: Duration::ZERO,
+            warm_ups: true,
+        });
+        // The stand-in's execution was not started by git-webhook: the
+        // pipeline's event ends after its read, which is all this counts.
+        handle(&sample(name), &config, &aws, &effects, &Invocation::local())
+            .await
+            .unwrap_or_else(|e| panic!("git-status, {name}: {e}"));
+        standin.set_delays(Delays::INSTANT);
+        standin.check();
+        let calls = standin.take_calls();
+        posted |= calls.iter().any(|c| c.starts_with("Slack "));
+        let (_, in_flight) = standin.take_round_trips();
+        // The git host (the stand-in's Slack listener) is warmed by StatusHosts.
+        for (service, most) in in_flight {
+            if service != "Slack" {
+                let n = called.entry(service).or_default();
+                *n = (*n).max(most);
+            }
+        }
+    }
+    assert!(posted, "git-status posted no commit status");
+    let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+    for (service, n) in connections(Function::GitStatus, config.channels()) {
+        *listed.entry(format!("{service:?}")).or_default() += n;
+    }
+    // The routes' read of each event goes over init's own SSM connection
+    // (StatusEffects::start read the routes and the tokens on it).
+    *listed.entry("Ssm".to_owned()).or_default() += 1;
+    assert_eq!(
+        called, listed,
+        "git-status: the list opens {listed:?}, its runs had {called:?} in flight at once"
+    );
 }

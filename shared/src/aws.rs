@@ -160,10 +160,15 @@ impl aws_smithy_runtime_api::client::http::HttpClient for Https {
     }
 }
 
-/// `scheme://host[:port]/` of a URL: where a warming request goes.
+/// `scheme://host[:port]/` of a URL: where a warming request goes. Any
+/// `user:password@` of the URL is left out: a warm-up carries no
+/// credentials (reqwest would send them as Basic auth).
 pub fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     format!("{scheme}://{host}/")
 }
 
@@ -310,9 +315,16 @@ pub fn connections(
         Function::DeployNotify => vec![(Service::CodeDeploy, 2)],
         Function::RepoReplicate => vec![(Service::CodeBuild, 1)],
         Function::RepoGuard => vec![(Service::CodeCommit, 1)],
-        // The run's read and the status's claim; a run is an execution or a
-        // build, so neither CodeBuild nor CodePipeline is opened ahead.
-        Function::GitStatus => vec![(Service::DynamoDb, 1)],
+        // The run's read and the status's claim. A run is a build or an
+        // execution, and init cannot know which the first event is about:
+        // both are opened (one stays unused), so the read that starts every
+        // event never pays a handshake. The git hosts' connections are
+        // opened by `StatusHosts::read` once the routes name them.
+        Function::GitStatus => vec![
+            (Service::DynamoDb, 1),
+            (Service::CodeBuild, 1),
+            (Service::CodePipeline, 1),
+        ],
         // The claim, the configuration, the deployment, an invoke check.
         Function::DeployGate => vec![
             (Service::DynamoDb, 1),
@@ -514,6 +526,18 @@ pub fn is_transient_code(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warm_ups_origin_never_carries_the_urls_credentials() {
+        assert_eq!(
+            origin("https://bot:glpat-secret@git.example.com:8443/api/v4?x=1"),
+            "https://git.example.com:8443/"
+        );
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T0/B0/x"),
+            "https://hooks.slack.com/"
+        );
+    }
 
     #[test]
     fn s3s_slow_down_is_transient() {

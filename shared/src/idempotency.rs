@@ -120,6 +120,14 @@ impl Ledger {
         self.claim_as(key, CLAIMED, &Owner::random()).await
     }
 
+    /// [`Ledger::claim`] under an `owner` the caller made ([`Owner::random`])
+    /// and keeps: when the claim fails or is cut short, a write of ours may
+    /// still have been stored (its answer lost), and [`Ledger::release`]
+    /// under the same owner gives it back.
+    pub async fn claim_by(&self, key: &str, owner: &Owner) -> Result<Claim, LedgerError> {
+        self.claim_as(key, CLAIMED, owner).await
+    }
+
     /// Claims `key` and records it as done in the same write, *before* the
     /// action is carried out; [`Ledger::undo`] takes that back if the action
     /// fails. For actions that take no idempotency key of their own (SNS,

@@ -9,7 +9,9 @@
 //! 3. parsed (malformed: 400 naming the field); a ping: 200; an event that
 //!    starts nothing: 200 "ignored: <reason>";
 //! 4. planned ([`crate::flows::git_webhook`]), each start claimed in the
-//!    idempotency ledger (a redelivery: 200 "already started <…>"), the
+//!    idempotency ledger side by side with the pipelines' reads (the starts
+//!    follow from the route and the events; a redelivery: 200 "already
+//!    started <…>"), the
 //!    starts carried out by the one executor: 202 with what was started, or
 //!    5xx when AWS failed, so the host redelivers (the claim is released).
 //!
@@ -30,7 +32,7 @@ use crate::git::config::RoutesConfig;
 use crate::git::payload::{Hook, parse};
 use crate::git::verify::{self, Headers, Refusal, Secret};
 use crate::git::{Provider, SecretSource};
-use crate::idempotency::{Claim, Ledger, LedgerError};
+use crate::idempotency::{Claim, Ledger, LedgerError, Owner};
 use crate::invocation::Invocation;
 use crate::plan::{Action, Plan};
 
@@ -216,17 +218,24 @@ pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8)
 /// attempt to finish, before answering 503.
 pub const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Claims `key`; while another invocation holds it, tries again every half
-/// second for up to `wait`: its attempt may finish (done: AlreadyDone) or
-/// fail and release the claim (then ours). Still held: InProgress.
+/// How far past the answer's budget giving back claims may go: the answer
+/// still goes out within about 9 seconds of the request's arrival, inside
+/// the hosts' 10.
+const GIVE_BACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Claims `key` under `owner`; while another invocation holds it, tries
+/// again every half second for up to `wait`: its attempt may finish (done:
+/// AlreadyDone) or fail and release the claim (then ours). Still held:
+/// InProgress.
 async fn claim_waiting(
     ledger: &Ledger,
     key: &str,
+    owner: &Owner,
     wait: std::time::Duration,
 ) -> Result<Claim, LedgerError> {
     let until = tokio::time::Instant::now() + wait;
     loop {
-        match ledger.claim(key).await {
+        match ledger.claim_by(key, owner).await {
             Err(LedgerError::InProgress(k)) if tokio::time::Instant::now() >= until => {
                 return Err(LedgerError::InProgress(k));
             }
@@ -375,33 +384,6 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
             return Answer::text(400, format!("bad request: header {header} is missing"));
         }
     };
-    let planned = tokio::time::timeout_at(work.instant(), plan(&delivery, route, &events, lookup))
-        .await
-        .unwrap_or_else(|_| {
-            Err(crate::lookup::LookupError::Failed {
-                message: "looking up the pipelines ran out of time".into(),
-                transient: true,
-            })
-        });
-    let plan = match planned {
-        Ok(Ok(plan)) => plan,
-        Ok(Err(reason)) => {
-            info!(%provider, %delivery, %reason, "ignored");
-            return Answer::text(200, format!("ignored: {reason}"));
-        }
-        Err(problem) => {
-            let transient = !matches!(
-                problem,
-                crate::lookup::LookupError::Failed {
-                    transient: false,
-                    ..
-                }
-            );
-            error!(%provider, %delivery, %problem, transient, "AWS failed: nothing started");
-            return aws_failed(transient);
-        }
-    };
-    let mut plan = plan;
     // Each start is claimed under its own key (`plan.key(action)`), so a
     // redelivery after a partial failure starts only what did not start.
     // Gitea's and Forgejo's replay button resends the original payload
@@ -409,7 +391,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     // X-Gitea-Delivery UUID (not documented as kept), so their starts are
     // keyed by the body's SHA-256 instead: the same push, sent again, finds
     // its starts done.
-    plan.event_id = match &events[0] {
+    let event_id = match &events[0] {
         // Bitbucket sends pullrequest:updated for a title or description
         // edit too, with no field telling it from new commits ("Event
         // payloads": Pull request updated), under a new X-Request-UUID: its
@@ -425,54 +407,114 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         }
         _ => claim_event_id(provider, &delivery, &request.body),
     };
-    let mut owners: Vec<Option<crate::idempotency::Owner>> = Vec::new();
-    let mut earlier: Vec<Option<String>> = Vec::new();
-    if let Some(ledger) = ledger {
-        for action in &plan.actions {
-            let key = plan.key(action);
-            match claim_waiting(ledger, &key, IN_PROGRESS_WAIT.min(work.remaining())).await {
-                Ok(Claim::Claimed(owner)) => {
-                    owners.push(Some(owner));
-                    earlier.push(None);
+    // The starts, and so their keys, follow from the route and the events
+    // alone (GetPipeline only fills in a start's variables and source
+    // revisions): they are claimed side by side with the pipelines' reads,
+    // which saves the claim's round trip before the first start. A claim
+    // still comes before its start; when the reads fail or the delivery
+    // turns out to start nothing, the claims taken are given back.
+    // Boxed, here and below: side by side, the plans' and the claims'
+    // futures would otherwise all live in this one future (and, in a debug
+    // build, on a test thread's stack).
+    let ahead = match Box::pin(plan(
+        &delivery,
+        route,
+        &events,
+        &crate::flows::port::Offline,
+    ))
+    .await
+    {
+        Ok(Ok(mut ahead)) if ledger.is_some() => {
+            ahead.event_id = event_id.clone();
+            Some(ahead)
+        }
+        _ => None,
+    };
+    // Made before any write, one per start: a claim stored but cut short by
+    // the budget (its answer lost) is still given back under its owner.
+    let ahead_owners = owners_for(ahead.as_ref());
+    let claiming = async {
+        match (ledger, &ahead) {
+            (Some(ledger), Some(ahead)) => {
+                Some(claim_in_time(ledger, ahead, &ahead_owners, work).await)
+            }
+            _ => None,
+        }
+    };
+    let planning = tokio::time::timeout_at(
+        work.instant(),
+        Box::pin(plan(&delivery, route, &events, lookup)),
+    );
+    let (planned, claimed) = tokio::join!(planning, claiming);
+    let planned = planned.unwrap_or_else(|_| {
+        Err(crate::lookup::LookupError::Failed {
+            message: "looking up the pipelines ran out of time".into(),
+            transient: true,
+        })
+    });
+    // Giving back what was claimed ahead ends within GIVE_BACK_MARGIN of the
+    // answer's budget: what is left expires on its own.
+    let give_back_by = work.instant() + GIVE_BACK_MARGIN;
+    let mut plan = match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(reason)) => {
+            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+            info!(%provider, %delivery, %reason, "ignored");
+            return Answer::text(200, format!("ignored: {reason}"));
+        }
+        Err(problem) => {
+            // A redelivery whose every start is done needs no read to say so.
+            if let Some(Ok(claims)) = &claimed
+                && let Some(answer) = already_started(claims)
+            {
+                info!(%provider, %delivery, %problem, "redelivery: already started (the pipelines' read failed, and was not needed)");
+                return answer;
+            }
+            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+            let transient = !matches!(
+                problem,
+                crate::lookup::LookupError::Failed {
+                    transient: false,
+                    ..
                 }
-                Ok(Claim::AlreadyDone) => {
-                    let started = ledger
-                        .result(&key)
-                        .await
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| "(not recorded)".to_owned());
-                    owners.push(None);
-                    earlier.push(Some(started));
-                }
-                Err(problem) => {
-                    release_all(ledger, &plan, &owners).await;
-                    return match problem {
-                        LedgerError::InProgress(_) => {
-                            // Still claimed after the wait: the other attempt
-                            // may have crashed (its claim expires after the
-                            // lease). 503 so the host redelivers later, never a
-                            // 2xx that would lose the delivery.
-                            warn!(%provider, %delivery, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
-                            Answer::text(
-                                503,
-                                "another attempt is starting this delivery: redeliver later",
-                            )
-                        }
-                        problem => {
-                            error!(%provider, %delivery, %problem, "AWS failed: a start could not be claimed");
-                            aws_failed(true)
-                        }
-                    };
+            );
+            error!(%provider, %delivery, %problem, transient, "AWS failed: nothing started");
+            return aws_failed(transient);
+        }
+    };
+    plan.event_id = event_id;
+    let keys = |plan: &Plan| plan.actions.iter().map(|a| plan.key(a)).collect::<Vec<_>>();
+    let claims = match (ledger, claimed) {
+        (None, _) => Claims::default(),
+        (Some(_), Some(claimed)) if ahead.as_ref().map(keys) == Some(keys(&plan)) => {
+            match claimed {
+                Ok(claims) => claims,
+                Err(answer) => {
+                    give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+                    return answer;
                 }
             }
         }
+        // Not claimed ahead, or other starts than planned ahead (never so
+        // today: `flows::git_webhook`'s tests compare the two plans' keys):
+        // the claims follow the plan, one after another.
+        (Some(ledger), _) => {
+            give_back(Some(ledger), ahead.as_ref(), &ahead_owners, give_back_by).await;
+            let owners = owners_for(Some(&plan));
+            match claim_in_time(ledger, &plan, &owners, work).await {
+                Ok(claims) => claims,
+                Err(answer) => {
+                    give_back(Some(ledger), Some(&plan), &owners, give_back_by).await;
+                    return answer;
+                }
+            }
+        }
+    };
+    if let Some(answer) = already_started(&claims) {
+        info!(%provider, %delivery, body = %answer.body, "redelivery");
+        return answer;
     }
-    if !earlier.is_empty() && earlier.iter().all(Option::is_some) {
-        let started = earlier.into_iter().flatten().collect::<Vec<_>>().join(", ");
-        info!(%provider, %delivery, %started, "redelivery: already started");
-        return Answer::text(200, format!("already started {started}"));
-    }
+    let Claims { owners, earlier } = claims;
     info!(%provider, %delivery, actions = plan.actions.len(), notes = ?plan.notes, "planned");
     // Only the starts not done before are carried out.
     let todo = Plan {
@@ -682,6 +724,144 @@ fn host_failed(transient: bool) -> Answer {
             502,
             "the git host refused the commit's archive (a configuration problem: the archive token, its scope, or api_url): see the function's logs, fix it, then redeliver",
         )
+    }
+}
+
+/// The claims of a plan's starts, in the plan's order: ours (to record or
+/// give back), or what an earlier delivery started.
+#[derive(Default)]
+struct Claims {
+    owners: Vec<Option<Owner>>,
+    earlier: Vec<Option<String>>,
+}
+
+/// 200 "already started …" when every start was done by an earlier delivery.
+fn already_started(claims: &Claims) -> Option<Answer> {
+    if claims.earlier.is_empty() || !claims.earlier.iter().all(Option::is_some) {
+        return None;
+    }
+    let started = claims
+        .earlier
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Answer::text(200, format!("already started {started}")))
+}
+
+/// One owner per start of `plan`, for its claims.
+fn owners_for(plan: Option<&Plan>) -> Vec<Owner> {
+    plan.map_or_else(Vec::new, |plan| {
+        plan.actions.iter().map(|_| Owner::random()).collect()
+    })
+}
+
+/// [`claim_starts`] within the answer's budget, as the reads are: a ledger
+/// that does not answer in time is AWS failing for now (503); what may have
+/// been stored is given back by the caller, under `owners`.
+async fn claim_in_time(
+    ledger: &Ledger,
+    plan: &Plan,
+    owners: &[Owner],
+    work: crate::invocation::Deadline,
+) -> Result<Claims, Answer> {
+    // Boxed: side by side with the plan, both futures would otherwise live
+    // in the caller's (and, in a debug build, on a test thread's stack).
+    tokio::time::timeout_at(
+        work.instant(),
+        Box::pin(claim_starts(ledger, plan, owners, work)),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        error!(event_id = %plan.event_id, "the starts could not be claimed in time");
+        Err(aws_failed(true))
+    })
+}
+
+/// Claims every start of `plan`, one after another, each under its owner
+/// of `owners` (each waiting up to [`IN_PROGRESS_WAIT`] for another attempt
+/// holding it). Err: the answer to give, once the claims taken were given
+/// back.
+async fn claim_starts(
+    ledger: &Ledger,
+    plan: &Plan,
+    owners: &[Owner],
+    work: crate::invocation::Deadline,
+) -> Result<Claims, Answer> {
+    let mut claims = Claims::default();
+    for (action, owner) in plan.actions.iter().zip(owners) {
+        let key = plan.key(action);
+        match claim_waiting(ledger, &key, owner, IN_PROGRESS_WAIT.min(work.remaining())).await {
+            Ok(Claim::Claimed(owner)) => {
+                claims.owners.push(Some(owner));
+                claims.earlier.push(None);
+            }
+            Ok(Claim::AlreadyDone) => {
+                let started = ledger
+                    .result(&key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "(not recorded)".to_owned());
+                claims.owners.push(None);
+                claims.earlier.push(Some(started));
+            }
+            Err(problem) => {
+                release_all(ledger, plan, &claims.owners).await;
+                return Err(match problem {
+                    LedgerError::InProgress(_) => {
+                        // Still claimed after the wait: the other attempt
+                        // may have crashed (its claim expires after the
+                        // lease). 503 so the host redelivers later, never a
+                        // 2xx that would lose the delivery.
+                        warn!(event_id = %plan.event_id, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
+                        Answer::text(
+                            503,
+                            "another attempt is starting this delivery: redeliver later",
+                        )
+                    }
+                    problem => {
+                        error!(event_id = %plan.event_id, %problem, "AWS failed: a start could not be claimed");
+                        aws_failed(true)
+                    }
+                });
+            }
+        }
+    }
+    Ok(claims)
+}
+
+/// Gives back every claim of `plan`'s starts that `owners` may hold (taken,
+/// or stored with its answer lost), when the delivery turns out not to start
+/// them: the reads failed, nothing to start, a claim failed or ran out of
+/// time. A key not held by its owner is left alone. Ends by `until` (or
+/// [`crate::invocation::CLEANUP_MARGIN`] from now, if sooner): what is left
+/// expires on its own.
+async fn give_back(
+    ledger: Option<&Ledger>,
+    plan: Option<&Plan>,
+    owners: &[Owner],
+    until: tokio::time::Instant,
+) {
+    let (Some(ledger), Some(plan)) = (ledger, plan) else {
+        return;
+    };
+    let releases = plan.actions.iter().zip(owners).map(|(action, owner)| async move {
+        let key = plan.key(action);
+        match ledger.release(&key, owner).await {
+            Ok(()) | Err(LedgerError::NotOwner(_)) => {}
+            Err(problem) => {
+                warn!(%key, %problem, "could not give a start's claim back: it expires on its own");
+            }
+        }
+    });
+    let until = until.min(tokio::time::Instant::now() + crate::invocation::CLEANUP_MARGIN);
+    if tokio::time::timeout_at(until, futures::future::join_all(releases))
+        .await
+        .is_err()
+    {
+        warn!(event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
     }
 }
 

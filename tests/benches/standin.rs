@@ -152,7 +152,7 @@ struct Record {
     unknown: Option<String>,
     /// When each answered call arrived and when its answer went out, in
     /// order of arrival (warm-ups not counted): which calls ran side by side.
-    spans: Vec<(Instant, Option<Instant>)>,
+    spans: Vec<(Instant, Option<Instant>, Service)>,
     /// Per service, the calls in flight now and the most ever at once.
     in_flight: BTreeMap<String, (usize, usize)>,
 }
@@ -165,6 +165,12 @@ pub struct RoundTrips {
     pub sequential: usize,
     /// Calls made.
     pub made: usize,
+    /// The sequential round trips from the first call to Slack's listener
+    /// (the Slack webhook, git-status's git host) to the end, that call's
+    /// included; None when it was not called. That host is learned from a
+    /// read (the SSM parameter of the URL, git-webhook's routes), so its
+    /// connection cannot be opened before that read is answered.
+    pub from_late_host: Option<usize>,
 }
 
 /// The running stand-in: its listeners stay up for the whole bench.
@@ -213,6 +219,46 @@ impl StandIn {
             record,
             delays,
         }
+    }
+
+    /// Every SDK client at its service's listener, as the bench's
+    /// `AWS_ENDPOINT_URL_<SERVICE>` variables put them (the in-process tests).
+    #[allow(dead_code)]
+    pub async fn clients(&self) -> signalbox::aws::Aws {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(signalbox::aws::Https::new())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        macro_rules! at {
+            ($sdk_crate:ident, $service:expr) => {
+                $sdk_crate::Client::from_conf(
+                    $sdk_crate::config::Builder::from(&sdk)
+                        .endpoint_url(self.url($service))
+                        .build(),
+                )
+            };
+        }
+        let mut aws = signalbox::aws::Aws::new(&sdk);
+        aws.codebuild = at!(aws_sdk_codebuild, Service::CodeBuild);
+        aws.codecommit = at!(aws_sdk_codecommit, Service::CodeCommit);
+        aws.codepipeline = at!(aws_sdk_codepipeline, Service::CodePipeline);
+        aws.codedeploy = at!(aws_sdk_codedeploy, Service::CodeDeploy);
+        aws.logs = at!(aws_sdk_cloudwatchlogs, Service::Logs);
+        aws.sns = at!(aws_sdk_sns, Service::Sns);
+        aws.ssm = at!(aws_sdk_ssm, Service::Ssm);
+        aws.dynamodb = at!(aws_sdk_dynamodb, Service::DynamoDb);
+        aws.gate.lambda = at!(aws_sdk_lambda, Service::Lambda);
+        aws
+    }
+
+    /// git-webhook's routes, as the stand-in's SSM holds them.
+    #[allow(dead_code)]
+    pub fn git_webhook_routes(&self) -> String {
+        git_webhook_routes(&format!("{}{SLACK_PATH}", self.url(Service::Slack)))
     }
 
     /// Sets the delays for the requests from now on.
@@ -274,11 +320,13 @@ impl StandIn {
         let mut trips = RoundTrips {
             sequential: 0,
             made: spans.len(),
+            from_late_host: None,
         };
+        let mut late_host_trip = None;
         // Sorted by arrival: a call that arrives after every call before it
         // was answered starts a new round trip.
         let mut answered_by: Option<Instant> = None;
-        for (arrived, answered) in spans {
+        for (arrived, answered, service) in spans {
             let answered = answered.unwrap_or(arrived);
             match answered_by {
                 Some(end) if arrived < end => answered_by = Some(end.max(answered)),
@@ -287,7 +335,11 @@ impl StandIn {
                     answered_by = Some(answered);
                 }
             }
+            if service == Service::Slack && late_host_trip.is_none() {
+                late_host_trip = Some(trips.sequential);
+            }
         }
+        trips.from_late_host = late_host_trip.map(|k| trips.sequential + 1 - k);
         let most = in_flight.into_iter().map(|(s, (_, m))| (s, m)).collect();
         (trips, most)
     }
@@ -339,7 +391,7 @@ async fn serve(
                         request.operation().unwrap_or_else(|| "POST".into())
                     ));
                     span = Some(record.spans.len());
-                    record.spans.push((Instant::now(), None));
+                    record.spans.push((Instant::now(), None, service));
                     let (now, most) = record.in_flight.entry(format!("{service:?}")).or_default();
                     *now += 1;
                     *most = (*most).max(*now);
@@ -370,7 +422,7 @@ async fn serve(
         // once it has read this answer always arrives after it.
         if let Some(i) = span {
             let mut record = record.lock().unwrap();
-            if let Some((_, answered)) = record.spans.get_mut(i) {
+            if let Some((_, answered, _)) = record.spans.get_mut(i) {
                 *answered = Some(Instant::now());
             }
             if let Some((now, _)) = record.in_flight.get_mut(&format!("{service:?}")) {
@@ -447,6 +499,32 @@ const BUILD_ID: &str = "myProject:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
 pub const GATE_DEPLOYMENT: &str = "d-GATEBENCH1";
 pub const GATE_TARGET_VERSION: &str = "42";
 pub const GATE_CONFIG_PARAMETER: &str = "/signalbox/gate-config";
+
+/// deploy-gate's bench payload: CodeDeploy's hook invocation for
+/// [`GATE_DEPLOYMENT`] (not an EventBridge event).
+pub fn deploy_gate_hook() -> Value {
+    json!({
+        "DeploymentId": GATE_DEPLOYMENT,
+        "LifecycleEventHookExecutionId": "bench-hook-execution-1",
+    })
+}
+
+/// pipeline-gate's bench payload: CodePipeline's Invoke action job
+/// [`PIPELINE_GATE_JOB`], whose UserParameters name the gate of the stand-in's
+/// configuration and one invoke of [`GATE_TARGET_VERSION`].
+pub fn pipeline_gate_job() -> Value {
+    let parameters = json!({
+        "application": "shop", "deployment_group": "checkout-live",
+        "hook": "BeforeAllowTraffic",
+        "function": "checkout", "qualifier": GATE_TARGET_VERSION,
+    });
+    json!({"CodePipeline.job": {
+        "id": PIPELINE_GATE_JOB, "accountId": "123456789012",
+        "data": {"actionConfiguration": {"configuration": {
+            "FunctionName": "signalbox-pipeline-gate",
+            "UserParameters": parameters.to_string()}}},
+    }})
+}
 
 /// git-webhook's routes parameter, which git-status reads too: one GitHub
 /// project whose pushes to main start one pipeline, verified with

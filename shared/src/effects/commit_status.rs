@@ -164,6 +164,11 @@ pub struct TokenError {
     pub problem: String,
 }
 
+/// At most this many git hosts' connections are opened during init: a
+/// stack reports to a few hosts (gitlab.com, a GitHub, a self-hosted Gitea),
+/// and each warm-up is a handshake of its own.
+pub const MAX_WARMED_HOSTS: usize = 4;
+
 /// The hosts' tokens, read once per cold start, and the HTTP client.
 #[derive(Clone)]
 pub struct StatusHosts {
@@ -249,6 +254,11 @@ impl StatusHosts {
             })
         });
         let mut hosts = StatusHosts::new(HashMap::new());
+        // The git hosts' connections open while the tokens are read: the
+        // routes named them, and nothing else has to wait for them.
+        let origins = hosts.status_origins(routes);
+        let warming = hosts.clone();
+        tokio::spawn(async move { warming.warm(&origins).await });
         for (route, token) in futures::future::join_all(reads).await {
             match token {
                 Ok(token) => {
@@ -261,6 +271,46 @@ impl StatusHosts {
             }
         }
         hosts
+    }
+
+    /// The origins (`scheme://host[:port]`) of the API URLs statuses go to:
+    /// one per route that reports statuses (the first of its project, as
+    /// [`RoutesConfig::status_target`] picks it), each once, only those the
+    /// URL rule lets a token travel to, at most [`MAX_WARMED_HOSTS`].
+    pub fn status_origins(&self, routes: &RoutesConfig) -> Vec<String> {
+        let mut origins: Vec<String> = Vec::new();
+        for route in &routes.routes {
+            let Some((api_url, _)) = routes.status_target(route.provider, &route.project) else {
+                continue;
+            };
+            let plain_http_allowed =
+                self.url_rule == UrlRule::TestOnlyAllowHttp && api_url.starts_with("http://");
+            if !api_url.starts_with("https://") && !plain_http_allowed {
+                continue;
+            }
+            let origin = crate::aws::origin(&api_url);
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+            if origins.len() == MAX_WARMED_HOSTS {
+                break;
+            }
+        }
+        origins
+    }
+
+    /// Opens one connection to each of `origins` (a `HEAD` of the origin,
+    /// its answer dropped), side by side, so the first status post does not
+    /// pay the handshake. Best effort, within [`crate::aws::WARM_TIMEOUT`]:
+    /// a host that fails or hangs costs nothing but this background task.
+    pub async fn warm(&self, origins: &[String]) {
+        let heads = origins.iter().map(|origin| self.client.head(origin).send());
+        if tokio::time::timeout(crate::aws::WARM_TIMEOUT, futures::future::join_all(heads))
+            .await
+            .is_err()
+        {
+            tracing::debug!("opening the git hosts' connections ran out of time");
+        }
     }
 
     /// Posts the status, retrying what the host says may be retried, and

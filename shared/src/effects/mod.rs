@@ -469,11 +469,7 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
-    #[cfg(any(
-        feature = "git-status",
-        feature = "pipeline-gate",
-        feature = "deploy-gate"
-    ))]
+    #[cfg(any(feature = "git-status", feature = "pipeline-gate"))]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,
@@ -554,6 +550,10 @@ impl AwsEffects {
 enum Guard {
     /// The action waits for the ledger: a failing table is a transient
     /// error, and so is a completion not recorded (the retry repeats it).
+    #[cfg_attr(
+        not(any(feature = "git-status", feature = "pipeline-gate")),
+        allow(dead_code)
+    )]
     Required,
     /// The host refuses a second one (a hook's status), so the ledger only
     /// spares a second call: a failing table neither holds the action back

@@ -369,6 +369,22 @@ pub async fn plan<L: Lookup>(
     if plan.actions.is_empty() {
         return Ok(Err(reasons.join("; ")));
     }
+    // Two targets of a route may name the same pipeline or project (a push
+    // target per branch pattern, each with its own paths) and both match:
+    // one start, whose key both would share. Two actions under one key
+    // would make the second claim find the first, and every delivery wait
+    // and answer 503.
+    let mut keys = std::collections::HashSet::new();
+    let before = plan.actions.len();
+    let (function, event_id) = (plan.function, plan.event_id.clone());
+    plan.actions
+        .retain(|a| keys.insert(crate::plan::action_key(function, &event_id, a)));
+    if plan.actions.len() < before {
+        plan.notes.push(format!(
+            "{} target(s) of the route start what another matching target starts: started once",
+            before - plan.actions.len()
+        ));
+    }
     // Archives last (a stable sort keeps each group's order): a slow host
     // then uses what is left of the answer budget, never the time of a
     // pipeline or build start listed after it.
@@ -469,6 +485,78 @@ routes:
         assert_eq!(start.source_revisions[0].commit, "c0ffee");
         assert_eq!(start.client_request_token.len(), 64);
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    }
+
+    /// git-webhook claims the starts of a plan made without reads, side by
+    /// side with the reads (`webhook::answer_at`): both plans must name the
+    /// same starts, in the same order, for every kind of target, and for a
+    /// delivery of several refs.
+    #[tokio::test]
+    async fn the_starts_planned_without_reads_are_the_starts_planned_with_them() {
+        let route = RoutesConfig::parse(
+            r#"
+routes:
+  - provider: gitlab
+    project: acme/payments
+    api_url: https://gitlab.example.com/api/v4
+    secrets: [{ value: "x" }]
+    status_token: { parameter: /t }
+    targets:
+      - pipeline: payments-pipeline
+      - build: payments-check
+      - archive: { bucket: sources, key: "{project}/{commit}.zip" }
+      - pipeline: payments-pipeline-2
+"#,
+        )
+        .unwrap()
+        .routes
+        .remove(0);
+        let keys = |plan: &Plan| plan.actions.iter().map(|a| plan.key(a)).collect::<Vec<_>>();
+        let lookup = Declares(vec![vars::PROVIDER, vars::PROJECT, vars::COMMIT]);
+        for events in [vec![push("main")], vec![push("main"), push("release/2.0")]] {
+            let ahead = plan("d-3", &route, &events, &crate::flows::port::Offline)
+                .await
+                .unwrap()
+                .unwrap();
+            let read = plan("d-3", &route, &events, &lookup)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(ahead.actions.len(), 4 * events.len(), "{ahead:?}");
+            assert_eq!(keys(&ahead), keys(&read));
+        }
+    }
+
+    #[tokio::test]
+    async fn two_matching_targets_of_one_pipeline_start_it_once() {
+        let route = RoutesConfig::parse(
+            r#"
+routes:
+  - provider: gitlab
+    project: acme/payments
+    secrets: [{ value: "x" }]
+    targets:
+      - pipeline: payments-pipeline
+        branches: ["main"]
+      - pipeline: payments-pipeline
+        branches: ["ma*"]
+      - build: payments-check
+"#,
+        )
+        .unwrap()
+        .routes
+        .remove(0);
+        let plan = plan("d-4", &route, &[push("main")], &crate::flows::port::Offline)
+            .await
+            .unwrap()
+            .unwrap();
+        let kinds: Vec<&str> = plan.actions.iter().map(Action::kind).collect();
+        assert_eq!(kinds, ["StartPipeline", "StartBuild"], "{plan:?}");
+        assert!(
+            plan.notes.iter().any(|n| n.contains("started once")),
+            "{:?}",
+            plan.notes
+        );
     }
 
     #[tokio::test]
