@@ -1034,10 +1034,10 @@ pub fn plan_findings(
         .any(|s| s.reason != SkipReason::AllowListed)
         || !facts.unscanned.is_empty();
     if unintended && !facts.report.findings.is_empty() {
-        alert_actions(
+        not_scanned_actions(
             plan,
             &not_scanned(event, detail, new, facts, &skipped, &coverage),
-            &config.channels,
+            config,
         );
     }
     if facts.report.findings.is_empty() {
@@ -1046,10 +1046,10 @@ pub fn plan_findings(
             facts.report.files_scanned
         ));
         if unintended {
-            alert_actions(
+            not_scanned_actions(
                 plan,
                 &not_scanned(event, detail, new, facts, &skipped, &coverage),
-                &config.channels,
+                config,
             );
         } else if !skipped.is_empty() {
             plan.notes
@@ -1136,6 +1136,23 @@ pub fn plan_findings(
         match action {
             Action::Publish(m) => m.dedup_key = Some(dedup.clone()),
             Action::PostSlack(m) => m.dedup_key = Some(dedup.clone()),
+            _ => {}
+        }
+    }
+}
+
+/// The not-scanned alert's actions, keyed by the event *and* their kind:
+/// the protected-branch notice of the same push is keyed by the event alone,
+/// and two actions under one key would make the ledger drop the second as
+/// already done.
+fn not_scanned_actions(plan: &mut Plan, alert: &Alert, config: &Config) {
+    let start = plan.actions.len();
+    alert_actions(plan, alert, &config.channels);
+    let key = format!("{}#not-scanned", plan.event_id);
+    for action in &mut plan.actions[start..] {
+        match action {
+            Action::Publish(m) => m.dedup_key = Some(key.clone()),
+            Action::PostSlack(m) => m.dedup_key = Some(key.clone()),
             _ => {}
         }
     }
