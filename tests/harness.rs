@@ -414,3 +414,17 @@ pub async fn hook_statuses(stand_in: &wiremock::MockServer) -> Vec<(String, Stri
         })
         .collect()
 }
+
+/// A ZIP archive of `files`, deflated, as CodeBuild writes an output
+/// artifact (pipeline-gate's input artifacts in its runtime and CLI tests).
+pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}

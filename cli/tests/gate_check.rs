@@ -1,6 +1,7 @@
 //! `signalbox gate check`: deploy-gate's checks run locally, HTTP against a
 //! local server, `invoke` and `alarms` from the deployment event file.
 
+use signalbox_tests::zip_of;
 use std::path::Path;
 use std::process::Output;
 
@@ -410,19 +411,6 @@ fn a_long_pipeline_only_gate_does_not_fail_a_deployment_of_another_group() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(out.ends_with("Succeeded: all 1 checks passed\n"), "{out}");
-}
-
-/// A ZIP archive of `files`, as CodeBuild writes an output artifact.
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    use std::io::Write;
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in files {
-        writer.start_file(*name, options).unwrap();
-        writer.write_all(bytes).unwrap();
-    }
-    writer.finish().unwrap().into_inner()
 }
 
 #[tokio::test]

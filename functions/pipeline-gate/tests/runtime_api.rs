@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use signalbox_tests::{drain_queue, idempotency_table, moto_config, moto_endpoint, queue, unique};
+use signalbox_tests::{
+    drain_queue, idempotency_table, moto_config, moto_endpoint, queue, unique, zip_of,
+};
 use wiremock::matchers::{body_string_contains, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -748,19 +750,6 @@ async fn with_the_deployed_timeout_two_15_s_checks_take_two_invocations() {
 /// The job's own temporary credentials, as CodePipeline would issue them.
 const JOB_KEY_ID: &str = "ASIAJOBARTIFACTKEY01";
 const JOB_SESSION_TOKEN: &str = "job-session-token-not-a-secret";
-
-/// A ZIP archive of `files`, deflated, as CodeBuild writes an output artifact.
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    use std::io::Write;
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in files {
-        writer.start_file(*name, options).unwrap();
-        writer.write_all(bytes).unwrap();
-    }
-    writer.finish().unwrap().into_inner()
-}
 
 /// Stores `archive` in a new moto bucket, as CodePipeline stores an
 /// artifact; returns `(bucket, key)`.
