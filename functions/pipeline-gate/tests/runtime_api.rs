@@ -294,6 +294,17 @@ fn response(posted: &[Request], request_id: &str, logs: &str) -> Value {
 }
 
 /// Every job result the binary sent: `(API, request body)`.
+/// The job's one result: exactly one `PutJob*Result` reached the stand-in,
+/// and it is `api`; its body.
+async fn the_one_result(stand_in: &MockServer, api: &str, logs: &str) -> Value {
+    let results = job_results(stand_in).await;
+    let [(sent, body)] = results.as_slice() else {
+        panic!("one result expected, got {results:?}\n{logs}");
+    };
+    assert_eq!(sent, api, "{body}\n{logs}");
+    body.clone()
+}
+
 async fn job_results(stand_in: &MockServer) -> Vec<(String, Value)> {
     stand_in
         .received_requests()
@@ -325,11 +336,7 @@ async fn a_passing_job_gets_one_put_job_success_result_with_its_output_variables
         json!(["PutJobResult"]),
         "{answer}\n{logs}"
     );
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobSuccessResult");
+    let body = &the_one_result(&stand_in, "PutJobSuccessResult", &logs).await;
     assert_eq!(body["jobId"], job_id(1));
     assert!(body.get("continuationToken").is_none(), "{body}");
     let variables = &body["outputVariables"];
@@ -372,11 +379,7 @@ async fn a_failing_job_gets_one_put_job_failure_result() {
         json!(["PutJobResult"]),
         "{answer}\n{logs}"
     );
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     assert_eq!(body["jobId"], job_id(2));
     assert_eq!(body["failureDetails"]["type"], "JobFailed");
     let message = body["failureDetails"]["message"].as_str().unwrap();
@@ -485,11 +488,7 @@ async fn a_misspelled_user_parameter_fails_the_job_with_a_configuration_error_na
         json!("{\"application\": \"shop\", \"deploymentgroup\": \"passes\"}");
     let (posted, logs) = run(&env, &[misspelled], Duration::from_secs(300)).await;
     response(&posted, "req-1", &logs);
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     assert_eq!(body["failureDetails"]["type"], "ConfigurationError");
     let message = body["failureDetails"]["message"].as_str().unwrap();
     assert!(
@@ -589,11 +588,7 @@ async fn a_config_read_still_failing_on_lambdas_last_retry_fails_the_job() {
             "{request}: an error, so Lambda retries\n{logs}"
         );
     }
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult", "{body}");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     assert_eq!(body["failureDetails"]["type"], "JobFailed", "{body}");
     let message = body["failureDetails"]["message"].as_str().unwrap();
     assert!(
@@ -702,11 +697,7 @@ async fn the_url_output_variable_has_no_user_info_or_query() {
         Duration::from_secs(300),
     )
     .await;
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobSuccessResult", "{body}");
+    let body = &the_one_result(&stand_in, "PutJobSuccessResult", &logs).await;
     assert_eq!(
         body["outputVariables"]["url"],
         format!("http://{}/healthy", service.address()),
@@ -861,11 +852,7 @@ async fn a_job_whose_input_artifact_names_the_url_probes_it_and_outputs_it() {
     .await;
 
     response(&posted, "req-1", &logs);
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobSuccessResult", "{body}\n{logs}");
+    let body = &the_one_result(&stand_in, "PutJobSuccessResult", &logs).await;
     // The output variable carries the URL the artifact named (without its query).
     assert_eq!(
         body["outputVariables"]["url"],
@@ -906,11 +893,7 @@ async fn a_url_from_the_artifact_at_loopback_is_refused_without_the_test_opt_in(
     .await;
 
     response(&posted, "req-1", &logs);
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     let message = body["failureDetails"]["message"].as_str().unwrap();
     assert!(
         message.contains("127.0.0.1, a loopback address")
@@ -938,11 +921,7 @@ async fn a_failing_url_from_the_artifact_keeps_its_token_out_of_the_failure_and_
     .await;
 
     response(&posted, "req-1", &logs);
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     let message = body["failureDetails"]["message"].as_str().unwrap();
     assert!(message.contains("status 500"), "{message}");
     assert!(!message.contains("SECRET"), "{message}");
@@ -973,11 +952,7 @@ async fn a_file_missing_in_the_artifact_fails_the_job_naming_the_file() {
     .await;
 
     response(&posted, "req-1", &logs);
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     assert_eq!(body["failureDetails"]["type"], "ConfigurationError");
     let message = body["failureDetails"]["message"].as_str().unwrap();
     assert!(
@@ -1002,11 +977,7 @@ async fn an_oversized_file_in_the_artifact_is_refused_not_inflated() {
     .await;
 
     response(&posted, "req-1", &logs);
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     let message = body["failureDetails"]["message"].as_str().unwrap();
     assert!(
         message.contains(
@@ -1105,11 +1076,7 @@ async fn access_denied_fails_the_job_naming_the_artifact_credentials_and_throttl
     .await;
 
     response(&posted, "req-1", &logs);
-    let results = job_results(&stand_in).await;
-    let [(api, body)] = results.as_slice() else {
-        panic!("one result expected, got {results:?}\n{logs}");
-    };
-    assert_eq!(api, "PutJobFailureResult", "{body}\n{logs}");
+    let body = &the_one_result(&stand_in, "PutJobFailureResult", &logs).await;
     assert_eq!(body["jobId"], job_id(44));
     assert_eq!(body["failureDetails"]["type"], "JobFailed");
     let message = body["failureDetails"]["message"].as_str().unwrap();
