@@ -73,6 +73,17 @@ async fn run(gate: &GateAws, checks: &[Check]) -> Vec<(bool, String)> {
     .collect()
 }
 
+/// A local HTTP service whose every GET answers 200 "ok": a healthy
+/// target for the gates' http checks.
+async fn healthy_service() -> MockServer {
+    let service = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&service)
+        .await;
+    service
+}
+
 #[tokio::test]
 async fn http_probes_fail_on_a_slow_a_wrong_or_a_missing_answer() {
     let server = MockServer::start().await;
@@ -709,11 +720,7 @@ async fn run_gate(aws: &Aws, settings: &Settings, effects: &GateEffects) -> Outc
 async fn each_ecs_hook_before_install_and_after_install_included_runs_its_checks() {
     // The ECS hooks of CodeDeploy's AppSpec 'hooks' reference, each with an
     // http check of its own against a local server.
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&server)
-        .await;
+    let server = healthy_service().await;
     let config = moto_config().await;
     let hooks = [
         "BeforeInstall",
@@ -1596,11 +1603,7 @@ async fn a_delivery_bounced_as_in_progress_is_not_counted_as_an_attempt() {
 async fn a_config_with_a_30_s_pipeline_gate_still_lets_deploy_gate_pass_a_hook_of_another_group() {
     // The same parameter serves pipeline-gate, whose gates may take minutes
     // (three checks of 10 s here, fine within its 30-minute job budget).
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&server)
-        .await;
+    let server = healthy_service().await;
     let config = moto_config().await;
     let url = format!("{}/health", server.uri());
     let long: Vec<Value> = (1..=3)
@@ -1702,11 +1705,7 @@ async fn codedeploy_stand_in() -> MockServer {
 /// ListDeploymentTargets), the check an HTTP probe of a local server.
 #[tokio::test]
 async fn a_redelivered_hook_through_the_real_path_reports_once() {
-    let service = MockServer::start().await;
-    Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&service)
-        .await;
+    let service = healthy_service().await;
     let stand_in = codedeploy_stand_in().await;
     let config = moto_config().await;
     let table = signalbox_tests::idempotency_table(&config).await;
@@ -1944,11 +1943,7 @@ fn codedeploy_at(config: &aws_config::SdkConfig, stand_in: &MockServer) -> Aws {
 /// the ledger guards the hook without any notice channel.
 #[tokio::test]
 async fn with_both_channels_off_a_redelivered_hook_runs_its_checks_once() {
-    let service = MockServer::start().await;
-    Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&service)
-        .await;
+    let service = healthy_service().await;
     let stand_in = codedeploy_stand_in().await;
     let config = moto_config().await;
     let aws = codedeploy_at(&config, &stand_in);
@@ -2014,11 +2009,7 @@ async fn with_both_channels_off_a_throttled_first_read_is_retried_not_failed() {
 /// is the stand-in's alone.)
 #[tokio::test]
 async fn a_status_answered_inside_the_cleanup_margin_is_still_reported() {
-    let service = MockServer::start().await;
-    Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&service)
-        .await;
+    let service = healthy_service().await;
     let stand_in = codedeploy_stand_in().await;
     Mock::given(wiremock::matchers::header(
         "x-amz-target",
