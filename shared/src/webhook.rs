@@ -781,8 +781,8 @@ async fn claim_in_time(
 
 /// Claims every start of `plan`, one after another, each under its owner
 /// of `owners` (each waiting up to [`IN_PROGRESS_WAIT`] for another attempt
-/// holding it). Err: the answer to give, once the claims taken were given
-/// back.
+/// holding it). Err: the answer to give; the caller gives back what was
+/// claimed, under `owners` ([`give_back`]).
 async fn claim_starts(
     ledger: &Ledger,
     plan: &Plan,
@@ -808,7 +808,6 @@ async fn claim_starts(
                 claims.earlier.push(Some(started));
             }
             Err(problem) => {
-                release_all(ledger, plan, &claims.owners).await;
                 return Err(match problem {
                     LedgerError::InProgress(_) => {
                         // Still claimed after the wait: the other attempt
@@ -862,18 +861,6 @@ async fn give_back(
         .is_err()
     {
         warn!(event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
-    }
-}
-
-/// Gives back the claims taken so far (a later claim could not be had).
-async fn release_all(ledger: &Ledger, plan: &Plan, owners: &[Option<crate::idempotency::Owner>]) {
-    for (action, owner) in plan.actions.iter().zip(owners) {
-        if let Some(owner) = owner {
-            let key = plan.key(action);
-            if let Err(problem) = ledger.release(&key, owner).await {
-                warn!(%key, %problem, "could not release a start's claim: it expires on its own");
-            }
-        }
     }
 }
 
