@@ -1297,6 +1297,12 @@ fn kms_grants(stack: &Stack<'_>, function: Function) -> Vec<Value> {
         .find(|f| function_of(f) == function)
         .unwrap_or_else(|| panic!("a {function:?} function"));
     let (role_id, role) = role_of(stack.template, &gate);
+    statements_for(stack, role_id, role, "kms:")
+}
+
+/// The statements of `role`, every `Fn::If` decided by `stack`, that allow an
+/// action starting with `prefix` (`"kms:"`).
+fn statements_for(stack: &Stack<'_>, role_id: &str, role: &Value, prefix: &str) -> Vec<Value> {
     let resolved = stack.resolve(role).unwrap_or_else(|| panic!("{role_id}"));
     resolved["Properties"]["Policies"]
         .as_array()
@@ -1304,7 +1310,7 @@ fn kms_grants(stack: &Stack<'_>, function: Function) -> Vec<Value> {
         .flatten()
         .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned())
         .flatten()
-        .filter(|s| actions(s).iter().any(|a| a.starts_with("kms:")))
+        .filter(|s| actions(s).iter().any(|a| a.starts_with(prefix)))
         .collect()
 }
 
@@ -1345,17 +1351,7 @@ fn each_gate_may_decrypt_its_configuration_under_a_customer_managed_key_and_noth
 fn git_webhook_may_write_archives_only_under_the_archive_prefix() {
     let template = template::load();
     let role = &template["Resources"]["GitWebhookRole"];
-    let s3_statements = |stack: &Stack<'_>| -> Vec<Value> {
-        let resolved = stack.resolve(role).expect("GitWebhookRole");
-        resolved["Properties"]["Policies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned())
-            .flatten()
-            .filter(|s| actions(s).iter().any(|a| a.starts_with("s3:")))
-            .collect()
-    };
+    let s3_statements = |stack: &Stack<'_>| statements_for(stack, "GitWebhookRole", role, "s3:");
     assert!(
         s3_statements(&Stack::with_defaults(&template)).is_empty(),
         "no archive bucket, no S3 grant"
@@ -1391,19 +1387,8 @@ fn git_webhook_may_write_archives_only_under_the_archive_prefix() {
 #[test]
 fn git_webhook_may_use_the_archive_buckets_kms_key_only_when_given() {
     let template = template::load();
-    let kms_statements = |stack: &Stack<'_>| -> Vec<Value> {
-        let resolved = stack
-            .resolve(&template["Resources"]["GitWebhookRole"])
-            .expect("GitWebhookRole");
-        resolved["Properties"]["Policies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned())
-            .flatten()
-            .filter(|s| actions(s).iter().any(|a| a.starts_with("kms:")))
-            .collect()
-    };
+    let role = &template["Resources"]["GitWebhookRole"];
+    let kms_statements = |stack: &Stack<'_>| statements_for(stack, "GitWebhookRole", role, "kms:");
     let bucket_only = Stack::with(&template, &[("GitWebhookArchiveBucket", "acme-sources")]);
     assert!(
         kms_statements(&bucket_only).is_empty(),
