@@ -75,6 +75,14 @@ routes:
     project: acme/docs
     secrets: [{{ value: "docs-secret" }}]
     targets: [{{ pipeline: {web} }}]
+  - provider: github
+    project: acme/many
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    targets:
+      - pipeline: {web}
+      - pipeline: {payments}
+      - pipeline: {release}
+      - build: {check}
 "#,
         web = n.web,
         payments = n.payments,
@@ -178,6 +186,8 @@ struct Peers {
     aws: Aws,
     effects: AwsEffects,
     ledger: Ledger,
+    /// The ledger's table in moto.
+    table: String,
     routes: Routes,
     names: Names,
 }
@@ -351,7 +361,8 @@ async fn peers() -> Peers {
     let aws = Aws::new(&config);
     let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
     Peers {
-        ledger: Ledger::new(aws.dynamodb.clone(), table),
+        ledger: Ledger::new(aws.dynamodb.clone(), &table),
+        table,
         effects: AwsEffects {
             aws: aws.clone(),
             slack: None,
@@ -615,6 +626,59 @@ async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
         took < std::time::Duration::from_millis(9500),
         "answered after {took:?}"
     );
+}
+
+/// Four starts, then their records with a DynamoDB that takes 10 seconds
+/// to carry out each record (a PutItem or DeleteItem conditioned on the
+/// claim's owner; the claims themselves are answered at once). Written one
+/// after another, each within 3 seconds, the answer would come after about
+/// 12: past the hosts' 10. Side by side, under one deadline a second past
+/// the answer's budget, it comes within about 9. The records still land
+/// (DynamoDB carries out what it was sent), so a redelivery right after the
+/// answer waits for the claims, finds the starts done and starts nothing.
+#[tokio::test]
+async fn a_slow_ledger_after_several_starts_is_answered_within_the_hosts_ten_seconds_and_a_redelivery_starts_nothing_twice()
+ {
+    let mut peers = peers().await;
+    let proxy = signalbox_tests::slow_requests_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(10),
+        signalbox_tests::Hold::Request,
+        "#o = :owner",
+    )
+    .await;
+    let slow = moto_config().await.to_builder().endpoint_url(proxy).build();
+    peers.ledger = Ledger::new(Aws::new(&slow).dynamodb, &peers.table);
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"acme/many\"");
+    let request = github_request(&body, GITHUB_SECRET, &unique("delivery"));
+    let began = std::time::Instant::now();
+    let first = peers.send(&request).await;
+    let took = began.elapsed();
+    assert_eq!(first.status, 202, "{first:?}");
+    let started: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!(
+        started["started"].as_array().map(Vec::len),
+        Some(4),
+        "{started}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(9500),
+        "answered after {took:?}"
+    );
+    // The host redelivers at once (its answer was late, say): the claims
+    // are still held until the records land, then found done.
+    let again = peers.send(&request).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
+    for pipeline in [
+        &peers.names.web,
+        &peers.names.payments,
+        &peers.names.release,
+    ] {
+        assert_eq!(peers.executions(pipeline).await.len(), 1, "{pipeline}");
+    }
+    assert_eq!(peers.builds(&peers.names.check).await, 1);
 }
 
 #[tokio::test]

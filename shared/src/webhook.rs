@@ -281,7 +281,10 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
 ) -> Answer {
     // The hosts give up on an answer after about 10 seconds (GitHub:
     // "Respond within 10 seconds", https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks;
-    // GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/index.html#other-limits),
+    // GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/index.html#other-limits;
+    // Bitbucket Cloud: https://support.atlassian.com/bitbucket-cloud/docs/troubleshoot-webhooks/;
+    // Gitea and Forgejo: `[webhook] DELIVER_TIMEOUT`, 5 s by default, see
+    // docs/git-webhook.md),
     // so the plan and the starts
     // get ANSWER_BUDGET from the request's arrival, not the function's
     // 27-second work deadline.
@@ -579,20 +582,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     // failed or were refused (a redelivery, say after a bound was raised,
     // tries them again).
     if let Some(ledger) = ledger {
-        for ((action, owner), result) in plan.actions.iter().zip(&owners).zip(&results) {
-            let Some(owner) = owner else { continue };
-            let key = plan.key(action);
-            let write = async {
-                match result {
-                    Ok(Started::Done(what)) => ledger.complete_with(&key, owner, Some(what)).await,
-                    Ok(Started::Refused(_)) | Err(_) => ledger.release(&key, owner).await,
-                }
-            };
-            let done = tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, write).await;
-            if !matches!(done, Ok(Ok(()))) {
-                error!(%key, "the ledger could not record this start's outcome: a redelivery may start it again (its start token still dedupes within its window)");
-            }
-        }
+        record_outcomes(ledger, &plan, &owners, &results, &delivery, work).await;
     }
     let failures: Vec<&Failed> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     if !failures.is_empty() {
@@ -862,6 +852,66 @@ async fn give_back(
     {
         warn!(event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
     }
+}
+
+/// Writes what each start of `plan` came to (done: its result; failed or
+/// refused: its claim released), side by side, under one deadline: by
+/// [`GIVE_BACK_MARGIN`] past the answer's budget `work`, so with DynamoDB
+/// slow the answer still goes out within about 9 seconds of the request's
+/// arrival, inside the hosts' 10. When the starts themselves ran past the
+/// budget (an archive's completion may), the answer is late whatever
+/// happens now, and the records get [`crate::invocation::CLEANUP_MARGIN`]
+/// (kept back for them by the completion's own deadline).
+///
+/// A record not written in time is logged, and its claim stays held: a
+/// redelivery waits [`IN_PROGRESS_WAIT`] for it (the write may still land)
+/// and is answered 503 until the claim's lease
+/// ([`crate::idempotency::CLAIM_LEASE`]) runs out. After that, the start
+/// goes out again with the same token, derived from the delivery:
+/// CodeBuild's `idempotencyToken` dedupes it for 5 minutes ("valid for 5
+/// minutes", https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html);
+/// CodePipeline's `clientRequestToken` is documented with no window ("The
+/// system-generated unique ID used to identify a unique execution request",
+/// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StartPipelineExecution.html).
+async fn record_outcomes(
+    ledger: &Ledger,
+    plan: &Plan,
+    owners: &[Option<Owner>],
+    results: &[Result<Started, Failed>],
+    delivery: &str,
+    work: crate::invocation::Deadline,
+) {
+    let now = tokio::time::Instant::now();
+    let until = if now < work.instant() {
+        work.instant() + GIVE_BACK_MARGIN
+    } else {
+        now + crate::invocation::CLEANUP_MARGIN
+    };
+    let writes = plan
+        .actions
+        .iter()
+        .zip(owners)
+        .zip(results)
+        .filter_map(|((action, owner), result)| owner.as_ref().map(|o| (action, o, result)))
+        .map(|(action, owner, result)| async move {
+            let key = plan.key(action);
+            let write = async {
+                match result {
+                    Ok(Started::Done(what)) => ledger.complete_with(&key, owner, Some(what)).await,
+                    Ok(Started::Refused(_)) | Err(_) => ledger.release(&key, owner).await,
+                }
+            };
+            match tokio::time::timeout_at(until, write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(problem)) => {
+                    error!(%delivery, %key, %problem, "the ledger could not record this start's outcome: a redelivery may start it again (its start token still dedupes within its window)");
+                }
+                Err(_) => {
+                    error!(%delivery, %key, "the ledger did not record this start's outcome in time: a redelivery may start it again (its start token still dedupes within its window)");
+                }
+            }
+        });
+    futures::future::join_all(writes).await;
 }
 
 /// The event id a delivery's starts are claimed under: `<provider>:<delivery
