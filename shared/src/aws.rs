@@ -339,7 +339,11 @@ pub fn connections(
             (Service::Lambda, 1),
             (Service::CodePipeline, 1),
         ],
-        // The delivery's claim, then the pipeline's read and start (or a build).
+        // The delivery's claim beside the pipeline's read, then its start,
+        // or a build's start: init cannot know which the first delivery
+        // makes, so both are opened. A delivery of several starts records
+        // them side by side on as many ledger connections; one start is
+        // the common case and what tests/warm_list.rs runs.
         Function::GitWebhook => vec![
             (Service::DynamoDb, 1),
             (Service::CodePipeline, 1),
