@@ -551,6 +551,95 @@ async fn a_permanent_aws_error_answers_502_and_the_body_carries_no_aws_message()
     }
 }
 
+/// Collects every log line written while it is the default subscriber.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The idempotency table refuses the claim for good (AccessDenied: the
+/// function's role may not write it): a configuration problem, not AWS
+/// failing for now, so 502 (fix it, then redeliver), never 503; nothing
+/// starts, and the body is a fixed text (AWS's message names the account
+/// and role). A Gitea delivery's claims are keyed by its body's hash, so the
+/// log line of the failed claim names the delivery (X-Gitea-Delivery), the
+/// id Gitea's UI shows.
+#[tokio::test]
+async fn a_ledger_that_refuses_the_claim_for_good_answers_502_and_logs_the_delivery() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime).
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut peers = peers().await;
+    let refusing = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(400)
+                .insert_header("content-type", "application/x-amz-json-1.0")
+                .set_body_json(json!({
+                    "__type": "com.amazon.coral.service#AccessDeniedException",
+                    "Message": "User: arn:aws:sts::123456789012:assumed-role/signalbox-GitWebhookRole/fn is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/idempotency",
+                })),
+        )
+        .mount(&refusing)
+        .await;
+    let denied = moto_config()
+        .await
+        .to_builder()
+        .endpoint_url(refusing.uri())
+        .build();
+    peers.ledger = Ledger::new(Aws::new(&denied).dynamodb, &peers.table);
+    let body = json!({
+        "ref": "refs/heads/main", "after": SHA,
+        "repository": {"full_name": "acme/tools", "clone_url": "https://gitea.example.com/acme/tools.git"},
+        "pusher": {"login": "dev"}, "commits": []
+    })
+    .to_string();
+    let delivery = unique("gitea-uuid");
+    let request = function_url(
+        &[
+            ("x-gitea-event", "push".into()),
+            ("x-gitea-delivery", delivery.clone()),
+            (
+                "x-gitea-signature",
+                sign_hex("gitea-secret", body.as_bytes()),
+            ),
+        ],
+        &body,
+    );
+    let answer = peers.send(&request).await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(
+        answer.body.contains("idempotency table") && answer.body.contains("then redeliver"),
+        "{answer:?}"
+    );
+    for leak in ["123456789012", "arn:", "AccessDenied"] {
+        assert!(!answer.body.contains(leak), "{leak} in {answer:?}");
+    }
+    assert!(peers.executions(&peers.names.web).await.is_empty());
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let claim_failed = logs
+        .lines()
+        .find(|l| l.contains("claim"))
+        .unwrap_or_else(|| panic!("no log line of the claim: {logs}"));
+    assert!(
+        claim_failed.contains(&format!("\"delivery\":\"{delivery}\"")),
+        "{claim_failed}"
+    );
+}
+
 /// The start's claim is taken side by side with GetPipeline: when the read
 /// fails, the claim is given back, so the host's redelivery (once the
 /// pipeline exists) starts it, at once and once. A claim left behind would

@@ -81,6 +81,11 @@ pub enum LedgerError {
     NotOwner(String),
     #[error("idempotency table: {0}")]
     Table(String),
+    /// The table refused a write for good (AccessDenied, a missing table,
+    /// a validation error): a configuration problem that trying again does
+    /// not fix.
+    #[error("idempotency table: {0}")]
+    Refused(String),
 }
 
 /// The idempotency table.
@@ -418,9 +423,15 @@ impl Failed {
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        let transient = crate::aws::is_transient(error);
+        let message = crate::aws::describe(api, error);
         Failed {
-            error: LedgerError::Table(crate::aws::describe(api, error)),
-            transient: crate::aws::is_transient(error),
+            error: if transient {
+                LedgerError::Table(message)
+            } else {
+                LedgerError::Refused(message)
+            },
+            transient,
         }
     }
 }

@@ -439,7 +439,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     let claiming = async {
         match (ledger, &ahead) {
             (Some(ledger), Some(ahead)) => {
-                Some(claim_in_time(ledger, ahead, &ahead_owners, work).await)
+                Some(claim_in_time(ledger, ahead, &ahead_owners, &delivery, work).await)
             }
             _ => None,
         }
@@ -504,7 +504,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         (Some(ledger), _) => {
             give_back(Some(ledger), ahead.as_ref(), &ahead_owners, give_back_by).await;
             let owners = owners_for(Some(&plan));
-            match claim_in_time(ledger, &plan, &owners, work).await {
+            match claim_in_time(ledger, &plan, &owners, &delivery, work).await {
                 Ok(claims) => claims,
                 Err(answer) => {
                     give_back(Some(ledger), Some(&plan), &owners, give_back_by).await;
@@ -695,6 +695,18 @@ fn aws_failed(transient: bool) -> Answer {
     }
 }
 
+/// The answer when the idempotency table refused a start's claim for good
+/// (AccessDenied on the table, a table that does not exist): 502, like
+/// [`aws_failed`]'s permanent case, a configuration problem that a
+/// redelivery will not fix until the configuration is; nothing was started.
+/// A fixed text: AWS's message (the table's ARN, the role) is in the log.
+fn ledger_refused() -> Answer {
+    Answer::text(
+        502,
+        "AWS refused the idempotency table's claim (a configuration problem: the table's name, or the function's permissions on it); nothing was started: see the function's logs, fix it, then redeliver",
+    )
+}
+
 /// The answer when the git host failed to serve an archive (the only thing
 /// git-webhook asks of it while answering). The body is a fixed text; the
 /// host's answer goes to the log.
@@ -754,17 +766,18 @@ async fn claim_in_time(
     ledger: &Ledger,
     plan: &Plan,
     owners: &[Owner],
+    delivery: &str,
     work: crate::invocation::Deadline,
 ) -> Result<Claims, Answer> {
     // Boxed: side by side with the plan, both futures would otherwise live
     // in the caller's (and, in a debug build, on a test thread's stack).
     tokio::time::timeout_at(
         work.instant(),
-        Box::pin(claim_starts(ledger, plan, owners, work)),
+        Box::pin(claim_starts(ledger, plan, owners, delivery, work)),
     )
     .await
     .unwrap_or_else(|_| {
-        error!(event_id = %plan.event_id, "the starts could not be claimed in time");
+        error!(%delivery, event_id = %plan.event_id, "the starts could not be claimed in time");
         Err(aws_failed(true))
     })
 }
@@ -777,6 +790,7 @@ async fn claim_starts(
     ledger: &Ledger,
     plan: &Plan,
     owners: &[Owner],
+    delivery: &str,
     work: crate::invocation::Deadline,
 ) -> Result<Claims, Answer> {
     let mut claims = Claims::default();
@@ -804,14 +818,18 @@ async fn claim_starts(
                         // may have crashed (its claim expires after the
                         // lease). 503 so the host redelivers later, never a
                         // 2xx that would lose the delivery.
-                        warn!(event_id = %plan.event_id, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
+                        warn!(%delivery, event_id = %plan.event_id, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
                         Answer::text(
                             503,
                             "another attempt is starting this delivery: redeliver later",
                         )
                     }
+                    LedgerError::Refused(problem) => {
+                        error!(%delivery, event_id = %plan.event_id, %problem, transient = false, "AWS refused a start's claim");
+                        ledger_refused()
+                    }
                     problem => {
-                        error!(event_id = %plan.event_id, %problem, "AWS failed: a start could not be claimed");
+                        error!(%delivery, event_id = %plan.event_id, %problem, transient = true, "AWS failed: a start could not be claimed");
                         aws_failed(true)
                     }
                 });
