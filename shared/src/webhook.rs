@@ -876,10 +876,12 @@ async fn give_back(
 /// refused: its claim released), side by side, under one deadline: by
 /// [`GIVE_BACK_MARGIN`] past the answer's budget `work`, so with DynamoDB
 /// slow the answer still goes out within about 9 seconds of the request's
-/// arrival, inside the hosts' 10. When the starts themselves ran past the
-/// budget (an archive's completion may), the answer is late whatever
-/// happens now, and the records get [`crate::invocation::CLEANUP_MARGIN`]
-/// (kept back for them by the completion's own deadline).
+/// arrival, inside the hosts' 10. The starts end by the budget (a start
+/// not answered by then is abandoned), except an archive's completion,
+/// which may run on: when it ended past that deadline, the answer is late
+/// whatever happens now, and the records get
+/// [`crate::invocation::CLEANUP_MARGIN`] from then (kept back for them by
+/// the completion's own deadline).
 ///
 /// A record not written in time is logged, and its claim stays held: a
 /// redelivery waits [`IN_PROGRESS_WAIT`] for it (the write may still land)
@@ -900,8 +902,9 @@ async fn record_outcomes(
     work: crate::invocation::Deadline,
 ) {
     let now = tokio::time::Instant::now();
-    let until = if now < work.instant() {
-        work.instant() + GIVE_BACK_MARGIN
+    let by_budget = work.instant() + GIVE_BACK_MARGIN;
+    let until = if now < by_budget {
+        by_budget
     } else {
         now + crate::invocation::CLEANUP_MARGIN
     };
