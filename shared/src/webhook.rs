@@ -581,10 +581,17 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     // Record each start that went out; release the claims of those that
     // failed or were refused (a redelivery, say after a bound was raised,
     // tries them again).
-    if let Some(ledger) = ledger {
-        record_outcomes(ledger, &plan, &owners, &results, &delivery, work).await;
-    }
+    // Whether the answer will be a 5xx is known before the records are
+    // written: a 5xx invites a redelivery, so the records of the starts
+    // that went out get time to land then ([`record_deadline`]).
     let failures: Vec<&Failed> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if let Some(ledger) = ledger {
+        let answer_5xx = !failures.is_empty();
+        record_outcomes(
+            ledger, &plan, &owners, &results, &delivery, work, answer_5xx,
+        )
+        .await;
+    }
     if !failures.is_empty() {
         let transient = failures.iter().any(|f| f.transient);
         let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
@@ -872,16 +879,57 @@ async fn give_back(
     }
 }
 
+/// How long after the answer's budget the record of a start that went out
+/// may take, when that record matters most: the answer is a 5xx (which asks
+/// the host, or a person, to redeliver) or the starts already ran past the
+/// budget (an archive's completion). A record cut short leaves the claim
+/// held; after the lease a redelivery starts again, and an archive start has
+/// no token to dedupe it.
+const DONE_RECORD_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// By when one record of [`record_outcomes`] must be written, from `now`,
+/// the end of the answer's budget `budget_end`, whether the start went out
+/// (`done`: its result is recorded; else its claim is released) and whether
+/// the answer will be a 5xx.
+/// - A release, or any record of an answer that is 202, by
+///   [`GIVE_BACK_MARGIN`] past the budget, so with DynamoDB slow the answer
+///   still goes out within about 9 seconds of the invocation's start, inside
+///   the hosts' 10. A release past that point (the starts ran on) gets
+///   [`crate::invocation::CLEANUP_MARGIN`]: the answer is late anyway.
+/// - A start that went out, with a 5xx answer or once the budget has
+///   passed, gets at least [`DONE_RECORD_MARGIN`] from now (so the answer
+///   may come up to 9.5 s after the invocation's start). It never gets less
+///   than a second: before the budget's end, [`GIVE_BACK_MARGIN`] past it
+///   is at least that far off. The writes go side by side, so all but one
+///   open a new DynamoDB connection first: a few ms would not do.
+fn record_deadline(
+    now: tokio::time::Instant,
+    budget_end: tokio::time::Instant,
+    done: bool,
+    answer_5xx: bool,
+) -> tokio::time::Instant {
+    let by_budget = budget_end + GIVE_BACK_MARGIN;
+    let release_by = if now < by_budget {
+        by_budget
+    } else {
+        now + crate::invocation::CLEANUP_MARGIN
+    };
+    if !done {
+        return release_by;
+    }
+    if answer_5xx || now > budget_end {
+        by_budget.max(now + DONE_RECORD_MARGIN)
+    } else {
+        by_budget
+    }
+}
+
 /// Writes what each start of `plan` came to (done: its result; failed or
-/// refused: its claim released), side by side, under one deadline: by
-/// [`GIVE_BACK_MARGIN`] past the answer's budget `work`, so with DynamoDB
-/// slow the answer still goes out within about 9 seconds of the request's
-/// arrival, inside the hosts' 10. The starts end by the budget (a start
-/// not answered by then is abandoned), except an archive's completion,
-/// which may run on: when it ended past that deadline, the answer is late
-/// whatever happens now, and the records get
-/// [`crate::invocation::CLEANUP_MARGIN`] from then (kept back for them by
-/// the completion's own deadline).
+/// refused: its claim released), side by side, each by its
+/// [`record_deadline`]. The starts end by the budget (a start not answered
+/// by then is abandoned), except an archive's completion, which may run on
+/// (its own deadline keeps [`crate::invocation::CLEANUP_MARGIN`] back for
+/// the records).
 ///
 /// A record not written in time is logged, and its claim stays held: a
 /// redelivery waits [`IN_PROGRESS_WAIT`] for it (the write may still land)
@@ -892,7 +940,8 @@ async fn give_back(
 /// minutes", https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html);
 /// CodePipeline's `clientRequestToken` is documented with no window ("The
 /// system-generated unique ID used to identify a unique execution request",
-/// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StartPipelineExecution.html).
+/// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StartPipelineExecution.html);
+/// an archive has none.
 async fn record_outcomes(
     ledger: &Ledger,
     plan: &Plan,
@@ -900,14 +949,9 @@ async fn record_outcomes(
     results: &[Result<Started, Failed>],
     delivery: &str,
     work: crate::invocation::Deadline,
+    answer_5xx: bool,
 ) {
     let now = tokio::time::Instant::now();
-    let by_budget = work.instant() + GIVE_BACK_MARGIN;
-    let until = if now < by_budget {
-        by_budget
-    } else {
-        now + crate::invocation::CLEANUP_MARGIN
-    };
     let writes = plan
         .actions
         .iter()
@@ -916,6 +960,8 @@ async fn record_outcomes(
         .filter_map(|((action, owner), result)| owner.as_ref().map(|o| (action, o, result)))
         .map(|(action, owner, result)| async move {
             let key = plan.key(action);
+            let done = matches!(result, Ok(Started::Done(_)));
+            let until = record_deadline(now, work.instant(), done, answer_5xx);
             let write = async {
                 match result {
                     Ok(Started::Done(what)) => ledger.complete_with(&key, owner, Some(what)).await,
@@ -1043,4 +1089,56 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
         Ok::<Value, lambda_runtime::Error>(answer.to_response())
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn a_start_that_went_out_just_before_the_cliff_is_recorded_with_a_margin_when_the_answer_is_a_5xx()
+     {
+        let budget_end = Instant::now();
+        // An archive's completion ended 0.9 s past the budget; another
+        // start failed, so the answer asks for a redelivery.
+        let now = budget_end + Duration::from_millis(900);
+        let until = record_deadline(now, budget_end, true, true);
+        assert!(
+            until >= now + DONE_RECORD_MARGIN,
+            "the record got {:?}",
+            until - now
+        );
+    }
+
+    #[test]
+    fn a_start_that_went_out_past_the_budget_is_recorded_with_a_margin_even_when_the_answer_is_202()
+    {
+        let budget_end = Instant::now();
+        let now = budget_end + Duration::from_millis(990);
+        let until = record_deadline(now, budget_end, true, false);
+        assert!(
+            until >= now + DONE_RECORD_MARGIN,
+            "the record got {:?}",
+            until - now
+        );
+    }
+
+    #[test]
+    fn releases_and_the_records_of_a_202_in_good_time_keep_the_budgets_deadline() {
+        let budget_end = Instant::now() + ANSWER_BUDGET;
+        let by_budget = budget_end + GIVE_BACK_MARGIN;
+        let early = budget_end - Duration::from_secs(7);
+        assert_eq!(record_deadline(early, budget_end, true, false), by_budget);
+        assert_eq!(record_deadline(early, budget_end, false, false), by_budget);
+        assert_eq!(record_deadline(early, budget_end, false, true), by_budget);
+        // A release just before the cliff is not stretched: a lost release
+        // costs only 503s until the lease ends.
+        let late = budget_end + Duration::from_millis(900);
+        assert_eq!(record_deadline(late, budget_end, false, true), by_budget);
+        // A 5xx whose starts ended early: the budget's deadline is later
+        // than the margin, and the hosts' 10 s are kept.
+        assert_eq!(record_deadline(early, budget_end, true, true), by_budget);
+    }
 }
