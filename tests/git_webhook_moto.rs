@@ -574,6 +574,47 @@ impl std::io::Write for Captured {
 /// id Gitea's UI shows.
 #[tokio::test]
 async fn a_ledger_that_refuses_the_claim_for_good_answers_502_and_logs_the_delivery() {
+    let (peers, delivery, answer, logs) = a_gitea_push_whose_ledger_answers(
+        "AccessDeniedException",
+        "User: arn:aws:sts::123456789012:assumed-role/signalbox-GitWebhookRole/fn is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/idempotency",
+    )
+    .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(
+        answer.body.contains("idempotency table") && answer.body.contains("then redeliver"),
+        "{answer:?}"
+    );
+    for leak in ["123456789012", "arn:", "AccessDenied"] {
+        assert!(!answer.body.contains(leak), "{leak} in {answer:?}");
+    }
+    assert!(peers.executions(&peers.names.web).await.is_empty());
+    let claim_refused = logs
+        .lines()
+        .find(|l| l.contains("AWS refused a start's claim"))
+        .unwrap_or_else(|| panic!("no log line of the refused claim: {logs}"));
+    assert!(
+        claim_refused.contains(&format!("\"delivery\":\"{delivery}\"")),
+        "{claim_refused}"
+    );
+    assert!(
+        claim_refused.contains("\"transient\":false"),
+        "{claim_refused}"
+    );
+    // The refused claim was never stored: nothing to give back, so no
+    // DeleteItem and no warning about it.
+    assert!(
+        !logs.contains("could not give a start's claim back"),
+        "a refused claim was given back: {logs}"
+    );
+}
+
+/// A Gitea push to acme/tools whose idempotency table is a stand-in that
+/// answers every request 400 with `code` and `message`. Returns the peers,
+/// the delivery id, the answer and the JSON log lines written meanwhile.
+async fn a_gitea_push_whose_ledger_answers(
+    code: &str,
+    message: &str,
+) -> (Peers, String, Answer, String) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -589,8 +630,8 @@ async fn a_ledger_that_refuses_the_claim_for_good_answers_502_and_logs_the_deliv
             wiremock::ResponseTemplate::new(400)
                 .insert_header("content-type", "application/x-amz-json-1.0")
                 .set_body_json(json!({
-                    "__type": "com.amazon.coral.service#AccessDeniedException",
-                    "Message": "User: arn:aws:sts::123456789012:assumed-role/signalbox-GitWebhookRole/fn is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/idempotency",
+                    "__type": format!("com.amazon.coral.service#{code}"),
+                    "Message": message,
                 })),
         )
         .mount(&refusing)
@@ -620,24 +661,8 @@ async fn a_ledger_that_refuses_the_claim_for_good_answers_502_and_logs_the_deliv
         &body,
     );
     let answer = peers.send(&request).await;
-    assert_eq!(answer.status, 502, "{answer:?}");
-    assert!(
-        answer.body.contains("idempotency table") && answer.body.contains("then redeliver"),
-        "{answer:?}"
-    );
-    for leak in ["123456789012", "arn:", "AccessDenied"] {
-        assert!(!answer.body.contains(leak), "{leak} in {answer:?}");
-    }
-    assert!(peers.executions(&peers.names.web).await.is_empty());
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let claim_failed = logs
-        .lines()
-        .find(|l| l.contains("claim"))
-        .unwrap_or_else(|| panic!("no log line of the claim: {logs}"));
-    assert!(
-        claim_failed.contains(&format!("\"delivery\":\"{delivery}\"")),
-        "{claim_failed}"
-    );
+    (peers, delivery, answer, logs)
 }
 
 /// The start's claim is taken side by side with GetPipeline: when the read

@@ -461,7 +461,15 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     let mut plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err(reason)) => {
-            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+            give_back(
+                ledger,
+                ahead.as_ref(),
+                &ahead_owners,
+                give_back_by,
+                &delivery,
+                None,
+            )
+            .await;
             info!(%provider, %delivery, %reason, "ignored");
             return Answer::text(200, format!("ignored: {reason}"));
         }
@@ -473,7 +481,15 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
                 info!(%provider, %delivery, %problem, "redelivery: already started (the pipelines' read failed, and was not needed)");
                 return answer;
             }
-            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+            give_back(
+                ledger,
+                ahead.as_ref(),
+                &ahead_owners,
+                give_back_by,
+                &delivery,
+                None,
+            )
+            .await;
             let transient = !matches!(
                 problem,
                 crate::lookup::LookupError::Failed {
@@ -492,9 +508,17 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         (Some(_), Some(claimed)) if ahead.as_ref().map(keys) == Some(keys(&plan)) => {
             match claimed {
                 Ok(claims) => claims,
-                Err(answer) => {
-                    give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
-                    return answer;
+                Err(failed) => {
+                    give_back(
+                        ledger,
+                        ahead.as_ref(),
+                        &ahead_owners,
+                        give_back_by,
+                        &delivery,
+                        failed.refused,
+                    )
+                    .await;
+                    return failed.answer;
                 }
             }
         }
@@ -502,13 +526,29 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         // today: `flows::git_webhook`'s tests compare the two plans' keys):
         // the claims follow the plan, one after another.
         (Some(ledger), _) => {
-            give_back(Some(ledger), ahead.as_ref(), &ahead_owners, give_back_by).await;
+            give_back(
+                Some(ledger),
+                ahead.as_ref(),
+                &ahead_owners,
+                give_back_by,
+                &delivery,
+                None,
+            )
+            .await;
             let owners = owners_for(Some(&plan));
             match claim_in_time(ledger, &plan, &owners, &delivery, work).await {
                 Ok(claims) => claims,
-                Err(answer) => {
-                    give_back(Some(ledger), Some(&plan), &owners, give_back_by).await;
-                    return answer;
+                Err(failed) => {
+                    give_back(
+                        Some(ledger),
+                        Some(&plan),
+                        &owners,
+                        give_back_by,
+                        &delivery,
+                        failed.refused,
+                    )
+                    .await;
+                    return failed.answer;
                 }
             }
         }
@@ -744,6 +784,24 @@ struct Claims {
     earlier: Vec<Option<String>>,
 }
 
+/// Why a plan's starts were not all claimed: the answer to give, and the
+/// start (its index in the plan) whose claim the table refused for good, if
+/// that was it: a refused write is not stored, so there is nothing of it
+/// to give back.
+struct NotClaimed {
+    answer: Answer,
+    refused: Option<usize>,
+}
+
+impl From<Answer> for NotClaimed {
+    fn from(answer: Answer) -> NotClaimed {
+        NotClaimed {
+            answer,
+            refused: None,
+        }
+    }
+}
+
 /// 200 "already started …" when every start was done by an earlier delivery.
 fn already_started(claims: &Claims) -> Option<Answer> {
     if claims.earlier.is_empty() || !claims.earlier.iter().all(Option::is_some) {
@@ -775,7 +833,7 @@ async fn claim_in_time(
     owners: &[Owner],
     delivery: &str,
     work: crate::invocation::Deadline,
-) -> Result<Claims, Answer> {
+) -> Result<Claims, NotClaimed> {
     // Boxed: side by side with the plan, both futures would otherwise live
     // in the caller's (and, in a debug build, on a test thread's stack).
     tokio::time::timeout_at(
@@ -785,7 +843,7 @@ async fn claim_in_time(
     .await
     .unwrap_or_else(|_| {
         error!(%delivery, event_id = %plan.event_id, "the starts could not be claimed in time");
-        Err(aws_failed(true))
+        Err(aws_failed(true).into())
     })
 }
 
@@ -799,9 +857,9 @@ async fn claim_starts(
     owners: &[Owner],
     delivery: &str,
     work: crate::invocation::Deadline,
-) -> Result<Claims, Answer> {
+) -> Result<Claims, NotClaimed> {
     let mut claims = Claims::default();
-    for (action, owner) in plan.actions.iter().zip(owners) {
+    for (index, (action, owner)) in plan.actions.iter().zip(owners).enumerate() {
         let key = plan.key(action);
         match claim_waiting(ledger, &key, owner, IN_PROGRESS_WAIT.min(work.remaining())).await {
             Ok(Claim::Claimed(owner)) => {
@@ -819,7 +877,8 @@ async fn claim_starts(
                 claims.earlier.push(Some(started));
             }
             Err(problem) => {
-                return Err(match problem {
+                let mut refused = None;
+                let answer = match problem {
                     LedgerError::InProgress(_) => {
                         // Still claimed after the wait: the other attempt
                         // may have crashed (its claim expires after the
@@ -833,13 +892,15 @@ async fn claim_starts(
                     }
                     LedgerError::Refused(problem) => {
                         error!(%delivery, event_id = %plan.event_id, %problem, transient = false, "AWS refused a start's claim");
+                        refused = Some(index);
                         ledger_refused()
                     }
                     problem => {
                         error!(%delivery, event_id = %plan.event_id, %problem, transient = true, "AWS failed: a start could not be claimed");
                         aws_failed(true)
                     }
-                });
+                };
+                return Err(NotClaimed { answer, refused });
             }
         }
     }
@@ -851,31 +912,41 @@ async fn claim_starts(
 /// them: the reads failed, nothing to start, a claim failed or ran out of
 /// time. A key not held by its owner is left alone. Ends by `until` (or
 /// [`crate::invocation::CLEANUP_MARGIN`] from now, if sooner): what is left
-/// expires on its own.
+/// expires on its own. The start at `refused` (its claim refused for good,
+/// so never stored) is skipped. The log lines carry the host's `delivery`
+/// id (for Gitea and Forgejo the event id is the body's hash).
 async fn give_back(
     ledger: Option<&Ledger>,
     plan: Option<&Plan>,
     owners: &[Owner],
     until: tokio::time::Instant,
+    delivery: &str,
+    refused: Option<usize>,
 ) {
     let (Some(ledger), Some(plan)) = (ledger, plan) else {
         return;
     };
-    let releases = plan.actions.iter().zip(owners).map(|(action, owner)| async move {
-        let key = plan.key(action);
-        match ledger.release(&key, owner).await {
-            Ok(()) | Err(LedgerError::NotOwner(_)) => {}
-            Err(problem) => {
-                warn!(%key, %problem, "could not give a start's claim back: it expires on its own");
+    let releases = plan
+        .actions
+        .iter()
+        .zip(owners)
+        .enumerate()
+        .filter(|(index, _)| Some(*index) != refused)
+        .map(|(_, (action, owner))| async move {
+            let key = plan.key(action);
+            match ledger.release(&key, owner).await {
+                Ok(()) | Err(LedgerError::NotOwner(_)) => {}
+                Err(problem) => {
+                    warn!(%delivery, %key, %problem, "could not give a start's claim back: it expires on its own");
+                }
             }
-        }
-    });
+        });
     let until = until.min(tokio::time::Instant::now() + crate::invocation::CLEANUP_MARGIN);
     if tokio::time::timeout_at(until, futures::future::join_all(releases))
         .await
         .is_err()
     {
-        warn!(event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
+        warn!(%delivery, event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
     }
 }
 
