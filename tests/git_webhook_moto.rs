@@ -608,6 +608,31 @@ async fn a_ledger_that_refuses_the_claim_for_good_answers_502_and_logs_the_deliv
     );
 }
 
+/// A DynamoDB error that is neither a refusal for good (AccessDenied, no
+/// such table, validation: "OK to retry? No" in DynamoDB's error table,
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html)
+/// nor a known transient code is AWS failing for now: 503, not the 502
+/// "configuration problem". UnrecognizedClientException is listed there as
+/// OK to retry.
+#[tokio::test]
+async fn a_ledger_failing_with_an_error_not_known_to_be_permanent_answers_503_for_now() {
+    let (peers, delivery, answer, logs) = a_gitea_push_whose_ledger_answers(
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
+    .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(peers.executions(&peers.names.web).await.is_empty());
+    let claim_failed = logs
+        .lines()
+        .find(|l| l.contains("AWS failed: a start could not be claimed"))
+        .unwrap_or_else(|| panic!("no log line of the failed claim: {logs}"));
+    assert!(
+        claim_failed.contains(&format!("\"delivery\":\"{delivery}\"")),
+        "{claim_failed}"
+    );
+}
+
 /// A Gitea push to acme/tools whose idempotency table is a stand-in that
 /// answers every request 400 with `code` and `message`. Returns the peers,
 /// the delivery id, the answer and the JSON log lines written meanwhile.

@@ -513,6 +513,10 @@ pub fn is_transient_code(code: &str) -> bool {
                 | "ProvisionedThroughputExceededException"
                 | "LimitExceededException"
                 | "TransactionConflictException"
+                // A multi-Region strongly consistent table: the item is being
+                // written in another Region ("is_retry_safe: True" in the
+                // SDK model, https://docs.aws.amazon.com/botocore/latest/reference/services/dynamodb/client/exceptions/ReplicatedWriteConflictException.html).
+                | "ReplicatedWriteConflictException"
                 | "RequestTimeout"
                 | "RequestTimeoutException"
                 | "ServiceUnavailable"
@@ -541,6 +545,11 @@ mod tests {
             origin("https://hooks.slack.com/services/T0/B0/x"),
             "https://hooks.slack.com/"
         );
+    }
+
+    #[test]
+    fn a_replicated_write_conflict_is_transient() {
+        assert!(is_transient_code("ReplicatedWriteConflictException"));
     }
 
     #[test]
