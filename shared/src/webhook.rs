@@ -210,7 +210,8 @@ fn refused(refusal: &Refusal) -> Answer {
     }
 }
 
-/// How long planning and starting may take from a request's arrival: the
+/// How long planning and starting may take from the invocation's start
+/// (after a cold start's init, which it does not count): the
 /// hosts wait about 10 seconds, and the ledger's records come after.
 pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
 
@@ -219,7 +220,7 @@ pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8)
 pub const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How far past the answer's budget giving back claims may go: the answer
-/// still goes out within about 9 seconds of the request's arrival, inside
+/// still goes out within about 9 seconds of the invocation's start, inside
 /// the hosts' 10.
 const GIVE_BACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -286,8 +287,9 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     // Gitea and Forgejo: `[webhook] DELIVER_TIMEOUT`, 5 s by default, see
     // docs/git-webhook.md),
     // so the plan and the starts
-    // get ANSWER_BUDGET from the request's arrival, not the function's
-    // 27-second work deadline.
+    // get ANSWER_BUDGET from the invocation's start (a cold start's init,
+    // routes, secrets and warm-ups of up to a second, comes before it and is
+    // not counted), not the function's 27-second work deadline.
     let work = invocation.deadline.for_work().within(ANSWER_BUDGET);
     let request = match request(value) {
         Ok(r) => r,
