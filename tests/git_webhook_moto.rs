@@ -1550,6 +1550,79 @@ async fn a_completion_slower_than_the_answer_budget_is_stored_once_and_a_redeliv
     );
 }
 
+/// An archive whose completion ends just past the answer's budget (S3
+/// holds it 8.3 s), with a DynamoDB that takes a second to write each
+/// record. The archive went out: its record must land, or after the claim's
+/// lease a redelivery stores the archive again (an archive has no token to
+/// dedupe it). Under a deadline of budget + 1 s, the record got only what was
+/// left of that second and was cut; it now gets 1.5 s from when the records
+/// begin.
+#[tokio::test]
+async fn an_archive_completed_just_past_the_budget_still_gets_its_record_written() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime).
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (host, requests) =
+        signalbox_tests::archive_host(1024 * 1024, true, "Bearer gl-read-token").await;
+    let mut peers = archive_peers_on(host, requests, &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+    })
+    .await;
+    let completing = signalbox_tests::slow_completion_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_millis(8300),
+        signalbox_tests::Hold::Request,
+    )
+    .await;
+    let config = moto_config()
+        .await
+        .to_builder()
+        .endpoint_url(completing)
+        .build();
+    peers.effects.aws.aws.s3 = Aws::new(&config).s3;
+    let (recording, held) = signalbox_tests::slow_requests_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(1),
+        signalbox_tests::Hold::Request,
+        "#o = :owner",
+    )
+    .await;
+    let slow = moto_config()
+        .await
+        .to_builder()
+        .endpoint_url(recording)
+        .build();
+    let table = idempotency_table(&moto_config().await).await;
+    peers.ledger = Ledger::new(Aws::new(&slow).dynamodb, table);
+    let request = gitlab_request("Push Hook", &gitlab_push("main"), &unique("gl"));
+    let began = std::time::Instant::now();
+    let said = peers
+        .send_within(
+            &request,
+            &Invocation::within(signalbox::invocation::FUNCTION_TIMEOUT),
+        )
+        .await;
+    let took = began.elapsed();
+    assert_eq!(said.status, 202, "{said:?}");
+    assert!(said.body.contains("stored at s3://"), "{said:?}");
+    assert!(
+        took > std::time::Duration::from_secs(8),
+        "the completion ended before the budget's end ({took:?}): nothing tested"
+    );
+    let holds = held.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(holds, 1, "the proxy held {holds} record writes");
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !logs.contains("outcome in time"),
+        "the archive's record was cut (answered after {took:?}): {logs}"
+    );
+}
+
 #[tokio::test]
 async fn an_archive_listed_before_a_pipeline_does_not_starve_it_when_the_host_stalls() {
     let config = moto_config().await;
