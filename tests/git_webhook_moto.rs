@@ -75,6 +75,14 @@ routes:
     project: acme/docs
     secrets: [{{ value: "docs-secret" }}]
     targets: [{{ pipeline: {web} }}]
+  - provider: github
+    project: acme/many
+    secrets: [{{ value: "{GITHUB_SECRET}" }}]
+    targets:
+      - pipeline: {web}
+      - pipeline: {payments}
+      - pipeline: {release}
+      - build: {check}
 "#,
         web = n.web,
         payments = n.payments,
@@ -178,6 +186,8 @@ struct Peers {
     aws: Aws,
     effects: AwsEffects,
     ledger: Ledger,
+    /// The ledger's table in moto.
+    table: String,
     routes: Routes,
     names: Names,
 }
@@ -351,7 +361,8 @@ async fn peers() -> Peers {
     let aws = Aws::new(&config);
     let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names)).unwrap()).unwrap();
     Peers {
-        ledger: Ledger::new(aws.dynamodb.clone(), table),
+        ledger: Ledger::new(aws.dynamodb.clone(), &table),
+        table,
         effects: AwsEffects {
             aws: aws.clone(),
             slack: None,
@@ -540,6 +551,145 @@ async fn a_permanent_aws_error_answers_502_and_the_body_carries_no_aws_message()
     }
 }
 
+/// Collects every log line written while it is the default subscriber.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The idempotency table refuses the claim for good (AccessDenied: the
+/// function's role may not write it): a configuration problem, not AWS
+/// failing for now, so 502 (fix it, then redeliver), never 503; nothing
+/// starts, and the body is a fixed text (AWS's message names the account
+/// and role). A Gitea delivery's claims are keyed by its body's hash, so the
+/// log line of the failed claim names the delivery (X-Gitea-Delivery), the
+/// id Gitea's UI shows.
+#[tokio::test]
+async fn a_ledger_that_refuses_the_claim_for_good_answers_502_and_logs_the_delivery() {
+    let (peers, delivery, answer, logs) = a_gitea_push_whose_ledger_answers(
+        "AccessDeniedException",
+        "User: arn:aws:sts::123456789012:assumed-role/signalbox-GitWebhookRole/fn is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/idempotency",
+    )
+    .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(
+        answer.body.contains("idempotency table") && answer.body.contains("then redeliver"),
+        "{answer:?}"
+    );
+    for leak in ["123456789012", "arn:", "AccessDenied"] {
+        assert!(!answer.body.contains(leak), "{leak} in {answer:?}");
+    }
+    assert!(peers.executions(&peers.names.web).await.is_empty());
+    let claim_refused = logs
+        .lines()
+        .find(|l| l.contains("AWS refused a start's claim"))
+        .unwrap_or_else(|| panic!("no log line of the refused claim: {logs}"));
+    assert!(
+        claim_refused.contains(&format!("\"delivery\":\"{delivery}\"")),
+        "{claim_refused}"
+    );
+    assert!(
+        claim_refused.contains("\"transient\":false"),
+        "{claim_refused}"
+    );
+    // The refused claim was never stored: nothing to give back, so no
+    // DeleteItem and no warning about it.
+    assert!(
+        !logs.contains("could not give a start's claim back"),
+        "a refused claim was given back: {logs}"
+    );
+}
+
+/// A DynamoDB error that is neither a refusal for good (AccessDenied, no
+/// such table, validation: "OK to retry? No" in DynamoDB's error table,
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html)
+/// nor a known transient code is AWS failing for now: 503, not the 502
+/// "configuration problem". UnrecognizedClientException is listed there as
+/// OK to retry.
+#[tokio::test]
+async fn a_ledger_failing_with_an_error_not_known_to_be_permanent_answers_503_for_now() {
+    let (peers, delivery, answer, logs) = a_gitea_push_whose_ledger_answers(
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
+    .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(peers.executions(&peers.names.web).await.is_empty());
+    let claim_failed = logs
+        .lines()
+        .find(|l| l.contains("AWS failed: a start could not be claimed"))
+        .unwrap_or_else(|| panic!("no log line of the failed claim: {logs}"));
+    assert!(
+        claim_failed.contains(&format!("\"delivery\":\"{delivery}\"")),
+        "{claim_failed}"
+    );
+}
+
+/// A Gitea push to acme/tools whose idempotency table is a stand-in that
+/// answers every request 400 with `code` and `message`. Returns the peers,
+/// the delivery id, the answer and the JSON log lines written meanwhile.
+async fn a_gitea_push_whose_ledger_answers(
+    code: &str,
+    message: &str,
+) -> (Peers, String, Answer, String) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime).
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut peers = peers().await;
+    let refusing = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(400)
+                .insert_header("content-type", "application/x-amz-json-1.0")
+                .set_body_json(json!({
+                    "__type": format!("com.amazon.coral.service#{code}"),
+                    "Message": message,
+                })),
+        )
+        .mount(&refusing)
+        .await;
+    let denied = moto_config()
+        .await
+        .to_builder()
+        .endpoint_url(refusing.uri())
+        .build();
+    peers.ledger = Ledger::new(Aws::new(&denied).dynamodb, &peers.table);
+    let body = json!({
+        "ref": "refs/heads/main", "after": SHA,
+        "repository": {"full_name": "acme/tools", "clone_url": "https://gitea.example.com/acme/tools.git"},
+        "pusher": {"login": "dev"}, "commits": []
+    })
+    .to_string();
+    let delivery = unique("gitea-uuid");
+    let request = function_url(
+        &[
+            ("x-gitea-event", "push".into()),
+            ("x-gitea-delivery", delivery.clone()),
+            (
+                "x-gitea-signature",
+                sign_hex("gitea-secret", body.as_bytes()),
+            ),
+        ],
+        &body,
+    );
+    let answer = peers.send(&request).await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (peers, delivery, answer, logs)
+}
+
 /// The start's claim is taken side by side with GetPipeline: when the read
 /// fails, the claim is given back, so the host's redelivery (once the
 /// pipeline exists) starts it, at once and once. A claim left behind would
@@ -615,6 +765,80 @@ async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
         took < std::time::Duration::from_millis(9500),
         "answered after {took:?}"
     );
+}
+
+/// Four starts, then their records with a DynamoDB that takes 10 seconds
+/// to carry out each record (a PutItem or DeleteItem conditioned on the
+/// claim's owner; the claims themselves are answered at once). Written one
+/// after another, each within 3 seconds, the answer would come after about
+/// 12: past the hosts' 10. Side by side, under one deadline a second past
+/// the answer's budget, it comes within about 9. The records still land
+/// (DynamoDB carries out what it was sent), so a redelivery right after the
+/// answer waits for the claims, finds the starts done and starts nothing.
+/// The answer must have waited for the records (took at least 8.5 s), and
+/// the proxy must have held the four records: else nothing was tested.
+#[tokio::test]
+async fn a_slow_ledger_after_several_starts_is_answered_within_the_hosts_ten_seconds_and_a_redelivery_starts_nothing_twice()
+ {
+    let mut peers = peers().await;
+    let (proxy, held) = signalbox_tests::slow_requests_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(10),
+        signalbox_tests::Hold::Request,
+        "#o = :owner",
+    )
+    .await;
+    let slow = moto_config().await.to_builder().endpoint_url(proxy).build();
+    peers.ledger = Ledger::new(Aws::new(&slow).dynamodb, &peers.table);
+    let body = github_push("main", "dev", "Add the checkout page", SHA)
+        .replace("\"full_name\":\"acme/web\"", "\"full_name\":\"acme/many\"");
+    let request = github_request(&body, GITHUB_SECRET, &unique("delivery"));
+    let began = std::time::Instant::now();
+    let first = peers.send(&request).await;
+    let took = began.elapsed();
+    assert_eq!(first.status, 202, "{first:?}");
+    let started: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!(
+        started["started"].as_array().map(Vec::len),
+        Some(4),
+        "{started}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(9500),
+        "answered after {took:?}"
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(8500),
+        "answered after {took:?}: the records were not waited for"
+    );
+    let holds = held.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(holds >= 4, "the proxy held {holds} record writes");
+    // The host redelivers at once (its answer was late, say): the claims
+    // are still held until the records land, then found done. On a loaded
+    // machine the records may land after the redelivery's 3-second wait:
+    // it is then answered 503 "another attempt…", and sent again, as a
+    // host or a person would, within a bound.
+    let resend_until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let again = loop {
+        let again = peers.send(&request).await;
+        if again.status == 503
+            && again.body.starts_with("another attempt")
+            && std::time::Instant::now() < resend_until
+        {
+            continue;
+        }
+        break again;
+    };
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.starts_with("already started"), "{again:?}");
+    for pipeline in [
+        &peers.names.web,
+        &peers.names.payments,
+        &peers.names.release,
+    ] {
+        assert_eq!(peers.executions(pipeline).await.len(), 1, "{pipeline}");
+    }
+    assert_eq!(peers.builds(&peers.names.check).await, 1);
 }
 
 #[tokio::test]
@@ -1323,6 +1547,79 @@ async fn a_completion_slower_than_the_answer_budget_is_stored_once_and_a_redeliv
         peers.requests.lock().unwrap().len(),
         1,
         "the host was asked once"
+    );
+}
+
+/// An archive whose completion ends just past the answer's budget (S3
+/// holds it 8.3 s), with a DynamoDB that takes a second to write each
+/// record. The archive went out: its record must land, or after the claim's
+/// lease a redelivery stores the archive again (an archive has no token to
+/// dedupe it). Under a deadline of budget + 1 s, the record got only what was
+/// left of that second and was cut; it now gets 1.5 s from when the records
+/// begin.
+#[tokio::test]
+async fn an_archive_completed_just_past_the_budget_still_gets_its_record_written() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime).
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (host, requests) =
+        signalbox_tests::archive_host(1024 * 1024, true, "Bearer gl-read-token").await;
+    let mut peers = archive_peers_on(host, requests, &|bucket| {
+        format!(r#"      - archive: {{ bucket: {bucket}, key: "sources/{{project}}.zip" }}"#)
+    })
+    .await;
+    let completing = signalbox_tests::slow_completion_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_millis(8300),
+        signalbox_tests::Hold::Request,
+    )
+    .await;
+    let config = moto_config()
+        .await
+        .to_builder()
+        .endpoint_url(completing)
+        .build();
+    peers.effects.aws.aws.s3 = Aws::new(&config).s3;
+    let (recording, held) = signalbox_tests::slow_requests_proxy(
+        &moto_endpoint(),
+        std::time::Duration::from_secs(1),
+        signalbox_tests::Hold::Request,
+        "#o = :owner",
+    )
+    .await;
+    let slow = moto_config()
+        .await
+        .to_builder()
+        .endpoint_url(recording)
+        .build();
+    let table = idempotency_table(&moto_config().await).await;
+    peers.ledger = Ledger::new(Aws::new(&slow).dynamodb, table);
+    let request = gitlab_request("Push Hook", &gitlab_push("main"), &unique("gl"));
+    let began = std::time::Instant::now();
+    let said = peers
+        .send_within(
+            &request,
+            &Invocation::within(signalbox::invocation::FUNCTION_TIMEOUT),
+        )
+        .await;
+    let took = began.elapsed();
+    assert_eq!(said.status, 202, "{said:?}");
+    assert!(said.body.contains("stored at s3://"), "{said:?}");
+    assert!(
+        took > std::time::Duration::from_secs(8),
+        "the completion ended before the budget's end ({took:?}): nothing tested"
+    );
+    let holds = held.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(holds, 1, "the proxy held {holds} record writes");
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !logs.contains("outcome in time"),
+        "the archive's record was cut (answered after {took:?}): {logs}"
     );
 }
 

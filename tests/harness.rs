@@ -316,6 +316,47 @@ pub async fn slow_completion_proxy(
     delay: std::time::Duration,
     hold: Hold,
 ) -> String {
+    let (url, _held) = holding_proxy(upstream, delay, hold, |chunk| {
+        let first_line = chunk
+            .split(|b| *b == b'\n')
+            .next()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        first_line.starts_with("POST ") && first_line.contains("uploadId=")
+    })
+    .await;
+    url
+}
+
+/// A TCP proxy in front of moto that holds, for `delay`, each request that
+/// contains `needle` (in its headers or its body), or its answer, and
+/// passes it on even when the client has given up by then: a slow service
+/// that still carries out what it was sent. Returns its `http://` URL and
+/// how many requests it has held so far (so a test can tell that the hold
+/// happened at all).
+pub async fn slow_requests_proxy(
+    upstream: &str,
+    delay: std::time::Duration,
+    hold: Hold,
+    needle: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    holding_proxy(upstream, delay, hold, move |chunk| {
+        chunk.windows(needle.len()).any(|w| w == needle.as_bytes())
+    })
+    .await
+}
+
+/// The proxy of [`slow_completion_proxy`] and [`slow_requests_proxy`]:
+/// holds each chunk a client sends that `matches` (or the answer to it).
+/// Returns its URL and the count of chunks it held.
+async fn holding_proxy(
+    upstream: &str,
+    delay: std::time::Duration,
+    hold: Hold,
+    matches: impl Fn(&[u8]) -> bool + Clone + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = held.clone();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = upstream
         .trim_start_matches("http://")
@@ -335,6 +376,8 @@ pub async fn slow_completion_proxy(
             };
             let (mut client_read, mut client_write) = client.into_split();
             let (mut server_read, mut server_write) = server.into_split();
+            let matches = matches.clone();
+            let counted = counted.clone();
             let completing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let answering = completing.clone();
             tokio::spawn(async move {
@@ -359,12 +402,8 @@ pub async fn slow_completion_proxy(
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    let first_line = buffer[..n]
-                        .split(|b| *b == b'\n')
-                        .next()
-                        .map(|l| String::from_utf8_lossy(l).into_owned())
-                        .unwrap_or_default();
-                    if first_line.starts_with("POST ") && first_line.contains("uploadId=") {
+                    if matches(&buffer[..n]) {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         match hold {
                             Hold::Request => tokio::time::sleep(delay).await,
                             Hold::Answer => {
@@ -379,7 +418,7 @@ pub async fn slow_completion_proxy(
             });
         }
     });
-    url
+    (url, held)
 }
 
 /// A stand-in's answer in the AWS JSON 1.1 protocol (CodeDeploy, CodePipeline).

@@ -10,8 +10,9 @@
 //! Covers the functions served by `signalbox::lambda::main`'s executor
 //! (`handle` with `AwsEffects`), the gates included, and git-status
 //! (`handle` with its `StatusEffects`, over a build's and a pipeline's
-//! event). Not git-webhook: its entry point is the Function URL's
-//! (`signalbox::webhook`), not `handle`.
+//! event), and git-webhook (its Function URL's entry, `signalbox::webhook`,
+//! over a push that starts a pipeline and a merge request that starts a
+//! build).
 
 #[allow(dead_code)]
 #[path = "benches/standin.rs"]
@@ -238,5 +239,79 @@ async fn git_status_opens_one_connection_for_either_kind_of_run_and_one_for_the_
     assert_eq!(
         called, listed,
         "git-status: the list opens {listed:?}, its runs had {called:?} in flight at once"
+    );
+}
+
+/// git-webhook opens a connection for the ledger and one for each kind of
+/// start (a pipeline's read and start, a build's: init cannot know which
+/// the first delivery makes). Its entry point is the Function URL's: over
+/// the bench's signed GitHub push (GetPipeline beside the start's claim,
+/// StartPipelineExecution, the record) and a GitLab merge request (the
+/// claim, StartBuild, the record), per service, the most calls in flight at
+/// once equal the list. The routes and their secrets are read in init, on
+/// init's own SSM connection, before the warm-up list matters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_webhook_opens_one_connection_for_the_ledger_and_one_for_either_kind_of_start() {
+    use signalbox::git::config::RoutesConfig;
+    use signalbox::webhook::{Routes, answer};
+    let standin = StandIn::start().await;
+    let aws = standin.clients().await;
+    let routes = Routes::inline(
+        RoutesConfig::parse(&standin.git_webhook_routes()).expect("the bench's routes"),
+    )
+    .expect("the bench's secrets are inline");
+    let effects = AwsEffects {
+        aws: aws.clone(),
+        slack: None,
+        ledger: None,
+        failure_queue: None,
+    };
+    let ledger = Ledger::new(aws.dynamodb.clone(), "signalbox-idempotency");
+    let mut called: BTreeMap<String, usize> = BTreeMap::new();
+    let mut made = Vec::new();
+    for request in [
+        standin::git_webhook_request(),
+        standin::git_webhook_merge_request(),
+    ] {
+        standin.set_delays(Delays::INSTANT);
+        standin.take_round_trips();
+        standin.take_calls();
+        standin.set_delays(Delays {
+            per_request: Duration::from_millis(40),
+            new_connection: Duration::ZERO,
+            warm_ups: true,
+        });
+        let said = Box::pin(answer(
+            &request,
+            &routes,
+            &aws,
+            &effects,
+            Some(&ledger),
+            &Invocation::local(),
+        ))
+        .await;
+        standin.set_delays(Delays::INSTANT);
+        standin.check();
+        assert_eq!(said.status, 202, "git-webhook did not start: {said:?}");
+        made.extend(standin.take_calls());
+        let (_, in_flight) = standin.take_round_trips();
+        for (service, most) in in_flight {
+            let n = called.entry(service).or_default();
+            *n = (*n).max(most);
+        }
+    }
+    for call in [
+        "CodePipeline StartPipelineExecution",
+        "CodeBuild StartBuild",
+    ] {
+        assert!(made.iter().any(|c| c == call), "no {call} in {made:?}");
+    }
+    let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+    for (service, n) in connections(Function::GitWebhook, None) {
+        *listed.entry(format!("{service:?}")).or_default() += n;
+    }
+    assert_eq!(
+        called, listed,
+        "git-webhook: the list opens {listed:?}, its deliveries had {called:?} in flight at once"
     );
 }

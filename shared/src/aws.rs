@@ -339,7 +339,11 @@ pub fn connections(
             (Service::Lambda, 1),
             (Service::CodePipeline, 1),
         ],
-        // The delivery's claim, then the pipeline's read and start (or a build).
+        // The delivery's claim beside the pipeline's read, then its start,
+        // or a build's start: init cannot know which the first delivery
+        // makes, so both are opened. A delivery of several starts records
+        // them side by side on as many ledger connections; one start is
+        // the common case and what tests/warm_list.rs runs.
         Function::GitWebhook => vec![
             (Service::DynamoDb, 1),
             (Service::CodePipeline, 1),
@@ -509,6 +513,10 @@ pub fn is_transient_code(code: &str) -> bool {
                 | "ProvisionedThroughputExceededException"
                 | "LimitExceededException"
                 | "TransactionConflictException"
+                // A multi-Region strongly consistent table: the item is being
+                // written in another Region ("is_retry_safe: True" in the
+                // SDK model, https://docs.aws.amazon.com/botocore/latest/reference/services/dynamodb/client/exceptions/ReplicatedWriteConflictException.html).
+                | "ReplicatedWriteConflictException"
                 | "RequestTimeout"
                 | "RequestTimeoutException"
                 | "ServiceUnavailable"
@@ -537,6 +545,11 @@ mod tests {
             origin("https://hooks.slack.com/services/T0/B0/x"),
             "https://hooks.slack.com/"
         );
+    }
+
+    #[test]
+    fn a_replicated_write_conflict_is_transient() {
+        assert!(is_transient_code("ReplicatedWriteConflictException"));
     }
 
     #[test]

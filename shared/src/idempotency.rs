@@ -81,6 +81,15 @@ pub enum LedgerError {
     NotOwner(String),
     #[error("idempotency table: {0}")]
     Table(String),
+    /// The table refused a write for good: AccessDeniedException,
+    /// ResourceNotFoundException (no such table) or ValidationException,
+    /// the codes DynamoDB's error table marks "OK to retry? No" that a
+    /// configuration causes
+    /// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html).
+    /// Trying again does not fix it. Any other error, even one not retried,
+    /// is [`LedgerError::Table`]. Only the writes make it.
+    #[error("idempotency table: {0}")]
+    Refused(String),
 }
 
 /// The idempotency table.
@@ -418,11 +427,32 @@ impl Failed {
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        let transient = crate::aws::is_transient(error);
+        let message = crate::aws::describe(api, error);
+        let code = match error {
+            aws_sdk_dynamodb::error::SdkError::ServiceError(e) => e.err().code(),
+            _ => None,
+        };
         Failed {
-            error: LedgerError::Table(crate::aws::describe(api, error)),
-            transient: crate::aws::is_transient(error),
+            error: if code.is_some_and(refused_for_good) {
+                LedgerError::Refused(message)
+            } else {
+                LedgerError::Table(message)
+            },
+            transient,
         }
     }
+}
+
+/// Whether a DynamoDB error code is a refusal for good that a
+/// configuration causes ([`LedgerError::Refused`]): the table's role, its
+/// name, or a request the table does not take. An allow-list: an unknown
+/// code is AWS failing, not a configuration problem.
+fn refused_for_good(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDeniedException" | "ResourceNotFoundException" | "ValidationException"
+    )
 }
 
 /// Runs `write` until it succeeds, fails for good, or has been tried

@@ -210,7 +210,8 @@ fn refused(refusal: &Refusal) -> Answer {
     }
 }
 
-/// How long planning and starting may take from a request's arrival: the
+/// How long planning and starting may take from the invocation's start
+/// (after a cold start's init, which it does not count): the
 /// hosts wait about 10 seconds, and the ledger's records come after.
 pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
 
@@ -219,7 +220,7 @@ pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_secs(8)
 pub const IN_PROGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How far past the answer's budget giving back claims may go: the answer
-/// still goes out within about 9 seconds of the request's arrival, inside
+/// still goes out within about 9 seconds of the invocation's start, inside
 /// the hosts' 10.
 const GIVE_BACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -281,10 +282,14 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
 ) -> Answer {
     // The hosts give up on an answer after about 10 seconds (GitHub:
     // "Respond within 10 seconds", https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks;
-    // GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/index.html#other-limits),
+    // GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/index.html#other-limits;
+    // Bitbucket Cloud: https://support.atlassian.com/bitbucket-cloud/docs/troubleshoot-webhooks/;
+    // Gitea and Forgejo: `[webhook] DELIVER_TIMEOUT`, 5 s by default, see
+    // docs/git-webhook.md),
     // so the plan and the starts
-    // get ANSWER_BUDGET from the request's arrival, not the function's
-    // 27-second work deadline.
+    // get ANSWER_BUDGET from the invocation's start (a cold start's init,
+    // routes, secrets and warm-ups of up to a second, comes before it and is
+    // not counted), not the function's 27-second work deadline.
     let work = invocation.deadline.for_work().within(ANSWER_BUDGET);
     let request = match request(value) {
         Ok(r) => r,
@@ -436,7 +441,7 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     let claiming = async {
         match (ledger, &ahead) {
             (Some(ledger), Some(ahead)) => {
-                Some(claim_in_time(ledger, ahead, &ahead_owners, work).await)
+                Some(claim_in_time(ledger, ahead, &ahead_owners, &delivery, work).await)
             }
             _ => None,
         }
@@ -458,7 +463,15 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     let mut plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err(reason)) => {
-            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+            give_back(
+                ledger,
+                ahead.as_ref(),
+                &ahead_owners,
+                give_back_by,
+                &delivery,
+                None,
+            )
+            .await;
             info!(%provider, %delivery, %reason, "ignored");
             return Answer::text(200, format!("ignored: {reason}"));
         }
@@ -470,7 +483,15 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
                 info!(%provider, %delivery, %problem, "redelivery: already started (the pipelines' read failed, and was not needed)");
                 return answer;
             }
-            give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
+            give_back(
+                ledger,
+                ahead.as_ref(),
+                &ahead_owners,
+                give_back_by,
+                &delivery,
+                None,
+            )
+            .await;
             let transient = !matches!(
                 problem,
                 crate::lookup::LookupError::Failed {
@@ -489,9 +510,17 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         (Some(_), Some(claimed)) if ahead.as_ref().map(keys) == Some(keys(&plan)) => {
             match claimed {
                 Ok(claims) => claims,
-                Err(answer) => {
-                    give_back(ledger, ahead.as_ref(), &ahead_owners, give_back_by).await;
-                    return answer;
+                Err(failed) => {
+                    give_back(
+                        ledger,
+                        ahead.as_ref(),
+                        &ahead_owners,
+                        give_back_by,
+                        &delivery,
+                        failed.refused,
+                    )
+                    .await;
+                    return failed.answer;
                 }
             }
         }
@@ -499,13 +528,29 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
         // today: `flows::git_webhook`'s tests compare the two plans' keys):
         // the claims follow the plan, one after another.
         (Some(ledger), _) => {
-            give_back(Some(ledger), ahead.as_ref(), &ahead_owners, give_back_by).await;
+            give_back(
+                Some(ledger),
+                ahead.as_ref(),
+                &ahead_owners,
+                give_back_by,
+                &delivery,
+                None,
+            )
+            .await;
             let owners = owners_for(Some(&plan));
-            match claim_in_time(ledger, &plan, &owners, work).await {
+            match claim_in_time(ledger, &plan, &owners, &delivery, work).await {
                 Ok(claims) => claims,
-                Err(answer) => {
-                    give_back(Some(ledger), Some(&plan), &owners, give_back_by).await;
-                    return answer;
+                Err(failed) => {
+                    give_back(
+                        Some(ledger),
+                        Some(&plan),
+                        &owners,
+                        give_back_by,
+                        &delivery,
+                        failed.refused,
+                    )
+                    .await;
+                    return failed.answer;
                 }
             }
         }
@@ -578,23 +623,17 @@ pub async fn answer_at<L: Lookup + Sync, E: Effects + Sync>(
     // Record each start that went out; release the claims of those that
     // failed or were refused (a redelivery, say after a bound was raised,
     // tries them again).
-    if let Some(ledger) = ledger {
-        for ((action, owner), result) in plan.actions.iter().zip(&owners).zip(&results) {
-            let Some(owner) = owner else { continue };
-            let key = plan.key(action);
-            let write = async {
-                match result {
-                    Ok(Started::Done(what)) => ledger.complete_with(&key, owner, Some(what)).await,
-                    Ok(Started::Refused(_)) | Err(_) => ledger.release(&key, owner).await,
-                }
-            };
-            let done = tokio::time::timeout(crate::invocation::CLEANUP_MARGIN, write).await;
-            if !matches!(done, Ok(Ok(()))) {
-                error!(%key, "the ledger could not record this start's outcome: a redelivery may start it again (its start token still dedupes within its window)");
-            }
-        }
-    }
+    // Whether the answer will be a 5xx is known before the records are
+    // written: a 5xx invites a redelivery, so the records of the starts
+    // that went out get time to land then ([`record_deadline`]).
     let failures: Vec<&Failed> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if let Some(ledger) = ledger {
+        let answer_5xx = !failures.is_empty();
+        record_outcomes(
+            ledger, &plan, &owners, &results, &delivery, work, answer_5xx,
+        )
+        .await;
+    }
     if !failures.is_empty() {
         let transient = failures.iter().any(|f| f.transient);
         let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
@@ -705,6 +744,18 @@ fn aws_failed(transient: bool) -> Answer {
     }
 }
 
+/// The answer when the idempotency table refused a start's claim for good
+/// (AccessDenied on the table, a table that does not exist): 502, like
+/// [`aws_failed`]'s permanent case, a configuration problem that a
+/// redelivery will not fix until the configuration is; nothing was started.
+/// A fixed text: AWS's message (the table's ARN, the role) is in the log.
+fn ledger_refused() -> Answer {
+    Answer::text(
+        502,
+        "AWS refused the idempotency table's claim (a configuration problem: the table's name, or the function's permissions on it); nothing was started: see the function's logs, fix it, then redeliver",
+    )
+}
+
 /// The answer when the git host failed to serve an archive (the only thing
 /// git-webhook asks of it while answering). The body is a fixed text; the
 /// host's answer goes to the log.
@@ -733,6 +784,24 @@ fn host_failed(transient: bool) -> Answer {
 struct Claims {
     owners: Vec<Option<Owner>>,
     earlier: Vec<Option<String>>,
+}
+
+/// Why a plan's starts were not all claimed: the answer to give, and the
+/// start (its index in the plan) whose claim the table refused for good, if
+/// that was it: a refused write is not stored, so there is nothing of it
+/// to give back.
+struct NotClaimed {
+    answer: Answer,
+    refused: Option<usize>,
+}
+
+impl From<Answer> for NotClaimed {
+    fn from(answer: Answer) -> NotClaimed {
+        NotClaimed {
+            answer,
+            refused: None,
+        }
+    }
 }
 
 /// 200 "already started …" when every start was done by an earlier delivery.
@@ -764,18 +833,19 @@ async fn claim_in_time(
     ledger: &Ledger,
     plan: &Plan,
     owners: &[Owner],
+    delivery: &str,
     work: crate::invocation::Deadline,
-) -> Result<Claims, Answer> {
+) -> Result<Claims, NotClaimed> {
     // Boxed: side by side with the plan, both futures would otherwise live
     // in the caller's (and, in a debug build, on a test thread's stack).
     tokio::time::timeout_at(
         work.instant(),
-        Box::pin(claim_starts(ledger, plan, owners, work)),
+        Box::pin(claim_starts(ledger, plan, owners, delivery, work)),
     )
     .await
     .unwrap_or_else(|_| {
-        error!(event_id = %plan.event_id, "the starts could not be claimed in time");
-        Err(aws_failed(true))
+        error!(%delivery, event_id = %plan.event_id, "the starts could not be claimed in time");
+        Err(aws_failed(true).into())
     })
 }
 
@@ -787,10 +857,11 @@ async fn claim_starts(
     ledger: &Ledger,
     plan: &Plan,
     owners: &[Owner],
+    delivery: &str,
     work: crate::invocation::Deadline,
-) -> Result<Claims, Answer> {
+) -> Result<Claims, NotClaimed> {
     let mut claims = Claims::default();
-    for (action, owner) in plan.actions.iter().zip(owners) {
+    for (index, (action, owner)) in plan.actions.iter().zip(owners).enumerate() {
         let key = plan.key(action);
         match claim_waiting(ledger, &key, owner, IN_PROGRESS_WAIT.min(work.remaining())).await {
             Ok(Claim::Claimed(owner)) => {
@@ -808,23 +879,30 @@ async fn claim_starts(
                 claims.earlier.push(Some(started));
             }
             Err(problem) => {
-                return Err(match problem {
+                let mut refused = None;
+                let answer = match problem {
                     LedgerError::InProgress(_) => {
                         // Still claimed after the wait: the other attempt
                         // may have crashed (its claim expires after the
                         // lease). 503 so the host redelivers later, never a
                         // 2xx that would lose the delivery.
-                        warn!(event_id = %plan.event_id, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
+                        warn!(%delivery, event_id = %plan.event_id, %key, "another invocation holds a start's claim: answered 503 so the host redelivers");
                         Answer::text(
                             503,
                             "another attempt is starting this delivery: redeliver later",
                         )
                     }
+                    LedgerError::Refused(problem) => {
+                        error!(%delivery, event_id = %plan.event_id, %problem, transient = false, "AWS refused a start's claim");
+                        refused = Some(index);
+                        ledger_refused()
+                    }
                     problem => {
-                        error!(event_id = %plan.event_id, %problem, "AWS failed: a start could not be claimed");
+                        error!(%delivery, event_id = %plan.event_id, %problem, transient = true, "AWS failed: a start could not be claimed");
                         aws_failed(true)
                     }
-                });
+                };
+                return Err(NotClaimed { answer, refused });
             }
         }
     }
@@ -836,32 +914,144 @@ async fn claim_starts(
 /// them: the reads failed, nothing to start, a claim failed or ran out of
 /// time. A key not held by its owner is left alone. Ends by `until` (or
 /// [`crate::invocation::CLEANUP_MARGIN`] from now, if sooner): what is left
-/// expires on its own.
+/// expires on its own. The start at `refused` (its claim refused for good,
+/// so never stored) is skipped. The log lines carry the host's `delivery`
+/// id (for Gitea and Forgejo the event id is the body's hash).
 async fn give_back(
     ledger: Option<&Ledger>,
     plan: Option<&Plan>,
     owners: &[Owner],
     until: tokio::time::Instant,
+    delivery: &str,
+    refused: Option<usize>,
 ) {
     let (Some(ledger), Some(plan)) = (ledger, plan) else {
         return;
     };
-    let releases = plan.actions.iter().zip(owners).map(|(action, owner)| async move {
-        let key = plan.key(action);
-        match ledger.release(&key, owner).await {
-            Ok(()) | Err(LedgerError::NotOwner(_)) => {}
-            Err(problem) => {
-                warn!(%key, %problem, "could not give a start's claim back: it expires on its own");
+    let releases = plan
+        .actions
+        .iter()
+        .zip(owners)
+        .enumerate()
+        .filter(|(index, _)| Some(*index) != refused)
+        .map(|(_, (action, owner))| async move {
+            let key = plan.key(action);
+            match ledger.release(&key, owner).await {
+                Ok(()) | Err(LedgerError::NotOwner(_)) => {}
+                Err(problem) => {
+                    warn!(%delivery, %key, %problem, "could not give a start's claim back: it expires on its own");
+                }
             }
-        }
-    });
+        });
     let until = until.min(tokio::time::Instant::now() + crate::invocation::CLEANUP_MARGIN);
     if tokio::time::timeout_at(until, futures::future::join_all(releases))
         .await
         .is_err()
     {
-        warn!(event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
+        warn!(%delivery, event_id = %plan.event_id, "the claims could not all be given back in time: they expire on their own");
     }
+}
+
+/// How long after the answer's budget the record of a start that went out
+/// may take, when that record matters most: the answer is a 5xx (which asks
+/// the host, or a person, to redeliver) or the starts already ran past the
+/// budget (an archive's completion). A record cut short leaves the claim
+/// held; after the lease a redelivery starts again, and an archive start has
+/// no token to dedupe it.
+const DONE_RECORD_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// By when one record of [`record_outcomes`] must be written, from `now`,
+/// the end of the answer's budget `budget_end`, whether the start went out
+/// (`done`: its result is recorded; else its claim is released) and whether
+/// the answer will be a 5xx.
+/// - A release, or any record of an answer that is 202, by
+///   [`GIVE_BACK_MARGIN`] past the budget, so with DynamoDB slow the answer
+///   still goes out within about 9 seconds of the invocation's start, inside
+///   the hosts' 10. A release past that point (the starts ran on) gets
+///   [`crate::invocation::CLEANUP_MARGIN`]: the answer is late anyway.
+/// - A start that went out, with a 5xx answer or once the budget has
+///   passed, gets at least [`DONE_RECORD_MARGIN`] from now (so the answer
+///   may come up to 9.5 s after the invocation's start). It never gets less
+///   than a second: before the budget's end, [`GIVE_BACK_MARGIN`] past it
+///   is at least that far off. The writes go side by side, so all but one
+///   open a new DynamoDB connection first: a few ms would not do.
+fn record_deadline(
+    now: tokio::time::Instant,
+    budget_end: tokio::time::Instant,
+    done: bool,
+    answer_5xx: bool,
+) -> tokio::time::Instant {
+    let by_budget = budget_end + GIVE_BACK_MARGIN;
+    let release_by = if now < by_budget {
+        by_budget
+    } else {
+        now + crate::invocation::CLEANUP_MARGIN
+    };
+    if !done {
+        return release_by;
+    }
+    if answer_5xx || now > budget_end {
+        by_budget.max(now + DONE_RECORD_MARGIN)
+    } else {
+        by_budget
+    }
+}
+
+/// Writes what each start of `plan` came to (done: its result; failed or
+/// refused: its claim released), side by side, each by its
+/// [`record_deadline`]. The starts end by the budget (a start not answered
+/// by then is abandoned), except an archive's completion, which may run on
+/// (its own deadline keeps [`crate::invocation::CLEANUP_MARGIN`] back for
+/// the records).
+///
+/// A record not written in time is logged, and its claim stays held: a
+/// redelivery waits [`IN_PROGRESS_WAIT`] for it (the write may still land)
+/// and is answered 503 until the claim's lease
+/// ([`crate::idempotency::CLAIM_LEASE`]) runs out. After that, the start
+/// goes out again with the same token, derived from the delivery:
+/// CodeBuild's `idempotencyToken` dedupes it for 5 minutes ("valid for 5
+/// minutes", https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html);
+/// CodePipeline's `clientRequestToken` is documented with no window ("The
+/// system-generated unique ID used to identify a unique execution request",
+/// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StartPipelineExecution.html);
+/// an archive has none.
+async fn record_outcomes(
+    ledger: &Ledger,
+    plan: &Plan,
+    owners: &[Option<Owner>],
+    results: &[Result<Started, Failed>],
+    delivery: &str,
+    work: crate::invocation::Deadline,
+    answer_5xx: bool,
+) {
+    let now = tokio::time::Instant::now();
+    let writes = plan
+        .actions
+        .iter()
+        .zip(owners)
+        .zip(results)
+        .filter_map(|((action, owner), result)| owner.as_ref().map(|o| (action, o, result)))
+        .map(|(action, owner, result)| async move {
+            let key = plan.key(action);
+            let done = matches!(result, Ok(Started::Done(_)));
+            let until = record_deadline(now, work.instant(), done, answer_5xx);
+            let write = async {
+                match result {
+                    Ok(Started::Done(what)) => ledger.complete_with(&key, owner, Some(what)).await,
+                    Ok(Started::Refused(_)) | Err(_) => ledger.release(&key, owner).await,
+                }
+            };
+            match tokio::time::timeout_at(until, write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(problem)) => {
+                    error!(%delivery, %key, %problem, "the ledger could not record this start's outcome: a redelivery may start it again (its start token still dedupes within its window)");
+                }
+                Err(_) => {
+                    error!(%delivery, %key, "the ledger did not record this start's outcome in time: a redelivery may start it again (its start token still dedupes within its window)");
+                }
+            }
+        });
+    futures::future::join_all(writes).await;
 }
 
 /// The event id a delivery's starts are claimed under: `<provider>:<delivery
@@ -972,4 +1162,56 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
         Ok::<Value, lambda_runtime::Error>(answer.to_response())
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn a_start_that_went_out_just_before_the_cliff_is_recorded_with_a_margin_when_the_answer_is_a_5xx()
+     {
+        let budget_end = Instant::now();
+        // An archive's completion ended 0.9 s past the budget; another
+        // start failed, so the answer asks for a redelivery.
+        let now = budget_end + Duration::from_millis(900);
+        let until = record_deadline(now, budget_end, true, true);
+        assert!(
+            until >= now + DONE_RECORD_MARGIN,
+            "the record got {:?}",
+            until - now
+        );
+    }
+
+    #[test]
+    fn a_start_that_went_out_past_the_budget_is_recorded_with_a_margin_even_when_the_answer_is_202()
+    {
+        let budget_end = Instant::now();
+        let now = budget_end + Duration::from_millis(990);
+        let until = record_deadline(now, budget_end, true, false);
+        assert!(
+            until >= now + DONE_RECORD_MARGIN,
+            "the record got {:?}",
+            until - now
+        );
+    }
+
+    #[test]
+    fn releases_and_the_records_of_a_202_in_good_time_keep_the_budgets_deadline() {
+        let budget_end = Instant::now() + ANSWER_BUDGET;
+        let by_budget = budget_end + GIVE_BACK_MARGIN;
+        let early = budget_end - Duration::from_secs(7);
+        assert_eq!(record_deadline(early, budget_end, true, false), by_budget);
+        assert_eq!(record_deadline(early, budget_end, false, false), by_budget);
+        assert_eq!(record_deadline(early, budget_end, false, true), by_budget);
+        // A release just before the cliff is not stretched: a lost release
+        // costs only 503s until the lease ends.
+        let late = budget_end + Duration::from_millis(900);
+        assert_eq!(record_deadline(late, budget_end, false, true), by_budget);
+        // A 5xx whose starts ended early: the budget's deadline is later
+        // than the margin, and the hosts' 10 s are kept.
+        assert_eq!(record_deadline(early, budget_end, true, true), by_budget);
+    }
 }

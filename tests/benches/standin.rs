@@ -573,6 +573,37 @@ pub fn git_webhook_request() -> Value {
         "isBase64Encoded": true,
     })
 }
+
+/// A GitLab merge request opened in acme/payments, as a Function URL
+/// request with the route's secret token: the GitLab route's build target
+/// starts (StartBuild), where the bench's push starts a pipeline.
+#[allow(dead_code)]
+pub fn git_webhook_merge_request() -> Value {
+    use base64::Engine;
+    let body = json!({
+        "object_kind": "merge_request", "user": {"username": "mona"},
+        "project": {"path_with_namespace": "acme/payments",
+                    "git_http_url": "https://gitlab.example.com/acme/payments.git"},
+        "object_attributes": {"iid": 7, "action": "open", "source_branch": "feature/refunds",
+            "target_branch": "main",
+            "last_commit": {"id": SOURCE_COMMIT, "message": "Handle refunds"}},
+    })
+    .to_string();
+    json!({
+        "version": "2.0", "rawPath": "/",
+        "headers": {
+            "content-type": "application/json",
+            "x-gitlab-event": "Merge Request Hook",
+            "x-gitlab-event-uuid": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d",
+            "idempotency-key": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+            "x-gitlab-token": GIT_WEBHOOK_SECRET,
+        },
+        "requestContext": {"http": {"method": "POST", "path": "/"}},
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true,
+    })
+}
+
 /// git-webhook's role, which started the builds BatchGetBuilds describes.
 pub const GIT_WEBHOOK_ROLE: &str = "signalbox-GitWebhookRole-7Q8R9S0T1U2V";
 

@@ -507,7 +507,9 @@ impl AwsEffects {
         let owner = match claim {
             Ok(Claim::AlreadyDone) => return Ok(Done::AlreadyDone),
             Ok(Claim::Claimed(owner)) => owner,
-            Err(LedgerError::Table(error)) if guard == Guard::Optional => {
+            Err(LedgerError::Table(error) | LedgerError::Refused(error))
+                if guard == Guard::Optional =>
+            {
                 tracing::warn!(%key, action = kind, %error, "idempotency table failing: carrying the action out unguarded");
                 return bounded(kind, deadline, work).await;
             }
