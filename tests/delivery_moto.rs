@@ -446,6 +446,62 @@ async fn a_rotated_webhook_is_read_again_from_ssm_once_and_posted_to() {
     assert_eq!(slack.received_requests().await.unwrap().len(), 3);
 }
 
+/// Init no longer waits for the webhook URL (issue 23): a post that finds
+/// the parameter unreadable fails for Lambda's retry, naming the parameter
+/// and never a URL, and the next post reads it again and is made.
+#[tokio::test]
+async fn a_post_whose_webhook_parameter_cannot_be_read_yet_fails_for_a_retry_and_the_next_reads_it()
+{
+    let config = moto_config().await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let parameter = format!("/{}/slack", signalbox_tests::unique("signalbox"));
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let webhook = SlackWebhook::reading(&ssm, &parameter, UrlRule::TestOnlyAllowHttp);
+
+    let error = webhook
+        .post(&message(), Invocation::local().deadline)
+        .await
+        .unwrap_err();
+    assert!(error.transient, "{error}");
+    assert!(
+        error
+            .message
+            .starts_with(&format!("Slack webhook parameter {parameter}: ")),
+        "{error}"
+    );
+    assert!(slack.received_requests().await.unwrap().is_empty());
+
+    put_webhook(
+        &config,
+        &parameter,
+        &format!("{}/services/T/B/SECRET", slack.uri()),
+    )
+    .await;
+    let done = webhook
+        .post(&message(), Invocation::local().deadline)
+        .await
+        .expect("posted once the parameter can be read");
+    assert!(matches!(done, Done::Executed(_)), "{done:?}");
+    assert_eq!(slack.received_requests().await.unwrap().len(), 1);
+    // A clone (another action's) uses the URL read, without reading again.
+    put_webhook(
+        &config,
+        &parameter,
+        "https://hooks.example.com/services/ELSEWHERE",
+    )
+    .await;
+    webhook
+        .clone()
+        .post(&message(), Invocation::local().deadline)
+        .await
+        .expect("posted to the URL read before");
+    assert_eq!(slack.received_requests().await.unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn a_webhook_gone_for_good_is_read_again_once_then_permanent() {
     let config = moto_config().await;

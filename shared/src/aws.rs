@@ -291,8 +291,8 @@ pub fn alerts_on_most_events(function: crate::route::Function) -> bool {
 /// service its reads and actions call, as many as it calls side by side
 /// (pipeline-alert's two CodePipeline reads, the alert channels' two ledger
 /// claims). The alert channels' only when `channels` are on; Slack's is
-/// opened by [`crate::effects::SlackWebhook::warm`]. The SSM read of init
-/// is not here: it opens its own connection, first.
+/// opened by [`crate::effects::SlackWebhook::warm`]. The webhook URL's SSM
+/// read is not here: started during init beside these, it opens its own.
 ///
 /// `tests/warm_list.rs` runs each function against a stand-in and checks
 /// that this is, per service, the most calls it had in flight at once, so

@@ -64,8 +64,13 @@ struct Source {
 /// The webhook. Its URL is a secret: it is never logged, printed or put in an error.
 #[derive(Clone)]
 pub struct SlackWebhook {
-    /// Shared by clones, so a URL read again serves every later post.
+    /// Shared by clones, so a URL read again serves every later post. Empty
+    /// until a webhook made by [`SlackWebhook::reading`] has read it.
     url: Arc<RwLock<String>>,
+    /// Held while the URL is first read, so the read started during init and
+    /// a post that needs the URL before it is answered make one read between
+    /// them, not two.
+    first_read: Arc<tokio::sync::Mutex<()>>,
     source: Option<Source>,
     client: reqwest::Client,
     /// The first backoff; doubled on every retry, with jitter.
@@ -96,6 +101,7 @@ impl SlackWebhook {
     pub fn new(url: impl Into<String>) -> SlackWebhook {
         SlackWebhook {
             url: Arc::new(RwLock::new(url.into())),
+            first_read: Arc::new(tokio::sync::Mutex::new(())),
             source: None,
             client: crate::aws::http_builder()
                 .timeout(REQUEST_TIMEOUT)
@@ -113,14 +119,48 @@ impl SlackWebhook {
         name: &str,
         rule: UrlRule,
     ) -> Result<SlackWebhook, WebhookError> {
-        let url = read_url(ssm, name, rule).await?;
-        let mut webhook = SlackWebhook::new(url);
+        let webhook = SlackWebhook::reading(ssm, name, rule);
+        webhook.ready().await?;
+        Ok(webhook)
+    }
+
+    /// A webhook whose URL is in the SecureString parameter `name`, not read
+    /// yet: [`SlackWebhook::ready`] reads it (once per cold start, whichever
+    /// asks first: init's background task, or the first post), and a post
+    /// waits for it. Init need not wait for the read: a function's lookups
+    /// run while it is answered.
+    pub fn reading(ssm: &aws_sdk_ssm::Client, name: &str, rule: UrlRule) -> SlackWebhook {
+        let mut webhook = SlackWebhook::new(String::new());
         webhook.source = Some(Source {
             ssm: ssm.clone(),
             parameter: name.to_owned(),
             rule,
         });
-        Ok(webhook)
+        webhook
+    }
+
+    /// Reads the URL, unless it has been read: one read at a time, and none
+    /// after the first that succeeded. A failed read is tried again by the
+    /// next caller (the next post, or the next invocation's).
+    pub async fn ready(&self) -> Result<(), WebhookError> {
+        if !self.current_url().is_empty() {
+            return Ok(());
+        }
+        let _reading = self.first_read.lock().await;
+        if !self.current_url().is_empty() {
+            return Ok(());
+        }
+        let Some(source) = &self.source else {
+            return Err(WebhookError {
+                parameter: "(none)".to_owned(),
+                problem: "the webhook has no URL and no parameter to read it from".to_owned(),
+            });
+        };
+        let url = read_url(&source.ssm, &source.parameter, source.rule).await?;
+        if let Ok(mut current) = self.url.write() {
+            *current = url;
+        }
+        Ok(())
     }
 
     /// Opens the connection to the webhook's host during init (a `HEAD` of
@@ -169,6 +209,20 @@ impl SlackWebhook {
         message: &SlackMessage,
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
+        // The URL, if init's read has not been answered yet (or failed):
+        // within the deadline, and a failure is the post's, for a retry.
+        match tokio::time::timeout_at(deadline.instant(), self.ready()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(problem)) => {
+                return Err(EffectError::transient("PostSlack", problem.to_string()));
+            }
+            Err(_) => {
+                return Err(EffectError::transient(
+                    "PostSlack",
+                    "reading the Slack webhook parameter ran out of the invocation's time",
+                ));
+            }
+        }
         let body = serde_json::json!({ "text": message.text, "blocks": message.blocks });
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
