@@ -41,21 +41,71 @@ pub struct FileReport {
 }
 
 /// Replays every event file under `paths`; Ok(true) when every file parsed
-/// (and, with `--execute`, every action was carried out).
+/// (and, with `--execute`, every action was carried out). Ends with the
+/// [`Summary`] line: on standard output after the text reports, on standard
+/// error with `--format json` (whose standard output stays one JSON object
+/// per line).
 pub async fn run(paths: &[PathBuf], format: Format, run: &Run) -> anyhow::Result<bool> {
     let files = collect(paths)?;
     let mut configs = Configs::default();
-    let mut all_parsed = true;
+    let mut summary = Summary::default();
     for file in files {
-        for report in replay_file(&file, &mut configs, run).await {
-            all_parsed &= report.error.is_none();
+        let reports = replay_file(&file, &mut configs, run).await;
+        summary.add(&reports);
+        for report in reports {
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&report)?),
                 Format::Text => print_text(&report),
             }
         }
     }
-    Ok(all_parsed)
+    match format {
+        Format::Json => eprintln!("{summary}"),
+        Format::Text => println!("{summary}"),
+    }
+    Ok(summary.errors == 0)
+}
+
+/// What became of the event files of one replay, each counted once, however
+/// many functions it reaches: an error (unparsed, a configuration refused,
+/// or with `--execute` an action that failed) in any of them; else acted on
+/// when a function planned an action; else ignored (no function's rule
+/// matches, or the plan is empty).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub events: usize,
+    pub acted_on: usize,
+    pub ignored: usize,
+    pub errors: usize,
+}
+
+impl Summary {
+    fn add(&mut self, reports: &[FileReport]) {
+        self.events += 1;
+        if reports.iter().any(|r| r.error.is_some()) {
+            self.errors += 1;
+        } else if reports.iter().any(|r| !r.actions.is_empty()) {
+            self.acted_on += 1;
+        } else {
+            self.ignored += 1;
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    /// `74 events: 31 acted on, 41 ignored, 2 errors`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        write!(
+            f,
+            "{}: {} acted on, {} ignored, {}",
+            plural(self.events, "event", "events"),
+            self.acted_on,
+            self.ignored,
+            plural(self.errors, "error", "errors")
+        )
+    }
 }
 
 /// A function's configuration as the replay uses it.

@@ -414,3 +414,45 @@ fn git_webhook_samples_are_verified_routed_and_a_forged_one_starts_nothing() {
         );
     }
 }
+
+/// The replay ends with one line saying what became of the events (issue
+/// 22): each file counted once, as an error, acted on (a function planned
+/// an action) or ignored; on standard output after the text reports, on
+/// standard error with `--format json`.
+#[test]
+fn the_replay_ends_with_a_one_line_summary_of_the_events() {
+    let json = replay(&[events().to_str().unwrap(), "--format", "json"]);
+    let stdout = String::from_utf8(json.stdout).unwrap();
+    let mut per_file = std::collections::BTreeMap::<String, (bool, bool)>::new();
+    for line in stdout.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (error, acted) = per_file
+            .entry(line["file"].as_str().unwrap().to_owned())
+            .or_default();
+        *error |= !line["error"].is_null();
+        *acted |= line["actions"].as_array().is_some_and(|a| !a.is_empty());
+    }
+    let errors = per_file.values().filter(|(e, _)| *e).count();
+    let acted = per_file.values().filter(|(e, a)| !*e && *a).count();
+    let ignored = per_file.values().filter(|(e, a)| !*e && !*a).count();
+    let files = count_json_files(&events());
+    assert_eq!(errors + acted + ignored, files);
+    assert!(errors > 0 && acted > 0 && ignored > 0, "{per_file:?}");
+    let expected = format!("{files} events: {acted} acted on, {ignored} ignored, {errors} errors");
+    let stderr = String::from_utf8(json.stderr).unwrap();
+    assert_eq!(stderr.lines().last(), Some(expected.as_str()), "{stderr}");
+
+    let text = replay(&[events().to_str().unwrap()]);
+    let stdout = String::from_utf8(text.stdout).unwrap();
+    assert_eq!(stdout.lines().last(), Some(expected.as_str()));
+
+    let one = replay(&[events()
+        .join("codepipeline-execution-failed.json")
+        .to_str()
+        .unwrap()]);
+    let stdout = String::from_utf8(one.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().last(),
+        Some("1 event: 1 acted on, 0 ignored, 0 errors")
+    );
+}
