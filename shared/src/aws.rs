@@ -360,8 +360,8 @@ pub fn connections(
 }
 
 /// Starts opening [`connections`] in the background and returns at once:
-/// init waits only for what the first step needs (the SSM read), never for
-/// a warm-up. A warm-up still in flight when a call needs its host only
+/// init waits for none of them (nor, on an on-demand cold start, for the
+/// webhook URL's SSM read: see `lambda::start`). A warm-up still in flight when a call needs its host only
 /// makes the call open a connection of its own; one that fails or hangs
 /// (bounded by [`WARM_TIMEOUT`]) costs nothing but itself.
 ///

@@ -80,7 +80,17 @@ async fn start(
     // channels' and, once the URL names its host, Slack's) and the webhook
     // URL's read go on in the background and never delay `/next`.
     crate::aws::warm(&https, &sdk, function, config.channels());
-    let mut effects = if matches!(config, FunctionConfig::DeployGate(_)) {
+    // Read before serving where init is not on an invocation's path:
+    // provisioned concurrency and SnapStart initialise ahead and freeze the
+    // environment after its first `/next`, which would stall a read still
+    // in flight (AWS_LAMBDA_INITIALIZATION_TYPE: on-demand,
+    // provisioned-concurrency, snap-start, lambda-managed-instances;
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+    let ahead = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
+        .is_ok_and(|kind| !kind.is_empty() && kind != "on-demand");
+    let mut effects = if ahead && !matches!(config, FunctionConfig::DeployGate(_)) {
+        executor(&config, aws.clone()).await?
+    } else if matches!(config, FunctionConfig::DeployGate(_)) {
         // deploy-gate reads the URL before it serves: when it cannot, it
         // serves without Slack (below) rather than failing its hooks' notices.
         match executor(&config, aws.clone()).await {
@@ -113,9 +123,11 @@ async fn start(
             match slack.ready().await {
                 Ok(()) if warm => slack.warm().await,
                 Ok(()) => {}
-                // Names the parameter, never the URL.
+                // Names the parameter, never the URL. A warning: the post
+                // that needs the URL reads it again and fails, if it must,
+                // with the error that counts.
                 Err(problem) => {
-                    tracing::error!(%function, error = %problem, "cannot read the Slack webhook: each Slack post reads it again, and fails for Lambda's retry while it cannot");
+                    tracing::warn!(%function, error = %problem, "cannot read the Slack webhook yet: the first post reads it again");
                 }
             }
         });
