@@ -80,7 +80,8 @@ async fn start(
     // channels' and, once the URL names its host, Slack's) and the webhook
     // URL's read go on in the background and never delay `/next`.
     crate::aws::warm(&https, &sdk, function, config.channels());
-    // Read before serving where init is not on an invocation's path:
+    // Read before serving where the first lookups outlast the read anyway
+    // (`aws::url_read_in_init`), and where init is not on an invocation's path:
     // provisioned concurrency and SnapStart initialise ahead and freeze the
     // environment after its first `/next`, which would stall a read still
     // in flight (AWS_LAMBDA_INITIALIZATION_TYPE: on-demand,
@@ -88,7 +89,8 @@ async fn start(
     // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
     let ahead = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
         .is_ok_and(|kind| !kind.is_empty() && kind != "on-demand");
-    let mut effects = if ahead && !matches!(config, FunctionConfig::DeployGate(_)) {
+    let first = ahead || crate::aws::url_read_in_init(function);
+    let mut effects = if first && !matches!(config, FunctionConfig::DeployGate(_)) {
         executor(&config, aws.clone()).await?
     } else if matches!(config, FunctionConfig::DeployGate(_)) {
         // deploy-gate reads the URL before it serves: when it cannot, it
