@@ -446,6 +446,111 @@ async fn a_rotated_webhook_is_read_again_from_ssm_once_and_posted_to() {
     assert_eq!(slack.received_requests().await.unwrap().len(), 3);
 }
 
+/// Init no longer waits for the webhook URL (issue 23), so a post may be
+/// the first to need it. A parameter that cannot be read fails the post
+/// before its claim (no ledger record left behind), as a permanent failure
+/// reported with the reason, naming the parameter; once it can be read, the
+/// redelivery posts, once.
+#[tokio::test]
+async fn a_post_whose_webhook_parameter_cannot_be_read_leaves_no_claim_and_the_redelivery_posts_once()
+ {
+    let config = moto_config().await;
+    let event = sample("codepipeline-execution-failed.json");
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let table = idempotency_table(&config).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let parameter = format!("/{}/slack", unique("signalbox"));
+    let aws = Aws::new(&config);
+    let effects = AwsEffects {
+        slack: Some(SlackWebhook::reading(
+            &aws.ssm,
+            &parameter,
+            UrlRule::TestOnlyAllowHttp,
+        )),
+        ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        failure_queue: Some(failure_queue(&config).await),
+        aws,
+    };
+    let function = alert_config(None, &table);
+    let invocation = Invocation::local();
+    let run = || handle(&event, &function, &Offline, &effects, &invocation);
+
+    let first = run().await.expect("reported");
+    let Outcome::Reported(report) = &first else {
+        panic!("a missing parameter is reported with its reason: {first:?}");
+    };
+    let reason = format!("{report:?}");
+    assert!(
+        reason.contains(&format!("Slack webhook parameter {parameter}: ")),
+        "{reason}"
+    );
+    assert!(slack.received_requests().await.unwrap().is_empty());
+    // No claim left behind: the key is free.
+    let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&config), &table);
+    let Ok(Claim::Claimed(owner)) = ledger.claim(&slack_key(&event_id)).await else {
+        panic!("the post's key was claimed before its URL could be read");
+    };
+    ledger.release(&slack_key(&event_id), &owner).await.unwrap();
+
+    put_webhook(
+        &config,
+        &parameter,
+        &format!("{}/services/T/B/SECRET", slack.uri()),
+    )
+    .await;
+    let second = run().await.expect("posted");
+    assert!(
+        matches!(&second, Outcome::Handled { done, .. } if matches!(done[..], [Done::Executed(_)])),
+        "{second:?}"
+    );
+    let third = run().await.expect("a redelivery");
+    assert!(
+        matches!(&third, Outcome::Handled { done, .. } if matches!(done[..], [Done::AlreadyDone])),
+        "{third:?}"
+    );
+    assert_eq!(slack.received_requests().await.unwrap().len(), 1);
+}
+
+/// A URL refused (plain http) is a permanent failure for every post waiting
+/// for the read, and never shows the URL; a caller arriving after that read
+/// ended reads again.
+#[tokio::test]
+async fn a_refused_webhook_url_fails_every_waiting_post_for_good_and_is_never_shown() {
+    let config = moto_config().await;
+    let parameter =
+        webhook_parameter(&config, "http://hooks.example.com/services/T/B/SECRET").await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let webhook = SlackWebhook::reading(&ssm, &parameter, UrlRule::HttpsOnly);
+    let deadline = Invocation::local().deadline;
+    let (other, text) = (webhook.clone(), message());
+    let (a, b, c) = tokio::join!(
+        webhook.post(&text, deadline),
+        other.post(&text, deadline),
+        webhook.ready_by(deadline),
+    );
+    for error in [a.unwrap_err(), b.unwrap_err(), c.unwrap_err()] {
+        assert!(!error.transient, "{error}");
+        assert!(
+            error.message.starts_with(&format!(
+                "Slack webhook parameter {parameter}: is not an https://"
+            )),
+            "{error}"
+        );
+        assert!(!error.message.contains("SECRET"), "{error}");
+    }
+    put_webhook(
+        &config,
+        &parameter,
+        "https://hooks.example.com/services/T/B/X",
+    )
+    .await;
+    webhook.ready().await.expect("read again by a later caller");
+}
+
 #[tokio::test]
 async fn a_webhook_gone_for_good_is_read_again_once_then_permanent() {
     let config = moto_config().await;

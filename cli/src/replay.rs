@@ -38,24 +38,88 @@ pub struct FileReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub done: Vec<String>,
     pub error: Option<String>,
+    /// Set aside rather than replayed (a deployed function would handle it:
+    /// `ignored` says how to replay it), so not counted as ignored.
+    #[serde(skip)]
+    pub not_replayed: bool,
 }
 
 /// Replays every event file under `paths`; Ok(true) when every file parsed
-/// (and, with `--execute`, every action was carried out).
+/// (and, with `--execute`, every action was carried out). Ends with the
+/// [`Summary`] line: on standard output after the text reports, on standard
+/// error with `--format json` (whose standard output stays one JSON object
+/// per line).
 pub async fn run(paths: &[PathBuf], format: Format, run: &Run) -> anyhow::Result<bool> {
     let files = collect(paths)?;
     let mut configs = Configs::default();
-    let mut all_parsed = true;
+    let mut summary = Summary::default();
     for file in files {
-        for report in replay_file(&file, &mut configs, run).await {
-            all_parsed &= report.error.is_none();
+        let reports = replay_file(&file, &mut configs, run).await;
+        summary.add(&reports);
+        for report in reports {
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&report)?),
                 Format::Text => print_text(&report),
             }
         }
     }
-    Ok(all_parsed)
+    match format {
+        Format::Json => eprintln!("{summary}"),
+        Format::Text => println!("{summary}"),
+    }
+    Ok(summary.errors == 0)
+}
+
+/// What became of the event files of one replay, each counted once, however
+/// many functions it reaches: an error (unparsed, a configuration refused,
+/// or with `--execute` an action that failed) in any of them; else acted on
+/// when a function planned an action; else ignored (no function's rule
+/// matches, or the plan is empty).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub events: usize,
+    pub acted_on: usize,
+    pub ignored: usize,
+    /// Set aside by the replay, not by the functions: a CodePipeline job,
+    /// a git-webhook request without `GIT_WEBHOOK_CONFIG`, git-status under
+    /// `--execute` (when nothing else of the file was acted on).
+    pub not_replayed: usize,
+    pub errors: usize,
+}
+
+impl Summary {
+    fn add(&mut self, reports: &[FileReport]) {
+        self.events += 1;
+        if reports.iter().any(|r| r.error.is_some()) {
+            self.errors += 1;
+        } else if reports.iter().any(|r| !r.actions.is_empty()) {
+            self.acted_on += 1;
+        } else if reports.iter().any(|r| r.not_replayed) {
+            self.not_replayed += 1;
+        } else {
+            self.ignored += 1;
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    /// `74 events: 31 acted on, 41 ignored, 2 errors`, with `, N not
+    /// replayed` before the errors when there are such.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        write!(
+            f,
+            "{}: {} acted on, {} ignored, ",
+            plural(self.events, "event", "events"),
+            self.acted_on,
+            self.ignored,
+        )?;
+        if self.not_replayed > 0 {
+            write!(f, "{} not replayed, ", self.not_replayed)?;
+        }
+        write!(f, "{}", plural(self.errors, "error", "errors"))
+    }
 }
 
 /// A function's configuration as the replay uses it.
@@ -124,6 +188,7 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
         notes: Vec::new(),
         done: Vec::new(),
         error: None,
+        not_replayed: false,
     };
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"));
     if let Ok(value) = text
@@ -142,6 +207,7 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
         && value.get("CodePipeline.job").is_some()
     {
         return vec![FileReport {
+            not_replayed: true,
             ignored: Some(
                 "a CodePipeline job for pipeline-gate: run `signalbox gate check --config FILE --pipeline-job FILE` (docs/pipeline-gate.md)".into(),
             ),
@@ -178,6 +244,7 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
             notes: Vec::new(),
             done: Vec::new(),
             error: None,
+            not_replayed: false,
         };
         reports.push(replay_function(&event, report, configs, run).await);
     }
@@ -210,6 +277,7 @@ async fn replay_webhook(
     }
     let Ok(path) = std::env::var("GIT_WEBHOOK_CONFIG") else {
         report.function = None;
+        report.not_replayed = true;
         report.ignored = Some(
             "a Function URL request for git-webhook: set GIT_WEBHOOK_CONFIG to a routes file with inline secrets to replay it (docs/git-webhook.md)".into(),
         );
@@ -261,6 +329,7 @@ async fn replay_function(
     // Its executor posts to the git hosts with tokens only the deployed
     // function reads: refused, without failing the other functions' replay.
     if function == Function::GitStatus && matches!(run, Run::Execute { .. }) {
+        report.not_replayed = true;
         report.ignored = Some(
             "git-status actions cannot be executed by replay: the hosts' status tokens are read only by the deployed function (a replay without --execute prints the planned status)"
                 .to_owned(),
@@ -348,6 +417,9 @@ fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             anyhow::bail!("{}: no such file or directory", path.display());
         }
     }
+    // A file named twice (itself and within its folder) is replayed once.
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|file| seen.insert(file.canonicalize().unwrap_or_else(|_| file.clone())));
     Ok(files)
 }
 

@@ -414,3 +414,81 @@ fn git_webhook_samples_are_verified_routed_and_a_forged_one_starts_nothing() {
         );
     }
 }
+
+/// The replay ends with one line saying what became of the events (issue
+/// 22): each file counted once; on standard output after the text reports,
+/// on standard error with `--format json`. Over `events/`: the errors are
+/// the broken samples of `events/invalid/`, the files acted on those with a
+/// planned action, and every file is counted.
+#[test]
+fn the_replay_ends_with_a_one_line_summary_of_the_events() {
+    let json = replay(&[events().to_str().unwrap(), "--format", "json"]);
+    let stdout = String::from_utf8(json.stdout).unwrap();
+    let mut acted = std::collections::BTreeSet::new();
+    for line in stdout.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        if line["error"].is_null() && line["actions"].as_array().is_some_and(|a| !a.is_empty()) {
+            acted.insert(line["file"].as_str().unwrap().to_owned());
+        }
+    }
+    let stderr = String::from_utf8(json.stderr).unwrap();
+    let last = stderr.lines().last().unwrap_or_default().to_owned();
+    let numbers: Vec<usize> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let [events_n, acted_n, ignored_n, not_replayed_n, errors_n] = numbers[..] else {
+        panic!("not the summary line: {last}");
+    };
+    assert_eq!(
+        last,
+        format!(
+            "{events_n} events: {acted_n} acted on, {ignored_n} ignored, {not_replayed_n} not replayed, {errors_n} errors"
+        )
+    );
+    assert_eq!(events_n, count_json_files(&events()));
+    assert_eq!(acted_n + ignored_n + not_replayed_n + errors_n, events_n);
+    assert_eq!(errors_n, count_json_files(&events().join("invalid")));
+    assert_eq!(acted_n, acted.len());
+
+    let text = replay(&[events().to_str().unwrap()]);
+    let stdout = String::from_utf8(text.stdout).unwrap();
+    assert_eq!(stdout.lines().last(), Some(last.as_str()));
+
+    let one = replay(&[events()
+        .join("codepipeline-execution-failed.json")
+        .to_str()
+        .unwrap()]);
+    let stdout = String::from_utf8(one.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().last(),
+        Some("1 event: 1 acted on, 0 ignored, 0 errors")
+    );
+}
+
+/// A folder whose answer is known (tests/data/summary): two failures that
+/// pipeline-alert and deploy-notify act on, a stage change no rule takes, a
+/// CodePipeline job the replay sets aside (pipeline-gate's: `signalbox gate
+/// check` replays it), and an event without its detail. A file named twice
+/// (in its folder and alone) is replayed and counted once.
+#[test]
+fn a_folder_of_known_events_is_summed_up_as_expected() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/summary");
+    let twice = folder.join("pipeline-failed.json");
+    let output = replay(&[folder.to_str().unwrap(), twice.to_str().unwrap()]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the broken file fails the run"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().last(),
+        Some("5 events: 2 acted on, 1 ignored, 1 not replayed, 1 error"),
+        "{stdout}"
+    );
+    // One report per function it reaches (pipeline-alert, git-status), not
+    // two per function.
+    assert_eq!(stdout.matches("/pipeline-failed.json\n").count(), 2);
+}

@@ -287,12 +287,28 @@ pub fn alerts_on_most_events(function: crate::route::Function) -> bool {
     )
 }
 
+/// Whether init reads the Slack webhook URL before it asks for the first
+/// event, rather than beside the first invocation's lookups: where those
+/// lookups outlast the URL's read and Slack's handshake after it, so the
+/// read costs the event nothing and the lookups start on the connections
+/// opened meanwhile. pipeline-alert's do (the execution and its actions side
+/// by side, the build, the log tail: three round trips, the first on a new
+/// connection, before its claims and sends); the other notifiers read one
+/// thing, or nothing, before they send, so the URL's read and Slack's
+/// handshake are their longest chain and run beside their lookups (the
+/// bench: deploy-notify 222.2 → 197.9 ms, repo-guard 224.6 → 200.5 ms, in
+/// latency mode; pipeline-alert 206.7 → 244.2 ms when it too read beside
+/// them, its calls then racing the connections being opened).
+pub fn url_read_in_init(function: crate::route::Function) -> bool {
+    matches!(function, crate::route::Function::PipelineAlert)
+}
+
 /// The connections `function` uses to handle an event, per service: each
 /// service its reads and actions call, as many as it calls side by side
 /// (pipeline-alert's two CodePipeline reads, the alert channels' two ledger
 /// claims). The alert channels' only when `channels` are on; Slack's is
-/// opened by [`crate::effects::SlackWebhook::warm`]. The SSM read of init
-/// is not here: it opens its own connection, first.
+/// opened by [`crate::effects::SlackWebhook::warm`]. The webhook URL's SSM
+/// read is not here: started during init beside these, it opens its own.
 ///
 /// `tests/warm_list.rs` runs each function against a stand-in and checks
 /// that this is, per service, the most calls it had in flight at once, so
@@ -364,8 +380,8 @@ pub fn connections(
 }
 
 /// Starts opening [`connections`] in the background and returns at once:
-/// init waits only for what the first step needs (the SSM read), never for
-/// a warm-up. A warm-up still in flight when a call needs its host only
+/// init waits for none of them (nor, on an on-demand cold start, for the
+/// webhook URL's SSM read: see `lambda::start`). A warm-up still in flight when a call needs its host only
 /// makes the call open a connection of its own; one that fails or hangs
 /// (bounded by [`WARM_TIMEOUT`]) costs nothing but itself.
 ///

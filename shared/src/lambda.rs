@@ -15,15 +15,18 @@ use crate::route::Function;
 use crate::{Outcome, handle};
 
 /// Runs `function` on the Lambda Runtime API. Configuration is read and
-/// validated, the SDK clients built and the Slack webhook URL read from SSM,
-/// once per cold start; then every event is handled with them.
+/// validated and the SDK clients built, once per cold start; the Slack
+/// webhook URL is read from SSM once per cold start too, beside the first
+/// invocation's lookups (a post waits for it); then every event is handled
+/// with them.
 ///
-/// A start-up failure (configuration, the webhook parameter) is logged as one
-/// JSON line naming every problem, and the process exits non-zero: Lambda
-/// reports `Runtime.ExitError` and the log line says why. Except for
-/// deploy-gate, which starts anyway: with a broken configuration it reports
-/// every hook `Failed` with the problem, and without its Slack webhook it
-/// notifies on SNS only.
+/// A configuration failure is logged as one JSON line naming every problem,
+/// and the process exits non-zero: Lambda reports `Runtime.ExitError` and
+/// the log line says why. A webhook parameter that cannot be read is logged
+/// (naming the parameter, never the URL) and fails each Slack post for
+/// Lambda's retry until it can be read. deploy-gate starts anyway: with a
+/// broken configuration it reports every hook `Failed` with the problem, and
+/// without its Slack webhook (read before it serves) it notifies on SNS only.
 pub async fn main(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
     let (config, aws, effects) = match start(function).await {
@@ -73,34 +76,63 @@ async fn start(
     let https = crate::aws::Https::new();
     let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
     let aws = Aws::new(&sdk);
-    // Init waits only for the webhook URL: the warm-ups (the lookups', the
-    // channels' and, once the URL names its host, Slack's) go on in the
-    // background and never delay `/next`.
+    // Init waits for nothing it opens: the warm-ups (the lookups', the
+    // channels' and, once the URL names its host, Slack's) and the webhook
+    // URL's read go on in the background and never delay `/next`.
     crate::aws::warm(&https, &sdk, function, config.channels());
-    let mut effects = match executor(&config, aws.clone()).await {
-        Ok(effects) => effects,
-        // deploy-gate loses only Slack (SSM failing for a moment, a wrong
-        // parameter name, a URL refused): every hook is still checked and
-        // reported, with the redelivery guard, and its notice goes to SNS.
-        // Logged once per cold start, naming the parameter, never the URL.
-        Err(problem) => {
-            let FunctionConfig::DeployGate(Settings::Ready(gate)) = &mut config else {
-                return Err(problem.into());
-            };
-            tracing::error!(%function, error = %problem, "cannot read the Slack webhook: until the next cold start the gate's notices go without Slack (checks, status reports and SNS are unaffected)");
-            gate.channels.slack_parameter = None;
-            executor(&config, aws.clone()).await?
+    // Read before serving where the first lookups outlast the read anyway
+    // (`aws::url_read_in_init`), and where init is not on an invocation's path:
+    // provisioned concurrency and SnapStart initialise ahead and freeze the
+    // environment after its first `/next`, which would stall a read still
+    // in flight (AWS_LAMBDA_INITIALIZATION_TYPE: on-demand,
+    // provisioned-concurrency, snap-start, lambda-managed-instances;
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+    let ahead = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
+        .is_ok_and(|kind| !kind.is_empty() && kind != "on-demand");
+    let first = ahead || crate::aws::url_read_in_init(function);
+    let mut effects = if first && !matches!(config, FunctionConfig::DeployGate(_)) {
+        executor(&config, aws.clone()).await?
+    } else if matches!(config, FunctionConfig::DeployGate(_)) {
+        // deploy-gate reads the URL before it serves: when it cannot, it
+        // serves without Slack (below) rather than failing its hooks' notices.
+        match executor(&config, aws.clone()).await {
+            Ok(effects) => effects,
+            // deploy-gate loses only Slack (SSM failing for a moment, a wrong
+            // parameter name, a URL refused): every hook is still checked and
+            // reported, with the redelivery guard, and its notice goes to SNS.
+            // Logged once per cold start, naming the parameter, never the URL.
+            Err(problem) => {
+                let FunctionConfig::DeployGate(Settings::Ready(gate)) = &mut config else {
+                    return Err(problem.into());
+                };
+                tracing::error!(%function, error = %problem, "cannot read the Slack webhook: until the next cold start the gate's notices go without Slack (checks, status reports and SNS are unaffected)");
+                gate.channels.slack_parameter = None;
+                executor(&config, aws.clone()).await?
+            }
         }
+    } else {
+        // The others read it while their lookups run: a post waits for the
+        // read if it is not answered yet, and fails (for Lambda's retry) if
+        // it failed.
+        executor_reading(&config, aws.clone())
     };
-    // Not for a function that rarely alerts: on the bench, repo-replicate's
-    // Slack warm-up made a cold start 23 ms slower, for a connection its
-    // mirror runs never use.
-    if let Some(slack) = effects
-        .slack
-        .clone()
-        .filter(|_| crate::aws::alerts_on_most_events(function))
-    {
-        tokio::spawn(async move { slack.warm().await });
+    if let Some(slack) = effects.slack.clone() {
+        // Not for a function that rarely alerts: on the bench,
+        // repo-replicate's Slack warm-up made a cold start 23 ms slower, for
+        // a connection its mirror runs never use.
+        let warm = crate::aws::alerts_on_most_events(function);
+        tokio::spawn(async move {
+            match slack.ready().await {
+                Ok(()) if warm => slack.warm().await,
+                Ok(()) => {}
+                // Names the parameter, never the URL. A warning: the post
+                // that needs the URL reads it again and fails, if it must,
+                // with the error that counts.
+                Err(problem) => {
+                    tracing::warn!(%function, error = %problem, "cannot read the Slack webhook yet: the first post reads it again");
+                }
+            }
+        });
     }
     effects.failure_queue = failure_queue;
     Ok((config, aws, effects))
@@ -114,22 +146,30 @@ pub async fn executor(
     config: &FunctionConfig,
     aws: Aws,
 ) -> Result<AwsEffects, crate::effects::slack::WebhookError> {
+    let effects = executor_reading(config, aws);
+    if let Some(slack) = &effects.slack {
+        slack.ready().await?;
+    }
+    Ok(effects)
+}
+
+/// [`executor`] without waiting for the webhook URL: it is read by the
+/// first of [`SlackWebhook::ready`]'s callers (init's background task, or
+/// the first post).
+pub fn executor_reading(config: &FunctionConfig, aws: Aws) -> AwsEffects {
     let channels = config.channels();
-    let slack = match channels.and_then(|c| c.slack_parameter.as_deref()) {
-        Some(parameter) => {
-            Some(SlackWebhook::from_ssm(&aws.ssm, parameter, UrlRule::from_env()).await?)
-        }
-        None => None,
-    };
+    let slack = channels
+        .and_then(|c| c.slack_parameter.as_deref())
+        .map(|parameter| SlackWebhook::reading(&aws.ssm, parameter, UrlRule::from_env()));
     let ledger = channels
         .and_then(|c| c.idempotency_table.as_deref())
         .map(|table| Ledger::new(aws.dynamodb.clone(), table));
-    Ok(AwsEffects {
+    AwsEffects {
         aws,
         slack,
         ledger,
         failure_queue: None,
-    })
+    }
 }
 
 /// Serves events with the given configuration, lookup and executor.

@@ -334,6 +334,9 @@ impl Effects for AwsEffects {
             }
             Action::PostSlack(a) => match &self.slack {
                 Some(slack) => {
+                    // The URL first, if init's read is not answered yet: a
+                    // read that fails leaves no claim behind to give back.
+                    slack.ready_by(deadline).await?;
                     self.once(key, action, deadline, slack.post(a, deadline))
                         .await
                 }

@@ -64,8 +64,14 @@ struct Source {
 /// The webhook. Its URL is a secret: it is never logged, printed or put in an error.
 #[derive(Clone)]
 pub struct SlackWebhook {
-    /// Shared by clones, so a URL read again serves every later post.
+    /// Shared by clones, so a URL read again serves every later post. Empty
+    /// until a webhook made by [`SlackWebhook::reading`] has read it.
     url: Arc<RwLock<String>>,
+    /// Held while the URL is first read, so the read started during init and
+    /// a post that needs the URL before it is answered make one read between
+    /// them, not two. Holds the last failed read and when it ended: those
+    /// who waited for that read get its error, not a read of their own.
+    first_read: Arc<tokio::sync::Mutex<Option<(std::time::Instant, WebhookError)>>>,
     source: Option<Source>,
     client: reqwest::Client,
     /// The first backoff; doubled on every retry, with jitter.
@@ -88,6 +94,10 @@ impl fmt::Debug for SlackWebhook {
 pub struct WebhookError {
     pub parameter: String,
     pub problem: String,
+    /// Whether reading again may succeed (a throttle, a timeout, SSM
+    /// failing for a moment), or not until someone fixes the parameter or
+    /// the role (not found, access denied, no value, a URL refused).
+    pub transient: bool,
 }
 
 impl SlackWebhook {
@@ -96,6 +106,7 @@ impl SlackWebhook {
     pub fn new(url: impl Into<String>) -> SlackWebhook {
         SlackWebhook {
             url: Arc::new(RwLock::new(url.into())),
+            first_read: Arc::new(tokio::sync::Mutex::new(None)),
             source: None,
             client: crate::aws::http_builder()
                 .timeout(REQUEST_TIMEOUT)
@@ -113,14 +124,68 @@ impl SlackWebhook {
         name: &str,
         rule: UrlRule,
     ) -> Result<SlackWebhook, WebhookError> {
-        let url = read_url(ssm, name, rule).await?;
-        let mut webhook = SlackWebhook::new(url);
+        let webhook = SlackWebhook::reading(ssm, name, rule);
+        webhook.ready().await?;
+        Ok(webhook)
+    }
+
+    /// A webhook whose URL is in the SecureString parameter `name`, not read
+    /// yet: [`SlackWebhook::ready`] reads it (once per cold start, whichever
+    /// asks first: init's background task, or the first post), and a post
+    /// waits for it. Init need not wait for the read: a function's lookups
+    /// run while it is answered.
+    pub fn reading(ssm: &aws_sdk_ssm::Client, name: &str, rule: UrlRule) -> SlackWebhook {
+        let mut webhook = SlackWebhook::new(String::new());
         webhook.source = Some(Source {
             ssm: ssm.clone(),
             parameter: name.to_owned(),
             rule,
         });
-        Ok(webhook)
+        webhook
+    }
+
+    /// Reads the URL, unless it has been read: one read at a time, and none
+    /// after the first that succeeded. Callers that waited for a read that
+    /// failed get its error without reading again (several posts of one
+    /// event, side by side, make one read, not one each); a later caller
+    /// (the next action, or the next invocation) reads again.
+    pub async fn ready(&self) -> Result<(), WebhookError> {
+        if !self.current_url().is_empty() {
+            return Ok(());
+        }
+        let asked = std::time::Instant::now();
+        let mut last_failure = self.first_read.lock().await;
+        if !self.current_url().is_empty() {
+            return Ok(());
+        }
+        if let Some((ended, error)) = last_failure.as_ref()
+            && *ended >= asked
+        {
+            return Err(error.clone());
+        }
+        let Some(source) = &self.source else {
+            return Err(WebhookError {
+                parameter: "(none)".to_owned(),
+                problem: "the webhook has no URL and no parameter to read it from".to_owned(),
+                transient: false,
+            });
+        };
+        match read_url(&source.ssm, &source.parameter, source.rule).await {
+            Ok(url) => {
+                let mut current = self.url.write().map_err(|_| WebhookError {
+                    parameter: source.parameter.clone(),
+                    problem: "the URL's lock was poisoned by a panic".to_owned(),
+                    transient: false,
+                })?;
+                *current = url;
+                *last_failure = None;
+                Ok(())
+            }
+            Err(error) => {
+                *last_failure = Some((std::time::Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 
     /// Opens the connection to the webhook's host during init (a `HEAD` of
@@ -134,6 +199,23 @@ impl SlackWebhook {
             .is_err()
         {
             tracing::debug!("opening the Slack connection during init ran out of time");
+        }
+    }
+
+    /// [`SlackWebhook::ready`] within `deadline`, as a post's error: the
+    /// executor calls it before it claims the post (a read that fails then
+    /// leaves no claim behind), and [`SlackWebhook::post`] again (at once).
+    pub async fn ready_by(&self, deadline: Deadline) -> Result<(), EffectError> {
+        match tokio::time::timeout_at(deadline.instant(), self.ready()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(problem)) if problem.transient => {
+                Err(EffectError::transient("PostSlack", problem.to_string()))
+            }
+            Ok(Err(problem)) => Err(EffectError::permanent("PostSlack", problem.to_string())),
+            Err(_) => Err(EffectError::transient(
+                "PostSlack",
+                "reading the Slack webhook parameter ran out of the invocation's time",
+            )),
         }
     }
 
@@ -169,6 +251,7 @@ impl SlackWebhook {
         message: &SlackMessage,
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
+        self.ready_by(deadline).await?;
         let body = serde_json::json!({ "text": message.text, "blocks": message.blocks });
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
@@ -263,9 +346,10 @@ async fn read_url(
     name: &str,
     rule: UrlRule,
 ) -> Result<String, WebhookError> {
-    let error = |problem: String| WebhookError {
+    let error = |problem: String, transient: bool| WebhookError {
         parameter: name.to_owned(),
         problem,
+        transient,
     };
     let output = ssm
         .get_parameter()
@@ -273,13 +357,18 @@ async fn read_url(
         .with_decryption(true)
         .send()
         .await
-        .map_err(|e| error(crate::aws::describe("SSM GetParameter", &e)))?;
+        .map_err(|e| {
+            error(
+                crate::aws::describe("SSM GetParameter", &e),
+                crate::aws::is_transient(&e),
+            )
+        })?;
     let url = output
         .parameter()
         .and_then(|p| p.value())
-        .ok_or_else(|| error("has no value".to_owned()))?;
+        .ok_or_else(|| error("has no value".to_owned(), false))?;
     if let Some(problem) = rule.refuses(url) {
-        return Err(error(problem));
+        return Err(error(problem, false));
     }
     Ok(url.to_owned())
 }
