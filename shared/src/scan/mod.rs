@@ -328,8 +328,7 @@ impl Scanner {
         let Some(text) = self.decode(path, bytes) else {
             return;
         };
-        let lines = text::lines(&text).enumerate().map(|(i, l)| (line_no(i), l));
-        self.scan_lines_unchecked(path, lines);
+        self.report_hits(path, rules::scan_text(&text), |_| true);
         self.count(bytes.len() as u64);
     }
 
@@ -352,15 +351,20 @@ impl Scanner {
         let old_text = old
             .filter(|o| o.len() as u64 <= self.limits.max_file_bytes)
             .and_then(|o| text::decode(o).ok());
+        // The whole new text is scanned either way (as one text, not copied
+        // line by line); the diff only says which hits to keep.
+        let hits = rules::scan_text(&new_text);
+        let Some(old_text) = &old_text else {
+            self.report_hits(path, hits, |_| true);
+            self.count(new.len() as u64);
+            return;
+        };
         let new_lines: Vec<&str> = text::lines(&new_text).collect();
-        let mut added = vec![old_text.is_none(); new_lines.len()];
-        if let Some(old_text) = &old_text {
-            let old_lines: Vec<&str> = text::lines(old_text).collect();
-            for i in text::added_lines(&old_lines, &new_lines, self.budget.deadline) {
-                added[i] = true;
-            }
+        let old_lines: Vec<&str> = text::lines(old_text).collect();
+        let mut added = vec![false; new_lines.len()];
+        for i in text::added_lines(&old_lines, &new_lines, self.budget.deadline) {
+            added[i] = true;
         }
-        let lines = new_lines.iter().enumerate().map(|(i, l)| (line_no(i), *l));
         // Line numbers are 1-based indexes into `added`.
         let touches_added = |(first, last): (u32, u32)| {
             (first..=last).any(|n| {
@@ -370,7 +374,7 @@ impl Scanner {
                     .unwrap_or(false)
             })
         };
-        self.scan_lines_where(path, lines, touches_added);
+        self.report_hits(path, hits, touches_added);
         self.count(new.len() as u64);
     }
 
@@ -486,7 +490,17 @@ impl Scanner {
         lines: impl IntoIterator<Item = (u32, &'a str)>,
         keep: impl Fn((u32, u32)) -> bool,
     ) {
-        for hit in rules::scan(lines).into_iter().filter(|h| keep(h.span)) {
+        self.report_hits(path, rules::scan(lines), keep);
+    }
+
+    /// Reports the hits whose span of lines `keep` accepts.
+    fn report_hits(
+        &mut self,
+        path: &str,
+        hits: Vec<rules::Hit>,
+        keep: impl Fn((u32, u32)) -> bool,
+    ) {
+        for hit in hits.into_iter().filter(|h| keep(h.span)) {
             let finding = Finding {
                 rule: hit.rule.id,
                 severity: hit.rule.severity,
@@ -520,10 +534,6 @@ pub fn scan_added(path: &str, old: Option<&[u8]>, new: &[u8]) -> ScanReport {
     let mut scanner = Scanner::new(Limits::default(), Budget::unlimited());
     scanner.scan_added(path, old, new);
     scanner.finish()
-}
-
-fn line_no(index: usize) -> u32 {
-    u32::try_from(index + 1).unwrap_or(u32::MAX)
 }
 
 /// At most the first 4 characters, then `…`; fewer for short secrets (a
