@@ -360,15 +360,34 @@ impl Scanner {
             return;
         };
         let new_lines: Vec<&str> = text::lines(&new_text).collect();
-        let old_lines: Vec<&str> = text::lines(old_text).collect();
-        let mut added = vec![false; new_lines.len()];
-        for i in text::added_lines(&old_lines, &new_lines, self.budget.deadline) {
-            added[i] = true;
-        }
-        // Line numbers are 1-based indexes into `added`.
-        let touches_added = |(first, last): (u32, u32)| {
-            (first..=last).any(|n| {
+        // The line diff only if a hit needs it (a push's files mostly have
+        // none): a line of a hit that the old text does not hold at all is
+        // added whatever the alignment (no diff pairs it with an old line),
+        // so only a hit whose every line the old text holds waits for it.
+        let deadline = self.budget.deadline;
+        let diff = std::cell::OnceCell::new();
+        let added = || {
+            diff.get_or_init(|| {
+                let old_lines: Vec<&str> = text::lines(old_text).collect();
+                let mut added = vec![false; new_lines.len()];
+                for i in text::added_lines(&old_lines, &new_lines, deadline) {
+                    added[i] = true;
+                }
                 added
+            })
+        };
+        // Line numbers are 1-based indexes into `new_lines`.
+        let touches_added = |(first, last): (u32, u32)| {
+            let lines = || {
+                (first..=last)
+                    .filter_map(|n| new_lines.get((n as usize).wrapping_sub(1)))
+                    .copied()
+            };
+            if lines().any(|line| !text::holds_line(old_text, line)) {
+                return true;
+            }
+            (first..=last).any(|n| {
+                added()
                     .get((n as usize).wrapping_sub(1))
                     .copied()
                     .unwrap_or(false)
@@ -579,4 +598,120 @@ fn printable(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The findings `scan_added` made before it skipped the line diff: the
+    /// whole new text's hits, kept when a line they touch is one the diff
+    /// calls added.
+    fn with_the_whole_diff(old: &str, new: &str) -> Vec<(u32, u32, &'static str)> {
+        let old_lines: Vec<&str> = text::lines(old).collect();
+        let new_lines: Vec<&str> = text::lines(new).collect();
+        let mut added = vec![false; new_lines.len()];
+        for i in text::added_lines(&old_lines, &new_lines, Budget::unlimited().deadline) {
+            added[i] = true;
+        }
+        rules::scan_text(new)
+            .into_iter()
+            .filter(|hit| {
+                (hit.span.0..=hit.span.1).any(|n| {
+                    added
+                        .get((n as usize).wrapping_sub(1))
+                        .copied()
+                        .unwrap_or(false)
+                })
+            })
+            .map(|hit| (hit.line, hit.column, hit.rule.id))
+            .collect()
+    }
+
+    fn found(report: &ScanReport) -> Vec<(u32, u32, &'static str)> {
+        let mut all: Vec<_> = report
+            .findings
+            .iter()
+            .chain(&report.examples)
+            .map(|f| (f.line, f.column, f.rule))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Changes made of a few lines, some holding keys, moved, repeated,
+    /// dropped and changed, with LF, CRLF and lone CR endings: the findings
+    /// are those the whole diff gives, line for line.
+    #[test]
+    fn skipping_the_diff_for_lines_the_old_text_lacks_finds_what_the_whole_diff_finds() {
+        let pool = [
+            "aws_access_key_id = AKIAQWERTYUIOPASDFGH",
+            "token = \"ghp_0123456789abcdefABCDEF0123456789abcd\"",
+            "password = \"hunter2-but-much-longer-9f8e7d\"",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEAx9f8e7d6c5b4a3928171605f4e3d2c1b0a9f8e7d6c5b4a3",
+            "-----END RSA PRIVATE KEY-----",
+            "let x = compute(1);",
+            "}",
+            "",
+            "    // a comment",
+        ];
+        let endings = ["\n", "\r\n", "\r"];
+        let mut rng = fastrand::Rng::with_seed(23);
+        let mut compared = 0;
+        for _ in 0..3000 {
+            let text = |rng: &mut fastrand::Rng, n: usize| -> String {
+                (0..n)
+                    .map(|_| {
+                        let line = pool[rng.usize(..pool.len())];
+                        let kinds = if rng.u8(..8) == 0 { 3 } else { 1 };
+                        let ending = endings[rng.usize(..kinds)];
+                        format!("{line}{ending}")
+                    })
+                    .collect()
+            };
+            let lines = rng.usize(0..12);
+            let old = text(&mut rng, lines);
+            let mut new_lines: Vec<String> = old.split_inclusive('\n').map(str::to_owned).collect();
+            for _ in 0..rng.usize(0..4) {
+                match rng.u8(..3) {
+                    0 if !new_lines.is_empty() => {
+                        new_lines.remove(rng.usize(..new_lines.len()));
+                    }
+                    1 if !new_lines.is_empty() => {
+                        let line = new_lines[rng.usize(..new_lines.len())].clone();
+                        new_lines.insert(rng.usize(..=new_lines.len()), line);
+                    }
+                    _ => {
+                        let added = text(&mut rng, 1);
+                        new_lines.insert(rng.usize(..=new_lines.len()), added);
+                    }
+                }
+            }
+            let new: String = new_lines.concat();
+            let mut expected = with_the_whole_diff(&old, &new);
+            expected.sort();
+            let mut scanner = Scanner::new(Limits::default(), Budget::unlimited());
+            scanner.scan_added("f", Some(old.as_bytes()), new.as_bytes());
+            assert_eq!(
+                found(&scanner.finish()),
+                expected,
+                "old {old:?}\nnew {new:?}"
+            );
+            compared += usize::from(!expected.is_empty());
+        }
+        assert!(compared > 500, "too few changes with findings: {compared}");
+    }
+
+    #[test]
+    fn a_line_is_held_only_where_it_stands_whole() {
+        assert!(text::holds_line("a\nkey = 1\nb", "key = 1"));
+        assert!(text::holds_line("key = 1\r\nb", "key = 1"));
+        assert!(text::holds_line("b\nkey = 1", "key = 1"));
+        assert!(!text::holds_line("b\nmy key = 1\n", "key = 1"));
+        assert!(!text::holds_line("b\nkey = 10\n", "key = 1"));
+        assert!(!text::holds_line("", "key = 1"));
+        // The empty line: always sent to the diff.
+        assert!(text::holds_line("a", ""));
+    }
 }

@@ -63,6 +63,21 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
 }
 
+/// Whether `text` may hold `line` as one of its [`lines`]: true whenever it
+/// does (so a line called absent is absent), and possibly when it does not
+/// (an occurrence followed by a `\r` that is not the line's ending), which
+/// only sends the caller to the line diff.
+pub(crate) fn holds_line(text: &str, line: &str) -> bool {
+    if line.is_empty() {
+        return true;
+    }
+    text.match_indices(line).any(|(start, _)| {
+        let end = start + line.len();
+        (start == 0 || text.as_bytes()[start - 1] == b'\n')
+            && matches!(text.as_bytes().get(end), None | Some(b'\n' | b'\r'))
+    })
+}
+
 /// Indexes (from 0) of the lines of `new` that are not in `old`.
 ///
 /// Past the deadline the diff turns coarse: it may call more lines added,
