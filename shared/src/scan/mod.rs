@@ -376,22 +376,27 @@ impl Scanner {
                 added
             })
         };
+        // Which of the hits' lines the old text holds, in one pass over it.
+        let mut wanted: Vec<usize> = hits
+            .iter()
+            .flat_map(|hit| hit.span.0..=hit.span.1)
+            .filter_map(|n| (n as usize).checked_sub(1))
+            .filter(|&i| i < new_lines.len())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let held = text::held_lines(
+            old_text,
+            &wanted.iter().map(|&i| new_lines[i]).collect::<Vec<_>>(),
+        );
+        let lacked = |i: usize| wanted.binary_search(&i).is_ok_and(|at| !held[at]);
         // Line numbers are 1-based indexes into `new_lines`.
         let touches_added = |(first, last): (u32, u32)| {
-            let lines = || {
-                (first..=last)
-                    .filter_map(|n| new_lines.get((n as usize).wrapping_sub(1)))
-                    .copied()
-            };
-            if lines().any(|line| !text::holds_line(old_text, line)) {
+            let indexes = || (first..=last).filter_map(|n| (n as usize).checked_sub(1));
+            if indexes().any(lacked) {
                 return true;
             }
-            (first..=last).any(|n| {
-                added()
-                    .get((n as usize).wrapping_sub(1))
-                    .copied()
-                    .unwrap_or(false)
-            })
+            indexes().any(|i| added().get(i).copied().unwrap_or(false))
         };
         self.report_hits(path, hits, touches_added);
         self.count(new.len() as u64);
@@ -705,13 +710,17 @@ mod tests {
 
     #[test]
     fn a_line_is_held_only_where_it_stands_whole() {
-        assert!(text::holds_line("a\nkey = 1\nb", "key = 1"));
-        assert!(text::holds_line("key = 1\r\nb", "key = 1"));
-        assert!(text::holds_line("b\nkey = 1", "key = 1"));
-        assert!(!text::holds_line("b\nmy key = 1\n", "key = 1"));
-        assert!(!text::holds_line("b\nkey = 10\n", "key = 1"));
-        assert!(!text::holds_line("", "key = 1"));
-        // The empty line: always sent to the diff.
-        assert!(text::holds_line("a", ""));
+        let held = |text: &str, line: &str| text::held_lines(text, &[line])[0];
+        assert!(held("a\nkey = 1\nb", "key = 1"));
+        assert!(held("key = 1\r\nb", "key = 1"));
+        assert!(held("b\nkey = 1", "key = 1"));
+        assert!(!held("b\nmy key = 1\n", "key = 1"));
+        assert!(!held("b\nkey = 10\n", "key = 1"));
+        assert!(!held("", "key = 1"));
+        assert!(held("", ""));
+        assert_eq!(
+            text::held_lines("x\ny\n", &["y", "z", "x"]),
+            [true, false, true]
+        );
     }
 }

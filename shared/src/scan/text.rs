@@ -63,19 +63,30 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
 }
 
-/// Whether `text` may hold `line` as one of its [`lines`]: true whenever it
-/// does (so a line called absent is absent), and possibly when it does not
-/// (an occurrence followed by a `\r` that is not the line's ending), which
-/// only sends the caller to the line diff.
-pub(crate) fn holds_line(text: &str, line: &str) -> bool {
-    if line.is_empty() {
-        return true;
+/// For each of `wanted`, whether it is one of `text`'s [`lines`]: one pass
+/// over the text, looking up only the lines of a wanted length, and ending
+/// when every wanted line is found.
+pub(crate) fn held_lines(text: &str, wanted: &[&str]) -> Vec<bool> {
+    let mut held = vec![false; wanted.len()];
+    let mut lengths: Vec<usize> = wanted.iter().map(|w| w.len()).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let mut by_line: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, w) in wanted.iter().enumerate() {
+        by_line.entry(w).or_default().push(i);
     }
-    text.match_indices(line).any(|(start, _)| {
-        let end = start + line.len();
-        (start == 0 || text.as_bytes()[start - 1] == b'\n')
-            && matches!(text.as_bytes().get(end), None | Some(b'\n' | b'\r'))
-    })
+    for line in lines(text) {
+        if by_line.is_empty() {
+            break;
+        }
+        if lengths.binary_search(&line.len()).is_err() {
+            continue;
+        }
+        for i in by_line.remove(line).unwrap_or_default() {
+            held[i] = true;
+        }
+    }
+    held
 }
 
 /// Indexes (from 0) of the lines of `new` that are not in `old`.
