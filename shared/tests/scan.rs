@@ -918,6 +918,123 @@ fn a_private_key_is_found_when_its_lines_are_added() {
     assert_eq!(found, [("private-key", 3)]);
 }
 
+/// (rule, line, column) of each finding.
+fn places(report: &ScanReport) -> Vec<(&'static str, u32, u32)> {
+    report
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line, f.column))
+        .collect()
+}
+
+/// Line and column (in characters, from 1) where `value` begins in `text`.
+fn place_of(text: &str, value: &str) -> (u32, u32) {
+    let at = text.find(value).expect("value in text");
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..at].matches('\n').count() + 1;
+    let column = text[line_start..at].chars().count() + 1;
+    (line as u32, column as u32)
+}
+
+/// The generic rule's regex runs only where one of its names starts (or at
+/// the `<` before one): every spelling of a name, with its keyword at the
+/// start of the match, inside it (`api_key`, `AccessKey`) or one character
+/// in (`<password>`), is still found, in a new file, in a change, with LF or
+/// CRLF line endings.
+#[test]
+fn a_generic_secret_is_found_wherever_its_keyword_sits_in_the_match() {
+    let values: Vec<String> = (0..11).map(|i| rand(300 + i, ALNUM, 20)).collect();
+    let lines = [
+        format!("password = \"{}\"", values[0]),
+        format!("  API_KEY: {}", values[1]),
+        format!("AccessKey => '{}'", values[2]),
+        format!("private-key={}", values[3]),
+        format!("config.authToken: {}", values[4]),
+        format!("<password>{}</password>", values[5]),
+        format!("  <Credentials>{}</Credentials>", values[6]),
+        format!("DB_PASSWD:={}", values[7]),
+        format!("creds: \"{}\"", values[8]),
+        format!("x.auth-key = {}", values[9]),
+        format!("apikey\t=\t{}", values[10]),
+    ];
+    let text = lines.join("\n");
+    let expected: Vec<(&str, u32, u32)> = values
+        .iter()
+        .map(|v| {
+            let (line, column) = place_of(&text, v);
+            ("generic-secret", line, column)
+        })
+        .collect();
+    assert_eq!(places(&scan_blob("app.cfg", text.as_bytes())), expected);
+    let crlf = lines.join("\r\n") + "\r\n";
+    assert_eq!(places(&scan_blob("app.cfg", crlf.as_bytes())), expected);
+    let report = scan_added(
+        "app.cfg",
+        Some(b"password = \"unchanged\"\n"),
+        text.as_bytes(),
+    );
+    assert_eq!(places(&report), expected);
+}
+
+#[test]
+fn a_secret_on_the_first_or_last_line_of_a_file_is_found() {
+    let (a, b) = (rand(320, ALNUM, 20), rand(321, ALNUM, 20));
+    let first = format!("password={a}");
+    let last = format!("token: {b}");
+    for text in [
+        format!("{first}\nmiddle\n{last}"),
+        format!("{first}\nmiddle\n{last}\n"),
+        format!("{first}\nmiddle\n{last}\n\n"),
+        format!("{first}\r\nmiddle\r\n{last}\r\n"),
+    ] {
+        let expected = [("generic-secret", 1, 10), ("generic-secret", 3, 8)];
+        assert_eq!(
+            places(&scan_blob("f", text.as_bytes())),
+            expected,
+            "{text:?}"
+        );
+        assert_eq!(
+            places(&scan_added("f", None, text.as_bytes())),
+            expected,
+            "{text:?}"
+        );
+    }
+}
+
+/// Two assignments on one line are two findings; a name inside a value
+/// already found (`password=token…`) starts no second one.
+#[test]
+fn two_assignments_on_a_line_are_two_findings_and_a_name_inside_a_value_is_none() {
+    let (a, b) = (rand(330, ALNUM, 20), rand(331, ALNUM, 20));
+    let text = format!("password={a} secret_token={b}\npassword=token{b}x");
+    assert_eq!(
+        places(&scan_blob("f", text.as_bytes())),
+        [
+            ("generic-secret", 1, 10),
+            ("generic-secret", 1, 44),
+            ("generic-secret", 2, 10),
+        ]
+    );
+}
+
+/// `(?i)` folds U+017F (long s) to `s` and U+212A (Kelvin sign) to `k`, as
+/// the scanner always did; the keyword automaton folds ASCII only, so such a
+/// text is searched whole.
+#[test]
+fn a_name_spelled_with_a_unicode_case_fold_is_found_as_before() {
+    let (a, b) = (rand(340, ALNUM, 20), rand(341, ALNUM, 20));
+    let text = format!("token_name\npa\u{17F}sword = {a}\napi_\u{212A}ey: {b}\n");
+    let (line_a, column_a) = place_of(&text, &a);
+    let (line_b, column_b) = place_of(&text, &b);
+    assert_eq!(
+        places(&scan_blob("f", text.as_bytes())),
+        [
+            ("generic-secret", line_a, column_a),
+            ("generic-secret", line_b, column_b),
+        ]
+    );
+}
+
 /// Throughput over a generated diff of code-like lines (the bench
 /// table gets its figure from a release build: `SCAN_MB=50 cargo test
 /// --release -p signalbox --test scan -- --ignored --nocapture`).

@@ -328,8 +328,7 @@ impl Scanner {
         let Some(text) = self.decode(path, bytes) else {
             return;
         };
-        let lines = text::lines(&text).enumerate().map(|(i, l)| (line_no(i), l));
-        self.scan_lines_unchecked(path, lines);
+        self.report_hits(path, rules::scan_text(&text), |_| true);
         self.count(bytes.len() as u64);
     }
 
@@ -352,25 +351,54 @@ impl Scanner {
         let old_text = old
             .filter(|o| o.len() as u64 <= self.limits.max_file_bytes)
             .and_then(|o| text::decode(o).ok());
+        // The whole new text is scanned either way (as one text, not copied
+        // line by line); the diff only says which hits to keep.
+        let hits = rules::scan_text(&new_text);
+        let Some(old_text) = &old_text else {
+            self.report_hits(path, hits, |_| true);
+            self.count(new.len() as u64);
+            return;
+        };
         let new_lines: Vec<&str> = text::lines(&new_text).collect();
-        let mut added = vec![old_text.is_none(); new_lines.len()];
-        if let Some(old_text) = &old_text {
-            let old_lines: Vec<&str> = text::lines(old_text).collect();
-            for i in text::added_lines(&old_lines, &new_lines, self.budget.deadline) {
-                added[i] = true;
-            }
-        }
-        let lines = new_lines.iter().enumerate().map(|(i, l)| (line_no(i), *l));
-        // Line numbers are 1-based indexes into `added`.
-        let touches_added = |(first, last): (u32, u32)| {
-            (first..=last).any(|n| {
+        // The line diff only if a hit needs it (a push's files mostly have
+        // none): a line of a hit that the old text does not hold at all is
+        // added whatever the alignment (no diff pairs it with an old line),
+        // so only a hit whose every line the old text holds waits for it.
+        let deadline = self.budget.deadline;
+        let diff = std::cell::OnceCell::new();
+        let added = || {
+            diff.get_or_init(|| {
+                let old_lines: Vec<&str> = text::lines(old_text).collect();
+                let mut added = vec![false; new_lines.len()];
+                for i in text::added_lines(&old_lines, &new_lines, deadline) {
+                    added[i] = true;
+                }
                 added
-                    .get((n as usize).wrapping_sub(1))
-                    .copied()
-                    .unwrap_or(false)
             })
         };
-        self.scan_lines_where(path, lines, touches_added);
+        // Which of the hits' lines the old text holds, in one pass over it.
+        let mut wanted: Vec<usize> = hits
+            .iter()
+            .flat_map(|hit| hit.span.0..=hit.span.1)
+            .filter_map(|n| (n as usize).checked_sub(1))
+            .filter(|&i| i < new_lines.len())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let held = text::held_lines(
+            old_text,
+            &wanted.iter().map(|&i| new_lines[i]).collect::<Vec<_>>(),
+        );
+        let lacked = |i: usize| wanted.binary_search(&i).is_ok_and(|at| !held[at]);
+        // Line numbers are 1-based indexes into `new_lines`.
+        let touches_added = |(first, last): (u32, u32)| {
+            let indexes = || (first..=last).filter_map(|n| (n as usize).checked_sub(1));
+            if indexes().any(lacked) {
+                return true;
+            }
+            indexes().any(|i| added().get(i).copied().unwrap_or(false))
+        };
+        self.report_hits(path, hits, touches_added);
         self.count(new.len() as u64);
     }
 
@@ -486,7 +514,17 @@ impl Scanner {
         lines: impl IntoIterator<Item = (u32, &'a str)>,
         keep: impl Fn((u32, u32)) -> bool,
     ) {
-        for hit in rules::scan(lines).into_iter().filter(|h| keep(h.span)) {
+        self.report_hits(path, rules::scan(lines), keep);
+    }
+
+    /// Reports the hits whose span of lines `keep` accepts.
+    fn report_hits(
+        &mut self,
+        path: &str,
+        hits: Vec<rules::Hit>,
+        keep: impl Fn((u32, u32)) -> bool,
+    ) {
+        for hit in hits.into_iter().filter(|h| keep(h.span)) {
             let finding = Finding {
                 rule: hit.rule.id,
                 severity: hit.rule.severity,
@@ -520,10 +558,6 @@ pub fn scan_added(path: &str, old: Option<&[u8]>, new: &[u8]) -> ScanReport {
     let mut scanner = Scanner::new(Limits::default(), Budget::unlimited());
     scanner.scan_added(path, old, new);
     scanner.finish()
-}
-
-fn line_no(index: usize) -> u32 {
-    u32::try_from(index + 1).unwrap_or(u32::MAX)
 }
 
 /// At most the first 4 characters, then `…`; fewer for short secrets (a
@@ -569,4 +603,124 @@ fn printable(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The findings `scan_added` made before it skipped the line diff: the
+    /// whole new text's hits, kept when a line they touch is one the diff
+    /// calls added.
+    fn with_the_whole_diff(old: &str, new: &str) -> Vec<(u32, u32, &'static str)> {
+        let old_lines: Vec<&str> = text::lines(old).collect();
+        let new_lines: Vec<&str> = text::lines(new).collect();
+        let mut added = vec![false; new_lines.len()];
+        for i in text::added_lines(&old_lines, &new_lines, Budget::unlimited().deadline) {
+            added[i] = true;
+        }
+        rules::scan_text(new)
+            .into_iter()
+            .filter(|hit| {
+                (hit.span.0..=hit.span.1).any(|n| {
+                    added
+                        .get((n as usize).wrapping_sub(1))
+                        .copied()
+                        .unwrap_or(false)
+                })
+            })
+            .map(|hit| (hit.line, hit.column, hit.rule.id))
+            .collect()
+    }
+
+    fn found(report: &ScanReport) -> Vec<(u32, u32, &'static str)> {
+        let mut all: Vec<_> = report
+            .findings
+            .iter()
+            .chain(&report.examples)
+            .map(|f| (f.line, f.column, f.rule))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Changes made of a few lines, some holding keys, moved, repeated,
+    /// dropped and changed, with LF, CRLF and lone CR endings: the findings
+    /// are those the whole diff gives, line for line.
+    #[test]
+    fn skipping_the_diff_for_lines_the_old_text_lacks_finds_what_the_whole_diff_finds() {
+        let pool = [
+            "aws_access_key_id = AKIAQWERTYUIOPASDFGH",
+            "token = \"ghp_0123456789abcdefABCDEF0123456789abcd\"",
+            "password = \"hunter2-but-much-longer-9f8e7d\"",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEAx9f8e7d6c5b4a3928171605f4e3d2c1b0a9f8e7d6c5b4a3",
+            "-----END RSA PRIVATE KEY-----",
+            "let x = compute(1);",
+            "}",
+            "",
+            "    // a comment",
+        ];
+        let endings = ["\n", "\r\n", "\r"];
+        let mut rng = fastrand::Rng::with_seed(23);
+        let mut compared = 0;
+        for _ in 0..3000 {
+            let text = |rng: &mut fastrand::Rng, n: usize| -> String {
+                (0..n)
+                    .map(|_| {
+                        let line = pool[rng.usize(..pool.len())];
+                        let kinds = if rng.u8(..8) == 0 { 3 } else { 1 };
+                        let ending = endings[rng.usize(..kinds)];
+                        format!("{line}{ending}")
+                    })
+                    .collect()
+            };
+            let lines = rng.usize(0..12);
+            let old = text(&mut rng, lines);
+            let mut new_lines: Vec<String> = old.split_inclusive('\n').map(str::to_owned).collect();
+            for _ in 0..rng.usize(0..4) {
+                match rng.u8(..3) {
+                    0 if !new_lines.is_empty() => {
+                        new_lines.remove(rng.usize(..new_lines.len()));
+                    }
+                    1 if !new_lines.is_empty() => {
+                        let line = new_lines[rng.usize(..new_lines.len())].clone();
+                        new_lines.insert(rng.usize(..=new_lines.len()), line);
+                    }
+                    _ => {
+                        let added = text(&mut rng, 1);
+                        new_lines.insert(rng.usize(..=new_lines.len()), added);
+                    }
+                }
+            }
+            let new: String = new_lines.concat();
+            let mut expected = with_the_whole_diff(&old, &new);
+            expected.sort();
+            let mut scanner = Scanner::new(Limits::default(), Budget::unlimited());
+            scanner.scan_added("f", Some(old.as_bytes()), new.as_bytes());
+            assert_eq!(
+                found(&scanner.finish()),
+                expected,
+                "old {old:?}\nnew {new:?}"
+            );
+            compared += usize::from(!expected.is_empty());
+        }
+        assert!(compared > 500, "too few changes with findings: {compared}");
+    }
+
+    #[test]
+    fn a_line_is_held_only_where_it_stands_whole() {
+        let held = |text: &str, line: &str| text::held_lines(text, &[line])[0];
+        assert!(held("a\nkey = 1\nb", "key = 1"));
+        assert!(held("key = 1\r\nb", "key = 1"));
+        assert!(held("b\nkey = 1", "key = 1"));
+        assert!(!held("b\nmy key = 1\n", "key = 1"));
+        assert!(!held("b\nkey = 10\n", "key = 1"));
+        assert!(!held("", "key = 1"));
+        assert!(held("", ""));
+        assert_eq!(
+            text::held_lines("x\ny\n", &["y", "z", "x"]),
+            [true, false, true]
+        );
+    }
 }

@@ -8,9 +8,11 @@
 //! boundaries are ASCII (`(?-u:\b)`): the secrets are ASCII, and a Unicode
 //! `\b` would make the fast engine give up on every non-ASCII line.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use regex::{Captures, Regex};
@@ -60,6 +62,10 @@ struct Detector {
     check: fn(&Captures, &str) -> Verdict,
     /// Generic rules yield to a specific rule that matched the same text.
     generic: bool,
+    /// For a rule each of whose matches starts at one of its keywords (or at
+    /// a `<` just before one): its regex anchored with `^`, tried only at
+    /// those places instead of searching the whole text. See [`scan_text`].
+    anchored: Option<Regex>,
 }
 
 fn detector(
@@ -79,6 +85,7 @@ fn detector(
         regex: Regex::new(pattern).unwrap_or_else(|e| panic!("rule {id}: {e}")),
         check,
         generic: false,
+        anchored: None,
     }
 }
 
@@ -281,16 +288,26 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
         },
         Detector {
             generic: true,
+            // Its matches cannot span lines and each starts at a name word
+            // (KEYWORDS) or at the `<` of an XML element just before one.
+            anchored: Some(
+                Regex::new(&format!("^(?:{GENERIC_SECRET})"))
+                    .unwrap_or_else(|e| panic!("rule generic-secret: {e}")),
+            ),
             ..detector(
                 "generic-secret",
                 "high-entropy value assigned to password, secret, token, api_key and the like",
                 Medium,
-                r#"(?P<name>(?i:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?|creds)[A-Za-z0-9_.\-]*|(?i:auth)(?:[_.\-][A-Za-z0-9_.\-]*)?)["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"(?P<secret>[^"\s]{8,200})"|'(?P<secret2>[^'\s]{8,200})'|(?P<secret3>[^\s"',;`]{8,200}))|<(?P<xml>(?i:password|passwd|secret|token|credentials?))>(?P<secret4>[^<\s]{8,200})</"#,
+                GENERIC_SECRET,
                 generic_check,
             )
         },
     ]
 });
+
+/// The `generic-secret` rule: a secret-sounding name, an assignment and a
+/// value, on one line; or an XML element of such a name.
+const GENERIC_SECRET: &str = r#"(?P<name>(?i:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?|creds)[A-Za-z0-9_.\-]*|(?i:auth)(?:[_.\-][A-Za-z0-9_.\-]*)?)["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"(?P<secret>[^"\s]{8,200})"|'(?P<secret2>[^'\s]{8,200})'|(?P<secret3>[^\s"',;`]{8,200}))|<(?P<xml>(?i:password|passwd|secret|token|credentials?))>(?P<secret4>[^<\s]{8,200})</"#;
 
 /// Words one of which (ASCII case aside) every match of a rule contains:
 /// a rule whose words are all absent from a file is not run on it (one
@@ -388,43 +405,95 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
     DETECTORS.iter().map(|d| &d.rule)
 }
 
+/// Where each match of a rule starts, for the rules whose regex is
+/// [`Detector::anchored`]: at one of these words (ASCII case aside), or at a
+/// `<` just before one. `generic-secret`'s names are `password`, `passwd`,
+/// `pwd`, `secret`, `token`, `api[_-]?key`, `access[_-]?key`, `auth…`,
+/// `private[_-]?key`, `credential(s)` and `creds`; its XML elements
+/// `<password>` … `<credentials>`.
+const ANCHORS: &[(&str, &[&str])] = &[(
+    "generic-secret",
+    &[
+        "passw",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "accesskey",
+        "access_key",
+        "access-key",
+        "auth",
+        "privatekey",
+        "private_key",
+        "private-key",
+        "cred",
+    ],
+)];
+
+/// Characters that Unicode case folding (the `(?i)` of the regexes) maps to
+/// an ASCII letter: KELVIN SIGN to `k`, LATIN SMALL LETTER LONG S to `s`. The
+/// keyword automaton folds ASCII only, so in a text holding one of them the
+/// anchored rules search the whole text too, as every rule does.
+const FOLDS_TO_ASCII: [char; 2] = ['\u{212A}', '\u{017F}'];
+
 /// Finds secrets in numbered lines. Lines are searched joined by `\n`, so a
 /// private key block spans the lines that follow each other.
 pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<Hit> {
-    let mut text = String::new();
-    // (byte offset of the line in `text`, its line number)
-    let mut starts: Vec<(usize, u32)> = Vec::new();
-    for (number, line) in lines {
-        if let Some((_, previous)) = starts.last() {
-            // Lines that do not follow each other (two hunks of a diff) must
-            // not join into one match: a NUL line matches no rule.
-            if previous.checked_add(1) != Some(number) {
-                text.push_str("\n\0");
-            }
-            text.push('\n');
-        }
-        starts.push((text.len(), number));
-        text.push_str(line);
-    }
-    let joined = Joined { text, starts };
-    let present = keywords_present(&joined.text);
+    let joined = Joined::from_lines(lines);
+    scan_joined(&joined, folds_to_ascii(&joined.text))
+}
+
+/// Finds secrets in a whole text, its lines numbered from 1: the same hits
+/// as [`scan`] of its lines (`text::lines`), without copying the text when
+/// it has no carriage return.
+pub(crate) fn scan_text(text: &str) -> Vec<Hit> {
+    let joined = Joined::from_text(text);
+    scan_joined(&joined, folds_to_ascii(&joined.text))
+}
+
+/// Whether `text` holds a character of [`FOLDS_TO_ASCII`] (one memchr-fast
+/// search per character: a `&[char]` pattern would decode every character).
+fn folds_to_ascii(text: &str) -> bool {
+    FOLDS_TO_ASCII.iter().any(|c| text.contains(*c))
+}
+
+/// The hits of every rule in `joined`. With `whole_text`, every rule's regex
+/// searches the whole text, none only at its anchors.
+fn scan_joined(joined: &Joined, whole_text: bool) -> Vec<Hit> {
+    let text: &str = &joined.text;
+    let keywords = find_keywords(text);
     let mut found: Vec<(usize, usize, Hit)> = Vec::new();
     let mut claimed = Claimed::default();
     for (index, detector) in DETECTORS.iter().enumerate() {
         if detector.generic {
             claimed = Claimed::new(found.iter().map(|(start, end, _)| (*start, *end)));
         }
-        if !present[index] {
+        if !keywords.present[index] {
             continue;
         }
-        for caps in detector.regex.captures_iter(&joined.text) {
+        // (offset of the text the captures are of, the captures)
+        let matches: Box<dyn Iterator<Item = (usize, Captures)>> = match &detector.anchored {
+            Some(anchored) if !whole_text => Box::new(anchored_matches(
+                anchored,
+                &detector.regex,
+                text,
+                &keywords.anchors[index],
+            )),
+            _ => Box::new(detector.regex.captures_iter(text).map(|caps| (0, caps))),
+        };
+        for (base, caps) in matches {
             let Some(secret) = ["secret", "secret2", "secret3", "secret4"]
                 .iter()
                 .find_map(|name| caps.name(name))
             else {
                 continue;
             };
-            let whole = caps.get(0).map_or(secret.range(), |m| m.range());
+            let secret_range = base + secret.start()..base + secret.end();
+            let whole = caps
+                .get(0)
+                .map_or(secret_range.clone(), |m| base + m.start()..base + m.end());
             if detector.generic && claimed.overlaps(whole.start, whole.end) {
                 continue;
             }
@@ -432,8 +501,8 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
             if verdict == Verdict::NotSecret || joined.allowed(whole.start, whole.end) {
                 continue;
             }
-            let (line, column) = joined.position(secret.start());
-            let end = joined.position(secret.end());
+            let (line, column) = joined.position(secret_range.start);
+            let end = joined.position(secret_range.end);
             let span = (
                 joined.line_of(whole.start),
                 joined.line_of(whole.end.saturating_sub(1).max(whole.start)),
@@ -463,44 +532,140 @@ pub(crate) fn scan<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Vec<H
     found.into_iter().map(|(_, _, hit)| hit).collect()
 }
 
-/// The keywords of every rule in one automaton, and which rule each is of.
-static KEYWORD_FINDER: LazyLock<(AhoCorasick, Vec<usize>)> = LazyLock::new(|| {
-    let mut words = Vec::new();
-    let mut rule_of = Vec::new();
-    for (index, detector) in DETECTORS.iter().enumerate() {
-        let (_, list) = KEYWORDS
-            .iter()
-            .find(|(id, _)| *id == detector.rule.id)
-            .unwrap_or_else(|| panic!("rule {} has no keywords", detector.rule.id));
-        for word in *list {
-            words.push(*word);
-            rule_of.push(index);
-        }
-    }
-    let finder = AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(&words)
-        .unwrap_or_else(|e| panic!("keywords: {e}"));
-    (finder, rule_of)
-});
-
-/// Per rule, whether one of its keywords is in `text`. Overlapping matches,
-/// so a keyword inside another rule's keyword is seen too.
-fn keywords_present(text: &str) -> Vec<bool> {
-    let (finder, rule_of) = &*KEYWORD_FINDER;
-    let mut present = vec![false; DETECTORS.len()];
-    let mut left = DETECTORS.len();
-    for m in finder.find_overlapping_iter(text) {
-        let rule = rule_of[m.pattern().as_usize()];
-        if !present[rule] {
-            present[rule] = true;
-            left -= 1;
-            if left == 0 {
-                break;
+/// The matches `captures_iter` of the unanchored regex would give, found by
+/// trying the anchored regex only at `starts` (sorted), given that every
+/// match starts at one of them: the leftmost start that matches is the
+/// leftmost match, and the next search begins where a match ends.
+///
+/// A try can read to the end of its line (a match never crosses one), so
+/// many starts on one long line (`pwdpwdpwd…`) would make the tries
+/// quadratic: each is charged its line's rest, and past an allowance of a
+/// few passes over the text the rest is found by the unanchored regex from
+/// where the last match ended, as `captures_iter` goes on: linear either way.
+fn anchored_matches<'t>(
+    anchored: &'t Regex,
+    unanchored: &'t Regex,
+    text: &'t str,
+    starts: &'t [usize],
+) -> impl Iterator<Item = (usize, Captures<'t>)> + 't {
+    let allowance = 4 * text.len() + 4096;
+    let (mut next, mut spent, mut line_end) = (0, 0, 0);
+    let mut starts = starts.iter();
+    std::iter::from_fn(move || {
+        loop {
+            if spent > allowance {
+                let caps = unanchored.captures_at(text, next)?;
+                let end = caps.get(0).map_or(next, |m| m.end());
+                next = end.max(next + 1);
+                return Some((0, caps));
+            }
+            let &start = starts.next()?;
+            if start < next {
+                continue;
+            }
+            if start >= line_end {
+                line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            }
+            spent += line_end - start + 1;
+            if let Some(caps) = anchored.captures(&text[start..]) {
+                let len = caps.get(0).map_or(0, |m| m.end());
+                next = start + len.max(1);
+                return Some((start, caps));
             }
         }
+    })
+}
+
+/// What one pass of the keyword automaton found in a text.
+struct Keywords {
+    /// Per rule, whether one of its keywords is in the text.
+    present: Vec<bool>,
+    /// Per rule with an anchored regex, the byte offsets where a match may
+    /// start (sorted, without duplicates); empty for the other rules.
+    anchors: Vec<Vec<usize>>,
+}
+
+/// Every rule's keywords and anchors, without duplicates, in one automaton.
+struct KeywordFinder {
+    finder: AhoCorasick,
+    /// Per word: the rules it is a keyword of, the rules it is an anchor of.
+    words: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+static KEYWORD_FINDER: LazyLock<KeywordFinder> = LazyLock::new(|| {
+    let mut patterns: Vec<String> = Vec::new();
+    let mut words: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+    let mut add = |word: &str, rule: usize, anchor: bool| {
+        let word = word.to_ascii_lowercase();
+        let at = patterns.iter().position(|p| *p == word).unwrap_or_else(|| {
+            patterns.push(word);
+            words.push((Vec::new(), Vec::new()));
+            patterns.len() - 1
+        });
+        let list = if anchor {
+            &mut words[at].1
+        } else {
+            &mut words[at].0
+        };
+        if !list.contains(&rule) {
+            list.push(rule);
+        }
+    };
+    for (index, detector) in DETECTORS.iter().enumerate() {
+        let id = detector.rule.id;
+        let (_, list) = KEYWORDS
+            .iter()
+            .find(|(rule, _)| *rule == id)
+            .unwrap_or_else(|| panic!("rule {id} has no keywords"));
+        for word in *list {
+            add(word, index, false);
+        }
+        let anchors = ANCHORS.iter().find(|(rule, _)| *rule == id);
+        assert_eq!(
+            anchors.is_some(),
+            detector.anchored.is_some(),
+            "rule {id}: an anchored regex needs anchors and anchors need one"
+        );
+        for word in anchors.map_or(&[][..], |(_, list)| *list) {
+            add(word, index, true);
+        }
     }
-    present
+    // Explicitly a DFA: the fastest kind, which the builder would give up
+    // for a contiguous NFA past 100 patterns.
+    let finder = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(&patterns)
+        .unwrap_or_else(|e| panic!("keywords: {e}"));
+    KeywordFinder { finder, words }
+});
+
+/// One pass over `text`: which rules' keywords it holds (overlapping
+/// matches, so a keyword inside another rule's keyword is seen too), and
+/// where the anchored rules' matches may start.
+fn find_keywords(text: &str) -> Keywords {
+    let KeywordFinder { finder, words } = &*KEYWORD_FINDER;
+    let mut present = vec![false; DETECTORS.len()];
+    let mut anchors: Vec<Vec<usize>> = vec![Vec::new(); DETECTORS.len()];
+    for m in finder.find_overlapping_iter(text) {
+        let (keyword_of, anchor_of) = &words[m.pattern().as_usize()];
+        for &rule in keyword_of {
+            present[rule] = true;
+        }
+        for &rule in anchor_of {
+            let starts = &mut anchors[rule];
+            if m.start() > 0 && text.as_bytes()[m.start() - 1] == b'<' {
+                starts.push(m.start() - 1);
+            }
+            starts.push(m.start());
+        }
+    }
+    // Overlapping matches come in the order of their ends.
+    for starts in &mut anchors {
+        starts.sort_unstable();
+        starts.dedup();
+    }
+    Keywords { present, anchors }
 }
 
 /// Byte ranges already matched, to ask "does this range overlap one?" in
@@ -530,38 +695,88 @@ impl Claimed {
 }
 
 /// Lines joined by `\n`, with where each starts.
-struct Joined {
-    text: String,
-    starts: Vec<(usize, u32)>,
+struct Joined<'t> {
+    text: Cow<'t, str>,
+    /// (byte offset of a line in `text`, its line number), sorted; computed
+    /// when first asked for (most texts have no hit).
+    starts: OnceCell<Vec<(usize, u32)>>,
 }
 
-impl Joined {
+impl<'t> Joined<'t> {
+    /// Numbered lines joined; lines that do not follow each other (two hunks
+    /// of a diff) are kept apart by a NUL line, which matches no rule.
+    fn from_lines<'a>(lines: impl IntoIterator<Item = (u32, &'a str)>) -> Joined<'static> {
+        let mut text = String::new();
+        let mut starts: Vec<(usize, u32)> = Vec::new();
+        for (number, line) in lines {
+            if let Some((_, previous)) = starts.last() {
+                if previous.checked_add(1) != Some(number) {
+                    text.push_str("\n\0");
+                }
+                text.push('\n');
+            }
+            starts.push((text.len(), number));
+            text.push_str(line);
+        }
+        Joined {
+            text: Cow::Owned(text),
+            starts: OnceCell::from(starts),
+        }
+    }
+
+    /// The lines of a whole text (`text::lines`), numbered from 1. Without a
+    /// carriage return, those lines joined are the text itself less its last
+    /// line ending: borrowed, not copied.
+    fn from_text(text: &'t str) -> Joined<'t> {
+        if text.contains('\r') {
+            let lines = super::text::lines(text)
+                .enumerate()
+                .map(|(i, line)| (u32::try_from(i + 1).unwrap_or(u32::MAX), line));
+            return Joined::from_lines(lines);
+        }
+        Joined {
+            text: Cow::Borrowed(text.strip_suffix('\n').unwrap_or(text)),
+            starts: OnceCell::new(),
+        }
+    }
+
+    fn starts(&self) -> &[(usize, u32)] {
+        self.starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(at, _)| at + 1))
+                .enumerate()
+                .map(|(i, start)| (start, u32::try_from(i + 1).unwrap_or(u32::MAX)))
+                .collect()
+        })
+    }
+
     fn index_of(&self, offset: usize) -> usize {
-        self.starts
+        self.starts()
             .partition_point(|(start, _)| *start <= offset)
             .saturating_sub(1)
     }
 
     /// Line number of any byte offset (a char boundary or not).
     fn line_of(&self, offset: usize) -> u32 {
-        self.starts[self.index_of(offset)].1
+        self.starts()[self.index_of(offset)].1
     }
 
     /// Line number and column (in characters, from 1) of the byte offset of a
     /// character.
     fn position(&self, offset: usize) -> (u32, u32) {
-        let (start, number) = self.starts[self.index_of(offset)];
+        let (start, number) = self.starts()[self.index_of(offset)];
         let column = self.text[start..offset].chars().count() + 1;
         (number, u32::try_from(column).unwrap_or(u32::MAX))
     }
 
     /// Whether a line the match touches carries the allow marker.
     fn allowed(&self, start: usize, end: usize) -> bool {
+        let starts = self.starts();
         let first = self.index_of(start);
         let last = self.index_of(end.saturating_sub(1).max(start));
         (first..=last).any(|i| {
-            let from = self.starts[i].0;
-            let to = self.starts.get(i + 1).map_or(self.text.len(), |(s, _)| *s);
+            let from = starts[i].0;
+            let to = starts.get(i + 1).map_or(self.text.len(), |(s, _)| *s);
             self.text[from..to].contains(ALLOW_MARKER)
         })
     }
@@ -755,4 +970,184 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
         "testing",
     ];
     WORDS.iter().any(|w| v.contains(w)) || WHOLE.contains(&v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything a hit says, to compare two searches.
+    type Said = (&'static str, u32, u32, (u32, u32), String, bool, (u32, u32));
+
+    fn said(joined: &Joined, whole_text: bool) -> Vec<Said> {
+        scan_joined(joined, whole_text)
+            .into_iter()
+            .map(|h| {
+                let Hit {
+                    rule,
+                    line,
+                    column,
+                    end,
+                    secret,
+                    example,
+                    span,
+                } = h;
+                (rule.id, line, column, end, secret, example, span)
+            })
+            .collect()
+    }
+
+    /// Pieces of the generic rule's syntax (every name, in several cases,
+    /// XML elements, separators, quotes, line endings) and of other rules,
+    /// glued at random with random values: the anchored search must give
+    /// exactly the hits of every regex over the whole text.
+    #[test]
+    fn the_anchored_search_finds_what_searching_the_whole_text_finds() {
+        const PIECES: &[&str] = &[
+            "password",
+            "PassWord",
+            "PASSWD",
+            "pwd",
+            "secret",
+            "Secret",
+            "token",
+            "toKen",
+            "api_key",
+            "apikey",
+            "API-KEY",
+            "access_key",
+            "AccessKey",
+            "access-key",
+            "auth",
+            "AUTH_KEY",
+            "authorization",
+            "private_key",
+            "PrivateKey",
+            "private-key",
+            "credentials",
+            "Credential",
+            "creds",
+            "<password>",
+            "</password>",
+            "<Secret>",
+            "</secret>",
+            "<token>",
+            "<credentials>",
+            "</",
+            "<",
+            ">",
+            "=",
+            ":",
+            ":=",
+            "=>",
+            "\"",
+            "'",
+            " ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\n\n",
+            ";",
+            "`",
+            "${VAR}",
+            "os.environ[\"X\"]",
+            "AKIA",
+            "aws_secret_access_key",
+            "-----BEGIN RSA PRIVATE KEY-----\n",
+            "ghp_",
+            "postgres://u:",
+            "@host/db",
+            "signalbox:allow",
+            "é",
+            "x",
+            "_",
+            ".",
+            "-",
+            "0",
+            "age-secret-key-1",
+        ];
+        const VALUE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut texts, mut hits) = (0, 0);
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            for _ in 0..next() % 40 {
+                text.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+                if next() % 3 == 0 {
+                    for _ in 0..next() % 30 {
+                        text.push(VALUE[(next() % VALUE.len() as u64) as usize] as char);
+                    }
+                }
+            }
+            let joined = Joined::from_text(&text);
+            let whole = said(&joined, true);
+            assert_eq!(said(&joined, false), whole, "text: {text:?}");
+            texts += 1;
+            hits += whole.iter().filter(|h| h.0 == "generic-secret").count();
+        }
+        // Enough generic hits that a lost anchor would show.
+        assert!(hits > texts / 8, "{hits} generic hits in {texts} texts");
+    }
+
+    /// Many names on one long line (`pwdpwd…`, 2 MiB, the per-file limit):
+    /// the anchored tries give way to the unanchored search past their
+    /// allowance (without it, each of the 700,000 tries read the rest of
+    /// the line), and the hits are the whole text's, the secrets after the
+    /// run and on the next line included.
+    #[test]
+    fn many_names_on_one_long_line_are_searched_in_linear_time_with_the_same_hits() {
+        for run in ["pwd", "token", "x.authToken"] {
+            let text = format!(
+                "{}\npassword = \"Zq8vLm2Xw9Kp4Rt7\" {} api_key: \"Hy6Tn3Qe8Wd1Jx5Z\"\npwd=Bv7Nc4Mx1Lz8Kq3W\n",
+                run.repeat(2 * 1024 * 1024 / run.len()),
+                run.repeat(1000),
+            );
+            let joined = Joined::from_text(&text);
+            let whole = said(&joined, true);
+            assert!(whole.len() >= 2, "{run}: {whole:?}");
+            assert_eq!(said(&joined, false), whole, "{run}");
+        }
+    }
+
+    /// The list of characters that fold to an ASCII letter is the regex
+    /// engine's: every character outside ASCII is asked (a Unicode or
+    /// regex-syntax update that adds one fails here, not silently).
+    #[test]
+    fn the_characters_folding_to_ascii_letters_are_the_regex_engines() {
+        let letter = regex::Regex::new("^(?i)[a-z]$").unwrap();
+        let mut buffer = [0u8; 4];
+        let folding: Vec<char> = ('\u{80}'..=char::MAX)
+            .filter(|c| letter.is_match(c.encode_utf8(&mut buffer)))
+            .collect();
+        assert_eq!(
+            folding,
+            FOLDS_TO_ASCII.iter().rev().copied().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_text_without_carriage_returns_is_not_copied_and_numbers_lines_as_its_lines_do() {
+        for text in [
+            "", "\n", "a", "a\n", "a\n\n", "\na\nb", "a\r\nb\n", "a\rb\n",
+        ] {
+            let borrowed = Joined::from_text(text);
+            let lines = super::super::text::lines(text)
+                .enumerate()
+                .map(|(i, line)| (u32::try_from(i + 1).unwrap_or(u32::MAX), line));
+            let copied = Joined::from_lines(lines);
+            assert_eq!(borrowed.text, copied.text, "{text:?}");
+            assert_eq!(borrowed.starts(), copied.starts(), "{text:?}");
+            assert_eq!(
+                matches!(borrowed.text, Cow::Borrowed(_)),
+                !text.contains('\r'),
+                "{text:?}"
+            );
+        }
+    }
 }

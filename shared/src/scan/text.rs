@@ -63,6 +63,32 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
 }
 
+/// For each of `wanted`, whether it is one of `text`'s [`lines`]: one pass
+/// over the text, looking up only the lines of a wanted length, and ending
+/// when every wanted line is found.
+pub(crate) fn held_lines(text: &str, wanted: &[&str]) -> Vec<bool> {
+    let mut held = vec![false; wanted.len()];
+    let mut lengths: Vec<usize> = wanted.iter().map(|w| w.len()).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let mut by_line: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, w) in wanted.iter().enumerate() {
+        by_line.entry(w).or_default().push(i);
+    }
+    for line in lines(text) {
+        if by_line.is_empty() {
+            break;
+        }
+        if lengths.binary_search(&line.len()).is_err() {
+            continue;
+        }
+        for i in by_line.remove(line).unwrap_or_default() {
+            held[i] = true;
+        }
+    }
+    held
+}
+
 /// Indexes (from 0) of the lines of `new` that are not in `old`.
 ///
 /// Past the deadline the diff turns coarse: it may call more lines added,
