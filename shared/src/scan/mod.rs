@@ -359,6 +359,10 @@ impl Scanner {
             self.count(new.len() as u64);
             return;
         };
+        if hits.is_empty() {
+            self.count(new.len() as u64);
+            return;
+        }
         let new_lines: Vec<&str> = text::lines(&new_text).collect();
         // The line diff only if a hit needs it (a push's files mostly have
         // none): a line of a hit that the old text does not hold at all is
@@ -718,6 +722,13 @@ mod tests {
         assert!(!held("b\nkey = 10\n", "key = 1"));
         assert!(!held("", "key = 1"));
         assert!(held("", ""));
+        // As `text::lines` splits: a lone CR ends no line, one CR is taken
+        // off a line, the last line ending makes no empty line.
+        assert!(!held("x\ry\n", "x"));
+        assert!(held("a\r\r\n", "a\r"));
+        assert!(!held("a\n", ""));
+        assert!(held("a\n\n", ""));
+        assert!(held("a\r\n", "a"));
         assert_eq!(
             text::held_lines("x\ny\n", &["y", "z", "x"]),
             [true, false, true]

@@ -480,6 +480,7 @@ fn scan_joined(joined: &Joined, whole_text: bool) -> Vec<Hit> {
                 &detector.regex,
                 text,
                 &keywords.anchors[index],
+                anchored_allowance(text),
             )),
             _ => Box::new(detector.regex.captures_iter(text).map(|caps| (0, caps))),
         };
@@ -547,8 +548,8 @@ fn anchored_matches<'t>(
     unanchored: &'t Regex,
     text: &'t str,
     starts: &'t [usize],
+    allowance: usize,
 ) -> impl Iterator<Item = (usize, Captures<'t>)> + 't {
-    let allowance = 4 * text.len() + 4096;
     let (mut next, mut spent, mut line_end) = (0, 0, 0);
     let mut starts = starts.iter();
     std::iter::from_fn(move || {
@@ -574,6 +575,12 @@ fn anchored_matches<'t>(
             }
         }
     })
+}
+
+/// What the anchored tries over `text` may cost (bytes charged) before the
+/// unanchored search takes over: four passes over it.
+fn anchored_allowance(text: &str) -> usize {
+    4 * text.len() + 4096
 }
 
 /// What one pass of the keyword automaton found in a text.
@@ -1093,6 +1100,46 @@ mod tests {
         }
         // Enough generic hits that a lost anchor would show.
         assert!(hits > texts / 8, "{hits} generic hits in {texts} texts");
+    }
+
+    /// The switch from the anchored tries to the unanchored search, at every
+    /// point of a text (allowances from 0 on): the matches are
+    /// `captures_iter`'s, a match before the switch included.
+    #[test]
+    fn the_unanchored_search_takes_over_where_the_last_match_ended() {
+        let detector = DETECTORS
+            .iter()
+            .find(|d| d.anchored.is_some())
+            .expect("an anchored rule");
+        let anchored = detector.anchored.as_ref().unwrap();
+        let index = DETECTORS
+            .iter()
+            .position(|d| d.rule.id == detector.rule.id)
+            .unwrap();
+        let text = format!(
+            "password = \"Zq8vLm2Xw9Kp4Rt7\"\n{}\napi_key: \"Hy6Tn3Qe8Wd1Jx5Z\" token=Bv7Nc4Mx1Lz8Kq3W\n<password>Qm4Zk8Vt2Lp6Xr9N</password>\n",
+            "pwd".repeat(300)
+        );
+        let whole: Vec<(usize, usize)> = detector
+            .regex
+            .captures_iter(&text)
+            .map(|c| {
+                let m = c.get(0).unwrap();
+                (m.start(), m.end())
+            })
+            .collect();
+        assert!(whole.len() >= 4, "{whole:?}");
+        let starts = &find_keywords(&text).anchors[index];
+        for allowance in [0, 1, 10, 40, 100, 900, 1000, 2000, usize::MAX] {
+            let found: Vec<(usize, usize)> =
+                anchored_matches(anchored, &detector.regex, &text, starts, allowance)
+                    .map(|(base, c)| {
+                        let m = c.get(0).unwrap();
+                        (base + m.start(), base + m.end())
+                    })
+                    .collect();
+            assert_eq!(found, whole, "allowance {allowance}");
+        }
     }
 
     /// Many names on one long line (`pwdpwd…`, 2 MiB, the per-file limit):
