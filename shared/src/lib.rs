@@ -148,6 +148,21 @@ pub async fn handle<L: Lookups, E: Effects>(
             reason,
             failed_actions: actions,
         };
+    // repo-guard's scan queue delivers the rest of a large push as an SQS
+    // event of one record: its body is the event. A malformed one goes to
+    // the failure queue, naming the field, like any malformed event.
+    let message;
+    let value = match event::sqs_message(value) {
+        None => value,
+        Some(Ok(body)) => {
+            message = body;
+            &message
+        }
+        Some(Err(problem)) => {
+            let report = failed(None, format!("malformed SQS event: {problem}"), Vec::new());
+            return send_report(effects, report, invocation.deadline).await;
+        }
+    };
     let event = match Event::parse(value) {
         Ok(event) => event,
         Err(problem) => {

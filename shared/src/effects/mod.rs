@@ -14,6 +14,8 @@ pub mod commit_status;
 pub mod deploy_gate;
 pub mod slack;
 mod sns;
+#[cfg(feature = "repo-guard")]
+mod sqs;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -332,6 +334,16 @@ impl Effects for AwsEffects {
                 self.once(key, action, deadline, sns::publish(&self.aws.sns, a))
                     .await
             }
+            // The continuation of a push's scan: claimed, sent, then recorded
+            // (at least once). An invocation killed after sending sends it
+            // again on its retry: the copy carries the same id, so the piece
+            // it starts repeats no alert and sends no second continuation.
+            // Lost, the rest of the push would go unscanned and unsaid.
+            #[cfg(feature = "repo-guard")]
+            Action::SendMessage(a) => {
+                self.at_least_once(key, action, deadline, sqs::send_message(&self.aws.sqs, a))
+                    .await
+            }
             Action::PostSlack(a) => match &self.slack {
                 Some(slack) => {
                     // The URL first, if init's read is not answered yet: a
@@ -472,7 +484,7 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
-    #[cfg(any(feature = "git-status", feature = "pipeline-gate"))]
+    #[cfg(any(feature = "git-status", feature = "pipeline-gate", feature = "repo-guard"))]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,
@@ -488,7 +500,8 @@ impl AwsEffects {
     #[cfg(any(
         feature = "git-status",
         feature = "pipeline-gate",
-        feature = "deploy-gate"
+        feature = "deploy-gate",
+        feature = "repo-guard"
     ))]
     async fn guarded(
         &self,
@@ -549,14 +562,15 @@ impl AwsEffects {
 #[cfg(any(
     feature = "git-status",
     feature = "pipeline-gate",
-    feature = "deploy-gate"
+    feature = "deploy-gate",
+    feature = "repo-guard"
 ))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guard {
     /// The action waits for the ledger: a failing table is a transient
     /// error, and so is a completion not recorded (the retry repeats it).
     #[cfg_attr(
-        not(any(feature = "git-status", feature = "pipeline-gate")),
+        not(any(feature = "git-status", feature = "pipeline-gate", feature = "repo-guard")),
         allow(dead_code)
     )]
     Required,
