@@ -43,6 +43,7 @@ fn config() -> Config {
         scan_max_bytes: 50 * 1024 * 1024,
         replicas: Default::default(),
         fingerprint_key_parameter: Some("/signalbox/fingerprint-key".into()),
+        scan_queue_url: None,
     }
 }
 
@@ -887,13 +888,9 @@ fn skipped_files_get_one_alert_per_push_listing_them() {
     );
 }
 
-#[test]
-fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scanned() {
-    use signalbox::invocation::{Deadline, with_lookups_deadline};
-    use std::time::{Duration, Instant};
-    // 150 commits of 2 files each (300 files), GetBlob at 20 ms: 6 s of reads,
-    // against 3 s for the lookups. Keys in commit 10 and commit 140.
-    let event = sample("codecommit-reference-updated-direct-push.json");
+/// 150 commits of 2 files each (300 files) on top of OLD, PUSHED the last,
+/// GetBlob at 20 ms: 6 s of reads. Keys in commit 10 and commit 140.
+fn a_push_of_150_commits() -> Repo {
     let mut repo = Repo::default();
     let ids: Vec<String> = (0..150).map(|i| format!("c{i:03}")).collect();
     for (i, id) in ids.iter().enumerate() {
@@ -923,7 +920,18 @@ fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scann
             );
         }
     }
-    repo.blob_delay = Some(Duration::from_millis(20));
+    repo.blob_delay = Some(std::time::Duration::from_millis(20));
+    repo
+}
+
+#[test]
+fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scanned() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // 6 s of reads against 3 s for the lookups, and no scan queue
+    // (GUARD_SCAN_QUEUE_URL unset): no continuation.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let repo = a_push_of_150_commits();
     let config = Config {
         scan_max_commits: 200,
         protected_notices: false,
@@ -1119,5 +1127,237 @@ fn a_read_slower_than_the_scans_margin_still_leaves_the_notice_and_findings_plan
     assert!(
         body.contains("data/huge.txt") && body.contains("the scan's time ran out"),
         "{body}"
+    );
+}
+
+const SCAN_QUEUE: &str =
+    "https://sqs.us-east-1.amazonaws.com/123456789012/signalbox-GuardScanQueue";
+
+fn continuation(plan: &Plan) -> Option<&signalbox::plan::QueueMessage> {
+    plan.actions.iter().find_map(|a| match a {
+        Action::SendMessage(m) => Some(m),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_push_of_150_commits_and_300_files_is_scanned_to_the_end_in_continued_pieces() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // 6 s of reads, 3 s of lookups per invocation: the scan goes on in
+    // pieces, each an invocation of its own, until the push is done.
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let repo = a_push_of_150_commits();
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut event = first.clone();
+    let mut plans = Vec::new();
+    loop {
+        let started = Instant::now();
+        let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(3));
+        let plan = runtime
+            .block_on(async {
+                tokio::time::timeout_at(
+                    until.instant(),
+                    with_lookups_deadline(until, repo_guard::plan(&event, &config, &repo)),
+                )
+                .await
+            })
+            .expect("each piece is planned before its lookups' deadline")
+            .unwrap();
+        assert!(started.elapsed() < repo_guard::SCAN_MARGIN + Duration::from_secs(3));
+        let next = continuation(&plan).cloned();
+        plans.push(plan);
+        let Some(message) = next else { break };
+        assert_eq!(message.queue_url, SCAN_QUEUE);
+        assert!(message.body.len() <= repo_guard::MAX_CONTINUATION_BYTES);
+        event = Event::from_json(&message.body).expect("the continuation is an event");
+        assert_eq!(event.id, format!("{}#{}", first.id, plans.len() + 1));
+        assert_eq!(message.message_id, event.id);
+        assert_eq!(functions(&event), [Function::RepoGuard]);
+        assert!(plans.len() < 20, "more pieces than the bound");
+    }
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let secret: Vec<(usize, &signalbox::plan::SnsMessage)> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| secret_messages(p).into_iter().map(move |m| (i + 1, m)))
+        .collect();
+    let all: String = secret.iter().map(|(_, m)| m.message.as_str()).collect();
+    assert_eq!(all.matches("src/f10-0.txt:1").count(), 1, "{all}");
+    assert_eq!(all.matches("src/f140-0.txt:1").count(), 1, "{all}");
+    for (piece, m) in &secret {
+        if *piece > 1 {
+            assert!(m.subject.contains("continued"), "{}", m.subject);
+        }
+        if *piece < plans.len() {
+            assert!(
+                m.message.contains("continued in a further invocation"),
+                "part {piece} does not say the scan goes on: {}",
+                m.message
+            );
+        }
+    }
+    // The last piece states the totals, and nothing was left unscanned.
+    let last = plans.last().unwrap();
+    let said: String = sns(last).iter().map(|m| m.message.as_str()).collect();
+    let totals = format!(
+        "in all 150 of the 150 new commit(s), 300 file(s) over {} part(s)",
+        plans.len()
+    );
+    assert!(said.contains(&totals), "{totals} not in {said}");
+    for plan in &plans {
+        assert!(!kinds(plan).contains(&"not-scanned"), "{plan:?}");
+    }
+}
+
+#[test]
+fn without_a_scan_queue_the_commits_the_time_left_are_listed_not_continued() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::Duration;
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let repo = a_push_of_150_commits();
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        ..config()
+    };
+    let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(2));
+    let plan = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(with_lookups_deadline(
+            until,
+            repo_guard::plan(&event, &config, &repo),
+        ))
+        .unwrap();
+    assert!(continuation(&plan).is_none());
+    let said: String = sns(&plan).iter().map(|m| m.message.as_str()).collect();
+    assert!(
+        said.contains("the scan's time ran out (no continuation: GUARD_SCAN_QUEUE_URL is unset)"),
+        "{said}"
+    );
+}
+
+/// An SQS event of the scan queue holding `bodies`, one record each.
+fn sqs_event(bodies: &[String]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            serde_json::json!({
+                "messageId": format!("0a1b2c3d-0000-4000-8000-00000000000{i}"),
+                "receiptHandle": "AQEB-test",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:signalbox-GuardScanQueue",
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+#[test]
+fn a_malformed_continuation_fails_naming_the_field_and_an_event_of_two_records_fails_clearly() {
+    use signalbox::effects::DryRun;
+    use signalbox::flows::FunctionConfig;
+    use signalbox::invocation::Invocation;
+    use signalbox::{Outcome, handle};
+    let sample_text = std::fs::read_to_string(format!(
+        "{}/../events/repo-guard/scan-continued.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let sample: serde_json::Value = serde_json::from_str(&sample_text).unwrap();
+    let body = sample["Records"][0]["body"].as_str().unwrap().to_owned();
+    let mut broken: serde_json::Value = serde_json::from_str(&body).unwrap();
+    broken["detail"]["commits"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    let config = FunctionConfig::RepoGuard(config());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reason = |value: &serde_json::Value| -> String {
+        let effects = DryRun::default();
+        let outcome = runtime
+            .block_on(handle(
+                value,
+                &config,
+                &Offline,
+                &effects,
+                &Invocation::local(),
+            ))
+            .unwrap();
+        match outcome {
+            Outcome::Reported(report) => {
+                assert!(effects.seen().is_empty(), "nothing is carried out");
+                report.reason
+            }
+            other => panic!("not reported: {other:?}"),
+        }
+    };
+    let r = reason(&sqs_event(&[broken.to_string()]));
+    assert!(r.contains("detail.commits[0].id: missing"), "{r}");
+    let r = reason(&sqs_event(&[body.clone(), body.clone()]));
+    assert!(
+        r.contains("Records: 2 records") && r.contains("BatchSize 1"),
+        "{r}"
+    );
+    let r = reason(&sqs_event(&["not json".to_owned()]));
+    assert!(r.contains("Records[0].body: not valid JSON"), "{r}");
+    // A message that is no continuation: ignored with the reason, as any
+    // event of a source no function handles.
+    let other = std::fs::read_to_string(format!(
+        "{}/../events/other-ec2-state-change.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let effects = DryRun::default();
+    let outcome = runtime
+        .block_on(handle(
+            &sqs_event(&[other]),
+            &config,
+            &Offline,
+            &effects,
+            &Invocation::local(),
+        ))
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
+}
+
+#[test]
+fn the_continuation_sample_is_routed_to_repo_guard() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../events/repo-guard/scan-continued.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let body = signalbox::event::sqs_message(&value)
+        .expect("an SQS event")
+        .expect("one record with a JSON body");
+    let event = Event::parse(&body).unwrap();
+    assert_eq!(functions(&event), [Function::RepoGuard]);
+    let signalbox::event::Detail::ScanContinued(continued) = &event.detail else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        event.id,
+        format!("{}#{}", continued.original_event_id, continued.piece)
     );
 }
