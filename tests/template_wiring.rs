@@ -98,6 +98,12 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             // The merge base of a push (GetMergeOptions' baseCommitId).
             "codecommit:GetMergeOptions",
             "codecommit:ListTagsForResource",
+            // Its scan queue, read by Lambda's event source mapping with the
+            // function's role (its SendMessage to that queue: see
+            // repo_guard_may_send_only_to_its_own_scan_queue).
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
             "sns:Publish",
             "ssm:GetParameter",
             "kms:Decrypt",
@@ -246,10 +252,11 @@ fn default_rule_patterns_are_the_route_table() {
     let stack = Stack::with_defaults(&template);
     for f in template::functions(&template) {
         let function = function_of(&f);
-        // Scheduled events come from a Schedule event, not from a pattern.
+        // Scheduled events come from a Schedule event, repo-guard's
+        // continuations from its scan queue: not from a pattern.
         let mut rules: Vec<Value> = RULES
             .iter()
-            .filter(|r| r.function == function && r.source != "aws.events")
+            .filter(|r| r.function == function && r.is_eventbridge_pattern())
             .map(|r| r.event_pattern())
             .collect();
         let mut patterns: Vec<Value> = f
@@ -1408,4 +1415,91 @@ fn git_webhook_may_use_the_archive_buckets_kms_key_only_when_given() {
     };
     assert_eq!(actions(statement), ["kms:GenerateDataKey", "kms:Decrypt"]);
     assert_eq!(statement["Resource"], key);
+}
+
+#[test]
+fn repo_guard_may_send_only_to_its_own_scan_queue_which_it_receives_one_message_at_a_time() {
+    let template = template::load();
+    let stack = Stack::with_defaults(&template);
+    let guard = template::functions(&template)
+        .into_iter()
+        .find(|f| function_of(f) == Function::RepoGuard)
+        .expect("RepoGuardFunction");
+    let (role_id, role) = role_of(&template, &guard);
+    let statements = statements(role);
+    // SendMessage: the failure queue (every function) and its own scan queue, nothing else.
+    let targets: BTreeSet<String> = statements
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a == "sqs:SendMessage"))
+        .flat_map(|s| listed(&s["Resource"]))
+        .map(|r| {
+            referenced(&r)
+                .unwrap_or("(not a queue of the stack)")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        BTreeSet::from([
+            "FailedInvocationsQueue".to_owned(),
+            "GuardScanQueue".to_owned()
+        ]),
+        "{role_id}"
+    );
+    for action in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ] {
+        assert!(
+            allows(&statements, action, "GuardScanQueue"),
+            "{role_id}: {action}"
+        );
+    }
+    // No other role may send to it: only repo-guard starts its pieces.
+    for f in template::functions(&template) {
+        if function_of(&f) == Function::RepoGuard {
+            continue;
+        }
+        let (other, role) = role_of(&template, &f);
+        assert!(
+            !allows(&statements(role), "sqs:SendMessage", "GuardScanQueue"),
+            "{other} may send to repo-guard's scan queue"
+        );
+    }
+    // The event source: that queue, one message per invocation.
+    let sources = guard.events_of("SQS");
+    assert_eq!(sources.len(), 1, "one SQS event on {}", guard.logical_id);
+    let (_, source) = sources[0];
+    assert_eq!(referenced(&source["Queue"]), Some("GuardScanQueue"));
+    assert_eq!(source["BatchSize"], json!(1));
+    let env = environment(&stack, &guard);
+    assert!(
+        env.contains(&(
+            "GUARD_SCAN_QUEUE_URL".to_owned(),
+            "placeholder-GuardScanQueue".to_owned()
+        )),
+        "{env:?}"
+    );
+    // The queue: standard, encrypted, redriven to the failed-invocations
+    // queue after a few receives, visible again only after six function timeouts.
+    let queue = &template["Resources"]["GuardScanQueue"];
+    assert_eq!(queue["Type"], "AWS::SQS::Queue");
+    let p = &queue["Properties"];
+    assert!(p["FifoQueue"].is_null(), "a standard queue");
+    assert_eq!(p["SqsManagedSseEnabled"], json!(true));
+    assert_eq!(
+        referenced(&p["RedrivePolicy"]["deadLetterTargetArn"]),
+        Some("FailedInvocationsQueue")
+    );
+    assert!(matches!(
+        p["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(2..=5)
+    ));
+    assert!(
+        p["VisibilityTimeout"].as_u64()
+            >= Some(6 * signalbox::invocation::FUNCTION_TIMEOUT.as_secs()),
+        "VisibilityTimeout {}",
+        p["VisibilityTimeout"]
+    );
 }
