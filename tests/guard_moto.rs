@@ -312,6 +312,7 @@ async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message(
         scan_max_bytes: 50 * 1024 * 1024,
         replicas: Default::default(),
         fingerprint_key_parameter: Some("/signalbox/fingerprint-key".into()),
+        scan_queue_url: None,
     });
 
     let event = sample("codecommit-reference-updated-direct-push.json");
@@ -374,4 +375,302 @@ async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message(
         assert!(!text.contains(&PLANTED[4..]), "the key's body is in {what}");
         assert!(!text.contains(&encoded), "the key, base64, is in {what}");
     }
+}
+
+/// A CodeCommit stand-in (AWS JSON 1.1) holding a push of `commits` new
+/// commits on top of OLD, the last NEW, each adding one file; a key in
+/// commits 3 and 35. Each GetBlob answers after `blob_delay`, so the scan
+/// takes longer than one short invocation allows.
+struct LargePush {
+    commits: Vec<(String, String)>,
+    blob_delay: Duration,
+}
+
+impl LargePush {
+    fn new(commits: usize, blob_delay: Duration) -> LargePush {
+        let ids: Vec<String> = (0..commits)
+            .map(|i| {
+                if i + 1 == commits {
+                    NEW.to_owned()
+                } else {
+                    format!("{i:04}c0ffee{}", "0".repeat(30))
+                }
+            })
+            .collect();
+        let commits = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let parent = if i == 0 {
+                    OLD.to_owned()
+                } else {
+                    ids[i - 1].clone()
+                };
+                (id.clone(), parent)
+            })
+            .collect();
+        LargePush {
+            commits,
+            blob_delay,
+        }
+    }
+
+    fn index(&self, id: &str) -> Option<usize> {
+        self.commits.iter().position(|(c, _)| c == id)
+    }
+
+    fn text(i: usize) -> String {
+        match i {
+            3 => "aws_access_key_id = AKIAQ7ZR2MXN4VTL6KPJ\n".to_owned(),
+            35 => "aws_access_key_id = AKIAZ7YR2MXN4VTL6KPQ\n".to_owned(),
+            _ => format!("step {i}\n"),
+        }
+    }
+}
+
+impl wiremock::Respond for LargePush {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        use base64::Engine as _;
+        let target = request
+            .headers
+            .get("x-amz-target")
+            .and_then(|t| t.to_str().ok())
+            .unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+        let json = signalbox_tests::json_11;
+        match target.rsplit('.').next().unwrap_or_default() {
+            "GetRepository" => json(serde_json::json!({
+                "repositoryMetadata": {"repositoryName": "MyDemoRepo", "defaultBranch": "main"}
+            })),
+            "ListTagsForResource" => json(serde_json::json!({"tags": {}})),
+            "GetFile" => ResponseTemplate::new(400)
+                .insert_header("content-type", "application/x-amz-json-1.1")
+                .set_body_json(serde_json::json!({
+                    "__type": "FileDoesNotExistException", "message": "no such file"
+                })),
+            // A linear push: the old tip is the merge base.
+            "GetMergeOptions" => json(serde_json::json!({
+                "mergeOptions": ["FAST_FORWARD_MERGE"],
+                "sourceCommitId": NEW, "destinationCommitId": OLD, "baseCommitId": OLD
+            })),
+            "GetCommit" => {
+                let id = field("commitId");
+                let parents: Vec<String> = match self.index(&id) {
+                    Some(i) => vec![self.commits[i].1.clone()],
+                    None => Vec::new(),
+                };
+                json(serde_json::json!({"commit": {
+                    "commitId": id, "parents": parents, "message": "step\n",
+                    "author": {"name": "Mary Major", "email": "mary@example.com"}
+                }}))
+            }
+            "GetDifferences" => {
+                let after = field("afterCommitSpecifier");
+                let differences = match self.index(&after) {
+                    Some(i) if field("beforeCommitSpecifier") == self.commits[i].1 => {
+                        serde_json::json!([{
+                            "afterBlob": {"blobId": format!("blob-{i}"), "path": format!("src/f{i}.env"), "mode": "100644"},
+                            "changeType": "A"
+                        }])
+                    }
+                    _ => serde_json::json!([]),
+                };
+                json(serde_json::json!({"differences": differences}))
+            }
+            "GetBlob" => {
+                let i: usize = field("blobId")
+                    .strip_prefix("blob-")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_default();
+                let content = base64::engine::general_purpose::STANDARD.encode(Self::text(i));
+                json(serde_json::json!({"content": content})).set_delay(self.blob_delay)
+            }
+            other => {
+                ResponseTemplate::new(400).set_body_string(format!("not stood in for: {other}"))
+            }
+        }
+    }
+}
+
+/// The SQS event Lambda's event source mapping hands repo-guard for `body`.
+fn sqs_event(body: &str) -> serde_json::Value {
+    serde_json::json!({"Records": [{
+        "messageId": "2e8f0c1a-4b3d-4e5f-8a9b-0c1d2e3f4a5b",
+        "receiptHandle": "AQEB-local",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:signalbox-GuardScanQueue",
+        "awsRegion": "us-east-1"
+    }]})
+}
+
+#[tokio::test]
+async fn a_large_push_continues_through_the_scan_queue_and_a_redelivered_piece_sends_one_continuation()
+ {
+    let config = moto_config().await;
+    let (topic_arn, inbox) = topic_with_queue(&config).await;
+    let scan_queue = signalbox_tests::queue(&config).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let table = idempotency_table(&config).await;
+    Aws::new(&config)
+        .ssm
+        .put_parameter()
+        .name("/signalbox/fingerprint-key")
+        .value("a key of this moto deployment")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put_parameter");
+    // 40 commits, GetBlob at 100 ms: 4 s of reads.
+    let stand_in = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(LargePush::new(40, Duration::from_millis(100)))
+        .mount(&stand_in)
+        .await;
+    let mut lookup = Aws::new(&config);
+    lookup.codecommit = aws_sdk_codecommit::Client::from_conf(
+        aws_sdk_codecommit::config::Builder::from(&config)
+            .endpoint_url(stand_in.uri())
+            .build(),
+    );
+    let aws = Aws::new(&config);
+    let mut webhook = SlackWebhook::new(slack.uri());
+    webhook.first_backoff = Duration::from_millis(20);
+    let effects = AwsEffects {
+        slack: Some(webhook),
+        ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        failure_queue: None,
+        aws,
+    };
+    let function = FunctionConfig::RepoGuard(repo_guard::Config {
+        channels: Channels {
+            topic_arn: Some(topic_arn),
+            slack_parameter: Some("/unused/in/this/test".into()),
+            idempotency_table: Some(table),
+        },
+        protected_branches: vec!["main".into()],
+        notify_direct_push_only: false,
+        repositories: Vec::new(),
+        secret_scan: true,
+        protected_notices: false,
+        scan_max_commits: 50,
+        scan_max_bytes: 50 * 1024 * 1024,
+        replicas: Default::default(),
+        fingerprint_key_parameter: Some("/signalbox/fingerprint-key".into()),
+        scan_queue_url: Some(scan_queue.clone()),
+    });
+    let event = sample("codecommit-reference-updated-direct-push.json");
+
+    // Piece 1, in an invocation of 12 s: about 1.5 s of scan time.
+    let first = handle(
+        &event,
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::within(Duration::from_secs(12)),
+    )
+    .await
+    .expect("piece 1 handled");
+    let Outcome::Handled { plan, done } = first else {
+        panic!("piece 1 not handled: {first:?}")
+    };
+    assert!(
+        plan.actions.iter().any(|a| a.kind() == "SendMessage"),
+        "{plan:?}"
+    );
+    assert!(
+        done.iter().all(|d| matches!(d, Done::Executed(_))),
+        "{done:?}"
+    );
+    // SQS delivers at least once: the same piece again sends nothing twice.
+    let again = handle(
+        &event,
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::within(Duration::from_secs(12)),
+    )
+    .await
+    .expect("piece 1 handled again");
+    let Outcome::Handled { plan, done } = again else {
+        panic!("piece 1 not handled again: {again:?}")
+    };
+    assert!(plan.actions.iter().any(|a| a.kind() == "SendMessage"));
+    assert!(done.iter().all(|d| *d == Done::AlreadyDone), "{done:?}");
+
+    let continuations = drain_queue(&config, &scan_queue).await;
+    assert_eq!(
+        continuations.len(),
+        1,
+        "one continuation: {continuations:?}"
+    );
+    let message = &continuations[0];
+    assert_eq!(message["source"], "signalbox.repo-guard");
+    assert_eq!(
+        message["id"],
+        format!("{}#2", event["id"].as_str().unwrap())
+    );
+
+    // Piece 2, as Lambda's SQS event source delivers it, in a full invocation.
+    let second = handle(
+        &sqs_event(&message.to_string()),
+        &function,
+        &lookup,
+        &effects,
+        &Invocation::within(Duration::from_secs(30)),
+    )
+    .await
+    .expect("piece 2 handled");
+    let Outcome::Handled { plan, done } = second else {
+        panic!("piece 2 not handled: {second:?}")
+    };
+    assert!(
+        !plan.actions.iter().any(|a| a.kind() == "SendMessage"),
+        "the push ends in piece 2: {plan:?}"
+    );
+    assert!(
+        done.iter().all(|d| matches!(d, Done::Executed(_))),
+        "{done:?}"
+    );
+    assert!(drain_queue(&config, &scan_queue).await.is_empty());
+
+    let published = drain_queue(&config, &inbox).await;
+    let texts: Vec<&str> = published
+        .iter()
+        .map(|m| m["Message"].as_str().unwrap())
+        .collect();
+    let all = texts.join("\n");
+    assert_eq!(published.len(), 2, "one alert per piece: {all}");
+    assert_eq!(all.matches("src/f3.env:1").count(), 1, "{all}");
+    assert_eq!(all.matches("src/f35.env:1").count(), 1, "{all}");
+    // Piece 1 alerted the key of commit 3 and said the scan goes on; piece
+    // 2 the key of commit 35, "continued", with the totals.
+    let first = published
+        .iter()
+        .find(|m| m["Message"].as_str().unwrap().contains("src/f3.env:1"))
+        .unwrap();
+    let last = published
+        .iter()
+        .find(|m| m["Message"].as_str().unwrap().contains("src/f35.env:1"))
+        .unwrap();
+    let text = first["Message"].as_str().unwrap();
+    assert!(text.contains("continued in a further invocation"), "{text}");
+    assert!(
+        last["Subject"].as_str().unwrap().contains("continued"),
+        "{last}"
+    );
+    let text = last["Message"].as_str().unwrap();
+    assert!(
+        text.contains("in all 40 of the 40 new commit(s), 40 file(s) over 2 part(s)"),
+        "{text}"
+    );
+    assert_eq!(slack.received_requests().await.unwrap().len(), 2);
 }
