@@ -1426,9 +1426,9 @@ fn repo_guard_may_send_only_to_its_own_scan_queue_which_it_receives_one_message_
         .find(|f| function_of(f) == Function::RepoGuard)
         .expect("RepoGuardFunction");
     let (role_id, role) = role_of(&template, &guard);
-    let statements = statements(role);
+    let granted = statements(role);
     // SendMessage: the failure queue (every function) and its own scan queue, nothing else.
-    let targets: BTreeSet<String> = statements
+    let targets: BTreeSet<String> = granted
         .iter()
         .filter(|s| actions(s).iter().any(|a| a == "sqs:SendMessage"))
         .flat_map(|s| listed(&s["Resource"]))
@@ -1452,7 +1452,7 @@ fn repo_guard_may_send_only_to_its_own_scan_queue_which_it_receives_one_message_
         "sqs:GetQueueAttributes",
     ] {
         assert!(
-            allows(&statements, action, "GuardScanQueue"),
+            allows(&granted, action, "GuardScanQueue"),
             "{role_id}: {action}"
         );
     }
