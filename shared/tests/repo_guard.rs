@@ -1216,6 +1216,10 @@ fn a_push_of_150_commits_and_300_files_is_scanned_to_the_end_in_continued_pieces
     assert!(said.contains(&totals), "{totals} not in {said}");
     for plan in &plans {
         assert!(!kinds(plan).contains(&"not-scanned"), "{plan:?}");
+        // Subscribers filter on the push's source, whichever piece alerts.
+        for m in sns(plan) {
+            assert_eq!(m.attributes["source"], "aws.codecommit", "{}", m.subject);
+        }
     }
 }
 

@@ -1115,7 +1115,11 @@ async fn plan_continued(
         alerted_before: continued.alerted_fingerprints.clone(),
         continued_with: None,
     };
-    plan_scan(&mut plan, event, detail, new, facts, &progress, config);
+    // The alerts are the push's: the source subscribers filter on is
+    // CodeCommit's, whichever piece sends them.
+    let mut push = event.clone();
+    push.source = source::CODECOMMIT.to_owned();
+    plan_scan(&mut plan, &push, detail, new, facts, &progress, config);
     Ok(plan)
 }
 
