@@ -1761,6 +1761,9 @@ fn not_scanned(
                 "Scanned".to_owned(),
                 match found {
                     0 => format!("{files} file(s), nothing found; {scanned}"),
+                    n if progress.is_continued() => format!(
+                        "{files} file(s), {n} finding(s) (in the secret alerts of the parts that found them); {scanned}"
+                    ),
                     n => {
                         format!("{files} file(s), {n} finding(s) (in the secret alert); {scanned}")
                     }
