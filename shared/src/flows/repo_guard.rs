@@ -927,18 +927,13 @@ async fn scan_diff(
         ));
     }
     let mut cut = false;
+    let skipped_before = scanner.report().skipped.len();
     for file in &differences.files {
         let Some(after) = &file.after_blob else {
             continue;
         };
         // Size is unknown until read: check the allow list and budget first.
         if !scanner.admit(&file.path, 0) {
-            cut |= scanner.report().skipped.last().is_some_and(|s| {
-                s.reason
-                    == SkipReason::OverBudget {
-                        limit: BudgetLimit::Time,
-                    }
-            });
             continue;
         }
         let new_bytes = match by_deadline(deadline, lookup.blob(repository, after)).await {
@@ -959,6 +954,17 @@ async fn scan_diff(
         };
         scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
     }
+    // A file refused for time, before its read or after it (the scanner
+    // checks the budget again once the size is known).
+    let time = SkipReason::OverBudget {
+        limit: BudgetLimit::Time,
+    };
+    cut |= scanner
+        .report()
+        .skipped
+        .iter()
+        .skip(skipped_before)
+        .any(|s| s.reason == time);
     if cut { Diff::Cut } else { Diff::Scanned }
 }
 
