@@ -339,10 +339,18 @@ impl Effects for AwsEffects {
             // again on its retry: the copy carries the same id, so the piece
             // it starts repeats no alert and sends no second continuation.
             // Lost, the rest of the push would go unscanned and unsaid.
+            // On the heap: inline, the SDK call's future made every caller
+            // of `execute` larger, and a debug build of git-webhook's path
+            // overflowed a test thread's 2 MiB stack.
             #[cfg(feature = "repo-guard")]
             Action::SendMessage(a) => {
-                self.at_least_once(key, action, deadline, sqs::send_message(&self.aws.sqs, a))
-                    .await
+                Box::pin(self.at_least_once(
+                    key,
+                    action,
+                    deadline,
+                    Box::pin(sqs::send_message(&self.aws.sqs, a)),
+                ))
+                .await
             }
             Action::PostSlack(a) => match &self.slack {
                 Some(slack) => {

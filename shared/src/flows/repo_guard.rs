@@ -976,7 +976,9 @@ fn is_null_commit(id: &str) -> bool {
 /// Looks up what the notices need and plans them.
 pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
     if let Detail::ScanContinued(continued) = &event.detail {
-        return plan_continued(event, continued, config, lookup).await;
+        // On the heap, so a continued piece's scan does not enlarge the
+        // planner's future, inline in every handler's.
+        return Box::pin(plan_continued(event, continued, config, lookup)).await;
     }
     let Detail::Repository(detail) = &event.detail else {
         return Err(PlanError::missing(
