@@ -384,10 +384,27 @@ async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message(
 struct LargePush {
     commits: Vec<(String, String)>,
     blob_delay: Duration,
+    /// The commits whose file holds a key (each a different one).
+    keys: Vec<usize>,
+    /// The commits whose file is binary (not scanned, said).
+    binary: Vec<usize>,
+}
+
+/// A key of AWS's alphabet per commit `i`, each different.
+fn key_of(i: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let tail: String = (0..4)
+        .map(|d| ALPHABET[(i * (d + 3) + 7 * d + 5) % 32] as char)
+        .collect();
+    format!("AKIAQ7ZR2MXN4VTL{tail}")
 }
 
 impl LargePush {
     fn new(commits: usize, blob_delay: Duration) -> LargePush {
+        Self::with(commits, blob_delay, &[3, 35], &[])
+    }
+
+    fn with(commits: usize, blob_delay: Duration, keys: &[usize], binary: &[usize]) -> LargePush {
         let ids: Vec<String> = (0..commits)
             .map(|i| {
                 if i + 1 == commits {
@@ -412,6 +429,8 @@ impl LargePush {
         LargePush {
             commits,
             blob_delay,
+            keys: keys.to_vec(),
+            binary: binary.to_vec(),
         }
     }
 
@@ -419,12 +438,17 @@ impl LargePush {
         self.commits.iter().position(|(c, _)| c == id)
     }
 
-    fn text(i: usize) -> String {
+    fn text(&self, i: usize) -> Vec<u8> {
+        if self.binary.contains(&i) {
+            return b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        }
         match i {
-            3 => "aws_access_key_id = AKIAQ7ZR2MXN4VTL6KPJ\n".to_owned(),
-            35 => "aws_access_key_id = AKIAZ7YR2MXN4VTL6KPQ\n".to_owned(),
+            3 if self.keys == [3, 35] => "aws_access_key_id = AKIAQ7ZR2MXN4VTL6KPJ\n".to_owned(),
+            35 if self.keys == [3, 35] => "aws_access_key_id = AKIAZ7YR2MXN4VTL6KPQ\n".to_owned(),
+            i if self.keys.contains(&i) => format!("aws_access_key_id = {}\n", key_of(i)),
             _ => format!("step {i}\n"),
         }
+        .into_bytes()
     }
 }
 
@@ -483,7 +507,7 @@ impl wiremock::Respond for LargePush {
                     .strip_prefix("blob-")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_default();
-                let content = base64::engine::general_purpose::STANDARD.encode(Self::text(i));
+                let content = base64::engine::general_purpose::STANDARD.encode(self.text(i));
                 json(serde_json::json!({"content": content})).set_delay(self.blob_delay)
             }
             other => {
@@ -673,4 +697,301 @@ async fn a_large_push_continues_through_the_scan_queue_and_a_redelivered_piece_s
         "{text}"
     );
     assert_eq!(slack.received_requests().await.unwrap().len(), 2);
+}
+
+/// repo-guard wired to moto (SNS → an inbox queue, DynamoDB's ledger, SSM's
+/// fingerprint key, its scan queue), a local Slack, and a CodeCommit
+/// stand-in holding `push`.
+struct Guard {
+    config: aws_config::SdkConfig,
+    inbox: String,
+    scan_queue: String,
+    slack: MockServer,
+    lookup: Aws,
+    effects: AwsEffects,
+    function: FunctionConfig,
+    _stand_in: MockServer,
+}
+
+impl Guard {
+    async fn new(push: LargePush, protected_notices: bool, slack_delay: Duration) -> Guard {
+        let config = moto_config().await;
+        let (topic_arn, inbox) = topic_with_queue(&config).await;
+        let scan_queue = signalbox_tests::queue(&config).await;
+        let slack = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string("ok")
+                    .set_delay(slack_delay),
+            )
+            .mount(&slack)
+            .await;
+        let table = idempotency_table(&config).await;
+        Aws::new(&config)
+            .ssm
+            .put_parameter()
+            .name("/signalbox/fingerprint-key")
+            .value("a key of this moto deployment")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put_parameter");
+        let stand_in = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(push)
+            .mount(&stand_in)
+            .await;
+        let mut lookup = Aws::new(&config);
+        lookup.codecommit = aws_sdk_codecommit::Client::from_conf(
+            aws_sdk_codecommit::config::Builder::from(&config)
+                .endpoint_url(stand_in.uri())
+                .build(),
+        );
+        let aws = Aws::new(&config);
+        let mut webhook = SlackWebhook::new(slack.uri());
+        webhook.first_backoff = Duration::from_millis(20);
+        let effects = AwsEffects {
+            slack: Some(webhook),
+            ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+            failure_queue: None,
+            aws,
+        };
+        let function = FunctionConfig::RepoGuard(repo_guard::Config {
+            channels: Channels {
+                topic_arn: Some(topic_arn),
+                slack_parameter: Some("/unused/in/this/test".into()),
+                idempotency_table: Some(table),
+            },
+            protected_branches: vec!["main".into()],
+            notify_direct_push_only: false,
+            repositories: Vec::new(),
+            secret_scan: true,
+            protected_notices,
+            scan_max_commits: 50,
+            scan_max_bytes: 50 * 1024 * 1024,
+            replicas: Default::default(),
+            fingerprint_key_parameter: Some("/signalbox/fingerprint-key".into()),
+            scan_queue_url: Some(scan_queue.clone()),
+        });
+        Guard {
+            config,
+            inbox,
+            scan_queue,
+            slack,
+            lookup,
+            effects,
+            function,
+            _stand_in: stand_in,
+        }
+    }
+
+    /// `handle` of `event` in an invocation of `seconds`.
+    async fn handle(
+        &self,
+        event: &serde_json::Value,
+        seconds: u64,
+    ) -> Result<Outcome, signalbox::HandleError> {
+        // On the heap: two of them side by side overflow a test thread's stack.
+        Box::pin(handle(
+            event,
+            &self.function,
+            &self.lookup,
+            &self.effects,
+            &Invocation::within(Duration::from_secs(seconds)),
+        ))
+        .await
+    }
+
+    /// Every continuation in the scan queue handled, as SQS delivers them,
+    /// in full invocations (a failed one delivered again), until none is left.
+    async fn finish_the_push(&self) -> usize {
+        let mut pieces = 0;
+        loop {
+            let messages = drain_queue(&self.config, &self.scan_queue).await;
+            if messages.is_empty() {
+                return pieces;
+            }
+            for message in messages {
+                pieces += 1;
+                assert!(pieces < 40, "more pieces than the bound");
+                let event = sqs_event(&message.to_string());
+                let mut tries = 0;
+                while let Err(e) = self.handle(&event, 30).await {
+                    tries += 1;
+                    assert!(tries < 3, "{e}");
+                }
+            }
+        }
+    }
+
+    /// Every SNS message published so far: (kind, subject, message).
+    async fn published(&self) -> Vec<(String, String, String)> {
+        drain_queue(&self.config, &self.inbox)
+            .await
+            .into_iter()
+            .map(|m| {
+                (
+                    m["MessageAttributes"]["kind"]["Value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["Subject"].as_str().unwrap_or_default().to_owned(),
+                    m["Message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Every key of `push` is in some secret alert.
+fn assert_every_key_alerted(published: &[(String, String, String)], keys: &[usize]) {
+    let all: String = published
+        .iter()
+        .filter(|(kind, ..)| kind == "secret")
+        .map(|(_, _, m)| m.as_str())
+        .collect();
+    for i in keys {
+        assert!(
+            all.contains(&format!("src/f{i}.env:1")),
+            "the key of commit {i} was never alerted: {all}"
+        );
+    }
+}
+
+/// The last piece found a key and a binary file: its secret alert and its
+/// not-scanned alert are two actions of one plan, each under its own key,
+/// so the ledger sends both.
+#[tokio::test]
+async fn the_last_piece_with_a_finding_and_a_binary_file_publishes_both_alerts() {
+    let push = LargePush::with(40, Duration::from_millis(100), &[3, 35], &[30]);
+    let guard = Guard::new(push, false, Duration::ZERO).await;
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    guard.handle(&event, 12).await.expect("piece 1");
+    assert!(guard.finish_the_push().await >= 1, "not continued");
+    let published = guard.published().await;
+    let kinds: Vec<&str> = published.iter().map(|(k, ..)| k.as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "not-scanned").count(),
+        1,
+        "{published:#?}"
+    );
+    assert_every_key_alerted(&published, &[3, 35]);
+    let last = published
+        .iter()
+        .find(|(k, _, m)| k == "secret" && m.contains("src/f35.env:1"))
+        .unwrap();
+    assert!(last.1.contains("continued"), "{last:?}");
+    let not_scanned = &published
+        .iter()
+        .find(|(k, ..)| k == "not-scanned")
+        .unwrap()
+        .2;
+    assert!(not_scanned.contains("src/f30.env"), "{not_scanned}");
+}
+
+/// Piece 1 of a continued push to a protected branch: the protected-branch
+/// notice and the secret alert of the key it found both reach SNS and Slack.
+#[tokio::test]
+async fn a_continued_push_to_a_protected_branch_publishes_its_notice_and_its_first_secret_alert() {
+    let push = LargePush::new(40, Duration::from_millis(100));
+    let guard = Guard::new(push, true, Duration::ZERO).await;
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let outcome = guard.handle(&event, 12).await.expect("piece 1");
+    let Outcome::Handled { plan, done } = outcome else {
+        panic!("piece 1 not handled: {outcome:?}")
+    };
+    assert!(
+        plan.actions.iter().any(|a| a.kind() == "SendMessage"),
+        "{plan:?}"
+    );
+    assert!(
+        done.iter().all(|d| matches!(d, Done::Executed(_))),
+        "{done:?}"
+    );
+    let published = guard.published().await;
+    let kinds: Vec<&str> = published.iter().map(|(k, ..)| k.as_str()).collect();
+    assert_eq!(kinds, ["protected-push", "secret"], "{published:#?}");
+    assert_eq!(guard.slack.received_requests().await.unwrap().len(), 2);
+    assert_every_key_alerted(&published, &[3]);
+}
+
+/// Piece 1's continuation fails once (its queue is not there yet: SQS
+/// answers QueueDoesNotExist) after its alert went out; the retry, in a
+/// longer invocation, cuts the piece later. The keys between the two cuts
+/// are alerted by the retry: a different cut is a different alert.
+#[tokio::test]
+async fn a_continuation_sent_on_the_retry_after_a_later_cut_leaves_no_key_unalerted() {
+    // 48 commits (within SCAN_MAX_COMMITS), GetBlob at 100 ms; keys in commits 3, 20 and 45.
+    let push = LargePush::with(48, Duration::from_millis(100), &[3, 20, 45], &[]);
+    let guard = Guard::new(push, false, Duration::ZERO).await;
+    let sqs = aws_sdk_sqs::Client::new(&guard.config);
+    let name = guard.scan_queue.rsplit('/').next().unwrap().to_owned();
+    sqs.delete_queue()
+        .queue_url(&guard.scan_queue)
+        .send()
+        .await
+        .expect("delete_queue");
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    // About 1.5 s of scan: the key of commit 3, not of 20.
+    let first = guard.handle(&event, 12).await;
+    assert!(first.is_err(), "the continuation cannot be sent: {first:?}");
+    let mut published = guard.published().await;
+    assert_every_key_alerted(&published, &[3]);
+    assert!(
+        !published.iter().any(|(_, _, m)| m.contains("src/f20.env")),
+        "the first attempt's cut is past commit 20: {published:#?}"
+    );
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .unwrap();
+    assert_eq!(url, guard.scan_queue);
+    // Lambda's retry, in a longer invocation (about 4 s of scan): past
+    // commit 20, not to the end.
+    let retry = guard.handle(&event, 17).await.expect("the retry");
+    let Outcome::Handled { plan, .. } = retry else {
+        panic!("{retry:?}")
+    };
+    assert!(
+        plan.actions.iter().any(|a| a.kind() == "SendMessage"),
+        "the retry cut the push too: {plan:?}"
+    );
+    guard.finish_the_push().await;
+    published.extend(guard.published().await);
+    assert_every_key_alerted(&published, &[3, 20, 45]);
+}
+
+/// Two deliveries of one push handled at once (EventBridge and SQS deliver
+/// at least once), cut at different commits; Slack is slow, so the one cut
+/// first still holds its Slack claim when the other is done scanning. One
+/// continuation is sent, and every key is alerted.
+#[tokio::test]
+async fn two_deliveries_of_one_piece_handled_at_once_leave_no_key_unalerted() {
+    let push = LargePush::with(48, Duration::from_millis(100), &[3, 20, 45], &[]);
+    let guard = Guard::new(push, false, Duration::from_secs(4)).await;
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let (short, long) = tokio::join!(guard.handle(&event, 12), guard.handle(&event, 17));
+    for outcome in [short, long] {
+        if outcome.is_err() {
+            // Lambda (or SQS) delivers it again.
+            guard.handle(&event, 30).await.expect("delivered again");
+        }
+    }
+    let continuations = drain_queue(&guard.config, &guard.scan_queue).await;
+    assert_eq!(continuations.len(), 1, "{continuations:#?}");
+    let sqs = aws_sdk_sqs::Client::new(&guard.config);
+    sqs.send_message()
+        .queue_url(&guard.scan_queue)
+        .message_body(continuations[0].to_string())
+        .send()
+        .await
+        .expect("send_message");
+    guard.finish_the_push().await;
+    assert_every_key_alerted(&guard.published().await, &[3, 20, 45]);
 }

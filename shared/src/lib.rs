@@ -389,9 +389,11 @@ async fn send_report<E: Effects>(
 /// action's key and result, in the plan's order.
 ///
 /// An action's failure does not stop the ones after it (SNS failing must not
-/// stop Slack), with one exception: a `SetApproval` is carried out only if
+/// stop Slack), with two exceptions: a `SetApproval` is carried out only if
 /// every `PostPrComment` before it succeeded, so an approval never changes
-/// without the comment that explains it.
+/// without the comment that explains it; and repo-guard's `SendMessage` (a
+/// continuation) only if no alert before it failed transiently, so a retry
+/// that cuts the piece elsewhere cannot leave findings unalerted.
 pub async fn carry_out<E: Effects>(
     plan: &Plan,
     effects: &E,
@@ -448,7 +450,28 @@ async fn carry_out_one<E: Effects>(
                 .find(|(a, (_, r))| matches!(a, Action::PostPrComment(_)) && r.is_err())
         })
         .flatten();
-    let result = match failed_comment {
+    // A continuation goes only after every alert before it is out (or was
+    // already): a retry may cut the piece elsewhere, and a continuation from
+    // this attempt's cut with this attempt's alerts unsent would lose the
+    // findings between the two cuts. A channel failed for good does not
+    // hold it: no retry follows then.
+    let failed_alert = matches!(action, Action::SendMessage(_))
+        .then(|| {
+            plan.actions
+                .iter()
+                .zip(before)
+                .find(|(a, (_, r))| is_channel(a) && r.as_ref().is_err_and(|e| e.transient))
+        })
+        .flatten();
+    let result = match failed_comment.or(failed_alert) {
+        Some((Action::Publish(_) | Action::PostSlack(_), (alert_key, _))) => Err(EffectError {
+            action: action.kind(),
+            transient: true,
+            message: format!(
+                "not carried out: the alert before it failed (event {}, alert {alert_key}); the retry sends both",
+                plan.event_id
+            ),
+        }),
         Some((_, (comment_key, Err(comment_error)))) => {
             Err(EffectError {
                 action: action.kind(),

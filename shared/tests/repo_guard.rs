@@ -1365,3 +1365,76 @@ fn the_continuation_sample_is_routed_to_repo_guard() {
         format!("{}#{}", continued.original_event_id, continued.piece)
     );
 }
+
+/// The plans of every piece of `first`'s push, each planned within `per_piece`
+/// (its lookups' deadline), following each continuation until none is sent.
+fn pieces(
+    first: &Event,
+    repo: &Repo,
+    config: &Config,
+    per_piece: std::time::Duration,
+) -> Vec<Plan> {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut event = first.clone();
+    let mut plans = Vec::new();
+    loop {
+        let until = Deadline::after(per_piece);
+        let plan = runtime
+            .block_on(with_lookups_deadline(
+                until,
+                repo_guard::plan(&event, config, repo),
+            ))
+            .unwrap();
+        let next = continuation(&plan).cloned();
+        plans.push(plan);
+        let Some(message) = next else { break };
+        assert!(message.body.len() <= repo_guard::MAX_CONTINUATION_BYTES);
+        event = Event::from_json(&message.body).expect("the continuation is an event");
+        assert!(plans.len() < 20, "more pieces than the bound");
+    }
+    plans
+}
+
+/// Every action of every piece's plan has a key of its own: two alerts of
+/// one plan under one key (the protected-branch notice and piece 1's secret
+/// alert; the last piece's secret and not-scanned alerts) made the ledger
+/// drop the second as already done.
+#[test]
+fn every_action_of_a_continued_push_to_a_protected_branch_has_a_key_of_its_own() {
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    // A binary file in an early commit: the last piece lists it.
+    repo.changes(Some("c004"), "c005", "logo.png", None, "\u{0}PNG");
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: true,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    assert!(plans.len() >= 2, "not continued: {plans:?}");
+    assert_eq!(
+        kinds(&plans[0])[..2],
+        ["protected-push", "secret"],
+        "{:?}",
+        plans[0]
+    );
+    let last = plans.last().unwrap();
+    assert!(kinds(last).contains(&"not-scanned"), "{last:?}");
+    let mut keys = std::collections::BTreeSet::new();
+    for plan in &plans {
+        for action in &plan.actions {
+            let key = plan.key(action);
+            assert!(keys.insert(key.clone()), "{key} twice in {plans:#?}");
+        }
+    }
+}

@@ -492,7 +492,11 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
-    #[cfg(any(feature = "git-status", feature = "pipeline-gate", feature = "repo-guard"))]
+    #[cfg(any(
+        feature = "git-status",
+        feature = "pipeline-gate",
+        feature = "repo-guard"
+    ))]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,
@@ -578,7 +582,11 @@ enum Guard {
     /// The action waits for the ledger: a failing table is a transient
     /// error, and so is a completion not recorded (the retry repeats it).
     #[cfg_attr(
-        not(any(feature = "git-status", feature = "pipeline-gate", feature = "repo-guard")),
+        not(any(
+            feature = "git-status",
+            feature = "pipeline-gate",
+            feature = "repo-guard"
+        )),
         allow(dead_code)
     )]
     Required,

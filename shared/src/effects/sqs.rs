@@ -18,7 +18,16 @@ pub(super) async fn send_message(
         .message_body(&message.body)
         .send()
         .await
-        .map_err(|e| EffectError::sdk("SendMessage", "SQS SendMessage", &e))?;
+        .map_err(|e| {
+            // Transient whatever SQS said: a retry repeats it harmlessly (one
+            // key), and a failure report instead would end the push's scan
+            // with an alert that promised its rest. What keeps failing ends
+            // on the scan queue's last receive, or in the failure queue.
+            EffectError {
+                transient: true,
+                ..EffectError::sdk("SendMessage", "SQS SendMessage", &e)
+            }
+        })?;
     Ok(Done::Executed(format!(
         "sent {} as message {}",
         message.message_id,

@@ -1582,10 +1582,11 @@ pub fn plan_findings(
                 config,
             );
         } else if ends && progress.piece > 1 {
-            alert_actions(
+            keyed_alert_actions(
                 plan,
                 &scan_finished(event, detail, new, progress, &scanned),
-                &config.channels,
+                config,
+                "scan-finished",
             );
         } else if !skipped.is_empty() {
             plan.notes
@@ -1599,7 +1600,22 @@ pub fn plan_findings(
         .iter()
         .map(|f| f.fingerprint.as_str())
         .collect();
-    let dedup = secret_key(&detail.repository_name, fingerprints.iter().copied());
+    // A piece of a continued push is keyed by its own id *and* its
+    // findings (`<event id>#<piece>#secret:<repository>:<hash>`): apart from
+    // the notices and the not-scanned alert of the same plan, and a retry
+    // that cut the piece elsewhere (found more or less) alerts again rather
+    // than being taken for the first attempt's alert (worst case a double,
+    // never a loss). A whole push is keyed by its findings alone, so the
+    // same commits pushed to a second branch alert once.
+    let findings_key = secret_key(&detail.repository_name, fingerprints.iter().copied());
+    let dedup = if progress.is_continued() {
+        format!(
+            "{}#{}#{findings_key}",
+            progress.original_event_id, progress.piece
+        )
+    } else {
+        findings_key
+    };
     let items = facts
         .report
         .findings
@@ -1676,12 +1692,6 @@ pub fn plan_findings(
     };
     let start = plan.actions.len();
     alert_actions(plan, &alert, &config.channels);
-    // A piece of a continued push is keyed by its own id (`<event id>#<piece>`):
-    // a redelivered piece may be cut elsewhere and find more or less, yet
-    // must alert once, while the continuation it sent covers the rest.
-    if progress.is_continued() {
-        return;
-    }
     for action in &mut plan.actions[start..] {
         match action {
             Action::Publish(m) => m.dedup_key = Some(dedup.clone()),
@@ -1691,14 +1701,19 @@ pub fn plan_findings(
     }
 }
 
-/// The not-scanned alert's actions, keyed by the event *and* their kind:
-/// the protected-branch notice of the same push is keyed by the event alone,
-/// and two actions under one key would make the ledger drop the second as
-/// already done.
+/// The not-scanned alert's actions, keyed by the event *and* their kind.
 fn not_scanned_actions(plan: &mut Plan, alert: &Alert, config: &Config) {
+    keyed_alert_actions(plan, alert, config, "not-scanned");
+}
+
+/// An alert's actions keyed by the event (the piece's id) *and* `kind`:
+/// the protected-branch notice of the same push is keyed by the event
+/// alone, and two actions under one key would make the ledger drop the
+/// second as already done.
+fn keyed_alert_actions(plan: &mut Plan, alert: &Alert, config: &Config, kind: &str) {
     let start = plan.actions.len();
     alert_actions(plan, alert, &config.channels);
-    let key = format!("{}#not-scanned", plan.event_id);
+    let key = format!("{}#{kind}", plan.event_id);
     for action in &mut plan.actions[start..] {
         match action {
             Action::Publish(m) => m.dedup_key = Some(key.clone()),
