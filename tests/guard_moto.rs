@@ -517,16 +517,25 @@ impl wiremock::Respond for LargePush {
     }
 }
 
-/// The SQS event Lambda's event source mapping hands repo-guard for `body`.
-fn sqs_event(body: &str) -> serde_json::Value {
+/// The SQS event Lambda's event source mapping hands repo-guard for `body`
+/// from the queue at `queue_url` (moto's `<endpoint>/<account>/<name>`).
+fn sqs_event(body: &str, queue_url: &str) -> serde_json::Value {
+    sqs_event_received(body, queue_url, 1)
+}
+
+/// [`sqs_event`], handed out for the `receives`th time.
+fn sqs_event_received(body: &str, queue_url: &str, receives: u32) -> serde_json::Value {
+    let mut path = queue_url.rsplit('/');
+    let name = path.next().unwrap_or_default();
+    let account = path.next().unwrap_or_default();
     serde_json::json!({"Records": [{
         "messageId": "2e8f0c1a-4b3d-4e5f-8a9b-0c1d2e3f4a5b",
         "receiptHandle": "AQEB-local",
         "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
+        "attributes": {"ApproximateReceiveCount": receives.to_string()},
         "messageAttributes": {},
         "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:signalbox-GuardScanQueue",
+        "eventSourceARN": format!("arn:aws:sqs:us-east-1:{account}:{name}"),
         "awsRegion": "us-east-1"
     }]})
 }
@@ -645,7 +654,7 @@ async fn a_large_push_continues_through_the_scan_queue_and_a_redelivered_piece_s
 
     // Piece 2, as Lambda's SQS event source delivers it, in a full invocation.
     let second = handle(
-        &sqs_event(&message.to_string()),
+        &sqs_event(&message.to_string(), &scan_queue),
         &function,
         &lookup,
         &effects,
@@ -816,7 +825,7 @@ impl Guard {
             for message in messages {
                 pieces += 1;
                 assert!(pieces < 40, "more pieces than the bound");
-                let event = sqs_event(&message.to_string());
+                let event = sqs_event(&message.to_string(), &self.scan_queue);
                 let mut tries = 0;
                 while let Err(e) = self.handle(&event, 30).await {
                     tries += 1;
@@ -994,4 +1003,71 @@ async fn two_deliveries_of_one_piece_handled_at_once_leave_no_key_unalerted() {
         .expect("send_message");
     guard.finish_the_push().await;
     assert_every_key_alerted(&guard.published().await, &[3, 20, 45]);
+}
+
+/// A continued piece whose secret alert Slack keeps refusing (500, a
+/// transient error): on an early delivery the error makes SQS deliver it
+/// again; on the last one SQS makes, the piece is acknowledged and a
+/// not-scanned alert says the scan stopped, why, and which commits it left.
+#[tokio::test]
+async fn a_piece_failing_on_its_last_delivery_says_the_scan_stopped_and_is_acknowledged() {
+    let push = LargePush::new(40, Duration::from_millis(100));
+    let guard = Guard::new(push, false, Duration::ZERO).await;
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    guard.handle(&event, 12).await.expect("piece 1");
+    let continuations = drain_queue(&guard.config, &guard.scan_queue).await;
+    assert_eq!(continuations.len(), 1, "{continuations:#?}");
+    let body = continuations[0].to_string();
+    guard.published().await;
+
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_string_contains(
+            "Secret scan continued (part 2)",
+        ))
+        .respond_with(ResponseTemplate::new(500))
+        .with_priority(1)
+        .mount(&guard.slack)
+        .await;
+    let early = guard
+        .handle(&sqs_event_received(&body, &guard.scan_queue, 1), 30)
+        .await;
+    assert!(early.is_err(), "delivered again: {early:?}");
+    let secret = guard.published().await;
+    assert_eq!(secret.len(), 1, "SNS took the secret alert: {secret:#?}");
+
+    let last = guard
+        .handle(
+            &sqs_event_received(
+                &body,
+                &guard.scan_queue,
+                repo_guard::SCAN_QUEUE_MAX_RECEIVES,
+            ),
+            30,
+        )
+        .await
+        .expect("the last delivery is acknowledged");
+    assert!(matches!(last, Outcome::Handled { .. }), "{last:?}");
+    let published = guard.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    let (kind, _, text) = &published[0];
+    assert_eq!(kind, "not-scanned");
+    assert!(
+        text.contains("the scan stopped, part 2 failed on each of its 5 deliveries"),
+        "{text}"
+    );
+    let first = continuations[0]["detail"]["commits"][0]["id"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take(12)
+        .collect::<String>();
+    assert!(
+        text.contains(&format!("commit(s) from {first} on")),
+        "{text}"
+    );
+    assert!(
+        drain_queue(&guard.config, &guard.scan_queue)
+            .await
+            .is_empty()
+    );
 }

@@ -1490,16 +1490,96 @@ fn repo_guard_may_send_only_to_its_own_scan_queue_which_it_receives_one_message_
     assert_eq!(p["SqsManagedSseEnabled"], json!(true));
     assert_eq!(
         referenced(&p["RedrivePolicy"]["deadLetterTargetArn"]),
-        Some("FailedInvocationsQueue")
+        Some("GuardScanDeadLetterQueue")
     );
-    assert!(matches!(
+    // At least 5 (the Lambda guide), and what repo-guard takes for the last delivery.
+    assert_eq!(
         p["RedrivePolicy"]["maxReceiveCount"].as_u64(),
-        Some(2..=5)
-    ));
+        Some(u64::from(
+            signalbox::flows::repo_guard::SCAN_QUEUE_MAX_RECEIVES
+        ))
+    );
+    assert!(signalbox::flows::repo_guard::SCAN_QUEUE_MAX_RECEIVES >= 5);
     assert!(
         p["VisibilityTimeout"].as_u64()
             >= Some(6 * signalbox::invocation::FUNCTION_TIMEOUT.as_secs()),
         "VisibilityTimeout {}",
         p["VisibilityTimeout"]
+    );
+}
+
+/// A piece SQS dead-letters pages someone: the scan queue's dead-letter
+/// queue keeps messages longer than the queue (expiry counts from the first
+/// enqueue), and its alarm watches the depth (a redrive is not "sent"),
+/// notifying the operations topic like the failure queues' alarms.
+#[test]
+fn the_scan_queues_dead_letters_keep_longer_and_page_the_operations_topic() {
+    let template = template::load();
+    let resources = &template["Resources"];
+    let queue = &resources["GuardScanQueue"]["Properties"];
+    let dead = &resources["GuardScanDeadLetterQueue"];
+    assert_eq!(dead["Type"], "AWS::SQS::Queue");
+    let dead = &dead["Properties"];
+    assert_eq!(dead["SqsManagedSseEnabled"], json!(true));
+    assert!(
+        dead["MessageRetentionPeriod"].as_u64() > queue["MessageRetentionPeriod"].as_u64(),
+        "{dead} / {queue}"
+    );
+    let watching: Vec<(&String, &Value)> = resources
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::CloudWatch::Alarm"
+                && r["Properties"]["Dimensions"]
+                    == json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["GuardScanDeadLetterQueue", "QueueName"]}}])
+        })
+        .collect();
+    assert_eq!(watching.len(), 1, "one alarm on the scan dead-letter queue");
+    let (id, alarm) = watching[0];
+    let p = &alarm["Properties"];
+    assert_eq!(p["Namespace"], "AWS/SQS", "{id}");
+    assert_eq!(
+        p["MetricName"], "ApproximateNumberOfMessagesVisible",
+        "{id}"
+    );
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+    assert_eq!(p["Threshold"].as_f64(), Some(0.0), "{id}");
+    let stack = Stack::with_defaults(&template);
+    assert_eq!(
+        stack.resolve(&p["AlarmActions"]),
+        Some(json!([{ "Ref": "OperationsTopic" }])),
+        "{id}"
+    );
+}
+
+/// Only repo-guard's role may send to its scan queue: a queue policy denies
+/// sqs:SendMessage to every other principal (aws:PrincipalArn).
+#[test]
+fn only_repo_guards_role_may_send_to_its_scan_queue() {
+    let template = template::load();
+    let policies: Vec<&Value> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+        .filter(|r| {
+            r["Type"] == "AWS::SQS::QueuePolicy"
+                && listed(&r["Properties"]["Queues"]).contains(&json!({"Ref": "GuardScanQueue"}))
+        })
+        .collect();
+    assert_eq!(policies.len(), 1, "one policy on GuardScanQueue");
+    let statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("Statement is a list");
+    assert!(
+        statements.iter().any(|s| {
+            s["Effect"] == "Deny"
+                && s["Principal"] == "*"
+                && actions(s) == ["sqs:SendMessage"]
+                && referenced(&s["Resource"]) == Some("GuardScanQueue")
+                && s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+                    == json!({"Fn::GetAtt": ["RepoGuardRole", "Arn"]})
+        }),
+        "{statements:#?}"
     );
 }

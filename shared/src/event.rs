@@ -233,6 +233,24 @@ fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, EventErr
 /// `eventSource` `aws:sqs`, `body`) is the Lambda Developer Guide's
 /// (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html).
 pub fn sqs_message(value: &Value) -> Option<Result<Value, EventError>> {
+    sqs_record(value).map(|r| r.map(|r| r.body))
+}
+
+/// One message of an SQS event, with what Lambda (not the sender) says of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRecord {
+    /// The message, parsed as JSON.
+    pub body: Value,
+    /// The queue it came from (`eventSourceARN`), as Lambda's event source
+    /// mapping says: the sender cannot set it.
+    pub source_arn: Option<String>,
+    /// How many times SQS has handed the message out, this time included
+    /// (`attributes.ApproximateReceiveCount`; 1 when absent).
+    pub receive_count: u32,
+}
+
+/// [`sqs_message`] with the record's queue and receive count.
+pub fn sqs_record(value: &Value) -> Option<Result<QueueRecord, EventError>> {
     let records = value.get("Records")?.as_array()?;
     let from_sqs = records
         .iter()
@@ -259,9 +277,30 @@ pub fn sqs_message(value: &Value) -> Option<Result<Value, EventError>> {
         }
         None => return Some(Err(EventError::field("Records[0].body", "missing"))),
     };
+    let record = &records[0];
+    let receive_count = match record.pointer("/attributes/ApproximateReceiveCount") {
+        None => 1,
+        Some(count) => match count.as_str().and_then(|c| c.parse::<u32>().ok()) {
+            Some(n) => n,
+            None => {
+                return Some(Err(EventError::field(
+                    "Records[0].attributes.ApproximateReceiveCount",
+                    format!("expected a number in a string, found {}", json_kind(count)),
+                )));
+            }
+        },
+    };
     Some(
         serde_json::from_str(body)
-            .map_err(|e| EventError::field("Records[0].body", format!("not valid JSON: {e}"))),
+            .map_err(|e| EventError::field("Records[0].body", format!("not valid JSON: {e}")))
+            .map(|body| QueueRecord {
+                body,
+                source_arn: record
+                    .get("eventSourceARN")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                receive_count,
+            }),
     )
 }
 
@@ -379,6 +418,9 @@ pub struct ScanContinued {
     pub allow_file_at: Option<String>,
     /// The commits still to scan, oldest first, each against its first parent.
     pub commits: Vec<PendingCommit>,
+    /// How the push is scanned, as the first piece said it (None: commit by commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<String>,
     /// What the pieces before this one scanned.
     pub scanned: ScanTotals,
     /// What the pieces before this one did not scan, and why.

@@ -134,49 +134,127 @@ pub async fn handle<L: Lookups, E: Effects>(
         return gate::hook::handle(value, settings, lookup, effects, invocation).await;
     }
     let function: Function = config.function();
-    let failed =
-        |event_id: Option<String>, reason: String, actions: Vec<ActionFailure>| FailureReport {
-            version: FAILURE_REPORT_VERSION,
-            request_context: RequestContext {
-                request_id: invocation.request_id.clone(),
-                function_arn: invocation.function_arn.clone(),
-                condition: "PermanentFailure",
-            },
-            request_payload: without_credentials(value),
-            function,
-            event_id,
-            reason,
-            failed_actions: actions,
-        };
     // repo-guard's scan queue delivers the rest of a large push as an SQS
     // event of one record: its body is the event. A malformed one goes to
     // the failure queue, naming the field, like any malformed event.
     let message;
-    let value = match event::sqs_message(value) {
+    let mut queued: Option<(Option<String>, u32)> = None;
+    let value = match event::sqs_record(value) {
         None => value,
-        Some(Ok(body)) => {
-            message = body;
+        Some(Ok(record)) => {
+            // Only repo-guard's own scan queue is read: a message from any
+            // other is acknowledged and dropped, unread.
+            if let Some(reason) = refused_queue(config, record.source_arn.as_deref()) {
+                warn!(%function, %reason, "ignored");
+                return Ok(Outcome::Ignored(reason));
+            }
+            queued = Some((record.source_arn, record.receive_count));
+            message = record.body;
             &message
         }
         Some(Err(problem)) => {
-            let report = failed(None, format!("malformed SQS event: {problem}"), Vec::new());
-            return send_report(effects, report, invocation.deadline).await;
+            let reason = format!("malformed SQS event: {problem}");
+            return report_failed(
+                function,
+                value,
+                None,
+                reason,
+                Vec::new(),
+                effects,
+                invocation,
+            )
+            .await;
         }
     };
     let event = match Event::parse(value) {
         Ok(event) => event,
         Err(problem) => {
             let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
-            let report = failed(id, format!("malformed event: {problem}"), Vec::new());
-            return send_report(effects, report, invocation.deadline).await;
+            let reason = format!("malformed event: {problem}");
+            return report_failed(function, value, id, reason, Vec::new(), effects, invocation)
+                .await;
         }
     };
+    #[cfg(feature = "repo-guard")]
+    if let Some(reason) = flows::repo_guard::refused_origin(
+        &event,
+        queued
+            .as_ref()
+            .map(|(arn, _)| arn.as_deref().unwrap_or_default()),
+    ) {
+        warn!(event_id = %event.id, %function, %reason, "ignored");
+        return Ok(Outcome::Ignored(reason));
+    }
+    #[cfg(feature = "repo-guard")]
+    if let (
+        Some((_, receives)),
+        FunctionConfig::RepoGuard(guard),
+        event::Detail::ScanContinued(continued),
+    ) = (&queued, config, &event.detail)
+        && *receives >= flows::repo_guard::SCAN_QUEUE_MAX_RECEIVES
+    {
+        // The last delivery SQS makes: the piece gets the invocation less
+        // the time its not-scanned alert needs, and if it fails anyway the
+        // alert says the scan stopped, so no "continued" alert is left
+        // without its end; the message is then acknowledged.
+        let piece = Invocation {
+            deadline: invocation.deadline.earlier_by(STOPPED_ALERT_TIME),
+            ..invocation.clone()
+        };
+        return match Box::pin(handle_event(value, &event, config, lookup, effects, &piece)).await {
+            Err(error) => {
+                error!(event_id = %event.id, %function, %error, receives, "the last delivery of a continued piece failed: the scan stops");
+                let plan = flows::repo_guard::plan_stopped(
+                    &event,
+                    continued,
+                    guard,
+                    &error.to_string(),
+                    *receives,
+                );
+                carry_out_plan(value, plan, effects, invocation).await
+            }
+            done => done,
+        };
+    }
+    // Read above only where repo-guard is built in.
+    let _ = &queued;
+    handle_event(value, &event, config, lookup, effects, invocation).await
+}
+
+/// What the last delivery of a continued piece keeps back for the alert
+/// that says the scan stopped (SNS and Slack side by side).
+#[cfg(feature = "repo-guard")]
+const STOPPED_ALERT_TIME: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Why an SQS message is not taken: only repo-guard reads a queue, its own.
+fn refused_queue(config: &FunctionConfig, source_arn: Option<&str>) -> Option<String> {
+    match config {
+        #[cfg(feature = "repo-guard")]
+        FunctionConfig::RepoGuard(guard) => flows::repo_guard::refused_queue(guard, source_arn),
+        _ => Some(format!(
+            "an SQS message from {}: {} reads no queue",
+            source_arn.unwrap_or("(no queue)"),
+            config.function()
+        )),
+    }
+}
+
+/// Plans `event` (parsed from `value`) and carries the plan out.
+async fn handle_event<L: Lookups, E: Effects>(
+    value: &Value,
+    event: &Event,
+    config: &FunctionConfig,
+    lookup: &L,
+    effects: &E,
+    invocation: &Invocation,
+) -> Result<Outcome, HandleError> {
+    let function: Function = config.function();
     let work = invocation.deadline.for_work();
     // Lookups get at most half the working time: the actions need the rest.
     let lookups_until = work.within(work.remaining() / 2);
     let decided = tokio::time::timeout_at(
         lookups_until.instant(),
-        invocation::with_lookups_deadline(lookups_until, decide(&event, config, lookup)),
+        invocation::with_lookups_deadline(lookups_until, decide(event, config, lookup)),
     )
     .await
     .map_err(|_| HandleError::LookupTimeout {
@@ -191,8 +269,16 @@ pub async fn handle<L: Lookups, E: Effects>(
         }
         Err(source @ PlanError::Field { .. }) => {
             let reason = format!("cannot plan event {}: {source}", event.id);
-            let report = failed(Some(event.id.clone()), reason, Vec::new());
-            return send_report(effects, report, invocation.deadline).await;
+            return report_failed(
+                function,
+                value,
+                Some(event.id.clone()),
+                reason,
+                Vec::new(),
+                effects,
+                invocation,
+            )
+            .await;
         }
         Ok(Err(reason)) => {
             info!(event_id = %event.id, %function, detail_type = %event.detail_type, %reason, "ignored");
@@ -229,10 +315,6 @@ pub(crate) async fn report_malformed<E: Effects>(
 /// Work that failed for good outside a plan's actions (a gate's payload
 /// without ids, a verdict its service refused): to the failure queue, with
 /// `reason` and the actions that failed.
-#[cfg_attr(
-    not(any(feature = "pipeline-gate", feature = "deploy-gate")),
-    allow(dead_code)
-)]
 pub(crate) async fn report_failed<E: Effects>(
     function: Function,
     value: &Value,

@@ -1291,7 +1291,10 @@ fn a_malformed_continuation_fails_naming_the_field_and_an_event_of_two_records_f
         .as_object_mut()
         .unwrap()
         .remove("id");
-    let config = FunctionConfig::RepoGuard(config());
+    let config = FunctionConfig::RepoGuard(Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1437,4 +1440,86 @@ fn every_action_of_a_continued_push_to_a_protected_branch_has_a_key_of_its_own()
             assert!(keys.insert(key.clone()), "{key} twice in {plans:#?}");
         }
     }
+}
+
+/// Whoever may send to some queue must not steer repo-guard: a message is
+/// taken only from its own scan queue (Lambda's `eventSourceARN`), only if
+/// it is a continuation naming that queue's region and account; a
+/// continuation only from the queue; and its repository is checked again.
+#[test]
+fn a_forged_continuation_is_not_taken_from_elsewhere_nor_for_an_unguarded_repository() {
+    use signalbox::effects::DryRun;
+    use signalbox::flows::FunctionConfig;
+    use signalbox::invocation::Invocation;
+    use signalbox::{Outcome, handle};
+    let sample_text = std::fs::read_to_string(format!(
+        "{}/../events/repo-guard/scan-continued.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let sample_event: serde_json::Value = serde_json::from_str(&sample_text).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(sample_event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    let function = FunctionConfig::RepoGuard(Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ignored = |value: &serde_json::Value| -> String {
+        let effects = DryRun::default();
+        let outcome = runtime
+            .block_on(handle(
+                value,
+                &function,
+                &Offline,
+                &effects,
+                &Invocation::local(),
+            ))
+            .unwrap();
+        assert!(effects.seen().is_empty(), "nothing is carried out");
+        match outcome {
+            Outcome::Ignored(reason) => reason,
+            other => panic!("not ignored: {other:?}"),
+        }
+    };
+    // From another queue of the account.
+    let mut elsewhere = sqs_event(&[body.to_string()]);
+    elsewhere["Records"][0]["eventSourceARN"] =
+        "arn:aws:sqs:us-east-1:123456789012:someone-elses-queue".into();
+    let r = ignored(&elsewhere);
+    assert!(r.contains("not GUARD_SCAN_QUEUE_URL"), "{r}");
+    // Straight to the function (an EventBridge rule, an invoke).
+    let r = ignored(&body);
+    assert!(r.contains("taken only from the scan queue"), "{r}");
+    // A CodeCommit event in the scan queue: forged "Pushed by", notices.
+    let push = std::fs::read_to_string(format!(
+        "{}/../events/codecommit-reference-updated-direct-push.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let r = ignored(&sqs_event(&[push]));
+    assert!(r.contains("only continuations are taken"), "{r}");
+    // A region that would make the "Open commit" link another host's.
+    let mut region = body.clone();
+    region["region"] = "evil.example/x#".into();
+    let r = ignored(&sqs_event(&[region.to_string()]));
+    assert!(r.contains("names region evil.example/x#"), "{r}");
+    // A repository outside GUARD_REPOSITORIES: nothing read, nothing sent.
+    let event = Event::parse(&body).unwrap();
+    let guarded = Config {
+        repositories: vec!["AnotherRepo".into()],
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plan = run(&event, &guarded, &Repo::default());
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("not in GUARD_REPOSITORIES")),
+        "{plan:?}"
+    );
 }

@@ -81,6 +81,13 @@ pub const MAX_CONTINUATION_BYTES: usize = 64 * 1024;
 const MAX_CARRIED_ITEMS: usize = 200;
 const MAX_CARRIED_FINGERPRINTS: usize = 2_000;
 
+/// SQS hands a continuation out at most this many times (the scan queue's
+/// `maxReceiveCount` in template.yaml; "at least 5", Lambda Developer Guide,
+/// https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+/// On the last, a piece that fails anyway says so in a not-scanned alert
+/// and is acknowledged, rather than left to the dead-letter queue alone.
+pub const SCAN_QUEUE_MAX_RECEIVES: u32 = 5;
+
 /// The tag the mirror puts on every replica (docs/replication.md).
 pub const REPLICA_TAG: &str = "signalbox:replica-of";
 
@@ -831,10 +838,12 @@ pub async fn scan_continued(
     let mut facts = ScanFacts {
         commits_in_push: continued.scanned.commits_in_push,
         allow_at: continued.allow_file_at.clone(),
-        coverage: Some(format!(
-            "each of the {} new commit(s), what each adds",
-            continued.scanned.commits_in_push
-        )),
+        coverage: continued.coverage.clone().or_else(|| {
+            Some(format!(
+                "each of the {} new commit(s), what each adds",
+                continued.scanned.commits_in_push
+            ))
+        }),
         ..ScanFacts::default()
     };
     let allow = read_allow_list(
@@ -1087,6 +1096,126 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
     Ok(plan)
 }
 
+/// Why a message from the queue `source_arn` is not taken (None: it is):
+/// only repo-guard's own scan queue (`GUARD_SCAN_QUEUE_URL`) is read. The
+/// ARN is Lambda's (the record's `eventSourceARN`), not the sender's.
+pub fn refused_queue(config: &Config, source_arn: Option<&str>) -> Option<String> {
+    let Some(url) = &config.scan_queue_url else {
+        return Some("a message from a queue, and GUARD_SCAN_QUEUE_URL is unset".to_owned());
+    };
+    let arn = source_arn.unwrap_or("(none)");
+    match queue_arn(arn) {
+        Some((_, account, name)) if queue_url_names(url, account, name) => None,
+        _ => Some(format!(
+            "a message from queue {arn}, which is not GUARD_SCAN_QUEUE_URL"
+        )),
+    }
+}
+
+/// Why `event` is not handled from where it came (None: it is): from the
+/// scan queue (`queue_arn`), only continuations naming the queue's own
+/// region and account; a continuation only from the scan queue, and every
+/// other event (CodeCommit's) only from EventBridge.
+pub fn refused_origin(event: &Event, queue: Option<&str>) -> Option<String> {
+    let continued =
+        event.source == source::REPO_GUARD && event.detail_type == detail_type::SCAN_CONTINUED;
+    match queue.and_then(queue_arn) {
+        None if continued => Some(format!(
+            "event {} is a continuation, taken only from the scan queue",
+            event.id
+        )),
+        None if queue.is_some() => Some("a message from a queue that is no SQS queue's".to_owned()),
+        None => None,
+        Some(_) if !continued => Some(format!(
+            "a {} / {} event from the scan queue: only continuations are taken from it",
+            event.source, event.detail_type
+        )),
+        Some((region, account, _)) if event.region != region || event.account != account => {
+            Some(format!(
+                "continuation {} names region {} and account {}, its queue's are {region} and {account}",
+                event.id, event.region, event.account
+            ))
+        }
+        Some(_) => None,
+    }
+}
+
+/// `arn:<partition>:sqs:<region>:<account>:<name>` → (region, account, name).
+fn queue_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    match arn.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "sqs", region, account, name] if !region.is_empty() && !name.is_empty() => {
+            Some((region, account, name))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the queue URL `…/<account>/<name>` names that queue.
+fn queue_url_names(url: &str, account: &str, name: &str) -> bool {
+    let mut path = url.trim_end_matches('/').rsplit('/');
+    path.next() == Some(name) && path.next() == Some(account)
+}
+
+/// The last delivery of a piece failed too: its commits are said as not
+/// scanned, with why, in a not-scanned alert with the push's totals so far
+/// (the pieces before it alerted their findings; "continued" promised
+/// this end).
+pub fn plan_stopped(
+    event: &Event,
+    continued: &ScanContinued,
+    config: &Config,
+    why: &str,
+    receives: u32,
+) -> Plan {
+    let mut plan = Plan::new(Function::RepoGuard, &event.id);
+    let detail = &continued.reference;
+    let new = detail.commit_id.clone().unwrap_or_default();
+    let first = continued
+        .commits
+        .first()
+        .map_or("?".to_owned(), |c| short(&c.id));
+    let facts = ScanFacts {
+        coverage: continued.coverage.clone().or_else(|| {
+            Some(format!(
+                "each of the {} new commit(s), what each adds",
+                continued.scanned.commits_in_push
+            ))
+        }),
+        unscanned: vec![format!(
+            "{} commit(s) from {first} on: the scan stopped, part {} failed on each of its {receives} deliveries ({why})",
+            continued.commits.len(),
+            continued.piece
+        )],
+        ..ScanFacts::default()
+    };
+    let progress = Progress {
+        piece: continued.piece,
+        original_event_id: continued.original_event_id.clone(),
+        before: continued.scanned,
+        not_scanned_before: continued.not_scanned.clone(),
+        alerted_before: Vec::new(),
+        continued_with: None,
+    };
+    let mut push = event.clone();
+    push.source = source::CODECOMMIT.to_owned();
+    let skipped: Vec<String> = progress
+        .not_scanned_before
+        .iter()
+        .chain(&facts.unscanned)
+        .cloned()
+        .collect();
+    let coverage = facts.coverage.clone().unwrap_or_default();
+    let scanned = progress.scanned(&facts, &coverage);
+    plan.notes.push(format!("the scan stopped: {why}"));
+    keyed_alert_actions(
+        &mut plan,
+        &not_scanned(&push, detail, &new, &facts, &progress, &skipped, &scanned),
+        config,
+        "scan-stopped",
+    );
+    plan
+}
+
 /// A piece of a push too large for one invocation: the rest of its secret
 /// scan. The notices (protected branch, deletion) were the first piece's.
 async fn plan_continued(
@@ -1110,6 +1239,21 @@ async fn plan_continued(
     if !config.secret_scan {
         plan.notes
             .push("SECRET_SCAN is off: the continued scan is dropped".to_owned());
+        return Ok(plan);
+    }
+    // As for the push's first piece: the message is checked again, not believed.
+    if !config.guards(&detail.repository_name) {
+        plan.notes.push(format!(
+            "repository {} is not in GUARD_REPOSITORIES: not guarded",
+            detail.repository_name
+        ));
+        return Ok(plan);
+    }
+    if let Some(source) = config.replica_of(&event.region, &detail.repository_name) {
+        plan.notes.push(format!(
+            "{} in {} is a replica of {source} (REPLICAS): not guarded",
+            detail.repository_name, event.region
+        ));
         return Ok(plan);
     }
     let facts = scan_continued(lookup, continued, config)
@@ -1309,6 +1453,7 @@ fn continuation(
             reference: detail.clone(),
             allow_file_at: facts.allow_at.clone(),
             commits: remaining[..keep].to_vec(),
+            coverage: facts.coverage.clone(),
             scanned: progress.after(facts),
             not_scanned: carried_not_scanned,
             alerted_fingerprints: alerted.clone(),
