@@ -426,8 +426,10 @@ pub struct ScanContinued {
     /// What the pieces before this one did not scan, and why.
     #[serde(default)]
     pub not_scanned: Vec<String>,
-    /// The fingerprints already alerted by earlier pieces: a commit scanned
-    /// again after a cut is not alerted twice.
+    /// The findings already alerted by earlier pieces, each
+    /// `<fingerprint>@<first 12 hex of the SHA-256 of its path>`: a commit
+    /// scanned again after a cut is not alerted twice, while the same secret
+    /// in another file is.
     #[serde(default)]
     pub alerted_fingerprints: Vec<String>,
 }

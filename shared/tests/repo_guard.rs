@@ -1523,3 +1523,86 @@ fn a_forged_continuation_is_not_taken_from_elsewhere_nor_for_an_unguarded_reposi
         "{plan:?}"
     );
 }
+
+/// 200 files of 300-character paths not scanned (binary) in the push's
+/// first commit: the continuation still carries every commit left (each
+/// item cut short, folded into a count if need be), rather than none.
+#[test]
+fn a_continuation_carries_every_commit_left_past_200_long_paths_not_scanned() {
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    let dir = "d".repeat(285);
+    for i in 0..200 {
+        repo.changes(
+            Some(OLD),
+            "c000",
+            &format!("assets/{dir}/{i:03}.png"),
+            None,
+            "\u{0}PNG",
+        );
+    }
+    repo.blob_delay = Some(std::time::Duration::from_millis(5));
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_millis(1500),
+    );
+    assert!(plans.len() >= 2, "not continued: {plans:?}");
+    let said: String = plans
+        .iter()
+        .flat_map(|p| sns(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert!(!said.contains("would not fit"), "{said}");
+    assert!(!said.contains("not carried to the next part"), "{said}");
+    assert!(said.contains("src/f10-0.txt:1"), "{said}");
+    assert!(said.contains("src/f140-0.txt:1"), "{said}");
+    assert!(
+        kinds(plans.last().unwrap()).contains(&"not-scanned"),
+        "the binary files are said: {said}"
+    );
+    assert!(
+        said.contains("in all 150 of the 150 new commit(s)"),
+        "{said}"
+    );
+}
+
+/// The key of commit 10 copied into a second file by commit 140, scanned
+/// in a later piece: that file is alerted too (the cleanup needs both),
+/// though its fingerprint was alerted before.
+#[test]
+fn the_same_secret_in_a_second_file_in_a_later_piece_is_alerted() {
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    repo.blobs.insert(
+        "blob-src/f140-1.txt-c140".into(),
+        b"copy = AKIAQ7ZR2MXN4VTL6KPJ\n".to_vec(),
+    );
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    let piece = |path: &str| {
+        plans
+            .iter()
+            .position(|p| secret_messages(p).iter().any(|m| m.message.contains(path)))
+    };
+    let (Some(ten), Some(copy)) = (piece("src/f10-0.txt:1"), piece("src/f140-1.txt:1")) else {
+        panic!("a file not alerted: {plans:#?}")
+    };
+    assert!(ten < copy, "in different pieces: {ten} {copy}");
+}

@@ -80,6 +80,9 @@ pub const MAX_CONTINUATION_BYTES: usize = 64 * 1024;
 /// in a continuation; the rest are counted.
 const MAX_CARRIED_ITEMS: usize = 200;
 const MAX_CARRIED_FINGERPRINTS: usize = 2_000;
+/// Each carried not-scanned item is cut to this many characters (a path
+/// may run to kilobytes): the commits left must fit first.
+const MAX_CARRIED_ITEM_CHARS: usize = 200;
 
 /// SQS hands a continuation out at most this many times (the scan queue's
 /// `maxReceiveCount` in template.yaml; "at least 5", Lambda Developer Guide,
@@ -1365,7 +1368,7 @@ pub fn plan_scan(
     facts
         .report
         .findings
-        .retain(|f| !progress.alerted_before.contains(&f.fingerprint));
+        .retain(|f| !progress.alerted_before.contains(&alerted_id(f)));
     let remaining = std::mem::take(&mut facts.remaining);
     let mut progress = progress.clone();
     let mut message = None;
@@ -1419,6 +1422,7 @@ fn continuation(
         .iter()
         .cloned()
         .chain(unintended(facts))
+        .map(|item| clip_item(&item))
         .collect();
     if not_scanned.len() > MAX_CARRIED_ITEMS {
         let more = not_scanned.len() - MAX_CARRIED_ITEMS + 1;
@@ -1429,14 +1433,44 @@ fn continuation(
         .alerted_before
         .iter()
         .cloned()
-        .chain(facts.report.findings.iter().map(|f| f.fingerprint.clone()))
+        .chain(facts.report.findings.iter().map(alerted_id))
         .collect();
     alerted.sort_unstable();
     alerted.dedup();
     // Kept to a bound: past it, a finding seen again may be alerted again.
     alerted.truncate(MAX_CARRIED_FINGERPRINTS);
+    // Under the message's bound the commits come first: the not-scanned
+    // items are folded into a count (each part's plan notes list its own),
+    // then the alerted fingerprints are dropped (a finding seen again may
+    // be alerted twice, never missed), and only then are commits clipped.
+    let folded = vec![format!(
+        "{} item(s) not scanned in parts 1 to {} (each listed in its part's plan notes; too long to carry in the continuation's {MAX_CONTINUATION_BYTES} bytes)",
+        not_scanned.len(),
+        progress.piece
+    )];
+    let stages: [(Vec<String>, Vec<String>); 3] = [
+        (not_scanned.clone(), alerted.clone()),
+        (
+            if not_scanned.is_empty() {
+                Vec::new()
+            } else {
+                folded.clone()
+            },
+            alerted,
+        ),
+        (
+            if not_scanned.is_empty() {
+                Vec::new()
+            } else {
+                folded
+            },
+            Vec::new(),
+        ),
+    ];
+    let mut stage = 0;
     let mut keep = remaining.len();
     loop {
+        let (not_scanned, alerted) = &stages[stage];
         let clipped = &remaining[keep..];
         let mut carried_not_scanned = not_scanned.clone();
         let clip_note = clipped.first().map(|first| {
@@ -1478,6 +1512,10 @@ fn continuation(
             };
             return (Some((message, keep)), clip_note.into_iter().collect());
         }
+        if stage + 1 < stages.len() {
+            stage += 1;
+            continue;
+        }
         if keep == 0 {
             let first = remaining.first().map_or("?".to_owned(), |c| short(&c.id));
             return (
@@ -1490,6 +1528,26 @@ fn continuation(
         }
         keep /= 2;
     }
+}
+
+/// A not-scanned item as a continuation carries it: at most
+/// [`MAX_CARRIED_ITEM_CHARS`] characters.
+fn clip_item(item: &str) -> String {
+    if item.chars().count() <= MAX_CARRIED_ITEM_CHARS {
+        return item.to_owned();
+    }
+    let mut clipped: String = item.chars().take(MAX_CARRIED_ITEM_CHARS - 1).collect();
+    clipped.push('…');
+    clipped
+}
+
+/// How a continuation remembers an alerted finding: its fingerprint and a
+/// hash of its path, so the same secret copied to a second file in a later
+/// piece is still alerted (the cleanup needs every file).
+fn alerted_id(finding: &crate::scan::Finding) -> String {
+    use sha2::Digest;
+    let path = sha2::Sha256::digest(finding.path.as_bytes());
+    format!("{}@{}", finding.fingerprint, &hex::encode(path)[..12])
 }
 
 /// The protected-branch notice, unless it is a pull request's merge and
