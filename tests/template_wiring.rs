@@ -1499,7 +1499,7 @@ fn repo_guard_may_send_only_to_its_own_scan_queue_which_it_receives_one_message_
             signalbox::flows::repo_guard::SCAN_QUEUE_MAX_RECEIVES
         ))
     );
-    assert!(signalbox::flows::repo_guard::SCAN_QUEUE_MAX_RECEIVES >= 5);
+    assert!(p["RedrivePolicy"]["maxReceiveCount"].as_u64() >= Some(5));
     assert!(
         p["VisibilityTimeout"].as_u64()
             >= Some(6 * signalbox::invocation::FUNCTION_TIMEOUT.as_secs()),

@@ -442,6 +442,14 @@ pub struct PendingCommit {
     /// None: a root commit (compared with the empty tree).
     #[serde(default)]
     pub parent: Option<String>,
+    /// Files of its diff an earlier piece already scanned (in the order
+    /// GetDifferences lists them): the scan resumes after them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub from_file: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Counters carried from piece to piece.

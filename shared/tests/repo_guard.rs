@@ -1606,3 +1606,74 @@ fn the_same_secret_in_a_second_file_in_a_later_piece_is_alerted() {
     };
     assert!(ten < copy, "in different pieces: {ten} {copy}");
 }
+
+/// With the configuration's defaults (SCAN_MAX_COMMITS 50, as the template
+/// deploys it), a 150-commit, 300-file push is scanned by its net diff, and
+/// that diff too is continued, file by file, until it ends: both keys are
+/// alerted, and the last piece says the totals.
+#[test]
+fn a_push_of_150_commits_with_the_default_bounds_is_scanned_to_its_end_by_its_net_diff_in_pieces() {
+    use signalbox::config::{EnvReader, Mode};
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    // The net diff OLD → PUSHED: every file the 150 commits add.
+    let files: Vec<ChangedFile> = (0..150)
+        .flat_map(|i| {
+            let after = if i == 149 {
+                PUSHED.to_owned()
+            } else {
+                format!("c{i:03}")
+            };
+            let before = if i == 0 {
+                OLD.to_owned()
+            } else {
+                format!("c{:03}", i - 1)
+            };
+            repo.diffs[&(Some(before), after)].clone()
+        })
+        .collect();
+    repo.diffs
+        .insert((Some(OLD.to_owned()), PUSHED.to_owned()), files);
+    let mut env = EnvReader::from_pairs(
+        [
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
+            ),
+            ("SLACK_WEBHOOK_PARAM", "/signalbox/slack-webhook"),
+            ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+            ("FINGERPRINT_KEY_PARAM", "/signalbox/fingerprint-key"),
+            ("GUARD_SCAN_QUEUE_URL", SCAN_QUEUE),
+            ("PROTECTED_NOTICES", "false"),
+        ],
+        Mode::Strict,
+    );
+    let config = Config::read(&mut env);
+    assert_eq!(config.scan_max_commits, 50, "the default");
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let all: String = plans
+        .iter()
+        .flat_map(|p| secret_messages(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert_eq!(all.matches("src/f10-0.txt:1").count(), 1, "{all}");
+    assert_eq!(all.matches("src/f140-0.txt:1").count(), 1, "{all}");
+    let last: String = sns(plans.last().unwrap())
+        .iter()
+        .map(|m| m.message.clone())
+        .collect();
+    assert!(
+        last.contains(&format!(
+            "in all 300 file(s) of the net diff over {} part(s)",
+            plans.len()
+        )),
+        "{last}"
+    );
+    assert!(last.contains("only the net diff"), "{last}");
+    assert!(!last.contains("time"), "nothing left for time: {last}");
+}

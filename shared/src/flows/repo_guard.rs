@@ -651,6 +651,7 @@ pub async fn scan(
                 .map(|c| PendingCommit {
                     id: c.id.clone(),
                     parent: c.parents.first().cloned(),
+                    from_file: 0,
                 })
                 .collect();
             scan_commits(
@@ -676,21 +677,23 @@ pub async fn scan(
                 before.as_deref().map_or("the empty tree".to_owned(), short),
                 short(new)
             ));
-            scanner.set_commit(Some(new.to_owned()));
-            if scan_diff(
+            // The net diff as one "commit" (old tip → new tip): a further
+            // piece resumes it at the file where the time ran out.
+            let net = [PendingCommit {
+                id: new.to_owned(),
+                parent: before.clone(),
+                from_file: 0,
+            }];
+            scan_commits(
                 lookup,
                 repository,
-                before.as_deref(),
-                new,
+                &net,
                 &mut scanner,
                 &mut facts,
                 scanner_deadline,
+                continuable,
             )
-            .await
-                == Diff::Unreadable
-            {
-                return Ok(facts);
-            }
+            .await;
         }
     }
     facts.report = finish(scanner);
@@ -776,7 +779,8 @@ async fn read_key(
 /// Scans what each of `commits` adds to its first parent, oldest first, by
 /// `deadline`. Where the time runs out, the commits left (the one cut
 /// mid-way first) go to `facts.remaining`; when `continuable`, a further
-/// piece scans them, so what the cut commit skipped for time is not listed.
+/// piece scans them, resuming the cut one at the file where it stopped, so
+/// what the cut skipped for time is not listed.
 async fn scan_commits(
     lookup: &impl Lookup,
     repository: &str,
@@ -794,37 +798,38 @@ async fn scan_commits(
             return;
         }
         scanner.set_commit(Some(commit.id.clone()));
-        let skipped = scanner.report().skipped.len();
-        let unscanned = facts.unscanned.len();
-        match scan_diff(
+        let diff = scan_diff(
             lookup,
             repository,
             commit.parent.as_deref(),
             &commit.id,
+            commit.from_file,
             scanner,
             facts,
             deadline,
+            continuable,
         )
-        .await
-        {
+        .await;
+        // The files of a cut commit scanned before the cut count too.
+        facts.files_done = scanner.report().files_scanned;
+        facts.bytes_done = scanner.report().bytes_scanned;
+        match diff {
             Diff::Scanned => facts.commits_scanned += 1,
-            Diff::Cut if continuable => {
-                scanner.forget_skipped_since(skipped);
-                facts.unscanned.truncate(unscanned);
-                facts.remaining = commits[done..].to_vec();
+            Diff::Cut(at) if continuable => {
+                let mut rest = commits[done..].to_vec();
+                rest[0].from_file = at;
+                facts.remaining = rest;
                 return;
             }
             // Said file by file (budget spent, read cut) as before there
             // were continuations; the commits after it are said together.
-            Diff::Cut => {
+            Diff::Cut(_) => {
                 facts.remaining = commits[done + 1..].to_vec();
                 return;
             }
             // Said in `facts`; the next commit is still scanned.
             Diff::Unreadable => {}
         }
-        facts.files_done = scanner.report().files_scanned;
-        facts.bytes_done = scanner.report().bytes_scanned;
     }
 }
 
@@ -897,21 +902,29 @@ pub async fn scan_continued(
 enum Diff {
     /// Every file was scanned or said as not scanned.
     Scanned,
-    /// The scan's time ran out within it: files were skipped, or reads cut.
-    Cut,
+    /// The scan's time ran out within it, at this file (its index in the
+    /// diff): files were skipped, or reads cut.
+    Cut(usize),
     /// Its changes could not be read at all (said in the facts).
     Unreadable,
 }
 
-/// Scans what `after` adds to `before`.
+/// Scans what `after` adds to `before`, from its file `from` on. When
+/// `resumable`, the scan stops at the first file the time cuts and says
+/// nothing of it or the files after it (a further piece resumes there);
+/// else every file after it is said as not scanned, as the scanner refuses
+/// it.
+#[allow(clippy::too_many_arguments)]
 async fn scan_diff(
     lookup: &impl Lookup,
     repository: &str,
     before: Option<&str>,
     after: &str,
+    from: usize,
     scanner: &mut Scanner,
     facts: &mut ScanFacts,
     deadline: Instant,
+    resumable: bool,
 ) -> Diff {
     let differences = match by_deadline(
         deadline,
@@ -922,6 +935,10 @@ async fn scan_diff(
         Ok(d) => d,
         Err(e) => {
             let cut = Instant::now() >= deadline;
+            if cut && resumable {
+                facts.problems.push(e);
+                return Diff::Cut(from);
+            }
             if e != LookupError::Offline {
                 facts.unscanned.push(format!(
                     "commit {}: its changes could not be read ({e})",
@@ -929,55 +946,75 @@ async fn scan_diff(
                 ));
             }
             facts.problems.push(e);
-            return if cut { Diff::Cut } else { Diff::Unreadable };
+            return if cut {
+                Diff::Cut(from)
+            } else {
+                Diff::Unreadable
+            };
         }
     };
-    if differences.truncated {
+    if differences.truncated && from == 0 {
         facts.unscanned.push(format!(
             "commit {}: files past its first {MAX_CHANGED_FILES} changed files",
             short(after)
         ));
-    }
-    let mut cut = false;
-    let skipped_before = scanner.report().skipped.len();
-    for file in &differences.files {
-        let Some(after) = &file.after_blob else {
-            continue;
-        };
-        // Size is unknown until read: check the allow list and budget first.
-        if !scanner.admit(&file.path, 0) {
-            continue;
-        }
-        let new_bytes = match by_deadline(deadline, lookup.blob(repository, after)).await {
-            Ok(b) => b,
-            Err(e) => {
-                cut |= Instant::now() >= deadline;
-                facts
-                    .unscanned
-                    .push(format!("{}: could not be read ({e})", file.path));
-                continue;
-            }
-        };
-        let old_bytes = match &file.before_blob {
-            Some(id) => by_deadline(deadline, lookup.blob(repository, id))
-                .await
-                .ok(),
-            None => None,
-        };
-        scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
     }
     // A file refused for time, before its read or after it (the scanner
     // checks the budget again once the size is known).
     let time = SkipReason::OverBudget {
         limit: BudgetLimit::Time,
     };
-    cut |= scanner
-        .report()
-        .skipped
-        .iter()
-        .skip(skipped_before)
-        .any(|s| s.reason == time);
-    if cut { Diff::Cut } else { Diff::Scanned }
+    let mut cut_at = None;
+    for (i, file) in differences.files.iter().enumerate().skip(from) {
+        let Some(after) = &file.after_blob else {
+            continue;
+        };
+        let skipped = scanner.report().skipped.len();
+        let unscanned = facts.unscanned.len();
+        // Size is unknown until read: check the allow list and budget first.
+        let cut_here = if !scanner.admit(&file.path, 0) {
+            false
+        } else {
+            match by_deadline(deadline, lookup.blob(repository, after)).await {
+                Ok(new_bytes) => {
+                    let old_bytes = match &file.before_blob {
+                        Some(id) => by_deadline(deadline, lookup.blob(repository, id))
+                            .await
+                            .ok(),
+                        None => None,
+                    };
+                    scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
+                    false
+                }
+                Err(e) => {
+                    let cut = Instant::now() >= deadline;
+                    facts
+                        .unscanned
+                        .push(format!("{}: could not be read ({e})", file.path));
+                    cut
+                }
+            }
+        };
+        let refused_for_time = scanner
+            .report()
+            .skipped
+            .iter()
+            .skip(skipped)
+            .any(|s| s.reason == time);
+        if cut_here || refused_for_time {
+            cut_at.get_or_insert(i);
+            if resumable {
+                // Resumed here by a further piece: nothing of it is said.
+                scanner.forget_skipped_since(skipped);
+                facts.unscanned.truncate(unscanned);
+                break;
+            }
+        }
+    }
+    match cut_at {
+        Some(at) => Diff::Cut(at),
+        None => Diff::Scanned,
+    }
 }
 
 /// CodeCommit writes forty zeros for "no commit" in some events.
@@ -1323,6 +1360,21 @@ impl Progress {
     /// "Scanned", for a push scanned in pieces.
     fn scanned(&self, facts: &ScanFacts, coverage: &str) -> String {
         let totals = self.after(facts);
+        // Past SCAN_MAX_COMMITS the push's net diff is scanned, in pieces
+        // of files; no commit is listed then.
+        if totals.commits_in_push == 0 {
+            let this = format!("part {}: {} file(s)", self.piece, facts.files_done);
+            return match self.continued_with {
+                Some(_) => format!(
+                    "{this}; so far {} file(s) of the net diff; {coverage}",
+                    totals.files
+                ),
+                None => format!(
+                    "{this}; in all {} file(s) of the net diff over {} part(s) (invocations), {} finding(s); {coverage}",
+                    totals.files, self.piece, totals.findings
+                ),
+            };
+        }
         let this = format!(
             "part {}: {} commit(s), {} file(s)",
             self.piece, facts.commits_scanned, facts.files_done
