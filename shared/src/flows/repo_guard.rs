@@ -2009,7 +2009,7 @@ fn not_scanned(
         facts.report.files_scanned
     };
     let headline = format!(
-        "{} file(s) not scanned for secrets in a push to {} in {}",
+        "{} item(s) (files, commits) not scanned for secrets in a push to {} in {}",
         skipped.len(),
         detail.reference_name,
         detail.repository_name
