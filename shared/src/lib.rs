@@ -211,14 +211,20 @@ pub async fn handle<L: Lookups, E: Effects>(
                     &error.to_string(),
                     *receives,
                 );
-                carry_out_plan(value, plan, effects, invocation).await
+                Box::pin(carry_out_plan(value, plan, effects, invocation)).await
             }
             done => done,
         };
     }
     // Read above only where repo-guard is built in.
     let _ = &queued;
-    handle_event(value, &event, config, lookup, effects, invocation).await
+    // On the heap: inline, the planner's and the executor's futures made
+    // every handler's future larger than a debug test thread's 2 MiB stack
+    // holds (git_status_moto overflowed).
+    Box::pin(handle_event(
+        value, &event, config, lookup, effects, invocation,
+    ))
+    .await
 }
 
 /// What the last delivery of a continued piece keeps back for the alert
