@@ -472,7 +472,7 @@ pub struct ScanFacts {
     /// The author of the new commit, when it was read.
     pub author: Option<String>,
     /// Commits the time left for a further piece (oldest first): the first
-    /// may have been cut mid-way, and is scanned again whole.
+    /// may have been cut mid-way, and is resumed at its `from_file`.
     pub remaining: Vec<PendingCommit>,
     /// New commits of the push (commit by commit), as listed.
     pub commits_in_push: usize,
