@@ -97,6 +97,8 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codecommit:GetFile",
             // The merge base of a push (GetMergeOptions' baseCommitId).
             "codecommit:GetMergeOptions",
+            // The default branch's commit, carried by a continued scan.
+            "codecommit:GetBranch",
             "codecommit:ListTagsForResource",
             // Its scan queue, read by Lambda's event source mapping with the
             // function's role (its SendMessage to that queue: see

@@ -413,7 +413,8 @@ pub struct ScanContinued {
     pub piece: u32,
     /// The reference change of the push, as the CodeCommit event said it.
     pub reference: ReferenceChange,
-    /// The commit whose `.signalbox-allow` the first piece read (None: none).
+    /// The commit (an id, never a branch name) whose `.signalbox-allow` the
+    /// first piece read (None: none): the same allow file for the whole push.
     #[serde(default)]
     pub allow_file_at: Option<String>,
     /// The commits still to scan, oldest first, each against its first parent.

@@ -140,6 +140,15 @@ impl Lookup for Repo {
     async fn default_branch(&self, _: &str) -> Result<Option<String>, LookupError> {
         Ok(Some("main".into()))
     }
+    async fn branch_tip(&self, _: &str, branch: &str) -> Result<Option<String>, LookupError> {
+        // A branch not mapped is at a commit of its own name.
+        Ok(Some(
+            self.branches
+                .get(branch)
+                .cloned()
+                .unwrap_or_else(|| branch.to_owned()),
+        ))
+    }
     async fn differences(
         &self,
         _: &str,
@@ -147,12 +156,21 @@ impl Lookup for Repo {
         after: &str,
         _: usize,
     ) -> Result<Differences, LookupError> {
+        // A branch name is resolved to its tip now, as CodeCommit does, when
+        // no diff is given under the name itself.
+        let key = (before.map(str::to_owned), after.to_owned());
+        let files = match self.diffs.get(&key) {
+            Some(files) => files.clone(),
+            None => {
+                let before = before.map(|b| self.branches.get(b).map_or(b, String::as_str));
+                self.diffs
+                    .get(&(before.map(str::to_owned), after.to_owned()))
+                    .cloned()
+                    .unwrap_or_default()
+            }
+        };
         Ok(Differences {
-            files: self
-                .diffs
-                .get(&(before.map(str::to_owned), after.to_owned()))
-                .cloned()
-                .unwrap_or_default(),
+            files,
             truncated: false,
         })
     }
@@ -1676,4 +1694,100 @@ fn a_push_of_150_commits_with_the_default_bounds_is_scanned_to_its_end_by_its_ne
     );
     assert!(last.contains("only the net diff"), "{last}");
     assert!(!last.contains("time"), "nothing left for time: {last}");
+}
+
+/// A new branch of 60 commits (past the default SCAN_MAX_COMMITS) is
+/// scanned by its net diff in pieces. Between pieces main moves on: it
+/// merges the branch (so main → tip is empty) and its `.signalbox-allow`
+/// gains the file holding the key. Every piece diffs against, and reads the
+/// allow file at, main's commit when the push came, so the key in the
+/// diff's last file is alerted.
+#[test]
+fn a_new_branchs_net_diff_continued_while_main_moves_still_alerts_its_key() {
+    use signalbox::config::{EnvReader, Mode};
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    let tip = "b059";
+    let mut first = sample("codecommit-reference-created.json");
+    if let signalbox::event::Detail::Repository(d) = &mut first.detail {
+        d.commit_id = Some(tip.into());
+    }
+    let mut repo = Repo::default();
+    repo.branches.insert("main".into(), "MAIN".into());
+    repo.add_commit("MAIN", "Main's tip", &[]);
+    let mut net = Vec::new();
+    for i in 0..60 {
+        let id = format!("b{i:03}");
+        let parent = if i == 0 {
+            "MAIN".to_owned()
+        } else {
+            format!("b{:03}", i - 1)
+        };
+        repo.add_commit(&id, "step", &[parent.as_str()]);
+        let text = if i == 59 {
+            format!("key = {PLANTED}\n")
+        } else {
+            format!("line {i}\n")
+        };
+        repo.changes(Some(&parent), &id, &format!("src/f{i:02}.txt"), None, &text);
+        net.extend(repo.diffs[&(Some(parent), id)].clone());
+    }
+    repo.diffs.insert((Some("MAIN".into()), tip.into()), net);
+    // main when the push came has no allow file; MAIN2 (main later) has one.
+    repo.files
+        .insert("MAIN:README.md".into(), b"main\n".to_vec());
+    repo.add_commit("MAIN2", "Merge the branch", &["MAIN", tip]);
+    repo.files
+        .insert("MAIN2:.signalbox-allow".into(), b"src/f59.txt\n".to_vec());
+    repo.diffs
+        .insert((Some("MAIN2".into()), tip.into()), Vec::new());
+    repo.blob_delay = Some(std::time::Duration::from_millis(100));
+    let mut env = EnvReader::from_pairs(
+        [
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
+            ),
+            ("SLACK_WEBHOOK_PARAM", "/signalbox/slack-webhook"),
+            ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+            ("FINGERPRINT_KEY_PARAM", "/signalbox/fingerprint-key"),
+            ("GUARD_SCAN_QUEUE_URL", SCAN_QUEUE),
+            ("GUARD_REPOSITORIES", "MyDemoRepo"),
+        ],
+        Mode::Strict,
+    );
+    let config = Config::read(&mut env);
+    assert_eq!(config.scan_max_commits, 50, "the default");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut event = first;
+    let mut plans = Vec::new();
+    loop {
+        let until = Deadline::after(repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3));
+        let plan = runtime
+            .block_on(with_lookups_deadline(
+                until,
+                repo_guard::plan(&event, &config, &repo),
+            ))
+            .unwrap();
+        let next = continuation(&plan).cloned();
+        plans.push(plan);
+        let Some(message) = next else { break };
+        assert!(
+            !message.body.contains("\"main\""),
+            "a continuation names main's commit, not the branch: {}",
+            message.body
+        );
+        event = Event::from_json(&message.body).expect("the continuation is an event");
+        // main moves on between the pieces.
+        repo.branches.insert("main".into(), "MAIN2".into());
+        assert!(plans.len() < 20, "more pieces than the bound");
+    }
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let all: String = plans
+        .iter()
+        .flat_map(|p| secret_messages(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert_eq!(all.matches("src/f59.txt:1").count(), 1, "{all}");
 }

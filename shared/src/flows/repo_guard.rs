@@ -221,6 +221,14 @@ pub trait Lookup {
         &self,
         repository: &str,
     ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
+    /// `GetBranch`: the commit a branch is at now (its `commitId`,
+    /// https://docs.aws.amazon.com/codecommit/latest/APIReference/API_BranchInfo.html);
+    /// None: no such branch.
+    fn branch_tip(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
     /// `GetDifferences` from `before` (a commit or branch; None: the empty
     /// tree) to `after`, every page up to `max_files` files.
     fn differences(
@@ -273,6 +281,9 @@ impl Lookup for crate::flows::port::Offline {
         Err(LookupError::Offline)
     }
     async fn default_branch(&self, _: &str) -> Result<Option<String>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn branch_tip(&self, _: &str, _: &str) -> Result<Option<String>, LookupError> {
         Err(LookupError::Offline)
     }
     async fn differences(
@@ -573,12 +584,29 @@ pub async fn scan(
         .filter(|o| detail.event == "referenceUpdated" && !is_null_commit(o));
     let pushed_to_default = default_branch.as_deref() == Some(detail.reference_name.as_str())
         && detail.reference_type.as_deref() != Some("tag");
+    // The default branch's commit now, read once: a further piece diffs
+    // against and reads the allow file at this commit, not at the branch,
+    // which may have moved on (or gained an allow entry) meanwhile. Unread,
+    // the branch's name serves this piece but the push is not continued.
+    let mut resolved = true;
+    let default_tip = match default_branch.as_deref().filter(|_| !pushed_to_default) {
+        None => None,
+        Some(branch) => match lookup.branch_tip(repository, branch).await {
+            Ok(tip) => tip,
+            Err(e) => {
+                facts.problems.push(e);
+                resolved = false;
+                Some(branch.to_owned())
+            }
+        },
+    };
+    let continuable = continuable && resolved;
     // The allow file as it was before the push: a push to the default
     // branch must not allow its own secret.
     let allow_at = match (pushed_to_default, old) {
         (true, Some(old)) => Some(old.to_owned()),
         (true, None) => None,
-        (false, _) => default_branch.clone(),
+        (false, _) => default_tip.clone(),
     };
     let allow = read_allow_list(lookup, repository, allow_at.as_deref(), &mut facts).await;
     facts.allow_at = allow_at;
@@ -586,9 +614,7 @@ pub async fn scan(
     // branch, so a branch cut from it does not report its whole history.
     let before = match old {
         Some(old) => Some(old.to_owned()),
-        None => default_branch
-            .clone()
-            .filter(|b| b != &detail.reference_name),
+        None => default_tip.clone(),
     };
     facts.compared_with = Some(before.clone().unwrap_or_else(|| "the empty tree".into()));
     match lookup.commit(repository, new).await {
@@ -603,8 +629,8 @@ pub async fn scan(
         stops.insert(old.to_owned());
         bases.push(old.to_owned());
     }
-    if let Some(branch) = default_branch.as_ref().filter(|_| !pushed_to_default) {
-        bases.push(branch.clone());
+    if let Some(tip) = &default_tip {
+        bases.push(tip.clone());
     }
     for other in &bases {
         match lookup.merge_base(repository, other, new).await {
