@@ -292,7 +292,7 @@ async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message(
     webhook.first_backoff = Duration::from_millis(20);
     let effects = AwsEffects {
         slack: Some(webhook),
-        ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        ledger: Some(settling(Ledger::new(aws.dynamodb.clone(), &table))),
         failure_queue: None,
         aws,
     };
@@ -579,7 +579,7 @@ async fn a_large_push_continues_through_the_scan_queue_and_a_redelivered_piece_s
     webhook.first_backoff = Duration::from_millis(20);
     let effects = AwsEffects {
         slack: Some(webhook),
-        ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        ledger: Some(settling(Ledger::new(aws.dynamodb.clone(), &table))),
         failure_queue: None,
         aws,
     };
@@ -763,7 +763,7 @@ impl Guard {
         webhook.first_backoff = Duration::from_millis(20);
         let effects = AwsEffects {
             slack: Some(webhook),
-            ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+            ledger: Some(settling(Ledger::new(aws.dynamodb.clone(), &table))),
             failure_queue: None,
             aws,
         };
@@ -852,6 +852,13 @@ impl Guard {
             })
             .collect()
     }
+}
+
+/// repo-guard's ledger, as `lambda::executor_reading` makes it: a sent
+/// alert is settled.
+fn settling(mut ledger: Ledger) -> Ledger {
+    ledger.settles_sent = true;
+    ledger
 }
 
 /// Every key of `push` is in some secret alert.
@@ -1005,6 +1012,65 @@ async fn two_deliveries_of_one_piece_handled_at_once_leave_no_key_unalerted() {
         .expect("send_message");
     guard.finish_the_push().await;
     assert_every_key_alerted(&guard.published().await, &[3, 20, 45]);
+}
+
+/// Two deliveries of one piece at once cut at about the same place, with
+/// the same findings, so their alerts share a key. One posts to Slack, which
+/// waits 4 s and answers 500; the other, finding that key recorded done
+/// meanwhile, must not take the alert as sent and send the continuation
+/// from its cut: the failed one's retry, in a shorter invocation, cuts
+/// earlier, and what lies between the two cuts would never reach Slack.
+#[tokio::test]
+async fn a_delivery_whose_alert_another_is_still_sending_holds_its_continuation() {
+    let push = LargePush::with(48, Duration::from_millis(100), &[3, 20, 45], &[]);
+    let guard = Guard::new(push, false, Duration::ZERO).await;
+    /// Slack answering 500 after 4 s while `failing` holds; what it took
+    /// (answered 200) in `taken`.
+    struct Flaky {
+        failing: Arc<std::sync::atomic::AtomicBool>,
+        taken: Arc<Mutex<String>>,
+    }
+    impl wiremock::Respond for Flaky {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                ResponseTemplate::new(500).set_delay(Duration::from_secs(4))
+            } else {
+                self.taken
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&request.body));
+                ResponseTemplate::new(200).set_body_string("ok")
+            }
+        }
+    }
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let taken = Arc::new(Mutex::new(String::new()));
+    Mock::given(method("POST"))
+        .respond_with(Flaky {
+            failing: failing.clone(),
+            taken: taken.clone(),
+        })
+        .with_priority(1)
+        .mount(&guard.slack)
+        .await;
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let (one, other) = tokio::join!(guard.handle(&event, 17), guard.handle(&event, 17));
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let failed = [&one, &other].iter().filter(|o| o.is_err()).count();
+    assert!(failed >= 1, "Slack's 500 fails one: {one:?} {other:?}");
+    for _ in 0..failed {
+        // Delivered again, in a shorter invocation (a cold start, or SQS's
+        // last delivery): it cuts earlier.
+        guard.handle(&event, 12).await.expect("delivered again");
+    }
+    guard.finish_the_push().await;
+    let slack = taken.lock().unwrap().clone();
+    for i in [3, 20, 45] {
+        assert!(
+            slack.contains(&format!("src/f{i}.env:1")),
+            "the key of commit {i} never reached Slack: {slack}"
+        );
+    }
 }
 
 /// A continued piece whose secret alert Slack keeps refusing (500, a

@@ -480,8 +480,10 @@ async fn send_report<E: Effects>(
 /// stop Slack), with two exceptions: a `SetApproval` is carried out only if
 /// every `PostPrComment` before it succeeded, so an approval never changes
 /// without the comment that explains it; and repo-guard's `SendMessage` (a
-/// continuation) only if no alert before it failed transiently, so a retry
-/// that cuts the piece elsewhere cannot leave findings unalerted.
+/// continuation) only if no alert before it failed transiently, nor is, found
+/// already done, still being sent by another invocation
+/// ([`Effects::still_sending`]), so a retry that cuts the piece elsewhere
+/// cannot leave findings unalerted.
 pub async fn carry_out<E: Effects>(
     plan: &Plan,
     effects: &E,
@@ -551,7 +553,35 @@ async fn carry_out_one<E: Effects>(
                 .find(|(a, (_, r))| is_channel(a) && r.as_ref().is_err_and(|e| e.transient))
         })
         .flatten();
+    // An alert found already done may still be being sent by another
+    // invocation (the ledger records SNS and Slack as done before they are
+    // sent), which can yet fail, take its record back, and be retried with
+    // an earlier cut: held like a failed alert until it is settled.
+    let sending_alert = if matches!(action, Action::SendMessage(_)) && failed_alert.is_none() {
+        let mut sending = None;
+        for (a, (alert_key, r)) in plan.actions.iter().zip(before) {
+            if is_channel(a)
+                && matches!(r, Ok(Done::AlreadyDone))
+                && effects.still_sending(alert_key, deadline).await
+            {
+                sending = Some(alert_key.clone());
+                break;
+            }
+        }
+        sending
+    } else {
+        None
+    };
     let result = match failed_comment.or(failed_alert) {
+        _ if sending_alert.is_some() => Err(EffectError {
+            action: action.kind(),
+            transient: true,
+            message: format!(
+                "not carried out: the alert before it is still being sent by another invocation (event {}, alert {}); the retry sends it",
+                plan.event_id,
+                sending_alert.as_deref().unwrap_or_default()
+            ),
+        }),
         Some((Action::Publish(_) | Action::PostSlack(_), (alert_key, _))) => Err(EffectError {
             action: action.kind(),
             transient: true,

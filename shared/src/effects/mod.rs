@@ -89,6 +89,15 @@ pub trait Effects {
     fn ledger(&self) -> Option<&Ledger> {
         None
     }
+
+    /// Whether the alert keyed `key`, found already done, may still be
+    /// being sent by another invocation that can yet fail and take its
+    /// record back (true too when the ledger does not answer by
+    /// `deadline`). False without a ledger.
+    fn still_sending(&self, key: &str, deadline: Deadline) -> impl Future<Output = bool> + Send {
+        let _ = (key, deadline);
+        async { false }
+    }
 }
 
 /// An event that failed for good: what the failure queue receives.
@@ -395,6 +404,23 @@ impl Effects for AwsEffects {
         self.ledger.as_ref()
     }
 
+    async fn still_sending(&self, key: &str, deadline: Deadline) -> bool {
+        let Some(ledger) = &self.ledger else {
+            return false;
+        };
+        match tokio::time::timeout_at(deadline.instant(), ledger.still_sending(key)).await {
+            Ok(Ok(sending)) => sending,
+            Ok(Err(error)) => {
+                tracing::warn!(%key, %error, "idempotency table unavailable: taken as still being sent");
+                true
+            }
+            Err(_) => {
+                tracing::warn!(%key, "idempotency table did not answer in time: taken as still being sent");
+                true
+            }
+        }
+    }
+
     async fn is_done(&self, key: &str, deadline: Deadline) -> bool {
         let Some(ledger) = &self.ledger else {
             return false;
@@ -480,6 +506,12 @@ impl AwsEffects {
         if result.is_err() {
             // Take the record back so Lambda's retry sends it.
             undo(ledger, key, kind, &owner).await;
+        } else if ledger.settles_sent
+            && let Err(error) = cleanup(ledger.settle(key, &owner)).await
+        {
+            // Unsettled, the record looks in flight until its lease ends:
+            // a continuation waiting on it is only held back that long.
+            tracing::warn!(%key, %error, "the sent alert could not be settled");
         }
         result
     }
