@@ -244,36 +244,11 @@ impl Ledger {
     /// Says that [`Ledger::claim_as_done`]'s action went out: until then the
     /// record (DONE, with its claim's `claimed_until`) is one another
     /// invocation may still be sending, and may yet take back
-    /// ([`Ledger::still_sending`]). Removes `claimed_until`, if `owner` still
-    /// holds the record.
+    /// ([`Ledger::still_sending`]). The record written again without
+    /// `claimed_until` ([`Ledger::complete`]: a PutItem, no more rights than
+    /// a claim needs), if `owner` still holds it.
     pub async fn settle(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
-        retrying(|| async {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(KEY, AttributeValue::S(key.to_owned()))
-                .update_expression("REMOVE #u")
-                .condition_expression("#s = :done AND #o = :owner")
-                .expression_attribute_names("#u", CLAIMED_UNTIL)
-                .expression_attribute_names("#s", STATUS)
-                .expression_attribute_names("#o", OWNER)
-                .expression_attribute_values(":done", AttributeValue::S(DONE.into()))
-                .expression_attribute_values(":owner", AttributeValue::S(owner.0.clone()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    Err(Failed::permanent(LedgerError::NotOwner(key.to_owned())))
-                }
-                Err(e) => Err(Failed::sdk("DynamoDB UpdateItem", &e)),
-            }
-        })
-        .await
+        self.complete(key, owner).await
     }
 
     /// Whether `key` is recorded done by [`Ledger::claim_as_done`] but not yet
