@@ -1075,10 +1075,13 @@ async fn a_delivery_whose_alert_another_is_still_sending_holds_its_continuation(
 
 /// A continued piece whose secret alert Slack keeps refusing (500, a
 /// transient error): on an early delivery the error makes SQS deliver it
-/// again; on the last one SQS makes, the piece is acknowledged and a
-/// not-scanned alert says the scan stopped, why, and which commits it left.
+/// again; on the last one SQS makes, a not-scanned alert says the scan
+/// stopped, why, and which commits it left, and the piece still fails, so
+/// SQS moves the message (the rest of the push) to the dead-letter queue,
+/// whose alarm pages and from where it can be redriven. Delivered again
+/// (a redrive), the stopped alert is not repeated.
 #[tokio::test]
-async fn a_piece_failing_on_its_last_delivery_says_the_scan_stopped_and_is_acknowledged() {
+async fn a_piece_failing_on_its_last_delivery_says_the_scan_stopped_and_is_dead_lettered() {
     let push = LargePush::new(40, Duration::from_millis(100));
     let guard = Guard::new(push, false, Duration::ZERO).await;
     let event = sample("codecommit-reference-updated-direct-push.json");
@@ -1103,18 +1106,16 @@ async fn a_piece_failing_on_its_last_delivery_says_the_scan_stopped_and_is_ackno
     let secret = guard.published().await;
     assert_eq!(secret.len(), 1, "SNS took the secret alert: {secret:#?}");
 
-    let last = guard
-        .handle(
-            &sqs_event_received(
-                &body,
-                &guard.scan_queue,
-                repo_guard::SCAN_QUEUE_MAX_RECEIVES,
-            ),
-            30,
-        )
-        .await
-        .expect("the last delivery is acknowledged");
-    assert!(matches!(last, Outcome::Handled { .. }), "{last:?}");
+    let last_delivery = sqs_event_received(
+        &body,
+        &guard.scan_queue,
+        repo_guard::SCAN_QUEUE_MAX_RECEIVES,
+    );
+    let last = guard.handle(&last_delivery, 30).await;
+    assert!(
+        last.is_err(),
+        "not acknowledged: SQS dead-letters the continuation: {last:?}"
+    );
     let published = guard.published().await;
     assert_eq!(published.len(), 1, "{published:#?}");
     let (kind, _, text) = &published[0];
@@ -1137,5 +1138,12 @@ async fn a_piece_failing_on_its_last_delivery_says_the_scan_stopped_and_is_ackno
         drain_queue(&guard.config, &guard.scan_queue)
             .await
             .is_empty()
+    );
+    let again = guard.handle(&last_delivery, 30).await;
+    assert!(again.is_err(), "{again:?}");
+    let repeated = guard.published().await;
+    assert!(
+        repeated.iter().all(|(kind, ..)| kind != "not-scanned"),
+        "the stopped alert is sent once: {repeated:#?}"
     );
 }

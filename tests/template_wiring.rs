@@ -1483,8 +1483,9 @@ fn repo_guard_may_send_only_to_its_own_scan_queue_which_it_receives_one_message_
         )),
         "{env:?}"
     );
-    // The queue: standard, encrypted, redriven to the failed-invocations
-    // queue after a few receives, visible again only after six function timeouts.
+    // The queue: standard, encrypted, redriven to its own dead-letter queue
+    // (GuardScanDeadLetterQueue) after SCAN_QUEUE_MAX_RECEIVES receives,
+    // visible again only after six function timeouts.
     let queue = &template["Resources"]["GuardScanQueue"];
     assert_eq!(queue["Type"], "AWS::SQS::Queue");
     let p = &queue["Properties"];

@@ -196,7 +196,11 @@ pub async fn handle<L: Lookups, E: Effects>(
         // The last delivery SQS makes: the piece gets the invocation less
         // the time its not-scanned alert needs, and if it fails anyway the
         // alert says the scan stopped, so no "continued" alert is left
-        // without its end; the message is then acknowledged.
+        // without its end. The piece still fails: SQS then moves the
+        // message, the rest of the push, to the scan queue's dead-letter
+        // queue, whose alarm pages and from where it can be redriven
+        // (docs/operations.md); the stopped alert, under its own key, is
+        // not repeated.
         let piece = Invocation {
             deadline: invocation.deadline.earlier_by(STOPPED_ALERT_TIME),
             ..invocation.clone()
@@ -211,7 +215,13 @@ pub async fn handle<L: Lookups, E: Effects>(
                     &error.to_string(),
                     *receives,
                 );
-                Box::pin(carry_out_plan(value, plan, effects, invocation)).await
+                // What the alert came to is in the log; the piece's error is
+                // what SQS must see.
+                if let Err(alert) = Box::pin(carry_out_plan(value, plan, effects, invocation)).await
+                {
+                    error!(event_id = %event.id, %function, error = %alert, "the scan-stopped alert failed too");
+                }
+                Err(error)
             }
             done => done,
         };

@@ -88,7 +88,8 @@ const MAX_CARRIED_ITEM_CHARS: usize = 200;
 /// `maxReceiveCount` in template.yaml; "at least 5", Lambda Developer Guide,
 /// https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
 /// On the last, a piece that fails anyway says so in a not-scanned alert
-/// and is acknowledged, rather than left to the dead-letter queue alone.
+/// and still fails, so SQS moves it to the dead-letter queue (which pages)
+/// rather than leaving it there unannounced.
 pub const SCAN_QUEUE_MAX_RECEIVES: u32 = 5;
 
 /// The tag the mirror puts on every replica (docs/replication.md).
