@@ -443,14 +443,11 @@ pub struct PendingCommit {
     /// None: a root commit (compared with the empty tree).
     #[serde(default)]
     pub parent: Option<String>,
-    /// Files of its diff an earlier piece already scanned (in the order
-    /// GetDifferences lists them): the scan resumes after them.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub from_file: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
+    /// The first path of its diff, in path order, an earlier piece did not
+    /// scan: the scan resumes there. By path, not by index: GetDifferences
+    /// documents no order of its own, so the files are sorted by path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_path: Option<String>,
 }
 
 /// Counters carried from piece to piece.

@@ -66,6 +66,11 @@ struct Repo {
     key_error: Option<LookupError>,
     /// One blob whose GetBlob takes this long (a read stuck on a slow API).
     slow_blob: Option<(String, std::time::Duration)>,
+    /// GetDifferences lists a diff's files in reverse after its first call
+    /// (its order is not documented).
+    reorders: bool,
+    /// GetDifferences calls so far.
+    listings: std::sync::atomic::AtomicUsize,
 }
 
 impl Repo {
@@ -169,6 +174,15 @@ impl Lookup for Repo {
                     .unwrap_or_default()
             }
         };
+        let mut files = files;
+        if self.reorders
+            && self
+                .listings
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                > 0
+        {
+            files.reverse();
+        }
         Ok(Differences {
             files,
             truncated: false,
@@ -1790,4 +1804,43 @@ fn a_new_branchs_net_diff_continued_while_main_moves_still_alerts_its_key() {
         .flat_map(|p| secret_messages(p).into_iter().map(|m| m.message.clone()))
         .collect();
     assert_eq!(all.matches("src/f59.txt:1").count(), 1, "{all}");
+}
+
+/// A commit of 60 files cut mid-way is resumed by a later piece, and
+/// GetDifferences lists the files in another order then (AWS documents
+/// none): the key in its 51st file is still scanned and alerted.
+#[test]
+fn a_cut_commit_resumed_when_its_files_are_listed_in_another_order_still_alerts_its_key() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo {
+        reorders: true,
+        blob_delay: Some(std::time::Duration::from_millis(100)),
+        ..Repo::default()
+    };
+    repo.add_commit(PUSHED, "Sixty files", &[OLD]);
+    for i in 0..60 {
+        let text = if i == 50 {
+            format!("key = {PLANTED}\n")
+        } else {
+            format!("line {i}\n")
+        };
+        repo.changes(Some(OLD), PUSHED, &format!("src/f{i:02}.txt"), None, &text);
+    }
+    let config = Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        protected_notices: false,
+        ..config()
+    };
+    let plans = pieces(
+        &event,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let all: String = plans
+        .iter()
+        .flat_map(|p| secret_messages(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert_eq!(all.matches("src/f50.txt:1").count(), 1, "{all}");
 }

@@ -484,7 +484,7 @@ pub struct ScanFacts {
     /// The author of the new commit, when it was read.
     pub author: Option<String>,
     /// Commits the time left for a further piece (oldest first): the first
-    /// may have been cut mid-way, and is resumed at its `from_file`.
+    /// may have been cut mid-way, and is resumed at its `from_path`.
     pub remaining: Vec<PendingCommit>,
     /// New commits of the push (commit by commit), as listed.
     pub commits_in_push: usize,
@@ -678,7 +678,7 @@ pub async fn scan(
                 .map(|c| PendingCommit {
                     id: c.id.clone(),
                     parent: c.parents.first().cloned(),
-                    from_file: 0,
+                    from_path: None,
                 })
                 .collect();
             scan_commits(
@@ -709,7 +709,7 @@ pub async fn scan(
             let net = [PendingCommit {
                 id: new.to_owned(),
                 parent: before.clone(),
-                from_file: 0,
+                from_path: None,
             }];
             scan_commits(
                 lookup,
@@ -830,7 +830,7 @@ async fn scan_commits(
             repository,
             commit.parent.as_deref(),
             &commit.id,
-            commit.from_file,
+            commit.from_path.as_deref(),
             scanner,
             facts,
             deadline,
@@ -844,7 +844,7 @@ async fn scan_commits(
             Diff::Scanned => facts.commits_scanned += 1,
             Diff::Cut(at) if continuable => {
                 let mut rest = commits[done..].to_vec();
-                rest[0].from_file = at;
+                rest[0].from_path = at;
                 facts.remaining = rest;
                 return;
             }
@@ -925,13 +925,13 @@ pub async fn scan_continued(
 }
 
 /// What became of the scan of one diff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Diff {
     /// Every file was scanned or said as not scanned.
     Scanned,
-    /// The scan's time ran out within it, at this file (its index in the
-    /// diff): files were skipped, or reads cut.
-    Cut(usize),
+    /// The scan's time ran out within it, at this file (its path; None:
+    /// before the first): files were skipped, or reads cut.
+    Cut(Option<String>),
     /// Its changes could not be read at all (said in the facts).
     Unreadable,
 }
@@ -947,12 +947,13 @@ async fn scan_diff(
     repository: &str,
     before: Option<&str>,
     after: &str,
-    from: usize,
+    from: Option<&str>,
     scanner: &mut Scanner,
     facts: &mut ScanFacts,
     deadline: Instant,
     resumable: bool,
 ) -> Diff {
+    let cut_before = || Diff::Cut(from.map(str::to_owned));
     let differences = match by_deadline(
         deadline,
         lookup.differences(repository, before, after, MAX_CHANGED_FILES),
@@ -964,7 +965,7 @@ async fn scan_diff(
             let cut = Instant::now() >= deadline;
             if cut && resumable {
                 facts.problems.push(e);
-                return Diff::Cut(from);
+                return cut_before();
             }
             if e != LookupError::Offline {
                 facts.unscanned.push(format!(
@@ -973,14 +974,16 @@ async fn scan_diff(
                 ));
             }
             facts.problems.push(e);
-            return if cut {
-                Diff::Cut(from)
-            } else {
-                Diff::Unreadable
-            };
+            return if cut { cut_before() } else { Diff::Unreadable };
         }
     };
-    if differences.truncated && from == 0 {
+    // In path order: GetDifferences documents no order of its own
+    // (https://docs.aws.amazon.com/codecommit/latest/APIReference/API_GetDifferences.html),
+    // and a further piece resumes at a path, which another listing order
+    // would not move.
+    let mut differences = differences;
+    differences.files.sort_by(|a, b| a.path.cmp(&b.path));
+    if differences.truncated && from.is_none() {
         facts.unscanned.push(format!(
             "commit {}: files past its first {MAX_CHANGED_FILES} changed files",
             short(after)
@@ -992,7 +995,11 @@ async fn scan_diff(
         limit: BudgetLimit::Time,
     };
     let mut cut_at = None;
-    for (i, file) in differences.files.iter().enumerate().skip(from) {
+    let resumed = differences
+        .files
+        .iter()
+        .filter(|f| from.is_none_or(|from| f.path.as_str() >= from));
+    for file in resumed {
         let Some(after) = &file.after_blob else {
             continue;
         };
@@ -1029,7 +1036,7 @@ async fn scan_diff(
             .skip(skipped)
             .any(|s| s.reason == time);
         if cut_here || refused_for_time {
-            cut_at.get_or_insert(i);
+            cut_at.get_or_insert_with(|| file.path.clone());
             if resumable {
                 // Resumed here by a further piece: nothing of it is said.
                 scanner.forget_skipped_since(skipped);
@@ -1039,7 +1046,7 @@ async fn scan_diff(
         }
     }
     match cut_at {
-        Some(at) => Diff::Cut(at),
+        Some(at) => Diff::Cut(Some(at)),
         None => Diff::Scanned,
     }
 }
