@@ -1844,3 +1844,55 @@ fn a_cut_commit_resumed_when_its_files_are_listed_in_another_order_still_alerts_
         .collect();
     assert_eq!(all.matches("src/f50.txt:1").count(), 1, "{all}");
 }
+
+/// One piece, cut at different places by two attempts (a retry with more
+/// time): the first alerts a secret in one file; the second finds it in
+/// a second file too. Its alert names that file, so it is not taken for the
+/// first's: the key hashes what the continuation remembers as alerted
+/// (fingerprint and path), not the fingerprints alone.
+#[test]
+fn a_retry_that_finds_the_same_secret_in_a_second_file_alerts_under_a_key_of_its_own() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo {
+        blob_delay: Some(std::time::Duration::from_millis(100)),
+        ..Repo::default()
+    };
+    repo.add_commit(PUSHED, "Eighty files", &[OLD]);
+    for i in 0..80 {
+        let text = if i == 0 || i == 20 {
+            format!("key = {PLANTED}\n")
+        } else {
+            format!("line {i}\n")
+        };
+        repo.changes(Some(OLD), PUSHED, &format!("src/f{i:02}.txt"), None, &text);
+    }
+    let config = Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        protected_notices: false,
+        ..config()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let attempt = |seconds: u64| {
+        let until =
+            Deadline::after(repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(seconds));
+        let plan = runtime
+            .block_on(with_lookups_deadline(
+                until,
+                repo_guard::plan(&event, &config, &repo),
+            ))
+            .unwrap();
+        assert!(continuation(&plan).is_some(), "cut: {plan:?}");
+        let secret = secret_messages(&plan);
+        assert_eq!(secret.len(), 1, "{plan:?}");
+        (secret[0].dedup_key.clone(), secret[0].message.clone())
+    };
+    let (early_key, early) = attempt(1);
+    let (late_key, late) = attempt(5);
+    assert!(!early.contains("src/f20.txt"), "{early}");
+    assert!(late.contains("src/f20.txt"), "{late}");
+    assert_ne!(early_key, late_key);
+}

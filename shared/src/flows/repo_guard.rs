@@ -1890,20 +1890,24 @@ pub fn plan_findings(
         .map(|f| f.fingerprint.as_str())
         .collect();
     // A piece of a continued push is keyed by its own id *and* its
-    // findings (`<event id>#<piece>#secret:<repository>:<hash>`): apart from
-    // the notices and the not-scanned alert of the same plan, and a retry
-    // that cut the piece elsewhere (found more or less) alerts again rather
-    // than being taken for the first attempt's alert (worst case a double,
-    // never a loss). A whole push is keyed by its findings alone, so the
-    // same commits pushed to a second branch alert once.
-    let findings_key = secret_key(&detail.repository_name, fingerprints.iter().copied());
+    // findings (`<event id>#<piece>#secret:<repository>:<hash>`), each as
+    // the continuation remembers it alerted (fingerprint and path): apart
+    // from the notices and the not-scanned alert of the same plan, and a
+    // retry that cut the piece elsewhere (found more or less, or the same
+    // secret in another file) alerts again rather than being taken for the
+    // first attempt's alert (worst case a double, never a loss). A whole
+    // push is keyed by its fingerprints alone, so the same commits pushed to
+    // a second branch alert once.
     let dedup = if progress.is_continued() {
+        let alerted: BTreeSet<String> = facts.report.findings.iter().map(alerted_id).collect();
         format!(
-            "{}#{}#{findings_key}",
-            progress.original_event_id, progress.piece
+            "{}#{}#{}",
+            progress.original_event_id,
+            progress.piece,
+            secret_key(&detail.repository_name, alerted.iter().map(String::as_str))
         )
     } else {
-        findings_key
+        secret_key(&detail.repository_name, fingerprints.iter().copied())
     };
     let items = facts
         .report
