@@ -405,7 +405,9 @@ impl Effects for AwsEffects {
     }
 
     async fn still_sending(&self, key: &str, deadline: Deadline) -> bool {
-        let Some(ledger) = &self.ledger else {
+        // A ledger that does not settle its alerts cannot tell: every one of
+        // them would look in flight for its lease.
+        let Some(ledger) = self.ledger.as_ref().filter(|l| l.settles_sent) else {
             return false;
         };
         match tokio::time::timeout_at(deadline.instant(), ledger.still_sending(key)).await {
