@@ -207,7 +207,9 @@ fn allow_statements(template: &Value) -> Vec<(String, Value)> {
     for (id, resource) in template["Resources"].as_object().expect("Resources") {
         walk(id, &resource["Properties"], &mut out);
     }
-    out.retain(|(_, s)| s["Effect"] == "Allow");
+    // A Deny too (the scan queue's policy): one naming a resource its
+    // action does not take denies nothing.
+    out.retain(|(_, s)| s["Effect"] == "Allow" || s["Effect"] == "Deny");
     out
 }
 

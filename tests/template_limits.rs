@@ -174,7 +174,8 @@ fn deploy_gates_name_fits_lambdas_limit_for_the_longest_stack_name() {
 
 /// Scenario 7: both failure queues alarm on every new message (messages
 /// sent in a period, not the depth: a `Maximum > 0` alarm already in ALARM
-/// says nothing of later failures), and notify a topic of operations, never
+/// says nothing of later failures; the scan queue's dead-letter queue, which
+/// SQS fills without "sending", on its depth), and notify a topic of operations, never
 /// the alert topic, whose own failures they may be reporting.
 #[test]
 fn each_new_failure_in_a_failure_queue_pages_through_an_operations_topic() {
@@ -195,8 +196,18 @@ fn each_new_failure_in_a_failure_queue_pages_through_an_operations_topic() {
             .and_then(|d| referenced(&d["Value"]))
             .unwrap_or_else(|| panic!("{id}: no QueueName dimension"));
         queues.push(queue.to_owned());
-        assert_eq!(p["MetricName"], "NumberOfMessagesSent", "{id}");
-        assert_eq!(p["Statistic"], "Sum", "{id}");
+        if queue == "GuardScanDeadLetterQueue" {
+            // SQS moves messages there itself (a redrive policy), which
+            // NumberOfMessagesSent does not count: the depth alarms.
+            assert_eq!(
+                p["MetricName"], "ApproximateNumberOfMessagesVisible",
+                "{id}"
+            );
+            assert_eq!(p["Statistic"], "Maximum", "{id}");
+        } else {
+            assert_eq!(p["MetricName"], "NumberOfMessagesSent", "{id}");
+            assert_eq!(p["Statistic"], "Sum", "{id}");
+        }
         assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
         assert_eq!(p["Threshold"], json!(0), "{id}");
         let actions = p["AlarmActions"].as_array().expect("AlarmActions");
@@ -214,7 +225,14 @@ fn each_new_failure_in_a_failure_queue_pages_through_an_operations_topic() {
         }
     }
     queues.sort();
-    assert_eq!(queues, ["FailedInvocationsQueue", "UndeliveredEventsQueue"]);
+    assert_eq!(
+        queues,
+        [
+            "FailedInvocationsQueue",
+            "GuardScanDeadLetterQueue",
+            "UndeliveredEventsQueue"
+        ]
+    );
     assert!(
         template["Parameters"]["OperationsTopicArn"].is_object(),
         "a parameter names an operations topic of your own"

@@ -228,7 +228,7 @@ fn routed_to(name: &str, sample: &Value) -> Vec<Function> {
             .detail
             .iter()
             .any(|(_, values)| values.contains(&THE_MIRROR_PROJECT));
-        if rule.source == "aws.events"
+        if !rule.is_eventbridge_pattern()
             || (names_the_mirror && event.raw_detail["project-name"] != MIRROR_PROJECT)
         {
             continue;

@@ -97,7 +97,15 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codecommit:GetFile",
             // The merge base of a push (GetMergeOptions' baseCommitId).
             "codecommit:GetMergeOptions",
+            // The default branch's commit, carried by a continued scan.
+            "codecommit:GetBranch",
             "codecommit:ListTagsForResource",
+            // Its scan queue, read by Lambda's event source mapping with the
+            // function's role (its SendMessage to that queue: see
+            // repo_guard_may_send_only_to_its_own_scan_queue).
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
             "sns:Publish",
             "ssm:GetParameter",
             "kms:Decrypt",
@@ -246,10 +254,11 @@ fn default_rule_patterns_are_the_route_table() {
     let stack = Stack::with_defaults(&template);
     for f in template::functions(&template) {
         let function = function_of(&f);
-        // Scheduled events come from a Schedule event, not from a pattern.
+        // Scheduled events come from a Schedule event, repo-guard's
+        // continuations from its scan queue: not from a pattern.
         let mut rules: Vec<Value> = RULES
             .iter()
-            .filter(|r| r.function == function && r.source != "aws.events")
+            .filter(|r| r.function == function && r.is_eventbridge_pattern())
             .map(|r| r.event_pattern())
             .collect();
         let mut patterns: Vec<Value> = f
@@ -1408,4 +1417,172 @@ fn git_webhook_may_use_the_archive_buckets_kms_key_only_when_given() {
     };
     assert_eq!(actions(statement), ["kms:GenerateDataKey", "kms:Decrypt"]);
     assert_eq!(statement["Resource"], key);
+}
+
+#[test]
+fn repo_guard_may_send_only_to_its_own_scan_queue_which_it_receives_one_message_at_a_time() {
+    let template = template::load();
+    let stack = Stack::with_defaults(&template);
+    let guard = template::functions(&template)
+        .into_iter()
+        .find(|f| function_of(f) == Function::RepoGuard)
+        .expect("RepoGuardFunction");
+    let (role_id, role) = role_of(&template, &guard);
+    let granted = statements(role);
+    // SendMessage: the failure queue (every function) and its own scan queue, nothing else.
+    let targets: BTreeSet<String> = granted
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a == "sqs:SendMessage"))
+        .flat_map(|s| listed(&s["Resource"]))
+        .map(|r| {
+            referenced(&r)
+                .unwrap_or("(not a queue of the stack)")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        BTreeSet::from([
+            "FailedInvocationsQueue".to_owned(),
+            "GuardScanQueue".to_owned()
+        ]),
+        "{role_id}"
+    );
+    for action in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ] {
+        assert!(
+            allows(&granted, action, "GuardScanQueue"),
+            "{role_id}: {action}"
+        );
+    }
+    // No other role may send to it: only repo-guard starts its pieces.
+    for f in template::functions(&template) {
+        if function_of(&f) == Function::RepoGuard {
+            continue;
+        }
+        let (other, role) = role_of(&template, &f);
+        assert!(
+            !allows(&statements(role), "sqs:SendMessage", "GuardScanQueue"),
+            "{other} may send to repo-guard's scan queue"
+        );
+    }
+    // The event source: that queue, one message per invocation.
+    let sources = guard.events_of("SQS");
+    assert_eq!(sources.len(), 1, "one SQS event on {}", guard.logical_id);
+    let (_, source) = sources[0];
+    assert_eq!(referenced(&source["Queue"]), Some("GuardScanQueue"));
+    assert_eq!(source["BatchSize"], json!(1));
+    let env = environment(&stack, &guard);
+    assert!(
+        env.contains(&(
+            "GUARD_SCAN_QUEUE_URL".to_owned(),
+            "placeholder-GuardScanQueue".to_owned()
+        )),
+        "{env:?}"
+    );
+    // The queue: standard, encrypted, redriven to its own dead-letter queue
+    // (GuardScanDeadLetterQueue) after SCAN_QUEUE_MAX_RECEIVES receives,
+    // visible again only after six function timeouts.
+    let queue = &template["Resources"]["GuardScanQueue"];
+    assert_eq!(queue["Type"], "AWS::SQS::Queue");
+    let p = &queue["Properties"];
+    assert!(p["FifoQueue"].is_null(), "a standard queue");
+    assert_eq!(p["SqsManagedSseEnabled"], json!(true));
+    assert_eq!(
+        referenced(&p["RedrivePolicy"]["deadLetterTargetArn"]),
+        Some("GuardScanDeadLetterQueue")
+    );
+    // At least 5 (the Lambda guide), and what repo-guard takes for the last delivery.
+    assert_eq!(
+        p["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(u64::from(
+            signalbox::flows::repo_guard::SCAN_QUEUE_MAX_RECEIVES
+        ))
+    );
+    assert!(p["RedrivePolicy"]["maxReceiveCount"].as_u64() >= Some(5));
+    assert!(
+        p["VisibilityTimeout"].as_u64()
+            >= Some(6 * signalbox::invocation::FUNCTION_TIMEOUT.as_secs()),
+        "VisibilityTimeout {}",
+        p["VisibilityTimeout"]
+    );
+}
+
+/// A piece SQS dead-letters pages someone: the scan queue's dead-letter
+/// queue keeps messages longer than the queue (expiry counts from the first
+/// enqueue), and its alarm watches the depth (a redrive is not "sent"),
+/// notifying the operations topic like the failure queues' alarms.
+#[test]
+fn the_scan_queues_dead_letters_keep_longer_and_page_the_operations_topic() {
+    let template = template::load();
+    let resources = &template["Resources"];
+    let queue = &resources["GuardScanQueue"]["Properties"];
+    let dead = &resources["GuardScanDeadLetterQueue"];
+    assert_eq!(dead["Type"], "AWS::SQS::Queue");
+    let dead = &dead["Properties"];
+    assert_eq!(dead["SqsManagedSseEnabled"], json!(true));
+    assert!(
+        dead["MessageRetentionPeriod"].as_u64() > queue["MessageRetentionPeriod"].as_u64(),
+        "{dead} / {queue}"
+    );
+    let watching: Vec<(&String, &Value)> = resources
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::CloudWatch::Alarm"
+                && r["Properties"]["Dimensions"]
+                    == json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["GuardScanDeadLetterQueue", "QueueName"]}}])
+        })
+        .collect();
+    assert_eq!(watching.len(), 1, "one alarm on the scan dead-letter queue");
+    let (id, alarm) = watching[0];
+    let p = &alarm["Properties"];
+    assert_eq!(p["Namespace"], "AWS/SQS", "{id}");
+    assert_eq!(
+        p["MetricName"], "ApproximateNumberOfMessagesVisible",
+        "{id}"
+    );
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+    assert_eq!(p["Threshold"].as_f64(), Some(0.0), "{id}");
+    let stack = Stack::with_defaults(&template);
+    assert_eq!(
+        stack.resolve(&p["AlarmActions"]),
+        Some(json!([{ "Ref": "OperationsTopic" }])),
+        "{id}"
+    );
+}
+
+/// Only repo-guard's role may send to its scan queue: a queue policy denies
+/// sqs:SendMessage to every other principal (aws:PrincipalArn).
+#[test]
+fn only_repo_guards_role_may_send_to_its_scan_queue() {
+    let template = template::load();
+    let policies: Vec<&Value> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+        .filter(|r| {
+            r["Type"] == "AWS::SQS::QueuePolicy"
+                && listed(&r["Properties"]["Queues"]).contains(&json!({"Ref": "GuardScanQueue"}))
+        })
+        .collect();
+    assert_eq!(policies.len(), 1, "one policy on GuardScanQueue");
+    let statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("Statement is a list");
+    assert!(
+        statements.iter().any(|s| {
+            s["Effect"] == "Deny"
+                && s["Principal"] == "*"
+                && actions(s) == ["sqs:SendMessage"]
+                && referenced(&s["Resource"]) == Some("GuardScanQueue")
+                && s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+                    == json!({"Fn::GetAtt": ["RepoGuardRole", "Arn"]})
+        }),
+        "{statements:#?}"
+    );
 }

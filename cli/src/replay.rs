@@ -214,6 +214,16 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
             ..report
         }];
     }
+    // repo-guard's continuation, as its scan queue delivers it: an SQS
+    // event whose one record's body is the event.
+    let text = text.and_then(|t| {
+        let value = serde_json::from_str::<serde_json::Value>(&t).ok();
+        match value.as_ref().and_then(signalbox::event::sqs_message) {
+            Some(Ok(body)) => Ok(body.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Ok(t),
+        }
+    });
     let event = match text.and_then(|text| Event::from_json(&text).map_err(|e| e.to_string())) {
         Ok(event) => event,
         Err(error) => {

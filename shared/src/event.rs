@@ -16,8 +16,8 @@
 //! ignored with a reason however its detail looks, never a parse error. This
 //! module never names the router.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod loose;
@@ -50,6 +50,9 @@ pub mod source {
     pub const CODEDEPLOY: &str = "aws.codedeploy";
     /// EventBridge itself: the events of scheduled rules.
     pub const EVENTS: &str = "aws.events";
+    /// repo-guard itself: the rest of a push's secret scan, sent through its
+    /// own scan queue (SQS), never through EventBridge.
+    pub const REPO_GUARD: &str = "signalbox.repo-guard";
 }
 
 /// Detail-types signalbox reads, as AWS spells them.
@@ -66,6 +69,8 @@ pub mod detail_type {
     pub const DEPLOYMENT_INSTANCE: &str = "CodeDeploy Instance State-change Notification";
     /// What a scheduled EventBridge rule sends (its detail is `{}`).
     pub const SCHEDULED: &str = "Scheduled Event";
+    /// repo-guard's continuation of a push's secret scan ([`super::ScanContinued`]).
+    pub const SCAN_CONTINUED: &str = "Repo Guard Scan Continued";
 }
 
 /// One EventBridge event: the envelope and its typed detail.
@@ -92,6 +97,8 @@ pub enum Detail {
     Build(BuildStateChange),
     PipelineExecution(PipelineExecutionChange),
     Deployment(DeploymentChange),
+    /// The rest of a push's secret scan, from repo-guard's scan queue.
+    ScanContinued(Box<ScanContinued>),
     /// No function handles the event: its detail is not typed (`raw_detail`
     /// holds it) and routing ignores it.
     Other,
@@ -179,6 +186,9 @@ impl Event {
                 Detail::PipelineExecution(typed(detail, prefix)?)
             }
             (source::CODEDEPLOY, dt::DEPLOYMENT) => Detail::Deployment(typed(detail, prefix)?),
+            (source::REPO_GUARD, dt::SCAN_CONTINUED) => {
+                Detail::ScanContinued(Box::new(typed(detail, prefix)?))
+            }
             _ => Detail::Other,
         })
     }
@@ -213,6 +223,85 @@ fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, EventErr
         }
         EventError::field(field, inner)
     })
+}
+
+/// The message of an SQS event (Lambda's SQS event source mapping), parsed
+/// as JSON: None when `value` is not an SQS event. repo-guard's scan queue
+/// delivers one message per invocation (BatchSize 1 in the template), so
+/// an event of more records is refused whole, naming `Records`; its
+/// messages stay in the failure report. The record's shape (`Records[]`,
+/// `eventSource` `aws:sqs`, `body`) is the Lambda Developer Guide's
+/// (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html).
+pub fn sqs_message(value: &Value) -> Option<Result<Value, EventError>> {
+    sqs_record(value).map(|r| r.map(|r| r.body))
+}
+
+/// One message of an SQS event, with what Lambda (not the sender) says of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRecord {
+    /// The message, parsed as JSON.
+    pub body: Value,
+    /// The queue it came from (`eventSourceARN`), as Lambda's event source
+    /// mapping says: the sender cannot set it.
+    pub source_arn: Option<String>,
+    /// How many times SQS has handed the message out, this time included
+    /// (`attributes.ApproximateReceiveCount`; 1 when absent).
+    pub receive_count: u32,
+}
+
+/// [`sqs_message`] with the record's queue and receive count.
+pub fn sqs_record(value: &Value) -> Option<Result<QueueRecord, EventError>> {
+    let records = value.get("Records")?.as_array()?;
+    let from_sqs = records
+        .iter()
+        .any(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"));
+    if !from_sqs {
+        return None;
+    }
+    if records.len() != 1 {
+        return Some(Err(EventError::field(
+            "Records",
+            format!(
+                "{} records: the scan queue delivers one message per invocation (BatchSize 1)",
+                records.len()
+            ),
+        )));
+    }
+    let body = match records[0].get("body") {
+        Some(Value::String(body)) => body,
+        Some(other) => {
+            return Some(Err(EventError::field(
+                "Records[0].body",
+                format!("expected a string, found {}", json_kind(other)),
+            )));
+        }
+        None => return Some(Err(EventError::field("Records[0].body", "missing"))),
+    };
+    let record = &records[0];
+    let receive_count = match record.pointer("/attributes/ApproximateReceiveCount") {
+        None => 1,
+        Some(count) => match count.as_str().and_then(|c| c.parse::<u32>().ok()) {
+            Some(n) => n,
+            None => {
+                return Some(Err(EventError::field(
+                    "Records[0].attributes.ApproximateReceiveCount",
+                    format!("expected a number in a string, found {}", json_kind(count)),
+                )));
+            }
+        },
+    };
+    Some(
+        serde_json::from_str(body)
+            .map_err(|e| EventError::field("Records[0].body", format!("not valid JSON: {e}")))
+            .map(|body| QueueRecord {
+                body,
+                source_arn: record
+                    .get("eventSourceARN")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                receive_count,
+            }),
+    )
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -285,7 +374,7 @@ impl PullRequestChange {
 }
 
 /// `CodeCommit Repository State Change`: a branch or tag created, moved or deleted.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReferenceChange {
     /// referenceCreated, referenceUpdated or referenceDeleted.
@@ -308,6 +397,71 @@ pub struct ReferenceChange {
     pub base_commit_id: Option<String>,
     #[serde(default)]
     pub caller_user_arn: Option<String>,
+}
+
+// --------------------------------------------------------------- repo-guard
+
+/// `Repo Guard Scan Continued` (source `signalbox.repo-guard`): the rest of
+/// a push whose secret scan did not fit one invocation, as repo-guard sends
+/// it to its own scan queue. The envelope's id is `<first event's id>#<piece>`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanContinued {
+    /// The id of the CodeCommit event the push was first seen in.
+    pub original_event_id: String,
+    /// This piece's number: 2 for the first continuation.
+    pub piece: u32,
+    /// The reference change of the push, as the CodeCommit event said it.
+    pub reference: ReferenceChange,
+    /// The commit (an id, never a branch name) whose `.signalbox-allow` the
+    /// first piece read (None: none): the same allow file for the whole push.
+    #[serde(default)]
+    pub allow_file_at: Option<String>,
+    /// The commits still to scan, oldest first, each against its first parent.
+    pub commits: Vec<PendingCommit>,
+    /// How the push is scanned, as the first piece said it (None: commit by commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<String>,
+    /// What the pieces before this one scanned.
+    pub scanned: ScanTotals,
+    /// What the pieces before this one did not scan, and why.
+    #[serde(default)]
+    pub not_scanned: Vec<String>,
+    /// The findings already alerted by earlier pieces, each
+    /// `<fingerprint>@<first 12 hex of the SHA-256 of its path>`: a commit
+    /// scanned again after a cut is not alerted twice, while the same secret
+    /// in another file is.
+    #[serde(default)]
+    pub alerted_fingerprints: Vec<String>,
+}
+
+/// A commit still to scan: what it adds to its first parent.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCommit {
+    pub id: String,
+    /// None: a root commit (compared with the empty tree).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The first path of its diff, in path order, an earlier piece did not
+    /// scan: the scan resumes there. By path, not by index: GetDifferences
+    /// documents no order of its own, so the files are sorted by path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_path: Option<String>,
+}
+
+/// Counters carried from piece to piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanTotals {
+    /// New commits of the push, as the first piece listed them.
+    pub commits_in_push: usize,
+    /// Commits scanned to their end.
+    pub commits: usize,
+    pub files: usize,
+    pub bytes: u64,
+    /// Findings alerted.
+    pub findings: usize,
 }
 
 // ----------------------------------------------------------------- CodeBuild

@@ -101,6 +101,11 @@ pub struct Ledger {
     pub claim_timeout: Duration,
     /// How long a done key is remembered ([`RETENTION`]).
     pub retention: Duration,
+    /// Whether an action recorded done before it is carried out
+    /// ([`Ledger::claim_as_done`]) is also settled after it went out
+    /// ([`Ledger::settle`]): one more write, made where another invocation
+    /// asks [`Ledger::still_sending`] (repo-guard). False from [`Ledger::new`].
+    pub settles_sent: bool,
 }
 
 fn now() -> u64 {
@@ -121,6 +126,7 @@ impl Ledger {
             table: table.into(),
             claim_timeout: CLAIM_LEASE,
             retention: RETENTION,
+            settles_sent: false,
         }
     }
 
@@ -233,6 +239,44 @@ impl Ledger {
             .and_then(|i| i.get(STATUS))
             .and_then(|v| v.as_s().ok())
             .is_some_and(|s| s == "DONE"))
+    }
+
+    /// Says that [`Ledger::claim_as_done`]'s action went out: until then the
+    /// record (DONE, with its claim's `claimed_until`) is one another
+    /// invocation may still be sending, and may yet take back
+    /// ([`Ledger::still_sending`]). The record written again without
+    /// `claimed_until` ([`Ledger::complete`]: a PutItem, no more rights than
+    /// a claim needs), if `owner` still holds it.
+    pub async fn settle(&self, key: &str, owner: &Owner) -> Result<(), LedgerError> {
+        self.complete(key, owner).await
+    }
+
+    /// Whether `key` is recorded done by [`Ledger::claim_as_done`] but not yet
+    /// settled ([`Ledger::settle`]) while its claim's lease runs: its sender
+    /// may still fail and take the record back. A consistent read.
+    pub async fn still_sending(&self, key: &str) -> Result<bool, LedgerError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
+        let Some(item) = item.item() else {
+            // Taken back since: not sent.
+            return Ok(true);
+        };
+        let done = item
+            .get(STATUS)
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|s| s == DONE);
+        let until = item
+            .get(CLAIMED_UNTIL)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok());
+        Ok(!done || until.is_some_and(|until| until > now()))
     }
 
     /// Marks `key` done, if `owner` still holds its claim.

@@ -163,7 +163,13 @@ pub fn executor_reading(config: &FunctionConfig, aws: Aws) -> AwsEffects {
         .map(|parameter| SlackWebhook::reading(&aws.ssm, parameter, UrlRule::from_env()));
     let ledger = channels
         .and_then(|c| c.idempotency_table.as_deref())
-        .map(|table| Ledger::new(aws.dynamodb.clone(), table));
+        .map(|table| {
+            let mut ledger = Ledger::new(aws.dynamodb.clone(), table);
+            // repo-guard's continuation waits for alerts another invocation
+            // is still sending (Effects::still_sending).
+            ledger.settles_sent = config.function() == Function::RepoGuard;
+            ledger
+        });
     AwsEffects {
         aws,
         slack,

@@ -134,34 +134,143 @@ pub async fn handle<L: Lookups, E: Effects>(
         return gate::hook::handle(value, settings, lookup, effects, invocation).await;
     }
     let function: Function = config.function();
-    let failed =
-        |event_id: Option<String>, reason: String, actions: Vec<ActionFailure>| FailureReport {
-            version: FAILURE_REPORT_VERSION,
-            request_context: RequestContext {
-                request_id: invocation.request_id.clone(),
-                function_arn: invocation.function_arn.clone(),
-                condition: "PermanentFailure",
-            },
-            request_payload: without_credentials(value),
-            function,
-            event_id,
-            reason,
-            failed_actions: actions,
-        };
+    // repo-guard's scan queue delivers the rest of a large push as an SQS
+    // event of one record: its body is the event. A malformed one goes to
+    // the failure queue, naming the field, like any malformed event.
+    let message;
+    let mut queued: Option<(Option<String>, u32)> = None;
+    let value = match event::sqs_record(value) {
+        None => value,
+        Some(Ok(record)) => {
+            // Only repo-guard's own scan queue is read: a message from any
+            // other is acknowledged and dropped, unread.
+            if let Some(reason) = refused_queue(config, record.source_arn.as_deref()) {
+                warn!(%function, %reason, "ignored");
+                return Ok(Outcome::Ignored(reason));
+            }
+            queued = Some((record.source_arn, record.receive_count));
+            message = record.body;
+            &message
+        }
+        Some(Err(problem)) => {
+            let reason = format!("malformed SQS event: {problem}");
+            return report_failed(
+                function,
+                value,
+                None,
+                reason,
+                Vec::new(),
+                effects,
+                invocation,
+            )
+            .await;
+        }
+    };
     let event = match Event::parse(value) {
         Ok(event) => event,
         Err(problem) => {
             let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
-            let report = failed(id, format!("malformed event: {problem}"), Vec::new());
-            return send_report(effects, report, invocation.deadline).await;
+            let reason = format!("malformed event: {problem}");
+            return report_failed(function, value, id, reason, Vec::new(), effects, invocation)
+                .await;
         }
     };
+    #[cfg(feature = "repo-guard")]
+    if let Some(reason) = flows::repo_guard::refused_origin(
+        &event,
+        queued
+            .as_ref()
+            .map(|(arn, _)| arn.as_deref().unwrap_or_default()),
+    ) {
+        warn!(event_id = %event.id, %function, %reason, "ignored");
+        return Ok(Outcome::Ignored(reason));
+    }
+    #[cfg(feature = "repo-guard")]
+    if let (
+        Some((_, receives)),
+        FunctionConfig::RepoGuard(guard),
+        event::Detail::ScanContinued(continued),
+    ) = (&queued, config, &event.detail)
+        && *receives >= flows::repo_guard::SCAN_QUEUE_MAX_RECEIVES
+    {
+        // The last delivery SQS makes: the piece gets the invocation less
+        // the time its not-scanned alert needs, and if it fails anyway the
+        // alert says the scan stopped, so no "continued" alert is left
+        // without its end. The piece still fails: SQS then moves the
+        // message, the rest of the push, to the scan queue's dead-letter
+        // queue, whose alarm pages and from where it can be redriven
+        // (docs/operations.md); the stopped alert, under its own key, is
+        // not repeated.
+        let piece = Invocation {
+            deadline: invocation.deadline.earlier_by(STOPPED_ALERT_TIME),
+            ..invocation.clone()
+        };
+        return match Box::pin(handle_event(value, &event, config, lookup, effects, &piece)).await {
+            Err(error) => {
+                error!(event_id = %event.id, %function, %error, receives, "the last delivery of a continued piece failed: the scan stops");
+                let plan = flows::repo_guard::plan_stopped(
+                    &event,
+                    continued,
+                    guard,
+                    &error.to_string(),
+                    *receives,
+                );
+                // What the alert came to is in the log; the piece's error is
+                // what SQS must see.
+                if let Err(alert) = Box::pin(carry_out_plan(value, plan, effects, invocation)).await
+                {
+                    error!(event_id = %event.id, %function, error = %alert, "the scan-stopped alert failed too");
+                }
+                Err(error)
+            }
+            done => done,
+        };
+    }
+    // Read above only where repo-guard is built in.
+    let _ = &queued;
+    // On the heap: inline, the planner's and the executor's futures made
+    // every handler's future larger than a debug test thread's 2 MiB stack
+    // holds (git_status_moto overflowed).
+    Box::pin(handle_event(
+        value, &event, config, lookup, effects, invocation,
+    ))
+    .await
+}
+
+/// What the last delivery of a continued piece keeps back for the alert
+/// that says the scan stopped (SNS and Slack side by side).
+#[cfg(feature = "repo-guard")]
+const STOPPED_ALERT_TIME: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Why an SQS message is not taken: only repo-guard reads a queue, its own.
+fn refused_queue(config: &FunctionConfig, source_arn: Option<&str>) -> Option<String> {
+    match config {
+        #[cfg(feature = "repo-guard")]
+        FunctionConfig::RepoGuard(guard) => flows::repo_guard::refused_queue(guard, source_arn),
+        _ => Some(format!(
+            "an SQS message from {}: {} reads no queue",
+            source_arn.unwrap_or("(no queue)"),
+            config.function()
+        )),
+    }
+}
+
+/// Plans `event` (parsed from `value`) and carries the plan out.
+async fn handle_event<L: Lookups, E: Effects>(
+    value: &Value,
+    event: &Event,
+    config: &FunctionConfig,
+    lookup: &L,
+    effects: &E,
+    invocation: &Invocation,
+) -> Result<Outcome, HandleError> {
+    let function: Function = config.function();
     let work = invocation.deadline.for_work();
     // Lookups get at most half the working time: the actions need the rest.
     let lookups_until = work.within(work.remaining() / 2);
     let decided = tokio::time::timeout_at(
         lookups_until.instant(),
-        invocation::with_lookups_deadline(lookups_until, decide(&event, config, lookup)),
+        invocation::with_lookups_deadline(lookups_until, decide(event, config, lookup)),
     )
     .await
     .map_err(|_| HandleError::LookupTimeout {
@@ -176,8 +285,16 @@ pub async fn handle<L: Lookups, E: Effects>(
         }
         Err(source @ PlanError::Field { .. }) => {
             let reason = format!("cannot plan event {}: {source}", event.id);
-            let report = failed(Some(event.id.clone()), reason, Vec::new());
-            return send_report(effects, report, invocation.deadline).await;
+            return report_failed(
+                function,
+                value,
+                Some(event.id.clone()),
+                reason,
+                Vec::new(),
+                effects,
+                invocation,
+            )
+            .await;
         }
         Ok(Err(reason)) => {
             info!(event_id = %event.id, %function, detail_type = %event.detail_type, %reason, "ignored");
@@ -214,10 +331,6 @@ pub(crate) async fn report_malformed<E: Effects>(
 /// Work that failed for good outside a plan's actions (a gate's payload
 /// without ids, a verdict its service refused): to the failure queue, with
 /// `reason` and the actions that failed.
-#[cfg_attr(
-    not(any(feature = "pipeline-gate", feature = "deploy-gate")),
-    allow(dead_code)
-)]
 pub(crate) async fn report_failed<E: Effects>(
     function: Function,
     value: &Value,
@@ -374,9 +487,13 @@ async fn send_report<E: Effects>(
 /// action's key and result, in the plan's order.
 ///
 /// An action's failure does not stop the ones after it (SNS failing must not
-/// stop Slack), with one exception: a `SetApproval` is carried out only if
+/// stop Slack), with two exceptions: a `SetApproval` is carried out only if
 /// every `PostPrComment` before it succeeded, so an approval never changes
-/// without the comment that explains it.
+/// without the comment that explains it; and repo-guard's `SendMessage` (a
+/// continuation) only if no alert before it failed transiently, nor is, found
+/// already done, still being sent by another invocation
+/// ([`Effects::still_sending`]), so a retry that cuts the piece elsewhere
+/// cannot leave findings unalerted.
 pub async fn carry_out<E: Effects>(
     plan: &Plan,
     effects: &E,
@@ -433,7 +550,56 @@ async fn carry_out_one<E: Effects>(
                 .find(|(a, (_, r))| matches!(a, Action::PostPrComment(_)) && r.is_err())
         })
         .flatten();
-    let result = match failed_comment {
+    // A continuation goes only after every alert before it is out (or was
+    // already): a retry may cut the piece elsewhere, and a continuation from
+    // this attempt's cut with this attempt's alerts unsent would lose the
+    // findings between the two cuts. A channel failed for good does not
+    // hold it: no retry follows then.
+    let failed_alert = matches!(action, Action::SendMessage(_))
+        .then(|| {
+            plan.actions
+                .iter()
+                .zip(before)
+                .find(|(a, (_, r))| is_channel(a) && r.as_ref().is_err_and(|e| e.transient))
+        })
+        .flatten();
+    // An alert found already done may still be being sent by another
+    // invocation (the ledger records SNS and Slack as done before they are
+    // sent), which can yet fail, take its record back, and be retried with
+    // an earlier cut: held like a failed alert until it is settled.
+    let sending_alert = if matches!(action, Action::SendMessage(_)) && failed_alert.is_none() {
+        let mut sending = None;
+        for (a, (alert_key, r)) in plan.actions.iter().zip(before) {
+            if is_channel(a)
+                && matches!(r, Ok(Done::AlreadyDone))
+                && effects.still_sending(alert_key, deadline).await
+            {
+                sending = Some(alert_key.clone());
+                break;
+            }
+        }
+        sending
+    } else {
+        None
+    };
+    let result = match failed_comment.or(failed_alert) {
+        _ if sending_alert.is_some() => Err(EffectError {
+            action: action.kind(),
+            transient: true,
+            message: format!(
+                "not carried out: the alert before it is still being sent by another invocation (event {}, alert {}); the retry sends it",
+                plan.event_id,
+                sending_alert.as_deref().unwrap_or_default()
+            ),
+        }),
+        Some((Action::Publish(_) | Action::PostSlack(_), (alert_key, _))) => Err(EffectError {
+            action: action.kind(),
+            transient: true,
+            message: format!(
+                "not carried out: the alert before it failed (event {}, alert {alert_key}); the retry sends both",
+                plan.event_id
+            ),
+        }),
         Some((_, (comment_key, Err(comment_error)))) => {
             Err(EffectError {
                 action: action.kind(),

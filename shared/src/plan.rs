@@ -78,6 +78,7 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         ),
         Action::PutJobResult(a) => a.job_id.clone(),
         Action::PutHookStatus(a) => a.deployment_id.clone(),
+        Action::SendMessage(a) => format!("{}@{}", a.queue_url, a.message_id),
     };
     let kind = action.kind();
     let event_id = match action {
@@ -145,6 +146,8 @@ pub enum Action {
     /// A commit's archive, read from the git host's API and streamed into
     /// S3 by multipart upload (git-webhook's `archive` target).
     PutArchive(PutArchive),
+    /// SQS `SendMessage` (repo-guard's continuation of a push's scan).
+    SendMessage(QueueMessage),
 }
 
 impl Action {
@@ -163,8 +166,21 @@ impl Action {
             Action::PutJobResult(_) => "PutJobResult",
             Action::PutHookStatus(_) => "PutHookStatus",
             Action::PutArchive(_) => "PutArchive",
+            Action::SendMessage(_) => "SendMessage",
         }
     }
+}
+
+/// A message to an SQS queue: the rest of a push's scan, for the next
+/// invocation of repo-guard. Its key holds the message's own id
+/// (`<event id>#<piece>`), so a redelivered piece sends it once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueMessage {
+    pub queue_url: String,
+    /// The id of the event the message carries.
+    pub message_id: String,
+    /// The message, JSON text.
+    pub body: String,
 }
 
 /// A build environment variable override.

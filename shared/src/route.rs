@@ -246,9 +246,24 @@ pub const RULES: &[Rule] = &[
         detail_type: detail_type::SCHEDULED,
         detail: &[],
     },
+    // The rest of a push too large for one invocation: repo-guard's own
+    // message, through its scan queue (the template's SQS event), not a pattern.
+    Rule {
+        function: Function::RepoGuard,
+        source: source::REPO_GUARD,
+        detail_type: detail_type::SCAN_CONTINUED,
+        detail: &[],
+    },
 ];
 
 impl Rule {
+    /// Whether an EventBridge rule with this rule's pattern delivers it: not
+    /// for a schedule (the template's Schedule event) nor for repo-guard's
+    /// continuations (its scan queue).
+    pub fn is_eventbridge_pattern(&self) -> bool {
+        self.source != source::EVENTS && self.source != source::REPO_GUARD
+    }
+
     /// Whether the event matches this rule, as EventBridge would decide.
     pub fn matches(&self, event: &Event) -> bool {
         self.matches_parts(&event.source, &event.detail_type, &event.raw_detail)

@@ -43,6 +43,7 @@ fn config() -> Config {
         scan_max_bytes: 50 * 1024 * 1024,
         replicas: Default::default(),
         fingerprint_key_parameter: Some("/signalbox/fingerprint-key".into()),
+        scan_queue_url: None,
     }
 }
 
@@ -65,6 +66,11 @@ struct Repo {
     key_error: Option<LookupError>,
     /// One blob whose GetBlob takes this long (a read stuck on a slow API).
     slow_blob: Option<(String, std::time::Duration)>,
+    /// GetDifferences lists a diff's files in reverse after its first call
+    /// (its order is not documented).
+    reorders: bool,
+    /// GetDifferences calls so far.
+    listings: std::sync::atomic::AtomicUsize,
 }
 
 impl Repo {
@@ -139,6 +145,15 @@ impl Lookup for Repo {
     async fn default_branch(&self, _: &str) -> Result<Option<String>, LookupError> {
         Ok(Some("main".into()))
     }
+    async fn branch_tip(&self, _: &str, branch: &str) -> Result<Option<String>, LookupError> {
+        // A branch not mapped is at a commit of its own name.
+        Ok(Some(
+            self.branches
+                .get(branch)
+                .cloned()
+                .unwrap_or_else(|| branch.to_owned()),
+        ))
+    }
     async fn differences(
         &self,
         _: &str,
@@ -146,12 +161,30 @@ impl Lookup for Repo {
         after: &str,
         _: usize,
     ) -> Result<Differences, LookupError> {
+        // A branch name is resolved to its tip now, as CodeCommit does, when
+        // no diff is given under the name itself.
+        let key = (before.map(str::to_owned), after.to_owned());
+        let files = match self.diffs.get(&key) {
+            Some(files) => files.clone(),
+            None => {
+                let before = before.map(|b| self.branches.get(b).map_or(b, String::as_str));
+                self.diffs
+                    .get(&(before.map(str::to_owned), after.to_owned()))
+                    .cloned()
+                    .unwrap_or_default()
+            }
+        };
+        let mut files = files;
+        if self.reorders
+            && self
+                .listings
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                > 0
+        {
+            files.reverse();
+        }
         Ok(Differences {
-            files: self
-                .diffs
-                .get(&(before.map(str::to_owned), after.to_owned()))
-                .cloned()
-                .unwrap_or_default(),
+            files,
             truncated: false,
         })
     }
@@ -887,13 +920,9 @@ fn skipped_files_get_one_alert_per_push_listing_them() {
     );
 }
 
-#[test]
-fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scanned() {
-    use signalbox::invocation::{Deadline, with_lookups_deadline};
-    use std::time::{Duration, Instant};
-    // 150 commits of 2 files each (300 files), GetBlob at 20 ms: 6 s of reads,
-    // against 3 s for the lookups. Keys in commit 10 and commit 140.
-    let event = sample("codecommit-reference-updated-direct-push.json");
+/// 150 commits of 2 files each (300 files) on top of OLD, PUSHED the last,
+/// GetBlob at 20 ms: 6 s of reads. Keys in commit 10 and commit 140.
+fn a_push_of_150_commits() -> Repo {
     let mut repo = Repo::default();
     let ids: Vec<String> = (0..150).map(|i| format!("c{i:03}")).collect();
     for (i, id) in ids.iter().enumerate() {
@@ -923,7 +952,18 @@ fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scann
             );
         }
     }
-    repo.blob_delay = Some(Duration::from_millis(20));
+    repo.blob_delay = Some(std::time::Duration::from_millis(20));
+    repo
+}
+
+#[test]
+fn a_push_larger_than_its_time_still_alerts_in_time_and_lists_what_was_not_scanned() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // 6 s of reads against 3 s for the lookups, and no scan queue
+    // (GUARD_SCAN_QUEUE_URL unset): no continuation.
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let repo = a_push_of_150_commits();
     let config = Config {
         scan_max_commits: 200,
         protected_notices: false,
@@ -1120,4 +1160,739 @@ fn a_read_slower_than_the_scans_margin_still_leaves_the_notice_and_findings_plan
         body.contains("data/huge.txt") && body.contains("the scan's time ran out"),
         "{body}"
     );
+}
+
+const SCAN_QUEUE: &str =
+    "https://sqs.us-east-1.amazonaws.com/123456789012/signalbox-GuardScanQueue";
+
+fn continuation(plan: &Plan) -> Option<&signalbox::plan::QueueMessage> {
+    plan.actions.iter().find_map(|a| match a {
+        Action::SendMessage(m) => Some(m),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_push_of_150_commits_and_300_files_is_scanned_to_the_end_in_continued_pieces() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::{Duration, Instant};
+    // 6 s of reads, 3 s of lookups per invocation: the scan goes on in
+    // pieces, each an invocation of its own, until the push is done.
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let repo = a_push_of_150_commits();
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut event = first.clone();
+    let mut plans = Vec::new();
+    loop {
+        let started = Instant::now();
+        let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(3));
+        let plan = runtime
+            .block_on(async {
+                tokio::time::timeout_at(
+                    until.instant(),
+                    with_lookups_deadline(until, repo_guard::plan(&event, &config, &repo)),
+                )
+                .await
+            })
+            .expect("each piece is planned before its lookups' deadline")
+            .unwrap();
+        assert!(started.elapsed() < repo_guard::SCAN_MARGIN + Duration::from_secs(3));
+        let next = continuation(&plan).cloned();
+        plans.push(plan);
+        let Some(message) = next else { break };
+        assert_eq!(message.queue_url, SCAN_QUEUE);
+        assert!(message.body.len() <= repo_guard::MAX_CONTINUATION_BYTES);
+        event = Event::from_json(&message.body).expect("the continuation is an event");
+        assert_eq!(event.id, format!("{}#{}", first.id, plans.len() + 1));
+        assert_eq!(message.message_id, event.id);
+        assert_eq!(functions(&event), [Function::RepoGuard]);
+        assert!(plans.len() < 20, "more pieces than the bound");
+    }
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let secret: Vec<(usize, &signalbox::plan::SnsMessage)> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| secret_messages(p).into_iter().map(move |m| (i + 1, m)))
+        .collect();
+    let all: String = secret.iter().map(|(_, m)| m.message.as_str()).collect();
+    assert_eq!(all.matches("src/f10-0.txt:1").count(), 1, "{all}");
+    assert_eq!(all.matches("src/f140-0.txt:1").count(), 1, "{all}");
+    for (piece, m) in &secret {
+        if *piece > 1 {
+            assert!(m.subject.contains("continued"), "{}", m.subject);
+        }
+        if *piece < plans.len() {
+            assert!(
+                m.message.contains("continued in a further invocation"),
+                "part {piece} does not say the scan goes on: {}",
+                m.message
+            );
+        }
+    }
+    // The last piece states the totals, and nothing was left unscanned.
+    let last = plans.last().unwrap();
+    let said: String = sns(last).iter().map(|m| m.message.as_str()).collect();
+    let totals = format!(
+        "in all 150 of the 150 new commit(s), 300 file(s) over {} part(s)",
+        plans.len()
+    );
+    assert!(said.contains(&totals), "{totals} not in {said}");
+    for plan in &plans {
+        assert!(!kinds(plan).contains(&"not-scanned"), "{plan:?}");
+        // Subscribers filter on the push's source, whichever piece alerts.
+        for m in sns(plan) {
+            assert_eq!(m.attributes["source"], "aws.codecommit", "{}", m.subject);
+        }
+    }
+}
+
+#[test]
+fn without_a_scan_queue_the_commits_the_time_left_are_listed_not_continued() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    use std::time::Duration;
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let repo = a_push_of_150_commits();
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        ..config()
+    };
+    let until = Deadline::after(repo_guard::SCAN_MARGIN + Duration::from_secs(2));
+    let plan = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(with_lookups_deadline(
+            until,
+            repo_guard::plan(&event, &config, &repo),
+        ))
+        .unwrap();
+    assert!(continuation(&plan).is_none());
+    let said: String = sns(&plan).iter().map(|m| m.message.as_str()).collect();
+    assert!(
+        said.contains("the scan's time ran out (no continuation: GUARD_SCAN_QUEUE_URL is unset)"),
+        "{said}"
+    );
+}
+
+/// An SQS event of the scan queue holding `bodies`, one record each.
+fn sqs_event(bodies: &[String]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            serde_json::json!({
+                "messageId": format!("0a1b2c3d-0000-4000-8000-00000000000{i}"),
+                "receiptHandle": "AQEB-test",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:signalbox-GuardScanQueue",
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+#[test]
+fn a_malformed_continuation_fails_naming_the_field_and_an_event_of_two_records_fails_clearly() {
+    use signalbox::effects::DryRun;
+    use signalbox::flows::FunctionConfig;
+    use signalbox::invocation::Invocation;
+    use signalbox::{Outcome, handle};
+    let sample_text = std::fs::read_to_string(format!(
+        "{}/../events/repo-guard/scan-continued.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let sample: serde_json::Value = serde_json::from_str(&sample_text).unwrap();
+    let body = sample["Records"][0]["body"].as_str().unwrap().to_owned();
+    let mut broken: serde_json::Value = serde_json::from_str(&body).unwrap();
+    broken["detail"]["commits"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    let config = FunctionConfig::RepoGuard(Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reason = |value: &serde_json::Value| -> String {
+        let effects = DryRun::default();
+        let outcome = runtime
+            .block_on(handle(
+                value,
+                &config,
+                &Offline,
+                &effects,
+                &Invocation::local(),
+            ))
+            .unwrap();
+        match outcome {
+            Outcome::Reported(report) => {
+                assert!(effects.seen().is_empty(), "nothing is carried out");
+                report.reason
+            }
+            other => panic!("not reported: {other:?}"),
+        }
+    };
+    let r = reason(&sqs_event(&[broken.to_string()]));
+    assert!(r.contains("detail.commits[0].id: missing"), "{r}");
+    let r = reason(&sqs_event(&[body.clone(), body.clone()]));
+    assert!(
+        r.contains("Records: 2 records") && r.contains("BatchSize 1"),
+        "{r}"
+    );
+    let r = reason(&sqs_event(&["not json".to_owned()]));
+    assert!(r.contains("Records[0].body: not valid JSON"), "{r}");
+    // A message that is no continuation: ignored with the reason, as any
+    // event of a source no function handles.
+    let other = std::fs::read_to_string(format!(
+        "{}/../events/other-ec2-state-change.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let effects = DryRun::default();
+    let outcome = runtime
+        .block_on(handle(
+            &sqs_event(&[other]),
+            &config,
+            &Offline,
+            &effects,
+            &Invocation::local(),
+        ))
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
+}
+
+#[test]
+fn the_continuation_sample_is_routed_to_repo_guard() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../events/repo-guard/scan-continued.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let body = signalbox::event::sqs_message(&value)
+        .expect("an SQS event")
+        .expect("one record with a JSON body");
+    let event = Event::parse(&body).unwrap();
+    assert_eq!(functions(&event), [Function::RepoGuard]);
+    let signalbox::event::Detail::ScanContinued(continued) = &event.detail else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        event.id,
+        format!("{}#{}", continued.original_event_id, continued.piece)
+    );
+}
+
+/// The plans of every piece of `first`'s push, each planned within `per_piece`
+/// (its lookups' deadline), following each continuation until none is sent.
+fn pieces(
+    first: &Event,
+    repo: &Repo,
+    config: &Config,
+    per_piece: std::time::Duration,
+) -> Vec<Plan> {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut event = first.clone();
+    let mut plans = Vec::new();
+    loop {
+        let until = Deadline::after(per_piece);
+        let plan = runtime
+            .block_on(with_lookups_deadline(
+                until,
+                repo_guard::plan(&event, config, repo),
+            ))
+            .unwrap();
+        let next = continuation(&plan).cloned();
+        plans.push(plan);
+        let Some(message) = next else { break };
+        assert!(message.body.len() <= repo_guard::MAX_CONTINUATION_BYTES);
+        event = Event::from_json(&message.body).expect("the continuation is an event");
+        assert!(plans.len() < 20, "more pieces than the bound");
+    }
+    plans
+}
+
+/// Every action of every piece's plan has a key of its own: two alerts of
+/// one plan under one key (the protected-branch notice and piece 1's secret
+/// alert; the last piece's secret and not-scanned alerts) made the ledger
+/// drop the second as already done.
+#[test]
+fn every_action_of_a_continued_push_to_a_protected_branch_has_a_key_of_its_own() {
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    // A binary file in an early commit: the last piece lists it.
+    repo.changes(Some("c004"), "c005", "logo.png", None, "\u{0}PNG");
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: true,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    assert!(plans.len() >= 2, "not continued: {plans:?}");
+    assert_eq!(
+        kinds(&plans[0])[..2],
+        ["protected-push", "secret"],
+        "{:?}",
+        plans[0]
+    );
+    let last = plans.last().unwrap();
+    assert!(kinds(last).contains(&"not-scanned"), "{last:?}");
+    let mut keys = std::collections::BTreeSet::new();
+    for plan in &plans {
+        for action in &plan.actions {
+            let key = plan.key(action);
+            assert!(keys.insert(key.clone()), "{key} twice in {plans:#?}");
+        }
+    }
+}
+
+/// Whoever may send to some queue must not steer repo-guard: a message is
+/// taken only from its own scan queue (Lambda's `eventSourceARN`), only if
+/// it is a continuation naming that queue's region and account; a
+/// continuation only from the queue; and its repository is checked again.
+#[test]
+fn a_forged_continuation_is_not_taken_from_elsewhere_nor_for_an_unguarded_repository() {
+    use signalbox::effects::DryRun;
+    use signalbox::flows::FunctionConfig;
+    use signalbox::invocation::Invocation;
+    use signalbox::{Outcome, handle};
+    let sample_text = std::fs::read_to_string(format!(
+        "{}/../events/repo-guard/scan-continued.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let sample_event: serde_json::Value = serde_json::from_str(&sample_text).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(sample_event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    let function = FunctionConfig::RepoGuard(Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ignored = |value: &serde_json::Value| -> String {
+        let effects = DryRun::default();
+        let outcome = runtime
+            .block_on(handle(
+                value,
+                &function,
+                &Offline,
+                &effects,
+                &Invocation::local(),
+            ))
+            .unwrap();
+        assert!(effects.seen().is_empty(), "nothing is carried out");
+        match outcome {
+            Outcome::Ignored(reason) => reason,
+            other => panic!("not ignored: {other:?}"),
+        }
+    };
+    // From another queue of the account.
+    let mut elsewhere = sqs_event(&[body.to_string()]);
+    elsewhere["Records"][0]["eventSourceARN"] =
+        "arn:aws:sqs:us-east-1:123456789012:someone-elses-queue".into();
+    let r = ignored(&elsewhere);
+    assert!(r.contains("not GUARD_SCAN_QUEUE_URL"), "{r}");
+    // Straight to the function (an EventBridge rule, an invoke).
+    let r = ignored(&body);
+    assert!(r.contains("taken only from the scan queue"), "{r}");
+    // A CodeCommit event in the scan queue: forged "Pushed by", notices.
+    let push = std::fs::read_to_string(format!(
+        "{}/../events/codecommit-reference-updated-direct-push.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let r = ignored(&sqs_event(&[push]));
+    assert!(r.contains("only continuations are taken"), "{r}");
+    // A region that would make the "Open commit" link another host's.
+    let mut region = body.clone();
+    region["region"] = "evil.example/x#".into();
+    let r = ignored(&sqs_event(&[region.to_string()]));
+    assert!(r.contains("names region evil.example/x#"), "{r}");
+    // A repository outside GUARD_REPOSITORIES: nothing read, nothing sent.
+    let event = Event::parse(&body).unwrap();
+    let guarded = Config {
+        repositories: vec!["AnotherRepo".into()],
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plan = run(&event, &guarded, &Repo::default());
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("not in GUARD_REPOSITORIES")),
+        "{plan:?}"
+    );
+}
+
+/// 200 files of 300-character paths not scanned (binary) in the push's
+/// first commit: the continuation still carries every commit left (each
+/// item cut short, folded into a count if need be), rather than none.
+#[test]
+fn a_continuation_carries_every_commit_left_past_200_long_paths_not_scanned() {
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    let dir = "d".repeat(285);
+    for i in 0..200 {
+        repo.changes(
+            Some(OLD),
+            "c000",
+            &format!("assets/{dir}/{i:03}.png"),
+            None,
+            "\u{0}PNG",
+        );
+    }
+    repo.blob_delay = Some(std::time::Duration::from_millis(5));
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_millis(1500),
+    );
+    assert!(plans.len() >= 2, "not continued: {plans:?}");
+    let said: String = plans
+        .iter()
+        .flat_map(|p| sns(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert!(!said.contains("would not fit"), "{said}");
+    assert!(!said.contains("not carried to the next part"), "{said}");
+    assert!(said.contains("src/f10-0.txt:1"), "{said}");
+    assert!(said.contains("src/f140-0.txt:1"), "{said}");
+    assert!(
+        kinds(plans.last().unwrap()).contains(&"not-scanned"),
+        "the binary files are said: {said}"
+    );
+    assert!(
+        said.contains("in all 150 of the 150 new commit(s)"),
+        "{said}"
+    );
+}
+
+/// The key of commit 10 copied into a second file by commit 140, scanned
+/// in a later piece: that file is alerted too (the cleanup needs both),
+/// though its fingerprint was alerted before.
+#[test]
+fn the_same_secret_in_a_second_file_in_a_later_piece_is_alerted() {
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    repo.blobs.insert(
+        "blob-src/f140-1.txt-c140".into(),
+        b"copy = AKIAQ7ZR2MXN4VTL6KPJ\n".to_vec(),
+    );
+    let config = Config {
+        scan_max_commits: 200,
+        protected_notices: false,
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        ..config()
+    };
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    let piece = |path: &str| {
+        plans
+            .iter()
+            .position(|p| secret_messages(p).iter().any(|m| m.message.contains(path)))
+    };
+    let (Some(ten), Some(copy)) = (piece("src/f10-0.txt:1"), piece("src/f140-1.txt:1")) else {
+        panic!("a file not alerted: {plans:#?}")
+    };
+    assert!(ten < copy, "in different pieces: {ten} {copy}");
+}
+
+/// With the configuration's defaults (SCAN_MAX_COMMITS 50, as the template
+/// deploys it), a 150-commit, 300-file push is scanned by its net diff, and
+/// that diff too is continued, file by file, until it ends: both keys are
+/// alerted, and the last piece says the totals.
+#[test]
+fn a_push_of_150_commits_with_the_default_bounds_is_scanned_to_its_end_by_its_net_diff_in_pieces() {
+    use signalbox::config::{EnvReader, Mode};
+    let first = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = a_push_of_150_commits();
+    // The net diff OLD → PUSHED: every file the 150 commits add.
+    let files: Vec<ChangedFile> = (0..150)
+        .flat_map(|i| {
+            let after = if i == 149 {
+                PUSHED.to_owned()
+            } else {
+                format!("c{i:03}")
+            };
+            let before = if i == 0 {
+                OLD.to_owned()
+            } else {
+                format!("c{:03}", i - 1)
+            };
+            repo.diffs[&(Some(before), after)].clone()
+        })
+        .collect();
+    repo.diffs
+        .insert((Some(OLD.to_owned()), PUSHED.to_owned()), files);
+    let mut env = EnvReader::from_pairs(
+        [
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
+            ),
+            ("SLACK_WEBHOOK_PARAM", "/signalbox/slack-webhook"),
+            ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+            ("FINGERPRINT_KEY_PARAM", "/signalbox/fingerprint-key"),
+            ("GUARD_SCAN_QUEUE_URL", SCAN_QUEUE),
+            ("PROTECTED_NOTICES", "false"),
+        ],
+        Mode::Strict,
+    );
+    let config = Config::read(&mut env);
+    assert_eq!(config.scan_max_commits, 50, "the default");
+    let plans = pieces(
+        &first,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let all: String = plans
+        .iter()
+        .flat_map(|p| secret_messages(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert_eq!(all.matches("src/f10-0.txt:1").count(), 1, "{all}");
+    assert_eq!(all.matches("src/f140-0.txt:1").count(), 1, "{all}");
+    let last: String = sns(plans.last().unwrap())
+        .iter()
+        .map(|m| m.message.clone())
+        .collect();
+    assert!(
+        last.contains(&format!(
+            "in all 300 file(s) of the net diff over {} part(s)",
+            plans.len()
+        )),
+        "{last}"
+    );
+    assert!(last.contains("only the net diff"), "{last}");
+    assert!(!last.contains("time"), "nothing left for time: {last}");
+}
+
+/// A new branch of 60 commits (past the default SCAN_MAX_COMMITS) is
+/// scanned by its net diff in pieces. Between pieces main moves on: it
+/// merges the branch (so main → tip is empty) and its `.signalbox-allow`
+/// gains the file holding the key. Every piece diffs against, and reads the
+/// allow file at, main's commit when the push came, so the key in the
+/// diff's last file is alerted.
+#[test]
+fn a_new_branchs_net_diff_continued_while_main_moves_still_alerts_its_key() {
+    use signalbox::config::{EnvReader, Mode};
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    let tip = "b059";
+    let mut first = sample("codecommit-reference-created.json");
+    if let signalbox::event::Detail::Repository(d) = &mut first.detail {
+        d.commit_id = Some(tip.into());
+    }
+    let mut repo = Repo::default();
+    repo.branches.insert("main".into(), "MAIN".into());
+    repo.add_commit("MAIN", "Main's tip", &[]);
+    let mut net = Vec::new();
+    for i in 0..60 {
+        let id = format!("b{i:03}");
+        let parent = if i == 0 {
+            "MAIN".to_owned()
+        } else {
+            format!("b{:03}", i - 1)
+        };
+        repo.add_commit(&id, "step", &[parent.as_str()]);
+        let text = if i == 59 {
+            format!("key = {PLANTED}\n")
+        } else {
+            format!("line {i}\n")
+        };
+        repo.changes(Some(&parent), &id, &format!("src/f{i:02}.txt"), None, &text);
+        net.extend(repo.diffs[&(Some(parent), id)].clone());
+    }
+    repo.diffs.insert((Some("MAIN".into()), tip.into()), net);
+    // main when the push came has no allow file; MAIN2 (main later) has one.
+    repo.files
+        .insert("MAIN:README.md".into(), b"main\n".to_vec());
+    repo.add_commit("MAIN2", "Merge the branch", &["MAIN", tip]);
+    repo.files
+        .insert("MAIN2:.signalbox-allow".into(), b"src/f59.txt\n".to_vec());
+    repo.diffs
+        .insert((Some("MAIN2".into()), tip.into()), Vec::new());
+    repo.blob_delay = Some(std::time::Duration::from_millis(100));
+    let mut env = EnvReader::from_pairs(
+        [
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
+            ),
+            ("SLACK_WEBHOOK_PARAM", "/signalbox/slack-webhook"),
+            ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+            ("FINGERPRINT_KEY_PARAM", "/signalbox/fingerprint-key"),
+            ("GUARD_SCAN_QUEUE_URL", SCAN_QUEUE),
+            ("GUARD_REPOSITORIES", "MyDemoRepo"),
+        ],
+        Mode::Strict,
+    );
+    let config = Config::read(&mut env);
+    assert_eq!(config.scan_max_commits, 50, "the default");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut event = first;
+    let mut plans = Vec::new();
+    loop {
+        let until = Deadline::after(repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3));
+        let plan = runtime
+            .block_on(with_lookups_deadline(
+                until,
+                repo_guard::plan(&event, &config, &repo),
+            ))
+            .unwrap();
+        let next = continuation(&plan).cloned();
+        plans.push(plan);
+        let Some(message) = next else { break };
+        assert!(
+            !message.body.contains("\"main\""),
+            "a continuation names main's commit, not the branch: {}",
+            message.body
+        );
+        event = Event::from_json(&message.body).expect("the continuation is an event");
+        // main moves on between the pieces.
+        repo.branches.insert("main".into(), "MAIN2".into());
+        assert!(plans.len() < 20, "more pieces than the bound");
+    }
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let all: String = plans
+        .iter()
+        .flat_map(|p| secret_messages(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert_eq!(all.matches("src/f59.txt:1").count(), 1, "{all}");
+}
+
+/// A commit of 60 files cut mid-way is resumed by a later piece, and
+/// GetDifferences lists the files in another order then (AWS documents
+/// none): the key in its 51st file is still scanned and alerted.
+#[test]
+fn a_cut_commit_resumed_when_its_files_are_listed_in_another_order_still_alerts_its_key() {
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo {
+        reorders: true,
+        blob_delay: Some(std::time::Duration::from_millis(100)),
+        ..Repo::default()
+    };
+    repo.add_commit(PUSHED, "Sixty files", &[OLD]);
+    for i in 0..60 {
+        let text = if i == 50 {
+            format!("key = {PLANTED}\n")
+        } else {
+            format!("line {i}\n")
+        };
+        repo.changes(Some(OLD), PUSHED, &format!("src/f{i:02}.txt"), None, &text);
+    }
+    let config = Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        protected_notices: false,
+        ..config()
+    };
+    let plans = pieces(
+        &event,
+        &repo,
+        &config,
+        repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(3),
+    );
+    assert!(plans.len() >= 2, "one invocation cannot scan it: {plans:?}");
+    let all: String = plans
+        .iter()
+        .flat_map(|p| secret_messages(p).into_iter().map(|m| m.message.clone()))
+        .collect();
+    assert_eq!(all.matches("src/f50.txt:1").count(), 1, "{all}");
+}
+
+/// One piece, cut at different places by two attempts (a retry with more
+/// time): the first alerts a secret in one file; the second finds it in
+/// a second file too. Its alert names that file, so it is not taken for the
+/// first's: the key hashes what the continuation remembers as alerted
+/// (fingerprint and path), not the fingerprints alone.
+#[test]
+fn a_retry_that_finds_the_same_secret_in_a_second_file_alerts_under_a_key_of_its_own() {
+    use signalbox::invocation::{Deadline, with_lookups_deadline};
+    let event = sample("codecommit-reference-updated-direct-push.json");
+    let mut repo = Repo {
+        blob_delay: Some(std::time::Duration::from_millis(100)),
+        ..Repo::default()
+    };
+    repo.add_commit(PUSHED, "Eighty files", &[OLD]);
+    for i in 0..80 {
+        let text = if i == 0 || i == 20 {
+            format!("key = {PLANTED}\n")
+        } else {
+            format!("line {i}\n")
+        };
+        repo.changes(Some(OLD), PUSHED, &format!("src/f{i:02}.txt"), None, &text);
+    }
+    let config = Config {
+        scan_queue_url: Some(SCAN_QUEUE.into()),
+        protected_notices: false,
+        ..config()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let attempt = |seconds: u64| {
+        let until =
+            Deadline::after(repo_guard::SCAN_MARGIN + std::time::Duration::from_secs(seconds));
+        let plan = runtime
+            .block_on(with_lookups_deadline(
+                until,
+                repo_guard::plan(&event, &config, &repo),
+            ))
+            .unwrap();
+        assert!(continuation(&plan).is_some(), "cut: {plan:?}");
+        let secret = secret_messages(&plan);
+        assert_eq!(secret.len(), 1, "{plan:?}");
+        (secret[0].dedup_key.clone(), secret[0].message.clone())
+    };
+    let (early_key, early) = attempt(1);
+    let (late_key, late) = attempt(5);
+    assert!(!early.contains("src/f20.txt"), "{early}");
+    assert!(late.contains("src/f20.txt"), "{late}");
+    assert_ne!(early_key, late_key);
 }

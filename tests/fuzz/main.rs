@@ -862,6 +862,15 @@ impl repo_guard::Lookup for Hostile {
         }
     }
 
+    async fn branch_tip(&self, _: &str, _: &str) -> Result<Option<String>, LookupError> {
+        let mut rng = self.rng(25);
+        match rng.u8(..4) {
+            0 => Err(self.failed(&mut rng)),
+            1 => Ok(None),
+            _ => Ok(Some(hostile_text(&mut rng))),
+        }
+    }
+
     async fn differences(
         &self,
         _: &str,

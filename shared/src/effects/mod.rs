@@ -14,6 +14,8 @@ pub mod commit_status;
 pub mod deploy_gate;
 pub mod slack;
 mod sns;
+#[cfg(feature = "repo-guard")]
+mod sqs;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -86,6 +88,15 @@ pub trait Effects {
     /// its actions (a gate's checks); None without one.
     fn ledger(&self) -> Option<&Ledger> {
         None
+    }
+
+    /// Whether the alert keyed `key`, found already done, may still be
+    /// being sent by another invocation that can yet fail and take its
+    /// record back (true too when the ledger does not answer by
+    /// `deadline`). False without a ledger.
+    fn still_sending(&self, key: &str, deadline: Deadline) -> impl Future<Output = bool> + Send {
+        let _ = (key, deadline);
+        async { false }
     }
 }
 
@@ -332,6 +343,24 @@ impl Effects for AwsEffects {
                 self.once(key, action, deadline, sns::publish(&self.aws.sns, a))
                     .await
             }
+            // The continuation of a push's scan: claimed, sent, then recorded
+            // (at least once). An invocation killed after sending sends it
+            // again on its retry: the copy carries the same id, so the piece
+            // it starts repeats no alert and sends no second continuation.
+            // Lost, the rest of the push would go unscanned and unsaid.
+            // On the heap: inline, the SDK call's future made every caller
+            // of `execute` larger, and a debug build of git-webhook's path
+            // overflowed a test thread's 2 MiB stack.
+            #[cfg(feature = "repo-guard")]
+            Action::SendMessage(a) => {
+                Box::pin(self.at_least_once(
+                    key,
+                    action,
+                    deadline,
+                    Box::pin(sqs::send_message(&self.aws.sqs, a)),
+                ))
+                .await
+            }
             Action::PostSlack(a) => match &self.slack {
                 Some(slack) => {
                     // The URL first, if init's read is not answered yet: a
@@ -373,6 +402,25 @@ impl Effects for AwsEffects {
 
     fn ledger(&self) -> Option<&Ledger> {
         self.ledger.as_ref()
+    }
+
+    async fn still_sending(&self, key: &str, deadline: Deadline) -> bool {
+        // A ledger that does not settle its alerts cannot tell: every one of
+        // them would look in flight for its lease.
+        let Some(ledger) = self.ledger.as_ref().filter(|l| l.settles_sent) else {
+            return false;
+        };
+        match tokio::time::timeout_at(deadline.instant(), ledger.still_sending(key)).await {
+            Ok(Ok(sending)) => sending,
+            Ok(Err(error)) => {
+                tracing::warn!(%key, %error, "idempotency table unavailable: taken as still being sent");
+                true
+            }
+            Err(_) => {
+                tracing::warn!(%key, "idempotency table did not answer in time: taken as still being sent");
+                true
+            }
+        }
     }
 
     async fn is_done(&self, key: &str, deadline: Deadline) -> bool {
@@ -460,6 +508,12 @@ impl AwsEffects {
         if result.is_err() {
             // Take the record back so Lambda's retry sends it.
             undo(ledger, key, kind, &owner).await;
+        } else if ledger.settles_sent
+            && let Err(error) = cleanup(ledger.settle(key, &owner)).await
+        {
+            // Unsettled, the record looks in flight until its lease ends:
+            // a continuation waiting on it is only held back that long.
+            tracing::warn!(%key, %error, "the sent alert could not be settled");
         }
         result
     }
@@ -472,7 +526,11 @@ impl AwsEffects {
     /// invocation or a failed completion leaves the key undone, so Lambda's
     /// retry carries the action out again instead of losing it. A claim
     /// still held by another invocation is a transient error (retried).
-    #[cfg(any(feature = "git-status", feature = "pipeline-gate"))]
+    #[cfg(any(
+        feature = "git-status",
+        feature = "pipeline-gate",
+        feature = "repo-guard"
+    ))]
     pub(crate) async fn at_least_once(
         &self,
         key: &str,
@@ -488,7 +546,8 @@ impl AwsEffects {
     #[cfg(any(
         feature = "git-status",
         feature = "pipeline-gate",
-        feature = "deploy-gate"
+        feature = "deploy-gate",
+        feature = "repo-guard"
     ))]
     async fn guarded(
         &self,
@@ -549,14 +608,19 @@ impl AwsEffects {
 #[cfg(any(
     feature = "git-status",
     feature = "pipeline-gate",
-    feature = "deploy-gate"
+    feature = "deploy-gate",
+    feature = "repo-guard"
 ))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guard {
     /// The action waits for the ledger: a failing table is a transient
     /// error, and so is a completion not recorded (the retry repeats it).
     #[cfg_attr(
-        not(any(feature = "git-status", feature = "pipeline-gate")),
+        not(any(
+            feature = "git-status",
+            feature = "pipeline-gate",
+            feature = "repo-guard"
+        )),
         allow(dead_code)
     )]
     Required,

@@ -6,14 +6,17 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::config::{Channels, EnvReader};
-use crate::event::{Detail, Event, ReferenceChange};
+use crate::event::{
+    Detail, Event, PendingCommit, ReferenceChange, ScanContinued, ScanTotals, detail_type, source,
+};
 use crate::flows::port::LookupError;
 use crate::flows::{PlanError, alert_actions, lookup_problem};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, QueueMessage};
 use crate::render::alert::{Alert, Severity};
 use crate::route::Function;
 use crate::scan::{
-    ALLOW_FILE, AllowList, Budget, FingerprintKey, Limits, ScanReport, Scanner, SkipReason,
+    ALLOW_FILE, AllowList, Budget, BudgetLimit, FingerprintKey, Limits, ScanReport, Scanner,
+    SkipReason,
 };
 
 /// How many commits the force-push check walks back from the new commit
@@ -54,7 +57,40 @@ pub struct Config {
     /// findings' fingerprints (HMAC-SHA256). Unset: fingerprints are
     /// unkeyed, and the plan says so.
     pub fingerprint_key_parameter: Option<String>,
+    /// `GUARD_SCAN_QUEUE_URL`: repo-guard's own scan queue, where the rest of
+    /// a push too large for one invocation goes (a continuation). Unset: no
+    /// continuation; what the time left unscanned is listed as not scanned.
+    pub scan_queue_url: Option<String>,
 }
+
+/// A push is scanned in at most this many pieces (invocations): past them,
+/// the rest is listed as not scanned, with this reason.
+pub const MAX_PIECES: u32 = 20;
+
+/// The continuation message's bound, well below SQS's: "The maximum size is
+/// 1 MiB or 1,048,576 bytes" for a message body (SendMessage, Amazon SQS API
+/// reference, https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html),
+/// and a queue's `MaximumMessageSize` was 262,144 bytes (256 KiB) by default
+/// before that (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html).
+/// Past it the list of commits is clipped, and what was clipped is listed as
+/// not scanned.
+pub const MAX_CONTINUATION_BYTES: usize = 64 * 1024;
+
+/// At most this many not-scanned items and alerted fingerprints ride along
+/// in a continuation; the rest are counted.
+const MAX_CARRIED_ITEMS: usize = 200;
+const MAX_CARRIED_FINGERPRINTS: usize = 2_000;
+/// Each carried not-scanned item is cut to this many characters (a path
+/// may run to kilobytes): the commits left must fit first.
+const MAX_CARRIED_ITEM_CHARS: usize = 200;
+
+/// SQS hands a continuation out at most this many times (the scan queue's
+/// `maxReceiveCount` in template.yaml; "at least 5", Lambda Developer Guide,
+/// https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+/// On the last, a piece that fails anyway says so in a not-scanned alert
+/// and still fails, so SQS moves it to the dead-letter queue (which pages)
+/// rather than leaving it there unannounced.
+pub const SCAN_QUEUE_MAX_RECEIVES: u32 = 5;
 
 /// The tag the mirror puts on every replica (docs/replication.md).
 pub const REPLICA_TAG: &str = "signalbox:replica-of";
@@ -86,6 +122,7 @@ impl Config {
             .unwrap_or(usize::MAX),
             scan_max_bytes: env.number("SCAN_MAX_BYTES", DEFAULT_SCAN_MAX_BYTES),
             fingerprint_key_parameter: env.optional("FINGERPRINT_KEY_PARAM"),
+            scan_queue_url: env.optional("GUARD_SCAN_QUEUE_URL"),
             replicas: if env.optional("REPLICAS").is_some() {
                 crate::flows::repo_replicate::read_replicas(env)
             } else {
@@ -185,6 +222,14 @@ pub trait Lookup {
         &self,
         repository: &str,
     ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
+    /// `GetBranch`: the commit a branch is at now (its `commitId`,
+    /// https://docs.aws.amazon.com/codecommit/latest/APIReference/API_BranchInfo.html);
+    /// None: no such branch.
+    fn branch_tip(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<Option<String>, LookupError>> + Send;
     /// `GetDifferences` from `before` (a commit or branch; None: the empty
     /// tree) to `after`, every page up to `max_files` files.
     fn differences(
@@ -237,6 +282,9 @@ impl Lookup for crate::flows::port::Offline {
         Err(LookupError::Offline)
     }
     async fn default_branch(&self, _: &str) -> Result<Option<String>, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn branch_tip(&self, _: &str, _: &str) -> Result<Option<String>, LookupError> {
         Err(LookupError::Offline)
     }
     async fn differences(
@@ -399,11 +447,23 @@ pub fn scan_deadline() -> Instant {
     }
 }
 
+/// At most this many files are scanned per push, over all its pieces.
+pub const MAX_FILES_PER_PUSH: usize = 500;
+
 /// The scan's budget per push: 500 files, `max_bytes` and [`scan_deadline`].
 pub fn budget(max_bytes: u64) -> Budget {
     Budget {
-        max_files: 500,
+        max_files: MAX_FILES_PER_PUSH,
         max_bytes,
+        deadline: scan_deadline(),
+    }
+}
+
+/// What is left of the push's budget after the pieces before this one.
+fn budget_after(max_bytes: u64, before: &ScanTotals) -> Budget {
+    Budget {
+        max_files: MAX_FILES_PER_PUSH.saturating_sub(before.files),
+        max_bytes: max_bytes.saturating_sub(before.bytes),
         deadline: scan_deadline(),
     }
 }
@@ -423,6 +483,18 @@ pub struct ScanFacts {
     pub notes: Vec<String>,
     /// The author of the new commit, when it was read.
     pub author: Option<String>,
+    /// Commits the time left for a further piece (oldest first): the first
+    /// may have been cut mid-way, and is resumed at its `from_path`.
+    pub remaining: Vec<PendingCommit>,
+    /// New commits of the push (commit by commit), as listed.
+    pub commits_in_push: usize,
+    /// Commits scanned to their end by this piece.
+    pub commits_scanned: usize,
+    /// Files and bytes of those commits.
+    pub files_done: usize,
+    pub bytes_done: u64,
+    /// The commit whose allow file was read.
+    pub allow_at: Option<String>,
 }
 
 /// The new commits of a push, newest first, or why they could not be listed
@@ -496,6 +568,7 @@ pub async fn scan(
     detail: &ReferenceChange,
     new: &str,
     config: &Config,
+    continuable: bool,
 ) -> Result<ScanFacts, LookupError> {
     let repository = &detail.repository_name;
     let mut facts = ScanFacts::default();
@@ -512,33 +585,37 @@ pub async fn scan(
         .filter(|o| detail.event == "referenceUpdated" && !is_null_commit(o));
     let pushed_to_default = default_branch.as_deref() == Some(detail.reference_name.as_str())
         && detail.reference_type.as_deref() != Some("tag");
+    // The default branch's commit now, read once: a further piece diffs
+    // against and reads the allow file at this commit, not at the branch,
+    // which may have moved on (or gained an allow entry) meanwhile. Unread,
+    // the branch's name serves this piece but the push is not continued.
+    let mut resolved = true;
+    let default_tip = match default_branch.as_deref().filter(|_| !pushed_to_default) {
+        None => None,
+        Some(branch) => match lookup.branch_tip(repository, branch).await {
+            Ok(tip) => tip,
+            Err(e) => {
+                facts.problems.push(e);
+                resolved = false;
+                Some(branch.to_owned())
+            }
+        },
+    };
+    let continuable = continuable && resolved;
     // The allow file as it was before the push: a push to the default
     // branch must not allow its own secret.
     let allow_at = match (pushed_to_default, old) {
         (true, Some(old)) => Some(old.to_owned()),
         (true, None) => None,
-        (false, _) => default_branch.clone(),
+        (false, _) => default_tip.clone(),
     };
-    let mut allow = AllowList::default();
-    if let Some(at) = &allow_at {
-        match lookup.file(repository, at, ALLOW_FILE).await {
-            Ok(Some(bytes)) => match AllowList::parse(&String::from_utf8_lossy(&bytes)) {
-                Ok(list) => allow = list,
-                Err(e) => facts
-                    .unscanned
-                    .push(format!("{ALLOW_FILE} ignored, it does not parse: {e}")),
-            },
-            Ok(None) => {}
-            Err(e) => facts.problems.push(e),
-        }
-    }
+    let allow = read_allow_list(lookup, repository, allow_at.as_deref(), &mut facts).await;
+    facts.allow_at = allow_at;
     // An update compares with the old commit; a new ref with the default
     // branch, so a branch cut from it does not report its whole history.
     let before = match old {
         Some(old) => Some(old.to_owned()),
-        None => default_branch
-            .clone()
-            .filter(|b| b != &detail.reference_name),
+        None => default_tip.clone(),
     };
     facts.compared_with = Some(before.clone().unwrap_or_else(|| "the empty tree".into()));
     match lookup.commit(repository, new).await {
@@ -553,8 +630,8 @@ pub async fn scan(
         stops.insert(old.to_owned());
         bases.push(old.to_owned());
     }
-    if let Some(branch) = default_branch.as_ref().filter(|_| !pushed_to_default) {
-        bases.push(branch.clone());
+    if let Some(tip) = &default_tip {
+        bases.push(tip.clone());
     }
     for other in &bases {
         match lookup.merge_base(repository, other, new).await {
@@ -565,31 +642,8 @@ pub async fn scan(
             Err(e) => facts.problems.push(e),
         }
     }
-    let key = match &config.fingerprint_key_parameter {
-        Some(parameter) => match lookup.fingerprint_key(parameter).await {
-            Ok(key) => key,
-            Err(
-                e @ LookupError::Failed {
-                    transient: true, ..
-                },
-            ) => return Err(e),
-            Err(e) => {
-                // No fingerprint may be published unkeyed: nothing is scanned.
-                if e != LookupError::Offline {
-                    facts.unscanned.push(format!(
-                        "the whole push: the fingerprint key could not be read ({e})"
-                    ));
-                }
-                facts.problems.push(e);
-                return Ok(facts);
-            }
-        },
-        None => {
-            facts
-                .notes
-                .push("FINGERPRINT_KEY_PARAM is unset: the fingerprints are unkeyed".to_owned());
-            FingerprintKey::default()
-        }
+    let Some(key) = read_key(lookup, config, "the whole push", &mut facts).await? else {
+        return Ok(facts);
     };
     let budget = budget(config.scan_max_bytes);
     let scanner_deadline = budget.deadline;
@@ -616,32 +670,27 @@ pub async fn scan(
                 "each of the {} new commit(s), what each adds",
                 commits.len()
             ));
+            facts.commits_in_push = commits.len();
             // Oldest first, so a finding names the commit that added it.
-            for (done, commit) in commits.iter().rev().enumerate() {
-                if Instant::now() >= scanner_deadline {
-                    facts.unscanned.push(format!(
-                        "{} commit(s) from {} on: the scan's time ran out",
-                        commits.len() - done,
-                        short(&commit.id)
-                    ));
-                    break;
-                }
-                scanner.set_commit(Some(commit.id.clone()));
-                let parent = commit.parents.first().map(String::as_str);
-                if !scan_diff(
-                    lookup,
-                    repository,
-                    parent,
-                    &commit.id,
-                    &mut scanner,
-                    &mut facts,
-                    scanner_deadline,
-                )
-                .await
-                {
-                    return Ok(facts);
-                }
-            }
+            let pending: Vec<PendingCommit> = commits
+                .iter()
+                .rev()
+                .map(|c| PendingCommit {
+                    id: c.id.clone(),
+                    parent: c.parents.first().cloned(),
+                    from_path: None,
+                })
+                .collect();
+            scan_commits(
+                lookup,
+                repository,
+                &pending,
+                &mut scanner,
+                &mut facts,
+                scanner_deadline,
+                continuable,
+            )
+            .await;
         }
         Err(why) => {
             // Said even when nothing is found: the not-scanned alert goes out.
@@ -655,44 +704,256 @@ pub async fn scan(
                 before.as_deref().map_or("the empty tree".to_owned(), short),
                 short(new)
             ));
-            scanner.set_commit(Some(new.to_owned()));
-            if !scan_diff(
+            // The net diff as one "commit" (old tip → new tip): a further
+            // piece resumes it at the file where the time ran out.
+            let net = [PendingCommit {
+                id: new.to_owned(),
+                parent: before.clone(),
+                from_path: None,
+            }];
+            scan_commits(
                 lookup,
                 repository,
-                before.as_deref(),
-                new,
+                &net,
                 &mut scanner,
                 &mut facts,
                 scanner_deadline,
+                continuable,
             )
-            .await
-            {
-                return Ok(facts);
-            }
+            .await;
         }
     }
+    facts.report = finish(scanner);
+    Ok(facts)
+}
+
+/// The scanner's report, one finding per secret and path: a merge commit is
+/// diffed against its first parent, so what its other parents brought is
+/// seen twice.
+fn finish(scanner: Scanner) -> ScanReport {
     let mut report = scanner.finish();
-    // A merge commit is diffed against its first parent, so what its other
-    // parents brought is seen twice: one finding per secret and path.
     let mut seen = HashSet::new();
     report
         .findings
         .retain(|f| seen.insert((f.fingerprint.clone(), f.path.clone())));
-    facts.report = report;
+    report
+}
+
+/// The allow file at `at` (None: there is none to read).
+async fn read_allow_list(
+    lookup: &impl Lookup,
+    repository: &str,
+    at: Option<&str>,
+    facts: &mut ScanFacts,
+) -> AllowList {
+    let Some(at) = at else {
+        return AllowList::default();
+    };
+    match lookup.file(repository, at, ALLOW_FILE).await {
+        Ok(Some(bytes)) => match AllowList::parse(&String::from_utf8_lossy(&bytes)) {
+            Ok(list) => list,
+            Err(e) => {
+                facts
+                    .unscanned
+                    .push(format!("{ALLOW_FILE} ignored, it does not parse: {e}"));
+                AllowList::default()
+            }
+        },
+        Ok(None) => AllowList::default(),
+        Err(e) => {
+            facts.problems.push(e);
+            AllowList::default()
+        }
+    }
+}
+
+/// The fingerprint key: `Ok(None)` when nothing may be scanned (no
+/// fingerprint is published unkeyed; said in `facts` as `what` not
+/// scanned), `Err` when a retry may cure the read.
+async fn read_key(
+    lookup: &impl Lookup,
+    config: &Config,
+    what: &str,
+    facts: &mut ScanFacts,
+) -> Result<Option<FingerprintKey>, LookupError> {
+    match &config.fingerprint_key_parameter {
+        Some(parameter) => match lookup.fingerprint_key(parameter).await {
+            Ok(key) => Ok(Some(key)),
+            Err(
+                e @ LookupError::Failed {
+                    transient: true, ..
+                },
+            ) => Err(e),
+            Err(e) => {
+                if e != LookupError::Offline {
+                    facts.unscanned.push(format!(
+                        "{what}: the fingerprint key could not be read ({e})"
+                    ));
+                }
+                facts.problems.push(e);
+                Ok(None)
+            }
+        },
+        None => {
+            facts
+                .notes
+                .push("FINGERPRINT_KEY_PARAM is unset: the fingerprints are unkeyed".to_owned());
+            Ok(Some(FingerprintKey::default()))
+        }
+    }
+}
+
+/// Scans what each of `commits` adds to its first parent, oldest first, by
+/// `deadline`. Where the time runs out, the commits left (the one cut
+/// mid-way first) go to `facts.remaining`; when `continuable`, a further
+/// piece scans them, resuming the cut one at the file where it stopped, so
+/// what the cut skipped for time is not listed.
+async fn scan_commits(
+    lookup: &impl Lookup,
+    repository: &str,
+    commits: &[PendingCommit],
+    scanner: &mut Scanner,
+    facts: &mut ScanFacts,
+    deadline: Instant,
+    continuable: bool,
+) {
+    facts.files_done = scanner.report().files_scanned;
+    facts.bytes_done = scanner.report().bytes_scanned;
+    for (done, commit) in commits.iter().enumerate() {
+        if Instant::now() >= deadline {
+            facts.remaining = commits[done..].to_vec();
+            return;
+        }
+        scanner.set_commit(Some(commit.id.clone()));
+        let diff = scan_diff(
+            lookup,
+            repository,
+            commit.parent.as_deref(),
+            &commit.id,
+            commit.from_path.as_deref(),
+            scanner,
+            facts,
+            deadline,
+            continuable,
+        )
+        .await;
+        // The files of a cut commit scanned before the cut count too.
+        facts.files_done = scanner.report().files_scanned;
+        facts.bytes_done = scanner.report().bytes_scanned;
+        match diff {
+            Diff::Scanned => facts.commits_scanned += 1,
+            Diff::Cut(at) if continuable => {
+                let mut rest = commits[done..].to_vec();
+                rest[0].from_path = at;
+                facts.remaining = rest;
+                return;
+            }
+            // Said file by file (budget spent, read cut) as before there
+            // were continuations; the commits after it are said together.
+            Diff::Cut(_) => {
+                facts.remaining = commits[done + 1..].to_vec();
+                return;
+            }
+            // Said in `facts`; the next commit is still scanned.
+            Diff::Unreadable => {}
+        }
+    }
+}
+
+/// The scan of one piece of a continued push: the commits the message
+/// carries, with the allow file the first piece read and the rest of the
+/// push's budget.
+pub async fn scan_continued(
+    lookup: &impl Lookup,
+    continued: &ScanContinued,
+    config: &Config,
+) -> Result<ScanFacts, LookupError> {
+    let detail = &continued.reference;
+    let repository = &detail.repository_name;
+    let mut facts = ScanFacts {
+        commits_in_push: continued.scanned.commits_in_push,
+        allow_at: continued.allow_file_at.clone(),
+        coverage: continued.coverage.clone().or_else(|| {
+            Some(format!(
+                "each of the {} new commit(s), what each adds",
+                continued.scanned.commits_in_push
+            ))
+        }),
+        ..ScanFacts::default()
+    };
+    let allow = read_allow_list(
+        lookup,
+        repository,
+        continued.allow_file_at.as_deref(),
+        &mut facts,
+    )
+    .await;
+    if let Some(new) = &detail.commit_id {
+        match lookup.commit(repository, new).await {
+            Ok(c) => facts.author = Some(c.author),
+            Err(e) => facts.problems.push(e),
+        }
+    }
+    let what = format!(
+        "{} commit(s) from {} on",
+        continued.commits.len(),
+        continued
+            .commits
+            .first()
+            .map_or("?".into(), |c| short(&c.id))
+    );
+    let Some(key) = read_key(lookup, config, &what, &mut facts).await? else {
+        return Ok(facts);
+    };
+    let budget = budget_after(config.scan_max_bytes, &continued.scanned);
+    let deadline = budget.deadline;
+    let mut scanner = Scanner::new(Limits::default(), budget)
+        .with_allow_list(allow)
+        .with_fingerprint_key(key);
+    scan_commits(
+        lookup,
+        repository,
+        &continued.commits,
+        &mut scanner,
+        &mut facts,
+        deadline,
+        continued.piece < MAX_PIECES && config.scan_queue_url.is_some(),
+    )
+    .await;
+    facts.report = finish(scanner);
     Ok(facts)
 }
 
-/// Scans what `after` adds to `before`; false when the changes could not be
-/// read at all (said in `facts`).
+/// What became of the scan of one diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Diff {
+    /// Every file was scanned or said as not scanned.
+    Scanned,
+    /// The scan's time ran out within it, at this file (its path; None:
+    /// before the first): files were skipped, or reads cut.
+    Cut(Option<String>),
+    /// Its changes could not be read at all (said in the facts).
+    Unreadable,
+}
+
+/// Scans what `after` adds to `before`, from its file `from` on. When
+/// `resumable`, the scan stops at the first file the time cuts and says
+/// nothing of it or the files after it (a further piece resumes there);
+/// else every file after it is said as not scanned, as the scanner refuses
+/// it.
+#[allow(clippy::too_many_arguments)]
 async fn scan_diff(
     lookup: &impl Lookup,
     repository: &str,
     before: Option<&str>,
     after: &str,
+    from: Option<&str>,
     scanner: &mut Scanner,
     facts: &mut ScanFacts,
     deadline: Instant,
-) -> bool {
+    resumable: bool,
+) -> Diff {
+    let cut_before = || Diff::Cut(from.map(str::to_owned));
     let differences = match by_deadline(
         deadline,
         lookup.differences(repository, before, after, MAX_CHANGED_FILES),
@@ -701,6 +962,11 @@ async fn scan_diff(
     {
         Ok(d) => d,
         Err(e) => {
+            let cut = Instant::now() >= deadline;
+            if cut && resumable {
+                facts.problems.push(e);
+                return cut_before();
+            }
             if e != LookupError::Offline {
                 facts.unscanned.push(format!(
                     "commit {}: its changes could not be read ({e})",
@@ -708,41 +974,81 @@ async fn scan_diff(
                 ));
             }
             facts.problems.push(e);
-            return false;
+            return if cut { cut_before() } else { Diff::Unreadable };
         }
     };
-    if differences.truncated {
+    // In path order: GetDifferences documents no order of its own
+    // (https://docs.aws.amazon.com/codecommit/latest/APIReference/API_GetDifferences.html),
+    // and a further piece resumes at a path, which another listing order
+    // would not move.
+    let mut differences = differences;
+    differences.files.sort_by(|a, b| a.path.cmp(&b.path));
+    if differences.truncated && from.is_none() {
         facts.unscanned.push(format!(
             "commit {}: files past its first {MAX_CHANGED_FILES} changed files",
             short(after)
         ));
     }
-    for file in &differences.files {
+    // A file refused for time, before its read or after it (the scanner
+    // checks the budget again once the size is known).
+    let time = SkipReason::OverBudget {
+        limit: BudgetLimit::Time,
+    };
+    let mut cut_at = None;
+    let resumed = differences
+        .files
+        .iter()
+        .filter(|f| from.is_none_or(|from| f.path.as_str() >= from));
+    for file in resumed {
         let Some(after) = &file.after_blob else {
             continue;
         };
+        let skipped = scanner.report().skipped.len();
+        let unscanned = facts.unscanned.len();
         // Size is unknown until read: check the allow list and budget first.
-        if !scanner.admit(&file.path, 0) {
-            continue;
-        }
-        let new_bytes = match by_deadline(deadline, lookup.blob(repository, after)).await {
-            Ok(b) => b,
-            Err(e) => {
-                facts
-                    .unscanned
-                    .push(format!("{}: could not be read ({e})", file.path));
-                continue;
+        let cut_here = if !scanner.admit(&file.path, 0) {
+            false
+        } else {
+            match by_deadline(deadline, lookup.blob(repository, after)).await {
+                Ok(new_bytes) => {
+                    let old_bytes = match &file.before_blob {
+                        Some(id) => by_deadline(deadline, lookup.blob(repository, id))
+                            .await
+                            .ok(),
+                        None => None,
+                    };
+                    scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
+                    false
+                }
+                Err(e) => {
+                    let cut = Instant::now() >= deadline;
+                    facts
+                        .unscanned
+                        .push(format!("{}: could not be read ({e})", file.path));
+                    cut
+                }
             }
         };
-        let old_bytes = match &file.before_blob {
-            Some(id) => by_deadline(deadline, lookup.blob(repository, id))
-                .await
-                .ok(),
-            None => None,
-        };
-        scanner.scan_added(&file.path, old_bytes.as_deref(), &new_bytes);
+        let refused_for_time = scanner
+            .report()
+            .skipped
+            .iter()
+            .skip(skipped)
+            .any(|s| s.reason == time);
+        if cut_here || refused_for_time {
+            cut_at.get_or_insert_with(|| file.path.clone());
+            if resumable {
+                // Resumed here by a further piece: nothing of it is said.
+                scanner.forget_skipped_since(skipped);
+                facts.unscanned.truncate(unscanned);
+                break;
+            }
+        }
     }
-    true
+    match cut_at {
+        Some(at) => Diff::Cut(Some(at)),
+        None => Diff::Scanned,
+    }
 }
 
 /// CodeCommit writes forty zeros for "no commit" in some events.
@@ -752,6 +1058,11 @@ fn is_null_commit(id: &str) -> bool {
 
 /// Looks up what the notices need and plans them.
 pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
+    if let Detail::ScanContinued(continued) = &event.detail {
+        // On the heap, so a continued piece's scan does not enlarge the
+        // planner's future, inline in every handler's.
+        return Box::pin(plan_continued(event, continued, config, lookup)).await;
+    }
     let Detail::Repository(detail) = &event.detail else {
         return Err(PlanError::missing(
             "detail (a CodeCommit Repository State Change)",
@@ -834,10 +1145,19 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 }
             }
             if config.secret_scan {
-                let facts = scan(lookup, detail, new, config)
+                let continuable = config.scan_queue_url.is_some() && MAX_PIECES > 1;
+                let facts = scan(lookup, detail, new, config, continuable)
                     .await
                     .map_err(PlanError::Lookup)?;
-                plan_findings(&mut plan, event, detail, new, &facts, config);
+                plan_scan(
+                    &mut plan,
+                    event,
+                    detail,
+                    new,
+                    facts,
+                    &Progress::first(event),
+                    config,
+                );
             } else {
                 plan.notes
                     .push("SECRET_SCAN is off: not scanned".to_owned());
@@ -848,6 +1168,472 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         )),
     }
     Ok(plan)
+}
+
+/// Why a message from the queue `source_arn` is not taken (None: it is):
+/// only repo-guard's own scan queue (`GUARD_SCAN_QUEUE_URL`) is read. The
+/// ARN is Lambda's (the record's `eventSourceARN`), not the sender's.
+pub fn refused_queue(config: &Config, source_arn: Option<&str>) -> Option<String> {
+    let Some(url) = &config.scan_queue_url else {
+        return Some("a message from a queue, and GUARD_SCAN_QUEUE_URL is unset".to_owned());
+    };
+    let arn = source_arn.unwrap_or("(none)");
+    match queue_arn(arn) {
+        Some((_, account, name)) if queue_url_names(url, account, name) => None,
+        _ => Some(format!(
+            "a message from queue {arn}, which is not GUARD_SCAN_QUEUE_URL"
+        )),
+    }
+}
+
+/// Why `event` is not handled from where it came (None: it is): from the
+/// scan queue (`queue_arn`), only continuations naming the queue's own
+/// region and account; a continuation only from the scan queue, and every
+/// other event (CodeCommit's) only from EventBridge.
+pub fn refused_origin(event: &Event, queue: Option<&str>) -> Option<String> {
+    let continued =
+        event.source == source::REPO_GUARD && event.detail_type == detail_type::SCAN_CONTINUED;
+    match queue.and_then(queue_arn) {
+        None if continued => Some(format!(
+            "event {} is a continuation, taken only from the scan queue",
+            event.id
+        )),
+        None if queue.is_some() => Some("a message from a queue that is no SQS queue's".to_owned()),
+        None => None,
+        Some(_) if !continued => Some(format!(
+            "a {} / {} event from the scan queue: only continuations are taken from it",
+            event.source, event.detail_type
+        )),
+        Some((region, account, _)) if event.region != region || event.account != account => {
+            Some(format!(
+                "continuation {} names region {} and account {}, its queue's are {region} and {account}",
+                event.id, event.region, event.account
+            ))
+        }
+        Some(_) => None,
+    }
+}
+
+/// `arn:<partition>:sqs:<region>:<account>:<name>` → (region, account, name).
+fn queue_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    match arn.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "sqs", region, account, name] if !region.is_empty() && !name.is_empty() => {
+            Some((region, account, name))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the queue URL `…/<account>/<name>` names that queue.
+fn queue_url_names(url: &str, account: &str, name: &str) -> bool {
+    let mut path = url.trim_end_matches('/').rsplit('/');
+    path.next() == Some(name) && path.next() == Some(account)
+}
+
+/// The last delivery of a piece failed too: its commits are said as not
+/// scanned, with why, in a not-scanned alert with the push's totals so far
+/// (the pieces before it alerted their findings; "continued" promised
+/// this end).
+pub fn plan_stopped(
+    event: &Event,
+    continued: &ScanContinued,
+    config: &Config,
+    why: &str,
+    receives: u32,
+) -> Plan {
+    let mut plan = Plan::new(Function::RepoGuard, &event.id);
+    let detail = &continued.reference;
+    let new = detail.commit_id.clone().unwrap_or_default();
+    let first = continued
+        .commits
+        .first()
+        .map_or("?".to_owned(), |c| short(&c.id));
+    let facts = ScanFacts {
+        coverage: continued.coverage.clone().or_else(|| {
+            Some(format!(
+                "each of the {} new commit(s), what each adds",
+                continued.scanned.commits_in_push
+            ))
+        }),
+        unscanned: vec![format!(
+            "{} commit(s) from {first} on: the scan stopped, part {} failed on each of its {receives} deliveries ({why})",
+            continued.commits.len(),
+            continued.piece
+        )],
+        ..ScanFacts::default()
+    };
+    let progress = Progress {
+        piece: continued.piece,
+        original_event_id: continued.original_event_id.clone(),
+        before: continued.scanned,
+        not_scanned_before: continued.not_scanned.clone(),
+        alerted_before: Vec::new(),
+        continued_with: None,
+    };
+    let mut push = event.clone();
+    push.source = source::CODECOMMIT.to_owned();
+    let skipped: Vec<String> = progress
+        .not_scanned_before
+        .iter()
+        .chain(&facts.unscanned)
+        .cloned()
+        .collect();
+    let coverage = facts.coverage.clone().unwrap_or_default();
+    let scanned = progress.scanned(&facts, &coverage);
+    plan.notes.push(format!("the scan stopped: {why}"));
+    keyed_alert_actions(
+        &mut plan,
+        &not_scanned(&push, detail, &new, &facts, &progress, &skipped, &scanned),
+        config,
+        "scan-stopped",
+    );
+    plan
+}
+
+/// A piece of a push too large for one invocation: the rest of its secret
+/// scan. The notices (protected branch, deletion) were the first piece's.
+async fn plan_continued(
+    event: &Event,
+    continued: &ScanContinued,
+    config: &Config,
+    lookup: &impl Lookup,
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan::new(Function::RepoGuard, &event.id);
+    if continued.piece < 2 {
+        return Err(PlanError::Field {
+            field: "detail.piece".to_owned(),
+            problem: format!("{}: a continuation is piece 2 or later", continued.piece),
+        });
+    }
+    let detail = &continued.reference;
+    let new = detail
+        .commit_id
+        .as_deref()
+        .ok_or_else(|| PlanError::missing("detail.reference.commitId"))?;
+    if !config.secret_scan {
+        plan.notes
+            .push("SECRET_SCAN is off: the continued scan is dropped".to_owned());
+        return Ok(plan);
+    }
+    // As for the push's first piece: the message is checked again, not believed.
+    if !config.guards(&detail.repository_name) {
+        plan.notes.push(format!(
+            "repository {} is not in GUARD_REPOSITORIES: not guarded",
+            detail.repository_name
+        ));
+        return Ok(plan);
+    }
+    if let Some(source) = config.replica_of(&event.region, &detail.repository_name) {
+        plan.notes.push(format!(
+            "{} in {} is a replica of {source} (REPLICAS): not guarded",
+            detail.repository_name, event.region
+        ));
+        return Ok(plan);
+    }
+    let facts = scan_continued(lookup, continued, config)
+        .await
+        .map_err(PlanError::Lookup)?;
+    let progress = Progress {
+        piece: continued.piece,
+        original_event_id: continued.original_event_id.clone(),
+        before: continued.scanned,
+        not_scanned_before: continued.not_scanned.clone(),
+        alerted_before: continued.alerted_fingerprints.clone(),
+        continued_with: None,
+    };
+    // The alerts are the push's: the source subscribers filter on is
+    // CodeCommit's, whichever piece sends them.
+    let mut push = event.clone();
+    push.source = source::CODECOMMIT.to_owned();
+    plan_scan(&mut plan, &push, detail, new, facts, &progress, config);
+    Ok(plan)
+}
+
+/// Where a push's scan stands: which piece this is, and what the pieces
+/// before it did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Progress {
+    /// 1 for the CodeCommit event itself, 2 for its first continuation, …
+    pub piece: u32,
+    /// The CodeCommit event's id.
+    pub original_event_id: String,
+    pub before: ScanTotals,
+    pub not_scanned_before: Vec<String>,
+    pub alerted_before: Vec<String>,
+    /// Commits this piece leaves to the continuation it sends (None: it
+    /// ends the push's scan).
+    pub continued_with: Option<usize>,
+}
+
+impl Progress {
+    /// The first piece of the push of `event`.
+    pub fn first(event: &Event) -> Progress {
+        Progress {
+            piece: 1,
+            original_event_id: event.id.clone(),
+            ..Progress::default()
+        }
+    }
+
+    /// The totals once this piece's `facts` are added.
+    fn after(&self, facts: &ScanFacts) -> ScanTotals {
+        ScanTotals {
+            commits_in_push: self.before.commits_in_push.max(facts.commits_in_push),
+            commits: self.before.commits + facts.commits_scanned,
+            files: self.before.files + facts.files_done,
+            bytes: self.before.bytes.saturating_add(facts.bytes_done),
+            findings: self.before.findings + facts.report.findings.len(),
+        }
+    }
+
+    /// Whether the push's scan took (or takes) more than one piece.
+    fn is_continued(&self) -> bool {
+        self.piece > 1 || self.continued_with.is_some()
+    }
+
+    /// "Scanned", for a push scanned in pieces.
+    fn scanned(&self, facts: &ScanFacts, coverage: &str) -> String {
+        let totals = self.after(facts);
+        // Past SCAN_MAX_COMMITS the push's net diff is scanned, in pieces
+        // of files; no commit is listed then.
+        if totals.commits_in_push == 0 {
+            let this = format!("part {}: {} file(s)", self.piece, facts.files_done);
+            return match self.continued_with {
+                Some(_) => format!(
+                    "{this}; so far {} file(s) of the net diff; {coverage}",
+                    totals.files
+                ),
+                None => format!(
+                    "{this}; in all {} file(s) of the net diff over {} part(s) (invocations), {} finding(s); {coverage}",
+                    totals.files, self.piece, totals.findings
+                ),
+            };
+        }
+        let this = format!(
+            "part {}: {} commit(s), {} file(s)",
+            self.piece, facts.commits_scanned, facts.files_done
+        );
+        match self.continued_with {
+            Some(_) => format!(
+                "{this}; so far {} of the {} new commit(s), {} file(s); {coverage}",
+                totals.commits, totals.commits_in_push, totals.files
+            ),
+            None => format!(
+                "{this}; in all {} of the {} new commit(s), {} file(s) over {} part(s) (invocations), {} finding(s); {coverage}",
+                totals.commits, totals.commits_in_push, totals.files, self.piece, totals.findings
+            ),
+        }
+    }
+}
+
+/// What of a piece's scan needs someone's attention: files not scanned for
+/// a reason other than the allow file, and parts not scanned at all.
+fn unintended(facts: &ScanFacts) -> Vec<String> {
+    facts
+        .report
+        .skipped
+        .iter()
+        .filter(|s| s.reason != SkipReason::AllowListed)
+        .map(ToString::to_string)
+        .chain(facts.unscanned.iter().cloned())
+        .collect()
+}
+
+/// The alerts of a piece's scan and, when the time left commits unscanned,
+/// the continuation that scans them (or, without one, their listing).
+pub fn plan_scan(
+    plan: &mut Plan,
+    event: &Event,
+    detail: &ReferenceChange,
+    new: &str,
+    mut facts: ScanFacts,
+    progress: &Progress,
+    config: &Config,
+) {
+    // Found again after a cut, or in a commit an earlier piece scanned.
+    facts
+        .report
+        .findings
+        .retain(|f| !progress.alerted_before.contains(&alerted_id(f)));
+    let remaining = std::mem::take(&mut facts.remaining);
+    let mut progress = progress.clone();
+    let mut message = None;
+    if let Some(first) = remaining.first() {
+        let left = format!("{} commit(s) from {} on", remaining.len(), short(&first.id));
+        match &config.scan_queue_url {
+            None => facts.unscanned.push(format!(
+                "{left}: the scan's time ran out (no continuation: GUARD_SCAN_QUEUE_URL is unset)"
+            )),
+            Some(_) if progress.piece >= MAX_PIECES => facts.unscanned.push(format!(
+                "{left}: the scan's time ran out in the last of its {MAX_PIECES} parts (invocations)"
+            )),
+            Some(queue_url) => {
+                let (sent, clipped) =
+                    continuation(event, detail, &progress, &facts, &remaining, queue_url);
+                facts.unscanned.extend(clipped);
+                if let Some((sent, carried)) = sent {
+                    progress.continued_with = Some(carried);
+                    message = Some(sent);
+                }
+            }
+        }
+    }
+    plan_findings(plan, event, detail, new, &facts, &progress, config);
+    if let Some(message) = message {
+        plan.notes.push(format!(
+            "the scan goes on in part {} ({}): {} commit(s) left",
+            progress.piece + 1,
+            message.message_id,
+            progress.continued_with.unwrap_or_default()
+        ));
+        plan.actions.push(Action::SendMessage(message));
+    }
+}
+
+/// The continuation of a piece that leaves `remaining` unscanned: the
+/// message (and how many commits it carries), and what could not be
+/// carried, said as not scanned.
+fn continuation(
+    event: &Event,
+    detail: &ReferenceChange,
+    progress: &Progress,
+    facts: &ScanFacts,
+    remaining: &[PendingCommit],
+    queue_url: &str,
+) -> (Option<(QueueMessage, usize)>, Vec<String>) {
+    let piece = progress.piece + 1;
+    let message_id = format!("{}#{piece}", progress.original_event_id);
+    let mut not_scanned: Vec<String> = progress
+        .not_scanned_before
+        .iter()
+        .cloned()
+        .chain(unintended(facts))
+        .map(|item| clip_item(&item))
+        .collect();
+    if not_scanned.len() > MAX_CARRIED_ITEMS {
+        let more = not_scanned.len() - MAX_CARRIED_ITEMS + 1;
+        not_scanned.truncate(MAX_CARRIED_ITEMS - 1);
+        not_scanned.push(format!("and {more} more item(s) not scanned"));
+    }
+    let mut alerted: Vec<String> = progress
+        .alerted_before
+        .iter()
+        .cloned()
+        .chain(facts.report.findings.iter().map(alerted_id))
+        .collect();
+    alerted.sort_unstable();
+    alerted.dedup();
+    // Kept to a bound: past it, a finding seen again may be alerted again.
+    alerted.truncate(MAX_CARRIED_FINGERPRINTS);
+    // Under the message's bound the commits come first: the not-scanned
+    // items are folded into a count (each part's plan notes list its own),
+    // then the alerted fingerprints are dropped (a finding seen again may
+    // be alerted twice, never missed), and only then are commits clipped.
+    let folded = vec![format!(
+        "{} item(s) not scanned in parts 1 to {} (each listed in its part's plan notes; too long to carry in the continuation's {MAX_CONTINUATION_BYTES} bytes)",
+        not_scanned.len(),
+        progress.piece
+    )];
+    let stages: [(Vec<String>, Vec<String>); 3] = [
+        (not_scanned.clone(), alerted.clone()),
+        (
+            if not_scanned.is_empty() {
+                Vec::new()
+            } else {
+                folded.clone()
+            },
+            alerted,
+        ),
+        (
+            if not_scanned.is_empty() {
+                Vec::new()
+            } else {
+                folded
+            },
+            Vec::new(),
+        ),
+    ];
+    let mut stage = 0;
+    let mut keep = remaining.len();
+    loop {
+        let (not_scanned, alerted) = &stages[stage];
+        let clipped = &remaining[keep..];
+        let mut carried_not_scanned = not_scanned.clone();
+        let clip_note = clipped.first().map(|first| {
+            format!(
+                "{} commit(s) from {} on: not carried to the next part (the continuation message's bound of {MAX_CONTINUATION_BYTES} bytes)",
+                clipped.len(),
+                short(&first.id)
+            )
+        });
+        carried_not_scanned.extend(clip_note.clone());
+        let detail = ScanContinued {
+            original_event_id: progress.original_event_id.clone(),
+            piece,
+            reference: detail.clone(),
+            allow_file_at: facts.allow_at.clone(),
+            commits: remaining[..keep].to_vec(),
+            coverage: facts.coverage.clone(),
+            scanned: progress.after(facts),
+            not_scanned: carried_not_scanned,
+            alerted_fingerprints: alerted.clone(),
+        };
+        let envelope = serde_json::json!({
+            "version": "0",
+            "id": message_id,
+            "detail-type": detail_type::SCAN_CONTINUED,
+            "source": source::REPO_GUARD,
+            "account": event.account,
+            "time": event.time,
+            "region": event.region,
+            "resources": event.resources,
+            "detail": detail,
+        });
+        let body = envelope.to_string();
+        if body.len() <= MAX_CONTINUATION_BYTES {
+            let message = QueueMessage {
+                queue_url: queue_url.to_owned(),
+                message_id: message_id.clone(),
+                body,
+            };
+            return (Some((message, keep)), clip_note.into_iter().collect());
+        }
+        if stage + 1 < stages.len() {
+            stage += 1;
+            continue;
+        }
+        if keep == 0 {
+            let first = remaining.first().map_or("?".to_owned(), |c| short(&c.id));
+            return (
+                None,
+                vec![format!(
+                    "{} commit(s) from {first} on: the scan's time ran out, and the continuation would not fit its message ({MAX_CONTINUATION_BYTES} bytes)",
+                    remaining.len()
+                )],
+            );
+        }
+        keep /= 2;
+    }
+}
+
+/// A not-scanned item as a continuation carries it: at most
+/// [`MAX_CARRIED_ITEM_CHARS`] characters.
+fn clip_item(item: &str) -> String {
+    if item.chars().count() <= MAX_CARRIED_ITEM_CHARS {
+        return item.to_owned();
+    }
+    let mut clipped: String = item.chars().take(MAX_CARRIED_ITEM_CHARS - 1).collect();
+    clipped.push('…');
+    clipped
+}
+
+/// How a continuation remembers an alerted finding: its fingerprint and a
+/// hash of its path, so the same secret copied to a second file in a later
+/// piece is still alerted (the cleanup needs every file).
+fn alerted_id(finding: &crate::scan::Finding) -> String {
+    use sha2::Digest;
+    let path = sha2::Sha256::digest(finding.path.as_bytes());
+    format!("{}@{}", finding.fingerprint, &hex::encode(path)[..12])
 }
 
 /// The protected-branch notice, unless it is a pull request's merge and
@@ -999,57 +1785,97 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 /// The secret alert, keyed by the findings so a redelivered or re-pushed
-/// commit alerts once; a note for what was not scanned.
+/// commit alerts once; the not-scanned alert for what was not scanned.
+///
+/// A push scanned in pieces: each piece alerts its own findings ("continued"
+/// from the second on, "the scan goes on" while a further piece follows);
+/// what was not scanned rides along, and the last piece says it with the
+/// totals, in a summary alert if it has nothing else to say.
 pub fn plan_findings(
     plan: &mut Plan,
     event: &Event,
     detail: &ReferenceChange,
     new: &str,
     facts: &ScanFacts,
+    progress: &Progress,
     config: &Config,
 ) {
     if let Some(note) = lookup_problem(&facts.problems) {
         plan.notes.push(note);
     }
     plan.notes.extend(facts.notes.iter().cloned());
-    let skipped: Vec<String> = facts
+    let ends = progress.continued_with.is_none();
+    let allowed: Vec<String> = facts
         .report
         .skipped
         .iter()
+        .filter(|s| s.reason == SkipReason::AllowListed)
         .map(ToString::to_string)
-        .chain(facts.unscanned.iter().cloned())
         .collect();
+    // Files left out on purpose (the allow file) need no one's attention;
+    // anything else not scanned gets its own alert, keyed by the event:
+    // the secret alert is keyed by its findings and may be deduplicated
+    // away, its `Not scanned` field with it. A piece that a further one
+    // follows carries its list to the last piece's alert.
+    let here = unintended(facts);
+    let unintended: Vec<String> = if ends {
+        progress
+            .not_scanned_before
+            .iter()
+            .cloned()
+            .chain(here.iter().cloned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let skipped: Vec<String> = if ends {
+        // As before pieces existed: in the scanner's order, then the rest.
+        let mut listed: Vec<String> = progress.not_scanned_before.clone();
+        listed.extend(facts.report.skipped.iter().map(ToString::to_string));
+        listed.extend(facts.unscanned.iter().cloned());
+        listed
+    } else {
+        allowed.clone()
+    };
     let coverage = facts
         .coverage
         .clone()
         .unwrap_or_else(|| "nothing (the push could not be read)".to_owned());
-    // Files left out on purpose (the allow file) need no one's attention;
-    // anything else not scanned gets its own alert, keyed by the event:
-    // the secret alert is keyed by its findings and may be deduplicated
-    // away, its `Not scanned` field with it.
-    let unintended = facts
-        .report
-        .skipped
-        .iter()
-        .any(|s| s.reason != SkipReason::AllowListed)
-        || !facts.unscanned.is_empty();
-    if unintended && !facts.report.findings.is_empty() {
+    let scanned = if progress.is_continued() {
+        progress.scanned(facts, &coverage)
+    } else {
+        coverage.clone()
+    };
+    if !ends && !here.is_empty() {
+        plan.notes.push(format!(
+            "not scanned in this part (said by the last part's alert): {}",
+            here.join("; ")
+        ));
+    }
+    if !unintended.is_empty() && !facts.report.findings.is_empty() {
         not_scanned_actions(
             plan,
-            &not_scanned(event, detail, new, facts, &skipped, &coverage),
+            &not_scanned(event, detail, new, facts, progress, &skipped, &scanned),
             config,
         );
     }
     if facts.report.findings.is_empty() {
         plan.notes.push(format!(
-            "secret scan: {} file(s) scanned ({coverage}), nothing found",
+            "secret scan: {} file(s) scanned ({scanned}), nothing found",
             facts.report.files_scanned
         ));
-        if unintended {
+        if !unintended.is_empty() {
             not_scanned_actions(
                 plan,
-                &not_scanned(event, detail, new, facts, &skipped, &coverage),
+                &not_scanned(event, detail, new, facts, progress, &skipped, &scanned),
                 config,
+            );
+        } else if ends && progress.piece > 1 {
+            keyed_alert_actions(
+                plan,
+                &scan_finished(event, detail, new, progress, &scanned),
+                config,
+                "scan-finished",
             );
         } else if !skipped.is_empty() {
             plan.notes
@@ -1063,7 +1889,26 @@ pub fn plan_findings(
         .iter()
         .map(|f| f.fingerprint.as_str())
         .collect();
-    let dedup = secret_key(&detail.repository_name, fingerprints.iter().copied());
+    // A piece of a continued push is keyed by its own id *and* its
+    // findings (`<event id>#<piece>#secret:<repository>:<hash>`), each as
+    // the continuation remembers it alerted (fingerprint and path): apart
+    // from the notices and the not-scanned alert of the same plan, and a
+    // retry that cut the piece elsewhere (found more or less, or the same
+    // secret in another file) alerts again rather than being taken for the
+    // first attempt's alert (worst case a double, never a loss). A whole
+    // push is keyed by its fingerprints alone, so the same commits pushed to
+    // a second branch alert once.
+    let dedup = if progress.is_continued() {
+        let alerted: BTreeSet<String> = facts.report.findings.iter().map(alerted_id).collect();
+        format!(
+            "{}#{}#{}",
+            progress.original_event_id,
+            progress.piece,
+            secret_key(&detail.repository_name, alerted.iter().map(String::as_str))
+        )
+    } else {
+        secret_key(&detail.repository_name, fingerprints.iter().copied())
+    };
     let items = facts
         .report
         .findings
@@ -1105,18 +1950,26 @@ pub fn plan_findings(
             who(detail.caller_user_arn.as_deref()),
         ),
     ];
-    fields.push(("Scanned".to_owned(), coverage));
+    fields.push(("Scanned".to_owned(), scanned));
     if !skipped.is_empty() {
         fields.push(("Not scanned".to_owned(), skipped.join("; ")));
     }
+    if let Some(left) = progress.continued_with {
+        fields.push(("Continued".to_owned(), goes_on(progress, left)));
+    }
+    let found = format!(
+        "{} secret(s) pushed to {} in {}",
+        facts.report.findings.len(),
+        detail.reference_name,
+        detail.repository_name
+    );
     let alert = Alert {
         source: event.source.clone(),
-        headline: format!(
-            "{} secret(s) pushed to {} in {}",
-            facts.report.findings.len(),
-            detail.reference_name,
-            detail.repository_name
-        ),
+        headline: if progress.piece > 1 {
+            format!("Secret scan continued (part {}): {found}", progress.piece)
+        } else {
+            found
+        },
         state: "secret".to_owned(),
         severity: Severity::Error,
         attributes: attributes("secret", detail),
@@ -1141,14 +1994,19 @@ pub fn plan_findings(
     }
 }
 
-/// The not-scanned alert's actions, keyed by the event *and* their kind:
-/// the protected-branch notice of the same push is keyed by the event alone,
-/// and two actions under one key would make the ledger drop the second as
-/// already done.
+/// The not-scanned alert's actions, keyed by the event *and* their kind.
 fn not_scanned_actions(plan: &mut Plan, alert: &Alert, config: &Config) {
+    keyed_alert_actions(plan, alert, config, "not-scanned");
+}
+
+/// An alert's actions keyed by the event (the piece's id) *and* `kind`:
+/// the protected-branch notice of the same push is keyed by the event
+/// alone, and two actions under one key would make the ledger drop the
+/// second as already done.
+fn keyed_alert_actions(plan: &mut Plan, alert: &Alert, config: &Config, kind: &str) {
     let start = plan.actions.len();
     alert_actions(plan, alert, &config.channels);
-    let key = format!("{}#not-scanned", plan.event_id);
+    let key = format!("{}#{kind}", plan.event_id);
     for action in &mut plan.actions[start..] {
         match action {
             Action::Publish(m) => m.dedup_key = Some(key.clone()),
@@ -1158,6 +2016,15 @@ fn not_scanned_actions(plan: &mut Plan, alert: &Alert, config: &Config) {
     }
 }
 
+/// "Continued": a further invocation scans the rest, and a later alert
+/// gives the totals.
+fn goes_on(progress: &Progress, left: usize) -> String {
+    format!(
+        "the scan is continued in a further invocation (part {}): {left} commit(s) left; a later alert gives the totals. This alert is not the final word on the push.",
+        progress.piece + 1
+    )
+}
+
 /// The alert for a push with files that were not scanned (size, type,
 /// budget, read errors): one per push, listing them, findings or not.
 fn not_scanned(
@@ -1165,17 +2032,36 @@ fn not_scanned(
     detail: &ReferenceChange,
     new: &str,
     facts: &ScanFacts,
+    progress: &Progress,
     skipped: &[String],
-    coverage: &str,
+    scanned: &str,
 ) -> Alert {
+    let found = if progress.is_continued() {
+        progress.after(facts).findings
+    } else {
+        facts.report.findings.len()
+    };
+    let files = if progress.is_continued() {
+        progress.after(facts).files
+    } else {
+        facts.report.files_scanned
+    };
+    let headline = format!(
+        "{} item(s) (files, commits) not scanned for secrets in a push to {} in {}",
+        skipped.len(),
+        detail.reference_name,
+        detail.repository_name
+    );
     Alert {
         source: event.source.clone(),
-        headline: format!(
-            "{} file(s) not scanned for secrets in a push to {} in {}",
-            skipped.len(),
-            detail.reference_name,
-            detail.repository_name
-        ),
+        headline: if progress.piece > 1 {
+            format!(
+                "Secret scan continued (part {}, the last): {headline}",
+                progress.piece
+            )
+        } else {
+            headline
+        },
         state: "not-scanned".to_owned(),
         severity: Severity::Warning,
         attributes: attributes("not-scanned", detail),
@@ -1189,18 +2075,54 @@ fn not_scanned(
             ),
             (
                 "Scanned".to_owned(),
-                match facts.report.findings.len() {
-                    0 => format!(
-                        "{} file(s), nothing found; {coverage}",
-                        facts.report.files_scanned
+                match found {
+                    0 => format!("{files} file(s), nothing found; {scanned}"),
+                    n if progress.is_continued() => format!(
+                        "{files} file(s), {n} finding(s) (in the secret alerts of the parts that found them); {scanned}"
                     ),
-                    n => format!(
-                        "{} file(s), {n} finding(s) (in the secret alert); {coverage}",
-                        facts.report.files_scanned
-                    ),
+                    n => {
+                        format!("{files} file(s), {n} finding(s) (in the secret alert); {scanned}")
+                    }
                 },
             ),
             ("Not scanned".to_owned(), skipped.join("; ")),
+        ],
+        error: None,
+        details: None,
+        log_tail: Vec::new(),
+        links: vec![commit_link(event, &detail.repository_name, new)],
+    }
+}
+
+/// The last part of a push scanned in pieces, when it found nothing and
+/// nothing was left unscanned: the totals, so the earlier parts' "continued"
+/// alerts have their end.
+fn scan_finished(
+    event: &Event,
+    detail: &ReferenceChange,
+    new: &str,
+    progress: &Progress,
+    scanned: &str,
+) -> Alert {
+    Alert {
+        source: event.source.clone(),
+        headline: format!(
+            "Secret scan continued (part {}, the last): the push to {} in {} is scanned to its end",
+            progress.piece, detail.reference_name, detail.repository_name
+        ),
+        state: "scan-finished".to_owned(),
+        severity: Severity::Info,
+        attributes: attributes("scan-finished", detail),
+        fields: vec![
+            ("Repository".to_owned(), detail.repository_name.clone()),
+            ("Reference".to_owned(), detail.reference_name.clone()),
+            ("Commit".to_owned(), new.to_owned()),
+            (
+                "Pushed by".to_owned(),
+                who(detail.caller_user_arn.as_deref()),
+            ),
+            ("Scanned".to_owned(), scanned.to_owned()),
+            ("Not scanned".to_owned(), "nothing".to_owned()),
         ],
         error: None,
         details: None,

@@ -219,6 +219,13 @@ impl repo_guard::Lookup for Given {
     async fn default_branch(&self, repository: &str) -> Result<Option<String>, LookupError> {
         Offline.default_branch(repository).await
     }
+    async fn branch_tip(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<String>, LookupError> {
+        Offline.branch_tip(repository, branch).await
+    }
     async fn differences(
         &self,
         repository: &str,

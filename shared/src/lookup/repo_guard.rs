@@ -53,6 +53,33 @@ impl Lookup for Aws {
             .filter(|b| !b.is_empty()))
     }
 
+    async fn branch_tip(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<String>, LookupError> {
+        let result = self
+            .codecommit
+            .get_branch()
+            .repository_name(repository)
+            .branch_name(branch)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output
+                .branch
+                .and_then(|b| b.commit_id)
+                .filter(|id| !id.is_empty())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_branch_does_not_exist_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(LookupError::sdk("CodeCommit GetBranch", &e)),
+        }
+    }
+
     async fn differences(
         &self,
         repository: &str,

@@ -448,6 +448,13 @@ impl Scanner {
         self.count(bytes);
     }
 
+    /// Forgets the files recorded as not scanned after the first `len`: a
+    /// part of the work that will be scanned again (repo-guard's commit cut
+    /// by its piece's deadline, scanned whole by the next piece).
+    pub fn forget_skipped_since(&mut self, len: usize) {
+        self.report.skipped.truncate(len);
+    }
+
     /// The report so far.
     pub fn report(&self) -> &ScanReport {
         &self.report
