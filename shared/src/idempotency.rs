@@ -225,6 +225,19 @@ impl Ledger {
 
     /// Whether `key` is done (a consistent read; claims in progress are not).
     pub async fn is_done(&self, key: &str) -> Result<bool, LedgerError> {
+        let item = self.read(key).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get(STATUS))
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|s| s == DONE))
+    }
+
+    /// `key`'s record, by a consistent read; None when there is none.
+    async fn read(
+        &self,
+        key: &str,
+    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, LedgerError> {
         let item = self
             .client
             .get_item()
@@ -234,11 +247,7 @@ impl Ledger {
             .send()
             .await
             .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
-        Ok(item
-            .item()
-            .and_then(|i| i.get(STATUS))
-            .and_then(|v| v.as_s().ok())
-            .is_some_and(|s| s == "DONE"))
+        Ok(item.item)
     }
 
     /// Says that [`Ledger::claim_as_done`]'s action went out: until then the
@@ -255,16 +264,7 @@ impl Ledger {
     /// settled ([`Ledger::settle`]) while its claim's lease runs: its sender
     /// may still fail and take the record back. A consistent read.
     pub async fn still_sending(&self, key: &str) -> Result<bool, LedgerError> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
-        let Some(item) = item.item() else {
+        let Some(item) = self.read(key).await? else {
             // Taken back since: not sent.
             return Ok(true);
         };
@@ -329,17 +329,10 @@ impl Ledger {
 
     /// What the done action `key` came to, as [`Ledger::complete_with`] kept it.
     pub async fn result(&self, key: &str) -> Result<Option<String>, LedgerError> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
-        Ok(item
-            .item()
+        Ok(self
+            .read(key)
+            .await?
+            .as_ref()
             .and_then(|i| i.get(RESULT))
             .and_then(|v| v.as_s().ok())
             .cloned())
@@ -398,16 +391,8 @@ impl Ledger {
     /// it to stop waiting for retries, and stopping early is the safe side.
     pub async fn count_attempt(&self, key: &str) -> Result<u64, LedgerError> {
         for _ in 0..WRITE_TRIES {
-            let item = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key(KEY, AttributeValue::S(key.to_owned()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| LedgerError::Table(crate::aws::describe("DynamoDB GetItem", &e)))?;
-            let seen = item.item().and_then(|i| i.get(ATTEMPTS));
+            let item = self.read(key).await?;
+            let seen = item.as_ref().and_then(|i| i.get(ATTEMPTS));
             let count = seen
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<u64>().ok())
