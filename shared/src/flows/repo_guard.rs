@@ -1069,18 +1069,8 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         ));
     };
     let mut plan = Plan::new(Function::RepoGuard, &event.id);
-    if !config.guards(&detail.repository_name) {
-        plan.notes.push(format!(
-            "repository {} is not in GUARD_REPOSITORIES: not guarded",
-            detail.repository_name
-        ));
-        return Ok(plan);
-    }
-    if let Some(source) = config.replica_of(&event.region, &detail.repository_name) {
-        plan.notes.push(format!(
-            "{} in {} is a replica of {source} (REPLICAS): the mirror's pushes are not guarded again",
-            detail.repository_name, event.region
-        ));
+    if let Some(why) = not_guarded(config, &event.region, &detail.repository_name) {
+        plan.notes.push(why);
         return Ok(plan);
     }
     // The tag alone is not trusted: whoever may tag the repository could
@@ -1316,18 +1306,8 @@ async fn plan_continued(
         return Ok(plan);
     }
     // As for the push's first piece: the message is checked again, not believed.
-    if !config.guards(&detail.repository_name) {
-        plan.notes.push(format!(
-            "repository {} is not in GUARD_REPOSITORIES: not guarded",
-            detail.repository_name
-        ));
-        return Ok(plan);
-    }
-    if let Some(source) = config.replica_of(&event.region, &detail.repository_name) {
-        plan.notes.push(format!(
-            "{} in {} is a replica of {source} (REPLICAS): not guarded",
-            detail.repository_name, event.region
-        ));
+    if let Some(why) = not_guarded(config, &event.region, &detail.repository_name) {
+        plan.notes.push(why);
         return Ok(plan);
     }
     let facts = scan_continued(lookup, continued, config)
@@ -2162,4 +2142,20 @@ fn commit_link(event: &Event, repository: &str, commit: &str) -> (String, String
             "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repository}/commit/{commit}?region={region}"
         ),
     )
+}
+
+/// Why `repository` in `region` is not guarded, if it is not: outside
+/// `GUARD_REPOSITORIES`, or a replica this stack's `REPLICAS` names (its
+/// mirror's pushes are the source's, guarded there).
+fn not_guarded(config: &Config, region: &str, repository: &str) -> Option<String> {
+    if !config.guards(repository) {
+        return Some(format!(
+            "repository {repository} is not in GUARD_REPOSITORIES: not guarded"
+        ));
+    }
+    config.replica_of(region, repository).map(|source| {
+        format!(
+            "{repository} in {region} is a replica of {source} (REPLICAS): the mirror's pushes are not guarded again"
+        )
+    })
 }
