@@ -15,11 +15,8 @@ mod standin;
 
 use std::time::Duration;
 
-use signalbox::effects::AwsEffects;
-use signalbox::git::config::RoutesConfig;
-use signalbox::idempotency::Ledger;
 use signalbox::invocation::Invocation;
-use signalbox::webhook::{Routes, answer};
+use signalbox::webhook::answer;
 use standin::{Delays, StandIn};
 
 /// A signed push routed to one pipeline: GetPipeline and the start's claim
@@ -28,18 +25,7 @@ use standin::{Delays, StandIn};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_webhook_claims_its_start_side_by_side_with_the_pipelines_read() {
     let standin = StandIn::start().await;
-    let aws = standin.clients().await;
-    let routes = Routes::inline(
-        RoutesConfig::parse(&standin.git_webhook_routes()).expect("the stand-in's routes"),
-    )
-    .expect("inline secrets");
-    let effects = AwsEffects {
-        aws: aws.clone(),
-        slack: None,
-        ledger: None,
-        failure_queue: None,
-    };
-    let ledger = Ledger::new(aws.dynamodb.clone(), "signalbox-idempotency");
+    let (routes, effects, ledger) = standin.git_webhook_parts().await;
     standin.take_calls();
     standin.take_round_trips();
     standin.set_delays(Delays {
@@ -50,7 +36,7 @@ async fn git_webhook_claims_its_start_side_by_side_with_the_pipelines_read() {
     let answered = answer(
         &standin::git_webhook_request(),
         &routes,
-        &aws,
+        &effects.aws,
         &effects,
         Some(&ledger),
         &Invocation::local(),

@@ -252,21 +252,9 @@ async fn git_status_opens_one_connection_for_either_kind_of_run_and_one_for_the_
 /// init's own SSM connection, before the warm-up list matters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_webhook_opens_one_connection_for_the_ledger_and_one_for_either_kind_of_start() {
-    use signalbox::git::config::RoutesConfig;
-    use signalbox::webhook::{Routes, answer};
+    use signalbox::webhook::answer;
     let standin = StandIn::start().await;
-    let aws = standin.clients().await;
-    let routes = Routes::inline(
-        RoutesConfig::parse(&standin.git_webhook_routes()).expect("the bench's routes"),
-    )
-    .expect("the bench's secrets are inline");
-    let effects = AwsEffects {
-        aws: aws.clone(),
-        slack: None,
-        ledger: None,
-        failure_queue: None,
-    };
-    let ledger = Ledger::new(aws.dynamodb.clone(), "signalbox-idempotency");
+    let (routes, effects, ledger) = standin.git_webhook_parts().await;
     let mut called: BTreeMap<String, usize> = BTreeMap::new();
     let mut made = Vec::new();
     for request in [
@@ -284,7 +272,7 @@ async fn git_webhook_opens_one_connection_for_the_ledger_and_one_for_either_kind
         let said = Box::pin(answer(
             &request,
             &routes,
-            &aws,
+            &effects.aws,
             &effects,
             Some(&ledger),
             &Invocation::local(),

@@ -89,10 +89,7 @@ async fn start(
     // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
     let ahead = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
         .is_ok_and(|kind| !kind.is_empty() && kind != "on-demand");
-    let first = ahead || crate::aws::url_read_in_init(function);
-    let mut effects = if first && !matches!(config, FunctionConfig::DeployGate(_)) {
-        executor(&config, aws.clone()).await?
-    } else if matches!(config, FunctionConfig::DeployGate(_)) {
+    let mut effects = if matches!(config, FunctionConfig::DeployGate(_)) {
         // deploy-gate reads the URL before it serves: when it cannot, it
         // serves without Slack (below) rather than failing its hooks' notices.
         match executor(&config, aws.clone()).await {
@@ -110,6 +107,8 @@ async fn start(
                 executor(&config, aws.clone()).await?
             }
         }
+    } else if ahead || crate::aws::url_read_in_init(function) {
+        executor(&config, aws.clone()).await?
     } else {
         // The others read it while their lookups run: a post waits for the
         // read if it is not answered yet, and fails (for Lambda's retry) if

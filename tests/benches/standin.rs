@@ -255,6 +255,34 @@ impl StandIn {
         aws
     }
 
+    /// What git-webhook's entry (`signalbox::webhook::answer`) runs with
+    /// against the stand-in: the routes (secrets inline), an executor
+    /// without alert channels, and the ledger's table.
+    #[allow(dead_code)]
+    pub async fn git_webhook_parts(
+        &self,
+    ) -> (
+        signalbox::webhook::Routes,
+        signalbox::effects::AwsEffects,
+        signalbox::idempotency::Ledger,
+    ) {
+        let aws = self.clients().await;
+        let routes = signalbox::webhook::Routes::inline(
+            signalbox::git::config::RoutesConfig::parse(&self.git_webhook_routes())
+                .expect("the stand-in's routes"),
+        )
+        .expect("the stand-in's secrets are inline");
+        let ledger =
+            signalbox::idempotency::Ledger::new(aws.dynamodb.clone(), "signalbox-idempotency");
+        let effects = signalbox::effects::AwsEffects {
+            aws,
+            slack: None,
+            ledger: None,
+            failure_queue: None,
+        };
+        (routes, effects, ledger)
+    }
+
     /// git-webhook's routes, as the stand-in's SSM holds them.
     #[allow(dead_code)]
     pub fn git_webhook_routes(&self) -> String {
