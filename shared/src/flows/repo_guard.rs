@@ -2045,14 +2045,9 @@ fn not_scanned(
         state: "not-scanned".to_owned(),
         severity: Severity::Warning,
         attributes: attributes("not-scanned", detail),
-        fields: vec![
-            ("Repository".to_owned(), detail.repository_name.clone()),
-            ("Reference".to_owned(), detail.reference_name.clone()),
-            ("Commit".to_owned(), new.to_owned()),
-            (
-                "Pushed by".to_owned(),
-                who(detail.caller_user_arn.as_deref()),
-            ),
+        fields: push_fields(detail, new)
+            .into_iter()
+            .chain([
             (
                 "Scanned".to_owned(),
                 match found {
@@ -2066,7 +2061,8 @@ fn not_scanned(
                 },
             ),
             ("Not scanned".to_owned(), skipped.join("; ")),
-        ],
+        ])
+            .collect(),
         error: None,
         details: None,
         log_tail: Vec::new(),
@@ -2093,17 +2089,13 @@ fn scan_finished(
         state: "scan-finished".to_owned(),
         severity: Severity::Info,
         attributes: attributes("scan-finished", detail),
-        fields: vec![
-            ("Repository".to_owned(), detail.repository_name.clone()),
-            ("Reference".to_owned(), detail.reference_name.clone()),
-            ("Commit".to_owned(), new.to_owned()),
-            (
-                "Pushed by".to_owned(),
-                who(detail.caller_user_arn.as_deref()),
-            ),
-            ("Scanned".to_owned(), scanned.to_owned()),
-            ("Not scanned".to_owned(), "nothing".to_owned()),
-        ],
+        fields: push_fields(detail, new)
+            .into_iter()
+            .chain([
+                ("Scanned".to_owned(), scanned.to_owned()),
+                ("Not scanned".to_owned(), "nothing".to_owned()),
+            ])
+            .collect(),
         error: None,
         details: None,
         log_tail: Vec::new(),
@@ -2142,6 +2134,20 @@ fn commit_link(event: &Event, repository: &str, commit: &str) -> (String, String
             "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repository}/commit/{commit}?region={region}"
         ),
     )
+}
+
+/// The fields every push alert of a scan starts with: where, which commit,
+/// and who pushed it.
+fn push_fields(detail: &ReferenceChange, new: &str) -> Vec<(String, String)> {
+    vec![
+        ("Repository".to_owned(), detail.repository_name.clone()),
+        ("Reference".to_owned(), detail.reference_name.clone()),
+        ("Commit".to_owned(), new.to_owned()),
+        (
+            "Pushed by".to_owned(),
+            who(detail.caller_user_arn.as_deref()),
+        ),
+    ]
 }
 
 /// Why `repository` in `region` is not guarded, if it is not: outside
