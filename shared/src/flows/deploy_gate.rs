@@ -1052,6 +1052,13 @@ pub fn describe(
         .unwrap_or_default();
     Alert {
         source: SOURCE.to_owned(),
+        kind: format!("gate-{}", state.to_ascii_lowercase()),
+        branch: None,
+        // CodeDeploy's hook invocation names neither; the function's own
+        // region is the deployment's.
+        account: String::new(),
+        region: region.unwrap_or_default().to_owned(),
+        time: String::new(),
         headline: format!(
             "Deployment gate {} at {hook} of deployment {}",
             state, invocation.deployment_id

@@ -163,6 +163,18 @@ pub fn plan_notice(
 }
 
 /// The notice for a deployment.
+/// Routing's kind of a deployment notice: `deployment-succeeded`,
+/// `deployment-failed`, `deployment-stopped` (CodeDeploy's SUCCESS,
+/// FAILURE, STOP), or `deployment-` and any other state in lower case.
+pub fn notice_kind(state: &str) -> String {
+    match state {
+        "SUCCESS" => "deployment-succeeded".to_owned(),
+        "FAILURE" => "deployment-failed".to_owned(),
+        "STOP" => "deployment-stopped".to_owned(),
+        other => format!("deployment-{}", other.to_ascii_lowercase()),
+    }
+}
+
 pub fn describe(event: &Event, detail: &DeploymentChange, facts: &Facts) -> Alert {
     let region = detail.region.as_deref().unwrap_or(&event.region);
     let severity = match detail.state.as_str() {
@@ -225,6 +237,11 @@ pub fn describe(event: &Event, detail: &DeploymentChange, facts: &Facts) -> Aler
     });
     Alert {
         source: event.source.clone(),
+        kind: notice_kind(&detail.state),
+        branch: None,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         headline: format!(
             "Deployment {} of {} / {}: {}",
             detail.deployment_id, detail.application, detail.deployment_group, detail.state

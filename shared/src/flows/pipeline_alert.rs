@@ -333,6 +333,11 @@ pub fn describe(event: &Event, detail: &PipelineExecutionChange, facts: &Facts) 
     }
     Alert {
         source: event.source.clone(),
+        kind: format!("pipeline-{}", detail.state.to_ascii_lowercase()),
+        branch: None,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         headline: format!("Pipeline {} {}", detail.pipeline, detail.state),
         state: detail.state.clone(),
         severity,

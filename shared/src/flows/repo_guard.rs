@@ -1692,6 +1692,11 @@ pub fn plan_push(
         state: "protected-push".to_owned(),
         severity,
         attributes: attributes("protected-push", detail),
+        kind: "guard-protected-push".to_owned(),
+        branch: branch_of(detail),
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         fields,
         error: None,
         details: None,
@@ -1730,6 +1735,11 @@ pub fn deletion(event: &Event, detail: &ReferenceChange) -> Alert {
         state: "deletion".to_owned(),
         severity: Severity::Warning,
         attributes: attributes("deletion", detail),
+        kind: "guard-deletion".to_owned(),
+        branch: branch_of(detail),
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         fields: vec![
             ("Repository".to_owned(), detail.repository_name.clone()),
             (
@@ -1953,6 +1963,11 @@ pub fn plan_findings(
         state: "secret".to_owned(),
         severity: Severity::Error,
         attributes: attributes("secret", detail),
+        kind: "guard-secret".to_owned(),
+        branch: branch_of(detail),
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         fields,
         error: Some(
             "Rotate the credential first (it is exposed from the moment it was pushed), \
@@ -2045,6 +2060,11 @@ fn not_scanned(
         state: "not-scanned".to_owned(),
         severity: Severity::Warning,
         attributes: attributes("not-scanned", detail),
+        kind: "guard-not-scanned".to_owned(),
+        branch: branch_of(detail),
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         fields: push_fields(detail, new)
             .into_iter()
             .chain([
@@ -2089,6 +2109,11 @@ fn scan_finished(
         state: "scan-finished".to_owned(),
         severity: Severity::Info,
         attributes: attributes("scan-finished", detail),
+        kind: "guard-scan-finished".to_owned(),
+        branch: branch_of(detail),
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         fields: push_fields(detail, new)
             .into_iter()
             .chain([
@@ -2115,6 +2140,11 @@ pub fn secret_key<'a>(repository: &str, fingerprints: impl IntoIterator<Item = &
 }
 
 /// The message attributes subscribers filter on.
+/// The branch a reference change is of; None for a tag.
+fn branch_of(detail: &ReferenceChange) -> Option<String> {
+    (detail.reference_type.as_deref() != Some("tag")).then(|| detail.reference_name.clone())
+}
+
 fn attributes(kind: &str, detail: &ReferenceChange) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("kind".to_owned(), kind.to_owned()),

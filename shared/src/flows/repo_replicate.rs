@@ -593,6 +593,11 @@ fn describe_failure(
     )];
     Alert {
         source: event.source.clone(),
+        kind: "replication-failed".to_owned(),
+        branch: None,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        time: event.time.clone(),
         headline: format!(
             "Mirror of {} ({}) {} after {attempts}",
             failed.repository, failed.source_region, build.build_status

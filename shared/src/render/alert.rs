@@ -37,6 +37,16 @@ impl fmt::Display for Severity {
 pub struct Alert {
     /// The event source, e.g. `aws.codepipeline` (message attribute `source`).
     pub source: String,
+    /// What kind of notice it is, `<family>-<what>` (`pipeline-failed`,
+    /// `guard-secret`): routing's `kind` (docs/routing.md lists them all).
+    pub kind: String,
+    /// The branch it concerns, when it concerns one (routing's `branch`).
+    pub branch: Option<String>,
+    /// The account and region it happened in; empty when not known.
+    pub account: String,
+    pub region: String,
+    /// When it happened (the event's time, RFC 3339); empty when not known.
+    pub time: String,
     /// One line: what happened, e.g. "Pipeline myPipeline FAILED".
     pub headline: String,
     /// The state as AWS names it (message attribute `state`).
@@ -336,6 +346,11 @@ mod tests {
     fn hostile() -> Alert {
         Alert {
             source: "aws.codepipeline".into(),
+            kind: "pipeline-failed".into(),
+            branch: Some("main".into()),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            time: "2026-12-07T10:00:00Z".into(),
             headline: "Pipeline <!channel> FAILED".into(),
             state: "FAILED".into(),
             severity: Severity::Error,
