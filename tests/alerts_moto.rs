@@ -40,6 +40,7 @@ fn message() -> SlackMessage {
         text: "Pipeline myPipeline FAILED".into(),
         blocks: serde_json::json!([]),
         dedup_key: None,
+        webhook: None,
     }
 }
 
@@ -384,12 +385,15 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: None,
         aws,
+        routes: Default::default(),
     };
     let function = FunctionConfig::PipelineAlert(pipeline_alert::Config {
         channels: Channels {
             topic_arn: Some(topic_arn.clone()),
             slack_parameter: Some("/unused/in/this/test".into()),
             idempotency_table: Some(table),
+            routing_parameter: None,
+            routing: Default::default(),
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
@@ -480,12 +484,15 @@ async fn a_failed_slack_post_fails_the_invocation_and_is_retried_without_a_secon
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: None,
         aws: aws.clone(),
+        routes: Default::default(),
     };
     let function = FunctionConfig::PipelineAlert(pipeline_alert::Config {
         channels: Channels {
             topic_arn: Some(topic_arn),
             slack_parameter: Some("/unused".into()),
             idempotency_table: Some(table),
+            routing_parameter: None,
+            routing: Default::default(),
         },
         states: vec!["FAILED".into()],
         log_lines: 20,

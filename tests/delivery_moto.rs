@@ -37,6 +37,8 @@ fn alert_config(topic_arn: Option<String>, table: &str) -> FunctionConfig {
             topic_arn,
             slack_parameter: Some("/set/by/the/test".into()),
             idempotency_table: Some(table.to_owned()),
+            routing_parameter: None,
+            routing: Default::default(),
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
@@ -68,6 +70,7 @@ fn slack_key(event_id: &str) -> String {
         text: String::new(),
         blocks: Value::Null,
         dedup_key: None,
+        webhook: None,
     });
     action_key(Function::PipelineAlert, event_id, &post)
 }
@@ -90,6 +93,7 @@ async fn slow_failing_slack_makes_the_handler_give_up_and_release_its_claim_befo
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: Some(failure_queue(&config).await),
         aws,
+        routes: Default::default(),
     };
     let function = alert_config(None, &table);
 
@@ -149,6 +153,7 @@ async fn sns_switched_off_between_deliveries_still_posts_the_failed_slack_messag
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: Some(failure_queue(&config).await),
         aws,
+        routes: Default::default(),
     };
 
     // First delivery: SNS published, Slack failed (transient).
@@ -206,6 +211,7 @@ async fn slack_404_goes_to_the_failure_queue_at_once_with_the_event_and_the_reas
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: Some(failures.clone()),
         aws,
+        routes: Default::default(),
     };
     let invocation = Invocation {
         request_id: "req-404".into(),
@@ -275,6 +281,7 @@ async fn a_deleted_topic_is_permanent_reported_and_slack_still_posts() {
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: Some(failures.clone()),
         aws,
+        routes: Default::default(),
     };
     let deleted = format!("arn:aws:sns:us-east-1:123456789012:{}", unique("deleted"));
 
@@ -322,6 +329,7 @@ async fn a_malformed_event_goes_to_the_failure_queue_with_the_reason() {
         ledger: None,
         failure_queue: Some(failures.clone()),
         aws,
+        routes: Default::default(),
     };
     let outcome = handle(
         &event,
@@ -355,6 +363,7 @@ async fn a_permanent_failure_without_a_failure_queue_is_returned_as_an_error() {
         ledger: None,
         failure_queue: None,
         aws: Aws::new(&config),
+        routes: Default::default(),
     };
     let error = handle(
         &event,
@@ -395,6 +404,7 @@ fn message() -> SlackMessage {
         text: "Pipeline myPipeline FAILED".into(),
         blocks: serde_json::json!([]),
         dedup_key: None,
+        webhook: None,
     }
 }
 
@@ -474,6 +484,7 @@ async fn a_post_whose_webhook_parameter_cannot_be_read_leaves_no_claim_and_the_r
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: Some(failure_queue(&config).await),
         aws,
+        routes: Default::default(),
     };
     let function = alert_config(None, &table);
     let invocation = Invocation::local();
@@ -626,6 +637,7 @@ async fn a_redriven_event_posts_nothing_twice() {
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: Some(failures.clone()),
         aws,
+        routes: Default::default(),
     };
     let function = alert_config(Some(topic_arn), &table);
     let first = handle(&event, &function, &Offline, &effects, &Invocation::local())

@@ -44,6 +44,8 @@ fn alert_config(topic_arn: String, table: &str) -> FunctionConfig {
             topic_arn: Some(topic_arn),
             slack_parameter: Some("/set/by/the/test".into()),
             idempotency_table: Some(table.to_owned()),
+            routing_parameter: None,
+            routing: Default::default(),
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
@@ -56,6 +58,7 @@ fn slack_key(event_id: &str) -> String {
         text: String::new(),
         blocks: Value::Null,
         dedup_key: None,
+        webhook: None,
     });
     action_key(Function::PipelineAlert, event_id, &post)
 }
@@ -198,6 +201,7 @@ fn effects(
         slack: Some(webhook),
         ledger: Some(ledger),
         failure_queue: None,
+        routes: Default::default(),
     }
 }
 

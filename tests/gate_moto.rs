@@ -415,6 +415,8 @@ async fn settings_with_gates(config: &aws_config::SdkConfig, gates: Value) -> Se
             topic_arn: Some("arn:aws:sns:us-east-1:123456789012:alerts".to_owned()),
             slack_parameter: None,
             idempotency_table: None,
+            routing_parameter: None,
+            routing: Default::default(),
         },
         config_parameter: parameter,
         idempotency_table: "unused".to_owned(),
@@ -683,6 +685,7 @@ fn gate_effects_with<N>(aws: &Aws, ledger: Option<&Ledger>, notices: N) -> GateE
             slack: None,
             ledger: ledger.cloned(),
             failure_queue: None,
+            routes: Default::default(),
         },
         notices,
     }
@@ -1734,6 +1737,7 @@ async fn a_redelivered_hook_through_the_real_path_reports_once() {
             &table,
         )),
         failure_queue: None,
+        routes: Default::default(),
     };
     let function = signalbox::flows::FunctionConfig::DeployGate(Settings::Ready(gate_config));
     let deliver = async || {

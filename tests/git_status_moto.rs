@@ -243,6 +243,7 @@ async fn git_status(
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let mut effects = StatusEffects::start(&status_config, aws).await;
     effects.hosts.first_backoff = Duration::from_millis(50);

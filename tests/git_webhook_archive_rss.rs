@@ -87,6 +87,7 @@ routes:
             slack: None,
             ledger: None,
             failure_queue: None,
+            routes: Default::default(),
         },
         archives,
     };

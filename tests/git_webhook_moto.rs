@@ -368,6 +368,7 @@ async fn peers() -> Peers {
             slack: None,
             ledger: None,
             failure_queue: None,
+            routes: Default::default(),
         },
         aws,
         config,
@@ -745,6 +746,7 @@ async fn a_slow_aws_is_answered_within_the_hosts_ten_seconds() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let ledger = Ledger::new(aws.dynamodb.clone(), "idempotency");
     let routes = Routes::inline(RoutesConfig::parse(&routes_text(&names())).unwrap()).unwrap();
@@ -1076,6 +1078,7 @@ async fn refused_with(request: &Value, now: i64, routes: &str) -> (Answer, usize
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let ledger = Ledger::new(aws.dynamodb.clone(), "idempotency");
     let routes = Routes::inline(RoutesConfig::parse(routes).unwrap()).unwrap();
@@ -1382,6 +1385,7 @@ routes:
                 slack: None,
                 ledger: None,
                 failure_queue: None,
+                routes: Default::default(),
             },
             archives,
         },

@@ -295,12 +295,15 @@ async fn a_planted_key_alerts_once_on_sns_and_slack_and_is_in_no_log_or_message(
         ledger: Some(settling(Ledger::new(aws.dynamodb.clone(), &table))),
         failure_queue: None,
         aws,
+        routes: Default::default(),
     };
     let function = FunctionConfig::RepoGuard(repo_guard::Config {
         channels: Channels {
             topic_arn: Some(topic_arn),
             slack_parameter: Some("/unused/in/this/test".into()),
             idempotency_table: Some(table),
+            routing_parameter: None,
+            routing: Default::default(),
         },
         protected_branches: vec!["main".into()],
         notify_direct_push_only: false,
@@ -582,12 +585,15 @@ async fn a_large_push_continues_through_the_scan_queue_and_a_redelivered_piece_s
         ledger: Some(settling(Ledger::new(aws.dynamodb.clone(), &table))),
         failure_queue: None,
         aws,
+        routes: Default::default(),
     };
     let function = FunctionConfig::RepoGuard(repo_guard::Config {
         channels: Channels {
             topic_arn: Some(topic_arn),
             slack_parameter: Some("/unused/in/this/test".into()),
             idempotency_table: Some(table),
+            routing_parameter: None,
+            routing: Default::default(),
         },
         protected_branches: vec!["main".into()],
         notify_direct_push_only: false,
@@ -766,12 +772,15 @@ impl Guard {
             ledger: Some(settling(Ledger::new(aws.dynamodb.clone(), &table))),
             failure_queue: None,
             aws,
+            routes: Default::default(),
         };
         let function = FunctionConfig::RepoGuard(repo_guard::Config {
             channels: Channels {
                 topic_arn: Some(topic_arn),
                 slack_parameter: Some("/unused/in/this/test".into()),
                 idempotency_table: Some(table),
+                routing_parameter: None,
+                routing: Default::default(),
             },
             protected_branches: vec!["main".into()],
             notify_direct_push_only: false,

@@ -111,6 +111,7 @@ async fn a_hashed_long_key_is_stored_and_found_done_by_a_redelivery() {
             text: "t".into(),
             blocks: serde_json::Value::Null,
             dedup_key: None,
+            webhook: None,
         })];
         plan
     };

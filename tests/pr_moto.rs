@@ -94,6 +94,7 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let Done::Executed(started) = effects
         .execute(
@@ -285,6 +286,7 @@ async fn a_redelivery_after_the_token_window_starts_no_second_build() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     for _ in 0..2 {
         let outcome = handle(
@@ -356,6 +358,7 @@ async fn the_check_runs_the_buildspec_of_the_destination_commit() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     handle(
         &sample("codecommit-pr-created.json"),
@@ -449,6 +452,7 @@ async fn the_push_thread_is_found_by_its_token_across_pages_and_answered() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let action = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),
@@ -503,6 +507,7 @@ async fn comment_and_approval_requests_carry_tokens_commits_and_revision() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let comment = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),
@@ -581,6 +586,7 @@ async fn an_approval_for_a_moved_or_closed_pull_request_is_a_benign_race_not_a_f
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     for (pr, said) in [("1", "no longer current"), ("2", "already closed")] {
         let approval = Action::SetApproval(Approval {
@@ -620,6 +626,7 @@ async fn a_reused_comment_token_means_the_comment_is_already_there() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let comment = Action::PostPrComment(PrComment {
         repository: "MyDemoRepo".into(),

@@ -212,6 +212,7 @@ async fn start_mirror_starts_a_build_of_the_mirror_project_in_moto() {
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let done = effects
         .execute(

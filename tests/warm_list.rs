@@ -118,6 +118,7 @@ async fn each_function_opens_as_many_connections_per_service_as_it_calls_side_by
                     .and_then(|c| c.idempotency_table.as_deref())
                     .map(|table| Ledger::new(aws.dynamodb.clone(), table)),
                 failure_queue: None,
+                routes: Default::default(),
             };
             // Per service, the most calls in flight at once over the events.
             let mut called: BTreeMap<String, usize> = BTreeMap::new();
@@ -193,6 +194,7 @@ async fn git_status_opens_one_connection_for_either_kind_of_run_and_one_for_the_
         slack: None,
         ledger: None,
         failure_queue: None,
+        routes: Default::default(),
     };
     let mut effects = StatusEffects::start(status_config, plain).await;
     // The stand-in's git host is plain http.

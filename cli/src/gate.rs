@@ -357,6 +357,8 @@ pub async fn check_pipeline(
             topic_arn: None,
             slack_parameter: None,
             idempotency_table: None,
+            routing_parameter: None,
+            routing: Default::default(),
         },
     };
     let sdk = if aws {

@@ -199,6 +199,12 @@ pub struct Channels {
     pub slack_parameter: Option<String>,
     /// `IDEMPOTENCY_TABLE`; needed while any channel is on.
     pub idempotency_table: Option<String>,
+    /// `ROUTING_PARAMETER`: the SSM parameter holding the routing
+    /// configuration, read once per cold start into `routing`.
+    pub routing_parameter: Option<String>,
+    /// Which destinations each notice goes to; without a configuration,
+    /// every notice to the two channels above.
+    pub routing: crate::routing::Routing,
 }
 
 impl Channels {
@@ -210,7 +216,11 @@ impl Channels {
         let slack_parameter = env
             .flag("SLACK_ENABLED", true)
             .then(|| env.required("SLACK_WEBHOOK_PARAM"));
-        let idempotency_table = if topic_arn.is_some() || slack_parameter.is_some() {
+        let routing_parameter = env.optional("ROUTING_PARAMETER");
+        let idempotency_table = if topic_arn.is_some()
+            || slack_parameter.is_some()
+            || routing_parameter.is_some()
+        {
             Some(env.required("IDEMPOTENCY_TABLE"))
         } else {
             None
@@ -219,6 +229,8 @@ impl Channels {
             topic_arn,
             slack_parameter,
             idempotency_table,
+            routing_parameter,
+            routing: crate::routing::Routing::channels_only(),
         }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::aws::Aws;
 use crate::config::{EnvReader, Mode};
 use crate::effects::slack::UrlRule;
-use crate::effects::{AwsEffects, Effects, SlackWebhook};
+use crate::effects::{AwsEffects, Effects, Routes, SlackWebhook};
 use crate::flows::deploy_gate::Settings;
 use crate::flows::{FunctionConfig, Lookups};
 use crate::idempotency::Ledger;
@@ -76,6 +76,7 @@ async fn start(
     let https = crate::aws::Https::new();
     let sdk = crate::aws::sdk_config_with(endpoint.as_deref(), https.clone()).await;
     let aws = Aws::new(&sdk);
+    read_routing(&mut config, &aws).await?;
     // Init waits for nothing it opens: the warm-ups (the lookups', the
     // channels' and, once the URL names its host, Slack's) and the webhook
     // URL's read go on in the background and never delay `/next`.
@@ -137,6 +138,58 @@ async fn start(
     Ok((config, aws, effects))
 }
 
+/// Reads the routing configuration (`ROUTING_PARAMETER`) once per cold
+/// start, before serving: every plan depends on it. A parameter that cannot
+/// be read or is not valid fails the start, naming the parameter and the
+/// field (Lambda retries the events, and at the end the failure queue keeps
+/// them), except in deploy-gate, which must answer its hooks: it routes to
+/// its own channels and logs why.
+async fn read_routing(config: &mut FunctionConfig, aws: &Aws) -> Result<(), lambda_runtime::Error> {
+    let is_gate = matches!(config, FunctionConfig::DeployGate(_));
+    let Some(channels) = config.channels_mut() else {
+        return Ok(());
+    };
+    let Some(parameter) = channels.routing_parameter.clone() else {
+        return Ok(());
+    };
+    match routing_from_ssm(&aws.ssm, &parameter).await {
+        Ok(routing) => {
+            channels.routing = routing;
+            Ok(())
+        }
+        Err(problem) if is_gate => {
+            tracing::error!(error = %problem, "cannot read the routing configuration: the gate's notices go to its own channels until the next cold start");
+            Ok(())
+        }
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+/// The routing configuration in parameter `name` (a String or SecureString).
+async fn routing_from_ssm(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+) -> Result<crate::routing::Routing, String> {
+    let output = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "routing parameter {name} (ROUTING_PARAMETER): {}",
+                crate::aws::describe("SSM GetParameter", &e)
+            )
+        })?;
+    let text = output
+        .parameter()
+        .and_then(|p| p.value())
+        .ok_or_else(|| format!("routing parameter {name} (ROUTING_PARAMETER): has no value"))?;
+    crate::routing::Routing::parse(text)
+        .map_err(|e| format!("routing parameter {name} (ROUTING_PARAMETER): {e}"))
+}
+
 /// The AWS/Slack executor for `config`: reads the webhook URL (if Slack is on;
 /// `https://` only unless the test-only override is set) and opens the
 /// idempotency table (if any channel is on). It has no failure queue: the
@@ -169,11 +222,15 @@ pub fn executor_reading(config: &FunctionConfig, aws: Aws) -> AwsEffects {
             ledger.settles_sent = config.function() == Function::RepoGuard;
             ledger
         });
+    let routes = channels
+        .map(|c| Routes::reading(&c.routing, &aws.ssm, UrlRule::from_env()))
+        .unwrap_or_default();
     AwsEffects {
         aws,
         slack,
         ledger,
         failure_queue: None,
+        routes,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod plan;
 pub mod render;
 pub mod route;
+pub mod routing;
 pub mod scan;
 #[cfg(feature = "git-webhook")]
 pub mod webhook;
@@ -398,7 +399,11 @@ pub(crate) async fn carry_out_plan<E: Effects>(
         .zip(&results)
         .map(|(a, (_, r))| (a, r.as_ref().ok()))
         .collect();
-    metrics::emit(function, &metrics::counters(&counted));
+    let mut counters = metrics::counters(&counted);
+    if plan.unmatched_notices > 0 {
+        counters.insert("NoticesUnmatched", u64::from(plan.unmatched_notices));
+    }
+    metrics::emit(function, &counters);
     let failures: Vec<(&Action, &String, &EffectError)> = plan
         .actions
         .iter()
@@ -530,7 +535,7 @@ pub async fn carry_out<E: Effects>(
 }
 
 fn is_channel(action: &Action) -> bool {
-    matches!(action, Action::Publish(_) | Action::PostSlack(_))
+    action.is_notice()
 }
 
 /// One action, given the results of the actions before it.
@@ -592,7 +597,7 @@ async fn carry_out_one<E: Effects>(
                 sending_alert.as_deref().unwrap_or_default()
             ),
         }),
-        Some((Action::Publish(_) | Action::PostSlack(_), (alert_key, _))) => Err(EffectError {
+        Some((alert, (alert_key, _))) if alert.is_notice() => Err(EffectError {
             action: action.kind(),
             transient: true,
             message: format!(

@@ -32,7 +32,7 @@ pub fn counters(results: &[(&Action, Option<&Done>)]) -> BTreeMap<&'static str, 
             },
             Some(Done::Executed(_)) => match action {
                 Action::StartBuild(_) | Action::StartMirror(_) => "BuildsStarted",
-                Action::Publish(_) | Action::PostSlack(_) => "AlertsSent",
+                a if a.is_notice() => "AlertsSent",
                 _ => continue,
             },
         };
@@ -81,11 +81,13 @@ mod tests {
             text: String::new(),
             blocks: json!([]),
             dedup_key: None,
+            webhook: None,
         }));
         plan.actions.push(Action::PostSlack(SlackMessage {
             text: String::new(),
             blocks: json!([]),
             dedup_key: None,
+            webhook: None,
         }));
         plan.actions.push(Action::StopBuild(StopBuild {
             build_id: "b".into(),

@@ -16,6 +16,13 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// What the planner wants a human to know (skipped lookups, placeholders).
     pub notes: Vec<String>,
+    /// Notices no routing rule matched (metric `NoticesUnmatched`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unmatched_notices: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Plan {
@@ -26,6 +33,7 @@ impl Plan {
             event_id: event_id.to_owned(),
             actions: Vec::new(),
             notes: Vec::new(),
+            unmatched_notices: 0,
         }
     }
 
@@ -63,7 +71,13 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         Action::PostPrComment(a) => format!("{}/{}", a.repository, a.pull_request_id),
         Action::SetApproval(a) => format!("{}/{}", a.pull_request_id, a.revision_id),
         Action::Publish(a) => a.topic_arn.clone(),
-        Action::PostSlack(_) => "slack".to_owned(),
+        // The function's own webhook keeps the key it always had.
+        Action::PostSlack(a) => match &a.webhook {
+            None => "slack".to_owned(),
+            Some(parameter) => format!("slack:{parameter}"),
+        },
+        Action::PostTeams(a) => format!("teams:{}", a.parameter),
+        Action::PostWebhook(a) => format!("webhook:{}", a.url_parameter),
         Action::StartMirror(a) => a.repository.clone(),
         Action::StartPipeline(a) => scoped(&a.pipeline, a.scope.as_deref()),
         Action::PutArchive(a) => {
@@ -86,6 +100,12 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
             dedup_key: Some(k), ..
         })
         | Action::PostSlack(SlackMessage {
+            dedup_key: Some(k), ..
+        })
+        | Action::PostTeams(TeamsMessage {
+            dedup_key: Some(k), ..
+        })
+        | Action::PostWebhook(WebhookDelivery {
             dedup_key: Some(k), ..
         }) => k.as_str(),
         // One post per (run, state), whichever event (a redelivery, a late
@@ -127,8 +147,12 @@ pub enum Action {
     SetApproval(Approval),
     /// SNS `Publish`.
     Publish(SnsMessage),
-    /// A post to the Slack incoming webhook.
+    /// A post to a Slack incoming webhook.
     PostSlack(SlackMessage),
+    /// A post to a Microsoft Teams workflow webhook (an Adaptive Card).
+    PostTeams(TeamsMessage),
+    /// A notice's JSON document, signed, to an HTTPS endpoint.
+    PostWebhook(WebhookDelivery),
     /// CodeBuild `StartBuild` of the mirror project for one repository.
     StartMirror(StartMirror),
     /// CodePipeline `StartPipelineExecution` (git-webhook).
@@ -160,6 +184,8 @@ impl Action {
             Action::SetApproval(_) => "SetApproval",
             Action::Publish(_) => "Publish",
             Action::PostSlack(_) => "PostSlack",
+            Action::PostTeams(_) => "PostTeams",
+            Action::PostWebhook(_) => "PostWebhook",
             Action::StartMirror(_) => "StartMirror",
             Action::StartPipeline(_) => "StartPipeline",
             Action::SetCommitStatus(_) => "SetCommitStatus",
@@ -168,6 +194,30 @@ impl Action {
             Action::PutArchive(_) => "PutArchive",
             Action::SendMessage(_) => "SendMessage",
         }
+    }
+}
+
+impl Action {
+    /// Whether it is a notice to people or systems (SNS, Slack, Teams, a
+    /// webhook): claimed in the ledger, counted as an alert sent.
+    pub fn is_notice(&self) -> bool {
+        matches!(
+            self,
+            Action::Publish(_) | Action::PostSlack(_) | Action::PostTeams(_) | Action::PostWebhook(_)
+        )
+    }
+
+    /// Makes a notice's key use `dedup_key` for the event id: see
+    /// [`SnsMessage::dedup_key`]. Other actions are left as they are.
+    pub fn set_dedup_key(&mut self, key: &str) {
+        let slot = match self {
+            Action::Publish(m) => &mut m.dedup_key,
+            Action::PostSlack(m) => &mut m.dedup_key,
+            Action::PostTeams(m) => &mut m.dedup_key,
+            Action::PostWebhook(m) => &mut m.dedup_key,
+            _ => return,
+        };
+        *slot = Some(key.to_owned());
     }
 }
 
@@ -275,6 +325,37 @@ pub struct SlackMessage {
     pub text: String,
     /// Block Kit blocks.
     pub blocks: serde_json::Value,
+    /// Stands for the event id in the action's key: see [`SnsMessage::dedup_key`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+    /// The SSM parameter holding the webhook's URL, when routing picked one;
+    /// None: the function's own (`SLACK_WEBHOOK_PARAM`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+}
+
+/// An Adaptive Card for a Microsoft Teams workflow webhook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeamsMessage {
+    /// The SSM SecureString parameter holding the workflow's URL.
+    pub parameter: String,
+    /// The whole request body (`render::teams`).
+    pub body: serde_json::Value,
+    /// Stands for the event id in the action's key: see [`SnsMessage::dedup_key`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+}
+
+/// A notice's JSON document for a signed outbound webhook
+/// (docs/outbound-webhooks.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookDelivery {
+    /// The SSM SecureString parameter holding the endpoint's URL.
+    pub url_parameter: String,
+    /// The SSM SecureString parameter holding the signing secret.
+    pub secret_parameter: String,
+    /// The document (`render::outbound`).
+    pub document: serde_json::Value,
     /// Stands for the event id in the action's key: see [`SnsMessage::dedup_key`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dedup_key: Option<String>,

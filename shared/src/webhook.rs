@@ -1144,6 +1144,7 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
             slack: None,
             ledger: None,
             failure_queue: None,
+            routes: Default::default(),
         },
         archives,
     };

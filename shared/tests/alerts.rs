@@ -18,6 +18,8 @@ fn channels() -> Channels {
         topic_arn: Some("arn:aws:sns:us-east-1:123456789012:signalbox-alerts".into()),
         slack_parameter: Some("/signalbox/slack-webhook".into()),
         idempotency_table: Some("signalbox-idempotency".into()),
+        routing_parameter: None,
+        routing: Default::default(),
     }
 }
 

@@ -67,6 +67,7 @@ fn plan() -> Plan {
             text: "t".into(),
             blocks: serde_json::json!([]),
             dedup_key: None,
+            webhook: None,
         }),
     ];
     plan

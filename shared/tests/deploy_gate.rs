@@ -98,6 +98,8 @@ fn a_failed_gate_renders_its_golden_notice() {
         topic_arn: Some("arn:aws:sns:us-east-1:123456789012:signalbox-alerts".into()),
         slack_parameter: Some("/signalbox/slack-webhook".into()),
         idempotency_table: Some("signalbox-idempotency".into()),
+        routing_parameter: None,
+        routing: Default::default(),
     };
     let plan = plan_notice(
         &invocation,
@@ -131,6 +133,8 @@ async fn the_hooks_verdict_is_an_action_of_the_plan() {
             topic_arn: Some("arn:aws:sns:us-east-1:123456789012:signalbox-alerts".into()),
             slack_parameter: None,
             idempotency_table: None,
+            routing_parameter: None,
+            routing: Default::default(),
         },
         config_parameter: "/signalbox/deploy-gate".into(),
         idempotency_table: "signalbox-idempotency".into(),

@@ -33,6 +33,8 @@ fn config() -> Config {
             topic_arn: Some("arn:aws:sns:us-east-1:123456789012:signalbox-alerts".into()),
             slack_parameter: Some("/signalbox/slack-webhook".into()),
             idempotency_table: Some("signalbox-idempotency".into()),
+            routing_parameter: None,
+            routing: Default::default(),
         },
         protected_branches: vec!["main".into(), "release-*".into()],
         notify_direct_push_only: false,

@@ -71,6 +71,8 @@ async fn the_pipeline_execution_and_its_failed_actions_are_read_side_by_side() {
             topic_arn: Some("arn:aws:sns:us-east-1:123456789012:alerts".into()),
             slack_parameter: None,
             idempotency_table: None,
+            routing_parameter: None,
+            routing: Default::default(),
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
@@ -115,6 +117,7 @@ async fn sns_and_slack_are_sent_side_by_side() {
             text: "t".into(),
             blocks: serde_json::json!([]),
             dedup_key: None,
+            webhook: None,
         }),
     ];
     let effects = Channels2(Arc::new(Barrier::new(2)));

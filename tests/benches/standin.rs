@@ -279,6 +279,7 @@ impl StandIn {
             slack: None,
             ledger: None,
             failure_queue: None,
+            routes: Default::default(),
         };
         (routes, effects, ledger)
     }

@@ -12,6 +12,7 @@ mod codepipeline;
 pub mod commit_status;
 #[cfg(feature = "gate-checks")]
 pub mod deploy_gate;
+pub mod hooks;
 pub mod slack;
 mod sns;
 #[cfg(feature = "repo-guard")]
@@ -28,6 +29,7 @@ use crate::invocation::Deadline;
 use crate::plan::Action;
 use crate::route::Function;
 
+pub use hooks::Routes;
 pub use slack::SlackWebhook;
 
 /// An action could not be carried out.
@@ -229,6 +231,15 @@ impl EffectError {
     }
 }
 
+/// A routed post to a webhook the executor was not made with: the routing
+/// configuration changed under a running function (never: it is read once).
+fn unrouted(kind: &'static str) -> EffectError {
+    EffectError::permanent(
+        kind,
+        "routing planned a webhook this function's executor was not made with",
+    )
+}
+
 /// Carries actions out against AWS and Slack.
 ///
 /// StartBuild/StartMirror and PostPrComment are idempotent by AWS's own tokens;
@@ -244,6 +255,8 @@ pub struct AwsEffects {
     /// `FAILURE_QUEUE_URL`, where permanent failures go. None outside Lambda:
     /// then a permanent failure is returned as an error like any other.
     pub failure_queue: Option<String>,
+    /// The webhooks routing names beyond the function's own Slack.
+    pub routes: Routes,
 }
 
 impl Effects for AwsEffects {
@@ -361,7 +374,7 @@ impl Effects for AwsEffects {
                 ))
                 .await
             }
-            Action::PostSlack(a) => match &self.slack {
+            Action::PostSlack(a) => match a.webhook.as_ref().map_or(self.slack.as_ref(), |p| self.routes.slack.get(p)) {
                 Some(slack) => {
                     // The URL first, if init's read is not answered yet: a
                     // read that fails leaves no claim behind to give back.
@@ -369,11 +382,37 @@ impl Effects for AwsEffects {
                     self.once(key, action, deadline, slack.post(a, deadline))
                         .await
                 }
+                None if a.webhook.is_some() => Err(unrouted(kind)),
                 None => Err(EffectError::permanent(
                     "PostSlack",
                     "Slack is switched off in this function's configuration, yet a Slack action was planned",
                 )),
             },
+            // Each destination its own claim and failure: a broken Teams URL
+            // fails its own action, never the Slack post beside it.
+            Action::PostTeams(a) => match self.routes.teams.get(&a.parameter) {
+                Some(teams) => {
+                    teams.ready_by(deadline).await?;
+                    let body = a.body.to_string();
+                    self.once(key, action, deadline, teams.send(&body, &[], deadline))
+                        .await
+                }
+                None => Err(unrouted(kind)),
+            },
+            Action::PostWebhook(a) => {
+                let route = (a.url_parameter.clone(), a.secret_parameter.clone());
+                match self.routes.webhooks.get(&route) {
+                    Some(hook) => {
+                        // The URL and the secret first: a read that fails
+                        // leaves no claim behind.
+                        hook.url.ready_by(deadline).await?;
+                        hook.secret.value(deadline).await?;
+                        Box::pin(self.once(key, action, deadline, hook.post(key, a, deadline)))
+                            .await
+                    }
+                    None => Err(unrouted(kind)),
+                }
+            }
             // Only in a binary built without the client the action needs:
             // its own function never plans it.
             #[allow(unreachable_patterns)]

@@ -1,4 +1,8 @@
 //! Slack incoming webhook: posting with retries that respect Slack's limits.
+//! The same poster serves routing's Microsoft Teams workflow webhooks and
+//! signed outbound webhooks ([`SlackWebhook::labelled`]): a URL held in an SSM
+//! SecureString, read once per cold start, `https://` only, redirects never
+//! followed (a redirect could carry the message to another host).
 //!
 //! 429 waits for `Retry-After`; 5xx, timeouts and connection errors are retried
 //! with jittered exponential backoff; every other 4xx (invalid_payload,
@@ -74,6 +78,10 @@ pub struct SlackWebhook {
     first_read: Arc<tokio::sync::Mutex<Option<(std::time::Instant, WebhookError)>>>,
     source: Option<Source>,
     client: reqwest::Client,
+    /// Who answers ("Slack", "Teams", "Webhook"), in errors and logs.
+    service: &'static str,
+    /// The action it carries out, in errors.
+    action: &'static str,
     /// The first backoff; doubled on every retry, with jitter.
     pub first_backoff: Duration,
     pub max_attempts: u32,
@@ -90,8 +98,10 @@ impl fmt::Debug for SlackWebhook {
 
 /// The webhook URL could not be read from SSM Parameter Store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Slack webhook parameter {parameter}: {problem}")]
+#[error("{service} webhook parameter {parameter}: {problem}")]
 pub struct WebhookError {
+    /// "Slack", "Teams" or "Webhook".
+    pub service: &'static str,
     pub parameter: String,
     pub problem: String,
     /// Whether reading again may succeed (a throttle, a timeout, SSM
@@ -108,13 +118,26 @@ impl SlackWebhook {
             url: Arc::new(RwLock::new(url.into())),
             first_read: Arc::new(tokio::sync::Mutex::new(None)),
             source: None,
+            // No redirects: the URL is the secret, and a 3xx is an error
+            // (docs/outbound-webhooks.md), never a message sent elsewhere.
             client: crate::aws::http_builder()
                 .timeout(REQUEST_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            service: "Slack",
+            action: "PostSlack",
             first_backoff: Duration::from_millis(500),
             max_attempts: 5,
         }
+    }
+
+    /// The same poster for another service's webhook: `service` names it in
+    /// errors ("Teams"), `action` is the action it carries out ("PostTeams").
+    pub fn labelled(mut self, service: &'static str, action: &'static str) -> SlackWebhook {
+        self.service = service;
+        self.action = action;
+        self
     }
 
     /// Reads the URL from the SecureString parameter `name` (once per cold
@@ -165,14 +188,16 @@ impl SlackWebhook {
         }
         let Some(source) = &self.source else {
             return Err(WebhookError {
+                service: self.service,
                 parameter: "(none)".to_owned(),
                 problem: "the webhook has no URL and no parameter to read it from".to_owned(),
                 transient: false,
             });
         };
-        match read_url(&source.ssm, &source.parameter, source.rule).await {
+        match read_url(&source.ssm, &source.parameter, source.rule, self.service).await {
             Ok(url) => {
                 let mut current = self.url.write().map_err(|_| WebhookError {
+                    service: self.service,
                     parameter: source.parameter.clone(),
                     problem: "the URL's lock was poisoned by a panic".to_owned(),
                     transient: false,
@@ -209,12 +234,15 @@ impl SlackWebhook {
         match tokio::time::timeout_at(deadline.instant(), self.ready()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(problem)) if problem.transient => {
-                Err(EffectError::transient("PostSlack", problem.to_string()))
+                Err(EffectError::transient(self.action, problem.to_string()))
             }
-            Ok(Err(problem)) => Err(EffectError::permanent("PostSlack", problem.to_string())),
+            Ok(Err(problem)) => Err(EffectError::permanent(self.action, problem.to_string())),
             Err(_) => Err(EffectError::transient(
-                "PostSlack",
-                "reading the Slack webhook parameter ran out of the invocation's time",
+                self.action,
+                format!(
+                    "reading the {} webhook parameter ran out of the invocation's time",
+                    self.service
+                ),
             )),
         }
     }
@@ -229,7 +257,7 @@ impl SlackWebhook {
         let Some(source) = &self.source else {
             return Ok(false);
         };
-        let read = read_url(&source.ssm, &source.parameter, source.rule);
+        let read = read_url(&source.ssm, &source.parameter, source.rule, self.service);
         let url = match tokio::time::timeout_at(deadline.instant(), read).await {
             Ok(Ok(url)) => url,
             Ok(Err(e)) => return Err(e.to_string()),
@@ -251,8 +279,23 @@ impl SlackWebhook {
         message: &SlackMessage,
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
-        self.ready_by(deadline).await?;
         let body = serde_json::json!({ "text": message.text, "blocks": message.blocks });
+        self.send(&body.to_string(), &[], deadline).await
+    }
+
+    /// Posts `body` (JSON text) with `headers`, retrying what the service
+    /// says may be retried (429 after `Retry-After`, 5xx and unreachable
+    /// with backoff), giving up in time to answer before `deadline`. Every
+    /// other answer but 2xx is permanent; a 3xx is not followed.
+    pub async fn send(
+        &self,
+        body: &str,
+        headers: &[(&'static str, String)],
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
+        self.ready_by(deadline).await?;
+        let service = self.service;
+        let action = self.action;
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
         let mut reread = false;
@@ -261,22 +304,26 @@ impl SlackWebhook {
             let time_left = deadline.remaining().min(REQUEST_TIMEOUT);
             if time_left.is_zero() {
                 return Err(EffectError::transient(
-                    "PostSlack",
+                    action,
                     format!(
                         "no time left before the invocation's deadline (after {} attempts)",
                         attempt - 1
                     ),
                 ));
             }
-            let request = self
+            let mut request = self
                 .client
                 .post(self.current_url())
                 .timeout(time_left)
-                .json(&body);
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_owned());
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
             let failure = match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     return Ok(Done::Executed(format!(
-                        "posted to Slack (attempt {attempt})"
+                        "posted to {service} (attempt {attempt})"
                     )));
                 }
                 Ok(response) => {
@@ -288,7 +335,10 @@ impl SlackWebhook {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
                     let text = response.text().await.unwrap_or_default();
-                    let said = format!("Slack answered {status}: {}", text.trim());
+                    let mut said = format!("{service} answered {status}: {}", text.trim());
+                    if status.is_redirection() {
+                        said.push_str(" (redirects are not followed)");
+                    }
                     if status.as_u16() == 429 {
                         Retry::After(retry_after.unwrap_or(backoff), said)
                     } else if status.is_server_error() {
@@ -299,13 +349,13 @@ impl SlackWebhook {
                         reread = true;
                         match self.reread(deadline).await {
                             Ok(true) => {
-                                tracing::warn!(reason = %said, "Slack webhook parameter holds a new URL: posting to it");
+                                tracing::warn!(%service, reason = %said, "webhook parameter holds a new URL: posting to it");
                                 continue;
                             }
-                            Ok(false) => return Err(EffectError::permanent("PostSlack", said)),
+                            Ok(false) => return Err(EffectError::permanent(action, said)),
                             Err(problem) => {
                                 return Err(EffectError::transient(
-                                    "PostSlack",
+                                    action,
                                     format!(
                                         "{said}; reading the webhook parameter again failed: {problem}"
                                     ),
@@ -313,11 +363,11 @@ impl SlackWebhook {
                             }
                         }
                     } else {
-                        return Err(EffectError::permanent("PostSlack", said));
+                        return Err(EffectError::permanent(action, said));
                     }
                 }
                 // without_url: the URL is the secret.
-                Err(e) => Retry::Backoff(format!("Slack unreachable: {}", e.without_url())),
+                Err(e) => Retry::Backoff(format!("{service} unreachable: {}", e.without_url())),
             };
             let (wait, said) = match failure {
                 Retry::After(wait, said) => (wait, said),
@@ -327,11 +377,11 @@ impl SlackWebhook {
             // Waiting only pays if an attempt can still follow before the deadline.
             if attempt >= self.max_attempts || wait + MIN_ATTEMPT > deadline.remaining() {
                 return Err(EffectError::transient(
-                    "PostSlack",
+                    action,
                     format!("{said} (gave up after {attempt} attempts)"),
                 ));
             }
-            tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, reason = %said, "retrying Slack post");
+            tracing::warn!(%service, attempt, wait_ms = wait.as_millis() as u64, reason = %said, "retrying a webhook post");
             tokio::time::sleep(wait).await;
         }
     }
@@ -345,8 +395,10 @@ async fn read_url(
     ssm: &aws_sdk_ssm::Client,
     name: &str,
     rule: UrlRule,
+    service: &'static str,
 ) -> Result<String, WebhookError> {
     let error = |problem: String, transient: bool| WebhookError {
+        service,
         parameter: name.to_owned(),
         problem,
         transient,

@@ -99,6 +99,18 @@ impl FunctionConfig {
         }
     }
 
+    /// The alert channels, to set the routing read at cold start.
+    pub fn channels_mut(&mut self) -> Option<&mut crate::config::Channels> {
+        match self {
+            FunctionConfig::PipelineAlert(c) => Some(&mut c.channels),
+            FunctionConfig::DeployNotify(c) => Some(&mut c.channels),
+            FunctionConfig::RepoReplicate(c) => Some(&mut c.channels),
+            FunctionConfig::RepoGuard(c) => Some(&mut c.channels),
+            FunctionConfig::DeployGate(deploy_gate::Settings::Ready(c)) => Some(&mut c.channels),
+            _ => None,
+        }
+    }
+
     /// The function this configuration belongs to.
     pub fn function(&self) -> Function {
         match self {
@@ -225,24 +237,76 @@ pub async fn plan<L: Lookups>(
     }
 }
 
-/// Adds the alert's SNS and Slack actions, for the channels that are on.
+/// Adds the alert's actions: one per destination routing picks (docs/routing.md),
+/// each with its own key; without a routing configuration, SNS and Slack,
+/// for the channels that are on.
 pub(crate) fn alert_actions(
     plan: &mut Plan,
     alert: &crate::render::alert::Alert,
     channels: &crate::config::Channels,
 ) {
-    use crate::plan::Action;
-    if let Some(topic) = &channels.topic_arn {
-        plan.actions.push(Action::Publish(alert.sns(topic)));
+    use crate::plan::{Action, SlackMessage, TeamsMessage, WebhookDelivery};
+    use crate::routing::Destination;
+    let routing = &channels.routing;
+    let routed = routing.route(alert);
+    let start = plan.actions.len();
+    if routed.channels {
+        if let Some(topic) = &channels.topic_arn {
+            plan.actions.push(Action::Publish(alert.sns(topic)));
+        }
+        if channels.slack_parameter.is_some() {
+            plan.actions.push(Action::PostSlack(alert.slack()));
+        }
     }
-    if channels.slack_parameter.is_some() {
-        plan.actions.push(Action::PostSlack(alert.slack()));
+    for destination in &routed.destinations {
+        plan.actions.push(match destination {
+            Destination::Sns(topic) => Action::Publish(alert.sns(topic)),
+            Destination::Slack(parameter) => Action::PostSlack(SlackMessage {
+                webhook: Some(parameter.clone()),
+                ..alert.slack()
+            }),
+            Destination::Teams(parameter) => Action::PostTeams(TeamsMessage {
+                parameter: parameter.clone(),
+                body: alert.teams(),
+                dedup_key: None,
+            }),
+            Destination::Webhook {
+                url_parameter,
+                secret_parameter,
+            } => Action::PostWebhook(WebhookDelivery {
+                url_parameter: url_parameter.clone(),
+                secret_parameter: secret_parameter.clone(),
+                document: alert.document(plan.function.name(), &plan.event_id),
+                dedup_key: None,
+            }),
+        });
     }
-    if plan.actions.is_empty() {
-        plan.notes.push(
+    let configured = *routing != crate::routing::Routing::channels_only();
+    if configured && routed.unmatched() {
+        plan.unmatched_notices += 1;
+        plan.notes.push(format!(
+            "notice {} matched no routing rule: {}",
+            alert.kind,
+            if routed.channels {
+                "sent to the function's own channels (the default)"
+            } else {
+                "sent to the configuration's default destinations"
+            }
+        ));
+    } else if configured {
+        plan.notes.push(format!(
+            "notice {} routed by {}",
+            alert.kind,
+            routed.rules.join(", ")
+        ));
+    }
+    if plan.actions.len() == start {
+        plan.notes.push(if routed.channels {
             "SNS and Slack are both switched off (SNS_ENABLED, SLACK_ENABLED): nothing is sent"
-                .to_owned(),
-        );
+                .to_owned()
+        } else {
+            format!("notice {} has no destination: nothing is sent", alert.kind)
+        });
     }
 }
 

@@ -54,6 +54,8 @@ impl Config {
                 topic_arn: None,
                 slack_parameter: None,
                 idempotency_table: Some(table),
+                routing_parameter: None,
+                routing: Default::default(),
             },
         }
     }

@@ -1981,11 +1981,7 @@ pub fn plan_findings(
     let start = plan.actions.len();
     alert_actions(plan, &alert, &config.channels);
     for action in &mut plan.actions[start..] {
-        match action {
-            Action::Publish(m) => m.dedup_key = Some(dedup.clone()),
-            Action::PostSlack(m) => m.dedup_key = Some(dedup.clone()),
-            _ => {}
-        }
+        action.set_dedup_key(&dedup);
     }
 }
 
@@ -2003,11 +1999,7 @@ fn keyed_alert_actions(plan: &mut Plan, alert: &Alert, config: &Config, kind: &s
     alert_actions(plan, alert, &config.channels);
     let key = format!("{}#{kind}", plan.event_id);
     for action in &mut plan.actions[start..] {
-        match action {
-            Action::Publish(m) => m.dedup_key = Some(key.clone()),
-            Action::PostSlack(m) => m.dedup_key = Some(key.clone()),
-            _ => {}
-        }
+        action.set_dedup_key(&key);
     }
 }
 

@@ -873,6 +873,8 @@ mod tests {
                 topic_arn: None,
                 slack_parameter: None,
                 idempotency_table: None,
+                routing_parameter: None,
+                routing: Default::default(),
             },
             replicate_role: None,
         }

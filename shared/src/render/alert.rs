@@ -282,6 +282,7 @@ impl Alert {
             text: mrkdwn_fit(&one_line(&self.headline), SLACK_TEXT),
             blocks: Value::Array(blocks),
             dedup_key: None,
+            webhook: None,
         }
     }
 }

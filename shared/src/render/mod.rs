@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod limits;
+pub mod pending;
 pub mod pr_comment;
 
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` become entities, so
