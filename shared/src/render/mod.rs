@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod limits;
+pub mod outbound;
 pub mod pr_comment;
 pub mod teams;
 
