@@ -445,6 +445,25 @@ mod tests {
     }
 
     #[test]
+    fn details_without_items_show_only_their_title() {
+        let mut alert = plain();
+        alert.details = Some(("Failed actions".into(), vec![]));
+        alert.error = None;
+        alert.log_tail.clear();
+        let body = alert.teams();
+        let texts: Vec<&str> = body["attachments"][0]["content"]["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect();
+        assert_eq!(
+            texts,
+            ["\u{1F534} Pipeline payments FAILED", "Failed actions"]
+        );
+    }
+
+    #[test]
     fn severity_colours_the_headline() {
         let mut alert = plain();
         for (severity, color) in [
