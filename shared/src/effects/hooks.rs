@@ -11,7 +11,7 @@ use super::slack::{SlackWebhook, UrlRule};
 use super::{Done, EffectError};
 use crate::invocation::Deadline;
 use crate::plan::WebhookDelivery;
-use crate::render::pending::outbound_stub as outbound;
+use crate::render::outbound;
 use crate::routing::{Destination, Routing};
 
 /// The posters routing's destinations need, by SSM parameter.

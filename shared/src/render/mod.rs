@@ -1,11 +1,13 @@
 //! Everything a human reads: PR comment Markdown, SNS subject and text, Slack
-//! Block Kit. All escaping of untrusted text (PR titles, branch names, commit
-//! messages, error messages, build logs) lives here.
+//! Block Kit, the Teams Adaptive Card (and the outbound webhook's document,
+//! raw text for machines). All escaping of untrusted text (PR titles, branch
+//! names, commit messages, error messages, build logs) lives here.
 
 pub mod alert;
 pub mod limits;
-pub mod pending;
+pub mod outbound;
 pub mod pr_comment;
+pub mod teams;
 
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` become entities, so
 /// `<!channel>` or `<https://evil|click>` stays text and links nowhere; and
