@@ -45,6 +45,7 @@ fn alert_config(topic_arn: String, table: &str) -> FunctionConfig {
             slack_parameter: Some("/set/by/the/test".into()),
             idempotency_table: Some(table.to_owned()),
             routing_parameter: None,
+            routing_path: None,
             routing: Default::default(),
         },
         states: vec!["FAILED".into()],

@@ -416,6 +416,7 @@ async fn settings_with_gates(config: &aws_config::SdkConfig, gates: Value) -> Se
             slack_parameter: None,
             idempotency_table: None,
             routing_parameter: None,
+            routing_path: None,
             routing: Default::default(),
         },
         config_parameter: parameter,

@@ -43,6 +43,11 @@ const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
         "arn:aws:lambda:us-east-1:123456789012:function:smoke,arn:aws:lambda:us-east-1:123456789012:function:probe",
     ),
     ("PrCheckProjectName", "my-pr-check"),
+    ("RoutingParameter", "/signalbox/routing"),
+    (
+        "RoutingTopicArns",
+        "arn:aws:sns:us-east-1:123456789012:payments,arn:aws:sns:us-east-1:123456789012:platform",
+    ),
     (
         "BuildLogGroupArns",
         "arn:aws:logs:us-east-1:123456789012:log-group:/custom/builds,arn:aws:logs:us-east-1:123456789012:log-group:/team/ci",

@@ -1286,6 +1286,9 @@ fn deploy_gate_is_named_for_codedeploy_and_invokes_only_the_named_functions() {
     assert_eq!(
         parameters,
         [
+            // Only with a routing configuration (RoutingParameter).
+            json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RoutingParameter}"}),
+            json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RoutingParameterPath}*"}),
             json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${GateConfigParameterName}"}),
             json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SlackWebhookParameterName}"}),
         ]
@@ -1585,4 +1588,89 @@ fn only_repo_guards_role_may_send_to_its_scan_queue() {
         }),
         "{statements:#?}"
     );
+}
+
+/// Routing (docs/routing.md) in least privilege: without a routing parameter
+/// no notifier gains a grant; with one, each may read that parameter and the
+/// destinations' parameters under `RoutingParameterPath` (the path it is told,
+/// so it refuses a configuration naming others), and publish only to the
+/// topics `RoutingTopicArns` lists.
+#[test]
+fn routing_grants_only_its_parameter_the_path_below_and_the_listed_topics() {
+    let template = template::load();
+    let off = Stack::with_defaults(&template);
+    let on = Stack::with(
+        &template,
+        &[
+            ("RoutingParameter", "/teams/routing"),
+            ("RoutingParameterPath", "/teams/destinations/"),
+            (
+                "RoutingTopicArns",
+                "arn:aws:sns:us-east-1:123456789012:payments,arn:aws:sns:us-east-1:123456789012:platform",
+            ),
+        ],
+    );
+    let mut notifiers = 0;
+    for f in template::functions(&template) {
+        let function = function_of(&f);
+        let (role_id, role) = role_of(&template, &f);
+        let env = environment(&on, &f);
+        let reads_routing = {
+            let mut reader = EnvReader::from_pairs(env.clone(), Mode::Strict);
+            FunctionConfig::read(function, &mut reader);
+            reader.asked().contains(&"ROUTING_PARAMETER".to_owned())
+        };
+        let sids = |stack: &Stack<'_>| -> Vec<Value> {
+            let resolved = stack.resolve(role).unwrap_or_else(|| panic!("{role_id}"));
+            resolved["Properties"]["Policies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned())
+                .flatten()
+                .filter(|s| s["Sid"] == "RoutingParameters" || s["Sid"] == "RoutedTopics")
+                .collect()
+        };
+        if !reads_routing {
+            assert!(sids(&on).is_empty(), "{role_id}: {function} does not route");
+            continue;
+        }
+        notifiers += 1;
+        assert!(sids(&off).is_empty(), "{role_id}: no routing, no grant");
+        assert!(
+            env.iter()
+                .any(|(n, v)| n == "ROUTING_PARAMETER" && v == "/teams/routing")
+                && env
+                    .iter()
+                    .any(|(n, v)| n == "ROUTING_PARAMETER_PATH" && v == "/teams/destinations/"),
+            "{role_id}: {env:?}"
+        );
+        let granted = sids(&on);
+        assert_eq!(granted.len(), 2, "{role_id}: {granted:?}");
+        assert_eq!(actions(&granted[0]), ["ssm:GetParameter"]);
+        assert_eq!(
+            on.resolve(&granted[0]["Resource"]),
+            Some(json!([
+                {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RoutingParameter}"},
+                {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RoutingParameterPath}*"}
+            ])),
+            "{role_id}"
+        );
+        assert_eq!(actions(&granted[1]), ["sns:Publish"]);
+        let topics = on.resolve(&granted[1]["Resource"]).expect("topics");
+        let topics: Vec<String> = listed(&topics)
+            .iter()
+            .map(|t| t.as_str().expect("a topic ARN").to_owned())
+            .collect();
+        assert_eq!(
+            topics,
+            [
+                "arn:aws:sns:us-east-1:123456789012:payments",
+                "arn:aws:sns:us-east-1:123456789012:platform"
+            ],
+            "{role_id}"
+        );
+    }
+    // pipeline-alert, deploy-notify, repo-replicate, repo-guard, deploy-gate.
+    assert_eq!(notifiers, 5);
 }

@@ -358,6 +358,7 @@ pub async fn check_pipeline(
             slack_parameter: None,
             idempotency_table: None,
             routing_parameter: None,
+            routing_path: None,
             routing: Default::default(),
         },
     };

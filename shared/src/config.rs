@@ -202,6 +202,9 @@ pub struct Channels {
     /// `ROUTING_PARAMETER`: the SSM parameter holding the routing
     /// configuration, read once per cold start into `routing`.
     pub routing_parameter: Option<String>,
+    /// `ROUTING_PARAMETER_PATH`: every destination's parameter must lie
+    /// under it (the role may read only those).
+    pub routing_path: Option<String>,
     /// Which destinations each notice goes to; without a configuration,
     /// every notice to the two channels above.
     pub routing: crate::routing::Routing,
@@ -217,19 +220,19 @@ impl Channels {
             .flag("SLACK_ENABLED", true)
             .then(|| env.required("SLACK_WEBHOOK_PARAM"));
         let routing_parameter = env.optional("ROUTING_PARAMETER");
-        let idempotency_table = if topic_arn.is_some()
-            || slack_parameter.is_some()
-            || routing_parameter.is_some()
-        {
-            Some(env.required("IDEMPOTENCY_TABLE"))
-        } else {
-            None
-        };
+        let routing_path = env.optional("ROUTING_PARAMETER_PATH");
+        let idempotency_table =
+            if topic_arn.is_some() || slack_parameter.is_some() || routing_parameter.is_some() {
+                Some(env.required("IDEMPOTENCY_TABLE"))
+            } else {
+                None
+            };
         Channels {
             topic_arn,
             slack_parameter,
             idempotency_table,
             routing_parameter,
+            routing_path,
             routing: crate::routing::Routing::channels_only(),
         }
     }

@@ -152,7 +152,18 @@ async fn read_routing(config: &mut FunctionConfig, aws: &Aws) -> Result<(), lamb
     let Some(parameter) = channels.routing_parameter.clone() else {
         return Ok(());
     };
-    match routing_from_ssm(&aws.ssm, &parameter).await {
+    let path = channels.routing_path.clone();
+    let read = routing_from_ssm(&aws.ssm, &parameter)
+        .await
+        .and_then(
+            |routing| match path.as_deref().map(|p| routing.check_parameters_under(p)) {
+                Some(Err(e)) => Err(format!(
+                    "routing parameter {parameter} (ROUTING_PARAMETER): {e}"
+                )),
+                _ => Ok(routing),
+            },
+        );
+    match read {
         Ok(routing) => {
             channels.routing = routing;
             Ok(())

@@ -203,7 +203,10 @@ impl Action {
     pub fn is_notice(&self) -> bool {
         matches!(
             self,
-            Action::Publish(_) | Action::PostSlack(_) | Action::PostTeams(_) | Action::PostWebhook(_)
+            Action::Publish(_)
+                | Action::PostSlack(_)
+                | Action::PostTeams(_)
+                | Action::PostWebhook(_)
         )
     }
 

@@ -19,6 +19,7 @@ fn channels() -> Channels {
         slack_parameter: Some("/signalbox/slack-webhook".into()),
         idempotency_table: Some("signalbox-idempotency".into()),
         routing_parameter: None,
+        routing_path: None,
         routing: Default::default(),
     }
 }

@@ -99,6 +99,7 @@ fn a_failed_gate_renders_its_golden_notice() {
         slack_parameter: Some("/signalbox/slack-webhook".into()),
         idempotency_table: Some("signalbox-idempotency".into()),
         routing_parameter: None,
+        routing_path: None,
         routing: Default::default(),
     };
     let plan = plan_notice(
@@ -134,6 +135,7 @@ async fn the_hooks_verdict_is_an_action_of_the_plan() {
             slack_parameter: None,
             idempotency_table: None,
             routing_parameter: None,
+            routing_path: None,
             routing: Default::default(),
         },
         config_parameter: "/signalbox/deploy-gate".into(),

@@ -34,6 +34,7 @@ fn config() -> Config {
             slack_parameter: Some("/signalbox/slack-webhook".into()),
             idempotency_table: Some("signalbox-idempotency".into()),
             routing_parameter: None,
+            routing_path: None,
             routing: Default::default(),
         },
         protected_branches: vec!["main".into(), "release-*".into()],

@@ -72,6 +72,7 @@ async fn the_pipeline_execution_and_its_failed_actions_are_read_side_by_side() {
             slack_parameter: None,
             idempotency_table: None,
             routing_parameter: None,
+            routing_path: None,
             routing: Default::default(),
         },
         states: vec!["FAILED".into()],

@@ -374,7 +374,11 @@ impl Effects for AwsEffects {
                 ))
                 .await
             }
-            Action::PostSlack(a) => match a.webhook.as_ref().map_or(self.slack.as_ref(), |p| self.routes.slack.get(p)) {
+            Action::PostSlack(a) => match a
+                .webhook
+                .as_ref()
+                .map_or(self.slack.as_ref(), |p| self.routes.slack.get(p))
+            {
                 Some(slack) => {
                     // The URL first, if init's read is not answered yet: a
                     // read that fails leaves no claim behind to give back.

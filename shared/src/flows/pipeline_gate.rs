@@ -55,6 +55,7 @@ impl Config {
                 slack_parameter: None,
                 idempotency_table: Some(table),
                 routing_parameter: None,
+                routing_path: None,
                 routing: Default::default(),
             },
         }

@@ -874,6 +874,7 @@ mod tests {
                 slack_parameter: None,
                 idempotency_table: None,
                 routing_parameter: None,
+                routing_path: None,
                 routing: Default::default(),
             },
             replicate_role: None,
