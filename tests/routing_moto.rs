@@ -465,3 +465,89 @@ async fn a_301_to_another_host_is_not_followed_and_fails_for_good_without_showin
         "the redirect was not followed"
     );
 }
+
+/// pipeline-alert's configuration as a cold start reads it, with the routing
+/// parameter `parameter` and the path `path`.
+fn cold_start_config(parameter: &str, path: &str) -> FunctionConfig {
+    let env = [
+        (
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:alerts",
+        ),
+        ("SLACK_WEBHOOK_PARAM", "/signalbox/slack"),
+        ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
+        ("ROUTING_PARAMETER", parameter),
+        ("ROUTING_PARAMETER_PATH", path),
+    ];
+    let mut reader = signalbox::config::EnvReader::from_pairs(env, signalbox::config::Mode::Strict);
+    let config = FunctionConfig::read(signalbox::route::Function::PipelineAlert, &mut reader);
+    reader.finish().expect("a complete configuration");
+    config
+}
+
+#[tokio::test]
+async fn a_cold_start_reads_the_routing_parameter_and_refuses_a_broken_one_naming_the_field() {
+    let config = moto_config().await;
+    let aws = Aws::new(&config);
+    let path = format!("/{}/", unique("routing"));
+    let good = secure_string(
+        &config,
+        "good",
+        &format!(
+            r#"{{"version": 1, "rules": [{{"name": "all", "to": [{{"slack": "{path}slack"}}]}}]}}"#
+        ),
+    )
+    .await;
+    let mut function = cold_start_config(&good, &path);
+    signalbox::lambda::read_routing(&mut function, &aws)
+        .await
+        .expect("a valid configuration is read");
+    let routing = &function.channels().expect("channels").routing;
+    assert_eq!(routing.rules.len(), 1);
+    assert_eq!(routing.rules[0].name, "all");
+
+    let broken = secure_string(
+        &config,
+        "broken",
+        r#"{"version": 1, "rules": [{"name": "all", "match": {"severity": "critical"}, "to": [{"slack": "/x"}]}]}"#,
+    )
+    .await;
+    let mut function = cold_start_config(&broken, &path);
+    let error = signalbox::lambda::read_routing(&mut function, &aws)
+        .await
+        .expect_err("a broken configuration fails the cold start")
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "routing parameter {broken} (ROUTING_PARAMETER): routing configuration: \
+             rules[0].match.severity: expected error, warning or info, found \"critical\""
+        )
+    );
+
+    let elsewhere = secure_string(
+        &config,
+        "elsewhere",
+        r#"{"version": 1, "rules": [{"name": "all", "to": [{"teams": "/other/teams"}]}]}"#,
+    )
+    .await;
+    let mut function = cold_start_config(&elsewhere, &path);
+    let error = signalbox::lambda::read_routing(&mut function, &aws)
+        .await
+        .expect_err("a parameter the role cannot read fails the cold start")
+        .to_string();
+    assert!(
+        error.contains("rules[0].to[0].teams: \"/other/teams\" is not under"),
+        "{error}"
+    );
+
+    let mut function = cold_start_config("/no/such/routing", &path);
+    let error = signalbox::lambda::read_routing(&mut function, &aws)
+        .await
+        .expect_err("a missing parameter fails the cold start")
+        .to_string();
+    assert!(
+        error.starts_with("routing parameter /no/such/routing (ROUTING_PARAMETER): SSM GetParameter: ParameterNotFound"),
+        "{error}"
+    );
+}

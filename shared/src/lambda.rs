@@ -144,7 +144,10 @@ async fn start(
 /// field (Lambda retries the events, and at the end the failure queue keeps
 /// them), except in deploy-gate, which must answer its hooks: it routes to
 /// its own channels and logs why.
-async fn read_routing(config: &mut FunctionConfig, aws: &Aws) -> Result<(), lambda_runtime::Error> {
+pub async fn read_routing(
+    config: &mut FunctionConfig,
+    aws: &Aws,
+) -> Result<(), lambda_runtime::Error> {
     let is_gate = matches!(config, FunctionConfig::DeployGate(_));
     let Some(channels) = config.channels_mut() else {
         return Ok(());
