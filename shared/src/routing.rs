@@ -616,10 +616,12 @@ fn topic_arn(value: &str, at: &str) -> Result<String, RoutingError> {
     }
 }
 
-/// An SSM parameter name (Systems Manager user guide, "Parameter name
-/// requirements and constraints": letters, digits and `.-_/`, a full path
-/// beginning with `/`, at most 1011 characters and 15 levels; not beginning
-/// with `aws` or `ssm`). The value is a secret; the name is not.
+/// An SSM parameter name (SSM API reference, PutParameter's naming
+/// constraints, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html:
+/// letters, digits and `_.-`, `/` between the levels of a hierarchy, which
+/// begins with `/`; at most 15 levels; not prefixed with `aws` or `ssm`, in
+/// any case; at most 1011 characters, the ARN's part included, so this
+/// bound is the loosest). The value is a secret; the name is not.
 fn parameter_name(value: &str, at: &str) -> Result<String, RoutingError> {
     let value = value.trim();
     let problem = if value.is_empty() {
