@@ -281,6 +281,19 @@ pub(crate) fn alert_actions(
             }),
         });
     }
+    plan.notices.push(crate::plan::Notice {
+        kind: alert.kind.clone(),
+        severity: alert.severity.to_string(),
+        resources: alert
+            .attributes
+            .iter()
+            .filter(|(name, _)| crate::routing::RESOURCES.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        branch: alert.branch.clone(),
+        rules: routed.rules.clone(),
+        actions: (start..plan.actions.len()).collect(),
+    });
     let configured = *routing != crate::routing::Routing::channels_only();
     if configured && routed.unmatched() {
         plan.unmatched_notices += 1;
