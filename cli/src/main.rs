@@ -1,6 +1,7 @@
 //! `signalbox replay PATH…`: routes each sample event as EventBridge would and
 //! shows the plan of every function that handles it, with the same code and
 //! the same environment variables as the deployed functions.
+//! `signalbox route --config FILE EVENT…`: which routing rules and destinations each notice meets.
 //! `signalbox replicas check`: compares every replica's refs with its source's.
 //! `signalbox scan`: repo-guard's secret scan over local files or a git range.
 //! `signalbox gate check`: deploy-gate's (or pipeline-gate's) checks, run locally, and the verdict.
@@ -8,6 +9,7 @@
 mod gate;
 mod replay;
 mod replicas;
+mod route;
 mod scan;
 
 use std::path::PathBuf;
@@ -29,6 +31,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Route and plan each event file (directories are read recursively, *.json).
+    /// With ROUTING_CONFIG set to a routing file (docs/routing.md), notices
+    /// are routed by it.
     Replay {
         /// Event files or directories.
         #[arg(required = true)]
@@ -48,6 +52,20 @@ enum Command {
         /// docs/examples/replay-facts.json.
         #[arg(long, conflicts_with = "execute")]
         facts: Option<PathBuf>,
+    },
+    /// Shows where each event's notices would go under a routing
+    /// configuration (docs/routing.md): per notice, the rules it matches
+    /// and each destination. A dry run: nothing is looked up or sent.
+    Route {
+        /// The routing configuration (the JSON of ROUTING_PARAMETER).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Event files or directories (read recursively, *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Scans files and folders, or a git range, with repo-guard's secret
     /// rules: one finding per line (or JSON object); exit 1 when it finds one.
@@ -185,6 +203,11 @@ async fn main() -> ExitCode {
             };
             exit(replay::run(&paths, format, &run).await)
         }
+        Command::Route {
+            config,
+            paths,
+            format,
+        } => exit(route::run(&config, &paths, format).await),
         Command::Replicas {
             command: ReplicasCommand::Check,
         } => exit(replicas::check()),

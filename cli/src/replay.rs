@@ -11,8 +11,9 @@ use signalbox::effects::AwsEffects;
 use signalbox::event::Event;
 use signalbox::flows::{self, FunctionConfig};
 use signalbox::lookup::given::Given;
-use signalbox::plan::Action;
+use signalbox::plan::{Action, Notice};
 use signalbox::route::{self, Function, Route};
+use signalbox::routing::Routing;
 
 use crate::Format;
 
@@ -42,6 +43,59 @@ pub struct FileReport {
     /// `ignored` says how to replay it), so not counted as ignored.
     #[serde(skip)]
     pub not_replayed: bool,
+    /// The plan's notices and the actions that send them (`signalbox route`).
+    #[serde(skip)]
+    pub notices: Vec<Notice>,
+    /// The function's own Slack parameter (`SLACK_WEBHOOK_PARAM`), where a
+    /// Slack post that routing did not point elsewhere goes.
+    #[serde(skip)]
+    pub own_slack: Option<String>,
+}
+
+impl FileReport {
+    fn new(file: String, function: Option<Function>) -> FileReport {
+        FileReport {
+            file,
+            function,
+            ignored: None,
+            actions: Vec::new(),
+            notes: Vec::new(),
+            done: Vec::new(),
+            error: None,
+            not_replayed: false,
+            notices: Vec::new(),
+            own_slack: None,
+        }
+    }
+}
+
+/// The routing configuration in the file `path` (`what` names where the
+/// path came from in the error, e.g. `ROUTING_CONFIG`); the error names the
+/// file and the field.
+pub fn read_routing(path: &Path, what: &str) -> anyhow::Result<Routing> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{what} {}: cannot read", path.display()))?;
+    Routing::parse(&text).map_err(|e| anyhow::anyhow!("{what} {}: {e}", path.display()))
+}
+
+/// Replays every event file under `paths`, with `routing` (when given) as
+/// every notifying function's routing, and hands each file's reports to
+/// `each` in order.
+pub async fn each_file(
+    paths: &[PathBuf],
+    run: &Run,
+    routing: Option<Routing>,
+    mut each: impl FnMut(Vec<FileReport>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let files = collect(paths)?;
+    let mut configs = Configs {
+        routing,
+        ..Configs::default()
+    };
+    for file in files {
+        each(replay_file(&file, &mut configs, run).await)?;
+    }
+    Ok(())
 }
 
 /// Replays every event file under `paths`; Ok(true) when every file parsed
@@ -49,12 +103,17 @@ pub struct FileReport {
 /// [`Summary`] line: on standard output after the text reports, on standard
 /// error with `--format json` (whose standard output stays one JSON object
 /// per line).
+///
+/// With `ROUTING_CONFIG` (a file path) set, the notifying functions route
+/// their notices by that configuration, as with `ROUTING_PARAMETER` when
+/// deployed; a configuration that is not valid fails the run, naming the field.
 pub async fn run(paths: &[PathBuf], format: Format, run: &Run) -> anyhow::Result<bool> {
-    let files = collect(paths)?;
-    let mut configs = Configs::default();
+    let routing = match std::env::var_os("ROUTING_CONFIG") {
+        Some(path) => Some(read_routing(Path::new(&path), "ROUTING_CONFIG")?),
+        None => None,
+    };
     let mut summary = Summary::default();
-    for file in files {
-        let reports = replay_file(&file, &mut configs, run).await;
+    each_file(paths, run, routing, |reports| {
         summary.add(&reports);
         for report in reports {
             match format {
@@ -62,7 +121,9 @@ pub async fn run(paths: &[PathBuf], format: Format, run: &Run) -> anyhow::Result
                 Format::Text => print_text(&report),
             }
         }
-    }
+        Ok(())
+    })
+    .await?;
     match format {
         Format::Json => eprintln!("{summary}"),
         Format::Text => println!("{summary}"),
@@ -133,14 +194,19 @@ struct Setup {
 
 /// Each function's configuration, read from the environment once.
 #[derive(Default)]
-struct Configs(BTreeMap<Function, Result<Setup, String>>);
+struct Configs {
+    read: BTreeMap<Function, Result<Setup, String>>,
+    /// `ROUTING_CONFIG`'s (or `route --config`'s) routing, for every
+    /// function that notifies.
+    routing: Option<Routing>,
+}
 
 impl Configs {
     async fn get(&mut self, function: Function, run: &Run) -> &Result<Setup, String> {
-        match self.0.entry(function) {
+        match self.read.entry(function) {
             std::collections::btree_map::Entry::Occupied(known) => known.into_mut(),
             std::collections::btree_map::Entry::Vacant(slot) => {
-                let setup = Self::read(function, run)
+                let setup = Self::read(function, run, self.routing.as_ref())
                     .await
                     .map_err(|e| format!("{function}: {e}"));
                 slot.insert(setup)
@@ -148,14 +214,22 @@ impl Configs {
         }
     }
 
-    async fn read(function: Function, run: &Run) -> Result<Setup, String> {
+    async fn read(
+        function: Function,
+        run: &Run,
+        routing: Option<&Routing>,
+    ) -> Result<Setup, String> {
         let mode = match run {
             Run::DryRun { .. } => Mode::DryRun,
             Run::Execute { .. } => Mode::Strict,
         };
         let mut env = EnvReader::from_process(mode);
-        let config = FunctionConfig::read(function, &mut env);
+        let mut config = FunctionConfig::read(function, &mut env);
         env.finish().map_err(|e| e.to_string())?;
+        // Set before the executor is made: it makes a client per destination.
+        if let (Some(routing), Some(channels)) = (routing, config.channels_mut()) {
+            channels.routing = routing.clone();
+        }
         let notes = env
             .placeholders()
             .iter()
@@ -180,16 +254,7 @@ impl Configs {
 /// One report per function whose rule matches the event (EventBridge
 /// delivers it to each), or one for an event no function handles.
 async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileReport> {
-    let report = FileReport {
-        file: file.display().to_string(),
-        function: None,
-        ignored: None,
-        actions: Vec::new(),
-        notes: Vec::new(),
-        done: Vec::new(),
-        error: None,
-        not_replayed: false,
-    };
+    let report = FileReport::new(file.display().to_string(), None);
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"));
     if let Ok(value) = text
         .as_deref()
@@ -246,16 +311,7 @@ async fn replay_file(file: &Path, configs: &mut Configs, run: &Run) -> Vec<FileR
     }
     let mut reports = Vec::new();
     for function in functions {
-        let report = FileReport {
-            file: report.file.clone(),
-            function: Some(function),
-            ignored: None,
-            actions: Vec::new(),
-            notes: Vec::new(),
-            done: Vec::new(),
-            error: None,
-            not_replayed: false,
-        };
+        let report = FileReport::new(report.file.clone(), Some(function));
         reports.push(replay_function(&event, report, configs, run).await);
     }
     reports
@@ -380,6 +436,11 @@ async fn replay_function(
             report.error = Some(failures.join("; "));
         }
     }
+    report.own_slack = setup
+        .config
+        .channels()
+        .and_then(|c| c.slack_parameter.clone());
+    report.notices = plan.notices;
     report.actions = plan.actions;
     report.notes.extend(plan.notes);
     report

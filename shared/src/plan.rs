@@ -19,6 +19,26 @@ pub struct Plan {
     /// Notices no routing rule matched (metric `NoticesUnmatched`).
     #[serde(skip_serializing_if = "is_zero")]
     pub unmatched_notices: u32,
+    /// Each notice the plan sends, and the actions that send it: what
+    /// `signalbox route` prints (not part of the plan's JSON).
+    #[serde(skip)]
+    pub notices: Vec<Notice>,
+}
+
+/// One notice (an alert) in a plan, as routing saw it (docs/routing.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    /// `Alert::kind`, e.g. `pipeline-failed`.
+    pub kind: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    /// The resources it concerns that rules can match (`routing::RESOURCES`): name → value.
+    pub resources: BTreeMap<String, String>,
+    pub branch: Option<String>,
+    /// The rules that matched, in order; empty: none did, it went to the default.
+    pub rules: Vec<String>,
+    /// The indexes in [`Plan::actions`] of the actions that send it, one per destination.
+    pub actions: Vec<usize>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -34,6 +54,7 @@ impl Plan {
             actions: Vec::new(),
             notes: Vec::new(),
             unmatched_notices: 0,
+            notices: Vec::new(),
         }
     }
 
@@ -175,6 +196,27 @@ pub enum Action {
 }
 
 impl Action {
+    /// Where a notice's action sends it, as routing names destinations;
+    /// `own_slack` is the function's `SLACK_WEBHOOK_PARAM`, which a Slack post
+    /// without a routed webhook goes to. None for actions that send no notice.
+    pub fn destination(&self, own_slack: Option<&str>) -> Option<crate::routing::Destination> {
+        use crate::routing::Destination;
+        match self {
+            Action::Publish(m) => Some(Destination::Sns(m.topic_arn.clone())),
+            Action::PostSlack(m) => m
+                .webhook
+                .as_deref()
+                .or(own_slack)
+                .map(|p| Destination::Slack(p.to_owned())),
+            Action::PostTeams(m) => Some(Destination::Teams(m.parameter.clone())),
+            Action::PostWebhook(w) => Some(Destination::Webhook {
+                url_parameter: w.url_parameter.clone(),
+                secret_parameter: w.secret_parameter.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The action's type tag, as `--format json` prints it.
     pub fn kind(&self) -> &'static str {
         match self {

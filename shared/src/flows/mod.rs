@@ -281,6 +281,19 @@ pub(crate) fn alert_actions(
             }),
         });
     }
+    plan.notices.push(crate::plan::Notice {
+        kind: alert.kind.clone(),
+        severity: alert.severity.to_string(),
+        resources: alert
+            .attributes
+            .iter()
+            .filter(|(name, _)| crate::routing::RESOURCES.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        branch: alert.branch.clone(),
+        rules: routed.rules.clone(),
+        actions: (start..plan.actions.len()).collect(),
+    });
     let configured = *routing != crate::routing::Routing::channels_only();
     if configured && routed.unmatched() {
         plan.unmatched_notices += 1;
@@ -367,6 +380,101 @@ mod layout {
             offending.is_empty(),
             "flows/ must not name the lookup or effects modules:\n{}",
             offending.join("\n")
+        );
+    }
+}
+
+#[cfg(test)]
+mod notices {
+    use std::collections::BTreeMap;
+
+    use super::alert_actions;
+    use crate::config::Channels;
+    use crate::plan::Plan;
+    use crate::render::alert::{Alert, Severity};
+    use crate::route::Function;
+    use crate::routing::Routing;
+
+    fn failed(pipeline: &str) -> Alert {
+        Alert {
+            source: "aws.codepipeline".into(),
+            kind: "pipeline-failed".into(),
+            branch: None,
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            time: "2026-12-07T10:00:00Z".into(),
+            headline: format!("Pipeline {pipeline} FAILED"),
+            state: "FAILED".into(),
+            severity: Severity::Error,
+            attributes: BTreeMap::from([
+                ("pipeline".to_owned(), pipeline.to_owned()),
+                ("execution_id".to_owned(), "x-1".to_owned()),
+            ]),
+            fields: Vec::new(),
+            error: None,
+            details: None,
+            log_tail: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    /// What `signalbox route` prints comes from here: each notice, its
+    /// rules, and through its actions, its destinations.
+    #[test]
+    fn each_notice_of_a_plan_names_its_rules_and_the_actions_that_send_it() {
+        let channels = Channels {
+            topic_arn: Some("arn:aws:sns:us-east-1:123456789012:own".into()),
+            slack_parameter: Some("/signalbox/slack/own".into()),
+            idempotency_table: Some("t".into()),
+            routing_parameter: Some("/signalbox/routing".into()),
+            routing: Routing::parse(
+                r#"{"version": 1, "rules": [{"name": "payments", "match": {"pipeline": "payments-*"},
+                    "to": [{"teams": "/signalbox/teams/payments"},
+                           {"webhook": "/signalbox/hooks/url", "secret": "/signalbox/hooks/secret"}]}]}"#,
+            )
+            .unwrap(),
+        };
+        let mut plan = Plan::new(Function::PipelineAlert, "e-1");
+        alert_actions(&mut plan, &failed("payments-api"), &channels);
+        alert_actions(&mut plan, &failed("orders"), &channels);
+        let destinations = |notice: usize| -> Vec<String> {
+            plan.notices[notice]
+                .actions
+                .iter()
+                .map(|&i| {
+                    plan.actions[i]
+                        .destination(channels.slack_parameter.as_deref())
+                        .expect("a notice's action has a destination")
+                        .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(plan.notices.len(), 2);
+        let payments = &plan.notices[0];
+        assert_eq!(
+            (payments.kind.as_str(), payments.severity.as_str()),
+            ("pipeline-failed", "error")
+        );
+        assert_eq!(payments.rules, ["payments"]);
+        // Only what rules can match: not the execution id.
+        assert_eq!(
+            payments.resources,
+            BTreeMap::from([("pipeline".to_owned(), "payments-api".to_owned())])
+        );
+        assert_eq!(
+            destinations(0),
+            [
+                "teams /signalbox/teams/payments",
+                "webhook /signalbox/hooks/url"
+            ]
+        );
+        assert!(plan.notices[1].rules.is_empty());
+        assert_eq!(
+            destinations(1),
+            [
+                "sns arn:aws:sns:us-east-1:123456789012:own",
+                "slack /signalbox/slack/own"
+            ]
         );
     }
 }
