@@ -97,7 +97,7 @@ fn a_payments_pipeline_failure_routes_only_to_the_payments_slack_and_topic() {
             "rules": ["payments"],
             "default": null,
             "destinations": [
-                "slack /signalbox/slack/payments",
+                "slack /signalbox/routing/slack/payments",
                 "sns arn:aws:sns:us-east-1:123456789012:payments-alerts"
             ]
         }])
@@ -113,7 +113,7 @@ fn a_pipeline_no_rule_matches_goes_to_the_functions_own_channels_by_name() {
                 "ALERT_TOPIC_ARN",
                 "arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
             ),
-            ("SLACK_WEBHOOK_PARAM", "/signalbox/slack/everything"),
+            ("SLACK_WEBHOOK_PARAM", "/signalbox/routing/slack/everything"),
         ],
     );
     let alert = lines
@@ -130,7 +130,7 @@ fn a_pipeline_no_rule_matches_goes_to_the_functions_own_channels_by_name() {
         notice["destinations"],
         serde_json::json!([
             "sns arn:aws:sns:us-east-1:123456789012:signalbox-alerts",
-            "slack /signalbox/slack/everything"
+            "slack /signalbox/routing/slack/everything"
         ])
     );
 }
@@ -154,9 +154,9 @@ fn a_protected_push_reaches_security_and_then_platform_through_continue() {
     let expected =
         "  repo-guard: notice guard-protected-push (warning), repository MyDemoRepo, branch main
     matched: security, platform
-    to: teams /signalbox/teams/security
-    to: slack /signalbox/slack/platform
-    to: webhook /signalbox/hooks/jenkins/url
+    to: teams /signalbox/routing/teams/security
+    to: slack /signalbox/routing/slack/platform
+    to: webhook /signalbox/routing/hooks/jenkins/url
 ";
     assert!(text.contains(expected), "{text}");
     // repo-replicate handles the same push and sends no notice: one line.
@@ -268,7 +268,7 @@ fn replay_with_routing_config_plans_the_routed_actions() {
     let actions = alert["actions"].as_array().unwrap();
     assert_eq!(actions.len(), 2, "{text}");
     assert_eq!(actions[0]["type"], "PostSlack");
-    assert_eq!(actions[0]["webhook"], "/signalbox/slack/payments");
+    assert_eq!(actions[0]["webhook"], "/signalbox/routing/slack/payments");
     assert_eq!(actions[1]["type"], "Publish");
     assert_eq!(
         actions[1]["topic_arn"],

@@ -427,6 +427,7 @@ mod notices {
             slack_parameter: Some("/signalbox/slack/own".into()),
             idempotency_table: Some("t".into()),
             routing_parameter: Some("/signalbox/routing".into()),
+            routing_path: None,
             routing: Routing::parse(
                 r#"{"version": 1, "rules": [{"name": "payments", "match": {"pipeline": "payments-*"},
                     "to": [{"teams": "/signalbox/teams/payments"},
