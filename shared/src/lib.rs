@@ -508,13 +508,13 @@ pub async fn carry_out<E: Effects>(
         Vec::with_capacity(plan.actions.len());
     let mut next = 0;
     while next < plan.actions.len() {
-        // The alert channels (SNS, Slack) depend on nothing but their own
-        // claim: a run of them goes out side by side, so a function waits for
-        // the slower channel, not for both in turn. Everything else keeps the
-        // plan's order.
+        // Notices (SNS, Slack, Teams, webhooks) depend on nothing but their
+        // own claim: a run of them goes out side by side, so a function waits
+        // for the slowest destination, not for each in turn. Everything else
+        // keeps the plan's order.
         let run = plan.actions[next..]
             .iter()
-            .take_while(|a| is_channel(a))
+            .take_while(|a| a.is_notice())
             .count()
             .max(1);
         let batch = &plan.actions[next..next + run];
@@ -534,8 +534,14 @@ pub async fn carry_out<E: Effects>(
     results
 }
 
+/// Whether a failed `action` holds a continuation of repo-guard's scan (see
+/// `carry_out_one`): SNS and Slack, the channels people watch. A Teams
+/// workflow or an outbound webhook failing does not: an endpoint outside
+/// AWS and Slack that keeps failing must not stop a push's scan. Its own
+/// retry then repeats it, unless the retry cuts the piece earlier (README,
+/// "Reliability").
 fn is_channel(action: &Action) -> bool {
-    action.is_notice()
+    matches!(action, Action::Publish(_) | Action::PostSlack(_))
 }
 
 /// One action, given the results of the actions before it.

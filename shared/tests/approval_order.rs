@@ -153,3 +153,65 @@ fn a_long_key_is_hashed_within_dynamodb_limits() {
     other.event_id = "f".repeat(3000);
     assert_ne!(other.action_key(3), key);
 }
+
+/// A plan of repo-guard's: a secret alert to Slack and Teams, then the
+/// continuation of the push's scan.
+fn continued_plan() -> Plan {
+    let mut plan = Plan::new(Function::RepoGuard, "piece-2");
+    plan.actions = vec![
+        Action::PostSlack(SlackMessage {
+            text: "t".into(),
+            blocks: serde_json::json!([]),
+            dedup_key: None,
+            webhook: None,
+        }),
+        Action::PostTeams(signalbox::plan::TeamsMessage {
+            parameter: "/signalbox/routing/teams/security".into(),
+            body: serde_json::json!({"type": "message"}),
+            dedup_key: None,
+        }),
+        Action::SendMessage(signalbox::plan::QueueMessage {
+            queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/scan".into(),
+            message_id: "piece-3".into(),
+            body: "{}".into(),
+        }),
+    ];
+    plan
+}
+
+#[tokio::test]
+async fn a_teams_workflow_failing_for_now_does_not_hold_the_scans_continuation() {
+    let effects = Failing {
+        kinds: &["PostTeams"],
+        transient: true,
+        executed: Mutex::new(Vec::new()),
+    };
+    let results =
+        signalbox::carry_out(&continued_plan(), &effects, Invocation::local().deadline).await;
+    assert_eq!(
+        *effects.executed.lock().unwrap(),
+        ["PostSlack", "SendMessage"],
+        "an endpoint outside AWS and Slack stopped the push's scan"
+    );
+    assert!(results[1].1.as_ref().is_err_and(|e| e.transient));
+}
+
+#[tokio::test]
+async fn a_slack_post_failing_for_now_still_holds_the_scans_continuation() {
+    let effects = Failing {
+        kinds: &["PostSlack"],
+        transient: true,
+        executed: Mutex::new(Vec::new()),
+    };
+    let results =
+        signalbox::carry_out(&continued_plan(), &effects, Invocation::local().deadline).await;
+    assert_eq!(*effects.executed.lock().unwrap(), ["PostTeams"]);
+    let held = results[2].1.as_ref().unwrap_err();
+    assert!(held.transient);
+    assert!(
+        held.message
+            .starts_with("not carried out: the alert before it failed"),
+        "{}",
+        held.message
+    );
+}
