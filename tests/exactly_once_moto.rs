@@ -46,6 +46,7 @@ fn alert_config(topic_arn: String, table: &str) -> FunctionConfig {
             idempotency_table: Some(table.to_owned()),
             routing_parameter: None,
             routing_path: None,
+            routing_topics: None,
             routing: Default::default(),
         },
         states: vec!["FAILED".into()],

@@ -417,6 +417,7 @@ async fn settings_with_gates(config: &aws_config::SdkConfig, gates: Value) -> Se
             idempotency_table: None,
             routing_parameter: None,
             routing_path: None,
+            routing_topics: None,
             routing: Default::default(),
         },
         config_parameter: parameter,

@@ -100,6 +100,7 @@ async fn pipeline_alert_with(
             idempotency_table: Some(table),
             routing_parameter: Some("/read/at/cold/start".into()),
             routing_path: None,
+            routing_topics: None,
             routing,
         },
         states: vec!["FAILED".into()],
@@ -469,6 +470,16 @@ async fn a_301_to_another_host_is_not_followed_and_fails_for_good_without_showin
 /// pipeline-alert's configuration as a cold start reads it, with the routing
 /// parameter `parameter` and the path `path`.
 fn cold_start_config(parameter: &str, path: &str) -> FunctionConfig {
+    cold_start_config_of(signalbox::route::Function::PipelineAlert, parameter, path)
+}
+
+/// `function`'s configuration as a cold start reads it, deployed by the
+/// template (ROUTING_PARAMETER_PATH and ROUTING_TOPIC_ARNS set).
+fn cold_start_config_of(
+    function: signalbox::route::Function,
+    parameter: &str,
+    path: &str,
+) -> FunctionConfig {
     let env = [
         (
             "ALERT_TOPIC_ARN",
@@ -478,9 +489,13 @@ fn cold_start_config(parameter: &str, path: &str) -> FunctionConfig {
         ("IDEMPOTENCY_TABLE", "signalbox-idempotency"),
         ("ROUTING_PARAMETER", parameter),
         ("ROUTING_PARAMETER_PATH", path),
+        (
+            "ROUTING_TOPIC_ARNS",
+            "arn:aws:sns:us-east-1:123456789012:payments",
+        ),
     ];
     let mut reader = signalbox::config::EnvReader::from_pairs(env, signalbox::config::Mode::Strict);
-    let config = FunctionConfig::read(signalbox::route::Function::PipelineAlert, &mut reader);
+    let config = FunctionConfig::read(function, &mut reader);
     reader.finish().expect("a complete configuration");
     config
 }
@@ -539,6 +554,40 @@ async fn a_cold_start_reads_the_routing_parameter_and_refuses_a_broken_one_namin
     assert!(
         error.contains("rules[0].to[0].teams: \"/other/teams\" is not under"),
         "{error}"
+    );
+
+    let topics = secure_string(
+        &config,
+        "topics",
+        r#"{"version": 1, "rules": [
+            {"name": "ok", "match": {"kind": "pipeline-*"}, "to": [{"sns": "arn:aws:sns:us-east-1:123456789012:payments"}]},
+            {"name": "own", "match": {"kind": "deployment-*"}, "to": [{"sns": "arn:aws:sns:us-east-1:123456789012:alerts"}]},
+            {"name": "not granted", "to": [{"sns": "arn:aws:sns:us-east-1:123456789012:elsewhere"}]}
+        ]}"#,
+    )
+    .await;
+    let mut function = cold_start_config(&topics, &path);
+    let error = signalbox::lambda::read_routing(&mut function, &aws)
+        .await
+        .expect_err("a topic the role may not publish to fails the cold start")
+        .to_string();
+    assert!(
+        error.ends_with(
+            "rules[2].to[0].sns: \"arn:aws:sns:us-east-1:123456789012:elsewhere\" is not among the \
+             topics the function may publish to (ROUTING_TOPIC_ARNS, the template's RoutingTopicArns)"
+        ),
+        "{error}"
+    );
+
+    // repo-guard's work is the scan: a configuration refused for good leaves
+    // it on its own channels rather than stopping it.
+    let mut guard = cold_start_config_of(signalbox::route::Function::RepoGuard, &topics, &path);
+    signalbox::lambda::read_routing(&mut guard, &aws)
+        .await
+        .expect("repo-guard starts with its own channels");
+    assert_eq!(
+        guard.channels().expect("channels").routing,
+        Routing::channels_only()
     );
 
     let mut function = cold_start_config("/no/such/routing", &path);

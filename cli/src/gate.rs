@@ -359,6 +359,7 @@ pub async fn check_pipeline(
             idempotency_table: None,
             routing_parameter: None,
             routing_path: None,
+            routing_topics: None,
             routing: Default::default(),
         },
     };

@@ -69,13 +69,26 @@ impl FileReport {
     }
 }
 
+/// The path the template lets the functions read destination parameters
+/// under, unless `ROUTING_PARAMETER_PATH` names another (as deployed).
+pub const TEMPLATE_ROUTING_PATH: &str = "/signalbox/routing/";
+
 /// The routing configuration in the file `path` (`what` names where the
 /// path came from in the error, e.g. `ROUTING_CONFIG`); the error names the
-/// file and the field.
+/// file and the field. Checked as a deployed function checks it at its cold
+/// start: every destination parameter under `ROUTING_PARAMETER_PATH` (the
+/// template's `/signalbox/routing/` when unset), so a configuration this
+/// accepts is one the functions accept (their region and topic list aside).
 pub fn read_routing(path: &Path, what: &str) -> anyhow::Result<Routing> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{what} {}: cannot read", path.display()))?;
-    Routing::parse(&text).map_err(|e| anyhow::anyhow!("{what} {}: {e}", path.display()))
+    let under = std::env::var("ROUTING_PARAMETER_PATH")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| TEMPLATE_ROUTING_PATH.to_owned());
+    Routing::parse(&text)
+        .and_then(|routing| routing.check_parameters_under(&under).map(|()| routing))
+        .map_err(|e| anyhow::anyhow!("{what} {}: {e}", path.display()))
 }
 
 /// Replays every event file under `paths`, with `routing` (when given) as

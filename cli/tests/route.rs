@@ -35,6 +35,7 @@ fn signalbox(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         "ROUTING_PARAMETER",
         "SNS_ENABLED",
         "SLACK_ENABLED",
+        "ROUTING_PARAMETER_PATH",
     ] {
         command.env_remove(name);
     }
@@ -376,4 +377,35 @@ fn the_route_output_docs_routing_md_shows_is_what_route_prints() {
             args.join(" ")
         );
     }
+}
+
+#[test]
+fn a_destination_outside_the_templates_parameter_path_exits_2_as_the_functions_would_refuse_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("elsewhere.json");
+    std::fs::write(
+        &config,
+        r#"{"version": 1, "rules": [{"name": "a", "to": [{"teams": "/team-x/teams"}]}]}"#,
+    )
+    .unwrap();
+    let sample = event("codepipeline-execution-failed.json");
+    let args = [
+        "route",
+        "--config",
+        config.to_str().unwrap(),
+        sample.to_str().unwrap(),
+    ];
+    let output = signalbox(&root(), &args, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "signalbox: --config {}: routing configuration: rules[0].to[0].teams: \"/team-x/teams\" is not \
+             under /signalbox/routing/ (ROUTING_PARAMETER_PATH): the function may read only parameters there\n",
+            config.display()
+        )
+    );
+    // Deployed with another path, as the stack's RoutingParameterPath says.
+    let output = signalbox(&root(), &args, &[("ROUTING_PARAMETER_PATH", "/team-x/")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }

@@ -205,6 +205,10 @@ pub struct Channels {
     /// `ROUTING_PARAMETER_PATH`: every destination's parameter must lie
     /// under it (the role may read only those).
     pub routing_path: Option<String>,
+    /// The topics routing may name (`ROUTING_TOPIC_ARNS`, with the alert
+    /// topic); checked only when deployed by the template
+    /// (`ROUTING_PARAMETER_PATH` set), None otherwise.
+    pub routing_topics: Option<Vec<String>>,
     /// Which destinations each notice goes to; without a configuration,
     /// every notice to the two channels above.
     pub routing: crate::routing::Routing,
@@ -221,6 +225,11 @@ impl Channels {
             .then(|| env.required("SLACK_WEBHOOK_PARAM"));
         let routing_parameter = env.optional("ROUTING_PARAMETER");
         let routing_path = env.optional("ROUTING_PARAMETER_PATH");
+        let routing_topics = routing_path.is_some().then(|| {
+            let mut topics = env.list("ROUTING_TOPIC_ARNS");
+            topics.extend(topic_arn.clone());
+            topics
+        });
         let idempotency_table =
             if topic_arn.is_some() || slack_parameter.is_some() || routing_parameter.is_some() {
                 Some(env.required("IDEMPOTENCY_TABLE"))
@@ -233,6 +242,7 @@ impl Channels {
             idempotency_table,
             routing_parameter,
             routing_path,
+            routing_topics,
             routing: crate::routing::Routing::channels_only(),
         }
     }

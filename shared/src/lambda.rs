@@ -139,51 +139,90 @@ async fn start(
 }
 
 /// Reads the routing configuration (`ROUTING_PARAMETER`) once per cold
-/// start, before serving: every plan depends on it. A parameter that cannot
-/// be read or is not valid fails the start, naming the parameter and the
-/// field (Lambda retries the events, and at the end the failure queue keeps
-/// them), except in deploy-gate, which must answer its hooks: it routes to
-/// its own channels and logs why.
+/// start, before serving: every plan depends on it. It must parse, name
+/// destination parameters only under `ROUTING_PARAMETER_PATH` and topics
+/// only of the function's region (and, deployed by the template, among
+/// `ROUTING_TOPIC_ARNS` and the alert topic), or it is refused naming the
+/// parameter and the field.
+///
+/// Refused, pipeline-alert and deploy-notify fail the start: their events
+/// are retried and, at the end, kept in the failure queue until the
+/// configuration is fixed. repo-replicate and repo-guard, whose work is
+/// mirroring and scanning, start with their own channels when the
+/// configuration is refused for good (and fail the start, for Lambda's
+/// retry, when SSM failed for now); deploy-gate, which must answer its
+/// hooks, always starts. A start without routing logs an error and counts
+/// `RoutingRefused` once.
 pub async fn read_routing(
     config: &mut FunctionConfig,
     aws: &Aws,
 ) -> Result<(), lambda_runtime::Error> {
-    let is_gate = matches!(config, FunctionConfig::DeployGate(_));
+    let function = config.function();
     let Some(channels) = config.channels_mut() else {
         return Ok(());
     };
     let Some(parameter) = channels.routing_parameter.clone() else {
         return Ok(());
     };
-    let path = channels.routing_path.clone();
-    let read = routing_from_ssm(&aws.ssm, &parameter)
-        .await
-        .and_then(
-            |routing| match path.as_deref().map(|p| routing.check_parameters_under(p)) {
-                Some(Err(e)) => Err(format!(
-                    "routing parameter {parameter} (ROUTING_PARAMETER): {e}"
-                )),
-                _ => Ok(routing),
-            },
-        );
-    match read {
+    let region = aws
+        .sns
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let refused = |e: crate::routing::RoutingError| RoutingRefused {
+        message: format!("routing parameter {parameter} (ROUTING_PARAMETER): {e}"),
+        transient: false,
+    };
+    let read = match routing_from_ssm(&aws.ssm, &parameter).await {
+        Ok(routing) => channels
+            .routing_path
+            .as_deref()
+            .map_or(Ok(()), |path| routing.check_parameters_under(path))
+            .and_then(|()| routing.check_topics(&region, channels.routing_topics.as_deref()))
+            .map(|()| routing)
+            .map_err(refused),
+        Err(problem) => Err(problem),
+    };
+    let problem = match read {
         Ok(routing) => {
             channels.routing = routing;
-            Ok(())
+            return Ok(());
         }
-        Err(problem) if is_gate => {
-            tracing::error!(error = %problem, "cannot read the routing configuration: the gate's notices go to its own channels until the next cold start");
-            Ok(())
-        }
-        Err(problem) => Err(problem.into()),
+        Err(problem) => problem,
+    };
+    let serves_anyway = match function {
+        Function::DeployGate => true,
+        Function::RepoReplicate | Function::RepoGuard => !problem.transient,
+        _ => false,
+    };
+    if !serves_anyway {
+        return Err(problem.message.into());
     }
+    tracing::error!(%function, error = %problem.message, "cannot use the routing configuration: this function's notices go to its own channels until the next cold start");
+    crate::metrics::emit(
+        function,
+        &std::collections::BTreeMap::from([("RoutingRefused", 1)]),
+    );
+    Ok(())
+}
+
+/// Why the routing configuration was not taken.
+struct RoutingRefused {
+    message: String,
+    /// SSM failing for now (a retry may read it).
+    transient: bool,
 }
 
 /// The routing configuration in parameter `name` (a String or SecureString).
 async fn routing_from_ssm(
     ssm: &aws_sdk_ssm::Client,
     name: &str,
-) -> Result<crate::routing::Routing, String> {
+) -> Result<crate::routing::Routing, RoutingRefused> {
+    let refused = |message: String, transient: bool| RoutingRefused {
+        message: format!("routing parameter {name} (ROUTING_PARAMETER): {message}"),
+        transient,
+    };
     let output = ssm
         .get_parameter()
         .name(name)
@@ -191,17 +230,16 @@ async fn routing_from_ssm(
         .send()
         .await
         .map_err(|e| {
-            format!(
-                "routing parameter {name} (ROUTING_PARAMETER): {}",
-                crate::aws::describe("SSM GetParameter", &e)
+            refused(
+                crate::aws::describe("SSM GetParameter", &e),
+                crate::aws::is_transient(&e),
             )
         })?;
     let text = output
         .parameter()
         .and_then(|p| p.value())
-        .ok_or_else(|| format!("routing parameter {name} (ROUTING_PARAMETER): has no value"))?;
-    crate::routing::Routing::parse(text)
-        .map_err(|e| format!("routing parameter {name} (ROUTING_PARAMETER): {e}"))
+        .ok_or_else(|| refused("has no value".to_owned(), false))?;
+    crate::routing::Routing::parse(text).map_err(|e| refused(e.to_string(), false))
 }
 
 /// The AWS/Slack executor for `config`: reads the webhook URL (if Slack is on;

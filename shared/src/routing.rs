@@ -324,13 +324,13 @@ impl Routing {
             None => Fallback::Channels,
             Some(list) => Fallback::To(destinations(list, "default")?),
         };
-        Ok(Routing { rules, default })
+        let routing = Routing { rules, default };
+        routing.one_secret_per_webhook()?;
+        Ok(routing)
     }
 
-    /// Checks that every destination's SSM parameter lies under `path` (the
-    /// template's `RoutingParameterPath`, ending in `/`): the functions' roles
-    /// may read only those, so another would fail every post to it.
-    pub fn check_parameters_under(&self, path: &str) -> Result<(), RoutingError> {
+    /// Every destination, with the field that names it.
+    fn named(&self) -> Vec<(String, &Destination)> {
         let lists = self
             .rules
             .iter()
@@ -340,27 +340,101 @@ impl Routing {
                 Fallback::To(list) => Some(("default".to_owned(), list)),
                 Fallback::Channels => None,
             });
-        for (at, list) in lists {
-            for (j, destination) in list.iter().enumerate() {
-                let named = match destination {
-                    Destination::Sns(_) => vec![],
-                    Destination::Slack(p) => vec![("slack", p)],
-                    Destination::Teams(p) => vec![("teams", p)],
-                    Destination::Webhook {
-                        url_parameter,
-                        secret_parameter,
-                    } => vec![("webhook", url_parameter), ("secret", secret_parameter)],
-                };
-                for (field, parameter) in named {
-                    if !parameter.starts_with(path) {
-                        return Err(RoutingError::at(
-                            format!("{at}[{j}].{field}"),
-                            format!(
-                                "{parameter:?} is not under {path} (ROUTING_PARAMETER_PATH): \
-                                 the function may read only parameters there"
-                            ),
-                        ));
-                    }
+        lists
+            .flat_map(|(at, list)| {
+                list.iter()
+                    .enumerate()
+                    .map(move |(j, d)| (format!("{at}[{j}]"), d))
+            })
+            .collect()
+    }
+
+    /// A webhook's URL parameter names its destination (and the action's
+    /// key): signed with two secrets, one of its notices would be taken for
+    /// the other's and never sent.
+    fn one_secret_per_webhook(&self) -> Result<(), RoutingError> {
+        let mut seen: Vec<(&str, &str, String)> = Vec::new();
+        for (at, destination) in self.named() {
+            if let Destination::Webhook {
+                url_parameter,
+                secret_parameter,
+            } = destination
+            {
+                if let Some((_, _, first)) = seen
+                    .iter()
+                    .find(|(u, s, _)| *u == url_parameter && *s != secret_parameter)
+                {
+                    return Err(RoutingError::at(
+                        format!("{at}.secret"),
+                        format!(
+                            "webhook {url_parameter:?} is signed with another secret at {first}: one URL, one secret"
+                        ),
+                    ));
+                }
+                seen.push((url_parameter, secret_parameter, format!("{at}.secret")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every SNS topic is in `region` (SNS publishes only to a
+    /// topic of the client's region) and, when `allowed` is given (the
+    /// template's `RoutingTopicArns`, with the alert topic), among those the
+    /// role may publish to.
+    pub fn check_topics(
+        &self,
+        region: &str,
+        allowed: Option<&[String]>,
+    ) -> Result<(), RoutingError> {
+        for (at, destination) in self.named() {
+            let Destination::Sns(topic) = destination else {
+                continue;
+            };
+            let topic_region = topic.split(':').nth(3).unwrap_or_default();
+            if !region.is_empty() && topic_region != region {
+                return Err(RoutingError::at(
+                    format!("{at}.sns"),
+                    format!("{topic:?} is in {topic_region}, not this function's region {region}"),
+                ));
+            }
+            if let Some(allowed) = allowed
+                && !allowed.iter().any(|a| a == topic)
+            {
+                return Err(RoutingError::at(
+                    format!("{at}.sns"),
+                    format!(
+                        "{topic:?} is not among the topics the function may publish to \
+                         (ROUTING_TOPIC_ARNS, the template's RoutingTopicArns)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every destination's SSM parameter lies under `path` (the
+    /// template's `RoutingParameterPath`, ending in `/`): the functions' roles
+    /// may read only those, so another would fail every post to it.
+    pub fn check_parameters_under(&self, path: &str) -> Result<(), RoutingError> {
+        for (at, destination) in self.named() {
+            let named = match destination {
+                Destination::Sns(_) => vec![],
+                Destination::Slack(p) => vec![("slack", p)],
+                Destination::Teams(p) => vec![("teams", p)],
+                Destination::Webhook {
+                    url_parameter,
+                    secret_parameter,
+                } => vec![("webhook", url_parameter), ("secret", secret_parameter)],
+            };
+            for (field, parameter) in named {
+                if !parameter.starts_with(path) {
+                    return Err(RoutingError::at(
+                        format!("{at}.{field}"),
+                        format!(
+                            "{parameter:?} is not under {path} (ROUTING_PARAMETER_PATH): \
+                             the function may read only parameters there"
+                        ),
+                    ));
                 }
             }
         }
@@ -584,7 +658,9 @@ fn destinations(
 
 /// An SNS topic ARN: `arn:<partition>:sns:<region>:<account>:<name>`
 /// (SNS API reference, "CreateTopic": a name of 1–256 letters, digits,
-/// `-` and `_`, a FIFO topic's ending in `.fifo`).
+/// `-` and `_`). Not a FIFO topic (`.fifo`): Publish to one needs a
+/// `MessageGroupId` (https://docs.aws.amazon.com/sns/latest/dg/fifo-message-grouping.html),
+/// which signalbox does not send, so every notice to it would fail.
 fn topic_arn(value: &str, at: &str) -> Result<String, RoutingError> {
     let value = value.trim();
     let parts: Vec<&str> = value.split(':').collect();
@@ -604,7 +680,12 @@ fn topic_arn(value: &str, at: &str) -> Result<String, RoutingError> {
         && parts[4].len() == 12
         && parts[4].bytes().all(|b| b.is_ascii_digit())
         && name_ok(parts[5]);
-    if ok {
+    if ok && value.ends_with(".fifo") {
+        Err(RoutingError::at(
+            at,
+            format!("{value:?} is a FIFO topic: signalbox publishes to standard topics only"),
+        ))
+    } else if ok {
         Ok(value.to_owned())
     } else {
         Err(RoutingError::at(
@@ -879,6 +960,43 @@ mod tests {
         assert_eq!(
             secret.check_parameters_under("/a/").unwrap_err().field,
             "default[0].secret"
+        );
+    }
+
+    #[test]
+    fn topics_elsewhere_fifo_or_not_allowed_and_a_webhook_with_two_secrets_are_refused() {
+        assert_eq!(
+            problem(
+                r#"{"version":1,"default":[{"sns":"arn:aws:sns:eu-west-1:111122223333:alerts.fifo"}]}"#
+            ),
+            "routing configuration: default[0].sns: \"arn:aws:sns:eu-west-1:111122223333:alerts.fifo\" \
+             is a FIFO topic: signalbox publishes to standard topics only"
+        );
+        let routing = Routing::parse(TEAMS).unwrap();
+        assert_eq!(routing.check_topics("eu-west-1", None), Ok(()));
+        assert_eq!(
+            routing
+                .check_topics("us-east-1", None)
+                .unwrap_err()
+                .to_string(),
+            "routing configuration: rules[0].to[1].sns: \"arn:aws:sns:eu-west-1:111122223333:payments\" \
+             is in eu-west-1, not this function's region us-east-1"
+        );
+        let allowed = ["arn:aws:sns:eu-west-1:111122223333:other".to_owned()];
+        assert_eq!(
+            routing
+                .check_topics("eu-west-1", Some(&allowed))
+                .unwrap_err()
+                .field,
+            "rules[0].to[1].sns"
+        );
+        assert_eq!(
+            problem(
+                r#"{"version":1,"rules":[{"name":"a","to":[{"webhook":"/h/url","secret":"/h/one"}]},
+                    {"name":"b","to":[{"webhook":"/h/url","secret":"/h/two"}]}]}"#
+            ),
+            "routing configuration: rules[1].to[0].secret: webhook \"/h/url\" is signed with another \
+             secret at rules[0].to[0].secret: one URL, one secret"
         );
     }
 

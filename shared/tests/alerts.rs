@@ -20,6 +20,7 @@ fn channels() -> Channels {
         idempotency_table: Some("signalbox-idempotency".into()),
         routing_parameter: None,
         routing_path: None,
+        routing_topics: None,
         routing: Default::default(),
     }
 }

@@ -100,6 +100,7 @@ fn a_failed_gate_renders_its_golden_notice() {
         idempotency_table: Some("signalbox-idempotency".into()),
         routing_parameter: None,
         routing_path: None,
+        routing_topics: None,
         routing: Default::default(),
     };
     let plan = plan_notice(
@@ -136,6 +137,7 @@ async fn the_hooks_verdict_is_an_action_of_the_plan() {
             idempotency_table: None,
             routing_parameter: None,
             routing_path: None,
+            routing_topics: None,
             routing: Default::default(),
         },
         config_parameter: "/signalbox/deploy-gate".into(),

@@ -35,6 +35,7 @@ fn config() -> Config {
             idempotency_table: Some("signalbox-idempotency".into()),
             routing_parameter: None,
             routing_path: None,
+            routing_topics: None,
             routing: Default::default(),
         },
         protected_branches: vec!["main".into(), "release-*".into()],

@@ -73,6 +73,7 @@ async fn the_pipeline_execution_and_its_failed_actions_are_read_side_by_side() {
             idempotency_table: None,
             routing_parameter: None,
             routing_path: None,
+            routing_topics: None,
             routing: Default::default(),
         },
         states: vec!["FAILED".into()],

@@ -335,7 +335,7 @@ impl SlackWebhook {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
                     let text = response.text().await.unwrap_or_default();
-                    let mut said = format!("{service} answered {status}: {}", text.trim());
+                    let mut said = format!("{service} answered {status}: {}", shown(&text));
                     if status.is_redirection() {
                         said.push_str(" (redirects are not followed)");
                     }
@@ -387,6 +387,31 @@ impl SlackWebhook {
     }
 }
 
+/// The most of an answer's body an error shows.
+const SHOWN_BODY: usize = 300;
+
+/// An answer's body as an error shows it: one line, at most [`SHOWN_BODY`]
+/// characters, any URL in it replaced by `(url)`. Some servers echo the
+/// request's URL (and the secret in its path or query) in an error page, and
+/// the error reaches the logs and the failure queue.
+fn shown(body: &str) -> String {
+    let words: Vec<String> = body
+        .split_whitespace()
+        .map(|word| {
+            if word.contains("://") {
+                "(url)".to_owned()
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    let line = words.join(" ");
+    match line.char_indices().nth(SHOWN_BODY) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
 /// The least time worth starting another attempt with.
 const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
@@ -434,4 +459,25 @@ enum Retry {
 fn jitter(base: Duration) -> Duration {
     let half = base / 2;
     half + half.mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_page_echoing_the_url_shows_neither_it_nor_more_than_300_characters() {
+        let page = format!(
+            "<html>\n  Not found: https://jenkins.example.com/invoke?token=SECRET {}</html>",
+            "x".repeat(1000)
+        );
+        let text = shown(&page);
+        assert!(
+            !text.contains("SECRET") && !text.contains("jenkins"),
+            "{text}"
+        );
+        assert!(text.starts_with("<html> Not found: (url) xxx"), "{text}");
+        assert_eq!(text.chars().count(), SHOWN_BODY + 1);
+        assert_eq!(shown("  invalid_payload\n"), "invalid_payload");
+    }
 }

@@ -261,8 +261,12 @@ pub(crate) fn alert_actions(
     for destination in &routed.destinations {
         plan.actions.push(match destination {
             Destination::Sns(topic) => Action::Publish(alert.sns(topic)),
+            // The function's own webhook named in a rule is the function's
+            // own post, under its one key: a configuration changed between
+            // deliveries cannot post it twice.
             Destination::Slack(parameter) => Action::PostSlack(SlackMessage {
-                webhook: Some(parameter.clone()),
+                webhook: (channels.slack_parameter.as_ref() != Some(parameter))
+                    .then(|| parameter.clone()),
                 ..alert.slack()
             }),
             Destination::Teams(parameter) => Action::PostTeams(TeamsMessage {
@@ -428,6 +432,7 @@ mod notices {
             idempotency_table: Some("t".into()),
             routing_parameter: Some("/signalbox/routing".into()),
             routing_path: None,
+            routing_topics: None,
             routing: Routing::parse(
                 r#"{"version": 1, "rules": [{"name": "payments", "match": {"pipeline": "payments-*"},
                     "to": [{"teams": "/signalbox/teams/payments"},
@@ -475,6 +480,35 @@ mod notices {
             [
                 "sns arn:aws:sns:us-east-1:123456789012:own",
                 "slack /signalbox/slack/own"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_functions_own_slack_named_in_a_rule_keeps_its_one_key() {
+        let channels = Channels {
+            topic_arn: None,
+            slack_parameter: Some("/signalbox/routing/slack/own".into()),
+            idempotency_table: Some("t".into()),
+            routing_parameter: Some("/signalbox/routing".into()),
+            routing_path: None,
+            routing_topics: None,
+            routing: Routing::parse(
+                r#"{"version": 1, "rules": [{"name": "all",
+                    "to": [{"slack": "/signalbox/routing/slack/own"}, {"slack": "/signalbox/routing/slack/other"}]}]}"#,
+            )
+            .unwrap(),
+        };
+        let mut plan = Plan::new(Function::PipelineAlert, "e-1");
+        alert_actions(&mut plan, &failed("web"), &channels);
+        let keys: Vec<String> = (0..plan.actions.len())
+            .map(|i| plan.action_key(i))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "pipeline-alert#e-1#PostSlack#slack",
+                "pipeline-alert#e-1#PostSlack#slack:/signalbox/routing/slack/other"
             ]
         );
     }

@@ -56,6 +56,7 @@ impl Config {
                 idempotency_table: Some(table),
                 routing_parameter: None,
                 routing_path: None,
+                routing_topics: None,
                 routing: Default::default(),
             },
         }

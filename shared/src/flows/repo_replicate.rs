@@ -875,6 +875,7 @@ mod tests {
                 idempotency_table: None,
                 routing_parameter: None,
                 routing_path: None,
+                routing_topics: None,
                 routing: Default::default(),
             },
             replicate_role: None,
