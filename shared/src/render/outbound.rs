@@ -125,9 +125,12 @@ impl Alert {
             }
         };
         let items = cut.list_items.unwrap_or(usize::MAX);
+        // `kind` is repo-guard's SNS filter attribute, the notice's kind
+        // again: the document has it as `kind`.
         let resources: BTreeMap<String, String> = self
             .attributes
             .iter()
+            .filter(|(k, _)| k.as_str() != "kind")
             .take(items)
             .map(|(k, v)| (text(k), text(v)))
             .collect();
