@@ -383,7 +383,10 @@ impl Effects for AwsEffects {
                     // The URL first, if init's read is not answered yet: a
                     // read that fails leaves no claim behind to give back.
                     slack.ready_by(deadline).await?;
-                    self.once(key, action, deadline, slack.post(a, deadline))
+                    // On the heap, like every post below: inline, the
+                    // futures of all the arms made `execute`'s future too
+                    // large for a debug test thread's 2 MiB stack.
+                    Box::pin(self.once(key, action, deadline, Box::pin(slack.post(a, deadline))))
                         .await
                 }
                 None if a.webhook.is_some() => Err(unrouted(kind)),
@@ -396,10 +399,15 @@ impl Effects for AwsEffects {
             // fails its own action, never the Slack post beside it.
             Action::PostTeams(a) => match self.routes.teams.get(&a.parameter) {
                 Some(teams) => {
-                    teams.ready_by(deadline).await?;
+                    Box::pin(teams.ready_by(deadline)).await?;
                     let body = a.body.to_string();
-                    self.once(key, action, deadline, teams.send(&body, &[], deadline))
-                        .await
+                    Box::pin(self.once(
+                        key,
+                        action,
+                        deadline,
+                        Box::pin(teams.send(&body, &[], deadline)),
+                    ))
+                    .await
                 }
                 None => Err(unrouted(kind)),
             },
@@ -409,10 +417,15 @@ impl Effects for AwsEffects {
                     Some(hook) => {
                         // The URL and the secret first: a read that fails
                         // leaves no claim behind.
-                        hook.url.ready_by(deadline).await?;
-                        hook.secret.value(deadline).await?;
-                        Box::pin(self.once(key, action, deadline, hook.post(key, a, deadline)))
-                            .await
+                        Box::pin(hook.url.ready_by(deadline)).await?;
+                        Box::pin(hook.secret.value(deadline)).await?;
+                        Box::pin(self.once(
+                            key,
+                            action,
+                            deadline,
+                            Box::pin(hook.post(key, a, deadline)),
+                        ))
+                        .await
                     }
                     None => Err(unrouted(kind)),
                 }
