@@ -103,6 +103,7 @@ async fn pipeline_alert_with(
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
+        recovered: false,
     });
     (function, effects)
 }
@@ -194,7 +195,9 @@ async fn a_payments_pipeline_failure_reaches_only_the_payments_slack_and_the_pay
         ]
     );
     assert!(
-        plan.notes.iter().any(|n| n == "notice pipeline-failed routed by payments"),
+        plan.notes
+            .iter()
+            .any(|n| n == "notice pipeline-failed routed by payments"),
         "{:?}",
         plan.notes
     );
@@ -205,9 +208,15 @@ async fn a_payments_pipeline_failure_reaches_only_the_payments_slack_and_the_pay
     let published = drain_queue(&config, &teams.payments_queue).await;
     assert_eq!(published.len(), 1, "one message on the payments topic");
     assert_eq!(published[0]["Subject"], "Pipeline payments-api FAILED");
-    assert!(posts(&teams.own_slack).await.is_empty(), "not the default Slack");
+    assert!(
+        posts(&teams.own_slack).await.is_empty(),
+        "not the default Slack"
+    );
     assert!(posts(&teams.platform_slack).await.is_empty());
-    assert!(drain_queue(&config, &teams.own_queue).await.is_empty(), "not the default topic");
+    assert!(
+        drain_queue(&config, &teams.own_queue).await.is_empty(),
+        "not the default topic"
+    );
 
     // Redelivered: neither destination again.
     let (_, again) = handled(&event, &teams).await;
@@ -221,7 +230,10 @@ async fn a_failure_no_rule_matches_reaches_the_default_channels_and_is_counted()
     let (config, teams) = three_teams().await;
     let (plan, done) = handled(&failed("orders-api"), &teams).await;
     assert_eq!(done.len(), 2, "{done:?}");
-    assert_eq!(plan.unmatched_notices, 1, "counted (metric NoticesUnmatched)");
+    assert_eq!(
+        plan.unmatched_notices, 1,
+        "counted (metric NoticesUnmatched)"
+    );
     assert!(
         plan.notes.iter().any(|n| n
             == "notice pipeline-failed matched no routing rule: sent to the function's own channels (the default)"),
@@ -282,7 +294,10 @@ async fn a_teams_url_answering_500_does_not_stop_the_slack_post_and_the_redelive
     let event = failed("web");
 
     let first = handle(&event, &function, &Offline, &effects, &Invocation::local()).await;
-    let Err(HandleError::Actions { failures, total, .. }) = &first else {
+    let Err(HandleError::Actions {
+        failures, total, ..
+    }) = &first
+    else {
         panic!("the first delivery must fail for Lambda's retry: {first:?}");
     };
     assert_eq!(*total, 2);
@@ -294,7 +309,10 @@ async fn a_teams_url_answering_500_does_not_stop_the_slack_post_and_the_redelive
         "{}",
         failures[0].message
     );
-    assert!(!format!("{first:?}").contains("SECRET"), "the URL is never shown");
+    assert!(
+        !format!("{first:?}").contains("SECRET"),
+        "the URL is never shown"
+    );
     assert_eq!(posts(&slack).await.len(), 1, "Slack posted despite Teams");
     assert_eq!(posts(&teams).await.len(), 5, "Teams tried five times");
 
@@ -374,10 +392,16 @@ async fn an_outbound_webhook_is_signed_verifiably_and_a_redelivery_sends_nothing
     let Ok(Outcome::Handled { done, .. }) = first else {
         panic!("{first:?}");
     };
-    assert_eq!(done, [Done::Executed("posted to Webhook (attempt 1)".into())]);
+    assert_eq!(
+        done,
+        [Done::Executed("posted to Webhook (attempt 1)".into())]
+    );
     let received = posts(&jenkins).await;
     assert_eq!(received.len(), 1);
-    assert!(verifies(&received[0], secret_value), "the signature verifies");
+    assert!(
+        verifies(&received[0], secret_value),
+        "the signature verifies"
+    );
     assert!(!verifies(&received[0], "another secret"));
     let document: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
     assert_eq!(document["version"], 1);
@@ -415,14 +439,29 @@ async fn a_301_to_another_host_is_not_followed_and_fails_for_good_without_showin
             "to": [{{"webhook": "{url}", "secret": "{secret}"}}]}}]}}"#
     );
     let (function, effects) = pipeline_alert_with(&config, &own_topic, &own_slack, &routing).await;
-    let outcome = handle(&failed("web"), &function, &Offline, &effects, &Invocation::local()).await;
+    let outcome = handle(
+        &failed("web"),
+        &function,
+        &Offline,
+        &effects,
+        &Invocation::local(),
+    )
+    .await;
     // No failure queue in this test: a permanent failure comes back as an error.
     let text = format!("{outcome:?}");
     assert!(
-        text.contains("Webhook answered 301 Moved Permanently") && text.contains("redirects are not followed"),
+        text.contains("Webhook answered 301 Moved Permanently")
+            && text.contains("redirects are not followed"),
         "{text}"
     );
     assert!(!text.contains("SECRET"), "the URL is never shown: {text}");
-    assert_eq!(posts(&moved).await.len(), 1, "one attempt: a 3xx is not retried");
-    assert!(posts(&elsewhere).await.is_empty(), "the redirect was not followed");
+    assert_eq!(
+        posts(&moved).await.len(),
+        1,
+        "one attempt: a 3xx is not retried"
+    );
+    assert!(
+        posts(&elsewhere).await.is_empty(),
+        "the redirect was not followed"
+    );
 }

@@ -25,9 +25,11 @@ pub const KINDS: &[&str] = &[
     "pipeline-failed",
     "pipeline-stopped",
     "pipeline-superseded",
+    "pipeline-recovered",
     "deployment-succeeded",
     "deployment-failed",
     "deployment-stopped",
+    "deployment-recovered",
     "guard-protected-push",
     "guard-deletion",
     "guard-secret",
@@ -278,11 +280,16 @@ impl Routing {
             ));
         }
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let written: Written = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." { "(whole)".to_owned() } else { path };
-            RoutingError::at(field, e.into_inner().to_string())
-        })?;
+        let written: Written =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    "(whole)".to_owned()
+                } else {
+                    path
+                };
+                RoutingError::at(field, e.into_inner().to_string())
+            })?;
         if written.version != 1 {
             return Err(RoutingError::at(
                 "version",
@@ -382,7 +389,10 @@ impl Match {
                     .is_some_and(|name| any(globs, name))
             })
             && (self.branch.is_empty()
-                || alert.branch.as_deref().is_some_and(|b| any(&self.branch, b)))
+                || alert
+                    .branch
+                    .as_deref()
+                    .is_some_and(|b| any(&self.branch, b)))
             && (self.severity.is_empty() || self.severity.contains(&alert.severity))
             && (self.account.is_empty() || self.account.contains(&alert.account))
             && (self.region.is_empty() || any(&self.region, &alert.region))
@@ -512,8 +522,10 @@ fn destinations(
         } else if let Some(parameter) = &d.teams {
             Destination::Teams(parameter_name(parameter, &format!("{at}.teams"))?)
         } else {
-            let url_parameter =
-                parameter_name(d.webhook.as_deref().unwrap_or_default(), &format!("{at}.webhook"))?;
+            let url_parameter = parameter_name(
+                d.webhook.as_deref().unwrap_or_default(),
+                &format!("{at}.webhook"),
+            )?;
             let Some(secret) = &d.secret else {
                 return Err(RoutingError::at(
                     format!("{at}.secret"),
@@ -559,7 +571,9 @@ fn topic_arn(value: &str, at: &str) -> Result<String, RoutingError> {
     } else {
         Err(RoutingError::at(
             at,
-            format!("expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), found {value:?}"),
+            format!(
+                "expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), found {value:?}"
+            ),
         ))
     }
 }
@@ -692,8 +706,16 @@ mod tests {
             r#"{"version":1,"rules":[{"name":"main only","match":{"branch":"main"},"to":[{"slack":"s"}]}]}"#,
         )
         .unwrap();
-        assert!(routing.route(&alert("deployment-failed", &[], None)).unmatched());
-        assert!(!routing.route(&alert("guard-deletion", &[], Some("main"))).unmatched());
+        assert!(
+            routing
+                .route(&alert("deployment-failed", &[], None))
+                .unmatched()
+        );
+        assert!(
+            !routing
+                .route(&alert("guard-deletion", &[], Some("main")))
+                .unmatched()
+        );
     }
 
     #[test]
@@ -721,21 +743,30 @@ mod tests {
     #[test]
     fn validation_names_the_broken_field() {
         let rule = |m: &str, to: &str| {
-            format!(r#"{{"version":1,"rules":[{{"name":"a","to":[{{"slack":"s"}}]}},{{"name":"b","match":{m},"to":{to}}}]}}"#)
+            format!(
+                r#"{{"version":1,"rules":[{{"name":"a","to":[{{"slack":"s"}}]}},{{"name":"b","match":{m},"to":{to}}}]}}"#
+            )
         };
         assert_eq!(
-            problem(&rule(r#"{"severity":["error","critical"]}"#, r#"[{"slack":"s"}]"#)),
+            problem(&rule(
+                r#"{"severity":["error","critical"]}"#,
+                r#"[{"slack":"s"}]"#
+            )),
             "routing configuration: rules[1].match.severity[1]: expected error, warning or info, found \"critical\""
         );
         assert!(
-            problem(&rule(r#"{"pipline":"x"}"#, r#"[{"slack":"s"}]"#))
-                .starts_with("routing configuration: rules[1].match.pipline: unknown field `pipline`"),
+            problem(&rule(r#"{"pipline":"x"}"#, r#"[{"slack":"s"}]"#)).starts_with(
+                "routing configuration: rules[1].match.pipline: unknown field `pipline`"
+            ),
         );
         assert!(problem(&rule(r#"{"kind":"pipline-*"}"#, r#"[{"slack":"s"}]"#)).starts_with(
             "routing configuration: rules[1].match.kind: \"pipline-*\" matches no kind of notice"
         ));
         assert_eq!(
-            problem(&rule("{}", r#"[{"slack":"https://hooks.slack.com/services/T/B/x"}]"#)),
+            problem(&rule(
+                "{}",
+                r#"[{"slack":"https://hooks.slack.com/services/T/B/x"}]"#
+            )),
             "routing configuration: rules[1].to[0].slack: is a URL: name the SSM SecureString \
              parameter that holds it (the URL is a secret): \"https://hooks.slack.com/services/T/B/x\""
         );
@@ -764,17 +795,24 @@ mod tests {
             "routing configuration: rules[1].match.account: expected a 12-digit AWS account id, found \"1234\""
         );
         assert_eq!(
-            problem(r#"{"version":1,"rules":[{"name":"a","to":[{"slack":"s"}]},{"name":"a","to":[{"slack":"s"}]}]}"#),
+            problem(
+                r#"{"version":1,"rules":[{"name":"a","to":[{"slack":"s"}]},{"name":"a","to":[{"slack":"s"}]}]}"#
+            ),
             "routing configuration: rules[1].name: \"a\" is already the name of rules[0]"
         );
         assert_eq!(
             problem(r#"{"version":2}"#),
             "routing configuration: version: expected 1, found 2"
         );
-        assert!(problem(r#"{"rules":[]}"#).starts_with("routing configuration: (whole): missing field `version`"));
         assert!(
-            problem(r#"{"version":1,"rules":[{"name":"a","to":[{"slack":"s"}],"match":{"branch":7}}]}"#)
-                .starts_with("routing configuration: rules[0].match.branch: ")
+            problem(r#"{"rules":[]}"#)
+                .starts_with("routing configuration: (whole): missing field `version`")
+        );
+        assert!(
+            problem(
+                r#"{"version":1,"rules":[{"name":"a","to":[{"slack":"s"}],"match":{"branch":7}}]}"#
+            )
+            .starts_with("routing configuration: rules[0].match.branch: ")
         );
         assert_eq!(
             problem(r#"{"version":1,"default":[{"teams":"aws/x"}]}"#),
