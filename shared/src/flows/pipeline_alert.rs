@@ -392,7 +392,9 @@ pub fn recovered_alert(
     let mut alert = describe(event, detail, &facts);
     // "Fixed by" says the first source revision.
     if fixed_by.is_some() {
-        alert.fields.retain(|(label, _)| !label.starts_with("Source "));
+        alert
+            .fields
+            .retain(|(label, _)| !label.starts_with("Source "));
     }
     recovery::recovered_notice(
         alert,
