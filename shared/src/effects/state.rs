@@ -2,12 +2,10 @@
 //! conditional `UpdateItem`, so an event older than the one recorded never
 //! changes it, and a redelivered failure is counted once.
 //!
-//! DynamoDB evaluates a condition expression against the item as it is
-//! before the write and applies the update only if it holds, failing with
-//! ConditionalCheckFailedException otherwise
-//! (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html;
-//! the writes to one item are serialised:
-//! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate).
+//! DynamoDB evaluates the condition expression before the update and, when
+//! it is false, fails the update with ConditionalCheckFailedException
+//! (https://docs.aws.amazon.com/sdkfornet/v4/apidocs/items/DynamoDBv2/TUpdateItemOperationConfig.html),
+//! so an UpdateItem is applied only to the state the condition names.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -25,9 +25,9 @@ pub(crate) mod attr {
     pub const RECOVERED_BY: &str = "recovered_by";
 }
 
-/// `key`'s state item by a consistent read (`ConsistentRead`: the read
-/// returns every write acknowledged before it,
-/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html);
+/// `key`'s state item by a strongly consistent read (`ConsistentRead`
+/// "always returns the last updated value",
+/// https://docs.aws.amazon.com/sdkfornet/v3/apidocs/items/DynamoDBv2/MDynamoDBGetItemGetItemRequest.html);
 /// None when there is none.
 pub(crate) async fn resource_state(
     dynamodb: &aws_sdk_dynamodb::Client,
