@@ -399,6 +399,7 @@ async fn pipeline_failure_alerts_once_with_stage_action_error_and_log_tail_even_
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
+        recovered: false,
     });
 
     let first = handle(&event, &function, &lookup, &effects, &Invocation::local())
@@ -500,6 +501,7 @@ async fn a_failed_slack_post_fails_the_invocation_and_is_retried_without_a_secon
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
+        recovered: false,
     });
     // moto lacks the CodePipeline reads: the alert goes out with what is known.
     let error = handle(&event, &function, &aws, &effects, &Invocation::local())

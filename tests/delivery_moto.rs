@@ -44,6 +44,7 @@ fn alert_config(topic_arn: Option<String>, table: &str) -> FunctionConfig {
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
+        recovered: false,
     })
 }
 

@@ -51,6 +51,7 @@ fn alert_config(topic_arn: String, table: &str) -> FunctionConfig {
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
+        recovered: false,
     })
 }
 

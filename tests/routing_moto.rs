@@ -105,6 +105,7 @@ async fn pipeline_alert_with(
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
+        recovered: false,
     });
     (function, effects)
 }

@@ -63,6 +63,8 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
+            // The state item of recovered notices (flows::recovery).
+            "dynamodb:UpdateItem",
         ],
         Function::DeployNotify => &[
             "codedeploy:GetDeployment",
@@ -77,6 +79,8 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:DeleteItem",
+            // The state item of recovered notices (flows::recovery).
+            "dynamodb:UpdateItem",
         ],
         Function::RepoReplicate => &[
             "codebuild:StartBuild",

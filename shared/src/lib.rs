@@ -498,7 +498,9 @@ async fn send_report<E: Effects>(
 /// continuation) only if no alert before it failed transiently, nor is, found
 /// already done, still being sent by another invocation
 /// ([`Effects::still_sending`]), so a retry that cuts the piece elsewhere
-/// cannot leave findings unalerted.
+/// cannot leave findings unalerted; and a `RecordState` (a pipeline's or
+/// deployment group's state) only if no notice before it failed
+/// transiently, so the retry plans the same notice again.
 pub async fn carry_out<E: Effects>(
     plan: &Plan,
     effects: &E,
@@ -566,7 +568,9 @@ async fn carry_out_one<E: Effects>(
     // this attempt's cut with this attempt's alerts unsent would lose the
     // findings between the two cuts. A channel failed for good does not
     // hold it: no retry follows then.
-    let failed_alert = matches!(action, Action::SendMessage(_))
+    // A state record too: a notice that failed leaves the state as it was,
+    // so the retry plans the same notice again (flows::recovery).
+    let failed_alert = matches!(action, Action::SendMessage(_) | Action::RecordState(_))
         .then(|| {
             plan.actions
                 .iter()

@@ -114,6 +114,7 @@ pub fn action_key(function: Function, event_id: &str, action: &Action) -> String
         Action::PutJobResult(a) => a.job_id.clone(),
         Action::PutHookStatus(a) => a.deployment_id.clone(),
         Action::SendMessage(a) => format!("{}@{}", a.queue_url, a.message_id),
+        Action::RecordState(a) => a.key.clone(),
     };
     let kind = action.kind();
     let event_id = match action {
@@ -193,6 +194,9 @@ pub enum Action {
     PutArchive(PutArchive),
     /// SQS `SendMessage` (repo-guard's continuation of a push's scan).
     SendMessage(QueueMessage),
+    /// DynamoDB `UpdateItem` of a pipeline's or deployment group's last
+    /// state, conditional on the event being newer than the one recorded.
+    RecordState(StateRecord),
 }
 
 impl Action {
@@ -235,6 +239,7 @@ impl Action {
             Action::PutHookStatus(_) => "PutHookStatus",
             Action::PutArchive(_) => "PutArchive",
             Action::SendMessage(_) => "SendMessage",
+            Action::RecordState(_) => "RecordState",
         }
     }
 }
@@ -264,6 +269,34 @@ impl Action {
         };
         *slot = Some(key.to_owned());
     }
+}
+
+/// A resource's state, written by a failure or a success (flows::recovery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateRecord {
+    /// The idempotency table, which keeps the state items beside the action keys.
+    pub table: String,
+    /// `state#pipeline#<account>#<region>#<name>` or
+    /// `state#deployment#<account>#<region>#<application>#<group>`.
+    pub key: String,
+    /// The event's time (EventBridge `time`), epoch milliseconds and as sent.
+    pub at_ms: i64,
+    pub time: String,
+    pub change: StateChange,
+}
+
+/// How a [`StateRecord`] changes the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change")]
+pub enum StateChange {
+    /// The first failure after ok (or none recorded): failed since now, one execution.
+    Broke { execution: String },
+    /// One more failed execution while failed.
+    FailedAgain { execution: String },
+    /// A success after failures: ok, keeping what the recovered notice says.
+    Recovered { event_id: String },
+    /// A success while ok: only its time, so an older failure cannot flip it.
+    StillOk,
 }
 
 /// A message to an SQS queue: the rest of a push's scan, for the next

@@ -187,7 +187,8 @@ pub const RULES: &[Rule] = &[
         function: Function::PipelineAlert,
         source: source::CODEPIPELINE,
         detail_type: detail_type::PIPELINE_EXECUTION,
-        detail: &[("state", &["FAILED", "STOPPED", "SUPERSEDED"])],
+        // SUCCEEDED for recovered notices (RECOVERED_NOTICES).
+        detail: &[("state", &["FAILED", "STOPPED", "SUPERSEDED", "SUCCEEDED"])],
     },
     Rule {
         function: Function::DeployNotify,
@@ -519,7 +520,7 @@ mod tests {
             route(&e),
             Route::Ignore(
                 "pipeline-alert handles CodePipeline Pipeline Execution State Change only with \
-                 detail.state in [FAILED, STOPPED, SUPERSEDED]; this one has STOPPING"
+                 detail.state in [FAILED, STOPPED, SUPERSEDED, SUCCEEDED]; this one has STOPPING"
                     .into()
             )
         );
@@ -532,7 +533,11 @@ mod tests {
             detail_type::PIPELINE_EXECUTION,
             json!({"pipeline": "p", "execution-id": "x", "state": "SUCCEEDED"}),
         );
-        assert_eq!(functions(&succeeded), [Function::GitStatus]);
+        // And pipeline-alert, for recovered notices.
+        assert_eq!(
+            functions(&succeeded),
+            [Function::PipelineAlert, Function::GitStatus]
+        );
         let failed = event(
             source::CODEPIPELINE,
             detail_type::PIPELINE_EXECUTION,

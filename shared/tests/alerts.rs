@@ -33,6 +33,7 @@ fn pipeline_config() -> pipeline_alert::Config {
             .map(|s| (*s).to_owned())
             .collect(),
         log_lines: 20,
+        recovered: false,
     }
 }
 
@@ -43,6 +44,7 @@ fn deploy_config() -> deploy_notify::Config {
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
+        recovered: false,
     }
 }
 
@@ -175,6 +177,10 @@ fn every_failed_pipeline_sample_renders_its_golden_alert() {
         let Detail::PipelineExecution(detail) = &event.detail else {
             unreachable!()
         };
+        // A success alerts nothing; its recovered notice has a golden of its own.
+        if detail.state == "SUCCEEDED" {
+            continue;
+        }
         let plan =
             pipeline_alert::plan_alert(&event, detail, &pipeline_facts(), &pipeline_config());
         assert_eq!(
@@ -465,4 +471,59 @@ fn very_long_names_fit_the_header_fields_subject_and_buttons() {
         .collect();
     let plan = deploy_notify::plan_notice(&event, detail, &facts, &deploy_config());
     assert_within_limits(&plan, "very long deployment names and targets");
+}
+
+/// What a spell of two failed executions from 10:00 to 11:05 amounts to.
+fn recovery() -> signalbox::flows::recovery::Recovery {
+    signalbox::flows::recovery::Recovery {
+        since_time: "2026-11-20T18:05:03Z".into(),
+        broken_ms: 65 * 60 * 1000,
+        failed_count: 2,
+    }
+}
+
+#[test]
+fn a_recovered_pipeline_renders_its_golden_notice() {
+    let event = load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events")
+            .join("codepipeline-execution-succeeded.json"),
+    );
+    let Detail::PipelineExecution(detail) = &event.detail else {
+        unreachable!()
+    };
+    let alert = pipeline_alert::recovered_alert(&event, detail, &pipeline_facts(), &recovery());
+    assert_eq!(alert.kind, "pipeline-recovered");
+    assert_eq!(alert.severity, signalbox::render::alert::Severity::Info);
+    let mut plan = signalbox::plan::Plan::new(Function::PipelineAlert, &event.id);
+    plan.actions.push(signalbox::plan::Action::Publish(
+        alert.sns("arn:aws:sns:us-east-1:123456789012:alerts"),
+    ));
+    plan.actions
+        .push(signalbox::plan::Action::PostSlack(alert.slack()));
+    assert_golden("pipeline-recovered.alert.txt", &rendered(&plan));
+}
+
+#[test]
+fn a_recovered_deployment_group_renders_its_golden_notice() {
+    let event = load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events")
+            .join("codedeploy-deployment-success.json"),
+    );
+    let Detail::Deployment(detail) = &event.detail else {
+        unreachable!()
+    };
+    let mut facts = deploy_facts();
+    facts.deployment.as_mut().unwrap().error = None;
+    facts.failed_targets = Default::default();
+    let alert = deploy_notify::recovered_alert(&event, detail, &facts, &recovery());
+    assert_eq!(alert.kind, "deployment-recovered");
+    let mut plan = signalbox::plan::Plan::new(Function::DeployNotify, &event.id);
+    plan.actions.push(signalbox::plan::Action::Publish(
+        alert.sns("arn:aws:sns:us-east-1:123456789012:alerts"),
+    ));
+    plan.actions
+        .push(signalbox::plan::Action::PostSlack(alert.slack()));
+    assert_golden("deployment-recovered.notice.txt", &rendered(&plan));
 }

@@ -37,6 +37,11 @@ fn expected(file: &str) -> Option<Function> {
             "codepipeline-execution-superseded",
             Some(Function::PipelineAlert),
         ),
+        // A success: pipeline-alert's first (recovered notices), git-status's too.
+        (
+            "codepipeline-execution-succeeded",
+            Some(Function::PipelineAlert),
+        ),
         // Every other execution state but STOPPING: git-status's.
         ("codepipeline-execution-stopping", None),
         ("codepipeline-execution-", Some(Function::GitStatus)),

@@ -78,6 +78,7 @@ async fn the_pipeline_execution_and_its_failed_actions_are_read_side_by_side() {
         },
         states: vec!["FAILED".into()],
         log_lines: 20,
+        recovered: false,
     };
     let facts = pipeline_alert::gather(detail, &config, &Reads(Arc::new(Barrier::new(2)))).await;
     assert_eq!(facts.problems, Vec::<LookupError>::new());

@@ -807,7 +807,11 @@ fn answer(
         // The ledger's claim and mark (conditional puts, always granted:
         // each run is a first delivery), its look and its release.
         (Service::DynamoDb, "PutItem" | "DeleteItem") => json(JSON_1_0, json!({})),
+        // No item: no ledger record, no pipeline or deployment group state.
         (Service::DynamoDb, "GetItem") => json(JSON_1_0, json!({})),
+        // A pipeline's or deployment group's state (recovered notices),
+        // always granted: each run is the first event seen.
+        (Service::DynamoDb, "UpdateItem") => json(JSON_1_0, json!({})),
         // SNS speaks the query protocol (form in, XML out); a client that
         // sends JSON with a target gets JSON.
         (Service::Sns, "Publish") if request.target.is_some() => json(

@@ -134,7 +134,10 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         .unwrap()
         .remove("execution-id");
     let malformed_id = malformed["id"].clone();
-    let succeeded = sample("codepipeline-execution-succeeded.json");
+    // The same pipeline ten minutes after the failure (the sample has the
+    // failure's time): it recovered.
+    let mut succeeded = sample("codepipeline-execution-succeeded.json");
+    succeeded["time"] = "2026-11-20T19:20:03Z".into();
     let runtime = runtime_api(&[failed.clone(), failed, malformed, succeeded]).await;
     let child = start(
         &runtime,
@@ -160,9 +163,10 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
     let first: serde_json::Value =
         serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-1/response").body)
             .unwrap();
+    // The alert, then the pipeline's state (recovered notices).
     assert_eq!(
         first["actions"],
-        serde_json::json!(["Publish", "PostSlack"])
+        serde_json::json!(["Publish", "PostSlack", "RecordState"])
     );
     let second: serde_json::Value =
         serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-2/response").body)
@@ -187,27 +191,36 @@ async fn binary_alerts_once_for_a_redelivered_failure_and_rejects_a_malformed_ev
         "arn:aws:lambda:us-east-1:123456789012:function:pipeline-alert"
     );
     assert_eq!(reports[0]["requestPayload"]["id"], malformed_id);
-    let ignored: serde_json::Value =
+    // A success after the failure: one recovered notice, then the state.
+    let recovered: serde_json::Value =
         serde_json::from_slice(&by_path("/2018-06-01/runtime/invocation/req-4/response").body)
             .unwrap();
-    // A succeeded execution is git-status's (it reports runs on commits),
-    // never pipeline-alert's.
     assert_eq!(
-        ignored["ignored"], "routed to git-status, not to pipeline-alert",
-        "{ignored}"
+        recovered["actions"],
+        serde_json::json!(["Publish", "PostSlack", "RecordState"]),
+        "{recovered}"
     );
 
     assert_eq!(
         drain_queue(&config, &queue_url).await.len(),
-        1,
-        "one SNS message for two deliveries"
+        2,
+        "one SNS message for two deliveries of the failure, one for the recovery"
     );
     // Init opens the connection to Slack with a HEAD of the origin; messages are POSTs.
     let to_slack = slack.received_requests().await.unwrap();
     let (messages, others): (Vec<_>, Vec<_>) = to_slack
         .iter()
         .partition(|r| r.method == wiremock::http::Method::POST);
-    assert_eq!(messages.len(), 1, "one Slack message for two deliveries");
+    assert_eq!(
+        messages.len(),
+        2,
+        "one Slack message for two deliveries, one recovered notice"
+    );
+    assert!(
+        String::from_utf8_lossy(&messages[1].body).contains("recovered after 1 failed execution"),
+        "{:?}",
+        String::from_utf8_lossy(&messages[1].body)
+    );
     for warm_up in others {
         assert_eq!(warm_up.method, wiremock::http::Method::HEAD, "{warm_up:?}");
         assert_eq!(
@@ -414,7 +427,7 @@ async fn binary_takes_its_first_event_without_waiting_for_a_slack_warm_up_that_n
     let answer: serde_json::Value = serde_json::from_slice(&posted[0].body).unwrap();
     assert_eq!(
         answer["actions"],
-        serde_json::json!(["Publish", "PostSlack"])
+        serde_json::json!(["Publish", "PostSlack", "RecordState"])
     );
     let messages = slack
         .received_requests()

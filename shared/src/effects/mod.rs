@@ -17,6 +17,8 @@ pub mod slack;
 mod sns;
 #[cfg(feature = "repo-guard")]
 mod sqs;
+#[cfg(any(feature = "pipeline-alert", feature = "deploy-notify"))]
+pub mod state;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -430,6 +432,11 @@ impl Effects for AwsEffects {
                     None => Err(unrouted(kind)),
                 }
             }
+            // Its condition makes it safe to repeat: no ledger claim. A boxed
+            // future of its own: one more arm inlined here made a debug
+            // build's test thread (2 MiB stack) overflow.
+            #[cfg(any(feature = "pipeline-alert", feature = "deploy-notify"))]
+            Action::RecordState(a) => state::record_by(&self.aws.dynamodb, a, deadline).await,
             // Only in a binary built without the client the action needs:
             // its own function never plans it.
             #[allow(unreachable_patterns)]
@@ -498,7 +505,7 @@ impl Effects for AwsEffects {
 }
 
 /// Runs `work` until `deadline`; past it, a transient error (Lambda retries).
-async fn bounded(
+pub(crate) async fn bounded(
     kind: &'static str,
     deadline: Deadline,
     work: impl Future<Output = Result<Done, EffectError>>,

@@ -6,8 +6,9 @@ use std::future::Future;
 
 use crate::config::{Channels, EnvReader};
 use crate::event::{DeploymentChange, Detail, Event};
-use crate::flows::pipeline_alert::read_states;
+use crate::flows::pipeline_alert::{read_states, state_decision, tracking_in};
 use crate::flows::port::LookupError;
+use crate::flows::recovery::{self, Outcome, ResourceState};
 use crate::flows::{PlanError, alert_actions, lookup_problem};
 use crate::plan::Plan;
 use crate::render::alert::{Alert, Severity};
@@ -25,6 +26,10 @@ pub struct Config {
     pub channels: Channels,
     /// `NOTIFY_ON`: the states announced (default SUCCESS,FAILURE).
     pub states: Vec<String>,
+    /// `RECOVERED_NOTICES` (default true): keep each deployment group's last
+    /// state; a success after failures sends a recovered notice in place of
+    /// the plain success notice (flows::recovery).
+    pub recovered: bool,
 }
 
 impl Config {
@@ -33,6 +38,7 @@ impl Config {
         Config {
             channels: Channels::read(env),
             states: read_states(env, "NOTIFY_ON", &STATES, &["SUCCESS", "FAILURE"]),
+            recovered: env.flag("RECOVERED_NOTICES", true),
         }
     }
 }
@@ -78,6 +84,16 @@ pub trait Lookup {
         deployment_id: &str,
         cap: usize,
     ) -> impl Future<Output = Result<FailedTargets, LookupError>> + Send;
+    /// The deployment group's last state: a consistent `GetItem` of `key`
+    /// in `table`; None when none is recorded. Not looked up unless overridden.
+    fn resource_state(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ResourceState>, LookupError>> + Send {
+        let _ = (table, key);
+        async { Err(LookupError::Offline) }
+    }
 }
 
 impl Lookup for crate::flows::port::Offline {
@@ -126,24 +142,109 @@ pub async fn gather(detail: &DeploymentChange, lookup: &impl Lookup) -> Facts {
     facts
 }
 
-/// Looks up what the notice needs and plans it.
+/// Looks up what the notice needs and plans it; for a failure or a success,
+/// also the deployment group's state (a success after failures: the
+/// recovered notice, in place of the success notice).
 pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
     let Detail::Deployment(detail) = &event.detail else {
         return Err(PlanError::missing(
             "detail (a CodeDeploy Deployment State-change Notification)",
         ));
     };
-    if !config.states.contains(&detail.state) {
+    let mut notes = Vec::new();
+    let outcome = match detail.state.as_str() {
+        "FAILURE" => Some(Outcome::Failed(detail.deployment_id.clone())),
+        "SUCCESS" => Some(Outcome::Succeeded),
+        _ => None,
+    };
+    let tracked = outcome.and_then(|outcome| {
+        let key = recovery::deployment_key(
+            &event.account,
+            &event.region,
+            &detail.application,
+            &detail.deployment_group,
+        );
+        tracking_in(
+            event,
+            config.recovered,
+            &config.channels,
+            key,
+            outcome,
+            &mut notes,
+        )
+    });
+    let decision = match &tracked {
+        Some(t) => {
+            // On the heap, keeping the plan's future small (a debug build's
+            // test thread has a 2 MiB stack).
+            Box::pin(state_decision(
+                Box::pin(lookup.resource_state(&t.table, &t.key)),
+                t,
+                &event.id,
+                &mut notes,
+            ))
+            .await?
+        }
+        None => None,
+    };
+    let recovered = decision.as_ref().and_then(|d| d.recovered.as_ref());
+    let mut plan = if recovered.is_none() && !config.states.contains(&detail.state) {
         let mut plan = Plan::new(Function::DeployNotify, &event.id);
         plan.notes.push(format!(
             "state {} is not in NOTIFY_ON ({}): no notice",
             detail.state,
             config.states.join(",")
         ));
-        return Ok(plan);
+        plan
+    } else {
+        let facts = Box::pin(gather(detail, lookup)).await;
+        match recovered {
+            Some(recovered) => {
+                let mut plan = Plan::new(Function::DeployNotify, &event.id);
+                if let Some(note) = lookup_problem(&facts.problems) {
+                    plan.notes.push(note);
+                }
+                let alert = recovered_alert(event, detail, &facts, recovered);
+                alert_actions(&mut plan, &alert, &config.channels);
+                plan
+            }
+            None => plan_notice(event, detail, &facts, config),
+        }
+    };
+    plan.notes.extend(notes);
+    // After the notices: a post that fails leaves the state as it was.
+    if let (Some(t), Some(d)) = (&tracked, &decision)
+        && let Some(action) = recovery::record(d, &t.table, &t.key, &event.time, t.at_ms)
+    {
+        plan.actions.push(action);
     }
-    let facts = gather(detail, lookup).await;
-    Ok(plan_notice(event, detail, &facts, config))
+    Ok(plan)
+}
+
+/// The recovered notice of a deployment group: the success's notice (its
+/// revision is what fixed it), saying how long it was broken and how many
+/// deployments failed.
+pub fn recovered_alert(
+    event: &Event,
+    detail: &DeploymentChange,
+    facts: &Facts,
+    recovered: &recovery::Recovery,
+) -> Alert {
+    let fixed_by = facts.deployment.as_ref().and_then(|d| d.revision.clone());
+    let mut alert = describe(event, detail, facts);
+    // "Fixed by" says the revision.
+    alert.fields.retain(|(label, _)| label != "Revision");
+    recovery::recovered_notice(
+        alert,
+        "deployment-recovered",
+        &format!(
+            "Deployment group {} / {}",
+            detail.application, detail.deployment_group
+        ),
+        "deployment",
+        recovered,
+        fixed_by,
+    )
 }
 
 /// The pure part: event + facts + config → the SNS and Slack actions.

@@ -10,6 +10,7 @@ pub mod pipeline_alert;
 pub mod pipeline_gate;
 pub mod port;
 pub mod pr_check;
+pub mod recovery;
 pub mod repo_guard;
 pub mod repo_replicate;
 
@@ -199,9 +200,11 @@ pub async fn plan<L: Lookups>(
         #[cfg(feature = "build-report")]
         FunctionConfig::BuildReport(c) => build_report::plan(event, c, lookup).await,
         #[cfg(feature = "pipeline-alert")]
-        FunctionConfig::PipelineAlert(c) => pipeline_alert::plan(event, c, lookup).await,
+        // On the heap, as the flows below with several reads: inline, a debug
+        // build's test thread (2 MiB stack) overflowed.
+        FunctionConfig::PipelineAlert(c) => Box::pin(pipeline_alert::plan(event, c, lookup)).await,
         #[cfg(feature = "deploy-notify")]
-        FunctionConfig::DeployNotify(c) => deploy_notify::plan(event, c, lookup).await,
+        FunctionConfig::DeployNotify(c) => Box::pin(deploy_notify::plan(event, c, lookup)).await,
         #[cfg(feature = "repo-replicate")]
         FunctionConfig::RepoReplicate(c) => repo_replicate::plan(event, c, lookup).await,
         #[cfg(feature = "repo-guard")]

@@ -7,6 +7,7 @@ use std::future::Future;
 use crate::config::{Channels, EnvReader};
 use crate::event::{Detail, Event, PipelineExecutionChange};
 use crate::flows::port::LookupError;
+use crate::flows::recovery::{self, Decision, Outcome, ResourceState};
 use crate::flows::{PlanError, alert_actions, lookup_problem};
 use crate::plan::Plan;
 use crate::render::alert::{Alert, Severity};
@@ -23,6 +24,9 @@ pub struct Config {
     pub states: Vec<String>,
     /// `LOG_TAIL_LINES`: how much of a failed CodeBuild action's log to show (default 20).
     pub log_lines: usize,
+    /// `RECOVERED_NOTICES` (default true): keep each pipeline's last state
+    /// and say when a failed one succeeds again (flows::recovery).
+    pub recovered: bool,
 }
 
 impl Config {
@@ -32,6 +36,7 @@ impl Config {
             channels: Channels::read(env),
             states: read_states(env, "ALERT_ON", &STATES, &["FAILED"]),
             log_lines: env.number("LOG_TAIL_LINES", 20) as usize,
+            recovered: env.flag("RECOVERED_NOTICES", true),
         }
     }
 }
@@ -136,6 +141,16 @@ pub trait Lookup {
         build_id: &str,
         lines: usize,
     ) -> impl Future<Output = Result<Vec<String>, LookupError>> + Send;
+    /// The pipeline's last state: a consistent `GetItem` of `key` in
+    /// `table`; None when none is recorded. Not looked up unless overridden.
+    fn resource_state(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ResourceState>, LookupError>> + Send {
+        let _ = (table, key);
+        async { Err(LookupError::Offline) }
+    }
 }
 
 impl Lookup for crate::flows::port::Offline {
@@ -196,24 +211,199 @@ pub async fn gather(
     facts
 }
 
-/// Looks up what the alert needs and plans it.
+/// Looks up what the alert needs and plans it; for a failure or a success,
+/// also the pipeline's state (a recovered notice when it recovers).
 pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Result<Plan, PlanError> {
     let Detail::PipelineExecution(detail) = &event.detail else {
         return Err(PlanError::missing(
             "detail (a CodePipeline Pipeline Execution State Change)",
         ));
     };
-    if !config.states.contains(&detail.state) {
+    let mut notes = Vec::new();
+    let tracked = tracking(event, detail, config, &mut notes);
+    let decision = match &tracked {
+        Some(t) => {
+            // On the heap, keeping the plan's future small (a debug build's
+            // test thread has a 2 MiB stack).
+            Box::pin(state_decision(
+                Box::pin(lookup.resource_state(&t.table, &t.key)),
+                t,
+                &event.id,
+                &mut notes,
+            ))
+            .await?
+        }
+        None => None,
+    };
+    let mut plan = if detail.state == "SUCCEEDED" {
+        let mut plan = Plan::new(Function::PipelineAlert, &event.id);
+        if let Some(recovered) = decision.as_ref().and_then(|d| d.recovered.as_ref()) {
+            // Only the revisions: what fixed it.
+            let mut facts = Facts::default();
+            match Box::pin(lookup.pipeline_execution(&detail.pipeline, &detail.execution_id)).await
+            {
+                Ok(execution) => facts.execution = Some(execution),
+                Err(e) => facts.problems.push(e),
+            }
+            if let Some(note) = lookup_problem(&facts.problems) {
+                plan.notes.push(note);
+            }
+            let alert = recovered_alert(event, detail, &facts, recovered);
+            alert_actions(&mut plan, &alert, &config.channels);
+        } else if !config.recovered {
+            plan.notes
+                .push("RECOVERED_NOTICES is off: a success sends nothing".to_owned());
+        }
+        plan
+    } else if config.states.contains(&detail.state) {
+        let facts = Box::pin(gather(detail, config, lookup)).await;
+        plan_alert(event, detail, &facts, config)
+    } else {
         let mut plan = Plan::new(Function::PipelineAlert, &event.id);
         plan.notes.push(format!(
             "state {} is not in ALERT_ON ({}): no alert",
             detail.state,
             config.states.join(",")
         ));
-        return Ok(plan);
+        plan
+    };
+    plan.notes.extend(notes);
+    // After the notices: a post that fails leaves the state as it was, and
+    // the retry plans the same again.
+    if let (Some(t), Some(d)) = (&tracked, &decision)
+        && let Some(action) = recovery::record(d, &t.table, &t.key, &event.time, t.at_ms)
+    {
+        plan.actions.push(action);
     }
-    let facts = gather(detail, config, lookup).await;
-    Ok(plan_alert(event, detail, &facts, config))
+    Ok(plan)
+}
+
+/// Where and how an event changes a resource's state.
+pub(crate) struct Tracking {
+    pub table: String,
+    pub key: String,
+    pub outcome: Outcome,
+    pub at_ms: i64,
+}
+
+/// The state an execution's event changes, when recovered notices are on
+/// and it is a failure or a success.
+fn tracking(
+    event: &Event,
+    detail: &PipelineExecutionChange,
+    config: &Config,
+    notes: &mut Vec<String>,
+) -> Option<Tracking> {
+    let outcome = match detail.state.as_str() {
+        "FAILED" => Outcome::Failed(detail.execution_id.clone()),
+        "SUCCEEDED" => Outcome::Succeeded,
+        _ => return None,
+    };
+    let key = recovery::pipeline_key(&event.account, &event.region, &detail.pipeline);
+    tracking_in(
+        event,
+        config.recovered,
+        &config.channels,
+        key,
+        outcome,
+        notes,
+    )
+}
+
+/// [`Tracking`] in the channels' table, when on and the event's time is readable.
+pub(crate) fn tracking_in(
+    event: &Event,
+    on: bool,
+    channels: &Channels,
+    key: String,
+    outcome: Outcome,
+    notes: &mut Vec<String>,
+) -> Option<Tracking> {
+    if !on {
+        return None;
+    }
+    let Some(table) = channels.idempotency_table.clone() else {
+        notes.push("no IDEMPOTENCY_TABLE: no state kept, no recovered notice".to_owned());
+        return None;
+    };
+    let Some(at_ms) = recovery::instant_ms(&event.time) else {
+        notes.push(format!(
+            "time {:?} is not an RFC 3339 time: no state kept",
+            event.time
+        ));
+        return None;
+    };
+    Some(Tracking {
+        table,
+        key,
+        outcome,
+        at_ms,
+    })
+}
+
+/// Reads the state and decides; a dry run decides nothing (a note says so),
+/// a failed read fails the plan (Lambda retries: the same table holds the
+/// notices' ledger, so a notice could not be sent either).
+pub(crate) async fn state_decision(
+    read: impl Future<Output = Result<Option<ResourceState>, LookupError>>,
+    t: &Tracking,
+    event_id: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<Decision>, PlanError> {
+    match read.await {
+        Ok(state) => {
+            let decision = recovery::decide(state.as_ref(), &t.outcome, event_id, t.at_ms);
+            notes.push(format!("state {}: {}", t.key, decision.note));
+            Ok(Some(decision))
+        }
+        Err(LookupError::Offline) => {
+            notes.push(
+                "state not looked up (dry run): no recovered notice, no state kept".to_owned(),
+            );
+            Ok(None)
+        }
+        Err(e) => Err(PlanError::Lookup(e)),
+    }
+}
+
+/// The recovered notice of a pipeline: the success's alert, saying how long
+/// it was broken, how many executions failed and the revision that fixed it.
+pub fn recovered_alert(
+    event: &Event,
+    detail: &PipelineExecutionChange,
+    facts: &Facts,
+    recovered: &recovery::Recovery,
+) -> Alert {
+    let fixed_by = facts
+        .execution
+        .iter()
+        .flat_map(|e| &e.revisions)
+        .next()
+        .map(|r| {
+            let short: String = r.revision_id.chars().take(12).collect();
+            let summary = r.summary.as_deref().map(commit_message).unwrap_or_default();
+            format!("{short} {summary}").trim().to_owned()
+        });
+    // Only the execution's own facts: a success has no failed actions.
+    let facts = Facts {
+        execution: facts.execution.clone(),
+        ..Facts::default()
+    };
+    let mut alert = describe(event, detail, &facts);
+    // "Fixed by" says the first source revision.
+    if fixed_by.is_some() {
+        alert
+            .fields
+            .retain(|(label, _)| !label.starts_with("Source "));
+    }
+    recovery::recovered_notice(
+        alert,
+        "pipeline-recovered",
+        &format!("Pipeline {}", detail.pipeline),
+        "execution",
+        recovered,
+        fixed_by,
+    )
 }
 
 /// The pure part: event + facts + config → the SNS and Slack actions.

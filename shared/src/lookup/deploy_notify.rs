@@ -5,8 +5,17 @@ use aws_sdk_codedeploy::types::{LifecycleEvent, RevisionLocation, TargetFilterNa
 use super::LookupError;
 use crate::aws::Aws;
 use crate::flows::deploy_notify::{DeploymentFacts, FailedTarget, FailedTargets, Lookup};
+use crate::flows::recovery::ResourceState;
 
 impl Lookup for Aws {
+    async fn resource_state(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<ResourceState>, LookupError> {
+        super::state::resource_state(&self.dynamodb, table, key).await
+    }
+
     async fn deployment(&self, deployment_id: &str) -> Result<DeploymentFacts, LookupError> {
         let output = self
             .codedeploy

@@ -30,6 +30,9 @@ mod pr_check;
 mod repo_guard;
 #[cfg(feature = "repo-replicate")]
 mod repo_replicate;
+// The state items recovered notices read (and the executor writes).
+#[cfg(any(feature = "pipeline-alert", feature = "deploy-notify"))]
+pub(crate) mod state;
 
 // The port's types live with the planners; re-exported here so the
 // adapters (and callers of the old paths) keep naming them as before.

@@ -5,8 +5,17 @@ use aws_sdk_codepipeline::types::{ActionExecutionFilter, ActionExecutionStatus};
 use super::{LookupError, log_tail};
 use crate::aws::Aws;
 use crate::flows::pipeline_alert::{ExecutionFacts, FailedAction, Lookup, SourceRevision};
+use crate::flows::recovery::ResourceState;
 
 impl Lookup for Aws {
+    async fn resource_state(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<ResourceState>, LookupError> {
+        super::state::resource_state(&self.dynamodb, table, key).await
+    }
+
     async fn pipeline_execution(
         &self,
         pipeline: &str,
