@@ -65,6 +65,8 @@ impl Stand {
             slack_parameter: Some("/the/slack".into()),
             idempotency_table: Some(table.clone()),
             routing_parameter: None,
+            routing_path: None,
+            routing_topics: None,
             routing: Default::default(),
         };
         let function = if deploy {
