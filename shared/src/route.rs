@@ -177,6 +177,35 @@ pub const RULES: &[Rule] = &[
             ("pullRequestStatus", &["Open"]),
         ],
     },
+    // pr-check's activity notices (ACTIVITY_NOTICES): the rest of a pull
+    // request's life, and comments. Created and source-updated events reach
+    // it through the rule above. Names from
+    // https://docs.aws.amazon.com/codecommit/latest/userguide/monitoring-events.html
+    Rule {
+        function: Function::PrCheck,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::PULL_REQUEST,
+        detail: &[(
+            "event",
+            &[
+                "pullRequestStatusChanged",
+                "pullRequestMergeStatusUpdated",
+                "pullRequestApprovalStateChanged",
+            ],
+        )],
+    },
+    Rule {
+        function: Function::PrCheck,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::PULL_REQUEST_COMMENT,
+        detail: &[("event", &["commentOnPullRequestCreated"])],
+    },
+    Rule {
+        function: Function::PrCheck,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::COMMIT_COMMENT,
+        detail: &[("event", &["commentOnCommitCreated"])],
+    },
     Rule {
         function: Function::BuildReport,
         source: source::CODEBUILD,

@@ -817,6 +817,39 @@ impl pr_check::Lookup for Hostile {
     }
 }
 
+impl signalbox::flows::pr_activity::Lookup for Hostile {
+    async fn comment(
+        &self,
+        _: &str,
+    ) -> Result<signalbox::flows::pr_activity::CommentFacts, LookupError> {
+        let mut rng = self.rng(12);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(signalbox::flows::pr_activity::CommentFacts {
+            content: hostile_text(&mut rng),
+            author_arn: rng.bool().then(|| hostile_text(&mut rng)),
+            deleted: rng.u8(..8) == 0,
+        })
+    }
+
+    async fn pull_request_summary(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<signalbox::flows::pr_activity::PullRequestSummary, LookupError> {
+        let mut rng = self.rng(13);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(signalbox::flows::pr_activity::PullRequestSummary {
+            title: hostile_text(&mut rng),
+            source_reference: rng.bool().then(|| hostile_text(&mut rng)),
+            destination_reference: rng.bool().then(|| hostile_text(&mut rng)),
+        })
+    }
+}
+
 impl repo_replicate::Lookup for Hostile {
     async fn pending_mirrors(
         &self,
