@@ -162,7 +162,7 @@ fn each_pull_request_kind_says_who_did_what_to_which_pull_request() {
             alert.links,
             [(
                 "Open in CodeCommit".to_owned(),
-                "https://us-east-1.console.aws.amazon.com/codesuite/codecommit/repositories/MyDemoRepo/pull-requests/1/details?region=us-east-1".to_owned()
+                "https://us-east-1.console.aws.amazon.com/codesuite/codecommit/repositories/MyDemoRepo/pull-requests/1?region=us-east-1".to_owned()
             )]
         );
     }

@@ -223,10 +223,11 @@ fn branch(reference: &str) -> &str {
     reference.strip_prefix("refs/heads/").unwrap_or(reference)
 }
 
+/// The console's pull-request page, as AWS's own `notificationBody` links it.
 fn console_pr(event: &Event, repository: &str, pr_id: &str) -> String {
     let region = &event.region;
     format!(
-        "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repository}/pull-requests/{pr_id}/details?region={region}"
+        "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repository}/pull-requests/{pr_id}?region={region}"
     )
 }
 
