@@ -478,12 +478,25 @@ pub fn route(event: &Event) -> Route {
             let (field, value) = rule
                 .first_mismatch(&event.raw_detail)
                 .unwrap_or(("?", String::new()));
-            let accepted = rule
-                .detail
-                .iter()
-                .find(|(f, _)| *f == field)
-                .map(|(_, v)| v.join(", "))
-                .unwrap_or_default();
+            // Every value the function's rules of this detail-type accept
+            // in that field (pr-check's check and its activity notices).
+            let mut accepted: Vec<&str> = Vec::new();
+            for other in RULES.iter().filter(|r| {
+                r.function == rule.function
+                    && r.source == event.source
+                    && r.detail_type == event.detail_type
+                    && r.first_mismatch(&event.raw_detail)
+                        .is_some_and(|(f, _)| f == field)
+            }) {
+                for (_, values) in other.detail.iter().filter(|(f, _)| *f == field) {
+                    for value in values.iter() {
+                        if !accepted.contains(value) {
+                            accepted.push(value);
+                        }
+                    }
+                }
+            }
+            let accepted = accepted.join(", ");
             Route::Ignore(format!(
                 "{} handles {} only with detail.{field} in [{accepted}]; this one has {value}",
                 rule.function, event.detail_type

@@ -403,6 +403,17 @@ fn comment_updates_and_approval_overrides_are_ignored_with_a_reason() {
             other => panic!("{file}: {other:?}"),
         }
     }
+    // The reason names every event pr-check takes of the detail-type.
+    assert_eq!(
+        route(&load("codecommit-pr-approval-rule-overridden.json")),
+        Route::Ignore(
+            "pr-check handles CodeCommit Pull Request State Change only with detail.event in \
+             [pullRequestCreated, pullRequestSourceBranchUpdated, pullRequestStatusChanged, \
+             pullRequestMergeStatusUpdated, pullRequestApprovalStateChanged]; \
+             this one has pullRequestApprovalRuleOverridden"
+                .to_owned()
+        )
+    );
     for file in [
         "codecommit-pr-merged.json",
         "codecommit-pr-closed.json",

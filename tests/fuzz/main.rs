@@ -177,6 +177,11 @@ fn configs() -> Vec<FunctionConfig> {
         ("NOTIFY_ON", "SUCCESS,FAILURE,STOP"),
         ("PR_CHECK_PROJECT", "signalbox-pr-check"),
         ("PR_APPROVAL", "true"),
+        // Every activity notice on: hostile comments reach the renderers.
+        (
+            "ACTIVITY_NOTICES",
+            "pr-created,pr-updated,pr-merged,pr-closed,pr-reopened,pr-approved,pr-commented,commit-commented",
+        ),
         // The samples' initiator, so their builds reach the report path.
         ("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F"),
         ("MIRROR_PROJECT", "signalbox-mirror"),
