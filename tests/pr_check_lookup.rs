@@ -183,6 +183,7 @@ async fn an_update_stops_only_the_running_build_of_the_older_commit() {
         excluded_branches: vec![],
         buildspec: BuildspecSource::Project,
         buildspec_path: "buildspec.yml".into(),
+        activity: Default::default(),
     };
     let get = mock!(aws_sdk_codecommit::Client::get_pull_request).then_output(|| {
         GetPullRequestOutput::builder()

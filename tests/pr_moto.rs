@@ -84,6 +84,7 @@ async fn the_planned_build_starts_and_a_superseded_one_stops_in_moto() {
         excluded_branches: vec![],
         buildspec: BuildspecSource::Project,
         buildspec_path: "buildspec.yml".into(),
+        activity: Default::default(),
     };
     let event = signalbox::event::Event::parse(&sample("codecommit-pr-created.json")).unwrap();
     let plan = pr_check::plan(&event, &config, &signalbox::lookup::Offline)
@@ -280,6 +281,7 @@ async fn a_redelivery_after_the_token_window_starts_no_second_build() {
         excluded_branches: vec![],
         buildspec: BuildspecSource::Project,
         buildspec_path: "buildspec.yml".into(),
+        activity: Default::default(),
     });
     let effects = AwsEffects {
         aws: aws.clone(),
@@ -352,6 +354,7 @@ async fn the_check_runs_the_buildspec_of_the_destination_commit() {
         excluded_branches: vec![],
         buildspec: BuildspecSource::Trusted,
         buildspec_path: "ci/buildspec.yml".into(),
+        activity: Default::default(),
     });
     let effects = AwsEffects {
         aws: aws.clone(),

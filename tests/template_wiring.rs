@@ -43,6 +43,14 @@ fn calls(function: Function) -> BTreeSet<&'static str> {
             "codecommit:GetPullRequest",
             "codecommit:GetFile",
             "codecommit:PostCommentForPullRequest",
+            // Activity notices: the comment, and the alert channels.
+            "codecommit:GetComment",
+            "sns:Publish",
+            "ssm:GetParameter",
+            "kms:Decrypt",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
         ],
         Function::BuildReport => &[
             "logs:GetLogEvents",
@@ -764,6 +772,8 @@ fn stack_settings() -> [&'static [(&'static str, &'static str)]; 3] {
             ),
             ("PrCheckRepositories", "MyDemoRepo,OtherRepo"),
             ("PrApproval", "true"),
+            // pr-check's activity notices on: it reads the alert channels.
+            ("ActivityNotices", "pr-created,pr-commented"),
         ],
         // Everything off.
         &[("SnsEnabled", "false"), ("SlackEnabled", "false")],
@@ -1612,6 +1622,7 @@ fn routing_grants_only_its_parameter_the_path_below_and_the_listed_topics() {
                 "RoutingTopicArns",
                 "arn:aws:sns:us-east-1:123456789012:payments,arn:aws:sns:us-east-1:123456789012:platform",
             ),
+            ("ActivityNotices", "pr-created,pr-commented"),
         ],
     );
     let mut notifiers = 0;
@@ -1675,6 +1686,7 @@ fn routing_grants_only_its_parameter_the_path_below_and_the_listed_topics() {
             "{role_id}"
         );
     }
-    // pipeline-alert, deploy-notify, repo-replicate, repo-guard, deploy-gate.
-    assert_eq!(notifiers, 5);
+    // pipeline-alert, deploy-notify, repo-replicate, repo-guard, deploy-gate,
+    // and pr-check with activity notices on.
+    assert_eq!(notifiers, 6);
 }

@@ -59,6 +59,7 @@ pub mod source {
 pub mod detail_type {
     pub const PULL_REQUEST: &str = "CodeCommit Pull Request State Change";
     pub const PULL_REQUEST_COMMENT: &str = "CodeCommit Comment on Pull Request";
+    pub const COMMIT_COMMENT: &str = "CodeCommit Comment on Commit";
     pub const REPOSITORY: &str = "CodeCommit Repository State Change";
     pub const BUILD: &str = "CodeBuild Build State Change";
     pub const BUILD_PHASE: &str = "CodeBuild Build Phase Change";
@@ -93,6 +94,8 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detail {
     PullRequest(PullRequestChange),
+    /// A comment on a pull request or a commit (its text is not in the event).
+    Comment(CommentChange),
     Repository(ReferenceChange),
     Build(BuildStateChange),
     PipelineExecution(PipelineExecutionChange),
@@ -180,6 +183,9 @@ impl Event {
         let prefix = "detail";
         Ok(match (source, kind) {
             (source::CODECOMMIT, dt::PULL_REQUEST) => Detail::PullRequest(typed(detail, prefix)?),
+            (source::CODECOMMIT, dt::PULL_REQUEST_COMMENT | dt::COMMIT_COMMENT) => {
+                Detail::Comment(typed(detail, prefix)?)
+            }
             (source::CODECOMMIT, dt::REPOSITORY) => Detail::Repository(typed(detail, prefix)?),
             (source::CODEBUILD, dt::BUILD) => Detail::Build(typed(detail, prefix)?),
             (source::CODEPIPELINE, dt::PIPELINE_EXECUTION) => {
@@ -357,6 +363,9 @@ pub struct PullRequestChange {
     pub last_modified_date: Option<String>,
     #[serde(default)]
     pub notification_body: Option<String>,
+    /// pullRequestApprovalStateChanged: APPROVE or REVOKE.
+    #[serde(default)]
+    pub approval_status: Option<String>,
 }
 
 impl PullRequestChange {
@@ -371,6 +380,32 @@ impl PullRequestChange {
             .as_deref()
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
+}
+
+/// `CodeCommit Comment on Pull Request` and `CodeCommit Comment on Commit`
+/// (commentOnPullRequestCreated/Updated, commentOnCommitCreated/Updated):
+/// the comment's id, not its text; `GetComment` reads that
+/// (https://docs.aws.amazon.com/codecommit/latest/userguide/monitoring-events.html).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentChange {
+    pub event: String,
+    pub comment_id: String,
+    pub repository_name: String,
+    /// Comments on a pull request only.
+    #[serde(default, deserialize_with = "loose::opt_string")]
+    pub pull_request_id: Option<String>,
+    #[serde(default)]
+    pub before_commit_id: Option<String>,
+    #[serde(default)]
+    pub after_commit_id: Option<String>,
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
+    #[serde(default)]
+    pub caller_user_arn: Option<String>,
+    /// From session tags, when the caller had them.
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 /// `CodeCommit Repository State Change`: a branch or tag created, moved or deleted.

@@ -177,6 +177,35 @@ pub const RULES: &[Rule] = &[
             ("pullRequestStatus", &["Open"]),
         ],
     },
+    // pr-check's activity notices (ACTIVITY_NOTICES): the rest of a pull
+    // request's life, and comments. Created and source-updated events reach
+    // it through the rule above. Names from
+    // https://docs.aws.amazon.com/codecommit/latest/userguide/monitoring-events.html
+    Rule {
+        function: Function::PrCheck,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::PULL_REQUEST,
+        detail: &[(
+            "event",
+            &[
+                "pullRequestStatusChanged",
+                "pullRequestMergeStatusUpdated",
+                "pullRequestApprovalStateChanged",
+            ],
+        )],
+    },
+    Rule {
+        function: Function::PrCheck,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::PULL_REQUEST_COMMENT,
+        detail: &[("event", &["commentOnPullRequestCreated"])],
+    },
+    Rule {
+        function: Function::PrCheck,
+        source: source::CODECOMMIT,
+        detail_type: detail_type::COMMIT_COMMENT,
+        detail: &[("event", &["commentOnCommitCreated"])],
+    },
     Rule {
         function: Function::BuildReport,
         source: source::CODEBUILD,
@@ -450,12 +479,25 @@ pub fn route(event: &Event) -> Route {
             let (field, value) = rule
                 .first_mismatch(&event.raw_detail)
                 .unwrap_or(("?", String::new()));
-            let accepted = rule
-                .detail
-                .iter()
-                .find(|(f, _)| *f == field)
-                .map(|(_, v)| v.join(", "))
-                .unwrap_or_default();
+            // Every value the function's rules of this detail-type accept
+            // in that field (pr-check's check and its activity notices).
+            let mut accepted: Vec<&str> = Vec::new();
+            for other in RULES.iter().filter(|r| {
+                r.function == rule.function
+                    && r.source == event.source
+                    && r.detail_type == event.detail_type
+                    && r.first_mismatch(&event.raw_detail)
+                        .is_some_and(|(f, _)| f == field)
+            }) {
+                for (_, values) in other.detail.iter().filter(|(f, _)| *f == field) {
+                    for value in values.iter() {
+                        if !accepted.contains(value) {
+                            accepted.push(value);
+                        }
+                    }
+                }
+            }
+            let accepted = accepted.join(", ");
             Route::Ignore(format!(
                 "{} handles {} only with detail.{field} in [{accepted}]; this one has {value}",
                 rule.function, event.detail_type

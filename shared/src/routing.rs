@@ -38,6 +38,15 @@ pub const KINDS: &[&str] = &[
     "replication-failed",
     "gate-succeeded",
     "gate-failed",
+    // pr-check's activity notices (flows::pr_activity::KINDS).
+    "pr-created",
+    "pr-updated",
+    "pr-merged",
+    "pr-closed",
+    "pr-reopened",
+    "pr-approved",
+    "pr-commented",
+    "commit-commented",
 ];
 
 /// The resource names a rule may match, as [`Alert::attributes`] names them.

@@ -34,6 +34,7 @@ fn check_config() -> pr_check::Config {
         excluded_branches: vec![],
         buildspec: BuildspecSource::Project,
         buildspec_path: "buildspec.yml".into(),
+        activity: Default::default(),
     }
 }
 

@@ -13,6 +13,17 @@ fn expected(file: &str) -> Option<Function> {
     let prefix_routes: &[(&str, Option<Function>)] = &[
         ("codecommit-pr-created", Some(Function::PrCheck)),
         ("codecommit-pr-source-updated", Some(Function::PrCheck)),
+        // pr-check's activity notices (ACTIVITY_NOTICES decides what is sent).
+        ("codecommit-pr-merged", Some(Function::PrCheck)),
+        ("codecommit-pr-closed", Some(Function::PrCheck)),
+        ("codecommit-pr-reopened", Some(Function::PrCheck)),
+        (
+            "codecommit-pr-approval-state-changed",
+            Some(Function::PrCheck),
+        ),
+        ("codecommit-pr-comment-updated", None),
+        ("codecommit-pr-comment", Some(Function::PrCheck)),
+        ("codecommit-commit-comment-created", Some(Function::PrCheck)),
         ("codecommit-pr-", None),
         ("codecommit-reference-", Some(Function::RepoReplicate)),
         ("codecommit-tag-", Some(Function::RepoReplicate)),
@@ -161,11 +172,11 @@ fn ignored_kinds_whose_detail_does_not_fit_the_typed_struct_are_ignored_with_a_r
             ),
         ),
         (
-            "a comment event with a numeric repository name",
+            "an updated comment event with a numeric repository name",
             envelope(
                 "aws.codecommit",
                 "CodeCommit Comment on Pull Request",
-                json!({"event": "commentOnPullRequestCreated", "repositoryName": 5}),
+                json!({"event": "commentOnPullRequestUpdated", "repositoryName": 5}),
             ),
         ),
         (
@@ -198,6 +209,17 @@ fn a_handled_kind_still_fails_naming_its_field() {
     assert_eq!(
         Event::parse(&value).unwrap_err().to_string(),
         "detail.repositoryNames: missing"
+    );
+    // A created comment is pr-check's (its activity notice): typed, so a
+    // wrong field is named.
+    let value = envelope(
+        "aws.codecommit",
+        "CodeCommit Comment on Pull Request",
+        json!({"event": "commentOnPullRequestCreated", "repositoryName": 5, "commentId": "c"}),
+    );
+    assert_eq!(
+        Event::parse(&value).unwrap_err().to_string(),
+        "detail.repositoryName: invalid type: integer `5`, expected a string"
     );
     let value = envelope(
         "aws.codebuild",

@@ -177,6 +177,11 @@ fn configs() -> Vec<FunctionConfig> {
         ("NOTIFY_ON", "SUCCESS,FAILURE,STOP"),
         ("PR_CHECK_PROJECT", "signalbox-pr-check"),
         ("PR_APPROVAL", "true"),
+        // Every activity notice on: hostile comments reach the renderers.
+        (
+            "ACTIVITY_NOTICES",
+            "pr-created,pr-updated,pr-merged,pr-closed,pr-reopened,pr-approved,pr-commented,commit-commented",
+        ),
         // The samples' initiator, so their builds reach the report path.
         ("PR_CHECK_ROLE", "signalbox-PrCheckRole-1A2B3C4D5E6F"),
         ("MIRROR_PROJECT", "signalbox-mirror"),
@@ -814,6 +819,39 @@ impl pr_check::Lookup for Hostile {
             1 => Ok(None),
             _ => Ok(Some(hostile_text(&mut rng))),
         }
+    }
+}
+
+impl signalbox::flows::pr_activity::Lookup for Hostile {
+    async fn comment(
+        &self,
+        _: &str,
+    ) -> Result<signalbox::flows::pr_activity::CommentFacts, LookupError> {
+        let mut rng = self.rng(12);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(signalbox::flows::pr_activity::CommentFacts {
+            content: hostile_text(&mut rng),
+            author_arn: rng.bool().then(|| hostile_text(&mut rng)),
+            deleted: rng.u8(..8) == 0,
+        })
+    }
+
+    async fn pull_request_summary(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<signalbox::flows::pr_activity::PullRequestSummary, LookupError> {
+        let mut rng = self.rng(13);
+        if rng.u8(..5) == 0 {
+            return Err(self.failed(&mut rng));
+        }
+        Ok(signalbox::flows::pr_activity::PullRequestSummary {
+            title: hostile_text(&mut rng),
+            source_reference: rng.bool().then(|| hostile_text(&mut rng)),
+            destination_reference: rng.bool().then(|| hostile_text(&mut rng)),
+        })
     }
 }
 

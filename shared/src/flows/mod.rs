@@ -9,6 +9,7 @@ pub mod git_webhook;
 pub mod pipeline_alert;
 pub mod pipeline_gate;
 pub mod port;
+pub mod pr_activity;
 pub mod pr_check;
 pub mod recovery;
 pub mod repo_guard;
@@ -89,6 +90,7 @@ impl FunctionConfig {
     /// The alert channels, for the functions that notify.
     pub fn channels(&self) -> Option<&crate::config::Channels> {
         match self {
+            FunctionConfig::PrCheck(c) => c.activity.channels.as_ref(),
             FunctionConfig::PipelineAlert(c) => Some(&c.channels),
             FunctionConfig::DeployNotify(c) => Some(&c.channels),
             FunctionConfig::RepoReplicate(c) => Some(&c.channels),
@@ -103,6 +105,7 @@ impl FunctionConfig {
     /// The alert channels, to set the routing read at cold start.
     pub fn channels_mut(&mut self) -> Option<&mut crate::config::Channels> {
         match self {
+            FunctionConfig::PrCheck(c) => c.activity.channels.as_mut(),
             FunctionConfig::PipelineAlert(c) => Some(&mut c.channels),
             FunctionConfig::DeployNotify(c) => Some(&mut c.channels),
             FunctionConfig::RepoReplicate(c) => Some(&mut c.channels),
@@ -177,7 +180,15 @@ mod reads {
             impl<T> $name for T {}
         };
     }
-    reads!(PrCheck, "pr-check", pr_check);
+    // pr-check: its check's reads and its activity notices'.
+    #[cfg(feature = "pr-check")]
+    pub trait PrCheck: super::pr_check::Lookup + super::pr_activity::Lookup {}
+    #[cfg(feature = "pr-check")]
+    impl<T: super::pr_check::Lookup + super::pr_activity::Lookup> PrCheck for T {}
+    #[cfg(not(feature = "pr-check"))]
+    pub trait PrCheck {}
+    #[cfg(not(feature = "pr-check"))]
+    impl<T> PrCheck for T {}
     reads!(BuildReport, "build-report", build_report);
     reads!(PipelineAlert, "pipeline-alert", pipeline_alert);
     reads!(DeployNotify, "deploy-notify", deploy_notify);
@@ -196,7 +207,9 @@ pub async fn plan<L: Lookups>(
 ) -> Result<Plan, PlanError> {
     match config {
         #[cfg(feature = "pr-check")]
-        FunctionConfig::PrCheck(c) => pr_check::plan(event, c, lookup).await,
+        FunctionConfig::PrCheck(c) => {
+            Box::pin(pr_check::plan_with_activity(event, c, lookup)).await
+        }
         #[cfg(feature = "build-report")]
         FunctionConfig::BuildReport(c) => build_report::plan(event, c, lookup).await,
         #[cfg(feature = "pipeline-alert")]

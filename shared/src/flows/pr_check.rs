@@ -56,6 +56,8 @@ pub struct Config {
     pub buildspec: BuildspecSource,
     /// `PR_CHECK_BUILDSPEC_PATH`: the trusted buildspec's path (default `buildspec.yml`).
     pub buildspec_path: String,
+    /// `ACTIVITY_NOTICES` and, when it names a kind, the alert channels.
+    pub activity: crate::flows::pr_activity::Config,
 }
 
 impl Config {
@@ -89,6 +91,7 @@ impl Config {
             buildspec_path: env
                 .optional("PR_CHECK_BUILDSPEC_PATH")
                 .unwrap_or_else(|| "buildspec.yml".to_owned()),
+            activity: crate::flows::pr_activity::Config::read(env),
         }
     }
 
@@ -193,6 +196,34 @@ pub struct Facts {
     /// The trusted buildspec: `Some(Some(text))` read, `Some(None)` missing
     /// at the destination commit, None when not asked for or not read (dry run).
     pub trusted_buildspec: Option<Option<String>>,
+}
+
+/// Whether the event asks for a check: a pull request opened or its source
+/// branch updated, while open (the route table's first pr-check rule).
+pub fn is_check_event(event: &Event) -> bool {
+    matches!(&event.detail, Detail::PullRequest(pr)
+        if matches!(pr.event.as_str(), "pullRequestCreated" | "pullRequestSourceBranchUpdated")
+            && pr.pull_request_status.eq_ignore_ascii_case("open"))
+}
+
+/// pr-check's whole plan: the check (for an opened or updated pull request)
+/// and, independently, the event's activity notice when `ACTIVITY_NOTICES`
+/// names its kind. Each action keeps its own key.
+pub async fn plan_with_activity<L>(
+    event: &Event,
+    config: &Config,
+    lookup: &L,
+) -> Result<Plan, PlanError>
+where
+    L: Lookup + crate::flows::pr_activity::Lookup,
+{
+    let mut plan = if is_check_event(event) {
+        Box::pin(plan(event, config, lookup)).await?
+    } else {
+        Plan::new(Function::PrCheck, &event.id)
+    };
+    crate::flows::pr_activity::plan(event, &config.activity, lookup, &mut plan).await;
+    Ok(plan)
 }
 
 /// Looks up the PR's head, its builds and the trusted buildspec, and plans

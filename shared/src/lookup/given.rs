@@ -85,6 +85,24 @@ impl PullRequests for Given {
     }
 }
 
+/// Facts files do not hold comments: a replay shows a comment notice as
+/// a dry run does.
+impl crate::flows::pr_activity::Lookup for Given {
+    async fn comment(
+        &self,
+        _: &str,
+    ) -> Result<crate::flows::pr_activity::CommentFacts, LookupError> {
+        Err(LookupError::Offline)
+    }
+    async fn pull_request_summary(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<crate::flows::pr_activity::PullRequestSummary, LookupError> {
+        Err(LookupError::Offline)
+    }
+}
+
 impl pr_check::Lookup for Given {
     async fn pr_builds(
         &self,

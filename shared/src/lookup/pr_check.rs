@@ -108,3 +108,60 @@ impl Lookup for Aws {
             })
     }
 }
+
+/// The activity notices' reads: `GetComment` for a comment's text (events
+/// carry only its id) and `GetPullRequest` for a commented PR's title and
+/// branches (https://docs.aws.amazon.com/codecommit/latest/APIReference/API_GetComment.html).
+#[cfg(feature = "pr-check")]
+impl crate::flows::pr_activity::Lookup for Aws {
+    async fn comment(
+        &self,
+        comment_id: &str,
+    ) -> Result<crate::flows::pr_activity::CommentFacts, LookupError> {
+        let output = self
+            .codecommit
+            .get_comment()
+            .comment_id(comment_id)
+            .send()
+            .await
+            .map_err(|e| LookupError::sdk("CodeCommit GetComment", &e))?;
+        let comment = output.comment().ok_or_else(|| LookupError::Failed {
+            message: format!("CodeCommit GetComment: comment {comment_id} has no details"),
+            transient: false,
+        })?;
+        Ok(crate::flows::pr_activity::CommentFacts {
+            content: comment.content().unwrap_or_default().to_owned(),
+            author_arn: comment.author_arn().map(str::to_owned),
+            deleted: comment.deleted(),
+        })
+    }
+
+    async fn pull_request_summary(
+        &self,
+        pr_id: &str,
+        repository: &str,
+    ) -> Result<crate::flows::pr_activity::PullRequestSummary, LookupError> {
+        let output = self
+            .codecommit
+            .get_pull_request()
+            .pull_request_id(pr_id)
+            .send()
+            .await
+            .map_err(|e| LookupError::sdk("CodeCommit GetPullRequest", &e))?;
+        let pr = output.pull_request().ok_or_else(|| LookupError::Failed {
+            message: format!("CodeCommit GetPullRequest: pull request {pr_id} has no details"),
+            transient: false,
+        })?;
+        let target = pr
+            .pull_request_targets()
+            .iter()
+            .find(|t| t.repository_name() == Some(repository));
+        Ok(crate::flows::pr_activity::PullRequestSummary {
+            title: pr.title().unwrap_or_default().to_owned(),
+            source_reference: target.and_then(|t| t.source_reference()).map(str::to_owned),
+            destination_reference: target
+                .and_then(|t| t.destination_reference())
+                .map(str::to_owned),
+        })
+    }
+}
