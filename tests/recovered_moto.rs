@@ -468,3 +468,35 @@ async fn a_recovered_notice_that_fails_leaves_the_state_failed_and_the_retry_sen
     );
     assert_eq!(stand.item(&pipeline_key(&pipeline)).await["state"], "ok");
 }
+
+#[tokio::test]
+async fn a_rollbacks_success_is_not_a_recovery_and_the_later_fix_is_announced_once() {
+    let stand = Stand::new(false, true).await;
+    let pipeline = unique("payments");
+    stand
+        .handle(&execution(&pipeline, "FAILED", "x1", 600))
+        .await;
+    // CodePipeline rolls the stage back to the last good revision.
+    let mut rollback = execution(&pipeline, "SUCCEEDED", "x2", 605);
+    rollback["detail"]["execution-trigger"] =
+        serde_json::json!({"trigger-type": "AutomatedRollback", "trigger-detail": "x1"});
+    stand.handle(&rollback).await;
+    assert!(
+        stand.recovered_posts().await.is_empty(),
+        "a rollback fixes nothing"
+    );
+    assert_eq!(
+        stand.item(&pipeline_key(&pipeline)).await["state"],
+        "failed"
+    );
+    stand
+        .handle(&execution(&pipeline, "SUCCEEDED", "x3", 620))
+        .await;
+    let recovered = stand.recovered_posts().await;
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert!(
+        recovered[0].contains("1 failed execution"),
+        "{}",
+        recovered[0]
+    );
+}

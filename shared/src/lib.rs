@@ -568,9 +568,18 @@ async fn carry_out_one<E: Effects>(
     // this attempt's cut with this attempt's alerts unsent would lose the
     // findings between the two cuts. A channel failed for good does not
     // hold it: no retry follows then.
-    // A state record too: a notice that failed leaves the state as it was,
-    // so the retry plans the same notice again (flows::recovery).
-    let failed_alert = matches!(action, Action::SendMessage(_) | Action::RecordState(_))
+    // A recovery's state record too: a recovered notice that failed leaves
+    // the state failed, so the retry plans the same notice again
+    // (flows::recovery). A failure's record is not held: its alert failing
+    // must not keep the failure unrecorded (and the recovery unnoticed).
+    let holds = match action {
+        Action::SendMessage(_) => true,
+        Action::RecordState(record) => {
+            matches!(record.change, crate::plan::StateChange::Recovered { .. })
+        }
+        _ => false,
+    };
+    let failed_alert = holds
         .then(|| {
             plan.actions
                 .iter()

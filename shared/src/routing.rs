@@ -516,9 +516,20 @@ impl Match {
                     .branch
                     .as_deref()
                     .is_some_and(|b| any(&self.branch, b)))
-            && (self.severity.is_empty() || self.severity.contains(&alert.severity))
+            && (self.severity.is_empty() || self.severity.contains(&routed_severity(alert)))
             && (self.account.is_empty() || self.account.contains(&alert.account))
             && (self.region.is_empty() || any(&self.region, &alert.region))
+    }
+}
+
+/// The severity a rule's `severity` sees: a recovered notice (shown as
+/// info) is routed as the failures it ends (error), so it reaches the team
+/// whose rule sent them.
+fn routed_severity(alert: &Alert) -> Severity {
+    if alert.kind.ends_with("-recovered") {
+        Severity::Error
+    } else {
+        alert.severity
     }
 }
 
@@ -866,6 +877,11 @@ mod tests {
         notice.account = "111122223333".into();
         notice.region = "us-east-1".into();
         assert!(routing.route(&notice).unmatched());
+        // A recovered notice (info) is routed as the failures it ends.
+        notice.region = "eu-west-1".into();
+        notice.kind = "pipeline-recovered".into();
+        notice.severity = Severity::Info;
+        assert!(!routing.route(&notice).unmatched());
     }
 
     fn problem(text: &str) -> String {

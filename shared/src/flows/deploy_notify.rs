@@ -187,7 +187,8 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         }
         None => None,
     };
-    let recovered = decision.as_ref().and_then(|d| d.recovered.as_ref());
+    let mut recovered = decision.as_ref().and_then(|d| d.recovered.as_ref());
+    let mut rollback = false;
     let mut plan = if recovered.is_none() && !config.states.contains(&detail.state) {
         let mut plan = Plan::new(Function::DeployNotify, &event.id);
         plan.notes.push(format!(
@@ -198,6 +199,29 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
         plan
     } else {
         let facts = Box::pin(gather(detail, lookup)).await;
+        // A rollback (or an Auto Scaling redeployment of the last good
+        // revision) succeeding is not a fix: the group stays broken until a
+        // deployment of its own succeeds (CodeDeploy API reference,
+        // DeploymentInfo.creator: codeDeployRollback, CloudFormationRollback,
+        // autoscaling; https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html).
+        rollback = recovered.is_some()
+            && facts
+                .deployment
+                .as_ref()
+                .and_then(|d| d.creator.as_deref())
+                .is_some_and(|c| {
+                    matches!(
+                        c,
+                        "codeDeployRollback" | "CloudFormationRollback" | "autoscaling"
+                    )
+                });
+        if rollback {
+            recovered = None;
+            notes.push(
+                "a rollback's (or Auto Scaling's) deployment succeeded: no recovered notice, the state stays failed"
+                    .to_owned(),
+            );
+        }
         match recovered {
             Some(recovered) => {
                 let mut plan = Plan::new(Function::DeployNotify, &event.id);
@@ -206,6 +230,18 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 }
                 let alert = recovered_alert(event, detail, &facts, recovered);
                 alert_actions(&mut plan, &alert, &config.channels);
+                if let Some(t) = &tracked {
+                    recovery::key_by_spell(&mut plan, 0, &t.key, recovered);
+                }
+                plan
+            }
+            None if !config.states.contains(&detail.state) => {
+                let mut plan = Plan::new(Function::DeployNotify, &event.id);
+                plan.notes.push(format!(
+                    "state {} is not in NOTIFY_ON ({}): no notice",
+                    detail.state,
+                    config.states.join(",")
+                ));
                 plan
             }
             None => plan_notice(event, detail, &facts, config),
@@ -213,7 +249,7 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
     };
     plan.notes.extend(notes);
     // After the notices: a post that fails leaves the state as it was.
-    if let (Some(t), Some(d)) = (&tracked, &decision)
+    if let (Some(t), Some(d), false) = (&tracked, &decision, rollback)
         && let Some(action) = recovery::record(d, &t.table, &t.key, &event.time, t.at_ms)
     {
         plan.actions.push(action);

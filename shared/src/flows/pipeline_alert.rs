@@ -249,7 +249,11 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup) -> Resul
                 plan.notes.push(note);
             }
             let alert = recovered_alert(event, detail, &facts, recovered);
+            let start = plan.actions.len();
             alert_actions(&mut plan, &alert, &config.channels);
+            if let Some(t) = &tracked {
+                recovery::key_by_spell(&mut plan, start, &t.key, recovered);
+            }
         } else if !config.recovered {
             plan.notes
                 .push("RECOVERED_NOTICES is off: a success sends nothing".to_owned());
@@ -299,6 +303,24 @@ fn tracking(
         "SUCCEEDED" => Outcome::Succeeded,
         _ => return None,
     };
+    // A rollback's success puts back what worked before: the pipeline is
+    // not fixed, and the later success that fixes it must be the one that
+    // says so (CodePipeline API reference, ExecutionTrigger: triggerType
+    // AutomatedRollback, ManualRollback;
+    // https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ExecutionTrigger.html).
+    let trigger = detail
+        .execution_trigger
+        .as_ref()
+        .and_then(|t| t.trigger_type.as_deref());
+    if outcome == Outcome::Succeeded
+        && matches!(trigger, Some("AutomatedRollback" | "ManualRollback"))
+    {
+        notes.push(format!(
+            "a {} succeeded: no recovered notice, the state is left as it is",
+            trigger.unwrap_or_default()
+        ));
+        return None;
+    }
     let key = recovery::pipeline_key(&event.account, &event.region, &detail.pipeline);
     tracking_in(
         event,

@@ -159,6 +159,22 @@ fn note(text: &str) -> Decision {
     }
 }
 
+/// Keys the recovered notice's actions (those from `start` on) by the
+/// broken spell it ends, not by the success's event: every success of one
+/// spell (a redelivery, or a second success while the first one's notice is
+/// still being retried) sends it once per destination.
+pub fn key_by_spell(
+    plan: &mut crate::plan::Plan,
+    start: usize,
+    state_key: &str,
+    recovery: &Recovery,
+) {
+    let key = format!("recovered#{state_key}#{}", recovery.since_time);
+    for action in &mut plan.actions[start..] {
+        action.set_dedup_key(&key);
+    }
+}
+
 /// The write of `decision`, if any.
 pub fn record(
     decision: &Decision,
