@@ -153,6 +153,8 @@ async fn pr_check_with(
                 routing_topics: None,
                 routing,
             }),
+            ignored_roles: vec!["signalbox-PrCheckRole-ABC".into()],
+            repositories: Vec::new(),
         },
     });
     (function, effects)

@@ -291,6 +291,10 @@ impl<'a> Stack<'a> {
                         .iter()
                         .map(|i| match self.resolve(i) {
                             Some(Value::String(s)) => s,
+                            // A resource's name, known once deployed.
+                            Some(Value::Object(o)) if o.len() == 1 && o["Ref"].is_string() => {
+                                format!("placeholder-{}", o["Ref"].as_str().unwrap_or_default())
+                            }
                             other => panic!("Fn::Join of a non-string {other:?}"),
                         })
                         .collect();

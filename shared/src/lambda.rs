@@ -193,7 +193,9 @@ pub async fn read_routing(
     };
     let serves_anyway = match function {
         Function::DeployGate => true,
-        Function::RepoReplicate | Function::RepoGuard => !problem.transient,
+        // pr-check's work is the check build: its activity notices' routing
+        // refused for good must not stop it.
+        Function::RepoReplicate | Function::RepoGuard | Function::PrCheck => !problem.transient,
         _ => false,
     };
     if !serves_anyway {

@@ -443,3 +443,96 @@ fn a_comment_shows_its_first_ten_lines_or_thousand_characters_marked_when_cut() 
     assert_eq!(first_lines("short\n\n"), ["short"]);
     assert_eq!(first_lines("a\nb"), ["a", "b"]);
 }
+
+/// The PR comment sample, made by the session `caller` (an ARN).
+fn comment_by(caller: &str) -> Event {
+    let path = dir().join("../../../events/codecommit-pr-comment.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    value["detail"]["callerUserArn"] = caller.into();
+    Event::from_json(&value.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn signalboxs_own_comments_make_no_notice_but_a_persons_do() {
+    let config = config(&[
+        ("ACTIVITY_NOTICES", "pr-commented"),
+        (
+            "ACTIVITY_IGNORED_ROLES",
+            "signalbox-PrCheckRole-ABC,signalbox-BuildReportRole-DEF",
+        ),
+    ])
+    .unwrap();
+    let lookup = Comments::saying("Build failed: see the log");
+    let own = comment_by(
+        "arn:aws:sts::123456789012:assumed-role/signalbox-BuildReportRole-DEF/1733570000000",
+    );
+    let plan = pr_check::plan_with_activity(&own, &config, &lookup)
+        .await
+        .unwrap();
+    assert!(notices(&plan).is_empty(), "{:?}", plan.actions);
+    assert!(
+        plan.notes.iter().any(|n| n
+            == "pr-commented by signalbox's own role signalbox-BuildReportRole-DEF: no activity notice"),
+        "{:?}",
+        plan.notes
+    );
+    let person = comment_by("arn:aws:sts::123456789012:assumed-role/Developer/mary");
+    let plan = pr_check::plan_with_activity(&person, &config, &lookup)
+        .await
+        .unwrap();
+    assert_eq!(notices(&plan).len(), 2, "{:?}", plan.notes);
+}
+
+#[tokio::test]
+async fn a_repository_outside_pr_check_repositories_makes_no_notice() {
+    let config = config(&[
+        ("ACTIVITY_NOTICES", "pr-commented"),
+        ("PR_CHECK_REPOSITORIES", "OtherRepo"),
+    ])
+    .unwrap();
+    let plan = pr_check::plan_with_activity(
+        &load("codecommit-pr-comment.json"),
+        &config,
+        &Comments::saying("hi"),
+    )
+    .await
+    .unwrap();
+    assert!(notices(&plan).is_empty());
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n == "MyDemoRepo is not in PR_CHECK_REPOSITORIES: no activity notice"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[tokio::test]
+async fn a_comment_read_failing_for_now_fails_the_plan_for_lambdas_retry() {
+    let config = config(&[("ACTIVITY_NOTICES", "pr-commented")]).unwrap();
+    let throttled = Comments {
+        comment: Err(LookupError::Failed {
+            message: "CodeCommit GetComment: ThrottlingException".into(),
+            transient: true,
+        }),
+    };
+    let result =
+        pr_check::plan_with_activity(&load("codecommit-pr-comment.json"), &config, &throttled)
+            .await;
+    assert!(
+        result.is_err(),
+        "a throttled read sent the notice without its comment"
+    );
+    // For good (denied): the notice goes out saying the comment could not be read.
+    let denied = Comments {
+        comment: Err(LookupError::Failed {
+            message: "CodeCommit GetComment: AccessDeniedException".into(),
+            transient: false,
+        }),
+    };
+    let plan = pr_check::plan_with_activity(&load("codecommit-pr-comment.json"), &config, &denied)
+        .await
+        .unwrap();
+    assert_eq!(notices(&plan).len(), 2);
+}

@@ -42,6 +42,12 @@ pub struct Config {
     /// The alert channels; read only when a kind is on, so a stack without
     /// activity notices needs none of their variables.
     pub channels: Option<Channels>,
+    /// `ACTIVITY_IGNORED_ROLES`: IAM role names whose own actions make no
+    /// notice (the template sets pr-check's and build-report's: their "check
+    /// started" comments, result replies and approvals).
+    pub ignored_roles: Vec<String>,
+    /// `PR_CHECK_REPOSITORIES`: only these repositories' activity (all when empty).
+    pub repositories: Vec<String>,
 }
 
 impl Config {
@@ -66,7 +72,14 @@ impl Config {
             );
         }
         let channels = (!kinds.is_empty()).then(|| Channels::read(env));
-        Config { kinds, channels }
+        let ignored_roles = env.list("ACTIVITY_IGNORED_ROLES");
+        let repositories = env.list("PR_CHECK_REPOSITORIES");
+        Config {
+            kinds,
+            channels,
+            ignored_roles,
+            repositories,
+        }
     }
 
     /// Whether notices of `kind` are sent.
@@ -161,19 +174,53 @@ pub fn kind_of(event: &Event) -> Result<&'static str, String> {
 
 /// Looks up what the event's notice needs and adds it to `plan`; a note
 /// when the kind is off or the event has none.
-pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup, plan: &mut Plan) {
+pub async fn plan(
+    event: &Event,
+    config: &Config,
+    lookup: &impl Lookup,
+    plan: &mut Plan,
+) -> Result<(), crate::flows::PlanError> {
     let kind = match kind_of(event) {
         Ok(kind) => kind,
         Err(reason) => {
             plan.notes.push(reason);
-            return;
+            return Ok(());
         }
     };
     if !config.sends(kind) {
         plan.notes.push(format!(
             "activity notice {kind} is not in ACTIVITY_NOTICES: not sent"
         ));
-        return;
+        return Ok(());
+    }
+    let (repository, caller) = match &event.detail {
+        Detail::PullRequest(pr) => (pr.repository(), pr.caller_user_arn.as_deref()),
+        Detail::Comment(c) => (
+            Some(c.repository_name.as_str()),
+            c.caller_user_arn.as_deref(),
+        ),
+        _ => (None, None),
+    };
+    if let Some(repository) = repository
+        && !config.repositories.is_empty()
+        && !config.repositories.iter().any(|r| r == repository)
+    {
+        plan.notes.push(format!(
+            "{repository} is not in PR_CHECK_REPOSITORIES: no activity notice"
+        ));
+        return Ok(());
+    }
+    // An assumed role's session: arn:<partition>:sts::<account>:assumed-role/<name>/<session>.
+    let role = caller
+        .and_then(|arn| arn.split_once(":assumed-role/"))
+        .and_then(|(_, rest)| rest.split('/').next());
+    if let Some(role) = role
+        && config.ignored_roles.iter().any(|r| r == role)
+    {
+        plan.notes.push(format!(
+            "{kind} by signalbox's own role {role}: no activity notice"
+        ));
+        return Ok(());
     }
     let mut facts = Facts::default();
     if let Detail::Comment(c) = &event.detail {
@@ -186,6 +233,13 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup, plan: &m
         let (comment, summary) = tokio::join!(lookup.comment(&c.comment_id), summary);
         match comment {
             Ok(comment) => facts.comment = Some(comment),
+            // For now (a throttle): Lambda's retry reads it, rather than a
+            // notice sent for good without its comment.
+            Err(
+                e @ LookupError::Failed {
+                    transient: true, ..
+                },
+            ) => return Err(crate::flows::PlanError::Lookup(e)),
             Err(e) => facts.problems.push(e),
         }
         match summary {
@@ -195,6 +249,7 @@ pub async fn plan(event: &Event, config: &Config, lookup: &impl Lookup, plan: &m
         }
     }
     plan_notice(event, kind, &facts, config, plan);
+    Ok(())
 }
 
 /// The pure part: the notice's actions, one per routed destination.

@@ -222,7 +222,7 @@ where
     } else {
         Plan::new(Function::PrCheck, &event.id)
     };
-    crate::flows::pr_activity::plan(event, &config.activity, lookup, &mut plan).await;
+    crate::flows::pr_activity::plan(event, &config.activity, lookup, &mut plan).await?;
     Ok(plan)
 }
 
