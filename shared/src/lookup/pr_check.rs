@@ -14,23 +14,31 @@ use crate::flows::pr_check::variables as v;
 use crate::flows::pr_check::{Lookup, PrBuild};
 use crate::flows::pr_check::{PullRequestFacts, PullRequests};
 
+/// CodeCommit `GetPullRequest`: the pull request, or why not.
+async fn get_pull_request(
+    aws: &Aws,
+    pr_id: &str,
+) -> Result<aws_sdk_codecommit::types::PullRequest, LookupError> {
+    let output = aws
+        .codecommit
+        .get_pull_request()
+        .pull_request_id(pr_id)
+        .send()
+        .await
+        .map_err(|e| LookupError::sdk("CodeCommit GetPullRequest", &e))?;
+    output.pull_request.ok_or_else(|| LookupError::Failed {
+        message: format!("CodeCommit GetPullRequest: pull request {pr_id} has no details"),
+        transient: false,
+    })
+}
+
 impl PullRequests for Aws {
     async fn pull_request(
         &self,
         pr_id: &str,
         repository: &str,
     ) -> Result<PullRequestFacts, LookupError> {
-        let output = self
-            .codecommit
-            .get_pull_request()
-            .pull_request_id(pr_id)
-            .send()
-            .await
-            .map_err(|e| LookupError::sdk("CodeCommit GetPullRequest", &e))?;
-        let pr = output.pull_request().ok_or_else(|| LookupError::Failed {
-            message: format!("CodeCommit GetPullRequest: pull request {pr_id} has no details"),
-            transient: false,
-        })?;
+        let pr = get_pull_request(self, pr_id).await?;
         let target = pr
             .pull_request_targets()
             .iter()
@@ -141,17 +149,7 @@ impl crate::flows::pr_activity::Lookup for Aws {
         pr_id: &str,
         repository: &str,
     ) -> Result<crate::flows::pr_activity::PullRequestSummary, LookupError> {
-        let output = self
-            .codecommit
-            .get_pull_request()
-            .pull_request_id(pr_id)
-            .send()
-            .await
-            .map_err(|e| LookupError::sdk("CodeCommit GetPullRequest", &e))?;
-        let pr = output.pull_request().ok_or_else(|| LookupError::Failed {
-            message: format!("CodeCommit GetPullRequest: pull request {pr_id} has no details"),
-            transient: false,
-        })?;
+        let pr = get_pull_request(self, pr_id).await?;
         let target = pr
             .pull_request_targets()
             .iter()
