@@ -467,3 +467,6 @@ pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     }
     writer.finish().unwrap().into_inner()
 }
+
+/// The storm of pipeline failures (tests/storm_moto.rs, benches/storm.rs).
+pub mod storm;
