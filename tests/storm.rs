@@ -49,6 +49,8 @@ struct Taken {
     posts: Vec<(Instant, serde_json::Value)>,
     /// How many posts it answered 429.
     refused: usize,
+    /// Until then every post is answered 429.
+    closed_until: Option<Instant>,
 }
 
 impl Respond for RateLimitedSlack {
@@ -58,6 +60,7 @@ impl Respond for RateLimitedSlack {
         if taken
             .last
             .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+            || taken.closed_until.is_some_and(|until| now < until)
         {
             taken.refused += 1;
             return ResponseTemplate::new(429)
@@ -83,6 +86,11 @@ impl RateLimitedSlack {
             .mount(&server)
             .await;
         (slack, server)
+    }
+
+    /// Answers every post 429 for `time` from now.
+    pub fn close_for(&self, time: Duration) {
+        self.inner.lock().expect("stand-in lock").closed_until = Some(Instant::now() + time);
     }
 
     /// The messages it took, in order, with when.
@@ -128,7 +136,7 @@ pub struct Storm {
 }
 
 /// The failed execution of `pipeline`, an event of its own.
-fn failed(pipeline: &str) -> serde_json::Value {
+pub fn failed(pipeline: &str) -> serde_json::Value {
     let mut event = sample("codepipeline-execution-failed.json");
     event["id"] = unique("storm-event").into();
     event["detail"]["pipeline"] = pipeline.into();
@@ -136,17 +144,21 @@ fn failed(pipeline: &str) -> serde_json::Value {
     event
 }
 
-/// Sends `failures` pipeline failures, evenly spread over `within`, through
-/// pipeline-alert's handler (SNS and the rate-limited Slack stand-in, the
-/// idempotency table in moto) and waits until every event is handled or
-/// has used its three invocations.
-pub async fn storm(config: &aws_config::SdkConfig, failures: usize, within: Duration) -> Storm {
-    let (slack, server) = RateLimitedSlack::start().await;
+/// pipeline-alert as the template deploys it, for the storm: its topic
+/// (with an SQS queue subscribed, returned), its Slack webhook posting to
+/// `slack` (a local URL), and the idempotency table, all in moto.
+pub async fn pipeline_alert(
+    config: &aws_config::SdkConfig,
+    slack: &MockServer,
+) -> (Arc<FunctionConfig>, Arc<AwsEffects>, String) {
     let (topic, queue) = topic_with_queue(config).await;
     let table = idempotency_table(config).await;
     let aws = Aws::new(config);
     let effects = Arc::new(AwsEffects {
-        slack: Some(SlackWebhook::new(format!("{}/services/T/B/SECRET", server.uri()))),
+        slack: Some(SlackWebhook::new(format!(
+            "{}/services/T/B/SECRET",
+            slack.uri()
+        ))),
         ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
         failure_queue: None,
         aws,
@@ -166,6 +178,16 @@ pub async fn storm(config: &aws_config::SdkConfig, failures: usize, within: Dura
         log_lines: 20,
         recovered: false,
     }));
+    (function, effects, queue)
+}
+
+/// Sends `failures` pipeline failures, evenly spread over `within`, through
+/// pipeline-alert's handler (SNS and the rate-limited Slack stand-in, the
+/// idempotency table in moto) and waits until every event is handled or
+/// has used its three invocations.
+pub async fn storm(config: &aws_config::SdkConfig, failures: usize, within: Duration) -> Storm {
+    let (slack, server) = RateLimitedSlack::start().await;
+    let (function, effects, queue) = pipeline_alert(config, &server).await;
     let pipelines: Vec<String> = (0..failures)
         .map(|i| format!("{}-p{i:04}", unique("storm")))
         .collect();
@@ -231,7 +253,10 @@ pub async fn storm(config: &aws_config::SdkConfig, failures: usize, within: Dura
     let (mut digests, mut folded) = (0, 0);
     for (_, body) in &posts {
         let text = body.to_string();
-        let here: Vec<&String> = pipelines.iter().filter(|p| text.contains(p.as_str())).collect();
+        let here: Vec<&String> = pipelines
+            .iter()
+            .filter(|p| text.contains(p.as_str()))
+            .collect();
         if here.len() > 1 {
             digests += 1;
             folded += here.len();

@@ -130,6 +130,16 @@ impl Ledger {
         }
     }
 
+    /// The table's client (the paced Slack posts share the table).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table's name.
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
     /// Claims `key`, unless it is done or claimed by a live invocation.
     pub async fn claim(&self, key: &str) -> Result<Claim, LedgerError> {
         self.claim_as(key, CLAIMED, &Owner::random()).await

@@ -12,6 +12,10 @@ mod codepipeline;
 pub mod commit_status;
 #[cfg(feature = "gate-checks")]
 pub mod deploy_gate;
+/// Slack posts paced across invocations, folded into digests while a
+/// webhook is rate-limited (pipeline-alert and deploy-notify).
+#[cfg(feature = "slack-digest")]
+pub mod digest;
 pub mod hooks;
 pub mod slack;
 mod sns;
@@ -388,6 +392,19 @@ impl Effects for AwsEffects {
                     // On the heap, like every post below: inline, the
                     // futures of all the arms made `execute`'s future too
                     // large for a debug test thread's 2 MiB stack.
+                    #[cfg(feature = "slack-digest")]
+                    if let Some(ledger) = &self.ledger {
+                        // Paced with every invocation posting to this
+                        // webhook, folded into a digest while it is limited.
+                        let pacer = digest::Pacer::new(ledger);
+                        return Box::pin(self.once(
+                            key,
+                            action,
+                            deadline,
+                            Box::pin(pacer.post(slack, key, a, deadline)),
+                        ))
+                        .await;
+                    }
                     Box::pin(self.once(key, action, deadline, Box::pin(slack.post(a, deadline))))
                         .await
                 }

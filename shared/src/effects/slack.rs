@@ -279,8 +279,7 @@ impl SlackWebhook {
         message: &SlackMessage,
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
-        let body = serde_json::json!({ "text": message.text, "blocks": message.blocks });
-        self.send(&body.to_string(), &[], deadline).await
+        self.send(&body(message), &[], deadline).await
     }
 
     /// Posts `body` (JSON text) with `headers`, retrying what the service
@@ -293,7 +292,29 @@ impl SlackWebhook {
         headers: &[(&'static str, String)],
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
-        self.ready_by(deadline).await?;
+        match self
+            .send_until(body, headers, deadline, OnLimit::Wait)
+            .await
+        {
+            Ok(done) => Ok(done),
+            Err(NotSent::Failed(error)) => Err(error),
+            // Not returned when waiting; a transient failure all the same.
+            Err(NotSent::RateLimited(_, said)) => Err(EffectError::transient(self.action, said)),
+        }
+    }
+
+    /// [`Self::send`], except that a 429 is given back at once, with how
+    /// long the service asks to wait, when `on_limit` says so: the caller
+    /// then waits with the other invocations posting to the same webhook
+    /// (`effects::digest`).
+    pub(crate) async fn send_until(
+        &self,
+        body: &str,
+        headers: &[(&'static str, String)],
+        deadline: Deadline,
+        on_limit: OnLimit,
+    ) -> Result<Done, NotSent> {
+        self.ready_by(deadline).await.map_err(NotSent::Failed)?;
         let service = self.service;
         let action = self.action;
         let mut backoff = self.first_backoff;
@@ -303,13 +324,13 @@ impl SlackWebhook {
             attempt += 1;
             let time_left = deadline.remaining().min(REQUEST_TIMEOUT);
             if time_left.is_zero() {
-                return Err(EffectError::transient(
+                return Err(NotSent::Failed(EffectError::transient(
                     action,
                     format!(
                         "no time left before the invocation's deadline (after {} attempts)",
                         attempt - 1
                     ),
-                ));
+                )));
             }
             let mut request = self
                 .client
@@ -339,7 +360,9 @@ impl SlackWebhook {
                     if status.is_redirection() {
                         said.push_str(" (redirects are not followed)");
                     }
-                    if status.as_u16() == 429 {
+                    if status.as_u16() == 429 && on_limit == OnLimit::GiveBack {
+                        return Err(NotSent::RateLimited(retry_after.unwrap_or(backoff), said));
+                    } else if status.as_u16() == 429 {
                         Retry::After(retry_after.unwrap_or(backoff), said)
                     } else if status.is_server_error() {
                         Retry::Backoff(said)
@@ -352,18 +375,20 @@ impl SlackWebhook {
                                 tracing::warn!(%service, reason = %said, "webhook parameter holds a new URL: posting to it");
                                 continue;
                             }
-                            Ok(false) => return Err(EffectError::permanent(action, said)),
+                            Ok(false) => {
+                                return Err(NotSent::Failed(EffectError::permanent(action, said)));
+                            }
                             Err(problem) => {
-                                return Err(EffectError::transient(
+                                return Err(NotSent::Failed(EffectError::transient(
                                     action,
                                     format!(
                                         "{said}; reading the webhook parameter again failed: {problem}"
                                     ),
-                                ));
+                                )));
                             }
                         }
                     } else {
-                        return Err(EffectError::permanent(action, said));
+                        return Err(NotSent::Failed(EffectError::permanent(action, said)));
                     }
                 }
                 // without_url: the URL is the secret.
@@ -376,15 +401,41 @@ impl SlackWebhook {
             backoff = backoff.saturating_mul(2);
             // Waiting only pays if an attempt can still follow before the deadline.
             if attempt >= self.max_attempts || wait + MIN_ATTEMPT > deadline.remaining() {
-                return Err(EffectError::transient(
+                return Err(NotSent::Failed(EffectError::transient(
                     action,
                     format!("{said} (gave up after {attempt} attempts)"),
-                ));
+                )));
             }
             tracing::warn!(%service, attempt, wait_ms = wait.as_millis() as u64, reason = %said, "retrying a webhook post");
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// The JSON body of an incoming webhook's post of `message`.
+pub(crate) fn body(message: &SlackMessage) -> String {
+    serde_json::json!({ "text": message.text, "blocks": message.blocks }).to_string()
+}
+
+/// What [`SlackWebhook::send_until`] does with a 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnLimit {
+    /// Waits `Retry-After` and tries again, within the attempts and the deadline.
+    Wait,
+    /// Gives the 429 back at once ([`NotSent::RateLimited`]).
+    #[cfg_attr(not(feature = "slack-digest"), allow(dead_code))]
+    GiveBack,
+}
+
+/// Why [`SlackWebhook::send_until`] did not post.
+#[derive(Debug)]
+pub(crate) enum NotSent {
+    /// The service answered 429: wait this long (its `Retry-After`, or the
+    /// backoff when it said none); the text says what it answered.
+    #[cfg_attr(not(feature = "slack-digest"), allow(dead_code))]
+    RateLimited(Duration, String),
+    /// Any other failure, as [`SlackWebhook::send`] returns it.
+    Failed(EffectError),
 }
 
 /// The most of an answer's body an error shows.

@@ -4,6 +4,7 @@
 //! names, commit messages, error messages, build logs) lives here.
 
 pub mod alert;
+pub mod digest;
 pub mod limits;
 pub mod outbound;
 pub mod pr_comment;
