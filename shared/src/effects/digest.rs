@@ -5,34 +5,38 @@
 //! Short bursts >1 allowed", https://docs.slack.dev/apis/web-api/rate-limits).
 //! Two hundred failures at once would each wait out their own retries and
 //! most would end in the failure queue. So a notice that meets the limit
-//! waits with the others in one DynamoDB item per webhook (in the
-//! idempotency table), and whichever waiting invocation may post next posts
-//! them all, one message a second: alone, the notice itself; more than one,
-//! a digest naming each (`render::digest`).
+//! waits with the others, and whichever waiting invocation may post next
+//! posts them all, one message a second: alone, the notice itself; more
+//! than one, a digest naming each (`render::digest`).
 //!
-//! The item `slack-digest#<webhook parameter>`:
-//! - `p_<h>`: a waiting ("parked") notice, `h` the hash of its action key:
-//!   its digest line `l` and when it was parked `t` (ms);
-//! - `d_<h>`: when the notice was posted (ms), kept [`POSTED_KEPT`] so a
-//!   retried invocation learns its notice went out in another's digest;
-//! - `lease_owner`, `lease_until`: who is posting now;
-//! - `next_at`: when the webhook takes the next message (ms).
+//! The state lives in the idempotency table, per webhook (`<w>` is
+//! `slack-digest#<webhook parameter>`), `h` being the hash of a notice's
+//! action key:
+//! - `<w>`, the small item every waiting invocation reads: `p_<h>`, when
+//!   each waiting ("parked") notice was parked (ms); `lease_owner` and
+//!   `lease_until`, who is posting now; `next_at`, when the webhook takes
+//!   the next message (ms). Parked hashes only, so it stays a few KB: a
+//!   consistent read of up to 4 KB is one read unit, and a write costs one
+//!   unit per KB of the item, read by hundreds of waiting invocations
+//!   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html).
+//! - `<w>#line#<h>`: the notice's digest line, read by the poster;
+//! - `<w>#posted#<h>`: the notice went out, kept [`POSTED_KEPT`], so that a
+//!   retried invocation learns its notice went out in another's digest.
 //!
-//! Every change is one conditional UpdateItem of that item, so what matters
-//! is atomic: a notice is parked only if not posted (`d_<h>` absent); a post
-//! is committed, its notices removed and marked posted, only by the lease's
-//! holder; an invocation out of time takes its notice back only while it is
-//! still parked. Nothing is lost: an invocation returns success only once
-//! its notice was posted (by itself or in another's digest), and otherwise
-//! fails for Lambda's retry. What remains: an invocation killed between
-//! Slack's answer and the commit leaves its digest's notices parked, and
-//! they are posted again by the next holder.
+//! Parked, a notice leaves `<w>` only when a post that carried it is
+//! recorded (one conditional write by the lease's holder, which also paces
+//! the next post and gives the lease back), or when its own invocation
+//! takes it back before its deadline. So an invocation returns success only
+//! once its notice went out, by itself or in another's digest, and
+//! otherwise fails for Lambda's retry: nothing is lost. What remains: an
+//! invocation killed between Slack's answer and the record leaves that
+//! digest's notices parked, and the next holder posts them again.
 //!
-//! Only while the webhook is limited: a post first reads its own marks in
-//! the item (one consistent GetItem) and, with nobody posting and no 429
-//! to wait out, posts at once, as before.
+//! Only while the webhook is limited: a post first reads `<w>` and its own
+//! posted mark (two consistent GetItems, side by side) and, with nobody
+//! posting and no 429 to wait out, posts at once, as before.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
@@ -47,40 +51,43 @@ use crate::plan::SlackMessage;
 
 /// Slack's pace: one message a second per webhook.
 pub const INTERVAL: Duration = Duration::from_secs(1);
-/// How long a holder may take to post and commit: longer than one request
+/// How long a holder may take to post and record: longer than one request
 /// may take (`slack::REQUEST_TIMEOUT`).
 pub const LEASE: Duration = Duration::from_secs(15);
 /// The most notices one digest folds (each line is also bounded, and the
 /// digest takes only what fits Slack's limits).
 pub const MOST_FOLDED: usize = 50;
-/// How long a posted notice is remembered: Lambda retries an asynchronous
-/// event for up to `MaximumEventAgeInSeconds` (the template's 3600), and a
-/// retry must learn that its notice went out in another's digest.
+/// How long a posted mark is kept: Lambda retries an asynchronous event for
+/// up to `MaximumEventAgeInSeconds` (the template's 3600), and a retry must
+/// learn that its notice went out in another's digest.
 pub const POSTED_KEPT: Duration = Duration::from_secs(75 * 60);
 /// What an invocation keeps back, before its deadline, to take its notice
 /// back (one write) and fail for Lambda's retry.
 const GIVE_BACK: Duration = Duration::from_secs(2);
-/// The longest one wait between looks at the item.
+/// The longest one wait between looks at the webhook's item.
 const MOST_WAIT: Duration = Duration::from_millis(1000);
-/// How long the item outlives its last write (DynamoDB's TTL, seconds).
+/// Only the invocations of the oldest parked notices ask for the lease, so
+/// a few hundred waiting do not all write at once...
+const ASKING: usize = 3;
+/// ...unless nobody took it this long after the webhook was free again
+/// (their invocations may have ended).
+const UNTAKEN: u64 = 2000;
+/// How long a parked notice's line outlives its parking (TTL, seconds).
+const LINE_KEPT: u64 = 24 * 3600;
+/// How long the webhook's item outlives its last write (TTL, seconds).
 const ITEM_KEPT: u64 = 2 * 24 * 3600;
-/// The most stale posted marks one commit removes (the expression stays
-/// within DynamoDB's 4 KB).
-const MOST_PRUNED: usize = 30;
 
-/// The idempotency table's client and name, paced posts' shared state.
+/// Paced posts' shared state: the idempotency table.
 pub struct Pacer<'a> {
     client: &'a Client,
     table: &'a str,
 }
 
-/// What the item says, as far as one invocation needs it.
+/// The webhook's item, as read.
 #[derive(Debug, Default)]
-struct Seen {
-    /// Parked notices: hash → (line, parked at ms).
-    parked: BTreeMap<String, (String, u64)>,
-    /// Posted notices: hash → posted at ms.
-    posted: BTreeMap<String, u64>,
+struct Webhook {
+    /// Parked notices: hash → parked at (ms).
+    parked: HashMap<String, u64>,
     lease_until: u64,
     next_at: u64,
 }
@@ -96,6 +103,10 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
 fn number(value: Option<&AttributeValue>) -> u64 {
     value
         .and_then(|v| v.as_n().ok())
@@ -103,46 +114,65 @@ fn number(value: Option<&AttributeValue>) -> u64 {
         .unwrap_or_default()
 }
 
-/// The hash an action key goes by in the item: 16 hex digits of SHA-256.
+fn ms(time: Duration) -> u64 {
+    time.as_millis() as u64
+}
+
+/// The hash an action key goes by: 16 hex digits of SHA-256.
 fn hash(key: &str) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
-impl Seen {
-    fn from(item: &std::collections::HashMap<String, AttributeValue>) -> Seen {
-        let mut seen = Seen {
+impl Webhook {
+    fn from(item: &HashMap<String, AttributeValue>) -> Webhook {
+        Webhook {
+            parked: item
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some((name.strip_prefix("p_")?.to_owned(), number(Some(value))))
+                })
+                .collect(),
             lease_until: number(item.get("lease_until")),
             next_at: number(item.get("next_at")),
-            ..Seen::default()
-        };
-        for (name, value) in item {
-            if let Some(h) = name.strip_prefix("p_") {
-                let Ok(entry) = value.as_m() else { continue };
-                let line = entry
-                    .get("l")
-                    .and_then(|l| l.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                seen.parked
-                    .insert(h.to_owned(), (line, number(entry.get("t"))));
-            } else if let Some(h) = name.strip_prefix("d_") {
-                seen.posted.insert(h.to_owned(), number(Some(value)));
-            }
         }
-        seen
     }
 
-    /// The parked notices, oldest first.
-    fn oldest(&self) -> Vec<(&String, &String, u64)> {
-        let mut parked: Vec<_> = self
-            .parked
-            .iter()
-            .map(|(h, (line, at))| (h, line, *at))
-            .collect();
-        parked.sort_by_key(|(h, _, at)| (*at, (*h).clone()));
-        parked
+    /// The parked hashes, oldest first.
+    fn oldest(&self) -> Vec<&String> {
+        let mut parked: Vec<(&String, &u64)> = self.parked.iter().collect();
+        parked.sort_by_key(|(h, at)| (**at, (*h).clone()));
+        parked.into_iter().map(|(h, _)| h).collect()
+    }
+
+    /// Whether the webhook takes a message now and nobody is posting.
+    fn free(&self, now: u64) -> bool {
+        self.lease_until <= now && self.next_at <= now
     }
 }
+
+/// One notice's posting, within one webhook.
+struct Notice<'m> {
+    /// `slack-digest#<webhook parameter>`.
+    webhook: String,
+    h: String,
+    message: &'m SlackMessage,
+}
+
+impl Notice<'_> {
+    fn line_key(&self, h: &str) -> String {
+        format!("{}#line#{h}", self.webhook)
+    }
+
+    fn posted_key(&self, h: &str) -> String {
+        format!("{}#posted#{h}", self.webhook)
+    }
+
+    fn parked_name(&self) -> String {
+        format!("p_{}", self.h)
+    }
+}
+
+const POSTED_ELSEWHERE: &str = "posted in another invocation's Slack digest";
 
 impl<'a> Pacer<'a> {
     pub fn new(ledger: &'a Ledger) -> Pacer<'a> {
@@ -163,22 +193,25 @@ impl<'a> Pacer<'a> {
         message: &SlackMessage,
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
-        let item = format!(
-            "slack-digest#{}",
-            message.webhook.as_deref().unwrap_or("slack")
-        );
-        let h = hash(key);
-        let seen = self.read(&item, &h).await?;
-        if seen.posted.contains_key(&h) {
-            return Ok(Done::Executed(
-                "posted earlier, in another invocation's digest".to_owned(),
-            ));
+        let notice = Notice {
+            webhook: format!(
+                "slack-digest#{}",
+                message.webhook.as_deref().unwrap_or("slack")
+            ),
+            h: hash(key),
+            message,
+        };
+        let posted_key = notice.posted_key(&notice.h);
+        let (webhook, posted) =
+            tokio::join!(self.read(&notice.webhook), self.exists(&posted_key));
+        let (webhook, posted) = (webhook?, posted?);
+        if posted {
+            return Ok(Done::Executed(POSTED_ELSEWHERE.to_owned()));
         }
-        let now = now_ms();
-        // Nobody posting, and no 429 waited out: post at once. (Notices
-        // parked but not yet taken may be passed; then one of the two posts
-        // meets the limit and waits with the others.)
-        if !seen.parked.contains_key(&h) && seen.lease_until <= now && seen.next_at <= now {
+        // Nobody posting, and no 429 to wait out: at once. (Notices parked
+        // but not yet taken may be passed; then one of the two posts meets
+        // the limit and waits with the others.)
+        if !webhook.parked.contains_key(&notice.h) && webhook.free(now_ms()) {
             match slack
                 .send_until(&body(message), &[], deadline, OnLimit::GiveBack)
                 .await
@@ -186,123 +219,125 @@ impl<'a> Pacer<'a> {
                 Ok(done) => return Ok(done),
                 Err(NotSent::Failed(error)) => return Err(error),
                 Err(NotSent::RateLimited(wait, said)) => {
-                    tracing::warn!(%key, reason = %said, "the webhook is rate-limited: the notice waits with the others");
-                    self.hold_off(&item, now_ms() + wait.as_millis() as u64)
-                        .await;
+                    tracing::warn!(%key, reason = %said, "the Slack webhook is rate-limited: the notice waits with the others");
+                    self.hold_off(&notice.webhook, now_ms() + ms(wait)).await;
                 }
             }
         }
-        Box::pin(self.fold(slack, &item, &h, message, deadline)).await
+        Box::pin(self.fold(slack, &notice, deadline)).await
     }
 
-    /// Parks the notice and waits until it is posted, posting whatever is
+    /// Parks the notice and waits until it is posted, posting what is
     /// parked whenever this invocation may.
     async fn fold(
         &self,
         slack: &SlackWebhook,
-        item: &str,
-        h: &str,
-        message: &SlackMessage,
+        notice: &Notice<'_>,
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
-        let line = crate::render::digest::line(message);
-        if !self.park(item, h, &line).await? {
-            return Ok(Done::Executed(
-                "posted earlier, in another invocation's digest".to_owned(),
-            ));
-        }
+        self.park(notice).await?;
         let owner = hex::encode(fastrand::u64(..).to_be_bytes());
         loop {
             if deadline.remaining() < GIVE_BACK {
-                return self.give_back(item, h).await;
+                return self.give_back(notice).await;
             }
-            let seen = match self.read(item, h).await {
-                Ok(seen) => seen,
+            let webhook = match self.read(&notice.webhook).await {
+                Ok(webhook) => webhook,
                 Err(error) => {
-                    // Taken back, so Lambda's retry parks it again.
-                    let _ = self.give_back(item, h).await;
+                    // Taken back, so that Lambda's retry parks it again.
+                    let _ = self.give_back(notice).await;
                     return Err(error);
                 }
             };
-            if seen.posted.contains_key(h) {
-                return Ok(Done::Executed(
-                    "posted in another invocation's digest".to_owned(),
-                ));
-            }
-            if !seen.parked.contains_key(h) {
-                // Only this invocation takes its notice back; parked again
-                // unless posted since.
-                if !self.park(item, h, &line).await? {
-                    return Ok(Done::Executed(
-                        "posted in another invocation's digest".to_owned(),
-                    ));
-                }
-                continue;
+            if !webhook.parked.contains_key(&notice.h) {
+                // Only a recorded post removes it, or this invocation.
+                return Ok(Done::Executed(POSTED_ELSEWHERE.to_owned()));
             }
             let now = now_ms();
-            if seen.lease_until > now || seen.next_at > now {
-                let until = if seen.lease_until > now {
+            if !webhook.free(now) {
+                let until = if webhook.lease_until > now {
                     now + 100
                 } else {
-                    seen.next_at
+                    webhook.next_at
                 };
                 self.wait(until - now, deadline).await;
                 continue;
             }
-            let Some(held) = self.lease(item, &owner).await? else {
-                self.wait(50, deadline).await;
+            let asks = webhook
+                .oldest()
+                .iter()
+                .take(ASKING)
+                .any(|h| **h == notice.h)
+                || webhook.next_at + UNTAKEN < now;
+            if !asks {
+                self.wait(200, deadline).await;
+                continue;
+            }
+            let Some(held) = self.lease(&notice.webhook, &owner).await? else {
+                self.wait(100, deadline).await;
                 continue;
             };
-            let parked = held.oldest();
-            let batch: Vec<(&String, &String, u64)> =
-                parked.into_iter().take(MOST_FOLDED).collect();
-            let lines: Vec<String> = batch.iter().map(|(_, line, _)| (*line).clone()).collect();
-            let (text, taken) = if batch.len() == 1 && batch[0].0 == h {
-                (body(message), 1)
-            } else {
-                let since = batch.first().map_or(now, |(_, _, at)| *at);
-                let (digest, taken) = crate::render::digest::slack(
-                    &lines,
-                    Duration::from_millis(now_ms().saturating_sub(since)),
-                );
-                (body(&digest), taken)
-            };
-            let posted: Vec<&String> = batch[..taken].iter().map(|(h, _, _)| *h).collect();
-            match slack
-                .send_until(&text, &[], deadline, OnLimit::GiveBack)
-                .await
+            if let Some(done) =
+                Box::pin(self.post_parked(slack, notice, &owner, &held, deadline)).await?
             {
-                Ok(_) => {
-                    let stale: Vec<&String> = held
-                        .posted
-                        .iter()
-                        .filter(|(_, at)| **at + (POSTED_KEPT.as_millis() as u64) < now_ms())
-                        .map(|(h, _)| h)
-                        .take(MOST_PRUNED)
-                        .collect();
-                    if let Err(error) = self.commit(item, &owner, &posted, &stale).await {
-                        // Posted, not recorded: the next holder posts these again.
-                        tracing::error!(%item, error = %error.message, "a digest was posted but not recorded: its notices may be posted again");
-                    }
-                    if posted.iter().any(|p| *p == h) {
-                        return Ok(Done::Executed(if taken == 1 {
-                            "posted to Slack, paced with the other notices".to_owned()
-                        } else {
-                            format!("posted to Slack in a digest of {taken} notices")
-                        }));
-                    }
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Holding the lease: posts the oldest parked notices (the notice
+    /// alone, or a digest), records the post and gives the lease back.
+    /// `Some` once this invocation's notice went out.
+    async fn post_parked(
+        &self,
+        slack: &SlackWebhook,
+        notice: &Notice<'_>,
+        owner: &str,
+        held: &Webhook,
+        deadline: Deadline,
+    ) -> Result<Option<Done>, EffectError> {
+        let batch: Vec<&String> = held.oldest().into_iter().take(MOST_FOLDED).collect();
+        let (text, posted) = if batch.len() == 1 && *batch[0] == notice.h {
+            (body(notice.message), batch)
+        } else {
+            let lines = futures::future::join_all(batch.iter().map(|h| self.line(notice, h))).await;
+            let since = batch
+                .first()
+                .and_then(|h| held.parked.get(*h))
+                .copied()
+                .unwrap_or_else(now_ms);
+            let (digest, taken) = crate::render::digest::slack(
+                &lines,
+                Duration::from_millis(now_ms().saturating_sub(since)),
+            );
+            (body(&digest), batch[..taken].to_vec())
+        };
+        match slack
+            .send_until(&text, &[], deadline, OnLimit::GiveBack)
+            .await
+        {
+            Ok(_) => {
+                self.record(notice, owner, &posted).await;
+                if posted.iter().any(|h| **h == notice.h) {
+                    return Ok(Some(Done::Executed(if posted.len() == 1 {
+                        "posted to Slack, paced with the other notices".to_owned()
+                    } else {
+                        format!("posted to Slack in a digest of {} notices", posted.len())
+                    })));
                 }
-                Err(NotSent::RateLimited(wait, said)) => {
-                    tracing::warn!(%item, reason = %said, "the webhook is still rate-limited");
-                    self.release(item, &owner, now_ms() + wait.as_millis() as u64)
-                        .await;
-                }
-                Err(NotSent::Failed(error)) => {
-                    self.release(item, &owner, now_ms() + INTERVAL.as_millis() as u64)
-                        .await;
-                    let _ = self.give_back(item, h).await;
-                    return Err(error);
-                }
+                Ok(None)
+            }
+            Err(NotSent::RateLimited(wait, said)) => {
+                tracing::warn!(webhook = %notice.webhook, reason = %said, "the Slack webhook is still rate-limited");
+                self.release(&notice.webhook, owner, now_ms() + ms(wait))
+                    .await;
+                Ok(None)
+            }
+            Err(NotSent::Failed(error)) => {
+                self.release(&notice.webhook, owner, now_ms() + ms(INTERVAL))
+                    .await;
+                let _ = self.give_back(notice).await;
+                Err(error)
             }
         }
     }
@@ -311,128 +346,89 @@ impl<'a> Pacer<'a> {
     /// invocations do not all ask at once, never past the give-back time.
     async fn wait(&self, ms: u64, deadline: Deadline) {
         let wait =
-            Duration::from_millis(ms).min(MOST_WAIT) + Duration::from_millis(fastrand::u64(0..250));
+            Duration::from_millis(ms).min(MOST_WAIT) + Duration::from_millis(fastrand::u64(0..200));
         let room = deadline.remaining().saturating_sub(GIVE_BACK);
         tokio::time::sleep(wait.min(room)).await;
     }
 
-    /// The item as far as `h` needs it (consistent: a post just committed
-    /// must be seen).
-    async fn read(&self, item: &str, h: &str) -> Result<Seen, EffectError> {
+    /// The webhook's item (consistent: a post just recorded must be seen).
+    async fn read(&self, webhook: &str) -> Result<Webhook, EffectError> {
         let output = self
             .client
             .get_item()
             .table_name(self.table)
-            .key(KEY, AttributeValue::S(item.to_owned()))
+            .key(KEY, s(webhook))
             .consistent_read(true)
-            // This notice's own marks only: the whole parked set is read by
-            // the lease's holder alone (`lease`).
-            .projection_expression("#p, #d, lease_until, next_at")
-            .expression_attribute_names("#p", format!("p_{h}"))
-            .expression_attribute_names("#d", format!("d_{h}"))
             .send()
             .await
             .map_err(|e| EffectError::sdk("PostSlack", "DynamoDB GetItem", &e))?;
-        Ok(output.item().map(Seen::from).unwrap_or_default())
+        Ok(output.item().map(Webhook::from).unwrap_or_default())
     }
 
-    /// Parks the notice unless it was posted. False: it was.
-    async fn park(&self, item: &str, h: &str, line: &str) -> Result<bool, EffectError> {
-        let entry = AttributeValue::M(
-            [
-                ("l".to_owned(), AttributeValue::S(line.to_owned())),
-                ("t".to_owned(), n(now_ms())),
-            ]
-            .into(),
-        );
-        let result = self
+    /// Whether item `key` exists (consistent).
+    async fn exists(&self, key: &str) -> Result<bool, EffectError> {
+        let output = self
             .client
-            .update_item()
+            .get_item()
             .table_name(self.table)
-            .key(KEY, AttributeValue::S(item.to_owned()))
-            .update_expression("SET #p = :entry, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#d)")
-            .expression_attribute_names("#p", format!("p_{h}"))
-            .expression_attribute_names("#d", format!("d_{h}"))
-            .expression_attribute_names("#ttl", EXPIRES_AT)
-            .expression_attribute_values(":entry", entry)
-            .expression_attribute_values(":ttl", n(now_ms() / 1000 + ITEM_KEPT))
+            .key(KEY, s(key))
+            .consistent_read(true)
+            .projection_expression("#k")
+            .expression_attribute_names("#k", KEY)
+            .send()
+            .await
+            .map_err(|e| EffectError::sdk("PostSlack", "DynamoDB GetItem", &e))?;
+        Ok(output.item().is_some())
+    }
+
+    /// The digest line of parked notice `h`; a placeholder if it cannot be
+    /// read (the notice is still named as one of those folded).
+    async fn line(&self, notice: &Notice<'_>, h: &str) -> String {
+        if h == notice.h {
+            return crate::render::digest::line(notice.message);
+        }
+        let read = self
+            .client
+            .get_item()
+            .table_name(self.table)
+            .key(KEY, s(notice.line_key(h)))
+            .consistent_read(true)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if conditional(&e) => Ok(false),
-            Err(e) => Err(EffectError::sdk("PostSlack", "DynamoDB UpdateItem", &e)),
+        match read {
+            Ok(output) => output
+                .item()
+                .and_then(|item| item.get("l"))
+                .and_then(|l| l.as_s().ok())
+                .cloned()
+                .unwrap_or_else(|| "(a notice whose line was not found)".to_owned()),
+            Err(e) => {
+                tracing::warn!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB GetItem", &e), "a parked notice's line could not be read");
+                "(a notice whose line could not be read)".to_owned()
+            }
         }
     }
 
-    /// Takes the lease when nobody holds it and the webhook takes a message
-    /// now; returns the whole item (every parked notice) if taken.
-    async fn lease(&self, item: &str, owner: &str) -> Result<Option<Seen>, EffectError> {
+    /// Writes the notice's line, then parks it in the webhook's item.
+    async fn park(&self, notice: &Notice<'_>) -> Result<(), EffectError> {
         let now = now_ms();
-        let result = self
-            .client
+        self.client
+            .put_item()
+            .table_name(self.table)
+            .item(KEY, s(notice.line_key(&notice.h)))
+            .item("l", s(crate::render::digest::line(notice.message)))
+            .item(EXPIRES_AT, n(now / 1000 + LINE_KEPT))
+            .send()
+            .await
+            .map_err(|e| EffectError::sdk("PostSlack", "DynamoDB PutItem", &e))?;
+        self.client
             .update_item()
             .table_name(self.table)
-            .key(KEY, AttributeValue::S(item.to_owned()))
-            .update_expression("SET lease_owner = :owner, lease_until = :until")
-            .condition_expression(
-                "(attribute_not_exists(lease_until) OR lease_until <= :now) \
-                 AND (attribute_not_exists(next_at) OR next_at <= :now)",
-            )
-            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":until", n(now + LEASE.as_millis() as u64))
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(Some(
-                output.attributes().map(Seen::from).unwrap_or_default(),
-            )),
-            Err(e) if conditional(&e) => Ok(None),
-            Err(e) => Err(EffectError::sdk("PostSlack", "DynamoDB UpdateItem", &e)),
-        }
-    }
-
-    /// Records the post of `posted` (removed from the parked, marked posted),
-    /// drops `stale` posted marks, paces the next post and gives the lease
-    /// back: one write, only while this invocation holds the lease.
-    async fn commit(
-        &self,
-        item: &str,
-        owner: &str,
-        posted: &[&String],
-        stale: &[&String],
-    ) -> Result<(), EffectError> {
-        let now = now_ms();
-        let mut set = vec!["next_at = :next".to_owned(), "#ttl = :ttl".to_owned()];
-        let mut remove = vec!["lease_owner".to_owned(), "lease_until".to_owned()];
-        let mut request = self.client.update_item();
-        for (i, h) in posted.iter().enumerate() {
-            set.push(format!("#d{i} = :now"));
-            remove.push(format!("#p{i}"));
-            request = request
-                .expression_attribute_names(format!("#d{i}"), format!("d_{h}"))
-                .expression_attribute_names(format!("#p{i}"), format!("p_{h}"));
-        }
-        for (i, h) in stale.iter().enumerate() {
-            remove.push(format!("#s{i}"));
-            request = request.expression_attribute_names(format!("#s{i}"), format!("d_{h}"));
-        }
-        request
-            .table_name(self.table)
-            .key(KEY, AttributeValue::S(item.to_owned()))
-            .update_expression(format!(
-                "SET {} REMOVE {}",
-                set.join(", "),
-                remove.join(", ")
-            ))
-            .condition_expression("lease_owner = :owner")
+            .key(KEY, s(&notice.webhook))
+            .update_expression("SET #p = if_not_exists(#p, :now), #ttl = :ttl")
+            .expression_attribute_names("#p", notice.parked_name())
             .expression_attribute_names("#ttl", EXPIRES_AT)
-            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":next", n(now + INTERVAL.as_millis() as u64))
             .expression_attribute_values(":ttl", n(now / 1000 + ITEM_KEPT))
             .send()
             .await
@@ -440,16 +436,92 @@ impl<'a> Pacer<'a> {
             .map_err(|e| EffectError::sdk("PostSlack", "DynamoDB UpdateItem", &e))
     }
 
-    /// Gives the lease back, the next post not before `next_at` (ms).
-    async fn release(&self, item: &str, owner: &str, next_at: u64) {
+    /// Takes the lease when nobody holds it and the webhook takes a message
+    /// now; the webhook's item as it then is, if taken.
+    async fn lease(&self, webhook: &str, owner: &str) -> Result<Option<Webhook>, EffectError> {
+        let now = now_ms();
         let result = self
             .client
             .update_item()
             .table_name(self.table)
-            .key(KEY, AttributeValue::S(item.to_owned()))
+            .key(KEY, s(webhook))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "(attribute_not_exists(lease_until) OR lease_until <= :now) \
+                 AND (attribute_not_exists(next_at) OR next_at <= :now)",
+            )
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(now + ms(LEASE)))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(
+                output.attributes().map(Webhook::from).unwrap_or_default(),
+            )),
+            Err(e) if conditional(&e) => Ok(None),
+            Err(e) => Err(EffectError::sdk("PostSlack", "DynamoDB UpdateItem", &e)),
+        }
+    }
+
+    /// Records the post of `posted`: removed from the webhook's item with
+    /// the next post paced and the lease given back (one write, only while
+    /// this invocation holds the lease), then each marked posted.
+    async fn record(&self, notice: &Notice<'_>, owner: &str, posted: &[&String]) {
+        let now = now_ms();
+        let mut request = self.client.update_item();
+        let mut remove = vec!["lease_owner".to_owned(), "lease_until".to_owned()];
+        for (i, h) in posted.iter().enumerate() {
+            remove.push(format!("#p{i}"));
+            request = request.expression_attribute_names(format!("#p{i}"), format!("p_{h}"));
+        }
+        let recorded = request
+            .table_name(self.table)
+            .key(KEY, s(&notice.webhook))
+            .update_expression(format!(
+                "SET next_at = :next, #ttl = :ttl REMOVE {}",
+                remove.join(", ")
+            ))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#ttl", EXPIRES_AT)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":next", n(now + ms(INTERVAL)))
+            .expression_attribute_values(":ttl", n(now / 1000 + ITEM_KEPT))
+            .send()
+            .await;
+        if let Err(e) = recorded {
+            // Still parked: the next holder posts them again.
+            tracing::error!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "a Slack digest went out but was not recorded: its notices may be posted again");
+            return;
+        }
+        let marks = posted.iter().map(|h| {
+            self.client
+                .put_item()
+                .table_name(self.table)
+                .item(KEY, s(notice.posted_key(h)))
+                .item(EXPIRES_AT, n(now / 1000 + POSTED_KEPT.as_secs()))
+                .send()
+        });
+        for mark in futures::future::join_all(marks).await {
+            if let Err(e) = mark {
+                // Only a retry of an invocation that gave its notice back
+                // while this post carried it reads the mark.
+                tracing::warn!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB PutItem", &e), "a posted notice's mark was not written");
+            }
+        }
+    }
+
+    /// Gives the lease back, the next post not before `next_at` (ms).
+    async fn release(&self, webhook: &str, owner: &str, next_at: u64) {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key(KEY, s(webhook))
             .update_expression("SET next_at = :next REMOVE lease_owner, lease_until")
             .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":next", n(next_at))
             .send()
             .await;
@@ -457,17 +529,17 @@ impl<'a> Pacer<'a> {
             && !conditional(&e)
         {
             // It expires (LEASE).
-            tracing::warn!(%item, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "the digest lease was not given back: it expires");
+            tracing::warn!(%webhook, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "the Slack digest's lease was not given back: it expires");
         }
     }
 
     /// The next post not before `next_at` (ms), unless later already.
-    async fn hold_off(&self, item: &str, next_at: u64) {
+    async fn hold_off(&self, webhook: &str, next_at: u64) {
         let result = self
             .client
             .update_item()
             .table_name(self.table)
-            .key(KEY, AttributeValue::S(item.to_owned()))
+            .key(KEY, s(webhook))
             .update_expression("SET next_at = :next, #ttl = :ttl")
             .condition_expression("attribute_not_exists(next_at) OR next_at < :next")
             .expression_attribute_names("#ttl", EXPIRES_AT)
@@ -478,22 +550,24 @@ impl<'a> Pacer<'a> {
         if let Err(e) = result
             && !conditional(&e)
         {
-            // The 429 is met again by the next post.
-            tracing::warn!(%item, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "the webhook's pause was not recorded");
+            // The next post meets the 429 again.
+            tracing::warn!(%webhook, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "the Slack webhook's pause was not recorded");
         }
     }
 
     /// Takes the notice back before the deadline. Still parked: taken back,
-    /// and the invocation fails for Lambda's retry. Gone: it was posted.
-    async fn give_back(&self, item: &str, h: &str) -> Result<Done, EffectError> {
+    /// and the invocation fails for Lambda's retry (which learns from the
+    /// posted mark if a post in flight carried it anyway). Gone: a recorded
+    /// post carried it.
+    async fn give_back(&self, notice: &Notice<'_>) -> Result<Done, EffectError> {
         let result = self
             .client
             .update_item()
             .table_name(self.table)
-            .key(KEY, AttributeValue::S(item.to_owned()))
+            .key(KEY, s(&notice.webhook))
             .update_expression("REMOVE #p")
             .condition_expression("attribute_exists(#p)")
-            .expression_attribute_names("#p", format!("p_{h}"))
+            .expression_attribute_names("#p", notice.parked_name())
             .send()
             .await;
         match result {
@@ -501,9 +575,7 @@ impl<'a> Pacer<'a> {
                 "PostSlack",
                 "the Slack webhook stayed rate-limited until the invocation's deadline: the notice was taken back for Lambda's retry",
             )),
-            Err(e) if conditional(&e) => Ok(Done::Executed(
-                "posted in another invocation's digest".to_owned(),
-            )),
+            Err(e) if conditional(&e) => Ok(Done::Executed(POSTED_ELSEWHERE.to_owned())),
             Err(e) => Err(EffectError::sdk("PostSlack", "DynamoDB UpdateItem", &e)),
         }
     }
