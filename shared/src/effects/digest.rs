@@ -202,8 +202,7 @@ impl<'a> Pacer<'a> {
             message,
         };
         let posted_key = notice.posted_key(&notice.h);
-        let (webhook, posted) =
-            tokio::join!(self.read(&notice.webhook), self.exists(&posted_key));
+        let (webhook, posted) = tokio::join!(self.read(&notice.webhook), self.exists(&posted_key));
         let (webhook, posted) = (webhook?, posted?);
         if posted {
             return Ok(Done::Executed(POSTED_ELSEWHERE.to_owned()));
@@ -238,7 +237,8 @@ impl<'a> Pacer<'a> {
         self.park(notice).await?;
         let owner = hex::encode(fastrand::u64(..).to_be_bytes());
         loop {
-            if deadline.remaining() < GIVE_BACK {
+            // Room to post (a second at least) and then record or give back.
+            if deadline.remaining() < GIVE_BACK + Duration::from_secs(1) {
                 return self.give_back(notice).await;
             }
             let webhook = match self.read(&notice.webhook).await {
@@ -312,8 +312,11 @@ impl<'a> Pacer<'a> {
             );
             (body(&digest), batch[..taken].to_vec())
         };
+        // Ends in time to record the post: cut off by the invocation's
+        // deadline, a post that went out would stay parked and go out again.
+        let post_by = deadline.earlier_by(GIVE_BACK);
         match slack
-            .send_until(&text, &[], deadline, OnLimit::GiveBack)
+            .send_until(&text, &[], post_by, OnLimit::GiveBack)
             .await
         {
             Ok(_) => {
