@@ -154,12 +154,15 @@ pub async fn pipeline_alert(
     let (topic, queue) = topic_with_queue(config).await;
     let table = idempotency_table(config).await;
     let aws = Aws::new(config);
+    // As pipeline-alert's cold start makes it (`lambda::executor_reading`).
+    let mut ledger = Ledger::new(aws.dynamodb.clone(), &table);
+    ledger.paces_slack = true;
     let effects = Arc::new(AwsEffects {
         slack: Some(SlackWebhook::new(format!(
             "{}/services/T/B/SECRET",
             slack.uri()
         ))),
-        ledger: Some(Ledger::new(aws.dynamodb.clone(), &table)),
+        ledger: Some(ledger),
         failure_queue: None,
         aws,
         routes: Default::default(),

@@ -106,6 +106,11 @@ pub struct Ledger {
     /// ([`Ledger::settle`]): one more write, made where another invocation
     /// asks [`Ledger::still_sending`] (repo-guard). False from [`Ledger::new`].
     pub settles_sent: bool,
+    /// Whether Slack posts are paced across invocations through this table
+    /// while a webhook is rate-limited (`effects::digest`): pipeline-alert
+    /// and deploy-notify, whose roles may UpdateItem it. False from
+    /// [`Ledger::new`].
+    pub paces_slack: bool,
 }
 
 fn now() -> u64 {
@@ -127,6 +132,7 @@ impl Ledger {
             claim_timeout: CLAIM_LEASE,
             retention: RETENTION,
             settles_sent: false,
+            paces_slack: false,
         }
     }
 

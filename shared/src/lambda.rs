@@ -274,6 +274,11 @@ pub fn executor_reading(config: &FunctionConfig, aws: Aws) -> AwsEffects {
             // repo-guard's continuation waits for alerts another invocation
             // is still sending (Effects::still_sending).
             ledger.settles_sent = config.function() == Function::RepoGuard;
+            // Their failures come in storms; their roles may UpdateItem.
+            ledger.paces_slack = matches!(
+                config.function(),
+                Function::PipelineAlert | Function::DeployNotify
+            );
             ledger
         });
     let routes = channels

@@ -51,9 +51,9 @@ use crate::plan::SlackMessage;
 
 /// Slack's pace: one message a second per webhook.
 pub const INTERVAL: Duration = Duration::from_secs(1);
-/// How long a holder may take to post and record: longer than one request
-/// may take (`slack::REQUEST_TIMEOUT`).
-pub const LEASE: Duration = Duration::from_secs(15);
+/// How long a holder may take to look up, post and record: longer than
+/// the look-up ([`LOOKING`]) and one request (`slack::REQUEST_TIMEOUT`) together.
+pub const LEASE: Duration = Duration::from_secs(25);
 /// The most notices one digest folds (each line is also bounded, and the
 /// digest takes only what fits Slack's limits).
 pub const MOST_FOLDED: usize = 50;
@@ -69,13 +69,27 @@ const MOST_WAIT: Duration = Duration::from_millis(1000);
 /// Only the invocations of the oldest parked notices ask for the lease, so
 /// a few hundred waiting do not all write at once...
 const ASKING: usize = 3;
-/// ...unless nobody took it this long after the webhook was free again
-/// (their invocations may have ended).
+/// ...and three more each time this long passes with the webhook free and
+/// nobody taking it (their invocations may have ended).
 const UNTAKEN: u64 = 2000;
-/// How long a parked notice's line outlives its parking (TTL, seconds).
-const LINE_KEPT: u64 = 24 * 3600;
 /// How long the webhook's item outlives its last write (TTL, seconds).
 const ITEM_KEPT: u64 = 2 * 24 * 3600;
+/// How long a parked notice's line outlives its parking (TTL, seconds): as
+/// long as the webhook's item.
+const LINE_KEPT: u64 = ITEM_KEPT;
+/// How long the holder looks up the parked notices' lines and marks.
+const LOOKING: Duration = Duration::from_secs(3);
+/// How long after a 429 a post straight through still paces the next one (ms).
+const RECENT: u64 = 60_000;
+
+/// What the holder finds of a parked notice.
+#[derive(Debug, Clone)]
+enum Look {
+    Posted,
+    Line(String),
+    Missing,
+    Unread,
+}
 
 /// Paced posts' shared state: the idempotency table.
 pub struct Pacer<'a> {
@@ -194,10 +208,7 @@ impl<'a> Pacer<'a> {
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
         let notice = Notice {
-            webhook: format!(
-                "slack-digest#{}",
-                message.webhook.as_deref().unwrap_or("slack")
-            ),
+            webhook: format!("slack-digest#{}", slack.pace_key()),
             h: hash(key),
             message,
         };
@@ -207,15 +218,24 @@ impl<'a> Pacer<'a> {
         if posted {
             return Ok(Done::Executed(POSTED_ELSEWHERE.to_owned()));
         }
-        // Nobody posting, and no 429 to wait out: at once. (Notices parked
-        // but not yet taken may be passed; then one of the two posts meets
-        // the limit and waits with the others.)
-        if !webhook.parked.contains_key(&notice.h) && webhook.free(now_ms()) {
+        // Nothing waiting, nobody posting and no 429 to wait out: at once.
+        // With anything waiting, this post waits too and posts it along: a
+        // notice left parked by an invocation that ended goes out with the
+        // next post to the webhook.
+        let now = now_ms();
+        if webhook.parked.is_empty() && webhook.free(now) {
             match slack
                 .send_until(&body(message), &[], deadline, OnLimit::GiveBack)
                 .await
             {
-                Ok(done) => return Ok(done),
+                Ok(done) => {
+                    // Within a minute of a 429, the next post waits its second.
+                    if webhook.next_at + RECENT > now {
+                        self.hold_off(&notice.webhook, now_ms() + ms(INTERVAL))
+                            .await;
+                    }
+                    return Ok(done);
+                }
                 Err(NotSent::Failed(error)) => return Err(error),
                 Err(NotSent::RateLimited(wait, said)) => {
                     tracing::warn!(%key, reason = %said, "the Slack webhook is rate-limited: the notice waits with the others");
@@ -237,7 +257,8 @@ impl<'a> Pacer<'a> {
         self.park(notice).await?;
         let owner = hex::encode(fastrand::u64(..).to_be_bytes());
         loop {
-            // Room to post (a second at least) and then record or give back.
+            // Room for a post (a second at least), then its record or the
+            // notice given back.
             if deadline.remaining() < GIVE_BACK + Duration::from_secs(1) {
                 return self.give_back(notice).await;
             }
@@ -256,27 +277,43 @@ impl<'a> Pacer<'a> {
             let now = now_ms();
             if !webhook.free(now) {
                 let until = if webhook.lease_until > now {
-                    now + 100
+                    now + 250
                 } else {
                     webhook.next_at
                 };
                 self.wait(until - now, deadline).await;
                 continue;
             }
-            let asks = webhook
+            // The oldest few ask; the longer nobody takes the lease, the
+            // more do (their invocations may have ended).
+            let late = now.saturating_sub(webhook.next_at);
+            let asking = ASKING * (1 + (late / UNTAKEN) as usize);
+            let position = webhook
                 .oldest()
                 .iter()
-                .take(ASKING)
-                .any(|h| **h == notice.h)
-                || webhook.next_at + UNTAKEN < now;
-            if !asks {
-                self.wait(200, deadline).await;
+                .position(|h| **h == notice.h)
+                .unwrap_or(usize::MAX);
+            if position >= asking {
+                self.wait(ms(MOST_WAIT), deadline).await;
                 continue;
             }
-            let Some(held) = self.lease(&notice.webhook, &owner).await? else {
-                self.wait(100, deadline).await;
-                continue;
+            let held = match self.lease(&notice.webhook, &owner).await {
+                Ok(Some(held)) => held,
+                Ok(None) => {
+                    self.wait(100, deadline).await;
+                    continue;
+                }
+                Err(error) => {
+                    // Its answer may be lost with the lease taken: it expires.
+                    let _ = self.give_back(notice).await;
+                    return Err(error);
+                }
             };
+            if !held.parked.contains_key(&notice.h) {
+                // Posted since the read: nothing of ours to post.
+                self.release(&notice.webhook, &owner, held.next_at).await;
+                return Ok(Done::Executed(POSTED_ELSEWHERE.to_owned()));
+            }
             if let Some(done) =
                 Box::pin(self.post_parked(slack, notice, &owner, &held, deadline)).await?
             {
@@ -297,30 +334,64 @@ impl<'a> Pacer<'a> {
         deadline: Deadline,
     ) -> Result<Option<Done>, EffectError> {
         let batch: Vec<&String> = held.oldest().into_iter().take(MOST_FOLDED).collect();
-        let (text, posted) = if batch.len() == 1 && *batch[0] == notice.h {
-            (body(notice.message), batch)
+        // Each one's line, and whether it went out already (a post whose
+        // marks were written but whose record failed).
+        let looks = futures::future::join_all(batch.iter().map(|h| self.look(notice, h)));
+        let looks = tokio::time::timeout(LOOKING, looks)
+            .await
+            .unwrap_or_default();
+        let mut lines: Vec<(&String, String)> = Vec::new();
+        let mut already: Vec<&String> = Vec::new();
+        for (h, look) in batch
+            .iter()
+            .zip(looks.into_iter().map(Some).chain(std::iter::repeat(None)))
+        {
+            match look {
+                Some(Look::Posted) => already.push(h),
+                Some(Look::Line(line)) => lines.push((h, line)),
+                // Not found, parked more than a day ago: its line expired,
+                // and so did its invocation's retries. Said, and dropped.
+                Some(Look::Missing)
+                    if held
+                        .parked
+                        .get(*h)
+                        .is_some_and(|at| *at + LINE_KEPT * 1000 < now_ms()) =>
+                {
+                    tracing::error!(webhook = %notice.webhook, parked = %h, "a notice waited longer than its line is kept: dropped");
+                    already.push(h);
+                }
+                // Unread for now: it waits for the next post.
+                _ if **h == notice.h => {
+                    lines.push((h, crate::render::digest::line(notice.message)));
+                }
+                _ => {}
+            }
+        }
+        let (text, posted): (String, Vec<&String>) = if lines.len() == 1 && *lines[0].0 == notice.h
+        {
+            (body(notice.message), vec![lines[0].0])
         } else {
-            let lines = futures::future::join_all(batch.iter().map(|h| self.line(notice, h))).await;
-            let since = batch
+            let since = lines
                 .first()
-                .and_then(|h| held.parked.get(*h))
+                .and_then(|(h, _)| held.parked.get(*h))
                 .copied()
                 .unwrap_or_else(now_ms);
+            let texts: Vec<String> = lines.iter().map(|(_, line)| line.clone()).collect();
             let (digest, taken) = crate::render::digest::slack(
-                &lines,
+                &texts,
                 Duration::from_millis(now_ms().saturating_sub(since)),
             );
-            (body(&digest), batch[..taken].to_vec())
+            (
+                body(&digest),
+                lines[..taken].iter().map(|(h, _)| *h).collect(),
+            )
         };
-        // Ends in time to record the post: cut off by the invocation's
-        // deadline, a post that went out would stay parked and go out again.
+        // One attempt, ended in time to record it: a post cut off by the
+        // deadline, or outliving the lease, would go out again.
         let post_by = deadline.earlier_by(GIVE_BACK);
-        match slack
-            .send_until(&text, &[], post_by, OnLimit::GiveBack)
-            .await
-        {
+        match slack.send_until(&text, &[], post_by, OnLimit::Once).await {
             Ok(_) => {
-                self.record(notice, owner, &posted).await;
+                self.record(notice, owner, &posted, &already).await;
                 if posted.iter().any(|h| **h == notice.h) {
                     return Ok(Some(Done::Executed(if posted.len() == 1 {
                         "posted to Slack, paced with the other notices".to_owned()
@@ -384,30 +455,40 @@ impl<'a> Pacer<'a> {
         Ok(output.item().is_some())
     }
 
-    /// The digest line of parked notice `h`; a placeholder if it cannot be
-    /// read (the notice is still named as one of those folded).
-    async fn line(&self, notice: &Notice<'_>, h: &str) -> String {
+    /// Parked notice `h`: posted already (its mark), or its line, or
+    /// neither found, or not read (DynamoDB failing: it waits for the next
+    /// post, never posted without its line).
+    async fn look(&self, notice: &Notice<'_>, h: &str) -> Look {
         if h == notice.h {
-            return crate::render::digest::line(notice.message);
+            return Look::Line(crate::render::digest::line(notice.message));
         }
-        let read = self
+        let line_key = notice.line_key(h);
+        let line = self
             .client
             .get_item()
             .table_name(self.table)
-            .key(KEY, s(notice.line_key(h)))
+            .key(KEY, s(&line_key))
             .consistent_read(true)
-            .send()
-            .await;
-        match read {
-            Ok(output) => output
+            .send();
+        let posted_key = notice.posted_key(h);
+        let (line, posted) = tokio::join!(line, self.exists(&posted_key));
+        match (line, posted) {
+            (_, Ok(true)) => Look::Posted,
+            (Ok(output), Ok(false)) => match output
                 .item()
                 .and_then(|item| item.get("l"))
                 .and_then(|l| l.as_s().ok())
-                .cloned()
-                .unwrap_or_else(|| "(a notice whose line was not found)".to_owned()),
-            Err(e) => {
-                tracing::warn!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB GetItem", &e), "a parked notice's line could not be read");
-                "(a notice whose line could not be read)".to_owned()
+            {
+                Some(line) => Look::Line(line.clone()),
+                None => Look::Missing,
+            },
+            (Err(e), _) => {
+                tracing::warn!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB GetItem", &e), "a parked notice's line could not be read: it waits for the next post");
+                Look::Unread
+            }
+            (_, Err(e)) => {
+                tracing::warn!(webhook = %notice.webhook, error = %e.message, "a parked notice's mark could not be read: it waits for the next post");
+                Look::Unread
             }
         }
     }
@@ -468,36 +549,18 @@ impl<'a> Pacer<'a> {
         }
     }
 
-    /// Records the post of `posted`: removed from the webhook's item with
-    /// the next post paced and the lease given back (one write, only while
-    /// this invocation holds the lease), then each marked posted.
-    async fn record(&self, notice: &Notice<'_>, owner: &str, posted: &[&String]) {
+    /// Records the post of `posted`: each marked posted first (so that no
+    /// later post carries it again, even if what follows fails), then, with
+    /// `already` (marked by an earlier post), removed from the webhook's
+    /// item, the next post paced and the lease given back in one write.
+    async fn record(
+        &self,
+        notice: &Notice<'_>,
+        owner: &str,
+        posted: &[&String],
+        already: &[&String],
+    ) {
         let now = now_ms();
-        let mut request = self.client.update_item();
-        let mut remove = vec!["lease_owner".to_owned(), "lease_until".to_owned()];
-        for (i, h) in posted.iter().enumerate() {
-            remove.push(format!("#p{i}"));
-            request = request.expression_attribute_names(format!("#p{i}"), format!("p_{h}"));
-        }
-        let recorded = request
-            .table_name(self.table)
-            .key(KEY, s(&notice.webhook))
-            .update_expression(format!(
-                "SET next_at = :next, #ttl = :ttl REMOVE {}",
-                remove.join(", ")
-            ))
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_names("#ttl", EXPIRES_AT)
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":next", n(now + ms(INTERVAL)))
-            .expression_attribute_values(":ttl", n(now / 1000 + ITEM_KEPT))
-            .send()
-            .await;
-        if let Err(e) = recorded {
-            // Still parked: the next holder posts them again.
-            tracing::error!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "a Slack digest went out but was not recorded: its notices may be posted again");
-            return;
-        }
         let marks = posted.iter().map(|h| {
             self.client
                 .put_item()
@@ -508,11 +571,55 @@ impl<'a> Pacer<'a> {
         });
         for mark in futures::future::join_all(marks).await {
             if let Err(e) = mark {
-                // Only a retry of an invocation that gave its notice back
-                // while this post carried it reads the mark.
+                // Removed below all the same; only a retry of an invocation
+                // that gave its notice back while this post carried it
+                // reads the mark.
                 tracing::warn!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB PutItem", &e), "a posted notice's mark was not written");
             }
         }
+        let gone: Vec<&&String> = posted.iter().chain(already).collect();
+        let names = |request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+            gone.iter().enumerate().fold(request, |request, (i, h)| {
+                request.expression_attribute_names(format!("#p{i}"), format!("p_{h}"))
+            })
+        };
+        let removed: Vec<String> = (0..gone.len()).map(|i| format!("#p{i}")).collect();
+        let recorded = names(self.client.update_item())
+            .table_name(self.table)
+            .key(KEY, s(&notice.webhook))
+            .update_expression(format!(
+                "SET next_at = :next, #ttl = :ttl REMOVE {}",
+                removed
+                    .iter()
+                    .map(String::as_str)
+                    .chain(["lease_owner", "lease_until"])
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#ttl", EXPIRES_AT)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":next", n(now + ms(INTERVAL)))
+            .expression_attribute_values(":ttl", n(now / 1000 + ITEM_KEPT))
+            .send()
+            .await;
+        let Err(e) = recorded else { return };
+        if conditional(&e) && !removed.is_empty() {
+            // The lease was lost (it outlived LEASE): the posted notices
+            // leave the item all the same, whoever holds it now.
+            let result = names(self.client.update_item())
+                .table_name(self.table)
+                .key(KEY, s(&notice.webhook))
+                .update_expression(format!("REMOVE {}", removed.join(", ")))
+                .send()
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "posted notices stay parked until the next post finds their marks");
+            }
+            return;
+        }
+        // The marks keep the next post from sending them again.
+        tracing::warn!(webhook = %notice.webhook, error = %crate::aws::describe("DynamoDB UpdateItem", &e), "a Slack post was not recorded: the next post drops its notices by their marks");
     }
 
     /// Gives the lease back, the next post not before `next_at` (ms).

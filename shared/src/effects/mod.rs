@@ -392,21 +392,7 @@ impl Effects for AwsEffects {
                     // On the heap, like every post below: inline, the
                     // futures of all the arms made `execute`'s future too
                     // large for a debug test thread's 2 MiB stack.
-                    #[cfg(feature = "slack-digest")]
-                    if let Some(ledger) = &self.ledger {
-                        // Paced with every invocation posting to this
-                        // webhook, folded into a digest while it is limited.
-                        let pacer = digest::Pacer::new(ledger);
-                        return Box::pin(self.once(
-                            key,
-                            action,
-                            deadline,
-                            Box::pin(pacer.post(slack, key, a, deadline)),
-                        ))
-                        .await;
-                    }
-                    Box::pin(self.once(key, action, deadline, Box::pin(slack.post(a, deadline))))
-                        .await
+                    Box::pin(self.post_slack(key, action, a, slack, deadline)).await
                 }
                 None if a.webhook.is_some() => Err(unrouted(kind)),
                 None => Err(EffectError::permanent(
@@ -549,6 +535,38 @@ async fn cleanup(write: impl Future<Output = Result<(), LedgerError>>) -> Result
 }
 
 impl AwsEffects {
+    /// A Slack post, once per key: paced with every invocation posting to
+    /// the same webhook where the function folds its storms
+    /// (`effects::digest`), straight otherwise.
+    async fn post_slack(
+        &self,
+        key: &str,
+        action: &Action,
+        message: &crate::plan::SlackMessage,
+        slack: &SlackWebhook,
+        deadline: Deadline,
+    ) -> Result<Done, EffectError> {
+        #[cfg(feature = "slack-digest")]
+        if let Some(ledger) = self.ledger.as_ref().filter(|l| l.paces_slack) {
+            let pacer = digest::Pacer::new(ledger);
+            return self
+                .once(
+                    key,
+                    action,
+                    deadline,
+                    Box::pin(pacer.post(slack, key, message, deadline)),
+                )
+                .await;
+        }
+        self.once(
+            key,
+            action,
+            deadline,
+            Box::pin(slack.post(message, deadline)),
+        )
+        .await
+    }
+
     /// Runs `work` unless the ledger says `key` was already done.
     ///
     /// SNS and Slack take no idempotency key, so the ledger records the

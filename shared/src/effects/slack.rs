@@ -247,6 +247,21 @@ impl SlackWebhook {
         }
     }
 
+    /// What the webhook goes by among invocations (`effects::digest`): its
+    /// SSM parameter's name, or for a URL given directly (tests, local
+    /// runs) a hash of it, never the URL, which is a secret.
+    #[cfg_attr(not(feature = "slack-digest"), allow(dead_code))]
+    pub(crate) fn pace_key(&self) -> String {
+        match &self.source {
+            Some(source) => source.parameter.clone(),
+            None => {
+                use sha2::Digest;
+                let hash = sha2::Sha256::digest(self.current_url().as_bytes());
+                format!("url:{}", hex::encode(&hash[..8]))
+            }
+        }
+    }
+
     fn current_url(&self) -> String {
         self.url.read().map(|u| u.clone()).unwrap_or_default()
     }
@@ -292,10 +307,9 @@ impl SlackWebhook {
         headers: &[(&'static str, String)],
         deadline: Deadline,
     ) -> Result<Done, EffectError> {
-        match self
-            .send_until(body, headers, deadline, OnLimit::Wait)
-            .await
-        {
+        // On the heap: inline, the retry loop's future, moved into this
+        // one, overflowed a debug test thread's 2 MiB stack (git_webhook_moto).
+        match Box::pin(self.send_until(body, headers, deadline, OnLimit::Wait)).await {
             Ok(done) => Ok(done),
             Err(NotSent::Failed(error)) => Err(error),
             // Not returned when waiting; a transient failure all the same.
@@ -360,7 +374,7 @@ impl SlackWebhook {
                     if status.is_redirection() {
                         said.push_str(" (redirects are not followed)");
                     }
-                    if status.as_u16() == 429 && on_limit == OnLimit::GiveBack {
+                    if status.as_u16() == 429 && on_limit != OnLimit::Wait {
                         return Err(NotSent::RateLimited(retry_after.unwrap_or(backoff), said));
                     } else if status.as_u16() == 429 {
                         Retry::After(retry_after.unwrap_or(backoff), said)
@@ -400,7 +414,10 @@ impl SlackWebhook {
             };
             backoff = backoff.saturating_mul(2);
             // Waiting only pays if an attempt can still follow before the deadline.
-            if attempt >= self.max_attempts || wait + MIN_ATTEMPT > deadline.remaining() {
+            if attempt >= self.max_attempts
+                || on_limit == OnLimit::Once
+                || wait + MIN_ATTEMPT > deadline.remaining()
+            {
                 return Err(NotSent::Failed(EffectError::transient(
                     action,
                     format!("{said} (gave up after {attempt} attempts)"),
@@ -425,6 +442,11 @@ pub(crate) enum OnLimit {
     /// Gives the 429 back at once ([`NotSent::RateLimited`]).
     #[cfg_attr(not(feature = "slack-digest"), allow(dead_code))]
     GiveBack,
+    /// One attempt only: a 429 is given back, anything else that may be
+    /// retried is a transient failure (a holder of the digest's lease posts
+    /// once, within its lease).
+    #[cfg_attr(not(feature = "slack-digest"), allow(dead_code))]
+    Once,
 }
 
 /// Why [`SlackWebhook::send_until`] did not post.

@@ -69,7 +69,7 @@ pub fn slack(lines: &[String], span: Duration) -> (SlackMessage, usize) {
     };
     let mut blocks = vec![json!({
         "type": "header",
-        "text": {"type": "plain_text", "text": format!("{taken} notices in the last {when}"), "emoji": true}
+        "text": {"type": "plain_text", "text": format!("{taken} {} in the last {when}", if taken == 1 { "notice" } else { "notices" }), "emoji": true}
     })];
     let mut section = String::new();
     for line in folded {
@@ -90,7 +90,7 @@ pub fn slack(lines: &[String], span: Duration) -> (SlackMessage, usize) {
     }
     blocks.push(json!({
         "type": "section",
-        "text": {"type": "mrkdwn", "text": "_Folded into one message by signalbox: this webhook takes about one message a second. Each notice went whole to its other destinations._"}
+        "text": {"type": "mrkdwn", "text": "_Folded into one message by signalbox: this Slack webhook takes about one message a second. Other destinations, if the notices have any, get each one whole._"}
     }));
     let first = folded.first().map(String::as_str).unwrap_or_default();
     let text = if taken > 1 {
