@@ -24,13 +24,15 @@
 //!   retried invocation learns its notice went out in another's digest.
 //!
 //! Parked, a notice leaves `<w>` only when a post that carried it is
-//! recorded (one conditional write by the lease's holder, which also paces
-//! the next post and gives the lease back), or when its own invocation
-//! takes it back before its deadline. So an invocation returns success only
-//! once its notice went out, by itself or in another's digest, and
-//! otherwise fails for Lambda's retry: nothing is lost. What remains: an
-//! invocation killed between Slack's answer and the record leaves that
-//! digest's notices parked, and the next holder posts them again.
+//! recorded (its mark written, then one conditional write by the lease's
+//! holder, which also paces the next post and gives the lease back), or
+//! when its own invocation takes it back before its deadline. So an
+//! invocation returns success only once its notice went out, by itself or
+//! in another's digest, and otherwise fails for Lambda's retry: nothing is
+//! lost. What remains, at least once: a holder killed between Slack's
+//! answer and the marks, or whose answer from Slack was cut short (Slack
+//! may have taken the post), leaves those notices parked, and the next
+//! holder posts them again.
 //!
 //! Only while the webhook is limited: a post first reads `<w>` and its own
 //! posted mark (two consistent GetItems, side by side) and, with nobody
@@ -64,8 +66,11 @@ pub const POSTED_KEPT: Duration = Duration::from_secs(75 * 60);
 /// What an invocation keeps back, before its deadline, to take its notice
 /// back (one write) and fail for Lambda's retry.
 const GIVE_BACK: Duration = Duration::from_secs(2);
-/// The longest one wait between looks at the webhook's item.
+/// How long an invocation not asking for the lease waits between looks at
+/// the webhook's item (once more per fifty notices ahead of it)...
 const MOST_WAIT: Duration = Duration::from_millis(1000);
+/// ...up to this.
+const LONGEST_WAIT: Duration = Duration::from_secs(4);
 /// Only the invocations of the oldest parked notices ask for the lease, so
 /// a few hundred waiting do not all write at once...
 const ASKING: usize = 3;
@@ -79,6 +84,10 @@ const ITEM_KEPT: u64 = 2 * 24 * 3600;
 const LINE_KEPT: u64 = ITEM_KEPT;
 /// How long the holder looks up the parked notices' lines and marks.
 const LOOKING: Duration = Duration::from_secs(3);
+/// The least time a holder's post is given; with less, it does not post.
+const POST_BUDGET: Duration = Duration::from_secs(3);
+/// What a holder keeps of its lease to record its post.
+const RECORD_TIME: Duration = Duration::from_secs(3);
 /// How long after a 429 a post straight through still paces the next one (ms).
 const RECENT: u64 = 60_000;
 
@@ -224,8 +233,15 @@ impl<'a> Pacer<'a> {
         // next post to the webhook.
         let now = now_ms();
         if webhook.parked.is_empty() && webhook.free(now) {
+            // Ends in time for the pause's write below: cut off after
+            // Slack's answer, the post would be undone and sent again.
             match slack
-                .send_until(&body(message), &[], deadline, OnLimit::GiveBack)
+                .send_until(
+                    &body(message),
+                    &[],
+                    deadline.earlier_by(GIVE_BACK),
+                    OnLimit::GiveBack,
+                )
                 .await
             {
                 Ok(done) => {
@@ -275,6 +291,27 @@ impl<'a> Pacer<'a> {
                 return Ok(Done::Executed(POSTED_ELSEWHERE.to_owned()));
             }
             let now = now_ms();
+            // The oldest few ask for the lease; the longer the webhook stays
+            // free with nobody taking it, the more do (their invocations may
+            // have ended). The others look about once a second.
+            let late = if webhook.free(now) {
+                now.saturating_sub(webhook.next_at)
+            } else {
+                0
+            };
+            let asking = ASKING * (1 + (late / UNTAKEN) as usize);
+            let position = webhook
+                .oldest()
+                .iter()
+                .position(|h| **h == notice.h)
+                .unwrap_or(usize::MAX);
+            if position >= asking {
+                // Fifty notices go out a second at most: a notice further
+                // back looks less often.
+                let turns = (position / MOST_FOLDED) as u64;
+                self.wait(ms(MOST_WAIT) * (1 + turns), deadline).await;
+                continue;
+            }
             if !webhook.free(now) {
                 let until = if webhook.lease_until > now {
                     now + 250
@@ -284,19 +321,13 @@ impl<'a> Pacer<'a> {
                 self.wait(until - now, deadline).await;
                 continue;
             }
-            // The oldest few ask; the longer nobody takes the lease, the
-            // more do (their invocations may have ended).
-            let late = now.saturating_sub(webhook.next_at);
-            let asking = ASKING * (1 + (late / UNTAKEN) as usize);
-            let position = webhook
-                .oldest()
-                .iter()
-                .position(|h| **h == notice.h)
-                .unwrap_or(usize::MAX);
-            if position >= asking {
-                self.wait(ms(MOST_WAIT), deadline).await;
+            // Holding the lease takes the look-ups and a post, then the
+            // record: without the time for them, wait to give the notice back.
+            if deadline.remaining() < GIVE_BACK + LOOKING + POST_BUDGET {
+                self.wait(250, deadline).await;
                 continue;
             }
+            let leased_at = std::time::Instant::now();
             let held = match self.lease(&notice.webhook, &owner).await {
                 Ok(Some(held)) => held,
                 Ok(None) => {
@@ -314,8 +345,12 @@ impl<'a> Pacer<'a> {
                 self.release(&notice.webhook, &owner, held.next_at).await;
                 return Ok(Done::Executed(POSTED_ELSEWHERE.to_owned()));
             }
+            // The post ends before the lease does, with time left to record it.
+            let post_by = deadline
+                .earlier_by(GIVE_BACK)
+                .within(LEASE.saturating_sub(RECORD_TIME + leased_at.elapsed()));
             if let Some(done) =
-                Box::pin(self.post_parked(slack, notice, &owner, &held, deadline)).await?
+                Box::pin(self.post_parked(slack, notice, &owner, &held, post_by)).await?
             {
                 return Ok(done);
             }
@@ -331,7 +366,7 @@ impl<'a> Pacer<'a> {
         notice: &Notice<'_>,
         owner: &str,
         held: &Webhook,
-        deadline: Deadline,
+        post_by: Deadline,
     ) -> Result<Option<Done>, EffectError> {
         let batch: Vec<&String> = held.oldest().into_iter().take(MOST_FOLDED).collect();
         // Each one's line, and whether it went out already (a post whose
@@ -342,12 +377,16 @@ impl<'a> Pacer<'a> {
             .unwrap_or_default();
         let mut lines: Vec<(&String, String)> = Vec::new();
         let mut already: Vec<&String> = Vec::new();
+        let mut own_posted = false;
         for (h, look) in batch
             .iter()
             .zip(looks.into_iter().map(Some).chain(std::iter::repeat(None)))
         {
             match look {
-                Some(Look::Posted) => already.push(h),
+                Some(Look::Posted) => {
+                    own_posted |= **h == notice.h;
+                    already.push(h);
+                }
                 Some(Look::Line(line)) => lines.push((h, line)),
                 // Not found, parked more than a day ago: its line expired,
                 // and so did its invocation's retries. Said, and dropped.
@@ -386,9 +425,21 @@ impl<'a> Pacer<'a> {
                 lines[..taken].iter().map(|(h, _)| *h).collect(),
             )
         };
+        if own_posted {
+            // An earlier post carried this notice and marked it, and its
+            // record failed: removed now, not posted again.
+            self.record(notice, owner, &[], &already).await;
+            return Ok(Some(Done::Executed(POSTED_ELSEWHERE.to_owned())));
+        }
+        // Nothing readable to post, or too little time left to post and
+        // record (an answer cut short would leave the post unrecorded, and
+        // it would go out again): the lease back, untouched.
+        if lines.is_empty() || post_by.remaining() < POST_BUDGET {
+            self.release(&notice.webhook, owner, held.next_at).await;
+            return Ok(None);
+        }
         // One attempt, ended in time to record it: a post cut off by the
         // deadline, or outliving the lease, would go out again.
-        let post_by = deadline.earlier_by(GIVE_BACK);
         match slack.send_until(&text, &[], post_by, OnLimit::Once).await {
             Ok(_) => {
                 self.record(notice, owner, &posted, &already).await;
@@ -416,11 +467,11 @@ impl<'a> Pacer<'a> {
         }
     }
 
-    /// Sleeps `ms` (at most [`MOST_WAIT`]) plus a jitter, so the waiting
+    /// Sleeps `ms` (at most [`LONGEST_WAIT`]) plus a jitter, so the waiting
     /// invocations do not all ask at once, never past the give-back time.
     async fn wait(&self, ms: u64, deadline: Deadline) {
-        let wait =
-            Duration::from_millis(ms).min(MOST_WAIT) + Duration::from_millis(fastrand::u64(0..200));
+        let wait = Duration::from_millis(ms).min(LONGEST_WAIT)
+            + Duration::from_millis(fastrand::u64(0..200));
         let room = deadline.remaining().saturating_sub(GIVE_BACK);
         tokio::time::sleep(wait.min(room)).await;
     }
@@ -460,7 +511,11 @@ impl<'a> Pacer<'a> {
     /// post, never posted without its line).
     async fn look(&self, notice: &Notice<'_>, h: &str) -> Look {
         if h == notice.h {
-            return Look::Line(crate::render::digest::line(notice.message));
+            // Its line is at hand; its mark is read all the same.
+            return match self.exists(&notice.posted_key(h)).await {
+                Ok(true) => Look::Posted,
+                _ => Look::Line(crate::render::digest::line(notice.message)),
+            };
         }
         let line_key = notice.line_key(h);
         let line = self
