@@ -102,13 +102,13 @@ async fn a_notice_still_rate_limited_at_the_deadline_is_taken_back_and_the_retry
     let event = failed(&pipeline);
     // Slack refuses everything for longer than the first invocation lasts.
     slack.close_for(Duration::from_secs(14));
-    let first = handle(
+    let first = Box::pin(handle(
         &event,
         &function,
         &Offline,
         effects.as_ref(),
         &Invocation::within(Duration::from_secs(12)),
-    )
+    ))
     .await;
     let error = first
         .expect_err("the first invocation fails for Lambda's retry")
@@ -117,24 +117,24 @@ async fn a_notice_still_rate_limited_at_the_deadline_is_taken_back_and_the_retry
     assert!(naming(&slack, &pipeline).is_empty());
     // Lambda's retry, once Slack takes messages again: posted, once.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let retry = handle(
+    let retry = Box::pin(handle(
         &event,
         &function,
         &Offline,
         effects.as_ref(),
         &Invocation::within(Duration::from_secs(30)),
-    )
+    ))
     .await;
     assert!(matches!(retry, Ok(Outcome::Handled { .. })), "{retry:?}");
     assert_eq!(naming(&slack, &pipeline).len(), 1);
     // A redelivery posts nothing again.
-    let again = handle(
+    let again = Box::pin(handle(
         &event,
         &function,
         &Offline,
         effects.as_ref(),
         &Invocation::within(Duration::from_secs(30)),
-    )
+    ))
     .await;
     assert!(matches!(again, Ok(Outcome::Handled { .. })), "{again:?}");
     assert_eq!(naming(&slack, &pipeline).len(), 1);
