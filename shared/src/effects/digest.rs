@@ -55,7 +55,7 @@ use crate::plan::SlackMessage;
 pub const INTERVAL: Duration = Duration::from_secs(1);
 /// How long a holder may take to look up, post and record: longer than
 /// the look-up ([`LOOKING`]) and one request (`slack::REQUEST_TIMEOUT`) together.
-pub const LEASE: Duration = Duration::from_secs(25);
+pub const LEASE: Duration = Duration::from_secs(18);
 /// The most notices one digest folds (each line is also bounded, and the
 /// digest takes only what fits Slack's limits).
 pub const MOST_FOLDED: usize = 50;
@@ -74,9 +74,9 @@ const LONGEST_WAIT: Duration = Duration::from_secs(4);
 /// Only the invocations of the oldest parked notices ask for the lease, so
 /// a few hundred waiting do not all write at once...
 const ASKING: usize = 3;
-/// ...and three more each time this long passes with the webhook free and
+/// ...and three more each time this long (ms) passes with the webhook free and
 /// nobody taking it (their invocations may have ended).
-const UNTAKEN: u64 = 2000;
+const UNTAKEN: u64 = 1000;
 /// How long the webhook's item outlives its last write (TTL, seconds).
 const ITEM_KEPT: u64 = 2 * 24 * 3600;
 /// How long a parked notice's line outlives its parking (TTL, seconds): as
@@ -86,8 +86,24 @@ const LINE_KEPT: u64 = ITEM_KEPT;
 const LOOKING: Duration = Duration::from_secs(3);
 /// The least time a holder's post is given; with less, it does not post.
 const POST_BUDGET: Duration = Duration::from_secs(3);
-/// What a holder keeps of its lease to record its post.
+/// What a holder keeps of its lease, and of its time, to record its post.
 const RECORD_TIME: Duration = Duration::from_secs(3);
+/// The least time left to ask for the lease: look up, post, record, and
+/// give the notice back if need be.
+const ASK_LEFT: Duration = Duration::from_secs(11);
+/// The least time left to go on posting the notices still waiting after
+/// one's own went out.
+const DRAIN_LEFT: Duration = Duration::from_secs(15);
+
+/// What a holder's turn came to.
+enum Turn {
+    /// Its own notice went out (or had gone out already).
+    Own(Done),
+    /// Others' notices went out.
+    Others,
+    /// Nothing was posted; the lease was given back.
+    Nothing,
+}
 /// How long after a 429 a post straight through still paces the next one (ms).
 const RECENT: u64 = 60_000;
 
@@ -323,7 +339,7 @@ impl<'a> Pacer<'a> {
             }
             // Holding the lease takes the look-ups and a post, then the
             // record: without the time for them, wait to give the notice back.
-            if deadline.remaining() < GIVE_BACK + LOOKING + POST_BUDGET {
+            if deadline.remaining() < ASK_LEFT {
                 self.wait(250, deadline).await;
                 continue;
             }
@@ -347,9 +363,9 @@ impl<'a> Pacer<'a> {
             }
             // The post ends before the lease does, with time left to record it.
             let post_by = deadline
-                .earlier_by(GIVE_BACK)
+                .earlier_by(GIVE_BACK + RECORD_TIME)
                 .within(LEASE.saturating_sub(RECORD_TIME + leased_at.elapsed()));
-            if let Some(done) =
+            if let Turn::Own(done) =
                 Box::pin(self.post_parked(slack, notice, &owner, &held, post_by)).await?
             {
                 if held.parked.len() > MOST_FOLDED {
@@ -372,18 +388,18 @@ impl<'a> Pacer<'a> {
         deadline: Deadline,
     ) {
         loop {
-            if deadline.remaining() < GIVE_BACK + LOOKING + POST_BUDGET {
+            if deadline.remaining() < DRAIN_LEFT {
                 return;
             }
             let Ok(webhook) = self.read(&notice.webhook).await else {
                 return;
             };
-            if webhook.parked.is_empty() {
-                return;
-            }
             let now = now_ms();
-            if webhook.lease_until > now {
-                // Another holder posts them.
+            // Nothing left, another holder at it, or a 429's pause: theirs.
+            if webhook.parked.is_empty()
+                || webhook.lease_until > now
+                || webhook.next_at > now + ms(INTERVAL)
+            {
                 return;
             }
             if webhook.next_at > now {
@@ -391,27 +407,30 @@ impl<'a> Pacer<'a> {
                 continue;
             }
             let leased_at = std::time::Instant::now();
-            let Ok(Some(held)) = self.lease(&notice.webhook, owner).await else {
-                return;
+            let held = match self.lease(&notice.webhook, owner).await {
+                Ok(Some(held)) => held,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(webhook = %notice.webhook, error = %error.message, "the lease to post the notices still waiting was not taken: their own invocations post them");
+                    return;
+                }
             };
             let post_by = deadline
-                .earlier_by(GIVE_BACK)
+                .earlier_by(GIVE_BACK + RECORD_TIME)
                 .within(LEASE.saturating_sub(RECORD_TIME + leased_at.elapsed()));
-            if let Err(error) =
-                Box::pin(self.post_parked(slack, notice, owner, &held, post_by)).await
-            {
-                tracing::warn!(webhook = %notice.webhook, error = %error.message, "posting the notices still waiting failed: their own invocations post them");
-                return;
-            }
-            if held.parked.len() <= MOST_FOLDED {
-                return;
+            match Box::pin(self.post_parked(slack, notice, owner, &held, post_by)).await {
+                Ok(Turn::Others | Turn::Own(_)) if held.parked.len() > MOST_FOLDED => {}
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(webhook = %notice.webhook, error = %error.message, "posting the notices still waiting failed: their own invocations post them");
+                    return;
+                }
             }
         }
     }
 
     /// Holding the lease: posts the oldest parked notices (the notice
     /// alone, or a digest), records the post and gives the lease back.
-    /// `Some` once this invocation's notice went out.
     async fn post_parked(
         &self,
         slack: &SlackWebhook,
@@ -419,14 +438,19 @@ impl<'a> Pacer<'a> {
         owner: &str,
         held: &Webhook,
         post_by: Deadline,
-    ) -> Result<Option<Done>, EffectError> {
+    ) -> Result<Turn, EffectError> {
         let batch: Vec<&String> = held.oldest().into_iter().take(MOST_FOLDED).collect();
         // Each one's line, and whether it went out already (a post whose
         // marks were written but whose record failed).
-        let looks = futures::future::join_all(batch.iter().map(|h| self.look(notice, h)));
-        let looks = tokio::time::timeout(LOOKING, looks)
-            .await
-            .unwrap_or_default();
+        // Each bounded on its own: one slow read leaves only that notice
+        // for the next post.
+        let until = tokio::time::Instant::now() + LOOKING;
+        let looks = futures::future::join_all(batch.iter().map(|h| async move {
+            tokio::time::timeout_at(until, self.look(notice, h))
+                .await
+                .unwrap_or(Look::Unread)
+        }))
+        .await;
         let mut lines: Vec<(&String, String)> = Vec::new();
         let mut already: Vec<&String> = Vec::new();
         let mut own_posted = false;
@@ -481,14 +505,19 @@ impl<'a> Pacer<'a> {
             // An earlier post carried this notice and marked it, and its
             // record failed: removed now, not posted again.
             self.record(notice, owner, &[], &already).await;
-            return Ok(Some(Done::Executed(POSTED_ELSEWHERE.to_owned())));
+            return Ok(Turn::Own(Done::Executed(POSTED_ELSEWHERE.to_owned())));
         }
         // Nothing readable to post, or too little time left to post and
         // record (an answer cut short would leave the post unrecorded, and
         // it would go out again): the lease back, untouched.
         if lines.is_empty() || post_by.remaining() < POST_BUDGET {
-            self.release(&notice.webhook, owner, held.next_at).await;
-            return Ok(None);
+            if already.is_empty() {
+                self.release(&notice.webhook, owner, held.next_at).await;
+            } else {
+                // What earlier posts carried leaves the item all the same.
+                self.record(notice, owner, &[], &already).await;
+            }
+            return Ok(Turn::Nothing);
         }
         // One attempt, ended in time to record it: a post cut off by the
         // deadline, or outliving the lease, would go out again.
@@ -496,24 +525,26 @@ impl<'a> Pacer<'a> {
             Ok(_) => {
                 self.record(notice, owner, &posted, &already).await;
                 if posted.iter().any(|h| **h == notice.h) {
-                    return Ok(Some(Done::Executed(if posted.len() == 1 {
+                    return Ok(Turn::Own(Done::Executed(if posted.len() == 1 {
                         "posted to Slack, paced with the other notices".to_owned()
                     } else {
                         format!("posted to Slack in a digest of {} notices", posted.len())
                     })));
                 }
-                Ok(None)
+                Ok(Turn::Others)
             }
             Err(NotSent::RateLimited(wait, said)) => {
                 tracing::warn!(webhook = %notice.webhook, reason = %said, "the Slack webhook is still rate-limited");
                 self.release(&notice.webhook, owner, now_ms() + ms(wait))
                     .await;
-                Ok(None)
+                Ok(Turn::Nothing)
             }
             Err(NotSent::Failed(error)) => {
-                self.release(&notice.webhook, owner, now_ms() + ms(INTERVAL))
-                    .await;
-                let _ = self.give_back(notice).await;
+                let next = now_ms() + ms(INTERVAL);
+                let _ = tokio::join!(
+                    self.give_back(notice),
+                    self.release(&notice.webhook, owner, next)
+                );
                 Err(error)
             }
         }
