@@ -7,6 +7,7 @@ pipeline_alert.handler`). It is a measuring stick, not a second
 implementation: the alert text is short, and failures simply raise.
 """
 
+import hashlib
 import json
 import os
 import secrets
@@ -66,6 +67,10 @@ def handler(event, context):
     pipeline, execution_id = detail["pipeline"], detail["execution-id"]
     if detail.get("state") != "FAILED":
         return {"ignored": "state is not FAILED"}
+    # The pipeline's last state, for "recovered" notices (RECOVERED_NOTICES,
+    # on by default): a consistent read, as flows::recovery makes it.
+    state_key = f"state#pipeline#{event.get('account', '')}#{event.get('region', '')}#{pipeline}"
+    dynamodb.get_item(TableName=TABLE, Key={"action_key": {"S": state_key}}, ConsistentRead=True)
 
     # The trigger and source revisions of the execution.
     execution = codepipeline.get_pipeline_execution(
@@ -121,9 +126,15 @@ def handler(event, context):
         },
     )
     done.append("published")
-    # Slack, likewise claimed.
+    # Slack, likewise claimed, then paced as effects::digest does: the
+    # webhook's pacing item and the notice's posted mark are read first (the
+    # Rust function reads both side by side; here one after the other).
     key = f"pipeline-alert#{event['id']}#PostSlack#slack"
     claim(key)
+    pacing = f"slack-digest#{os.environ['SLACK_WEBHOOK_PARAM']}"
+    dynamodb.get_item(TableName=TABLE, Key={"action_key": {"S": pacing}}, ConsistentRead=True)
+    posted = f"{pacing}#posted#{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    dynamodb.get_item(TableName=TABLE, Key={"action_key": {"S": posted}}, ConsistentRead=True)
     body = json.dumps({"text": f"*{subject}*\n```{text}```"}).encode()
     request = urllib.request.Request(
         WEBHOOK_URL, data=body, headers={"Content-Type": "application/json"}
@@ -131,4 +142,21 @@ def handler(event, context):
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
     done.append("posted")
-    return {"actions": ["Publish", "PostSlack"], "done": done}
+    # The failure recorded as the pipeline's state, after the notices: one
+    # conditional write, as effects::state makes the first failure's.
+    now = event.get("time", "")
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"action_key": {"S": state_key}},
+        UpdateExpression="SET #state = :failed, #at = :t, #count = :one",
+        ConditionExpression="attribute_not_exists(#k) OR (#state = :ok AND #at < :t)",
+        ExpressionAttributeNames={"#k": "action_key", "#state": "state", "#at": "at", "#count": "failed_count"},
+        ExpressionAttributeValues={
+            ":failed": {"S": "FAILED"},
+            ":ok": {"S": "SUCCEEDED"},
+            ":t": {"S": now},
+            ":one": {"N": "1"},
+        },
+    )
+    done.append("recorded")
+    return {"actions": ["Publish", "PostSlack", "RecordState"], "done": done}
