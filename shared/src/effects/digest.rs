@@ -43,9 +43,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use sha2::{Digest, Sha256};
 
-use super::slack::{NotSent, OnLimit, SlackWebhook, body};
+use super::slack::{NotSent, OnLimit, SlackWebhook, body, short_hash};
 use super::{Done, EffectError};
 use crate::idempotency::{EXPIRES_AT, KEY, Ledger};
 use crate::invocation::Deadline;
@@ -157,11 +156,6 @@ fn ms(time: Duration) -> u64 {
     time.as_millis() as u64
 }
 
-/// The hash an action key goes by: 16 hex digits of SHA-256.
-fn hash(key: &str) -> String {
-    hex::encode(&Sha256::digest(key.as_bytes())[..8])
-}
-
 impl Webhook {
     fn from(item: &HashMap<String, AttributeValue>) -> Webhook {
         Webhook {
@@ -234,7 +228,7 @@ impl<'a> Pacer<'a> {
     ) -> Result<Done, EffectError> {
         let notice = Notice {
             webhook: format!("slack-digest#{}", slack.pace_key()),
-            h: hash(key),
+            h: short_hash(key),
             message,
         };
         let posted_key = notice.posted_key(&notice.h);

@@ -254,11 +254,7 @@ impl SlackWebhook {
     pub(crate) fn pace_key(&self) -> String {
         match &self.source {
             Some(source) => source.parameter.clone(),
-            None => {
-                use sha2::Digest;
-                let hash = sha2::Sha256::digest(self.current_url().as_bytes());
-                format!("url:{}", hex::encode(&hash[..8]))
-            }
+            None => format!("url:{}", short_hash(&self.current_url())),
         }
     }
 
@@ -427,6 +423,14 @@ impl SlackWebhook {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// 16 hex digits of SHA-256 of `text`: what a webhook URL or a notice's
+/// action key goes by among invocations (`effects::digest`).
+#[cfg_attr(not(feature = "slack-digest"), allow(dead_code))]
+pub(crate) fn short_hash(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8])
 }
 
 /// The JSON body of an incoming webhook's post of `message`.
